@@ -1,0 +1,310 @@
+/* alloc.c — the allocation API: malloc, calloc, realloc, free, aligned allocation, usable size.
+ * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
+ * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
+#include "internal.h"
+
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- malloc */
+
+HK_API void *hk_malloc(size_t size) {
+    hk_heap_t *heap = hk_heap_tls;
+    if (hk_likely(size <= HK_DIRECT_MAX)) {
+        hk_page_t *page = heap->direct[(size + 7) >> 3];
+        if (hk_likely(page->free != NULL)) return hk_page_pop(page);
+    }
+    return hk_malloc_generic(heap, size, false);
+}
+
+HK_API void *hk_calloc(size_t count, size_t size) {
+    size_t total;
+    if (hk_unlikely(__builtin_mul_overflow(count, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    hk_heap_t *heap = hk_heap_tls;
+    if (hk_likely(total <= HK_DIRECT_MAX)) {
+        hk_page_t *page = heap->direct[(total + 7) >> 3];
+        if (hk_likely(page->free != NULL)) {
+            bool is_zero = page->is_zero;
+            void *p = hk_page_pop(page);
+            if (!is_zero) memset(p, 0, total);
+            return p;
+        }
+    }
+    return hk_malloc_generic(heap, total, true);
+}
+
+void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
+    if (hk_unlikely(heap == &hk_heap_empty)) {
+        heap = hk_heap_thread_init();
+        if (heap == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (size > HK_MEDIUM_MAX) return hk_huge_alloc(size, 0, zero);
+    size_t bin = hk_bin_of(size);
+    hk_page_t *page = heap->bins[bin].first;
+    if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
+    if (hk_unlikely(page == NULL)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    bool is_zero = page->is_zero;
+    void *p = hk_page_pop(page);
+    if (zero && !is_zero) memset(p, 0, size);
+    return p;
+}
+
+/* ------------------------------------------------------------------ free */
+
+/* The start of the block p points into (p may be an aligned pointer inside it). */
+static hk_block_t *hk_block_start(hk_page_t *page, const void *p) {
+    size_t offset = (size_t)((const uint8_t *)p - page->start);
+    return (hk_block_t *)(page->start + offset - offset % page->block_size);
+}
+
+HK_API void hk_free(void *p) {
+    if (hk_unlikely(hk_segmap_get((uintptr_t)p) != HK_MAP_SEGMENT)) {
+        hk_free_unknown(p, "free");
+        return;
+    }
+    hk_segment_t *seg = hk_ptr_segment(p);
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    hk_block_t *b = p;
+    hk_heap_t *heap = hk_heap_tls;
+    if (hk_likely(hk_segment_owner(seg) == heap && hk_page_flags(page) == 0 && !hk_block_looks_free(b, seg))) {
+        b->next = hk_encode(page->local_free);
+        page->local_free = b;
+        if (hk_unlikely(--page->used == 0)) hk_heap_page_retire(heap, page);
+        return;
+    }
+    hk_free_generic(seg, page, b);
+}
+
+static hk_cold void hk_report_double_free(const void *p) {
+    hk_error("free(%p): double free (the block is already free); ignored", p);
+}
+
+static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
+    /* Read the owner before the push: once our block is in thread_free the owner may free the
+     * whole segment. Heap records are never unmapped, so a stale owner is harmless. */
+    hk_heap_t *owner = hk_segment_owner(seg);
+    uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+    do {
+        b->next = hk_encode((void *)(tf & ~HK_NOTIFY));
+    } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, (uintptr_t)b, memory_order_release,
+                                                    memory_order_relaxed));
+    if ((tf & HK_NOTIFY) && owner != NULL) atomic_fetch_add_explicit(&owner->full_freed, 1, memory_order_release);
+}
+
+/* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
+ * threads' blocks, suspected double frees. */
+void hk_free_generic(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
+    void *p = b;
+    if (seg->kind == HK_KIND_HUGE) {
+        if ((uint8_t *)p != (uint8_t *)seg + seg->block_offset) {
+            hk_error("free(%p): pointer into the middle of a %zu-byte block; ignored", p, seg->block_size);
+            return;
+        }
+        hk_huge_free(seg);
+        return;
+    }
+    if (!page->in_use || (uint8_t *)p < page->start) {
+        hk_error("free(%p): pointer not allocated by heapkit (or already freed); ignored", p);
+        return;
+    }
+    uint8_t flags = hk_page_flags(page);
+    if (flags & HK_PAGE_HAS_ALIGNED) b = hk_block_start(page, p);
+    else if ((size_t)((uint8_t *)p - page->start) % page->block_size != 0) {
+        hk_error("free(%p): pointer into the middle of a %zu-byte block; ignored", p, page->block_size);
+        return;
+    }
+    hk_heap_t *heap = hk_heap_tls;
+    if (hk_segment_owner(seg) != heap) {
+        /* Another thread's block: we cannot walk its lists, but the check below is reliable. */
+        if (hk_block_looks_free(b, seg)) {
+            hk_report_double_free(p);
+            return;
+        }
+        hk_free_remote(seg, page, b);
+        return;
+    }
+    if (hk_block_looks_free(b, seg) && hk_page_contains_free(page, b)) {
+        hk_report_double_free(p);
+        return;
+    }
+    b->next = hk_encode(page->local_free);
+    page->local_free = b;
+    page->used--;
+    if (flags & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
+    if (page->used == 0) hk_heap_page_retire(heap, page);
+}
+
+/* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
+void hk_free_unknown(void *p, const char *who) {
+    if (p == NULL) return;
+    hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
+    if (seg != NULL && (uint8_t *)p == (uint8_t *)seg + seg->block_offset) {
+        hk_huge_free(seg);
+        return;
+    }
+    hk_error("%s(%p): pointer not allocated by heapkit (or already freed); ignored", who, p);
+}
+
+HK_API void hk_free_sized(void *p, size_t size) {
+    (void)size;
+    hk_free(p);
+}
+
+HK_API void hk_free_aligned_sized(void *p, size_t alignment, size_t size) {
+    (void)alignment;
+    (void)size;
+    hk_free(p);
+}
+
+/* ------------------------------------------------------------- usable size */
+
+/* The segment holding p, NULL if not ours. */
+static hk_segment_t *hk_segment_lookup(const void *p) {
+    uint8_t tag = hk_segmap_get((uintptr_t)p);
+    if (tag == HK_MAP_SEGMENT) return hk_ptr_segment(p);
+    return hk_huge_segment_of((uintptr_t)p);
+}
+
+/* Bytes from p to the end of its block; 0 (with a message if report) if p is not ours. */
+static size_t hk_usable_from(const void *p, const char *who) {
+    hk_segment_t *seg = hk_segment_lookup(p);
+    if (seg != NULL) {
+        hk_page_t *page = seg->kind == HK_KIND_HUGE ? &seg->pages[0] : hk_segment_page_of(seg, p);
+        if (seg->kind == HK_KIND_HUGE) {
+            uint8_t *start = (uint8_t *)seg + seg->block_offset;
+            if ((const uint8_t *)p >= start && (const uint8_t *)p < start + seg->block_size)
+                return seg->block_size - (size_t)((const uint8_t *)p - start);
+        } else if (page->in_use && (const uint8_t *)p >= page->start &&
+                   (const uint8_t *)p < page->start + (size_t)page->reserved * page->block_size) {
+            hk_block_t *b = hk_block_start(page, p);
+            return page->block_size - (size_t)((const uint8_t *)p - (uint8_t *)b);
+        }
+    }
+    if (who != NULL) hk_error("%s(%p): pointer not allocated by heapkit", who, p);
+    return 0;
+}
+
+HK_API size_t hk_usable_size(const void *p) { return p == NULL ? 0 : hk_usable_from(p, "malloc_usable_size"); }
+
+HK_API bool hk_owns(const void *p) { return p != NULL && hk_usable_from(p, NULL) != 0; }
+
+/* ---------------------------------------------------------------- realloc */
+
+HK_API void *hk_realloc(void *p, size_t size) {
+    if (p == NULL) return hk_malloc(size);
+    if (size == 0) { /* as glibc: free and return NULL */
+        hk_free(p);
+        return NULL;
+    }
+    size_t usable = hk_usable_from(p, "realloc");
+    if (usable == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size <= usable && size >= usable / 2) return p; /* fits, and not too wasteful */
+    hk_segment_t *seg = hk_segment_lookup(p);
+    if (seg->kind == HK_KIND_HUGE && size > HK_MEDIUM_MAX && p == (uint8_t *)seg + seg->block_offset) {
+        void *q = hk_huge_realloc(seg, size);
+        if (q != NULL) return q;
+    }
+    void *q = hk_malloc(size);
+    if (q == NULL) return NULL; /* errno is ENOMEM, p is untouched */
+    memcpy(q, p, usable < size ? usable : size);
+    hk_free(p);
+    return q;
+}
+
+HK_API void *hk_reallocarray(void *p, size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hk_realloc(p, total);
+}
+
+/* ------------------------------------------------------- aligned allocation */
+
+/* align is a power of two. Small alignments come for free from the size classes; otherwise
+ * over-allocate within a page and mark the page so frees find the block start. */
+static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
+    if (align <= 16) {
+        if (align == 16 && size < 16) size = 16;
+        return zero ? hk_calloc(1, size) : hk_malloc(size);
+    }
+    if (size <= HK_MEDIUM_MAX && align <= HK_MEDIUM_MAX / 2) {
+        void *p = zero ? hk_calloc(1, size) : hk_malloc(size);
+        if (p == NULL || ((uintptr_t)p & (align - 1)) == 0) return p;
+        hk_free(p);
+        size_t over = size + align - 1;
+        if (over <= HK_MEDIUM_MAX) {
+            hk_heap_t *heap = hk_heap_tls;
+            p = hk_malloc_generic(heap, over, zero);
+            if (p == NULL) return NULL;
+            uint8_t *q = (uint8_t *)hk_align_up((uintptr_t)p, align);
+            if (q != p) {
+                hk_page_t *page = hk_segment_page_of(hk_ptr_segment(p), p);
+                hk_page_set_flags(page, hk_page_flags(page) | HK_PAGE_HAS_ALIGNED);
+            }
+            return q;
+        }
+    }
+    return hk_huge_alloc(size, align, zero);
+}
+
+static bool hk_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+HK_API int hk_posix_memalign(void **out, size_t alignment, size_t size) {
+    if (!hk_is_pow2(alignment) || alignment < sizeof(void *)) return EINVAL;
+    int saved = errno;
+    void *p = hk_malloc_aligned(size, alignment, false);
+    if (p == NULL) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+HK_API void *hk_aligned_alloc(size_t alignment, size_t size) {
+    if (!hk_is_pow2(alignment)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return hk_malloc_aligned(size, alignment, false);
+}
+
+/* glibc's memalign rounds a non-power-of-two alignment up instead of failing. */
+HK_API void *hk_memalign(size_t alignment, size_t size) {
+    if (alignment > ((size_t)1 << 62)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t align = 1;
+    while (align < alignment) align <<= 1;
+    return hk_malloc_aligned(size, align, false);
+}
+
+HK_API void *hk_valloc(size_t size) { return hk_malloc_aligned(size, hk_os_page_size(), false); }
+
+HK_API void *hk_pvalloc(size_t size) {
+    size_t ps = hk_os_page_size();
+    if (size > SIZE_MAX - ps) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = size == 0 ? ps : hk_align_up(size, ps);
+    return hk_malloc_aligned(rounded, ps, false);
+}
+
+#if HK_OVERRIDE
+#include "override.c"
+#endif

@@ -1,0 +1,251 @@
+/* heap.c — one heap per thread: size-class queues of pages, the allocation slow path,
+ * thread exit (abandoning segments) and adoption of abandoned segments by other threads.
+ * Only the owning thread touches a heap, except for the atomic counter `full_freed`. */
+#include "internal.h"
+
+hk_internal hk_page_t hk_page_empty;
+hk_internal hk_heap_t hk_heap_empty = {.direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty}};
+hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
+
+
+/* --------------------------------------------------------------- size classes */
+
+size_t hk_bin_size(size_t bin) {
+    if (bin == 0) return 8;
+    if (bin <= 8) return bin * 16;
+    size_t i = bin - 9, b = 7 + i / 4;
+    return ((size_t)1 << b) + ((i % 4) + 1) * ((size_t)1 << (b - 2));
+}
+
+static hk_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_KIND_SMALL : HK_KIND_MEDIUM; }
+
+/* Point the direct entries of a small bin at the first page of its queue. */
+void hk_heap_queue_changed(hk_heap_t *heap, size_t bin) {
+    size_t size = hk_bin_size(bin);
+    if (size > HK_DIRECT_MAX) return;
+    hk_page_t *page = heap->bins[bin].first ? heap->bins[bin].first : &hk_page_empty;
+    size_t lo = bin == 0 ? 0 : hk_bin_size(bin - 1) / 8 + 1;
+    for (size_t w = lo; w <= size / 8; w++) heap->direct[w] = page;
+}
+
+static void hk_queue_remove_page(hk_heap_t *heap, hk_page_t *page) {
+    hk_page_queue_t *q = &heap->bins[page->bin];
+    bool was_first = q->first == page;
+    hk_queue_remove(q, page);
+    if (was_first) hk_heap_queue_changed(heap, page->bin);
+}
+
+static void hk_queue_add_page(hk_heap_t *heap, hk_page_t *page, bool front) {
+    hk_page_queue_t *q = &heap->bins[page->bin];
+    if (front) hk_queue_push_front(q, page);
+    else hk_queue_push_back(q, page);
+    if (q->first == page) hk_heap_queue_changed(heap, page->bin);
+}
+
+/* ------------------------------------------------------------- full pages */
+
+/* Park a page with no free block in heap->full and ask remote freers to tell us when they free
+ * into it. Fails (false) if a remote free arrived meanwhile: then the page is not full. */
+static bool hk_heap_page_to_full(hk_heap_t *heap, hk_page_t *page) {
+    uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+    do {
+        if ((tf & ~HK_NOTIFY) != 0) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf | HK_NOTIFY, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    hk_queue_remove_page(heap, page);
+    hk_queue_push_back(&heap->full, page);
+    hk_page_set_flags(page, hk_page_flags(page) | HK_PAGE_IN_FULL);
+    return true;
+}
+
+void hk_heap_page_unfull(hk_heap_t *heap, hk_page_t *page) {
+    atomic_fetch_and_explicit(&page->thread_free, ~HK_NOTIFY, memory_order_acq_rel);
+    hk_queue_remove(&heap->full, page);
+    hk_page_set_flags(page, hk_page_flags(page) & (uint8_t)~HK_PAGE_IN_FULL);
+    hk_queue_add_page(heap, page, false);
+}
+
+/* Remote frees cleared the notify bit of some full pages: put those back in their queues. */
+static void hk_heap_rescue_full(hk_heap_t *heap) {
+    if (atomic_exchange_explicit(&heap->full_freed, 0, memory_order_acquire) == 0) return;
+    hk_page_t *next;
+    for (hk_page_t *page = heap->full.first; page != NULL; page = next) {
+        next = page->next;
+        if ((atomic_load_explicit(&page->thread_free, memory_order_relaxed) & HK_NOTIFY) == 0)
+            hk_heap_page_unfull(heap, page);
+    }
+}
+
+/* ------------------------------------------------------------ page retirement */
+
+/* A page whose blocks are all free goes back to its segment, except the last page of a bin,
+ * which is kept so that a loop of malloc+free of one size does not churn pages. */
+void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
+    if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
+    hk_page_queue_t *q = &heap->bins[page->bin];
+    if (q->first == page && page->next == NULL) return;
+    hk_queue_remove_page(heap, page);
+    hk_segment_page_free(heap, page);
+    if (heap->purge_deadline != 0 && page->retired_at >= heap->purge_deadline) hk_heap_collect(heap, false);
+}
+
+/* The periodic pass: collect remote frees everywhere, retire empty pages (including kept ones
+ * that stayed empty for a whole delay), purge what is due. force = now, everything. */
+void hk_heap_collect(hk_heap_t *heap, bool force) {
+    uint64_t now = hk_clock_ms();
+    int64_t delay = hk_state.options.purge_delay_ms;
+    bool kept_pending = false;
+    hk_page_t *next;
+    for (hk_page_t *page = heap->full.first; page != NULL; page = next) {
+        next = page->next;
+        if (hk_page_collect(page) > 0 || page->free != NULL) hk_heap_page_unfull(heap, page);
+    }
+    for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
+        for (hk_page_t *page = heap->bins[bin].first; page != NULL; page = next) {
+            next = page->next;
+            hk_page_collect(page);
+            if (page->used != 0) {
+                page->retired_at = 0;
+                continue;
+            }
+            bool alone = heap->bins[bin].first == page && next == NULL;
+            if (alone && !force) {
+                if (delay < 0) continue;
+                if (page->retired_at == 0) page->retired_at = now;
+                if (page->retired_at + (uint64_t)delay > now) {
+                    kept_pending = true;
+                    continue;
+                }
+            }
+            hk_queue_remove_page(heap, page);
+            hk_segment_page_free(heap, page);
+        }
+    }
+    hk_segment_purge(heap, now, force);
+    if (kept_pending && (heap->purge_deadline == 0 || heap->purge_deadline > now + (uint64_t)delay))
+        heap->purge_deadline = now + (uint64_t)delay;
+}
+
+/* ------------------------------------------------------------------ adoption */
+
+/* Make an abandoned segment ours: rebuild queue membership from the page records. */
+void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
+    hk_segment_attach(heap, seg);
+    for (uint32_t i = 0; i < seg->page_count; i++) {
+        hk_page_t *page = &seg->pages[i];
+        if (!page->in_use) continue;
+        hk_page_set_flags(page, hk_page_flags(page) & HK_PAGE_HAS_ALIGNED);
+        atomic_fetch_and_explicit(&page->thread_free, ~HK_NOTIFY, memory_order_acq_rel);
+        hk_page_collect(page);
+        if (page->used == 0) hk_segment_page_free(heap, page);
+        else hk_queue_add_page(heap, page, false);
+    }
+}
+
+/* --------------------------------------------------------------- slow path */
+
+/* A page of this bin with a free block: from the queue, an adopted segment, or a fresh page. */
+hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
+    hk_heap_rescue_full(heap);
+    if (heap->purge_deadline != 0 && hk_clock_ms() >= heap->purge_deadline) hk_heap_collect(heap, false);
+    hk_page_queue_t *q = &heap->bins[bin];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        hk_page_t *next;
+        for (hk_page_t *page = q->first; page != NULL; page = next) {
+            next = page->next;
+            hk_page_collect(page);
+            if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
+            if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
+            hk_page_collect(page); /* a remote free may have just arrived */
+            if (page != q->first) {
+                hk_queue_remove_page(heap, page);
+                hk_queue_add_page(heap, page, true);
+            }
+            return page;
+        }
+        hk_segment_t *seg = attempt == 0 ? hk_segment_take_abandoned() : NULL;
+        if (seg == NULL) break;
+        hk_heap_adopt(heap, seg);
+    }
+    hk_page_t *page = hk_segment_page_alloc(heap, hk_bin_kind(bin));
+    if (page == NULL) return NULL;
+    hk_page_init(page, bin);
+    hk_page_extend(page);
+    hk_queue_add_page(heap, page, true);
+    return page;
+}
+
+/* ------------------------------------------------------------ thread heaps */
+
+static hk_heap_t *hk_heap_record_alloc(void) {
+    pthread_mutex_lock(&hk_state.heaps_lock);
+    hk_heap_t *heap = hk_state.free_heaps;
+    if (heap != NULL) {
+        hk_state.free_heaps = heap->next_heap;
+    } else {
+        /* Heap records are never unmapped: a remote freer may still bump full_freed on a
+         * record whose thread is gone, which must stay harmless. */
+        size_t chunk = 64 * 1024, n = chunk / sizeof(hk_heap_t);
+        hk_heap_t *records = hk_os_meta_alloc(chunk);
+        if (records != NULL) {
+            for (size_t i = 1; i < n; i++) {
+                records[i].next_heap = hk_state.free_heaps;
+                hk_state.free_heaps = &records[i];
+            }
+            heap = &records[0];
+        }
+    }
+    if (heap != NULL) {
+        memset(heap, 0, sizeof *heap);
+        heap->next_heap = hk_state.heaps;
+        if (hk_state.heaps) hk_state.heaps->prev_heap = heap;
+        hk_state.heaps = heap;
+        hk_state.heap_count++;
+    }
+    pthread_mutex_unlock(&hk_state.heaps_lock);
+    return heap;
+}
+
+static void hk_heap_record_free(hk_heap_t *heap) {
+    pthread_mutex_lock(&hk_state.heaps_lock);
+    if (heap->prev_heap) heap->prev_heap->next_heap = heap->next_heap;
+    else hk_state.heaps = heap->next_heap;
+    if (heap->next_heap) heap->next_heap->prev_heap = heap->prev_heap;
+    hk_state.heap_count--;
+    heap->prev_heap = NULL;
+    heap->next_heap = hk_state.free_heaps;
+    hk_state.free_heaps = heap;
+    pthread_mutex_unlock(&hk_state.heaps_lock);
+}
+
+hk_heap_t *hk_heap_thread_init(void) {
+    hk_process_init();
+    hk_heap_t *heap = hk_heap_record_alloc();
+    if (heap == NULL) return NULL;
+    for (size_t w = 0; w < HK_DIRECT_COUNT; w++) heap->direct[w] = &hk_page_empty;
+    heap->thread = pthread_self();
+    hk_heap_tls = heap;
+    /* Only for its destructor, which abandons the heap when the thread exits. */
+    pthread_setspecific(hk_state.thread_key, heap);
+    return heap;
+}
+
+/* Thread exit: return empty memory, then leave segments that still hold live blocks on the
+ * abandoned list, where the next thread needing a page adopts them. */
+void hk_heap_thread_done(void *arg) {
+    hk_heap_t *heap = arg;
+    if (heap == NULL || heap == &hk_heap_empty) return;
+    hk_heap_tls = &hk_heap_empty; /* later destructors that allocate get a fresh heap */
+    hk_heap_rescue_full(heap);
+    hk_heap_collect(heap, true);
+    for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
+        hk_segment_t *seg = heap->segments[kind], *next;
+        heap->segments[kind] = NULL;
+        for (; seg != NULL; seg = next) {
+            next = seg->next;
+            seg->next = seg->prev = NULL;
+            hk_segment_abandon(seg);
+        }
+    }
+    hk_heap_record_free(heap);
+}

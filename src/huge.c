@@ -1,0 +1,216 @@
+/* huge.c — blocks over 128 KiB, each in a segment of its own mapped to size.
+ * Freed mappings wait in a small cache for HEAPKIT_PURGE_DELAY ms so that alloc/free loops of big
+ * buffers cost no syscalls; realloc grows or moves them with mremap instead of copying. */
+#include "internal.h"
+
+#define HK_HUGE_CACHE_SLOTS 16
+
+typedef struct hk_huge_slot_s {
+    hk_segment_t *seg; /* NULL = empty slot */
+    size_t size;
+    uint64_t at;
+} hk_huge_slot_t;
+
+static hk_huge_slot_t hk_huge_cache[HK_HUGE_CACHE_SLOTS];
+static _Atomic size_t hk_huge_cached_bytes;
+
+static size_t hk_huge_header_size(void) { return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), 64); }
+
+/* A block with an alignment of 4 MiB or more cannot share its granule with the header, so the
+ * header goes one OS page before the block and the block's granule is tagged HK_MAP_HUGE_ALIGNED. */
+hk_segment_t *hk_huge_segment_of(uintptr_t a) {
+    if (hk_segmap_get(a) != HK_MAP_HUGE_ALIGNED) return NULL;
+    return (hk_segment_t *)((a & ~(uintptr_t)HK_SEGMENT_MASK) - hk_os_page_size());
+}
+
+static void hk_huge_set_map(hk_segment_t *seg, uint8_t tag) {
+    uint8_t *block = (uint8_t *)seg + seg->block_offset;
+    if (seg->map_base != (uint8_t *)seg) /* big-aligned layout */
+        __atomic_store_n(&hk_segmap[(uintptr_t)block >> HK_SEGMENT_SHIFT], tag, __ATOMIC_RELEASE);
+}
+
+static void hk_huge_register(hk_segment_t *seg) {
+    if (seg->map_base == (uint8_t *)seg) hk_segment_register(seg);
+    else hk_huge_set_map(seg, HK_MAP_HUGE_ALIGNED);
+    atomic_fetch_add_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
+}
+
+static void hk_huge_unregister(hk_segment_t *seg) {
+    if (seg->map_base == (uint8_t *)seg) hk_segment_unregister(seg);
+    else hk_huge_set_map(seg, HK_MAP_NONE);
+    atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
+}
+
+/* Smallest cached mapping of at least `needed` bytes, taken out of the cache. */
+static hk_segment_t *hk_huge_cache_take(size_t needed) {
+    if (atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed) < needed) return NULL;
+    pthread_mutex_lock(&hk_state.huge_lock);
+    hk_huge_slot_t *best = NULL;
+    for (size_t i = 0; i < HK_HUGE_CACHE_SLOTS; i++) {
+        hk_huge_slot_t *s = &hk_huge_cache[i];
+        if (s->seg != NULL && s->size >= needed && (best == NULL || s->size < best->size)) best = s;
+    }
+    hk_segment_t *seg = NULL;
+    if (best != NULL) {
+        seg = best->seg;
+        best->seg = NULL;
+        atomic_fetch_sub_explicit(&hk_huge_cached_bytes, best->size, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&hk_state.huge_lock);
+    return seg;
+}
+
+void *hk_huge_alloc(size_t size, size_t align, bool zero) {
+    size_t ps = hk_os_page_size(), header = hk_huge_header_size();
+    if (align < 16) align = 16;
+    bool big_aligned = align >= HK_SEGMENT_SIZE;
+    size_t offset = big_aligned ? ps : align <= ps ? hk_align_up(header, align) : align;
+    if (size > ((size_t)1 << HK_ADDRESS_BITS) || size + offset + align > ((size_t)1 << HK_ADDRESS_BITS)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    hk_process_init();
+    size_t needed = hk_align_up(offset + size, ps);
+    hk_segment_t *seg = NULL;
+    bool is_zero = false;
+    uint8_t *base = NULL;
+    size_t base_size = 0;
+    if (!big_aligned) {
+        hk_huge_purge(false);
+        seg = hk_huge_cache_take(needed);
+        if (seg != NULL) {
+            base = (uint8_t *)seg;
+            base_size = seg->size;
+            /* A much bigger mapping than needed gives its tail back. */
+            if (base_size / 2 > needed && hk_os_resize_in_place(seg, base_size, needed)) base_size = needed;
+        } else {
+            seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &base, &base_size);
+            is_zero = true;
+        }
+    } else {
+        /* Map so that base + ps is aligned; drop the unused front part. */
+        uint8_t *raw;
+        size_t raw_size;
+        if (hk_os_map_aligned(needed + align, align, &raw, &raw_size) != NULL) {
+            base = raw + align - ps;
+            base_size = raw_size - (align - ps);
+            hk_os_unmap(raw, align - ps);
+            seg = (hk_segment_t *)base;
+            is_zero = true;
+        }
+    }
+    if (seg == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(seg, 0, header);
+    seg->page_shift = HK_HUGE_PAGE_SHIFT;
+    seg->kind = HK_KIND_HUGE;
+    seg->page_count = 1;
+    seg->used_pages = 1;
+    seg->size = base_size;
+    seg->map_base = base;
+    seg->block_offset = offset;
+    seg->block_size = base_size - offset;
+    hk_page_t *page = &seg->pages[0];
+    page->in_use = 1;
+    page->used = 1;
+    page->start = (uint8_t *)seg + offset;
+    page->block_size = seg->block_size;
+    page->reserved = page->capacity = 1;
+    hk_huge_register(seg);
+    uint8_t *p = (uint8_t *)seg + offset;
+    if (zero && !is_zero) memset(p, 0, size);
+    return p;
+}
+
+void hk_huge_free(hk_segment_t *seg) {
+    hk_huge_unregister(seg);
+    size_t limit = hk_state.options.huge_cache;
+    if (seg->map_base != (uint8_t *)seg || seg->size > limit || hk_state.options.purge_delay_ms == 0) {
+        hk_os_unmap(seg->map_base, seg->size);
+        return;
+    }
+    hk_segment_t *evict[HK_HUGE_CACHE_SLOTS + 1];
+    size_t evicted = 0;
+    pthread_mutex_lock(&hk_state.huge_lock);
+    /* Make room: evict the oldest entries until the new one fits in the budget and a slot. */
+    for (;;) {
+        size_t bytes = atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed);
+        hk_huge_slot_t *free_slot = NULL, *oldest = NULL;
+        for (size_t i = 0; i < HK_HUGE_CACHE_SLOTS; i++) {
+            hk_huge_slot_t *s = &hk_huge_cache[i];
+            if (s->seg == NULL) free_slot = free_slot ? free_slot : s;
+            else if (oldest == NULL || s->at < oldest->at) oldest = s;
+        }
+        if (free_slot != NULL && bytes + seg->size <= limit) {
+            free_slot->seg = seg;
+            free_slot->size = seg->size;
+            free_slot->at = hk_clock_ms();
+            atomic_fetch_add_explicit(&hk_huge_cached_bytes, seg->size, memory_order_relaxed);
+            break;
+        }
+        if (oldest == NULL) { /* cannot happen: seg->size <= limit; keep the budget anyway */
+            evict[evicted++] = seg;
+            break;
+        }
+        evict[evicted++] = oldest->seg;
+        atomic_fetch_sub_explicit(&hk_huge_cached_bytes, oldest->size, memory_order_relaxed);
+        oldest->seg = NULL;
+    }
+    pthread_mutex_unlock(&hk_state.huge_lock);
+    for (size_t i = 0; i < evicted; i++) hk_os_unmap(evict[i], evict[i]->size);
+}
+
+/* Unmap cached mappings older than the purge delay (all if force). */
+void hk_huge_purge(bool force) {
+    if (atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed) == 0) return;
+    int64_t delay = hk_state.options.purge_delay_ms;
+    if (delay < 0 && !force) return;
+    uint64_t now = hk_clock_ms();
+    hk_segment_t *expired[HK_HUGE_CACHE_SLOTS];
+    size_t n = 0;
+    if (pthread_mutex_trylock(&hk_state.huge_lock) != 0) return; /* someone else is on it */
+    for (size_t i = 0; i < HK_HUGE_CACHE_SLOTS; i++) {
+        hk_huge_slot_t *s = &hk_huge_cache[i];
+        if (s->seg != NULL && (force || s->at + (uint64_t)delay <= now)) {
+            expired[n++] = s->seg;
+            atomic_fetch_sub_explicit(&hk_huge_cached_bytes, s->size, memory_order_relaxed);
+            s->seg = NULL;
+        }
+    }
+    pthread_mutex_unlock(&hk_state.huge_lock);
+    for (size_t i = 0; i < n; i++) hk_os_unmap(expired[i], expired[i]->size);
+}
+
+size_t hk_huge_cached(void) { return atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed); }
+
+/* Resize in place or move with mremap. NULL (block untouched) if the caller should copy. */
+void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
+    if (seg->map_base != (uint8_t *)seg) return NULL;
+    size_t needed = hk_align_up(seg->block_offset + size, hk_os_page_size());
+    if (needed < size) return NULL;
+    size_t old_block = seg->block_size;
+    if (hk_os_resize_in_place(seg, seg->size, needed)) {
+        seg->size = needed;
+    } else {
+        hk_segment_unregister(seg);
+        hk_segment_t *moved = hk_os_remap_aligned(seg, seg->size, needed, HK_SEGMENT_SIZE, 0);
+        if (moved == NULL) {
+            hk_segment_register(seg);
+            return NULL;
+        }
+        seg = moved;
+        seg->size = needed;
+        seg->map_base = (uint8_t *)seg;
+        hk_segment_register(seg);
+    }
+    seg->block_size = seg->size - seg->block_offset;
+    seg->pages[0].block_size = seg->block_size;
+    seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
+    if (seg->block_size > old_block)
+        atomic_fetch_add_explicit(&hk_state.huge_live, seg->block_size - old_block, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&hk_state.huge_live, old_block - seg->block_size, memory_order_relaxed);
+    return (uint8_t *)seg + seg->block_offset;
+}

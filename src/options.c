@@ -1,0 +1,132 @@
+/* options.c — the HEAPKIT_* environment variables, read once at start.
+ * Each has one row in the table below (and in the README); a value that does not parse is
+ * reported on stderr and the default is kept. Unknown HEAPKIT_* names are reported too. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+extern char **environ;
+
+typedef enum { HK_OPT_BOOL, HK_OPT_MS, HK_OPT_BYTES, HK_OPT_PATH, HK_OPT_ON_ERROR, HK_OPT_TOOL } hk_opt_type_t;
+
+typedef struct hk_option_s {
+    const char *name;
+    hk_opt_type_t type;
+    const char *expects; /* words for the error message */
+} hk_option_t;
+
+static const hk_option_t hk_option_table[] = {
+    {"HEAPKIT_STATS", HK_OPT_BOOL, "0 or 1"},
+    {"HEAPKIT_STATS_FILE", HK_OPT_PATH, "a file path"},
+    {"HEAPKIT_PURGE_DELAY", HK_OPT_MS, "milliseconds (0 = at once, -1 = never)"},
+    {"HEAPKIT_HUGE_CACHE", HK_OPT_BYTES, "a size in bytes, with an optional K, M or G suffix"},
+    {"HEAPKIT_ON_ERROR", HK_OPT_ON_ERROR, "'continue' or 'abort'"},
+    {"HEAPKIT_VERBOSE", HK_OPT_BOOL, "0 or 1"},
+    {"HEAPKIT_LIB", HK_OPT_TOOL, "a path (read by the heapkit command)"},
+};
+
+static bool hk_parse_bool(const char *s, bool *out) {
+    if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) *out = true;
+    else if (!strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "off")) *out = false;
+    else return false;
+    return true;
+}
+
+/* Digits only: strtoll would accept "12abc", " 12" and overflow quietly. */
+static bool hk_parse_int(const char *s, int64_t *out, const char **rest) {
+    bool neg = *s == '-';
+    if (neg) s++;
+    if (*s < '0' || *s > '9') return false;
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX / 2 - 9) / 10) return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    *rest = s;
+    return true;
+}
+
+static bool hk_parse_ms(const char *s, int64_t *out) {
+    const char *rest;
+    if (!hk_parse_int(s, out, &rest) || *out < -1) return false;
+    if (!strcmp(rest, "ms")) rest += 2;
+    return *rest == '\0';
+}
+
+static bool hk_parse_bytes(const char *s, size_t *out) {
+    const char *rest;
+    int64_t v;
+    if (!hk_parse_int(s, &v, &rest) || v < 0) return false;
+    unsigned shift = 0;
+    if (*rest == 'k' || *rest == 'K') shift = 10;
+    else if (*rest == 'm' || *rest == 'M') shift = 20;
+    else if (*rest == 'g' || *rest == 'G') shift = 30;
+    if (shift) {
+        rest++;
+        if (*rest == 'i') rest++;
+        if (*rest == 'B' || *rest == 'b') rest++;
+    }
+    if (*rest != '\0' || ((uint64_t)v >> (63 - shift)) != 0) return false;
+    *out = (size_t)v << shift;
+    return true;
+}
+
+static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char *value) {
+    switch (opt->type) {
+    case HK_OPT_BOOL:
+        return hk_parse_bool(value, !strcmp(opt->name, "HEAPKIT_STATS") ? &o->stats : &o->verbose);
+    case HK_OPT_MS:
+        return hk_parse_ms(value, &o->purge_delay_ms);
+    case HK_OPT_BYTES:
+        return hk_parse_bytes(value, &o->huge_cache);
+    case HK_OPT_PATH:
+        if (*value == '\0') return false;
+        o->stats_file = value;
+        return true;
+    case HK_OPT_ON_ERROR:
+        if (!strcmp(value, "abort")) o->abort_on_error = true;
+        else if (!strcmp(value, "continue")) o->abort_on_error = false;
+        else return false;
+        return true;
+    case HK_OPT_TOOL:
+        return true;
+    }
+    return false;
+}
+
+void hk_options_init(hk_options_t *o) {
+    o->stats = false;
+    o->stats_file = NULL;
+    o->purge_delay_ms = 10;
+    o->huge_cache = (size_t)64 << 20;
+    o->abort_on_error = false;
+    o->verbose = false;
+    if (environ == NULL) return;
+    for (char **env = environ; *env != NULL; env++) {
+        const char *entry = *env;
+        if (strncmp(entry, "HEAPKIT_", 8) != 0) continue;
+        const char *eq = strchr(entry, '=');
+        if (eq == NULL) continue;
+        size_t name_len = (size_t)(eq - entry);
+        const hk_option_t *opt = NULL;
+        for (size_t i = 0; i < sizeof hk_option_table / sizeof hk_option_table[0]; i++) {
+            if (strlen(hk_option_table[i].name) == name_len && !strncmp(entry, hk_option_table[i].name, name_len))
+                opt = &hk_option_table[i];
+        }
+        if (opt == NULL) {
+            char name[64];
+            size_t n = name_len < sizeof name - 1 ? name_len : sizeof name - 1;
+            memcpy(name, entry, n);
+            name[n] = '\0';
+            hk_message("unknown option %s ignored (see the README's table of HEAPKIT_* variables)", name);
+            continue;
+        }
+        if (!hk_option_apply(o, opt, eq + 1))
+            hk_message("%s='%s' is not valid: expected %s; using the default", opt->name, eq + 1, opt->expects);
+    }
+    if (o->verbose)
+        hk_message("version %s: purge delay %d ms, huge cache %zu bytes, stats %s, on error %s", hk_version(),
+                   (int)o->purge_delay_ms, o->huge_cache, o->stats ? "on" : "off",
+                   o->abort_on_error ? "abort" : "continue");
+}

@@ -1,0 +1,156 @@
+/* os.c — the only file that talks to the kernel about memory.
+ * Everything comes from anonymous mmap (never brk); free memory goes back with
+ * madvise(MADV_DONTNEED), so it reads back as zeros and RSS falls at once. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+size_t hk_os_page_size(void) {
+    static size_t page_size;
+    if (hk_unlikely(page_size == 0)) {
+        size_t ps = (size_t)getauxval(AT_PAGESZ);
+        page_size = ps ? ps : 4096;
+    }
+    return page_size;
+}
+
+uint64_t hk_clock_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void *hk_os_mmap(void *hint, size_t size, int extra_flags) {
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Map size bytes aligned to align (a power of two >= the page size) by over-mapping and
+ * trimming the ends. base and base_size receive what is mapped (the same as the result). */
+void *hk_os_map_aligned(size_t size, size_t align, uint8_t **base, size_t *base_size) {
+    size_t ps = hk_os_page_size();
+    if (align < ps) align = ps;
+    size = hk_align_up(size, ps);
+    if (size == 0 || size + align < size) return NULL;
+    /* First try the address right after our last mapping: it is usually aligned already and
+     * keeps the number of separate mappings low. */
+    static _Atomic uintptr_t next_hint;
+    uintptr_t hint = atomic_load_explicit(&next_hint, memory_order_relaxed);
+    uint8_t *p = NULL;
+    if (hint != 0 && (hint & (align - 1)) == 0) {
+        p = hk_os_mmap((void *)hint, size, MAP_FIXED_NOREPLACE);
+        if (p != NULL && ((uintptr_t)p & (align - 1)) != 0) {
+            munmap(p, size);
+            p = NULL;
+        }
+    }
+    if (p == NULL) {
+        uint8_t *raw = hk_os_mmap(NULL, size + align, 0);
+        if (raw == NULL) return NULL;
+        p = (uint8_t *)hk_align_up((uintptr_t)raw, align);
+        size_t head = (size_t)(p - raw), tail = align - head;
+        if (head) munmap(raw, head);
+        if (tail) munmap(p + size, tail);
+    }
+    atomic_store_explicit(&next_hint, (uintptr_t)p + hk_align_up(size, align), memory_order_relaxed);
+    atomic_fetch_add_explicit(&hk_state.reserved, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hk_state.committed, size, memory_order_relaxed);
+    *base = p;
+    *base_size = size;
+    return p;
+}
+
+void hk_os_unmap(void *p, size_t size) {
+    if (p == NULL || size == 0) return;
+    if (munmap(p, size) != 0) hk_error("munmap(%p, %zu) failed (errno %d)", p, size, errno);
+    atomic_fetch_sub_explicit(&hk_state.reserved, size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&hk_state.committed, size, memory_order_relaxed);
+}
+
+/* Give the pages of [p, p+size) back; the caller accounts them as committed again with
+ * hk_os_recommit when it reuses them. */
+void hk_os_purge(void *p, size_t size) {
+    size_t ps = hk_os_page_size();
+    uintptr_t start = hk_align_up((uintptr_t)p, ps);
+    uintptr_t end = ((uintptr_t)p + size) & ~(uintptr_t)(ps - 1);
+    if (end <= start) return;
+    if (madvise((void *)start, end - start, MADV_DONTNEED) == 0)
+        atomic_fetch_sub_explicit(&hk_state.committed, end - start, memory_order_relaxed);
+}
+
+void hk_os_recommit(size_t size) {
+    atomic_fetch_add_explicit(&hk_state.committed, size, memory_order_relaxed);
+}
+
+/* Grow or shrink a mapping without moving it. */
+bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
+    size_t ps = hk_os_page_size();
+    old_size = hk_align_up(old_size, ps);
+    new_size = hk_align_up(new_size, ps);
+    if (new_size == old_size) return true;
+    if (mremap(p, old_size, new_size, 0) == MAP_FAILED) return false;
+    if (new_size > old_size) {
+        atomic_fetch_add_explicit(&hk_state.reserved, new_size - old_size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hk_state.committed, new_size - old_size, memory_order_relaxed);
+    } else {
+        atomic_fetch_sub_explicit(&hk_state.reserved, old_size - new_size, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&hk_state.committed, old_size - new_size, memory_order_relaxed);
+    }
+    return true;
+}
+
+/* Move a mapping to a new place where base+offset is aligned to align, letting the kernel move
+ * the page tables instead of copying bytes. Returns the new base or NULL. */
+void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align, size_t offset) {
+    size_t ps = hk_os_page_size();
+    old_size = hk_align_up(old_size, ps);
+    new_size = hk_align_up(new_size, ps);
+    if (new_size + align < new_size) return NULL;
+    uint8_t *raw = hk_os_mmap(NULL, new_size + align, 0);
+    if (raw == NULL) return NULL;
+    uint8_t *target = (uint8_t *)hk_align_up((uintptr_t)raw + offset, align) - offset;
+    void *moved = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    if (moved == MAP_FAILED) {
+        munmap(raw, new_size + align);
+        return NULL;
+    }
+    /* mremap replaced [target, target+new_size); drop the rest of the reservation. */
+    if (target > raw) munmap(raw, (size_t)(target - raw));
+    uint8_t *end = raw + new_size + align;
+    if (target + new_size < end) munmap(target + new_size, (size_t)(end - (target + new_size)));
+    atomic_fetch_add_explicit(&hk_state.reserved, new_size - old_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hk_state.committed, new_size - old_size, memory_order_relaxed);
+    return target;
+}
+
+/* Bytes of [p, p+size) resident in RAM, asked of the kernel page by page (slow; stats only). */
+size_t hk_os_resident(const void *p, size_t size) {
+    size_t ps = hk_os_page_size();
+    unsigned char vec[1024];
+    size_t resident = 0;
+    uintptr_t start = (uintptr_t)p & ~(uintptr_t)(ps - 1);
+    uintptr_t end = hk_align_up((uintptr_t)p + size, ps);
+    while (start < end) {
+        size_t pages = (end - start) / ps;
+        if (pages > sizeof vec) pages = sizeof vec;
+        if (mincore((void *)start, pages * ps, vec) != 0) return resident;
+        for (size_t i = 0; i < pages; i++) resident += (vec[i] & 1) ? ps : 0;
+        start += pages * ps;
+    }
+    return resident;
+}
+
+/* Memory for the allocator's own records (thread heaps). Never freed: records are reused. */
+void *hk_os_meta_alloc(size_t size) {
+    void *p = hk_os_mmap(NULL, hk_align_up(size, hk_os_page_size()), 0);
+    if (p != NULL) {
+        atomic_fetch_add_explicit(&hk_state.reserved, hk_align_up(size, hk_os_page_size()), memory_order_relaxed);
+        atomic_fetch_add_explicit(&hk_state.committed, hk_align_up(size, hk_os_page_size()), memory_order_relaxed);
+    }
+    return p;
+}

@@ -1,0 +1,103 @@
+/* page.c — a page: blocks of one size class with three free lists.
+ * `free` is what the owner allocates from, `local_free` what the owner frees to, and
+ * `thread_free` an atomic stack other threads push to; the owner collects both when `free` runs dry. */
+#include "internal.h"
+
+/* Carve at most this many bytes of new blocks at a time, so untouched memory stays untouched. */
+#define HK_EXTEND_BYTES 4096
+
+/* Carve a free page for a size class; page->mem_is_zero says whether its memory is fresh. */
+void hk_page_init(hk_page_t *page, size_t bin) {
+    size_t area_size;
+    page->start = hk_page_area(page, &area_size);
+    page->block_size = hk_bin_size(bin);
+    page->bin = (uint8_t)bin;
+    page->reserved = (uint32_t)(area_size / page->block_size);
+    page->capacity = 0;
+    page->used = 0;
+    page->free = NULL;
+    page->local_free = NULL;
+    page->is_zero = 0;
+    page->in_use = 1;
+    page->next = page->prev = NULL;
+    hk_page_set_flags(page, 0);
+    atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
+}
+
+/* Link the next few uncarved blocks into `free` (which is empty). */
+void hk_page_extend(hk_page_t *page) {
+    size_t bsize = page->block_size;
+    size_t n = HK_EXTEND_BYTES / bsize;
+    if (n == 0) n = 1;
+    if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
+    uint8_t *first = page->start + (size_t)page->capacity * bsize;
+    uint8_t *b = first;
+    for (size_t i = 1; i < n; i++, b += bsize) ((hk_block_t *)b)->next = hk_encode(b + bsize);
+    ((hk_block_t *)b)->next = hk_encode(page->free);
+    page->free = (hk_block_t *)first;
+    page->capacity += (uint32_t)n;
+    page->is_zero = page->mem_is_zero;
+}
+
+/* Take the blocks other threads freed (keeping the notify bit as it is), then refill `free`
+ * from `local_free` if it is empty. */
+size_t hk_page_collect(hk_page_t *page) {
+    size_t collected = 0;
+    uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+    if ((tf & ~HK_NOTIFY) != 0) {
+        while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf & HK_NOTIFY,
+                                                      memory_order_acquire, memory_order_relaxed)) {
+        }
+        hk_block_t *head = (hk_block_t *)(tf & ~HK_NOTIFY), *tail = head;
+        collected = 1;
+        for (hk_block_t *next; (next = hk_decode(tail->next)) != NULL; tail = next) collected++;
+        tail->next = hk_encode(page->local_free);
+        page->local_free = head;
+        page->used -= (uint32_t)collected;
+    }
+    if (page->free == NULL && page->local_free != NULL) {
+        page->free = page->local_free;
+        page->local_free = NULL;
+        page->is_zero = 0;
+    }
+    return collected;
+}
+
+static bool hk_list_contains(hk_block_t *list, const hk_block_t *b, size_t limit) {
+    for (; list != NULL && limit > 0; list = hk_decode(list->next), limit--)
+        if (list == b) return true;
+    return false;
+}
+
+/* Is b on one of the page's free lists? Only the owner may ask. */
+bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
+    hk_block_t *remote = (hk_block_t *)(atomic_load_explicit(&page->thread_free, memory_order_acquire) & ~HK_NOTIFY);
+    return hk_list_contains(page->free, b, page->reserved) || hk_list_contains(page->local_free, b, page->reserved) ||
+           hk_list_contains(remote, b, page->reserved);
+}
+
+/* ------------------------------------------------------------- page queues */
+
+void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page) {
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first) q->first->prev = page;
+    else q->last = page;
+    q->first = page;
+}
+
+void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page) {
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last) q->last->next = page;
+    else q->first = page;
+    q->last = page;
+}
+
+void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page) {
+    if (page->prev) page->prev->next = page->next;
+    else q->first = page->next;
+    if (page->next) page->next->prev = page->prev;
+    else q->last = page->prev;
+    page->next = page->prev = NULL;
+}

@@ -1,0 +1,148 @@
+/* stats.c — what the heap holds, for people (text) and programs (JSON).
+ * Totals come from the os counters; per size class figures from walking every segment's page
+ * records under the registry lock. Reads of other threads' pages race benignly: a snapshot. */
+#include "internal.h"
+
+#include <unistd.h>
+
+typedef struct hk_class_stats_s {
+    size_t pages, live_blocks, page_bytes;
+} hk_class_stats_t;
+
+typedef struct hk_snapshot_s {
+    hk_stats_t totals;
+    hk_class_stats_t classes[HK_BIN_COUNT];
+} hk_snapshot_t;
+
+static void hk_snapshot(hk_snapshot_t *s) {
+    memset(s, 0, sizeof *s);
+    hk_stats_t *t = &s->totals;
+    pthread_mutex_lock(&hk_state.segments_lock);
+    for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
+        t->resident += hk_os_resident(seg, seg->size);
+        if (seg->kind == HK_KIND_HUGE) continue;
+        t->segments++;
+        for (uint32_t i = 0; i < seg->page_count; i++) {
+            hk_page_t *page = &seg->pages[i];
+            if (!page->in_use) continue;
+            size_t area;
+            hk_page_area(page, &area);
+            hk_class_stats_t *c = &s->classes[page->bin];
+            c->pages++;
+            c->live_blocks += page->used;
+            c->page_bytes += area;
+            t->live += (size_t)page->used * page->block_size;
+        }
+    }
+    t->abandoned = atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed);
+    pthread_mutex_unlock(&hk_state.segments_lock);
+    pthread_mutex_lock(&hk_state.heaps_lock);
+    t->threads = hk_state.heap_count;
+    pthread_mutex_unlock(&hk_state.heaps_lock);
+    t->huge_live = atomic_load_explicit(&hk_state.huge_live, memory_order_relaxed);
+    t->huge_cached = hk_huge_cached();
+    t->live += t->huge_live;
+    t->reserved = atomic_load_explicit(&hk_state.reserved, memory_order_relaxed);
+    t->committed = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
+    if (t->committed > t->reserved) t->committed = t->reserved;
+    if (t->resident > t->committed) t->resident = t->committed; /* the counters move while we walk */
+}
+
+HK_API void hk_stats_get(hk_stats_t *out) {
+    hk_snapshot_t s;
+    hk_snapshot(&s);
+    *out = s.totals;
+}
+
+/* resident / live, with two decimals, as "1.23" (Redis's mem_fragmentation_ratio, for the heap). */
+static void hk_buf_ratio(hk_buf_t *b, size_t num, size_t den) {
+    if (den == 0) {
+        hk_buf_printf(b, "0.00");
+        return;
+    }
+    uint64_t r = (uint64_t)((double)num * 100.0 / (double)den + 0.5);
+    hk_buf_printf(b, "%lu.%02lu", (unsigned long)(r / 100), (unsigned long)(r % 100));
+}
+
+static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
+    const hk_stats_t *t = &s->totals;
+    hk_buf_printf(b, "heapkit: memory statistics of pid %d\n", (int)getpid());
+    const struct {
+        const char *name;
+        size_t value;
+        const char *meaning;
+    } rows[] = {
+        {"reserved", t->reserved, "address space mapped from the OS"},
+        {"committed", t->committed, "mapped and not given back"},
+        {"resident", t->resident, "in RAM now"},
+        {"live", t->live, "in blocks handed out and not freed"},
+        {"huge live", t->huge_live, "of which in blocks over 128 KiB"},
+        {"huge cached", t->huge_cached, "freed huge blocks kept for reuse"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char num[32];
+        hk_buf_t nb = {num, sizeof num, 0};
+        hk_buf_bytes(&nb, rows[i].value);
+        hk_buf_printf(b, "  %-14s %12s   %s\n", rows[i].name, num, rows[i].meaning);
+    }
+    char ratio[32];
+    hk_buf_t rb = {ratio, sizeof ratio, 0};
+    hk_buf_ratio(&rb, t->resident, t->live);
+    hk_buf_printf(b, "  %-14s %12s   %s\n", "fragmentation", ratio, "resident / live");
+    hk_buf_printf(b, "  segments %zu, abandoned %zu, thread heaps %zu\n", t->segments, t->abandoned, t->threads);
+    hk_buf_printf(b, "  %5s %10s %7s %12s %12s %12s %6s\n", "class", "block", "pages", "live blocks", "live bytes",
+                  "page bytes", "use");
+    for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
+        const hk_class_stats_t *c = &s->classes[bin];
+        if (c->pages == 0) continue;
+        size_t bsize = hk_bin_size(bin), live = c->live_blocks * bsize;
+        char lb[32], pb[32], use[16];
+        hk_buf_t lbb = {lb, sizeof lb, 0}, pbb = {pb, sizeof pb, 0}, ub = {use, sizeof use, 0};
+        hk_buf_bytes(&lbb, live);
+        hk_buf_bytes(&pbb, c->page_bytes);
+        hk_buf_ratio(&ub, live * 100, c->page_bytes);
+        hk_buf_printf(b, "  %5zu %10zu %7zu %12zu %12s %12s %5s%%\n", bin, bsize, c->pages, c->live_blocks, lb, pb,
+                      use);
+    }
+}
+
+static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
+    const hk_stats_t *t = &s->totals;
+    hk_buf_printf(b,
+                  "{\"pid\":%d,\"reserved\":%zu,\"committed\":%zu,\"resident\":%zu,\"live\":%zu,"
+                  "\"huge_live\":%zu,\"huge_cached\":%zu,\"fragmentation\":",
+                  (int)getpid(), t->reserved, t->committed, t->resident, t->live, t->huge_live, t->huge_cached);
+    hk_buf_ratio(b, t->resident, t->live);
+    hk_buf_printf(b, ",\"segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,\"classes\":[", t->segments, t->abandoned,
+                  t->threads);
+    bool first = true;
+    for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
+        const hk_class_stats_t *c = &s->classes[bin];
+        if (c->pages == 0) continue;
+        size_t bsize = hk_bin_size(bin);
+        hk_buf_printf(b, "%s{\"class\":%zu,\"block_size\":%zu,\"pages\":%zu,\"live_blocks\":%zu,\"live_bytes\":%zu,"
+                         "\"page_bytes\":%zu}",
+                      first ? "" : ",", bin, bsize, c->pages, c->live_blocks, c->live_blocks * bsize, c->page_bytes);
+        first = false;
+    }
+    hk_buf_printf(b, "]}");
+}
+
+HK_API size_t hk_stats_json(char *buf, size_t cap) {
+    hk_snapshot_t s;
+    hk_snapshot(&s);
+    hk_buf_t b = {buf, cap, 0};
+    hk_stats_json_into(&b, &s);
+    return b.len;
+}
+
+HK_API void hk_stats_print_fd(int fd) {
+    hk_snapshot_t s;
+    hk_snapshot(&s);
+    char text[16 * 1024];
+    hk_buf_t b = {text, sizeof text, 0};
+    hk_stats_text(&b, &s);
+    hk_write_all(fd, text, b.len < sizeof text ? b.len : sizeof text - 1);
+}
+
+HK_API void hk_stats_print(void) { hk_stats_print_fd(2); }
