@@ -46,6 +46,8 @@ void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
     if (size > HK_MEDIUM_MAX) return hk_huge_alloc(size, 0, zero);
     size_t bin = hk_bin_of(size);
     hk_page_t *page = heap->bins[bin].first;
+    if (page != NULL && page->free == NULL && page->local_free == NULL && page->capacity < page->reserved)
+        hk_page_extend(page); /* the common refill: carve a few more blocks of the current page */
     if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
     if (hk_unlikely(page == NULL)) {
         errno = ENOMEM;
@@ -77,7 +79,9 @@ HK_API void hk_free(void *p) {
     if (hk_likely(hk_segment_owner(seg) == heap && hk_page_flags(page) == 0 && !hk_block_looks_free(b, seg))) {
         b->next = hk_encode(page->local_free);
         page->local_free = b;
-        if (hk_unlikely(--page->used == 0)) hk_heap_page_retire(heap, page);
+        /* The only page of its bin (no neighbours) is kept when empty: no call for it. */
+        if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL))
+            hk_heap_page_retire(heap, page);
         return;
     }
     hk_free_generic(seg, page, b);

@@ -144,30 +144,42 @@ void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
 
 /* --------------------------------------------------------------- slow path */
 
-/* A page of this bin with a free block: from the queue, an adopted segment, or a fresh page. */
+/* The first page of the queue with a free block, moved to the front; pages found full are
+ * parked in heap->full on the way. */
+static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
+    hk_page_t *next;
+    for (hk_page_t *page = q->first; page != NULL; page = next) {
+        next = page->next;
+        hk_page_collect(page);
+        if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
+        if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
+        hk_page_collect(page); /* a remote free may have just arrived */
+        if (page != q->first) {
+            hk_queue_remove_page(heap, page);
+            hk_queue_add_page(heap, page, true);
+        }
+        return page;
+    }
+    return NULL;
+}
+
+/* A page of this bin with a free block. In order of cost: the bin's queue; full pages that
+ * other threads freed into; a segment an exited thread left; a fresh page. */
 hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
-    hk_heap_rescue_full(heap);
     if (heap->purge_deadline != 0 && hk_clock_ms() >= heap->purge_deadline) hk_heap_collect(heap, false);
     hk_page_queue_t *q = &heap->bins[bin];
-    for (int attempt = 0; attempt < 2; attempt++) {
-        hk_page_t *next;
-        for (hk_page_t *page = q->first; page != NULL; page = next) {
-            next = page->next;
-            hk_page_collect(page);
-            if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
-            if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
-            hk_page_collect(page); /* a remote free may have just arrived */
-            if (page != q->first) {
-                hk_queue_remove_page(heap, page);
-                hk_queue_add_page(heap, page, true);
-            }
-            return page;
-        }
-        hk_segment_t *seg = attempt == 0 ? hk_segment_take_abandoned() : NULL;
-        if (seg == NULL) break;
-        hk_heap_adopt(heap, seg);
+    hk_page_t *page = hk_heap_scan_queue(heap, q);
+    if (page != NULL) return page;
+    if (atomic_load_explicit(&heap->full_freed, memory_order_relaxed) != 0) {
+        hk_heap_rescue_full(heap);
+        if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
     }
-    hk_page_t *page = hk_segment_page_alloc(heap, hk_bin_kind(bin));
+    hk_segment_t *seg = hk_segment_take_abandoned();
+    if (seg != NULL) {
+        hk_heap_adopt(heap, seg);
+        if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
+    }
+    page = hk_segment_page_alloc(heap, hk_bin_kind(bin));
     if (page == NULL) return NULL;
     hk_page_init(page, bin);
     hk_page_extend(page);

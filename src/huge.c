@@ -41,23 +41,48 @@ static void hk_huge_unregister(hk_segment_t *seg) {
     atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
-/* Smallest cached mapping of at least `needed` bytes, taken out of the cache. */
+/* A cached mapping for a block needing `needed` bytes: the smallest one big enough unless it is
+ * over twice too big (a small block must not take a big mapping that a big block could reuse);
+ * else the biggest smaller one, which the caller grows: its resident pages still save faults. */
 static hk_segment_t *hk_huge_cache_take(size_t needed) {
-    if (atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed) < needed) return NULL;
+    if (atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.huge_lock);
-    hk_huge_slot_t *best = NULL;
+    hk_huge_slot_t *fit = NULL, *smaller = NULL;
     for (size_t i = 0; i < HK_HUGE_CACHE_SLOTS; i++) {
         hk_huge_slot_t *s = &hk_huge_cache[i];
-        if (s->seg != NULL && s->size >= needed && (best == NULL || s->size < best->size)) best = s;
+        if (s->seg == NULL) continue;
+        if (s->size >= needed) {
+            if (fit == NULL || s->size < fit->size) fit = s;
+        } else if (smaller == NULL || s->size > smaller->size) {
+            smaller = s;
+        }
     }
+    hk_huge_slot_t *take = fit != NULL && fit->size / 2 <= needed ? fit : smaller;
     hk_segment_t *seg = NULL;
-    if (best != NULL) {
-        seg = best->seg;
-        best->seg = NULL;
-        atomic_fetch_sub_explicit(&hk_huge_cached_bytes, best->size, memory_order_relaxed);
+    if (take != NULL) {
+        seg = take->seg;
+        take->seg = NULL;
+        atomic_fetch_sub_explicit(&hk_huge_cached_bytes, take->size, memory_order_relaxed);
     }
     pthread_mutex_unlock(&hk_state.huge_lock);
     return seg;
+}
+
+/* Make a cached mapping fit `needed` bytes: one big enough is used as it is; a smaller one grows
+ * in place or by moving its page tables (no copy). NULL if that fails. */
+static hk_segment_t *hk_huge_fit(hk_segment_t *seg, size_t needed) {
+    if (seg->size >= needed) return seg;
+    if (hk_os_resize_in_place(seg, seg->size, needed)) {
+        seg->size = needed;
+        return seg;
+    }
+    hk_segment_t *moved = hk_os_remap_aligned(seg, seg->size, needed, HK_SEGMENT_SIZE, 0);
+    if (moved == NULL) {
+        hk_os_unmap(seg, seg->size);
+        return NULL;
+    }
+    moved->size = needed;
+    return moved;
 }
 
 void *hk_huge_alloc(size_t size, size_t align, bool zero) {
@@ -78,11 +103,10 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     if (!big_aligned) {
         hk_huge_purge(false);
         seg = hk_huge_cache_take(needed);
+        if (seg != NULL) seg = hk_huge_fit(seg, needed);
         if (seg != NULL) {
             base = (uint8_t *)seg;
             base_size = seg->size;
-            /* A much bigger mapping than needed gives its tail back. */
-            if (base_size / 2 > needed && hk_os_resize_in_place(seg, base_size, needed)) base_size = needed;
         } else {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &base, &base_size);
             is_zero = true;
