@@ -46,7 +46,7 @@ void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
     if (size > HK_MEDIUM_MAX) return hk_huge_alloc(size, 0, zero);
     size_t bin = hk_bin_of(size);
     hk_page_t *page = heap->bins[bin].first;
-    if (page != NULL && page->free == NULL && page->local_free == NULL && page->capacity < page->reserved)
+    if (page != NULL && page->free == NULL && page->capacity < page->reserved)
         hk_page_extend(page); /* the common refill: carve a few more blocks of the current page */
     if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
     if (hk_unlikely(page == NULL)) {
@@ -77,14 +77,16 @@ HK_API void hk_free(void *p) {
     hk_block_t *b = p;
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(hk_segment_owner(seg) == heap && hk_page_flags(page) == 0 && !hk_block_looks_free(b, seg))) {
-        b->next = hk_encode(page->local_free);
-        page->local_free = b;
+        /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
+        b->next = hk_encode(page->free);
+        page->free = b;
+        page->is_zero = 0;
         /* The only page of its bin (no neighbours) is kept when empty: no call for it. */
         if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL))
             hk_heap_page_retire(heap, page);
         return;
     }
-    hk_free_generic(seg, page, b);
+    hk_free_generic(p);
 }
 
 static hk_cold void hk_report_double_free(const void *p) {
@@ -105,8 +107,10 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
  * threads' blocks, suspected double frees. */
-void hk_free_generic(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
-    void *p = b;
+void hk_free_generic(void *p) {
+    hk_segment_t *seg = hk_ptr_segment(p);
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    hk_block_t *b = p;
     if (seg->kind == HK_KIND_HUGE) {
         if ((uint8_t *)p != (uint8_t *)seg + seg->block_offset) {
             hk_error("free(%p): pointer into the middle of a %zu-byte block; ignored", p, seg->block_size);
@@ -139,8 +143,9 @@ void hk_free_generic(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
         hk_report_double_free(p);
         return;
     }
-    b->next = hk_encode(page->local_free);
-    page->local_free = b;
+    b->next = hk_encode(page->free);
+    page->free = b;
+    page->is_zero = 0;
     page->used--;
     if (flags & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
     if (page->used == 0) hk_heap_page_retire(heap, page);

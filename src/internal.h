@@ -67,13 +67,12 @@ typedef struct hk_heap_s hk_heap_t;
 typedef struct hk_segment_s hk_segment_t;
 
 typedef struct hk_page_s {
-    hk_block_t *free;       /* blocks ready for the owner to hand out */
+    hk_block_t *free;       /* the owner's free blocks: it allocates from and frees to this list */
     uint32_t used;          /* blocks handed out, including remote frees not yet collected */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t is_zero;        /* every block on `free` is zero except its link word */
     uint8_t bin;
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
-    hk_block_t *local_free; /* blocks the owner freed, reused once `free` runs dry */
     size_t block_size;
     uint8_t *start;         /* first block */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
@@ -224,7 +223,7 @@ hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
 
 /* alloc.c */
 hk_internal void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
-hk_internal void hk_free_generic(hk_segment_t *seg, hk_page_t *page, hk_block_t *b);
+hk_internal void hk_free_generic(void *p);
 hk_internal void hk_free_unknown(void *p, const char *who);
 
 /* init.c */

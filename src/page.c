@@ -1,6 +1,7 @@
-/* page.c — a page: blocks of one size class with three free lists.
- * `free` is what the owner allocates from, `local_free` what the owner frees to, and
- * `thread_free` an atomic stack other threads push to; the owner collects both when `free` runs dry. */
+/* page.c — a page: blocks of one size class with two free lists.
+ * `free` is the owner's (it allocates from and frees to it, last in first out, so the block handed
+ * out is warm in cache); `thread_free` is an atomic stack other threads push to, collected by the
+ * owner when `free` runs dry. */
 #include "internal.h"
 
 /* Carve at most this many bytes of new blocks at a time, so untouched memory stays untouched. */
@@ -16,7 +17,6 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->capacity = 0;
     page->used = 0;
     page->free = NULL;
-    page->local_free = NULL;
     page->is_zero = 0;
     page->in_use = 1;
     page->next = page->prev = NULL;
@@ -39,27 +39,21 @@ void hk_page_extend(hk_page_t *page) {
     page->is_zero = page->mem_is_zero;
 }
 
-/* Take the blocks other threads freed (keeping the notify bit as it is), then refill `free`
- * from `local_free` if it is empty. */
+/* Take the blocks other threads freed onto `free`, keeping the notify bit as it is. Returns
+ * how many blocks were collected. */
 size_t hk_page_collect(hk_page_t *page) {
-    size_t collected = 0;
     uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
-    if ((tf & ~HK_NOTIFY) != 0) {
-        while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf & HK_NOTIFY,
-                                                      memory_order_acquire, memory_order_relaxed)) {
-        }
-        hk_block_t *head = (hk_block_t *)(tf & ~HK_NOTIFY), *tail = head;
-        collected = 1;
-        for (hk_block_t *next; (next = hk_decode(tail->next)) != NULL; tail = next) collected++;
-        tail->next = hk_encode(page->local_free);
-        page->local_free = head;
-        page->used -= (uint32_t)collected;
+    if ((tf & ~HK_NOTIFY) == 0) return 0;
+    while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf & HK_NOTIFY, memory_order_acquire,
+                                                  memory_order_relaxed)) {
     }
-    if (page->free == NULL && page->local_free != NULL) {
-        page->free = page->local_free;
-        page->local_free = NULL;
-        page->is_zero = 0;
-    }
+    hk_block_t *head = (hk_block_t *)(tf & ~HK_NOTIFY), *tail = head;
+    size_t collected = 1;
+    for (hk_block_t *next; (next = hk_decode(tail->next)) != NULL; tail = next) collected++;
+    tail->next = hk_encode(page->free);
+    page->free = head;
+    page->is_zero = 0;
+    page->used -= (uint32_t)collected;
     return collected;
 }
 
@@ -72,8 +66,7 @@ static bool hk_list_contains(hk_block_t *list, const hk_block_t *b, size_t limit
 /* Is b on one of the page's free lists? Only the owner may ask. */
 bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
     hk_block_t *remote = (hk_block_t *)(atomic_load_explicit(&page->thread_free, memory_order_acquire) & ~HK_NOTIFY);
-    return hk_list_contains(page->free, b, page->reserved) || hk_list_contains(page->local_free, b, page->reserved) ||
-           hk_list_contains(remote, b, page->reserved);
+    return hk_list_contains(page->free, b, page->reserved) || hk_list_contains(remote, b, page->reserved);
 }
 
 /* ------------------------------------------------------------- page queues */
