@@ -36,6 +36,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
 }
 
 void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
+    hk_purger_start_if_wanted();
     if (hk_unlikely(heap == &hk_heap_empty)) {
         heap = hk_heap_thread_init();
         if (heap == NULL) {
@@ -76,7 +77,8 @@ HK_API void hk_free(void *p) {
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
     hk_heap_t *heap = hk_heap_tls;
-    if (hk_likely(hk_segment_owner(seg) == heap && hk_page_flags(page) == 0 && !hk_block_looks_free(b, seg))) {
+    if (hk_likely(hk_segment_owner(seg) == heap && hk_page_flags(page) == 0 && hk_page_is_block_start(page, p) &&
+                  !hk_block_looks_free(b, seg))) {
         /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
         b->next = hk_encode(page->free);
         page->free = b;
@@ -125,12 +127,20 @@ void hk_free_generic(void *p) {
     }
     uint8_t flags = hk_page_flags(page);
     if (flags & HK_PAGE_HAS_ALIGNED) b = hk_block_start(page, p);
-    else if ((size_t)((uint8_t *)p - page->start) % page->block_size != 0) {
+    else if (!hk_page_is_block_start(page, p)) {
         hk_error("free(%p): pointer into the middle of a %zu-byte block; ignored", p, page->block_size);
         return;
     }
     hk_heap_t *heap = hk_heap_tls;
-    if (hk_segment_owner(seg) != heap) {
+    hk_heap_t *owner = hk_segment_owner(seg);
+    /* A block of an exited thread: adopt its segment, so the free is local and the pages it
+     * empties are reused or returned at once instead of waiting for the purger. */
+    if (owner == NULL && heap != &hk_heap_empty && hk_segment_claim_abandoned(seg)) {
+        hk_heap_adopt(heap, seg);
+        owner = heap;
+        flags = hk_page_flags(page); /* adoption took the page out of any full queue */
+    }
+    if (owner != heap) {
         /* Another thread's block: we cannot walk its lists, but the check below is reliable. */
         if (hk_block_looks_free(b, seg)) {
             hk_report_double_free(p);
@@ -157,6 +167,10 @@ void hk_free_unknown(void *p, const char *who) {
     hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
     if (seg != NULL && (uint8_t *)p == (uint8_t *)seg + seg->block_offset) {
         hk_huge_free(seg);
+        return;
+    }
+    if (seg != NULL) {
+        hk_error("%s(%p): pointer into the middle of a %zu-byte block; ignored", who, p, seg->block_size);
         return;
     }
     hk_error("%s(%p): pointer not allocated by heapkit (or already freed); ignored", who, p);

@@ -11,9 +11,8 @@ hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-ex
 /* --------------------------------------------------------------- size classes */
 
 size_t hk_bin_size(size_t bin) {
-    if (bin == 0) return 8;
-    if (bin <= 8) return bin * 16;
-    size_t i = bin - 9, b = 7 + i / 4;
+    if (bin < 8) return (bin + 1) * 16;
+    size_t i = bin - 8, b = 7 + i / 4;
     return ((size_t)1 << b) + ((i % 4) + 1) * ((size_t)1 << (b - 2));
 }
 
@@ -174,12 +173,17 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
         hk_heap_rescue_full(heap);
         if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
     }
-    hk_segment_t *seg = hk_segment_take_abandoned();
-    if (seg != NULL) {
+    /* Before mapping anything new, take over what exited threads left: their free pages and
+     * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
+    hk_kind_t kind = hk_bin_kind(bin);
+    hk_segment_t *seg;
+    for (int adopted = 0; adopted < 8 && (seg = hk_segment_take_abandoned()) != NULL; adopted++) {
         hk_heap_adopt(heap, seg);
         if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
+        hk_segment_t *first = heap->segments[kind];
+        if (first != NULL && first->used_pages < first->page_count) break; /* a free page is at hand */
     }
-    page = hk_segment_page_alloc(heap, hk_bin_kind(bin));
+    page = hk_segment_page_alloc(heap, kind);
     if (page == NULL) return NULL;
     hk_page_init(page, bin);
     hk_page_extend(page);

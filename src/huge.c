@@ -16,28 +16,42 @@ static _Atomic size_t hk_huge_cached_bytes;
 
 static size_t hk_huge_header_size(void) { return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), 64); }
 
-/* A block with an alignment of 4 MiB or more cannot share its granule with the header, so the
- * header goes one OS page before the block and the block's granule is tagged HK_MAP_HUGE_ALIGNED. */
+/* A block aligned to 4 MiB or more cannot share its first granule with the header, so the header
+ * goes one OS page before the block (the segment is then not 4 MiB aligned) and the block's first
+ * granule is tagged HK_MAP_HUGE_ALIGNED. Further granules of any huge block are tagged tails. */
+static bool hk_huge_big_aligned(const hk_segment_t *seg) { return ((uintptr_t)seg & HK_SEGMENT_MASK) != 0; }
+
+/* The huge segment holding address a (anywhere in its block), or NULL. */
 hk_segment_t *hk_huge_segment_of(uintptr_t a) {
-    if (hk_segmap_get(a) != HK_MAP_HUGE_ALIGNED) return NULL;
-    return (hk_segment_t *)((a & ~(uintptr_t)HK_SEGMENT_MASK) - hk_os_page_size());
+    uint8_t tag = hk_segmap_get(a);
+    while (tag == HK_MAP_HUGE_TAIL) {
+        a -= HK_SEGMENT_SIZE;
+        tag = hk_segmap_get(a);
+    }
+    hk_segment_t *seg = NULL;
+    if (tag == HK_MAP_SEGMENT) seg = hk_ptr_segment((void *)a);
+    else if (tag == HK_MAP_HUGE_ALIGNED) seg = (hk_segment_t *)((a & ~(uintptr_t)HK_SEGMENT_MASK) - hk_os_page_size());
+    return seg != NULL && seg->kind == HK_KIND_HUGE ? seg : NULL;
 }
 
-static void hk_huge_set_map(hk_segment_t *seg, uint8_t tag) {
-    uint8_t *block = (uint8_t *)seg + seg->block_offset;
-    if (seg->map_base != (uint8_t *)seg) /* big-aligned layout */
-        __atomic_store_n(&hk_segmap[(uintptr_t)block >> HK_SEGMENT_SHIFT], tag, __ATOMIC_RELEASE);
+static void hk_huge_tag(hk_segment_t *seg, bool on) {
+    uintptr_t block = (uintptr_t)seg + seg->block_offset, end = (uintptr_t)seg + seg->size;
+    if (hk_huge_big_aligned(seg))
+        __atomic_store_n(&hk_segmap[block >> HK_SEGMENT_SHIFT], on ? HK_MAP_HUGE_ALIGNED : HK_MAP_NONE,
+                         __ATOMIC_RELEASE);
+    for (uintptr_t g = (block >> HK_SEGMENT_SHIFT) + 1; g <= ((end - 1) >> HK_SEGMENT_SHIFT); g++)
+        __atomic_store_n(&hk_segmap[g], on ? HK_MAP_HUGE_TAIL : HK_MAP_NONE, __ATOMIC_RELEASE);
 }
 
 static void hk_huge_register(hk_segment_t *seg) {
-    if (seg->map_base == (uint8_t *)seg) hk_segment_register(seg);
-    else hk_huge_set_map(seg, HK_MAP_HUGE_ALIGNED);
+    if (!hk_huge_big_aligned(seg)) hk_segment_register(seg);
+    hk_huge_tag(seg, true);
     atomic_fetch_add_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
 static void hk_huge_unregister(hk_segment_t *seg) {
-    if (seg->map_base == (uint8_t *)seg) hk_segment_unregister(seg);
-    else hk_huge_set_map(seg, HK_MAP_NONE);
+    hk_huge_tag(seg, false);
+    if (!hk_huge_big_aligned(seg)) hk_segment_unregister(seg);
     atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
@@ -95,31 +109,28 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
         return NULL;
     }
     hk_process_init();
+    if (size == 0) size = 1;
     size_t needed = hk_align_up(offset + size, ps);
     hk_segment_t *seg = NULL;
     bool is_zero = false;
-    uint8_t *base = NULL;
-    size_t base_size = 0;
+    size_t mapped = 0;
     if (!big_aligned) {
         hk_huge_purge(false);
         seg = hk_huge_cache_take(needed);
         if (seg != NULL) seg = hk_huge_fit(seg, needed);
         if (seg != NULL) {
-            base = (uint8_t *)seg;
-            base_size = seg->size;
+            mapped = seg->size;
         } else {
-            seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &base, &base_size);
+            seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
             is_zero = true;
         }
     } else {
-        /* Map so that base + ps is aligned; drop the unused front part. */
-        uint8_t *raw;
-        size_t raw_size;
-        if (hk_os_map_aligned(needed + align, align, &raw, &raw_size) != NULL) {
-            base = raw + align - ps;
-            base_size = raw_size - (align - ps);
+        /* Map so that the block (one page after the header) is aligned; drop the front part. */
+        uint8_t *raw = hk_os_map_aligned(needed + align, align, &mapped);
+        if (raw != NULL) {
+            seg = (hk_segment_t *)(raw + align - ps);
             hk_os_unmap(raw, align - ps);
-            seg = (hk_segment_t *)base;
+            mapped -= align - ps;
             is_zero = true;
         }
     }
@@ -132,10 +143,9 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     seg->kind = HK_KIND_HUGE;
     seg->page_count = 1;
     seg->used_pages = 1;
-    seg->size = base_size;
-    seg->map_base = base;
+    seg->size = mapped;
     seg->block_offset = offset;
-    seg->block_size = base_size - offset;
+    seg->block_size = mapped - offset;
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;
     page->used = 1;
@@ -151,8 +161,8 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
 void hk_huge_free(hk_segment_t *seg) {
     hk_huge_unregister(seg);
     size_t limit = hk_state.options.huge_cache;
-    if (seg->map_base != (uint8_t *)seg || seg->size > limit || hk_state.options.purge_delay_ms == 0) {
-        hk_os_unmap(seg->map_base, seg->size);
+    if (hk_huge_big_aligned(seg) || seg->size > limit || hk_state.options.purge_delay_ms == 0) {
+        hk_os_unmap(seg, seg->size);
         return;
     }
     hk_segment_t *evict[HK_HUGE_CACHE_SLOTS + 1];
@@ -172,6 +182,7 @@ void hk_huge_free(hk_segment_t *seg) {
             free_slot->size = seg->size;
             free_slot->at = hk_clock_ms();
             atomic_fetch_add_explicit(&hk_huge_cached_bytes, seg->size, memory_order_relaxed);
+            hk_purger_notify();
             break;
         }
         if (oldest == NULL) { /* cannot happen: seg->size <= limit; keep the budget anyway */
@@ -211,30 +222,22 @@ size_t hk_huge_cached(void) { return atomic_load_explicit(&hk_huge_cached_bytes,
 
 /* Resize in place or move with mremap. NULL (block untouched) if the caller should copy. */
 void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
-    if (seg->map_base != (uint8_t *)seg) return NULL;
+    if (hk_huge_big_aligned(seg)) return NULL;
     size_t needed = hk_align_up(seg->block_offset + size, hk_os_page_size());
     if (needed < size) return NULL;
-    size_t old_block = seg->block_size;
-    if (hk_os_resize_in_place(seg, seg->size, needed)) {
-        seg->size = needed;
-    } else {
-        hk_segment_unregister(seg);
+    hk_huge_unregister(seg);
+    if (!hk_os_resize_in_place(seg, seg->size, needed)) {
         hk_segment_t *moved = hk_os_remap_aligned(seg, seg->size, needed, HK_SEGMENT_SIZE, 0);
         if (moved == NULL) {
-            hk_segment_register(seg);
+            hk_huge_register(seg);
             return NULL;
         }
         seg = moved;
-        seg->size = needed;
-        seg->map_base = (uint8_t *)seg;
-        hk_segment_register(seg);
     }
-    seg->block_size = seg->size - seg->block_offset;
+    seg->size = needed;
+    seg->block_size = needed - seg->block_offset;
     seg->pages[0].block_size = seg->block_size;
     seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
-    if (seg->block_size > old_block)
-        atomic_fetch_add_explicit(&hk_state.huge_live, seg->block_size - old_block, memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(&hk_state.huge_live, old_block - seg->block_size, memory_order_relaxed);
-    return (uint8_t *)seg + seg->block_offset;
+    hk_huge_register(seg);
+    return seg->pages[0].start;
 }

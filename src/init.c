@@ -14,6 +14,8 @@ hk_internal hk_state_t hk_state = {
     .heaps_lock = PTHREAD_MUTEX_INITIALIZER,
     .segments_lock = PTHREAD_MUTEX_INITIALIZER,
     .huge_lock = PTHREAD_MUTEX_INITIALIZER,
+    .purger_lock = PTHREAD_MUTEX_INITIALIZER,
+    .purger_wake = PTHREAD_COND_INITIALIZER,
 };
 hk_internal uintptr_t hk_key;
 
@@ -52,19 +54,29 @@ void hk_process_init(void) {
 void hk_fork_prepare(void) {
     pthread_mutex_lock(&hk_state.heaps_lock);
     pthread_mutex_lock(&hk_state.segments_lock);
+    for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
+        if (seg->kind != HK_KIND_HUGE) hk_segment_lock(seg);
     pthread_mutex_lock(&hk_state.huge_lock);
+    pthread_mutex_lock(&hk_state.purger_lock);
 }
 
-void hk_fork_parent(void) {
+static void hk_fork_release(void) {
     pthread_mutex_unlock(&hk_state.huge_lock);
+    for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
+        if (seg->kind != HK_KIND_HUGE) hk_segment_unlock(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
     pthread_mutex_unlock(&hk_state.heaps_lock);
 }
 
+void hk_fork_parent(void) {
+    pthread_mutex_unlock(&hk_state.purger_lock);
+    hk_fork_release();
+}
+
+/* The forking thread holds every lock, so it can release them; the purger thread is gone. */
 void hk_fork_child(void) {
-    pthread_mutex_init(&hk_state.huge_lock, NULL);
-    pthread_mutex_init(&hk_state.segments_lock, NULL);
-    pthread_mutex_init(&hk_state.heaps_lock, NULL);
+    hk_purger_after_fork_child();
+    hk_fork_release();
 }
 
 /* ------------------------------------------------------------ start and exit */
@@ -105,12 +117,9 @@ __attribute__((destructor)) static void hk_on_exit(void) {
 
 HK_API int hk_trim(void) {
     size_t before = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
+    hk_segment_reap_abandoned(); /* what exited threads left and others since freed */
     hk_heap_t *heap = hk_heap_tls;
-    if (heap != &hk_heap_empty) {
-        /* Adopt what exited threads left behind, so their empty pages can go too. */
-        for (hk_segment_t *seg; (seg = hk_segment_take_abandoned()) != NULL;) hk_heap_adopt(heap, seg);
-        hk_heap_collect(heap, true);
-    }
+    if (heap != &hk_heap_empty) hk_heap_collect(heap, true);
     hk_huge_purge(true);
     return atomic_load_explicit(&hk_state.committed, memory_order_relaxed) < before ? 1 : 0;
 }

@@ -36,14 +36,15 @@
 #define HK_MAX_PAGES (HK_SEGMENT_SIZE >> HK_SMALL_PAGE_SHIFT)
 #define HK_ADDRESS_BITS 47 /* user space on x86-64 and arm64 with 4-level tables */
 
-/* Size classes: 8, then steps of 16 up to 128, then four classes per power of two up to 128 KiB,
- * so no block wastes more than 20% of itself. */
-#define HK_BIN_COUNT 49
+/* Size classes: steps of 16 up to 128, then four classes per power of two up to 128 KiB, so no
+ * block wastes more than 20% of itself. Every block is 16-byte aligned, as glibc's are: programs
+ * and compilers (GCC's MALLOC_ABI_ALIGNMENT) count on it even for tiny sizes. */
+#define HK_BIN_COUNT 48
 #define HK_DIRECT_MAX 1024 /* sizes served straight from heap->direct */
 #define HK_DIRECT_COUNT (HK_DIRECT_MAX / 8 + 1)
 
 /* The tag in the segment map for each 4 MiB granule of the address space. */
-enum { HK_MAP_NONE = 0, HK_MAP_SEGMENT = 1, HK_MAP_HUGE_ALIGNED = 2 };
+enum { HK_MAP_NONE = 0, HK_MAP_SEGMENT = 1, HK_MAP_HUGE_ALIGNED = 2, HK_MAP_HUGE_TAIL = 3 };
 
 typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind_t;
 #define HK_SEGMENTED_KINDS 2
@@ -74,6 +75,7 @@ typedef struct hk_page_s {
     uint8_t bin;
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
     size_t block_size;
+    uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
     uint8_t *start;         /* first block */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
     uint32_t reserved;      /* blocks that fit */
@@ -96,7 +98,8 @@ struct hk_segment_s {
     size_t block_offset;       /* huge: offset of the block from the segment */
     size_t block_size;         /* huge: bytes usable in the block */
     uint64_t cached_at;        /* huge: ms clock when put in the cache */
-    uint8_t *map_base;         /* huge: start of the mapping (before the segment if big-aligned) */
+    _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
+    bool abandoned;            /* in the abandoned queue (guarded by the registry lock) */
     hk_page_t pages[];
 };
 
@@ -124,6 +127,7 @@ typedef struct hk_options_s {
     size_t huge_cache;      /* bytes of freed huge blocks kept for reuse */
     bool abort_on_error;
     bool verbose;
+    bool purge_thread; /* give free memory back from a background thread, even when idle */
 } hk_options_t;
 
 typedef struct hk_state_s {
@@ -136,12 +140,16 @@ typedef struct hk_state_s {
     size_t heap_count;
     pthread_mutex_t segments_lock; /* registry of all segments, the abandoned list */
     hk_segment_t *all_segments;
-    hk_segment_t *abandoned;
+    hk_segment_t *abandoned, *abandoned_tail; /* a queue: the oldest is adopted first */
     _Atomic size_t abandoned_count;
     size_t segment_count;
     pthread_mutex_t huge_lock;
     _Atomic size_t reserved, committed; /* bytes, kept by the os layer */
     _Atomic size_t huge_live;
+    pthread_mutex_t purger_lock; /* with purger_wake: the background purger sleeps on it */
+    pthread_cond_t purger_wake;
+    _Atomic int purger_state;    /* 0 = not started, 1 = wanted, 2 = running */
+    _Atomic bool purger_pending; /* memory waits to be purged */
 } hk_state_t;
 
 extern hk_internal hk_state_t hk_state;
@@ -155,7 +163,7 @@ extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))
 
 /* os.c — the only place that talks to the kernel about memory */
 hk_internal size_t hk_os_page_size(void);
-hk_internal void *hk_os_map_aligned(size_t size, size_t align, uint8_t **base, size_t *base_size);
+hk_internal void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped);
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
@@ -190,8 +198,19 @@ hk_internal void hk_segment_unregister(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
 hk_internal hk_segment_t *hk_segment_take_abandoned(void);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
+hk_internal void hk_segment_reap_abandoned(void);
+hk_internal bool hk_segment_claim_abandoned(hk_segment_t *seg);
 hk_internal uint8_t *hk_page_area(const hk_page_t *page, size_t *size);
 hk_internal hk_segment_t *hk_page_segment(const hk_page_t *page);
+hk_internal void hk_segment_lock(hk_segment_t *seg);
+hk_internal bool hk_segment_trylock(hk_segment_t *seg);
+hk_internal void hk_segment_unlock(hk_segment_t *seg);
+hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
+
+/* purger.c — the background thread that gives free memory back after the delay */
+hk_internal void hk_purger_notify(void);
+hk_internal void hk_purger_start_if_wanted(void);
+hk_internal void hk_purger_after_fork_child(void);
 
 /* page.c */
 hk_internal void hk_page_init(hk_page_t *page, size_t bin);
@@ -262,6 +281,13 @@ static inline void hk_page_set_flags(hk_page_t *page, uint8_t flags) {
     __atomic_store_n(&page->flags, flags, __ATOMIC_RELAXED);
 }
 
+/* Is p the start of a block of the page? Exact for every offset below 2^32 (pages are smaller). */
+static inline bool hk_page_is_block_start(const hk_page_t *page, const void *p) {
+    uint64_t offset = (uint64_t)((const uint8_t *)p - page->start);
+    uint64_t index = (uint64_t)(((unsigned __int128)offset * page->block_inverse) >> 64);
+    return index * page->block_size == offset;
+}
+
 /* A block whose link word decodes to an address in its own segment (or to NULL) is, almost
  * surely, already free: live data xor-ed with a random key lands there with odds ~2^-40. */
 static inline bool hk_block_looks_free(const hk_block_t *b, const hk_segment_t *seg) {
@@ -279,11 +305,10 @@ static inline hk_block_t *hk_page_pop(hk_page_t *page) {
 }
 
 static inline size_t hk_bin_of(size_t size) {
-    if (size <= 8) return 0;
-    if (size <= 128) return (size + 15) >> 4;
+    if (size <= 128) return size <= 16 ? 0 : ((size + 15) >> 4) - 1;
     size_t s = size - 1;
     size_t b = 63 - (size_t)__builtin_clzl(s);
-    return 9 + (b - 7) * 4 + ((s >> (b - 2)) & 3);
+    return 8 + (b - 7) * 4 + ((s >> (b - 2)) & 3);
 }
 
 static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }

@@ -22,6 +22,7 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_HUGE_CACHE", HK_OPT_BYTES, "a size in bytes, with an optional K, M or G suffix"},
     {"HEAPKIT_ON_ERROR", HK_OPT_ON_ERROR, "'continue' or 'abort'"},
     {"HEAPKIT_VERBOSE", HK_OPT_BOOL, "0 or 1"},
+    {"HEAPKIT_PURGE_THREAD", HK_OPT_BOOL, "0 or 1"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, "a path (read by the heapkit command)"},
 };
 
@@ -75,7 +76,9 @@ static bool hk_parse_bytes(const char *s, size_t *out) {
 static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char *value) {
     switch (opt->type) {
     case HK_OPT_BOOL:
-        return hk_parse_bool(value, !strcmp(opt->name, "HEAPKIT_STATS") ? &o->stats : &o->verbose);
+        return hk_parse_bool(value, !strcmp(opt->name, "HEAPKIT_STATS")          ? &o->stats
+                                    : !strcmp(opt->name, "HEAPKIT_PURGE_THREAD") ? &o->purge_thread
+                                                                                 : &o->verbose);
     case HK_OPT_MS:
         return hk_parse_ms(value, &o->purge_delay_ms);
     case HK_OPT_BYTES:
@@ -102,6 +105,7 @@ void hk_options_init(hk_options_t *o) {
     o->huge_cache = (size_t)64 << 20;
     o->abort_on_error = false;
     o->verbose = false;
+    o->purge_thread = true;
     if (environ == NULL) return;
     for (char **env = environ; *env != NULL; env++) {
         const char *entry = *env;
@@ -126,7 +130,7 @@ void hk_options_init(hk_options_t *o) {
             hk_message("%s='%s' is not valid: expected %s; using the default", opt->name, eq + 1, opt->expects);
     }
     if (o->verbose)
-        hk_message("version %s: purge delay %d ms, huge cache %zu bytes, stats %s, on error %s", hk_version(),
-                   (int)o->purge_delay_ms, o->huge_cache, o->stats ? "on" : "off",
-                   o->abort_on_error ? "abort" : "continue");
+        hk_message("version %s: purge delay %d ms (%s), huge cache %zu bytes, stats %s, on error %s", hk_version(),
+                   (int)o->purge_delay_ms, o->purge_thread ? "background thread" : "on allocator calls",
+                   o->huge_cache, o->stats ? "on" : "off", o->abort_on_error ? "abort" : "continue");
 }

@@ -31,8 +31,8 @@ static void *hk_os_mmap(void *hint, size_t size, int extra_flags) {
 }
 
 /* Map size bytes aligned to align (a power of two >= the page size) by over-mapping and
- * trimming the ends. base and base_size receive what is mapped (the same as the result). */
-void *hk_os_map_aligned(size_t size, size_t align, uint8_t **base, size_t *base_size) {
+ * trimming the ends; *mapped receives the size mapped (size rounded up to pages). */
+void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped) {
     size_t ps = hk_os_page_size();
     if (align < ps) align = ps;
     size = hk_align_up(size, ps);
@@ -60,8 +60,7 @@ void *hk_os_map_aligned(size_t size, size_t align, uint8_t **base, size_t *base_
     atomic_store_explicit(&next_hint, (uintptr_t)p + hk_align_up(size, align), memory_order_relaxed);
     atomic_fetch_add_explicit(&hk_state.reserved, size, memory_order_relaxed);
     atomic_fetch_add_explicit(&hk_state.committed, size, memory_order_relaxed);
-    *base = p;
-    *base_size = size;
+    *mapped = size;
     return p;
 }
 

@@ -12,6 +12,7 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     size_t area_size;
     page->start = hk_page_area(page, &area_size);
     page->block_size = hk_bin_size(bin);
+    page->block_inverse = UINT64_MAX / page->block_size + 1;
     page->bin = (uint8_t)bin;
     page->reserved = (uint32_t)(area_size / page->block_size);
     page->capacity = 0;

@@ -3,6 +3,8 @@
  * block's segment is its address masked; hk_segmap says which 4 MiB granules are segments at all. */
 #include "internal.h"
 
+#include <sched.h>
+
 hk_internal uint8_t hk_segmap[(size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT)];
 
 static size_t hk_segment_page_shift(hk_kind_t kind) {
@@ -30,6 +32,18 @@ uint8_t *hk_page_area(const hk_page_t *page, size_t *size) {
     *size = (size_t)(end - start);
     return start;
 }
+
+/* The lock is held only while the state of free pages changes or is purged: by the owner when
+ * it takes or frees a page, by the background purger while it purges. */
+void hk_segment_lock(hk_segment_t *seg) {
+    while (atomic_exchange_explicit(&seg->lock, 1, memory_order_acquire) != 0) sched_yield();
+}
+
+bool hk_segment_trylock(hk_segment_t *seg) {
+    return atomic_exchange_explicit(&seg->lock, 1, memory_order_acquire) == 0;
+}
+
+void hk_segment_unlock(hk_segment_t *seg) { atomic_store_explicit(&seg->lock, 0, memory_order_release); }
 
 /* ------------------------------------------------------------------ registry */
 
@@ -87,17 +101,15 @@ static void hk_seglist_reorder(hk_heap_t *heap, hk_segment_t *seg) {
 }
 
 static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
-    uint8_t *base;
-    size_t base_size;
-    hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &base, &base_size);
+    size_t mapped;
+    hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
     size_t shift = hk_segment_page_shift(kind);
     seg->page_shift = shift;
     seg->kind = kind;
     seg->page_count = (uint32_t)(HK_SEGMENT_SIZE >> shift);
     seg->used_pages = 0;
-    seg->size = HK_SEGMENT_SIZE;
-    seg->map_base = base;
+    seg->size = mapped;
     for (uint32_t i = 0; i < seg->page_count; i++) seg->pages[i].mem_is_zero = 1; /* fresh from mmap */
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
     hk_segment_register(seg);
@@ -105,9 +117,8 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
     return seg;
 }
 
-static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
-    hk_seglist_remove(heap, seg);
-    hk_segment_unregister(seg);
+/* Unmap a segment nobody uses any more; purged pages were already subtracted from committed. */
+static void hk_segment_unmap(hk_segment_t *seg) {
     size_t purged = 0, area;
     for (uint32_t i = 0; i < seg->page_count; i++)
         if (seg->pages[i].is_purged) {
@@ -116,6 +127,12 @@ static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
         }
     hk_os_recommit(purged & ~(hk_os_page_size() - 1)); /* unmap subtracts the whole region */
     hk_os_unmap(seg, seg->size);
+}
+
+static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
+    hk_seglist_remove(heap, seg);
+    hk_segment_unregister(seg);
+    hk_segment_unmap(seg);
 }
 
 /* A free page of the given kind, taken from the heap's segments or a new segment. Resident
@@ -127,6 +144,7 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
         if (seg == NULL) return NULL;
     }
     hk_page_t *pick = NULL;
+    hk_segment_lock(seg);
     for (uint32_t i = 0; i < seg->page_count; i++) {
         hk_page_t *page = &seg->pages[i];
         if (page->in_use) continue;
@@ -144,6 +162,7 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
     }
     pick->in_use = 1;
     seg->used_pages++;
+    hk_segment_unlock(seg);
     if (seg->used_pages == seg->page_count) hk_seglist_reorder(heap, seg);
     return pick;
 }
@@ -151,52 +170,60 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
 void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page) {
     hk_segment_t *seg = hk_page_segment(page);
     bool was_full = seg->used_pages == seg->page_count;
+    hk_segment_lock(seg);
     page->in_use = 0;
     page->mem_is_zero = 0;
     page->is_purged = 0;
     page->retired_at = hk_clock_ms();
     seg->used_pages--;
+    hk_segment_unlock(seg);
     if (was_full) hk_seglist_reorder(heap, seg);
     int64_t delay = hk_state.options.purge_delay_ms;
     if (delay == 0) hk_segment_purge(heap, page->retired_at, false);
     else if (delay > 0 && heap->purge_deadline == 0) heap->purge_deadline = page->retired_at + (uint64_t)delay;
+    hk_purger_notify();
 }
 
-/* Give back free pages whose delay has passed (all of them if force) and unmap segments
- * that are entirely free; set heap->purge_deadline to when the rest will be due. */
-void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
+/* Purge the free pages of one segment whose delay has passed (all if force); the caller holds
+ * the segment lock. Returns when the next one will be due, 0 if none is waiting. */
+uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
     int64_t delay = hk_state.options.purge_delay_ms;
-    if (delay < 0 && !force) return;
+    uint64_t next_due = 0;
+    for (uint32_t i = 0; i < seg->page_count; i++) {
+        hk_page_t *page = &seg->pages[i];
+        if (page->in_use || page->is_purged || page->mem_is_zero) continue;
+        uint64_t due = page->retired_at + (uint64_t)(delay > 0 ? delay : 0);
+        if (!force && (delay < 0 || due > now)) {
+            if (delay >= 0 && (next_due == 0 || due < next_due)) next_due = due;
+            continue;
+        }
+        size_t area;
+        uint8_t *start = hk_page_area(page, &area);
+        hk_os_purge(start, area);
+        page->is_purged = 1;
+        page->mem_is_zero = 1;
+    }
+    return next_due;
+}
+
+/* The owner's purge pass: purge what is due in each segment, unmap segments that are entirely
+ * free and purged, and set heap->purge_deadline to when the rest will be due. */
+void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
+    if (hk_state.options.purge_delay_ms < 0 && !force) return;
     uint64_t next_due = 0;
     for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
         hk_segment_t *next;
         for (hk_segment_t *seg = heap->segments[kind]; seg != NULL; seg = next) {
             next = seg->next;
             if (seg->used_pages == seg->page_count) break; /* the rest are full too */
-            bool all_due = true;
-            for (uint32_t i = 0; i < seg->page_count; i++) {
-                hk_page_t *page = &seg->pages[i];
-                if (page->in_use || page->is_purged || page->mem_is_zero) continue;
-                uint64_t due = page->retired_at + (uint64_t)(delay > 0 ? delay : 0);
-                if (!force && due > now) {
-                    all_due = false;
-                    if (next_due == 0 || due < next_due) next_due = due;
-                }
-            }
-            if (seg->used_pages == 0 && all_due) {
+            hk_segment_lock(seg);
+            uint64_t due = hk_segment_purge_due(seg, now, force);
+            hk_segment_unlock(seg);
+            if (due == 0 && seg->used_pages == 0) {
                 hk_segment_free(heap, seg);
                 continue;
             }
-            for (uint32_t i = 0; i < seg->page_count; i++) {
-                hk_page_t *page = &seg->pages[i];
-                if (page->in_use || page->is_purged || page->mem_is_zero) continue;
-                if (!force && page->retired_at + (uint64_t)(delay > 0 ? delay : 0) > now) continue;
-                size_t area;
-                uint8_t *start = hk_page_area(page, &area);
-                hk_os_purge(start, area);
-                page->is_purged = 1;
-                page->mem_is_zero = 1;
-            }
+            if (due != 0 && (next_due == 0 || due < next_due)) next_due = due;
         }
     }
     heap->purge_deadline = next_due;
@@ -204,13 +231,32 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
 
 /* ------------------------------------------------------ abandoned segments */
 
+/* The abandoned queue (oldest first) is doubly linked through next/prev and guarded by the
+ * registry lock; seg->abandoned says whether a segment is in it. */
+static void hk_abandoned_push(hk_segment_t *seg) {
+    seg->next = NULL;
+    seg->prev = hk_state.abandoned_tail;
+    if (seg->prev) seg->prev->next = seg;
+    else hk_state.abandoned = seg;
+    hk_state.abandoned_tail = seg;
+    seg->abandoned = true;
+    atomic_fetch_add_explicit(&hk_state.abandoned_count, 1, memory_order_relaxed);
+}
+
+static void hk_abandoned_unlink(hk_segment_t *seg) {
+    if (seg->prev) seg->prev->next = seg->next;
+    else hk_state.abandoned = seg->next;
+    if (seg->next) seg->next->prev = seg->prev;
+    else hk_state.abandoned_tail = seg->prev;
+    seg->next = seg->prev = NULL;
+    seg->abandoned = false;
+    atomic_fetch_sub_explicit(&hk_state.abandoned_count, 1, memory_order_relaxed);
+}
+
 void hk_segment_abandon(hk_segment_t *seg) {
     atomic_store_explicit(&seg->heap, NULL, memory_order_release);
     pthread_mutex_lock(&hk_state.segments_lock);
-    seg->prev = NULL;
-    seg->next = hk_state.abandoned;
-    hk_state.abandoned = seg;
-    atomic_fetch_add_explicit(&hk_state.abandoned_count, 1, memory_order_relaxed);
+    hk_abandoned_push(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
@@ -218,13 +264,56 @@ hk_segment_t *hk_segment_take_abandoned(void) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_segment_t *seg = hk_state.abandoned;
-    if (seg != NULL) {
-        hk_state.abandoned = seg->next;
-        seg->next = NULL;
-        atomic_fetch_sub_explicit(&hk_state.abandoned_count, 1, memory_order_relaxed);
-    }
+    if (seg != NULL) hk_abandoned_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
     return seg;
+}
+
+/* Take this abandoned segment off the queue, if it is still there (another thread may have
+ * adopted it meanwhile). */
+bool hk_segment_claim_abandoned(hk_segment_t *seg) {
+    pthread_mutex_lock(&hk_state.segments_lock);
+    bool claimed = seg->abandoned;
+    if (claimed) hk_abandoned_unlink(seg);
+    pthread_mutex_unlock(&hk_state.segments_lock);
+    return claimed;
+}
+
+/* The purger's share of abandoned segments: collect the blocks other threads freed into them,
+ * give back pages that became empty, and unmap segments that became empty. Segments that still
+ * hold live blocks stay in the queue for a thread to adopt. */
+void hk_segment_reap_abandoned(void) {
+    if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return;
+    pthread_mutex_lock(&hk_state.segments_lock);
+    hk_segment_t *next;
+    for (hk_segment_t *seg = hk_state.abandoned; seg != NULL; seg = next) {
+        next = seg->next;
+        hk_segment_lock(seg);
+        for (uint32_t i = 0; i < seg->page_count; i++) {
+            hk_page_t *page = &seg->pages[i];
+            if (!page->in_use) continue;
+            hk_page_collect(page);
+            if (page->used != 0) continue;
+            page->in_use = 0;
+            page->is_purged = 1;
+            page->mem_is_zero = 1;
+            seg->used_pages--;
+            size_t area;
+            uint8_t *start = hk_page_area(page, &area);
+            hk_os_purge(start, area);
+        }
+        hk_segment_unlock(seg);
+        if (seg->used_pages != 0) continue;
+        /* Unregister and unmap, as hk_segment_free does, with the registry lock already held. */
+        hk_abandoned_unlink(seg);
+        __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
+        if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
+        else hk_state.all_segments = seg->all_next;
+        if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
+        hk_state.segment_count--;
+        hk_segment_unmap(seg);
+    }
+    pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
 /* Take ownership of an abandoned segment (called by hk_heap_adopt). */
