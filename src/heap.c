@@ -177,7 +177,7 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
     hk_kind_t kind = hk_bin_kind(bin);
     hk_segment_t *seg;
-    for (int adopted = 0; adopted < 8 && (seg = hk_segment_take_abandoned()) != NULL; adopted++) {
+    for (int adopted = 0; adopted < 8 && (seg = hk_segment_take_abandoned(kind)) != NULL; adopted++) {
         hk_heap_adopt(heap, seg);
         if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
         hk_segment_t *first = heap->segments[kind];

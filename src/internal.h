@@ -196,7 +196,7 @@ hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
 hk_internal void hk_segment_register(hk_segment_t *seg);
 hk_internal void hk_segment_unregister(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
-hk_internal hk_segment_t *hk_segment_take_abandoned(void);
+hk_internal hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_segment_reap_abandoned(void);
 hk_internal bool hk_segment_claim_abandoned(hk_segment_t *seg);

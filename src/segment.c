@@ -138,8 +138,11 @@ static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
 /* A free page of the given kind, taken from the heap's segments or a new segment. Resident
  * (unpurged) pages are preferred: they need no page faults. */
 hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
-    hk_segment_t *seg = heap->segments[kind];
-    if (seg == NULL || seg->used_pages == seg->page_count) {
+    /* The fullest segment that has room: sparse segments then drain and can be unmapped. */
+    hk_segment_t *seg = NULL;
+    for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next)
+        if (seg == NULL || s->used_pages > seg->used_pages) seg = s;
+    if (seg == NULL) {
         seg = hk_segment_alloc(heap, kind);
         if (seg == NULL) return NULL;
     }
@@ -260,10 +263,16 @@ void hk_segment_abandon(hk_segment_t *seg) {
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
-hk_segment_t *hk_segment_take_abandoned(void) {
+/* The abandoned segment to adopt for a page of this kind: the fullest one with room (so sparse
+ * ones drain and get unmapped), else the oldest of any kind. */
+hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.segments_lock);
-    hk_segment_t *seg = hk_state.abandoned;
+    hk_segment_t *seg = NULL;
+    for (hk_segment_t *s = hk_state.abandoned; s != NULL; s = s->next)
+        if (s->kind == kind && s->used_pages < s->page_count && (seg == NULL || s->used_pages > seg->used_pages))
+            seg = s;
+    if (seg == NULL) seg = hk_state.abandoned;
     if (seg != NULL) hk_abandoned_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
     return seg;
