@@ -36,8 +36,8 @@
 #define HK_MAX_PAGES (HK_SEGMENT_SIZE >> HK_SMALL_PAGE_SHIFT)
 #define HK_ADDRESS_BITS 47 /* user space on x86-64 and arm64 with 4-level tables */
 
-/* Size classes: steps of 16 up to 128, then four classes per power of two up to 128 KiB, so no
- * block wastes more than 20% of itself. Every block is 16-byte aligned, as glibc's are: programs
+/* Size classes: steps of 16 up to 128, then four classes per power of two up to 128 KiB, so a
+ * block wastes less than 16 bytes, or than 20% of itself. Every block is 16-byte aligned, as glibc's are: programs
  * and compilers (GCC's MALLOC_ABI_ALIGNMENT) count on it even for tiny sizes. */
 #define HK_BIN_COUNT 48
 #define HK_DIRECT_MAX 1024 /* sizes served straight from heap->direct */

@@ -50,9 +50,12 @@ static bool hk_parse_int(const char *s, int64_t *out, const char **rest) {
 
 static bool hk_parse_ms(const char *s, int64_t *out) {
     const char *rest;
-    if (!hk_parse_int(s, out, &rest) || *out < -1) return false;
+    int64_t v;
+    if (!hk_parse_int(s, &v, &rest) || v < -1) return false;
     if (!strcmp(rest, "ms")) rest += 2;
-    return *rest == '\0';
+    if (*rest != '\0') return false;
+    *out = v;
+    return true;
 }
 
 static bool hk_parse_bytes(const char *s, size_t *out) {

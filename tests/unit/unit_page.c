@@ -1,0 +1,55 @@
+/* unit_page.c — pages and segments as the allocator leaves them: encoded free lists, lazy
+ * carving, the block-start check, remote-free collection, the segment map, and page reuse. */
+#include "unit.h"
+
+int main(void) {
+    /* A block from the allocator tells us its page. */
+    void *first = hk_malloc(48);
+    CHECK(first != NULL, "malloc");
+    hk_segment_t *seg = hk_ptr_segment(first);
+    hk_page_t *page = hk_segment_page_of(seg, first);
+    CHECK(hk_segmap_get((uintptr_t)first) == HK_MAP_SEGMENT, "a block's granule is tagged as a segment");
+    CHECK(hk_segmap_get((uintptr_t)&page) == HK_MAP_NONE, "the stack is not ours");
+    CHECK(seg->kind == HK_KIND_SMALL && page->block_size == 48 && page->in_use, "small page of 48-byte blocks");
+    CHECK(page->capacity < page->reserved, "carving is lazy: %u of %u blocks carved", page->capacity, page->reserved);
+    CHECK(page->used == 1, "one block used, got %u", page->used);
+
+    /* Block starts: every multiple of the block size, nothing in between. */
+    CHECK(hk_page_is_block_start(page, page->start), "page start is a block");
+    CHECK(hk_page_is_block_start(page, page->start + 48 * 100), "block 100");
+    for (size_t off = 1; off < 48; off++)
+        if (hk_page_is_block_start(page, page->start + 48 * 7 + off)) {
+            CHECK(false, "offset %zu inside block 7 taken for a start", off);
+            break;
+        }
+
+    /* Free list links are encoded; a freed block looks free, a live one does not. */
+    void *second = hk_malloc(48);
+    CHECK(!hk_block_looks_free(second, seg), "a fresh live block must not look free");
+    hk_free(second);
+    CHECK(hk_block_looks_free(second, seg), "a freed block must look free");
+    CHECK(hk_page_contains_free(page, second), "and be on the page's list");
+    CHECK(page->free == second, "frees are LIFO: the freed block is handed out next");
+    CHECK(hk_malloc(48) == second, "malloc returns the block just freed");
+
+    /* A remote free lands in thread_free and is collected by the owner. */
+    uint32_t used = page->used;
+    hk_block_t *b = second;
+    b->next = hk_encode(NULL);
+    atomic_store(&page->thread_free, (uintptr_t)b);
+    CHECK(hk_page_collect(page) == 1 && page->used == used - 1, "collect took the remote block");
+    CHECK(page->free == b, "collected blocks go on the free list");
+
+    /* Huge blocks: tagged granules, found from any interior address. */
+    size_t big = (size_t)9 << 20;
+    uint8_t *h = hk_malloc(big);
+    CHECK(h != NULL, "huge malloc");
+    hk_segment_t *hs = hk_huge_segment_of((uintptr_t)(h + big - 1));
+    CHECK(hs == hk_ptr_segment(h) && hs->kind == HK_KIND_HUGE, "last byte of a huge block finds its segment");
+    CHECK(hk_segmap_get((uintptr_t)(h + big - 1)) == HK_MAP_HUGE_TAIL, "tail granules tagged");
+    hk_free(h);
+    CHECK(hk_segmap_get((uintptr_t)(h + big - 1)) == HK_MAP_NONE, "tags cleared on free");
+
+    hk_free(first);
+    return unit_done("unit_page");
+}
