@@ -100,9 +100,11 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
      * whole segment. Heap records are never unmapped, so a stale owner is harmless. */
     hk_heap_t *owner = hk_segment_owner(seg);
     uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+    uintptr_t pushed;
     do {
-        b->next = hk_encode((void *)(tf & ~HK_NOTIFY));
-    } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, (uintptr_t)b, memory_order_release,
+        b->next = hk_encode(HK_TF_HEAD(tf));
+        pushed = (uintptr_t)b | ((uintptr_t)(HK_TF_COUNT(tf) + 1) << HK_TF_COUNT_SHIFT);
+    } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, pushed, memory_order_release,
                                                     memory_order_relaxed));
     if ((tf & HK_NOTIFY) && owner != NULL) atomic_fetch_add_explicit(&owner->full_freed, 1, memory_order_release);
 }

@@ -48,7 +48,7 @@ static void hk_queue_add_page(hk_heap_t *heap, hk_page_t *page, bool front) {
 static bool hk_heap_page_to_full(hk_heap_t *heap, hk_page_t *page) {
     uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
     do {
-        if ((tf & ~HK_NOTIFY) != 0) return false;
+        if (HK_TF_HEAD(tf) != NULL) return false;
     } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf | HK_NOTIFY, memory_order_acq_rel,
                                                     memory_order_relaxed));
     hk_queue_remove_page(heap, page);
@@ -149,10 +149,10 @@ static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
     hk_page_t *next;
     for (hk_page_t *page = q->first; page != NULL; page = next) {
         next = page->next;
-        hk_page_collect(page);
+        if (page->free == NULL) hk_page_collect(page);
         if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
         if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
-        hk_page_collect(page); /* a remote free may have just arrived */
+        if (page->free == NULL) hk_page_collect(page); /* to_full failed: remote frees arrived */
         if (page != q->first) {
             hk_queue_remove_page(heap, page);
             hk_queue_add_page(heap, page, true);

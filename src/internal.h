@@ -53,8 +53,14 @@ typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
 
-/* Low bit of page->thread_free: the owner wants to hear of the next remote free. */
+/* page->thread_free packs three things in a word: the head of the remote-free stack (a user-space
+ * block address, below 2^47 and 16-byte aligned), in the low bit HK_NOTIFY (the owner wants to
+ * hear of the next remote free), and in the top 16 bits the number of blocks on the stack, so
+ * the owner can take the whole stack without walking it (a page holds at most 4096 blocks). */
 #define HK_NOTIFY ((uintptr_t)1)
+#define HK_TF_COUNT_SHIFT 48
+#define HK_TF_HEAD(tf) ((hk_block_t *)((tf) & (((uintptr_t)1 << HK_TF_COUNT_SHIFT) - 1) & ~HK_NOTIFY))
+#define HK_TF_COUNT(tf) ((size_t)((tf) >> HK_TF_COUNT_SHIFT))
 
 /* --------------------------------------------------------------------- types */
 
@@ -67,23 +73,28 @@ typedef struct hk_block_s {
 typedef struct hk_heap_s hk_heap_t;
 typedef struct hk_segment_s hk_segment_t;
 
+/* Two cache lines: the first is written only by the owner; the second is read by every thread
+ * that frees into the page and written by remote frees, so remote traffic does not steal the
+ * line the owner allocates from. */
 typedef struct hk_page_s {
+    /* -- the owner's line */
     hk_block_t *free;       /* the owner's free blocks: it allocates from and frees to this list */
     uint32_t used;          /* blocks handed out, including remote frees not yet collected */
-    uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t is_zero;        /* every block on `free` is zero except its link word */
+    uint8_t mem_is_zero;    /* the part not yet carved is zero (fresh or purged memory) */
+    uint8_t is_purged;      /* free page whose memory was given back to the OS */
+    uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
+    struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
+    uint64_t retired_at;    /* ms clock when the page became free, for the purge delay */
+    /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
+    _Alignas(64) _Atomic uintptr_t thread_free; /* blocks freed by other threads: head, count, HK_NOTIFY */
+    uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t bin;
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
+    uint32_t reserved;      /* blocks that fit */
     size_t block_size;
     uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
     uint8_t *start;         /* first block */
-    uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
-    uint32_t reserved;      /* blocks that fit */
-    _Atomic uintptr_t thread_free; /* blocks freed by other threads, plus HK_NOTIFY */
-    struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
-    uint64_t retired_at;    /* ms clock when the page became free, for the purge delay */
-    uint8_t mem_is_zero;    /* the part not yet carved is zero (fresh or purged memory) */
-    uint8_t is_purged;      /* free page whose memory was given back to the OS */
 } hk_page_t;
 
 struct hk_segment_s {

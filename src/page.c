@@ -40,22 +40,26 @@ void hk_page_extend(hk_page_t *page) {
     page->is_zero = page->mem_is_zero;
 }
 
-/* Take the blocks other threads freed onto `free`, keeping the notify bit as it is. Returns
- * how many blocks were collected. */
+/* Take the blocks other threads freed onto `free`, keeping the notify bit as it is. Returns how
+ * many blocks were collected. With `free` empty (the usual case) this is O(1): the stack's length
+ * is in the word; otherwise it walks the stack to find its tail. */
 size_t hk_page_collect(hk_page_t *page) {
     uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
-    if ((tf & ~HK_NOTIFY) == 0) return 0;
+    if (HK_TF_HEAD(tf) == NULL) return 0;
     while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf & HK_NOTIFY, memory_order_acquire,
                                                   memory_order_relaxed)) {
     }
-    hk_block_t *head = (hk_block_t *)(tf & ~HK_NOTIFY), *tail = head;
-    size_t collected = 1;
-    for (hk_block_t *next; (next = hk_decode(tail->next)) != NULL; tail = next) collected++;
-    tail->next = hk_encode(page->free);
+    hk_block_t *head = HK_TF_HEAD(tf);
+    size_t count = HK_TF_COUNT(tf);
+    if (page->free != NULL) {
+        hk_block_t *tail = head;
+        for (hk_block_t *next; (next = hk_decode(tail->next)) != NULL;) tail = next;
+        tail->next = hk_encode(page->free);
+    }
     page->free = head;
     page->is_zero = 0;
-    page->used -= (uint32_t)collected;
-    return collected;
+    page->used -= (uint32_t)count;
+    return count;
 }
 
 static bool hk_list_contains(hk_block_t *list, const hk_block_t *b, size_t limit) {
@@ -66,7 +70,7 @@ static bool hk_list_contains(hk_block_t *list, const hk_block_t *b, size_t limit
 
 /* Is b on one of the page's free lists? Only the owner may ask. */
 bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
-    hk_block_t *remote = (hk_block_t *)(atomic_load_explicit(&page->thread_free, memory_order_acquire) & ~HK_NOTIFY);
+    hk_block_t *remote = HK_TF_HEAD(atomic_load_explicit(&page->thread_free, memory_order_acquire));
     return hk_list_contains(page->free, b, page->reserved) || hk_list_contains(remote, b, page->reserved);
 }
 
