@@ -55,9 +55,12 @@ HK_API int hk_trim(void);
 typedef struct hk_stats_s {
     size_t reserved;       /* address space mapped from the OS */
     size_t committed;      /* mapped and not given back (may become resident when touched) */
+    size_t committed_peak; /* the most committed at any time so far */
     size_t resident;       /* actually in RAM (mincore), the figure RSS counts */
     size_t live;           /* bytes in blocks handed out and not freed (block sizes) */
     size_t huge_live;      /* of live, bytes in huge (directly mapped) blocks */
+    size_t free_in_pages;  /* free blocks inside pages in use: reused first, kept by design */
+    size_t free_pending;   /* free pages not yet given back (they wait HEAPKIT_PURGE_DELAY) */
     size_t huge_cached;    /* freed huge blocks kept for reuse */
     size_t segments;       /* segments currently mapped (excluding huge) */
     size_t abandoned;      /* segments left by exited threads, not yet adopted */

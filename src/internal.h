@@ -155,7 +155,7 @@ typedef struct hk_state_s {
     _Atomic size_t abandoned_count;
     size_t segment_count;
     pthread_mutex_t huge_lock;
-    _Atomic size_t reserved, committed; /* bytes, kept by the os layer */
+    _Atomic size_t reserved, committed, committed_peak; /* bytes, kept by the os layer */
     _Atomic size_t huge_live;
     pthread_mutex_t purger_lock; /* with purger_wake: the background purger sleeps on it */
     pthread_cond_t purger_wake;

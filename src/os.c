@@ -24,6 +24,19 @@ uint64_t hk_clock_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Every change to the reserved and committed byte counts goes through here; committed's high-water
+ * mark is kept for the statistics. */
+static void hk_os_account(intptr_t reserved, intptr_t committed) {
+    atomic_fetch_add_explicit(&hk_state.reserved, (size_t)reserved, memory_order_relaxed);
+    size_t now = atomic_fetch_add_explicit(&hk_state.committed, (size_t)committed, memory_order_relaxed) +
+                 (size_t)committed;
+    size_t peak = atomic_load_explicit(&hk_state.committed_peak, memory_order_relaxed);
+    while (committed > 0 && now > peak &&
+           !atomic_compare_exchange_weak_explicit(&hk_state.committed_peak, &peak, now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
 static void *hk_os_mmap(void *hint, size_t size, int extra_flags) {
     void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
@@ -58,8 +71,7 @@ void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped) {
         if (tail) munmap(p + size, tail);
     }
     atomic_store_explicit(&next_hint, (uintptr_t)p + hk_align_up(size, align), memory_order_relaxed);
-    atomic_fetch_add_explicit(&hk_state.reserved, size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hk_state.committed, size, memory_order_relaxed);
+    hk_os_account((intptr_t)size, (intptr_t)size);
     *mapped = size;
     return p;
 }
@@ -67,8 +79,7 @@ void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped) {
 void hk_os_unmap(void *p, size_t size) {
     if (p == NULL || size == 0) return;
     if (munmap(p, size) != 0) hk_error("munmap(%p, %zu) failed (errno %d)", p, size, errno);
-    atomic_fetch_sub_explicit(&hk_state.reserved, size, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&hk_state.committed, size, memory_order_relaxed);
+    hk_os_account(-(intptr_t)size, -(intptr_t)size);
 }
 
 /* Give the pages of [p, p+size) back; the caller accounts them as committed again with
@@ -78,13 +89,10 @@ void hk_os_purge(void *p, size_t size) {
     uintptr_t start = hk_align_up((uintptr_t)p, ps);
     uintptr_t end = ((uintptr_t)p + size) & ~(uintptr_t)(ps - 1);
     if (end <= start) return;
-    if (madvise((void *)start, end - start, MADV_DONTNEED) == 0)
-        atomic_fetch_sub_explicit(&hk_state.committed, end - start, memory_order_relaxed);
+    if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) hk_os_account(0, -(intptr_t)(end - start));
 }
 
-void hk_os_recommit(size_t size) {
-    atomic_fetch_add_explicit(&hk_state.committed, size, memory_order_relaxed);
-}
+void hk_os_recommit(size_t size) { hk_os_account(0, (intptr_t)size); }
 
 /* Grow or shrink a mapping without moving it. */
 bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
@@ -93,13 +101,7 @@ bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
     new_size = hk_align_up(new_size, ps);
     if (new_size == old_size) return true;
     if (mremap(p, old_size, new_size, 0) == MAP_FAILED) return false;
-    if (new_size > old_size) {
-        atomic_fetch_add_explicit(&hk_state.reserved, new_size - old_size, memory_order_relaxed);
-        atomic_fetch_add_explicit(&hk_state.committed, new_size - old_size, memory_order_relaxed);
-    } else {
-        atomic_fetch_sub_explicit(&hk_state.reserved, old_size - new_size, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&hk_state.committed, old_size - new_size, memory_order_relaxed);
-    }
+    hk_os_account((intptr_t)new_size - (intptr_t)old_size, (intptr_t)new_size - (intptr_t)old_size);
     return true;
 }
 
@@ -122,8 +124,7 @@ void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t al
     if (target > raw) munmap(raw, (size_t)(target - raw));
     uint8_t *end = raw + new_size + align;
     if (target + new_size < end) munmap(target + new_size, (size_t)(end - (target + new_size)));
-    atomic_fetch_add_explicit(&hk_state.reserved, new_size - old_size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hk_state.committed, new_size - old_size, memory_order_relaxed);
+    hk_os_account((intptr_t)new_size - (intptr_t)old_size, (intptr_t)new_size - (intptr_t)old_size);
     return target;
 }
 
@@ -146,10 +147,8 @@ size_t hk_os_resident(const void *p, size_t size) {
 
 /* Memory for the allocator's own records (thread heaps). Never freed: records are reused. */
 void *hk_os_meta_alloc(size_t size) {
-    void *p = hk_os_mmap(NULL, hk_align_up(size, hk_os_page_size()), 0);
-    if (p != NULL) {
-        atomic_fetch_add_explicit(&hk_state.reserved, hk_align_up(size, hk_os_page_size()), memory_order_relaxed);
-        atomic_fetch_add_explicit(&hk_state.committed, hk_align_up(size, hk_os_page_size()), memory_order_relaxed);
-    }
+    size = hk_align_up(size, hk_os_page_size());
+    void *p = hk_os_mmap(NULL, size, 0);
+    if (p != NULL) hk_os_account((intptr_t)size, (intptr_t)size);
     return p;
 }

@@ -24,9 +24,13 @@ static void hk_snapshot(hk_snapshot_t *s) {
         t->segments++;
         for (uint32_t i = 0; i < seg->page_count; i++) {
             hk_page_t *page = &seg->pages[i];
-            if (!page->in_use) continue;
             size_t area;
             hk_page_area(page, &area);
+            if (!page->in_use) {
+                if (!page->is_purged && !page->mem_is_zero) t->free_pending += area;
+                continue;
+            }
+            t->free_in_pages += (size_t)(page->capacity - page->used) * page->block_size;
             hk_class_stats_t *c = &s->classes[page->bin];
             c->pages++;
             c->live_blocks += page->used;
@@ -44,6 +48,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
     t->live += t->huge_live;
     t->reserved = atomic_load_explicit(&hk_state.reserved, memory_order_relaxed);
     t->committed = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
+    t->committed_peak = atomic_load_explicit(&hk_state.committed_peak, memory_order_relaxed);
     if (t->committed > t->reserved) t->committed = t->reserved;
     if (t->resident > t->committed) t->resident = t->committed; /* the counters move while we walk */
 }
@@ -74,9 +79,12 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
     } rows[] = {
         {"reserved", t->reserved, "address space mapped from the OS"},
         {"committed", t->committed, "mapped and not given back"},
+        {"peak committed", t->committed_peak, "the most committed at any time"},
         {"resident", t->resident, "in RAM now"},
         {"live", t->live, "in blocks handed out and not freed"},
         {"huge live", t->huge_live, "of which in blocks over 128 KiB"},
+        {"free in pages", t->free_in_pages, "free blocks in pages in use, reused first"},
+        {"free pending", t->free_pending, "free pages waiting for the purge delay"},
         {"huge cached", t->huge_cached, "freed huge blocks kept for reuse"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -109,9 +117,10 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
 static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
     const hk_stats_t *t = &s->totals;
     hk_buf_printf(b,
-                  "{\"pid\":%d,\"reserved\":%zu,\"committed\":%zu,\"resident\":%zu,\"live\":%zu,"
-                  "\"huge_live\":%zu,\"huge_cached\":%zu,\"fragmentation\":",
-                  (int)getpid(), t->reserved, t->committed, t->resident, t->live, t->huge_live, t->huge_cached);
+                  "{\"pid\":%d,\"reserved\":%zu,\"committed\":%zu,\"committed_peak\":%zu,\"resident\":%zu,\"live\":%zu,"
+                  "\"huge_live\":%zu,\"free_in_pages\":%zu,\"free_pending\":%zu,\"huge_cached\":%zu,\"fragmentation\":",
+                  (int)getpid(), t->reserved, t->committed, t->committed_peak, t->resident, t->live, t->huge_live,
+                  t->free_in_pages, t->free_pending, t->huge_cached);
     hk_buf_ratio(b, t->resident, t->live);
     hk_buf_printf(b, ",\"segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,\"classes\":[", t->segments, t->abandoned,
                   t->threads);
