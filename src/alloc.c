@@ -331,5 +331,5 @@ HK_API void *hk_pvalloc(size_t size) {
 }
 
 #if HK_OVERRIDE
-#include "override.c"
+#include "override.inc"
 #endif

@@ -201,7 +201,7 @@ static hk_heap_t *hk_heap_record_alloc(void) {
     } else {
         /* Heap records are never unmapped: a remote freer may still bump full_freed on a
          * record whose thread is gone, which must stay harmless. */
-        size_t chunk = 64 * 1024, n = chunk / sizeof(hk_heap_t);
+        size_t chunk = (size_t)64 * 1024, n = chunk / sizeof(hk_heap_t);
         hk_heap_t *records = hk_os_meta_alloc(chunk);
         if (records != NULL) {
             for (size_t i = 1; i < n; i++) {

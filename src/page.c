@@ -7,7 +7,8 @@
 /* Carve at most this many bytes of new blocks at a time, so untouched memory stays untouched. */
 #define HK_EXTEND_BYTES 4096
 
-/* Carve a free page for a size class; page->mem_is_zero says whether its memory is fresh. */
+/* Set up a page the segment just handed out (in_use, under the segment lock) for a size class;
+ * page->mem_is_zero says whether its memory is fresh. */
 void hk_page_init(hk_page_t *page, size_t bin) {
     size_t area_size;
     page->start = hk_page_area(page, &area_size);
@@ -19,7 +20,6 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->used = 0;
     page->free = NULL;
     page->is_zero = 0;
-    page->in_use = 1;
     page->next = page->prev = NULL;
     hk_page_set_flags(page, 0);
     atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);

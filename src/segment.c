@@ -157,6 +157,10 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
         }
         if (pick == NULL) pick = page;
     }
+    if (pick == NULL) { /* cannot happen: the segment was chosen for having a free page */
+        hk_segment_unlock(seg);
+        return NULL;
+    }
     if (pick->is_purged) {
         size_t area;
         hk_page_area(pick, &area);
@@ -173,17 +177,20 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
 void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page) {
     hk_segment_t *seg = hk_page_segment(page);
     bool was_full = seg->used_pages == seg->page_count;
+    int64_t delay = hk_state.options.purge_delay_ms;
+    uint64_t now = hk_clock_ms();
     hk_segment_lock(seg);
     page->in_use = 0;
     page->mem_is_zero = 0;
     page->is_purged = 0;
-    page->retired_at = hk_clock_ms();
+    page->retired_at = now;
     seg->used_pages--;
+    if (delay == 0) hk_segment_purge_due(seg, now, true);
     hk_segment_unlock(seg);
     if (was_full) hk_seglist_reorder(heap, seg);
-    int64_t delay = hk_state.options.purge_delay_ms;
-    if (delay == 0) hk_segment_purge(heap, page->retired_at, false);
-    else if (delay > 0 && heap->purge_deadline == 0) heap->purge_deadline = page->retired_at + (uint64_t)delay;
+    /* An empty segment is unmapped by the next purge pass, never here: callers may still be
+     * walking this segment's pages. */
+    if (delay >= 0 && heap->purge_deadline == 0) heap->purge_deadline = now + (uint64_t)delay;
     hk_purger_notify();
 }
 
