@@ -1,18 +1,7 @@
-/* huge.c — blocks over 128 KiB, each in a segment of its own mapped to size.
- * Freed mappings wait in a small cache for HEAPKIT_PURGE_DELAY ms so that alloc/free loops of big
- * buffers cost no syscalls; realloc grows or moves them with mremap instead of copying. */
+/* huge.c — blocks over 128 KiB, each in a segment of its own mapped to size. Freed mappings go
+ * to the cache (huge_cache.c) for reuse; realloc grows or moves them with mremap instead of
+ * copying. A huge segment's header is one page record, so frees find it like any other. */
 #include "internal.h"
-
-#define HK_HUGE_CACHE_SLOTS 16
-
-typedef struct hk_huge_slot_s {
-    hk_segment_t *seg; /* NULL = empty slot */
-    size_t size;
-    uint64_t at;
-} hk_huge_slot_t;
-
-static hk_huge_slot_t hk_huge_cache[HK_HUGE_CACHE_SLOTS];
-static _Atomic size_t hk_huge_cached_bytes;
 
 static size_t hk_huge_header_size(void) { return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), 64); }
 
@@ -55,47 +44,18 @@ static void hk_huge_unregister(hk_segment_t *seg) {
     atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
-/* A cached mapping for a block needing `needed` bytes: the smallest one big enough unless it is
- * over twice too big (a small block must not take a big mapping that a big block could reuse);
- * else the biggest smaller one, which the caller grows: its resident pages still save faults. */
-static hk_segment_t *hk_huge_cache_take(size_t needed) {
-    if (atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed) == 0) return NULL;
-    pthread_mutex_lock(&hk_state.huge_lock);
-    hk_huge_slot_t *fit = NULL, *smaller = NULL;
-    for (size_t i = 0; i < HK_HUGE_CACHE_SLOTS; i++) {
-        hk_huge_slot_t *s = &hk_huge_cache[i];
-        if (s->seg == NULL) continue;
-        if (s->size >= needed) {
-            if (fit == NULL || s->size < fit->size) fit = s;
-        } else if (smaller == NULL || s->size > smaller->size) {
-            smaller = s;
-        }
+/* Make a cached extent of `size` bytes hold `needed` bytes: one big enough is used as it is (its
+ * resident pages are what saves the page faults); a smaller one grows in place or by moving its page tables (no copy). NULL if that fails. */
+static hk_segment_t *hk_huge_fit(uint8_t *base, size_t size, size_t needed, size_t *mapped) {
+    *mapped = size;
+    if (size >= needed) return (hk_segment_t *)base;
+    if (hk_os_resize_in_place(base, size, needed)) {
+        *mapped = needed;
+        return (hk_segment_t *)base;
     }
-    hk_huge_slot_t *take = fit != NULL && fit->size / 2 <= needed ? fit : smaller;
-    hk_segment_t *seg = NULL;
-    if (take != NULL) {
-        seg = take->seg;
-        take->seg = NULL;
-        atomic_fetch_sub_explicit(&hk_huge_cached_bytes, take->size, memory_order_relaxed);
-    }
-    pthread_mutex_unlock(&hk_state.huge_lock);
-    return seg;
-}
-
-/* Make a cached mapping fit `needed` bytes: one big enough is used as it is; a smaller one grows
- * in place or by moving its page tables (no copy). NULL if that fails. */
-static hk_segment_t *hk_huge_fit(hk_segment_t *seg, size_t needed) {
-    if (seg->size >= needed) return seg;
-    if (hk_os_resize_in_place(seg, seg->size, needed)) {
-        seg->size = needed;
-        return seg;
-    }
-    hk_segment_t *moved = hk_os_remap_aligned(seg, seg->size, needed, HK_SEGMENT_SIZE, 0);
-    if (moved == NULL) {
-        hk_os_unmap(seg, seg->size);
-        return NULL;
-    }
-    moved->size = needed;
+    hk_segment_t *moved = hk_os_remap_aligned(base, size, needed, HK_SEGMENT_SIZE, 0);
+    if (moved == NULL) hk_os_unmap(base, size);
+    *mapped = needed;
     return moved;
 }
 
@@ -115,12 +75,10 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     bool is_zero = false;
     size_t mapped = 0;
     if (!big_aligned) {
-        hk_huge_purge(false);
-        seg = hk_huge_cache_take(needed);
-        if (seg != NULL) seg = hk_huge_fit(seg, needed);
-        if (seg != NULL) {
-            mapped = seg->size;
-        } else {
+        size_t cached_size;
+        uint8_t *cached = hk_huge_cache_take(needed, &cached_size);
+        if (cached != NULL) seg = hk_huge_fit(cached, cached_size, needed, &mapped);
+        if (seg == NULL) {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
             is_zero = true;
         }
@@ -160,65 +118,9 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
 
 void hk_huge_free(hk_segment_t *seg) {
     hk_huge_unregister(seg);
-    size_t limit = hk_state.options.huge_cache;
-    if (hk_huge_big_aligned(seg) || seg->size > limit || hk_state.options.purge_delay_ms == 0) {
-        hk_os_unmap(seg, seg->size);
-        return;
-    }
-    hk_segment_t *evict[HK_HUGE_CACHE_SLOTS + 1];
-    size_t evicted = 0;
-    pthread_mutex_lock(&hk_state.huge_lock);
-    /* Make room: evict the oldest entries until the new one fits in the budget and a slot. */
-    for (;;) {
-        size_t bytes = atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed);
-        hk_huge_slot_t *free_slot = NULL, *oldest = NULL;
-        for (size_t i = 0; i < HK_HUGE_CACHE_SLOTS; i++) {
-            hk_huge_slot_t *s = &hk_huge_cache[i];
-            if (s->seg == NULL) free_slot = free_slot ? free_slot : s;
-            else if (oldest == NULL || s->at < oldest->at) oldest = s;
-        }
-        if (free_slot != NULL && bytes + seg->size <= limit) {
-            free_slot->seg = seg;
-            free_slot->size = seg->size;
-            free_slot->at = hk_clock_ms();
-            atomic_fetch_add_explicit(&hk_huge_cached_bytes, seg->size, memory_order_relaxed);
-            hk_purger_notify();
-            break;
-        }
-        if (oldest == NULL) { /* cannot happen: seg->size <= limit; keep the budget anyway */
-            evict[evicted++] = seg;
-            break;
-        }
-        evict[evicted++] = oldest->seg;
-        atomic_fetch_sub_explicit(&hk_huge_cached_bytes, oldest->size, memory_order_relaxed);
-        oldest->seg = NULL;
-    }
-    pthread_mutex_unlock(&hk_state.huge_lock);
-    for (size_t i = 0; i < evicted; i++) hk_os_unmap(evict[i], evict[i]->size);
+    if (hk_huge_big_aligned(seg)) hk_os_unmap(seg, seg->size);
+    else hk_huge_cache_put((uint8_t *)seg, seg->size);
 }
-
-/* Unmap cached mappings older than the purge delay (all if force). */
-void hk_huge_purge(bool force) {
-    if (atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed) == 0) return;
-    int64_t delay = hk_state.options.purge_delay_ms;
-    if (delay < 0 && !force) return;
-    uint64_t now = hk_clock_ms();
-    hk_segment_t *expired[HK_HUGE_CACHE_SLOTS];
-    size_t n = 0;
-    if (pthread_mutex_trylock(&hk_state.huge_lock) != 0) return; /* someone else is on it */
-    for (size_t i = 0; i < HK_HUGE_CACHE_SLOTS; i++) {
-        hk_huge_slot_t *s = &hk_huge_cache[i];
-        if (s->seg != NULL && (force || s->at + (uint64_t)delay <= now)) {
-            expired[n++] = s->seg;
-            atomic_fetch_sub_explicit(&hk_huge_cached_bytes, s->size, memory_order_relaxed);
-            s->seg = NULL;
-        }
-    }
-    pthread_mutex_unlock(&hk_state.huge_lock);
-    for (size_t i = 0; i < n; i++) hk_os_unmap(expired[i], expired[i]->size);
-}
-
-size_t hk_huge_cached(void) { return atomic_load_explicit(&hk_huge_cached_bytes, memory_order_relaxed); }
 
 /* Resize in place or move with mremap. NULL (block untouched) if the caller should copy. */
 void *hk_huge_realloc(hk_segment_t *seg, size_t size) {

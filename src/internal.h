@@ -247,6 +247,10 @@ hk_internal size_t hk_bin_size(size_t bin);
 hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
 hk_internal void hk_huge_free(hk_segment_t *seg);
 hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
+
+/* huge_cache.c */
+hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size);
+hk_internal void hk_huge_cache_put(uint8_t *base, size_t size);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
