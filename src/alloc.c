@@ -64,8 +64,7 @@ void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
 
 /* The start of the block p points into (p may be an aligned pointer inside it). */
 static hk_block_t *hk_block_start(hk_page_t *page, const void *p) {
-    size_t offset = (size_t)((const uint8_t *)p - page->start);
-    return (hk_block_t *)(page->start + offset - offset % page->block_size);
+    return (hk_block_t *)(page->start + hk_page_block_index(page, p) * page->block_size);
 }
 
 HK_API void hk_free(void *p) {

@@ -296,11 +296,16 @@ static inline void hk_page_set_flags(hk_page_t *page, uint8_t flags) {
     __atomic_store_n(&page->flags, flags, __ATOMIC_RELAXED);
 }
 
-/* Is p the start of a block of the page? Exact for every offset below 2^32 (pages are smaller). */
-static inline bool hk_page_is_block_start(const hk_page_t *page, const void *p) {
+/* The index of the block p points into: offset / block_size by a multiply with the rounded-up
+ * inverse, exact for every offset below 2^32 (pages are far smaller). */
+static inline uint64_t hk_page_block_index(const hk_page_t *page, const void *p) {
     uint64_t offset = (uint64_t)((const uint8_t *)p - page->start);
-    uint64_t index = (uint64_t)(((unsigned __int128)offset * page->block_inverse) >> 64);
-    return index * page->block_size == offset;
+    return (uint64_t)(((unsigned __int128)offset * page->block_inverse) >> 64);
+}
+
+/* Is p the start of a block of the page? */
+static inline bool hk_page_is_block_start(const hk_page_t *page, const void *p) {
+    return page->start + hk_page_block_index(page, p) * page->block_size == (const uint8_t *)p;
 }
 
 /* A block whose link word decodes to an address in its own segment (or to NULL) is, almost
