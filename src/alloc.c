@@ -44,6 +44,7 @@ void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
             return NULL;
         }
     }
+    hk_heap_maybe_collect(heap);
     if (size > HK_MEDIUM_MAX) return hk_huge_alloc(size, 0, zero);
     size_t bin = hk_bin_of(size);
     hk_page_t *page = heap->bins[bin].first;

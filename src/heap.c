@@ -86,6 +86,14 @@ void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
     hk_queue_remove_page(heap, page);
     hk_segment_page_free(heap, page);
     if (heap->purge_deadline != 0 && page->retired_at >= heap->purge_deadline) hk_heap_collect(heap, false);
+    hk_purger_start_if_wanted(); /* the end of a free: the heap is consistent */
+}
+
+/* Called on the allocation slow path: run the purge pass if it is due. The clock is read on one
+ * call in 32, so a program that allocates mid-size blocks in a loop does not pay for it. */
+void hk_heap_maybe_collect(hk_heap_t *heap) {
+    if (heap->purge_deadline == 0 || (++heap->slow_calls & 31) != 0) return;
+    if (hk_clock_ms() >= heap->purge_deadline) hk_heap_collect(heap, false);
 }
 
 /* The periodic pass: collect remote frees everywhere, retire empty pages (including kept ones

@@ -125,6 +125,7 @@ struct hk_heap_s {
     _Atomic size_t full_freed; /* remote frees that landed in full pages since we last looked */
     hk_segment_t *segments[HK_SEGMENTED_KINDS];
     uint64_t purge_deadline; /* ms clock of the next purge pass; 0 = nothing to purge */
+    uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
     hk_heap_t *next_heap, *prev_heap; /* registry of live heaps */
     pthread_t thread;
 };
@@ -241,6 +242,7 @@ hk_internal void hk_heap_page_unfull(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_heap_queue_changed(hk_heap_t *heap, size_t bin);
 hk_internal void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_heap_collect(hk_heap_t *heap, bool force);
+hk_internal void hk_heap_maybe_collect(hk_heap_t *heap);
 hk_internal size_t hk_bin_size(size_t bin);
 
 /* huge.c */

@@ -104,7 +104,7 @@ static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char 
 void hk_options_init(hk_options_t *o) {
     o->stats = false;
     o->stats_file = NULL;
-    o->purge_delay_ms = 25;
+    o->purge_delay_ms = 50;
     o->huge_cache = (size_t)64 << 20;
     o->abort_on_error = false;
     o->verbose = false;

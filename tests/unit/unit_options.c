@@ -17,7 +17,7 @@ static hk_options_t parse(char **env) {
 
 int main(void) {
     hk_options_t d = parse((char *[]){NULL});
-    CHECK(d.purge_delay_ms == 25 && !d.stats && d.purge_thread && d.huge_cache == (size_t)64 << 20,
+    CHECK(d.purge_delay_ms == 50 && !d.stats && d.purge_thread && d.huge_cache == (size_t)64 << 20,
           "defaults: delay %d stats %d", (int)d.purge_delay_ms, d.stats);
 
     hk_options_t o = parse((char *[]){"HEAPKIT_STATS=1", "HEAPKIT_PURGE_DELAY=250", "HEAPKIT_HUGE_CACHE=16M",
@@ -36,7 +36,7 @@ int main(void) {
                          "HEAPKIT_PURGE_DELAY=-2", "HEAPKIT_PURGE_DELAY=99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *env[] = {(char *)bad[i], NULL};
-        CHECK(parse(env).purge_delay_ms == 25, "'%s' must keep the default", bad[i]);
+        CHECK(parse(env).purge_delay_ms == 50, "'%s' must keep the default", bad[i]);
     }
     CHECK(parse((char *[]){"HEAPKIT_STATS=maybe", NULL}).stats == false, "a bad boolean keeps the default");
     CHECK(parse((char *[]){"HEAPKIT_HUGE_CACHE=12X", NULL}).huge_cache == (size_t)64 << 20, "bad suffix");
