@@ -135,13 +135,6 @@ void hk_free_generic(void *p) {
     }
     hk_heap_t *heap = hk_heap_tls;
     hk_heap_t *owner = hk_segment_owner(seg);
-    /* A block of an exited thread: adopt its segment, so the free is local and the pages it
-     * empties are reused or returned at once instead of waiting for the purger. */
-    if (owner == NULL && heap != &hk_heap_empty && hk_segment_claim_abandoned(seg)) {
-        hk_heap_adopt(heap, seg);
-        owner = heap;
-        flags = hk_page_flags(page); /* adoption took the page out of any full queue */
-    }
     if (owner != heap) {
         /* Another thread's block: we cannot walk its lists, but the check below is reliable. */
         if (hk_block_looks_free(b, seg)) {

@@ -110,7 +110,6 @@ struct hk_segment_s {
     size_t block_size;         /* huge: bytes usable in the block */
     uint64_t cached_at;        /* huge: ms clock when put in the cache */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
-    bool abandoned;            /* in the abandoned queue (guarded by the registry lock) */
     hk_page_t pages[];
 };
 
@@ -211,7 +210,6 @@ hk_internal void hk_segment_abandon(hk_segment_t *seg);
 hk_internal hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_segment_reap_abandoned(void);
-hk_internal bool hk_segment_claim_abandoned(hk_segment_t *seg);
 hk_internal uint8_t *hk_page_area(const hk_page_t *page, size_t *size);
 hk_internal hk_segment_t *hk_page_segment(const hk_page_t *page);
 hk_internal void hk_segment_lock(hk_segment_t *seg);

@@ -241,15 +241,14 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
 
 /* ------------------------------------------------------ abandoned segments */
 
-/* The abandoned queue (oldest first) is doubly linked through next/prev and guarded by the
- * registry lock; seg->abandoned says whether a segment is in it. */
+/* The abandoned queue (oldest first) is doubly linked through next/prev, so the fullest segment
+ * can be taken from anywhere in it, and guarded by the registry lock. */
 static void hk_abandoned_push(hk_segment_t *seg) {
     seg->next = NULL;
     seg->prev = hk_state.abandoned_tail;
     if (seg->prev) seg->prev->next = seg;
     else hk_state.abandoned = seg;
     hk_state.abandoned_tail = seg;
-    seg->abandoned = true;
     atomic_fetch_add_explicit(&hk_state.abandoned_count, 1, memory_order_relaxed);
 }
 
@@ -259,7 +258,6 @@ static void hk_abandoned_unlink(hk_segment_t *seg) {
     if (seg->next) seg->next->prev = seg->prev;
     else hk_state.abandoned_tail = seg->prev;
     seg->next = seg->prev = NULL;
-    seg->abandoned = false;
     atomic_fetch_sub_explicit(&hk_state.abandoned_count, 1, memory_order_relaxed);
 }
 
@@ -283,16 +281,6 @@ hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind) {
     if (seg != NULL) hk_abandoned_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
     return seg;
-}
-
-/* Take this abandoned segment off the queue, if it is still there (another thread may have
- * adopted it meanwhile). */
-bool hk_segment_claim_abandoned(hk_segment_t *seg) {
-    pthread_mutex_lock(&hk_state.segments_lock);
-    bool claimed = seg->abandoned;
-    if (claimed) hk_abandoned_unlink(seg);
-    pthread_mutex_unlock(&hk_state.segments_lock);
-    return claimed;
 }
 
 /* The purger's share of abandoned segments: collect the blocks other threads freed into them,
