@@ -52,6 +52,7 @@ typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind
 /* page->flags: any bit set sends a local free to the slow path. */
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
+#define HK_PAGE_RETIRED 0x04     /* free in its segment: any free into it is a bad free */
 
 /* page->thread_free packs three things in a word: the head of the remote-free stack (a user-space
  * block address, below 2^47 and 16-byte aligned), in the low bit HK_NOTIFY (the owner wants to

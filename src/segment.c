@@ -181,6 +181,7 @@ void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page) {
     uint64_t now = hk_clock_ms();
     hk_segment_lock(seg);
     page->in_use = 0;
+    hk_page_set_flags(page, HK_PAGE_RETIRED); /* a late double free now takes the slow path */
     page->mem_is_zero = 0;
     page->is_purged = 0;
     page->retired_at = now;

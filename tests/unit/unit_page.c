@@ -51,6 +51,21 @@ int main(void) {
     hk_free(h);
     CHECK(hk_segmap_get((uintptr_t)(h + big - 1)) == HK_MAP_NONE, "tags cleared on free");
 
+    /* A double free into a page that was already given back to its segment is reported and
+     * leaves the page record alone. */
+    enum { N = 4000 }; /* 4000 blocks of 1008 bytes: several 64 KiB pages */
+    static void *many[N];
+    for (size_t i = 0; i < N; i++) many[i] = hk_malloc(1000);
+    hk_page_t *early = hk_segment_page_of(hk_ptr_segment(many[0]), many[0]);
+    for (size_t i = 0; i < N; i++) hk_free(many[i]);
+    if (!early->in_use) {
+        CHECK(hk_page_flags(early) & HK_PAGE_RETIRED, "a page given back is marked retired");
+        hk_free(many[0]); /* prints "heapkit: free(...): pointer not allocated by heapkit (or already freed)" */
+        CHECK(!early->in_use && early->used == 0, "the retired page record is untouched (used %u)", early->used);
+    } else {
+        CHECK(false, "the first page of 4000 freed blocks should have been given back");
+    }
+
     hk_free(first);
     return unit_done("unit_page");
 }
