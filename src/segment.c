@@ -300,6 +300,7 @@ void hk_segment_reap_abandoned(void) {
             hk_page_collect(page);
             if (page->used != 0) continue;
             page->in_use = 0;
+            hk_page_set_flags(page, HK_PAGE_RETIRED);
             page->is_purged = 1;
             page->mem_is_zero = 1;
             seg->used_pages--;
