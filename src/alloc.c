@@ -95,6 +95,10 @@ static hk_cold void hk_report_double_free(const void *p) {
     hk_error("free(%p): double free (the block is already free); ignored", p);
 }
 
+static hk_cold void hk_report_interior(const char *who, const void *p, size_t block_size) {
+    hk_error("%s(%p): pointer into the middle of a %zu-byte block; ignored", who, p, block_size);
+}
+
 static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
     /* Read the owner before the push: once our block is in thread_free the owner may free the
      * whole segment. Heap records are never unmapped, so a stale owner is harmless. */
@@ -117,7 +121,7 @@ void hk_free_generic(void *p) {
     hk_block_t *b = p;
     if (seg->kind == HK_KIND_HUGE) {
         if ((uint8_t *)p != (uint8_t *)seg + seg->block_offset) {
-            hk_error("free(%p): pointer into the middle of a %zu-byte block; ignored", p, seg->block_size);
+            hk_report_interior("free", p, seg->block_size);
             return;
         }
         hk_huge_free(seg);
@@ -130,13 +134,14 @@ void hk_free_generic(void *p) {
     uint8_t flags = hk_page_flags(page);
     if (flags & HK_PAGE_HAS_ALIGNED) b = hk_block_start(page, p);
     else if (!hk_page_is_block_start(page, p)) {
-        hk_error("free(%p): pointer into the middle of a %zu-byte block; ignored", p, page->block_size);
+        hk_report_interior("free", p, page->block_size);
         return;
     }
     hk_heap_t *heap = hk_heap_tls;
     hk_heap_t *owner = hk_segment_owner(seg);
     if (owner != heap) {
-        /* Another thread's block: we cannot walk its lists, but the check below is reliable. */
+        /* Another thread's block: its lists cannot be walked from here, so the link-word check
+         * decides alone (a live block passes it falsely with odds of about 2^-40). */
         if (hk_block_looks_free(b, seg)) {
             hk_report_double_free(p);
             return;
@@ -165,7 +170,7 @@ void hk_free_unknown(void *p, const char *who) {
         return;
     }
     if (seg != NULL) {
-        hk_error("%s(%p): pointer into the middle of a %zu-byte block; ignored", who, p, seg->block_size);
+        hk_report_interior(who, p, seg->block_size);
         return;
     }
     hk_error("%s(%p): pointer not allocated by heapkit (or already freed); ignored", who, p);
