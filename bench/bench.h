@@ -94,6 +94,19 @@ static inline void print_rss(void) {
   printf("rss peak_kb=%ld final_kb=%ld\n", status_kb("VmHWM"), status_kb("VmRSS"));
 }
 
+/* The false-sharing workloads' object life: allocate `size` bytes, write each of them `writes`
+ * times, free; returns the sum of the final bytes so the writes cannot be optimised away. */
+static inline uint64_t scribble_object(long size, long writes) {
+  volatile unsigned char *p = xmalloc((size_t)size);
+  uint64_t sum = 0;
+  for (long k = 0; k < size; k++) p[k] = 0;
+  for (long w = 0; w < writes; w++)
+    for (long k = 0; k < size; k++) p[k]++;
+  for (long k = 0; k < size; k++) sum += p[k];
+  free((void *)p);
+  return sum;
+}
+
 static inline void print_checksum(uint64_t sum) { printf("checksum %016llx\n", (unsigned long long)sum); }
 
 #endif

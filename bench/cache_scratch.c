@@ -17,12 +17,7 @@ static void *thread_main(void *arg) {
   job_t *job = arg;
   free(job->initial); /* a remote free of a block that shares a line with the others */
   for (long i = 0; i < iters; i++) {
-    volatile unsigned char *p = xmalloc((size_t)size);
-    for (long k = 0; k < size; k++) p[k] = 0;
-    for (long w = 0; w < writes; w++)
-      for (long k = 0; k < size; k++) p[k]++;
-    for (long k = 0; k < size; k++) job->sum += p[k];
-    free((void *)p);
+    job->sum += scribble_object(size, writes);
   }
   return NULL;
 }

@@ -9,12 +9,7 @@ static long iters, writes, size;
 static void *thread_main(void *arg) {
   uint64_t *sum = arg;
   for (long i = 0; i < iters; i++) {
-    volatile unsigned char *p = xmalloc((size_t)size);
-    for (long k = 0; k < size; k++) p[k] = 0;
-    for (long w = 0; w < writes; w++)
-      for (long k = 0; k < size; k++) p[k]++;
-    for (long k = 0; k < size; k++) *sum += p[k];
-    free((void *)p);
+    *sum += scribble_object(size, writes);
   }
   return NULL;
 }

@@ -3,7 +3,6 @@
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
 #include "internal.h"
 
-#include <unistd.h>
 
 /* ---------------------------------------------------------------- malloc */
 
@@ -48,8 +47,6 @@ void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
     if (size > HK_MEDIUM_MAX) return hk_huge_alloc(size, 0, zero);
     size_t bin = hk_bin_of(size);
     hk_page_t *page = heap->bins[bin].first;
-    if (page != NULL && page->free == NULL && page->capacity < page->reserved)
-        hk_page_extend(page); /* the common refill: carve a few more blocks of the current page */
     if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
     if (hk_unlikely(page == NULL)) {
         errno = ENOMEM;

@@ -7,7 +7,6 @@ hk_internal hk_page_t hk_page_empty;
 hk_internal hk_heap_t hk_heap_empty = {.direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty}};
 hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 
-
 /* --------------------------------------------------------------- size classes */
 
 size_t hk_bin_size(size_t bin) {
@@ -173,7 +172,6 @@ static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
 /* A page of this bin with a free block. In order of cost: the bin's queue; full pages that
  * other threads freed into; a segment an exited thread left; a fresh page. */
 hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
-    if (heap->purge_deadline != 0 && hk_clock_ms() >= heap->purge_deadline) hk_heap_collect(heap, false);
     hk_page_queue_t *q = &heap->bins[bin];
     hk_page_t *page = hk_heap_scan_queue(heap, q);
     if (page != NULL) return page;
@@ -260,7 +258,6 @@ void hk_heap_thread_done(void *arg) {
     hk_heap_t *heap = arg;
     if (heap == NULL || heap == &hk_heap_empty) return;
     hk_heap_tls = &hk_heap_empty; /* later destructors that allocate get a fresh heap */
-    hk_heap_rescue_full(heap);
     hk_heap_collect(heap, true);
     for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
         hk_segment_t *seg = heap->segments[kind], *next;

@@ -44,19 +44,19 @@ static void hk_huge_unregister(hk_segment_t *seg) {
     atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
-/* Make a cached extent of `size` bytes hold `needed` bytes: one big enough is used as it is (its
- * resident pages are what saves the page faults); a smaller one grows in place or by moving its page tables (no copy). NULL if that fails. */
-static hk_segment_t *hk_huge_fit(uint8_t *base, size_t size, size_t needed, size_t *mapped) {
-    *mapped = size;
-    if (size >= needed) return (hk_segment_t *)base;
-    if (hk_os_resize_in_place(base, size, needed)) {
-        *mapped = needed;
-        return (hk_segment_t *)base;
-    }
-    hk_segment_t *moved = hk_os_remap_aligned(base, size, needed, HK_SEGMENT_SIZE, 0);
-    if (moved == NULL) hk_os_unmap(base, size);
-    *mapped = needed;
-    return moved;
+/* Resize a mapping to `needed` bytes: in place if the kernel can, else moved to a new segment-
+ * aligned place by its page tables (no copy). NULL, with the mapping untouched, on failure. */
+static hk_segment_t *hk_huge_resize(hk_segment_t *seg, size_t size, size_t needed) {
+    if (hk_os_resize_in_place(seg, size, needed)) return seg;
+    return hk_os_remap_aligned(seg, size, needed, HK_SEGMENT_SIZE);
+}
+
+/* The block fills the mapping after its header: set the sizes that follow from `mapped`. */
+static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
+    seg->size = mapped;
+    seg->block_size = mapped - seg->block_offset;
+    seg->pages[0].block_size = seg->block_size;
+    seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
 }
 
 void *hk_huge_alloc(size_t size, size_t align, bool zero) {
@@ -75,9 +75,16 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     bool is_zero = false;
     size_t mapped = 0;
     if (!big_aligned) {
-        size_t cached_size;
-        uint8_t *cached = hk_huge_cache_take(needed, &cached_size);
-        if (cached != NULL) seg = hk_huge_fit(cached, cached_size, needed, &mapped);
+        /* A cached extent big enough is used as it is (its resident pages are what saves the
+         * page faults); a smaller one is grown. */
+        uint8_t *cached = hk_huge_cache_take(needed, &mapped);
+        if (cached != NULL && mapped < needed) {
+            seg = hk_huge_resize((hk_segment_t *)cached, mapped, needed);
+            if (seg == NULL) hk_os_unmap(cached, mapped);
+            mapped = needed;
+        } else {
+            seg = (hk_segment_t *)cached;
+        }
         if (seg == NULL) {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
             is_zero = true;
@@ -101,19 +108,15 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     seg->kind = HK_KIND_HUGE;
     seg->page_count = 1;
     seg->used_pages = 1;
-    seg->size = mapped;
     seg->block_offset = offset;
-    seg->block_size = mapped - offset;
+    hk_huge_set_size(seg, mapped);
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;
     page->used = 1;
-    page->start = (uint8_t *)seg + offset;
-    page->block_size = seg->block_size;
     page->reserved = page->capacity = 1;
     hk_huge_register(seg);
-    uint8_t *p = (uint8_t *)seg + offset;
-    if (zero && !is_zero) memset(p, 0, size);
-    return p;
+    if (zero && !is_zero) memset(page->start, 0, size);
+    return page->start;
 }
 
 void hk_huge_free(hk_segment_t *seg) {
@@ -128,18 +131,12 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
     size_t needed = hk_align_up(seg->block_offset + size, hk_os_page_size());
     if (needed < size) return NULL;
     hk_huge_unregister(seg);
-    if (!hk_os_resize_in_place(seg, seg->size, needed)) {
-        hk_segment_t *moved = hk_os_remap_aligned(seg, seg->size, needed, HK_SEGMENT_SIZE, 0);
-        if (moved == NULL) {
-            hk_huge_register(seg);
-            return NULL;
-        }
-        seg = moved;
+    hk_segment_t *resized = hk_huge_resize(seg, seg->size, needed);
+    if (resized == NULL) {
+        hk_huge_register(seg);
+        return NULL;
     }
-    seg->size = needed;
-    seg->block_size = needed - seg->block_offset;
-    seg->pages[0].block_size = seg->block_size;
-    seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
-    hk_huge_register(seg);
-    return seg->pages[0].start;
+    hk_huge_set_size(resized, needed);
+    hk_huge_register(resized);
+    return resized->pages[0].start;
 }

@@ -179,8 +179,7 @@ hk_internal void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped);
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
-hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align,
-                                      size_t offset);
+hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal void *hk_os_meta_alloc(size_t size);

@@ -3,7 +3,6 @@
  * reported on stderr and the default is kept. Unknown HEAPKIT_* names are reported too. */
 #include "internal.h"
 
-#include <stdlib.h>
 
 extern char **environ;
 
@@ -12,18 +11,20 @@ typedef enum { HK_OPT_BOOL, HK_OPT_MS, HK_OPT_BYTES, HK_OPT_PATH, HK_OPT_ON_ERRO
 typedef struct hk_option_s {
     const char *name;
     hk_opt_type_t type;
+    size_t field;        /* offsetof the hk_options_t member it sets */
     const char *expects; /* words for the error message */
 } hk_option_t;
 
+#define HK_FIELD(member) offsetof(hk_options_t, member)
 static const hk_option_t hk_option_table[] = {
-    {"HEAPKIT_STATS", HK_OPT_BOOL, "0 or 1"},
-    {"HEAPKIT_STATS_FILE", HK_OPT_PATH, "a file path"},
-    {"HEAPKIT_PURGE_DELAY", HK_OPT_MS, "milliseconds (0 = at once, -1 = never)"},
-    {"HEAPKIT_HUGE_CACHE", HK_OPT_BYTES, "a size in bytes, with an optional K, M or G suffix"},
-    {"HEAPKIT_ON_ERROR", HK_OPT_ON_ERROR, "'continue' or 'abort'"},
-    {"HEAPKIT_VERBOSE", HK_OPT_BOOL, "0 or 1"},
-    {"HEAPKIT_PURGE_THREAD", HK_OPT_BOOL, "0 or 1"},
-    {"HEAPKIT_LIB", HK_OPT_TOOL, "a path (read by the heapkit command)"},
+    {"HEAPKIT_STATS", HK_OPT_BOOL, HK_FIELD(stats), "0 or 1"},
+    {"HEAPKIT_STATS_FILE", HK_OPT_PATH, HK_FIELD(stats_file), "a file path"},
+    {"HEAPKIT_PURGE_DELAY", HK_OPT_MS, HK_FIELD(purge_delay_ms), "milliseconds (0 = at once, -1 = never)"},
+    {"HEAPKIT_HUGE_CACHE", HK_OPT_BYTES, HK_FIELD(huge_cache), "a size in bytes, with an optional K, M or G suffix"},
+    {"HEAPKIT_ON_ERROR", HK_OPT_ON_ERROR, HK_FIELD(abort_on_error), "'continue' or 'abort'"},
+    {"HEAPKIT_VERBOSE", HK_OPT_BOOL, HK_FIELD(verbose), "0 or 1"},
+    {"HEAPKIT_PURGE_THREAD", HK_OPT_BOOL, HK_FIELD(purge_thread), "0 or 1"},
+    {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
 };
 
 static bool hk_parse_bool(const char *s, bool *out) {
@@ -77,24 +78,24 @@ static bool hk_parse_bytes(const char *s, size_t *out) {
 }
 
 static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char *value) {
+    void *field = (char *)o + opt->field;
     switch (opt->type) {
     case HK_OPT_BOOL:
-        return hk_parse_bool(value, !strcmp(opt->name, "HEAPKIT_STATS")          ? &o->stats
-                                    : !strcmp(opt->name, "HEAPKIT_PURGE_THREAD") ? &o->purge_thread
-                                                                                 : &o->verbose);
+        return hk_parse_bool(value, field);
     case HK_OPT_MS:
-        return hk_parse_ms(value, &o->purge_delay_ms);
+        return hk_parse_ms(value, field);
     case HK_OPT_BYTES:
-        return hk_parse_bytes(value, &o->huge_cache);
+        return hk_parse_bytes(value, field);
     case HK_OPT_PATH:
         if (*value == '\0') return false;
-        o->stats_file = value;
+        *(const char **)field = value;
         return true;
     case HK_OPT_ON_ERROR:
-        if (!strcmp(value, "abort")) o->abort_on_error = true;
-        else if (!strcmp(value, "continue")) o->abort_on_error = false;
-        else return false;
-        return true;
+        if (!strcmp(value, "abort") || !strcmp(value, "continue")) {
+            *(bool *)field = value[0] == 'a';
+            return true;
+        }
+        return false;
     case HK_OPT_TOOL:
         return true;
     }

@@ -105,16 +105,16 @@ bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
     return true;
 }
 
-/* Move a mapping to a new place where base+offset is aligned to align, letting the kernel move
- * the page tables instead of copying bytes. Returns the new base or NULL. */
-void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align, size_t offset) {
+/* Move a mapping to a new place aligned to align, letting the kernel move the page tables
+ * instead of copying bytes. Returns the new base or NULL. */
+void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align) {
     size_t ps = hk_os_page_size();
     old_size = hk_align_up(old_size, ps);
     new_size = hk_align_up(new_size, ps);
     if (new_size + align < new_size) return NULL;
     uint8_t *raw = hk_os_mmap(NULL, new_size + align, 0);
     if (raw == NULL) return NULL;
-    uint8_t *target = (uint8_t *)hk_align_up((uintptr_t)raw + offset, align) - offset;
+    uint8_t *target = (uint8_t *)hk_align_up((uintptr_t)raw, align);
     void *moved = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
     if (moved == MAP_FAILED) {
         munmap(raw, new_size + align);

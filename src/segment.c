@@ -58,13 +58,18 @@ void hk_segment_register(hk_segment_t *seg) {
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
-void hk_segment_unregister(hk_segment_t *seg) {
-    pthread_mutex_lock(&hk_state.segments_lock);
+/* Take a segment out of the map and the registry; the caller holds the registry lock. */
+static void hk_registry_unlink(hk_segment_t *seg) {
     __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
     if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
     else hk_state.all_segments = seg->all_next;
     if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
     hk_state.segment_count--;
+}
+
+void hk_segment_unregister(hk_segment_t *seg) {
+    pthread_mutex_lock(&hk_state.segments_lock);
+    hk_registry_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
@@ -174,18 +179,24 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
     return pick;
 }
 
-void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page) {
-    hk_segment_t *seg = hk_page_segment(page);
-    bool was_full = seg->used_pages == seg->page_count;
-    int64_t delay = hk_state.options.purge_delay_ms;
-    uint64_t now = hk_clock_ms();
-    hk_segment_lock(seg);
+/* Mark a page free in its segment (dirty, waiting for the purge delay); the caller holds the
+ * segment lock. */
+static void hk_page_release(hk_segment_t *seg, hk_page_t *page, uint64_t now) {
     page->in_use = 0;
     hk_page_set_flags(page, HK_PAGE_RETIRED); /* a late double free now takes the slow path */
     page->mem_is_zero = 0;
     page->is_purged = 0;
     page->retired_at = now;
     seg->used_pages--;
+}
+
+void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page) {
+    hk_segment_t *seg = hk_page_segment(page);
+    bool was_full = seg->used_pages == seg->page_count;
+    int64_t delay = hk_state.options.purge_delay_ms;
+    uint64_t now = hk_clock_ms();
+    hk_segment_lock(seg);
+    hk_page_release(seg, page, now);
     if (delay == 0) hk_segment_purge_due(seg, now, true);
     hk_segment_unlock(seg);
     if (was_full) hk_seglist_reorder(heap, seg);
@@ -293,30 +304,19 @@ void hk_segment_reap_abandoned(void) {
     hk_segment_t *next;
     for (hk_segment_t *seg = hk_state.abandoned; seg != NULL; seg = next) {
         next = seg->next;
+        uint64_t now = hk_clock_ms();
         hk_segment_lock(seg);
         for (uint32_t i = 0; i < seg->page_count; i++) {
             hk_page_t *page = &seg->pages[i];
             if (!page->in_use) continue;
             hk_page_collect(page);
-            if (page->used != 0) continue;
-            page->in_use = 0;
-            hk_page_set_flags(page, HK_PAGE_RETIRED);
-            page->is_purged = 1;
-            page->mem_is_zero = 1;
-            seg->used_pages--;
-            size_t area;
-            uint8_t *start = hk_page_area(page, &area);
-            hk_os_purge(start, area);
+            if (page->used == 0) hk_page_release(seg, page, now);
         }
+        hk_segment_purge_due(seg, now, true); /* nobody owns it: no reason to wait */
         hk_segment_unlock(seg);
         if (seg->used_pages != 0) continue;
-        /* Unregister and unmap, as hk_segment_free does, with the registry lock already held. */
         hk_abandoned_unlink(seg);
-        __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
-        if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
-        else hk_state.all_segments = seg->all_next;
-        if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
-        hk_state.segment_count--;
+        hk_registry_unlink(seg);
         hk_segment_unmap(seg);
     }
     pthread_mutex_unlock(&hk_state.segments_lock);

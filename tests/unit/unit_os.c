@@ -30,7 +30,7 @@ int main(void) {
         CHECK(p[size / 2 - 1] == 0x5a, "shrunk mapping keeps its head");
         size /= 2;
     }
-    uint8_t *q = hk_os_remap_aligned(p, size, 4 * size, HK_SEGMENT_SIZE, 0);
+    uint8_t *q = hk_os_remap_aligned(p, size, 4 * size, HK_SEGMENT_SIZE);
     CHECK(q != NULL && ((uintptr_t)q & HK_SEGMENT_MASK) == 0, "remap to an aligned place gave %p", (void *)q);
     if (q != NULL) {
         CHECK(q[0] == 0x5a && q[size - 1] == 0x5a && q[size] == 0, "moved contents kept, growth zeroed");
