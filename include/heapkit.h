@@ -77,6 +77,24 @@ HK_API void hk_stats_print_fd(int fd);
  * text needs (excluding the NUL), like snprintf; never allocates. */
 HK_API size_t hk_stats_json(char *buf, size_t cap);
 
+/* ---- leak detection (HEAPKIT_LEAKS=1, or `heapkit run --leaks`) ---- */
+typedef struct hk_leak_count_s {
+    size_t blocks, bytes;
+} hk_leak_count_t;
+
+/* Blocks per kind, as Valgrind's memcheck classifies them. */
+typedef struct hk_leak_summary_s {
+    hk_leak_count_t definite;  /* no pointer to the block anywhere */
+    hk_leak_count_t indirect;  /* pointed to only from lost blocks */
+    hk_leak_count_t possible;  /* pointed to only in its middle */
+    hk_leak_count_t reachable; /* still pointed to from a root */
+} hk_leak_summary_t;
+
+/* Stop the other threads, find the blocks no root reaches, report those not reported by an
+ * earlier check, resume. Fills *out (may be NULL) with the counts of the newly reported blocks.
+ * Returns 0, or -1 with errno = ENOTSUP when leak tracking is off. */
+HK_API int hk_leak_check(hk_leak_summary_t *out);
+
 HK_API const char *hk_version(void);
 
 #ifdef __cplusplus

@@ -140,6 +140,7 @@ typedef struct hk_options_s {
     bool abort_on_error;
     bool verbose;
     bool purge_thread; /* give free memory back from a background thread, even when idle */
+    bool leaks;        /* track every block and check for leaks at exit */
 } hk_options_t;
 
 typedef struct hk_state_s {
@@ -255,6 +256,11 @@ hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
 
+/* track.c — allocation tracking for the leak checker (HEAPKIT_LEAKS=1): a record per live block
+ * with its size, thread and allocation stack. Entered only from slow paths. */
+hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for a pool/arena name */
+hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
+
 /* alloc.c */
 hk_internal void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
 hk_internal void hk_free_generic(void *p);
@@ -330,6 +336,9 @@ static inline size_t hk_bin_of(size_t size) {
     size_t b = 63 - (size_t)__builtin_clzl(s);
     return 8 + (b - 7) * 4 + ((s >> (b - 2)) & 3);
 }
+
+/* Leak tracking is on: every allocation and free takes the slow path. */
+static inline bool hk_tracking(void) { return hk_state.options.leaks; }
 
 static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 
