@@ -44,17 +44,23 @@ void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
         }
     }
     hk_heap_maybe_collect(heap);
-    if (size > HK_MEDIUM_MAX) return hk_huge_alloc(size, 0, zero);
-    size_t bin = hk_bin_of(size);
-    hk_page_t *page = heap->bins[bin].first;
-    if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
-    if (hk_unlikely(page == NULL)) {
-        errno = ENOMEM;
-        return NULL;
+    void *p;
+    if (size > HK_MEDIUM_MAX) {
+        p = hk_huge_alloc(size, 0, zero);
+        if (p == NULL) return NULL;
+    } else {
+        size_t bin = hk_bin_of(size);
+        hk_page_t *page = heap->bins[bin].first;
+        if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
+        if (hk_unlikely(page == NULL)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        bool is_zero = page->is_zero;
+        p = hk_page_pop(page);
+        if (zero && !is_zero) memset(p, 0, size);
     }
-    bool is_zero = page->is_zero;
-    void *p = hk_page_pop(page);
-    if (zero && !is_zero) memset(p, 0, size);
+    if (hk_unlikely(hk_tracking())) hk_track_alloc(p, size);
     return p;
 }
 
@@ -133,6 +139,15 @@ void hk_free_generic(void *p) {
     else if (!hk_page_is_block_start(page, p)) {
         hk_report_interior("free", p, page->block_size);
         return;
+    }
+    if (hk_unlikely(hk_tracking())) {
+        /* The record knows exactly whether the block is live: no guessing from the link word. */
+        hk_track_rec_t *rec = hk_track_record(seg, page, hk_page_block_index(page, b));
+        if (rec->stack == 0) {
+            hk_report_double_free(p);
+            return;
+        }
+        memset(rec, 0, sizeof *rec);
     }
     hk_heap_t *heap = hk_heap_tls;
     hk_heap_t *owner = hk_segment_owner(seg);
@@ -229,11 +244,17 @@ HK_API void *hk_realloc(void *p, size_t size) {
         errno = EINVAL;
         return NULL;
     }
-    if (size <= usable && size >= usable / 2) return p; /* fits, and not too wasteful */
+    if (size <= usable && size >= usable / 2) { /* fits, and not too wasteful */
+        if (hk_unlikely(hk_tracking())) hk_track_alloc(p, size);
+        return p;
+    }
     hk_segment_t *seg = hk_segment_lookup(p);
     if (seg->kind == HK_KIND_HUGE && size > HK_MEDIUM_MAX && p == (uint8_t *)seg + seg->block_offset) {
         void *q = hk_huge_realloc(seg, size);
-        if (q != NULL) return q;
+        if (q != NULL) {
+            if (hk_unlikely(hk_tracking())) hk_track_alloc(q, size);
+            return q;
+        }
     }
     void *q = hk_malloc(size);
     if (q == NULL) return NULL; /* errno is ENOMEM, p is untouched */
@@ -273,11 +294,14 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
             if (q != p) {
                 hk_page_t *page = hk_segment_page_of(hk_ptr_segment(p), p);
                 hk_page_set_flags(page, hk_page_flags(page) | HK_PAGE_HAS_ALIGNED);
+                if (hk_unlikely(hk_tracking())) hk_track_alloc(q, size);
             }
             return q;
         }
     }
-    return hk_huge_alloc(size, align, zero);
+    void *p = hk_huge_alloc(size, align, zero);
+    if (p != NULL && hk_unlikely(hk_tracking())) hk_track_alloc(p, size);
+    return p;
 }
 
 static bool hk_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }

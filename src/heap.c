@@ -20,7 +20,7 @@ static hk_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_M
 /* Point the direct entries of a small bin at the first page of its queue. */
 void hk_heap_queue_changed(hk_heap_t *heap, size_t bin) {
     size_t size = hk_bin_size(bin);
-    if (size > HK_DIRECT_MAX) return;
+    if (size > HK_DIRECT_MAX || hk_tracking()) return; /* tracking: every malloc goes generic */
     hk_page_t *page = heap->bins[bin].first ? heap->bins[bin].first : &hk_page_empty;
     size_t lo = bin == 0 ? 0 : hk_bin_size(bin - 1) / 8 + 1;
     for (size_t w = lo; w <= size / 8; w++) heap->direct[w] = page;
@@ -140,7 +140,7 @@ void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
     for (uint32_t i = 0; i < seg->page_count; i++) {
         hk_page_t *page = &seg->pages[i];
         if (!page->in_use) continue;
-        hk_page_set_flags(page, hk_page_flags(page) & HK_PAGE_HAS_ALIGNED);
+        hk_page_set_flags(page, hk_page_flags(page) & (HK_PAGE_HAS_ALIGNED | HK_PAGE_TRACKED));
         atomic_fetch_and_explicit(&page->thread_free, ~HK_NOTIFY, memory_order_acq_rel);
         hk_page_collect(page);
         if (page->used == 0) hk_segment_page_free(heap, page);
@@ -208,7 +208,7 @@ static hk_heap_t *hk_heap_record_alloc(void) {
         /* Heap records are never unmapped: a remote freer may still bump full_freed on a
          * record whose thread is gone, which must stay harmless. */
         size_t chunk = (size_t)64 * 1024, n = chunk / sizeof(hk_heap_t);
-        hk_heap_t *records = hk_os_meta_alloc(chunk);
+        hk_heap_t *records = hk_meta_map(chunk);
         if (records != NULL) {
             for (size_t i = 1; i < n; i++) {
                 records[i].next_heap = hk_state.free_heaps;
@@ -219,6 +219,7 @@ static hk_heap_t *hk_heap_record_alloc(void) {
     }
     if (heap != NULL) {
         memset(heap, 0, sizeof *heap);
+        heap->serial = ++hk_state.heap_serial;
         heap->next_heap = hk_state.heaps;
         if (hk_state.heaps) hk_state.heaps->prev_heap = heap;
         hk_state.heaps = heap;

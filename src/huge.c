@@ -53,6 +53,7 @@ static hk_segment_t *hk_huge_resize(hk_segment_t *seg, size_t size, size_t neede
 
 /* The block fills the mapping after its header: set the sizes that follow from `mapped`. */
 static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
+    if (seg->track != NULL) seg->track = &seg->huge_track; /* the header may have moved */
     seg->size = mapped;
     seg->block_size = mapped - seg->block_offset;
     seg->pages[0].block_size = seg->block_size;
@@ -109,6 +110,7 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     seg->page_count = 1;
     seg->used_pages = 1;
     seg->block_offset = offset;
+    if (hk_tracking()) seg->track = &seg->huge_track;
     hk_huge_set_size(seg, mapped);
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;

@@ -125,3 +125,15 @@ void hk_huge_purge(bool force) {
     pthread_mutex_unlock(&hk_state.huge_lock);
     for (size_t i = 0; i < dropped; i++) hk_os_unmap(drop[i].base, drop[i].size);
 }
+
+/* The cached extents, for the leak scan (their stale contents are no roots). The caller holds
+ * hk_state.huge_lock. Returns how many were written to bases/sizes, at most cap. */
+size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; i < HK_CACHE_SLOTS && n < cap; i++)
+        if (hk_cache[i].base != NULL) {
+            bases[n] = (uintptr_t)hk_cache[i].base;
+            sizes[n++] = hk_cache[i].size;
+        }
+    return n;
+}

@@ -44,7 +44,9 @@
 #define HK_DIRECT_COUNT (HK_DIRECT_MAX / 8 + 1)
 
 /* The tag in the segment map for each 4 MiB granule of the address space. */
-enum { HK_MAP_NONE = 0, HK_MAP_SEGMENT = 1, HK_MAP_HUGE_ALIGNED = 2, HK_MAP_HUGE_TAIL = 3 };
+enum { HK_MAP_NONE = 0, HK_MAP_SEGMENT = 1, HK_MAP_HUGE_ALIGNED = 2, HK_MAP_HUGE_TAIL = 3, HK_MAP_META = 4 };
+/* HK_MAP_META: a granule wholly taken by the library's own metadata (tracking tables, the stack
+ * depot): never a block, never a root of the leak scan. */
 
 typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind_t;
 #define HK_SEGMENTED_KINDS 2
@@ -53,6 +55,7 @@ typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
 #define HK_PAGE_RETIRED 0x04     /* free in its segment: any free into it is a bad free */
+#define HK_PAGE_TRACKED 0x08     /* leak tracking is on: every free goes where the tracker sees it */
 
 /* page->thread_free packs three things in a word: the head of the remote-free stack (a user-space
  * block address, below 2^47 and 16-byte aligned), in the low bit HK_NOTIFY (the owner wants to
@@ -72,6 +75,18 @@ typedef struct hk_block_s {
 } hk_block_t;
 
 typedef struct hk_heap_s hk_heap_t;
+
+/* What the tracker knows of a live block (track.c); one per block, in a table beside its segment.
+ * A record is all zero while its block is free. */
+typedef struct hk_track_rec_s {
+    uint32_t stack;      /* allocation stack in the depot; 0 = the block is not live */
+    uint32_t size;       /* bytes asked for (huge blocks: see hk_segment_s.huge_size) */
+    uint32_t thread;     /* serial number of the allocating thread's heap */
+    uint16_t label;      /* pool or arena name, 0 = none */
+    uint16_t offset : 12; /* the pointer handed out minus the block start, in 16-byte units */
+    uint16_t mark : 3;   /* leak scan colour */
+    uint16_t reported : 1; /* listed as a leak by an earlier check */
+} hk_track_rec_t;
 typedef struct hk_segment_s hk_segment_t;
 
 /* Two cache lines: the first is written only by the owner; the second is read by every thread
@@ -111,6 +126,9 @@ struct hk_segment_s {
     size_t block_size;         /* huge: bytes usable in the block */
     uint64_t cached_at;        /* huge: ms clock when put in the cache */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
+    hk_track_rec_t *track;     /* leak tracking: a record per block (huge: &huge_track), or NULL */
+    hk_track_rec_t huge_track;
+    size_t huge_size;          /* huge: bytes asked for */
     hk_page_t pages[];
 };
 
@@ -128,6 +146,7 @@ struct hk_heap_s {
     uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
     hk_heap_t *next_heap, *prev_heap; /* registry of live heaps */
     pthread_t thread;
+    uint32_t serial; /* 1 for the first thread heap of the process, then counting */
 };
 
 /* ----------------------------------------------------------------- globals */
@@ -141,6 +160,9 @@ typedef struct hk_options_s {
     bool verbose;
     bool purge_thread; /* give free memory back from a background thread, even when idle */
     bool leaks;        /* track every block and check for leaks at exit */
+    int64_t stack_depth;   /* frames kept per allocation stack */
+    const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
+    int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
 } hk_options_t;
 
 typedef struct hk_state_s {
@@ -151,6 +173,7 @@ typedef struct hk_state_s {
     hk_heap_t *heaps;
     hk_heap_t *free_heaps;
     size_t heap_count;
+    uint32_t heap_serial; /* serial numbers handed out so far */
     pthread_mutex_t segments_lock; /* registry of all segments, the abandoned list */
     hk_segment_t *all_segments;
     hk_segment_t *abandoned, *abandoned_tail; /* a queue: the oldest is adopted first */
@@ -183,7 +206,6 @@ hk_internal void hk_os_recommit(size_t size);
 hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
-hk_internal void *hk_os_meta_alloc(size_t size);
 hk_internal uint64_t hk_clock_ms(void);
 
 /* format.c — printf without malloc */
@@ -255,11 +277,29 @@ hk_internal void hk_huge_cache_put(uint8_t *base, size_t size);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
+hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);
 
 /* track.c — allocation tracking for the leak checker (HEAPKIT_LEAKS=1): a record per live block
  * with its size, thread and allocation stack. Entered only from slow paths. */
+hk_internal void hk_track_init(void);
+hk_internal void hk_track_alloc(void *p, size_t size); /* p was just handed out */
+hk_internal void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block);
+hk_internal hk_track_rec_t *hk_track_segment_table(void); /* a table for a new segment */
+hk_internal void hk_track_segment_release(hk_segment_t *seg);
+hk_internal hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index);
 hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for a pool/arena name */
 hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
+hk_internal const char *hk_track_label_name(uint16_t label);
+hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
+
+/* stack_depot.c — every distinct allocation stack stored once, found again by hash */
+hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
+hk_internal void *hk_meta_map(size_t size); /* 4 MiB-aligned, granules tagged HK_MAP_META */
+hk_internal void hk_meta_unmap(void *p, size_t size);
+
+/* leak.c — the reachability scan and its report; stop_world.c — pausing the other threads */
+hk_internal void hk_leak_at_exit(uintptr_t caller_sp); /* caller_sp: the destructor's caller's */
+hk_internal void hk_leak_signal_setup(void);
 
 /* alloc.c */
 hk_internal void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);

@@ -3,10 +3,21 @@
  * reported on stderr and the default is kept. Unknown HEAPKIT_* names are reported too. */
 #include "internal.h"
 
+#include <signal.h>
+
 
 extern char **environ;
 
-typedef enum { HK_OPT_BOOL, HK_OPT_MS, HK_OPT_BYTES, HK_OPT_PATH, HK_OPT_ON_ERROR, HK_OPT_TOOL } hk_opt_type_t;
+typedef enum {
+    HK_OPT_BOOL,
+    HK_OPT_MS,
+    HK_OPT_BYTES,
+    HK_OPT_PATH,
+    HK_OPT_ON_ERROR,
+    HK_OPT_DEPTH,
+    HK_OPT_SIGNAL,
+    HK_OPT_TOOL
+} hk_opt_type_t;
 
 typedef struct hk_option_s {
     const char *name;
@@ -24,6 +35,10 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_ON_ERROR", HK_OPT_ON_ERROR, HK_FIELD(abort_on_error), "'continue' or 'abort'"},
     {"HEAPKIT_VERBOSE", HK_OPT_BOOL, HK_FIELD(verbose), "0 or 1"},
     {"HEAPKIT_PURGE_THREAD", HK_OPT_BOOL, HK_FIELD(purge_thread), "0 or 1"},
+    {"HEAPKIT_LEAKS", HK_OPT_BOOL, HK_FIELD(leaks), "0 or 1"},
+    {"HEAPKIT_STACK_DEPTH", HK_OPT_DEPTH, HK_FIELD(stack_depth), "a number of frames from 1 to 64"},
+    {"HEAPKIT_LEAK_DIR", HK_OPT_PATH, HK_FIELD(leak_dir), "a directory path"},
+    {"HEAPKIT_LEAK_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(leak_signal), "a signal name (USR2, SIGUSR2) or number"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
 };
 
@@ -77,6 +92,41 @@ static bool hk_parse_bytes(const char *s, size_t *out) {
     return true;
 }
 
+static bool hk_parse_depth(const char *s, int64_t *out) {
+    const char *rest;
+    int64_t v;
+    if (!hk_parse_int(s, &v, &rest) || *rest != '\0' || v < 1 || v > 64) return false;
+    *out = v;
+    return true;
+}
+
+/* A signal by number or name, with or without "SIG"; not one the program cannot survive or the
+ * kernel cannot deliver to a handler. */
+static bool hk_parse_signal(const char *s, int64_t *out) {
+    static const struct {
+        const char *name;
+        int number;
+    } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+                 {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+                 {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+                 {"TTOU", SIGTTOU}, {"URG", SIGURG}, {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+                 {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"PWR", SIGPWR}};
+    const char *rest;
+    int64_t v = 0;
+    if (hk_parse_int(s, &v, &rest)) {
+        if (*rest != '\0') return false;
+    } else {
+        if (!strncmp(s, "SIG", 3)) s += 3;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (!strcmp(s, names[i].name)) v = names[i].number;
+    }
+    if (v <= 0 || v > SIGRTMAX || v == SIGKILL || v == SIGSTOP || v == SIGSEGV || v == SIGBUS || v == SIGFPE ||
+        v == SIGILL)
+        return false;
+    *out = v;
+    return true;
+}
+
 static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char *value) {
     void *field = (char *)o + opt->field;
     switch (opt->type) {
@@ -96,6 +146,10 @@ static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char 
             return true;
         }
         return false;
+    case HK_OPT_DEPTH:
+        return hk_parse_depth(value, field);
+    case HK_OPT_SIGNAL:
+        return hk_parse_signal(value, field);
     case HK_OPT_TOOL:
         return true;
     }
@@ -110,6 +164,10 @@ void hk_options_init(hk_options_t *o) {
     o->abort_on_error = false;
     o->verbose = false;
     o->purge_thread = true;
+    o->leaks = false;
+    o->stack_depth = 16;
+    o->leak_dir = NULL;
+    o->leak_signal = 0;
     if (environ == NULL) return;
     for (char **env = environ; *env != NULL; env++) {
         const char *entry = *env;

@@ -144,11 +144,3 @@ size_t hk_os_resident(const void *p, size_t size) {
     }
     return resident;
 }
-
-/* Memory for the allocator's own records (thread heaps). Never freed: records are reused. */
-void *hk_os_meta_alloc(size_t size) {
-    size = hk_align_up(size, hk_os_page_size());
-    void *p = hk_os_mmap(NULL, size, 0);
-    if (p != NULL) hk_os_account((intptr_t)size, (intptr_t)size);
-    return p;
-}

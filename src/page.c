@@ -21,7 +21,7 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->free = NULL;
     page->is_zero = 0;
     page->next = page->prev = NULL;
-    hk_page_set_flags(page, 0);
+    hk_page_set_flags(page, hk_tracking() ? HK_PAGE_TRACKED : 0);
     atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
 }
 

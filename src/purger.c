@@ -3,6 +3,7 @@
  * idle process keeps its peak RSS. It starts on first need, sleeps while nothing is pending. */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "stop_world.h"
 
 #include <time.h>
 
@@ -31,6 +32,7 @@ static uint64_t hk_purger_pass(void) {
 
 static void *hk_purger_main(void *arg) {
     (void)arg;
+    hk_stop_signal_unblock(); /* a leak check must be able to pause us */
     int64_t delay = hk_state.options.purge_delay_ms;
     for (;;) {
         pthread_mutex_lock(&hk_state.purger_lock);

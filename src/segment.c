@@ -109,6 +109,10 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
+    if (hk_tracking() && (seg->track = hk_track_segment_table()) == NULL) {
+        hk_os_unmap(seg, mapped);
+        return NULL;
+    }
     size_t shift = hk_segment_page_shift(kind);
     seg->page_shift = shift;
     seg->kind = kind;
@@ -131,6 +135,7 @@ static void hk_segment_unmap(hk_segment_t *seg) {
             purged += area;
         }
     hk_os_recommit(purged & ~(hk_os_page_size() - 1)); /* unmap subtracts the whole region */
+    hk_track_segment_release(seg);
     hk_os_unmap(seg, seg->size);
 }
 

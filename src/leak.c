@@ -1,0 +1,517 @@
+/* leak.c — the leak check: a conservative mark-and-sweep over the tracked blocks, the way
+ * LeakSanitizer and kmemleak do it, with Valgrind memcheck's four outcomes.
+ *
+ * 1. The other threads are stopped (stop_world.c) while the allocator's registry and huge-cache
+ *    locks are held, so nobody unmaps a segment under the scan.
+ * 2. Roots: every private writable mapping in /proc/self/maps (module data and bss, including
+ *    dlopen'ed ones; the loader's and libc's memory; TLS; the program's own mmaps), minus the
+ *    library's own memory (segments, metadata granules, cached huge extents, our data). Thread
+ *    stacks (the [stack] mapping, and mappings right above a guard page) count only from each
+ *    live thread's stack pointer up, which also covers its saved registers and, for threads
+ *    other than the first, its TLS; stacks of no live thread (glibc caches them) are skipped.
+ * 3. Every word that points into a live block marks it: reachable through block starts only,
+ *    possibly reachable through a pointer into its middle; marked blocks are scanned in turn.
+ * 4. The unmarked blocks are walked in address order: each not yet reached becomes a
+ *    definitely lost "leader", and what it reaches is indirectly lost (a cycle has one leader).
+ * 5. Blocks are grouped by kind and allocation stack while the world is still stopped; the
+ *    report is written after the threads go on (leak_report.c). */
+#define _GNU_SOURCE
+#include "leak.h"
+#include "stop_world.h"
+
+#include <fcntl.h>
+#include <link.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define HK_NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
+#define HK_MODULES_MAX 4096
+#define HK_EXCLUDED_MAX 64
+
+typedef struct hk_mark_entry_s {
+    uintptr_t user;
+    size_t size;
+    hk_track_rec_t *rec;
+} hk_mark_entry_t;
+
+typedef struct hk_range_s {
+    uintptr_t lo, hi;
+} hk_range_t;
+
+static struct {
+    pthread_mutex_t lock; /* one check at a time */
+    unsigned checks;
+    hk_mark_entry_t *stack; /* the mark stack, grown by remapping */
+    size_t stack_cap, stack_len;
+    hk_track_rec_t *leader; /* the clique being walked, or NULL while marking from roots */
+    hk_range_t excluded[HK_EXCLUDED_MAX];
+    size_t excluded_count;
+    hk_range_t own_data[8]; /* our library's writable segments, when it is a shared object */
+    size_t own_data_count;
+    hk_module_t *modules;
+    size_t module_count;
+    sem_t signal_sem; /* HEAPKIT_LEAK_SIGNAL: the handler posts, the checker thread checks */
+} hk_leak = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ------------------------------------------------------------- finding blocks */
+
+/* The live block that word w points into: its record, start and size; NULL if none. */
+HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *user, size_t *size) {
+    uint8_t tag = hk_segmap_get(w);
+    if (tag == HK_MAP_NONE || tag == HK_MAP_META) return NULL;
+    hk_segment_t *seg = tag == HK_MAP_SEGMENT ? hk_ptr_segment((void *)w) : NULL;
+    hk_track_rec_t *rec;
+    if (seg == NULL || seg->kind == HK_KIND_HUGE) {
+        seg = hk_huge_segment_of(w);
+        if (seg == NULL || seg->track == NULL) return NULL;
+        rec = seg->track;
+        *user = (uintptr_t)seg + seg->block_offset;
+        *size = seg->huge_size;
+    } else {
+        if (seg->track == NULL) return NULL;
+        hk_page_t *page = hk_segment_page_of(seg, (void *)w);
+        if (!page->in_use || w < (uintptr_t)page->start) return NULL;
+        uint64_t index = hk_page_block_index(page, (void *)w);
+        if (index >= page->capacity) return NULL;
+        rec = hk_track_record(seg, page, index);
+        *user = (uintptr_t)page->start + index * page->block_size + ((uintptr_t)rec->offset << 4);
+        *size = rec->size;
+    }
+    if (rec->stack == 0) return NULL;
+    if (w < *user || w >= *user + (*size ? *size : 1)) return NULL; /* slack past the size asked for */
+    return rec;
+}
+
+/* Call fn for every live block, in address order. */
+HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, uintptr_t user, size_t size)) {
+    const uint64_t *words = (const uint64_t *)hk_segmap;
+    size_t ps = hk_os_page_size();
+    for (size_t i = 0; i < sizeof hk_segmap / 8; i++) {
+        if (words[i] == 0) continue;
+        for (size_t g = i * 8; g < i * 8 + 8; g++) {
+            uint8_t tag = hk_segmap[g];
+            hk_segment_t *seg;
+            if (tag == HK_MAP_SEGMENT) seg = (hk_segment_t *)(g << HK_SEGMENT_SHIFT);
+            else if (tag == HK_MAP_HUGE_ALIGNED) seg = (hk_segment_t *)((g << HK_SEGMENT_SHIFT) - ps);
+            else continue;
+            if (seg->track == NULL) continue;
+            if (seg->kind == HK_KIND_HUGE) {
+                if (seg->track->stack != 0) fn(seg->track, (uintptr_t)seg + seg->block_offset, seg->huge_size);
+                continue;
+            }
+            for (uint32_t p = 0; p < seg->page_count; p++) {
+                hk_page_t *page = &seg->pages[p];
+                if (!page->in_use) continue;
+                hk_track_rec_t *recs = hk_track_record(seg, page, 0);
+                for (uint32_t b = 0; b < page->capacity; b++)
+                    if (recs[b].stack != 0)
+                        fn(&recs[b], (uintptr_t)page->start + (size_t)b * page->block_size + ((uintptr_t)recs[b].offset << 4),
+                           recs[b].size);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ marking */
+
+static bool hk_mark_push(uintptr_t user, size_t size, hk_track_rec_t *rec) {
+    if (hk_leak.stack_len == hk_leak.stack_cap) {
+        size_t cap = hk_leak.stack_cap ? hk_leak.stack_cap * 2 : (size_t)1 << 16;
+        hk_mark_entry_t *grown = hk_meta_map(cap * sizeof *grown);
+        if (grown == NULL) return false;
+        if (hk_leak.stack != NULL) {
+            memcpy(grown, hk_leak.stack, hk_leak.stack_len * sizeof *grown);
+            hk_meta_unmap(hk_leak.stack, hk_leak.stack_cap * sizeof *grown);
+        }
+        hk_leak.stack = grown;
+        hk_leak.stack_cap = cap;
+    }
+    hk_leak.stack[hk_leak.stack_len++] = (hk_mark_entry_t){user, size, rec};
+    return true;
+}
+
+/* A word found in memory whose own standing is `from` (REACHABLE for roots). */
+HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
+    uintptr_t user;
+    size_t size;
+    hk_track_rec_t *rec = hk_leak_block_of(w, &user, &size);
+    if (rec == NULL) return;
+    if (hk_leak.leader != NULL) { /* walking a clique: everything unreached it finds is indirect */
+        if (rec == hk_leak.leader) return;
+        if (rec->mark == HK_MARK_UNREACHED) {
+            rec->mark = HK_MARK_INDIRECT;
+            hk_mark_push(user, size, rec);
+        } else if (rec->mark == HK_MARK_DEFINITE) {
+            rec->mark = HK_MARK_INDIRECT; /* an earlier leader, reached from this one */
+        }
+        return;
+    }
+    unsigned via = (w == user && from == HK_MARK_REACHABLE) ? HK_MARK_REACHABLE : HK_MARK_POSSIBLE;
+    if (rec->mark == HK_MARK_UNREACHED || (rec->mark == HK_MARK_POSSIBLE && via == HK_MARK_REACHABLE)) {
+        rec->mark = via & 7;
+        hk_mark_push(user, size, rec);
+    }
+}
+
+HK_NO_SANITIZE static void hk_scan_words(uintptr_t lo, uintptr_t hi, unsigned from) {
+    lo = hk_align_up(lo, sizeof(uintptr_t));
+    for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+        uintptr_t w = *(const uintptr_t *)a;
+        if ((w >> HK_ADDRESS_BITS) != 0 || w < 4096) continue;
+        uint8_t tag = hk_segmap[w >> HK_SEGMENT_SHIFT];
+        if (tag != HK_MAP_NONE && tag != HK_MAP_META) {
+            hk_mark_word(w, from);
+        }
+    }
+}
+
+static void hk_mark_drain(void) {
+    while (hk_leak.stack_len > 0) {
+        hk_mark_entry_t e = hk_leak.stack[--hk_leak.stack_len];
+        unsigned from = hk_leak.leader != NULL ? HK_MARK_INDIRECT : e.rec->mark;
+        hk_scan_words(e.user, e.user + e.size, from);
+    }
+}
+
+/* --------------------------------------------------------------------- roots */
+
+/* Scan [lo, hi) minus the ranges in hk_leak.excluded (sorted, disjoint). */
+static void hk_scan_minus_excluded(uintptr_t lo, uintptr_t hi) {
+    for (size_t i = 0; i < hk_leak.excluded_count && lo < hi; i++) {
+        hk_range_t x = hk_leak.excluded[i];
+        if (x.hi <= lo || x.lo >= hi) continue;
+        if (x.lo > lo) hk_scan_words(lo, x.lo, HK_MARK_REACHABLE);
+        lo = x.hi;
+    }
+    if (lo < hi) hk_scan_words(lo, hi, HK_MARK_REACHABLE);
+    hk_mark_drain();
+}
+
+/* Scan [lo, hi) as a root, skipping the granules that hold the library's own memory. */
+HK_NO_SANITIZE static void hk_scan_root(uintptr_t lo, uintptr_t hi) {
+    while (lo < hi) {
+        uintptr_t granule_end = (lo | HK_SEGMENT_MASK) + 1, end = granule_end < hi ? granule_end : hi;
+        uint8_t tag = hk_segmap_get(lo);
+        uintptr_t skip_to = lo; /* end of our object covering lo, if any */
+        if (tag == HK_MAP_META) {
+            skip_to = granule_end;
+        } else if (tag != HK_MAP_NONE) {
+            hk_segment_t *seg = tag == HK_MAP_SEGMENT ? hk_ptr_segment((void *)lo) : hk_huge_segment_of(lo);
+            if (seg != NULL) skip_to = (uintptr_t)seg + seg->size;
+        }
+        if (skip_to > lo) {
+            lo = skip_to;
+            continue;
+        }
+        hk_scan_minus_excluded(lo, end);
+        lo = end;
+    }
+}
+
+typedef struct hk_mapping_s {
+    uintptr_t lo, hi;
+    char perms[5];
+    bool anonymous; /* no file behind it */
+    const char *path;
+} hk_mapping_t;
+
+/* Parse one line of /proc/self/maps; the path is NUL-terminated in place. */
+static bool hk_parse_mapping(char *line, hk_mapping_t *m) {
+    char *c = line;
+    uintptr_t v[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        for (; (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'); c++)
+            v[k] = v[k] * 16 + (uintptr_t)(*c <= '9' ? *c - '0' : *c - 'a' + 10);
+        if (k == 0 && *c++ != '-') return false;
+    }
+    if (*c++ != ' ') return false;
+    for (int i = 0; i < 4; i++) m->perms[i] = *c ? *c++ : '-';
+    m->perms[4] = '\0';
+    for (int field = 0; field < 3 && *c; field++) { /* offset, device, inode */
+        while (*c == ' ') c++;
+        while (*c && *c != ' ') c++;
+    }
+    while (*c == ' ') c++;
+    m->lo = v[0];
+    m->hi = v[1];
+    m->path = c;
+    m->anonymous = *c == '\0' || *c == '[';
+    return true;
+}
+
+/* /proc/self/maps, whole, into scratch memory (read with plain system calls: no stdio). */
+static char *hk_read_maps(void) {
+    for (size_t cap = (size_t)1 << 20; cap <= (size_t)64 << 20; cap *= 4) {
+        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return NULL;
+        char *text = hk_leak_scratch(cap);
+        size_t len = 0;
+        ssize_t n = 0;
+        while (text != NULL && len + 1 < cap && (n = read(fd, text + len, cap - 1 - len)) > 0) len += (size_t)n;
+        close(fd);
+        if (text == NULL || n < 0) return NULL;
+        if (len + 1 < cap) { /* all of it */
+            text[len] = '\0';
+            return text;
+        }
+    }
+    return NULL;
+}
+
+static bool hk_is_stack_mapping(const hk_mapping_t *m, const hk_mapping_t *prev) {
+    if (!strcmp(m->path, "[stack]")) return true;
+    return prev != NULL && prev->hi == m->lo && !strcmp(prev->perms, "---p") && prev->path[0] == '\0' &&
+           m->path[0] == '\0';
+}
+
+static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t stopped, size_t not_stopped,
+                          uintptr_t self_sp) {
+    hk_mapping_t prev_storage, *prev = NULL;
+    for (char *line = maps; *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol != NULL) *eol = '\0';
+        hk_mapping_t m;
+        bool ok = hk_parse_mapping(line, &m);
+        line = eol ? eol + 1 : line + strlen(line);
+        if (!ok) continue;
+        bool readable = m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p';
+        bool special = !strncmp(m.path, "[v", 2) || !strncmp(m.path, "/dev/", 5);
+        if (readable && !special) {
+            bool is_stack = hk_is_stack_mapping(&m, prev);
+            bool has_thread = false;
+            if (self_sp >= m.lo && self_sp < m.hi) {
+                hk_scan_root(self_sp, m.hi);
+                has_thread = true;
+            }
+            for (size_t i = 0; i < stopped; i++)
+                if (threads[i].sp >= m.lo && threads[i].sp < m.hi) {
+                    hk_scan_root(threads[i].sp, m.hi);
+                    has_thread = true;
+                }
+            /* A stack of no live thread holds only dead frames, unless some thread did not answer
+             * and this may be its stack. */
+            if (!has_thread && (!is_stack || not_stopped > 0)) hk_scan_root(m.lo, m.hi);
+        }
+        prev_storage = m;
+        prev = &prev_storage;
+    }
+}
+
+/* ------------------------------------------------------------------ modules */
+
+static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    (void)arg;
+    if (hk_leak.module_count == HK_MODULES_MAX) return 1;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    bool ours = false;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
+        if (a < lo) lo = a;
+        if (b > hi) hi = b;
+        if ((uintptr_t)&hk_leak >= a && (uintptr_t)&hk_leak < b) ours = true;
+    }
+    if (lo >= hi) return 0;
+    const char *path = info->dlpi_name;
+    static char exe[4096];
+    if (path == NULL || path[0] == '\0') {
+        if (hk_leak.module_count != 0) return 0; /* the vDSO has no name either */
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        path = exe;
+    } else if (ours) {
+        /* Our own data and bss: never roots (they hold only the allocator's bookkeeping). */
+        for (int i = 0; i < info->dlpi_phnum && hk_leak.own_data_count < 8; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
+                hk_leak.own_data[hk_leak.own_data_count++] =
+                    (hk_range_t){info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz};
+        }
+    }
+    size_t len = strlen(path);
+    char *copy = hk_leak_scratch(len + 1);
+    if (copy == NULL) return 1;
+    memcpy(copy, path, len + 1);
+    hk_leak.modules[hk_leak.module_count++] = (hk_module_t){lo, hi, info->dlpi_addr, copy};
+    return 0;
+}
+
+static void hk_exclude(uintptr_t lo, uintptr_t hi) {
+    if (hk_leak.excluded_count == HK_EXCLUDED_MAX || lo >= hi) return;
+    size_t i = hk_leak.excluded_count++;
+    for (; i > 0 && hk_leak.excluded[i - 1].lo > lo; i--) hk_leak.excluded[i] = hk_leak.excluded[i - 1];
+    hk_leak.excluded[i] = (hk_range_t){lo, hi};
+}
+
+/* The library's own memory that may lie in mappings the scan reads. */
+static void hk_collect_exclusions(void) {
+    hk_leak.excluded_count = 0;
+    for (size_t i = 0; i < hk_leak.own_data_count; i++) hk_exclude(hk_leak.own_data[i].lo, hk_leak.own_data[i].hi);
+    if (hk_leak.own_data_count == 0) { /* linked into the program: at least our biggest tables */
+        hk_exclude((uintptr_t)hk_segmap, (uintptr_t)hk_segmap + sizeof hk_segmap);
+        hk_exclude((uintptr_t)&hk_state, (uintptr_t)(&hk_state + 1));
+        hk_exclude((uintptr_t)&hk_leak, (uintptr_t)(&hk_leak + 1));
+    }
+    uintptr_t bases[32];
+    size_t sizes[32];
+    size_t n = hk_huge_cache_extents(bases, sizes, 32);
+    for (size_t i = 0; i < n; i++) hk_exclude(bases[i], bases[i] + sizes[i]);
+}
+
+/* ------------------------------------------------------------------- checks */
+
+static void hk_clear_mark(hk_track_rec_t *rec, uintptr_t user, size_t size) {
+    (void)user;
+    (void)size;
+    rec->mark = HK_MARK_UNREACHED;
+}
+
+static void hk_walk_clique(hk_track_rec_t *rec, uintptr_t user, size_t size) {
+    if (rec->mark != HK_MARK_UNREACHED) return;
+    rec->mark = HK_MARK_DEFINITE;
+    hk_leak.leader = rec;
+    hk_mark_push(user, size, rec);
+    hk_mark_drain();
+    hk_leak.leader = NULL;
+}
+
+static hk_leak_result_t *hk_result_in_progress;
+
+static void hk_group_block(hk_track_rec_t *rec, uintptr_t user, size_t size) {
+    static const hk_leak_kind_t kind_of_mark[] = {
+        [HK_MARK_UNREACHED] = HK_KIND_DEFINITE, [HK_MARK_POSSIBLE] = HK_KIND_POSSIBLE,
+        [HK_MARK_REACHABLE] = HK_KIND_REACHABLE, [HK_MARK_INDIRECT] = HK_KIND_INDIRECT,
+        [HK_MARK_DEFINITE] = HK_KIND_DEFINITE};
+    hk_leak_kind_t kind = kind_of_mark[rec->mark];
+    if (kind != HK_KIND_REACHABLE) {
+        if (rec->reported) return; /* listed by an earlier check */
+        rec->reported = 1;
+    }
+    hk_leak_group_add(hk_result_in_progress, kind, rec, user, size);
+}
+
+/* The check proper. self_sp: where the live part of this thread's stack starts (the caller's
+ * frames and the registers it spilled), 0 to leave this thread's stack out. */
+static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const ucontext_t *regs,
+                                   hk_leak_summary_t *out) {
+    pthread_mutex_lock(&hk_leak.lock);
+    hk_leak_scratch(0); /* drop what the previous check used */
+    hk_leak_result_t result = {.reason = reason, .check = ++hk_leak.checks};
+    hk_leak.modules = hk_leak_scratch(HK_MODULES_MAX * sizeof(hk_module_t));
+    hk_leak.module_count = hk_leak.own_data_count = 0;
+    if (hk_leak.modules != NULL) dl_iterate_phdr(hk_collect_module, NULL);
+    result.modules = hk_leak.modules;
+    result.module_count = hk_leak.module_count;
+
+    /* No thread may hold these while stopped: the registry (segments are unmapped under it) and
+     * the huge cache. The order is the one fork uses. */
+    pthread_mutex_lock(&hk_state.segments_lock);
+    pthread_mutex_lock(&hk_state.huge_lock);
+    hk_stopped_thread_t *threads;
+    result.stopped = hk_stop_world(&threads, &result.not_stopped);
+    for (size_t i = 0; i < result.stopped; i++) {
+        uint64_t deadline = hk_clock_ms() + 100;
+        while (!atomic_load_explicit(&threads[i].ready, memory_order_acquire) && hk_clock_ms() < deadline) {
+        }
+    }
+    char *maps = hk_read_maps();
+    int rc = 0;
+    if (maps == NULL) {
+        hk_message("leak check skipped: /proc/self/maps cannot be read (is /proc mounted?)");
+        rc = -1;
+    } else {
+        hk_collect_exclusions();
+        hk_leak_each_block(hk_clear_mark);
+        if (regs != NULL) hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
+        hk_scan_roots(maps, threads, result.stopped, result.not_stopped, self_sp);
+        hk_leak_each_block(hk_walk_clique);
+        hk_result_in_progress = &result;
+        hk_leak_each_block(hk_group_block);
+        hk_result_in_progress = NULL;
+    }
+    hk_start_world(result.stopped);
+    pthread_mutex_unlock(&hk_state.huge_lock);
+    pthread_mutex_unlock(&hk_state.segments_lock);
+    if (rc == 0) {
+        hk_leak_groups_sort(&result);
+        hk_leak_report(&result);
+        if (out != NULL) *out = result.summary;
+    }
+    pthread_mutex_unlock(&hk_leak.lock);
+    return rc;
+}
+
+/* The entry of every check. This thread's stack counts from `self_sp` up: the frame of the
+ * program's call into the library (our own frames below it hold stale words, of the scan itself
+ * or of whatever ran there before). Its registers come from a snapshot taken here: a pointer the
+ * caller keeps only in a callee-saved register is still seen. self_sp 0: leave this thread out. */
+static hk_noinline int hk_leak_enter(const char *reason, uintptr_t self_sp, hk_leak_summary_t *out) {
+    ucontext_t regs;
+    getcontext(&regs);
+    return hk_leak_run(reason, self_sp, self_sp ? &regs : NULL, out);
+}
+
+/* The stack pointer of the caller of the function this is expanded in. */
+#define HK_CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *))
+
+HK_API hk_noinline int hk_leak_check(hk_leak_summary_t *out) {
+    if (!hk_tracking()) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return hk_leak_enter("call", HK_CALLER_SP(), out);
+}
+
+void hk_leak_at_exit(uintptr_t caller_sp) {
+    if (hk_tracking() && atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == 2)
+        hk_leak_enter("exit", caller_sp, NULL);
+}
+
+/* -------------------------------------------------------- HEAPKIT_LEAK_SIGNAL */
+
+static void hk_leak_signal_handler(int sig) {
+    (void)sig;
+    int saved = errno;
+    sem_post(&hk_leak.signal_sem); /* async-signal-safe; the checker thread does the work */
+    errno = saved;
+}
+
+static void *hk_leak_signal_main(void *arg) {
+    (void)arg;
+    hk_stop_signal_unblock();
+    for (;;) {
+        while (sem_wait(&hk_leak.signal_sem) != 0) {
+        }
+        hk_leak_enter("signal", 0, NULL);
+    }
+    return NULL;
+}
+
+/* Called once the process is up (constructor): start the checker thread, then take the signal. */
+void hk_leak_signal_setup(void) {
+    int sig = (int)hk_state.options.leak_signal;
+    if (!hk_tracking() || sig == 0) return;
+    sem_init(&hk_leak.signal_sem, 0, 0);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the checker thread takes no signal itself... */
+    pthread_t thread;
+    int err = pthread_create(&thread, NULL, hk_leak_signal_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        hk_message("HEAPKIT_LEAK_SIGNAL: cannot start the checker thread (error %d); no checks on signal", err);
+        return;
+    }
+    pthread_detach(thread);
+    pthread_setname_np(thread, "heapkit-leaks");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hk_leak_signal_handler;
+    sa.sa_flags = SA_RESTART;
+    sigaction(sig, &sa, NULL);
+}

@@ -1,0 +1,54 @@
+/* leak.h — what the leak scan (leak.c) hands to the report writer (leak_report.c). */
+#ifndef HK_LEAK_H
+#define HK_LEAK_H
+
+#include "internal.h"
+
+/* Scan colours in hk_track_rec_t.mark, as Valgrind's memcheck names the outcomes. */
+enum {
+    HK_MARK_UNREACHED = 0,
+    HK_MARK_POSSIBLE = 1,  /* reached from a root, but through a pointer into a block's middle */
+    HK_MARK_REACHABLE = 2, /* reached from a root through block-start pointers only */
+    HK_MARK_INDIRECT = 3,  /* reached only from lost blocks */
+    HK_MARK_DEFINITE = 4,  /* no pointer found to it, save from blocks it reaches itself */
+};
+
+typedef enum { HK_KIND_DEFINITE, HK_KIND_INDIRECT, HK_KIND_POSSIBLE, HK_KIND_REACHABLE, HK_LEAK_KINDS } hk_leak_kind_t;
+
+/* A loaded ELF object, for turning return addresses into module-relative ones. */
+typedef struct hk_module_s {
+    uintptr_t lo, hi; /* the span of its loaded segments */
+    uintptr_t bias;   /* load bias: runtime address = bias + ELF virtual address */
+    const char *path;
+} hk_module_t;
+
+/* Blocks of one kind from one stack (and label). */
+typedef struct hk_leak_group_s {
+    uint32_t stack;
+    uint32_t thread;
+    uint16_t label;
+    uint8_t kind;
+    uint8_t used;
+    uintptr_t first;
+    size_t blocks, bytes;
+} hk_leak_group_t;
+
+typedef struct hk_leak_result_s {
+    const char *reason; /* "exit", "call" or "signal" */
+    unsigned check;     /* counts the checks of this process from 1 */
+    size_t stopped, not_stopped;
+    hk_module_t *modules;
+    size_t module_count;
+    hk_leak_group_t *groups; /* largest bytes first */
+    size_t group_count;
+    hk_leak_summary_t summary;
+} hk_leak_result_t;
+
+/* leak_report.c */
+hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec,
+                                   uintptr_t user, size_t size);
+hk_internal void hk_leak_groups_sort(hk_leak_result_t *r);
+hk_internal void hk_leak_report(const hk_leak_result_t *r);
+hk_internal void *hk_leak_scratch(size_t size); /* memory for this check, reset at each check */
+
+#endif

@@ -1,0 +1,250 @@
+/* leak_report.c — turns a leak scan into a report: blocks grouped by kind, allocation stack and
+ * label, largest first. With HEAPKIT_LEAK_DIR set (the `heapkit` command sets it) the report is
+ * the raw format of docs/leak-report-format.md, which the command symbolizes offline; else a
+ * plain report goes to stderr, with the names dladdr finds. Nothing here calls malloc: scratch
+ * memory comes from one metadata mapping that each check starts afresh. */
+#define _GNU_SOURCE
+#include "leak.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define HK_SCRATCH_BYTES ((size_t)1 << 30) /* address space; pages are touched as used */
+
+static struct {
+    uint8_t *base;
+    size_t used;
+    size_t group_cap; /* slots in the open-addressing table result->groups */
+} hk_scratch;
+
+void *hk_leak_scratch(size_t size) {
+    if (size == 0) {
+        hk_scratch.used = 0;
+        hk_scratch.group_cap = 0;
+        return NULL;
+    }
+    if (hk_scratch.base == NULL && (hk_scratch.base = hk_meta_map(HK_SCRATCH_BYTES)) == NULL) return NULL;
+    size = hk_align_up(size, 16);
+    if (size > HK_SCRATCH_BYTES - hk_scratch.used) return NULL;
+    void *p = hk_scratch.base + hk_scratch.used;
+    hk_scratch.used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+/* ------------------------------------------------------------------ groups */
+
+static size_t hk_group_slot(size_t cap, hk_leak_kind_t kind, uint32_t stack, uint16_t label) {
+    uint64_t h = ((uint64_t)stack * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)kind << 40) ^ ((uint64_t)label << 20);
+    return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static hk_leak_group_t *hk_group_find(hk_leak_group_t *table, size_t cap, hk_leak_kind_t kind, uint32_t stack,
+                                      uint16_t label) {
+    for (size_t i = hk_group_slot(cap, kind, stack, label);; i = (i + 1) & (cap - 1)) {
+        hk_leak_group_t *g = &table[i];
+        if (!g->used || (g->kind == kind && g->stack == stack && g->label == label)) return g;
+    }
+}
+
+/* Keep the table at most half full: move to one twice the size (the old one stays in scratch). */
+static bool hk_groups_grow(hk_leak_result_t *r) {
+    size_t cap = hk_scratch.group_cap ? hk_scratch.group_cap * 2 : 1024;
+    hk_leak_group_t *table = hk_leak_scratch(cap * sizeof *table);
+    if (table == NULL) return false;
+    for (size_t i = 0; i < hk_scratch.group_cap; i++) {
+        const hk_leak_group_t *g = &r->groups[i];
+        if (g->used) *hk_group_find(table, cap, (hk_leak_kind_t)g->kind, g->stack, g->label) = *g;
+    }
+    r->groups = table;
+    hk_scratch.group_cap = cap;
+    return true;
+}
+
+static hk_leak_count_t *hk_summary_count(hk_leak_summary_t *s, hk_leak_kind_t kind) {
+    switch (kind) {
+    case HK_KIND_DEFINITE:
+        return &s->definite;
+    case HK_KIND_INDIRECT:
+        return &s->indirect;
+    case HK_KIND_POSSIBLE:
+        return &s->possible;
+    default:
+        return &s->reachable;
+    }
+}
+
+void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec, uintptr_t user,
+                       size_t size) {
+    hk_leak_count_t *c = hk_summary_count(&r->summary, kind);
+    c->blocks++;
+    c->bytes += size;
+    if (r->group_count * 2 >= hk_scratch.group_cap && !hk_groups_grow(r)) return;
+    hk_leak_group_t *g = hk_group_find(r->groups, hk_scratch.group_cap, kind, rec->stack, rec->label);
+    if (!g->used) {
+        *g = (hk_leak_group_t){.stack = rec->stack, .thread = rec->thread, .label = rec->label,
+                               .kind = (uint8_t)kind, .used = 1, .first = user};
+        r->group_count++;
+    }
+    g->blocks++;
+    g->bytes += size;
+}
+
+/* Pack the used slots to the front, then sort them by bytes, largest first (a shell sort:
+ * qsort may allocate). */
+void hk_leak_groups_sort(hk_leak_result_t *r) {
+    hk_leak_group_t *g = r->groups;
+    size_t n = 0;
+    for (size_t i = 0; i < hk_scratch.group_cap; i++)
+        if (g[i].used) g[n++] = g[i];
+    r->group_count = n;
+    for (size_t gap = n / 2; gap > 0; gap /= 2)
+        for (size_t i = gap; i < n; i++) {
+            hk_leak_group_t x = g[i];
+            size_t j = i;
+            for (; j >= gap && (g[j - gap].bytes < x.bytes || (g[j - gap].bytes == x.bytes && g[j - gap].kind > x.kind));
+                 j -= gap)
+                g[j] = g[j - gap];
+            g[j] = x;
+        }
+}
+
+/* ------------------------------------------------------------------ output */
+
+typedef struct hk_out_s {
+    int fd;
+    size_t len;
+    char buf[16384];
+} hk_out_t;
+
+static void hk_out_flush(hk_out_t *o) {
+    hk_write_all(o->fd, o->buf, o->len);
+    o->len = 0;
+}
+
+static void hk_out(hk_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void hk_out(hk_out_t *o, const char *fmt, ...) {
+    char line[4096 + 256];
+    hk_buf_t b = {line, sizeof line, 0};
+    va_list ap;
+    va_start(ap, fmt);
+    hk_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    size_t n = b.len < sizeof line ? b.len : sizeof line - 1;
+    if (o->len + n > sizeof o->buf) hk_out_flush(o);
+    memcpy(o->buf + o->len, line, n);
+    o->len += n;
+}
+
+static const char *const hk_kind_names[HK_LEAK_KINDS] = {"definite", "indirect", "possible", "reachable"};
+
+static const hk_module_t *hk_module_of(const hk_leak_result_t *r, uintptr_t pc) {
+    for (size_t i = 0; i < r->module_count; i++)
+        if (pc >= r->modules[i].lo && pc < r->modules[i].hi) return &r->modules[i];
+    return NULL;
+}
+
+static void hk_report_raw(const hk_leak_result_t *r, hk_out_t *o) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    hk_out(o, "heapkit-leaks\t1\npid\t%d\t%d\nexe\t%s\ncheck\t%u\t%s\nthreads\t%zu\t%zu\n", (int)getpid(),
+           (int)getppid(), exe, r->check, r->reason, r->stopped, r->not_stopped);
+    for (size_t i = 0; i < r->module_count; i++)
+        hk_out(o, "module\t%zu\t%lx\t%s\n", i, (unsigned long)r->modules[i].bias, r->modules[i].path);
+    /* Each stack once, even when several groups share it. */
+    for (size_t i = 0; i < r->group_count; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) seen = r->groups[j].stack == r->groups[i].stack;
+        if (seen) continue;
+        size_t depth;
+        const uintptr_t *frames = hk_stack_get(r->groups[i].stack, &depth);
+        hk_out(o, "stack\t%u", r->groups[i].stack);
+        for (size_t f = 0; f < depth; f++) {
+            const hk_module_t *m = hk_module_of(r, frames[f]);
+            if (m != NULL) hk_out(o, "\t%zu:%lx", (size_t)(m - r->modules), (unsigned long)(frames[f] - m->bias));
+            else hk_out(o, "\t-1:%lx", (unsigned long)frames[f]);
+        }
+        hk_out(o, "\n");
+    }
+    for (size_t i = 0; i < r->group_count; i++) {
+        const hk_leak_group_t *g = &r->groups[i];
+        const char *label = hk_track_label_name(g->label);
+        hk_out(o, "leak\t%s\t%u\t%zu\t%zu\t%s\t%u\t%lx\n", hk_kind_names[g->kind], g->stack, g->blocks, g->bytes,
+               label ? label : "-", g->thread, (unsigned long)g->first);
+    }
+    const hk_leak_count_t *counts[HK_LEAK_KINDS] = {&r->summary.definite, &r->summary.indirect,
+                                                    &r->summary.possible, &r->summary.reachable};
+    for (int k = 0; k < HK_LEAK_KINDS; k++)
+        hk_out(o, "summary\t%s\t%zu\t%zu\n", hk_kind_names[k], counts[k]->blocks, counts[k]->bytes);
+    hk_out(o, "end\n");
+}
+
+static const char *hk_basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void hk_report_plain(const hk_leak_result_t *r, hk_out_t *o) {
+    static const char *const kind_words[HK_LEAK_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
+                                                          "still reachable"};
+    int pid = (int)getpid();
+    hk_out(o, "==%d== heapkit: leak check at %s (%zu threads stopped", pid, r->reason, r->stopped);
+    if (r->not_stopped) hk_out(o, ", %zu did not answer", r->not_stopped);
+    hk_out(o, ")\n");
+    for (size_t i = 0; i < r->group_count; i++) {
+        const hk_leak_group_t *g = &r->groups[i];
+        if (g->kind == HK_KIND_REACHABLE) continue; /* counted in the summary only */
+        const char *label = hk_track_label_name(g->label);
+        hk_out(o, "==%d==\n==%d== %zu bytes in %zu blocks are %s", pid, pid, g->bytes, g->blocks, kind_words[g->kind]);
+        if (label) hk_out(o, " in '%s'", label);
+        hk_out(o, ", allocated by thread %u\n", g->thread);
+        size_t depth;
+        const uintptr_t *frames = hk_stack_get(g->stack, &depth);
+        for (size_t f = 0; f < depth; f++) {
+            Dl_info info;
+            const hk_module_t *m = hk_module_of(r, frames[f]);
+            const char *module = m ? hk_basename(m->path) : "?";
+            if (dladdr((void *)frames[f], &info) != 0 && info.dli_sname != NULL)
+                hk_out(o, "==%d==    #%zu %s+0x%lx (%s)\n", pid, f, info.dli_sname,
+                       (unsigned long)(frames[f] - (uintptr_t)info.dli_saddr), module);
+            else
+                hk_out(o, "==%d==    #%zu 0x%lx (%s+0x%lx)\n", pid, f, (unsigned long)frames[f], module,
+                       (unsigned long)(m ? frames[f] - m->bias : frames[f]));
+        }
+    }
+    const hk_leak_count_t *counts[HK_LEAK_KINDS] = {&r->summary.definite, &r->summary.indirect,
+                                                    &r->summary.possible, &r->summary.reachable};
+    hk_out(o, "==%d==\n==%d== LEAK SUMMARY:\n", pid, pid);
+    for (int k = 0; k < HK_LEAK_KINDS; k++)
+        hk_out(o, "==%d==    %s: %zu bytes in %zu blocks\n", pid, kind_words[k], counts[k]->bytes, counts[k]->blocks);
+    hk_out(o, "==%d== (run under `heapkit run --leaks` for source files and lines)\n", pid);
+}
+
+void hk_leak_report(const hk_leak_result_t *r) {
+    static hk_out_t out; /* 16 KiB: too much for some threads' stacks; checks are serialised */
+    out.len = 0;
+    const char *dir = hk_state.options.leak_dir;
+    if (dir == NULL) {
+        out.fd = 2;
+        hk_report_plain(r, &out);
+        hk_out_flush(&out);
+        return;
+    }
+    char path[4096];
+    hk_buf_t b = {path, sizeof path, 0};
+    hk_buf_printf(&b, "%s/leaks.%d.%u.raw", dir, (int)getpid(), r->check);
+    if (b.len >= sizeof path) {
+        hk_message("leak report not written: HEAPKIT_LEAK_DIR is too long");
+        return;
+    }
+    out.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out.fd < 0) {
+        hk_message("cannot write the leak report to %s (errno %d)", path, errno);
+        return;
+    }
+    hk_report_raw(r, &out);
+    hk_out_flush(&out);
+    close(out.fd);
+}

@@ -1,0 +1,120 @@
+/* stack_depot.c — every distinct allocation stack, stored once and named by a 32-bit id.
+ * Stacks live in one big reserved region, appended and never moved or freed, so an id is just
+ * the entry's offset and a lookup needs no lock: buckets and entries are published with release
+ * stores after they are complete. Only inserting a new stack takes the lock. Also home of the
+ * library's metadata mappings (hk_meta_map), tagged in the segment map so that the leak scan
+ * never takes them for blocks or roots. */
+#include "internal.h"
+
+#include <sys/mman.h>
+
+#define HK_DEPOT_BUCKETS ((size_t)1 << 20)
+#define HK_DEPOT_BYTES ((size_t)1 << 30) /* address space only: pages are touched as stacks arrive */
+
+typedef struct hk_stack_entry_s {
+    _Atomic uint32_t next; /* next entry in the bucket, 0 = end */
+    uint32_t hash;
+    uint32_t depth;
+    uint32_t unused;
+    uintptr_t frames[];
+} hk_stack_entry_t;
+
+static struct {
+    pthread_mutex_t lock;
+    _Atomic uint32_t *buckets;
+    uint8_t *base;  /* entries; id = offset / 8; ids 0 and 1 are never entries */
+    size_t used;    /* bytes of base handed out, the first 16 left unused */
+    bool failed;    /* could not reserve the region: every stack is id 1, "unknown" */
+} hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = 16};
+
+void *hk_meta_map(size_t size) {
+    size = hk_align_up(size, HK_SEGMENT_SIZE);
+    size_t mapped;
+    uint8_t *p = hk_os_map_aligned(size, HK_SEGMENT_SIZE, &mapped);
+    if (p == NULL) return NULL;
+    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
+        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_META, __ATOMIC_RELEASE);
+    return p;
+}
+
+void hk_meta_unmap(void *p, size_t size) {
+    size = hk_align_up(size, HK_SEGMENT_SIZE);
+    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
+        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
+    hk_os_unmap(p, size);
+}
+
+static uint32_t hk_stack_hash(const uintptr_t *frames, size_t depth) {
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
+    for (size_t i = 0; i < depth; i++) {
+        h ^= frames[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return (uint32_t)h;
+}
+
+static hk_stack_entry_t *hk_stack_entry(uint32_t id) { return (hk_stack_entry_t *)(hk_depot.base + (size_t)id * 8); }
+
+static bool hk_depot_reserve(void) {
+    if (hk_depot.base != NULL || hk_depot.failed) return !hk_depot.failed;
+    hk_depot.buckets = hk_meta_map(HK_DEPOT_BUCKETS * sizeof(uint32_t));
+    hk_depot.base = hk_meta_map(HK_DEPOT_BYTES);
+    if (hk_depot.buckets == NULL || hk_depot.base == NULL) {
+        hk_message("cannot reserve memory for allocation stacks: leak reports will show no stacks");
+        hk_depot.failed = true;
+    }
+    return !hk_depot.failed;
+}
+
+static uint32_t hk_depot_find(uint32_t head, uint32_t hash, const uintptr_t *frames, size_t depth) {
+    for (uint32_t id = head; id != 0;) {
+        hk_stack_entry_t *e = hk_stack_entry(id);
+        if (e->hash == hash && e->depth == depth && memcmp(e->frames, frames, depth * sizeof *frames) == 0) return id;
+        id = atomic_load_explicit(&e->next, memory_order_acquire);
+    }
+    return 0;
+}
+
+/* The id of this stack, added if new. Never 0: 1 stands for a stack that could not be kept. */
+uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
+    uint32_t hash = hk_stack_hash(frames, depth);
+    if (hk_likely(hk_depot.base != NULL)) {
+        uint32_t head = atomic_load_explicit(&hk_depot.buckets[hash & (HK_DEPOT_BUCKETS - 1)], memory_order_acquire);
+        uint32_t id = hk_depot_find(head, hash, frames, depth);
+        if (id != 0) return id;
+    }
+    pthread_mutex_lock(&hk_depot.lock);
+    uint32_t id = 1;
+    if (hk_depot_reserve()) {
+        _Atomic uint32_t *bucket = &hk_depot.buckets[hash & (HK_DEPOT_BUCKETS - 1)];
+        uint32_t head = atomic_load_explicit(bucket, memory_order_relaxed);
+        id = hk_depot_find(head, hash, frames, depth);
+        size_t bytes = sizeof(hk_stack_entry_t) + depth * sizeof *frames;
+        if (id == 0 && hk_depot.used + bytes <= HK_DEPOT_BYTES) {
+            id = (uint32_t)(hk_depot.used / 8);
+            hk_stack_entry_t *e = hk_stack_entry(id);
+            e->hash = hash;
+            e->depth = (uint32_t)depth;
+            memcpy(e->frames, frames, depth * sizeof *frames);
+            atomic_store_explicit(&e->next, head, memory_order_relaxed);
+            hk_depot.used += bytes;
+            atomic_store_explicit(bucket, id, memory_order_release);
+        } else if (id == 0) {
+            id = 1; /* full: 1 GiB of distinct stacks */
+        }
+    }
+    pthread_mutex_unlock(&hk_depot.lock);
+    return id;
+}
+
+/* The frames of stack `id`, innermost first; NULL with depth 0 for the unknown stack. */
+const uintptr_t *hk_stack_get(uint32_t id, size_t *depth) {
+    if (id <= 1 || hk_depot.base == NULL) {
+        *depth = 0;
+        return NULL;
+    }
+    hk_stack_entry_t *e = hk_stack_entry(id);
+    *depth = e->depth;
+    return e->frames;
+}

@@ -1,0 +1,173 @@
+/* track.c — allocation tracking for the leak checker (HEAPKIT_LEAKS=1).
+ * Each small or medium segment gets a table beside it with one 16-byte record per possible block
+ * (a page's records are contiguous, so only the records of blocks actually carved are touched);
+ * a huge segment carries its one record in its header. A record holds the size asked for, the
+ * allocating thread and the id of the allocation stack in the depot; it is all zero while its
+ * block is free, so "live" needs no other bookkeeping.
+ * Tracking rides the slow paths: with it on, heaps never fill their direct table and every page
+ * carries HK_PAGE_TRACKED, so each malloc and free reaches alloc.c's generic functions, which call
+ * in here. With it off, nothing here runs and the fast paths test nothing more.
+ * Stacks come from libunwind's unw_backtrace: it walks frames by the DWARF unwind tables (so it
+ * works on distribution binaries built without frame pointers), caches what it learned per
+ * address, and never calls malloc. bench/unwind measures it against frame-pointer walking and
+ * libgcc's _Unwind_Backtrace. */
+#define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
+#include "internal.h"
+
+#include <link.h>
+#include <libunwind.h>
+
+#define HK_STACK_MAX 64
+#define HK_OWN_FRAMES_MAX 8 /* frames of ours at the top of a stack, dropped */
+#define HK_LABELS_MAX 1024
+#define HK_LABEL_LEN 48
+
+/* Set while this thread captures a stack: an allocation the unwinder might make meanwhile is
+ * recorded without a stack instead of recursing. */
+static __thread bool hk_track_busy __attribute__((tls_model("initial-exec")));
+
+static struct {
+    uintptr_t own_lo, own_hi; /* our library's code, when it is a shared object of its own */
+    _Atomic bool own_known;
+    pthread_mutex_t labels_lock;
+    uint16_t label_count;
+    char labels[HK_LABELS_MAX][HK_LABEL_LEN];
+} hk_track = {.labels_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* dl_iterate_phdr callback: the executable range of the object holding this function. */
+static int hk_find_own_code(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    (void)arg;
+    uintptr_t self = (uintptr_t)&hk_find_own_code;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (self < lo || self >= hi) continue;
+        /* Linked into the program itself: its code is the program's too, so drop nothing by
+         * range; the symbolizer drops our hk_ frames by name instead. */
+        if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
+            hk_track.own_lo = lo;
+            hk_track.own_hi = hi;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+void hk_track_init(void) {
+    if (atomic_load_explicit(&hk_track.own_known, memory_order_acquire)) return;
+    dl_iterate_phdr(hk_find_own_code, NULL);
+    atomic_store_explicit(&hk_track.own_known, true, memory_order_release);
+}
+
+/* The depot id of the current call stack, the allocator's own frames left out. */
+static uint32_t hk_track_stack(void) {
+    if (hk_track_busy) return 1;
+    hk_track_busy = true;
+    hk_track_init();
+    void *raw[HK_STACK_MAX + HK_OWN_FRAMES_MAX];
+    size_t depth = (size_t)hk_state.options.stack_depth;
+    int n = unw_backtrace(raw, (int)(depth + HK_OWN_FRAMES_MAX));
+    size_t first = 0;
+    while (first < (size_t)(n > 0 ? n : 0) && (uintptr_t)raw[first] >= hk_track.own_lo &&
+           (uintptr_t)raw[first] < hk_track.own_hi)
+        first++;
+    size_t kept = n > 0 ? (size_t)n - first : 0;
+    if (kept > depth) kept = depth;
+    uintptr_t frames[HK_STACK_MAX];
+    for (size_t i = 0; i < kept; i++) frames[i] = (uintptr_t)raw[first + i];
+    uint32_t id = hk_stack_depot_put(frames, kept);
+    hk_track_busy = false;
+    return id;
+}
+
+/* ------------------------------------------------------------------ records */
+
+hk_track_rec_t *hk_track_segment_table(void) {
+    /* One record per 16 bytes of segment: enough for the smallest blocks in every page. */
+    return hk_meta_map(HK_SEGMENT_SIZE / 16 * sizeof(hk_track_rec_t));
+}
+
+void hk_track_segment_release(hk_segment_t *seg) {
+    if (seg->track != NULL && seg->kind != HK_KIND_HUGE)
+        hk_meta_unmap(seg->track, HK_SEGMENT_SIZE / 16 * sizeof(hk_track_rec_t));
+    seg->track = NULL;
+}
+
+/* The record of block `index` of a page; each page owns page_size / 16 records in a row. */
+hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index) {
+    if (seg->kind == HK_KIND_HUGE) return seg->track;
+    size_t page_index = (size_t)(page - seg->pages);
+    return seg->track + (page_index << (seg->page_shift - 4)) + index;
+}
+
+/* The segment, page and record of a pointer the allocator just handed out (or NULL). */
+static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, uint8_t **block) {
+    hk_segment_t *seg = hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT ? hk_ptr_segment(p) : NULL;
+    if (seg == NULL || seg->kind == HK_KIND_HUGE) {
+        seg = hk_huge_segment_of((uintptr_t)p);
+        if (seg == NULL || seg->track == NULL) return NULL;
+        *seg_out = seg;
+        *block = (uint8_t *)seg + seg->block_offset;
+        return seg->track;
+    }
+    if (seg->track == NULL) return NULL;
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    uint64_t index = hk_page_block_index(page, p);
+    *seg_out = seg;
+    *block = page->start + index * page->block_size;
+    return hk_track_record(seg, page, index);
+}
+
+void hk_track_alloc(void *p, size_t size) {
+    hk_segment_t *seg;
+    uint8_t *block;
+    hk_track_rec_t *rec = hk_track_locate(p, &seg, &block);
+    if (rec == NULL) return;
+    hk_heap_t *heap = hk_heap_tls;
+    hk_track_rec_t fresh = {
+        .size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
+        .thread = heap->serial,
+        .offset = (uint16_t)(((uint8_t *)p - block) >> 4),
+    };
+    if (seg->kind == HK_KIND_HUGE) seg->huge_size = size;
+    fresh.stack = hk_track_stack();
+    *rec = fresh;
+}
+
+void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block) {
+    if (seg->track == NULL) return;
+    memset(hk_track_record(seg, page, hk_page_block_index(page, block)), 0, sizeof(hk_track_rec_t));
+}
+
+/* ------------------------------------------------------------------- labels */
+
+uint16_t hk_track_label_intern(const char *name) {
+    if (name == NULL || name[0] == '\0') return 0;
+    pthread_mutex_lock(&hk_track.labels_lock);
+    uint16_t id = 0;
+    for (uint16_t i = 0; i < hk_track.label_count && id == 0; i++)
+        if (strncmp(hk_track.labels[i], name, HK_LABEL_LEN - 1) == 0) id = (uint16_t)(i + 1);
+    if (id == 0 && hk_track.label_count < HK_LABELS_MAX) {
+        char *slot = hk_track.labels[hk_track.label_count];
+        size_t n = strnlen(name, HK_LABEL_LEN - 1);
+        memcpy(slot, name, n);
+        slot[n] = '\0';
+        id = ++hk_track.label_count;
+    }
+    pthread_mutex_unlock(&hk_track.labels_lock);
+    return id;
+}
+
+const char *hk_track_label_name(uint16_t label) {
+    return label == 0 || label > hk_track.label_count ? NULL : hk_track.labels[label - 1];
+}
+
+void hk_track_set_label(const void *p, uint16_t label) {
+    hk_segment_t *seg;
+    uint8_t *block;
+    hk_track_rec_t *rec = hk_track_locate(p, &seg, &block);
+    if (rec != NULL && rec->stack != 0) rec->label = label;
+}
