@@ -260,6 +260,7 @@ void hk_heap_thread_done(void *arg) {
     if (heap == NULL || heap == &hk_heap_empty) return;
     hk_heap_tls = &hk_heap_empty; /* later destructors that allocate get a fresh heap */
     hk_heap_collect(heap, true);
+    hk_track_thread_done(heap);
     for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
         hk_segment_t *seg = heap->segments[kind], *next;
         heap->segments[kind] = NULL;

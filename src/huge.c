@@ -33,14 +33,14 @@ static void hk_huge_tag(hk_segment_t *seg, bool on) {
 }
 
 static void hk_huge_register(hk_segment_t *seg) {
-    if (!hk_huge_big_aligned(seg)) hk_segment_register(seg);
+    hk_segment_register(seg);
     hk_huge_tag(seg, true);
     atomic_fetch_add_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
 static void hk_huge_unregister(hk_segment_t *seg) {
     hk_huge_tag(seg, false);
-    if (!hk_huge_big_aligned(seg)) hk_segment_unregister(seg);
+    hk_segment_unregister(seg);
     atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 

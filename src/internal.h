@@ -75,6 +75,7 @@ typedef struct hk_block_s {
 } hk_block_t;
 
 typedef struct hk_heap_s hk_heap_t;
+typedef struct hk_stack_cache_s hk_stack_cache_t;
 
 /* What the tracker knows of a live block (track.c); one per block, in a table beside its segment.
  * A record is all zero while its block is free. */
@@ -147,6 +148,7 @@ struct hk_heap_s {
     hk_heap_t *next_heap, *prev_heap; /* registry of live heaps */
     pthread_t thread;
     uint32_t serial; /* 1 for the first thread heap of the process, then counting */
+    hk_stack_cache_t *stack_cache; /* leak tracking: stacks this thread has seen (track.c) */
 };
 
 /* ----------------------------------------------------------------- globals */
@@ -283,6 +285,7 @@ hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t
  * with its size, thread and allocation stack. Entered only from slow paths. */
 hk_internal void hk_track_init(void);
 hk_internal void hk_track_alloc(void *p, size_t size); /* p was just handed out */
+hk_internal void hk_track_thread_done(hk_heap_t *heap);
 hk_internal void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block);
 hk_internal hk_track_rec_t *hk_track_segment_table(void); /* a table for a new segment */
 hk_internal void hk_track_segment_release(hk_segment_t *seg);

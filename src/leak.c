@@ -11,7 +11,7 @@
  *    other than the first, its TLS; stacks of no live thread (glibc caches them) are skipped.
  * 3. Every word that points into a live block marks it: reachable through block starts only,
  *    possibly reachable through a pointer into its middle; marked blocks are scanned in turn.
- * 4. The unmarked blocks are walked in address order: each not yet reached becomes a
+ * 4. The unmarked blocks are walked segment by segment: each not yet reached becomes a
  *    definitely lost "leader", and what it reaches is indirectly lost (a cycle has one leader).
  * 5. Blocks are grouped by kind and allocation stack while the world is still stopped; the
  *    report is written after the threads go on (leak_report.c). */
@@ -85,32 +85,22 @@ HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *u
     return rec;
 }
 
-/* Call fn for every live block, in address order. */
+/* Call fn for every live block, segment by segment (the caller holds the registry lock). */
 HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, uintptr_t user, size_t size)) {
-    const uint64_t *words = (const uint64_t *)hk_segmap;
-    size_t ps = hk_os_page_size();
-    for (size_t i = 0; i < sizeof hk_segmap / 8; i++) {
-        if (words[i] == 0) continue;
-        for (size_t g = i * 8; g < i * 8 + 8; g++) {
-            uint8_t tag = hk_segmap[g];
-            hk_segment_t *seg;
-            if (tag == HK_MAP_SEGMENT) seg = (hk_segment_t *)(g << HK_SEGMENT_SHIFT);
-            else if (tag == HK_MAP_HUGE_ALIGNED) seg = (hk_segment_t *)((g << HK_SEGMENT_SHIFT) - ps);
-            else continue;
-            if (seg->track == NULL) continue;
-            if (seg->kind == HK_KIND_HUGE) {
-                if (seg->track->stack != 0) fn(seg->track, (uintptr_t)seg + seg->block_offset, seg->huge_size);
-                continue;
-            }
-            for (uint32_t p = 0; p < seg->page_count; p++) {
-                hk_page_t *page = &seg->pages[p];
-                if (!page->in_use) continue;
-                hk_track_rec_t *recs = hk_track_record(seg, page, 0);
-                for (uint32_t b = 0; b < page->capacity; b++)
-                    if (recs[b].stack != 0)
-                        fn(&recs[b], (uintptr_t)page->start + (size_t)b * page->block_size + ((uintptr_t)recs[b].offset << 4),
-                           recs[b].size);
-            }
+    for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
+        if (seg->track == NULL) continue;
+        if (seg->kind == HK_KIND_HUGE) {
+            if (seg->track->stack != 0) fn(seg->track, (uintptr_t)seg + seg->block_offset, seg->huge_size);
+            continue;
+        }
+        for (uint32_t p = 0; p < seg->page_count; p++) {
+            hk_page_t *page = &seg->pages[p];
+            if (!page->in_use) continue;
+            hk_track_rec_t *recs = hk_track_record(seg, page, 0);
+            for (uint32_t b = 0; b < page->capacity; b++)
+                if (recs[b].stack != 0)
+                    fn(&recs[b], (uintptr_t)page->start + (size_t)b * page->block_size + ((uintptr_t)recs[b].offset << 4),
+                       recs[b].size);
         }
     }
 }
@@ -267,6 +257,41 @@ static bool hk_is_stack_mapping(const hk_mapping_t *m, const hk_mapping_t *prev)
            m->path[0] == '\0';
 }
 
+/* glibc's thread descriptor on x86-64 starts with tcb and self, both pointing to itself, then
+ * points to the thread's TLS vector one 16-byte entry past the start of its block: a pointer
+ * into the middle that would make every thread's vector "possibly lost". Count it as a start. */
+HK_NO_SANITIZE static bool hk_mark_thread_descriptor(uintptr_t tp) {
+#if defined(__x86_64__)
+    const uintptr_t *w = (const uintptr_t *)tp;
+    if (tp == 0 || w[0] != tp || w[2] != tp) return false;
+    hk_mark_word(w[1] - 16, HK_MARK_REACHABLE);
+    hk_mark_drain();
+    return true;
+#else
+    (void)tp;
+    return false;
+#endif
+}
+
+/* A stack of no live thread: glibc keeps the stacks of exited threads for reuse, with the
+ * thread's descriptor still at the top. Its frames are dead, but the descriptor still points to
+ * the thread's TLS vector and key data, which glibc frees only when the stack is reused: scan the
+ * descriptor alone. On x86-64 it starts with two words pointing to itself (tcb and self). */
+HK_NO_SANITIZE static void hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
+#if defined(__x86_64__)
+    uintptr_t floor = hi - lo > 65536 ? hi - 65536 : lo;
+    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= floor; a -= 64) {
+        if (hk_mark_thread_descriptor(a)) {
+            hk_scan_root(a, hi);
+            return;
+        }
+    }
+#else
+    (void)lo;
+    (void)hi;
+#endif
+}
+
 static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t stopped, size_t not_stopped,
                           uintptr_t self_sp) {
     hk_mapping_t prev_storage, *prev = NULL;
@@ -294,6 +319,7 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
             /* A stack of no live thread holds only dead frames, unless some thread did not answer
              * and this may be its stack. */
             if (!has_thread && (!is_stack || not_stopped > 0)) hk_scan_root(m.lo, m.hi);
+            else if (!has_thread) hk_scan_dead_stack(m.lo, m.hi);
         }
         prev_storage = m;
         prev = &prev_storage;
@@ -428,6 +454,8 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
         hk_collect_exclusions();
         hk_leak_each_block(hk_clear_mark);
         if (regs != NULL) hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
+        hk_mark_thread_descriptor((uintptr_t)__builtin_thread_pointer());
+        for (size_t i = 0; i < result.stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
         hk_scan_roots(maps, threads, result.stopped, result.not_stopped, self_sp);
         hk_leak_each_block(hk_walk_clique);
         hk_result_in_progress = &result;

@@ -54,13 +54,16 @@ void hk_segment_register(hk_segment_t *seg) {
     if (seg->all_next) seg->all_next->all_prev = seg;
     hk_state.all_segments = seg;
     hk_state.segment_count++;
-    __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_SEGMENT, __ATOMIC_RELEASE);
+    /* A huge block aligned to 4 MiB or more has its header off the granule (huge.c tags it). */
+    if (((uintptr_t)seg & HK_SEGMENT_MASK) == 0)
+        __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_SEGMENT, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
 /* Take a segment out of the map and the registry; the caller holds the registry lock. */
 static void hk_registry_unlink(hk_segment_t *seg) {
-    __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
+    if (((uintptr_t)seg & HK_SEGMENT_MASK) == 0)
+        __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
     if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
     else hk_state.all_segments = seg->all_next;
     if (seg->all_next) seg->all_next->all_prev = seg->all_prev;

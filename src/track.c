@@ -7,10 +7,13 @@
  * Tracking rides the slow paths: with it on, heaps never fill their direct table and every page
  * carries HK_PAGE_TRACKED, so each malloc and free reaches alloc.c's generic functions, which call
  * in here. With it off, nothing here runs and the fast paths test nothing more.
- * Stacks come from libunwind's unw_backtrace: it walks frames by the DWARF unwind tables (so it
- * works on distribution binaries built without frame pointers), caches what it learned per
- * address, and never calls malloc. bench/unwind measures it against frame-pointer walking and
- * libgcc's _Unwind_Backtrace. */
+ * Stacks come from libunwind: it walks frames by the DWARF unwind tables (so it works on
+ * distribution binaries built without frame pointers) and never calls malloc. bench/unwind
+ * measures it against frame-pointer walking and libgcc's _Unwind_Backtrace.
+ * Unwinding is still the dearest part of tracking, so on x86-64 each thread keeps a cache of the
+ * stacks it has seen, keyed by its stack pointer here, holding where on the stack each return
+ * address was found. A hit is a stack whose return-address slots (rewritten by every call) all
+ * still hold the same addresses: the same call chain, known without unwinding. */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include "internal.h"
@@ -26,6 +29,23 @@
 /* Set while this thread captures a stack: an allocation the unwinder might make meanwhile is
  * recorded without a stack instead of recursing. */
 static __thread bool hk_track_busy __attribute__((tls_model("initial-exec")));
+
+#define HK_CACHE_SLOTS 32 /* frames a cached stack can have, ours included */
+#define HK_CACHE_SETS 1024
+#define HK_CACHE_WAYS 4
+
+typedef struct hk_stack_cache_entry_s {
+    uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
+    uint32_t id;     /* its depot id */
+    uint32_t frames; /* return addresses checked */
+    uint32_t slot[HK_CACHE_SLOTS]; /* where each return address sits, from base */
+    uintptr_t ra[HK_CACHE_SLOTS];
+} hk_stack_cache_entry_t;
+
+struct hk_stack_cache_s {
+    hk_stack_cache_entry_t sets[HK_CACHE_SETS][HK_CACHE_WAYS];
+    uint32_t next_way[HK_CACHE_SETS];
+};
 
 static struct {
     uintptr_t own_lo, own_hi; /* our library's code, when it is a shared object of its own */
@@ -62,25 +82,91 @@ void hk_track_init(void) {
     atomic_store_explicit(&hk_track.own_known, true, memory_order_release);
 }
 
+/* The depot id of a captured stack (return addresses, innermost first), ours left out. */
+static uint32_t hk_track_keep(const uintptr_t *raw, size_t n) {
+    size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
+    while (first < n && raw[first] >= hk_track.own_lo && raw[first] < hk_track.own_hi) first++;
+    size_t kept = n - first;
+    return hk_stack_depot_put(raw + first, kept > depth ? depth : kept);
+}
+
+#if defined(__x86_64__)
+static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t base) {
+    if (heap->stack_cache == NULL) {
+        heap->stack_cache = hk_meta_map(sizeof(hk_stack_cache_t));
+        if (heap->stack_cache == NULL) return NULL;
+    }
+    size_t set = (size_t)((base >> 4) * 0x9e3779b97f4a7c15ull >> 54) & (HK_CACHE_SETS - 1);
+    return heap->stack_cache->sets[set];
+}
+
+/* Unwind step by step, noting where each return address was read: the slot just below the
+ * caller's stack pointer, where the call instruction pushed it. */
+static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_t *slot, size_t max) {
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
+    size_t n = 0;
+    bool exact = true;
+    if (unw_step(&cursor) <= 0) return 0; /* our return into hk_track_stack: always the same */
+    while (n < max && unw_step(&cursor) > 0) {
+        unw_word_t ip, sp;
+        unw_get_reg(&cursor, UNW_REG_IP, &ip);
+        unw_get_reg(&cursor, UNW_REG_SP, &sp);
+        ra[n] = ip;
+        uintptr_t at = sp - sizeof(uintptr_t);
+        if (at < base || at - base > UINT32_MAX || *(const uintptr_t *)at != ip) exact = false;
+        slot[n++] = exact ? (uint32_t)(at - base) : 0;
+    }
+    return exact ? n : 0; /* 0 slots: not cacheable (e.g. a signal frame on the way) */
+}
+#endif
+
 /* The depot id of the current call stack, the allocator's own frames left out. */
-static uint32_t hk_track_stack(void) {
+static hk_noinline uint32_t hk_track_stack(void) {
     if (hk_track_busy) return 1;
     hk_track_busy = true;
     hk_track_init();
-    void *raw[HK_STACK_MAX + HK_OWN_FRAMES_MAX];
-    size_t depth = (size_t)hk_state.options.stack_depth;
-    int n = unw_backtrace(raw, (int)(depth + HK_OWN_FRAMES_MAX));
-    size_t first = 0;
-    while (first < (size_t)(n > 0 ? n : 0) && (uintptr_t)raw[first] >= hk_track.own_lo &&
-           (uintptr_t)raw[first] < hk_track.own_hi)
-        first++;
-    size_t kept = n > 0 ? (size_t)n - first : 0;
-    if (kept > depth) kept = depth;
-    uintptr_t frames[HK_STACK_MAX];
-    for (size_t i = 0; i < kept; i++) frames[i] = (uintptr_t)raw[first + i];
-    uint32_t id = hk_stack_depot_put(frames, kept);
+    size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
+    uint32_t id = 0;
+#if defined(__x86_64__)
+    uintptr_t base = (uintptr_t)__builtin_frame_address(0);
+    hk_stack_cache_entry_t *set = max <= HK_CACHE_SLOTS ? hk_stack_cache_set(hk_heap_tls, base) : NULL;
+    for (int w = 0; set != NULL && w < HK_CACHE_WAYS && id == 0; w++) {
+        hk_stack_cache_entry_t *e = &set[w];
+        if (e->base != base) continue;
+        uint32_t i = 0;
+        while (i < e->frames && *(const uintptr_t *)(base + e->slot[i]) == e->ra[i]) i++;
+        if (i == e->frames) id = e->id;
+    }
+    if (id == 0 && set != NULL) {
+        uintptr_t ra[HK_CACHE_SLOTS];
+        uint32_t slot[HK_CACHE_SLOTS];
+        size_t n = hk_unwind_slots(base, ra, slot, max);
+        if (n > 0) {
+            id = hk_track_keep(ra, n);
+            size_t set_index = (size_t)(set - hk_heap_tls->stack_cache->sets[0]) / HK_CACHE_WAYS;
+            hk_stack_cache_entry_t *e = &set[hk_heap_tls->stack_cache->next_way[set_index]++ % HK_CACHE_WAYS];
+            e->base = base;
+            e->id = id;
+            e->frames = (uint32_t)n;
+            memcpy(e->slot, slot, n * sizeof *slot);
+            memcpy(e->ra, ra, n * sizeof *ra);
+        }
+    }
+#endif
+    if (id == 0) {
+        void *raw[HK_STACK_MAX + HK_OWN_FRAMES_MAX];
+        int n = unw_backtrace(raw, (int)max);
+        id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0);
+    }
     hk_track_busy = false;
     return id;
+}
+
+void hk_track_thread_done(hk_heap_t *heap) {
+    if (heap->stack_cache != NULL) hk_meta_unmap(heap->stack_cache, sizeof(hk_stack_cache_t));
+    heap->stack_cache = NULL;
 }
 
 /* ------------------------------------------------------------------ records */
