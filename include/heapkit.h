@@ -65,6 +65,8 @@ typedef struct hk_stats_s {
     size_t segments;       /* segments currently mapped (excluding huge) */
     size_t abandoned;      /* segments left by exited threads, not yet adopted */
     size_t threads;        /* thread heaps alive */
+    size_t metadata;       /* address space for the library's own records (heap records, leak
+                              tracking tables and stacks), apart from reserved */
 } hk_stats_t;
 
 /* Fill *out with a snapshot. Exact when no other thread is allocating, approximate otherwise. */
@@ -96,6 +98,114 @@ typedef struct hk_leak_summary_s {
 HK_API int hk_leak_check(hk_leak_summary_t *out);
 
 HK_API const char *hk_version(void);
+
+/* ---- object pools (fixed-size objects, like kmem_cache or Boost.Pool) ---- */
+typedef struct hk_pool_s hk_pool_t;
+
+/* Exactly one of these in hk_pool_create's flags. */
+#define HK_POOL_SHARED 0x1u /* one pool behind one mutex: any thread allocates and frees */
+#define HK_POOL_LOCAL 0x2u  /* a cache per thread, no lock on the fast path; an object freed by
+                               another thread goes back to the thread that owns its chunk, and the
+                               chunks of a thread that exits are handed to the others */
+
+/* A pool of objects of `size` bytes aligned to `align` (0: 16, or 8 for objects under 16 bytes;
+ * else a power of two up to 4096); size up to 512 KiB. `name` (copied, up to 47 bytes) is how the
+ * statistics and the leak report call it. ctor runs once when an object's memory is first
+ * made, dtor once when that memory is given back (trim, shrink, destroy), both with `arg`; in
+ * between an object keeps its constructed state from free to the next alloc. They must not use
+ * the same pool. With HEAPKIT_LEAKS=1 every object is a block of its own, labelled with the
+ * name, constructed at each alloc and destructed at each free. NULL with errno = EINVAL or ENOMEM. */
+HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, unsigned flags,
+                                 void (*ctor)(void *obj, void *arg), void (*dtor)(void *obj, void *arg), void *arg);
+/* Gives every chunk back. Objects still live are reported (count, one line on stderr) and their
+ * chunks stay allocated, so the program cannot corrupt the heap through them. No other thread
+ * may use the pool during or after the call. */
+HK_API void hk_pool_destroy(hk_pool_t *pool);
+HK_API HK_MALLOC_LIKE void *hk_pool_alloc(hk_pool_t *pool);
+/* obj NULL: nothing. An object of another pool, one already free or a pointer no pool handed out
+ * is reported (one line, like a bad free()) and the call is ignored. */
+HK_API void hk_pool_free(hk_pool_t *pool, void *obj);
+/* Give back every chunk whose objects are all free (this thread's cache is emptied first; other
+ * threads' caches are theirs). Returns the bytes given back. */
+HK_API size_t hk_pool_trim(hk_pool_t *pool);
+
+typedef struct hk_pool_stats_s {
+    const char *name;   /* valid while the pool lives */
+    size_t object_size; /* as created */
+    size_t live;        /* objects handed out and not freed (a free from another thread counts
+                           when the owner collects it) */
+    size_t capacity;    /* objects the chunks held now can hold */
+    size_t chunks;      /* chunks held */
+    size_t bytes;       /* bytes of those chunks */
+} hk_pool_stats_t;
+HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out);
+
+/* ---- arenas (regions freed at once, like APR pools, ngx_pool_t or talloc) ---- */
+#include <stdarg.h> /* va_list, for hk_arena_vprintf */
+typedef struct hk_arena_s hk_arena_t;
+
+#define HK_ARENA_LOCKED 0x1u /* any thread may use the arena (a mutex); else only its owner */
+
+/* An arena; with a parent, it is destroyed when the parent is destroyed, reset or rewound past
+ * its creation. Memory comes in chunks that grow from a small first one (allocated with the
+ * arena) and are kept by reset for the next use. Without HK_ARENA_LOCKED the creating thread
+ * owns it (see hk_arena_set_owner); use from another thread is reported when HEAPKIT_LEAKS=1. */
+HK_API hk_arena_t *hk_arena_create(const char *name, hk_arena_t *parent, unsigned flags);
+/* The same, tuned: first_chunk bytes allocated with the arena (0: 4 KiB in all), and keep: the
+ * bytes of chunks reset keeps for reuse (0: 1 MiB). */
+HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsigned flags, size_t first_chunk,
+                                      size_t keep);
+/* Destroys the children, runs the cleanups (everything in reverse order of creation), frees. */
+HK_API void hk_arena_destroy(hk_arena_t *arena);
+/* As destroy, but the arena stays, empty, with its chunks kept up to `keep` bytes. */
+HK_API void hk_arena_reset(hk_arena_t *arena);
+
+/* Memory aligned to 16 bytes (to `alignment` for aligned_alloc, a power of two), valid until
+ * reset, rewind or destroy. NULL with errno = ENOMEM (or EINVAL for a bad alignment). */
+HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(2) void *hk_arena_alloc(hk_arena_t *arena, size_t size);
+HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(2, 3) void *hk_arena_calloc(hk_arena_t *arena, size_t count, size_t size);
+HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(3) void *hk_arena_aligned_alloc(hk_arena_t *arena, size_t alignment,
+                                                                    size_t size);
+HK_API char *hk_arena_strdup(hk_arena_t *arena, const char *s);
+HK_API char *hk_arena_strndup(hk_arena_t *arena, const char *s, size_t n);
+/* Formats into the arena without calling malloc: %s %c %d %i %u %x %p %% with l, ll and z sizes,
+ * a width, and the '-' and '0' flags (no floating point, no precision). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+HK_API char *hk_arena_printf(hk_arena_t *arena, const char *fmt, ...);
+HK_API char *hk_arena_vprintf(hk_arena_t *arena, const char *fmt, va_list ap);
+
+/* fn(arg) runs when the arena is reset or destroyed, or rewound past this call; cleanups and
+ * child arenas go in reverse order of creation. Returns 0, or -1 with errno = ENOMEM. */
+HK_API int hk_arena_on_cleanup(hk_arena_t *arena, void (*fn)(void *arg), void *arg);
+
+/* A savepoint: hk_arena_rewind frees everything allocated since (memory, large blocks, child
+ * arenas, running cleanups), keeping what came before. A mark dies with a reset or with a
+ * rewind to an earlier mark; rewinding to a dead mark is reported and ignored. */
+typedef struct hk_arena_mark_s {
+    const void *chunk_;  /* private */
+    size_t offset_;      /* private */
+    unsigned long long serial_, generation_; /* private */
+} hk_arena_mark_t;
+HK_API hk_arena_mark_t hk_arena_mark(hk_arena_t *arena);
+HK_API void hk_arena_rewind(hk_arena_t *arena, hk_arena_mark_t mark);
+
+/* Hand an unlocked arena to the calling thread (after the old owner is done with it, e.g. a
+ * request passed from an acceptor to a worker through a queue). */
+HK_API void hk_arena_set_owner(hk_arena_t *arena);
+
+typedef struct hk_arena_stats_s {
+    const char *name;   /* valid while the arena lives */
+    size_t used;        /* bytes handed out since the last reset (padding included) */
+    size_t chunks;      /* chunks held, the first one included */
+    size_t chunk_bytes; /* bytes of those chunks */
+    size_t large;       /* allocations with a block of their own */
+    size_t large_bytes; /* their bytes */
+    size_t children;    /* child arenas alive */
+} hk_arena_stats_t;
+HK_API void hk_arena_stats(hk_arena_t *arena, hk_arena_stats_t *out);
+
 
 #ifdef __cplusplus
 }

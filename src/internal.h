@@ -183,6 +183,7 @@ typedef struct hk_state_s {
     size_t segment_count;
     pthread_mutex_t huge_lock;
     _Atomic size_t reserved, committed, committed_peak; /* bytes, kept by the os layer */
+    _Atomic size_t meta_reserved; /* bytes mapped for the library's own records */
     _Atomic size_t huge_live;
     pthread_mutex_t purger_lock; /* with purger_wake: the background purger sleeps on it */
     pthread_cond_t purger_wake;
@@ -209,6 +210,8 @@ hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_siz
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal uint64_t hk_clock_ms(void);
+hk_internal void *hk_meta_map(size_t size); /* 4 MiB-aligned, granules tagged HK_MAP_META */
+hk_internal void hk_meta_unmap(void *p, size_t size);
 
 /* format.c — printf without malloc */
 typedef struct hk_buf_s {
@@ -297,8 +300,6 @@ hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
 
 /* stack_depot.c — every distinct allocation stack stored once, found again by hash */
 hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
-hk_internal void *hk_meta_map(size_t size); /* 4 MiB-aligned, granules tagged HK_MAP_META */
-hk_internal void hk_meta_unmap(void *p, size_t size);
 
 /* leak.c — the reachability scan and its report; stop_world.c — pausing the other threads */
 hk_internal void hk_leak_at_exit(uintptr_t caller_sp); /* caller_sp: the destructor's caller's */

@@ -144,3 +144,26 @@ size_t hk_os_resident(const void *p, size_t size) {
     }
     return resident;
 }
+
+/* Memory for the library's own records (thread heaps, leak tracking tables, the stack depot):
+ * whole 4 MiB granules tagged HK_MAP_META, so the leak scan never takes them for blocks or roots,
+ * and counted apart from the heap's own reserved/committed bytes. */
+void *hk_meta_map(size_t size) {
+    size = hk_align_up(size, HK_SEGMENT_SIZE);
+    size_t mapped;
+    uint8_t *p = hk_os_map_aligned(size, HK_SEGMENT_SIZE, &mapped);
+    if (p == NULL) return NULL;
+    hk_os_account(-(intptr_t)size, -(intptr_t)size);
+    atomic_fetch_add_explicit(&hk_state.meta_reserved, size, memory_order_relaxed);
+    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
+        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_META, __ATOMIC_RELEASE);
+    return p;
+}
+
+void hk_meta_unmap(void *p, size_t size) {
+    size = hk_align_up(size, HK_SEGMENT_SIZE);
+    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
+        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
+    if (munmap(p, size) != 0) hk_error("munmap(%p, %zu) failed (errno %d)", p, size, errno);
+    atomic_fetch_sub_explicit(&hk_state.meta_reserved, size, memory_order_relaxed);
+}

@@ -1,12 +1,8 @@
 /* stack_depot.c — every distinct allocation stack, stored once and named by a 32-bit id.
  * Stacks live in one big reserved region, appended and never moved or freed, so an id is just
  * the entry's offset and a lookup needs no lock: buckets and entries are published with release
- * stores after they are complete. Only inserting a new stack takes the lock. Also home of the
- * library's metadata mappings (hk_meta_map), tagged in the segment map so that the leak scan
- * never takes them for blocks or roots. */
+ * stores after they are complete. Only inserting a new stack takes the lock. */
 #include "internal.h"
-
-#include <sys/mman.h>
 
 #define HK_DEPOT_BUCKETS ((size_t)1 << 20)
 #define HK_DEPOT_BYTES ((size_t)1 << 30) /* address space only: pages are touched as stacks arrive */
@@ -26,23 +22,6 @@ static struct {
     size_t used;    /* bytes of base handed out, the first 16 left unused */
     bool failed;    /* could not reserve the region: every stack is id 1, "unknown" */
 } hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = 16};
-
-void *hk_meta_map(size_t size) {
-    size = hk_align_up(size, HK_SEGMENT_SIZE);
-    size_t mapped;
-    uint8_t *p = hk_os_map_aligned(size, HK_SEGMENT_SIZE, &mapped);
-    if (p == NULL) return NULL;
-    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
-        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_META, __ATOMIC_RELEASE);
-    return p;
-}
-
-void hk_meta_unmap(void *p, size_t size) {
-    size = hk_align_up(size, HK_SEGMENT_SIZE);
-    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
-        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
-    hk_os_unmap(p, size);
-}
 
 static uint32_t hk_stack_hash(const uintptr_t *frames, size_t depth) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;

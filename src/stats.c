@@ -42,6 +42,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
     pthread_mutex_unlock(&hk_state.segments_lock);
     pthread_mutex_lock(&hk_state.heaps_lock);
     t->threads = hk_state.heap_count;
+    t->metadata = atomic_load_explicit(&hk_state.meta_reserved, memory_order_relaxed);
     pthread_mutex_unlock(&hk_state.heaps_lock);
     t->huge_live = atomic_load_explicit(&hk_state.huge_live, memory_order_relaxed);
     t->huge_cached = hk_huge_cached();
@@ -97,7 +98,10 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
     hk_buf_t rb = {ratio, sizeof ratio, 0};
     hk_buf_ratio(&rb, t->resident, t->live);
     hk_buf_printf(b, "  %-14s %12s   %s\n", "fragmentation", ratio, "resident / live");
-    hk_buf_printf(b, "  segments %zu, abandoned %zu, thread heaps %zu\n", t->segments, t->abandoned, t->threads);
+    hk_buf_printf(b, "  segments %zu, abandoned %zu, thread heaps %zu, metadata ", t->segments, t->abandoned,
+                  t->threads);
+    hk_buf_bytes(b, t->metadata);
+    hk_buf_printf(b, " reserved\n");
     hk_buf_printf(b, "  %5s %10s %7s %12s %12s %12s %6s\n", "class", "block", "pages", "live blocks", "live bytes",
                   "page bytes", "use");
     for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
@@ -122,8 +126,8 @@ static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
                   (int)getpid(), t->reserved, t->committed, t->committed_peak, t->resident, t->live, t->huge_live,
                   t->free_in_pages, t->free_pending, t->huge_cached);
     hk_buf_ratio(b, t->resident, t->live);
-    hk_buf_printf(b, ",\"segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,\"classes\":[", t->segments, t->abandoned,
-                  t->threads);
+    hk_buf_printf(b, ",\"segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,\"metadata\":%zu,\"classes\":[",
+                  t->segments, t->abandoned, t->threads, t->metadata);
     bool first = true;
     for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
         const hk_class_stats_t *c = &s->classes[bin];
