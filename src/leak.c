@@ -30,6 +30,7 @@
 #define HK_NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
 #define HK_MODULES_MAX 4096
 #define HK_EXCLUDED_MAX 64
+#define HK_ROOT_MAX ((uintptr_t)64 << 30)
 
 typedef struct hk_mark_entry_s {
     uintptr_t user;
@@ -304,6 +305,12 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
         if (!ok) continue;
         bool readable = m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p';
         bool special = !strncmp(m.path, "[v", 2) || !strncmp(m.path, "/dev/", 5);
+        /* Reservations this big (a sanitizer's shadow, a VM's heap) are not worth reading. */
+        if (readable && !special && m.hi - m.lo > HK_ROOT_MAX) {
+            hk_message("leak check: skipping a %zu GiB mapping at %p as a root", (size_t)((m.hi - m.lo) >> 30),
+                       (void *)m.lo);
+            special = true;
+        }
         if (readable && !special) {
             bool is_stack = hk_is_stack_mapping(&m, prev);
             bool has_thread = false;
