@@ -219,7 +219,10 @@ static bool hk_parse_mapping(char *line, hk_mapping_t *m) {
         if (k == 0 && *c++ != '-') return false;
     }
     if (*c++ != ' ') return false;
-    for (int i = 0; i < 4; i++) m->perms[i] = *c ? *c++ : '-';
+    for (int i = 0; i < 4; i++) {
+        m->perms[i] = *c != '\0' ? *c : '-';
+        if (*c != '\0') c++;
+    }
     m->perms[4] = '\0';
     for (int field = 0; field < 3 && *c; field++) { /* offset, device, inode */
         while (*c == ' ') c++;
