@@ -289,6 +289,8 @@ hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t
 hk_internal void hk_track_init(void);
 hk_internal void hk_track_alloc(void *p, size_t size); /* p was just handed out */
 hk_internal void hk_track_thread_done(hk_heap_t *heap);
+hk_internal bool hk_track_suspend(void);
+hk_internal void hk_track_resume(bool was);
 hk_internal void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block);
 hk_internal hk_track_rec_t *hk_track_segment_table(void); /* a table for a new segment */
 hk_internal void hk_track_segment_release(hk_segment_t *seg);

@@ -539,7 +539,9 @@ void hk_leak_signal_setup(void) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the checker thread takes no signal itself... */
     pthread_t thread;
+    bool tracking_was = hk_track_suspend();
     int err = pthread_create(&thread, NULL, hk_leak_signal_main, NULL);
+    hk_track_resume(tracking_was);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
         hk_message("HEAPKIT_LEAK_SIGNAL: cannot start the checker thread (error %d); no checks on signal", err);

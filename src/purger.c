@@ -76,7 +76,10 @@ void hk_purger_start_if_wanted(void) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, (size_t)64 * 1024);
-    if (pthread_create(&thread, &attr, hk_purger_main, NULL) != 0) {
+    bool tracking_was = hk_track_suspend(); /* its thread descriptor's TLS vector is ours */
+    int err = pthread_create(&thread, &attr, hk_purger_main, NULL);
+    hk_track_resume(tracking_was);
+    if (err != 0) {
         hk_state.options.purge_thread = false; /* purge on allocator calls instead */
         atomic_store_explicit(&hk_state.purger_state, 0, memory_order_release);
     } else {

@@ -164,6 +164,17 @@ static hk_noinline uint32_t hk_track_stack(void) {
     return id;
 }
 
+/* Around the library's own work that allocates through libc (starting its threads): those blocks
+ * are kept with no stack, so no report blames them on the program function that happened to be
+ * running. Returns the previous state for hk_track_resume. */
+bool hk_track_suspend(void) {
+    bool was = hk_track_busy;
+    hk_track_busy = true;
+    return was;
+}
+
+void hk_track_resume(bool was) { hk_track_busy = was; }
+
 void hk_track_thread_done(hk_heap_t *heap) {
     if (heap->stack_cache != NULL) hk_meta_unmap(heap->stack_cache, sizeof(hk_stack_cache_t));
     heap->stack_cache = NULL;

@@ -1,9 +1,13 @@
 /* heapkit.c — the `heapkit` command: runs a program with libheapkit.so preloaded and its
- * options turned into HEAPKIT_* environment variables, then exits as the program did.
- * This process never loads the library itself; only the child does. */
+ * options turned into HEAPKIT_* environment variables, then exits as the program did. With
+ * --leaks it gives the program a private directory for its raw leak reports and reports them
+ * (leak_report.c) when it ends. This process never loads the library itself; only the child does. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "leak_report.h"
+#include "suppress.h"
 
 #ifndef HK_VERSION_STRING
 #define HK_VERSION_STRING "unknown"
@@ -31,6 +39,7 @@ enum { EXIT_USAGE = 2, EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
 
 static const char usage_text[] =
     "usage: heapkit run [options] -- PROG [ARGS...]\n"
+    "       heapkit leak-report [report options] DIR\n"
     "       heapkit help | --help\n"
     "       heapkit --version\n"
     "\n"
@@ -47,7 +56,29 @@ static const char usage_text[] =
     "                      (HEAPKIT_VERBOSE=1)\n"
     "  --lib PATH          the libheapkit.so to preload; default: $HEAPKIT_LIB, else the\n"
     "                      library installed next to this command\n"
-    "  -h, --help          show this help\n";
+    "  -h, --help          show this help\n"
+    "\n"
+    "leak checking (each of these options implies --leaks):\n"
+    "  --leaks             track allocations and report leaks on stderr when PROG (and every\n"
+    "                      process it forks or execs) ends, with function, file and line\n"
+    "                      (HEAPKIT_LEAKS=1, HEAPKIT_LEAK_DIR=a private temporary directory)\n"
+    "  --json FILE         also write the leak report as JSON to FILE\n"
+    "  --exitcode N        exit with N (0-255) if a definite or indirect leak was found\n"
+    "                      that no suppression covers; else exit as PROG did\n"
+    "  --suppressions FILE leaks not to report: lines 'leak:PATTERN', PATTERN a glob matched\n"
+    "                      against each frame's function, source file and module; lines\n"
+    "                      starting with '#' are comments (may be given more than once)\n"
+    "  --show-reachable    also list blocks still reachable at exit (the summary always\n"
+    "                      counts them)\n"
+    "  --stack-depth N     frames recorded per allocation, 1 to 64 (default 16)\n"
+    "                      (HEAPKIT_STACK_DEPTH=N)\n"
+    "  --leak-signal SIG   check for leaks whenever PROG gets signal SIG (USR2, SIGUSR2 or a\n"
+    "                      number)  (HEAPKIT_LEAK_SIGNAL=SIG); sent to this command, a USR1,\n"
+    "                      USR2 or real-time SIG is passed on to PROG\n"
+    "\n"
+    "leak-report reports the raw leak reports (leaks.PID.N.raw) that programs run with\n"
+    "HEAPKIT_LEAKS=1 HEAPKIT_LEAK_DIR=DIR left in DIR, and takes --json, --exitcode,\n"
+    "--suppressions and --show-reachable as run does. It exits 1 if DIR holds no report.\n";
 
 static void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void die(int code, const char *fmt, ...)
@@ -133,19 +164,31 @@ static char *find_lib(const char *opt_lib)
     return lib;
 }
 
-/* --- the run command -------------------------------------------------------------------- */
+/* --- options ----------------------------------------------------------------------------- */
+
+/* What shapes a leak report: options of both `run` and `leak-report`. */
+struct report_options {
+    bool show_reachable;
+    const char *json; /* file name, or NULL */
+    int exitcode;     /* -1: exit as the program did */
+    struct suppressions suppressions;
+};
 
 struct run_options {
     bool stats;
     bool verbose;
+    bool leaks;
     const char *stats_file;
     const char *purge_delay;
     const char *lib;
+    const char *stack_depth;
+    int leak_signal; /* 0: none */
+    struct report_options report;
     char **argv; /* the program and its arguments, NULL-terminated */
 };
 
 /* Matches "--name VALUE" and "--name=VALUE"; advances *i past what it used. */
-static bool take_value(char **argv, int argc, int *i, const char *name, const char **value)
+static bool take_value(char **argv, int argc, int *i, const char *name, const char **value, const char *cmd)
 {
     size_t n = strlen(name);
     const char *arg = argv[*i];
@@ -158,7 +201,7 @@ static bool take_value(char **argv, int argc, int *i, const char *name, const ch
     if (arg[n] != '\0')
         return false;
     if (*i + 1 >= argc)
-        usage_error("run: option %s needs a value", name);
+        usage_error("%s: option %s needs a value", cmd, name);
     *value = argv[++*i];
     return true;
 }
@@ -172,12 +215,75 @@ static bool is_delay(const char *s)
     return digits > 0 && digits <= 9 && (s[digits] == '\0' || strcmp(s + digits, "ms") == 0);
 }
 
+/* A number of digits only (no sign, no spaces) from lo to hi, or -1. */
+static long parse_number(const char *s, long lo, long hi)
+{
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || digits > 9 || s[digits] != '\0')
+        return -1;
+    long v = strtol(s, NULL, 10);
+    return v >= lo && v <= hi ? v : -1;
+}
+
+/* A signal by number or name, with or without "SIG", that a program can take and go on: the
+ * rule of the library's HEAPKIT_LEAK_SIGNAL, checked here so a typo is a usage error. 0 if not. */
+static int parse_signal(const char *s)
+{
+    static const struct {
+        const char *name;
+        int number;
+    } names[] = { { "HUP", SIGHUP },   { "INT", SIGINT },       { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
+                  { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE },     { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+                  { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+                  { "TTOU", SIGTTOU }, { "URG", SIGURG },       { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+                  { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "PWR", SIGPWR } };
+    long v = parse_number(s, 1, SIGRTMAX);
+    if (v < 0) {
+        if (strncmp(s, "SIG", 3) == 0)
+            s += 3;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(s, names[i].name) == 0)
+                v = names[i].number;
+    }
+    if (v <= 0 || v == SIGKILL || v == SIGSTOP || v == SIGSEGV || v == SIGBUS || v == SIGFPE || v == SIGILL)
+        return 0;
+    return (int)v;
+}
+
+/* Takes the report option at argv[*i], if it is one. */
+static bool take_report_option(char **argv, int argc, int *i, const char *cmd, struct report_options *r)
+{
+    const char *v;
+    if (strcmp(argv[*i], "--show-reachable") == 0) {
+        r->show_reachable = true;
+    } else if (take_value(argv, argc, i, "--json", &v, cmd)) {
+        if (v[0] == '\0')
+            usage_error("%s: --json needs a file name", cmd);
+        r->json = v;
+    } else if (take_value(argv, argc, i, "--exitcode", &v, cmd)) {
+        long code = parse_number(v, 0, 255);
+        if (code < 0)
+            usage_error("%s: --exitcode wants a number from 0 to 255, not '%s'", cmd, v);
+        r->exitcode = (int)code;
+    } else if (take_value(argv, argc, i, "--suppressions", &v, cmd)) {
+        char *error;
+        if (v[0] == '\0')
+            usage_error("%s: --suppressions needs a file name", cmd);
+        if (!suppressions_load(&r->suppressions, v, &error))
+            die(EXIT_USAGE, "%s", error != NULL ? error : "out of memory");
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static struct run_options parse_run(int argc, char **argv)
 {
-    struct run_options o = { 0 };
+    struct run_options o = { .report.exitcode = -1 };
     int i = 0;
     for (; i < argc; i++) {
         const char *a = argv[i];
+        const char *v;
         if (strcmp(a, "--") == 0)
             break;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -188,14 +294,26 @@ static struct run_options parse_run(int argc, char **argv)
             o.stats = true;
         else if (strcmp(a, "--verbose") == 0)
             o.verbose = true;
-        else if (take_value(argv, argc, &i, "--stats-file", &o.stats_file)) {
+        else if (strcmp(a, "--leaks") == 0 || take_report_option(argv, argc, &i, "run", &o.report))
+            o.leaks = true;
+        else if (take_value(argv, argc, &i, "--stack-depth", &o.stack_depth, "run")) {
+            if (parse_number(o.stack_depth, 1, 64) < 0)
+                usage_error("run: --stack-depth wants a number of frames from 1 to 64, not '%s'", o.stack_depth);
+            o.leaks = true;
+        } else if (take_value(argv, argc, &i, "--leak-signal", &v, "run")) {
+            o.leak_signal = parse_signal(v);
+            if (o.leak_signal == 0)
+                usage_error("run: --leak-signal wants a signal name (USR2, SIGUSR2) or number that does not "
+                            "end the program (not KILL, STOP, SEGV, BUS, FPE or ILL), not '%s'", v);
+            o.leaks = true;
+        } else if (take_value(argv, argc, &i, "--stats-file", &o.stats_file, "run")) {
             if (o.stats_file[0] == '\0')
                 usage_error("run: --stats-file needs a file name");
-        } else if (take_value(argv, argc, &i, "--purge-delay", &o.purge_delay)) {
+        } else if (take_value(argv, argc, &i, "--purge-delay", &o.purge_delay, "run")) {
             if (!is_delay(o.purge_delay))
                 usage_error("run: --purge-delay wants milliseconds (0 = at once, -1 = never), "
                             "not '%s'", o.purge_delay);
-        } else if (take_value(argv, argc, &i, "--lib", &o.lib)) {
+        } else if (take_value(argv, argc, &i, "--lib", &o.lib, "run")) {
             if (o.lib[0] == '\0')
                 usage_error("run: --lib needs a path");
         } else if (a[0] == '-')
@@ -208,6 +326,8 @@ static struct run_options parse_run(int argc, char **argv)
     o.argv = argv + i + 1;
     return o;
 }
+
+/* --- the environment ----------------------------------------------------------------------- */
 
 static void set_env(const char *name, const char *value, bool verbose)
 {
@@ -231,7 +351,7 @@ static char *absolute_path(const char *path)
     return abs;
 }
 
-static void setup_env(const struct run_options *o, const char *lib)
+static void setup_env(const struct run_options *o, const char *lib, const char *leak_dir)
 {
     const char *old = getenv("LD_PRELOAD");
     char *preload = (old != NULL && old[0] != '\0') ? xstrcat3(lib, ":", old) : xstrcat3(lib, "", "");
@@ -248,11 +368,153 @@ static void setup_env(const struct run_options *o, const char *lib)
         set_env("HEAPKIT_PURGE_DELAY", o->purge_delay, o->verbose);
     if (o->verbose)
         set_env("HEAPKIT_VERBOSE", "1", o->verbose);
+    if (leak_dir != NULL) {
+        set_env("HEAPKIT_LEAKS", "1", o->verbose);
+        set_env("HEAPKIT_LEAK_DIR", leak_dir, o->verbose);
+    }
+    if (o->stack_depth != NULL)
+        set_env("HEAPKIT_STACK_DEPTH", o->stack_depth, o->verbose);
+    if (o->leak_signal != 0) {
+        char number[16];
+        snprintf(number, sizeof number, "%d", o->leak_signal);
+        set_env("HEAPKIT_LEAK_SIGNAL", number, o->verbose);
+    }
 }
+
+/* --- the leak report directory ------------------------------------------------------------- */
+
+/* A directory of our own (mode 0700) for the raw reports, absolute: the program may chdir. */
+static char *make_leak_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (tmp == NULL || tmp[0] == '\0')
+        tmp = "/tmp";
+    char *base = absolute_path(tmp);
+    char *dir = xstrcat3(base, "/heapkit-leaks.", "XXXXXX");
+    free(base);
+    if (mkdtemp(dir) == NULL)
+        die(1, "cannot create a directory for the leak reports in %s: %s", tmp, strerror(errno));
+    return dir;
+}
+
+/* Only files are expected in it (the raw reports); anything else is left and named. */
+static void remove_leak_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "heapkit: cannot remove %s: %s\n", dir, strerror(errno));
+}
+
+/* The file execvp would run for `prog`, or NULL. */
+static char *find_program(const char *prog)
+{
+    if (strchr(prog, '/') != NULL)
+        return xstrcat3(prog, "", "");
+    const char *path = getenv("PATH");
+    if (path == NULL || path[0] == '\0')
+        path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        char *dir = strndup(p, (size_t)(end - p));
+        if (dir == NULL)
+            die(1, "out of memory");
+        char *file = xstrcat3(dir[0] != '\0' ? dir : ".", "/", prog);
+        free(dir);
+        if (access(file, X_OK) == 0)
+            return file;
+        free(file);
+        if (*end == '\0')
+            return NULL;
+        p = end;
+    }
+}
+
+/* Why LD_PRELOAD cannot have put heapkit into `prog`, or NULL: a static executable has no
+ * dynamic loader to preload with, and a set-ID one is run in secure mode. */
+static const char *preload_obstacle(const char *prog)
+{
+    char *path = find_program(prog);
+    if (path == NULL)
+        return NULL;
+    const char *why = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)) != 0)
+        why = "it is set-user-ID or set-group-ID, and the loader ignores LD_PRELOAD for such programs";
+    Elf *elf = elf_version(EV_CURRENT) != EV_NONE ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+    size_t phnum;
+    if (why == NULL && elf != NULL && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &phnum) == 0) {
+        bool interp = false;
+        for (size_t i = 0; i < phnum && !interp; i++) {
+            GElf_Phdr ph;
+            interp = gelf_getphdr(elf, (int)i, &ph) != NULL && ph.p_type == PT_INTERP;
+        }
+        if (!interp)
+            why = "it is statically linked, so there is no dynamic loader to preload heapkit";
+    }
+    elf_end(elf);
+    close(fd);
+    return why;
+}
+
+static FILE *open_json(const char *path)
+{
+    if (path == NULL)
+        return NULL;
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        die(EXIT_USAGE, "cannot write the JSON report to %s: %s", path, strerror(errno));
+    return f;
+}
+
+/* Closes the JSON file; a report that was not written is at least valid JSON. */
+static bool close_json(FILE *f, const char *path, bool written)
+{
+    if (f == NULL)
+        return true;
+    if (!written) {
+        struct leak_set none = { 0 };
+        leak_json_write(f, &none);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "heapkit: cannot write the JSON report to %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* The exit code once the leak report is out: --exitcode if it found leaks, 1 instead of 0 if
+ * the JSON could not be written, else `code`. */
+static int report_exit_code(int code, int result, const struct report_options *r)
+{
+    if (result > 0 && (result & LEAK_REPORT_FOUND) && r->exitcode >= 0)
+        return r->exitcode;
+    if (result > 0 && (result & LEAK_REPORT_JSON_FAILED) && code == 0)
+        return 1;
+    return code;
+}
+
+/* --- running the program ------------------------------------------------------------------- */
+
+struct child {
+    pid_t pid;
+    int status;     /* from waitpid */
+    int exec_error; /* errno of a failed exec, else 0 */
+};
 
 static volatile sig_atomic_t child_pid;
 
-/* SIGTERM and SIGHUP sent to us are meant for the program we run. */
+/* SIGTERM and SIGHUP sent to us are meant for the program we run; so is the leak signal. */
 static void forward_signal(int sig)
 {
     if (child_pid > 0)
@@ -260,8 +522,8 @@ static void forward_signal(int sig)
 }
 
 /* Forks, execs argv in the child and reports an exec failure back through a close-on-exec
- * pipe: if the pipe closes empty, the exec happened. Returns the exit code to use. */
-static int spawn_and_wait(char **argv)
+ * pipe: if the pipe closes empty, the exec happened. */
+static struct child spawn_and_wait(char **argv, int leak_signal)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
@@ -276,6 +538,12 @@ static int spawn_and_wait(char **argv)
     sigaction(SIGQUIT, &ign, &old_quit);
     sigaction(SIGTERM, &fwd, NULL);
     sigaction(SIGHUP, &fwd, NULL);
+    /* Someone who signals this command to have the program check for leaks means the program;
+     * job-control and other everyday signals keep their meaning for us. */
+    bool fwd_leak = leak_signal == SIGUSR1 || leak_signal == SIGUSR2 || leak_signal >= SIGRTMIN;
+    struct sigaction old_leak;
+    if (fwd_leak)
+        sigaction(leak_signal, &fwd, &old_leak);
 
     fflush(NULL);
     pid_t pid = fork();
@@ -286,6 +554,8 @@ static int spawn_and_wait(char **argv)
         sigaction(SIGQUIT, &old_quit, NULL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
+        if (fwd_leak)
+            sigaction(leak_signal, &old_leak, NULL);
         close(fds[0]);
         execvp(argv[0], argv);
         int err = errno;
@@ -303,25 +573,34 @@ static int spawn_and_wait(char **argv)
     while (n < 0 && errno == EINTR);
     close(fds[0]);
 
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
+    struct child c = { .pid = pid };
+    while (waitpid(pid, &c.status, 0) < 0)
         if (errno != EINTR)
             die(1, "waitpid: %s", strerror(errno));
+    if (n == (ssize_t)sizeof err)
+        c.exec_error = err != 0 ? err : EINVAL;
+    return c;
+}
 
-    if (n == (ssize_t)sizeof err) {
-        fprintf(stderr, "heapkit: cannot run '%s': %s\n", argv[0], strerror(err));
-        return (err == ENOENT || err == ENOTDIR) ? EXIT_NOTFOUND : EXIT_NOEXEC;
+/* Says what became of the program and turns it into our exit code. */
+static int child_exit_code(const struct child *c, const char *prog)
+{
+    if (c->exec_error != 0) {
+        fprintf(stderr, "heapkit: cannot run '%s': %s\n", prog, strerror(c->exec_error));
+        return (c->exec_error == ENOENT || c->exec_error == ENOTDIR) ? EXIT_NOTFOUND : EXIT_NOEXEC;
     }
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        fprintf(stderr, "heapkit: %s was killed by signal %d (%s)%s\n", argv[0], sig,
-                strsignal(sig), WCOREDUMP(status) ? ", core dumped" : "");
+    if (WIFEXITED(c->status))
+        return WEXITSTATUS(c->status);
+    if (WIFSIGNALED(c->status)) {
+        int sig = WTERMSIG(c->status);
+        fprintf(stderr, "heapkit: %s was killed by signal %d (%s)%s\n", prog, sig, strsignal(sig),
+                WCOREDUMP(c->status) ? ", core dumped" : "");
         return 128 + sig;
     }
     return 1;
 }
+
+/* --- the commands -------------------------------------------------------------------------- */
 
 static int cmd_run(int argc, char **argv)
 {
@@ -329,9 +608,59 @@ static int cmd_run(int argc, char **argv)
     char *lib = find_lib(o.lib);
     if (o.verbose)
         fprintf(stderr, "heapkit: preloading %s\n", lib);
-    setup_env(&o, lib);
+    FILE *json = open_json(o.report.json);
+    char *leak_dir = o.leaks ? make_leak_dir() : NULL;
+    setup_env(&o, lib, leak_dir);
     free(lib);
-    return spawn_and_wait(o.argv);
+    struct child c = spawn_and_wait(o.argv, o.leak_signal);
+    int code = child_exit_code(&c, o.argv[0]);
+    int result = -1;
+    if (leak_dir != NULL && c.exec_error == 0) {
+        struct leak_options lo = { .suppressions = &o.report.suppressions,
+                                   .show_reachable = o.report.show_reachable,
+                                   .json = json };
+        struct leak_main m = { .pid = c.pid, .status = c.status, .name = o.argv[0],
+                               .no_preload = preload_obstacle(o.argv[0]) };
+        result = leak_report_dir(leak_dir, &lo, &m);
+    }
+    if (leak_dir != NULL)
+        remove_leak_dir(leak_dir);
+    free(leak_dir);
+    if (!close_json(json, o.report.json, result >= 0) && code == 0)
+        code = 1;
+    suppressions_free(&o.report.suppressions);
+    return report_exit_code(code, result, &o.report);
+}
+
+static int cmd_leak_report(int argc, char **argv)
+{
+    struct report_options r = { .exitcode = -1 };
+    const char *dir = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            exit(0);
+        }
+        if (take_report_option(argv, argc, &i, "leak-report", &r))
+            continue;
+        if (a[0] == '-')
+            usage_error("leak-report: unknown option '%s'", a);
+        if (dir != NULL)
+            usage_error("leak-report: one directory only, not '%s' and '%s'", dir, a);
+        dir = a;
+    }
+    if (dir == NULL)
+        usage_error("leak-report: no directory given (heapkit leak-report [options] DIR)");
+    FILE *json = open_json(r.json);
+    struct leak_options lo = { .suppressions = &r.suppressions, .show_reachable = r.show_reachable, .json = json };
+    struct leak_main m = { .pid = 0 };
+    int result = leak_report_dir(dir, &lo, &m);
+    int code = result < 0 ? 1 : 0;
+    if (!close_json(json, r.json, result >= 0))
+        code = 1;
+    suppressions_free(&r.suppressions);
+    return report_exit_code(code, result, &r);
 }
 
 int main(int argc, char **argv)
@@ -341,6 +670,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "leak-report") == 0)
+        return cmd_leak_report(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_text, stdout);
         return 0;

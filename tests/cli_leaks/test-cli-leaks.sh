@@ -1,0 +1,378 @@
+#!/bin/sh
+# test-cli-leaks.sh — tests of the `heapkit` command's leak report: symbolization of hand-written
+# raw reports (docs/leak-report-format.md), suppressions, --exitcode, JSON, several processes and
+# checks, the "no report" explanations, the run options, and `run --leaks` end to end.
+# Usage: test-cli-leaks.sh SECTION HEAPKIT PROG PROG_NOPIE PROG_STATIC
+#   SECTION: symbolize | suppress | json | processes | options | noreport | e2e
+set -u
+ulimit -c 0 2>/dev/null || true # the SIGSEGV checks must not leave core files behind
+abspath() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+SECTION=$1
+HK=$(abspath "$2")
+PROG=$(abspath "$3")
+PROG_NOPIE=$(abspath "$4")
+PROG_STATIC=$(abspath "$5")
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; shift; for line in "$@"; do echo "       $line"; done; }
+
+# check_status NAME WANT COMMAND... : runs COMMAND, keeps stdout/stderr in $T/out, $T/err.
+check_status() {
+    name=$1 want=$2
+    shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
+    bad "$name" "exit status $got, want $want" "stderr: $(head -c 1500 "$T/err")"
+    return 1
+}
+
+# expect NAME FILE PATTERN : the file has a line matching the (grep -E) pattern.
+expect() {
+    if grep -Eq -- "$3" "$2"; then ok "$1"; else bad "$1" "no /$3/ in:" "$(head -c 3000 "$2")"; fi
+}
+# expect_not NAME FILE PATTERN : no line matches.
+expect_not() {
+    if grep -Eq -- "$3" "$2"; then bad "$1" "unexpected /$3/ in:" "$(grep -E -- "$3" "$2" | head -5)"; else ok "$1"; fi
+}
+# expect_order NAME FILE PATTERN1 PATTERN2 : the first line matching 1 comes before the first matching 2.
+expect_order() {
+    a=$(grep -En -- "$3" "$2" | head -1 | cut -d: -f1)
+    b=$(grep -En -- "$4" "$2" | head -1 | cut -d: -f1)
+    if [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]; then ok "$1"
+    else bad "$1" "/$3/ (line ${a:-none}) should come before /$4/ (line ${b:-none})"; fi
+}
+# json_check NAME FILE PYTHON-EXPRESSIONS... : the file is valid JSON and each assert holds (j = the document).
+json_check() {
+    name=$1 file=$2
+    shift 2
+    if ! python3 -m json.tool "$file" >/dev/null 2>"$T/jerr"; then
+        bad "$name: valid JSON" "$(cat "$T/jerr")" "$(head -c 1500 "$file")"
+        return
+    fi
+    ok "$name: valid JSON"
+    for a in "$@"; do
+        if python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert $a" "$file" 2>"$T/jerr"; then ok "$name: $a"
+        else bad "$name: $a" "$(tail -2 "$T/jerr")"; fi
+    done
+}
+
+# --- hand-written raw reports ----------------------------------------------------------------
+
+# Known call sites of PROG: "name address line outer_line" (addresses relative to the load bias).
+site() { # site PROGRAM NAME FIELD(2=address, 3=line, 4=outer line)
+    "$1" frames | awk -v n="$2" -v f="$3" '$1 == n { print $f }'
+}
+
+# raw_report FILE PID CHECK REASON PROGRAM [end|noend]: a report with one group of each kind.
+raw_report() {
+    file=$1 pid=$2 check=$3 reason=$4 p=$5 last=${6:-end}
+    mk=$(site "$p" make_node 2) pf=$(site "$p" print_frames 2) inl=$(site "$p" inl_helper 2)
+    hki=$(site "$p" hk_fake_internal 2) hka=$(site "$p" hk_fake_alloc 2)
+    {
+        printf 'heapkit-leaks\t1\npid\t%s\t1\nexe\t%s\ncheck\t%s\t%s\nthreads\t2\t0\n' "$pid" "$p" "$check" "$reason"
+        printf 'module\t0\t555555554000\t%s\nmodule\t1\t7f0000000000\t/nonexistent/libgone.so\n' "$p"
+        printf 'module\t2\t7f1000000000\t/nonexistent/libheapkit.so.0\nmodule\t3\t7ffff7fc1000\tlinux-vdso.so.1\n'
+        printf 'stack\t1\t0:%s\t0:%s\n' "$mk" "$pf"
+        printf 'stack\t2\t0:%s\t1:1234\t-1:deadbeef\t3:99\n' "$inl"
+        printf 'stack\t3\t2:4321\t0:%s\t0:%s\t0:%s\n' "$hki" "$hka" "$pf"
+        printf 'stack\t4\t0:%s\t0:%s\n' "$hki" "$pf"
+        printf 'leak\tdefinite\t1\t10\t320\t-\t1\t7f0000001000\n'
+        printf 'leak\tindirect\t2\t3\t96\tconn\t2\t7f0000002000\n'
+        printf 'leak\tpossible\t3\t1\t64\t-\t1\t7f0000003000\n'
+        printf 'leak\treachable\t4\t1\t16\t-\t3\t7f0000004000\n'
+        if [ "$last" = end ]; then # a report cut short loses its tail: summary and end
+            printf 'summary\tdefinite\t10\t320\nsummary\tindirect\t3\t96\nsummary\tpossible\t1\t64\n'
+            printf 'summary\treachable\t1\t16\nend\n'
+        fi
+    } >"$file"
+}
+
+section_symbolize() {
+    for variant in pie nopie; do
+        p=$PROG
+        [ $variant = nopie ] && p=$PROG_NOPIE
+        d=$T/sym-$variant
+        mkdir -p "$d"
+        raw_report "$d/leaks.4242.1.raw" 4242 1 exit "$p"
+        check_status "$variant: leak-report exits 0 without --exitcode" 0 "$HK" leak-report "$d" || continue
+        e=$T/err
+        expect "$variant: header" "$e" '^==4242== heapkit: leak check at exit of .*/cli_leaks_prog(_nopie)? \(threads stopped: 2\)$'
+        expect "$variant: definite group" "$e" '^==4242== 320 bytes in 10 blocks are definitely lost \(loss record 1 of 3\), allocated by thread 1$'
+        expect "$variant: function, file, line and module" "$e" \
+            "^==4242==    #0 make_node \\(.*leak_prog\\.c:$(site "$p" make_node 3)\\)  \\[$p\\]\$"
+        expect "$variant: caller frame" "$e" "^==4242==    #1 print_frames \\(.*leak_prog\\.c:$(site "$p" print_frames 3)\\)  \\[$p\\]\$"
+        expect "$variant: label" "$e" "^==4242== 96 bytes in 3 blocks are indirectly lost in 'conn' \\(loss record 2 of 3\\), allocated by thread 2\$"
+        expect "$variant: inlined call is frame #0" "$e" "^==4242==    #0 inl_helper \\(.*leak_prog\\.c:$(site "$p" inl_helper 3)\\)  \\[$p\\]\$"
+        expect "$variant: function it was inlined into is frame #1" "$e" \
+            "^==4242==    #1 inl_outer \\(.*leak_prog\\.c:$(site "$p" inl_helper 4)\\)  \\[$p\\]\$"
+        expect "$variant: unreadable module: address and module offset" "$e" '^==4242==    #2 0x7f0000001234 \(libgone\.so\+0x1234\)$'
+        expect "$variant: address outside every module" "$e" '^==4242==    #3 0xdeadbeef \(in no module\)$'
+        expect "$variant: vDSO frame" "$e" '^==4242==    #4 0x7ffff7fc1099 \(linux-vdso\.so\.1\+0x99\)$'
+        expect "$variant: heapkit frames dropped down to the public entry point" "$e" \
+            "^==4242==    #0 hk_fake_alloc \\(.*leak_prog\\.c:$(site "$p" hk_fake_alloc 3)\\)"
+        expect_not "$variant: no libheapkit.so frame" "$e" 'libheapkit'
+        expect_not "$variant: no internal hk_ frame" "$e" 'hk_fake_internal'
+        expect_not "$variant: reachable group not listed" "$e" 'still reachable \(loss record'
+        expect "$variant: summary definite" "$e" '^==4242==    definitely lost: 320 bytes in 10 blocks$'
+        expect "$variant: summary indirect" "$e" '^==4242==    indirectly lost: 96 bytes in 3 blocks$'
+        expect "$variant: summary possible" "$e" '^==4242==      possibly lost: 64 bytes in 1 block$'
+        expect "$variant: summary reachable" "$e" '^==4242==    still reachable: 16 bytes in 1 block$'
+        expect "$variant: summary suppressed" "$e" '^==4242==         suppressed: 0 bytes in 0 blocks$'
+        expect "$variant: hint for reachable" "$e" 'show-reachable'
+
+        check_status "$variant: --show-reachable" 0 "$HK" leak-report --show-reachable "$d" &&
+            expect "$variant: --show-reachable lists the reachable group" "$T/err" \
+                '^==4242== 16 bytes in 1 block is still reachable \(loss record 4 of 4\), allocated by thread 3$' &&
+            expect "$variant: internal frames above the caller dropped" "$T/err" \
+                "^==4242==    #0 print_frames \\(.*leak_prog\\.c:$(site "$p" print_frames 3)\\)"
+    done
+}
+
+section_suppress() {
+    d=$T/supp
+    mkdir -p "$d"
+    raw_report "$d/leaks.4242.1.raw" 4242 1 exit "$PROG"
+    printf '# heapkit suppressions\n\n  leak:make_node  \nleak:*libgone*\nleak:nothing_matches_this\n' >"$T/s1"
+    check_status "suppress by function and by module glob" 0 "$HK" leak-report --suppressions "$T/s1" "$d" &&
+        expect_not "suppressed groups not listed" "$T/err" 'definitely lost \(loss|indirectly lost in' &&
+        expect "suppressed counted" "$T/err" '^==4242==         suppressed: 416 bytes in 13 blocks$' &&
+        expect "definite less what was suppressed" "$T/err" '^==4242==    definitely lost: 0 bytes in 0 blocks$' &&
+        expect "suppressions used: by function" "$T/err" "^==4242==    320 bytes in 10 blocks: leak:make_node  \\($T/s1:3\\)\$" &&
+        expect "suppressions used: by module" "$T/err" "^==4242==    96 bytes in 3 blocks: leak:\\*libgone\\*  \\($T/s1:4\\)\$" &&
+        expect_not "unused suppression not listed" "$T/err" 'nothing_matches_this' &&
+        expect "possible still listed" "$T/err" 'possibly lost \(loss record 1 of 1\)'
+    check_status "--exitcode: all definite and indirect suppressed: exit 0" 0 \
+        "$HK" leak-report --exitcode 9 --suppressions "$T/s1" "$d"
+    check_status "--exitcode: leaks found: exit 9" 9 "$HK" leak-report --exitcode 9 "$d"
+    check_status "--exitcode=0 given: exit 0" 0 "$HK" leak-report --exitcode=0 "$d"
+    printf 'leak:*leak_prog.c\n' >"$T/s2"
+    check_status "suppress by source file glob" 0 "$HK" leak-report --suppressions="$T/s2" "$d" &&
+        expect "file glob suppresses all groups with program frames" "$T/err" 'suppressed: 496 bytes in 15 blocks'
+    printf 'leak:leak_prog.c\n' >"$T/s3"
+    check_status "suppress by source file name" 0 "$HK" leak-report --suppressions "$T/s3" "$d" &&
+        expect "file name matches the basename" "$T/err" 'suppressed: 496 bytes in 15 blocks'
+    printf 'leak:inl_outer\n' >"$T/s4"
+    printf 'leak:cli_leaks_prog\n' >"$T/s5"
+    check_status "two suppression files; inlined frames match" 0 "$HK" leak-report --suppressions "$T/s4" \
+        --suppressions "$T/s5" --show-reachable "$d" &&
+        expect "inlined-into function suppresses" "$T/err" "96 bytes in 3 blocks: leak:inl_outer  \\($T/s4:1\\)" &&
+        expect "module basename suppresses" "$T/err" "leak:cli_leaks_prog  \\($T/s5:1\\)"
+
+    printf 'leak:ok\n\nmake_node\n' >"$T/bad1"
+    check_status "malformed suppression: exit 2" 2 "$HK" leak-report --suppressions "$T/bad1" "$d" &&
+        expect "malformed suppression: names file:line" "$T/err" "^heapkit: $T/bad1:3: not a suppression: 'make_node'"
+    printf 'race:foo\n' >"$T/bad2"
+    check_status "unknown suppression type: exit 2" 2 "$HK" leak-report --suppressions "$T/bad2" "$d" &&
+        expect "unknown suppression type: message" "$T/err" "$T/bad2:1: unknown suppression type 'race'"
+    printf 'leak:\n' >"$T/bad3"
+    check_status "empty pattern: exit 2" 2 "$HK" leak-report --suppressions "$T/bad3" "$d" &&
+        expect "empty pattern: message" "$T/err" "$T/bad3:1: empty pattern"
+    check_status "missing suppressions file: exit 2" 2 "$HK" leak-report --suppressions "$T/nope" "$d" &&
+        expect "missing suppressions file: message" "$T/err" "cannot read the suppressions file $T/nope"
+    check_status "run: malformed suppression stops before running: exit 2" 2 \
+        "$HK" run --suppressions "$T/bad1" -- sh -c 'echo ran'
+    expect_not "run: malformed suppression: program not run" "$T/out" 'ran'
+}
+
+section_json() {
+    d=$T/json
+    mkdir -p "$d"
+    raw_report "$d/leaks.4242.1.raw" 4242 1 exit "$PROG"
+    printf 'leak:make_node\n' >"$T/s"
+    check_status "--json with suppressions" 0 "$HK" leak-report --json "$T/r.json" --suppressions "$T/s" "$d" || return
+    json_check "leak-report --json" "$T/r.json" \
+        'len(j["processes"]) == 1' \
+        'j["processes"][0]["pid"] == 4242 and j["processes"][0]["ppid"] == 1' \
+        'j["processes"][0]["status"] == "unknown" and j["processes"][0]["note"] is None' \
+        'j["processes"][0]["exe"].endswith("cli_leaks_prog")' \
+        '[c["check"] for c in j["processes"][0]["checks"]] == [1]' \
+        'j["processes"][0]["checks"][0]["reason"] == "exit" and j["processes"][0]["checks"][0]["threads_stopped"] == 2' \
+        '[l["kind"] for l in j["processes"][0]["checks"][0]["leaks"]] == ["definite", "indirect", "possible", "reachable"]' \
+        'j["processes"][0]["checks"][0]["leaks"][0]["suppressed"] is True' \
+        'j["processes"][0]["checks"][0]["leaks"][1]["suppressed"] is False' \
+        'j["processes"][0]["checks"][0]["leaks"][1]["label"] == "conn" and j["processes"][0]["checks"][0]["leaks"][0]["label"] is None' \
+        'j["processes"][0]["checks"][0]["leaks"][0]["stack"][0]["function"] == "make_node"' \
+        'j["processes"][0]["checks"][0]["leaks"][0]["stack"][0]["file"].endswith("leak_prog.c")' \
+        'isinstance(j["processes"][0]["checks"][0]["leaks"][0]["stack"][0]["line"], int)' \
+        'j["processes"][0]["checks"][0]["leaks"][1]["stack"][0]["inlined"] is True' \
+        'j["processes"][0]["checks"][0]["leaks"][1]["stack"][1]["function"] == "inl_outer"' \
+        'j["processes"][0]["checks"][0]["leaks"][1]["stack"][2] == {"address": "0x7f0000001234", "offset": "0x1234", "module": "/nonexistent/libgone.so", "function": None, "file": None, "line": None, "inlined": False}' \
+        'j["processes"][0]["checks"][0]["leaks"][1]["stack"][3]["module"] is None' \
+        'j["processes"][0]["checks"][0]["summary"]["definite"] == {"blocks": 0, "bytes": 0}' \
+        'j["processes"][0]["checks"][0]["summary"]["suppressed"] == {"blocks": 10, "bytes": 320}' \
+        'j["processes"][0]["checks"][0]["summary"]["reachable"] == {"blocks": 1, "bytes": 16}' \
+        'j["processes"][0]["checks"][0]["suppressions_used"][0]["pattern"] == "make_node"'
+
+    # Strings that need escaping: quotes, backslashes, control characters, bytes that are not UTF-8.
+    e=$T/esc
+    mkdir -p "$e"
+    printf 'heapkit-leaks\t1\npid\t7\t1\nexe\t/a "q" \\b\001\377\303\251\ncheck\t1\texit\nthreads\t0\t0\n' >"$e/leaks.7.1.raw"
+    printf 'module\t0\t0\t/x"y\\z\nstack\t1\t0:10\nleak\tdefinite\t1\t1\t8\tl"ab\\el\t1\t1000\n' >>"$e/leaks.7.1.raw"
+    printf 'summary\tdefinite\t1\t8\nsummary\tindirect\t0\t0\nsummary\tpossible\t0\t0\nsummary\treachable\t0\t0\nend\n' >>"$e/leaks.7.1.raw"
+    check_status "--json: escaping" 0 "$HK" leak-report --json "$T/e.json" "$e" &&
+        json_check "--json: escaping" "$T/e.json" \
+            'j["processes"][0]["exe"] == "/a \"q\" \\b\x01\ufffd\u00e9"' \
+            'j["processes"][0]["checks"][0]["leaks"][0]["label"] == "l\"ab\\el"' \
+            'j["processes"][0]["checks"][0]["leaks"][0]["stack"][0]["module"] == "/x\"y\\z"'
+
+    check_status "--json: unwritable file: exit 2" 2 "$HK" leak-report --json "$T/no/such/dir/r.json" "$d" &&
+        expect "--json: unwritable file: message" "$T/err" 'cannot write the JSON report'
+}
+
+section_processes() {
+    d=$T/procs
+    mkdir -p "$d"
+    raw_report "$d/leaks.4242.2.raw" 4242 2 exit "$PROG"
+    raw_report "$d/leaks.4242.1.raw" 4242 1 call "$PROG"
+    raw_report "$d/leaks.4300.1.raw" 4300 1 signal "$PROG"
+    raw_report "$d/leaks.4301.1.raw" 4301 1 exit "$PROG" noend
+    printf 'heapkit-leaks\t2\n' >"$d/leaks.4302.1.raw"
+    printf 'heapkit-leaks\t1\npid\t4303\t1\nthreads\tmany\t0\n' >"$d/leaks.4303.1.raw"
+    {
+        printf 'heapkit-leaks\t1\npid\t4400\t4242\nexe\t/bin/child\ncheck\t1\texit\nthreads\t0\t0\nstack\t1\t-1:10\n'
+        printf 'leak\treachable\t1\t1200\t1234567\t-\t1\t1000\nsummary\tdefinite\t0\t0\nsummary\tindirect\t0\t0\n'
+        printf 'summary\tpossible\t0\t0\nsummary\treachable\t1200\t1234567\nend\n'
+    } >"$d/leaks.4400.1.raw"
+    : >"$d/unrelated.txt"
+    check_status "several processes and checks" 0 "$HK" leak-report --json "$T/p.json" "$d" || return
+    e=$T/err
+    expect "on-demand check by call" "$e" '^==4242== heapkit: leak check 1 of .*, asked for by hk_leak_check\(\) \(threads stopped: 2\)$'
+    expect "check at exit after it" "$e" '^==4242== heapkit: leak check at exit of '
+    expect "later check says earlier blocks are not repeated" "$e" '^==4242== \(blocks listed by an earlier check'
+    expect_order "checks in order of number" "$e" 'leak check 1 of' 'leak check at exit'
+    expect "check on signal" "$e" '^==4300== heapkit: leak check 1 of .*, on signal'
+    expect_order "processes in pid order" "$e" '^==4242==' '^==4300=='
+    expect "cut short" "$e" '^==4301== warning: this report was cut short'
+    expect "cut short: summary from the groups" "$e" '^==4301== LEAK SUMMARY \(added up from the loss records'
+    expect "cut short: still shows its groups" "$e" '^==4301== 320 bytes in 10 blocks are definitely lost'
+    expect "newer format version named" "$e" "leaks\\.4302\\.1\\.raw of 4302 cannot be used: format version 2; this heapkit reads version 1"
+    expect "malformed record named with its line" "$e" "leaks\\.4303\\.1\\.raw of 4303 cannot be used: line 3: a threads record"
+    expect "another process with nothing lost: one line" "$e" \
+        '^==4400== heapkit: no leaks at exit of /bin/child \(1,234,567 bytes in 1,200 blocks still reachable\)$'
+    json_check "several processes" "$T/p.json" \
+        '[p["pid"] for p in j["processes"]] == [4242, 4300, 4301, 4302, 4303, 4400]' \
+        'j["processes"][5]["ppid"] == 4242 and j["processes"][5]["checks"][0]["leaks"][0]["kind"] == "reachable"' \
+        '[(c["check"], c["reason"]) for c in j["processes"][0]["checks"]] == [(1, "call"), (2, "exit")]' \
+        'j["processes"][2]["checks"][0]["complete"] is False' \
+        '"version" in j["processes"][3]["checks"][0]["error"]'
+
+    mkdir -p "$T/empty"
+    check_status "empty directory: exit 1" 1 "$HK" leak-report "$T/empty" &&
+        expect "empty directory: message" "$T/err" "no raw leak reports .* in $T/empty"
+    check_status "missing directory: exit 1" 1 "$HK" leak-report "$T/nope" &&
+        expect "missing directory: message" "$T/err" "cannot read the leak reports in $T/nope"
+    check_status "leak-report without a directory: exit 2" 2 "$HK" leak-report &&
+        expect "leak-report without a directory: message" "$T/err" 'no directory given'
+    check_status "leak-report with two directories: exit 2" 2 "$HK" leak-report "$d" "$d"
+    check_status "leak-report unknown option: exit 2" 2 "$HK" leak-report --bogus "$d" &&
+        expect "leak-report unknown option: message" "$T/err" "unknown option '--bogus'"
+}
+
+section_options() {
+    check_status "help lists the leak options" 0 "$HK" help &&
+        for o in --leaks --json --exitcode --suppressions --show-reachable --stack-depth --leak-signal leak-report; do
+            expect "help: $o" "$T/out" "$o"
+        done
+    check_status "options become variables" 0 "$HK" run --leaks --stack-depth 8 --leak-signal SIGUSR2 -- \
+        sh -c 'echo "$HEAPKIT_LEAKS $HEAPKIT_STACK_DEPTH $HEAPKIT_LEAK_SIGNAL $HEAPKIT_LEAK_DIR"; test -d "$HEAPKIT_LEAK_DIR" && echo isdir' &&
+        expect "options become variables: values" "$T/out" '^1 8 12 /.*/heapkit-leaks\.[A-Za-z0-9]{6}$' &&
+        expect "the leak directory exists while the program runs" "$T/out" '^isdir$'
+    dir=$(head -1 "$T/out" | cut -d' ' -f4)
+    if [ -n "$dir" ] && [ ! -e "$dir" ]; then ok "the leak directory is removed afterwards"
+    else bad "the leak directory is removed afterwards" "$dir still there"; fi
+    check_status "--leak-signal by number" 0 "$HK" run --leak-signal 10 -- sh -c 'echo "$HEAPKIT_LEAK_SIGNAL"' &&
+        expect "--leak-signal by number: value" "$T/out" '^10$'
+    check_status "--leak-signal USR1" 0 "$HK" run --leak-signal=USR1 -- sh -c 'echo "$HEAPKIT_LEAK_SIGNAL"' &&
+        expect "--leak-signal USR1: value" "$T/out" '^10$'
+    check_status "report options imply --leaks" 0 "$HK" run --show-reachable -- sh -c 'echo "$HEAPKIT_LEAKS"' &&
+        expect "report options imply --leaks: value" "$T/out" '^1$'
+    check_status "the leak directory is private (0700)" 0 "$HK" run --leaks -- sh -c 'stat -c %a "$HEAPKIT_LEAK_DIR"' &&
+        expect "the leak directory is private: mode" "$T/out" '^700$'
+    check_status "TMPDIR is honoured" 0 env TMPDIR="$T" "$HK" run --leaks -- sh -c 'echo "$HEAPKIT_LEAK_DIR"' &&
+        expect "TMPDIR is honoured: place" "$T/out" "^$T/heapkit-leaks\\."
+    for bad_value in "--stack-depth 0" "--stack-depth 65" "--stack-depth x" "--stack-depth -1" "--exitcode 256" \
+        "--exitcode x" "--exitcode -1" "--leak-signal KILL" "--leak-signal SIGSEGV" "--leak-signal 9" \
+        "--leak-signal BOGUS" "--leak-signal 0" "--leak-signal 999"; do
+        # shellcheck disable=SC2086
+        check_status "bad value $bad_value: exit 2" 2 "$HK" run $bad_value -- /bin/true &&
+            expect "bad value $bad_value: message names it" "$T/err" "^heapkit: run: ${bad_value%% *}"
+    done
+    check_status "--json without a value: exit 2" 2 "$HK" run --json &&
+        expect "--json without a value: message" "$T/err" 'needs a value'
+    check_status "--json unwritable: exit 2 before running" 2 "$HK" run --json "$T/no/dir/x.json" -- sh -c 'echo ran'
+    expect_not "--json unwritable: program not run" "$T/out" 'ran'
+    check_status "program not found under --leaks: exit 127" 127 "$HK" run --leaks --json "$T/nf.json" -- "$T/no-such-program"
+    json_check "program not found: JSON still valid" "$T/nf.json" 'j["processes"] == []'
+}
+
+section_noreport() {
+    check_status "_exit: exit status kept" 0 "$HK" run --leaks -- "$PROG" _exit &&
+        expect "_exit: says why there is no report" "$T/err" \
+            "^heapkit: no leak report at exit from [0-9]+ \\($PROG\\): it exited \\(status 0\\) through _exit or exec"
+    check_status "SIGSEGV: exit 139" 139 "$HK" run --leaks -- "$PROG" segv &&
+        expect "SIGSEGV: says why there is no report" "$T/err" \
+            "^heapkit: no leak report at exit from [0-9]+ \\($PROG\\): it was killed by signal 11 \\(SIGSEGV\\) before exit\$"
+    check_status "shell killed by SIGSEGV: exit 139" 139 "$HK" run --leaks -- sh -c 'kill -SEGV $$' &&
+        expect "shell killed: why" "$T/err" 'no leak report at exit from [0-9]+ \(sh\): it was killed by signal 11 \(SIGSEGV\)'
+    check_status "SIGSEGV with --json: exit 139" 139 "$HK" run --leaks --json "$T/segv.json" -- "$PROG" segv &&
+        json_check "SIGSEGV --json" "$T/segv.json" \
+            'j["processes"][0]["status"] == "killed by signal 11"' \
+            'j["processes"][0]["main"] is True and j["processes"][0]["checks"] == []' \
+            '"SIGSEGV" in j["processes"][0]["note"]'
+    check_status "static program: exit status kept" 0 "$HK" run --leaks -- "$PROG_STATIC" clean &&
+        expect "static program: says heapkit could not be loaded" "$T/err" \
+            'no leak report at exit from [0-9]+ .*: heapkit could not be loaded into it: it is statically linked'
+    check_status "--exitcode without a report: the program's status" 0 "$HK" run --exitcode 9 -- "$PROG" _exit
+}
+
+# --- with the library at work ------------------------------------------------------------------
+section_e2e() {
+    line=$(grep -n 'char \*volatile p = malloc(size);' "$(dirname "$0")/leak_prog.c" | cut -d: -f1)
+    check_status "leak: exit status kept without --exitcode" 0 "$HK" run --leaks -- "$PROG" leak || return
+    e=$T/err
+    expect "leak: header" "$e" "^==[0-9]+== heapkit: leak check at exit of $PROG \\(threads stopped: [0-9]+\\)\$"
+    expect "leak: group" "$e" '^==[0-9]+== 100 bytes in 1 block is definitely lost \(loss record 1 of 1\), allocated by thread 1$'
+    expect "leak: #0 is the allocating function, file and line" "$e" "^==[0-9]+==    #0 leak_once \\(.*leak_prog\\.c:$line\\)  \\[$PROG\\]\$"
+    expect "leak: #1 main" "$e" "^==[0-9]+==    #1 main \\(.*leak_prog\\.c:[0-9]+\\)"
+    expect_not "leak: no heapkit frame" "$e" 'libheapkit|#[0-9]+ hk_'
+    expect "leak: summary" "$e" '^==[0-9]+==    definitely lost: 100 bytes in 1 block$'
+    check_status "leak: --exitcode 23" 23 "$HK" run --leaks --exitcode 23 -- "$PROG" leak
+    printf 'leak:leak_once\n' >"$T/s"
+    check_status "leak: suppressed, --exitcode not taken" 0 "$HK" run --exitcode 23 --suppressions "$T/s" -- "$PROG" leak &&
+        expect "leak: suppressed: summary" "$e" 'suppressed: 100 bytes in 1 block$' &&
+        expect "leak: suppressed: used" "$e" 'Suppressions used:'
+    check_status "clean: --exitcode not taken" 0 "$HK" run --exitcode 23 -- "$PROG" clean &&
+        expect "clean: nothing lost" "$e" 'definitely lost: 0 bytes in 0 blocks'
+    check_status "non-PIE program" 0 "$HK" run --leaks -- "$PROG_NOPIE" leak &&
+        expect "non-PIE program: symbolized" "$e" "#0 leak_once \\(.*leak_prog\\.c:$line\\)  \\[$PROG_NOPIE\\]\$"
+    check_status "--stack-depth 1" 0 "$HK" run --stack-depth 1 -- "$PROG" leak &&
+        expect "--stack-depth 1: #0" "$e" '#0 leak_once' && expect_not "--stack-depth 1: no #1" "$e" '#1 '
+    check_status "fork: parent and child" 0 "$HK" run --leaks --json "$T/fork.json" -- "$PROG" fork &&
+        json_check "fork" "$T/fork.json" \
+            'len(j["processes"]) == 2' \
+            'j["processes"][0]["main"] and j["processes"][0]["status"] == "exited 0"' \
+            'j["processes"][1]["ppid"] == j["processes"][0]["pid"]' \
+            'sum(l["bytes"] for l in j["processes"][1]["checks"][0]["leaks"] if l["kind"] == "definite") >= 200'
+    check_status "hk_leak_check, then exit" 0 "$HK" run --leaks -- "$PROG" check &&
+        expect_order "hk_leak_check: check 1, then at exit" "$e" 'leak check 1 of .*hk_leak_check' 'leak check at exit'
+    check_status "--leak-signal USR2" 0 "$HK" run --leak-signal USR2 -- "$PROG" signal 12 &&
+        expect "--leak-signal USR2: check on signal" "$e" 'leak check 1 of .*, on signal' &&
+        expect "--leak-signal USR2: the leak" "$e" '100 bytes in 1 block is definitely lost'
+    check_status "_exit with the library loaded: why" 0 "$HK" run --leaks -- "$PROG" _exit &&
+        expect "_exit: no loaded-or-not doubt when the library is there" "$e" 'through _exit or exec'
+}
+
+case $SECTION in
+symbolize | suppress | json | processes | options | noreport | e2e) "section_$SECTION" ;;
+*)
+    echo "unknown section '$SECTION'" >&2
+    exit 2
+    ;;
+esac
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,294 @@
+/* leak_raw.c — reads one raw leak report (docs/leak-report-format.md): TAB-separated records,
+ * one per line, ending with `end`. Strict about the records it knows, so a damaged file is
+ * named as such, but records it does not know and fields past the known ones are skipped, so
+ * the library can add to the format without breaking an older command. */
+#define _GNU_SOURCE
+#include "leak_raw.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const leak_kind_names[LEAK_KINDS] = { "definite", "indirect", "possible", "reachable" };
+
+#define RAW_FIELDS_MAX 80 /* a stack record: its id and up to 64 frames, with room to spare */
+
+static void *xrealloc(void *p, size_t size)
+{
+    p = realloc(p, size);
+    if (p == NULL) {
+        fputs("heapkit: out of memory\n", stderr);
+        exit(1);
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL) {
+        fputs("heapkit: out of memory\n", stderr);
+        exit(1);
+    }
+    return d;
+}
+
+/* Grows *array (of `size`-byte elements) so that index `need` fits. */
+static void grow(void *array, size_t *cap, size_t need, size_t size)
+{
+    if (need < *cap)
+        return;
+    size_t cap2 = *cap ? *cap : 8;
+    while (cap2 <= need)
+        cap2 *= 2;
+    *(void **)array = xrealloc(*(void **)array, cap2 * size);
+    *cap = cap2;
+}
+
+/* A whole field as an unsigned number in `base`; nothing else may follow it. */
+static bool parse_u64(const char *s, int base, uint64_t *out)
+{
+    if (s[0] == '\0' || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, base);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_long(const char *s, long *out)
+{
+    bool neg = s[0] == '-';
+    uint64_t v;
+    if (!parse_u64(s + neg, 10, &v) || v > (uint64_t)1 << 40)
+        return false;
+    *out = neg ? -(long)v : (long)v;
+    return true;
+}
+
+/* "<module index>:<hex address>", the index -1 for an address outside every module. */
+static bool parse_frame(char *s, struct raw_frame *f)
+{
+    char *colon = strchr(s, ':');
+    if (colon == NULL)
+        return false;
+    *colon = '\0';
+    bool ok = parse_long(s, &f->module) && f->module >= -1 && parse_u64(colon + 1, 16, &f->addr);
+    *colon = ':';
+    return ok;
+}
+
+static int kind_of(const char *s)
+{
+    for (int k = 0; k < LEAK_KINDS; k++)
+        if (strcmp(s, leak_kind_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+static void set_error(struct raw_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct raw_report *r, const char *fmt, ...)
+{
+    if (r->error != NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&r->error, fmt, ap) < 0)
+        r->error = NULL;
+    va_end(ap);
+}
+
+struct parser {
+    struct raw_report *r;
+    size_t module_cap, stack_cap, leak_cap;
+};
+
+/* One record, already split into fields. Returns NULL, or what is wrong with it. */
+static const char *parse_record(struct parser *p, char **f, size_t n)
+{
+    struct raw_report *r = p->r;
+    const char *type = f[0];
+    if (strcmp(type, "pid") == 0) {
+        if (n < 3 || !parse_long(f[1], &r->pid) || !parse_long(f[2], &r->ppid))
+            return "a pid record wants: pid <pid> <parent pid>";
+    } else if (strcmp(type, "exe") == 0) {
+        if (n < 2)
+            return "an exe record wants a path";
+        free(r->exe);
+        r->exe = xstrdup(f[1]);
+    } else if (strcmp(type, "check") == 0) {
+        uint64_t check;
+        if (n < 3 || !parse_u64(f[1], 10, &check))
+            return "a check record wants: check <number> <reason>";
+        r->check = (unsigned long)check;
+        free(r->reason);
+        r->reason = xstrdup(f[2]);
+    } else if (strcmp(type, "threads") == 0) {
+        if (n < 3 || !parse_u64(f[1], 10, &r->stopped) || !parse_u64(f[2], 10, &r->not_stopped))
+            return "a threads record wants: threads <stopped> <not stopped>";
+    } else if (strcmp(type, "module") == 0) {
+        uint64_t index;
+        struct raw_module m;
+        if (n < 4 || !parse_u64(f[1], 10, &index) || index > 65535 || !parse_u64(f[2], 16, &m.bias))
+            return "a module record wants: module <index> <hex bias> <path>";
+        grow(&r->modules, &p->module_cap, (size_t)index, sizeof *r->modules);
+        for (size_t i = r->module_count; i <= index; i++)
+            r->modules[i] = (struct raw_module){ 0 };
+        if (index >= r->module_count)
+            r->module_count = (size_t)index + 1;
+        free(r->modules[index].path);
+        m.path = xstrdup(f[3]);
+        r->modules[index] = m;
+    } else if (strcmp(type, "stack") == 0) {
+        struct raw_stack s = { .depth = 0 };
+        if (n < 2 || !parse_u64(f[1], 10, &s.id))
+            return "a stack record wants: stack <id> <frame>...";
+        s.depth = n - 2;
+        s.frames = xrealloc(NULL, (s.depth ? s.depth : 1) * sizeof *s.frames);
+        for (size_t i = 0; i < s.depth; i++)
+            if (!parse_frame(f[2 + i], &s.frames[i])) {
+                free(s.frames);
+                return "a stack frame is <module index>:<hex address>";
+            }
+        grow(&r->stacks, &p->stack_cap, r->stack_count, sizeof *r->stacks);
+        r->stacks[r->stack_count++] = s;
+    } else if (strcmp(type, "leak") == 0) {
+        struct raw_leak l;
+        int kind = n >= 8 ? kind_of(f[1]) : -1;
+        if (kind < 0 || !parse_u64(f[2], 10, &l.stack) || !parse_u64(f[3], 10, &l.blocks) ||
+            !parse_u64(f[4], 10, &l.bytes) || !parse_u64(f[6], 10, &l.thread) || !parse_u64(f[7], 16, &l.first))
+            return "a leak record wants: leak <kind> <stack> <blocks> <bytes> <label> <thread> <hex address>";
+        l.kind = (enum leak_kind)kind;
+        l.label = strcmp(f[5], "-") == 0 ? NULL : xstrdup(f[5]);
+        grow(&r->leaks, &p->leak_cap, r->leak_count, sizeof *r->leaks);
+        r->leaks[r->leak_count++] = l;
+    } else if (strcmp(type, "summary") == 0) {
+        int kind = n >= 4 ? kind_of(f[1]) : -1;
+        struct leak_count c;
+        if (kind < 0 || !parse_u64(f[2], 10, &c.blocks) || !parse_u64(f[3], 10, &c.bytes))
+            return "a summary record wants: summary <kind> <blocks> <bytes>";
+        r->summary[kind] = c;
+        r->has_summary[kind] = true;
+    } else if (strcmp(type, "end") == 0) {
+        r->complete = true;
+    }
+    /* Any other record is from a newer library: skipped. */
+    return NULL;
+}
+
+static int stack_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct raw_stack *)a)->id, y = ((const struct raw_stack *)b)->id;
+    return (x > y) - (x < y);
+}
+
+void raw_report_read(struct raw_report *r, const char *path, long pid, unsigned long check)
+{
+    *r = (struct raw_report){ .path = xstrdup(path), .pid = pid, .ppid = -1, .check = check };
+    struct parser p = { .r = r };
+    FILE *in = fopen(path, "r");
+    if (in == NULL) {
+        set_error(r, "cannot read it: %s", strerror(errno));
+        return;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned long lineno = 0;
+    while (!r->complete && (len = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        if (len == 0 || line[len - 1] != '\n')
+            break; /* the last line, cut in the middle: the file is incomplete, not malformed */
+        line[len - 1] = '\0';
+        char *fields[RAW_FIELDS_MAX];
+        size_t n = 0;
+        for (char *s = line, *tab; n < RAW_FIELDS_MAX; s = tab + 1) {
+            fields[n++] = s;
+            if ((tab = strchr(s, '\t')) == NULL)
+                break;
+            *tab = '\0';
+        }
+        if (lineno == 1) {
+            if (strcmp(fields[0], "heapkit-leaks") != 0) {
+                set_error(r, "not a heapkit raw leak report (no heapkit-leaks header)");
+                break;
+            }
+            if (n < 2 || strcmp(fields[1], "1") != 0) {
+                set_error(r, "format version %s; this heapkit reads version 1", n < 2 ? "missing" : fields[1]);
+                break;
+            }
+            continue;
+        }
+        const char *why = parse_record(&p, fields, n);
+        if (why != NULL) {
+            set_error(r, "line %lu: %s", lineno, why);
+            break;
+        }
+    }
+    if (ferror(in))
+        set_error(r, "read error: %s", strerror(errno));
+    free(line);
+    fclose(in);
+    if (r->stack_count > 1)
+        qsort(r->stacks, r->stack_count, sizeof *r->stacks, stack_cmp);
+}
+
+void raw_report_clear(struct raw_report *r)
+{
+    for (size_t i = 0; i < r->module_count; i++)
+        free(r->modules[i].path);
+    for (size_t i = 0; i < r->stack_count; i++)
+        free(r->stacks[i].frames);
+    for (size_t i = 0; i < r->leak_count; i++)
+        free(r->leaks[i].label);
+    free(r->modules);
+    free(r->stacks);
+    free(r->leaks);
+    free(r->path);
+    free(r->exe);
+    free(r->reason);
+    free(r->error);
+    *r = (struct raw_report){ 0 };
+}
+
+const struct raw_stack *raw_report_stack(const struct raw_report *r, uint64_t id)
+{
+    struct raw_stack key = { .id = id };
+    if (r->stack_count == 0)
+        return NULL;
+    return bsearch(&key, r->stacks, r->stack_count, sizeof *r->stacks, stack_cmp);
+}
+
+bool raw_report_name(const char *name, long *pid, unsigned long *check)
+{
+    if (strncmp(name, "leaks.", 6) != 0)
+        return false;
+    const char *s = name + 6;
+    const char *dot1 = strchr(s, '.');
+    if (dot1 == NULL)
+        return false;
+    const char *dot2 = strchr(dot1 + 1, '.');
+    if (dot2 == NULL || strcmp(dot2, ".raw") != 0)
+        return false;
+    char num[32];
+    uint64_t p, c;
+    size_t n1 = (size_t)(dot1 - s), n2 = (size_t)(dot2 - dot1 - 1);
+    if (n1 == 0 || n1 >= sizeof num || n2 == 0 || n2 >= sizeof num)
+        return false;
+    memcpy(num, s, n1);
+    num[n1] = '\0';
+    if (!parse_u64(num, 10, &p) || p == 0 || p > (uint64_t)1 << 31)
+        return false;
+    memcpy(num, dot1 + 1, n2);
+    num[n2] = '\0';
+    if (!parse_u64(num, 10, &c))
+        return false;
+    *pid = (long)p;
+    *check = (unsigned long)c;
+    return true;
+}

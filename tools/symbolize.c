@@ -1,0 +1,376 @@
+/* symbolize.c — the `heapkit` command's symbolizer: libdwfl over each ELF file, offline.
+ * Every module gets a Dwfl session of its own with the file placed at its ELF virtual addresses
+ * (bias 0), so the addresses of the raw report, already relative to the load bias, are looked up
+ * as they are, whatever the process's ASLR layout was. Separate debug info is found the standard
+ * way (build-id under /usr/lib/debug, .gnu_debuglink). Inlined calls become frames of their own,
+ * from the DWARF scope chain (as eu-addr2line -i does). Modules and addresses are cached; the
+ * strings handed out point into libdw's data, which lives until symbolizer_free.
+ * libdwfl finds an address's compile unit through .debug_aranges, which clang does not emit by
+ * default; for such files a table of every CU's address ranges is built once and searched. */
+#define _GNU_SOURCE
+#include "symbolize.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Inline nesting deeper than this is cut (the outer frames are kept by the caller's stack). */
+#define SYM_INLINE_MAX 32
+
+struct cu_range { /* [lo, hi) of one compile unit, in DWARF addresses */
+    Dwarf_Addr lo, hi;
+    Dwarf_Die cu;
+};
+
+struct sym_module {
+    char *path;
+    Dwfl *dwfl; /* NULL when the file could not be read */
+    Dwfl_Module *mod;
+    char *error;
+    bool ranges_built;
+    struct cu_range *ranges; /* sorted by lo; built on the first address aranges miss */
+    size_t range_count;
+    Dwarf_Addr ranges_bias;
+};
+
+struct sym_entry { /* one cached address; module == 0 marks a free slot */
+    size_t module;  /* index + 1 */
+    uint64_t addr;
+    size_t count;
+    struct sym_frame *frames;
+};
+
+struct symbolizer {
+    struct sym_module *modules;
+    size_t module_count, module_cap;
+    size_t last_module; /* index + 1 of the module asked for last: stacks repeat modules */
+    struct sym_entry *table;
+    size_t table_cap, table_used;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        fputs("heapkit: out of memory\n", stderr);
+        exit(1);
+    }
+    return p;
+}
+
+struct symbolizer *symbolizer_new(void)
+{
+    return xcalloc(1, sizeof(struct symbolizer));
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->table_cap; i++)
+        free(s->table[i].frames);
+    free(s->table);
+    for (size_t i = 0; i < s->module_count; i++) {
+        if (s->modules[i].dwfl != NULL)
+            dwfl_end(s->modules[i].dwfl);
+        free(s->modules[i].path);
+        free(s->modules[i].error);
+        free(s->modules[i].ranges);
+    }
+    free(s->modules);
+    free(s);
+}
+
+/* --- modules ---------------------------------------------------------------------------- */
+
+/* Opens `path` in a session of its own. debuginfo_path NULL means the default search path
+ * (":.debug:/usr/lib/debug"). */
+static void module_open(struct sym_module *m)
+{
+    static const Dwfl_Callbacks callbacks = {
+        .find_elf = dwfl_build_id_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .section_address = dwfl_offline_section_address,
+        .debuginfo_path = NULL,
+    };
+    if (m->path[0] != '/') {
+        /* The kernel's vDSO ("linux-vdso.so.1") and the like: no file to read. */
+        m->error = strdup("not a file");
+        return;
+    }
+    /* Symbolizing must not reach the network: libdw would ask debuginfod servers for missing
+     * debug info when DEBUGINFOD_URLS is set, stalling the report on each module. */
+    unsetenv("DEBUGINFOD_URLS");
+    m->dwfl = dwfl_begin(&callbacks);
+    if (m->dwfl != NULL) {
+        dwfl_report_begin(m->dwfl);
+        /* ET_DYN: base 0 with add_p_vaddr places the file at its own p_vaddr; ET_EXEC is
+         * always at its link addresses. Either way module addresses are ELF addresses. */
+        m->mod = dwfl_report_elf(m->dwfl, m->path, m->path, -1, 0, true);
+        dwfl_report_end(m->dwfl, NULL, NULL);
+    }
+    if (m->mod == NULL) {
+        m->error = strdup(dwfl_errmsg(-1));
+        if (m->dwfl != NULL)
+            dwfl_end(m->dwfl);
+        m->dwfl = NULL;
+    }
+}
+
+static size_t module_index(struct symbolizer *s, const char *path)
+{
+    if (s->last_module != 0 && strcmp(s->modules[s->last_module - 1].path, path) == 0)
+        return s->last_module - 1;
+    for (size_t i = 0; i < s->module_count; i++)
+        if (strcmp(s->modules[i].path, path) == 0) {
+            s->last_module = i + 1;
+            return i;
+        }
+    if (s->module_count == s->module_cap) {
+        size_t cap = s->module_cap ? s->module_cap * 2 : 16;
+        struct sym_module *grown = realloc(s->modules, cap * sizeof *grown);
+        if (grown == NULL) {
+            fputs("heapkit: out of memory\n", stderr);
+            exit(1);
+        }
+        s->modules = grown;
+        s->module_cap = cap;
+    }
+    struct sym_module *m = &s->modules[s->module_count];
+    *m = (struct sym_module){ .path = strdup(path) };
+    if (m->path == NULL) {
+        fputs("heapkit: out of memory\n", stderr);
+        exit(1);
+    }
+    module_open(m);
+    s->last_module = ++s->module_count;
+    return s->module_count - 1;
+}
+
+const char *symbolizer_module_error(struct symbolizer *s, const char *module)
+{
+    for (size_t i = 0; i < s->module_count; i++)
+        if (strcmp(s->modules[i].path, module) == 0)
+            return s->modules[i].error;
+    return NULL;
+}
+
+/* --- one address ------------------------------------------------------------------------ */
+
+static bool is_function_scope(Dwarf_Die *die)
+{
+    int tag = dwarf_tag(die);
+    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine || tag == DW_TAG_entry_point;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+    Dwarf_Addr x = ((const struct cu_range *)a)->lo, y = ((const struct cu_range *)b)->lo;
+    return (x > y) - (x < y);
+}
+
+/* Every CU's address ranges, from the CUs themselves (DW_AT_low_pc/high_pc or DW_AT_ranges). */
+static void build_ranges(struct sym_module *m)
+{
+    size_t cap = 0;
+    Dwarf_Die *cu = NULL;
+    Dwarf_Addr bias = 0;
+    m->ranges_built = true;
+    while ((cu = dwfl_module_nextcu(m->mod, cu, &bias)) != NULL) {
+        Dwarf_Addr base, lo, hi;
+        ptrdiff_t off = 0;
+        while ((off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0) {
+            if (m->range_count == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct cu_range *grown = realloc(m->ranges, cap * sizeof *grown);
+                if (grown == NULL) {
+                    fputs("heapkit: out of memory\n", stderr);
+                    exit(1);
+                }
+                m->ranges = grown;
+            }
+            m->ranges[m->range_count++] = (struct cu_range){ .lo = lo, .hi = hi, .cu = *cu };
+        }
+        m->ranges_bias = bias;
+    }
+    if (m->range_count > 1)
+        qsort(m->ranges, m->range_count, sizeof *m->ranges, range_cmp);
+}
+
+/* The compile unit holding `addr`, and the bias from module to DWARF addresses. */
+static bool find_cu(struct sym_module *m, uint64_t addr, Dwarf_Die *cu, Dwarf_Addr *bias)
+{
+    Dwarf_Die *found = dwfl_module_addrdie(m->mod, addr, bias);
+    if (found != NULL) {
+        *cu = *found;
+        return true;
+    }
+    if (!m->ranges_built)
+        build_ranges(m);
+    /* The last range starting at or below addr - bias; CUs do not overlap. */
+    Dwarf_Addr pc = addr - m->ranges_bias;
+    size_t lo = 0, hi = m->range_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->ranges[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || pc >= m->ranges[lo - 1].hi)
+        return false;
+    *cu = m->ranges[lo - 1].cu;
+    *bias = m->ranges_bias;
+    return true;
+}
+
+/* The chain of DIEs that contain `pc` (a DWARF address) in `cu`, innermost first, following the
+ * DIE tree outwards (so an inlined call leads to the function it was inlined into, not to where
+ * it was defined). Returns the count and a malloc'd array, or 0. */
+static int scope_chain(Dwfl_Module *mod, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **chain)
+{
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes(cu, pc, &scopes);
+    if (n <= 0) {
+        free(scopes);
+        return 0;
+    }
+    /* dwarf_getscopes continues from an inlined instance into its abstract definition's scopes
+     * (what variable lookup wants); the DIE tree of the innermost scope gives the call chain. */
+    Dwarf_Die innermost;
+    Dwarf_Addr bias;
+    Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+    bool found = dw != NULL && dwarf_offdie(dw, dwarf_dieoffset(&scopes[0]), &innermost) != NULL;
+    free(scopes);
+    if (!found)
+        return 0;
+    n = dwarf_getscopes_die(&innermost, chain);
+    if (n <= 0) {
+        free(*chain);
+        *chain = NULL;
+        return 0;
+    }
+    return n;
+}
+
+/* The name of the function scope at or outside chain[from]; NULL if there is none. */
+static const char *scope_function_name(Dwarf_Die *chain, int n, int from, int *at)
+{
+    for (int j = from; j < n; j++)
+        if (is_function_scope(&chain[j])) {
+            *at = j;
+            return dwarf_diename(&chain[j]);
+        }
+    *at = n;
+    return NULL;
+}
+
+static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out)
+{
+    GElf_Off offset = 0;
+    GElf_Sym sym;
+    const char *symname = dwfl_module_addrinfo(m->mod, addr, &offset, &sym, NULL, NULL, NULL);
+    bool exported = symname != NULL && GELF_ST_VISIBILITY(sym.st_other) == STV_DEFAULT &&
+                    (GELF_ST_BIND(sym.st_info) == STB_GLOBAL || GELF_ST_BIND(sym.st_info) == STB_WEAK);
+
+    /* The innermost frame's place is the line table's; each inlined call adds the frame it was
+     * inlined into, placed at the call's DW_AT_call_file:DW_AT_call_line. */
+    struct sym_frame first = { .function = NULL };
+    int line = 0;
+    Dwarf_Die cu;
+    Dwarf_Addr bias = 0;
+    bool have_cu = find_cu(m, addr, &cu, &bias);
+    Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
+    if (l != NULL) {
+        first.file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+    } else if (have_cu) {
+        Dwarf_Line *dl = dwarf_getsrc_die(&cu, addr - bias);
+        if (dl != NULL && dwarf_lineno(dl, &line) == 0)
+            first.file = dwarf_linesrc(dl, NULL, NULL);
+    }
+    first.line = first.file != NULL && line > 0 ? (unsigned)line : 0;
+    size_t count = 0;
+    Dwarf_Die *chain = NULL;
+    int n = have_cu ? scope_chain(m->mod, &cu, addr - bias, &chain) : 0;
+    int at;
+    first.function = scope_function_name(chain, n, 0, &at);
+    out[count++] = first;
+    Dwarf_Files *files = NULL;
+    if (n > 0 && dwarf_getsrcfiles(&cu, &files, NULL) != 0)
+        files = NULL;
+    while (chain != NULL && at < n && dwarf_tag(&chain[at]) == DW_TAG_inlined_subroutine && count < SYM_INLINE_MAX) {
+        Dwarf_Die *call = &chain[at];
+        struct sym_frame caller = { .function = scope_function_name(chain, n, at + 1, &at) };
+        Dwarf_Attribute attr;
+        Dwarf_Word value;
+        if (files != NULL && dwarf_formudata(dwarf_attr(call, DW_AT_call_file, &attr), &value) == 0)
+            caller.file = dwarf_filesrc(files, value, NULL, NULL);
+        if (dwarf_formudata(dwarf_attr(call, DW_AT_call_line, &attr), &value) == 0)
+            caller.line = (unsigned)value;
+        out[count - 1].inlined = true;
+        out[count++] = caller;
+    }
+    free(chain);
+
+    /* The outermost frame is the real, out-of-line function: the symbol table knows it even
+     * without debug info, and its binding says whether it is a public entry point. */
+    struct sym_frame *outer = &out[count - 1];
+    if (symname != NULL) {
+        if (outer->function == NULL)
+            outer->function = symname;
+        outer->offset = offset;
+        outer->exported = exported;
+    }
+    if (count == 1 && out[0].function == NULL && out[0].file == NULL)
+        return 0;
+    return count;
+}
+
+/* --- the address cache ------------------------------------------------------------------ */
+
+static size_t slot_of(const struct symbolizer *s, size_t module, uint64_t addr)
+{
+    uint64_t h = (addr ^ ((uint64_t)module << 47)) * 0x9e3779b97f4a7c15ull;
+    size_t mask = s->table_cap - 1;
+    for (size_t i = (size_t)(h >> 20) & mask;; i = (i + 1) & mask) {
+        const struct sym_entry *e = &s->table[i];
+        if (e->module == 0 || (e->module == module && e->addr == addr))
+            return i;
+    }
+}
+
+static void table_grow(struct symbolizer *s)
+{
+    struct sym_entry *old = s->table;
+    size_t old_cap = s->table_cap;
+    s->table_cap = old_cap ? old_cap * 2 : 1024;
+    s->table = xcalloc(s->table_cap, sizeof *s->table);
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].module != 0)
+            s->table[slot_of(s, old[i].module, old[i].addr)] = old[i];
+    free(old);
+}
+
+size_t symbolize(struct symbolizer *s, const char *module, uint64_t addr, const struct sym_frame **frames)
+{
+    size_t index = module_index(s, module);
+    if ((s->table_used + 1) * 2 > s->table_cap)
+        table_grow(s);
+    struct sym_entry *e = &s->table[slot_of(s, index + 1, addr)];
+    if (e->module == 0) {
+        struct sym_frame found[SYM_INLINE_MAX];
+        size_t count = s->modules[index].mod != NULL ? resolve(&s->modules[index], addr, found) : 0;
+        *e = (struct sym_entry){ .module = index + 1, .addr = addr, .count = count };
+        if (count > 0) {
+            e->frames = xcalloc(count, sizeof *e->frames);
+            memcpy(e->frames, found, count * sizeof *found);
+        }
+        s->table_used++;
+    }
+    *frames = e->frames;
+    return e->count;
+}
