@@ -1,5 +1,5 @@
 # Makefile — the front door: `make demo` runs heapkit on the bundled example and shows its
-# report; `make test` builds everything and runs every test stage (scripts/test-all).
+# statistics, then its leak report; `make test` builds everything and runs every test stage (scripts/test-all).
 # The real build is CMake; this file only names the common jobs.
 JOBS ?= 2
 BUILD ?= build
@@ -14,6 +14,9 @@ build:
 
 demo: build
 	$(BUILD)/tools/heapkit run --stats -- $(BUILD)/examples/wordfreq
+	@echo
+	@echo "== the same program with two deliberate leaks (WORDFREQ_LEAK=1), under heapkit run --leaks =="
+	WORDFREQ_LEAK=1 $(BUILD)/tools/heapkit run --leaks -- $(BUILD)/examples/wordfreq
 
 test:
 	scripts/test-all
