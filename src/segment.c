@@ -117,7 +117,7 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
         return NULL;
     }
     size_t shift = hk_segment_page_shift(kind);
-    seg->page_shift = shift;
+    seg->page_shift = (uint32_t)shift;
     seg->kind = kind;
     seg->page_count = (uint32_t)(HK_SEGMENT_SIZE >> shift);
     seg->used_pages = 0;
