@@ -478,6 +478,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     if (rc == 0) {
         hk_leak_groups_sort(&result);
         hk_leak_report(&result);
+        hk_leak.checks = result.check;
         if (out != NULL) *out = result.summary;
     }
     pthread_mutex_unlock(&hk_leak.lock);

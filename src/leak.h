@@ -48,7 +48,7 @@ typedef struct hk_leak_result_s {
 hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec,
                                    uintptr_t user, size_t size);
 hk_internal void hk_leak_groups_sort(hk_leak_result_t *r);
-hk_internal void hk_leak_report(const hk_leak_result_t *r);
+hk_internal void hk_leak_report(hk_leak_result_t *r); /* may renumber r->check (exec'd images) */
 hk_internal void *hk_leak_scratch(size_t size); /* memory for this check, reset at each check */
 
 #endif

@@ -222,7 +222,7 @@ static void hk_report_plain(const hk_leak_result_t *r, hk_out_t *o) {
     hk_out(o, "==%d== (run under `heapkit run --leaks` for source files and lines)\n", pid);
 }
 
-void hk_leak_report(const hk_leak_result_t *r) {
+void hk_leak_report(hk_leak_result_t *r) {
     static hk_out_t out; /* 16 KiB: too much for some threads' stacks; checks are serialised */
     out.len = 0;
     const char *dir = hk_state.options.leak_dir;
@@ -232,14 +232,19 @@ void hk_leak_report(const hk_leak_result_t *r) {
         hk_out_flush(&out);
         return;
     }
+    /* A file of this pid may already be there from the image that exec'd us (same pid, its own
+     * check numbers): take the next free number rather than overwrite it. */
     char path[4096];
-    hk_buf_t b = {path, sizeof path, 0};
-    hk_buf_printf(&b, "%s/leaks.%d.%u.raw", dir, (int)getpid(), r->check);
-    if (b.len >= sizeof path) {
-        hk_message("leak report not written: HEAPKIT_LEAK_DIR is too long");
-        return;
+    for (unsigned tries = 0;; tries++, r->check++) {
+        hk_buf_t b = {path, sizeof path, 0};
+        hk_buf_printf(&b, "%s/leaks.%d.%u.raw", dir, (int)getpid(), r->check);
+        if (b.len >= sizeof path) {
+            hk_message("leak report not written: HEAPKIT_LEAK_DIR is too long");
+            return;
+        }
+        out.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (out.fd >= 0 || errno != EEXIST || tries == 10000) break;
     }
-    out.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out.fd < 0) {
         hk_message("cannot write the leak report to %s (errno %d)", path, errno);
         return;
