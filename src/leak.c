@@ -220,8 +220,9 @@ static bool hk_parse_mapping(char *line, hk_mapping_t *m) {
     }
     if (*c++ != ' ') return false;
     for (int i = 0; i < 4; i++) {
-        m->perms[i] = *c != '\0' ? *c : '-';
-        if (*c != '\0') c++;
+        char flag = '-';
+        if (*c != '\0') flag = *c++;
+        m->perms[i] = flag;
     }
     m->perms[4] = '\0';
     for (int field = 0; field < 3 && *c; field++) { /* offset, device, inode */
