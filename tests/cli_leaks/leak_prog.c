@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../leaks/leak_util.h" /* lk_scrub_stack */
+
 #ifdef __clang__
 #define NOINLINE __attribute__((noinline, used))
 #else
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "leak") == 0) {
         leak_once(100);
+        lk_scrub_stack();
         return 0;
     }
     if (strcmp(mode, "clean") == 0) {
@@ -148,18 +151,22 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "_exit") == 0) {
         leak_once(100);
+        lk_scrub_stack();
         _exit(0);
     }
     if (strcmp(mode, "segv") == 0) {
         leak_once(100);
+        lk_scrub_stack();
         raise(SIGSEGV);
         return 1;
     }
     if (strcmp(mode, "fork") == 0) {
         leak_once(100);
+        lk_scrub_stack();
         pid_t pid = fork();
         if (pid == 0) {
             leak_once(200);
+            lk_scrub_stack();
             exit(0);
         }
         int status;
@@ -172,13 +179,16 @@ int main(int argc, char **argv)
         if (check == NULL)
             return 97;
         leak_once(100);
+        lk_scrub_stack();
         check(NULL);
         leak_once(300);
+        lk_scrub_stack();
         return 0;
     }
 #endif
     if (strcmp(mode, "signal") == 0) { /* a check on HEAPKIT_LEAK_SIGNAL (argv[2], a number) */
         leak_once(100);
+        lk_scrub_stack();
         raise(argc > 2 ? atoi(argv[2]) : SIGUSR2);
         wait_for_report(1);
         return 0;
