@@ -147,12 +147,12 @@ typedef struct hk_arena_s hk_arena_t;
 #define HK_ARENA_LOCKED 0x1u /* any thread may use the arena (a mutex); else only its owner */
 
 /* An arena; with a parent, it is destroyed when the parent is destroyed, reset or rewound past
- * its creation. Memory comes in chunks that grow from a small first one (allocated with the
- * arena) and are kept by reset for the next use. Without HK_ARENA_LOCKED the creating thread
- * owns it (see hk_arena_set_owner); use from another thread is reported when HEAPKIT_LEAKS=1. */
+ * its creation. Memory comes in chunks that double from a small first one, allocated with the
+ * arena and kept by reset for the next use. Without HK_ARENA_LOCKED the creating thread owns it
+ * (see hk_arena_set_owner); use from another thread is reported when HEAPKIT_LEAKS=1. */
 HK_API hk_arena_t *hk_arena_create(const char *name, hk_arena_t *parent, unsigned flags);
-/* The same, tuned: first_chunk bytes allocated with the arena (0: 4 KiB in all), and keep: the
- * bytes of chunks reset keeps for reuse (0: 1 MiB). */
+/* The same, tuned: first_chunk bytes allocated with the arena, its header included (0: 4 KiB),
+ * and keep: bytes of later chunks that reset keeps too (0: none, only the first chunk stays). */
 HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsigned flags, size_t first_chunk,
                                       size_t keep);
 /* Destroys the children, runs the cleanups (everything in reverse order of creation), frees. */
@@ -168,8 +168,9 @@ HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(3) void *hk_arena_aligned_alloc(hk_arena_t *
                                                                     size_t size);
 HK_API char *hk_arena_strdup(hk_arena_t *arena, const char *s);
 HK_API char *hk_arena_strndup(hk_arena_t *arena, const char *s, size_t n);
-/* Formats into the arena without calling malloc: %s %c %d %i %u %x %p %% with l, ll and z sizes,
- * a width, and the '-' and '0' flags (no floating point, no precision). */
+/* Formats into the arena, as printf does, without calling malloc: %s %c %d %i %u %x %p %% with
+ * l, ll and z sizes, a width, and the '-' and '0' flags (no floating point, no precision; another
+ * conversion is copied as written). */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -181,8 +182,9 @@ HK_API char *hk_arena_vprintf(hk_arena_t *arena, const char *fmt, va_list ap);
 HK_API int hk_arena_on_cleanup(hk_arena_t *arena, void (*fn)(void *arg), void *arg);
 
 /* A savepoint: hk_arena_rewind frees everything allocated since (memory, large blocks, child
- * arenas, running cleanups), keeping what came before. A mark dies with a reset or with a
- * rewind to an earlier mark; rewinding to a dead mark is reported and ignored. */
+ * arenas, running cleanups), keeping what came before. Rewinding to a mark taken before a reset,
+ * or to a place the arena no longer reaches (after a rewind to an earlier mark), is reported and
+ * ignored. */
 typedef struct hk_arena_mark_s {
     const void *chunk_;  /* private */
     size_t offset_;      /* private */

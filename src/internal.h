@@ -222,6 +222,8 @@ typedef struct hk_buf_s {
     char *data;
     size_t cap, len; /* len counts what would have been written, like snprintf */
 } hk_buf_t;
+/* Format into out like snprintf: at most cap bytes, no NUL; returns the full length. */
+hk_internal size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap);
 hk_internal void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 hk_internal void hk_buf_vprintf(hk_buf_t *b, const char *fmt, va_list ap);
 hk_internal void hk_buf_bytes(hk_buf_t *b, size_t bytes); /* "12.5 MiB" */

@@ -49,8 +49,13 @@ static void hk_registry_fork_release(void) {
     for (size_t s = HK_REGISTRY_SHARDS; s-- > 0;) pthread_mutex_unlock(&hk_registry[s].lock);
 }
 
+static void hk_registry_fork_child(void) {
+    hk_registry_fork_release();
+    hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child, NULL);
+}
+
 static void hk_registry_fork_setup(void) {
-    pthread_atfork(hk_registry_fork_prepare, hk_registry_fork_release, hk_registry_fork_release);
+    pthread_atfork(hk_registry_fork_prepare, hk_registry_fork_release, hk_registry_fork_child);
 }
 
 /* ------------------------------------------------------------------ members */

@@ -46,6 +46,8 @@ hk_internal void hk_name_copy(char *dst, const char *name, const char *fallback)
 /* pool.c and arena.c: add a member's figures to f (called with its shard lock held). */
 hk_internal void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f);
 hk_internal void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f);
+/* pool.c: in a forked child, hand the chunks of threads that do not exist there to the pool. */
+hk_internal void hk_pool_after_fork_child(hk_reg_node_t *node, void *arg);
 
 /* ------------------------------------------------------------- poisoning
  * In an AddressSanitizer build, memory a pool or arena holds but has not handed out is poisoned,

@@ -2,6 +2,7 @@
  * Totals come from the os counters; per size class figures from walking every segment's page
  * records under the registry lock. Reads of other threads' pages race benignly: a snapshot. */
 #include "internal.h"
+#include "registry.h"
 
 #include <unistd.h>
 
@@ -116,6 +117,7 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
         hk_buf_printf(b, "  %5zu %10zu %7zu %12zu %12s %12s %5s%%\n", bin, bsize, c->pages, c->live_blocks, lb, pb,
                       use);
     }
+    hk_registry_stats_text(b); /* pools and arenas, by name */
 }
 
 static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
@@ -138,7 +140,9 @@ static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
                       first ? "" : ",", bin, bsize, c->pages, c->live_blocks, c->live_blocks * bsize, c->page_bytes);
         first = false;
     }
-    hk_buf_printf(b, "]}");
+    hk_buf_printf(b, "]");
+    hk_registry_stats_json(b); /* ,"pools":[...],"arenas":[...] */
+    hk_buf_printf(b, "}");
 }
 
 HK_API size_t hk_stats_json(char *buf, size_t cap) {

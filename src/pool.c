@@ -1,0 +1,634 @@
+/* pool.c — hk_pool: fixed-size object pools, with one lock (HK_POOL_SHARED) or a cache per thread
+ * (HK_POOL_LOCAL), in the manner of the kernel's slab caches.
+ * Objects live in chunks from hk_aligned_alloc, each aligned to its size (64 KiB or more) with a
+ * header in front: an object's chunk is its address with the low bits cleared, and the header
+ * says whose chunk it is. Objects are made lazily, a batch at a time (the constructor runs then,
+ * once per object). Before each object is a link word: a live object's holds its address xor-ed
+ * with a secret, a free one's the next free object xor-ed with another. So one compare tells a
+ * live object this pool handed out from an interior pointer, a double free or garbage, and the
+ * free fast path needs no division and no list walk; the slow path sorts out the rest.
+ * LOCAL: each thread has, per pool, a stack of free objects found through one thread-local
+ * table: alloc pops and free pushes with no lock and no atomic read-modify-write. A thread owns
+ * the chunks it made; an object freed by another thread goes home, onto its chunk's atomic
+ * remote list (one compare-and-swap), and the owner takes the list when it next refills. A
+ * thread that exits hands its chunks to the pool as orphans; the next thread that needs a chunk
+ * or frees into one adopts it, with its remote list. Nothing is lost, nothing is freed twice.
+ * Chunks whose objects are all free are given back beyond a reserve of one per thread
+ * (pool_chunk.c); bad input is reported by pool_debug.c. */
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
+#include "pool.h"
+
+#define HK_POOL_CHUNK_MIN ((size_t)64 * 1024)
+#define HK_POOL_CHUNK_MAX ((size_t)4 * 1024 * 1024) /* <= a segment: the header is in p's granule */
+#define HK_POOL_MIN_OBJECTS 8
+#define HK_POOL_SIZE_MAX ((size_t)512 * 1024)
+#define HK_POOL_ALIGN_MAX ((size_t)4096)
+#define HK_POOL_IDS 65536
+#define HK_POOL_RESERVE 1 /* empty chunks a set keeps for the next burst */
+
+/* A thread's table of caches, indexed by pool id; the generation tells a live pool's slot from
+ * a stale one (a destroyed pool whose id was reused), whose cache is never touched. */
+typedef struct hk_pool_slot_s {
+    hk_pool_cache_t *cache;
+    uint64_t gen;
+} hk_pool_slot_t;
+
+static __thread hk_pool_slot_t *hk_pool_slots __attribute__((tls_model("initial-exec")));
+hk_internal __thread uint8_t hk_pool_token_byte __attribute__((tls_model("initial-exec")));
+static __thread uint32_t hk_pool_slot_count __attribute__((tls_model("initial-exec")));
+
+static struct {
+    pthread_mutex_t lock; /* ids and generations */
+    uint64_t gen;
+    pthread_once_t key_once;
+    pthread_key_t key; /* its destructor hands an exiting thread's chunks over */
+    bool key_ok;
+    uint64_t ids[HK_POOL_IDS / 64];
+} hk_pools = {.lock = PTHREAD_MUTEX_INITIALIZER, .key_once = PTHREAD_ONCE_INIT};
+
+static void hk_pool_thread_exit(void *table);
+
+static void hk_pool_key_create(void) { hk_pools.key_ok = pthread_key_create(&hk_pools.key, hk_pool_thread_exit) == 0; }
+
+static uint32_t hk_pool_id_take(uint64_t *gen) {
+    uint32_t id = UINT32_MAX;
+    pthread_mutex_lock(&hk_pools.lock);
+    *gen = ++hk_pools.gen;
+    for (uint32_t w = 0; w < HK_POOL_IDS / 64 && id == UINT32_MAX; w++) {
+        if (hk_pools.ids[w] == UINT64_MAX) continue;
+        uint32_t bit = (uint32_t)__builtin_ctzll(~hk_pools.ids[w]);
+        hk_pools.ids[w] |= (uint64_t)1 << bit;
+        id = w * 64 + bit;
+    }
+    pthread_mutex_unlock(&hk_pools.lock);
+    return id;
+}
+
+static void hk_pool_id_put(uint32_t id) {
+    if (id == UINT32_MAX) return;
+    pthread_mutex_lock(&hk_pools.lock);
+    hk_pools.ids[id / 64] &= ~((uint64_t)1 << (id % 64));
+    pthread_mutex_unlock(&hk_pools.lock);
+}
+
+/* ------------------------------------------------------------------ thread caches */
+
+static hk_pool_cache_t *hk_pool_my_cache(const hk_pool_t *pool) {
+    uint32_t id = pool->id;
+    if (id < hk_pool_slot_count && hk_pool_slots[id].gen == pool->gen) return hk_pool_slots[id].cache;
+    return NULL;
+}
+
+/* Room for slot `id` in this thread's table. */
+static bool hk_pool_slots_reserve(uint32_t id) {
+    if (id < hk_pool_slot_count) return true;
+    pthread_once(&hk_pools.key_once, hk_pool_key_create);
+    uint32_t count = 16;
+    while (count <= id) count *= 2;
+    hk_pool_slot_t *table = hk_calloc(count, sizeof *table);
+    if (table == NULL) return false;
+    if (hk_pool_slots != NULL) {
+        memcpy(table, hk_pool_slots, hk_pool_slot_count * sizeof *table);
+        hk_free(hk_pool_slots);
+    }
+    hk_pool_slots = table;
+    hk_pool_slot_count = count;
+    if (hk_pools.key_ok) pthread_setspecific(hk_pools.key, table);
+    return true;
+}
+
+static uint32_t hk_cache_count(hk_pool_cache_t *c) {
+    return (uint32_t)(atomic_load_explicit(&c->top, memory_order_relaxed) - c->objs);
+}
+
+static hk_pool_cache_t *hk_pool_cache_create(hk_pool_t *pool) {
+    if (!hk_pool_slots_reserve(pool->id)) return NULL;
+    pthread_mutex_lock(&pool->lock);
+    hk_pool_cache_t *c = pool->spare;
+    if (c != NULL) pool->spare = c->next;
+    pthread_mutex_unlock(&pool->lock);
+    if (c == NULL) {
+        size_t bytes = sizeof *c + pool->limit * sizeof c->objs[0];
+        c = hk_aligned_alloc(64, bytes);
+        if (c == NULL) return NULL;
+        memset(c, 0, bytes);
+        atomic_store_explicit(&c->top, c->objs, memory_order_relaxed);
+        c->end = c->objs + pool->limit;
+        c->limit = pool->limit;
+        c->set.cache = c;
+    }
+    /* A retired cache comes back empty (its chunks went to the orphans). It is not cleared: other
+     * threads may still poke its remote_pending, which is harmless but must not race. */
+    atomic_store_explicit(&c->remote_pending, 0, memory_order_relaxed);
+    c->set.token = hk_pool_token();
+    c->batch = HK_POOL_BATCH_FIRST < pool->limit / 2 ? HK_POOL_BATCH_FIRST : pool->limit / 2;
+    pthread_mutex_lock(&pool->lock);
+    c->prev = NULL;
+    c->next = pool->caches;
+    if (c->next != NULL) c->next->prev = c;
+    pool->caches = c;
+    if (atomic_load_explicit(&pool->home_token, memory_order_relaxed) == 0) { /* the first user is home */
+        atomic_store_explicit(&pool->home_cache, c, memory_order_relaxed);
+        atomic_store_explicit(&pool->home_token, c->set.token, memory_order_release);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    hk_pool_slots[pool->id] = (hk_pool_slot_t){c, pool->gen};
+    return c;
+}
+
+/* The n oldest objects of the cache back to their chunks. */
+static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint32_t reserve) {
+    uint32_t count = hk_cache_count(c);
+    if (n > count) n = count;
+    for (uint32_t i = 0; i < n; i++) hk_set_put(pool, &c->set, c->objs[i], reserve);
+    memmove(c->objs, c->objs + n, (count - n) * sizeof c->objs[0]);
+    atomic_store_explicit(&c->top, c->objs + count - n, memory_order_relaxed);
+    hk_set_taken_add(&c->set, -(intptr_t)n);
+}
+
+/* Fill an empty cache: remote frees first, then free objects of our chunks, then orphans, then a
+ * new chunk. Refills start small (a thread that needs a few objects makes a few) and double. */
+static bool hk_cache_refill(hk_pool_t *pool, hk_pool_cache_t *c) {
+    if (atomic_load_explicit(&c->remote_pending, memory_order_relaxed)) {
+        atomic_store_explicit(&c->remote_pending, 0, memory_order_relaxed);
+        hk_set_collect_all(pool, &c->set, HK_POOL_RESERVE);
+    }
+    uint32_t want = c->batch, n = 0;
+    if (c->batch < c->limit / 2) c->batch = c->batch * 2 < c->limit / 2 ? c->batch * 2 : c->limit / 2;
+    while (n < want) {
+        hk_pool_chunk_t *chunk = c->set.lists[HK_LIST_PARTIAL];
+        if (chunk == NULL) chunk = c->set.lists[HK_LIST_EMPTY];
+        if (chunk == NULL && atomic_load_explicit(&pool->has_orphans, memory_order_relaxed))
+            chunk = hk_set_adopt(pool, c);
+        if (chunk == NULL) chunk = hk_chunk_new(pool, &c->set);
+        if (chunk == NULL) break;
+        n += hk_chunk_take(pool, chunk, c->objs + n, want - n);
+        hk_set_settle(pool, &c->set, chunk, HK_POOL_RESERVE);
+    }
+    atomic_store_explicit(&c->top, c->objs + n, memory_order_relaxed);
+    hk_set_taken_add(&c->set, (intptr_t)n);
+    return n > 0;
+}
+
+/* The thread is gone (or, after fork, does not exist): its cached objects go back to its chunks,
+ * and the chunks to the pool. */
+static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
+    hk_cache_flush(pool, c, UINT32_MAX, HK_POOL_RESERVE);
+    hk_set_collect_all(pool, &c->set, 0);
+    hk_set_release_empty(pool, &c->set, 0);
+    pthread_mutex_lock(&pool->lock);
+    for (int l = 0; l < HK_LIST_COUNT; l++) {
+        while (c->set.lists[l] != NULL) {
+            hk_pool_chunk_t *chunk = c->set.lists[l];
+            hk_set_remove(&c->set, chunk);
+            hk_chunk_set_owner(pool, chunk, &pool->shared);
+            hk_set_push(&pool->shared, chunk, (uint8_t)l);
+        }
+    }
+    hk_set_taken_add(&pool->shared, (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed));
+    atomic_store_explicit(&c->set.taken, 0, memory_order_relaxed);
+    if (atomic_load_explicit(&pool->home_cache, memory_order_relaxed) == c)
+        atomic_store_explicit(&pool->home_token, 0, memory_order_relaxed);
+    c->set.token = 0;
+    hk_pool_orphans_changed(pool);
+    if (c->prev != NULL) c->prev->next = c->next;
+    else pool->caches = c->next;
+    if (c->next != NULL) c->next->prev = c->prev;
+    /* Kept, not freed: a thread that read this cache as a chunk's owner may still poke it. */
+    c->prev = NULL;
+    c->next = pool->spare;
+    pool->spare = c;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static hk_pool_t *hk_pool_of_node(hk_reg_node_t *node) {
+    return (hk_pool_t *)((uint8_t *)node - offsetof(hk_pool_t, reg));
+}
+
+static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
+    const hk_pool_slot_t *table = arg;
+    hk_pool_t *pool = hk_pool_of_node(node);
+    uint32_t id = pool->id;
+    if (id < hk_pool_slot_count && table[id].gen == pool->gen) hk_cache_retire(pool, table[id].cache);
+}
+
+/* The thread-key destructor. The registry says which pools still exist: the caches of
+ * destroyed pools are gone and must not be touched. */
+static void hk_pool_thread_exit(void *table) {
+    hk_registry_each(HK_REG_POOL, hk_pool_retire_node, table);
+    hk_pool_slots = NULL;
+    hk_pool_slot_count = 0;
+    hk_free(table);
+}
+
+/* In a forked child only the forking thread exists: the other threads' caches are retired, so
+ * their chunks become orphans (and a new thread that happens to get an old token owns nothing). */
+void hk_pool_after_fork_child(hk_reg_node_t *node, void *arg) {
+    (void)arg;
+    hk_pool_t *pool = hk_pool_of_node(node);
+    if (pool->mode != HK_POOL_MODE_LOCAL) return;
+    hk_pool_cache_t *next;
+    for (hk_pool_cache_t *c = pool->caches; c != NULL; c = next) {
+        next = c->next;
+        if (c->set.token != hk_pool_token()) hk_cache_retire(pool, c);
+    }
+}
+
+/* ------------------------------------------------------------------ create, destroy */
+
+HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, unsigned flags,
+                                 void (*ctor)(void *obj, void *arg), void (*dtor)(void *obj, void *arg), void *arg) {
+    unsigned mode_bits = flags & (HK_POOL_SHARED | HK_POOL_LOCAL);
+    if (align == 0) align = size < 16 ? 8 : 16;
+    if (align < 8) align = 8;
+    if (size == 0 || size > HK_POOL_SIZE_MAX || (align & (align - 1)) != 0 || align > HK_POOL_ALIGN_MAX ||
+        (mode_bits != HK_POOL_SHARED && mode_bits != HK_POOL_LOCAL) || (flags & ~mode_bits) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    hk_process_init();
+    hk_pool_t *pool = hk_calloc(1, sizeof *pool);
+    if (pool == NULL) return NULL;
+    pool->size = size;
+    pool->align = align;
+    pool->ctor = ctor;
+    pool->dtor = dtor;
+    pool->arg = arg;
+    pool->local = mode_bits == HK_POOL_LOCAL;
+    /* The link word comes before the object (so a constructed object keeps all its state while
+     * free): the first one is the header's last word, the others the previous slot's. */
+    pool->stride = hk_align_up(hk_align_up(size, sizeof(uintptr_t)) + sizeof(uintptr_t), align);
+    pool->inverse = UINT64_MAX / pool->stride + 1;
+    pool->first = hk_align_up(sizeof(hk_pool_chunk_t) + sizeof(uintptr_t), align);
+    size_t chunk = HK_POOL_CHUNK_MIN;
+    while ((chunk - pool->first) / pool->stride < HK_POOL_MIN_OBJECTS && chunk < HK_POOL_CHUNK_MAX) chunk *= 2;
+    pool->chunk_size = chunk;
+    pool->chunk_mask = ~(uintptr_t)(chunk - 1);
+    pool->capacity = (uint32_t)((chunk - pool->first) / pool->stride);
+    pool->span = (size_t)pool->capacity * pool->stride;
+    size_t limit = HK_POOL_CACHE_BYTES / pool->stride;
+    pool->limit = (uint32_t)(limit < HK_POOL_CACHE_MIN   ? HK_POOL_CACHE_MIN
+                             : limit > HK_POOL_CACHE_MAX ? HK_POOL_CACHE_MAX
+                                                         : limit);
+    /* Adaptive: a shared pool's critical sections are a few dozen instructions, so spinning a
+     * little beats sleeping in the kernel when threads contend. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&pool->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pool->id = UINT32_MAX;
+    uint32_t id = hk_pool_id_take(&pool->gen);
+    pool->tag = (uintptr_t)pool ^ hk_key ^ HK_POOL_MAGIC;
+    /* Per pool and per generation: a later pool at the same address reads old words differently. */
+    uint64_t k = (hk_key ^ (uintptr_t)pool ^ (pool->gen << 32)) * 0x9e3779b97f4a7c15ull;
+    pool->key = ((uintptr_t)(k ^ (k >> 29)) | ((uintptr_t)1 << 62)) & ~(uintptr_t)7;
+    pool->live_key = pool->key ^ ((uintptr_t)1 << 63);
+    if (hk_tracking()) {
+        pool->mode = HK_POOL_MODE_TRACKED;
+        hk_pool_id_put(id);
+    } else if (pool->local && id != UINT32_MAX) {
+        pool->mode = HK_POOL_MODE_LOCAL;
+        pool->id = id;
+    } else {
+        pool->mode = HK_POOL_MODE_LOCKED; /* shared, or local with every thread slot taken */
+        hk_pool_id_put(id);
+    }
+    hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock);
+    if (hk_tracking()) {
+        pool->label = hk_track_label_intern(pool->reg.name);
+        hk_track_set_label(pool, pool->label); /* a pool never destroyed is reported by name */
+    }
+    return pool;
+}
+
+/* Every chunk of the set onto one list, whoever owned it (destroy). */
+static hk_pool_chunk_t *hk_set_drain(hk_pool_set_t *set, hk_pool_chunk_t *all) {
+    for (int l = 0; l < HK_LIST_COUNT; l++) {
+        while (set->lists[l] != NULL) {
+            hk_pool_chunk_t *c = set->lists[l];
+            hk_set_remove(set, c);
+            c->next = all;
+            all = c;
+        }
+    }
+    return all;
+}
+
+static void hk_pool_free_caches(hk_pool_cache_t *c) {
+    while (c != NULL) {
+        hk_pool_cache_t *next = c->next;
+        hk_free(c);
+        c = next;
+    }
+}
+
+HK_API void hk_pool_destroy(hk_pool_t *pool) {
+    if (pool == NULL) return;
+    hk_registry_remove(&pool->reg);
+    hk_pool_id_put(pool->id);
+    size_t live = 0, kept = 0;
+    if (pool->mode == HK_POOL_MODE_TRACKED) {
+        live = atomic_load_explicit(&pool->tracked_live, memory_order_relaxed);
+        if (live > 0)
+            hk_error("hk_pool_destroy(pool '%s'): %zu object%s still live; left allocated (the leak check lists "
+                     "those the program lost, with their allocation stacks)",
+                     pool->reg.name, live, live == 1 ? "" : "s");
+    } else {
+        /* The caller promises no other thread uses the pool now: every cache can be emptied here. */
+        for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) hk_cache_flush(pool, c, UINT32_MAX, 0);
+        hk_pool_chunk_t *all = hk_set_drain(&pool->shared, NULL);
+        for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) all = hk_set_drain(&c->set, all);
+        while (all != NULL) {
+            hk_pool_chunk_t *c = all;
+            all = c->next;
+            hk_chunk_collect(pool, c);
+            if (c->used == 0) {
+                hk_chunk_release(pool, c);
+            } else {
+                live += c->used;
+                kept++;
+                /* frees into it, to this pool or a later one at this address, are refused */
+                c->tag = 0;
+                atomic_store_explicit(&c->owner_tag, 0, memory_order_relaxed);
+            }
+        }
+        if (live > 0)
+            hk_error("hk_pool_destroy(pool '%s'): %zu object%s still live; %zu chunk%s left allocated so they stay "
+                     "valid (HEAPKIT_LEAKS=1 reports where they were allocated)",
+                     pool->reg.name, live, live == 1 ? "" : "s", kept, kept == 1 ? "" : "s");
+    }
+    hk_pool_free_caches(pool->caches);
+    hk_pool_free_caches(pool->spare);
+    pthread_mutex_destroy(&pool->lock);
+    hk_free(pool);
+}
+
+/* ------------------------------------------------------------------ alloc */
+
+static void *hk_pool_handout(hk_pool_t *pool, void *obj) {
+    hk_unpoison(obj, pool->size);
+    *hk_pool_link_of(pool, obj) = hk_pool_live_mark(pool, obj);
+    return obj;
+}
+
+static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
+    if (pool->mode == HK_POOL_MODE_TRACKED) return hk_pool_tracked_alloc(pool);
+    void *obj = NULL;
+    if (pool->mode == HK_POOL_MODE_LOCKED) {
+        pthread_mutex_lock(&pool->lock);
+        hk_pool_chunk_t *c = pool->shared.lists[HK_LIST_PARTIAL];
+        if (c == NULL) c = pool->shared.lists[HK_LIST_EMPTY];
+        if (c == NULL) c = hk_chunk_new(pool, &pool->shared);
+        if (c != NULL && hk_chunk_take(pool, c, &obj, 1) == 1) {
+            hk_set_taken_add(&pool->shared, 1);
+            hk_set_settle(pool, &pool->shared, c, HK_POOL_RESERVE);
+        }
+        if (obj != NULL) hk_pool_handout(pool, obj); /* under the lock: the object is not ours yet */
+        pthread_mutex_unlock(&pool->lock);
+    } else {
+        hk_pool_cache_t *c = hk_pool_my_cache(pool);
+        if (c == NULL) c = hk_pool_cache_create(pool);
+        if (c != NULL && (hk_cache_count(c) > 0 || hk_cache_refill(pool, c))) {
+            void **top = atomic_load_explicit(&c->top, memory_order_relaxed) - 1;
+            obj = *top;
+            atomic_store_explicit(&c->top, top, memory_order_relaxed);
+            hk_pool_handout(pool, obj);
+        }
+    }
+    if (obj == NULL) errno = ENOMEM;
+    return obj;
+}
+
+/* The home thread's cache is in the pool itself; the others' are in their thread's table. */
+HK_API void *hk_pool_alloc(hk_pool_t *pool) {
+    hk_pool_cache_t *c;
+    if (hk_likely(atomic_load_explicit(&pool->home_token, memory_order_relaxed) == hk_pool_token())) {
+        c = atomic_load_explicit(&pool->home_cache, memory_order_relaxed);
+    } else {
+        uint32_t id = pool->id;
+        if (id >= hk_pool_slot_count || hk_pool_slots[id].gen != pool->gen) return hk_pool_alloc_slow(pool);
+        c = hk_pool_slots[id].cache;
+    }
+    void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+    if (hk_likely(top != c->objs)) {
+        void *obj = *--top;
+        atomic_store_explicit(&c->top, top, memory_order_relaxed);
+        return hk_pool_handout(pool, obj);
+    }
+    return hk_pool_alloc_slow(pool);
+}
+
+/* ------------------------------------------------------------------ free */
+
+/* Is the suspected double free real? The owner (or, for the pool's own chunks, the holder of the
+ * pool lock) can look at every list the object could be on. */
+static bool hk_pool_owner_has_free(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c, const void *p) {
+    if (cache != NULL)
+        for (void **o = cache->objs; o < atomic_load_explicit(&cache->top, memory_order_relaxed); o++)
+            if (*o == p) return true;
+    uintptr_t heads[3] = {c->free ^ pool->key, c->more ^ pool->key,
+                          HK_REMOTE_HEAD(atomic_load_explicit(&c->remote, memory_order_acquire))};
+    for (int l = 0; l < 3; l++) {
+        uintptr_t w = heads[l];
+        /* decoded links stay inside the chunk, and the chunk's own address ends a list */
+        for (uint32_t steps = 0; w != 0 && w != (uintptr_t)c && steps <= c->capacity; steps++) {
+            if ((w & pool->chunk_mask) != (uintptr_t)c) break;
+            if ((const void *)w == p) return true;
+            w = *hk_pool_link_of(pool, (void *)w) ^ pool->key;
+        }
+    }
+    return false;
+}
+
+/* Another thread's chunk: push onto its remote list and tell the owner. */
+static void hk_pool_free_remote(hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *owner, void *p) {
+    hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
+    uintptr_t word = atomic_load_explicit(&c->remote, memory_order_relaxed), pushed;
+    do {
+        *hk_pool_link_of(pool, p) = (word != 0 ? HK_REMOTE_HEAD(word) : (uintptr_t)c) ^ pool->key;
+        pushed = (uintptr_t)p | ((uintptr_t)(HK_REMOTE_COUNT(word) + 1) << HK_REMOTE_COUNT_SHIFT);
+    } while (!atomic_compare_exchange_weak_explicit(&c->remote, &word, pushed, memory_order_release,
+                                                    memory_order_relaxed));
+    /* Caches are never freed while the pool lives, so a stale owner is harmless. */
+    if (owner->cache != NULL && !atomic_load_explicit(&owner->cache->remote_pending, memory_order_relaxed))
+        atomic_store_explicit(&owner->cache->remote_pending, 1, memory_order_relaxed);
+}
+
+static void hk_pool_free_local(hk_pool_t *pool, hk_pool_cache_t *cache, void *p) {
+    if (atomic_load_explicit(&cache->top, memory_order_relaxed) == cache->end)
+        hk_cache_flush(pool, cache, cache->limit / 2, HK_POOL_RESERVE);
+    void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
+    *hk_pool_link_of(pool, p) = (uintptr_t)p ^ pool->key;
+    hk_pool_poison_free(pool, p);
+    *top = p;
+    atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
+}
+
+/* An orphan chunk is adopted by the thread that frees into it. */
+static bool hk_pool_adopt_chunk(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c) {
+    bool adopted = false;
+    pthread_mutex_lock(&pool->lock);
+    if (atomic_load_explicit(&c->owner, memory_order_relaxed) == &pool->shared) {
+        hk_chunk_adopt(pool, cache, c);
+        hk_pool_orphans_changed(pool);
+        adopted = true;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return adopted;
+}
+
+static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
+    if (p == NULL) return;
+    if (pool->mode == HK_POOL_MODE_TRACKED) {
+        hk_pool_tracked_free(pool, p);
+        return;
+    }
+    hk_pool_chunk_t *c;
+    hk_obj_state_t state;
+    if (!hk_pool_check_free(pool, p, &c, &state)) return;
+    bool suspect = state == HK_OBJ_FREE;
+    if (pool->mode == HK_POOL_MODE_LOCKED) {
+        pthread_mutex_lock(&pool->lock);
+        bool twice = suspect && hk_pool_owner_has_free(pool, NULL, c, p);
+        if (!twice) {
+            hk_pool_poison_free(pool, p);
+            hk_set_put(pool, &pool->shared, p, HK_POOL_RESERVE);
+            hk_set_taken_add(&pool->shared, -1);
+        }
+        pthread_mutex_unlock(&pool->lock);
+        if (twice) hk_pool_report_double_free(pool, p);
+        else if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
+        return;
+    }
+    hk_pool_cache_t *cache = hk_pool_my_cache(pool);
+    hk_pool_set_t *owner = atomic_load_explicit(&c->owner, memory_order_acquire);
+    if (owner == &pool->shared) { /* an orphan: its lists can be read under the pool lock */
+        if (suspect) {
+            pthread_mutex_lock(&pool->lock);
+            bool twice = hk_pool_owner_has_free(pool, NULL, c, p);
+            pthread_mutex_unlock(&pool->lock);
+            if (twice) {
+                hk_pool_report_double_free(pool, p);
+                return;
+            }
+        }
+        if (cache == NULL) cache = hk_pool_cache_create(pool);
+        if (cache != NULL && hk_pool_adopt_chunk(pool, cache, c)) owner = &cache->set;
+        else owner = atomic_load_explicit(&c->owner, memory_order_acquire);
+        suspect = false;
+    }
+    if (cache != NULL && owner == &cache->set) {
+        if (suspect && hk_pool_owner_has_free(pool, cache, c, p)) {
+            hk_pool_report_double_free(pool, p);
+            return;
+        }
+        if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
+        hk_pool_free_local(pool, cache, p);
+        return;
+    }
+    if (suspect) { /* another thread's chunk: the link word alone decides */
+        hk_pool_report_double_free(pool, p);
+        return;
+    }
+    if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
+    hk_pool_free_remote(pool, c, owner, p);
+}
+
+/* The fast path: a live object of one of this thread's chunks, freed while its cache has room.
+ * Each test comes before the memory it lets us read: heapkit memory (the segment map), a chunk
+ * of this pool owned by this thread (one word of the header), and the word before the object
+ * saying "live object at exactly this address". Anything else goes the slow way. */
+hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
+    uintptr_t a = (uintptr_t)obj;
+    if (hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
+        hk_pool_chunk_t *c = (hk_pool_chunk_t *)(a & pool->chunk_mask);
+        uintptr_t owner_tag = atomic_load_explicit(&c->owner_tag, memory_order_relaxed);
+        if (hk_unlikely(owner_tag != (pool->tag ^ hk_pool_token()))) {
+            /* Another live thread's chunk of this pool (not the pool's own: orphans are adopted
+             * on the slow path), and a live object: straight home, with no further checks. */
+            if (owner_tag != pool->tag && c->tag == pool->tag &&
+                *hk_pool_link_of(pool, obj) == hk_pool_live_mark(pool, obj)) {
+                hk_pool_free_remote(pool, c, atomic_load_explicit(&c->owner, memory_order_acquire), obj);
+                return;
+            }
+        } else {
+            uintptr_t *link = hk_pool_link_of(pool, obj);
+            /* this thread owns the chunk: its cache is home, or the chunk's owner */
+            hk_pool_cache_t *cache = atomic_load_explicit(&pool->home_cache, memory_order_relaxed);
+            if (hk_unlikely(atomic_load_explicit(&pool->home_token, memory_order_relaxed) != hk_pool_token()))
+                cache = (hk_pool_cache_t *)((uint8_t *)atomic_load_explicit(&c->owner, memory_order_relaxed) -
+                                            offsetof(hk_pool_cache_t, set));
+            void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
+            /* & rather than &&: one branch; neither test reads memory the other guards */
+            if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != cache->end))) {
+                *link = a ^ pool->key;
+                hk_pool_poison_free(pool, obj);
+                *top = obj;
+                atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
+                return;
+            }
+        }
+    }
+    hk_pool_free_slow(pool, obj);
+}
+
+/* ------------------------------------------------------------------ trim, statistics */
+
+HK_API size_t hk_pool_trim(hk_pool_t *pool) {
+    if (pool == NULL || pool->mode == HK_POOL_MODE_TRACKED) return 0;
+    size_t before = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
+    if (pool->mode == HK_POOL_MODE_LOCAL) {
+        hk_pool_cache_t *c = hk_pool_my_cache(pool);
+        if (c != NULL) {
+            hk_cache_flush(pool, c, UINT32_MAX, 0);
+            hk_set_collect_all(pool, &c->set, 0);
+            hk_set_release_empty(pool, &c->set, 0);
+        }
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (pool->mode == HK_POOL_MODE_LOCAL) hk_set_collect_all(pool, &pool->shared, 0); /* orphans */
+    hk_set_release_empty(pool, &pool->shared, 0);
+    if (pool->mode == HK_POOL_MODE_LOCAL) hk_pool_orphans_changed(pool);
+    pthread_mutex_unlock(&pool->lock);
+    size_t after = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
+    return before > after ? before - after : 0;
+}
+
+static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
+    f->object_size = pool->size;
+    f->local = pool->local;
+    if (pool->mode == HK_POOL_MODE_TRACKED) {
+        f->live = atomic_load_explicit(&pool->tracked_live, memory_order_relaxed);
+        f->capacity = f->live;
+        f->bytes = f->live * pool->stride;
+        return;
+    }
+    size_t live = atomic_load_explicit(&pool->shared.taken, memory_order_relaxed);
+    for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) {
+        /* read while the owner works: a refill may show its count before its taken */
+        size_t taken = atomic_load_explicit(&c->set.taken, memory_order_relaxed);
+        size_t cached = hk_cache_count(c);
+        live += taken > cached ? taken - cached : 0;
+    }
+    f->live = live;
+    f->chunks = atomic_load_explicit(&pool->chunks, memory_order_relaxed);
+    f->bytes = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
+    f->capacity = f->chunks * pool->capacity;
+}
+
+void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
+    hk_pool_t *pool = hk_pool_of_node(node);
+    pthread_mutex_lock(&pool->lock);
+    hk_pool_figures_locked(pool, f);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
+    hk_reg_figures_t f = {0};
+    pthread_mutex_lock(&pool->lock);
+    hk_pool_figures_locked(pool, &f);
+    pthread_mutex_unlock(&pool->lock);
+    *out = (hk_pool_stats_t){.name = pool->reg.name, .object_size = pool->size, .live = f.live,
+                             .capacity = f.capacity, .chunks = f.chunks, .bytes = f.bytes};
+}
