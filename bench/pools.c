@@ -1,0 +1,675 @@
+/* pools.c — hk_pool and hk_arena against what programs use instead: hk_malloc/hk_free and glibc's
+ * malloc/free for fixed-size objects; APR pools, talloc, obstack (and plain malloc/free) for the
+ * request-scoped memory of a server. Unlike the other workloads here it links heapkit (the
+ * hk_-only library, so glibc's malloc stays glibc's) and APR and talloc when they are installed.
+ *
+ *   pools [--runs N] [--quick] [--cpu] [--only W,..]  the driver: every workload under every peer, each run
+ *                                             in a process of its own started by bench/measure (so
+ *                                             ru_maxrss is that run's), peers alternating, medians;
+ *                                             prints markdown tables
+ *   pools run WORKLOAD PEER [PERCENT]         one run; prints "seconds S cpu C checksum X" (the loop only)
+ *
+ * Workloads (objects are 72 bytes, a typical small struct):
+ *   churn     one thread replaces random objects of a live set of 1,024 (a pool's usual population)
+ *   churn-16k the same with 16,384 live objects: 1.2 MiB, so cache misses weigh as much
+ *   burst     one thread allocates 256 objects, then frees them all, over and over (request-scoped objects)
+ *   churn-mt  two threads, each a churn of its own (1,024 live)
+ *   xfree-mt  one thread allocates, another frees (through a lock-free ring): cross-thread frees
+ *   request   requests in waves of 256 in flight (one per connection); per request 30-50 allocations of
+ *             16-256 bytes, 4 strdup, 2 printf; when the wave is built, each request's memory is
+ *             freed at once (reset, clear, free, obstack_free to a mark)
+ * Each run first allocates and frees one block with glibc's malloc and one with hk_malloc, so
+ * both allocators are set up in every process and peak RSS compares what the workload used. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* obstack_printf, vasprintf */
+#endif
+#include "bench.h"
+
+#include <heapkit.h>
+#include <obstack.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#ifdef HAVE_APR
+#include <apr_pools.h>
+#include <apr_strings.h>
+#endif
+#ifdef HAVE_TALLOC
+#include <talloc.h>
+#endif
+
+#define OBJ_SIZE 72
+#define LIVE_SMALL 1024  /* a pool's typical population: the allocator's own cost shows */
+#define LIVE_BIG 16384   /* 1.2 MiB of objects: cache misses weigh as much (powers of two: a mask, not a division) */
+#define BURST 256
+#define CONNECTIONS 256
+
+static long g_percent = 100;
+static long scaled(long n) { return n * g_percent / 100 > 0 ? n * g_percent / 100 : 1; }
+
+static double clock_seconds(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+static double cpu_now(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
+static bool g_use_cpu; /* --cpu: tabulate CPU time (all threads) instead of wall time */
+
+/* ------------------------------------------------------------------ object workloads */
+
+/* Each peer's alloc/free, called directly (no function pointer) so every peer pays one call. */
+static hk_pool_t *g_pool;
+#define HK_POOL_ALLOC() hk_pool_alloc(g_pool)
+#define HK_POOL_FREE(p) hk_pool_free(g_pool, (p))
+#define HK_MALLOC_ALLOC() hk_malloc(OBJ_SIZE)
+#define HK_MALLOC_FREE(p) hk_free(p)
+#define GLIBC_ALLOC() malloc(OBJ_SIZE)
+#define GLIBC_FREE(p) free(p)
+
+typedef struct obj_s {
+  uint64_t value;
+  uint64_t rest[(OBJ_SIZE - 8) / 8];
+} obj_t;
+
+#define DEFINE_OBJECT_LOOPS(NAME, ALLOC, FREE)                                         \
+  static uint64_t churn_##NAME(long iters, uint64_t seed, long live) {                \
+    obj_t **slots = xmalloc((size_t)live * sizeof *slots);                             \
+    for (long i = 0; i < live; i++) {                                                  \
+      slots[i] = ALLOC();                                                              \
+      slots[i]->value = (uint64_t)i;                                                   \
+    }                                                                                  \
+    rng_t r = rng_seed(seed);                                                          \
+    uint64_t sum = 0;                                                                  \
+    for (long i = 0; i < iters; i++) {                                                 \
+      size_t k = (size_t)(rng_next(&r) & (uint64_t)(live - 1));                        \
+      sum += slots[k]->value;                                                          \
+      FREE(slots[k]);                                                                  \
+      obj_t *o = ALLOC();                                                              \
+      o->value = (uint64_t)i;                                                          \
+      slots[k] = o;                                                                    \
+    }                                                                                  \
+    for (long i = 0; i < live; i++) {                                                  \
+      sum += slots[i]->value;                                                          \
+      FREE(slots[i]);                                                                  \
+    }                                                                                  \
+    free(slots);                                                                       \
+    return sum;                                                                        \
+  }                                                                                    \
+  static uint64_t burst_##NAME(long rounds) {                                          \
+    obj_t *batch[BURST];                                                               \
+    uint64_t sum = 0;                                                                  \
+    for (long r = 0; r < rounds; r++) {                                                \
+      for (int i = 0; i < BURST; i++) {                                                \
+        batch[i] = ALLOC();                                                            \
+        batch[i]->value = (uint64_t)(r + i);                                           \
+      }                                                                                \
+      for (int i = 0; i < BURST; i++) {                                                \
+        sum += batch[i]->value;                                                        \
+        FREE(batch[i]);                                                                \
+      }                                                                                \
+    }                                                                                  \
+    return sum;                                                                        \
+  }
+
+/* The cross-thread ring: one producer, one consumer, no lock. */
+#define RING 4096
+typedef struct ring_s {
+  _Alignas(64) _Atomic size_t head; /* written by the producer */
+  _Alignas(64) _Atomic size_t tail; /* written by the consumer */
+  _Alignas(64) obj_t *slots[RING];
+  long count;
+  uint64_t sum;
+} ring_t;
+
+static void ring_push(ring_t *q, obj_t *o) {
+  size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+  while (h - atomic_load_explicit(&q->tail, memory_order_acquire) >= RING) sched_yield();
+  q->slots[h % RING] = o;
+  atomic_store_explicit(&q->head, h + 1, memory_order_release);
+}
+
+static obj_t *ring_pop(ring_t *q) {
+  size_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+  while (atomic_load_explicit(&q->head, memory_order_acquire) == t) sched_yield();
+  obj_t *o = q->slots[t % RING];
+  atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+  return o;
+}
+
+#define DEFINE_XFREE(NAME, ALLOC, FREE)                                                \
+  static void *xfree_producer_##NAME(void *arg) {                                      \
+    ring_t *q = arg;                                                                   \
+    for (long i = 0; i < q->count; i++) {                                              \
+      obj_t *o = ALLOC();                                                              \
+      o->value = (uint64_t)i;                                                          \
+      ring_push(q, o);                                                                 \
+    }                                                                                  \
+    return NULL;                                                                       \
+  }                                                                                    \
+  static void *xfree_consumer_##NAME(void *arg) {                                      \
+    ring_t *q = arg;                                                                   \
+    for (long i = 0; i < q->count; i++) {                                              \
+      obj_t *o = ring_pop(q);                                                          \
+      q->sum += o->value;                                                              \
+      FREE(o);                                                                         \
+    }                                                                                  \
+    return NULL;                                                                       \
+  }
+
+DEFINE_OBJECT_LOOPS(hkpool, HK_POOL_ALLOC, HK_POOL_FREE)
+DEFINE_OBJECT_LOOPS(hkmalloc, HK_MALLOC_ALLOC, HK_MALLOC_FREE)
+DEFINE_OBJECT_LOOPS(glibc, GLIBC_ALLOC, GLIBC_FREE)
+
+/* The floor: an unchecked free list threaded through one preallocated slab, in the manner of
+ * Boost.Pool's simple segregated storage: no checks, no threads, no growth. The loop's time with
+ * it is the loop's own cost; the others' alloc+free cost is their time minus this one's. */
+static obj_t *g_floor_head;
+static void floor_init(long n) {
+  obj_t *slab = xmalloc((size_t)n * sizeof *slab);
+  for (long i = 0; i < n; i++) *(obj_t **)&slab[i] = i + 1 < n ? &slab[i + 1] : NULL;
+  g_floor_head = slab;
+}
+static inline obj_t *floor_alloc(void) {
+  obj_t *o = g_floor_head;
+  g_floor_head = *(obj_t **)o;
+  return o;
+}
+static inline void floor_free(obj_t *o) {
+  *(obj_t **)o = g_floor_head;
+  g_floor_head = o;
+}
+#define FLOOR_ALLOC() floor_alloc()
+#define FLOOR_FREE(p) floor_free(p)
+DEFINE_OBJECT_LOOPS(floor, FLOOR_ALLOC, FLOOR_FREE)
+DEFINE_XFREE(hkpool, HK_POOL_ALLOC, HK_POOL_FREE)
+DEFINE_XFREE(hkmalloc, HK_MALLOC_ALLOC, HK_MALLOC_FREE)
+DEFINE_XFREE(glibc, GLIBC_ALLOC, GLIBC_FREE)
+
+typedef struct object_peer_s {
+  const char *name;
+  unsigned pool_mode; /* 0: not a pool */
+  bool one_thread;    /* the floor: not for the threaded workloads */
+  uint64_t (*churn)(long, uint64_t, long);
+  uint64_t (*burst)(long);
+  void *(*producer)(void *);
+  void *(*consumer)(void *);
+} object_peer_t;
+
+static const object_peer_t k_object_peers[] = {
+  {"hk_pool", HK_POOL_LOCAL, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool, xfree_consumer_hkpool},
+  {"hk_pool_shared", HK_POOL_SHARED, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool,
+   xfree_consumer_hkpool},
+  {"hk_malloc", 0, false, churn_hkmalloc, burst_hkmalloc, xfree_producer_hkmalloc, xfree_consumer_hkmalloc},
+  {"glibc", 0, false, churn_glibc, burst_glibc, xfree_producer_glibc, xfree_consumer_glibc},
+  {"floor", 0, true, churn_floor, burst_floor, NULL, NULL},
+};
+#define OBJECT_PEERS (sizeof k_object_peers / sizeof k_object_peers[0])
+
+typedef struct mt_arg_s {
+  const object_peer_t *peer;
+  long iters;
+  uint64_t seed, sum;
+} mt_arg_t;
+
+static void *churn_thread(void *arg) {
+  mt_arg_t *a = arg;
+  a->sum = a->peer->churn(a->iters, a->seed, LIVE_SMALL);
+  return NULL;
+}
+
+static int run_objects(const char *workload, const object_peer_t *peer) {
+  if (peer->one_thread && strstr(workload, "-mt") != NULL) return 2;
+  if (peer->pool_mode) g_pool = hk_pool_create("bench", OBJ_SIZE, 0, peer->pool_mode, NULL, NULL, NULL);
+  if (peer->one_thread) floor_init(LIVE_BIG + 1);
+  uint64_t sum = 0;
+  double start = now(), cpu_start = cpu_now();
+  if (strcmp(workload, "churn") == 0) {
+    sum = peer->churn(scaled(20000000), 1, LIVE_SMALL);
+  } else if (strcmp(workload, "churn-16k") == 0) {
+    sum = peer->churn(scaled(20000000), 1, LIVE_BIG);
+  } else if (strcmp(workload, "burst") == 0) {
+    sum = peer->burst(scaled(80000));
+  } else if (strcmp(workload, "churn-mt") == 0) {
+    mt_arg_t args[2] = {{peer, scaled(10000000), 1, 0}, {peer, scaled(10000000), 2, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, churn_thread, &args[i]);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    sum = args[0].sum + args[1].sum;
+  } else if (strcmp(workload, "xfree-mt") == 0) {
+    ring_t *q = xmalloc(sizeof *q);
+    memset(q, 0, sizeof *q);
+    q->count = scaled(10000000);
+    pthread_t p, c;
+    pthread_create(&c, NULL, peer->consumer, q);
+    pthread_create(&p, NULL, peer->producer, q);
+    pthread_join(p, NULL);
+    pthread_join(c, NULL);
+    sum = q->sum;
+    free(q);
+  } else {
+    return 2;
+  }
+  double seconds = now() - start, cpu = cpu_now() - cpu_start;
+  if (g_pool) hk_pool_destroy(g_pool);
+  printf("seconds %.6f cpu %.6f checksum %016llx\n", seconds, cpu, (unsigned long long)sum);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ the request workload */
+
+static const char *const k_headers[] = {
+  "Host: www.example.com", "User-Agent: bench-client/1.0 (X11; Linux x86_64)", "Accept: text/html,application/xml",
+  "Accept-Language: en-US,en;q=0.5", "Cookie: session=4f2a9c81d07b3e55; theme=dark", "Connection: keep-alive",
+};
+static const char *const k_paths[] = {"/", "/index.html", "/api/v1/items", "/static/app.js", "/users/profile"};
+
+/* One request's work against any allocator; ALLOC/STRDUP/PRINTF2 are the peer's calls (macros:
+ * their arguments are evaluated once each). */
+#define REQUEST_BODY(ALLOC, STRDUP, PRINTF2)                                           \
+  do {                                                                                 \
+    int n = 30 + (int)(rng_next(&r) % 21);                                             \
+    for (int i = 0; i < n; i++) {                                                      \
+      size_t size = rng_skewed(&r, 16, 256);                                           \
+      uint8_t *mem_ = ALLOC(size);                                                     \
+      mem_[0] = (uint8_t)i;                                                            \
+      mem_[size - 1] = (uint8_t)size;                                                  \
+      sum += mem_[0] + mem_[size - 1];                                                 \
+    }                                                                                  \
+    for (int i = 0; i < 4; i++) {                                                      \
+      const char *src_ = k_headers[rng_next(&r) % 6];                                  \
+      char *h = STRDUP(src_);                                                          \
+      sum += (uint8_t)h[0] + strlen(h);                                                \
+    }                                                                                  \
+    for (int i = 0; i < 2; i++) {                                                      \
+      char *s = PRINTF2("GET %s?id=%d&conn=%d HTTP/1.1", k_paths[rng_next(&r) % 5],    \
+                        (int)(rng_next(&r) % 100000), conn);                           \
+      sum += strlen(s);                                                                \
+    }                                                                                  \
+  } while (0)
+
+/* Requests come in waves of CONNECTIONS: each wave builds one request per connection, so that
+ * many are in flight (and in memory) at once, then completes them all, freeing each request's
+ * memory at once. */
+static uint64_t request_hk_arena(long requests) {
+  hk_arena_t *arenas[CONNECTIONS];
+  for (int c = 0; c < CONNECTIONS; c++) arenas[c] = hk_arena_create("request", NULL, 0);
+  rng_t r = rng_seed(7);
+  uint64_t sum = 0;
+  for (long q = 0; q < requests; q += CONNECTIONS) {
+    for (int conn = 0; conn < CONNECTIONS; conn++) {
+      hk_arena_t *a = arenas[conn];
+#define A_ALLOC(n) hk_arena_alloc(a, (n))
+#define A_STRDUP(s) hk_arena_strdup(a, (s))
+#define A_PRINTF(...) hk_arena_printf(a, __VA_ARGS__)
+      REQUEST_BODY(A_ALLOC, A_STRDUP, A_PRINTF);
+    }
+    for (int conn = 0; conn < CONNECTIONS; conn++) hk_arena_reset(arenas[conn]);
+  }
+  for (int c = 0; c < CONNECTIONS; c++) hk_arena_destroy(arenas[c]);
+  return sum;
+}
+
+#ifdef HAVE_APR
+static uint64_t request_apr(long requests) {
+  apr_initialize();
+  apr_pool_t *pools[CONNECTIONS];
+  for (int c = 0; c < CONNECTIONS; c++) apr_pool_create(&pools[c], NULL);
+  rng_t r = rng_seed(7);
+  uint64_t sum = 0;
+  for (long q = 0; q < requests; q += CONNECTIONS) {
+    for (int conn = 0; conn < CONNECTIONS; conn++) {
+      apr_pool_t *pool = pools[conn];
+#define P_ALLOC(n) apr_palloc(pool, (n))
+#define P_STRDUP(s) apr_pstrdup(pool, (s))
+#define P_PRINTF(...) apr_psprintf(pool, __VA_ARGS__)
+      REQUEST_BODY(P_ALLOC, P_STRDUP, P_PRINTF);
+    }
+    for (int conn = 0; conn < CONNECTIONS; conn++) apr_pool_clear(pools[conn]);
+  }
+  for (int c = 0; c < CONNECTIONS; c++) apr_pool_destroy(pools[c]);
+  apr_terminate();
+  return sum;
+}
+#endif
+
+#ifdef HAVE_TALLOC
+static uint64_t request_talloc(long requests) {
+  void *conns[CONNECTIONS], *ctxs[CONNECTIONS];
+  for (int c = 0; c < CONNECTIONS; c++) conns[c] = talloc_new(NULL);
+  rng_t r = rng_seed(7);
+  uint64_t sum = 0;
+  for (long q = 0; q < requests; q += CONNECTIONS) {
+    for (int conn = 0; conn < CONNECTIONS; conn++) {
+      void *ctx = ctxs[conn] = talloc_new(conns[conn]);
+#define T_ALLOC(n) talloc_size(ctx, (n))
+#define T_STRDUP(s) talloc_strdup(ctx, (s))
+#define T_PRINTF(...) talloc_asprintf(ctx, __VA_ARGS__)
+      REQUEST_BODY(T_ALLOC, T_STRDUP, T_PRINTF);
+    }
+    for (int conn = 0; conn < CONNECTIONS; conn++) talloc_free(ctxs[conn]);
+  }
+  for (int c = 0; c < CONNECTIONS; c++) talloc_free(conns[c]);
+  return sum;
+}
+#endif
+
+#define obstack_chunk_alloc xmalloc
+#define obstack_chunk_free free
+
+static char *obstack_format(struct obstack *ob, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  obstack_vprintf(ob, fmt, ap);
+  va_end(ap);
+  obstack_1grow(ob, '\0');
+  return obstack_finish(ob);
+}
+
+static uint64_t request_obstack(long requests) {
+  static struct obstack obs[CONNECTIONS];
+  void *marks[CONNECTIONS];
+  for (int c = 0; c < CONNECTIONS; c++) obstack_init(&obs[c]);
+  rng_t r = rng_seed(7);
+  uint64_t sum = 0;
+  for (long q = 0; q < requests; q += CONNECTIONS) {
+    for (int conn = 0; conn < CONNECTIONS; conn++) {
+      struct obstack *ob = &obs[conn];
+      marks[conn] = obstack_alloc(ob, 1); /* obstack_free(ob, mark) frees it and all after it */
+#define O_ALLOC(n) obstack_alloc(ob, (n))
+#define O_STRDUP(s) obstack_copy0(ob, (s), strlen(s))
+#define O_PRINTF(...) obstack_format(ob, __VA_ARGS__)
+      REQUEST_BODY(O_ALLOC, O_STRDUP, O_PRINTF);
+    }
+    for (int conn = 0; conn < CONNECTIONS; conn++) obstack_free(&obs[conn], marks[conn]);
+  }
+  for (int c = 0; c < CONNECTIONS; c++) obstack_free(&obs[c], NULL);
+  return sum;
+}
+
+/* No region: every allocation malloc'ed, remembered, and freed when its request completes. */
+static char *malloc_format(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) abort();
+  va_end(ap);
+  return s;
+}
+
+static uint64_t request_glibc(long requests) {
+  rng_t r = rng_seed(7);
+  uint64_t sum = 0;
+  static void *held[CONNECTIONS][64];
+  int nheld[CONNECTIONS] = {0};
+  for (long q = 0; q < requests; q += CONNECTIONS) {
+    for (int conn = 0; conn < CONNECTIONS; conn++) {
+#define M_KEEP(x) (held[conn][nheld[conn]++] = (x))
+#define M_ALLOC(n) ((uint8_t *)M_KEEP(xmalloc(n)))
+#define M_STRDUP(s) ((char *)M_KEEP(strdup(s)))
+#define M_PRINTF(...) ((char *)M_KEEP(malloc_format(__VA_ARGS__)))
+      REQUEST_BODY(M_ALLOC, M_STRDUP, M_PRINTF);
+    }
+    for (int conn = 0; conn < CONNECTIONS; conn++)
+      while (nheld[conn] > 0) free(held[conn][--nheld[conn]]);
+  }
+  return sum;
+}
+
+typedef struct request_peer_s {
+  const char *name;
+  uint64_t (*run)(long requests);
+} request_peer_t;
+
+static const request_peer_t k_request_peers[] = {
+  {"hk_arena", request_hk_arena},
+#ifdef HAVE_APR
+  {"apr", request_apr},
+#endif
+#ifdef HAVE_TALLOC
+  {"talloc", request_talloc},
+#endif
+  {"obstack", request_obstack},
+  {"glibc", request_glibc},
+};
+#define REQUEST_PEERS (sizeof k_request_peers / sizeof k_request_peers[0])
+
+static int run_request(const request_peer_t *peer) {
+  double start = now(), cpu_start = cpu_now();
+  uint64_t sum = peer->run(scaled(200000));
+  double seconds = now() - start, cpu = cpu_now() - cpu_start;
+  printf("seconds %.6f cpu %.6f checksum %016llx\n", seconds, cpu, (unsigned long long)sum);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ the driver */
+
+static const char *const k_workloads[] = {"churn", "churn-16k", "burst", "churn-mt", "xfree-mt", "request"};
+#define WORKLOADS (sizeof k_workloads / sizeof k_workloads[0])
+#define PEERS_MAX 8
+#define RUNS_MAX 31
+
+static size_t peer_count(size_t w) { return strcmp(k_workloads[w], "request") == 0 ? REQUEST_PEERS : OBJECT_PEERS; }
+static bool peer_runs(size_t w, size_t p) {
+  return strcmp(k_workloads[w], "request") == 0 || !k_object_peers[p].one_thread ||
+         strstr(k_workloads[w], "-mt") == NULL;
+}
+static const char *peer_name(size_t w, size_t p) {
+  return strcmp(k_workloads[w], "request") == 0 ? k_request_peers[p].name : k_object_peers[p].name;
+}
+
+typedef struct result_s {
+  double seconds[RUNS_MAX];
+  long rss_kb[RUNS_MAX];
+  int runs;
+  char checksum[32];
+  bool failed, mismatch;
+} result_t;
+
+/* One run in a fresh process, launched through bench/measure: a fork of this driver would start
+ * with the driver's RSS, and exec keeps the larger peak, so a small fresh parent execs the run:
+ * `measure RESULT pools run WORKLOAD PEER PERCENT`. */
+static void measure(const char *workload, const char *peer, result_t *res) {
+  static char exe[4096], launcher[4200];
+  if (exe[0] == '\0') {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    snprintf(launcher, sizeof launcher, "%.*s/measure", (int)(strrchr(exe, '/') - exe), exe);
+  }
+  char result[] = "/tmp/pools-result-XXXXXX";
+  int rfd = mkstemp(result);
+  if (rfd < 0) exit(1);
+  close(rfd);
+  int fds[2];
+  if (pipe(fds) != 0) exit(1);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    char pct[16];
+    snprintf(pct, sizeof pct, "%ld", g_percent);
+    execl(launcher, "measure", result, exe, "run", workload, peer, pct, (char *)NULL);
+    _exit(127);
+  }
+  close(fds[1]);
+  char out[256] = "";
+  ssize_t n = read(fds[0], out, sizeof out - 1);
+  out[n > 0 ? n : 0] = '\0';
+  close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  int child_status = -1;
+  double seconds, cpu_loop, wall, cpu;
+  long rss_kb = 0;
+  char checksum[32];
+  FILE *f = fopen(result, "r");
+  bool parsed = f != NULL && fscanf(f, "status=%d seconds=%lf cpu_seconds=%lf maxrss_kb=%ld", &child_status, &wall,
+                                    &cpu, &rss_kb) == 4;
+  if (f != NULL) fclose(f);
+  unlink(result);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !parsed || child_status != 0 ||
+      sscanf(out, "seconds %lf cpu %lf checksum %31s", &seconds, &cpu_loop, checksum) != 3) {
+    if (!res->failed) fprintf(stderr, "pools: %s %s failed (is %s built?)\n", workload, peer, launcher);
+    res->failed = true;
+    return;
+  }
+  if (res->runs == 0) strcpy(res->checksum, checksum);
+  else if (strcmp(res->checksum, checksum) != 0) res->mismatch = true;
+  res->seconds[res->runs] = g_use_cpu ? cpu_loop : seconds;
+  res->rss_kb[res->runs] = rss_kb;
+  res->runs++;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+static double median_seconds(const result_t *r) {
+  double v[RUNS_MAX];
+  memcpy(v, r->seconds, sizeof(double) * (size_t)r->runs);
+  qsort(v, (size_t)r->runs, sizeof v[0], cmp_double);
+  return v[r->runs / 2];
+}
+static double median_rss_mib(const result_t *r) {
+  double v[RUNS_MAX];
+  for (int i = 0; i < r->runs; i++) v[i] = (double)r->rss_kb[i] / 1024.0;
+  qsort(v, (size_t)r->runs, sizeof v[0], cmp_double);
+  return v[r->runs / 2];
+}
+
+typedef enum { SHOW_TIME, SHOW_RSS, SHOW_COST } show_t;
+
+static bool result_ok(const result_t *r) { return !r->failed && r->runs > 0; }
+
+/* The figure a cell shows: median time or RSS; COST: time minus the floor's (object workloads
+ * run in one thread only). Negative when unavailable. */
+static double cell(result_t res[WORKLOADS][PEERS_MAX], size_t w, size_t p, show_t show) {
+  const result_t *r = &res[w][p];
+  if (!result_ok(r)) return -1;
+  if (show == SHOW_RSS) return median_rss_mib(r);
+  double t = median_seconds(r);
+  if (show == SHOW_TIME) return t;
+  size_t floor_peer = OBJECT_PEERS - 1;
+  if (!result_ok(&res[w][floor_peer])) return -1;
+  return t - median_seconds(&res[w][floor_peer]);
+}
+
+static void print_table(bool objects, const char *title, result_t res[WORKLOADS][PEERS_MAX], show_t show,
+                        const bool *wanted) {
+  size_t rows[WORKLOADS], nrows = 0;
+  for (size_t w = 0; w < WORKLOADS; w++) {
+    bool is_objects = strcmp(k_workloads[w], "request") != 0;
+    if (!wanted[w] || objects != is_objects) continue;
+    if (show == SHOW_COST && strstr(k_workloads[w], "-mt") != NULL) continue;
+    rows[nrows++] = w;
+  }
+  if (nrows == 0) return;
+  size_t np = peer_count(rows[0]);
+  if (show == SHOW_COST) np--; /* the floor itself */
+  printf("\n### %s\n\n| workload |", title);
+  for (size_t p = 0; p < np; p++) printf(" %s |", peer_name(rows[0], p));
+  for (size_t p = 1; p < np; p++)
+    if (strcmp(peer_name(rows[0], p), "floor") != 0) printf(" %s / %s |", peer_name(rows[0], p), peer_name(rows[0], 0));
+  printf("\n|---|");
+  for (size_t p = 0; p < np; p++) printf("---:|");
+  for (size_t p = 1; p < np; p++)
+    if (strcmp(peer_name(rows[0], p), "floor") != 0) printf("---:|");
+  printf("\n");
+  for (size_t i = 0; i < nrows; i++) {
+    size_t w = rows[i];
+    printf("| %s |", k_workloads[w]);
+    double base = cell(res, w, 0, show);
+    for (size_t p = 0; p < np; p++) {
+      const result_t *r = &res[w][p];
+      double v = cell(res, w, p, show);
+      if (!peer_runs(w, p)) printf(" — |");
+      else if (r->failed) printf(" **FAILED** |");
+      else printf(show == SHOW_RSS ? " %.1f%s |" : " %.3f%s |", v, r->mismatch ? " **WRONG OUTPUT**" : "");
+    }
+    for (size_t p = 1; p < np; p++) {
+      if (strcmp(peer_name(w, p), "floor") == 0) continue;
+      double v = cell(res, w, p, show);
+      if (v < 0 || base <= 0) printf(" — |");
+      else printf(" %.2f× |", v / base);
+    }
+    printf("\n");
+  }
+}
+
+static int driver(int argc, char **argv) {
+  int runs = 5;
+  bool wanted[WORKLOADS];
+  for (size_t w = 0; w < WORKLOADS; w++) wanted[w] = true;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+      runs = atoi(argv[++i]);
+      if (runs < 1 || runs > RUNS_MAX) runs = 5;
+    } else if (strcmp(argv[i], "--cpu") == 0) {
+      g_use_cpu = true;
+    } else if (strcmp(argv[i], "--quick") == 0) {
+      g_percent = 20;
+      runs = 3;
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      const char *list = argv[++i];
+      for (size_t w = 0; w < WORKLOADS; w++) {
+        const char *hit = strstr(list, k_workloads[w]);
+        size_t len = strlen(k_workloads[w]);
+        wanted[w] = hit != NULL && (hit == list || hit[-1] == ',') && (hit[len] == '\0' || hit[len] == ',');
+      }
+    } else {
+      fprintf(stderr, "usage: pools [--runs N] [--quick] [--cpu] [--only churn,churn-16k,burst,churn-mt,xfree-mt,request]\n"
+                      "       pools run WORKLOAD PEER [PERCENT]\n");
+      return 2;
+    }
+  }
+  static result_t res[WORKLOADS][PEERS_MAX];
+  for (int round = 0; round < runs; round++) {
+    for (size_t w = 0; w < WORKLOADS; w++) {
+      if (!wanted[w]) continue;
+      size_t np = peer_count(w);
+      for (size_t k = 0; k < np; k++) { /* the peer that goes first rotates from round to round */
+        size_t p = (k + (size_t)round) % np;
+        if (!peer_runs(w, p)) continue;
+        measure(k_workloads[w], peer_name(w, p), &res[w][p]);
+      }
+    }
+    fprintf(stderr, "pools: round %d of %d done\n", round + 1, runs);
+  }
+  printf("Medians of %d runs, each in a process of its own; workload scale %ld%%. Time is the workload loop's\n"
+         "%s in seconds; peak RSS is the process's ru_maxrss in MiB. Ratios: a peer's figure over\n"
+         "the first column's (above 1.00× the first column is faster or smaller). floor: an unchecked\n"
+         "single-threaded free list, the loop's own cost; alloc+free cost = a peer's time minus floor's.\n",
+         runs, g_percent, g_use_cpu ? "CPU time (all its threads)" : "wall time");
+  print_table(true, "Object pools: time (seconds; lower is better)", res, SHOW_TIME, wanted);
+  print_table(true, "Object pools: alloc+free cost (seconds: time minus the floor's loop; lower is better)", res,
+              SHOW_COST, wanted);
+  print_table(true, "Object pools: peak RSS (MiB)", res, SHOW_RSS, wanted);
+  print_table(false, "Request arenas: time (seconds; lower is better)", res, SHOW_TIME, wanted);
+  print_table(false, "Request arenas: peak RSS (MiB)", res, SHOW_RSS, wanted);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 4 && strcmp(argv[1], "run") == 0) {
+    if (argc >= 5) g_percent = arg_long(argc, argv, 4, 100);
+    /* Every run starts with both allocators set up (heapkit's first segment, glibc's arena), as
+     * in a program that has been running: peak RSS then differs by what the workload uses. */
+    free(xmalloc(1));
+    hk_free(hk_malloc(1));
+    if (strcmp(argv[2], "request") == 0) {
+      for (size_t p = 0; p < REQUEST_PEERS; p++)
+        if (strcmp(argv[3], k_request_peers[p].name) == 0) return run_request(&k_request_peers[p]);
+    } else {
+      for (size_t p = 0; p < OBJECT_PEERS; p++)
+        if (strcmp(argv[3], k_object_peers[p].name) == 0) return run_objects(argv[2], &k_object_peers[p]);
+    }
+    fprintf(stderr, "pools: unknown workload or peer: %s %s\n", argv[2], argv[3]);
+    return 2;
+  }
+  return driver(argc, argv);
+}
