@@ -554,11 +554,9 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
             }
         } else {
             uintptr_t *link = hk_pool_link_of(pool, obj);
-            /* this thread owns the chunk: its cache is home, or the chunk's owner */
-            hk_pool_cache_t *cache = atomic_load_explicit(&pool->home_cache, memory_order_relaxed);
-            if (hk_unlikely(atomic_load_explicit(&pool->home_token, memory_order_relaxed) != hk_pool_token()))
-                cache = (hk_pool_cache_t *)((uint8_t *)atomic_load_explicit(&c->owner, memory_order_relaxed) -
-                                            offsetof(hk_pool_cache_t, set));
+            /* this thread owns the chunk, so the owner (on the header line just read) is our cache */
+            hk_pool_cache_t *cache = (hk_pool_cache_t *)((uint8_t *)atomic_load_explicit(&c->owner, memory_order_relaxed) -
+                                                         offsetof(hk_pool_cache_t, set));
             void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
             /* & rather than &&: one branch; neither test reads memory the other guards */
             if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != cache->end))) {
