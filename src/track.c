@@ -79,6 +79,9 @@ static int hk_find_own_code(struct dl_phdr_info *info, size_t size, void *arg) {
 void hk_track_init(void) {
     if (atomic_load_explicit(&hk_track.own_known, memory_order_acquire)) return;
     dl_iterate_phdr(hk_find_own_code, NULL);
+    /* libunwind's default cache of unwind rules is global behind a lock that blocks every signal
+     * around each use (two sigprocmask calls per frame); a cache per thread needs no lock. */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     atomic_store_explicit(&hk_track.own_known, true, memory_order_release);
 }
 
