@@ -86,7 +86,8 @@ static __attribute__((noinline)) int m_unw_backtrace(void **buf, int max) {
   return unw_backtrace(buf, max);
 }
 
-/* libunwind step by step, as the library's cache-miss path (hk_unwind_slots) does. */
+/* libunwind step by step: the way to learn each frame's stack pointer (heapkit's cache misses used it
+ * until Debian's libunwind, built without a per-thread cache, proved to lock and mask signals per step). */
 static __attribute__((noinline)) int m_unw_step(void **buf, int max) {
   hk_first = __builtin_return_address(0);
   unw_context_t context;
@@ -184,10 +185,10 @@ static const struct method {
   unw_caching_policy_t policy; /* libunwind's, set before the method runs (it flushes its caches) */
 } methods[] = {
   {"unw_backtrace", "libunwind `unw_backtrace`", m_unw_backtrace, UNW_CACHE_GLOBAL},
-  {"unw_step", "libunwind `unw_step` loop, default global cache (heapkit's cache-miss path)", m_unw_step,
+  {"unw_step", "libunwind `unw_step` loop, default global cache", m_unw_step,
    UNW_CACHE_GLOBAL},
   {"unw_step_pt", "libunwind `unw_step` loop, `UNW_CACHE_PER_THREAD` asked for", m_unw_step, UNW_CACHE_PER_THREAD},
-  {"gcc", "libgcc `_Unwind_Backtrace`", m_gcc, UNW_CACHE_GLOBAL},
+  {"gcc", "libgcc `_Unwind_Backtrace` (heapkit's cache-miss path)", m_gcc, UNW_CACHE_GLOBAL},
   {"glibc", "glibc `backtrace()` (libgcc underneath)", m_glibc, UNW_CACHE_GLOBAL},
   {"fp", "frame-pointer walk", m_fp, UNW_CACHE_GLOBAL},
 };
@@ -487,7 +488,7 @@ int main(int argc, char **argv) {
          "so a method's system calls (libunwind's `unw_step` masks signals around its cache lock: two "
          "`rt_sigprocmask` per frame) show in ns only. With HEAPKIT_LEAKS=1 every malloc records its stack through "
          "heapkit's per-thread cache (a hit compares the saved return-address slots instead of unwinding; a miss "
-         "walks with `unw_step`).\n",
+         "walks with libgcc's unwinder, which tells where each return address lies).\n",
          WANT, CHAIN_DEPTH + 1, WANT, use_callgrind ? "" : " (run with --callgrind)");
   return 0;
 }

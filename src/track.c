@@ -7,19 +7,21 @@
  * Tracking rides the slow paths: with it on, heaps never fill their direct table and every page
  * carries HK_PAGE_TRACKED, so each malloc and free reaches alloc.c's generic functions, which call
  * in here. With it off, nothing here runs and the fast paths test nothing more.
- * Stacks come from libunwind: it walks frames by the DWARF unwind tables (so it works on
- * distribution binaries built without frame pointers) and never calls malloc. bench/unwind
- * measures it against frame-pointer walking and libgcc's _Unwind_Backtrace.
- * Unwinding is still the dearest part of tracking, so on x86-64 each thread keeps a cache of the
- * stacks it has seen, keyed by its stack pointer here, holding where on the stack each return
- * address was found. A hit is a stack whose return-address slots (rewritten by every call) all
- * still hold the same addresses: the same call chain, known without unwinding. */
+ * Stacks are walked by the DWARF unwind tables (so distribution binaries built without frame
+ * pointers work) with unwinders that never call malloc; bench/unwind measures them against
+ * frame-pointer walking. Unwinding is still the dearest part of tracking, so on x86-64 each thread
+ * keeps a cache of the stacks it has seen, keyed by its stack pointer here, holding where on the
+ * stack each return address was found. A hit is a stack whose return-address slots (rewritten by
+ * every call) all still hold the same addresses: the same call chain, known without unwinding.
+ * A miss walks with libgcc's unwinder, which says where each address lies; a stack that cannot be
+ * cached (a signal frame on the way, deeper than the cache) goes to libunwind's unw_backtrace. */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include "internal.h"
 
 #include <link.h>
 #include <libunwind.h>
+#include <unwind.h>
 
 #define HK_STACK_MAX 64
 #define HK_OWN_FRAMES_MAX 8 /* frames of ours at the top of a stack, dropped */
@@ -79,9 +81,6 @@ static int hk_find_own_code(struct dl_phdr_info *info, size_t size, void *arg) {
 void hk_track_init(void) {
     if (atomic_load_explicit(&hk_track.own_known, memory_order_acquire)) return;
     dl_iterate_phdr(hk_find_own_code, NULL);
-    /* libunwind's default cache of unwind rules is global behind a lock that blocks every signal
-     * around each use (two sigprocmask calls per frame); a cache per thread needs no lock. */
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     atomic_store_explicit(&hk_track.own_known, true, memory_order_release);
 }
 
@@ -103,25 +102,36 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
     return heap->stack_cache->sets[set];
 }
 
-/* Unwind step by step, noting where each return address was read: the slot just below the
- * caller's stack pointer, where the call instruction pushed it. */
+/* A cache miss walks the stack with libgcc's unwinder (a private copy, see CMakeLists.txt). In
+ * its frame for a return address, the CFA is the stack pointer at the call, so the address sits
+ * just below it: the slot a later hit compares. Not libunwind's unw_step: Debian builds libunwind
+ * without its per-thread cache, so each step takes a lock that masks every signal around it, two
+ * system calls per frame (a quarter of python3's time under --leaks, for 9,000 misses in 4.7
+ * million allocations); libgcc's walk makes none. */
+typedef struct {
+    uintptr_t base;
+    uintptr_t *ra;
+    uint32_t *slot;
+    size_t max, n, seen;
+    bool exact;
+} hk_slot_walk_t;
+
+static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg) {
+    hk_slot_walk_t *w = arg;
+    /* frame 0 returns into hk_unwind_slots, frame 1 into hk_track_stack: always the same */
+    if (w->seen++ < 2) return _URC_NO_REASON;
+    uintptr_t ip = _Unwind_GetIP(ctx), at = _Unwind_GetCFA(ctx) - sizeof(uintptr_t);
+    if (ip == 0) return _URC_END_OF_STACK; /* the outermost frame (_start, clone) says where it ends */
+    if (at < w->base || at - w->base > UINT32_MAX || *(const uintptr_t *)at != ip) w->exact = false;
+    w->ra[w->n] = ip;
+    w->slot[w->n++] = w->exact ? (uint32_t)(at - w->base) : 0;
+    return w->n < w->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
 static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_t *slot, size_t max) {
-    unw_context_t context;
-    unw_cursor_t cursor;
-    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
-    size_t n = 0;
-    bool exact = true;
-    if (unw_step(&cursor) <= 0) return 0; /* our return into hk_track_stack: always the same */
-    while (n < max && unw_step(&cursor) > 0) {
-        unw_word_t ip, sp;
-        unw_get_reg(&cursor, UNW_REG_IP, &ip);
-        unw_get_reg(&cursor, UNW_REG_SP, &sp);
-        ra[n] = ip;
-        uintptr_t at = sp - sizeof(uintptr_t);
-        if (at < base || at - base > UINT32_MAX || *(const uintptr_t *)at != ip) exact = false;
-        slot[n++] = exact ? (uint32_t)(at - base) : 0;
-    }
-    return exact ? n : 0; /* 0 slots: not cacheable (e.g. a signal frame on the way) */
+    hk_slot_walk_t w = {.base = base, .ra = ra, .slot = slot, .max = max, .exact = true};
+    _Unwind_Backtrace(hk_slot_frame, &w);
+    return w.exact ? w.n : 0; /* 0 slots: not cacheable (e.g. a signal frame on the way) */
 }
 #endif
 
