@@ -112,7 +112,7 @@ typedef struct {
     uintptr_t base;
     uintptr_t *ra;
     uint32_t *slot;
-    size_t max, n, seen;
+    size_t max, n, seen, own; /* own: frames of this library at the top, not counted against max */
     bool exact;
 } hk_slot_walk_t;
 
@@ -123,9 +123,12 @@ static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg)
     uintptr_t ip = _Unwind_GetIP(ctx), at = _Unwind_GetCFA(ctx) - sizeof(uintptr_t);
     if (ip == 0) return _URC_END_OF_STACK; /* the outermost frame (_start, clone) says where it ends */
     if (at < w->base || at - w->base > UINT32_MAX || *(const uintptr_t *)at != ip) w->exact = false;
+    if (w->n == w->own && ip >= hk_track.own_lo && ip < hk_track.own_hi) w->own++;
     w->ra[w->n] = ip;
     w->slot[w->n++] = w->exact ? (uint32_t)(at - w->base) : 0;
-    return w->n < w->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+    /* no more frames than will be kept: each one cached is one more compare on every hit */
+    bool enough = w->n - w->own >= (size_t)hk_state.options.stack_depth || w->n >= w->max;
+    return enough ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
 static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_t *slot, size_t max) {
