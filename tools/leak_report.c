@@ -218,8 +218,11 @@ static void add_count(struct leak_count *c, const struct raw_leak *l)
     c->bytes += l->bytes;
 }
 
+/* name_reachable: whether still-reachable groups will be shown, written or matched against
+ * suppressions; when not, they are only counted, and not symbolized (the dearest part of a
+ * report with nothing lost: reading the program's debug info). */
 static void build_check(struct leak_check *c, struct raw_report *r, struct symbolizer *sym,
-                        const struct suppressions *s)
+                        const struct suppressions *s, bool name_reachable)
 {
     c->raw = r;
     c->groups = xcalloc(r->leak_count, sizeof *c->groups);
@@ -229,7 +232,8 @@ static void build_check(struct leak_check *c, struct raw_report *r, struct symbo
     for (size_t i = 0; i < r->leak_count; i++) {
         struct leak_group *g = &c->groups[i];
         g->raw = &r->leaks[i];
-        symbolize_group(sym, r, g);
+        if (name_reachable || g->raw->kind != LEAK_REACHABLE)
+            symbolize_group(sym, r, g);
         g->suppressed_by = suppress_group(s, g);
         if (g->suppressed_by >= 0) {
             add_count(&c->suppressed, g->raw);
@@ -308,7 +312,7 @@ static char *main_note(const struct leak_process *p, const struct leak_main *m)
 
 /* Groups the sorted reports by pid, the main program first; symbolizes and suppresses. */
 static struct leak_set build_set(struct raw_report *reports, size_t n, const struct leak_main *m,
-                                 const struct suppressions *s, struct symbolizer *sym)
+                                 const struct suppressions *s, struct symbolizer *sym, bool name_reachable)
 {
     struct leak_set set = { .processes = xcalloc(n + 1, sizeof *set.processes), .suppressions = s };
     if (m->pid > 0)
@@ -325,7 +329,7 @@ static struct leak_set build_set(struct raw_report *reports, size_t n, const str
         }
         if (p->checks == NULL)
             p->checks = xcalloc(n, sizeof *p->checks);
-        build_check(&p->checks[p->check_count++], &reports[i], sym, s);
+        build_check(&p->checks[p->check_count++], &reports[i], sym, s, name_reachable);
         if (reports[i].exe != NULL)
             p->exe = reports[i].exe; /* the last one: a process that exec'd shows its new image */
         if (reports[i].ppid >= 0)
@@ -550,7 +554,9 @@ int leak_report_dir(const char *dir, const struct leak_options *o, const struct 
         return -1;
     }
     struct symbolizer *sym = symbolizer_new();
-    struct leak_set set = build_set(reports, n, m, o->suppressions, sym);
+    bool name_reachable = o->show_reachable || o->json != NULL ||
+                          (o->suppressions != NULL && o->suppressions->count > 0);
+    struct leak_set set = build_set(reports, n, m, o->suppressions, sym, name_reachable);
     char *cwd = getcwd(NULL, 0);
     int found = 0;
     for (size_t i = 0; i < set.process_count; i++) {
