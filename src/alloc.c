@@ -147,7 +147,7 @@ void hk_free_generic(void *p) {
             hk_report_double_free(p);
             return;
         }
-        memset(rec, 0, sizeof *rec);
+        *rec = (hk_track_rec_t){0}; /* an assignment, not memset: -fno-builtin-memset would make it a call */
     }
     hk_heap_t *heap = hk_heap_tls;
     hk_heap_t *owner = hk_segment_owner(seg);

@@ -300,7 +300,6 @@ hk_internal void hk_track_resume(bool was);
 hk_internal void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block);
 hk_internal hk_track_rec_t *hk_track_segment_table(void); /* a table for a new segment */
 hk_internal void hk_track_segment_release(hk_segment_t *seg);
-hk_internal hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index);
 hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for a pool/arena name */
 hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
 hk_internal const char *hk_track_label_name(uint16_t label);
@@ -340,6 +339,15 @@ static inline hk_segment_t *hk_ptr_segment(const void *p) {
 
 static inline hk_page_t *hk_segment_page_of(hk_segment_t *seg, const void *p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
+}
+
+/* The tracking record of block `index` of a page (each page owns page_size / 16 records in a
+ * row; a huge segment has its one record in its header). Inline: every tracked malloc and free
+ * asks for one. */
+static inline hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index) {
+    if (seg->kind == HK_KIND_HUGE) return seg->track;
+    size_t page_index = (size_t)(page - seg->pages);
+    return seg->track + (page_index << (seg->page_shift - 4)) + index;
 }
 
 static inline hk_heap_t *hk_segment_owner(hk_segment_t *seg) {

@@ -112,7 +112,7 @@ typedef struct {
     uintptr_t base;
     uintptr_t *ra;
     uint32_t *slot;
-    size_t max, n, seen, own; /* own: frames of this library at the top, not counted against max */
+    size_t max, n, seen, own; /* own: this library's frames at the top, beyond the depth kept */
     bool exact;
 } hk_slot_walk_t;
 
@@ -209,13 +209,6 @@ void hk_track_segment_release(hk_segment_t *seg) {
     seg->track = NULL;
 }
 
-/* The record of block `index` of a page; each page owns page_size / 16 records in a row. */
-hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index) {
-    if (seg->kind == HK_KIND_HUGE) return seg->track;
-    size_t page_index = (size_t)(page - seg->pages);
-    return seg->track + (page_index << (seg->page_shift - 4)) + index;
-}
-
 /* The segment, page and record of a pointer the allocator just handed out (or NULL). */
 static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, uint8_t **block) {
     hk_segment_t *seg = hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT ? hk_ptr_segment(p) : NULL;
@@ -252,7 +245,7 @@ void hk_track_alloc(void *p, size_t size) {
 
 void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block) {
     if (seg->track == NULL) return;
-    memset(hk_track_record(seg, page, hk_page_block_index(page, block)), 0, sizeof(hk_track_rec_t));
+    *hk_track_record(seg, page, hk_page_block_index(page, block)) = (hk_track_rec_t){0};
 }
 
 /* ------------------------------------------------------------------- labels */
