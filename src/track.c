@@ -84,10 +84,15 @@ void hk_track_init(void) {
     atomic_store_explicit(&hk_track.own_known, true, memory_order_release);
 }
 
+/* Whether a return address is in this library's code (never, when it is linked into the program). */
+static bool hk_track_is_own(uintptr_t ip) {
+    return ip >= hk_track.own_lo && ip < hk_track.own_hi;
+}
+
 /* The depot id of a captured stack (return addresses, innermost first), ours left out. */
 static uint32_t hk_track_keep(const uintptr_t *raw, size_t n) {
     size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
-    while (first < n && raw[first] >= hk_track.own_lo && raw[first] < hk_track.own_hi) first++;
+    while (first < n && hk_track_is_own(raw[first])) first++;
     size_t kept = n - first;
     return hk_stack_depot_put(raw + first, kept > depth ? depth : kept);
 }
@@ -123,7 +128,7 @@ static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg)
     uintptr_t ip = _Unwind_GetIP(ctx), at = _Unwind_GetCFA(ctx) - sizeof(uintptr_t);
     if (ip == 0) return _URC_END_OF_STACK; /* the outermost frame (_start, clone) says where it ends */
     if (at < w->base || at - w->base > UINT32_MAX || *(const uintptr_t *)at != ip) w->exact = false;
-    if (w->n == w->own && ip >= hk_track.own_lo && ip < hk_track.own_hi) w->own++;
+    if (w->n == w->own && hk_track_is_own(ip)) w->own++;
     w->ra[w->n] = ip;
     w->slot[w->n++] = w->exact ? (uint32_t)(at - w->base) : 0;
     /* no more frames than will be kept: each one cached is one more compare on every hit */
