@@ -1,17 +1,28 @@
 #!/bin/sh
-# test-cli-leaks.sh — tests of the `heapkit` command's leak report: symbolization of hand-written
-# raw reports (docs/leak-report-format.md), suppressions, --exitcode, JSON, several processes and
-# checks, the "no report" explanations, the run options, and `run --leaks` end to end.
-# Usage: test-cli-leaks.sh SECTION HEAPKIT PROG PROG_NOPIE PROG_STATIC
-#   SECTION: symbolize | suppress | json | processes | options | noreport | e2e
+# test-cli.sh — tests of the `heapkit` command, one section per ctest test (tests/cli/CMakeLists.txt):
+#   command    (ctest: cli) options, exit codes and error messages; the program run gets the
+#              library (LD_PRELOAD, its maps), its arguments, stdin, exit status and signal; the
+#              HEAPKIT_* variables the options become; --stats and --stats-file; the wordfreq
+#              example gives the same output with and without heapkit
+#   symbolize, suppress, json, processes, options, noreport, e2e   (ctest: cli_leaks_SECTION)
+#              the leak report: symbolization of hand-written raw reports
+#              (docs/leak-report-format.md), suppressions, --exitcode, JSON, several processes and
+#              checks, the run options, the "no report" explanations, and `run --leaks` end to end
+# Usage: test-cli.sh SECTION HEAPKIT PROG PROG_NOPIE PROG_STATIC WORDFREQ
+#   HEAPKIT: the command; PROG*: leak_prog.c built PIE, non-PIE and static; WORDFREQ: examples/wordfreq
 set -u
 ulimit -c 0 2>/dev/null || true # the SIGSEGV checks must not leave core files behind
 abspath() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+if [ $# -ne 6 ]; then
+    echo "usage: test-cli.sh SECTION HEAPKIT PROG PROG_NOPIE PROG_STATIC WORDFREQ" >&2
+    exit 2
+fi
 SECTION=$1
 HK=$(abspath "$2")
 PROG=$(abspath "$3")
 PROG_NOPIE=$(abspath "$4")
 PROG_STATIC=$(abspath "$5")
+WORDFREQ=$(abspath "$6")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 pass=0
@@ -59,6 +70,87 @@ json_check() {
         if python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert $a" "$file" 2>"$T/jerr"; then ok "$name: $a"
         else bad "$name: $a" "$(tail -2 "$T/jerr")"; fi
     done
+}
+
+# --- the command, and `run` without leak checking ------------------------------------------
+section_command() {
+    check_status "--version exits 0" 0 "$HK" --version &&
+        expect "--version prints the version" "$T/out" '^heapkit [0-9]+\.[0-9]+\.[0-9]+$'
+    check_status "help exits 0" 0 "$HK" help && expect "help shows usage" "$T/out" 'heapkit run'
+    check_status "run --help exits 0" 0 "$HK" run --help && expect "run --help lists --stats" "$T/out" '--stats'
+    check_status "no command: exit 2" 2 "$HK" && expect "no command: message" "$T/err" '^heapkit: '
+    check_status "unknown command: exit 2" 2 "$HK" frobnicate &&
+        expect "unknown command: message" "$T/err" "unknown command 'frobnicate'"
+
+    # usage errors
+    check_status "unknown option: exit 2" 2 "$HK" run --bogus -- /bin/true &&
+        expect "unknown option: message" "$T/err" "unknown option '--bogus'"
+    check_status "missing --: exit 2" 2 "$HK" run /bin/true && expect "missing --: message" "$T/err" "expected '--'"
+    check_status "no program: exit 2" 2 "$HK" run -- && expect "no program: message" "$T/err" 'no program given'
+    check_status "option without value: exit 2" 2 "$HK" run --stats-file &&
+        expect "option without value: message" "$T/err" 'needs a value'
+    check_status "--purge-delay -1 accepted" 0 "$HK" run --purge-delay -1 -- /bin/true
+    check_status "--purge-delay 25ms accepted" 0 "$HK" run --purge-delay 25ms -- /bin/true
+    check_status "bad --purge-delay: exit 2" 2 "$HK" run --purge-delay soon -- /bin/true &&
+        expect "bad --purge-delay: message" "$T/err" "not 'soon'"
+    check_status "missing --lib: exit 2" 2 "$HK" run --lib "$T/nope.so" -- /bin/true &&
+        expect "missing --lib: message" "$T/err" 'nope.so'
+    check_status "missing HEAPKIT_LIB: exit 2" 2 env HEAPKIT_LIB="$T/nope.so" "$HK" run -- /bin/true &&
+        expect "missing HEAPKIT_LIB: message" "$T/err" 'HEAPKIT_LIB'
+
+    # the program's fate becomes ours
+    check_status "run true: exit 0" 0 "$HK" run -- /bin/true
+    check_status "run exit 3: exit 3" 3 "$HK" run -- sh -c 'exit 3'
+    check_status "program not found: exit 127" 127 "$HK" run -- "$T/no-such-program" &&
+        expect "program not found: message" "$T/err" "cannot run '.*no-such-program'"
+    printf 'not a program\n' >"$T/noexec"
+    chmod -x "$T/noexec"
+    check_status "program not executable: exit 126" 126 "$HK" run -- "$T/noexec"
+    check_status "killed by SIGSEGV: exit 139" 139 "$HK" run -- sh -c 'kill -SEGV $$' &&
+        expect "killed by SIGSEGV: names the signal" "$T/err" 'signal 11'
+    check_status "arguments passed through" 0 "$HK" run -- sh -c 'printf "%s|" "$@"' sh a '--stats' 'b c' &&
+        expect "arguments passed through: unchanged" "$T/out" '^a\|--stats\|b c\|$'
+    check_status "stdin passed through" 0 sh -c "echo hello | '$HK' run -- cat" &&
+        expect "stdin passed through: read" "$T/out" '^hello$'
+
+    # the environment the program gets
+    check_status "LD_PRELOAD set" 0 "$HK" run -- sh -c 'echo "$LD_PRELOAD"' &&
+        expect "LD_PRELOAD names libheapkit.so" "$T/out" '^/[^:]*libheapkit\.so[.0-9]*$'
+    check_status "LD_PRELOAD prepended" 0 env LD_PRELOAD=libm.so.6 "$HK" run -- sh -c 'echo "$LD_PRELOAD"' &&
+        expect "LD_PRELOAD keeps the old entries after ours" "$T/out" '^/.*libheapkit\.so[.0-9]*:libm\.so\.6$'
+    check_status "library mapped in the program" 0 "$HK" run -- cat /proc/self/maps &&
+        expect "library mapped in the program: in maps" "$T/out" 'libheapkit\.so'
+    check_status "HEAPKIT_LIB honoured" 0 env HEAPKIT_LIB=libm.so.6 "$HK" run -- sh -c 'echo "$LD_PRELOAD"' &&
+        expect "HEAPKIT_LIB honoured: preloaded" "$T/out" '^libm\.so\.6$'
+    check_status "options become variables" 0 "$HK" run --stats --stats-file="$T/v.json" --purge-delay 250 --verbose -- \
+        sh -c 'echo "$HEAPKIT_STATS $HEAPKIT_PURGE_DELAY $HEAPKIT_VERBOSE $HEAPKIT_STATS_FILE"' &&
+        expect "options become variables: values" "$T/out" "^1 250 1 $T/v.json\$"
+    check_status "no options, no variables" 0 env -u HEAPKIT_STATS -u HEAPKIT_VERBOSE "$HK" run -- \
+        sh -c 'echo "[${HEAPKIT_STATS-}${HEAPKIT_VERBOSE-}]"' &&
+        expect "no options, no variables: empty" "$T/out" '^\[\]$'
+
+    # with the library at work (needs a working libheapkit.so)
+    check_status "--stats: exit 0" 0 "$HK" run --stats -- /bin/true &&
+        expect "--stats: report on stderr" "$T/err" 'heapkit' &&
+        expect "--stats: report shows reserved memory" "$T/err" 'reserved'
+    check_status "--stats-file x.json: exit 0" 0 env -C "$T" "$HK" run --stats-file x.json -- sh -c 'cd /; /bin/true'
+    if [ -s "$T/x.json" ]; then
+        ok "--stats-file x.json: written relative to the caller's directory"
+        expect "--stats-file x.json: has reserved" "$T/x.json" '"reserved"'
+        if command -v python3 >/dev/null; then json_check "--stats-file x.json" "$T/x.json"; fi
+    else
+        bad "--stats-file x.json: written relative to the caller's directory" "no $T/x.json"
+    fi
+    check_status "--stats-file x.txt: exit 0" 0 "$HK" run --stats-file "$T/x.txt" -- /bin/true &&
+        expect "--stats-file x.txt: text report" "$T/x.txt" 'reserved'
+
+    # the bundled example: same output with and without heapkit
+    "$WORDFREQ" --generate 300000 >"$T/plain.out" 2>&1
+    check_status "wordfreq under heapkit: exit 0" 0 "$HK" run --stats -- "$WORDFREQ" --generate 300000
+    if cmp -s "$T/plain.out" "$T/out"; then ok "wordfreq under heapkit: same output"
+    else bad "wordfreq under heapkit: same output" "$(diff "$T/plain.out" "$T/out" | head -5)"; fi
+    expect "wordfreq under heapkit: stats on stderr" "$T/err" 'reserved'
+    expect "wordfreq: top word is 'the'" "$T/plain.out" '^ +1 +[0-9]+ +[0-9]+  the$'
 }
 
 # --- hand-written raw reports ----------------------------------------------------------------
@@ -368,7 +460,7 @@ section_e2e() {
 }
 
 case $SECTION in
-symbolize | suppress | json | processes | options | noreport | e2e) "section_$SECTION" ;;
+command | symbolize | suppress | json | processes | options | noreport | e2e) "section_$SECTION" ;;
 *)
     echo "unknown section '$SECTION'" >&2
     exit 2
