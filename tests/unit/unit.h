@@ -2,7 +2,7 @@
  * CHECK records a failure and goes on; a test's exit status is the number of failures. */
 #ifndef HK_UNIT_H
 #define HK_UNIT_H
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 

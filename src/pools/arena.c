@@ -429,6 +429,8 @@ static void hk_arena_trim_chunks(hk_arena_t *a) {
 
 /* ------------------------------------------------------------------ create, reset, destroy */
 
+static void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f);
+
 HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsigned flags, size_t first_chunk,
                                       size_t keep) {
     if ((flags & ~HK_ARENA_LOCKED) != 0) {
@@ -453,7 +455,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
     hk_arena_use_chunk(a, &a->first);
     atomic_store_explicit(&a->chunks, 1, memory_order_relaxed);
     atomic_store_explicit(&a->chunk_bytes, bytes, memory_order_relaxed);
-    hk_registry_add(&a->reg, HK_REG_ARENA, name, a->locked ? &a->lock : NULL);
+    hk_registry_add(&a->reg, HK_REG_ARENA, name, a->locked ? &a->lock : NULL, hk_arena_figures);
     if (hk_tracking()) {
         a->label = hk_track_label_intern(a->reg.name);
         hk_arena_label(a, a); /* an arena never destroyed is reported by its name */
@@ -580,7 +582,7 @@ static void hk_arena_figures_read(hk_arena_t *a, hk_reg_figures_t *f) {
     f->bytes = atomic_load_explicit(&a->chunk_bytes, memory_order_relaxed) + f->large_bytes;
 }
 
-void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
+static void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
     hk_arena_t *a = (hk_arena_t *)((uint8_t *)node - offsetof(hk_arena_t, reg));
     if (a->locked) pthread_mutex_lock(&a->lock);
     hk_arena_figures_read(a, f);

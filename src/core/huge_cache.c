@@ -1,9 +1,11 @@
 /* huge_cache.c — freed huge mappings kept mapped for reuse: a few extents of address space,
  * merged when they touch and split when a smaller block needs one, so big buffers that come and
  * go cost no system calls and no page faults. Bounded by HEAPKIT_HUGE_CACHE bytes. */
-#include "internal.h"
+#include "core.h"
 
-#define HK_CACHE_SLOTS 16
+/* Few enough to scan under the lock on every huge malloc and free; enough for the big buffers a
+ * program juggles at once. */
+#define HK_HUGE_CACHE_EXTENTS 16
 
 typedef struct hk_extent_s {
     uint8_t *base; /* NULL = empty slot; always 4 MiB aligned */
@@ -11,7 +13,7 @@ typedef struct hk_extent_s {
     uint64_t at; /* ms clock when it was cached */
 } hk_extent_t;
 
-static hk_extent_t hk_cache[HK_CACHE_SLOTS]; /* guarded by hk_state.huge_lock */
+static hk_extent_t hk_cache[HK_HUGE_CACHE_EXTENTS]; /* guarded by hk_state.huge_lock */
 static _Atomic size_t hk_cached_bytes;
 static _Atomic uint64_t hk_last_alloc; /* ms clock of the latest huge allocation */
 
@@ -30,7 +32,7 @@ uint8_t *hk_huge_cache_take(size_t needed, size_t *size) {
     if (hk_huge_cached() == 0) return NULL;
     pthread_mutex_lock(&hk_state.huge_lock);
     hk_extent_t *fit = NULL, *smaller = NULL;
-    for (size_t i = 0; i < HK_CACHE_SLOTS; i++) {
+    for (size_t i = 0; i < HK_HUGE_CACHE_EXTENTS; i++) {
         hk_extent_t *e = &hk_cache[i];
         if (e->base == NULL) continue;
         if (e->size >= needed) {
@@ -69,13 +71,13 @@ void hk_huge_cache_put(uint8_t *base, size_t size) {
         hk_os_unmap(base, size);
         return;
     }
-    hk_extent_t drop[HK_CACHE_SLOTS + 1];
+    hk_extent_t drop[HK_HUGE_CACHE_EXTENTS + 1];
     size_t dropped = 0;
     uint64_t now = hk_clock_ms();
     pthread_mutex_lock(&hk_state.huge_lock);
     atomic_fetch_add_explicit(&hk_cached_bytes, size, memory_order_relaxed);
     hk_extent_t *slot = NULL;
-    for (size_t i = 0; i < HK_CACHE_SLOTS; i++) { /* merge with the extents just before and after */
+    for (size_t i = 0; i < HK_HUGE_CACHE_EXTENTS; i++) { /* merge with the extents just before and after */
         hk_extent_t *e = &hk_cache[i];
         if (e->base != NULL && (e->base + e->size == base || base + size == e->base)) {
             if (e->base < base) base = e->base;
@@ -86,7 +88,7 @@ void hk_huge_cache_put(uint8_t *base, size_t size) {
     for (;;) {
         hk_extent_t *oldest = NULL;
         slot = NULL;
-        for (size_t i = 0; i < HK_CACHE_SLOTS; i++) {
+        for (size_t i = 0; i < HK_HUGE_CACHE_EXTENTS; i++) {
             hk_extent_t *e = &hk_cache[i];
             if (e->base == NULL) slot = slot ? slot : e;
             else if (oldest == NULL || e->at < oldest->at) oldest = e;
@@ -115,10 +117,10 @@ void hk_huge_purge(bool force) {
     if (delay < 0 && !force) return;
     uint64_t now = hk_clock_ms();
     if (!force && atomic_load_explicit(&hk_last_alloc, memory_order_relaxed) + (uint64_t)delay > now) return;
-    hk_extent_t drop[HK_CACHE_SLOTS];
+    hk_extent_t drop[HK_HUGE_CACHE_EXTENTS];
     size_t dropped = 0;
     if (pthread_mutex_trylock(&hk_state.huge_lock) != 0) return; /* someone else is on it */
-    for (size_t i = 0; i < HK_CACHE_SLOTS; i++) {
+    for (size_t i = 0; i < HK_HUGE_CACHE_EXTENTS; i++) {
         hk_extent_t *e = &hk_cache[i];
         if (e->base != NULL && (force || e->at + (uint64_t)delay <= now)) hk_cache_drop(e, drop, &dropped);
     }
@@ -130,10 +132,12 @@ void hk_huge_purge(bool force) {
  * hk_state.huge_lock. Returns how many were written to bases/sizes, at most cap. */
 size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap) {
     size_t n = 0;
-    for (size_t i = 0; i < HK_CACHE_SLOTS && n < cap; i++)
+    for (size_t i = 0; i < HK_HUGE_CACHE_EXTENTS && n < cap; i++)
         if (hk_cache[i].base != NULL) {
             bases[n] = (uintptr_t)hk_cache[i].base;
             sizes[n++] = hk_cache[i].size;
         }
     return n;
 }
+
+HK_LOCK(huge_cache, HK_LOCK_HUGE, &hk_state.huge_lock);

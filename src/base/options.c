@@ -1,7 +1,7 @@
 /* options.c — the HEAPKIT_* environment variables, read once at start.
  * Each has one row in the table below (and in the README); a value that does not parse is
  * reported on stderr and the default is kept. Unknown HEAPKIT_* names are reported too. */
-#include "internal.h"
+#include "base.h"
 
 #include <signal.h>
 
@@ -196,3 +196,5 @@ void hk_options_init(hk_options_t *o) {
                    (int)o->purge_delay_ms, o->purge_thread ? "background thread" : "on allocator calls",
                    o->huge_cache, o->stats ? "on" : "off", o->abort_on_error ? "abort" : "continue");
 }
+
+HK_API const char *hk_version(void) { return "0.1.0"; }

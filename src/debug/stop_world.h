@@ -2,9 +2,8 @@
 #ifndef HK_STOP_WORLD_H
 #define HK_STOP_WORLD_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "base.h"
+
 #include <sys/types.h>
 
 typedef struct hk_stopped_thread_s {
@@ -19,8 +18,5 @@ typedef struct hk_stopped_thread_s {
 hk_internal size_t hk_stop_world(hk_stopped_thread_t **threads, size_t *not_stopped);
 /* Let the `stopped` threads go on. */
 hk_internal void hk_start_world(size_t stopped);
-/* The real-time signal used to stop threads. */
-hk_internal int hk_stop_signal(void);
-hk_internal void hk_stop_signal_unblock(void);
 
 #endif

@@ -507,8 +507,9 @@ HK_API hk_noinline int hk_leak_check(hk_leak_summary_t *out) {
     return hk_leak_enter("call", HK_CALLER_SP(), out);
 }
 
-void hk_leak_at_exit(uintptr_t caller_sp) {
-    if (hk_tracking() && atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == 2)
+/* caller_sp: the stack pointer of the destructor's caller: this thread's stack is scanned from there. */
+static void hk_leak_at_exit(uintptr_t caller_sp) {
+    if (hk_tracking() && hk_process_ready())
         hk_leak_enter("exit", caller_sp, NULL);
 }
 
@@ -523,7 +524,6 @@ static void hk_leak_signal_handler(int sig) {
 
 static void *hk_leak_signal_main(void *arg) {
     (void)arg;
-    hk_stop_signal_unblock();
     for (;;) {
         while (sem_wait(&hk_leak.signal_sem) != 0) {
         }
@@ -533,27 +533,21 @@ static void *hk_leak_signal_main(void *arg) {
 }
 
 /* Called once the process is up (constructor): start the checker thread, then take the signal. */
-void hk_leak_signal_setup(void) {
+static void hk_leak_signal_setup(void) {
     int sig = (int)hk_state.options.leak_signal;
     if (!hk_tracking() || sig == 0) return;
     sem_init(&hk_leak.signal_sem, 0, 0);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the checker thread takes no signal itself... */
-    pthread_t thread;
-    bool tracking_was = hk_track_suspend();
-    int err = pthread_create(&thread, NULL, hk_leak_signal_main, NULL);
-    hk_track_resume(tracking_was);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int err = hk_own_thread_start("heapkit-leaks", hk_leak_signal_main, 0); /* it takes no signal itself */
     if (err != 0) {
         hk_message("HEAPKIT_LEAK_SIGNAL: cannot start the checker thread (error %d); no checks on signal", err);
         return;
     }
-    pthread_detach(thread);
-    pthread_setname_np(thread, "heapkit-leaks");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = hk_leak_signal_handler;
     sa.sa_flags = SA_RESTART;
     sigaction(sig, &sa, NULL);
 }
+
+HK_SUBSYSTEM(leak, HK_SUBSYSTEM_LEAK, .init = hk_track_install, .start = hk_leak_signal_setup, .at_exit = hk_leak_at_exit);
+HK_LOCK(leak_check, HK_LOCK_LEAK_CHECK, &hk_leak.lock);

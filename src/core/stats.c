@@ -1,9 +1,10 @@
 /* stats.c — what the heap holds, for people (text) and programs (JSON).
  * Totals come from the os counters; per size class figures from walking every segment's page
  * records under the registry lock. Reads of other threads' pages race benignly: a snapshot. */
-#include "internal.h"
-#include "registry.h"
+#define _GNU_SOURCE
+#include "core.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 typedef struct hk_class_stats_s {
@@ -117,7 +118,7 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
         hk_buf_printf(b, "  %5zu %10zu %7zu %12zu %12s %12s %5s%%\n", bin, bsize, c->pages, c->live_blocks, lb, pb,
                       use);
     }
-    hk_registry_stats_text(b); /* pools and arenas, by name */
+    hk_subsystems_stats(b, false); /* pools and arenas, by name */
 }
 
 static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
@@ -141,7 +142,7 @@ static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
         first = false;
     }
     hk_buf_printf(b, "]");
-    hk_registry_stats_json(b); /* ,"pools":[...],"arenas":[...] */
+    hk_subsystems_stats(b, true); /* ,"pools":[...],"arenas":[...] */
     hk_buf_printf(b, "}");
 }
 
@@ -163,3 +164,36 @@ HK_API void hk_stats_print_fd(int fd) {
 }
 
 HK_API void hk_stats_print(void) { hk_stats_print_fd(2); }
+
+/* ------------------------------------------------------------------ at exit */
+
+static bool hk_ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* HEAPKIT_STATS and HEAPKIT_STATS_FILE: after the leak check (module ranks), so its report comes first. */
+static void hk_stats_at_exit(uintptr_t caller_sp) {
+    (void)caller_sp;
+    const char *file = hk_state.options.stats_file;
+    if (file != NULL) {
+        int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            hk_message("cannot write statistics to %s (errno %d)", file, errno);
+            return;
+        }
+        if (hk_ends_with(file, ".json")) {
+            char buf[32 * 1024];
+            size_t n = hk_stats_json(buf, sizeof buf);
+            hk_write_all(fd, buf, n < sizeof buf ? n : sizeof buf - 1);
+            hk_write_all(fd, "\n", 1);
+        } else {
+            hk_stats_print_fd(fd);
+        }
+        close(fd);
+    } else if (hk_state.options.stats) {
+        hk_stats_print_fd(2);
+    }
+}
+
+HK_SUBSYSTEM(stats, HK_SUBSYSTEM_STATS, .at_exit = hk_stats_at_exit);

@@ -17,7 +17,7 @@
  * cached (a signal frame on the way, deeper than the cache) goes to libunwind's unw_backtrace. */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
-#include "internal.h"
+#include "track.h"
 
 #include <link.h>
 #include <libunwind.h>
@@ -28,11 +28,7 @@
 #define HK_LABELS_MAX 1024
 #define HK_LABEL_LEN 48
 
-/* Set while this thread captures a stack: an allocation the unwinder might make meanwhile is
- * recorded without a stack instead of recursing. */
-static __thread bool hk_track_busy __attribute__((tls_model("initial-exec")));
-
-#define HK_CACHE_SLOTS 32 /* frames a cached stack can have, ours included */
+#define HK_STACK_CACHE_FRAMES 32 /* frames a cached stack can have, ours included */
 #define HK_CACHE_SETS 1024
 #define HK_CACHE_WAYS 4
 
@@ -40,14 +36,14 @@ typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
     uint32_t id;     /* its depot id */
     uint32_t frames; /* return addresses checked */
-    uint32_t slot[HK_CACHE_SLOTS]; /* where each return address sits, from base */
-    uintptr_t ra[HK_CACHE_SLOTS];
+    uint32_t slot[HK_STACK_CACHE_FRAMES]; /* where each return address sits, from base */
+    uintptr_t ra[HK_STACK_CACHE_FRAMES];
 } hk_stack_cache_entry_t;
 
-struct hk_stack_cache_s {
+typedef struct hk_stack_cache_s {
     hk_stack_cache_entry_t sets[HK_CACHE_SETS][HK_CACHE_WAYS];
     uint32_t next_way[HK_CACHE_SETS];
-};
+} hk_stack_cache_t;
 
 static struct {
     uintptr_t own_lo, own_hi; /* our library's code, when it is a shared object of its own */
@@ -78,7 +74,7 @@ static int hk_find_own_code(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
-void hk_track_init(void) {
+static void hk_track_find_own(void) {
     if (atomic_load_explicit(&hk_track.own_known, memory_order_acquire)) return;
     dl_iterate_phdr(hk_find_own_code, NULL);
     atomic_store_explicit(&hk_track.own_known, true, memory_order_release);
@@ -145,14 +141,16 @@ static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_
 
 /* The depot id of the current call stack, the allocator's own frames left out. */
 static hk_noinline uint32_t hk_track_stack(void) {
-    if (hk_track_busy) return 1;
-    hk_track_busy = true;
-    hk_track_init();
+    /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
+     * recorded with no stack instead of recursing or blaming the program. */
+    if (hk_own_work) return 1;
+    hk_own_work = true;
+    hk_track_find_own();
     size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
     uint32_t id = 0;
 #if defined(__x86_64__)
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
-    hk_stack_cache_entry_t *set = max <= HK_CACHE_SLOTS ? hk_stack_cache_set(hk_heap_tls, base) : NULL;
+    hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES ? hk_stack_cache_set(hk_heap_tls, base) : NULL;
     for (int w = 0; set != NULL && w < HK_CACHE_WAYS && id == 0; w++) {
         hk_stack_cache_entry_t *e = &set[w];
         if (e->base != base) continue;
@@ -161,8 +159,8 @@ static hk_noinline uint32_t hk_track_stack(void) {
         if (i == e->frames) id = e->id;
     }
     if (id == 0 && set != NULL) {
-        uintptr_t ra[HK_CACHE_SLOTS];
-        uint32_t slot[HK_CACHE_SLOTS];
+        uintptr_t ra[HK_STACK_CACHE_FRAMES];
+        uint32_t slot[HK_STACK_CACHE_FRAMES];
         size_t n = hk_unwind_slots(base, ra, slot, max);
         if (n > 0) {
             id = hk_track_keep(ra, n);
@@ -181,36 +179,30 @@ static hk_noinline uint32_t hk_track_stack(void) {
         int n = unw_backtrace(raw, (int)max);
         id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0);
     }
-    hk_track_busy = false;
+    hk_own_work = false;
     return id;
 }
 
-/* Around the library's own work that allocates through libc (starting its threads): those blocks
- * are kept with no stack, so no report blames them on the program function that happened to be
- * running. Returns the previous state for hk_track_resume. */
-bool hk_track_suspend(void) {
-    bool was = hk_track_busy;
-    hk_track_busy = true;
-    return was;
-}
-
-void hk_track_resume(bool was) { hk_track_busy = was; }
-
-void hk_track_thread_done(hk_heap_t *heap) {
+static void hk_track_heap_done(hk_heap_t *heap) {
     if (heap->stack_cache != NULL) hk_meta_unmap(heap->stack_cache, sizeof(hk_stack_cache_t));
     heap->stack_cache = NULL;
 }
 
 /* ------------------------------------------------------------------ records */
 
-hk_track_rec_t *hk_track_segment_table(void) {
-    /* One record per 16 bytes of segment: enough for the smallest blocks in every page. */
-    return hk_meta_map(HK_SEGMENT_SIZE / 16 * sizeof(hk_track_rec_t));
+/* One record per 16 bytes of segment: enough for the smallest blocks in every page. */
+#define HK_TRACK_TABLE_BYTES (HK_SEGMENT_SIZE / 16 * sizeof(hk_track_rec_t))
+
+static bool hk_track_segment_mapped(hk_segment_t *seg) {
+    seg->track = hk_meta_map(HK_TRACK_TABLE_BYTES);
+    return seg->track != NULL;
 }
 
-void hk_track_segment_release(hk_segment_t *seg) {
+static void hk_track_huge_placed(hk_segment_t *seg) { seg->track = (hk_track_rec_t *)(void *)seg->huge_track; }
+
+static void hk_track_segment_unmapped(hk_segment_t *seg) {
     if (seg->track != NULL && seg->kind != HK_KIND_HUGE)
-        hk_meta_unmap(seg->track, HK_SEGMENT_SIZE / 16 * sizeof(hk_track_rec_t));
+        hk_meta_unmap(seg->track, HK_TRACK_TABLE_BYTES);
     seg->track = NULL;
 }
 
@@ -232,7 +224,7 @@ static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, ui
     return hk_track_record(seg, page, index);
 }
 
-void hk_track_alloc(void *p, size_t size) {
+static void hk_track_alloc(void *p, size_t size) {
     hk_segment_t *seg;
     uint8_t *block;
     hk_track_rec_t *rec = hk_track_locate(p, &seg, &block);
@@ -248,10 +240,39 @@ void hk_track_alloc(void *p, size_t size) {
     *rec = fresh;
 }
 
-void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block) {
-    if (seg->track == NULL) return;
-    *hk_track_record(seg, page, hk_page_block_index(page, block)) = (hk_track_rec_t){0};
+/* The hook on every free: the record knows exactly whether the block is live, no guessing from
+ * the link word. Cleared by assignment, not memset (-fno-builtin-memset would make it a call). */
+static bool hk_track_free(hk_segment_t *seg, hk_page_t *page, void *block) {
+    hk_track_rec_t *rec = hk_track_record(seg, page, hk_page_block_index(page, block));
+    if (rec->stack == 0) return false;
+    *rec = (hk_track_rec_t){0};
+    return true;
 }
+
+hk_block_state_t hk_track_block_state(const void *p) {
+    const uint8_t *u = p;
+    hk_track_rec_t *rec = NULL;
+    const uint8_t *block = NULL;
+    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_KIND_HUGE) {
+        hk_segment_t *seg = hk_ptr_segment(p);
+        hk_page_t *page = hk_segment_page_of(seg, p);
+        if (seg->track == NULL || !page->in_use || u < page->start ||
+            u >= page->start + (size_t)page->reserved * page->block_size)
+            return HK_BLOCK_FOREIGN;
+        uint64_t index = hk_page_block_index(page, p);
+        if (index >= page->capacity) return HK_BLOCK_FOREIGN;
+        rec = hk_track_record(seg, page, index);
+        block = page->start + index * page->block_size;
+    } else {
+        hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
+        if (seg == NULL || seg->track == NULL) return HK_BLOCK_FOREIGN;
+        rec = seg->track;
+        block = (const uint8_t *)seg + seg->block_offset;
+    }
+    if (rec->stack == 0) return HK_BLOCK_FREE;
+    return block + ((size_t)rec->offset << 4) == u ? HK_BLOCK_LIVE : HK_BLOCK_INTERIOR;
+}
+
 
 /* ------------------------------------------------------------------- labels */
 
@@ -282,3 +303,21 @@ void hk_track_set_label(const void *p, uint16_t label) {
     hk_track_rec_t *rec = hk_track_locate(p, &seg, &block);
     if (rec != NULL && rec->stack != 0) rec->label = label;
 }
+
+/* ------------------------------------------------------------------ install */
+
+/* In process init, before the first allocation: with HEAPKIT_LEAKS=1 every block is tracked. */
+void hk_track_install(void) {
+    if (!hk_state.options.leaks) return;
+    hk_state.hooks = (hk_hooks_t){
+        .alloc = hk_track_alloc,
+        .free = hk_track_free,
+        .segment_mapped = hk_track_segment_mapped,
+        .segment_unmapped = hk_track_segment_unmapped,
+        .huge_placed = hk_track_huge_placed,
+        .heap_done = hk_track_heap_done,
+    };
+    hk_state.observed = true;
+}
+
+HK_LOCK(labels, HK_LOCK_LABELS, &hk_track.labels_lock);

@@ -1,7 +1,7 @@
 /* alloc.c — the allocation API: malloc, calloc, realloc, free, aligned allocation, usable size.
  * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
-#include "internal.h"
+#include "hooks.h"
 
 
 /* ---------------------------------------------------------------- malloc */
@@ -60,7 +60,7 @@ void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
         p = hk_page_pop(page);
         if (zero && !is_zero) memset(p, 0, size);
     }
-    if (hk_unlikely(hk_tracking())) hk_track_alloc(p, size);
+    hk_hook_alloc(p, size);
     return p;
 }
 
@@ -140,14 +140,9 @@ void hk_free_generic(void *p) {
         hk_report_interior("free", p, page->block_size);
         return;
     }
-    if (hk_unlikely(hk_tracking())) {
-        /* The record knows exactly whether the block is live: no guessing from the link word. */
-        hk_track_rec_t *rec = hk_track_record(seg, page, hk_page_block_index(page, b));
-        if (rec->stack == 0) {
-            hk_report_double_free(p);
-            return;
-        }
-        *rec = (hk_track_rec_t){0}; /* an assignment, not memset: -fno-builtin-memset would make it a call */
+    if (!hk_hook_free(seg, page, b)) { /* an observer knows exactly whether the block is live */
+        hk_report_double_free(p);
+        return;
     }
     hk_heap_t *heap = hk_heap_tls;
     hk_heap_t *owner = hk_segment_owner(seg);
@@ -245,14 +240,14 @@ HK_API void *hk_realloc(void *p, size_t size) {
         return NULL;
     }
     if (size <= usable && size >= usable / 2) { /* fits, and not too wasteful */
-        if (hk_unlikely(hk_tracking())) hk_track_alloc(p, size);
+        hk_hook_alloc(p, size);
         return p;
     }
     hk_segment_t *seg = hk_segment_lookup(p);
     if (seg->kind == HK_KIND_HUGE && size > HK_MEDIUM_MAX && p == (uint8_t *)seg + seg->block_offset) {
         void *q = hk_huge_realloc(seg, size);
         if (q != NULL) {
-            if (hk_unlikely(hk_tracking())) hk_track_alloc(q, size);
+            hk_hook_alloc(q, size);
             return q;
         }
     }
@@ -294,13 +289,13 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
             if (q != p) {
                 hk_page_t *page = hk_segment_page_of(hk_ptr_segment(p), p);
                 hk_page_set_flags(page, hk_page_flags(page) | HK_PAGE_HAS_ALIGNED);
-                if (hk_unlikely(hk_tracking())) hk_track_alloc(q, size);
+                hk_hook_alloc(q, size);
             }
             return q;
         }
     }
     void *p = hk_huge_alloc(size, align, zero);
-    if (p != NULL && hk_unlikely(hk_tracking())) hk_track_alloc(p, size);
+    if (p != NULL) hk_hook_alloc(p, size);
     return p;
 }
 
@@ -347,6 +342,17 @@ HK_API void *hk_pvalloc(size_t size) {
     }
     size_t rounded = size == 0 ? ps : hk_align_up(size, ps);
     return hk_malloc_aligned(rounded, ps, false);
+}
+
+/* -------------------------------------------------------------------- trim */
+
+HK_API int hk_trim(void) {
+    size_t before = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
+    hk_segment_reap_abandoned(); /* what exited threads left and others since freed */
+    hk_heap_t *heap = hk_heap_tls;
+    if (heap != &hk_heap_empty) hk_heap_collect(heap, true);
+    hk_huge_purge(true);
+    return atomic_load_explicit(&hk_state.committed, memory_order_relaxed) < before ? 1 : 0;
 }
 
 #if HK_OVERRIDE

@@ -85,33 +85,6 @@ hk_no_asan bool hk_pool_check_free(hk_pool_t *pool, void *p, hk_pool_chunk_t **c
 
 /* ------------------------------------------------------------------ tracked mode */
 
-typedef enum { HK_BLOCK_FOREIGN, HK_BLOCK_FREE, HK_BLOCK_INTERIOR, HK_BLOCK_LIVE } hk_block_state_t;
-
-/* What the tracker knows of the block at p. */
-static hk_block_state_t hk_tracked_state(const void *p) {
-    const uint8_t *u = p;
-    hk_track_rec_t *rec = NULL;
-    const uint8_t *block = NULL;
-    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_KIND_HUGE) {
-        hk_segment_t *seg = hk_ptr_segment(p);
-        hk_page_t *page = hk_segment_page_of(seg, p);
-        if (seg->track == NULL || !page->in_use || u < page->start ||
-            u >= page->start + (size_t)page->reserved * page->block_size)
-            return HK_BLOCK_FOREIGN;
-        uint64_t index = hk_page_block_index(page, p);
-        if (index >= page->capacity) return HK_BLOCK_FOREIGN;
-        rec = hk_track_record(seg, page, index);
-        block = page->start + index * page->block_size;
-    } else {
-        hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
-        if (seg == NULL || seg->track == NULL) return HK_BLOCK_FOREIGN;
-        rec = seg->track;
-        block = (const uint8_t *)seg + seg->block_offset;
-    }
-    if (rec->stack == 0) return HK_BLOCK_FREE;
-    return block + ((size_t)rec->offset << 4) == u ? HK_BLOCK_LIVE : HK_BLOCK_INTERIOR;
-}
-
 static size_t hk_tracked_trailer(const hk_pool_t *pool) { return hk_align_up(pool->size, sizeof(uintptr_t)); }
 
 void *hk_pool_tracked_alloc(hk_pool_t *pool) {
@@ -126,7 +99,7 @@ void *hk_pool_tracked_alloc(hk_pool_t *pool) {
 }
 
 void hk_pool_tracked_free(hk_pool_t *pool, void *p) {
-    hk_block_state_t state = hk_tracked_state(p);
+    hk_block_state_t state = hk_track_block_state(p);
     size_t trailer = hk_tracked_trailer(pool);
     if (state == HK_BLOCK_FREE) {
         hk_pool_report_double_free(pool, p);

@@ -1,7 +1,7 @@
 /* huge.c — blocks over 128 KiB, each in a segment of its own mapped to size. Freed mappings go
  * to the cache (huge_cache.c) for reuse; realloc grows or moves them with mremap instead of
  * copying. A huge segment's header is one page record, so frees find it like any other. */
-#include "internal.h"
+#include "hooks.h"
 
 static size_t hk_huge_header_size(void) { return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), 64); }
 
@@ -25,11 +25,9 @@ hk_segment_t *hk_huge_segment_of(uintptr_t a) {
 
 static void hk_huge_tag(hk_segment_t *seg, bool on) {
     uintptr_t block = (uintptr_t)seg + seg->block_offset, end = (uintptr_t)seg + seg->size;
-    if (hk_huge_big_aligned(seg))
-        __atomic_store_n(&hk_segmap[block >> HK_SEGMENT_SHIFT], on ? HK_MAP_HUGE_ALIGNED : HK_MAP_NONE,
-                         __ATOMIC_RELEASE);
-    for (uintptr_t g = (block >> HK_SEGMENT_SHIFT) + 1; g <= ((end - 1) >> HK_SEGMENT_SHIFT); g++)
-        __atomic_store_n(&hk_segmap[g], on ? HK_MAP_HUGE_TAIL : HK_MAP_NONE, __ATOMIC_RELEASE);
+    if (hk_huge_big_aligned(seg)) hk_segmap_set(block, 1, on ? HK_MAP_HUGE_ALIGNED : HK_MAP_NONE);
+    uintptr_t tail = ((block >> HK_SEGMENT_SHIFT) + 1) << HK_SEGMENT_SHIFT;
+    if (end > tail) hk_segmap_set(tail, end - tail, on ? HK_MAP_HUGE_TAIL : HK_MAP_NONE);
 }
 
 static void hk_huge_register(hk_segment_t *seg) {
@@ -53,7 +51,6 @@ static hk_segment_t *hk_huge_resize(hk_segment_t *seg, size_t size, size_t neede
 
 /* The block fills the mapping after its header: set the sizes that follow from `mapped`. */
 static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
-    if (seg->track != NULL) seg->track = &seg->huge_track; /* the header may have moved */
     seg->size = mapped;
     seg->block_size = mapped - seg->block_offset;
     seg->pages[0].block_size = seg->block_size;
@@ -110,8 +107,8 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     seg->page_count = 1;
     seg->used_pages = 1;
     seg->block_offset = offset;
-    if (hk_tracking()) seg->track = &seg->huge_track;
     hk_huge_set_size(seg, mapped);
+    hk_hook_huge_placed(seg);
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;
     page->used = 1;
@@ -139,6 +136,7 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
         return NULL;
     }
     hk_huge_set_size(resized, needed);
+    hk_hook_huge_placed(resized); /* the header may have moved */
     hk_huge_register(resized);
     return resized->pages[0].start;
 }

@@ -2,7 +2,7 @@
 #ifndef HK_LEAK_H
 #define HK_LEAK_H
 
-#include "internal.h"
+#include "track.h"
 
 /* Scan colours in hk_track_rec_t.mark, as Valgrind's memcheck names the outcomes. */
 enum {

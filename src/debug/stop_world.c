@@ -8,7 +8,7 @@
  * The signal interrupts blocking calls without SA_RESTART semantics (sleep, pause, epoll_wait
  * return early with EINTR), as any signal would. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core.h"
 #include "stop_world.h"
 
 #include <dirent.h>
@@ -33,15 +33,6 @@ static struct {
     bool installed;
 } hk_stop;
 
-int hk_stop_signal(void) { return SIGRTMAX - 3; }
-
-/* For the library's own threads, which may inherit a mask that blocks everything. */
-void hk_stop_signal_unblock(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, hk_stop_signal());
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-}
 
 static pid_t hk_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 

@@ -18,7 +18,6 @@ static hk_registry_shard_t hk_registry[HK_REGISTRY_SHARDS] = {
     {.lock = PTHREAD_MUTEX_INITIALIZER}, {.lock = PTHREAD_MUTEX_INITIALIZER}, {.lock = PTHREAD_MUTEX_INITIALIZER},
     {.lock = PTHREAD_MUTEX_INITIALIZER}, {.lock = PTHREAD_MUTEX_INITIALIZER},
 };
-static pthread_once_t hk_registry_fork_once = PTHREAD_ONCE_INIT;
 
 static uintptr_t hk_reg_encode(const hk_reg_node_t *node) { return (uintptr_t)node ^ hk_key; }
 static hk_reg_node_t *hk_reg_decode(uintptr_t w) { return (hk_reg_node_t *)(w ^ hk_key); }
@@ -31,9 +30,9 @@ void hk_name_copy(char *dst, const char *name, const char *fallback) {
 }
 
 /* ---------------------------------------------------------------------- fork
- * A child must not inherit a pool or arena lock held by a thread that does not exist there.
- * These handlers are registered after the allocator's (at the first pool or arena), so prepare
- * runs before the allocator's prepare: our locks are taken first, as everywhere else. */
+ * A child must not inherit a pool or arena lock held by a thread that does not exist there: the
+ * shard locks and every member's own lock are one entry of the lock table, ranked before the
+ * allocator's locks, as they are taken everywhere else. */
 
 static void hk_registry_fork_prepare(void) {
     for (size_t s = 0; s < HK_REGISTRY_SHARDS; s++) pthread_mutex_lock(&hk_registry[s].lock);
@@ -49,21 +48,15 @@ static void hk_registry_fork_release(void) {
     for (size_t s = HK_REGISTRY_SHARDS; s-- > 0;) pthread_mutex_unlock(&hk_registry[s].lock);
 }
 
-static void hk_registry_fork_child(void) {
-    hk_registry_fork_release();
-    hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child, NULL);
-}
-
-static void hk_registry_fork_setup(void) {
-    pthread_atfork(hk_registry_fork_prepare, hk_registry_fork_release, hk_registry_fork_child);
-}
+HK_LOCK_SET(registry, HK_LOCK_REGISTRY, hk_registry_fork_prepare, hk_registry_fork_release);
 
 /* ------------------------------------------------------------------ members */
 
-void hk_registry_add(hk_reg_node_t *node, hk_reg_kind_t kind, const char *name, pthread_mutex_t *lock) {
-    pthread_once(&hk_registry_fork_once, hk_registry_fork_setup);
+void hk_registry_add(hk_reg_node_t *node, hk_reg_kind_t kind, const char *name, pthread_mutex_t *lock,
+                     void (*figures)(hk_reg_node_t *node, hk_reg_figures_t *f)) {
     node->kind = (uint8_t)kind;
     node->lock = lock;
+    node->figures = figures;
     hk_name_copy(node->name, name, kind == HK_REG_POOL ? "pool" : "arena");
     uintptr_t a = (uintptr_t)node;
     node->shard = (uint8_t)(((a >> 6) ^ (a >> 12) ^ (a >> 20)) % HK_REGISTRY_SHARDS);
@@ -145,8 +138,7 @@ static void hk_reg_group_add(hk_reg_node_t *node, void *arg) {
     }
     size_t before = line->f.count;
     hk_reg_figures_t f = {0};
-    if (g->kind == HK_REG_POOL) hk_pool_figures(node, &f);
-    else hk_arena_figures(node, &f);
+    node->figures(node, &f);
     if (before == 0) {
         line->f.object_size = f.object_size;
         line->f.local = f.local;
@@ -189,7 +181,7 @@ static void hk_reg_text_line(hk_buf_t *b, hk_reg_kind_t kind, const hk_reg_group
     }
 }
 
-void hk_registry_stats_text(hk_buf_t *b) {
+static void hk_registry_stats_text(hk_buf_t *b) {
     static const hk_reg_kind_t kinds[] = {HK_REG_POOL, HK_REG_ARENA};
     for (size_t k = 0; k < 2; k++) {
         hk_reg_groups_t g;
@@ -233,7 +225,7 @@ static void hk_reg_json_line(hk_buf_t *b, hk_reg_kind_t kind, const hk_reg_group
 }
 
 /* ,"pools":[...],"arenas":[...] — appended to the statistics object by stats.c. */
-void hk_registry_stats_json(hk_buf_t *b) {
+static void hk_registry_stats_json(hk_buf_t *b) {
     static const hk_reg_kind_t kinds[] = {HK_REG_POOL, HK_REG_ARENA};
     for (size_t k = 0; k < 2; k++) {
         hk_reg_groups_t g;
@@ -244,3 +236,5 @@ void hk_registry_stats_json(hk_buf_t *b) {
         hk_buf_printf(b, "]");
     }
 }
+
+HK_SUBSYSTEM(registry, HK_SUBSYSTEM_REGISTRY, .stats_text = hk_registry_stats_text, .stats_json = hk_registry_stats_json);

@@ -1,41 +1,17 @@
 /* segment.c — 4 MiB aligned regions split into pages, owned by one thread heap.
  * The segment header (this struct and its page records) sits at the start of the region, so a
  * block's segment is its address masked; hk_segmap says which 4 MiB granules are segments at all. */
-#include "internal.h"
+#include "hooks.h"
 
 #include <sched.h>
-
-hk_internal uint8_t hk_segmap[(size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT)];
 
 static size_t hk_segment_page_shift(hk_kind_t kind) {
     return kind == HK_KIND_SMALL ? HK_SMALL_PAGE_SHIFT : HK_MEDIUM_PAGE_SHIFT;
 }
 
-/* The header is rounded to 8 KiB so that blocks of power-of-two sizes up to 8 KiB stay
- * naturally aligned in page 0 too. */
-static size_t hk_segment_header_size(uint32_t page_count) {
-    return hk_align_up(sizeof(hk_segment_t) + page_count * sizeof(hk_page_t), 8192);
-}
-
-hk_segment_t *hk_page_segment(const hk_page_t *page) { return hk_ptr_segment(page); }
-
-uint8_t *hk_page_area(const hk_page_t *page, size_t *size) {
-    hk_segment_t *seg = hk_page_segment(page);
-    if (seg->kind == HK_KIND_HUGE) {
-        *size = seg->block_size;
-        return (uint8_t *)seg + seg->block_offset;
-    }
-    size_t index = (size_t)(page - seg->pages);
-    uint8_t *start = (uint8_t *)seg + (index << seg->page_shift);
-    uint8_t *end = start + ((size_t)1 << seg->page_shift);
-    if (index == 0) start = (uint8_t *)seg + hk_segment_header_size(seg->page_count);
-    *size = (size_t)(end - start);
-    return start;
-}
-
 /* The lock is held only while the state of free pages changes or is purged: by the owner when
  * it takes or frees a page, by the background purger while it purges. */
-void hk_segment_lock(hk_segment_t *seg) {
+static void hk_segment_lock(hk_segment_t *seg) {
     while (atomic_exchange_explicit(&seg->lock, 1, memory_order_acquire) != 0) sched_yield();
 }
 
@@ -56,14 +32,14 @@ void hk_segment_register(hk_segment_t *seg) {
     hk_state.segment_count++;
     /* A huge block aligned to 4 MiB or more has its header off the granule (huge.c tags it). */
     if (((uintptr_t)seg & HK_SEGMENT_MASK) == 0)
-        __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_SEGMENT, __ATOMIC_RELEASE);
+        hk_segmap_set((uintptr_t)seg, 1, HK_MAP_SEGMENT);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
 /* Take a segment out of the map and the registry; the caller holds the registry lock. */
 static void hk_registry_unlink(hk_segment_t *seg) {
     if (((uintptr_t)seg & HK_SEGMENT_MASK) == 0)
-        __atomic_store_n(&hk_segmap[(uintptr_t)seg >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
+        hk_segmap_set((uintptr_t)seg, 1, HK_MAP_NONE);
     if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
     else hk_state.all_segments = seg->all_next;
     if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
@@ -112,10 +88,6 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
-    if (hk_tracking() && (seg->track = hk_track_segment_table()) == NULL) {
-        hk_os_unmap(seg, mapped);
-        return NULL;
-    }
     size_t shift = hk_segment_page_shift(kind);
     seg->page_shift = (uint32_t)shift;
     seg->kind = kind;
@@ -123,6 +95,10 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
     seg->used_pages = 0;
     seg->size = mapped;
     for (uint32_t i = 0; i < seg->page_count; i++) seg->pages[i].mem_is_zero = 1; /* fresh from mmap */
+    if (!hk_hook_segment_mapped(seg)) {
+        hk_os_unmap(seg, mapped);
+        return NULL;
+    }
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
     hk_segment_register(seg);
     hk_seglist_push(heap, seg, true);
@@ -138,7 +114,7 @@ static void hk_segment_unmap(hk_segment_t *seg) {
             purged += area;
         }
     hk_os_recommit(purged & ~(hk_os_page_size() - 1)); /* unmap subtracts the whole region */
-    hk_track_segment_release(seg);
+    hk_hook_segment_unmapped(seg);
     hk_os_unmap(seg, seg->size);
 }
 
@@ -335,3 +311,21 @@ void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg) {
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
     hk_seglist_push(heap, seg, seg->used_pages < seg->page_count);
 }
+
+/* ---------------------------------------------------------------------- fork */
+
+/* The registry lock, then every small/medium segment's spin lock, so that no page's free state
+ * is mid-change in a forked child. */
+static void hk_segments_lock_all(void) {
+    pthread_mutex_lock(&hk_state.segments_lock);
+    for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
+        if (seg->kind != HK_KIND_HUGE) hk_segment_lock(seg);
+}
+
+static void hk_segments_unlock_all(void) {
+    for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
+        if (seg->kind != HK_KIND_HUGE) hk_segment_unlock(seg);
+    pthread_mutex_unlock(&hk_state.segments_lock);
+}
+
+HK_LOCK_SET(segments, HK_LOCK_SEGMENTS, hk_segments_lock_all, hk_segments_unlock_all);

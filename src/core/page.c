@@ -2,7 +2,7 @@
  * `free` is the owner's (it allocates from and frees to it, last in first out, so the block handed
  * out is warm in cache); `thread_free` is an atomic stack other threads push to, collected by the
  * owner when `free` runs dry. */
-#include "internal.h"
+#include "hooks.h"
 
 /* Carve at most this many bytes of new blocks at a time, so untouched memory stays untouched. */
 #define HK_EXTEND_BYTES 4096
@@ -21,7 +21,7 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->free = NULL;
     page->is_zero = 0;
     page->next = page->prev = NULL;
-    hk_page_set_flags(page, hk_tracking() ? HK_PAGE_TRACKED : 0);
+    hk_page_set_flags(page, hk_observed() ? HK_PAGE_OBSERVED : 0);
     atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
 }
 

@@ -2,10 +2,12 @@
  * Without it, free pages are purged only when the owning thread calls the allocator again, so an
  * idle process keeps its peak RSS. It starts on first need, sleeps while nothing is pending. */
 #define _GNU_SOURCE
-#include "internal.h"
-#include "stop_world.h"
+#include "core.h"
 
 #include <time.h>
+
+/* Its work is a loop over segments with a few locals: a small stack is plenty. */
+#define HK_PURGER_STACK ((size_t)64 * 1024)
 
 static void hk_sleep_ms(int64_t ms) {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -32,7 +34,6 @@ static uint64_t hk_purger_pass(void) {
 
 static void *hk_purger_main(void *arg) {
     (void)arg;
-    hk_stop_signal_unblock(); /* a leak check must be able to pause us */
     int64_t delay = hk_state.options.purge_delay_ms;
     for (;;) {
         pthread_mutex_lock(&hk_state.purger_lock);
@@ -50,48 +51,24 @@ static void *hk_purger_main(void *arg) {
     return NULL;
 }
 
-/* Memory became free: wake the purger, or ask for it to be started at the next safe point
- * (starting a thread allocates, which must not happen in the middle of a heap update). */
-void hk_purger_notify(void) {
-    if (!hk_state.options.purge_thread || hk_state.options.purge_delay_ms <= 0) return;
-    if (atomic_load_explicit(&hk_state.purger_pending, memory_order_relaxed)) return;
-    atomic_store_explicit(&hk_state.purger_pending, true, memory_order_release);
-    int state = atomic_load_explicit(&hk_state.purger_state, memory_order_acquire);
-    if (state == 0) {
-        atomic_compare_exchange_strong(&hk_state.purger_state, &state, 1);
-    } else if (state == 2) {
-        pthread_mutex_lock(&hk_state.purger_lock);
-        pthread_cond_signal(&hk_state.purger_wake);
-        pthread_mutex_unlock(&hk_state.purger_lock);
-    }
-}
-
 /* Called where the heap is consistent (the entry of the allocation slow path). */
 void hk_purger_start_if_wanted(void) {
     int wanted = 1;
     if (hk_likely(atomic_load_explicit(&hk_state.purger_state, memory_order_relaxed) != 1)) return;
     if (!atomic_compare_exchange_strong(&hk_state.purger_state, &wanted, 2)) return;
-    pthread_attr_t attr;
-    pthread_t thread;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, (size_t)64 * 1024);
-    bool tracking_was = hk_track_suspend(); /* its thread descriptor's TLS vector is ours */
-    int err = pthread_create(&thread, &attr, hk_purger_main, NULL);
-    hk_track_resume(tracking_was);
-    if (err != 0) {
+    if (hk_own_thread_start("heapkit-purge", hk_purger_main, HK_PURGER_STACK) != 0) {
         hk_state.options.purge_thread = false; /* purge on allocator calls instead */
         atomic_store_explicit(&hk_state.purger_state, 0, memory_order_release);
-    } else {
-        pthread_setname_np(thread, "heapkit-purge");
     }
-    pthread_attr_destroy(&attr);
 }
 
 /* The thread does not exist in a forked child; it is started again when needed. */
-void hk_purger_after_fork_child(void) {
+static void hk_purger_after_fork_child(void) {
     pthread_mutex_init(&hk_state.purger_lock, NULL);
     pthread_cond_init(&hk_state.purger_wake, NULL);
     atomic_store_explicit(&hk_state.purger_state, 0, memory_order_relaxed);
     atomic_store_explicit(&hk_state.purger_pending, false, memory_order_relaxed);
 }
+
+HK_SUBSYSTEM(purger, HK_SUBSYSTEM_PURGER, .fork_child = hk_purger_after_fork_child);
+HK_LOCK(purger, HK_LOCK_PURGER, &hk_state.purger_lock);

@@ -223,7 +223,7 @@ static void hk_pool_thread_exit(void *table) {
 
 /* In a forked child only the forking thread exists: the other threads' caches are retired, so
  * their chunks become orphans (and a new thread that happens to get an old token owns nothing). */
-void hk_pool_after_fork_child(hk_reg_node_t *node, void *arg) {
+static void hk_pool_after_fork_child_one(hk_reg_node_t *node, void *arg) {
     (void)arg;
     hk_pool_t *pool = hk_pool_of_node(node);
     if (pool->mode != HK_POOL_MODE_LOCAL) return;
@@ -233,6 +233,8 @@ void hk_pool_after_fork_child(hk_reg_node_t *node, void *arg) {
         if (c->set.token != hk_pool_token()) hk_cache_retire(pool, c);
     }
 }
+
+static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f);
 
 /* ------------------------------------------------------------------ create, destroy */
 
@@ -294,7 +296,7 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
         pool->mode = HK_POOL_MODE_LOCKED; /* shared, or local with every thread slot taken */
         hk_pool_id_put(id);
     }
-    hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock);
+    hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock, hk_pool_figures);
     if (hk_tracking()) {
         pool->label = hk_track_label_intern(pool->reg.name);
         hk_track_set_label(pool, pool->label); /* a pool never destroyed is reported by name */
@@ -615,7 +617,7 @@ static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
     f->capacity = f->chunks * pool->capacity;
 }
 
-void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
+static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
     hk_pool_t *pool = hk_pool_of_node(node);
     pthread_mutex_lock(&pool->lock);
     hk_pool_figures_locked(pool, f);
@@ -630,3 +632,8 @@ HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
     *out = (hk_pool_stats_t){.name = pool->reg.name, .object_size = pool->size, .live = f.live,
                              .capacity = f.capacity, .chunks = f.chunks, .bytes = f.bytes};
 }
+
+static void hk_pool_after_fork_child(void) { hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child_one, NULL); }
+
+HK_SUBSYSTEM(pools, HK_SUBSYSTEM_POOLS, .fork_child = hk_pool_after_fork_child);
+HK_LOCK(pool_ids, HK_LOCK_POOL_IDS, &hk_pools.lock);

@@ -5,7 +5,7 @@
  * found with strchrnul and copied with memcpy, numbers are converted into a small buffer, so
  * formatting a request line costs a few hundred instructions, not thousands. */
 #define _GNU_SOURCE /* strchrnul */
-#include "internal.h"
+#include "base.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -1,25 +1,11 @@
-/* internal.h — heapkit's internal types, constants and the inline fast paths.
- * Layers (bottom up): os, segment, page, heap, huge, alloc; plus format, options, stats, init.
+/* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
+ * Files, bottom up: os, segmap, meta, page, segment, heap, purger, huge_cache, huge, stats, alloc;
+ * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size. */
-#ifndef HK_INTERNAL_H
-#define HK_INTERNAL_H
+#ifndef HK_CORE_H
+#define HK_CORE_H
 
-#include "heapkit.h"
-
-#include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
-#define hk_likely(x) __builtin_expect(!!(x), 1)
-#define hk_unlikely(x) __builtin_expect(!!(x), 0)
-#define hk_internal __attribute__((visibility("hidden")))
-#define hk_noinline __attribute__((noinline))
-#define hk_cold __attribute__((cold, noinline))
+#include "base.h"
 
 /* ------------------------------------------------------------------ geometry
  * Segments are 4 MiB and 4 MiB aligned, so the segment of any block is one mask away.
@@ -33,7 +19,6 @@
 #define HK_HUGE_PAGE_SHIFT 63 /* one page spanning the whole segment */
 #define HK_SMALL_MAX ((size_t)8 * 1024)
 #define HK_MEDIUM_MAX ((size_t)128 * 1024)
-#define HK_MAX_PAGES (HK_SEGMENT_SIZE >> HK_SMALL_PAGE_SHIFT)
 #define HK_ADDRESS_BITS 47 /* user space on x86-64 and arm64 with 4-level tables */
 
 /* Size classes: steps of 16 up to 128, then four classes per power of two up to 128 KiB, so a
@@ -55,7 +40,7 @@ typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
 #define HK_PAGE_RETIRED 0x04     /* free in its segment: any free into it is a bad free */
-#define HK_PAGE_TRACKED 0x08     /* leak tracking is on: every free goes where the tracker sees it */
+#define HK_PAGE_OBSERVED 0x08    /* a hook is set: every free goes where the hooks see it */
 
 /* page->thread_free packs three things in a word: the head of the remote-free stack (a user-space
  * block address, below 2^47 and 16-byte aligned), in the low bit HK_NOTIFY (the owner wants to
@@ -75,19 +60,7 @@ typedef struct hk_block_s {
 } hk_block_t;
 
 typedef struct hk_heap_s hk_heap_t;
-typedef struct hk_stack_cache_s hk_stack_cache_t;
 
-/* What the tracker knows of a live block (track.c); one per block, in a table beside its segment.
- * A record is all zero while its block is free. */
-typedef struct hk_track_rec_s {
-    uint32_t stack;      /* allocation stack in the depot; 0 = the block is not live */
-    uint32_t size;       /* bytes asked for (huge blocks: see hk_segment_s.huge_size) */
-    uint32_t thread;     /* serial number of the allocating thread's heap */
-    uint16_t label;      /* pool or arena name, 0 = none */
-    uint16_t offset : 12; /* the pointer handed out minus the block start, in 16-byte units */
-    uint16_t mark : 3;   /* leak scan colour */
-    uint16_t reported : 1; /* listed as a leak by an earlier check */
-} hk_track_rec_t;
 typedef struct hk_segment_s hk_segment_t;
 
 /* Two cache lines: the first is written only by the owner; the second is read by every thread
@@ -127,9 +100,11 @@ struct hk_segment_s {
     size_t block_size;         /* huge: bytes usable in the block */
     uint64_t cached_at;        /* huge: ms clock when put in the cache */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
-    hk_track_rec_t *track;     /* leak tracking: a record per block (huge: &huge_track), or NULL */
-    hk_track_rec_t huge_track;
-    size_t huge_size;          /* huge: bytes asked for */
+    /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
+     * huge segment, room for the one record; and the bytes a huge block was asked for. */
+    struct hk_track_rec_s *track;
+    _Alignas(8) uint8_t huge_track[16];
+    size_t huge_size;
     hk_page_t pages[];
 };
 
@@ -152,57 +127,18 @@ struct hk_heap_s {
     hk_heap_t *next_heap, *prev_heap; /* registry of live heaps */
     pthread_t thread;
     uint32_t serial; /* 1 for the first thread heap of the process, then counting */
-    hk_stack_cache_t *stack_cache; /* leak tracking: stacks this thread has seen (track.c) */
+    struct hk_stack_cache_s *stack_cache; /* the tracker's: stacks this thread has seen (track.c) */
 };
 
 /* ----------------------------------------------------------------- globals */
 
-typedef struct hk_options_s {
-    bool stats;
-    const char *stats_file;
-    int64_t purge_delay_ms; /* <0: never purge */
-    size_t huge_cache;      /* bytes of freed huge blocks kept for reuse */
-    bool abort_on_error;
-    bool verbose;
-    bool purge_thread; /* give free memory back from a background thread, even when idle */
-    bool leaks;        /* track every block and check for leaks at exit */
-    int64_t stack_depth;   /* frames kept per allocation stack */
-    const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
-    int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
-} hk_options_t;
-
-typedef struct hk_state_s {
-    _Atomic int init_state; /* 0 = not started, 1 = in progress, 2 = done */
-    hk_options_t options;
-    pthread_key_t thread_key;
-    pthread_mutex_t heaps_lock; /* heap registry and the pool of free heap records */
-    hk_heap_t *heaps;
-    hk_heap_t *free_heaps;
-    size_t heap_count;
-    uint32_t heap_serial; /* serial numbers handed out so far */
-    pthread_mutex_t segments_lock; /* registry of all segments, the abandoned list */
-    hk_segment_t *all_segments;
-    hk_segment_t *abandoned, *abandoned_tail; /* a queue: the oldest is adopted first */
-    _Atomic size_t abandoned_count;
-    size_t segment_count;
-    pthread_mutex_t huge_lock;
-    _Atomic size_t reserved, committed, committed_peak; /* bytes, kept by the os layer */
-    _Atomic size_t meta_reserved; /* bytes mapped for the library's own records */
-    _Atomic size_t huge_live;
-    pthread_mutex_t purger_lock; /* with purger_wake: the background purger sleeps on it */
-    pthread_cond_t purger_wake;
-    _Atomic int purger_state;    /* 0 = not started, 1 = wanted, 2 = running */
-    _Atomic bool purger_pending; /* memory waits to be purged */
-} hk_state_t;
-
-extern hk_internal hk_state_t hk_state;
-extern hk_internal uintptr_t hk_key;
 extern hk_internal uint8_t hk_segmap[(size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT)];
 extern hk_internal hk_heap_t hk_heap_empty;
 extern hk_internal hk_page_t hk_page_empty;
 extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
 
-/* ------------------------------------------------------------- cross-file API */
+/* ------------------------------------------------------------- cross-file API
+ * In layer order: a file calls only those listed before it (and the base). */
 
 /* os.c — the only place that talks to the kernel about memory */
 hk_internal size_t hk_os_page_size(void);
@@ -214,27 +150,25 @@ hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_siz
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal uint64_t hk_clock_ms(void);
-hk_internal void *hk_meta_map(size_t size); /* 4 MiB-aligned, granules tagged HK_MAP_META */
+hk_internal void hk_os_account(intptr_t reserved, intptr_t committed); /* byte counts of the statistics */
+
+/* segmap.c — what lives in each 4 MiB granule of the address space (the map itself is above) */
+hk_internal void hk_segmap_set(uintptr_t start, size_t size, uint8_t tag);
+
+/* meta.c — memory for the library's own records: whole granules tagged HK_MAP_META */
+hk_internal void *hk_meta_map(size_t size);
 hk_internal void hk_meta_unmap(void *p, size_t size);
 
-/* format.c — printf without malloc */
-typedef struct hk_buf_s {
-    char *data;
-    size_t cap, len; /* len counts what would have been written, like snprintf */
-} hk_buf_t;
-/* Format into out like snprintf: at most cap bytes, no NUL; returns the full length. */
-hk_internal size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap);
-hk_internal void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-hk_internal void hk_buf_vprintf(hk_buf_t *b, const char *fmt, va_list ap);
-hk_internal void hk_buf_bytes(hk_buf_t *b, size_t bytes); /* "12.5 MiB" */
-hk_internal void hk_write_all(int fd, const char *s, size_t n);
-hk_internal void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-hk_internal void hk_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* page.c — a page's blocks and free lists; the queues of pages */
+hk_internal void hk_page_init(hk_page_t *page, size_t bin);
+hk_internal void hk_page_extend(hk_page_t *page);
+hk_internal size_t hk_page_collect(hk_page_t *page);
+hk_internal bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b);
+hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
+hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
+hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
-/* options.c */
-hk_internal void hk_options_init(hk_options_t *o);
-
-/* segment.c */
+/* segment.c — segments: their pages' free/used state, the registry, abandoned segments */
 hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind);
 hk_internal void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
@@ -244,84 +178,38 @@ hk_internal void hk_segment_abandon(hk_segment_t *seg);
 hk_internal hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_segment_reap_abandoned(void);
-hk_internal uint8_t *hk_page_area(const hk_page_t *page, size_t *size);
-hk_internal hk_segment_t *hk_page_segment(const hk_page_t *page);
-hk_internal void hk_segment_lock(hk_segment_t *seg);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
 
 /* purger.c — the background thread that gives free memory back after the delay */
-hk_internal void hk_purger_notify(void);
 hk_internal void hk_purger_start_if_wanted(void);
-hk_internal void hk_purger_after_fork_child(void);
 
-/* page.c */
-hk_internal void hk_page_init(hk_page_t *page, size_t bin);
-hk_internal void hk_page_extend(hk_page_t *page);
-hk_internal size_t hk_page_collect(hk_page_t *page);
-hk_internal bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b);
-hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
-hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
-hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
-
-/* heap.c */
+/* heap.c — thread heaps: the allocation slow path, thread exit, adoption */
 hk_internal hk_heap_t *hk_heap_thread_init(void);
-hk_internal void hk_heap_thread_done(void *heap);
 hk_internal hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin);
 hk_internal void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_heap_page_unfull(hk_heap_t *heap, hk_page_t *page);
-hk_internal void hk_heap_queue_changed(hk_heap_t *heap, size_t bin);
-hk_internal void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_heap_collect(hk_heap_t *heap, bool force);
 hk_internal void hk_heap_maybe_collect(hk_heap_t *heap);
-hk_internal size_t hk_bin_size(size_t bin);
 
-/* huge.c */
-hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
-hk_internal void hk_huge_free(hk_segment_t *seg);
-hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
-
-/* huge_cache.c */
+/* huge_cache.c — freed huge mappings kept for reuse */
 hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size);
 hk_internal void hk_huge_cache_put(uint8_t *base, size_t size);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
-hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
 hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);
 
-/* track.c — allocation tracking for the leak checker (HEAPKIT_LEAKS=1): a record per live block
- * with its size, thread and allocation stack. Entered only from slow paths. */
-hk_internal void hk_track_init(void);
-hk_internal void hk_track_alloc(void *p, size_t size); /* p was just handed out */
-hk_internal void hk_track_thread_done(hk_heap_t *heap);
-hk_internal bool hk_track_suspend(void);
-hk_internal void hk_track_resume(bool was);
-hk_internal void hk_track_free(hk_segment_t *seg, hk_page_t *page, const void *block);
-hk_internal hk_track_rec_t *hk_track_segment_table(void); /* a table for a new segment */
-hk_internal void hk_track_segment_release(hk_segment_t *seg);
-hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for a pool/arena name */
-hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
-hk_internal const char *hk_track_label_name(uint16_t label);
-hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
+/* huge.c — blocks over 128 KiB, each in a mapping of its own */
+hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
+hk_internal void hk_huge_free(hk_segment_t *seg);
+hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
+hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
 
-/* stack_depot.c — every distinct allocation stack stored once, found again by hash */
-hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
-
-/* leak.c — the reachability scan and its report; stop_world.c — pausing the other threads */
-hk_internal void hk_leak_at_exit(uintptr_t caller_sp); /* caller_sp: the destructor's caller's */
-hk_internal void hk_leak_signal_setup(void);
-
-/* alloc.c */
+/* alloc.c — the API; the generic paths the fast paths fall back to */
 hk_internal void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
 hk_internal void hk_free_generic(void *p);
 hk_internal void hk_free_unknown(void *p, const char *who);
-
-/* init.c */
-hk_internal void hk_process_init(void);
-hk_internal void hk_fork_prepare(void);
-hk_internal void hk_fork_parent(void);
-hk_internal void hk_fork_child(void);
 
 /* ------------------------------------------------------------- inline helpers */
 
@@ -339,15 +227,6 @@ static inline hk_segment_t *hk_ptr_segment(const void *p) {
 
 static inline hk_page_t *hk_segment_page_of(hk_segment_t *seg, const void *p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
-}
-
-/* The tracking record of block `index` of a page (each page owns page_size / 16 records in a
- * row; a huge segment has its one record in its header). Inline: every tracked malloc and free
- * asks for one. */
-static inline hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index) {
-    if (seg->kind == HK_KIND_HUGE) return seg->track;
-    size_t page_index = (size_t)(page - seg->pages);
-    return seg->track + (page_index << (seg->page_shift - 4)) + index;
 }
 
 static inline hk_heap_t *hk_segment_owner(hk_segment_t *seg) {
@@ -397,9 +276,54 @@ static inline size_t hk_bin_of(size_t size) {
     return 8 + (b - 7) * 4 + ((s >> (b - 2)) & 3);
 }
 
-/* Leak tracking is on: every allocation and free takes the slow path. */
-static inline bool hk_tracking(void) { return hk_state.options.leaks; }
+/* Size classes: the block size of a bin. */
+static inline size_t hk_bin_size(size_t bin) {
+    if (bin < 8) return (bin + 1) * 16;
+    size_t i = bin - 8, b = 7 + i / 4;
+    return ((size_t)1 << b) + ((i % 4) + 1) * ((size_t)1 << (b - 2));
+}
 
-static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
+/* ------------------------------------------------------------ segment geometry */
 
-#endif /* HK_INTERNAL_H */
+/* The header is rounded to 8 KiB so that blocks of power-of-two sizes up to 8 KiB stay
+ * naturally aligned in page 0 too. */
+static inline size_t hk_segment_header_size(uint32_t page_count) {
+    return hk_align_up(sizeof(hk_segment_t) + page_count * sizeof(hk_page_t), 8192);
+}
+
+static inline hk_segment_t *hk_page_segment(const hk_page_t *page) { return hk_ptr_segment(page); }
+
+/* The memory of a page: its blocks (page 0 starts after the segment header). */
+static inline uint8_t *hk_page_area(const hk_page_t *page, size_t *size) {
+    hk_segment_t *seg = hk_page_segment(page);
+    if (seg->kind == HK_KIND_HUGE) {
+        *size = seg->block_size;
+        return (uint8_t *)seg + seg->block_offset;
+    }
+    size_t index = (size_t)(page - seg->pages);
+    uint8_t *start = (uint8_t *)seg + (index << seg->page_shift);
+    uint8_t *end = start + ((size_t)1 << seg->page_shift);
+    if (index == 0) start = (uint8_t *)seg + hk_segment_header_size(seg->page_count);
+    *size = (size_t)(end - start);
+    return start;
+}
+
+/* Memory became free: wake the purger, or ask for it to be started at the next safe point
+ * (starting a thread allocates, which must not happen in the middle of a heap update; see
+ * hk_purger_start_if_wanted). Inline, so the layers that free memory need not call up into the
+ * purger, which calls them. */
+static inline void hk_purger_notify(void) {
+    if (!hk_state.options.purge_thread || hk_state.options.purge_delay_ms <= 0) return;
+    if (atomic_load_explicit(&hk_state.purger_pending, memory_order_relaxed)) return;
+    atomic_store_explicit(&hk_state.purger_pending, true, memory_order_release);
+    int state = atomic_load_explicit(&hk_state.purger_state, memory_order_acquire);
+    if (state == 0) {
+        atomic_compare_exchange_strong(&hk_state.purger_state, &state, 1);
+    } else if (state == 2) {
+        pthread_mutex_lock(&hk_state.purger_lock);
+        pthread_cond_signal(&hk_state.purger_wake);
+        pthread_mutex_unlock(&hk_state.purger_lock);
+    }
+}
+
+#endif /* HK_CORE_H */

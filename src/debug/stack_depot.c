@@ -2,7 +2,7 @@
  * Stacks live in one big reserved region, appended and never moved or freed, so an id is just
  * the entry's offset and a lookup needs no lock: buckets and entries are published with release
  * stores after they are complete. Only inserting a new stack takes the lock. */
-#include "internal.h"
+#include "track.h"
 
 #define HK_DEPOT_BUCKETS ((size_t)1 << 20)
 #define HK_DEPOT_BYTES ((size_t)1 << 30) /* address space only: pages are touched as stacks arrive */
@@ -97,3 +97,5 @@ const uintptr_t *hk_stack_get(uint32_t id, size_t *depth) {
     *depth = e->depth;
     return e->frames;
 }
+
+HK_LOCK(stack_depot, HK_LOCK_STACK_DEPOT, &hk_depot.lock);

@@ -1,26 +1,24 @@
 /* heap.c — one heap per thread: size-class queues of pages, the allocation slow path,
  * thread exit (abandoning segments) and adoption of abandoned segments by other threads.
  * Only the owning thread touches a heap, except for the atomic counter `full_freed`. */
-#include "internal.h"
+#include "hooks.h"
 
 hk_internal hk_page_t hk_page_empty;
 hk_internal hk_heap_t hk_heap_empty = {.direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty}};
 hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 
-/* --------------------------------------------------------------- size classes */
+/* Segments one slow-path call adopts at most before it maps a fresh one: each adoption walks a
+ * segment's page records, and a segment full of live blocks gives no page of this bin. */
+#define HK_ADOPT_MAX 8
 
-size_t hk_bin_size(size_t bin) {
-    if (bin < 8) return (bin + 1) * 16;
-    size_t i = bin - 8, b = 7 + i / 4;
-    return ((size_t)1 << b) + ((i % 4) + 1) * ((size_t)1 << (b - 2));
-}
+/* --------------------------------------------------------------- size classes */
 
 static hk_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_KIND_SMALL : HK_KIND_MEDIUM; }
 
 /* Point the direct entries of a small bin at the first page of its queue. */
-void hk_heap_queue_changed(hk_heap_t *heap, size_t bin) {
+static void hk_heap_queue_changed(hk_heap_t *heap, size_t bin) {
     size_t size = hk_bin_size(bin);
-    if (size > HK_DIRECT_MAX || hk_tracking()) return; /* tracking: every malloc goes generic */
+    if (size > HK_DIRECT_MAX || hk_observed()) return; /* observed: every malloc goes generic */
     hk_page_t *page = heap->bins[bin].first ? heap->bins[bin].first : &hk_page_empty;
     size_t lo = bin == 0 ? 0 : hk_bin_size(bin - 1) / 8 + 1;
     for (size_t w = lo; w <= size / 8; w++) heap->direct[w] = page;
@@ -135,12 +133,12 @@ void hk_heap_collect(hk_heap_t *heap, bool force) {
 /* ------------------------------------------------------------------ adoption */
 
 /* Make an abandoned segment ours: rebuild queue membership from the page records. */
-void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
+static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
     hk_segment_attach(heap, seg);
     for (uint32_t i = 0; i < seg->page_count; i++) {
         hk_page_t *page = &seg->pages[i];
         if (!page->in_use) continue;
-        hk_page_set_flags(page, hk_page_flags(page) & (HK_PAGE_HAS_ALIGNED | HK_PAGE_TRACKED));
+        hk_page_set_flags(page, hk_page_flags(page) & (HK_PAGE_HAS_ALIGNED | HK_PAGE_OBSERVED));
         atomic_fetch_and_explicit(&page->thread_free, ~HK_NOTIFY, memory_order_acq_rel);
         hk_page_collect(page);
         if (page->used == 0) hk_segment_page_free(heap, page);
@@ -183,7 +181,7 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
     hk_kind_t kind = hk_bin_kind(bin);
     hk_segment_t *seg;
-    for (int adopted = 0; adopted < 8 && (seg = hk_segment_take_abandoned(kind)) != NULL; adopted++) {
+    for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind)) != NULL; adopted++) {
         hk_heap_adopt(heap, seg);
         if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
         hk_segment_t *first = heap->segments[kind];
@@ -241,6 +239,8 @@ static void hk_heap_record_free(hk_heap_t *heap) {
     pthread_mutex_unlock(&hk_state.heaps_lock);
 }
 
+static void hk_heap_thread_done(void *arg);
+
 hk_heap_t *hk_heap_thread_init(void) {
     hk_process_init();
     hk_heap_t *heap = hk_heap_record_alloc();
@@ -249,18 +249,19 @@ hk_heap_t *hk_heap_thread_init(void) {
     heap->thread = pthread_self();
     hk_heap_tls = heap;
     /* Only for its destructor, which abandons the heap when the thread exits. */
-    pthread_setspecific(hk_state.thread_key, heap);
+    if (atomic_load_explicit(&hk_state.thread_key_made, memory_order_acquire))
+        pthread_setspecific(hk_state.thread_key, heap);
     return heap;
 }
 
 /* Thread exit: return empty memory, then leave segments that still hold live blocks on the
  * abandoned list, where the next thread needing a page adopts them. */
-void hk_heap_thread_done(void *arg) {
+static void hk_heap_thread_done(void *arg) {
     hk_heap_t *heap = arg;
     if (heap == NULL || heap == &hk_heap_empty) return;
     hk_heap_tls = &hk_heap_empty; /* later destructors that allocate get a fresh heap */
     hk_heap_collect(heap, true);
-    hk_track_thread_done(heap);
+    hk_hook_heap_done(heap);
     for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
         hk_segment_t *seg = heap->segments[kind], *next;
         heap->segments[kind] = NULL;
@@ -272,3 +273,14 @@ void hk_heap_thread_done(void *arg) {
     }
     hk_heap_record_free(heap);
 }
+
+/* The thread key exists only for its destructor, run when a thread exits. */
+static void hk_heap_subsystem_init(void) {
+    if (pthread_key_create(&hk_state.thread_key, hk_heap_thread_done) == 0)
+        atomic_store_explicit(&hk_state.thread_key_made, true, memory_order_release);
+    else
+        hk_message("cannot create the thread key: memory of exiting threads will not be handed over");
+}
+
+HK_SUBSYSTEM(heap, HK_SUBSYSTEM_HEAP, .init = hk_heap_subsystem_init);
+HK_LOCK(heaps, HK_LOCK_HEAPS, &hk_state.heaps_lock);

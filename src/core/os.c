@@ -2,7 +2,7 @@
  * Everything comes from anonymous mmap (never brk); free memory goes back with
  * madvise(MADV_DONTNEED), so it reads back as zeros and RSS falls at once. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core.h"
 
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -26,7 +26,7 @@ uint64_t hk_clock_ms(void) {
 
 /* Every change to the reserved and committed byte counts goes through here; committed's high-water
  * mark is kept for the statistics. */
-static void hk_os_account(intptr_t reserved, intptr_t committed) {
+void hk_os_account(intptr_t reserved, intptr_t committed) {
     atomic_fetch_add_explicit(&hk_state.reserved, (size_t)reserved, memory_order_relaxed);
     size_t now = atomic_fetch_add_explicit(&hk_state.committed, (size_t)committed, memory_order_relaxed) +
                  (size_t)committed;
@@ -143,27 +143,4 @@ size_t hk_os_resident(const void *p, size_t size) {
         start += pages * ps;
     }
     return resident;
-}
-
-/* Memory for the library's own records (thread heaps, leak tracking tables, the stack depot):
- * whole 4 MiB granules tagged HK_MAP_META, so the leak scan never takes them for blocks or roots,
- * and counted apart from the heap's own reserved/committed bytes. */
-void *hk_meta_map(size_t size) {
-    size = hk_align_up(size, HK_SEGMENT_SIZE);
-    size_t mapped;
-    uint8_t *p = hk_os_map_aligned(size, HK_SEGMENT_SIZE, &mapped);
-    if (p == NULL) return NULL;
-    hk_os_account(-(intptr_t)size, -(intptr_t)size);
-    atomic_fetch_add_explicit(&hk_state.meta_reserved, size, memory_order_relaxed);
-    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
-        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_META, __ATOMIC_RELEASE);
-    return p;
-}
-
-void hk_meta_unmap(void *p, size_t size) {
-    size = hk_align_up(size, HK_SEGMENT_SIZE);
-    for (size_t off = 0; off < size; off += HK_SEGMENT_SIZE)
-        __atomic_store_n(&hk_segmap[((uintptr_t)p + off) >> HK_SEGMENT_SHIFT], HK_MAP_NONE, __ATOMIC_RELEASE);
-    if (munmap(p, size) != 0) hk_error("munmap(%p, %zu) failed (errno %d)", p, size, errno);
-    atomic_fetch_sub_explicit(&hk_state.meta_reserved, size, memory_order_relaxed);
 }

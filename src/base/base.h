@@ -1,0 +1,203 @@
+/* base.h — the bottom layer, which every other layer may use and which calls none of them:
+ * compiler helpers, the options, the one process state, the formatter that never allocates, lazy
+ * process start, and the tables through which the layers above register their locks and work. */
+#ifndef HK_BASE_H
+#define HK_BASE_H
+
+#include "heapkit.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define hk_likely(x) __builtin_expect(!!(x), 1)
+#define hk_unlikely(x) __builtin_expect(!!(x), 0)
+#define hk_internal __attribute__((visibility("hidden")))
+#define hk_noinline __attribute__((noinline))
+#define hk_cold __attribute__((cold, noinline))
+
+static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
+
+/* An output buffer for the formatter (below): reports and messages are built in one. */
+typedef struct hk_buf_s {
+    char *data;
+    size_t cap, len; /* len counts what would have been written, like snprintf */
+} hk_buf_t;
+
+/* ------------------------------------------------------------------ options */
+
+typedef struct hk_options_s {
+    bool stats;
+    const char *stats_file;
+    int64_t purge_delay_ms; /* <0: never purge */
+    size_t huge_cache;      /* bytes of freed huge blocks kept for reuse */
+    bool abort_on_error;
+    bool verbose;
+    bool purge_thread; /* give free memory back from a background thread, even when idle */
+    bool leaks;        /* track every block and check for leaks at exit */
+    int64_t stack_depth;   /* frames kept per allocation stack */
+    const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
+    int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
+} hk_options_t;
+
+/* options.c: read the HEAPKIT_* variables into o, reporting every bad one. */
+hk_internal void hk_options_init(hk_options_t *o);
+
+/* --------------------------------------------------------- the process state
+ * Every mutable global of the base and the core lives here; the debug and pool layers keep theirs
+ * in their own files and register their locks (below). The core's types are only named here. */
+
+struct hk_heap_s;
+struct hk_segment_s;
+struct hk_page_s;
+
+/* How a feature above the core observes it (core/hooks.h calls them, the feature sets them at
+ * start-up). With no hook set, the fast paths run; with one set, every allocation and free takes
+ * the generic path, where the hooks are called. */
+typedef struct hk_hooks_s {
+    /* a block was handed out at p (size bytes asked for); p may be an aligned pointer inside it */
+    void (*alloc)(void *p, size_t size);
+    /* the block is about to be freed; false: it is not live (a double free), keep it as it is */
+    bool (*free)(struct hk_segment_s *seg, struct hk_page_s *page, void *block);
+    /* a small/medium segment was mapped (false: the feature has no room for it; the segment is
+     * given back) and is about to be unmapped */
+    bool (*segment_mapped)(struct hk_segment_s *seg);
+    void (*segment_unmapped)(struct hk_segment_s *seg);
+    /* a huge block's segment moved (mremap) or was set up */
+    void (*huge_placed)(struct hk_segment_s *seg);
+    /* a thread heap is going away (its thread exits) */
+    void (*heap_done)(struct hk_heap_s *heap);
+} hk_hooks_t;
+
+typedef struct hk_state_s {
+    _Atomic int init_state; /* 0 = not started, 1 = in progress, 2 = done */
+    hk_options_t options;
+    bool observed;    /* some hook is set: allocations and frees take the generic path */
+    hk_hooks_t hooks; /* set during process init, before the first allocation, never after */
+    pthread_key_t thread_key;
+    _Atomic bool thread_key_made;
+    pthread_mutex_t heaps_lock; /* heap registry and the pool of free heap records */
+    struct hk_heap_s *heaps;
+    struct hk_heap_s *free_heaps;
+    size_t heap_count;
+    uint32_t heap_serial; /* serial numbers handed out so far */
+    pthread_mutex_t segments_lock; /* registry of all segments, the abandoned list */
+    struct hk_segment_s *all_segments;
+    struct hk_segment_s *abandoned, *abandoned_tail; /* a queue: the oldest is adopted first */
+    _Atomic size_t abandoned_count;
+    size_t segment_count;
+    pthread_mutex_t huge_lock;
+    _Atomic size_t reserved, committed, committed_peak; /* bytes, kept by the os layer */
+    _Atomic size_t meta_reserved; /* bytes mapped for the library's own records */
+    _Atomic size_t huge_live;
+    pthread_mutex_t purger_lock; /* with purger_wake: the background purger sleeps on it */
+    pthread_cond_t purger_wake;
+    _Atomic int purger_state;    /* 0 = not started, 1 = wanted, 2 = running */
+    _Atomic bool purger_pending; /* memory waits to be purged */
+} hk_state_t;
+
+extern hk_internal hk_state_t hk_state;
+/* The secret free-list links are xor-ed with (state.c); apart from hk_state because the fast
+ * paths read it on every call. */
+extern hk_internal uintptr_t hk_key;
+
+/* init.c: make the process ready (options, key, every subsystem's init); cheap once done. It never
+ * allocates: the first call may come from the dynamic loader, before any constructor has run. */
+hk_internal void hk_process_init(void);
+static inline bool hk_process_ready(void) {
+    return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == 2;
+}
+
+/* ------------------------------------------------------------- subsystems
+ * A subsystem registers what it must do at the process's moments in a linker section that init.c
+ * walks in rank order; nothing in the base names the subsystems' functions, so no call runs upward.
+ * HK_SUBSYSTEM(id, rank, .field = fn...) in the subsystem's own file. */
+typedef struct hk_subsystem_s {
+    uint32_t rank;                      /* HK_SUBSYSTEM_*: the order of init, start, exit and fork */
+    void (*init)(void);                 /* in process init: must not allocate or take locks */
+    void (*start)(void);                /* in the library's constructor: may allocate, start threads */
+    void (*at_exit)(uintptr_t caller_sp); /* at exit, after the program's own destructors */
+    void (*fork_child)(void);           /* in a forked child, once every lock is released */
+    /* a part of the statistics report (text, or JSON members after a comma) */
+    void (*stats_text)(hk_buf_t *b);
+    void (*stats_json)(hk_buf_t *b);
+} hk_subsystem_t;
+
+/* Ranks: the order subsystems are visited in. */
+enum {
+    HK_SUBSYSTEM_HEAP,   /* init: the thread key whose destructor hands an exiting thread's heap over */
+    HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
+    HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
+    HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
+    HK_SUBSYSTEM_POOLS,  /* fork child: pools take back the caches of threads that are gone */
+    HK_SUBSYSTEM_STATS,  /* exit: HEAPKIT_STATS, after the leak check so its report comes first */
+};
+
+#define HK_SECTION(name) __attribute__((used, section(name), aligned(sizeof(void *))))
+#define HK_SUBSYSTEM(id, ...) static const hk_subsystem_t hk_subsystem_##id HK_SECTION("hk_subsystems") = {__VA_ARGS__}
+
+/* Calls each subsystem's stats_text or stats_json, in rank order. */
+hk_internal void hk_subsystems_stats(hk_buf_t *b, bool json);
+
+/* ------------------------------------------------------------------ locks
+ * Every lock of the library is in one table, so fork can take them all and a new one cannot be
+ * forgotten: before fork they are taken in rank order, after it released in reverse, in parent
+ * and child alike (the forking thread holds them all). A thread holding one lock may only take
+ * locks of a later rank. HK_LOCK(id, rank, &mutex) registers a mutex; HK_LOCK_SET(id, rank,
+ * acquire, release) a set of locks (one per segment, per pool...) taken by functions. */
+typedef struct hk_lock_entry_s {
+    uint32_t rank;
+    pthread_mutex_t *mutex;
+    void (*acquire)(void);
+    void (*release)(void);
+} hk_lock_entry_t;
+
+enum {
+    HK_LOCK_LEAK_CHECK,  /* one leak check at a time; the check allocates and takes every lock below */
+    HK_LOCK_POOL_IDS,    /* pool ids and the thread-exit key; taken with no other lock held */
+    HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
+                            arena's own lock (a shared pool allocates chunks under its lock) */
+    HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
+    HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
+    HK_LOCK_HEAPS,       /* heap records: taken by a thread starting or exiting */
+    HK_LOCK_SEGMENTS,    /* the segment registry and abandoned queue, then every segment's spin lock */
+    HK_LOCK_HUGE,        /* the huge-block cache */
+    HK_LOCK_PURGER,      /* the purger's sleep; taken last, by whoever wakes it */
+};
+
+#define HK_LOCK(id, rank_, mutex_)                                                                  \
+    static const hk_lock_entry_t hk_lock_##id HK_SECTION("hk_locks") = {.rank = (rank_), .mutex = (mutex_)}
+#define HK_LOCK_SET(id, rank_, acquire_, release_)                                                  \
+    static const hk_lock_entry_t hk_lock_##id HK_SECTION("hk_locks") = {                             \
+        .rank = (rank_), .acquire = (acquire_), .release = (release_)}
+
+/* ------------------------------------------------------------ own threads */
+
+/* Start one of the library's own threads (the purger, the leak-signal checker): detached, named,
+ * every signal blocked but the one that pauses threads for a leak scan, and its start-up
+ * allocations left out of leak reports. Returns 0 or an errno value. */
+hk_internal int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_size);
+/* The real-time signal the leak scan stops threads with (own_thread.c says why this one). */
+hk_internal int hk_stop_signal(void);
+/* Set while the library itself allocates on this thread (starting a thread, walking a stack):
+ * the tracker records such blocks with no stack. */
+extern __thread bool hk_own_work __attribute__((tls_model("initial-exec")));
+
+/* ---------------------------------------------------------------- format.c
+ * printf without malloc: the library reports through these, never through stdio. */
+/* Format into out like snprintf: at most cap bytes, no NUL; returns the full length. */
+hk_internal size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap);
+hk_internal void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+hk_internal void hk_buf_vprintf(hk_buf_t *b, const char *fmt, va_list ap);
+hk_internal void hk_buf_bytes(hk_buf_t *b, size_t bytes); /* "12.5 MiB" */
+hk_internal void hk_write_all(int fd, const char *s, size_t n);
+/* "heapkit: ..." on stderr; hk_error also aborts when HEAPKIT_ON_ERROR=abort */
+hk_internal void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+hk_internal void hk_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* HK_BASE_H */

@@ -1,0 +1,44 @@
+/* own_thread.c — the library's own threads (the background purger, the leak-signal checker):
+ * started detached and named, taking no signal meant for the program, but pausable by the leak
+ * scan; the memory their start-up allocates is the library's, not the program function's that
+ * happened to cause it, so the tracker records it without a stack. */
+#define _GNU_SOURCE
+#include "base.h"
+
+#include <signal.h>
+
+/* Programs take real-time signals counting up from SIGRTMIN (glibc keeps the two below it for
+ * itself) or use SIGRTMAX as "the" real-time signal; three below the top is rarely anyone's. */
+#define HK_STOP_SIGNAL_FROM_TOP 3
+
+int hk_stop_signal(void) { return SIGRTMAX - HK_STOP_SIGNAL_FROM_TOP; }
+
+typedef void *(*hk_thread_main_t)(void *);
+
+static void *hk_own_thread_main(void *arg) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, hk_stop_signal());
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    hk_thread_main_t main = (hk_thread_main_t)arg;
+    return main(NULL);
+}
+
+int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_size) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (stack_size != 0) pthread_attr_setstacksize(&attr, stack_size);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits "block everything" */
+    bool own_was = hk_own_work;
+    hk_own_work = true; /* its thread descriptor and TLS are ours */
+    pthread_t thread;
+    int err = pthread_create(&thread, &attr, hk_own_thread_main, (void *)main);
+    hk_own_work = own_was;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err == 0) pthread_setname_np(thread, name);
+    pthread_attr_destroy(&attr);
+    return err;
+}

@@ -1,0 +1,49 @@
+/* track.h — the debug layer's view of every block: the tracker's records (track.c), the stack
+ * depot that stores allocation stacks once (stack_depot.c), and the labels that name a block's
+ * pool or arena. The core reaches the tracker only through the hooks it installs (core/hooks.h). */
+#ifndef HK_TRACK_H
+#define HK_TRACK_H
+
+#include "core.h"
+
+/* What the tracker knows of a live block; one per block, in a table beside its segment (a huge
+ * segment keeps its one record in the room its header has for it). All zero while the block is free. */
+typedef struct hk_track_rec_s {
+    uint32_t stack;      /* allocation stack in the depot; 0 = the block is not live */
+    uint32_t size;       /* bytes asked for (huge blocks: see hk_segment_s.huge_size) */
+    uint32_t thread;     /* serial number of the allocating thread's heap */
+    uint16_t label;      /* pool or arena name, 0 = none */
+    uint16_t offset : 12; /* the pointer handed out minus the block start, in 16-byte units */
+    uint16_t mark : 3;   /* leak scan colour */
+    uint16_t reported : 1; /* listed as a leak by an earlier check */
+} hk_track_rec_t;
+
+_Static_assert(sizeof(hk_track_rec_t) <= sizeof(((hk_segment_t *)0)->huge_track), "a huge segment holds one record");
+
+/* Leak tracking is on (HEAPKIT_LEAKS=1): the hooks are installed. */
+static inline bool hk_tracking(void) { return hk_state.options.leaks; }
+
+/* The record of block `index` of a page (each page owns page_size / 16 records in a row; a huge
+ * segment has its one record in its header). Inline: every tracked malloc and free asks for one. */
+static inline hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index) {
+    if (seg->kind == HK_KIND_HUGE) return seg->track;
+    size_t page_index = (size_t)(page - seg->pages);
+    return seg->track + (page_index << (seg->page_shift - 4)) + index;
+}
+
+/* What the tracker knows of the block at p: not a block it tracks, free, live with p pointing
+ * into its middle, or live with p the pointer that was handed out. */
+typedef enum { HK_BLOCK_FOREIGN, HK_BLOCK_FREE, HK_BLOCK_INTERIOR, HK_BLOCK_LIVE } hk_block_state_t;
+
+/* track.c */
+hk_internal void hk_track_install(void); /* the hooks, if HEAPKIT_LEAKS=1: in process init */
+hk_internal hk_block_state_t hk_track_block_state(const void *p);
+hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for a pool/arena name */
+hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
+hk_internal const char *hk_track_label_name(uint16_t label);
+
+/* stack_depot.c — every distinct allocation stack stored once, found again by hash */
+hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
+hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
+
+#endif /* HK_TRACK_H */
