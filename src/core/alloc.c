@@ -106,14 +106,8 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
     /* Read the owner before the push: once our block is in thread_free the owner may free the
      * whole segment. Heap records are never unmapped, so a stale owner is harmless. */
     hk_heap_t *owner = hk_segment_owner(seg);
-    uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
-    uintptr_t pushed;
-    do {
-        b->next = hk_encode(HK_TF_HEAD(tf));
-        pushed = (uintptr_t)b | ((uintptr_t)(HK_TF_COUNT(tf) + 1) << HK_TF_COUNT_SHIFT);
-    } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, pushed, memory_order_release,
-                                                    memory_order_relaxed));
-    if ((tf & HK_NOTIFY) && owner != NULL) atomic_fetch_add_explicit(&owner->full_freed, 1, memory_order_release);
+    uintptr_t tf = hk_remote_push(&page->thread_free, b, &b->next, 0, hk_key); /* links as hk_encode does */
+    if ((tf & HK_REMOTE_NOTIFY) && owner != NULL) atomic_fetch_add_explicit(&owner->full_freed, 1, memory_order_release);
 }
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other

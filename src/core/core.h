@@ -6,6 +6,7 @@
 #define HK_CORE_H
 
 #include "base.h"
+#include "remote.h"
 
 /* ------------------------------------------------------------------ geometry
  * Segments are 4 MiB and 4 MiB aligned, so the segment of any block is one mask away.
@@ -42,14 +43,9 @@ typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind
 #define HK_PAGE_RETIRED 0x04     /* free in its segment: any free into it is a bad free */
 #define HK_PAGE_OBSERVED 0x08    /* a hook is set: every free goes where the hooks see it */
 
-/* page->thread_free packs three things in a word: the head of the remote-free stack (a user-space
- * block address, below 2^47 and 16-byte aligned), in the low bit HK_NOTIFY (the owner wants to
- * hear of the next remote free), and in the top 16 bits the number of blocks on the stack, so
- * the owner can take the whole stack without walking it (a page holds at most 4096 blocks). */
-#define HK_NOTIFY ((uintptr_t)1)
-#define HK_TF_COUNT_SHIFT 48
-#define HK_TF_HEAD(tf) ((hk_block_t *)((tf) & (((uintptr_t)1 << HK_TF_COUNT_SHIFT) - 1) & ~HK_NOTIFY))
-#define HK_TF_COUNT(tf) ((size_t)((tf) >> HK_TF_COUNT_SHIFT))
+/* page->thread_free is the remote-free stack of remote.h (shared with the pools' chunks): the
+ * blocks other threads freed, their count, and HK_REMOTE_NOTIFY (the owner wants to hear of the
+ * next remote free: the page is in heap->full). */
 
 /* --------------------------------------------------------------------- types */
 
@@ -77,7 +73,7 @@ typedef struct hk_page_s {
     struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
     uint64_t retired_at;    /* ms clock when the page became free, for the purge delay */
     /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
-    _Alignas(64) _Atomic uintptr_t thread_free; /* blocks freed by other threads: head, count, HK_NOTIFY */
+    _Alignas(64) hk_remote_t thread_free; /* blocks freed by other threads (remote.h) */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t bin;
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */

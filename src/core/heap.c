@@ -43,11 +43,7 @@ static void hk_queue_add_page(hk_heap_t *heap, hk_page_t *page, bool front) {
 /* Park a page with no free block in heap->full and ask remote freers to tell us when they free
  * into it. Fails (false) if a remote free arrived meanwhile: then the page is not full. */
 static bool hk_heap_page_to_full(hk_heap_t *heap, hk_page_t *page) {
-    uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
-    do {
-        if (HK_TF_HEAD(tf) != NULL) return false;
-    } while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf | HK_NOTIFY, memory_order_acq_rel,
-                                                    memory_order_relaxed));
+    if (!hk_remote_notify_if_empty(&page->thread_free)) return false;
     hk_queue_remove_page(heap, page);
     hk_queue_push_back(&heap->full, page);
     hk_page_set_flags(page, hk_page_flags(page) | HK_PAGE_IN_FULL);
@@ -55,7 +51,7 @@ static bool hk_heap_page_to_full(hk_heap_t *heap, hk_page_t *page) {
 }
 
 void hk_heap_page_unfull(hk_heap_t *heap, hk_page_t *page) {
-    atomic_fetch_and_explicit(&page->thread_free, ~HK_NOTIFY, memory_order_acq_rel);
+    hk_remote_notify_clear(&page->thread_free);
     hk_queue_remove(&heap->full, page);
     hk_page_set_flags(page, hk_page_flags(page) & (uint8_t)~HK_PAGE_IN_FULL);
     hk_queue_add_page(heap, page, false);
@@ -67,7 +63,7 @@ static void hk_heap_rescue_full(hk_heap_t *heap) {
     hk_page_t *next;
     for (hk_page_t *page = heap->full.first; page != NULL; page = next) {
         next = page->next;
-        if ((atomic_load_explicit(&page->thread_free, memory_order_relaxed) & HK_NOTIFY) == 0)
+        if (hk_remote_notified(&page->thread_free))
             hk_heap_page_unfull(heap, page);
     }
 }
@@ -139,7 +135,7 @@ static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
         hk_page_t *page = &seg->pages[i];
         if (!page->in_use) continue;
         hk_page_set_flags(page, hk_page_flags(page) & (HK_PAGE_HAS_ALIGNED | HK_PAGE_OBSERVED));
-        atomic_fetch_and_explicit(&page->thread_free, ~HK_NOTIFY, memory_order_acq_rel);
+        hk_remote_notify_clear(&page->thread_free);
         hk_page_collect(page);
         if (page->used == 0) hk_segment_page_free(heap, page);
         else hk_queue_add_page(heap, page, false);

@@ -22,7 +22,7 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->is_zero = 0;
     page->next = page->prev = NULL;
     hk_page_set_flags(page, hk_observed() ? HK_PAGE_OBSERVED : 0);
-    atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
+    hk_remote_init(&page->thread_free);
 }
 
 /* Link the next few uncarved blocks into `free` (which is empty). */
@@ -44,13 +44,10 @@ void hk_page_extend(hk_page_t *page) {
  * many blocks were collected. With `free` empty (the usual case) this is O(1): the stack's length
  * is in the word; otherwise it walks the stack to find its tail. */
 size_t hk_page_collect(hk_page_t *page) {
-    uintptr_t tf = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
-    if (HK_TF_HEAD(tf) == NULL) return 0;
-    while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &tf, tf & HK_NOTIFY, memory_order_acquire,
-                                                  memory_order_relaxed)) {
-    }
-    hk_block_t *head = HK_TF_HEAD(tf);
-    size_t count = HK_TF_COUNT(tf);
+    uintptr_t tf = hk_remote_take(&page->thread_free);
+    if (tf == 0) return 0;
+    hk_block_t *head = (hk_block_t *)hk_remote_head(tf);
+    size_t count = hk_remote_count(tf);
     if (page->free != NULL) {
         hk_block_t *tail = head;
         for (hk_block_t *next; (next = hk_decode(tail->next)) != NULL;) tail = next;
@@ -70,7 +67,7 @@ static bool hk_list_contains(hk_block_t *list, const hk_block_t *b, size_t limit
 
 /* Is b on one of the page's free lists? Only the owner may ask. */
 bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
-    hk_block_t *remote = HK_TF_HEAD(atomic_load_explicit(&page->thread_free, memory_order_acquire));
+    hk_block_t *remote = (hk_block_t *)hk_remote_head(hk_remote_load(&page->thread_free, memory_order_acquire));
     return hk_list_contains(page->free, b, page->reserved) || hk_list_contains(remote, b, page->reserved);
 }
 

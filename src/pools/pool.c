@@ -430,7 +430,7 @@ static bool hk_pool_owner_has_free(hk_pool_t *pool, hk_pool_cache_t *cache, hk_p
         for (void **o = cache->objs; o < atomic_load_explicit(&cache->top, memory_order_relaxed); o++)
             if (*o == p) return true;
     uintptr_t heads[3] = {c->free ^ pool->key, c->more ^ pool->key,
-                          HK_REMOTE_HEAD(atomic_load_explicit(&c->remote, memory_order_acquire))};
+                          hk_remote_head(hk_remote_load(&c->remote, memory_order_acquire))};
     for (int l = 0; l < 3; l++) {
         uintptr_t w = heads[l];
         /* decoded links stay inside the chunk, and the chunk's own address ends a list */
@@ -446,12 +446,7 @@ static bool hk_pool_owner_has_free(hk_pool_t *pool, hk_pool_cache_t *cache, hk_p
 /* Another thread's chunk: push onto its remote list and tell the owner. */
 static void hk_pool_free_remote(hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *owner, void *p) {
     hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
-    uintptr_t word = atomic_load_explicit(&c->remote, memory_order_relaxed), pushed;
-    do {
-        *hk_pool_link_of(pool, p) = (word != 0 ? HK_REMOTE_HEAD(word) : (uintptr_t)c) ^ pool->key;
-        pushed = (uintptr_t)p | ((uintptr_t)(HK_REMOTE_COUNT(word) + 1) << HK_REMOTE_COUNT_SHIFT);
-    } while (!atomic_compare_exchange_weak_explicit(&c->remote, &word, pushed, memory_order_release,
-                                                    memory_order_relaxed));
+    hk_remote_push(&c->remote, p, hk_pool_link_of(pool, p), (uintptr_t)c, pool->key); /* the list ends at c */
     /* Caches are never freed while the pool lives, so a stale owner is harmless. */
     if (owner->cache != NULL && !atomic_load_explicit(&owner->cache->remote_pending, memory_order_relaxed))
         atomic_store_explicit(&owner->cache->remote_pending, 1, memory_order_relaxed);

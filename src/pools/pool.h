@@ -52,9 +52,9 @@ struct hk_pool_chunk_s {
     uint32_t used;                  /* objects out of the chunk's free lists (owner's count) */
     uint8_t list;                   /* HK_LIST_* it is on */
     uint8_t line0_pad[64 - 37];
-    /* Objects freed by other threads: the head in the low 48 bits, their count in the top 16 (a
-     * chunk holds at most 4096 objects), 0 = none; so the owner takes the list without walking it. */
-    _Atomic uintptr_t remote;
+    /* Objects freed by other threads: the core's remote-free stack (remote.h), whose links end
+     * at the chunk like the free lists' do; the owner takes it whole, without walking it. */
+    hk_remote_t remote;
     uint8_t line1_pad[64 - 8];
     uintptr_t free;                 /* free list head, encoded; the chunk's own address = end */
     uintptr_t more;                 /* a second free list (a collected remote list), used after `free` */
@@ -62,10 +62,6 @@ struct hk_pool_chunk_s {
 };
 _Static_assert(offsetof(hk_pool_chunk_t, remote) == 64 && offsetof(hk_pool_chunk_t, free) == 128,
                "the chunk header's three parts start on cache lines");
-
-#define HK_REMOTE_COUNT_SHIFT 48
-#define HK_REMOTE_HEAD(w) ((w) & (((uintptr_t)1 << HK_REMOTE_COUNT_SHIFT) - 1))
-#define HK_REMOTE_COUNT(w) ((uint32_t)((w) >> HK_REMOTE_COUNT_SHIFT))
 
 /* One thread's cache of one pool: a stack of free objects, all from the thread's own chunks. */
 struct hk_pool_cache_s {

@@ -118,11 +118,10 @@ uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t
  * to its end and spliced). Only c's owner (or, for the pool's own chunks, the holder of the pool
  * lock) calls this. */
 uint32_t hk_chunk_collect(hk_pool_t *pool, hk_pool_chunk_t *c) {
-    if (atomic_load_explicit(&c->remote, memory_order_relaxed) == 0) return 0;
-    uintptr_t word = atomic_exchange_explicit(&c->remote, 0, memory_order_acquire);
+    uintptr_t word = hk_remote_take(&c->remote);
     if (word == 0) return 0;
-    uintptr_t head = HK_REMOTE_HEAD(word), end = hk_chunk_end(pool, c);
-    uint32_t n = HK_REMOTE_COUNT(word);
+    uintptr_t head = hk_remote_head(word), end = hk_chunk_end(pool, c);
+    uint32_t n = hk_remote_count(word);
     if (c->free == end) {
         c->free = head ^ pool->key;
     } else if (c->more == end) {

@@ -36,7 +36,7 @@ int main(void) {
     uint32_t used = page->used;
     hk_block_t *b = second;
     b->next = hk_encode(NULL);
-    atomic_store(&page->thread_free, (uintptr_t)b | ((uintptr_t)1 << HK_TF_COUNT_SHIFT));
+    atomic_store(&page->thread_free, (uintptr_t)b | ((uintptr_t)1 << HK_REMOTE_COUNT_SHIFT));
     CHECK(hk_page_collect(page) == 1 && page->used == used - 1, "collect took the remote block");
     CHECK(page->free == b, "collected blocks go on the free list");
     CHECK(atomic_load(&page->thread_free) == 0, "and the remote stack is empty");
