@@ -318,6 +318,90 @@ static void test_ctor_threads(unsigned mode) {
     hk_free(c.slots);
 }
 
+/* ------------------------------------------------------------- thread exit, the core's
+ * A thread's pool caches are handed over by the core's thread exit (the thread is named by its
+ * heap). These threads use only pools (this flavour's malloc is glibc's), so their heap is made
+ * for the pools; their heap records are reused by the next threads, so a token comes back. */
+
+static pthread_key_t g_late_key;
+static obj_t *g_late[8][64];
+static _Atomic int g_late_next;
+
+/* A program's own thread-key destructor, run after heapkit's (its key is newer): it allocates
+ * and frees objects after the thread's heap and caches were handed over, so the thread gets a
+ * fresh heap and cache, which must be handed over too (another destructor round). */
+static void late_destructor(void *arg) {
+    hk_pool_t *pool = arg;
+    int slot = atomic_fetch_add(&g_late_next, 1);
+    for (int i = 0; i < 64; i++) {
+        obj_t *scratch = obj_new(pool, 11);
+        g_late[slot][i] = obj_new(pool, 12); /* left live, freed by the main thread */
+        if (scratch != NULL) obj_free(pool, scratch);
+    }
+}
+
+static void *late_main(void *arg) {
+    hk_pool_t *pool = arg;
+    obj_t *o = obj_new(pool, 10);
+    if (o != NULL) obj_free(pool, o);
+    pthread_setspecific(g_late_key, pool);
+    return NULL;
+}
+
+static void test_exit_destructor(void) {
+    hk_pool_t *pool = hk_pool_create("late-exit", sizeof(obj_t), 0, HK_POOL_LOCAL, NULL, NULL, NULL);
+    REQUIRE(pool != NULL);
+    REQUIRE(pthread_key_create(&g_late_key, late_destructor) == 0);
+    for (int round = 0; round < 2; round++) {
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, late_main, pool);
+        for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    }
+    CHECKF(atomic_load(&g_late_next) == 8, "%d late destructors ran, want 8", atomic_load(&g_late_next));
+    hk_pool_stats_t st;
+    hk_pool_stats(pool, &st);
+    CHECKF(st.live == 8 * 64, "after the late destructors: %zu live, want %d", st.live, 8 * 64);
+    for (int s = 0; s < 8; s++)
+        for (int i = 0; i < 64; i++)
+            if (g_late[s][i] != NULL) obj_free(pool, g_late[s][i]); /* chunks of caches that must be gone */
+    check_empty(pool, "pool used in a thread-key destructor after heapkit's");
+    pthread_key_delete(g_late_key);
+    hk_pool_destroy(pool);
+}
+
+typedef struct relay_s {
+    hk_pool_t *pool;
+    obj_t *objs[200];
+} relay_t;
+
+/* Frees the previous thread's objects (its chunks are orphans by now, and this thread may well
+ * have its heap record, so its token) and leaves its own for the next. */
+static void *relay_main(void *arg) {
+    relay_t *r = arg;
+    for (int i = 0; i < 200; i++) {
+        obj_t *mine = obj_new(r->pool, 20);
+        if (r->objs[i] != NULL) obj_free(r->pool, r->objs[i]);
+        r->objs[i] = mine;
+    }
+    return NULL;
+}
+
+static void test_token_reuse(void) {
+    relay_t r = {hk_pool_create("relay", sizeof(obj_t), 0, HK_POOL_LOCAL, NULL, NULL, NULL), {NULL}};
+    REQUIRE(r.pool != NULL);
+    for (int n = 0; n < 40; n++) {
+        pthread_t t;
+        pthread_create(&t, NULL, relay_main, &r);
+        pthread_join(t, NULL);
+    }
+    hk_pool_stats_t st;
+    hk_pool_stats(r.pool, &st);
+    CHECKF(st.live == 200, "relay: %zu live, want 200", st.live);
+    for (int i = 0; i < 200; i++) obj_free(r.pool, r.objs[i]);
+    check_empty(r.pool, "relay of threads reusing heap records");
+    hk_pool_destroy(r.pool);
+}
+
 int main(void) {
     hkt_begin("pool_threads", 600);
     for (size_t m = 0; m < 2; m++) {
@@ -327,5 +411,7 @@ int main(void) {
     }
     test_owner_exited();
     test_exit_race();
+    test_exit_destructor();
+    test_token_reuse();
     return hkt_done();
 }

@@ -123,6 +123,9 @@ typedef struct hk_subsystem_s {
     void (*start)(void);                /* in the library's constructor: may allocate, start threads */
     void (*at_exit)(uintptr_t caller_sp); /* at exit, after the program's own destructors */
     void (*fork_child)(void);           /* in a forked child, once every lock is released */
+    /* a thread with a heap exits: called by the core's heap exit (core/heap.c) before the heap
+     * is handed over, on that thread, which may still free (into its heap) but should not allocate */
+    void (*thread_exit)(void);
     /* a part of the statistics report (text, or JSON members after a comma) */
     void (*stats_text)(hk_buf_t *b);
     void (*stats_json)(hk_buf_t *b);
@@ -130,11 +133,13 @@ typedef struct hk_subsystem_s {
 
 /* Ranks: the order subsystems are visited in. */
 enum {
-    HK_SUBSYSTEM_HEAP,   /* init: the thread key whose destructor hands an exiting thread's heap over */
+    HK_SUBSYSTEM_HEAP,   /* init: the thread key whose destructor hands an exiting thread's heap over
+                            (and first runs every subsystem's thread_exit) */
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
     HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
-    HK_SUBSYSTEM_POOLS,  /* fork child: pools take back the caches of threads that are gone */
+    HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
+                            fork child: pools take back the caches of threads that are gone */
     HK_SUBSYSTEM_STATS,  /* exit: HEAPKIT_STATS, after the leak check so its report comes first */
 };
 
@@ -143,6 +148,9 @@ enum {
 
 /* Calls each subsystem's stats_text or stats_json, in rank order. */
 hk_internal void hk_subsystems_stats(hk_buf_t *b, bool json);
+/* Calls each subsystem's thread_exit, in rank order: the one thread-exit path of the library,
+ * run by the core when a thread that has a heap exits (the heap is its identity: see core.h). */
+hk_internal void hk_subsystems_thread_exit(void);
 
 /* ------------------------------------------------------------------ locks
  * Every lock of the library is in one table, so fork can take them all and a new one cannot be
@@ -159,7 +167,7 @@ typedef struct hk_lock_entry_s {
 
 enum {
     HK_LOCK_LEAK_CHECK,  /* one leak check at a time; the check allocates and takes every lock below */
-    HK_LOCK_POOL_IDS,    /* pool ids and the thread-exit key; taken with no other lock held */
+    HK_LOCK_POOL_IDS,    /* pool ids; taken with no other lock held */
     HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
                             arena's own lock (a shared pool allocates chunks under its lock) */
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */

@@ -65,6 +65,10 @@ void hk_subsystems_stats(hk_buf_t *b, bool json) {
     });
 }
 
+void hk_subsystems_thread_exit(void) {
+    HK_EACH_SUBSYSTEM(m, { if (m->thread_exit) m->thread_exit(); });
+}
+
 /* --------------------------------------------------------------------- fork */
 
 /* Take every lock in rank order so the child does not inherit one held by a thread that does

@@ -131,6 +131,10 @@ struct hk_heap_s {
 extern hk_internal uint8_t hk_segmap[(size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT)];
 extern hk_internal hk_heap_t hk_heap_empty;
 extern hk_internal hk_page_t hk_page_empty;
+/* The thread's heap, &hk_heap_empty until it first needs one (hk_heap_thread_init). A real heap is
+ * also the library's name for the thread: unique among live threads, and its record is reused
+ * only after the thread's exit ran every subsystem's thread_exit (heap.c), so whatever a
+ * subsystem keys by it (the pools' chunk owners) is handed over before the name can come back. */
 extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------- cross-file API

@@ -250,12 +250,16 @@ hk_heap_t *hk_heap_thread_init(void) {
     return heap;
 }
 
-/* Thread exit: return empty memory, then leave segments that still hold live blocks on the
- * abandoned list, where the next thread needing a page adopts them. */
+/* Thread exit, the library's one: the subsystems above first (pools hand their caches over, while
+ * the heap is still this thread's, so what they free is a local free and is collected below);
+ * then return empty memory, and leave segments that still hold live blocks on the abandoned
+ * list, where the next thread needing a page adopts them. A later destructor that allocates gets
+ * a fresh heap, whose exit runs this again. */
 static void hk_heap_thread_done(void *arg) {
     hk_heap_t *heap = arg;
     if (heap == NULL || heap == &hk_heap_empty) return;
-    hk_heap_tls = &hk_heap_empty; /* later destructors that allocate get a fresh heap */
+    hk_subsystems_thread_exit();
+    hk_heap_tls = &hk_heap_empty;
     hk_heap_collect(heap, true);
     hk_hook_heap_done(heap);
     for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {

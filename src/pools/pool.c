@@ -10,9 +10,11 @@
  * LOCAL: each thread has, per pool, a stack of free objects found through one thread-local
  * table: alloc pops and free pushes with no lock and no atomic read-modify-write. A thread owns
  * the chunks it made; an object freed by another thread goes home, onto its chunk's atomic
- * remote list (one compare-and-swap), and the owner takes the list when it next refills. A
- * thread that exits hands its chunks to the pool as orphans; the next thread that needs a chunk
- * or frees into one adopts it, with its remote list. Nothing is lost, nothing is freed twice.
+ * remote list (the core's remote-free stack, core/remote.h; one compare-and-swap), and the owner
+ * takes the list when it next refills. Threads are named as the core names them, by their heap
+ * (pool.h), and a thread that exits is seen by the core's thread exit, which calls ours through
+ * the subsystem table: it hands its chunks to the pool as orphans; the next thread that needs a
+ * chunk or frees into one adopts it, with its remote list. Nothing is lost, nothing is freed twice.
  * Chunks whose objects are all free are given back beyond a reserve of one per thread
  * (pool_chunk.c); bad input is reported by pool_debug.c. */
 #define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
@@ -34,21 +36,13 @@ typedef struct hk_pool_slot_s {
 } hk_pool_slot_t;
 
 static __thread hk_pool_slot_t *hk_pool_slots __attribute__((tls_model("initial-exec")));
-hk_internal __thread uint8_t hk_pool_token_byte __attribute__((tls_model("initial-exec")));
 static __thread uint32_t hk_pool_slot_count __attribute__((tls_model("initial-exec")));
 
 static struct {
     pthread_mutex_t lock; /* ids and generations */
     uint64_t gen;
-    pthread_once_t key_once;
-    pthread_key_t key; /* its destructor hands an exiting thread's chunks over */
-    bool key_ok;
     uint64_t ids[HK_POOL_IDS / 64];
-} hk_pools = {.lock = PTHREAD_MUTEX_INITIALIZER, .key_once = PTHREAD_ONCE_INIT};
-
-static void hk_pool_thread_exit(void *table);
-
-static void hk_pool_key_create(void) { hk_pools.key_ok = pthread_key_create(&hk_pools.key, hk_pool_thread_exit) == 0; }
+} hk_pools = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static uint32_t hk_pool_id_take(uint64_t *gen) {
     uint32_t id = UINT32_MAX;
@@ -82,7 +76,6 @@ static hk_pool_cache_t *hk_pool_my_cache(const hk_pool_t *pool) {
 /* Room for slot `id` in this thread's table. */
 static bool hk_pool_slots_reserve(uint32_t id) {
     if (id < hk_pool_slot_count) return true;
-    pthread_once(&hk_pools.key_once, hk_pool_key_create);
     uint32_t count = 16;
     while (count <= id) count *= 2;
     hk_pool_slot_t *table = hk_calloc(count, sizeof *table);
@@ -93,7 +86,6 @@ static bool hk_pool_slots_reserve(uint32_t id) {
     }
     hk_pool_slots = table;
     hk_pool_slot_count = count;
-    if (hk_pools.key_ok) pthread_setspecific(hk_pools.key, table);
     return true;
 }
 
@@ -102,6 +94,9 @@ static uint32_t hk_cache_count(hk_pool_cache_t *c) {
 }
 
 static hk_pool_cache_t *hk_pool_cache_create(hk_pool_t *pool) {
+    /* The cache is named by its thread's heap, and handed over by that heap's exit: a thread that
+     * has used only pools gets its heap here. */
+    if (hk_heap_tls == &hk_heap_empty && hk_heap_thread_init() == NULL) return NULL;
     if (!hk_pool_slots_reserve(pool->id)) return NULL;
     pthread_mutex_lock(&pool->lock);
     hk_pool_cache_t *c = pool->spare;
@@ -212,9 +207,12 @@ static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
     if (id < hk_pool_slot_count && table[id].gen == pool->gen) hk_cache_retire(pool, table[id].cache);
 }
 
-/* The thread-key destructor. The registry says which pools still exist: the caches of
+/* The thread exits (the core's thread exit calls this, through the subsystem table, while the
+ * thread's heap is still its own). The registry says which pools still exist: the caches of
  * destroyed pools are gone and must not be touched. */
-static void hk_pool_thread_exit(void *table) {
+static void hk_pool_thread_exit(void) {
+    hk_pool_slot_t *table = hk_pool_slots;
+    if (table == NULL) return;
     hk_registry_each(HK_REG_POOL, hk_pool_retire_node, table);
     hk_pool_slots = NULL;
     hk_pool_slot_count = 0;
@@ -630,5 +628,5 @@ HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
 
 static void hk_pool_after_fork_child(void) { hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child_one, NULL); }
 
-HK_SUBSYSTEM(pools, HK_SUBSYSTEM_POOLS, .fork_child = hk_pool_after_fork_child);
+HK_SUBSYSTEM(pools, HK_SUBSYSTEM_POOLS, .thread_exit = hk_pool_thread_exit, .fork_child = hk_pool_after_fork_child);
 HK_LOCK(pool_ids, HK_LOCK_POOL_IDS, &hk_pools.lock);

@@ -32,7 +32,7 @@ typedef struct hk_pool_cache_s hk_pool_cache_t;
 /* Chunks managed together: one thread's (LOCAL), or the pool's under its mutex (LOCKED chunks,
  * or the orphans that exited threads left in a LOCAL pool). Lists by how many objects are free. */
 typedef struct hk_pool_set_s {
-    uintptr_t token;        /* the owning thread's hk_pool_token(); 0 for the pool's own set */
+    uintptr_t token;        /* the owning thread's hk_pool_token() (its heap); 0 for the pool's own set */
     hk_pool_chunk_t *lists[HK_LIST_COUNT];
     uint32_t empty_count;
     _Atomic size_t taken;   /* objects out of these chunks (in use, or in the owner's cache) */
@@ -112,10 +112,11 @@ struct hk_pool_s {
     hk_reg_node_t reg;
 };
 
-/* Tells threads apart on the free path without a table lookup: the address of a thread-local
- * byte, unique among live threads (a thread's sets stop owning chunks before it exits). */
-extern hk_internal __thread uint8_t hk_pool_token_byte __attribute__((tls_model("initial-exec")));
-static inline uintptr_t hk_pool_token(void) { return (uintptr_t)&hk_pool_token_byte; }
+/* Tells threads apart on the free path without a table lookup: the core's name for the thread,
+ * its heap (core.h), unique among live threads; a thread's caches stop owning chunks in the
+ * core's thread exit, before its heap record can be reused. A thread with no heap yet reads
+ * &hk_heap_empty, which owns nothing: a cache is made only once its thread has a heap. */
+static inline uintptr_t hk_pool_token(void) { return (uintptr_t)hk_heap_tls; }
 
 /* The word just before the object (in the previous object's padding, or the chunk header's for
  * the first): for any address in a chunk, the word before it is readable, so the free fast path
