@@ -421,11 +421,11 @@ static hk_leak_result_t *hk_result_in_progress;
 
 static void hk_group_block(hk_track_rec_t *rec, uintptr_t user, size_t size) {
     static const hk_leak_kind_t kind_of_mark[] = {
-        [HK_MARK_UNREACHED] = HK_KIND_DEFINITE, [HK_MARK_POSSIBLE] = HK_KIND_POSSIBLE,
-        [HK_MARK_REACHABLE] = HK_KIND_REACHABLE, [HK_MARK_INDIRECT] = HK_KIND_INDIRECT,
-        [HK_MARK_DEFINITE] = HK_KIND_DEFINITE};
+        [HK_MARK_UNREACHED] = HK_LEAK_DEFINITE, [HK_MARK_POSSIBLE] = HK_LEAK_POSSIBLE,
+        [HK_MARK_REACHABLE] = HK_LEAK_REACHABLE, [HK_MARK_INDIRECT] = HK_LEAK_INDIRECT,
+        [HK_MARK_DEFINITE] = HK_LEAK_DEFINITE};
     hk_leak_kind_t kind = kind_of_mark[rec->mark];
-    if (kind != HK_KIND_REACHABLE) {
+    if (kind != HK_LEAK_REACHABLE) {
         if (rec->reported) return; /* listed by an earlier check */
         rec->reported = 1;
     }

@@ -62,13 +62,14 @@ static bool hk_groups_grow(hk_leak_result_t *r) {
     return true;
 }
 
+/* The summary's count of a kind (the public hk_leak_summary_t names one member per kind). */
 static hk_leak_count_t *hk_summary_count(hk_leak_summary_t *s, hk_leak_kind_t kind) {
     switch (kind) {
-    case HK_KIND_DEFINITE:
+    case HK_LEAK_DEFINITE:
         return &s->definite;
-    case HK_KIND_INDIRECT:
+    case HK_LEAK_INDIRECT:
         return &s->indirect;
-    case HK_KIND_POSSIBLE:
+    case HK_LEAK_POSSIBLE:
         return &s->possible;
     default:
         return &s->reachable;
@@ -137,15 +138,13 @@ static void hk_out(hk_out_t *o, const char *fmt, ...) {
     o->len += n;
 }
 
-static const char *const hk_kind_names[HK_LEAK_KINDS] = {"definite", "indirect", "possible", "reachable"};
-
 static const hk_module_t *hk_module_of(const hk_leak_result_t *r, uintptr_t pc) {
     for (size_t i = 0; i < r->module_count; i++)
         if (pc >= r->modules[i].lo && pc < r->modules[i].hi) return &r->modules[i];
     return NULL;
 }
 
-static void hk_report_raw(const hk_leak_result_t *r, hk_out_t *o) {
+static void hk_report_raw(hk_leak_result_t *r, hk_out_t *o) {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
@@ -171,13 +170,13 @@ static void hk_report_raw(const hk_leak_result_t *r, hk_out_t *o) {
     for (size_t i = 0; i < r->group_count; i++) {
         const hk_leak_group_t *g = &r->groups[i];
         const char *label = hk_track_label_name(g->label);
-        hk_out(o, "leak\t%s\t%u\t%zu\t%zu\t%s\t%u\t%lx\n", hk_kind_names[g->kind], g->stack, g->blocks, g->bytes,
-               label ? label : "-", g->thread, (unsigned long)g->first);
+        hk_out(o, "leak\t%s\t%u\t%zu\t%zu\t%s\t%u\t%lx\n", hk_leak_kind_name((hk_leak_kind_t)g->kind), g->stack,
+               g->blocks, g->bytes, label ? label : "-", g->thread, (unsigned long)g->first);
     }
-    const hk_leak_count_t *counts[HK_LEAK_KINDS] = {&r->summary.definite, &r->summary.indirect,
-                                                    &r->summary.possible, &r->summary.reachable};
-    for (int k = 0; k < HK_LEAK_KINDS; k++)
-        hk_out(o, "summary\t%s\t%zu\t%zu\n", hk_kind_names[k], counts[k]->blocks, counts[k]->bytes);
+    for (int k = 0; k < HK_LEAK_KINDS; k++) {
+        const hk_leak_count_t *c = hk_summary_count(&r->summary, (hk_leak_kind_t)k);
+        hk_out(o, "summary\t%s\t%zu\t%zu\n", hk_leak_kind_name((hk_leak_kind_t)k), c->blocks, c->bytes);
+    }
     hk_out(o, "end\n");
 }
 
@@ -186,18 +185,17 @@ static const char *hk_basename(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-static void hk_report_plain(const hk_leak_result_t *r, hk_out_t *o) {
-    static const char *const kind_words[HK_LEAK_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
-                                                          "still reachable"};
+static void hk_report_plain(hk_leak_result_t *r, hk_out_t *o) {
     int pid = (int)getpid();
     hk_out(o, "==%d== heapkit: leak check at %s (%zu threads stopped", pid, r->reason, r->stopped);
     if (r->not_stopped) hk_out(o, ", %zu did not answer", r->not_stopped);
     hk_out(o, ")\n");
     for (size_t i = 0; i < r->group_count; i++) {
         const hk_leak_group_t *g = &r->groups[i];
-        if (g->kind == HK_KIND_REACHABLE) continue; /* counted in the summary only */
+        if (g->kind == HK_LEAK_REACHABLE) continue; /* counted in the summary only */
         const char *label = hk_track_label_name(g->label);
-        hk_out(o, "==%d==\n==%d== %zu bytes in %zu blocks are %s", pid, pid, g->bytes, g->blocks, kind_words[g->kind]);
+        hk_out(o, "==%d==\n==%d== %zu bytes in %zu blocks are %s", pid, pid, g->bytes, g->blocks,
+               hk_leak_kind_words((hk_leak_kind_t)g->kind));
         if (label) hk_out(o, " in '%s'", label);
         hk_out(o, ", allocated by thread %u\n", g->thread);
         size_t depth;
@@ -214,11 +212,12 @@ static void hk_report_plain(const hk_leak_result_t *r, hk_out_t *o) {
                        (unsigned long)(m ? frames[f] - m->bias : frames[f]));
         }
     }
-    const hk_leak_count_t *counts[HK_LEAK_KINDS] = {&r->summary.definite, &r->summary.indirect,
-                                                    &r->summary.possible, &r->summary.reachable};
     hk_out(o, "==%d==\n==%d== LEAK SUMMARY:\n", pid, pid);
-    for (int k = 0; k < HK_LEAK_KINDS; k++)
-        hk_out(o, "==%d==    %s: %zu bytes in %zu blocks\n", pid, kind_words[k], counts[k]->bytes, counts[k]->blocks);
+    for (int k = 0; k < HK_LEAK_KINDS; k++) {
+        const hk_leak_count_t *c = hk_summary_count(&r->summary, (hk_leak_kind_t)k);
+        hk_out(o, "==%d==    %s: %zu bytes in %zu blocks\n", pid, hk_leak_kind_words((hk_leak_kind_t)k), c->bytes,
+               c->blocks);
+    }
     hk_out(o, "==%d== (run under `heapkit run --leaks` for source files and lines)\n", pid);
 }
 
