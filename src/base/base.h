@@ -23,7 +23,8 @@
 
 static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 
-/* An output buffer for the formatter (below): reports and messages are built in one. */
+/* The library's one output buffer, for the formatter (below): reports and messages are built in
+ * one, and a report longer than its buffer goes out through hk_buf_flush. */
 typedef struct hk_buf_s {
     char *data;
     size_t cap, len; /* len counts what would have been written, like snprintf */
@@ -195,6 +196,7 @@ hk_internal size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap)
 hk_internal void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 hk_internal void hk_buf_vprintf(hk_buf_t *b, const char *fmt, va_list ap);
 hk_internal void hk_buf_bytes(hk_buf_t *b, size_t bytes); /* "12.5 MiB" */
+hk_internal void hk_buf_flush(hk_buf_t *b, int fd); /* write what b holds to fd; b is empty after */
 hk_internal void hk_write_all(int fd, const char *s, size_t n);
 /* "heapkit: ..." on stderr; hk_error also aborts when HEAPKIT_ON_ERROR=abort */
 hk_internal void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
