@@ -122,7 +122,7 @@ void hk_free_generic(void *p) {
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
-    if (seg->kind == HK_KIND_HUGE) {
+    if (seg->kind == HK_SEGMENT_HUGE) {
         if ((uint8_t *)p != (uint8_t *)seg + seg->block_offset) {
             hk_report_interior("free", p, seg->block_size);
             return;
@@ -207,8 +207,8 @@ static hk_segment_t *hk_segment_lookup(const void *p) {
 static size_t hk_usable_from(const void *p, const char *who) {
     hk_segment_t *seg = hk_segment_lookup(p);
     if (seg != NULL) {
-        hk_page_t *page = seg->kind == HK_KIND_HUGE ? &seg->pages[0] : hk_segment_page_of(seg, p);
-        if (seg->kind == HK_KIND_HUGE) {
+        hk_page_t *page = seg->kind == HK_SEGMENT_HUGE ? &seg->pages[0] : hk_segment_page_of(seg, p);
+        if (seg->kind == HK_SEGMENT_HUGE) {
             uint8_t *start = (uint8_t *)seg + seg->block_offset;
             if ((const uint8_t *)p >= start && (const uint8_t *)p < start + seg->block_size)
                 return seg->block_size - (size_t)((const uint8_t *)p - start);
@@ -244,7 +244,7 @@ HK_API void *hk_realloc(void *p, size_t size) {
         return p;
     }
     hk_segment_t *seg = hk_segment_lookup(p);
-    if (seg->kind == HK_KIND_HUGE && size > HK_MEDIUM_MAX && p == (uint8_t *)seg + seg->block_offset) {
+    if (seg->kind == HK_SEGMENT_HUGE && size > HK_MEDIUM_MAX && p == (uint8_t *)seg + seg->block_offset) {
         void *q = hk_huge_realloc(seg, size);
         if (q != NULL) {
             hk_hook_alloc(q, size);

@@ -33,8 +33,9 @@ enum { HK_MAP_NONE = 0, HK_MAP_SEGMENT = 1, HK_MAP_HUGE_ALIGNED = 2, HK_MAP_HUGE
 /* HK_MAP_META: a granule wholly taken by the library's own metadata (tracking tables, the stack
  * depot): never a block, never a root of the leak scan. */
 
-typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind_t;
-#define HK_SEGMENTED_KINDS 2
+/* What a segment holds: small pages, medium pages, or one huge block. */
+typedef enum { HK_SEGMENT_SMALL = 0, HK_SEGMENT_MEDIUM = 1, HK_SEGMENT_HUGE = 2 } hk_segment_kind_t;
+#define HK_SEGMENT_PAGED_KINDS 2 /* small and medium: split into pages, listed per heap (heap->segments) */
 
 /* page->flags: any bit set sends a local free to the slow path. */
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
@@ -90,7 +91,7 @@ typedef struct hk_page_s {
 struct hk_segment_s {
     _Atomic(hk_heap_t *) heap; /* owner; NULL when abandoned, or for huge segments */
     uint32_t page_shift; /* 32 bits: the header must stay within two cache lines (see pages[]) */
-    hk_kind_t kind;
+    hk_segment_kind_t kind;
     uint32_t page_count;
     uint32_t used_pages;
     size_t size;               /* bytes mapped, starting at the segment */
@@ -121,7 +122,7 @@ struct hk_heap_s {
     hk_page_queue_t bins[HK_BIN_COUNT];
     hk_page_queue_t full; /* pages with no free block, out of the way of the search */
     _Atomic size_t full_freed; /* remote frees that landed in full pages since we last looked */
-    hk_segment_t *segments[HK_SEGMENTED_KINDS];
+    hk_segment_t *segments[HK_SEGMENT_PAGED_KINDS];
     uint64_t purge_deadline; /* ms clock of the next purge pass; 0 = nothing to purge */
     uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
     hk_heap_t *next_heap, *prev_heap; /* registry of live heaps */
@@ -169,13 +170,13 @@ hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
 /* segment.c — segments: their pages' free/used state, the registry, abandoned segments */
-hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind);
+hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind);
 hk_internal void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
 hk_internal void hk_segment_register(hk_segment_t *seg);
 hk_internal void hk_segment_unregister(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
-hk_internal hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind);
+hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_segment_reap_abandoned(void);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
@@ -296,7 +297,7 @@ static inline hk_segment_t *hk_page_segment(const hk_page_t *page) { return hk_p
 /* The memory of a page: its blocks (page 0 starts after the segment header). */
 static inline uint8_t *hk_page_area(const hk_page_t *page, size_t *size) {
     hk_segment_t *seg = hk_page_segment(page);
-    if (seg->kind == HK_KIND_HUGE) {
+    if (seg->kind == HK_SEGMENT_HUGE) {
         *size = seg->block_size;
         return (uint8_t *)seg + seg->block_offset;
     }
@@ -325,5 +326,9 @@ static inline void hk_purger_notify(void) {
         pthread_mutex_unlock(&hk_state.purger_lock);
     }
 }
+
+/* The segment kinds' old names, until pools/ (and tests/unit) move over; delete them then. */
+#define HK_KIND_SMALL HK_SEGMENT_SMALL
+#define HK_KIND_HUGE HK_SEGMENT_HUGE
 
 #endif /* HK_CORE_H */

@@ -13,7 +13,7 @@ hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-ex
 
 /* --------------------------------------------------------------- size classes */
 
-static hk_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_KIND_SMALL : HK_KIND_MEDIUM; }
+static hk_segment_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_SEGMENT_SMALL : HK_SEGMENT_MEDIUM; }
 
 /* Point the direct entries of a small bin at the first page of its queue. */
 static void hk_heap_queue_changed(hk_heap_t *heap, size_t bin) {
@@ -179,7 +179,7 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
     }
     /* Before mapping anything new, take over what exited threads left: their free pages and
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
-    hk_kind_t kind = hk_bin_kind(bin);
+    hk_segment_kind_t kind = hk_bin_kind(bin);
     hk_segment_t *seg;
     for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind)) != NULL; adopted++) {
         hk_heap_adopt(heap, seg);
@@ -262,7 +262,7 @@ static void hk_heap_thread_done(void *arg) {
     hk_heap_tls = &hk_heap_empty; /* later destructors that allocate get a fresh heap */
     hk_heap_collect(heap, true);
     hk_hook_heap_done(heap);
-    for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
+    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
         hk_segment_t *seg = heap->segments[kind], *next;
         heap->segments[kind] = NULL;
         for (; seg != NULL; seg = next) {

@@ -20,7 +20,7 @@ hk_segment_t *hk_huge_segment_of(uintptr_t a) {
     hk_segment_t *seg = NULL;
     if (tag == HK_MAP_SEGMENT) seg = hk_ptr_segment((void *)a);
     else if (tag == HK_MAP_HUGE_ALIGNED) seg = (hk_segment_t *)((a & ~(uintptr_t)HK_SEGMENT_MASK) - hk_os_page_size());
-    return seg != NULL && seg->kind == HK_KIND_HUGE ? seg : NULL;
+    return seg != NULL && seg->kind == HK_SEGMENT_HUGE ? seg : NULL;
 }
 
 static void hk_huge_tag(hk_segment_t *seg, bool on) {
@@ -103,7 +103,7 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     }
     memset(seg, 0, header);
     seg->page_shift = HK_HUGE_PAGE_SHIFT;
-    seg->kind = HK_KIND_HUGE;
+    seg->kind = HK_SEGMENT_HUGE;
     seg->page_count = 1;
     seg->used_pages = 1;
     seg->block_offset = offset;

@@ -21,7 +21,7 @@ static uint64_t hk_purger_pass(void) {
     uint64_t now = hk_clock_ms(), next_due = 0;
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
-        if (seg->kind == HK_KIND_HUGE || !hk_segment_trylock(seg)) continue;
+        if (seg->kind == HK_SEGMENT_HUGE || !hk_segment_trylock(seg)) continue;
         uint64_t due = hk_segment_purge_due(seg, now, false);
         hk_segment_unlock(seg);
         if (due != 0 && (next_due == 0 || due < next_due)) next_due = due;

@@ -5,8 +5,8 @@
 
 #include <sched.h>
 
-static size_t hk_segment_page_shift(hk_kind_t kind) {
-    return kind == HK_KIND_SMALL ? HK_SMALL_PAGE_SHIFT : HK_MEDIUM_PAGE_SHIFT;
+static size_t hk_segment_page_shift(hk_segment_kind_t kind) {
+    return kind == HK_SEGMENT_SMALL ? HK_SMALL_PAGE_SHIFT : HK_MEDIUM_PAGE_SHIFT;
 }
 
 /* The lock is held only while the state of free pages changes or is purged: by the owner when
@@ -84,7 +84,7 @@ static void hk_seglist_reorder(hk_heap_t *heap, hk_segment_t *seg) {
     hk_seglist_push(heap, seg, seg->used_pages < seg->page_count);
 }
 
-static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
+static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
@@ -126,7 +126,7 @@ static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
 
 /* A free page of the given kind, taken from the heap's segments or a new segment. Resident
  * (unpurged) pages are preferred: they need no page faults. */
-hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
+hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     /* The fullest segment that has room: sparse segments then drain and can be unmapped. */
     hk_segment_t *seg = NULL;
     for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next)
@@ -217,7 +217,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
 void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
     if (hk_state.options.purge_delay_ms < 0 && !force) return;
     uint64_t next_due = 0;
-    for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
+    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
         hk_segment_t *next;
         for (hk_segment_t *seg = heap->segments[kind]; seg != NULL; seg = next) {
             next = seg->next;
@@ -266,7 +266,7 @@ void hk_segment_abandon(hk_segment_t *seg) {
 
 /* The abandoned segment to adopt for a page of this kind: the fullest one with room (so sparse
  * ones drain and get unmapped), else the oldest of any kind. */
-hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind) {
+hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_segment_t *seg = NULL;
@@ -319,12 +319,12 @@ void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg) {
 static void hk_segments_lock_all(void) {
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
-        if (seg->kind != HK_KIND_HUGE) hk_segment_lock(seg);
+        if (seg->kind != HK_SEGMENT_HUGE) hk_segment_lock(seg);
 }
 
 static void hk_segments_unlock_all(void) {
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
-        if (seg->kind != HK_KIND_HUGE) hk_segment_unlock(seg);
+        if (seg->kind != HK_SEGMENT_HUGE) hk_segment_unlock(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 

@@ -22,7 +22,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
         t->resident += hk_os_resident(seg, seg->size);
-        if (seg->kind == HK_KIND_HUGE) continue;
+        if (seg->kind == HK_SEGMENT_HUGE) continue;
         t->segments++;
         for (uint32_t i = 0; i < seg->page_count; i++) {
             hk_page_t *page = &seg->pages[i];

@@ -65,7 +65,7 @@ HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *u
     if (tag == HK_MAP_NONE || tag == HK_MAP_META) return NULL;
     hk_segment_t *seg = tag == HK_MAP_SEGMENT ? hk_ptr_segment((void *)w) : NULL;
     hk_track_rec_t *rec;
-    if (seg == NULL || seg->kind == HK_KIND_HUGE) {
+    if (seg == NULL || seg->kind == HK_SEGMENT_HUGE) {
         seg = hk_huge_segment_of(w);
         if (seg == NULL || seg->track == NULL) return NULL;
         rec = seg->track;
@@ -90,7 +90,7 @@ HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *u
 HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, uintptr_t user, size_t size)) {
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
         if (seg->track == NULL) continue;
-        if (seg->kind == HK_KIND_HUGE) {
+        if (seg->kind == HK_SEGMENT_HUGE) {
             if (seg->track->stack != 0) fn(seg->track, (uintptr_t)seg + seg->block_offset, seg->huge_size);
             continue;
         }

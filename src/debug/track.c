@@ -201,7 +201,7 @@ static bool hk_track_segment_mapped(hk_segment_t *seg) {
 static void hk_track_huge_placed(hk_segment_t *seg) { seg->track = (hk_track_rec_t *)(void *)seg->huge_track; }
 
 static void hk_track_segment_unmapped(hk_segment_t *seg) {
-    if (seg->track != NULL && seg->kind != HK_KIND_HUGE)
+    if (seg->track != NULL && seg->kind != HK_SEGMENT_HUGE)
         hk_meta_unmap(seg->track, HK_TRACK_TABLE_BYTES);
     seg->track = NULL;
 }
@@ -209,7 +209,7 @@ static void hk_track_segment_unmapped(hk_segment_t *seg) {
 /* The segment, page and record of a pointer the allocator just handed out (or NULL). */
 static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, uint8_t **block) {
     hk_segment_t *seg = hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT ? hk_ptr_segment(p) : NULL;
-    if (seg == NULL || seg->kind == HK_KIND_HUGE) {
+    if (seg == NULL || seg->kind == HK_SEGMENT_HUGE) {
         seg = hk_huge_segment_of((uintptr_t)p);
         if (seg == NULL || seg->track == NULL) return NULL;
         *seg_out = seg;
@@ -235,7 +235,7 @@ static void hk_track_alloc(void *p, size_t size) {
         .thread = heap->serial,
         .offset = (uint16_t)(((uint8_t *)p - block) >> 4),
     };
-    if (seg->kind == HK_KIND_HUGE) seg->huge_size = size;
+    if (seg->kind == HK_SEGMENT_HUGE) seg->huge_size = size;
     fresh.stack = hk_track_stack();
     *rec = fresh;
 }
@@ -253,7 +253,7 @@ hk_block_state_t hk_track_block_state(const void *p) {
     const uint8_t *u = p;
     hk_track_rec_t *rec = NULL;
     const uint8_t *block = NULL;
-    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_KIND_HUGE) {
+    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
         hk_segment_t *seg = hk_ptr_segment(p);
         hk_page_t *page = hk_segment_page_of(seg, p);
         if (seg->track == NULL || !page->in_use || u < page->start ||

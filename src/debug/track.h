@@ -26,7 +26,7 @@ static inline bool hk_tracking(void) { return hk_state.options.leaks; }
 /* The record of block `index` of a page (each page owns page_size / 16 records in a row; a huge
  * segment has its one record in its header). Inline: every tracked malloc and free asks for one. */
 static inline hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index) {
-    if (seg->kind == HK_KIND_HUGE) return seg->track;
+    if (seg->kind == HK_SEGMENT_HUGE) return seg->track;
     size_t page_index = (size_t)(page - seg->pages);
     return seg->track + (page_index << (seg->page_shift - 4)) + index;
 }
