@@ -82,12 +82,12 @@ typedef struct hk_state_s {
     hk_hooks_t hooks; /* set during process init, before the first allocation, never after */
     pthread_key_t thread_key;
     _Atomic bool thread_key_made;
-    pthread_mutex_t heaps_lock; /* heap registry and the pool of free heap records */
+    pthread_mutex_t heaps_lock; /* the list of live heaps and the free heap records */
     struct hk_heap_s *heaps;
     struct hk_heap_s *free_heaps;
     size_t heap_count;
     uint32_t heap_serial; /* serial numbers handed out so far */
-    pthread_mutex_t segments_lock; /* registry of all segments, the abandoned list */
+    pthread_mutex_t segments_lock; /* the list of all segments, the abandoned queue */
     struct hk_segment_s *all_segments;
     struct hk_segment_s *abandoned, *abandoned_tail; /* a queue: the oldest is adopted first */
     _Atomic size_t abandoned_count;
@@ -166,7 +166,7 @@ enum {
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_HEAPS,       /* heap records: taken by a thread starting or exiting */
-    HK_LOCK_SEGMENTS,    /* the segment registry and abandoned queue, then every segment's spin lock */
+    HK_LOCK_SEGMENTS,    /* the list of all segments and the abandoned queue, then every segment's spin lock */
     HK_LOCK_HUGE,        /* the huge-block cache */
     HK_LOCK_PURGER,      /* the purger's sleep; taken last, by whoever wakes it */
 };

@@ -96,7 +96,7 @@ struct hk_segment_s {
     uint32_t used_pages;
     size_t size;               /* bytes mapped, starting at the segment */
     hk_segment_t *next, *prev; /* heap->segments[kind], segments with free pages first */
-    hk_segment_t *all_next, *all_prev; /* the process-wide registry */
+    hk_segment_t *all_next, *all_prev; /* the list of all segments (hk_state.all_segments) */
     size_t block_offset;       /* huge: offset of the block from the segment */
     size_t block_size;         /* huge: bytes usable in the block */
     uint64_t cached_at;        /* huge: ms clock when put in the cache */
@@ -125,7 +125,7 @@ struct hk_heap_s {
     hk_segment_t *segments[HK_SEGMENT_PAGED_KINDS];
     uint64_t purge_deadline; /* ms clock of the next purge pass; 0 = nothing to purge */
     uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
-    hk_heap_t *next_heap, *prev_heap; /* registry of live heaps */
+    hk_heap_t *next_heap, *prev_heap; /* the list of live heaps (hk_state.heaps), or of free records */
     pthread_t thread;
     uint32_t serial; /* 1 for the first thread heap of the process, then counting */
     struct hk_stack_cache_s *stack_cache; /* the tracker's: stacks this thread has seen (track.c) */
@@ -169,12 +169,12 @@ hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
-/* segment.c — segments: their pages' free/used state, the registry, abandoned segments */
+/* segment.c — segments: their pages' free/used state, the list of all segments, abandoned segments */
 hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind);
 hk_internal void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
-hk_internal void hk_segment_register(hk_segment_t *seg);
-hk_internal void hk_segment_unregister(hk_segment_t *seg);
+hk_internal void hk_all_segments_add(hk_segment_t *seg);
+hk_internal void hk_all_segments_remove(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
 hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);

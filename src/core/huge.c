@@ -30,15 +30,17 @@ static void hk_huge_tag(hk_segment_t *seg, bool on) {
     if (end > tail) hk_segmap_set(tail, end - tail, on ? HK_MAP_HUGE_TAIL : HK_MAP_NONE);
 }
 
-static void hk_huge_register(hk_segment_t *seg) {
-    hk_segment_register(seg);
+/* Make a huge block findable (in the list of all segments, tagged in the segment map) and count it
+ * live; hk_huge_withdraw undoes both, before the mapping moves or goes. */
+static void hk_huge_publish(hk_segment_t *seg) {
+    hk_all_segments_add(seg);
     hk_huge_tag(seg, true);
     atomic_fetch_add_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
-static void hk_huge_unregister(hk_segment_t *seg) {
+static void hk_huge_withdraw(hk_segment_t *seg) {
     hk_huge_tag(seg, false);
-    hk_segment_unregister(seg);
+    hk_all_segments_remove(seg);
     atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
@@ -113,13 +115,13 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     page->in_use = 1;
     page->used = 1;
     page->reserved = page->capacity = 1;
-    hk_huge_register(seg);
+    hk_huge_publish(seg);
     if (zero && !is_zero) memset(page->start, 0, size);
     return page->start;
 }
 
 void hk_huge_free(hk_segment_t *seg) {
-    hk_huge_unregister(seg);
+    hk_huge_withdraw(seg);
     if (hk_huge_big_aligned(seg)) hk_os_unmap(seg, seg->size);
     else hk_huge_cache_put((uint8_t *)seg, seg->size);
 }
@@ -129,14 +131,14 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
     if (hk_huge_big_aligned(seg)) return NULL;
     size_t needed = hk_align_up(seg->block_offset + size, hk_os_page_size());
     if (needed < size) return NULL;
-    hk_huge_unregister(seg);
+    hk_huge_withdraw(seg);
     hk_segment_t *resized = hk_huge_resize(seg, seg->size, needed);
     if (resized == NULL) {
-        hk_huge_register(seg);
+        hk_huge_publish(seg);
         return NULL;
     }
     hk_huge_set_size(resized, needed);
     hk_hook_huge_placed(resized); /* the header may have moved */
-    hk_huge_register(resized);
+    hk_huge_publish(resized);
     return resized->pages[0].start;
 }

@@ -21,9 +21,13 @@ bool hk_segment_trylock(hk_segment_t *seg) {
 
 void hk_segment_unlock(hk_segment_t *seg) { atomic_store_explicit(&seg->lock, 0, memory_order_release); }
 
-/* ------------------------------------------------------------------ registry */
+/* ---------------------------------------------------- the list of all segments
+ * hk_state.all_segments, linked through all_next/all_prev, under hk_state.segments_lock: every
+ * mapped segment, huge ones included, for the purger, the statistics and the leak scan. (Not the
+ * heap's own lists of its segments, heap->segments[kind], below; and not the registry of pools
+ * and arenas, pools/registry.c.) */
 
-void hk_segment_register(hk_segment_t *seg) {
+void hk_all_segments_add(hk_segment_t *seg) {
     pthread_mutex_lock(&hk_state.segments_lock);
     seg->all_prev = NULL;
     seg->all_next = hk_state.all_segments;
@@ -36,8 +40,8 @@ void hk_segment_register(hk_segment_t *seg) {
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
-/* Take a segment out of the map and the registry; the caller holds the registry lock. */
-static void hk_registry_unlink(hk_segment_t *seg) {
+/* Take a segment out of the map and the list; the caller holds hk_state.segments_lock. */
+static void hk_all_segments_unlink(hk_segment_t *seg) {
     if (((uintptr_t)seg & HK_SEGMENT_MASK) == 0)
         hk_segmap_set((uintptr_t)seg, 1, HK_MAP_NONE);
     if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
@@ -46,9 +50,9 @@ static void hk_registry_unlink(hk_segment_t *seg) {
     hk_state.segment_count--;
 }
 
-void hk_segment_unregister(hk_segment_t *seg) {
+void hk_all_segments_remove(hk_segment_t *seg) {
     pthread_mutex_lock(&hk_state.segments_lock);
-    hk_registry_unlink(seg);
+    hk_all_segments_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
@@ -100,7 +104,7 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
         return NULL;
     }
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
-    hk_segment_register(seg);
+    hk_all_segments_add(seg);
     hk_seglist_push(heap, seg, true);
     return seg;
 }
@@ -120,7 +124,7 @@ static void hk_segment_unmap(hk_segment_t *seg) {
 
 static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
     hk_seglist_remove(heap, seg);
-    hk_segment_unregister(seg);
+    hk_all_segments_remove(seg);
     hk_segment_unmap(seg);
 }
 
@@ -238,7 +242,7 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
 /* ------------------------------------------------------ abandoned segments */
 
 /* The abandoned queue (oldest first) is doubly linked through next/prev, so the fullest segment
- * can be taken from anywhere in it, and guarded by the registry lock. */
+ * can be taken from anywhere in it, and guarded by hk_state.segments_lock. */
 static void hk_abandoned_push(hk_segment_t *seg) {
     seg->next = NULL;
     seg->prev = hk_state.abandoned_tail;
@@ -300,7 +304,7 @@ void hk_segment_reap_abandoned(void) {
         hk_segment_unlock(seg);
         if (seg->used_pages != 0) continue;
         hk_abandoned_unlink(seg);
-        hk_registry_unlink(seg);
+        hk_all_segments_unlink(seg);
         hk_segment_unmap(seg);
     }
     pthread_mutex_unlock(&hk_state.segments_lock);
@@ -314,7 +318,7 @@ void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg) {
 
 /* ---------------------------------------------------------------------- fork */
 
-/* The registry lock, then every small/medium segment's spin lock, so that no page's free state
+/* The segments lock, then every small/medium segment's spin lock, so that no page's free state
  * is mid-change in a forked child. */
 static void hk_segments_lock_all(void) {
     pthread_mutex_lock(&hk_state.segments_lock);

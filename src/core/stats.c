@@ -1,6 +1,6 @@
 /* stats.c — what the heap holds, for people (text) and programs (JSON).
  * Totals come from the os counters; per size class figures from walking every segment's page
- * records under the registry lock. Reads of other threads' pages race benignly: a snapshot. */
+ * records under the segments lock. Reads of other threads' pages race benignly: a snapshot. */
 #define _GNU_SOURCE
 #include "core.h"
 

@@ -1,7 +1,7 @@
 /* leak.c — the leak check: a conservative mark-and-sweep over the tracked blocks, the way
  * LeakSanitizer and kmemleak do it, with Valgrind memcheck's four outcomes.
  *
- * 1. The other threads are stopped (stop_world.c) while the allocator's registry and huge-cache
+ * 1. The other threads are stopped (stop_world.c) while the allocator's segments and huge-cache
  *    locks are held, so nobody unmaps a segment under the scan.
  * 2. Roots: every private writable mapping in /proc/self/maps (module data and bss, including
  *    dlopen'ed ones; the loader's and libc's memory; TLS; the program's own mmaps), minus the
@@ -86,7 +86,7 @@ HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *u
     return rec;
 }
 
-/* Call fn for every live block, segment by segment (the caller holds the registry lock). */
+/* Call fn for every live block, segment by segment (the caller holds the segments lock). */
 HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, uintptr_t user, size_t size)) {
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
         if (seg->track == NULL) continue;
@@ -445,7 +445,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     result.modules = hk_leak.modules;
     result.module_count = hk_leak.module_count;
 
-    /* No thread may hold these while stopped: the registry (segments are unmapped under it) and
+    /* No thread may hold these while stopped: the segments lock (segments are unmapped under it) and
      * the huge cache. The order is the one fork uses. */
     pthread_mutex_lock(&hk_state.segments_lock);
     pthread_mutex_lock(&hk_state.huge_lock);
