@@ -1,7 +1,12 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
  * Files, bottom up: os, segmap, meta, page, segment, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
- * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size. */
+ * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size.
+ * A page whose blocks are all free goes back in steps, one verb each:
+ *   retire  — its heap takes it out of its queues (heap.c, hk_heap_page_retire);
+ *   release — it goes back to its segment, free, HK_PAGE_RELEASED (segment.c, hk_segment_page_release);
+ *   purge   — after the purge delay its memory goes back to the OS (hk_segment_purge_due, hk_os_purge);
+ *   unmap   — a segment with no page in use goes back to the OS whole (segment.c, hk_segment_unmap). */
 #ifndef HK_CORE_H
 #define HK_CORE_H
 
@@ -40,7 +45,7 @@ typedef enum { HK_SEGMENT_SMALL = 0, HK_SEGMENT_MEDIUM = 1, HK_SEGMENT_HUGE = 2 
 /* page->flags: any bit set sends a local free to the slow path. */
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
-#define HK_PAGE_RETIRED 0x04     /* free in its segment: any free into it is a bad free */
+#define HK_PAGE_RELEASED 0x04    /* back in its segment, free: any free into it is a bad free */
 #define HK_PAGE_OBSERVED 0x08    /* a hook is set: every free goes where the hooks see it */
 
 /* page->thread_free packs three things in a word: the head of the remote-free stack (a user-space
@@ -76,7 +81,7 @@ typedef struct hk_page_s {
     uint8_t is_purged;      /* free page whose memory was given back to the OS */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
     struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
-    uint64_t retired_at;    /* ms clock when the page became free, for the purge delay */
+    uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
     /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
     _Alignas(64) _Atomic uintptr_t thread_free; /* blocks freed by other threads: head, count, HK_NOTIFY */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
@@ -171,7 +176,7 @@ hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
 /* segment.c — segments: their pages' free/used state, the list of all segments, abandoned segments */
 hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind);
-hk_internal void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page);
+hk_internal void hk_segment_page_release(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
 hk_internal void hk_all_segments_add(hk_segment_t *seg);
 hk_internal void hk_all_segments_remove(hk_segment_t *seg);
@@ -330,5 +335,6 @@ static inline void hk_purger_notify(void) {
 /* The segment kinds' old names, until pools/ (and tests/unit) move over; delete them then. */
 #define HK_KIND_SMALL HK_SEGMENT_SMALL
 #define HK_KIND_HUGE HK_SEGMENT_HUGE
+#define HK_PAGE_RETIRED HK_PAGE_RELEASED /* the flag's old name, until tests/unit moves over */
 
 #endif /* HK_CORE_H */

@@ -74,15 +74,15 @@ static void hk_heap_rescue_full(hk_heap_t *heap) {
 
 /* ------------------------------------------------------------ page retirement */
 
-/* A page whose blocks are all free goes back to its segment, except the last page of a bin,
- * which is kept so that a loop of malloc+free of one size does not churn pages. */
+/* Retire a page whose blocks are all free: out of its queue, released to its segment; except the
+ * last page of a bin, which is kept so that a loop of malloc+free of one size does not churn pages. */
 void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
     if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
     hk_page_queue_t *q = &heap->bins[page->bin];
     if (q->first == page && page->next == NULL) return;
     hk_queue_remove_page(heap, page);
-    hk_segment_page_free(heap, page);
-    if (heap->purge_deadline != 0 && page->retired_at >= heap->purge_deadline) hk_heap_collect(heap, false);
+    hk_segment_page_release(heap, page);
+    if (heap->purge_deadline != 0 && page->empty_since >= heap->purge_deadline) hk_heap_collect(heap, false);
     hk_purger_start_if_wanted(); /* the end of a free: the heap is consistent */
 }
 
@@ -109,20 +109,20 @@ void hk_heap_collect(hk_heap_t *heap, bool force) {
             next = page->next;
             hk_page_collect(page);
             if (page->used != 0) {
-                page->retired_at = 0;
+                page->empty_since = 0;
                 continue;
             }
             bool alone = heap->bins[bin].first == page && next == NULL;
             if (alone && !force) {
                 if (delay < 0) continue;
-                if (page->retired_at == 0) page->retired_at = now;
-                if (page->retired_at + (uint64_t)delay > now) {
+                if (page->empty_since == 0) page->empty_since = now;
+                if (page->empty_since + (uint64_t)delay > now) {
                     kept_pending = true;
                     continue;
                 }
             }
             hk_queue_remove_page(heap, page);
-            hk_segment_page_free(heap, page);
+            hk_segment_page_release(heap, page);
         }
     }
     hk_segment_purge(heap, now, force);
@@ -141,7 +141,7 @@ static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
         hk_page_set_flags(page, hk_page_flags(page) & (HK_PAGE_HAS_ALIGNED | HK_PAGE_OBSERVED));
         atomic_fetch_and_explicit(&page->thread_free, ~HK_NOTIFY, memory_order_acq_rel);
         hk_page_collect(page);
-        if (page->used == 0) hk_segment_page_free(heap, page);
+        if (page->used == 0) hk_segment_page_release(heap, page);
         else hk_queue_add_page(heap, page, false);
     }
 }

@@ -167,24 +167,25 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     return pick;
 }
 
-/* Mark a page free in its segment (dirty, waiting for the purge delay); the caller holds the
- * segment lock. */
-static void hk_page_release(hk_segment_t *seg, hk_page_t *page, uint64_t now) {
+/* Release a page to its segment: free there (dirty, waiting for the purge delay); the caller
+ * holds the segment lock. */
+static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t now) {
     page->in_use = 0;
-    hk_page_set_flags(page, HK_PAGE_RETIRED); /* a late double free now takes the slow path */
+    hk_page_set_flags(page, HK_PAGE_RELEASED); /* a late double free now takes the slow path */
     page->mem_is_zero = 0;
     page->is_purged = 0;
-    page->retired_at = now;
+    page->empty_since = now;
     seg->used_pages--;
 }
 
-void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page) {
+/* Release an empty page, in no queue of its heap, to its segment. */
+void hk_segment_page_release(hk_heap_t *heap, hk_page_t *page) {
     hk_segment_t *seg = hk_page_segment(page);
     bool was_full = seg->used_pages == seg->page_count;
     int64_t delay = hk_state.options.purge_delay_ms;
     uint64_t now = hk_clock_ms();
     hk_segment_lock(seg);
-    hk_page_release(seg, page, now);
+    hk_page_release_locked(seg, page, now);
     if (delay == 0) hk_segment_purge_due(seg, now, true);
     hk_segment_unlock(seg);
     if (was_full) hk_seglist_reorder(heap, seg);
@@ -202,7 +203,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
     for (uint32_t i = 0; i < seg->page_count; i++) {
         hk_page_t *page = &seg->pages[i];
         if (page->in_use || page->is_purged || page->mem_is_zero) continue;
-        uint64_t due = page->retired_at + (uint64_t)(delay > 0 ? delay : 0);
+        uint64_t due = page->empty_since + (uint64_t)(delay > 0 ? delay : 0);
         if (!force && (delay < 0 || due > now)) {
             if (delay >= 0 && (next_due == 0 || due < next_due)) next_due = due;
             continue;
@@ -298,7 +299,7 @@ void hk_segment_reap_abandoned(void) {
             hk_page_t *page = &seg->pages[i];
             if (!page->in_use) continue;
             hk_page_collect(page);
-            if (page->used == 0) hk_page_release(seg, page, now);
+            if (page->used == 0) hk_page_release_locked(seg, page, now);
         }
         hk_segment_purge_due(seg, now, true); /* nobody owns it: no reason to wait */
         hk_segment_unlock(seg);
