@@ -41,10 +41,14 @@ typedef struct hk_options_s {
     bool verbose;
     bool purge_thread; /* give free memory back from a background thread, even when idle */
     bool leaks;        /* track every block and check for leaks at exit */
-    int64_t stack_depth;   /* frames kept per allocation stack */
+    int64_t stack_depth;   /* frames kept per allocation stack, 1 to HK_STACK_DEPTH_MAX */
     const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
 } hk_options_t;
+
+/* The deepest allocation stack HEAPKIT_STACK_DEPTH may ask for: deep enough for any program's
+ * interesting frames, and what the tracker's buffers on the stack are sized for. */
+#define HK_STACK_DEPTH_MAX 64
 
 /* options.c: read the HEAPKIT_* variables into o, reporting every bad one. */
 hk_internal void hk_options_init(hk_options_t *o);

@@ -95,7 +95,7 @@ static bool hk_parse_bytes(const char *s, size_t *out) {
 static bool hk_parse_depth(const char *s, int64_t *out) {
     const char *rest;
     int64_t v;
-    if (!hk_parse_int(s, &v, &rest) || *rest != '\0' || v < 1 || v > 64) return false;
+    if (!hk_parse_int(s, &v, &rest) || *rest != '\0' || v < 1 || v > HK_STACK_DEPTH_MAX) return false;
     *out = v;
     return true;
 }

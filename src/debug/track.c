@@ -23,14 +23,12 @@
 #include <libunwind.h>
 #include <unwind.h>
 
-#define HK_STACK_MAX 64
 #define HK_OWN_FRAMES_MAX 8 /* frames of ours at the top of a stack, dropped */
 #define HK_LABELS_MAX 1024
-#define HK_LABEL_LEN 48
 
 #define HK_STACK_CACHE_FRAMES 32 /* frames a cached stack can have, ours included */
-#define HK_CACHE_SETS 1024
-#define HK_CACHE_WAYS 4
+#define HK_STACK_CACHE_SETS 1024
+#define HK_STACK_CACHE_WAYS 4
 
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
@@ -41,8 +39,8 @@ typedef struct hk_stack_cache_entry_s {
 } hk_stack_cache_entry_t;
 
 typedef struct hk_stack_cache_s {
-    hk_stack_cache_entry_t sets[HK_CACHE_SETS][HK_CACHE_WAYS];
-    uint32_t next_way[HK_CACHE_SETS];
+    hk_stack_cache_entry_t sets[HK_STACK_CACHE_SETS][HK_STACK_CACHE_WAYS];
+    uint32_t next_way[HK_STACK_CACHE_SETS];
 } hk_stack_cache_t;
 
 static struct {
@@ -99,7 +97,7 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
         heap->stack_cache = hk_meta_map(sizeof(hk_stack_cache_t));
         if (heap->stack_cache == NULL) return NULL;
     }
-    size_t set = (size_t)((base >> 4) * 0x9e3779b97f4a7c15ull >> 54) & (HK_CACHE_SETS - 1);
+    size_t set = (size_t)((base >> 4) * 0x9e3779b97f4a7c15ull >> 54) & (HK_STACK_CACHE_SETS - 1);
     return heap->stack_cache->sets[set];
 }
 
@@ -151,7 +149,7 @@ static hk_noinline uint32_t hk_track_stack(void) {
 #if defined(__x86_64__)
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
     hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES ? hk_stack_cache_set(hk_heap_tls, base) : NULL;
-    for (int w = 0; set != NULL && w < HK_CACHE_WAYS && id == 0; w++) {
+    for (int w = 0; set != NULL && w < HK_STACK_CACHE_WAYS && id == 0; w++) {
         hk_stack_cache_entry_t *e = &set[w];
         if (e->base != base) continue;
         uint32_t i = 0;
@@ -164,8 +162,8 @@ static hk_noinline uint32_t hk_track_stack(void) {
         size_t n = hk_unwind_slots(base, ra, slot, max);
         if (n > 0) {
             id = hk_track_keep(ra, n);
-            size_t set_index = (size_t)(set - hk_heap_tls->stack_cache->sets[0]) / HK_CACHE_WAYS;
-            hk_stack_cache_entry_t *e = &set[hk_heap_tls->stack_cache->next_way[set_index]++ % HK_CACHE_WAYS];
+            size_t set_index = (size_t)(set - hk_heap_tls->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
+            hk_stack_cache_entry_t *e = &set[hk_heap_tls->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS];
             e->base = base;
             e->id = id;
             e->frames = (uint32_t)n;
@@ -175,7 +173,7 @@ static hk_noinline uint32_t hk_track_stack(void) {
     }
 #endif
     if (id == 0) {
-        void *raw[HK_STACK_MAX + HK_OWN_FRAMES_MAX];
+        void *raw[HK_STACK_DEPTH_MAX + HK_OWN_FRAMES_MAX];
         int n = unw_backtrace(raw, (int)max);
         id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0);
     }

@@ -6,6 +6,9 @@
 
 #include "core.h"
 
+/* Labels (a pool's or an arena's name) are cut to this many bytes, their NUL included. */
+#define HK_LABEL_LEN 48
+
 /* What the tracker knows of a live block; one per block, in a table beside its segment (a huge
  * segment keeps its one record in the room its header has for it). All zero while the block is free. */
 typedef struct hk_track_rec_s {

@@ -6,7 +6,7 @@
 #include "registry.h"
 
 #define HK_REGISTRY_SHARDS 8
-#define HK_STATS_GROUPS 32 /* lines per kind in a report; further names are summed into one */
+#define HK_REGISTRY_STATS_LINES 32 /* lines per kind in a report; further names are summed into one */
 
 typedef struct hk_registry_shard_s {
     _Alignas(64) pthread_mutex_t lock;
@@ -119,7 +119,7 @@ typedef struct hk_reg_groups_s {
     hk_reg_kind_t kind;
     size_t count;
     bool overflow;               /* some names did not get a line: they are in `others` */
-    hk_reg_group_t groups[HK_STATS_GROUPS];
+    hk_reg_group_t groups[HK_REGISTRY_STATS_LINES];
     hk_reg_group_t others;
 } hk_reg_groups_t;
 
@@ -128,7 +128,7 @@ static void hk_reg_group_add(hk_reg_node_t *node, void *arg) {
     hk_reg_group_t *line = NULL;
     for (size_t i = 0; i < g->count && line == NULL; i++)
         if (strcmp(g->groups[i].name, node->name) == 0) line = &g->groups[i];
-    if (line == NULL && g->count < HK_STATS_GROUPS) {
+    if (line == NULL && g->count < HK_REGISTRY_STATS_LINES) {
         line = &g->groups[g->count++];
         memcpy(line->name, node->name, sizeof line->name);
     }

@@ -6,7 +6,7 @@
 
 #include "track.h"
 
-#define HK_NAME_LEN 48 /* like the tracker's labels: longer names are cut */
+#define HK_NAME_LEN HK_LABEL_LEN /* a name is its members' label in leak reports: cut alike */
 
 typedef enum { HK_REG_POOL = 1, HK_REG_ARENA = 2 } hk_reg_kind_t;
 
