@@ -3,6 +3,11 @@
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
 #include "hooks.h"
 
+/* The generic paths the fast paths fall back to; never inlined into them, which stay a few
+ * instructions long. */
+static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
+static hk_noinline void hk_free_generic(void *p);
+static hk_noinline void hk_free_unknown(void *p);
 
 /* ---------------------------------------------------------------- malloc */
 
@@ -34,7 +39,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     return hk_malloc_generic(heap, total, true);
 }
 
-void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
+static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
     hk_purger_start_if_wanted();
     if (hk_unlikely(heap == &hk_heap_empty)) {
         heap = hk_heap_thread_init();
@@ -73,7 +78,7 @@ static hk_block_t *hk_block_start(hk_page_t *page, const void *p) {
 
 HK_API void hk_free(void *p) {
     if (hk_unlikely(hk_segmap_get((uintptr_t)p) != HK_MAP_SEGMENT)) {
-        hk_free_unknown(p, "free");
+        hk_free_unknown(p);
         return;
     }
     hk_segment_t *seg = hk_ptr_segment(p);
@@ -118,7 +123,7 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
  * threads' blocks, suspected double frees. */
-void hk_free_generic(void *p) {
+static void hk_free_generic(void *p) {
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
@@ -169,7 +174,7 @@ void hk_free_generic(void *p) {
 }
 
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
-void hk_free_unknown(void *p, const char *who) {
+static void hk_free_unknown(void *p) {
     if (p == NULL) return;
     hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
     if (seg != NULL && (uint8_t *)p == (uint8_t *)seg + seg->block_offset) {
@@ -177,10 +182,10 @@ void hk_free_unknown(void *p, const char *who) {
         return;
     }
     if (seg != NULL) {
-        hk_report_interior(who, p, seg->block_size);
+        hk_report_interior("free", p, seg->block_size);
         return;
     }
-    hk_error("%s(%p): pointer not allocated by heapkit (or already freed); ignored", who, p);
+    hk_error("free(%p): pointer not allocated by heapkit (or already freed); ignored", p);
 }
 
 HK_API void hk_free_sized(void *p, size_t size) {

@@ -104,7 +104,6 @@ struct hk_segment_s {
     hk_segment_t *all_next, *all_prev; /* the list of all segments (hk_state.all_segments) */
     size_t block_offset;       /* huge: offset of the block from the segment */
     size_t block_size;         /* huge: bytes usable in the block */
-    uint64_t cached_at;        /* huge: ms clock when put in the cache */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
     /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
      * huge segment, room for the one record; and the bytes a huge block was asked for. */
@@ -140,7 +139,6 @@ struct hk_heap_s {
 
 extern hk_internal uint8_t hk_segmap[(size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT)];
 extern hk_internal hk_heap_t hk_heap_empty;
-extern hk_internal hk_page_t hk_page_empty;
 extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------- cross-file API
@@ -211,11 +209,6 @@ hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
 hk_internal void hk_huge_free(hk_segment_t *seg);
 hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
-
-/* alloc.c — the API; the generic paths the fast paths fall back to */
-hk_internal void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
-hk_internal void hk_free_generic(void *p);
-hk_internal void hk_free_unknown(void *p, const char *who);
 
 /* ------------------------------------------------------------- inline helpers */
 

@@ -3,7 +3,8 @@
  * Only the owning thread touches a heap, except for the atomic counter `full_freed`. */
 #include "hooks.h"
 
-hk_internal hk_page_t hk_page_empty;
+/* The page of an empty direct entry: its free list is empty, so the fast path falls through. */
+static hk_page_t hk_page_empty;
 hk_internal hk_heap_t hk_heap_empty = {.direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty}};
 hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 

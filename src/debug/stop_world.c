@@ -54,7 +54,6 @@ static void hk_stop_handler(int sig, siginfo_t *info, void *context) {
                                                       memory_order_relaxed)) {
         }
         if (slot < hk_stop.capacity) {
-            hk_stop.threads[slot].tid = hk_gettid();
             hk_stop.threads[slot].sp = (uintptr_t)&here;
             hk_stop.threads[slot].tp = (uintptr_t)__builtin_thread_pointer();
             atomic_store_explicit(&hk_stop.threads[slot].ready, true, memory_order_release);

@@ -22,7 +22,8 @@ static hk_registry_shard_t hk_registry[HK_REGISTRY_SHARDS] = {
 static uintptr_t hk_reg_encode(const hk_reg_node_t *node) { return (uintptr_t)node ^ hk_key; }
 static hk_reg_node_t *hk_reg_decode(uintptr_t w) { return (hk_reg_node_t *)(w ^ hk_key); }
 
-void hk_name_copy(char *dst, const char *name, const char *fallback) {
+/* A member's name, cut to HK_NAME_LEN; fallback if it has none. */
+static void hk_name_copy(char *dst, const char *name, const char *fallback) {
     if (name == NULL || name[0] == '\0') name = fallback;
     size_t n = strnlen(name, HK_NAME_LEN - 1);
     memcpy(dst, name, n);
