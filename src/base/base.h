@@ -1,6 +1,7 @@
 /* base.h — the bottom layer, which every other layer may use and which calls none of them:
  * compiler helpers, the options, the one process state, the formatter that never allocates, lazy
- * process start, and the tables through which the layers above register their locks and work. */
+ * process start, the library's own threads, and the tables through which the layers above
+ * register their locks and work. */
 #ifndef HK_BASE_H
 #define HK_BASE_H
 
@@ -54,8 +55,10 @@ typedef struct hk_options_s {
 hk_internal void hk_options_init(hk_options_t *o);
 
 /* --------------------------------------------------------- the process state
- * Every mutable global of the base and the core lives here; the debug and pool layers keep theirs
- * in their own files and register their locks (below). The core's types are only named here. */
+ * The base's and the core's counters, lists and locks live here. What belongs to one file of the
+ * core stays there (the segment map in segmap.c, the empty heap and the thread's heap pointer in
+ * heap.c, the huge cache in huge_cache.c), as do the debug and pool layers' globals, which register
+ * their locks (below). The core's types are only named here. */
 
 struct hk_heap_s;
 struct hk_segment_s;

@@ -1,4 +1,5 @@
-/* alloc.c — the allocation API: malloc, calloc, realloc, free, aligned allocation, usable size.
+/* alloc.c — the allocation API: malloc, calloc, realloc, free, aligned allocation, usable size,
+ * trim; the standard names are in override.inc, included at the end.
  * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
 #include "hooks.h"

@@ -1,4 +1,5 @@
-/* segment.c — 4 MiB aligned regions split into pages, owned by one thread heap.
+/* segment.c — 4 MiB aligned regions split into pages, owned by one thread heap; the list of all
+ * segments, and the queue of those whose thread exited (abandoned).
  * The segment header (this struct and its page records) sits at the start of the region, so a
  * block's segment is its address masked; hk_segmap says which 4 MiB granules are segments at all. */
 #include "hooks.h"

@@ -14,7 +14,9 @@
  * 4. The unmarked blocks are walked segment by segment: each not yet reached becomes a
  *    definitely lost "leader", and what it reaches is indirectly lost (a cycle has one leader).
  * 5. Blocks are grouped by kind and allocation stack while the world is still stopped; the
- *    report is written after the threads go on (leak_report.c). */
+ *    report is written after the threads go on (leak_report.c).
+ * Checks run from hk_leak_check(), at exit, and on HEAPKIT_LEAK_SIGNAL in a thread of their own;
+ * this file also installs the tracker at process init (the leak subsystem, base.h). */
 #define _GNU_SOURCE
 #include "leak.h"
 #include "stop_world.h"

@@ -1,6 +1,6 @@
 /* stack_depot.c — every distinct allocation stack, stored once and named by a 32-bit id.
  * Stacks live in one big reserved region, appended and never moved or freed, so an id is just
- * the entry's offset and a lookup needs no lock: buckets and entries are published with release
+ * the entry's offset (in 8-byte units) and a lookup needs no lock: buckets and entries are published with release
  * stores after they are complete. Only inserting a new stack takes the lock. */
 #include "track.h"
 

@@ -2,11 +2,11 @@
  * Threads are found in /proc/self/task (read with getdents64: no malloc, no lock) and sent a
  * real-time signal with tgkill. The handler notes the thread's stack pointer (the kernel has
  * saved the thread's registers just above it, on its stack, so scanning from there up covers
- * them) and waits on a futex until released. Threads that appear meanwhile are signalled in
+ * them) and its thread pointer, and waits on a futex until released. Threads that appear meanwhile are signalled in
  * further rounds; a thread that does not answer in time (it blocks the signal) is counted, and
  * the scan then reads every thread stack in full instead of from the stack pointer.
- * The signal interrupts blocking calls without SA_RESTART semantics (sleep, pause, epoll_wait
- * return early with EINTR), as any signal would. */
+ * The handler is installed with SA_RESTART, but calls the kernel never restarts (sleep, pause,
+ * epoll_wait) return early with EINTR, as they would for any signal. */
 #define _GNU_SOURCE
 #include "core.h"
 #include "stop_world.h"

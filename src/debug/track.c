@@ -1,12 +1,14 @@
 /* track.c — allocation tracking for the leak checker (HEAPKIT_LEAKS=1).
- * Each small or medium segment gets a table beside it with one 16-byte record per possible block
- * (a page's records are contiguous, so only the records of blocks actually carved are touched);
+ * Each small or medium segment gets a table of its own (a metadata mapping) with one 16-byte
+ * record per possible block (a page's records are contiguous, so only the records of blocks
+ * actually carved are touched);
  * a huge segment carries its one record in its header. A record holds the size asked for, the
  * allocating thread and the id of the allocation stack in the depot; it is all zero while its
  * block is free, so "live" needs no other bookkeeping.
- * Tracking rides the slow paths: with it on, heaps never fill their direct table and every page
- * carries HK_PAGE_TRACKED, so each malloc and free reaches alloc.c's generic functions, which call
- * in here. With it off, nothing here runs and the fast paths test nothing more.
+ * Tracking rides the slow paths: it installs the core's hooks (core/hooks.h), so heaps never fill
+ * their direct table and every page carries HK_PAGE_OBSERVED: each malloc and free reaches
+ * alloc.c's generic paths, whose hooks call in here. With it off, no hook is set, nothing here
+ * runs and the fast paths test nothing more.
  * Stacks are walked by the DWARF unwind tables (so distribution binaries built without frame
  * pointers work) with unwinders that never call malloc; bench/unwind measures them against
  * frame-pointer walking. Unwinding is still the dearest part of tracking, so on x86-64 each thread
