@@ -24,6 +24,19 @@
 
 static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 
+/* Bytes in a cache line (x86-64 and arm64 alike): what different threads write is kept this far
+ * apart, so one thread's writes do not steal the line another reads. */
+#define HK_CACHE_LINE 64
+
+/* 2^64 / golden ratio, odd: a multiply by it spreads a key's bits over the whole word (Fibonacci
+ * hashing). The library's hashes and its fallback random key start from it. */
+#define HK_GOLDEN_RATIO_64 0x9e3779b97f4a7c15ull
+
+/* The stack pointer of the caller of the function this is expanded in: above that function's
+ * frame (which asking for its address gives a frame pointer) are only the saved frame pointer
+ * and the return address. */
+#define HK_CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *))
+
 /* The library's one output buffer, for the formatter (below): reports and messages are built in
  * one, and a report longer than its buffer goes out through hk_buf_flush. */
 typedef struct hk_buf_s {
@@ -82,8 +95,11 @@ typedef struct hk_hooks_s {
     void (*heap_done)(struct hk_heap_s *heap);
 } hk_hooks_t;
 
+enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */
+enum { HK_PURGER_NOT_STARTED, HK_PURGER_WANTED, HK_PURGER_RUNNING };    /* hk_state.purger_state */
+
 typedef struct hk_state_s {
-    _Atomic int init_state; /* 0 = not started, 1 = in progress, 2 = done */
+    _Atomic int init_state; /* HK_INIT_* */
     hk_options_t options;
     bool observed;    /* some hook is set: allocations and frees take the generic path */
     hk_hooks_t hooks; /* set during process init, before the first allocation, never after */
@@ -105,7 +121,7 @@ typedef struct hk_state_s {
     _Atomic size_t huge_live;
     pthread_mutex_t purger_lock; /* with purger_wake: the background purger sleeps on it */
     pthread_cond_t purger_wake;
-    _Atomic int purger_state;    /* 0 = not started, 1 = wanted, 2 = running */
+    _Atomic int purger_state;    /* HK_PURGER_* */
     _Atomic bool purger_pending; /* memory waits to be purged */
 } hk_state_t;
 
@@ -118,7 +134,7 @@ extern hk_internal uintptr_t hk_key;
  * allocates: the first call may come from the dynamic loader, before any constructor has run. */
 hk_internal void hk_process_init(void);
 static inline bool hk_process_ready(void) {
-    return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == 2;
+    return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == HK_INIT_DONE;
 }
 
 /* ------------------------------------------------------------- subsystems

@@ -58,9 +58,12 @@ static void hk_buf_text(hk_buf_t *b, const char *s, size_t n, size_t width, bool
     if (left) hk_buf_fill(b, ' ', pad);
 }
 
+/* Room for a number's digits: a 64-bit value has at most 20 in decimal, 16 in hex. */
+#define HK_DIGITS_MAX 32
+
 size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap) {
     hk_buf_t b = {out, cap, 0};
-    char num[32];
+    char num[HK_DIGITS_MAX];
     char *const num_end = num + sizeof num;
     for (;;) {
         const char *pct = strchrnul(fmt, '%');
@@ -139,12 +142,14 @@ void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* Bytes for people: "512 B", "12.5 KiB", "3.0 GiB". */
+/* Bytes for people: "512 B", "12.5 KiB", "3.0 GiB": the largest unit that leaves at least 1, to
+ * one decimal. */
 void hk_buf_bytes(hk_buf_t *b, size_t bytes) {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    const size_t last = sizeof units / sizeof units[0] - 1;
     size_t unit = 0;
-    uint64_t scaled10 = (uint64_t)bytes * 10;
-    while (scaled10 >= 10240 && unit < 4) {
+    uint64_t scaled10 = (uint64_t)bytes * 10; /* in tenths */
+    while (scaled10 >= 1024 * 10 && unit < last) {
         scaled10 /= 1024;
         unit++;
     }
@@ -171,15 +176,18 @@ void hk_write_all(int fd, const char *s, size_t n) {
     }
 }
 
+/* A message is one line, cut at this many bytes: room for any of ours but one naming a long path. */
+#define HK_MESSAGE_MAX 512
+
 static void hk_vmessage(const char *fmt, va_list ap) {
-    char line[512];
+    char line[HK_MESSAGE_MAX];
     hk_buf_t b = {line, sizeof line - 1, 0};
     hk_buf_printf(&b, "heapkit: ");
     hk_buf_vprintf(&b, fmt, ap);
     size_t n = b.len < sizeof line - 2 ? b.len : sizeof line - 2;
     line[n++] = '\n';
     int saved = errno;
-    hk_write_all(2, line, n);
+    hk_write_all(STDERR_FILENO, line, n);
     errno = saved;
 }
 

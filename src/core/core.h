@@ -316,9 +316,9 @@ static inline void hk_purger_notify(void) {
     if (atomic_load_explicit(&hk_state.purger_pending, memory_order_relaxed)) return;
     atomic_store_explicit(&hk_state.purger_pending, true, memory_order_release);
     int state = atomic_load_explicit(&hk_state.purger_state, memory_order_acquire);
-    if (state == 0) {
-        atomic_compare_exchange_strong(&hk_state.purger_state, &state, 1);
-    } else if (state == 2) {
+    if (state == HK_PURGER_NOT_STARTED) {
+        atomic_compare_exchange_strong(&hk_state.purger_state, &state, HK_PURGER_WANTED);
+    } else if (state == HK_PURGER_RUNNING) {
         pthread_mutex_lock(&hk_state.purger_lock);
         pthread_cond_signal(&hk_state.purger_wake);
         pthread_mutex_unlock(&hk_state.purger_lock);

@@ -498,9 +498,6 @@ static hk_noinline int hk_leak_enter(const char *reason, uintptr_t self_sp, hk_l
     return hk_leak_run(reason, self_sp, self_sp ? &regs : NULL, out);
 }
 
-/* The stack pointer of the caller of the function this is expanded in. */
-#define HK_CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *))
-
 HK_API hk_noinline int hk_leak_check(hk_leak_summary_t *out) {
     if (!hk_tracking()) {
         errno = ENOTSUP;
