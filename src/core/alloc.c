@@ -15,7 +15,7 @@ static hk_noinline void hk_free_unknown(void *p);
 HK_API void *hk_malloc(size_t size) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(size <= HK_DIRECT_MAX)) {
-        hk_page_t *page = heap->direct[(size + 7) >> 3];
+        hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
         if (hk_likely(page->free != NULL)) return hk_page_pop(page);
     }
     return hk_malloc_generic(heap, size, false);
@@ -29,7 +29,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     }
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(total <= HK_DIRECT_MAX)) {
-        hk_page_t *page = heap->direct[(total + 7) >> 3];
+        hk_page_t *page = heap->direct[HK_DIRECT_INDEX(total)];
         if (hk_likely(page->free != NULL)) {
             bool is_zero = page->is_zero;
             void *p = hk_page_pop(page);
@@ -234,6 +234,10 @@ HK_API bool hk_owns(const void *p) { return p != NULL && hk_usable_from(p, NULL)
 
 /* ---------------------------------------------------------------- realloc */
 
+/* A smaller size keeps its block while it uses at least 1/HK_REALLOC_KEEP of it: shrinking a
+ * little is not worth a copy, and halving or more gives the rest back. */
+#define HK_REALLOC_KEEP 2
+
 HK_API void *hk_realloc(void *p, size_t size) {
     if (p == NULL) return hk_malloc(size);
     if (size == 0) { /* as glibc: free and return NULL */
@@ -245,7 +249,7 @@ HK_API void *hk_realloc(void *p, size_t size) {
         errno = EINVAL;
         return NULL;
     }
-    if (size <= usable && size >= usable / 2) { /* fits, and not too wasteful */
+    if (size <= usable && size >= usable / HK_REALLOC_KEEP) { /* fits, and not too wasteful */
         hk_hook_alloc(p, size);
         return p;
     }
@@ -278,8 +282,8 @@ HK_API void *hk_reallocarray(void *p, size_t count, size_t size) {
 /* align is a power of two. Small alignments come for free from the size classes; otherwise
  * over-allocate within a page and mark the page so frees find the block start. */
 static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
-    if (align <= 16) {
-        if (align == 16 && size < 16) size = 16;
+    if (align <= HK_BLOCK_ALIGN) {
+        if (align == HK_BLOCK_ALIGN && size < HK_BLOCK_ALIGN) size = HK_BLOCK_ALIGN;
         return zero ? hk_calloc(1, size) : hk_malloc(size);
     }
     if (size <= HK_MEDIUM_MAX && align <= HK_MEDIUM_MAX / 2) {
@@ -327,9 +331,13 @@ HK_API void *hk_aligned_alloc(size_t alignment, size_t size) {
     return hk_malloc_aligned(size, alignment, false);
 }
 
+/* The biggest alignment memalign rounds up to a power of two: one more doubling could overflow
+ * (no such alignment can be honoured anyway: the address space is 2^47). */
+#define HK_MEMALIGN_MAX ((size_t)1 << 62)
+
 /* glibc's memalign rounds a non-power-of-two alignment up instead of failing. */
 HK_API void *hk_memalign(size_t alignment, size_t size) {
-    if (alignment > ((size_t)1 << 62)) {
+    if (alignment > HK_MEMALIGN_MAX) {
         errno = EINVAL;
         return NULL;
     }

@@ -16,22 +16,42 @@
  * Segments are 4 MiB and 4 MiB aligned, so the segment of any block is one mask away.
  * Small blocks (<= 8 KiB) live in 64 KiB pages, medium (<= 128 KiB) in 512 KiB pages;
  * bigger ("huge") blocks get a segment of their own, mapped to size. */
+/* 4 MiB: 64 small or 8 medium pages share one header and one lock, and the segment map, a byte
+ * per segment-sized granule of the 47-bit address space, is 32 MiB of mostly untouched bss. */
 #define HK_SEGMENT_SHIFT 22
 #define HK_SEGMENT_SIZE ((size_t)1 << HK_SEGMENT_SHIFT)
 #define HK_SEGMENT_MASK (HK_SEGMENT_SIZE - 1)
+/* Pages hold at least eight blocks of the biggest small size, four of the biggest medium one. */
 #define HK_SMALL_PAGE_SHIFT 16
 #define HK_MEDIUM_PAGE_SHIFT 19
 #define HK_HUGE_PAGE_SHIFT 63 /* one page spanning the whole segment */
 #define HK_SMALL_MAX ((size_t)8 * 1024)
+/* Bigger blocks get a mapping of their own: glibc's default mmap threshold, where a block is big
+ * enough that the system calls to map and unmap it are worth giving it back whole. */
 #define HK_MEDIUM_MAX ((size_t)128 * 1024)
 #define HK_ADDRESS_BITS 47 /* user space on x86-64 and arm64 with 4-level tables */
 
+/* Every block is 16-byte aligned, as glibc's are: programs and compilers (GCC's
+ * MALLOC_ABI_ALIGNMENT) count on it even for tiny sizes. So is the smallest block. */
+#define HK_BLOCK_ALIGN_SHIFT 4
+#define HK_BLOCK_ALIGN ((size_t)1 << HK_BLOCK_ALIGN_SHIFT)
+
 /* Size classes: steps of 16 up to 128, then four classes per power of two up to 128 KiB, so a
- * block wastes less than 16 bytes, or than 20% of itself. Every block is 16-byte aligned, as glibc's are: programs
- * and compilers (GCC's MALLOC_ABI_ALIGNMENT) count on it even for tiny sizes. */
-#define HK_BIN_COUNT 48
-#define HK_DIRECT_MAX 1024 /* sizes served straight from heap->direct */
-#define HK_DIRECT_COUNT (HK_DIRECT_MAX / 8 + 1)
+ * block wastes less than 16 bytes, or than 20% of itself. */
+#define HK_BIN_STEPPED_SHIFT 7 /* sizes up to 2^7 = 128 step by HK_BLOCK_ALIGN, */
+#define HK_BIN_STEPPED ((size_t)1 << (HK_BIN_STEPPED_SHIFT - HK_BLOCK_ALIGN_SHIFT)) /* in 8 classes; */
+#define HK_BIN_SPLITS_SHIFT 2  /* then each power of two is split */
+#define HK_BIN_SPLITS ((size_t)1 << HK_BIN_SPLITS_SHIFT) /* in 4 classes */
+#define HK_BIN_COUNT 48        /* 8 stepped, then 4 for each of the 10 doublings from 128 B to 128 KiB */
+_Static_assert(HK_BIN_COUNT == HK_BIN_STEPPED + (__builtin_ctzll(HK_MEDIUM_MAX) - HK_BIN_STEPPED_SHIFT) * HK_BIN_SPLITS,
+               "the last class is HK_MEDIUM_MAX");
+/* Sizes up to HK_DIRECT_MAX are served straight from heap->direct, an entry per 8 bytes of size:
+ * the sizes programs ask for most, in a table of 129 pointers per heap. */
+#define HK_DIRECT_MAX 1024
+#define HK_DIRECT_SHIFT 3
+#define HK_DIRECT_STEP ((size_t)1 << HK_DIRECT_SHIFT)
+#define HK_DIRECT_COUNT (HK_DIRECT_MAX / HK_DIRECT_STEP + 1)
+#define HK_DIRECT_INDEX(size) (((size) + HK_DIRECT_STEP - 1) >> HK_DIRECT_SHIFT)
 
 /* The tag in the segment map for each 4 MiB granule of the address space. */
 enum { HK_MAP_NONE = 0, HK_MAP_SEGMENT = 1, HK_MAP_HUGE_ALIGNED = 2, HK_MAP_HUGE_TAIL = 3, HK_MAP_META = 4 };
@@ -83,7 +103,7 @@ typedef struct hk_page_s {
     struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
     uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
     /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
-    _Alignas(64) _Atomic uintptr_t thread_free; /* blocks freed by other threads: head, count, HK_NOTIFY */
+    _Alignas(HK_CACHE_LINE) _Atomic uintptr_t thread_free; /* blocks freed by other threads: head, count, HK_NOTIFY */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t bin;
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
@@ -92,6 +112,9 @@ typedef struct hk_page_s {
     uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
     uint8_t *start;         /* first block */
 } hk_page_t;
+
+/* Room in a huge segment's header for the tracker's one record (track.h checks that it fits). */
+#define HK_HUGE_TRACK_BYTES 16
 
 struct hk_segment_s {
     _Atomic(hk_heap_t *) heap; /* owner; NULL when abandoned, or for huge segments */
@@ -108,21 +131,21 @@ struct hk_segment_s {
     /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
      * huge segment, room for the one record; and the bytes a huge block was asked for. */
     struct hk_track_rec_s *track;
-    _Alignas(8) uint8_t huge_track[16];
+    _Alignas(8) uint8_t huge_track[HK_HUGE_TRACK_BYTES];
     size_t huge_size;
     hk_page_t pages[];
 };
 
 /* With the header at two cache lines, a page record's address folds into one scaled index on the
  * free fast path; a longer header costs it three instructions. */
-_Static_assert(offsetof(hk_segment_t, pages) == 128, "segment header must stay at 128 bytes");
+_Static_assert(offsetof(hk_segment_t, pages) == 2 * HK_CACHE_LINE, "segment header must stay at 128 bytes");
 
 typedef struct hk_page_queue_s {
     hk_page_t *first, *last;
 } hk_page_queue_t;
 
 struct hk_heap_s {
-    hk_page_t *direct[HK_DIRECT_COUNT]; /* by (size+7)/8: the page serving that size */
+    hk_page_t *direct[HK_DIRECT_COUNT]; /* by HK_DIRECT_INDEX(size): the page serving that size */
     hk_page_queue_t bins[HK_BIN_COUNT];
     hk_page_queue_t full; /* pages with no free block, out of the way of the search */
     _Atomic size_t full_freed; /* remote frees that landed in full pages since we last looked */
@@ -268,26 +291,29 @@ static inline hk_block_t *hk_page_pop(hk_page_t *page) {
     return b;
 }
 
+/* Size classes: the bin of a size (see HK_BIN_STEPPED). */
 static inline size_t hk_bin_of(size_t size) {
-    if (size <= 128) return size <= 16 ? 0 : ((size + 15) >> 4) - 1;
+    if (size <= ((size_t)1 << HK_BIN_STEPPED_SHIFT))
+        return size <= HK_BLOCK_ALIGN ? 0 : ((size + HK_BLOCK_ALIGN - 1) >> HK_BLOCK_ALIGN_SHIFT) - 1;
     size_t s = size - 1;
-    size_t b = 63 - (size_t)__builtin_clzl(s);
-    return 8 + (b - 7) * 4 + ((s >> (b - 2)) & 3);
+    size_t b = (8 * sizeof(unsigned long) - 1) - (size_t)__builtin_clzl(s); /* floor(log2(s)) */
+    return HK_BIN_STEPPED + (b - HK_BIN_STEPPED_SHIFT) * HK_BIN_SPLITS +
+           ((s >> (b - HK_BIN_SPLITS_SHIFT)) & (HK_BIN_SPLITS - 1));
 }
 
 /* Size classes: the block size of a bin. */
 static inline size_t hk_bin_size(size_t bin) {
-    if (bin < 8) return (bin + 1) * 16;
-    size_t i = bin - 8, b = 7 + i / 4;
-    return ((size_t)1 << b) + ((i % 4) + 1) * ((size_t)1 << (b - 2));
+    if (bin < HK_BIN_STEPPED) return (bin + 1) * HK_BLOCK_ALIGN;
+    size_t i = bin - HK_BIN_STEPPED, b = HK_BIN_STEPPED_SHIFT + i / HK_BIN_SPLITS;
+    return ((size_t)1 << b) + ((i % HK_BIN_SPLITS) + 1) * ((size_t)1 << (b - HK_BIN_SPLITS_SHIFT));
 }
 
 /* ------------------------------------------------------------ segment geometry */
 
-/* The header is rounded to 8 KiB so that blocks of power-of-two sizes up to 8 KiB stay
- * naturally aligned in page 0 too. */
+/* The header is rounded to the biggest small block (8 KiB) so that blocks of power-of-two sizes
+ * up to it stay naturally aligned in page 0 too. */
 static inline size_t hk_segment_header_size(uint32_t page_count) {
-    return hk_align_up(sizeof(hk_segment_t) + page_count * sizeof(hk_page_t), 8192);
+    return hk_align_up(sizeof(hk_segment_t) + page_count * sizeof(hk_page_t), HK_SMALL_MAX);
 }
 
 static inline hk_segment_t *hk_page_segment(const hk_page_t *page) { return hk_ptr_segment(page); }

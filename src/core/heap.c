@@ -12,6 +12,15 @@ hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-ex
  * segment's page records, and a segment full of live blocks gives no page of this bin. */
 #define HK_ADOPT_MAX 8
 
+/* The allocation slow path reads the clock on one call in this many (a power of two): a program
+ * that allocates mid-size blocks in a loop does not pay for it, and a purge that falls due waits
+ * this many slow calls at most. */
+#define HK_CLOCK_EVERY 32
+
+/* Heap records are made this many bytes' worth at a time, in a metadata mapping (which takes a
+ * whole segment-sized granule of address space; the rest of it is never touched). */
+#define HK_HEAP_RECORDS_BYTES ((size_t)64 * 1024)
+
 /* --------------------------------------------------------------- size classes */
 
 static hk_segment_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_SEGMENT_SMALL : HK_SEGMENT_MEDIUM; }
@@ -21,8 +30,8 @@ static void hk_heap_queue_changed(hk_heap_t *heap, size_t bin) {
     size_t size = hk_bin_size(bin);
     if (size > HK_DIRECT_MAX || hk_observed()) return; /* observed: every malloc goes generic */
     hk_page_t *page = heap->bins[bin].first ? heap->bins[bin].first : &hk_page_empty;
-    size_t lo = bin == 0 ? 0 : hk_bin_size(bin - 1) / 8 + 1;
-    for (size_t w = lo; w <= size / 8; w++) heap->direct[w] = page;
+    size_t lo = bin == 0 ? 0 : hk_bin_size(bin - 1) / HK_DIRECT_STEP + 1;
+    for (size_t w = lo; w <= size / HK_DIRECT_STEP; w++) heap->direct[w] = page;
 }
 
 static void hk_queue_remove_page(hk_heap_t *heap, hk_page_t *page) {
@@ -87,10 +96,10 @@ void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
     hk_purger_start_if_wanted(); /* the end of a free: the heap is consistent */
 }
 
-/* Called on the allocation slow path: run the purge pass if it is due. The clock is read on one
- * call in 32, so a program that allocates mid-size blocks in a loop does not pay for it. */
+/* Called on the allocation slow path: run the purge pass if it is due (the clock is read on one
+ * call in HK_CLOCK_EVERY). */
 void hk_heap_maybe_collect(hk_heap_t *heap) {
-    if (heap->purge_deadline == 0 || (++heap->slow_calls & 31) != 0) return;
+    if (heap->purge_deadline == 0 || (++heap->slow_calls & (HK_CLOCK_EVERY - 1)) != 0) return;
     if (hk_clock_ms() >= heap->purge_deadline) hk_heap_collect(heap, false);
 }
 
@@ -206,7 +215,7 @@ static hk_heap_t *hk_heap_record_alloc(void) {
     } else {
         /* Heap records are never unmapped: a remote freer may still bump full_freed on a
          * record whose thread is gone, which must stay harmless. */
-        size_t chunk = (size_t)64 * 1024, n = chunk / sizeof(hk_heap_t);
+        size_t chunk = HK_HEAP_RECORDS_BYTES, n = chunk / sizeof(hk_heap_t);
         hk_heap_t *records = hk_meta_map(chunk);
         if (records != NULL) {
             for (size_t i = 1; i < n; i++) {

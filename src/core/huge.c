@@ -3,7 +3,11 @@
  * copying. A huge segment's header is one page record, so frees find it like any other. */
 #include "hooks.h"
 
-static size_t hk_huge_header_size(void) { return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), 64); }
+/* The header (the segment and its one page record), to a whole cache line: the block that
+ * follows it starts on a line of its own. */
+static size_t hk_huge_header_size(void) {
+    return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), HK_CACHE_LINE);
+}
 
 /* A block aligned to 4 MiB or more cannot share its first granule with the header, so the header
  * goes one OS page before the block (the segment is then not 4 MiB aligned) and the block's first
@@ -61,7 +65,7 @@ static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
 
 void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     size_t ps = hk_os_page_size(), header = hk_huge_header_size();
-    if (align < 16) align = 16;
+    if (align < HK_BLOCK_ALIGN) align = HK_BLOCK_ALIGN;
     bool big_aligned = align >= HK_SEGMENT_SIZE;
     size_t offset = big_aligned ? ps : align <= ps ? hk_align_up(header, align) : align;
     if (size > ((size_t)1 << HK_ADDRESS_BITS) || size + offset + align > ((size_t)1 << HK_ADDRESS_BITS)) {
