@@ -220,7 +220,10 @@ hk_internal void hk_heap_page_unfull(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_heap_collect(hk_heap_t *heap, bool force);
 hk_internal void hk_heap_maybe_collect(hk_heap_t *heap);
 
-/* huge_cache.c — freed huge mappings kept for reuse */
+/* huge_cache.c — freed huge mappings kept for reuse, in at most HK_HUGE_CACHE_EXTENTS extents: few
+ * enough to scan under the lock on every huge malloc and free; enough for the big buffers a
+ * program juggles at once. */
+#define HK_HUGE_CACHE_EXTENTS 16
 hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size);
 hk_internal void hk_huge_cache_put(uint8_t *base, size_t size);
 hk_internal void hk_huge_purge(bool force);

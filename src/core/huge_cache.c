@@ -3,10 +3,6 @@
  * go cost no system calls and no page faults. Bounded by HEAPKIT_HUGE_CACHE bytes. */
 #include "core.h"
 
-/* Few enough to scan under the lock on every huge malloc and free; enough for the big buffers a
- * program juggles at once. */
-#define HK_HUGE_CACHE_EXTENTS 16
-
 /* An extent more than this many times the size asked for is split, not handed out whole: the
  * rest stays cached for the next big block. */
 #define HK_HUGE_CACHE_SPLIT 2

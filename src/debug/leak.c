@@ -22,6 +22,7 @@
 #include "stop_world.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -30,9 +31,32 @@
 #include <unistd.h>
 
 #define HK_NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
+/* Loaded objects a check lists: a big program has a few hundred. */
 #define HK_MODULES_MAX 4096
+/* Ranges of our own memory left out of the roots: our writable segments (at most HK_OWN_DATA_MAX)
+ * or our biggest tables, and the huge cache's extents (HK_HUGE_CACHE_EXTENTS), with room. */
 #define HK_EXCLUDED_MAX 64
+/* A shared object has one or two writable segments (data and bss, relro); room for more. */
+#define HK_OWN_DATA_MAX 8
+/* Mappings this big (a sanitizer's shadow, a VM's heap reservation) are not read as roots: no
+ * program keeps its pointers in 64 GiB of anonymous memory, and reading it all would be slow. */
 #define HK_ROOT_MAX ((uintptr_t)64 << 30)
+/* Nothing is mapped in the first page: smaller words are counts and flags, not pointers (rejected
+ * before the segment map is read). */
+#define HK_LOW_ADDRESS 4096
+/* The mark stack's first size, in entries (1.5 MiB: it fits the first metadata granule); it
+ * doubles as needed. */
+#define HK_MARK_STACK_FIRST ((size_t)1 << 16)
+/* /proc/self/maps is read whole into a buffer this big at first (a line per mapping, 1 MiB holds
+ * ten thousand), four times bigger each time it does not fit, up to a size no process needs (the
+ * kernel allows 65530 mappings by default). */
+#define HK_MAPS_FIRST_BYTES ((size_t)1 << 20)
+#define HK_MAPS_MAX_BYTES ((size_t)64 << 20)
+#define HK_MAPS_GROWTH 4
+/* How long the check waits for a thread counted as stopped to note its stack pointer: it has
+ * taken its slot and is a few instructions from done, so this bounds only a thread descheduled
+ * in between. */
+#define HK_STOP_READY_WAIT_MS 100
 
 typedef struct hk_mark_entry_s {
     uintptr_t user;
@@ -52,7 +76,7 @@ static struct {
     hk_track_rec_t *leader; /* the clique being walked, or NULL while marking from roots */
     hk_range_t excluded[HK_EXCLUDED_MAX];
     size_t excluded_count;
-    hk_range_t own_data[8]; /* our library's writable segments, when it is a shared object */
+    hk_range_t own_data[HK_OWN_DATA_MAX]; /* our library's writable segments, when it is a shared object */
     size_t own_data_count;
     hk_module_t *modules;
     size_t module_count;
@@ -102,7 +126,9 @@ HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, ui
             hk_track_rec_t *recs = hk_track_record(seg, page, 0);
             for (uint32_t b = 0; b < page->capacity; b++)
                 if (recs[b].stack != 0)
-                    fn(&recs[b], (uintptr_t)page->start + (size_t)b * page->block_size + ((uintptr_t)recs[b].offset << 4),
+                    fn(&recs[b],
+                       (uintptr_t)page->start + (size_t)b * page->block_size +
+                           ((uintptr_t)recs[b].offset << HK_BLOCK_ALIGN_SHIFT),
                        recs[b].size);
         }
     }
@@ -112,7 +138,7 @@ HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, ui
 
 static bool hk_mark_push(uintptr_t user, size_t size, hk_track_rec_t *rec) {
     if (hk_leak.stack_len == hk_leak.stack_cap) {
-        size_t cap = hk_leak.stack_cap ? hk_leak.stack_cap * 2 : (size_t)1 << 16;
+        size_t cap = hk_leak.stack_cap ? hk_leak.stack_cap * 2 : HK_MARK_STACK_FIRST;
         hk_mark_entry_t *grown = hk_meta_map(cap * sizeof *grown);
         if (grown == NULL) return false;
         if (hk_leak.stack != NULL) {
@@ -153,7 +179,7 @@ HK_NO_SANITIZE static void hk_scan_words(uintptr_t lo, uintptr_t hi, unsigned fr
     lo = hk_align_up(lo, sizeof(uintptr_t));
     for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
         uintptr_t w = *(const uintptr_t *)a;
-        if ((w >> HK_ADDRESS_BITS) != 0 || w < 4096) continue;
+        if ((w >> HK_ADDRESS_BITS) != 0 || w < HK_LOW_ADDRESS) continue;
         uint8_t tag = hk_segmap[w >> HK_SEGMENT_SHIFT];
         if (tag != HK_MAP_NONE && tag != HK_MAP_META) {
             hk_mark_word(w, from);
@@ -241,7 +267,7 @@ static bool hk_parse_mapping(char *line, hk_mapping_t *m) {
 
 /* /proc/self/maps, whole, into scratch memory (read with plain system calls: no stdio). */
 static char *hk_read_maps(void) {
-    for (size_t cap = (size_t)1 << 20; cap <= (size_t)64 << 20; cap *= 4) {
+    for (size_t cap = HK_MAPS_FIRST_BYTES; cap <= HK_MAPS_MAX_BYTES; cap *= HK_MAPS_GROWTH) {
         int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
         if (fd < 0) return NULL;
         char *text = hk_leak_scratch(cap);
@@ -264,14 +290,21 @@ static bool hk_is_stack_mapping(const hk_mapping_t *m, const hk_mapping_t *prev)
            m->path[0] == '\0';
 }
 
-/* glibc's thread descriptor on x86-64 starts with tcb and self, both pointing to itself, then
- * points to the thread's TLS vector one 16-byte entry past the start of its block: a pointer
- * into the middle that would make every thread's vector "possibly lost". Count it as a start. */
+/* glibc's thread descriptor on x86-64 (its tcbhead_t) starts with three words: tcb and self point
+ * to the descriptor itself, dtv to the thread's TLS vector, one 16-byte entry past the start of
+ * its block: a pointer into the middle that would make every thread's vector "possibly lost".
+ * Count it as a start. The descriptor is 64-byte aligned, at the top of the thread's stack under
+ * its static TLS (a few KiB). */
+enum { HK_TCB_TCB, HK_TCB_DTV, HK_TCB_SELF };
+#define HK_DTV_ENTRY 16
+#define HK_TCB_ALIGN 64
+#define HK_TCB_SEARCH 65536 /* bytes at the top of a dead stack searched for its descriptor */
+
 HK_NO_SANITIZE static bool hk_mark_thread_descriptor(uintptr_t tp) {
 #if defined(__x86_64__)
     const uintptr_t *w = (const uintptr_t *)tp;
-    if (tp == 0 || w[0] != tp || w[2] != tp) return false;
-    hk_mark_word(w[1] - 16, HK_MARK_REACHABLE);
+    if (tp == 0 || w[HK_TCB_TCB] != tp || w[HK_TCB_SELF] != tp) return false;
+    hk_mark_word(w[HK_TCB_DTV] - HK_DTV_ENTRY, HK_MARK_REACHABLE);
     hk_mark_drain();
     return true;
 #else
@@ -286,8 +319,8 @@ HK_NO_SANITIZE static bool hk_mark_thread_descriptor(uintptr_t tp) {
  * descriptor alone. On x86-64 it starts with two words pointing to itself (tcb and self). */
 HK_NO_SANITIZE static void hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
 #if defined(__x86_64__)
-    uintptr_t floor = hi - lo > 65536 ? hi - 65536 : lo;
-    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= floor; a -= 64) {
+    uintptr_t floor = hi - lo > HK_TCB_SEARCH ? hi - HK_TCB_SEARCH : lo;
+    for (uintptr_t a = (hi - HK_TCB_ALIGN) & ~(uintptr_t)(HK_TCB_ALIGN - 1); a >= floor; a -= HK_TCB_ALIGN) {
         if (hk_mark_thread_descriptor(a)) {
             hk_scan_root(a, hi);
             return;
@@ -310,8 +343,7 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
         line = eol ? eol + 1 : line + strlen(line);
         if (!ok) continue;
         bool readable = m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p';
-        bool special = !strncmp(m.path, "[v", 2) || !strncmp(m.path, "/dev/", 5);
-        /* Reservations this big (a sanitizer's shadow, a VM's heap) are not worth reading. */
+        bool special = !strncmp(m.path, "[v", sizeof "[v" - 1) || !strncmp(m.path, "/dev/", sizeof "/dev/" - 1);
         if (readable && !special && m.hi - m.lo > HK_ROOT_MAX) {
             hk_message("leak check: skipping a %zu GiB mapping at %p as a root", (size_t)((m.hi - m.lo) >> 30),
                        (void *)m.lo);
@@ -357,7 +389,7 @@ static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) 
     }
     if (lo >= hi) return 0;
     const char *path = info->dlpi_name;
-    static char exe[4096];
+    static char exe[PATH_MAX];
     if (path == NULL || path[0] == '\0') {
         if (hk_leak.module_count != 0) return 0; /* the vDSO has no name either */
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -365,7 +397,7 @@ static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) 
         path = exe;
     } else if (ours) {
         /* Our own data and bss: never roots (they hold only the allocator's bookkeeping). */
-        for (int i = 0; i < info->dlpi_phnum && hk_leak.own_data_count < 8; i++) {
+        for (int i = 0; i < info->dlpi_phnum && hk_leak.own_data_count < HK_OWN_DATA_MAX; i++) {
             const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
             if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
                 hk_leak.own_data[hk_leak.own_data_count++] =
@@ -396,9 +428,9 @@ static void hk_collect_exclusions(void) {
         hk_exclude((uintptr_t)&hk_state, (uintptr_t)(&hk_state + 1));
         hk_exclude((uintptr_t)&hk_leak, (uintptr_t)(&hk_leak + 1));
     }
-    uintptr_t bases[32];
-    size_t sizes[32];
-    size_t n = hk_huge_cache_extents(bases, sizes, 32);
+    uintptr_t bases[HK_HUGE_CACHE_EXTENTS];
+    size_t sizes[HK_HUGE_CACHE_EXTENTS];
+    size_t n = hk_huge_cache_extents(bases, sizes, HK_HUGE_CACHE_EXTENTS);
     for (size_t i = 0; i < n; i++) hk_exclude(bases[i], bases[i] + sizes[i]);
 }
 
@@ -454,7 +486,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     hk_stopped_thread_t *threads;
     result.stopped = hk_stop_world(&threads, &result.not_stopped);
     for (size_t i = 0; i < result.stopped; i++) {
-        uint64_t deadline = hk_clock_ms() + 100;
+        uint64_t deadline = hk_clock_ms() + HK_STOP_READY_WAIT_MS;
         while (!atomic_load_explicit(&threads[i].ready, memory_order_acquire) && hk_clock_ms() < deadline) {
         }
     }

@@ -8,9 +8,18 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
-#define HK_SCRATCH_BYTES ((size_t)1 << 30) /* address space; pages are touched as used */
+/* Address space for one check's scratch (pages are touched as used): /proc/self/maps (up to 64
+ * MiB), the module table and the group tables of a check with millions of lost blocks fit. */
+#define HK_SCRATCH_BYTES ((size_t)1 << 30)
+/* The group table's first size in slots (it doubles as needed), and its load: at most one group
+ * per HK_GROUP_LOAD slots, so linear probing stays short. */
+#define HK_GROUPS_FIRST 1024
+#define HK_GROUP_LOAD 2
+/* Check numbers tried past those an exec'd image of this pid left, before giving up. */
+#define HK_REPORT_NAME_TRIES 10000
 
 static struct {
     uint8_t *base;
@@ -25,7 +34,7 @@ void *hk_leak_scratch(size_t size) {
         return NULL;
     }
     if (hk_scratch.base == NULL && (hk_scratch.base = hk_meta_map(HK_SCRATCH_BYTES)) == NULL) return NULL;
-    size = hk_align_up(size, 16);
+    size = hk_align_up(size, HK_BLOCK_ALIGN); /* as aligned as malloc's blocks */
     if (size > HK_SCRATCH_BYTES - hk_scratch.used) return NULL;
     void *p = hk_scratch.base + hk_scratch.used;
     hk_scratch.used += size;
@@ -35,8 +44,10 @@ void *hk_leak_scratch(size_t size) {
 
 /* ------------------------------------------------------------------ groups */
 
+/* (kind, stack, label) hashed: the stack id spread by a multiply, kind and label xor-ed into bits
+ * the others leave alone, the high bits folded down. */
 static size_t hk_group_slot(size_t cap, hk_leak_kind_t kind, uint32_t stack, uint16_t label) {
-    uint64_t h = ((uint64_t)stack * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)kind << 40) ^ ((uint64_t)label << 20);
+    uint64_t h = ((uint64_t)stack * HK_GOLDEN_RATIO_64) ^ ((uint64_t)kind << 40) ^ ((uint64_t)label << 20);
     return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
@@ -48,9 +59,9 @@ static hk_leak_group_t *hk_group_find(hk_leak_group_t *table, size_t cap, hk_lea
     }
 }
 
-/* Keep the table at most half full: move to one twice the size (the old one stays in scratch). */
+/* Move the table to one twice the size (the old one stays in scratch). */
 static bool hk_groups_grow(hk_leak_result_t *r) {
-    size_t cap = hk_scratch.group_cap ? hk_scratch.group_cap * 2 : 1024;
+    size_t cap = hk_scratch.group_cap ? hk_scratch.group_cap * 2 : HK_GROUPS_FIRST;
     hk_leak_group_t *table = hk_leak_scratch(cap * sizeof *table);
     if (table == NULL) return false;
     for (size_t i = 0; i < hk_scratch.group_cap; i++) {
@@ -81,7 +92,7 @@ void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_
     hk_leak_count_t *c = hk_summary_count(&r->summary, kind);
     c->blocks++;
     c->bytes += size;
-    if (r->group_count * 2 >= hk_scratch.group_cap && !hk_groups_grow(r)) return;
+    if (r->group_count * HK_GROUP_LOAD >= hk_scratch.group_cap && !hk_groups_grow(r)) return;
     hk_leak_group_t *g = hk_group_find(r->groups, hk_scratch.group_cap, kind, rec->stack, rec->label);
     if (!g->used) {
         *g = (hk_leak_group_t){.stack = rec->stack, .thread = rec->thread, .label = rec->label,
@@ -114,7 +125,8 @@ void hk_leak_groups_sort(hk_leak_result_t *r) {
 /* ------------------------------------------------------------------ output */
 
 /* The report goes out through one buffer, written to its file whenever the next line would not
- * fit. Static: 16 KiB is too much for some threads' stacks, and checks are serialised. */
+ * fit: 16 KiB, a few hundred lines a write. Static: too much for some threads' stacks, and checks
+ * are serialised. */
 #define HK_REPORT_BUFFER_BYTES 16384
 
 static struct {
@@ -146,7 +158,7 @@ static const hk_module_t *hk_module_of(const hk_leak_result_t *r, uintptr_t pc) 
 }
 
 static void hk_report_raw(hk_leak_result_t *r) {
-    char exe[4096];
+    char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
     hk_out("heapkit-leaks\t1\npid\t%d\t%d\nexe\t%s\ncheck\t%u\t%s\nthreads\t%zu\t%zu\n", (int)getpid(),
@@ -233,7 +245,7 @@ void hk_leak_report(hk_leak_result_t *r) {
     }
     /* A file of this pid may already be there from the image that exec'd us (same pid, its own
      * check numbers): take the next free number rather than overwrite it. */
-    char path[4096];
+    char path[PATH_MAX];
     for (unsigned tries = 0;; tries++, r->check++) {
         hk_buf_t b = {path, sizeof path, 0};
         hk_buf_printf(&b, "%s/leaks.%d.%u.raw", dir, (int)getpid(), r->check);
@@ -242,7 +254,7 @@ void hk_leak_report(hk_leak_result_t *r) {
             return;
         }
         hk_report.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (hk_report.fd >= 0 || errno != EEXIST || tries == 10000) break;
+        if (hk_report.fd >= 0 || errno != EEXIST || tries == HK_REPORT_NAME_TRIES) break;
     }
     if (hk_report.fd < 0) {
         hk_message("cannot write the leak report to %s (errno %d)", path, errno);

@@ -25,12 +25,25 @@
 #include <libunwind.h>
 #include <unwind.h>
 
-#define HK_OWN_FRAMES_MAX 8 /* frames of ours at the top of a stack, dropped */
+/* Frames of ours at the top of a stack, to be dropped: the tracker's, the generic path that calls
+ * the hook and an API function or two, with room for a caller inside the library (a pool over
+ * hk_malloc). Captures take this many frames beyond HEAPKIT_STACK_DEPTH. */
+#define HK_OWN_FRAMES_MAX 8
+/* Distinct pool and arena names (label ids are 16 bits): programs have a few dozen; further
+ * names go unlabelled. */
 #define HK_LABELS_MAX 1024
 
-#define HK_STACK_CACHE_FRAMES 32 /* frames a cached stack can have, ours included */
-#define HK_STACK_CACHE_SETS 1024
+/* The stack cache of each thread: 1024 sets of 4 ways, 4096 stacks (about 1.6 MiB of metadata
+ * address space, pages touched as used), each of up to 32 frames, ours included: the stacks of
+ * a program's allocation sites, most of them at depths a default depth of 16 covers. */
+#define HK_STACK_CACHE_FRAMES 32
+#define HK_STACK_CACHE_SETS_SHIFT 10
+#define HK_STACK_CACHE_SETS ((size_t)1 << HK_STACK_CACHE_SETS_SHIFT)
 #define HK_STACK_CACHE_WAYS 4
+/* x86-64 frames are 16-byte aligned: the low bits of a frame address say nothing. */
+#define HK_FRAME_ALIGN_SHIFT 4
+/* Frames of ours a stack walk starts in, always the same: hk_unwind_slots, hk_track_stack. */
+#define HK_WALK_OWN_FRAMES 2
 
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
@@ -99,7 +112,8 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
         heap->stack_cache = hk_meta_map(sizeof(hk_stack_cache_t));
         if (heap->stack_cache == NULL) return NULL;
     }
-    size_t set = (size_t)((base >> 4) * 0x9e3779b97f4a7c15ull >> 54) & (HK_STACK_CACHE_SETS - 1);
+    size_t set = (size_t)((base >> HK_FRAME_ALIGN_SHIFT) * HK_GOLDEN_RATIO_64 >> (64 - HK_STACK_CACHE_SETS_SHIFT)) &
+                 (HK_STACK_CACHE_SETS - 1);
     return heap->stack_cache->sets[set];
 }
 
@@ -119,8 +133,7 @@ typedef struct {
 
 static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg) {
     hk_slot_walk_t *w = arg;
-    /* frame 0 returns into hk_unwind_slots, frame 1 into hk_track_stack: always the same */
-    if (w->seen++ < 2) return _URC_NO_REASON;
+    if (w->seen++ < HK_WALK_OWN_FRAMES) return _URC_NO_REASON;
     uintptr_t ip = _Unwind_GetIP(ctx), at = _Unwind_GetCFA(ctx) - sizeof(uintptr_t);
     if (ip == 0) return _URC_END_OF_STACK; /* the outermost frame (_start, clone) says where it ends */
     if (at < w->base || at - w->base > UINT32_MAX || *(const uintptr_t *)at != ip) w->exact = false;
@@ -143,7 +156,7 @@ static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_
 static hk_noinline uint32_t hk_track_stack(void) {
     /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
      * recorded with no stack instead of recursing or blaming the program. */
-    if (hk_own_work) return 1;
+    if (hk_own_work) return HK_STACK_UNKNOWN;
     hk_own_work = true;
     hk_track_find_own();
     size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
@@ -190,8 +203,8 @@ static void hk_track_heap_done(hk_heap_t *heap) {
 
 /* ------------------------------------------------------------------ records */
 
-/* One record per 16 bytes of segment: enough for the smallest blocks in every page. */
-#define HK_TRACK_TABLE_BYTES (HK_SEGMENT_SIZE / 16 * sizeof(hk_track_rec_t))
+/* One record per HK_BLOCK_ALIGN bytes of segment: enough for the smallest blocks in every page. */
+#define HK_TRACK_TABLE_BYTES ((HK_SEGMENT_SIZE >> HK_BLOCK_ALIGN_SHIFT) * sizeof(hk_track_rec_t))
 
 static bool hk_track_segment_mapped(hk_segment_t *seg) {
     seg->track = hk_meta_map(HK_TRACK_TABLE_BYTES);
@@ -233,7 +246,7 @@ static void hk_track_alloc(void *p, size_t size) {
     hk_track_rec_t fresh = {
         .size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
         .thread = heap->serial,
-        .offset = (uint16_t)(((uint8_t *)p - block) >> 4),
+        .offset = (uint16_t)(((uint8_t *)p - block) >> HK_BLOCK_ALIGN_SHIFT),
     };
     if (seg->kind == HK_SEGMENT_HUGE) seg->huge_size = size;
     fresh.stack = hk_track_stack();
@@ -270,7 +283,7 @@ hk_block_state_t hk_track_block_state(const void *p) {
         block = (const uint8_t *)seg + seg->block_offset;
     }
     if (rec->stack == 0) return HK_BLOCK_FREE;
-    return block + ((size_t)rec->offset << 4) == u ? HK_BLOCK_LIVE : HK_BLOCK_INTERIOR;
+    return block + ((size_t)rec->offset << HK_BLOCK_ALIGN_SHIFT) == u ? HK_BLOCK_LIVE : HK_BLOCK_INTERIOR;
 }
 
 
