@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* Room for one number as text (hk_buf_bytes's "1023.9 KiB", a ratio): 20 digits and a unit at most. */
-#define HK_NUMBER_TEXT 32
 /* The whole report, text or JSON: the totals, 48 size-class lines, and up to 33 lines each of
  * pools and arenas (pools/registry.c), with room to spare. */
 #define HK_STATS_TEXT_BYTES ((size_t)16 * 1024)
