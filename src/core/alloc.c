@@ -279,6 +279,11 @@ HK_API void *hk_reallocarray(void *p, size_t count, size_t size) {
 
 /* ------------------------------------------------------- aligned allocation */
 
+/* Alignments up to half the medium limit are served from a page, by over-allocating size + align
+ * - 1 bytes when that is still a medium size (half leaves room for requests as big as the
+ * alignment); bigger ones get a huge mapping, aligned as asked. */
+#define HK_PAGE_ALIGN_MAX (HK_MEDIUM_MAX / 2)
+
 /* align is a power of two. Small alignments come for free from the size classes; otherwise
  * over-allocate within a page and mark the page so frees find the block start. */
 static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
@@ -286,7 +291,7 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
         if (align == HK_BLOCK_ALIGN && size < HK_BLOCK_ALIGN) size = HK_BLOCK_ALIGN;
         return zero ? hk_calloc(1, size) : hk_malloc(size);
     }
-    if (size <= HK_MEDIUM_MAX && align <= HK_MEDIUM_MAX / 2) {
+    if (size <= HK_MEDIUM_MAX && align <= HK_PAGE_ALIGN_MAX) {
         void *p = zero ? hk_calloc(1, size) : hk_malloc(size);
         if (p == NULL || ((uintptr_t)p & (align - 1)) == 0) return p;
         hk_free(p);
