@@ -31,7 +31,8 @@ HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(1, 2) void *hk_calloc(size_t count, size_t s
 HK_API HK_ALLOC_SIZE(2) void *hk_realloc(void *p, size_t size);
 HK_API HK_ALLOC_SIZE(2, 3) void *hk_reallocarray(void *p, size_t count, size_t size);
 HK_API void hk_free(void *p);
-/* C23 free_sized / free_aligned_sized: the size is checked against the block in debug modes only. */
+/* C23 free_sized / free_aligned_sized: free p as hk_free does; the size and alignment are not
+ * checked against the block (not yet, in any mode). */
 HK_API void hk_free_sized(void *p, size_t size);
 HK_API void hk_free_aligned_sized(void *p, size_t alignment, size_t size);
 

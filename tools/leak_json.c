@@ -97,8 +97,8 @@ static void json_frame(FILE *f, const struct leak_frame *fr)
 static void json_group(FILE *f, const struct leak_group *g, const struct suppressions *s)
 {
     const struct raw_leak *l = g->raw;
-    fprintf(f, "{\"kind\": \"%s\", \"blocks\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"label\": ", leak_kind_names[l->kind],
-            l->blocks, l->bytes);
+    fprintf(f, "{\"kind\": \"%s\", \"blocks\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"label\": ",
+            hk_leak_kind_name(l->kind), l->blocks, l->bytes);
     json_string(f, l->label);
     fprintf(f, ", \"thread\": %" PRIu64 ", \"first_block\": \"0x%" PRIx64 "\", \"suppressed\": %s", l->thread,
             l->first, g->suppressed_by >= 0 ? "true" : "false");
@@ -131,9 +131,9 @@ static void json_check(FILE *f, const struct leak_check *c, const struct suppres
         json_group(f, &c->groups[i], s);
     }
     fputs("],\n       \"summary\": {", f);
-    for (int k = 0; k < LEAK_KINDS; k++)
-        json_count(f, leak_kind_names[k], &c->counts[k], false);
-    json_count(f, "suppressed", &c->suppressed, true);
+    for (int k = 0; k < HK_LEAK_KINDS; k++)
+        json_count(f, hk_leak_kind_name((hk_leak_kind_t)k), &c->counts[k], false);
+    json_count(f, HK_LEAK_SUPPRESSED_NAME, &c->suppressed, true);
     fputs("},\n       \"suppressions_used\": [", f);
     bool first = true;
     for (size_t i = 0; s != NULL && i < s->count; i++) {

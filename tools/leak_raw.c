@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const leak_kind_names[LEAK_KINDS] = { "definite", "indirect", "possible", "reachable" };
-
 #define RAW_FIELDS_MAX 80 /* a stack record: its id and up to 64 frames, with room to spare */
 
 static void *xrealloc(void *p, size_t size)
@@ -83,14 +81,6 @@ static bool parse_frame(char *s, struct raw_frame *f)
     return ok;
 }
 
-static int kind_of(const char *s)
-{
-    for (int k = 0; k < LEAK_KINDS; k++)
-        if (strcmp(s, leak_kind_names[k]) == 0)
-            return k;
-    return -1;
-}
-
 static void set_error(struct raw_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct raw_report *r, const char *fmt, ...)
 {
@@ -159,16 +149,16 @@ static const char *parse_record(struct parser *p, char **f, size_t n)
         r->stacks[r->stack_count++] = s;
     } else if (strcmp(type, "leak") == 0) {
         struct raw_leak l;
-        int kind = n >= 8 ? kind_of(f[1]) : -1;
+        int kind = n >= 8 ? hk_leak_kind_of(f[1]) : -1;
         if (kind < 0 || !parse_u64(f[2], 10, &l.stack) || !parse_u64(f[3], 10, &l.blocks) ||
             !parse_u64(f[4], 10, &l.bytes) || !parse_u64(f[6], 10, &l.thread) || !parse_u64(f[7], 16, &l.first))
             return "a leak record wants: leak <kind> <stack> <blocks> <bytes> <label> <thread> <hex address>";
-        l.kind = (enum leak_kind)kind;
+        l.kind = (hk_leak_kind_t)kind;
         l.label = strcmp(f[5], "-") == 0 ? NULL : xstrdup(f[5]);
         grow(&r->leaks, &p->leak_cap, r->leak_count, sizeof *r->leaks);
         r->leaks[r->leak_count++] = l;
     } else if (strcmp(type, "summary") == 0) {
-        int kind = n >= 4 ? kind_of(f[1]) : -1;
+        int kind = n >= 4 ? hk_leak_kind_of(f[1]) : -1;
         struct leak_count c;
         if (kind < 0 || !parse_u64(f[2], 10, &c.blocks) || !parse_u64(f[3], 10, &c.bytes))
             return "a summary record wants: summary <kind> <blocks> <bytes>";

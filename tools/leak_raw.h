@@ -8,9 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum leak_kind { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, LEAK_KINDS };
-
-extern const char *const leak_kind_names[LEAK_KINDS]; /* "definite", ... as in the format */
+#include "leak_kinds.h" /* the kinds and their names, shared with the library (src/debug) */
 
 struct raw_module {
     uint64_t bias;
@@ -29,7 +27,7 @@ struct raw_stack {
 };
 
 struct raw_leak {
-    enum leak_kind kind;
+    hk_leak_kind_t kind;
     uint64_t stack; /* id of a raw_stack */
     uint64_t blocks, bytes;
     char *label; /* NULL for "-" */
@@ -54,8 +52,8 @@ struct raw_report {
     size_t stack_count;
     struct raw_leak *leaks;
     size_t leak_count;
-    struct leak_count summary[LEAK_KINDS];
-    bool has_summary[LEAK_KINDS];
+    struct leak_count summary[HK_LEAK_KINDS];
+    bool has_summary[HK_LEAK_KINDS];
     bool complete; /* the `end` record was read */
     char *error;   /* why the file could not be read to its end; NULL if it could */
 };

@@ -18,9 +18,6 @@
 
 #include "symbolize.h"
 
-static const char *const kind_words[LEAK_KINDS] = { "definitely lost", "indirectly lost", "possibly lost",
-                                                    "still reachable" };
-
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
@@ -228,11 +225,11 @@ static void build_check(struct leak_check *c, struct raw_report *r, struct symbo
     c->groups = xcalloc(r->leak_count, sizeof *c->groups);
     c->group_count = r->leak_count;
     c->per_suppression = xcalloc(s != NULL ? s->count : 0, sizeof *c->per_suppression);
-    struct leak_count listed[LEAK_KINDS] = { { 0 } };
+    struct leak_count listed[HK_LEAK_KINDS] = { { 0 } };
     for (size_t i = 0; i < r->leak_count; i++) {
         struct leak_group *g = &c->groups[i];
         g->raw = &r->leaks[i];
-        if (name_reachable || g->raw->kind != LEAK_REACHABLE)
+        if (name_reachable || g->raw->kind != HK_LEAK_REACHABLE)
             symbolize_group(sym, r, g);
         g->suppressed_by = suppress_group(s, g);
         if (g->suppressed_by >= 0) {
@@ -244,13 +241,13 @@ static void build_check(struct leak_check *c, struct raw_report *r, struct symbo
     }
     /* The summary may count more than the groups (blocks the library could not group); trust
      * it, less what was suppressed. A report cut short before it has only its groups. */
-    for (int k = 0; k < LEAK_KINDS; k++) {
+    for (int k = 0; k < HK_LEAK_KINDS; k++) {
         c->counts[k] = listed[k];
         if (!r->has_summary[k])
             continue;
         struct leak_count supp = { 0 };
         for (size_t i = 0; i < c->group_count; i++)
-            if (c->groups[i].suppressed_by >= 0 && c->groups[i].raw->kind == (enum leak_kind)k)
+            if (c->groups[i].suppressed_by >= 0 && c->groups[i].raw->kind == (hk_leak_kind_t)k)
                 add_count(&supp, c->groups[i].raw);
         if (r->summary[k].blocks >= supp.blocks && r->summary[k].bytes >= supp.bytes) {
             c->counts[k].blocks = r->summary[k].blocks - supp.blocks;
@@ -413,13 +410,13 @@ static void print_frame(long pid, size_t i, const struct leak_frame *f, const ch
 static void print_count(long pid, const char *what, const struct leak_count *c)
 {
     char b1[32], b2[32];
-    fprintf(stderr, "==%ld==    %15s: %s bytes in %s block%s\n", pid, what, commas(c->bytes, b1), commas(c->blocks, b2),
-            c->blocks == 1 ? "" : "s");
+    fprintf(stderr, "==%ld==    %15s: %s bytes in %s %s\n", pid, what, commas(c->bytes, b1), commas(c->blocks, b2),
+            hk_leak_blocks_word(c->blocks));
 }
 
 static bool listed(const struct leak_group *g, const struct leak_options *o)
 {
-    return g->suppressed_by < 0 && (o->show_reachable || g->raw->kind != LEAK_REACHABLE);
+    return g->suppressed_by < 0 && (o->show_reachable || g->raw->kind != HK_LEAK_REACHABLE);
 }
 
 static void print_check_header(long pid, const struct leak_process *p, const struct leak_check *c)
@@ -458,15 +455,15 @@ static bool print_check_briefly(const struct leak_process *p, const struct leak_
     const struct raw_report *r = c->raw;
     if (p->is_main || !r->complete || r->not_stopped > 0 || c->suppressed.blocks > 0)
         return false;
-    for (int k = 0; k < LEAK_KINDS; k++)
-        if (c->counts[k].blocks > 0 && (k != LEAK_REACHABLE || o->show_reachable))
+    for (int k = 0; k < HK_LEAK_KINDS; k++)
+        if (c->counts[k].blocks > 0 && (k != HK_LEAK_REACHABLE || o->show_reachable))
             return false;
     char b1[32], b2[32];
-    const struct leak_count *reach = &c->counts[LEAK_REACHABLE];
-    fprintf(stderr, "==%ld== heapkit: no leaks at %s of %s (%s bytes in %s block%s still reachable)\n", r->pid,
+    const struct leak_count *reach = &c->counts[HK_LEAK_REACHABLE];
+    fprintf(stderr, "==%ld== heapkit: no leaks at %s of %s (%s bytes in %s %s %s)\n", r->pid,
             r->reason != NULL && strcmp(r->reason, "exit") == 0 ? "exit" : "a check",
             r->exe != NULL ? r->exe : p->exe != NULL ? p->exe : "?", commas(reach->bytes, b1),
-            commas(reach->blocks, b2), reach->blocks == 1 ? "" : "s");
+            commas(reach->blocks, b2), hk_leak_blocks_word(reach->blocks), hk_leak_kind_words(HK_LEAK_REACHABLE));
     return true;
 }
 
@@ -486,8 +483,9 @@ static void print_check(const struct leak_process *p, const struct leak_check *c
         if (!listed(g, o))
             continue;
         const struct raw_leak *l = g->raw;
-        fprintf(stderr, "==%ld==\n==%ld== %s bytes in %s block%s %s %s", pid, pid, commas(l->bytes, b1),
-                commas(l->blocks, b2), l->blocks == 1 ? "" : "s", l->blocks == 1 ? "is" : "are", kind_words[l->kind]);
+        fprintf(stderr, "==%ld==\n==%ld== %s bytes in %s %s %s %s", pid, pid, commas(l->bytes, b1),
+                commas(l->blocks, b2), hk_leak_blocks_word(l->blocks), hk_leak_blocks_verb(l->blocks),
+                hk_leak_kind_words(l->kind));
         if (l->label != NULL)
             fprintf(stderr, " in '%s'", l->label);
         fprintf(stderr, " (loss record %zu of %zu)", ++record, total);
@@ -500,14 +498,14 @@ static void print_check(const struct leak_process *p, const struct leak_check *c
             fprintf(stderr, "==%ld==    (no stack recorded)\n", pid);
     }
     bool partial = false;
-    for (int k = 0; k < LEAK_KINDS; k++)
+    for (int k = 0; k < HK_LEAK_KINDS; k++)
         partial |= !c->raw->has_summary[k];
     fprintf(stderr, "==%ld==\n==%ld== LEAK SUMMARY%s:\n", pid, pid,
             partial ? " (added up from the loss records: the report was cut short before its summary)" : "");
-    for (int k = 0; k < LEAK_KINDS; k++)
-        print_count(pid, kind_words[k], &c->counts[k]);
-    print_count(pid, "suppressed", &c->suppressed);
-    if (!o->show_reachable && c->counts[LEAK_REACHABLE].blocks > 0)
+    for (int k = 0; k < HK_LEAK_KINDS; k++)
+        print_count(pid, hk_leak_kind_words((hk_leak_kind_t)k), &c->counts[k]);
+    print_count(pid, HK_LEAK_SUPPRESSED_WORDS, &c->suppressed);
+    if (!o->show_reachable && c->counts[HK_LEAK_REACHABLE].blocks > 0)
         fprintf(stderr, "==%ld== Still-reachable blocks are not listed; --show-reachable lists them.\n", pid);
     const struct suppressions *s = o->suppressions;
     bool header = false;
@@ -518,8 +516,8 @@ static void print_check(const struct leak_process *p, const struct leak_check *c
         if (!header)
             fprintf(stderr, "==%ld==\n==%ld== Suppressions used:\n", pid, pid);
         header = true;
-        fprintf(stderr, "==%ld==    %s bytes in %s block%s: leak:%s  (%s:%u)\n", pid, commas(used->bytes, b1),
-                commas(used->blocks, b2), used->blocks == 1 ? "" : "s", s->items[i].pattern, s->items[i].file,
+        fprintf(stderr, "==%ld==    %s bytes in %s %s: leak:%s  (%s:%u)\n", pid, commas(used->bytes, b1),
+                commas(used->blocks, b2), hk_leak_blocks_word(used->blocks), s->items[i].pattern, s->items[i].file,
                 s->items[i].line);
     }
     fprintf(stderr, "==%ld==\n", pid);
@@ -563,7 +561,7 @@ int leak_report_dir(const char *dir, const struct leak_options *o, const struct 
         print_process(&set.processes[i], o, cwd);
         for (size_t j = 0; j < set.processes[i].check_count; j++) {
             const struct leak_check *c = &set.processes[i].checks[j];
-            if (c->counts[LEAK_DEFINITE].blocks > 0 || c->counts[LEAK_INDIRECT].blocks > 0)
+            if (c->counts[HK_LEAK_DEFINITE].blocks > 0 || c->counts[HK_LEAK_INDIRECT].blocks > 0)
                 found = 1;
         }
     }

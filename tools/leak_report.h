@@ -49,7 +49,7 @@ struct leak_check {
     struct raw_report *raw;
     struct leak_group *groups;
     size_t group_count;
-    struct leak_count counts[LEAK_KINDS]; /* unsuppressed */
+    struct leak_count counts[HK_LEAK_KINDS]; /* unsuppressed */
     struct leak_count suppressed;
     struct leak_count *per_suppression; /* what each suppression took, in file order */
 };

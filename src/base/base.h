@@ -1,6 +1,7 @@
 /* base.h — the bottom layer, which every other layer may use and which calls none of them:
  * compiler helpers, the options, the one process state, the formatter that never allocates, lazy
- * process start, and the tables through which the layers above register their locks and work. */
+ * process start, the library's own threads, and the tables through which the layers above
+ * register their locks and work. */
 #ifndef HK_BASE_H
 #define HK_BASE_H
 
@@ -23,7 +24,21 @@
 
 static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 
-/* An output buffer for the formatter (below): reports and messages are built in one. */
+/* Bytes in a cache line (x86-64 and arm64 alike): what different threads write is kept this far
+ * apart, so one thread's writes do not steal the line another reads. */
+#define HK_CACHE_LINE 64
+
+/* 2^64 / golden ratio, odd: a multiply by it spreads a key's bits over the whole word (Fibonacci
+ * hashing). The library's hashes and its fallback random key start from it. */
+#define HK_GOLDEN_RATIO_64 0x9e3779b97f4a7c15ull
+
+/* The stack pointer of the caller of the function this is expanded in: above that function's
+ * frame (which asking for its address gives a frame pointer) are only the saved frame pointer
+ * and the return address. */
+#define HK_CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *))
+
+/* The library's one output buffer, for the formatter (below): reports and messages are built in
+ * one, and a report longer than its buffer goes out through hk_buf_flush. */
 typedef struct hk_buf_s {
     char *data;
     size_t cap, len; /* len counts what would have been written, like snprintf */
@@ -40,17 +55,23 @@ typedef struct hk_options_s {
     bool verbose;
     bool purge_thread; /* give free memory back from a background thread, even when idle */
     bool leaks;        /* track every block and check for leaks at exit */
-    int64_t stack_depth;   /* frames kept per allocation stack */
+    int64_t stack_depth;   /* frames kept per allocation stack, 1 to HK_STACK_DEPTH_MAX */
     const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
 } hk_options_t;
+
+/* The deepest allocation stack HEAPKIT_STACK_DEPTH may ask for: deep enough for any program's
+ * interesting frames, and what the tracker's buffers on the stack are sized for. */
+#define HK_STACK_DEPTH_MAX 64
 
 /* options.c: read the HEAPKIT_* variables into o, reporting every bad one. */
 hk_internal void hk_options_init(hk_options_t *o);
 
 /* --------------------------------------------------------- the process state
- * Every mutable global of the base and the core lives here; the debug and pool layers keep theirs
- * in their own files and register their locks (below). The core's types are only named here. */
+ * The base's and the core's counters, lists and locks live here. What belongs to one file of the
+ * core stays there (the segment map in segmap.c, the empty heap and the thread's heap pointer in
+ * heap.c, the huge cache in huge_cache.c), as do the debug and pool layers' globals, which register
+ * their locks (below). The core's types are only named here. */
 
 struct hk_heap_s;
 struct hk_segment_s;
@@ -74,19 +95,22 @@ typedef struct hk_hooks_s {
     void (*heap_done)(struct hk_heap_s *heap);
 } hk_hooks_t;
 
+enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */
+enum { HK_PURGER_NOT_STARTED, HK_PURGER_WANTED, HK_PURGER_RUNNING };    /* hk_state.purger_state */
+
 typedef struct hk_state_s {
-    _Atomic int init_state; /* 0 = not started, 1 = in progress, 2 = done */
+    _Atomic int init_state; /* HK_INIT_* */
     hk_options_t options;
     bool observed;    /* some hook is set: allocations and frees take the generic path */
     hk_hooks_t hooks; /* set during process init, before the first allocation, never after */
     pthread_key_t thread_key;
     _Atomic bool thread_key_made;
-    pthread_mutex_t heaps_lock; /* heap registry and the pool of free heap records */
+    pthread_mutex_t heaps_lock; /* the list of live heaps and the free heap records */
     struct hk_heap_s *heaps;
     struct hk_heap_s *free_heaps;
     size_t heap_count;
     uint32_t heap_serial; /* serial numbers handed out so far */
-    pthread_mutex_t segments_lock; /* registry of all segments, the abandoned list */
+    pthread_mutex_t segments_lock; /* the list of all segments, the abandoned queue */
     struct hk_segment_s *all_segments;
     struct hk_segment_s *abandoned, *abandoned_tail; /* a queue: the oldest is adopted first */
     _Atomic size_t abandoned_count;
@@ -97,7 +121,7 @@ typedef struct hk_state_s {
     _Atomic size_t huge_live;
     pthread_mutex_t purger_lock; /* with purger_wake: the background purger sleeps on it */
     pthread_cond_t purger_wake;
-    _Atomic int purger_state;    /* 0 = not started, 1 = wanted, 2 = running */
+    _Atomic int purger_state;    /* HK_PURGER_* */
     _Atomic bool purger_pending; /* memory waits to be purged */
 } hk_state_t;
 
@@ -110,7 +134,7 @@ extern hk_internal uintptr_t hk_key;
  * allocates: the first call may come from the dynamic loader, before any constructor has run. */
 hk_internal void hk_process_init(void);
 static inline bool hk_process_ready(void) {
-    return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == 2;
+    return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == HK_INIT_DONE;
 }
 
 /* ------------------------------------------------------------- subsystems
@@ -173,7 +197,7 @@ enum {
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_HEAPS,       /* heap records: taken by a thread starting or exiting */
-    HK_LOCK_SEGMENTS,    /* the segment registry and abandoned queue, then every segment's spin lock */
+    HK_LOCK_SEGMENTS,    /* the list of all segments and the abandoned queue, then every segment's spin lock */
     HK_LOCK_HUGE,        /* the huge-block cache */
     HK_LOCK_PURGER,      /* the purger's sleep; taken last, by whoever wakes it */
 };
@@ -203,6 +227,9 @@ hk_internal size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap)
 hk_internal void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 hk_internal void hk_buf_vprintf(hk_buf_t *b, const char *fmt, va_list ap);
 hk_internal void hk_buf_bytes(hk_buf_t *b, size_t bytes); /* "12.5 MiB" */
+/* Room for one number as text (hk_buf_bytes's "1023.9 KiB", a ratio): 20 digits and a unit at most. */
+#define HK_NUMBER_TEXT 32
+hk_internal void hk_buf_flush(hk_buf_t *b, int fd); /* write what b holds to fd; b is empty after */
 hk_internal void hk_write_all(int fd, const char *s, size_t n);
 /* "heapkit: ..." on stderr; hk_error also aborts when HEAPKIT_ON_ERROR=abort */
 hk_internal void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -30,6 +30,16 @@ extern const hk_lock_entry_t __stop_hk_locks[] __attribute__((visibility("hidden
 #define HK_EACH_SUBSYSTEM(var, body) HK_FOR_EACH_BY_RANK(hk_subsystem_t, __start_hk_subsystems, __stop_hk_subsystems, var, body)
 #define HK_EACH_LOCK(var, body) HK_FOR_EACH_BY_RANK(hk_lock_entry_t, __start_hk_locks, __stop_hk_locks, var, body)
 
+/* A bit every key has: never 0 (a zero key would make a NULL link look valid), and above the user
+ * address space (HK_ADDRESS_BITS), so an encoded link is never a pointer the leak scan follows. */
+#define HK_KEY_SET_BIT ((uintptr_t)1 << 62)
+/* SplitMix64's first multiplier: with the shifts around it, it mixes the fallback seed's bits. */
+#define HK_SPLITMIX_MUL 0xbf58476d1ce4e5b9ull
+
+/* Before any constructor of the program's (priorities 0 to 100 are the implementation's; 101 is
+ * the first a library may take): the allocator is up before anyone else's start-up code runs. */
+#define HK_CONSTRUCTOR_PRIORITY 101
+
 /* The free-list key: from getrandom, else mixed from the kernel's AT_RANDOM bytes. */
 static uintptr_t hk_random_key(void) {
     uintptr_t key = 0;
@@ -37,25 +47,25 @@ static uintptr_t hk_random_key(void) {
         const uint64_t *r = (const uint64_t *)getauxval(AT_RANDOM);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t x = (r ? r[0] ^ (r[1] * 0x9e3779b97f4a7c15ull) : 0) ^ (uintptr_t)&key ^ (uint64_t)ts.tv_nsec;
+        uint64_t x = (r ? r[0] ^ (r[1] * HK_GOLDEN_RATIO_64) : 0) ^ (uintptr_t)&key ^ (uint64_t)ts.tv_nsec;
         x ^= x >> 31;
-        x *= 0xbf58476d1ce4e5b9ull;
+        x *= HK_SPLITMIX_MUL;
         key = (uintptr_t)(x ^ (x >> 29));
     }
-    return key | ((uintptr_t)1 << 62); /* never 0: a zero key would make a NULL link look valid */
+    return key | HK_KEY_SET_BIT;
 }
 
 void hk_process_init(void) {
     if (hk_likely(hk_process_ready())) return;
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&hk_state.init_state, &expected, 1)) {
+    int expected = HK_INIT_NOT_STARTED;
+    if (!atomic_compare_exchange_strong(&hk_state.init_state, &expected, HK_INIT_RUNNING)) {
         while (!hk_process_ready()) sched_yield();
         return;
     }
     hk_options_init(&hk_state.options);
     hk_key = hk_random_key();
     HK_EACH_SUBSYSTEM(m, { if (m->init) m->init(); });
-    atomic_store_explicit(&hk_state.init_state, 2, memory_order_release);
+    atomic_store_explicit(&hk_state.init_state, HK_INIT_DONE, memory_order_release);
 }
 
 void hk_subsystems_stats(hk_buf_t *b, bool json) {
@@ -102,7 +112,7 @@ static void hk_fork_child(void) {
 
 /* ------------------------------------------------------------ start and exit */
 
-__attribute__((constructor(101))) static void hk_on_load(void) {
+__attribute__((constructor(HK_CONSTRUCTOR_PRIORITY))) static void hk_on_load(void) {
     hk_process_init();
     pthread_atfork(hk_fork_prepare, hk_fork_release, hk_fork_child);
     HK_EACH_SUBSYSTEM(m, { if (m->start) m->start(); });
@@ -111,7 +121,7 @@ __attribute__((constructor(101))) static void hk_on_load(void) {
 /* After the program's own exit handlers and destructors (they run first), so what they free is
  * not reported. A leak scan reads this thread's stack from our caller's frame up. */
 __attribute__((destructor)) static hk_noinline void hk_on_exit(void) {
-    uintptr_t caller_sp = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
+    uintptr_t caller_sp = HK_CALLER_SP();
     if (!hk_process_ready()) return;
     HK_EACH_SUBSYSTEM(m, { if (m->at_exit) m->at_exit(caller_sp); });
 }

@@ -8,6 +8,24 @@
 
 extern char **environ;
 
+/* Every variable of ours starts so; any other such name is reported as unknown. */
+#define HK_ENV_PREFIX "HEAPKIT_"
+/* An unknown variable's name is cut to this many bytes in the message about it. */
+#define HK_ENV_NAME_MAX 64
+
+/* The defaults (the README's table says the same). */
+/* Long enough that pages freed in a burst are taken again before they are given back (a purge
+ * costs a system call now and page faults later), short enough that RSS follows the program
+ * within a blink. */
+#define HK_DEFAULT_PURGE_DELAY_MS 50
+/* Room for a handful of big buffers (each over 128 KiB, often a few MiB) that come and go,
+ * without keeping much mapped for a program that stopped using them. */
+#define HK_DEFAULT_HUGE_CACHE ((size_t)64 << 20)
+/* Deep enough to get from the allocation through a few layers of wrappers to the program's own
+ * code (Valgrind shows 12 by default), shallow enough that walking and storing a stack on every
+ * tracked allocation stays cheap. */
+#define HK_DEFAULT_STACK_DEPTH 16
+
 typedef enum {
     HK_OPT_BOOL,
     HK_OPT_MS,
@@ -68,7 +86,7 @@ static bool hk_parse_ms(const char *s, int64_t *out) {
     const char *rest;
     int64_t v;
     if (!hk_parse_int(s, &v, &rest) || v < -1) return false;
-    if (!strcmp(rest, "ms")) rest += 2;
+    if (!strcmp(rest, "ms")) rest += sizeof "ms" - 1;
     if (*rest != '\0') return false;
     *out = v;
     return true;
@@ -95,7 +113,7 @@ static bool hk_parse_bytes(const char *s, size_t *out) {
 static bool hk_parse_depth(const char *s, int64_t *out) {
     const char *rest;
     int64_t v;
-    if (!hk_parse_int(s, &v, &rest) || *rest != '\0' || v < 1 || v > 64) return false;
+    if (!hk_parse_int(s, &v, &rest) || *rest != '\0' || v < 1 || v > HK_STACK_DEPTH_MAX) return false;
     *out = v;
     return true;
 }
@@ -116,7 +134,7 @@ static bool hk_parse_signal(const char *s, int64_t *out) {
     if (hk_parse_int(s, &v, &rest)) {
         if (*rest != '\0') return false;
     } else {
-        if (!strncmp(s, "SIG", 3)) s += 3;
+        if (!strncmp(s, "SIG", sizeof "SIG" - 1)) s += sizeof "SIG" - 1;
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
             if (!strcmp(s, names[i].name)) v = names[i].number;
     }
@@ -159,19 +177,19 @@ static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char 
 void hk_options_init(hk_options_t *o) {
     o->stats = false;
     o->stats_file = NULL;
-    o->purge_delay_ms = 50;
-    o->huge_cache = (size_t)64 << 20;
+    o->purge_delay_ms = HK_DEFAULT_PURGE_DELAY_MS;
+    o->huge_cache = HK_DEFAULT_HUGE_CACHE;
     o->abort_on_error = false;
     o->verbose = false;
     o->purge_thread = true;
     o->leaks = false;
-    o->stack_depth = 16;
+    o->stack_depth = HK_DEFAULT_STACK_DEPTH;
     o->leak_dir = NULL;
     o->leak_signal = 0;
     if (environ == NULL) return;
     for (char **env = environ; *env != NULL; env++) {
         const char *entry = *env;
-        if (strncmp(entry, "HEAPKIT_", 8) != 0) continue;
+        if (strncmp(entry, HK_ENV_PREFIX, sizeof HK_ENV_PREFIX - 1) != 0) continue;
         const char *eq = strchr(entry, '=');
         if (eq == NULL) continue;
         size_t name_len = (size_t)(eq - entry);
@@ -181,7 +199,7 @@ void hk_options_init(hk_options_t *o) {
                 opt = &hk_option_table[i];
         }
         if (opt == NULL) {
-            char name[64];
+            char name[HK_ENV_NAME_MAX];
             size_t n = name_len < sizeof name - 1 ? name_len : sizeof name - 1;
             memcpy(name, entry, n);
             name[n] = '\0';

@@ -1,15 +1,21 @@
-/* alloc.c — the allocation API: malloc, calloc, realloc, free, aligned allocation, usable size.
+/* alloc.c — the allocation API: malloc, calloc, realloc, free, aligned allocation, usable size,
+ * trim; the standard names are in override.inc, included at the end.
  * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
 #include "hooks.h"
 
+/* The generic paths the fast paths fall back to; never inlined into them, which stay a few
+ * instructions long. */
+static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
+static hk_noinline void hk_free_generic(void *p);
+static hk_noinline void hk_free_unknown(void *p);
 
 /* ---------------------------------------------------------------- malloc */
 
 HK_API void *hk_malloc(size_t size) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(size <= HK_DIRECT_MAX)) {
-        hk_page_t *page = heap->direct[(size + 7) >> 3];
+        hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
         if (hk_likely(page->free != NULL)) return hk_page_pop(page);
     }
     return hk_malloc_generic(heap, size, false);
@@ -23,7 +29,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     }
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(total <= HK_DIRECT_MAX)) {
-        hk_page_t *page = heap->direct[(total + 7) >> 3];
+        hk_page_t *page = heap->direct[HK_DIRECT_INDEX(total)];
         if (hk_likely(page->free != NULL)) {
             bool is_zero = page->is_zero;
             void *p = hk_page_pop(page);
@@ -34,7 +40,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     return hk_malloc_generic(heap, total, true);
 }
 
-void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
+static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
     hk_purger_start_if_wanted();
     if (hk_unlikely(heap == &hk_heap_empty)) {
         heap = hk_heap_thread_init();
@@ -73,7 +79,7 @@ static hk_block_t *hk_block_start(hk_page_t *page, const void *p) {
 
 HK_API void hk_free(void *p) {
     if (hk_unlikely(hk_segmap_get((uintptr_t)p) != HK_MAP_SEGMENT)) {
-        hk_free_unknown(p, "free");
+        hk_free_unknown(p);
         return;
     }
     hk_segment_t *seg = hk_ptr_segment(p);
@@ -112,11 +118,11 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
  * threads' blocks, suspected double frees. */
-void hk_free_generic(void *p) {
+static void hk_free_generic(void *p) {
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
-    if (seg->kind == HK_KIND_HUGE) {
+    if (seg->kind == HK_SEGMENT_HUGE) {
         if ((uint8_t *)p != (uint8_t *)seg + seg->block_offset) {
             hk_report_interior("free", p, seg->block_size);
             return;
@@ -163,7 +169,7 @@ void hk_free_generic(void *p) {
 }
 
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
-void hk_free_unknown(void *p, const char *who) {
+static void hk_free_unknown(void *p) {
     if (p == NULL) return;
     hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
     if (seg != NULL && (uint8_t *)p == (uint8_t *)seg + seg->block_offset) {
@@ -171,10 +177,10 @@ void hk_free_unknown(void *p, const char *who) {
         return;
     }
     if (seg != NULL) {
-        hk_report_interior(who, p, seg->block_size);
+        hk_report_interior("free", p, seg->block_size);
         return;
     }
-    hk_error("%s(%p): pointer not allocated by heapkit (or already freed); ignored", who, p);
+    hk_error("free(%p): pointer not allocated by heapkit (or already freed); ignored", p);
 }
 
 HK_API void hk_free_sized(void *p, size_t size) {
@@ -201,8 +207,8 @@ static hk_segment_t *hk_segment_lookup(const void *p) {
 static size_t hk_usable_from(const void *p, const char *who) {
     hk_segment_t *seg = hk_segment_lookup(p);
     if (seg != NULL) {
-        hk_page_t *page = seg->kind == HK_KIND_HUGE ? &seg->pages[0] : hk_segment_page_of(seg, p);
-        if (seg->kind == HK_KIND_HUGE) {
+        hk_page_t *page = seg->kind == HK_SEGMENT_HUGE ? &seg->pages[0] : hk_segment_page_of(seg, p);
+        if (seg->kind == HK_SEGMENT_HUGE) {
             uint8_t *start = (uint8_t *)seg + seg->block_offset;
             if ((const uint8_t *)p >= start && (const uint8_t *)p < start + seg->block_size)
                 return seg->block_size - (size_t)((const uint8_t *)p - start);
@@ -222,6 +228,10 @@ HK_API bool hk_owns(const void *p) { return p != NULL && hk_usable_from(p, NULL)
 
 /* ---------------------------------------------------------------- realloc */
 
+/* A smaller size keeps its block while it uses at least 1/HK_REALLOC_KEEP of it: shrinking a
+ * little is not worth a copy, and halving or more gives the rest back. */
+#define HK_REALLOC_KEEP 2
+
 HK_API void *hk_realloc(void *p, size_t size) {
     if (p == NULL) return hk_malloc(size);
     if (size == 0) { /* as glibc: free and return NULL */
@@ -233,12 +243,12 @@ HK_API void *hk_realloc(void *p, size_t size) {
         errno = EINVAL;
         return NULL;
     }
-    if (size <= usable && size >= usable / 2) { /* fits, and not too wasteful */
+    if (size <= usable && size >= usable / HK_REALLOC_KEEP) { /* fits, and not too wasteful */
         hk_hook_alloc(p, size);
         return p;
     }
     hk_segment_t *seg = hk_segment_lookup(p);
-    if (seg->kind == HK_KIND_HUGE && size > HK_MEDIUM_MAX && p == (uint8_t *)seg + seg->block_offset) {
+    if (seg->kind == HK_SEGMENT_HUGE && size > HK_MEDIUM_MAX && p == (uint8_t *)seg + seg->block_offset) {
         void *q = hk_huge_realloc(seg, size);
         if (q != NULL) {
             hk_hook_alloc(q, size);
@@ -263,14 +273,19 @@ HK_API void *hk_reallocarray(void *p, size_t count, size_t size) {
 
 /* ------------------------------------------------------- aligned allocation */
 
+/* Alignments up to half the medium limit are served from a page, by over-allocating size + align
+ * - 1 bytes when that is still a medium size (half leaves room for requests as big as the
+ * alignment); bigger ones get a huge mapping, aligned as asked. */
+#define HK_PAGE_ALIGN_MAX (HK_MEDIUM_MAX / 2)
+
 /* align is a power of two. Small alignments come for free from the size classes; otherwise
  * over-allocate within a page and mark the page so frees find the block start. */
 static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
-    if (align <= 16) {
-        if (align == 16 && size < 16) size = 16;
+    if (align <= HK_BLOCK_ALIGN) {
+        if (align == HK_BLOCK_ALIGN && size < HK_BLOCK_ALIGN) size = HK_BLOCK_ALIGN;
         return zero ? hk_calloc(1, size) : hk_malloc(size);
     }
-    if (size <= HK_MEDIUM_MAX && align <= HK_MEDIUM_MAX / 2) {
+    if (size <= HK_MEDIUM_MAX && align <= HK_PAGE_ALIGN_MAX) {
         void *p = zero ? hk_calloc(1, size) : hk_malloc(size);
         if (p == NULL || ((uintptr_t)p & (align - 1)) == 0) return p;
         hk_free(p);
@@ -315,9 +330,13 @@ HK_API void *hk_aligned_alloc(size_t alignment, size_t size) {
     return hk_malloc_aligned(size, alignment, false);
 }
 
+/* The biggest alignment memalign rounds up to a power of two: one more doubling could overflow
+ * (no such alignment can be honoured anyway: the address space is 2^47). */
+#define HK_MEMALIGN_MAX ((size_t)1 << 62)
+
 /* glibc's memalign rounds a non-power-of-two alignment up instead of failing. */
 HK_API void *hk_memalign(size_t alignment, size_t size) {
-    if (alignment > ((size_t)1 << 62)) {
+    if (alignment > HK_MEMALIGN_MAX) {
         errno = EINVAL;
         return NULL;
     }

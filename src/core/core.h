@@ -1,7 +1,12 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
  * Files, bottom up: os, segmap, meta, page, segment, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
- * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size. */
+ * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size.
+ * A page whose blocks are all free goes back in steps, one verb each:
+ *   retire  — its heap takes it out of its queues (heap.c, hk_heap_page_retire);
+ *   release — it goes back to its segment, free, HK_PAGE_RELEASED (segment.c, hk_segment_page_release);
+ *   purge   — after the purge delay its memory goes back to the OS (hk_segment_purge_due, hk_os_purge);
+ *   unmap   — a segment with no page in use goes back to the OS whole (segment.c, hk_segment_unmap). */
 #ifndef HK_CORE_H
 #define HK_CORE_H
 
@@ -12,35 +17,56 @@
  * Segments are 4 MiB and 4 MiB aligned, so the segment of any block is one mask away.
  * Small blocks (<= 8 KiB) live in 64 KiB pages, medium (<= 128 KiB) in 512 KiB pages;
  * bigger ("huge") blocks get a segment of their own, mapped to size. */
+/* 4 MiB: 64 small or 8 medium pages share one header and one lock, and the segment map, a byte
+ * per segment-sized granule of the 47-bit address space, is 32 MiB of mostly untouched bss. */
 #define HK_SEGMENT_SHIFT 22
 #define HK_SEGMENT_SIZE ((size_t)1 << HK_SEGMENT_SHIFT)
 #define HK_SEGMENT_MASK (HK_SEGMENT_SIZE - 1)
+/* Pages hold at least eight blocks of the biggest small size, four of the biggest medium one. */
 #define HK_SMALL_PAGE_SHIFT 16
 #define HK_MEDIUM_PAGE_SHIFT 19
 #define HK_HUGE_PAGE_SHIFT 63 /* one page spanning the whole segment */
 #define HK_SMALL_MAX ((size_t)8 * 1024)
+/* Bigger blocks get a mapping of their own: glibc's default mmap threshold, where a block is big
+ * enough that the system calls to map and unmap it are worth giving it back whole. */
 #define HK_MEDIUM_MAX ((size_t)128 * 1024)
 #define HK_ADDRESS_BITS 47 /* user space on x86-64 and arm64 with 4-level tables */
 
+/* Every block is 16-byte aligned, as glibc's are: programs and compilers (GCC's
+ * MALLOC_ABI_ALIGNMENT) count on it even for tiny sizes. So is the smallest block. */
+#define HK_BLOCK_ALIGN_SHIFT 4
+#define HK_BLOCK_ALIGN ((size_t)1 << HK_BLOCK_ALIGN_SHIFT)
+
 /* Size classes: steps of 16 up to 128, then four classes per power of two up to 128 KiB, so a
- * block wastes less than 16 bytes, or than 20% of itself. Every block is 16-byte aligned, as glibc's are: programs
- * and compilers (GCC's MALLOC_ABI_ALIGNMENT) count on it even for tiny sizes. */
-#define HK_BIN_COUNT 48
-#define HK_DIRECT_MAX 1024 /* sizes served straight from heap->direct */
-#define HK_DIRECT_COUNT (HK_DIRECT_MAX / 8 + 1)
+ * block wastes less than 16 bytes, or than 20% of itself. */
+#define HK_BIN_STEPPED_SHIFT 7 /* sizes up to 2^7 = 128 step by HK_BLOCK_ALIGN, */
+#define HK_BIN_STEPPED ((size_t)1 << (HK_BIN_STEPPED_SHIFT - HK_BLOCK_ALIGN_SHIFT)) /* in 8 classes; */
+#define HK_BIN_SPLITS_SHIFT 2  /* then each power of two is split */
+#define HK_BIN_SPLITS ((size_t)1 << HK_BIN_SPLITS_SHIFT) /* in 4 classes */
+#define HK_BIN_COUNT 48        /* 8 stepped, then 4 for each of the 10 doublings from 128 B to 128 KiB */
+_Static_assert(HK_BIN_COUNT == HK_BIN_STEPPED + (__builtin_ctzll(HK_MEDIUM_MAX) - HK_BIN_STEPPED_SHIFT) * HK_BIN_SPLITS,
+               "the last class is HK_MEDIUM_MAX");
+/* Sizes up to HK_DIRECT_MAX are served straight from heap->direct, an entry per 8 bytes of size:
+ * the sizes programs ask for most, in a table of 129 pointers per heap. */
+#define HK_DIRECT_MAX 1024
+#define HK_DIRECT_SHIFT 3
+#define HK_DIRECT_STEP ((size_t)1 << HK_DIRECT_SHIFT)
+#define HK_DIRECT_COUNT (HK_DIRECT_MAX / HK_DIRECT_STEP + 1)
+#define HK_DIRECT_INDEX(size) (((size) + HK_DIRECT_STEP - 1) >> HK_DIRECT_SHIFT)
 
 /* The tag in the segment map for each 4 MiB granule of the address space. */
 enum { HK_MAP_NONE = 0, HK_MAP_SEGMENT = 1, HK_MAP_HUGE_ALIGNED = 2, HK_MAP_HUGE_TAIL = 3, HK_MAP_META = 4 };
 /* HK_MAP_META: a granule wholly taken by the library's own metadata (tracking tables, the stack
  * depot): never a block, never a root of the leak scan. */
 
-typedef enum { HK_KIND_SMALL = 0, HK_KIND_MEDIUM = 1, HK_KIND_HUGE = 2 } hk_kind_t;
-#define HK_SEGMENTED_KINDS 2
+/* What a segment holds: small pages, medium pages, or one huge block. */
+typedef enum { HK_SEGMENT_SMALL = 0, HK_SEGMENT_MEDIUM = 1, HK_SEGMENT_HUGE = 2 } hk_segment_kind_t;
+#define HK_SEGMENT_PAGED_KINDS 2 /* small and medium: split into pages, listed per heap (heap->segments) */
 
 /* page->flags: any bit set sends a local free to the slow path. */
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
-#define HK_PAGE_RETIRED 0x04     /* free in its segment: any free into it is a bad free */
+#define HK_PAGE_RELEASED 0x04    /* back in its segment, free: any free into it is a bad free */
 #define HK_PAGE_OBSERVED 0x08    /* a hook is set: every free goes where the hooks see it */
 
 /* page->thread_free is the remote-free stack of remote.h (shared with the pools' chunks): the
@@ -71,9 +97,9 @@ typedef struct hk_page_s {
     uint8_t is_purged;      /* free page whose memory was given back to the OS */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
     struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
-    uint64_t retired_at;    /* ms clock when the page became free, for the purge delay */
+    uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
     /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
-    _Alignas(64) hk_remote_t thread_free; /* blocks freed by other threads (remote.h) */
+    _Alignas(HK_CACHE_LINE) hk_remote_t thread_free; /* blocks freed by other threads (remote.h) */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t bin;
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
@@ -83,44 +109,46 @@ typedef struct hk_page_s {
     uint8_t *start;         /* first block */
 } hk_page_t;
 
+/* Room in a huge segment's header for the tracker's one record (track.h checks that it fits). */
+#define HK_HUGE_TRACK_BYTES 16
+
 struct hk_segment_s {
     _Atomic(hk_heap_t *) heap; /* owner; NULL when abandoned, or for huge segments */
     uint32_t page_shift; /* 32 bits: the header must stay within two cache lines (see pages[]) */
-    hk_kind_t kind;
+    hk_segment_kind_t kind;
     uint32_t page_count;
     uint32_t used_pages;
     size_t size;               /* bytes mapped, starting at the segment */
     hk_segment_t *next, *prev; /* heap->segments[kind], segments with free pages first */
-    hk_segment_t *all_next, *all_prev; /* the process-wide registry */
+    hk_segment_t *all_next, *all_prev; /* the list of all segments (hk_state.all_segments) */
     size_t block_offset;       /* huge: offset of the block from the segment */
     size_t block_size;         /* huge: bytes usable in the block */
-    uint64_t cached_at;        /* huge: ms clock when put in the cache */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
     /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
      * huge segment, room for the one record; and the bytes a huge block was asked for. */
     struct hk_track_rec_s *track;
-    _Alignas(8) uint8_t huge_track[16];
+    _Alignas(8) uint8_t huge_track[HK_HUGE_TRACK_BYTES];
     size_t huge_size;
     hk_page_t pages[];
 };
 
 /* With the header at two cache lines, a page record's address folds into one scaled index on the
  * free fast path; a longer header costs it three instructions. */
-_Static_assert(offsetof(hk_segment_t, pages) == 128, "segment header must stay at 128 bytes");
+_Static_assert(offsetof(hk_segment_t, pages) == 2 * HK_CACHE_LINE, "segment header must stay at 128 bytes");
 
 typedef struct hk_page_queue_s {
     hk_page_t *first, *last;
 } hk_page_queue_t;
 
 struct hk_heap_s {
-    hk_page_t *direct[HK_DIRECT_COUNT]; /* by (size+7)/8: the page serving that size */
+    hk_page_t *direct[HK_DIRECT_COUNT]; /* by HK_DIRECT_INDEX(size): the page serving that size */
     hk_page_queue_t bins[HK_BIN_COUNT];
     hk_page_queue_t full; /* pages with no free block, out of the way of the search */
     _Atomic size_t full_freed; /* remote frees that landed in full pages since we last looked */
-    hk_segment_t *segments[HK_SEGMENTED_KINDS];
+    hk_segment_t *segments[HK_SEGMENT_PAGED_KINDS];
     uint64_t purge_deadline; /* ms clock of the next purge pass; 0 = nothing to purge */
     uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
-    hk_heap_t *next_heap, *prev_heap; /* registry of live heaps */
+    hk_heap_t *next_heap, *prev_heap; /* the list of live heaps (hk_state.heaps), or of free records */
     pthread_t thread;
     uint32_t serial; /* 1 for the first thread heap of the process, then counting */
     struct hk_stack_cache_s *stack_cache; /* the tracker's: stacks this thread has seen (track.c) */
@@ -130,7 +158,6 @@ struct hk_heap_s {
 
 extern hk_internal uint8_t hk_segmap[(size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT)];
 extern hk_internal hk_heap_t hk_heap_empty;
-extern hk_internal hk_page_t hk_page_empty;
 /* The thread's heap, &hk_heap_empty until it first needs one (hk_heap_thread_init). A real heap is
  * also the library's name for the thread: unique among live threads, and its record is reused
  * only after the thread's exit ran every subsystem's thread_exit (heap.c), so whatever a
@@ -168,14 +195,14 @@ hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
-/* segment.c — segments: their pages' free/used state, the registry, abandoned segments */
-hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind);
-hk_internal void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page);
+/* segment.c — segments: their pages' free/used state, the list of all segments, abandoned segments */
+hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind);
+hk_internal void hk_segment_page_release(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
-hk_internal void hk_segment_register(hk_segment_t *seg);
-hk_internal void hk_segment_unregister(hk_segment_t *seg);
+hk_internal void hk_all_segments_add(hk_segment_t *seg);
+hk_internal void hk_all_segments_remove(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
-hk_internal hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind);
+hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_segment_reap_abandoned(void);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
@@ -193,7 +220,10 @@ hk_internal void hk_heap_page_unfull(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_heap_collect(hk_heap_t *heap, bool force);
 hk_internal void hk_heap_maybe_collect(hk_heap_t *heap);
 
-/* huge_cache.c — freed huge mappings kept for reuse */
+/* huge_cache.c — freed huge mappings kept for reuse, in at most HK_HUGE_CACHE_EXTENTS extents: few
+ * enough to scan under the lock on every huge malloc and free; enough for the big buffers a
+ * program juggles at once. */
+#define HK_HUGE_CACHE_EXTENTS 16
 hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size);
 hk_internal void hk_huge_cache_put(uint8_t *base, size_t size);
 hk_internal void hk_huge_purge(bool force);
@@ -205,11 +235,6 @@ hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
 hk_internal void hk_huge_free(hk_segment_t *seg);
 hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
-
-/* alloc.c — the API; the generic paths the fast paths fall back to */
-hk_internal void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
-hk_internal void hk_free_generic(void *p);
-hk_internal void hk_free_unknown(void *p, const char *who);
 
 /* ------------------------------------------------------------- inline helpers */
 
@@ -269,26 +294,29 @@ static inline hk_block_t *hk_page_pop(hk_page_t *page) {
     return b;
 }
 
+/* Size classes: the bin of a size (see HK_BIN_STEPPED). */
 static inline size_t hk_bin_of(size_t size) {
-    if (size <= 128) return size <= 16 ? 0 : ((size + 15) >> 4) - 1;
+    if (size <= ((size_t)1 << HK_BIN_STEPPED_SHIFT))
+        return size <= HK_BLOCK_ALIGN ? 0 : ((size + HK_BLOCK_ALIGN - 1) >> HK_BLOCK_ALIGN_SHIFT) - 1;
     size_t s = size - 1;
-    size_t b = 63 - (size_t)__builtin_clzl(s);
-    return 8 + (b - 7) * 4 + ((s >> (b - 2)) & 3);
+    size_t b = (8 * sizeof(unsigned long) - 1) - (size_t)__builtin_clzl(s); /* floor(log2(s)) */
+    return HK_BIN_STEPPED + (b - HK_BIN_STEPPED_SHIFT) * HK_BIN_SPLITS +
+           ((s >> (b - HK_BIN_SPLITS_SHIFT)) & (HK_BIN_SPLITS - 1));
 }
 
 /* Size classes: the block size of a bin. */
 static inline size_t hk_bin_size(size_t bin) {
-    if (bin < 8) return (bin + 1) * 16;
-    size_t i = bin - 8, b = 7 + i / 4;
-    return ((size_t)1 << b) + ((i % 4) + 1) * ((size_t)1 << (b - 2));
+    if (bin < HK_BIN_STEPPED) return (bin + 1) * HK_BLOCK_ALIGN;
+    size_t i = bin - HK_BIN_STEPPED, b = HK_BIN_STEPPED_SHIFT + i / HK_BIN_SPLITS;
+    return ((size_t)1 << b) + ((i % HK_BIN_SPLITS) + 1) * ((size_t)1 << (b - HK_BIN_SPLITS_SHIFT));
 }
 
 /* ------------------------------------------------------------ segment geometry */
 
-/* The header is rounded to 8 KiB so that blocks of power-of-two sizes up to 8 KiB stay
- * naturally aligned in page 0 too. */
+/* The header is rounded to the biggest small block (8 KiB) so that blocks of power-of-two sizes
+ * up to it stay naturally aligned in page 0 too. */
 static inline size_t hk_segment_header_size(uint32_t page_count) {
-    return hk_align_up(sizeof(hk_segment_t) + page_count * sizeof(hk_page_t), 8192);
+    return hk_align_up(sizeof(hk_segment_t) + page_count * sizeof(hk_page_t), HK_SMALL_MAX);
 }
 
 static inline hk_segment_t *hk_page_segment(const hk_page_t *page) { return hk_ptr_segment(page); }
@@ -296,7 +324,7 @@ static inline hk_segment_t *hk_page_segment(const hk_page_t *page) { return hk_p
 /* The memory of a page: its blocks (page 0 starts after the segment header). */
 static inline uint8_t *hk_page_area(const hk_page_t *page, size_t *size) {
     hk_segment_t *seg = hk_page_segment(page);
-    if (seg->kind == HK_KIND_HUGE) {
+    if (seg->kind == HK_SEGMENT_HUGE) {
         *size = seg->block_size;
         return (uint8_t *)seg + seg->block_offset;
     }
@@ -317,13 +345,18 @@ static inline void hk_purger_notify(void) {
     if (atomic_load_explicit(&hk_state.purger_pending, memory_order_relaxed)) return;
     atomic_store_explicit(&hk_state.purger_pending, true, memory_order_release);
     int state = atomic_load_explicit(&hk_state.purger_state, memory_order_acquire);
-    if (state == 0) {
-        atomic_compare_exchange_strong(&hk_state.purger_state, &state, 1);
-    } else if (state == 2) {
+    if (state == HK_PURGER_NOT_STARTED) {
+        atomic_compare_exchange_strong(&hk_state.purger_state, &state, HK_PURGER_WANTED);
+    } else if (state == HK_PURGER_RUNNING) {
         pthread_mutex_lock(&hk_state.purger_lock);
         pthread_cond_signal(&hk_state.purger_wake);
         pthread_mutex_unlock(&hk_state.purger_lock);
     }
 }
+
+/* The segment kinds' old names, until pools/ (and tests/unit) move over; delete them then. */
+#define HK_KIND_SMALL HK_SEGMENT_SMALL
+#define HK_KIND_HUGE HK_SEGMENT_HUGE
+#define HK_PAGE_RETIRED HK_PAGE_RELEASED /* the flag's old name, until tests/unit moves over */
 
 #endif /* HK_CORE_H */

@@ -3,7 +3,8 @@
  * Only the owning thread touches a heap, except for the atomic counter `full_freed`. */
 #include "hooks.h"
 
-hk_internal hk_page_t hk_page_empty;
+/* The page of an empty direct entry: its free list is empty, so the fast path falls through. */
+static hk_page_t hk_page_empty;
 hk_internal hk_heap_t hk_heap_empty = {.direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty}};
 hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 
@@ -11,17 +12,26 @@ hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-ex
  * segment's page records, and a segment full of live blocks gives no page of this bin. */
 #define HK_ADOPT_MAX 8
 
+/* The allocation slow path reads the clock on one call in this many (a power of two): a program
+ * that allocates mid-size blocks in a loop does not pay for it, and a purge that falls due waits
+ * this many slow calls at most. */
+#define HK_CLOCK_EVERY 32
+
+/* Heap records are made this many bytes' worth at a time, in a metadata mapping (which takes a
+ * whole segment-sized granule of address space; the rest of it is never touched). */
+#define HK_HEAP_RECORDS_BYTES ((size_t)64 * 1024)
+
 /* --------------------------------------------------------------- size classes */
 
-static hk_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_KIND_SMALL : HK_KIND_MEDIUM; }
+static hk_segment_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_SEGMENT_SMALL : HK_SEGMENT_MEDIUM; }
 
 /* Point the direct entries of a small bin at the first page of its queue. */
 static void hk_heap_queue_changed(hk_heap_t *heap, size_t bin) {
     size_t size = hk_bin_size(bin);
     if (size > HK_DIRECT_MAX || hk_observed()) return; /* observed: every malloc goes generic */
     hk_page_t *page = heap->bins[bin].first ? heap->bins[bin].first : &hk_page_empty;
-    size_t lo = bin == 0 ? 0 : hk_bin_size(bin - 1) / 8 + 1;
-    for (size_t w = lo; w <= size / 8; w++) heap->direct[w] = page;
+    size_t lo = bin == 0 ? 0 : hk_bin_size(bin - 1) / HK_DIRECT_STEP + 1;
+    for (size_t w = lo; w <= size / HK_DIRECT_STEP; w++) heap->direct[w] = page;
 }
 
 static void hk_queue_remove_page(hk_heap_t *heap, hk_page_t *page) {
@@ -70,22 +80,22 @@ static void hk_heap_rescue_full(hk_heap_t *heap) {
 
 /* ------------------------------------------------------------ page retirement */
 
-/* A page whose blocks are all free goes back to its segment, except the last page of a bin,
- * which is kept so that a loop of malloc+free of one size does not churn pages. */
+/* Retire a page whose blocks are all free: out of its queue, released to its segment; except the
+ * last page of a bin, which is kept so that a loop of malloc+free of one size does not churn pages. */
 void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
     if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
     hk_page_queue_t *q = &heap->bins[page->bin];
     if (q->first == page && page->next == NULL) return;
     hk_queue_remove_page(heap, page);
-    hk_segment_page_free(heap, page);
-    if (heap->purge_deadline != 0 && page->retired_at >= heap->purge_deadline) hk_heap_collect(heap, false);
+    hk_segment_page_release(heap, page);
+    if (heap->purge_deadline != 0 && page->empty_since >= heap->purge_deadline) hk_heap_collect(heap, false);
     hk_purger_start_if_wanted(); /* the end of a free: the heap is consistent */
 }
 
-/* Called on the allocation slow path: run the purge pass if it is due. The clock is read on one
- * call in 32, so a program that allocates mid-size blocks in a loop does not pay for it. */
+/* Called on the allocation slow path: run the purge pass if it is due (the clock is read on one
+ * call in HK_CLOCK_EVERY). */
 void hk_heap_maybe_collect(hk_heap_t *heap) {
-    if (heap->purge_deadline == 0 || (++heap->slow_calls & 31) != 0) return;
+    if (heap->purge_deadline == 0 || (++heap->slow_calls & (HK_CLOCK_EVERY - 1)) != 0) return;
     if (hk_clock_ms() >= heap->purge_deadline) hk_heap_collect(heap, false);
 }
 
@@ -105,20 +115,20 @@ void hk_heap_collect(hk_heap_t *heap, bool force) {
             next = page->next;
             hk_page_collect(page);
             if (page->used != 0) {
-                page->retired_at = 0;
+                page->empty_since = 0;
                 continue;
             }
             bool alone = heap->bins[bin].first == page && next == NULL;
             if (alone && !force) {
                 if (delay < 0) continue;
-                if (page->retired_at == 0) page->retired_at = now;
-                if (page->retired_at + (uint64_t)delay > now) {
+                if (page->empty_since == 0) page->empty_since = now;
+                if (page->empty_since + (uint64_t)delay > now) {
                     kept_pending = true;
                     continue;
                 }
             }
             hk_queue_remove_page(heap, page);
-            hk_segment_page_free(heap, page);
+            hk_segment_page_release(heap, page);
         }
     }
     hk_segment_purge(heap, now, force);
@@ -137,7 +147,7 @@ static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
         hk_page_set_flags(page, hk_page_flags(page) & (HK_PAGE_HAS_ALIGNED | HK_PAGE_OBSERVED));
         hk_remote_notify_clear(&page->thread_free);
         hk_page_collect(page);
-        if (page->used == 0) hk_segment_page_free(heap, page);
+        if (page->used == 0) hk_segment_page_release(heap, page);
         else hk_queue_add_page(heap, page, false);
     }
 }
@@ -175,7 +185,7 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
     }
     /* Before mapping anything new, take over what exited threads left: their free pages and
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
-    hk_kind_t kind = hk_bin_kind(bin);
+    hk_segment_kind_t kind = hk_bin_kind(bin);
     hk_segment_t *seg;
     for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind)) != NULL; adopted++) {
         hk_heap_adopt(heap, seg);
@@ -201,7 +211,7 @@ static hk_heap_t *hk_heap_record_alloc(void) {
     } else {
         /* Heap records are never unmapped: a remote freer may still bump full_freed on a
          * record whose thread is gone, which must stay harmless. */
-        size_t chunk = (size_t)64 * 1024, n = chunk / sizeof(hk_heap_t);
+        size_t chunk = HK_HEAP_RECORDS_BYTES, n = chunk / sizeof(hk_heap_t);
         hk_heap_t *records = hk_meta_map(chunk);
         if (records != NULL) {
             for (size_t i = 1; i < n; i++) {
@@ -262,7 +272,7 @@ static void hk_heap_thread_done(void *arg) {
     hk_heap_tls = &hk_heap_empty;
     hk_heap_collect(heap, true);
     hk_hook_heap_done(heap);
-    for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
+    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
         hk_segment_t *seg = heap->segments[kind], *next;
         heap->segments[kind] = NULL;
         for (; seg != NULL; seg = next) {

@@ -3,7 +3,11 @@
  * copying. A huge segment's header is one page record, so frees find it like any other. */
 #include "hooks.h"
 
-static size_t hk_huge_header_size(void) { return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), 64); }
+/* The header (the segment and its one page record), to a whole cache line: the block that
+ * follows it starts on a line of its own. */
+static size_t hk_huge_header_size(void) {
+    return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), HK_CACHE_LINE);
+}
 
 /* A block aligned to 4 MiB or more cannot share its first granule with the header, so the header
  * goes one OS page before the block (the segment is then not 4 MiB aligned) and the block's first
@@ -20,7 +24,7 @@ hk_segment_t *hk_huge_segment_of(uintptr_t a) {
     hk_segment_t *seg = NULL;
     if (tag == HK_MAP_SEGMENT) seg = hk_ptr_segment((void *)a);
     else if (tag == HK_MAP_HUGE_ALIGNED) seg = (hk_segment_t *)((a & ~(uintptr_t)HK_SEGMENT_MASK) - hk_os_page_size());
-    return seg != NULL && seg->kind == HK_KIND_HUGE ? seg : NULL;
+    return seg != NULL && seg->kind == HK_SEGMENT_HUGE ? seg : NULL;
 }
 
 static void hk_huge_tag(hk_segment_t *seg, bool on) {
@@ -30,15 +34,17 @@ static void hk_huge_tag(hk_segment_t *seg, bool on) {
     if (end > tail) hk_segmap_set(tail, end - tail, on ? HK_MAP_HUGE_TAIL : HK_MAP_NONE);
 }
 
-static void hk_huge_register(hk_segment_t *seg) {
-    hk_segment_register(seg);
+/* Make a huge block findable (in the list of all segments, tagged in the segment map) and count it
+ * live; hk_huge_withdraw undoes both, before the mapping moves or goes. */
+static void hk_huge_publish(hk_segment_t *seg) {
+    hk_all_segments_add(seg);
     hk_huge_tag(seg, true);
     atomic_fetch_add_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
-static void hk_huge_unregister(hk_segment_t *seg) {
+static void hk_huge_withdraw(hk_segment_t *seg) {
     hk_huge_tag(seg, false);
-    hk_segment_unregister(seg);
+    hk_all_segments_remove(seg);
     atomic_fetch_sub_explicit(&hk_state.huge_live, seg->block_size, memory_order_relaxed);
 }
 
@@ -59,7 +65,7 @@ static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
 
 void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     size_t ps = hk_os_page_size(), header = hk_huge_header_size();
-    if (align < 16) align = 16;
+    if (align < HK_BLOCK_ALIGN) align = HK_BLOCK_ALIGN;
     bool big_aligned = align >= HK_SEGMENT_SIZE;
     size_t offset = big_aligned ? ps : align <= ps ? hk_align_up(header, align) : align;
     if (size > ((size_t)1 << HK_ADDRESS_BITS) || size + offset + align > ((size_t)1 << HK_ADDRESS_BITS)) {
@@ -103,7 +109,7 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     }
     memset(seg, 0, header);
     seg->page_shift = HK_HUGE_PAGE_SHIFT;
-    seg->kind = HK_KIND_HUGE;
+    seg->kind = HK_SEGMENT_HUGE;
     seg->page_count = 1;
     seg->used_pages = 1;
     seg->block_offset = offset;
@@ -113,13 +119,13 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     page->in_use = 1;
     page->used = 1;
     page->reserved = page->capacity = 1;
-    hk_huge_register(seg);
+    hk_huge_publish(seg);
     if (zero && !is_zero) memset(page->start, 0, size);
     return page->start;
 }
 
 void hk_huge_free(hk_segment_t *seg) {
-    hk_huge_unregister(seg);
+    hk_huge_withdraw(seg);
     if (hk_huge_big_aligned(seg)) hk_os_unmap(seg, seg->size);
     else hk_huge_cache_put((uint8_t *)seg, seg->size);
 }
@@ -129,14 +135,14 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
     if (hk_huge_big_aligned(seg)) return NULL;
     size_t needed = hk_align_up(seg->block_offset + size, hk_os_page_size());
     if (needed < size) return NULL;
-    hk_huge_unregister(seg);
+    hk_huge_withdraw(seg);
     hk_segment_t *resized = hk_huge_resize(seg, seg->size, needed);
     if (resized == NULL) {
-        hk_huge_register(seg);
+        hk_huge_publish(seg);
         return NULL;
     }
     hk_huge_set_size(resized, needed);
     hk_hook_huge_placed(resized); /* the header may have moved */
-    hk_huge_register(resized);
+    hk_huge_publish(resized);
     return resized->pages[0].start;
 }

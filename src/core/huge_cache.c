@@ -3,9 +3,9 @@
  * go cost no system calls and no page faults. Bounded by HEAPKIT_HUGE_CACHE bytes. */
 #include "core.h"
 
-/* Few enough to scan under the lock on every huge malloc and free; enough for the big buffers a
- * program juggles at once. */
-#define HK_HUGE_CACHE_EXTENTS 16
+/* An extent more than this many times the size asked for is split, not handed out whole: the
+ * rest stays cached for the next big block. */
+#define HK_HUGE_CACHE_SPLIT 2
 
 typedef struct hk_extent_s {
     uint8_t *base; /* NULL = empty slot; always 4 MiB aligned */
@@ -43,7 +43,7 @@ uint8_t *hk_huge_cache_take(size_t needed, size_t *size) {
     }
     uint8_t *base = NULL;
     size_t front = hk_align_up(needed, HK_SEGMENT_SIZE);
-    if (fit != NULL && fit->size / 2 > needed && front < fit->size) {
+    if (fit != NULL && fit->size / HK_HUGE_CACHE_SPLIT > needed && front < fit->size) {
         /* Much too big: cut the front off, on a segment boundary, and keep the rest cached. */
         base = fit->base;
         *size = front;

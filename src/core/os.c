@@ -9,11 +9,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* If the kernel did not say (it always does): the page size of x86-64 and of most arm64 systems. */
+#define HK_PAGE_SIZE_FALLBACK 4096
+/* Pages asked of mincore per call: a 1 KiB vector on the stack, 4 MiB of 4 KiB pages. */
+#define HK_MINCORE_BATCH 1024
+
 size_t hk_os_page_size(void) {
     static size_t page_size;
     if (hk_unlikely(page_size == 0)) {
         size_t ps = (size_t)getauxval(AT_PAGESZ);
-        page_size = ps ? ps : 4096;
+        page_size = ps ? ps : HK_PAGE_SIZE_FALLBACK;
     }
     return page_size;
 }
@@ -131,7 +136,7 @@ void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t al
 /* Bytes of [p, p+size) resident in RAM, asked of the kernel page by page (slow; stats only). */
 size_t hk_os_resident(const void *p, size_t size) {
     size_t ps = hk_os_page_size();
-    unsigned char vec[1024];
+    unsigned char vec[HK_MINCORE_BATCH];
     size_t resident = 0;
     uintptr_t start = (uintptr_t)p & ~(uintptr_t)(ps - 1);
     uintptr_t end = hk_align_up((uintptr_t)p + size, ps);

@@ -21,7 +21,7 @@ static uint64_t hk_purger_pass(void) {
     uint64_t now = hk_clock_ms(), next_due = 0;
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
-        if (seg->kind == HK_KIND_HUGE || !hk_segment_trylock(seg)) continue;
+        if (seg->kind == HK_SEGMENT_HUGE || !hk_segment_trylock(seg)) continue;
         uint64_t due = hk_segment_purge_due(seg, now, false);
         hk_segment_unlock(seg);
         if (due != 0 && (next_due == 0 || due < next_due)) next_due = due;
@@ -53,12 +53,12 @@ static void *hk_purger_main(void *arg) {
 
 /* Called where the heap is consistent (the entry of the allocation slow path). */
 void hk_purger_start_if_wanted(void) {
-    int wanted = 1;
-    if (hk_likely(atomic_load_explicit(&hk_state.purger_state, memory_order_relaxed) != 1)) return;
-    if (!atomic_compare_exchange_strong(&hk_state.purger_state, &wanted, 2)) return;
+    int wanted = HK_PURGER_WANTED;
+    if (hk_likely(atomic_load_explicit(&hk_state.purger_state, memory_order_relaxed) != HK_PURGER_WANTED)) return;
+    if (!atomic_compare_exchange_strong(&hk_state.purger_state, &wanted, HK_PURGER_RUNNING)) return;
     if (hk_own_thread_start("heapkit-purge", hk_purger_main, HK_PURGER_STACK) != 0) {
         hk_state.options.purge_thread = false; /* purge on allocator calls instead */
-        atomic_store_explicit(&hk_state.purger_state, 0, memory_order_release);
+        atomic_store_explicit(&hk_state.purger_state, HK_PURGER_NOT_STARTED, memory_order_release);
     }
 }
 
@@ -66,7 +66,7 @@ void hk_purger_start_if_wanted(void) {
 static void hk_purger_after_fork_child(void) {
     pthread_mutex_init(&hk_state.purger_lock, NULL);
     pthread_cond_init(&hk_state.purger_wake, NULL);
-    atomic_store_explicit(&hk_state.purger_state, 0, memory_order_relaxed);
+    atomic_store_explicit(&hk_state.purger_state, HK_PURGER_NOT_STARTED, memory_order_relaxed);
     atomic_store_explicit(&hk_state.purger_pending, false, memory_order_relaxed);
 }
 

@@ -1,12 +1,13 @@
-/* segment.c — 4 MiB aligned regions split into pages, owned by one thread heap.
+/* segment.c — 4 MiB aligned regions split into pages, owned by one thread heap; the list of all
+ * segments, and the queue of those whose thread exited (abandoned).
  * The segment header (this struct and its page records) sits at the start of the region, so a
  * block's segment is its address masked; hk_segmap says which 4 MiB granules are segments at all. */
 #include "hooks.h"
 
 #include <sched.h>
 
-static size_t hk_segment_page_shift(hk_kind_t kind) {
-    return kind == HK_KIND_SMALL ? HK_SMALL_PAGE_SHIFT : HK_MEDIUM_PAGE_SHIFT;
+static size_t hk_segment_page_shift(hk_segment_kind_t kind) {
+    return kind == HK_SEGMENT_SMALL ? HK_SMALL_PAGE_SHIFT : HK_MEDIUM_PAGE_SHIFT;
 }
 
 /* The lock is held only while the state of free pages changes or is purged: by the owner when
@@ -21,9 +22,13 @@ bool hk_segment_trylock(hk_segment_t *seg) {
 
 void hk_segment_unlock(hk_segment_t *seg) { atomic_store_explicit(&seg->lock, 0, memory_order_release); }
 
-/* ------------------------------------------------------------------ registry */
+/* ---------------------------------------------------- the list of all segments
+ * hk_state.all_segments, linked through all_next/all_prev, under hk_state.segments_lock: every
+ * mapped segment, huge ones included, for the purger, the statistics and the leak scan. (Not the
+ * heap's own lists of its segments, heap->segments[kind], below; and not the registry of pools
+ * and arenas, pools/registry.c.) */
 
-void hk_segment_register(hk_segment_t *seg) {
+void hk_all_segments_add(hk_segment_t *seg) {
     pthread_mutex_lock(&hk_state.segments_lock);
     seg->all_prev = NULL;
     seg->all_next = hk_state.all_segments;
@@ -36,8 +41,8 @@ void hk_segment_register(hk_segment_t *seg) {
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
-/* Take a segment out of the map and the registry; the caller holds the registry lock. */
-static void hk_registry_unlink(hk_segment_t *seg) {
+/* Take a segment out of the map and the list; the caller holds hk_state.segments_lock. */
+static void hk_all_segments_unlink(hk_segment_t *seg) {
     if (((uintptr_t)seg & HK_SEGMENT_MASK) == 0)
         hk_segmap_set((uintptr_t)seg, 1, HK_MAP_NONE);
     if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
@@ -46,9 +51,9 @@ static void hk_registry_unlink(hk_segment_t *seg) {
     hk_state.segment_count--;
 }
 
-void hk_segment_unregister(hk_segment_t *seg) {
+void hk_all_segments_remove(hk_segment_t *seg) {
     pthread_mutex_lock(&hk_state.segments_lock);
-    hk_registry_unlink(seg);
+    hk_all_segments_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
@@ -84,7 +89,7 @@ static void hk_seglist_reorder(hk_heap_t *heap, hk_segment_t *seg) {
     hk_seglist_push(heap, seg, seg->used_pages < seg->page_count);
 }
 
-static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
+static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
@@ -100,7 +105,7 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_kind_t kind) {
         return NULL;
     }
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
-    hk_segment_register(seg);
+    hk_all_segments_add(seg);
     hk_seglist_push(heap, seg, true);
     return seg;
 }
@@ -120,13 +125,13 @@ static void hk_segment_unmap(hk_segment_t *seg) {
 
 static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
     hk_seglist_remove(heap, seg);
-    hk_segment_unregister(seg);
+    hk_all_segments_remove(seg);
     hk_segment_unmap(seg);
 }
 
 /* A free page of the given kind, taken from the heap's segments or a new segment. Resident
  * (unpurged) pages are preferred: they need no page faults. */
-hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
+hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     /* The fullest segment that has room: sparse segments then drain and can be unmapped. */
     hk_segment_t *seg = NULL;
     for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next)
@@ -163,24 +168,25 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_kind_t kind) {
     return pick;
 }
 
-/* Mark a page free in its segment (dirty, waiting for the purge delay); the caller holds the
- * segment lock. */
-static void hk_page_release(hk_segment_t *seg, hk_page_t *page, uint64_t now) {
+/* Release a page to its segment: free there (dirty, waiting for the purge delay); the caller
+ * holds the segment lock. */
+static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t now) {
     page->in_use = 0;
-    hk_page_set_flags(page, HK_PAGE_RETIRED); /* a late double free now takes the slow path */
+    hk_page_set_flags(page, HK_PAGE_RELEASED); /* a late double free now takes the slow path */
     page->mem_is_zero = 0;
     page->is_purged = 0;
-    page->retired_at = now;
+    page->empty_since = now;
     seg->used_pages--;
 }
 
-void hk_segment_page_free(hk_heap_t *heap, hk_page_t *page) {
+/* Release an empty page, in no queue of its heap, to its segment. */
+void hk_segment_page_release(hk_heap_t *heap, hk_page_t *page) {
     hk_segment_t *seg = hk_page_segment(page);
     bool was_full = seg->used_pages == seg->page_count;
     int64_t delay = hk_state.options.purge_delay_ms;
     uint64_t now = hk_clock_ms();
     hk_segment_lock(seg);
-    hk_page_release(seg, page, now);
+    hk_page_release_locked(seg, page, now);
     if (delay == 0) hk_segment_purge_due(seg, now, true);
     hk_segment_unlock(seg);
     if (was_full) hk_seglist_reorder(heap, seg);
@@ -198,7 +204,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
     for (uint32_t i = 0; i < seg->page_count; i++) {
         hk_page_t *page = &seg->pages[i];
         if (page->in_use || page->is_purged || page->mem_is_zero) continue;
-        uint64_t due = page->retired_at + (uint64_t)(delay > 0 ? delay : 0);
+        uint64_t due = page->empty_since + (uint64_t)(delay > 0 ? delay : 0);
         if (!force && (delay < 0 || due > now)) {
             if (delay >= 0 && (next_due == 0 || due < next_due)) next_due = due;
             continue;
@@ -217,7 +223,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
 void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
     if (hk_state.options.purge_delay_ms < 0 && !force) return;
     uint64_t next_due = 0;
-    for (int kind = 0; kind < HK_SEGMENTED_KINDS; kind++) {
+    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
         hk_segment_t *next;
         for (hk_segment_t *seg = heap->segments[kind]; seg != NULL; seg = next) {
             next = seg->next;
@@ -238,7 +244,7 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
 /* ------------------------------------------------------ abandoned segments */
 
 /* The abandoned queue (oldest first) is doubly linked through next/prev, so the fullest segment
- * can be taken from anywhere in it, and guarded by the registry lock. */
+ * can be taken from anywhere in it, and guarded by hk_state.segments_lock. */
 static void hk_abandoned_push(hk_segment_t *seg) {
     seg->next = NULL;
     seg->prev = hk_state.abandoned_tail;
@@ -266,7 +272,7 @@ void hk_segment_abandon(hk_segment_t *seg) {
 
 /* The abandoned segment to adopt for a page of this kind: the fullest one with room (so sparse
  * ones drain and get unmapped), else the oldest of any kind. */
-hk_segment_t *hk_segment_take_abandoned(hk_kind_t kind) {
+hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_segment_t *seg = NULL;
@@ -294,13 +300,13 @@ void hk_segment_reap_abandoned(void) {
             hk_page_t *page = &seg->pages[i];
             if (!page->in_use) continue;
             hk_page_collect(page);
-            if (page->used == 0) hk_page_release(seg, page, now);
+            if (page->used == 0) hk_page_release_locked(seg, page, now);
         }
         hk_segment_purge_due(seg, now, true); /* nobody owns it: no reason to wait */
         hk_segment_unlock(seg);
         if (seg->used_pages != 0) continue;
         hk_abandoned_unlink(seg);
-        hk_registry_unlink(seg);
+        hk_all_segments_unlink(seg);
         hk_segment_unmap(seg);
     }
     pthread_mutex_unlock(&hk_state.segments_lock);
@@ -314,17 +320,17 @@ void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg) {
 
 /* ---------------------------------------------------------------------- fork */
 
-/* The registry lock, then every small/medium segment's spin lock, so that no page's free state
+/* The segments lock, then every small/medium segment's spin lock, so that no page's free state
  * is mid-change in a forked child. */
 static void hk_segments_lock_all(void) {
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
-        if (seg->kind != HK_KIND_HUGE) hk_segment_lock(seg);
+        if (seg->kind != HK_SEGMENT_HUGE) hk_segment_lock(seg);
 }
 
 static void hk_segments_unlock_all(void) {
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next)
-        if (seg->kind != HK_KIND_HUGE) hk_segment_unlock(seg);
+        if (seg->kind != HK_SEGMENT_HUGE) hk_segment_unlock(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 

@@ -1,11 +1,16 @@
 /* stats.c — what the heap holds, for people (text) and programs (JSON).
  * Totals come from the os counters; per size class figures from walking every segment's page
- * records under the registry lock. Reads of other threads' pages race benignly: a snapshot. */
+ * records under the segments lock. Reads of other threads' pages race benignly: a snapshot. */
 #define _GNU_SOURCE
 #include "core.h"
 
 #include <fcntl.h>
 #include <unistd.h>
+
+/* The whole report, text or JSON: the totals, 48 size-class lines, and up to 33 lines each of
+ * pools and arenas (pools/registry.c), with room to spare. */
+#define HK_STATS_TEXT_BYTES ((size_t)16 * 1024)
+#define HK_STATS_JSON_BYTES ((size_t)32 * 1024)
 
 typedef struct hk_class_stats_s {
     size_t pages, live_blocks, page_bytes;
@@ -22,7 +27,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
         t->resident += hk_os_resident(seg, seg->size);
-        if (seg->kind == HK_KIND_HUGE) continue;
+        if (seg->kind == HK_SEGMENT_HUGE) continue;
         t->segments++;
         for (uint32_t i = 0; i < seg->page_count; i++) {
             hk_page_t *page = &seg->pages[i];
@@ -91,12 +96,12 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
         {"huge cached", t->huge_cached, "freed huge blocks kept for reuse"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        char num[32];
+        char num[HK_NUMBER_TEXT];
         hk_buf_t nb = {num, sizeof num, 0};
         hk_buf_bytes(&nb, rows[i].value);
         hk_buf_printf(b, "  %-14s %12s   %s\n", rows[i].name, num, rows[i].meaning);
     }
-    char ratio[32];
+    char ratio[HK_NUMBER_TEXT];
     hk_buf_t rb = {ratio, sizeof ratio, 0};
     hk_buf_ratio(&rb, t->resident, t->live);
     hk_buf_printf(b, "  %-14s %12s   %s\n", "fragmentation", ratio, "resident / live");
@@ -110,7 +115,7 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
         const hk_class_stats_t *c = &s->classes[bin];
         if (c->pages == 0) continue;
         size_t bsize = hk_bin_size(bin), live = c->live_blocks * bsize;
-        char lb[32], pb[32], use[16];
+        char lb[HK_NUMBER_TEXT], pb[HK_NUMBER_TEXT], use[HK_NUMBER_TEXT];
         hk_buf_t lbb = {lb, sizeof lb, 0}, pbb = {pb, sizeof pb, 0}, ub = {use, sizeof use, 0};
         hk_buf_bytes(&lbb, live);
         hk_buf_bytes(&pbb, c->page_bytes);
@@ -157,13 +162,13 @@ HK_API size_t hk_stats_json(char *buf, size_t cap) {
 HK_API void hk_stats_print_fd(int fd) {
     hk_snapshot_t s;
     hk_snapshot(&s);
-    char text[16 * 1024];
+    char text[HK_STATS_TEXT_BYTES];
     hk_buf_t b = {text, sizeof text, 0};
     hk_stats_text(&b, &s);
     hk_write_all(fd, text, b.len < sizeof text ? b.len : sizeof text - 1);
 }
 
-HK_API void hk_stats_print(void) { hk_stats_print_fd(2); }
+HK_API void hk_stats_print(void) { hk_stats_print_fd(STDERR_FILENO); }
 
 /* ------------------------------------------------------------------ at exit */
 
@@ -183,7 +188,7 @@ static void hk_stats_at_exit(uintptr_t caller_sp) {
             return;
         }
         if (hk_ends_with(file, ".json")) {
-            char buf[32 * 1024];
+            char buf[HK_STATS_JSON_BYTES];
             size_t n = hk_stats_json(buf, sizeof buf);
             hk_write_all(fd, buf, n < sizeof buf ? n : sizeof buf - 1);
             hk_write_all(fd, "\n", 1);
@@ -192,7 +197,7 @@ static void hk_stats_at_exit(uintptr_t caller_sp) {
         }
         close(fd);
     } else if (hk_state.options.stats) {
-        hk_stats_print_fd(2);
+        hk_stats_print_fd(STDERR_FILENO);
     }
 }
 

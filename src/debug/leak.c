@@ -1,7 +1,7 @@
 /* leak.c — the leak check: a conservative mark-and-sweep over the tracked blocks, the way
  * LeakSanitizer and kmemleak do it, with Valgrind memcheck's four outcomes.
  *
- * 1. The other threads are stopped (stop_world.c) while the allocator's registry and huge-cache
+ * 1. The other threads are stopped (stop_world.c) while the allocator's segments and huge-cache
  *    locks are held, so nobody unmaps a segment under the scan.
  * 2. Roots: every private writable mapping in /proc/self/maps (module data and bss, including
  *    dlopen'ed ones; the loader's and libc's memory; TLS; the program's own mmaps), minus the
@@ -14,12 +14,15 @@
  * 4. The unmarked blocks are walked segment by segment: each not yet reached becomes a
  *    definitely lost "leader", and what it reaches is indirectly lost (a cycle has one leader).
  * 5. Blocks are grouped by kind and allocation stack while the world is still stopped; the
- *    report is written after the threads go on (leak_report.c). */
+ *    report is written after the threads go on (leak_report.c).
+ * Checks run from hk_leak_check(), at exit, and on HEAPKIT_LEAK_SIGNAL in a thread of their own;
+ * this file also installs the tracker at process init (the leak subsystem, base.h). */
 #define _GNU_SOURCE
 #include "leak.h"
 #include "stop_world.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -28,9 +31,32 @@
 #include <unistd.h>
 
 #define HK_NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
+/* Loaded objects a check lists: a big program has a few hundred. */
 #define HK_MODULES_MAX 4096
+/* Ranges of our own memory left out of the roots: our writable segments (at most HK_OWN_DATA_MAX)
+ * or our biggest tables, and the huge cache's extents (HK_HUGE_CACHE_EXTENTS), with room. */
 #define HK_EXCLUDED_MAX 64
+/* A shared object has one or two writable segments (data and bss, relro); room for more. */
+#define HK_OWN_DATA_MAX 8
+/* Mappings this big (a sanitizer's shadow, a VM's heap reservation) are not read as roots: no
+ * program keeps its pointers in 64 GiB of anonymous memory, and reading it all would be slow. */
 #define HK_ROOT_MAX ((uintptr_t)64 << 30)
+/* Nothing is mapped in the first page: smaller words are counts and flags, not pointers (rejected
+ * before the segment map is read). */
+#define HK_LOW_ADDRESS 4096
+/* The mark stack's first size, in entries (1.5 MiB: it fits the first metadata granule); it
+ * doubles as needed. */
+#define HK_MARK_STACK_FIRST ((size_t)1 << 16)
+/* /proc/self/maps is read whole into a buffer this big at first (a line per mapping, 1 MiB holds
+ * ten thousand), four times bigger each time it does not fit, up to a size no process needs (the
+ * kernel allows 65530 mappings by default). */
+#define HK_MAPS_FIRST_BYTES ((size_t)1 << 20)
+#define HK_MAPS_MAX_BYTES ((size_t)64 << 20)
+#define HK_MAPS_GROWTH 4
+/* How long the check waits for a thread counted as stopped to note its stack pointer: it has
+ * taken its slot and is a few instructions from done, so this bounds only a thread descheduled
+ * in between. */
+#define HK_STOP_READY_WAIT_MS 100
 
 typedef struct hk_mark_entry_s {
     uintptr_t user;
@@ -50,7 +76,7 @@ static struct {
     hk_track_rec_t *leader; /* the clique being walked, or NULL while marking from roots */
     hk_range_t excluded[HK_EXCLUDED_MAX];
     size_t excluded_count;
-    hk_range_t own_data[8]; /* our library's writable segments, when it is a shared object */
+    hk_range_t own_data[HK_OWN_DATA_MAX]; /* our library's writable segments, when it is a shared object */
     size_t own_data_count;
     hk_module_t *modules;
     size_t module_count;
@@ -65,7 +91,7 @@ HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *u
     if (tag == HK_MAP_NONE || tag == HK_MAP_META) return NULL;
     hk_segment_t *seg = tag == HK_MAP_SEGMENT ? hk_ptr_segment((void *)w) : NULL;
     hk_track_rec_t *rec;
-    if (seg == NULL || seg->kind == HK_KIND_HUGE) {
+    if (seg == NULL || seg->kind == HK_SEGMENT_HUGE) {
         seg = hk_huge_segment_of(w);
         if (seg == NULL || seg->track == NULL) return NULL;
         rec = seg->track;
@@ -86,11 +112,11 @@ HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *u
     return rec;
 }
 
-/* Call fn for every live block, segment by segment (the caller holds the registry lock). */
+/* Call fn for every live block, segment by segment (the caller holds the segments lock). */
 HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, uintptr_t user, size_t size)) {
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
         if (seg->track == NULL) continue;
-        if (seg->kind == HK_KIND_HUGE) {
+        if (seg->kind == HK_SEGMENT_HUGE) {
             if (seg->track->stack != 0) fn(seg->track, (uintptr_t)seg + seg->block_offset, seg->huge_size);
             continue;
         }
@@ -100,7 +126,9 @@ HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, ui
             hk_track_rec_t *recs = hk_track_record(seg, page, 0);
             for (uint32_t b = 0; b < page->capacity; b++)
                 if (recs[b].stack != 0)
-                    fn(&recs[b], (uintptr_t)page->start + (size_t)b * page->block_size + ((uintptr_t)recs[b].offset << 4),
+                    fn(&recs[b],
+                       (uintptr_t)page->start + (size_t)b * page->block_size +
+                           ((uintptr_t)recs[b].offset << HK_BLOCK_ALIGN_SHIFT),
                        recs[b].size);
         }
     }
@@ -110,7 +138,7 @@ HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, ui
 
 static bool hk_mark_push(uintptr_t user, size_t size, hk_track_rec_t *rec) {
     if (hk_leak.stack_len == hk_leak.stack_cap) {
-        size_t cap = hk_leak.stack_cap ? hk_leak.stack_cap * 2 : (size_t)1 << 16;
+        size_t cap = hk_leak.stack_cap ? hk_leak.stack_cap * 2 : HK_MARK_STACK_FIRST;
         hk_mark_entry_t *grown = hk_meta_map(cap * sizeof *grown);
         if (grown == NULL) return false;
         if (hk_leak.stack != NULL) {
@@ -151,7 +179,7 @@ HK_NO_SANITIZE static void hk_scan_words(uintptr_t lo, uintptr_t hi, unsigned fr
     lo = hk_align_up(lo, sizeof(uintptr_t));
     for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
         uintptr_t w = *(const uintptr_t *)a;
-        if ((w >> HK_ADDRESS_BITS) != 0 || w < 4096) continue;
+        if ((w >> HK_ADDRESS_BITS) != 0 || w < HK_LOW_ADDRESS) continue;
         uint8_t tag = hk_segmap[w >> HK_SEGMENT_SHIFT];
         if (tag != HK_MAP_NONE && tag != HK_MAP_META) {
             hk_mark_word(w, from);
@@ -239,7 +267,7 @@ static bool hk_parse_mapping(char *line, hk_mapping_t *m) {
 
 /* /proc/self/maps, whole, into scratch memory (read with plain system calls: no stdio). */
 static char *hk_read_maps(void) {
-    for (size_t cap = (size_t)1 << 20; cap <= (size_t)64 << 20; cap *= 4) {
+    for (size_t cap = HK_MAPS_FIRST_BYTES; cap <= HK_MAPS_MAX_BYTES; cap *= HK_MAPS_GROWTH) {
         int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
         if (fd < 0) return NULL;
         char *text = hk_leak_scratch(cap);
@@ -262,14 +290,21 @@ static bool hk_is_stack_mapping(const hk_mapping_t *m, const hk_mapping_t *prev)
            m->path[0] == '\0';
 }
 
-/* glibc's thread descriptor on x86-64 starts with tcb and self, both pointing to itself, then
- * points to the thread's TLS vector one 16-byte entry past the start of its block: a pointer
- * into the middle that would make every thread's vector "possibly lost". Count it as a start. */
+/* glibc's thread descriptor on x86-64 (its tcbhead_t) starts with three words: tcb and self point
+ * to the descriptor itself, dtv to the thread's TLS vector, one 16-byte entry past the start of
+ * its block: a pointer into the middle that would make every thread's vector "possibly lost".
+ * Count it as a start. The descriptor is 64-byte aligned, at the top of the thread's stack under
+ * its static TLS (a few KiB). */
+enum { HK_TCB_TCB, HK_TCB_DTV, HK_TCB_SELF };
+#define HK_DTV_ENTRY 16
+#define HK_TCB_ALIGN 64
+#define HK_TCB_SEARCH 65536 /* bytes at the top of a dead stack searched for its descriptor */
+
 HK_NO_SANITIZE static bool hk_mark_thread_descriptor(uintptr_t tp) {
 #if defined(__x86_64__)
     const uintptr_t *w = (const uintptr_t *)tp;
-    if (tp == 0 || w[0] != tp || w[2] != tp) return false;
-    hk_mark_word(w[1] - 16, HK_MARK_REACHABLE);
+    if (tp == 0 || w[HK_TCB_TCB] != tp || w[HK_TCB_SELF] != tp) return false;
+    hk_mark_word(w[HK_TCB_DTV] - HK_DTV_ENTRY, HK_MARK_REACHABLE);
     hk_mark_drain();
     return true;
 #else
@@ -284,8 +319,8 @@ HK_NO_SANITIZE static bool hk_mark_thread_descriptor(uintptr_t tp) {
  * descriptor alone. On x86-64 it starts with two words pointing to itself (tcb and self). */
 HK_NO_SANITIZE static void hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
 #if defined(__x86_64__)
-    uintptr_t floor = hi - lo > 65536 ? hi - 65536 : lo;
-    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= floor; a -= 64) {
+    uintptr_t floor = hi - lo > HK_TCB_SEARCH ? hi - HK_TCB_SEARCH : lo;
+    for (uintptr_t a = (hi - HK_TCB_ALIGN) & ~(uintptr_t)(HK_TCB_ALIGN - 1); a >= floor; a -= HK_TCB_ALIGN) {
         if (hk_mark_thread_descriptor(a)) {
             hk_scan_root(a, hi);
             return;
@@ -308,8 +343,7 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
         line = eol ? eol + 1 : line + strlen(line);
         if (!ok) continue;
         bool readable = m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p';
-        bool special = !strncmp(m.path, "[v", 2) || !strncmp(m.path, "/dev/", 5);
-        /* Reservations this big (a sanitizer's shadow, a VM's heap) are not worth reading. */
+        bool special = !strncmp(m.path, "[v", sizeof "[v" - 1) || !strncmp(m.path, "/dev/", sizeof "/dev/" - 1);
         if (readable && !special && m.hi - m.lo > HK_ROOT_MAX) {
             hk_message("leak check: skipping a %zu GiB mapping at %p as a root", (size_t)((m.hi - m.lo) >> 30),
                        (void *)m.lo);
@@ -355,7 +389,7 @@ static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) 
     }
     if (lo >= hi) return 0;
     const char *path = info->dlpi_name;
-    static char exe[4096];
+    static char exe[PATH_MAX];
     if (path == NULL || path[0] == '\0') {
         if (hk_leak.module_count != 0) return 0; /* the vDSO has no name either */
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -363,7 +397,7 @@ static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) 
         path = exe;
     } else if (ours) {
         /* Our own data and bss: never roots (they hold only the allocator's bookkeeping). */
-        for (int i = 0; i < info->dlpi_phnum && hk_leak.own_data_count < 8; i++) {
+        for (int i = 0; i < info->dlpi_phnum && hk_leak.own_data_count < HK_OWN_DATA_MAX; i++) {
             const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
             if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
                 hk_leak.own_data[hk_leak.own_data_count++] =
@@ -394,9 +428,9 @@ static void hk_collect_exclusions(void) {
         hk_exclude((uintptr_t)&hk_state, (uintptr_t)(&hk_state + 1));
         hk_exclude((uintptr_t)&hk_leak, (uintptr_t)(&hk_leak + 1));
     }
-    uintptr_t bases[32];
-    size_t sizes[32];
-    size_t n = hk_huge_cache_extents(bases, sizes, 32);
+    uintptr_t bases[HK_HUGE_CACHE_EXTENTS];
+    size_t sizes[HK_HUGE_CACHE_EXTENTS];
+    size_t n = hk_huge_cache_extents(bases, sizes, HK_HUGE_CACHE_EXTENTS);
     for (size_t i = 0; i < n; i++) hk_exclude(bases[i], bases[i] + sizes[i]);
 }
 
@@ -421,11 +455,11 @@ static hk_leak_result_t *hk_result_in_progress;
 
 static void hk_group_block(hk_track_rec_t *rec, uintptr_t user, size_t size) {
     static const hk_leak_kind_t kind_of_mark[] = {
-        [HK_MARK_UNREACHED] = HK_KIND_DEFINITE, [HK_MARK_POSSIBLE] = HK_KIND_POSSIBLE,
-        [HK_MARK_REACHABLE] = HK_KIND_REACHABLE, [HK_MARK_INDIRECT] = HK_KIND_INDIRECT,
-        [HK_MARK_DEFINITE] = HK_KIND_DEFINITE};
+        [HK_MARK_UNREACHED] = HK_LEAK_DEFINITE, [HK_MARK_POSSIBLE] = HK_LEAK_POSSIBLE,
+        [HK_MARK_REACHABLE] = HK_LEAK_REACHABLE, [HK_MARK_INDIRECT] = HK_LEAK_INDIRECT,
+        [HK_MARK_DEFINITE] = HK_LEAK_DEFINITE};
     hk_leak_kind_t kind = kind_of_mark[rec->mark];
-    if (kind != HK_KIND_REACHABLE) {
+    if (kind != HK_LEAK_REACHABLE) {
         if (rec->reported) return; /* listed by an earlier check */
         rec->reported = 1;
     }
@@ -445,14 +479,14 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     result.modules = hk_leak.modules;
     result.module_count = hk_leak.module_count;
 
-    /* No thread may hold these while stopped: the registry (segments are unmapped under it) and
+    /* No thread may hold these while stopped: the segments lock (segments are unmapped under it) and
      * the huge cache. The order is the one fork uses. */
     pthread_mutex_lock(&hk_state.segments_lock);
     pthread_mutex_lock(&hk_state.huge_lock);
     hk_stopped_thread_t *threads;
     result.stopped = hk_stop_world(&threads, &result.not_stopped);
     for (size_t i = 0; i < result.stopped; i++) {
-        uint64_t deadline = hk_clock_ms() + 100;
+        uint64_t deadline = hk_clock_ms() + HK_STOP_READY_WAIT_MS;
         while (!atomic_load_explicit(&threads[i].ready, memory_order_acquire) && hk_clock_ms() < deadline) {
         }
     }
@@ -495,9 +529,6 @@ static hk_noinline int hk_leak_enter(const char *reason, uintptr_t self_sp, hk_l
     getcontext(&regs);
     return hk_leak_run(reason, self_sp, self_sp ? &regs : NULL, out);
 }
-
-/* The stack pointer of the caller of the function this is expanded in. */
-#define HK_CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *))
 
 HK_API hk_noinline int hk_leak_check(hk_leak_summary_t *out) {
     if (!hk_tracking()) {

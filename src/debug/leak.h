@@ -2,6 +2,7 @@
 #ifndef HK_LEAK_H
 #define HK_LEAK_H
 
+#include "leak_kinds.h"
 #include "track.h"
 
 /* Scan colours in hk_track_rec_t.mark, as Valgrind's memcheck names the outcomes. */
@@ -12,8 +13,6 @@ enum {
     HK_MARK_INDIRECT = 3,  /* reached only from lost blocks */
     HK_MARK_DEFINITE = 4,  /* no pointer found to it, save from blocks it reaches itself */
 };
-
-typedef enum { HK_KIND_DEFINITE, HK_KIND_INDIRECT, HK_KIND_POSSIBLE, HK_KIND_REACHABLE, HK_LEAK_KINDS } hk_leak_kind_t;
 
 /* A loaded ELF object, for turning return addresses into module-relative ones. */
 typedef struct hk_module_s {
@@ -27,7 +26,7 @@ typedef struct hk_leak_group_s {
     uint32_t stack;
     uint32_t thread;
     uint16_t label;
-    uint8_t kind;
+    uint8_t kind; /* hk_leak_kind_t */
     uint8_t used;
     uintptr_t first;
     size_t blocks, bytes;

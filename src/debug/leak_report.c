@@ -8,9 +8,18 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
-#define HK_SCRATCH_BYTES ((size_t)1 << 30) /* address space; pages are touched as used */
+/* Address space for one check's scratch (pages are touched as used): /proc/self/maps (up to 64
+ * MiB), the module table and the group tables of a check with millions of lost blocks fit. */
+#define HK_SCRATCH_BYTES ((size_t)1 << 30)
+/* The group table's first size in slots (it doubles as needed), and its load: at most one group
+ * per HK_GROUP_LOAD slots, so linear probing stays short. */
+#define HK_GROUPS_FIRST 1024
+#define HK_GROUP_LOAD 2
+/* Check numbers tried past those an exec'd image of this pid left, before giving up. */
+#define HK_REPORT_NAME_TRIES 10000
 
 static struct {
     uint8_t *base;
@@ -25,7 +34,7 @@ void *hk_leak_scratch(size_t size) {
         return NULL;
     }
     if (hk_scratch.base == NULL && (hk_scratch.base = hk_meta_map(HK_SCRATCH_BYTES)) == NULL) return NULL;
-    size = hk_align_up(size, 16);
+    size = hk_align_up(size, HK_BLOCK_ALIGN); /* as aligned as malloc's blocks */
     if (size > HK_SCRATCH_BYTES - hk_scratch.used) return NULL;
     void *p = hk_scratch.base + hk_scratch.used;
     hk_scratch.used += size;
@@ -35,8 +44,10 @@ void *hk_leak_scratch(size_t size) {
 
 /* ------------------------------------------------------------------ groups */
 
+/* (kind, stack, label) hashed: the stack id spread by a multiply, kind and label xor-ed into bits
+ * the others leave alone, the high bits folded down. */
 static size_t hk_group_slot(size_t cap, hk_leak_kind_t kind, uint32_t stack, uint16_t label) {
-    uint64_t h = ((uint64_t)stack * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)kind << 40) ^ ((uint64_t)label << 20);
+    uint64_t h = ((uint64_t)stack * HK_GOLDEN_RATIO_64) ^ ((uint64_t)kind << 40) ^ ((uint64_t)label << 20);
     return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
@@ -48,9 +59,9 @@ static hk_leak_group_t *hk_group_find(hk_leak_group_t *table, size_t cap, hk_lea
     }
 }
 
-/* Keep the table at most half full: move to one twice the size (the old one stays in scratch). */
+/* Move the table to one twice the size (the old one stays in scratch). */
 static bool hk_groups_grow(hk_leak_result_t *r) {
-    size_t cap = hk_scratch.group_cap ? hk_scratch.group_cap * 2 : 1024;
+    size_t cap = hk_scratch.group_cap ? hk_scratch.group_cap * 2 : HK_GROUPS_FIRST;
     hk_leak_group_t *table = hk_leak_scratch(cap * sizeof *table);
     if (table == NULL) return false;
     for (size_t i = 0; i < hk_scratch.group_cap; i++) {
@@ -62,13 +73,14 @@ static bool hk_groups_grow(hk_leak_result_t *r) {
     return true;
 }
 
+/* The summary's count of a kind (the public hk_leak_summary_t names one member per kind). */
 static hk_leak_count_t *hk_summary_count(hk_leak_summary_t *s, hk_leak_kind_t kind) {
     switch (kind) {
-    case HK_KIND_DEFINITE:
+    case HK_LEAK_DEFINITE:
         return &s->definite;
-    case HK_KIND_INDIRECT:
+    case HK_LEAK_INDIRECT:
         return &s->indirect;
-    case HK_KIND_POSSIBLE:
+    case HK_LEAK_POSSIBLE:
         return &s->possible;
     default:
         return &s->reachable;
@@ -80,7 +92,7 @@ void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_
     hk_leak_count_t *c = hk_summary_count(&r->summary, kind);
     c->blocks++;
     c->bytes += size;
-    if (r->group_count * 2 >= hk_scratch.group_cap && !hk_groups_grow(r)) return;
+    if (r->group_count * HK_GROUP_LOAD >= hk_scratch.group_cap && !hk_groups_grow(r)) return;
     hk_leak_group_t *g = hk_group_find(r->groups, hk_scratch.group_cap, kind, rec->stack, rec->label);
     if (!g->used) {
         *g = (hk_leak_group_t){.stack = rec->stack, .thread = rec->thread, .label = rec->label,
@@ -112,32 +124,32 @@ void hk_leak_groups_sort(hk_leak_result_t *r) {
 
 /* ------------------------------------------------------------------ output */
 
-typedef struct hk_out_s {
+/* The report goes out through one buffer, written to its file whenever the next line would not
+ * fit: 16 KiB, a few hundred lines a write. Static: too much for some threads' stacks, and checks
+ * are serialised. */
+#define HK_REPORT_BUFFER_BYTES 16384
+
+static struct {
     int fd;
-    size_t len;
-    char buf[16384];
-} hk_out_t;
+    hk_buf_t buf;
+    char text[HK_REPORT_BUFFER_BYTES];
+} hk_report = {.buf = {hk_report.text, sizeof hk_report.text, 0}};
 
-static void hk_out_flush(hk_out_t *o) {
-    hk_write_all(o->fd, o->buf, o->len);
-    o->len = 0;
-}
-
-static void hk_out(hk_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void hk_out(hk_out_t *o, const char *fmt, ...) {
-    char line[4096 + 256];
-    hk_buf_t b = {line, sizeof line, 0};
+static void hk_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void hk_out(const char *fmt, ...) {
+    hk_buf_t *b = &hk_report.buf;
+    size_t before = b->len;
     va_list ap;
     va_start(ap, fmt);
-    hk_buf_vprintf(&b, fmt, ap);
+    hk_buf_vprintf(b, fmt, ap);
     va_end(ap);
-    size_t n = b.len < sizeof line ? b.len : sizeof line - 1;
-    if (o->len + n > sizeof o->buf) hk_out_flush(o);
-    memcpy(o->buf + o->len, line, n);
-    o->len += n;
+    if (b->len < b->cap) return; /* it fits, with its NUL */
+    b->len = before;             /* it does not: write out what came before it, then it again */
+    hk_buf_flush(b, hk_report.fd);
+    va_start(ap, fmt);
+    hk_buf_vprintf(b, fmt, ap);
+    va_end(ap);
 }
-
-static const char *const hk_kind_names[HK_LEAK_KINDS] = {"definite", "indirect", "possible", "reachable"};
 
 static const hk_module_t *hk_module_of(const hk_leak_result_t *r, uintptr_t pc) {
     for (size_t i = 0; i < r->module_count; i++)
@@ -145,14 +157,14 @@ static const hk_module_t *hk_module_of(const hk_leak_result_t *r, uintptr_t pc) 
     return NULL;
 }
 
-static void hk_report_raw(const hk_leak_result_t *r, hk_out_t *o) {
-    char exe[4096];
+static void hk_report_raw(hk_leak_result_t *r) {
+    char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
-    hk_out(o, "heapkit-leaks\t1\npid\t%d\t%d\nexe\t%s\ncheck\t%u\t%s\nthreads\t%zu\t%zu\n", (int)getpid(),
+    hk_out("heapkit-leaks\t1\npid\t%d\t%d\nexe\t%s\ncheck\t%u\t%s\nthreads\t%zu\t%zu\n", (int)getpid(),
            (int)getppid(), exe, r->check, r->reason, r->stopped, r->not_stopped);
     for (size_t i = 0; i < r->module_count; i++)
-        hk_out(o, "module\t%zu\t%lx\t%s\n", i, (unsigned long)r->modules[i].bias, r->modules[i].path);
+        hk_out("module\t%zu\t%lx\t%s\n", i, (unsigned long)r->modules[i].bias, r->modules[i].path);
     /* Each stack once, even when several groups share it. */
     for (size_t i = 0; i < r->group_count; i++) {
         bool seen = false;
@@ -160,25 +172,25 @@ static void hk_report_raw(const hk_leak_result_t *r, hk_out_t *o) {
         if (seen) continue;
         size_t depth;
         const uintptr_t *frames = hk_stack_get(r->groups[i].stack, &depth);
-        hk_out(o, "stack\t%u", r->groups[i].stack);
+        hk_out("stack\t%u", r->groups[i].stack);
         for (size_t f = 0; f < depth; f++) {
             const hk_module_t *m = hk_module_of(r, frames[f]);
-            if (m != NULL) hk_out(o, "\t%zu:%lx", (size_t)(m - r->modules), (unsigned long)(frames[f] - m->bias));
-            else hk_out(o, "\t-1:%lx", (unsigned long)frames[f]);
+            if (m != NULL) hk_out("\t%zu:%lx", (size_t)(m - r->modules), (unsigned long)(frames[f] - m->bias));
+            else hk_out("\t-1:%lx", (unsigned long)frames[f]);
         }
-        hk_out(o, "\n");
+        hk_out("\n");
     }
     for (size_t i = 0; i < r->group_count; i++) {
         const hk_leak_group_t *g = &r->groups[i];
         const char *label = hk_track_label_name(g->label);
-        hk_out(o, "leak\t%s\t%u\t%zu\t%zu\t%s\t%u\t%lx\n", hk_kind_names[g->kind], g->stack, g->blocks, g->bytes,
-               label ? label : "-", g->thread, (unsigned long)g->first);
+        hk_out("leak\t%s\t%u\t%zu\t%zu\t%s\t%u\t%lx\n", hk_leak_kind_name((hk_leak_kind_t)g->kind), g->stack,
+               g->blocks, g->bytes, label ? label : "-", g->thread, (unsigned long)g->first);
     }
-    const hk_leak_count_t *counts[HK_LEAK_KINDS] = {&r->summary.definite, &r->summary.indirect,
-                                                    &r->summary.possible, &r->summary.reachable};
-    for (int k = 0; k < HK_LEAK_KINDS; k++)
-        hk_out(o, "summary\t%s\t%zu\t%zu\n", hk_kind_names[k], counts[k]->blocks, counts[k]->bytes);
-    hk_out(o, "end\n");
+    for (int k = 0; k < HK_LEAK_KINDS; k++) {
+        const hk_leak_count_t *c = hk_summary_count(&r->summary, (hk_leak_kind_t)k);
+        hk_out("summary\t%s\t%zu\t%zu\n", hk_leak_kind_name((hk_leak_kind_t)k), c->blocks, c->bytes);
+    }
+    hk_out("end\n");
 }
 
 static const char *hk_basename(const char *path) {
@@ -186,20 +198,19 @@ static const char *hk_basename(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-static void hk_report_plain(const hk_leak_result_t *r, hk_out_t *o) {
-    static const char *const kind_words[HK_LEAK_KINDS] = {"definitely lost", "indirectly lost", "possibly lost",
-                                                          "still reachable"};
+static void hk_report_plain(hk_leak_result_t *r) {
     int pid = (int)getpid();
-    hk_out(o, "==%d== heapkit: leak check at %s (%zu threads stopped", pid, r->reason, r->stopped);
-    if (r->not_stopped) hk_out(o, ", %zu did not answer", r->not_stopped);
-    hk_out(o, ")\n");
+    hk_out("==%d== heapkit: leak check at %s (%zu threads stopped", pid, r->reason, r->stopped);
+    if (r->not_stopped) hk_out(", %zu did not answer", r->not_stopped);
+    hk_out(")\n");
     for (size_t i = 0; i < r->group_count; i++) {
         const hk_leak_group_t *g = &r->groups[i];
-        if (g->kind == HK_KIND_REACHABLE) continue; /* counted in the summary only */
+        if (g->kind == HK_LEAK_REACHABLE) continue; /* counted in the summary only */
         const char *label = hk_track_label_name(g->label);
-        hk_out(o, "==%d==\n==%d== %zu bytes in %zu blocks are %s", pid, pid, g->bytes, g->blocks, kind_words[g->kind]);
-        if (label) hk_out(o, " in '%s'", label);
-        hk_out(o, ", allocated by thread %u\n", g->thread);
+        hk_out("==%d==\n==%d== %zu bytes in %zu blocks are %s", pid, pid, g->bytes, g->blocks,
+               hk_leak_kind_words((hk_leak_kind_t)g->kind));
+        if (label) hk_out(" in '%s'", label);
+        hk_out(", allocated by thread %u\n", g->thread);
         size_t depth;
         const uintptr_t *frames = hk_stack_get(g->stack, &depth);
         for (size_t f = 0; f < depth; f++) {
@@ -207,34 +218,34 @@ static void hk_report_plain(const hk_leak_result_t *r, hk_out_t *o) {
             const hk_module_t *m = hk_module_of(r, frames[f]);
             const char *module = m ? hk_basename(m->path) : "?";
             if (dladdr((void *)frames[f], &info) != 0 && info.dli_sname != NULL)
-                hk_out(o, "==%d==    #%zu %s+0x%lx (%s)\n", pid, f, info.dli_sname,
+                hk_out("==%d==    #%zu %s+0x%lx (%s)\n", pid, f, info.dli_sname,
                        (unsigned long)(frames[f] - (uintptr_t)info.dli_saddr), module);
             else
-                hk_out(o, "==%d==    #%zu 0x%lx (%s+0x%lx)\n", pid, f, (unsigned long)frames[f], module,
+                hk_out("==%d==    #%zu 0x%lx (%s+0x%lx)\n", pid, f, (unsigned long)frames[f], module,
                        (unsigned long)(m ? frames[f] - m->bias : frames[f]));
         }
     }
-    const hk_leak_count_t *counts[HK_LEAK_KINDS] = {&r->summary.definite, &r->summary.indirect,
-                                                    &r->summary.possible, &r->summary.reachable};
-    hk_out(o, "==%d==\n==%d== LEAK SUMMARY:\n", pid, pid);
-    for (int k = 0; k < HK_LEAK_KINDS; k++)
-        hk_out(o, "==%d==    %s: %zu bytes in %zu blocks\n", pid, kind_words[k], counts[k]->bytes, counts[k]->blocks);
-    hk_out(o, "==%d== (run under `heapkit run --leaks` for source files and lines)\n", pid);
+    hk_out("==%d==\n==%d== LEAK SUMMARY:\n", pid, pid);
+    for (int k = 0; k < HK_LEAK_KINDS; k++) {
+        const hk_leak_count_t *c = hk_summary_count(&r->summary, (hk_leak_kind_t)k);
+        hk_out("==%d==    %s: %zu bytes in %zu blocks\n", pid, hk_leak_kind_words((hk_leak_kind_t)k), c->bytes,
+               c->blocks);
+    }
+    hk_out("==%d== (run under `heapkit run --leaks` for source files and lines)\n", pid);
 }
 
 void hk_leak_report(hk_leak_result_t *r) {
-    static hk_out_t out; /* 16 KiB: too much for some threads' stacks; checks are serialised */
-    out.len = 0;
+    hk_report.buf.len = 0;
     const char *dir = hk_state.options.leak_dir;
     if (dir == NULL) {
-        out.fd = 2;
-        hk_report_plain(r, &out);
-        hk_out_flush(&out);
+        hk_report.fd = STDERR_FILENO;
+        hk_report_plain(r);
+        hk_buf_flush(&hk_report.buf, hk_report.fd);
         return;
     }
     /* A file of this pid may already be there from the image that exec'd us (same pid, its own
      * check numbers): take the next free number rather than overwrite it. */
-    char path[4096];
+    char path[PATH_MAX];
     for (unsigned tries = 0;; tries++, r->check++) {
         hk_buf_t b = {path, sizeof path, 0};
         hk_buf_printf(&b, "%s/leaks.%d.%u.raw", dir, (int)getpid(), r->check);
@@ -242,14 +253,14 @@ void hk_leak_report(hk_leak_result_t *r) {
             hk_message("leak report not written: HEAPKIT_LEAK_DIR is too long");
             return;
         }
-        out.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (out.fd >= 0 || errno != EEXIST || tries == 10000) break;
+        hk_report.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (hk_report.fd >= 0 || errno != EEXIST || tries == HK_REPORT_NAME_TRIES) break;
     }
-    if (out.fd < 0) {
+    if (hk_report.fd < 0) {
         hk_message("cannot write the leak report to %s (errno %d)", path, errno);
         return;
     }
-    hk_report_raw(r, &out);
-    hk_out_flush(&out);
-    close(out.fd);
+    hk_report_raw(r);
+    hk_buf_flush(&hk_report.buf, hk_report.fd);
+    close(hk_report.fd);
 }

@@ -1,11 +1,18 @@
 /* stack_depot.c — every distinct allocation stack, stored once and named by a 32-bit id.
  * Stacks live in one big reserved region, appended and never moved or freed, so an id is just
- * the entry's offset and a lookup needs no lock: buckets and entries are published with release
+ * the entry's offset (in 8-byte units) and a lookup needs no lock: buckets and entries are published with release
  * stores after they are complete. Only inserting a new stack takes the lock. */
 #include "track.h"
 
+/* A bucket per stack up to a million distinct stacks (4 MiB of address space, touched as used). */
 #define HK_DEPOT_BUCKETS ((size_t)1 << 20)
-#define HK_DEPOT_BYTES ((size_t)1 << 30) /* address space only: pages are touched as stacks arrive */
+/* Address space only, pages touched as stacks arrive: 1 GiB holds 8 million stacks of 16 frames,
+ * more than any program has. */
+#define HK_DEPOT_BYTES ((size_t)1 << 30)
+/* Entries are 8-byte aligned (they hold addresses), so an id counts 8-byte units. */
+#define HK_DEPOT_ID_UNIT 8
+/* MurmurHash3's 64-bit finalizer multiplier: it mixes each frame into the hash. */
+#define HK_MURMUR_MUL 0xff51afd7ed558ccdull
 
 typedef struct hk_stack_entry_s {
     _Atomic uint32_t next; /* next entry in the bucket, 0 = end */
@@ -18,22 +25,24 @@ typedef struct hk_stack_entry_s {
 static struct {
     pthread_mutex_t lock;
     _Atomic uint32_t *buckets;
-    uint8_t *base;  /* entries; id = offset / 8; ids 0 and 1 are never entries */
-    size_t used;    /* bytes of base handed out, the first 16 left unused */
-    bool failed;    /* could not reserve the region: every stack is id 1, "unknown" */
-} hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = 16};
+    uint8_t *base;  /* entries; id = offset / HK_DEPOT_ID_UNIT; HK_STACK_NONE and _UNKNOWN are never entries */
+    size_t used;    /* bytes of base handed out, the first units left unused */
+    bool failed;    /* could not reserve the region: every stack is HK_STACK_UNKNOWN */
+} hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = (HK_STACK_UNKNOWN + 1) * HK_DEPOT_ID_UNIT};
 
 static uint32_t hk_stack_hash(const uintptr_t *frames, size_t depth) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
+    uint64_t h = HK_GOLDEN_RATIO_64 ^ depth;
     for (size_t i = 0; i < depth; i++) {
         h ^= frames[i];
-        h *= 0xff51afd7ed558ccdull;
+        h *= HK_MURMUR_MUL;
         h ^= h >> 32;
     }
     return (uint32_t)h;
 }
 
-static hk_stack_entry_t *hk_stack_entry(uint32_t id) { return (hk_stack_entry_t *)(hk_depot.base + (size_t)id * 8); }
+static hk_stack_entry_t *hk_stack_entry(uint32_t id) {
+    return (hk_stack_entry_t *)(hk_depot.base + (size_t)id * HK_DEPOT_ID_UNIT);
+}
 
 static bool hk_depot_reserve(void) {
     if (hk_depot.base != NULL || hk_depot.failed) return !hk_depot.failed;
@@ -55,7 +64,7 @@ static uint32_t hk_depot_find(uint32_t head, uint32_t hash, const uintptr_t *fra
     return 0;
 }
 
-/* The id of this stack, added if new. Never 0: 1 stands for a stack that could not be kept. */
+/* The id of this stack, added if new; HK_STACK_UNKNOWN if it could not be kept, never HK_STACK_NONE. */
 uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
     uint32_t hash = hk_stack_hash(frames, depth);
     if (hk_likely(hk_depot.base != NULL)) {
@@ -64,14 +73,14 @@ uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
         if (id != 0) return id;
     }
     pthread_mutex_lock(&hk_depot.lock);
-    uint32_t id = 1;
+    uint32_t id = HK_STACK_UNKNOWN;
     if (hk_depot_reserve()) {
         _Atomic uint32_t *bucket = &hk_depot.buckets[hash & (HK_DEPOT_BUCKETS - 1)];
         uint32_t head = atomic_load_explicit(bucket, memory_order_relaxed);
         id = hk_depot_find(head, hash, frames, depth);
         size_t bytes = sizeof(hk_stack_entry_t) + depth * sizeof *frames;
         if (id == 0 && hk_depot.used + bytes <= HK_DEPOT_BYTES) {
-            id = (uint32_t)(hk_depot.used / 8);
+            id = (uint32_t)(hk_depot.used / HK_DEPOT_ID_UNIT);
             hk_stack_entry_t *e = hk_stack_entry(id);
             e->hash = hash;
             e->depth = (uint32_t)depth;
@@ -80,7 +89,7 @@ uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
             hk_depot.used += bytes;
             atomic_store_explicit(bucket, id, memory_order_release);
         } else if (id == 0) {
-            id = 1; /* full: 1 GiB of distinct stacks */
+            id = HK_STACK_UNKNOWN; /* full: HK_DEPOT_BYTES of distinct stacks */
         }
     }
     pthread_mutex_unlock(&hk_depot.lock);
@@ -89,7 +98,7 @@ uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
 
 /* The frames of stack `id`, innermost first; NULL with depth 0 for the unknown stack. */
 const uintptr_t *hk_stack_get(uint32_t id, size_t *depth) {
-    if (id <= 1 || hk_depot.base == NULL) {
+    if (id <= HK_STACK_UNKNOWN || hk_depot.base == NULL) {
         *depth = 0;
         return NULL;
     }

@@ -2,11 +2,11 @@
  * Threads are found in /proc/self/task (read with getdents64: no malloc, no lock) and sent a
  * real-time signal with tgkill. The handler notes the thread's stack pointer (the kernel has
  * saved the thread's registers just above it, on its stack, so scanning from there up covers
- * them) and waits on a futex until released. Threads that appear meanwhile are signalled in
+ * them) and its thread pointer, and waits on a futex until released. Threads that appear meanwhile are signalled in
  * further rounds; a thread that does not answer in time (it blocks the signal) is counted, and
  * the scan then reads every thread stack in full instead of from the stack pointer.
- * The signal interrupts blocking calls without SA_RESTART semantics (sleep, pause, epoll_wait
- * return early with EINTR), as any signal would. */
+ * The handler is installed with SA_RESTART, but calls the kernel never restarts (sleep, pause,
+ * epoll_wait) return early with EINTR, as they would for any signal. */
 #define _GNU_SOURCE
 #include "core.h"
 #include "stop_world.h"
@@ -19,7 +19,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A thread that has not answered the stop signal in a second blocks it or cannot run: the check
+ * goes on without it (and reads its whole stack). The same bound on waiting for handlers to leave. */
 #define HK_STOP_WAIT_MS 1000
+/* While waiting, the stopper polls every so many microseconds: short next to the bound, long
+ * enough not to take a CPU from the threads it waits for. */
+#define HK_STOP_POLL_US 200
+#define HK_START_POLL_US 100
+/* Threads one stop can handle: more than a process has in practice (the tables are metadata,
+ * pages touched as used). */
+#define HK_STOP_THREADS_MAX ((size_t)1 << 16)
+/* Directory entries are read a page at a time. */
+#define HK_DIRENT_BUFFER 4096
 
 static struct {
     _Atomic bool active;       /* a stop is under way: the handler must wait */
@@ -54,7 +65,6 @@ static void hk_stop_handler(int sig, siginfo_t *info, void *context) {
                                                       memory_order_relaxed)) {
         }
         if (slot < hk_stop.capacity) {
-            hk_stop.threads[slot].tid = hk_gettid();
             hk_stop.threads[slot].sp = (uintptr_t)&here;
             hk_stop.threads[slot].tp = (uintptr_t)__builtin_thread_pointer();
             atomic_store_explicit(&hk_stop.threads[slot].ready, true, memory_order_release);
@@ -69,7 +79,7 @@ static void hk_stop_handler(int sig, siginfo_t *info, void *context) {
 
 static bool hk_stop_install(void) {
     if (hk_stop.installed) return true;
-    hk_stop.capacity = (size_t)1 << 16;
+    hk_stop.capacity = HK_STOP_THREADS_MAX;
     hk_stop.threads = hk_meta_map(hk_stop.capacity * sizeof(hk_stopped_thread_t));
     hk_stop.signalled = hk_meta_map(hk_stop.capacity * sizeof(pid_t));
     if (hk_stop.threads == NULL || hk_stop.signalled == NULL) return false;
@@ -87,7 +97,7 @@ static bool hk_stop_install(void) {
 static bool hk_for_each_thread(void (*fn)(pid_t tid, void *arg), void *arg) {
     int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return false;
-    char buf[4096];
+    char buf[HK_DIRENT_BUFFER];
     long n;
     while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
         for (long off = 0; off < n;) {
@@ -142,7 +152,7 @@ size_t hk_stop_world(hk_stopped_thread_t **threads, size_t *not_stopped) {
         if (!hk_for_each_thread(hk_stop_one, &round)) break;
         while (atomic_load_explicit(&hk_stop.arrived, memory_order_acquire) < round.count &&
                hk_clock_ms() < deadline)
-            hk_sleep_us(200);
+            hk_sleep_us(HK_STOP_POLL_US);
     } while (round.sent_now != 0 && hk_clock_ms() < deadline);
     size_t arrived = atomic_load_explicit(&hk_stop.arrived, memory_order_acquire);
     if (arrived > hk_stop.capacity) arrived = hk_stop.capacity;
@@ -159,6 +169,6 @@ void hk_start_world(size_t stopped) {
      * that answers late sees its stop already released (or `active` cleared) and goes on. */
     uint64_t deadline = hk_clock_ms() + HK_STOP_WAIT_MS;
     while (atomic_load_explicit(&hk_stop.departed, memory_order_acquire) < stopped && hk_clock_ms() < deadline)
-        hk_sleep_us(100);
+        hk_sleep_us(HK_START_POLL_US);
     atomic_store_explicit(&hk_stop.active, false, memory_order_release);
 }

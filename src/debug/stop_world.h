@@ -4,10 +4,7 @@
 
 #include "base.h"
 
-#include <sys/types.h>
-
 typedef struct hk_stopped_thread_s {
-    pid_t tid;
     uintptr_t sp; /* its stack pointer while stopped: the live part of its stack starts here */
     uintptr_t tp; /* its thread pointer (the TLS base) */
     _Atomic bool ready;

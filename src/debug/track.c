@@ -1,12 +1,14 @@
 /* track.c — allocation tracking for the leak checker (HEAPKIT_LEAKS=1).
- * Each small or medium segment gets a table beside it with one 16-byte record per possible block
- * (a page's records are contiguous, so only the records of blocks actually carved are touched);
+ * Each small or medium segment gets a table of its own (a metadata mapping) with one 16-byte
+ * record per possible block (a page's records are contiguous, so only the records of blocks
+ * actually carved are touched);
  * a huge segment carries its one record in its header. A record holds the size asked for, the
  * allocating thread and the id of the allocation stack in the depot; it is all zero while its
  * block is free, so "live" needs no other bookkeeping.
- * Tracking rides the slow paths: with it on, heaps never fill their direct table and every page
- * carries HK_PAGE_TRACKED, so each malloc and free reaches alloc.c's generic functions, which call
- * in here. With it off, nothing here runs and the fast paths test nothing more.
+ * Tracking rides the slow paths: it installs the core's hooks (core/hooks.h), so heaps never fill
+ * their direct table and every page carries HK_PAGE_OBSERVED: each malloc and free reaches
+ * alloc.c's generic paths, whose hooks call in here. With it off, no hook is set, nothing here
+ * runs and the fast paths test nothing more.
  * Stacks are walked by the DWARF unwind tables (so distribution binaries built without frame
  * pointers work) with unwinders that never call malloc; bench/unwind measures them against
  * frame-pointer walking. Unwinding is still the dearest part of tracking, so on x86-64 each thread
@@ -23,14 +25,25 @@
 #include <libunwind.h>
 #include <unwind.h>
 
-#define HK_STACK_MAX 64
-#define HK_OWN_FRAMES_MAX 8 /* frames of ours at the top of a stack, dropped */
+/* Frames of ours at the top of a stack, to be dropped: the tracker's, the generic path that calls
+ * the hook and an API function or two, with room for a caller inside the library (a pool over
+ * hk_malloc). Captures take this many frames beyond HEAPKIT_STACK_DEPTH. */
+#define HK_OWN_FRAMES_MAX 8
+/* Distinct pool and arena names (label ids are 16 bits): programs have a few dozen; further
+ * names go unlabelled. */
 #define HK_LABELS_MAX 1024
-#define HK_LABEL_LEN 48
 
-#define HK_STACK_CACHE_FRAMES 32 /* frames a cached stack can have, ours included */
-#define HK_CACHE_SETS 1024
-#define HK_CACHE_WAYS 4
+/* The stack cache of each thread: 1024 sets of 4 ways, 4096 stacks (about 1.6 MiB of metadata
+ * address space, pages touched as used), each of up to 32 frames, ours included: the stacks of
+ * a program's allocation sites, most of them at depths a default depth of 16 covers. */
+#define HK_STACK_CACHE_FRAMES 32
+#define HK_STACK_CACHE_SETS_SHIFT 10
+#define HK_STACK_CACHE_SETS ((size_t)1 << HK_STACK_CACHE_SETS_SHIFT)
+#define HK_STACK_CACHE_WAYS 4
+/* x86-64 frames are 16-byte aligned: the low bits of a frame address say nothing. */
+#define HK_FRAME_ALIGN_SHIFT 4
+/* Frames of ours a stack walk starts in, always the same: hk_unwind_slots, hk_track_stack. */
+#define HK_WALK_OWN_FRAMES 2
 
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
@@ -41,8 +54,8 @@ typedef struct hk_stack_cache_entry_s {
 } hk_stack_cache_entry_t;
 
 typedef struct hk_stack_cache_s {
-    hk_stack_cache_entry_t sets[HK_CACHE_SETS][HK_CACHE_WAYS];
-    uint32_t next_way[HK_CACHE_SETS];
+    hk_stack_cache_entry_t sets[HK_STACK_CACHE_SETS][HK_STACK_CACHE_WAYS];
+    uint32_t next_way[HK_STACK_CACHE_SETS];
 } hk_stack_cache_t;
 
 static struct {
@@ -99,7 +112,8 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
         heap->stack_cache = hk_meta_map(sizeof(hk_stack_cache_t));
         if (heap->stack_cache == NULL) return NULL;
     }
-    size_t set = (size_t)((base >> 4) * 0x9e3779b97f4a7c15ull >> 54) & (HK_CACHE_SETS - 1);
+    size_t set = (size_t)((base >> HK_FRAME_ALIGN_SHIFT) * HK_GOLDEN_RATIO_64 >> (64 - HK_STACK_CACHE_SETS_SHIFT)) &
+                 (HK_STACK_CACHE_SETS - 1);
     return heap->stack_cache->sets[set];
 }
 
@@ -119,8 +133,7 @@ typedef struct {
 
 static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg) {
     hk_slot_walk_t *w = arg;
-    /* frame 0 returns into hk_unwind_slots, frame 1 into hk_track_stack: always the same */
-    if (w->seen++ < 2) return _URC_NO_REASON;
+    if (w->seen++ < HK_WALK_OWN_FRAMES) return _URC_NO_REASON;
     uintptr_t ip = _Unwind_GetIP(ctx), at = _Unwind_GetCFA(ctx) - sizeof(uintptr_t);
     if (ip == 0) return _URC_END_OF_STACK; /* the outermost frame (_start, clone) says where it ends */
     if (at < w->base || at - w->base > UINT32_MAX || *(const uintptr_t *)at != ip) w->exact = false;
@@ -143,7 +156,7 @@ static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_
 static hk_noinline uint32_t hk_track_stack(void) {
     /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
      * recorded with no stack instead of recursing or blaming the program. */
-    if (hk_own_work) return 1;
+    if (hk_own_work) return HK_STACK_UNKNOWN;
     hk_own_work = true;
     hk_track_find_own();
     size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
@@ -151,7 +164,7 @@ static hk_noinline uint32_t hk_track_stack(void) {
 #if defined(__x86_64__)
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
     hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES ? hk_stack_cache_set(hk_heap_tls, base) : NULL;
-    for (int w = 0; set != NULL && w < HK_CACHE_WAYS && id == 0; w++) {
+    for (int w = 0; set != NULL && w < HK_STACK_CACHE_WAYS && id == 0; w++) {
         hk_stack_cache_entry_t *e = &set[w];
         if (e->base != base) continue;
         uint32_t i = 0;
@@ -164,8 +177,8 @@ static hk_noinline uint32_t hk_track_stack(void) {
         size_t n = hk_unwind_slots(base, ra, slot, max);
         if (n > 0) {
             id = hk_track_keep(ra, n);
-            size_t set_index = (size_t)(set - hk_heap_tls->stack_cache->sets[0]) / HK_CACHE_WAYS;
-            hk_stack_cache_entry_t *e = &set[hk_heap_tls->stack_cache->next_way[set_index]++ % HK_CACHE_WAYS];
+            size_t set_index = (size_t)(set - hk_heap_tls->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
+            hk_stack_cache_entry_t *e = &set[hk_heap_tls->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS];
             e->base = base;
             e->id = id;
             e->frames = (uint32_t)n;
@@ -175,7 +188,7 @@ static hk_noinline uint32_t hk_track_stack(void) {
     }
 #endif
     if (id == 0) {
-        void *raw[HK_STACK_MAX + HK_OWN_FRAMES_MAX];
+        void *raw[HK_STACK_DEPTH_MAX + HK_OWN_FRAMES_MAX];
         int n = unw_backtrace(raw, (int)max);
         id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0);
     }
@@ -190,8 +203,8 @@ static void hk_track_heap_done(hk_heap_t *heap) {
 
 /* ------------------------------------------------------------------ records */
 
-/* One record per 16 bytes of segment: enough for the smallest blocks in every page. */
-#define HK_TRACK_TABLE_BYTES (HK_SEGMENT_SIZE / 16 * sizeof(hk_track_rec_t))
+/* One record per HK_BLOCK_ALIGN bytes of segment: enough for the smallest blocks in every page. */
+#define HK_TRACK_TABLE_BYTES ((HK_SEGMENT_SIZE >> HK_BLOCK_ALIGN_SHIFT) * sizeof(hk_track_rec_t))
 
 static bool hk_track_segment_mapped(hk_segment_t *seg) {
     seg->track = hk_meta_map(HK_TRACK_TABLE_BYTES);
@@ -201,7 +214,7 @@ static bool hk_track_segment_mapped(hk_segment_t *seg) {
 static void hk_track_huge_placed(hk_segment_t *seg) { seg->track = (hk_track_rec_t *)(void *)seg->huge_track; }
 
 static void hk_track_segment_unmapped(hk_segment_t *seg) {
-    if (seg->track != NULL && seg->kind != HK_KIND_HUGE)
+    if (seg->track != NULL && seg->kind != HK_SEGMENT_HUGE)
         hk_meta_unmap(seg->track, HK_TRACK_TABLE_BYTES);
     seg->track = NULL;
 }
@@ -209,7 +222,7 @@ static void hk_track_segment_unmapped(hk_segment_t *seg) {
 /* The segment, page and record of a pointer the allocator just handed out (or NULL). */
 static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, uint8_t **block) {
     hk_segment_t *seg = hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT ? hk_ptr_segment(p) : NULL;
-    if (seg == NULL || seg->kind == HK_KIND_HUGE) {
+    if (seg == NULL || seg->kind == HK_SEGMENT_HUGE) {
         seg = hk_huge_segment_of((uintptr_t)p);
         if (seg == NULL || seg->track == NULL) return NULL;
         *seg_out = seg;
@@ -233,9 +246,9 @@ static void hk_track_alloc(void *p, size_t size) {
     hk_track_rec_t fresh = {
         .size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
         .thread = heap->serial,
-        .offset = (uint16_t)(((uint8_t *)p - block) >> 4),
+        .offset = (uint16_t)(((uint8_t *)p - block) >> HK_BLOCK_ALIGN_SHIFT),
     };
-    if (seg->kind == HK_KIND_HUGE) seg->huge_size = size;
+    if (seg->kind == HK_SEGMENT_HUGE) seg->huge_size = size;
     fresh.stack = hk_track_stack();
     *rec = fresh;
 }
@@ -253,7 +266,7 @@ hk_block_state_t hk_track_block_state(const void *p) {
     const uint8_t *u = p;
     hk_track_rec_t *rec = NULL;
     const uint8_t *block = NULL;
-    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_KIND_HUGE) {
+    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
         hk_segment_t *seg = hk_ptr_segment(p);
         hk_page_t *page = hk_segment_page_of(seg, p);
         if (seg->track == NULL || !page->in_use || u < page->start ||
@@ -270,7 +283,7 @@ hk_block_state_t hk_track_block_state(const void *p) {
         block = (const uint8_t *)seg + seg->block_offset;
     }
     if (rec->stack == 0) return HK_BLOCK_FREE;
-    return block + ((size_t)rec->offset << 4) == u ? HK_BLOCK_LIVE : HK_BLOCK_INTERIOR;
+    return block + ((size_t)rec->offset << HK_BLOCK_ALIGN_SHIFT) == u ? HK_BLOCK_LIVE : HK_BLOCK_INTERIOR;
 }
 
 

@@ -6,14 +6,23 @@
 
 #include "core.h"
 
+/* Labels (a pool's or an arena's name) are cut to this many bytes, their NUL included: the 47 the
+ * API promises a name, in a label table of 48 KiB (track.c). */
+#define HK_LABEL_LEN 48
+
+/* Stack ids of the depot that are no stack: 0 in a record means its block is not live; 1 is the
+ * stack of a live block whose stack was not kept (the library's own allocations, a full depot). */
+#define HK_STACK_NONE 0
+#define HK_STACK_UNKNOWN 1
+
 /* What the tracker knows of a live block; one per block, in a table beside its segment (a huge
  * segment keeps its one record in the room its header has for it). All zero while the block is free. */
 typedef struct hk_track_rec_s {
-    uint32_t stack;      /* allocation stack in the depot; 0 = the block is not live */
+    uint32_t stack;      /* allocation stack in the depot; HK_STACK_NONE = the block is not live */
     uint32_t size;       /* bytes asked for (huge blocks: see hk_segment_s.huge_size) */
     uint32_t thread;     /* serial number of the allocating thread's heap */
     uint16_t label;      /* pool or arena name, 0 = none */
-    uint16_t offset : 12; /* the pointer handed out minus the block start, in 16-byte units */
+    uint16_t offset : 12; /* the pointer handed out minus the block start, in HK_BLOCK_ALIGN units */
     uint16_t mark : 3;   /* leak scan colour */
     uint16_t reported : 1; /* listed as a leak by an earlier check */
 } hk_track_rec_t;
@@ -23,12 +32,13 @@ _Static_assert(sizeof(hk_track_rec_t) <= sizeof(((hk_segment_t *)0)->huge_track)
 /* Leak tracking is on (HEAPKIT_LEAKS=1): the hooks are installed. */
 static inline bool hk_tracking(void) { return hk_state.options.leaks; }
 
-/* The record of block `index` of a page (each page owns page_size / 16 records in a row; a huge
- * segment has its one record in its header). Inline: every tracked malloc and free asks for one. */
+/* The record of block `index` of a page (each page owns a record per HK_BLOCK_ALIGN bytes, enough
+ * for its smallest blocks, in a row; a huge segment has its one record in its header). Inline:
+ * every tracked malloc and free asks for one. */
 static inline hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page, uint64_t index) {
-    if (seg->kind == HK_KIND_HUGE) return seg->track;
+    if (seg->kind == HK_SEGMENT_HUGE) return seg->track;
     size_t page_index = (size_t)(page - seg->pages);
-    return seg->track + (page_index << (seg->page_shift - 4)) + index;
+    return seg->track + (page_index << (seg->page_shift - HK_BLOCK_ALIGN_SHIFT)) + index;
 }
 
 /* What the tracker knows of the block at p: not a block it tracks, free, live with p pointing

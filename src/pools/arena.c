@@ -14,11 +14,24 @@
  * rewind take back is filled with 0xdd, so a use after reset shows. */
 #include "registry.h"
 
-#define HK_ARENA_FIRST_DEFAULT ((size_t)4096) /* the arena block: header and first chunk */
-#define HK_ARENA_FIRST_MIN ((size_t)256)      /* bytes of first chunk at least */
+/* The arena block (header and first chunk) by default: a page, room for a request's strings and
+ * small structures, for one small malloc per arena. */
+#define HK_ARENA_FIRST_DEFAULT ((size_t)4096)
+/* A first chunk has at least this many bytes: less would be mostly header. */
+#define HK_ARENA_FIRST_MIN ((size_t)256)
+/* The first chunk after the embedded one is 1/HK_ARENA_SPILL_SHARE of it, and at least twice the
+ * smallest first chunk (see hk_arena_spill_bytes). */
+#define HK_ARENA_SPILL_SHARE 4
+#define HK_ARENA_SPILL_MIN (2 * HK_ARENA_FIRST_MIN)
+/* Chunks stop doubling at 1 MiB: by then one malloc per chunk is cheap next to filling it, and a
+ * bigger chunk would only hold more unused memory (big allocations get blocks of their own). */
 #define HK_ARENA_CHUNK_MAX ((size_t)1 << 20)
-#define HK_ARENA_ALIGN 16
-#define HK_ARENA_ALIGN_MAX ((size_t)4096) /* bigger alignments get a block of their own */
+/* An allocation over 1/HK_ARENA_LARGE_SHARE of the next chunk gets a block of its own, so a big
+ * buffer neither wastes the rest of a chunk nor makes every later chunk big. */
+#define HK_ARENA_LARGE_SHARE 4
+#define HK_ARENA_ALIGN HK_BLOCK_ALIGN /* as malloc's blocks */
+/* Bigger alignments get a block of their own: they would waste up to a page of a chunk. */
+#define HK_ARENA_ALIGN_MAX ((size_t)4096)
 
 enum { HK_ARENA_SLOW_LOCKED = 1, HK_ARENA_SLOW_CHECK = 2 }; /* arena->slow: why calls take the slow path */
 
@@ -66,7 +79,7 @@ struct hk_arena_s {
     _Atomic size_t chunks, chunk_bytes, large_count, large_bytes, child_count;
     hk_reg_node_t reg;
     hk_arena_chunk_t first; /* its memory follows the header */
-    _Alignas(16) uint8_t data[];
+    _Alignas(HK_ARENA_ALIGN) uint8_t data[];
 };
 
 /* What reset, rewind or destroy takes off an arena, to be undone with no lock held. */
@@ -160,7 +173,7 @@ static void *hk_arena_bump(hk_arena_t *a, size_t size, size_t align);
 /* `size` does not fit in the current chunk: move on to the next kept chunk big enough, or a new one. */
 static hk_noinline void *hk_arena_grow(hk_arena_t *a, size_t size, size_t align) {
     size_t need = size + align - 1;
-    if (size > HK_ARENA_CHUNK_MAX || need > a->next_bytes / 4 || align > HK_ARENA_ALIGN_MAX)
+    if (size > HK_ARENA_CHUNK_MAX || need > a->next_bytes / HK_ARENA_LARGE_SHARE || align > HK_ARENA_ALIGN_MAX)
         return hk_arena_large(a, size, align);
     hk_arena_chunk_t *c = a->chunk;
     c->high = a->cur;
@@ -398,8 +411,8 @@ static void hk_arena_rewind_memory(hk_arena_t *a, hk_arena_chunk_t *to, uintptr_
  * first chunk (a request a little bigger than usual) need only a little more; from there on
  * each chunk is twice the last. */
 static size_t hk_arena_spill_bytes(size_t first) {
-    size_t bytes = hk_align_up(first / 4, HK_ARENA_ALIGN);
-    return bytes < HK_ARENA_FIRST_MIN * 2 ? HK_ARENA_FIRST_MIN * 2 : bytes;
+    size_t bytes = hk_align_up(first / HK_ARENA_SPILL_SHARE, HK_ARENA_ALIGN);
+    return bytes < HK_ARENA_SPILL_MIN ? HK_ARENA_SPILL_MIN : bytes;
 }
 
 /* After a reset: keep the chunks after the first up to `keep` bytes, give the rest back. The

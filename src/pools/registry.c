@@ -5,11 +5,15 @@
  * Lock order: a shard lock, then a member's own lock, then the allocator's locks; never the reverse. */
 #include "registry.h"
 
+/* Shards, each with its lock: threads that create an arena per request spread over 8 locks, and
+ * statistics and fork walk 8 lists. */
 #define HK_REGISTRY_SHARDS 8
-#define HK_STATS_GROUPS 32 /* lines per kind in a report; further names are summed into one */
+/* Names listed per member kind in the statistics, so the report stays a screen long; further
+ * names are summed into one line. */
+#define HK_REGISTRY_STATS_LINES 32
 
 typedef struct hk_registry_shard_s {
-    _Alignas(64) pthread_mutex_t lock;
+    _Alignas(HK_CACHE_LINE) pthread_mutex_t lock; /* each on a cache line of its own */
     uintptr_t head; /* encoded */
 } hk_registry_shard_t;
 
@@ -22,7 +26,8 @@ static hk_registry_shard_t hk_registry[HK_REGISTRY_SHARDS] = {
 static uintptr_t hk_reg_encode(const hk_reg_node_t *node) { return (uintptr_t)node ^ hk_key; }
 static hk_reg_node_t *hk_reg_decode(uintptr_t w) { return (hk_reg_node_t *)(w ^ hk_key); }
 
-void hk_name_copy(char *dst, const char *name, const char *fallback) {
+/* A member's name, cut to HK_NAME_LEN; fallback if it has none. */
+static void hk_name_copy(char *dst, const char *name, const char *fallback) {
     if (name == NULL || name[0] == '\0') name = fallback;
     size_t n = strnlen(name, HK_NAME_LEN - 1);
     memcpy(dst, name, n);
@@ -59,6 +64,8 @@ void hk_registry_add(hk_reg_node_t *node, hk_reg_kind_t kind, const char *name, 
     node->figures = figures;
     hk_name_copy(node->name, name, kind == HK_REG_POOL ? "pool" : "arena");
     uintptr_t a = (uintptr_t)node;
+    /* the address's bits above a cache line, folded from three places: members made in a row
+     * (one chunk, one page) still spread */
     node->shard = (uint8_t)(((a >> 6) ^ (a >> 12) ^ (a >> 20)) % HK_REGISTRY_SHARDS);
     hk_registry_shard_t *s = &hk_registry[node->shard];
     pthread_mutex_lock(&s->lock);
@@ -119,7 +126,7 @@ typedef struct hk_reg_groups_s {
     hk_reg_kind_t kind;
     size_t count;
     bool overflow;               /* some names did not get a line: they are in `others` */
-    hk_reg_group_t groups[HK_STATS_GROUPS];
+    hk_reg_group_t groups[HK_REGISTRY_STATS_LINES];
     hk_reg_group_t others;
 } hk_reg_groups_t;
 
@@ -128,7 +135,7 @@ static void hk_reg_group_add(hk_reg_node_t *node, void *arg) {
     hk_reg_group_t *line = NULL;
     for (size_t i = 0; i < g->count && line == NULL; i++)
         if (strcmp(g->groups[i].name, node->name) == 0) line = &g->groups[i];
-    if (line == NULL && g->count < HK_STATS_GROUPS) {
+    if (line == NULL && g->count < HK_REGISTRY_STATS_LINES) {
         line = &g->groups[g->count++];
         memcpy(line->name, node->name, sizeof line->name);
     }
@@ -167,13 +174,13 @@ static void hk_reg_bytes(char *out, size_t cap, size_t n) {
 
 static void hk_reg_text_line(hk_buf_t *b, hk_reg_kind_t kind, const hk_reg_group_t *line) {
     const hk_reg_figures_t *f = &line->f;
-    char bytes[32];
+    char bytes[HK_NUMBER_TEXT];
     hk_reg_bytes(bytes, sizeof bytes, f->bytes);
     if (kind == HK_REG_POOL) {
         hk_buf_printf(b, "    %-24s %5zu %-6s %8zu %10zu %10zu %7zu %12s\n", line->name, f->count,
                       f->local ? "local" : "shared", f->object_size, f->live, f->capacity, f->chunks, bytes);
     } else {
-        char used[32], large[32];
+        char used[HK_NUMBER_TEXT], large[HK_NUMBER_TEXT];
         hk_reg_bytes(used, sizeof used, f->used);
         hk_reg_bytes(large, sizeof large, f->large_bytes);
         hk_buf_printf(b, "    %-24s %5zu %12s %7zu %7zu %12s %12s\n", line->name, f->count, used, f->chunks, f->large,
@@ -183,7 +190,7 @@ static void hk_reg_text_line(hk_buf_t *b, hk_reg_kind_t kind, const hk_reg_group
 
 static void hk_registry_stats_text(hk_buf_t *b) {
     static const hk_reg_kind_t kinds[] = {HK_REG_POOL, HK_REG_ARENA};
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         hk_reg_groups_t g;
         hk_reg_collect(&g, kinds[k]);
         if (g.count == 0) continue;
@@ -227,7 +234,7 @@ static void hk_reg_json_line(hk_buf_t *b, hk_reg_kind_t kind, const hk_reg_group
 /* ,"pools":[...],"arenas":[...] — appended to the statistics object by stats.c. */
 static void hk_registry_stats_json(hk_buf_t *b) {
     static const hk_reg_kind_t kinds[] = {HK_REG_POOL, HK_REG_ARENA};
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         hk_reg_groups_t g;
         hk_reg_collect(&g, kinds[k]);
         hk_buf_printf(b, ",\"%s\":[", kinds[k] == HK_REG_POOL ? "pools" : "arenas");

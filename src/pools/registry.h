@@ -6,7 +6,7 @@
 
 #include "track.h"
 
-#define HK_NAME_LEN 48 /* like the tracker's labels: longer names are cut */
+#define HK_NAME_LEN HK_LABEL_LEN /* a name is its members' label in leak reports: cut alike */
 
 typedef enum { HK_REG_POOL = 1, HK_REG_ARENA = 2 } hk_reg_kind_t;
 
@@ -44,7 +44,6 @@ hk_internal void hk_registry_remove(hk_reg_node_t *node);
 hk_internal void hk_registry_each(hk_reg_kind_t kind, void (*fn)(hk_reg_node_t *node, void *arg), void *arg);
 /* If node is a registered member of the kind, copy its name into buf and return true. */
 hk_internal bool hk_registry_name_of(const hk_reg_node_t *node, hk_reg_kind_t kind, char *buf, size_t cap);
-hk_internal void hk_name_copy(char *dst, const char *name, const char *fallback);
 
 /* ------------------------------------------------------------- poisoning
  * In an AddressSanitizer build, memory a pool or arena holds but has not handed out is poisoned,
