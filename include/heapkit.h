@@ -44,7 +44,8 @@ HK_API HK_MALLOC_LIKE void *hk_pvalloc(size_t size);
 
 /* Bytes usable at p (>= the size asked for); 0 for NULL. */
 HK_API size_t hk_usable_size(const void *p);
-/* True if p points into a block that heapkit handed out and that is still live or cached. */
+/* True if p points into heapkit's memory for blocks: a live huge block, or any block of a page in
+ * use, live, freed or not yet handed out (so it does not tell whether a block is live). */
 HK_API bool hk_owns(const void *p);
 
 /* ---- memory return ---- */

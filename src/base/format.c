@@ -149,7 +149,7 @@ void hk_buf_bytes(hk_buf_t *b, size_t bytes) {
     const size_t last = sizeof units / sizeof units[0] - 1;
     size_t unit = 0;
     uint64_t scaled10 = (uint64_t)bytes * 10; /* in tenths */
-    while (scaled10 >= 1024 * 10 && unit < last) {
+    while (scaled10 >= (uint64_t)1024 * 10 && unit < last) {
         scaled10 /= 1024;
         unit++;
     }

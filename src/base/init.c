@@ -14,21 +14,58 @@ extern const hk_subsystem_t __stop_hk_subsystems[] __attribute__((visibility("hi
 extern const hk_lock_entry_t __start_hk_locks[] __attribute__((visibility("hidden")));
 extern const hk_lock_entry_t __stop_hk_locks[] __attribute__((visibility("hidden")));
 
-/* The registered entries in rank order. The tables are a dozen entries long, so a selection by
- * rank each time costs nothing worth a sorted copy (which would need memory at the wrong time). */
-#define HK_FOR_EACH_BY_RANK(type, start, stop, var, body)                                          \
-    do {                                                                                           \
-        for (uint32_t hk_rank_ = 0, hk_next_; hk_rank_ != UINT32_MAX; hk_rank_ = hk_next_) {       \
-            hk_next_ = UINT32_MAX;                                                                 \
-            for (const type *var = (start); var < (stop); var++) {                                 \
-                if (var->rank > hk_rank_ && var->rank < hk_next_) hk_next_ = var->rank;           \
-                if (var->rank == hk_rank_) body                                                    \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
+/* The tables lie between symbols the linker defines around each section: different objects as far
+ * as C knows, so their entries are counted from the addresses, never compared as pointers. */
+static size_t hk_table_count(const void *start, const void *stop, size_t entry_size) {
+    return (size_t)((uintptr_t)stop - (uintptr_t)start) / entry_size;
+}
 
-#define HK_EACH_SUBSYSTEM(var, body) HK_FOR_EACH_BY_RANK(hk_subsystem_t, __start_hk_subsystems, __stop_hk_subsystems, var, body)
-#define HK_EACH_LOCK(var, body) HK_FOR_EACH_BY_RANK(hk_lock_entry_t, __start_hk_locks, __stop_hk_locks, var, body)
+/* Every entry of either table starts with its rank. */
+_Static_assert(offsetof(hk_subsystem_t, rank) == 0 && offsetof(hk_lock_entry_t, rank) == 0, "rank first");
+static uint32_t hk_entry_rank(const void *entry) { return *(const uint32_t *)entry; }
+
+/* The rank the walk visits after *rank (the first one if `first`): the smallest above it, or going
+ * backward the largest below it. False when there is none. */
+static bool hk_next_rank(const void *table, size_t count, size_t entry_size, bool backward, bool first,
+                         uint32_t *rank) {
+    bool found = false;
+    uint32_t best = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t r = hk_entry_rank((const char *)table + i * entry_size);
+        bool after = first || (backward ? r < *rank : r > *rank);
+        if (after && (!found || (backward ? r > best : r < best))) {
+            best = r;
+            found = true;
+        }
+    }
+    if (found) *rank = best;
+    return found;
+}
+
+/* Calls visit for every entry of a table in rank order (backward: the reverse), entries of one
+ * rank in table order (backward: the reverse). The tables are a dozen entries long, so a scan per
+ * rank costs nothing worth a sorted copy (which would need memory at the wrong time). */
+static void hk_walk_by_rank(const void *table, size_t count, size_t entry_size, bool backward,
+                            void (*visit)(const void *entry, void *arg), void *arg) {
+    uint32_t rank = 0;
+    for (bool more = hk_next_rank(table, count, entry_size, backward, true, &rank); more;
+         more = hk_next_rank(table, count, entry_size, backward, false, &rank))
+        for (size_t j = 0; j < count; j++) {
+            const void *entry = (const char *)table + (backward ? count - 1 - j : j) * entry_size;
+            if (hk_entry_rank(entry) == rank) visit(entry, arg);
+        }
+}
+
+static void hk_each_subsystem(void (*visit)(const void *subsystem, void *arg), void *arg) {
+    hk_walk_by_rank(__start_hk_subsystems,
+                    hk_table_count(__start_hk_subsystems, __stop_hk_subsystems, sizeof(hk_subsystem_t)),
+                    sizeof(hk_subsystem_t), false, visit, arg);
+}
+
+static void hk_each_lock(bool backward, void (*visit)(const void *lock, void *arg)) {
+    hk_walk_by_rank(__start_hk_locks, hk_table_count(__start_hk_locks, __stop_hk_locks, sizeof(hk_lock_entry_t)),
+                    sizeof(hk_lock_entry_t), backward, visit, NULL);
+}
 
 /* A bit every key has: never 0 (a zero key would make a NULL link look valid), and above the user
  * address space (HK_ADDRESS_BITS), so an encoded link is never a pointer the leak scan follows. */
@@ -55,6 +92,12 @@ static uintptr_t hk_random_key(void) {
     return key | HK_KEY_SET_BIT;
 }
 
+static void hk_visit_init(const void *subsystem, void *arg) {
+    const hk_subsystem_t *m = subsystem;
+    (void)arg;
+    if (m->init) m->init();
+}
+
 void hk_process_init(void) {
     if (hk_likely(hk_process_ready())) return;
     int expected = HK_INIT_NOT_STARTED;
@@ -64,15 +107,25 @@ void hk_process_init(void) {
     }
     hk_options_init(&hk_state.options);
     hk_key = hk_random_key();
-    HK_EACH_SUBSYSTEM(m, { if (m->init) m->init(); });
+    hk_each_subsystem(hk_visit_init, NULL);
     atomic_store_explicit(&hk_state.init_state, HK_INIT_DONE, memory_order_release);
 }
 
+typedef struct hk_stats_visit_s {
+    hk_buf_t *b;
+    bool json;
+} hk_stats_visit_t;
+
+static void hk_visit_stats(const void *subsystem, void *arg) {
+    const hk_subsystem_t *m = subsystem;
+    const hk_stats_visit_t *v = arg;
+    void (*fn)(hk_buf_t *) = v->json ? m->stats_json : m->stats_text;
+    if (fn) fn(v->b);
+}
+
 void hk_subsystems_stats(hk_buf_t *b, bool json) {
-    HK_EACH_SUBSYSTEM(m, {
-        void (*fn)(hk_buf_t *) = json ? m->stats_json : m->stats_text;
-        if (fn) fn(b);
-    });
+    hk_stats_visit_t v = {b, json};
+    hk_each_subsystem(hk_visit_stats, &v);
 }
 
 void hk_subsystems_thread_exit(void) {
@@ -84,38 +137,54 @@ void hk_subsystems_thread_exit(void) {
 /* Take every lock in rank order so the child does not inherit one held by a thread that does
  * not exist there. The other threads' heaps stay as they were (they were not locked and may be
  * mid-update): their live blocks can still be freed in the child, onto remote lists. */
-static void hk_fork_prepare(void) {
-    HK_EACH_LOCK(l, {
-        if (l->mutex) pthread_mutex_lock(l->mutex);
-        else l->acquire();
-    });
+static void hk_visit_lock(const void *lock, void *arg) {
+    const hk_lock_entry_t *l = lock;
+    (void)arg;
+    if (l->mutex) pthread_mutex_lock(l->mutex);
+    else l->acquire();
 }
 
-/* In reverse rank order: a rank's entries are few, so reversing the walk is a walk per rank. */
-static void hk_fork_release(void) {
-    uint32_t top = 0;
-    for (const hk_lock_entry_t *l = __start_hk_locks; l < __stop_hk_locks; l++)
-        if (l->rank > top) top = l->rank;
-    for (uint32_t rank = top + 1; rank-- > 0;)
-        for (const hk_lock_entry_t *l = __stop_hk_locks; l-- > __start_hk_locks;) {
-            if (l->rank != rank) continue;
-            if (l->mutex) pthread_mutex_unlock(l->mutex);
-            else l->release();
-        }
+static void hk_visit_unlock(const void *lock, void *arg) {
+    const hk_lock_entry_t *l = lock;
+    (void)arg;
+    if (l->mutex) pthread_mutex_unlock(l->mutex);
+    else l->release();
+}
+
+static void hk_fork_prepare(void) { hk_each_lock(false, hk_visit_lock); }
+
+/* In reverse rank order. */
+static void hk_fork_release(void) { hk_each_lock(true, hk_visit_unlock); }
+
+static void hk_visit_fork_child(const void *subsystem, void *arg) {
+    const hk_subsystem_t *m = subsystem;
+    (void)arg;
+    if (m->fork_child) m->fork_child();
 }
 
 /* The forking thread holds every lock, so it can release them; threads other than it are gone. */
 static void hk_fork_child(void) {
     hk_fork_release();
-    HK_EACH_SUBSYSTEM(m, { if (m->fork_child) m->fork_child(); });
+    hk_each_subsystem(hk_visit_fork_child, NULL);
 }
 
 /* ------------------------------------------------------------ start and exit */
 
+static void hk_visit_start(const void *subsystem, void *arg) {
+    const hk_subsystem_t *m = subsystem;
+    (void)arg;
+    if (m->start) m->start();
+}
+
 __attribute__((constructor(HK_CONSTRUCTOR_PRIORITY))) static void hk_on_load(void) {
     hk_process_init();
     pthread_atfork(hk_fork_prepare, hk_fork_release, hk_fork_child);
-    HK_EACH_SUBSYSTEM(m, { if (m->start) m->start(); });
+    hk_each_subsystem(hk_visit_start, NULL);
+}
+
+static void hk_visit_at_exit(const void *subsystem, void *arg) {
+    const hk_subsystem_t *m = subsystem;
+    if (m->at_exit) m->at_exit(*(const uintptr_t *)arg);
 }
 
 /* After the program's own exit handlers and destructors (they run first), so what they free is
@@ -123,5 +192,5 @@ __attribute__((constructor(HK_CONSTRUCTOR_PRIORITY))) static void hk_on_load(voi
 __attribute__((destructor)) static hk_noinline void hk_on_exit(void) {
     uintptr_t caller_sp = HK_CALLER_SP();
     if (!hk_process_ready()) return;
-    HK_EACH_SUBSYSTEM(m, { if (m->at_exit) m->at_exit(caller_sp); });
+    hk_each_subsystem(hk_visit_at_exit, &caller_sp);
 }

@@ -134,7 +134,7 @@ struct hk_segment_s {
 
 /* With the header at two cache lines, a page record's address folds into one scaled index on the
  * free fast path; a longer header costs it three instructions. */
-_Static_assert(offsetof(hk_segment_t, pages) == 2 * HK_CACHE_LINE, "segment header must stay at 128 bytes");
+_Static_assert(offsetof(hk_segment_t, pages) == 2 * (size_t)HK_CACHE_LINE, "segment header must stay at 128 bytes");
 
 typedef struct hk_page_queue_s {
     hk_page_t *first, *last;

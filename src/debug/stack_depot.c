@@ -28,7 +28,7 @@ static struct {
     uint8_t *base;  /* entries; id = offset / HK_DEPOT_ID_UNIT; HK_STACK_NONE and _UNKNOWN are never entries */
     size_t used;    /* bytes of base handed out, the first units left unused */
     bool failed;    /* could not reserve the region: every stack is HK_STACK_UNKNOWN */
-} hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = (HK_STACK_UNKNOWN + 1) * HK_DEPOT_ID_UNIT};
+} hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = (size_t)(HK_STACK_UNKNOWN + 1) * HK_DEPOT_ID_UNIT};
 
 static uint32_t hk_stack_hash(const uintptr_t *frames, size_t depth) {
     uint64_t h = HK_GOLDEN_RATIO_64 ^ depth;
