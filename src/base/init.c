@@ -128,9 +128,13 @@ void hk_subsystems_stats(hk_buf_t *b, bool json) {
     hk_each_subsystem(hk_visit_stats, &v);
 }
 
-void hk_subsystems_thread_exit(void) {
-    HK_EACH_SUBSYSTEM(m, { if (m->thread_exit) m->thread_exit(); });
+static void hk_visit_thread_exit(const void *subsystem, void *arg) {
+    const hk_subsystem_t *m = subsystem;
+    (void)arg;
+    if (m->thread_exit) m->thread_exit();
 }
+
+void hk_subsystems_thread_exit(void) { hk_each_subsystem(hk_visit_thread_exit, NULL); }
 
 /* --------------------------------------------------------------------- fork */
 

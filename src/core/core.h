@@ -354,9 +354,4 @@ static inline void hk_purger_notify(void) {
     }
 }
 
-/* The segment kinds' old names, until pools/ (and tests/unit) move over; delete them then. */
-#define HK_KIND_SMALL HK_SEGMENT_SMALL
-#define HK_KIND_HUGE HK_SEGMENT_HUGE
-#define HK_PAGE_RETIRED HK_PAGE_RELEASED /* the flag's old name, until tests/unit moves over */
-
 #endif /* HK_CORE_H */

@@ -10,7 +10,7 @@ int main(void) {
     hk_page_t *page = hk_segment_page_of(seg, first);
     CHECK(hk_segmap_get((uintptr_t)first) == HK_MAP_SEGMENT, "a block's granule is tagged as a segment");
     CHECK(hk_segmap_get((uintptr_t)&page) == HK_MAP_NONE, "the stack is not ours");
-    CHECK(seg->kind == HK_KIND_SMALL && page->block_size == 48 && page->in_use, "small page of 48-byte blocks");
+    CHECK(seg->kind == HK_SEGMENT_SMALL && page->block_size == 48 && page->in_use, "small page of 48-byte blocks");
     CHECK(page->capacity < page->reserved, "carving is lazy: %u of %u blocks carved", page->capacity, page->reserved);
     CHECK(page->used == 1, "one block used, got %u", page->used);
 
@@ -46,7 +46,7 @@ int main(void) {
     uint8_t *h = hk_malloc(big);
     CHECK(h != NULL, "huge malloc");
     hk_segment_t *hs = hk_huge_segment_of((uintptr_t)(h + big - 1));
-    CHECK(hs == hk_ptr_segment(h) && hs->kind == HK_KIND_HUGE, "last byte of a huge block finds its segment");
+    CHECK(hs == hk_ptr_segment(h) && hs->kind == HK_SEGMENT_HUGE, "last byte of a huge block finds its segment");
     CHECK(hk_segmap_get((uintptr_t)(h + big - 1)) == HK_MAP_HUGE_TAIL, "tail granules tagged");
     hk_free(h);
     CHECK(hk_segmap_get((uintptr_t)(h + big - 1)) == HK_MAP_NONE, "tags cleared on free");
@@ -59,7 +59,7 @@ int main(void) {
     hk_page_t *early = hk_segment_page_of(hk_ptr_segment(many[0]), many[0]);
     for (size_t i = 0; i < N; i++) hk_free(many[i]);
     if (!early->in_use) {
-        CHECK(hk_page_flags(early) & HK_PAGE_RETIRED, "a page given back is marked retired");
+        CHECK(hk_page_flags(early) & HK_PAGE_RELEASED, "a page given back is marked released");
         hk_free(many[0]); /* prints "heapkit: free(...): pointer not allocated by heapkit (or already freed)" */
         CHECK(!early->in_use && early->used == 0, "the retired page record is untouched (used %u)", early->used);
     } else {
