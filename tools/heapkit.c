@@ -12,10 +12,12 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -383,6 +385,71 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
 
 /* --- the leak report directory ------------------------------------------------------------- */
 
+/* The directory to remove on every way out: exit (atexit), a signal that ends this command
+ * (cleanup_on_signal), or the normal path. NULL when there is none or it is gone. */
+static char *volatile cleanup_dir;
+
+/* Removes the files in `dir`, then `dir`, with async-signal-safe calls only (a signal handler
+ * uses it): raw getdents64 instead of opendir, which allocates. Returns rmdir's result. */
+static int remove_dir_files(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[4096] __attribute__((aligned(8)));
+        long n;
+        while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+            for (long off = 0; off < n;) {
+                struct linux_dirent64 {
+                    uint64_t d_ino;
+                    int64_t d_off;
+                    unsigned short d_reclen;
+                    unsigned char d_type;
+                    char d_name[];
+                } *e = (struct linux_dirent64 *)(buf + off);
+                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                    unlinkat(fd, e->d_name, 0);
+                off += e->d_reclen;
+            }
+        }
+        close(fd);
+    }
+    return rmdir(dir);
+}
+
+static void cleanup_at_exit(void)
+{
+    char *dir = cleanup_dir;
+    cleanup_dir = NULL;
+    if (dir != NULL)
+        remove_dir_files(dir);
+}
+
+/* A signal that ends this command (after the program, or while it writes the report) first
+ * removes the directory, then ends the command with the same signal, as if it had not been caught. */
+static void cleanup_on_signal(int sig)
+{
+    cleanup_at_exit();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* From here on, no exit path leaves `dir` behind except SIGKILL. */
+static void remove_on_every_exit(char *dir)
+{
+    static const int fatal[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ,
+                                 SIGVTALRM, SIGPROF };
+    cleanup_dir = dir;
+    atexit(cleanup_at_exit);
+    struct sigaction sa = { .sa_handler = cleanup_on_signal };
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        struct sigaction old;
+        /* A signal ignored by whoever started us stays ignored. */
+        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(fatal[i], &sa, NULL);
+    }
+}
+
 /* A directory of our own (mode 0700) for the raw reports, absolute: the program may chdir. */
 static char *make_leak_dir(void)
 {
@@ -400,15 +467,8 @@ static char *make_leak_dir(void)
 /* Only files are expected in it (the raw reports); anything else is left and named. */
 static void remove_leak_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL)
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                unlinkat(dirfd(d), e->d_name, 0);
-        closedir(d);
-    }
-    if (rmdir(dir) != 0)
+    cleanup_dir = NULL;
+    if (remove_dir_files(dir) != 0)
         fprintf(stderr, "heapkit: cannot remove %s: %s\n", dir, strerror(errno));
 }
 
@@ -471,7 +531,8 @@ static FILE *open_json(const char *path)
 {
     if (path == NULL)
         return NULL;
-    FILE *f = fopen(path, "w");
+    /* "e": close-on-exec, so the program run does not inherit the report file as an fd. */
+    FILE *f = fopen(path, "we");
     if (f == NULL)
         die(EXIT_USAGE, "cannot write the JSON report to %s: %s", path, strerror(errno));
     return f;
@@ -514,6 +575,11 @@ struct child {
 
 static volatile sig_atomic_t child_pid;
 
+/* SIGPIPE as this command found it: the program run gets it back. The command itself ignores
+ * it, so a reader that goes away (`heapkit run ... 2>&1 | head -1`) costs the rest of the report,
+ * not the clean-up and the exit status. */
+static struct sigaction orig_sigpipe;
+
 /* SIGTERM and SIGHUP sent to us are meant for the program we run; so is the leak signal. */
 static void forward_signal(int sig)
 {
@@ -531,13 +597,13 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
 
     /* Like system(): a ^C at the terminal reaches the program; we wait to report it. */
     struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward_signal };
-    struct sigaction old_int, old_quit;
+    struct sigaction old_int, old_quit, old_term, old_hup;
     sigemptyset(&ign.sa_mask);
     sigemptyset(&fwd.sa_mask);
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
-    sigaction(SIGTERM, &fwd, NULL);
-    sigaction(SIGHUP, &fwd, NULL);
+    sigaction(SIGTERM, &fwd, &old_term);
+    sigaction(SIGHUP, &fwd, &old_hup);
     /* Someone who signals this command to have the program check for leaks means the program;
      * job-control and other everyday signals keep their meaning for us. */
     bool fwd_leak = leak_signal == SIGUSR1 || leak_signal == SIGUSR2 || leak_signal >= SIGRTMIN;
@@ -556,6 +622,7 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
         signal(SIGHUP, SIG_DFL);
         if (fwd_leak)
             sigaction(leak_signal, &old_leak, NULL);
+        sigaction(SIGPIPE, &orig_sigpipe, NULL);
         close(fds[0]);
         execvp(argv[0], argv);
         int err = errno;
@@ -577,6 +644,15 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     while (waitpid(pid, &c.status, 0) < 0)
         if (errno != EINTR)
             die(1, "waitpid: %s", strerror(errno));
+    /* The program is gone (its pid may be reused): signals are ours again, with what they did
+     * before, which removes the leak directory on the way out. */
+    child_pid = 0;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    if (fwd_leak)
+        sigaction(leak_signal, &old_leak, NULL);
     if (n == (ssize_t)sizeof err)
         c.exec_error = err != 0 ? err : EINVAL;
     return c;
@@ -610,6 +686,8 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "heapkit: preloading %s\n", lib);
     FILE *json = open_json(o.report.json);
     char *leak_dir = o.leaks ? make_leak_dir() : NULL;
+    if (leak_dir != NULL)
+        remove_on_every_exit(leak_dir);
     setup_env(&o, lib, leak_dir);
     free(lib);
     struct child c = spawn_and_wait(o.argv, o.leak_signal);
@@ -665,6 +743,9 @@ static int cmd_leak_report(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &orig_sigpipe);
     if (argc < 2)
         usage_error("no command given");
     const char *cmd = argv[1];

@@ -398,6 +398,23 @@ section_options() {
         expect "--json without a value: message" "$T/err" 'needs a value'
     check_status "--json unwritable: exit 2 before running" 2 "$HK" run --json "$T/no/dir/x.json" -- sh -c 'echo ran'
     expect_not "--json unwritable: program not run" "$T/out" 'ran'
+    # the JSON file is the command's, not the program's (close-on-exec)
+    check_status "--json: the program does not inherit the file" 0 "$HK" run --json "$T/fd.json" -- ls -l /proc/self/fd &&
+        expect_not "--json: no fd of the JSON file in the program" "$T/out" "fd\.json"
+    # a reader that goes away: no SIGPIPE death, the directory removed, the program's status kept
+    ( "$HK" run --leaks -- sh -c 'echo "$HEAPKIT_LEAK_DIR"; sleep 1' 2>&1; echo "$?" >"$T/pipe.status" ) | head -1 >"$T/pipe.out"
+    expect "stderr closed by the reader: exit status of the program, not SIGPIPE" "$T/pipe.status" '^0$'
+    dir=$(cat "$T/pipe.out")
+    if [ -n "$dir" ] && [ ! -e "$dir" ]; then ok "stderr closed by the reader: the leak directory is removed"
+    else bad "stderr closed by the reader: the leak directory is removed" "'$dir' still there"; fi
+    # a signal that ends the command itself removes the directory too
+    "$HK" run --leaks -- sh -c 'echo "$HEAPKIT_LEAK_DIR"; kill -USR1 $PPID; sleep 1' >"$T/sig.out" 2>"$T/sig.err"
+    got=$?
+    if [ "$got" -eq 138 ]; then ok "SIGUSR1 to the command: it ends by that signal"
+    else bad "SIGUSR1 to the command: it ends by that signal" "exit status $got, want 138"; fi
+    dir=$(head -1 "$T/sig.out")
+    if [ -n "$dir" ] && [ ! -e "$dir" ]; then ok "SIGUSR1 to the command: the leak directory is removed"
+    else bad "SIGUSR1 to the command: the leak directory is removed" "'$dir' still there"; fi
     check_status "program not found under --leaks: exit 127" 127 "$HK" run --leaks --json "$T/nf.json" -- "$T/no-such-program"
     json_check "program not found: JSON still valid" "$T/nf.json" 'j["processes"] == []'
 }
