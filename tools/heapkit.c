@@ -80,7 +80,8 @@ static const char usage_text[] =
     "\n"
     "leak-report reports the raw leak reports (leaks.PID.N.raw) that programs run with\n"
     "HEAPKIT_LEAKS=1 HEAPKIT_LEAK_DIR=DIR left in DIR, and takes --json, --exitcode,\n"
-    "--suppressions and --show-reachable as run does. It exits 1 if DIR holds no report.\n";
+    "--suppressions and --show-reachable as run does. It exits 1 if DIR holds no usable\n"
+    "report (an empty file, or one cut inside its header, cannot be used).\n";
 
 static void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void die(int code, const char *fmt, ...)

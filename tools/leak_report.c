@@ -209,10 +209,18 @@ static long suppress_group(const struct suppressions *s, const struct leak_group
     return k;
 }
 
+/* Totals saturate at 2^64-1 instead of wrapping: a crafted or damaged report must not turn a
+ * huge count into a small one ("37 bytes" after a 2^64-1 record). */
+static uint64_t add_saturated(uint64_t a, uint64_t b)
+{
+    uint64_t sum;
+    return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
+}
+
 static void add_count(struct leak_count *c, const struct raw_leak *l)
 {
-    c->blocks += l->blocks;
-    c->bytes += l->bytes;
+    c->blocks = add_saturated(c->blocks, l->blocks);
+    c->bytes = add_saturated(c->bytes, l->bytes);
 }
 
 /* name_reachable: whether still-reachable groups will be shown, written or matched against
@@ -523,11 +531,17 @@ static void print_check(const struct leak_process *p, const struct leak_check *c
     fprintf(stderr, "==%ld==\n", pid);
 }
 
+/* A report with nothing in it to show: unreadable, or cut before its header was whole. */
+static bool unusable(const struct raw_report *r)
+{
+    return r->error != NULL && r->leak_count == 0;
+}
+
 static void print_process(const struct leak_process *p, const struct leak_options *o, const char *cwd)
 {
     for (size_t i = 0; i < p->check_count; i++) {
         const struct leak_check *c = &p->checks[i];
-        if (c->raw->error != NULL && c->raw->leak_count == 0) {
+        if (unusable(c->raw)) {
             fprintf(stderr, "heapkit: leak report %s of %ld cannot be used: %s\n", c->raw->path, p->pid,
                     c->raw->error);
             continue;
@@ -567,7 +581,14 @@ int leak_report_dir(const char *dir, const struct leak_options *o, const struct 
     }
     free(cwd);
     int result = found ? LEAK_REPORT_FOUND : 0;
-    if (o->json != NULL && !leak_json_write(o->json, &set)) {
+    size_t usable = 0;
+    for (size_t i = 0; i < n; i++)
+        usable += !unusable(&reports[i]);
+    if (usable == 0 && m->pid <= 0) {
+        fprintf(stderr, "heapkit: no usable raw leak report in %s\n", dir);
+        result = -1;
+    }
+    if (result >= 0 && o->json != NULL && !leak_json_write(o->json, &set)) {
         fprintf(stderr, "heapkit: cannot write the JSON leak report: %s\n", strerror(errno));
         result |= LEAK_REPORT_JSON_FAILED;
     }

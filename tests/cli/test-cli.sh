@@ -358,6 +358,30 @@ section_processes() {
         expect "empty directory: message" "$T/err" "no raw leak reports .* in $T/empty"
     check_status "missing directory: exit 1" 1 "$HK" leak-report "$T/nope" &&
         expect "missing directory: message" "$T/err" "cannot read the leak reports in $T/nope"
+    # files that cannot be used: exit 1, each named
+    mkdir -p "$T/zero" "$T/cuthdr" "$T/badver"
+    : >"$T/zero/leaks.5.1.raw"
+    printf 'heapkit-leaks\t1\npid\t5\t1\nexe\t/x\nche' >"$T/cuthdr/leaks.5.1.raw"
+    printf 'heapkit-le' >"$T/cuthdr/leaks.6.1.raw"
+    printf 'heapkit-leaks\t7\n' >"$T/badver/leaks.5.1.raw"
+    check_status "0-byte report only: exit 1" 1 "$HK" leak-report "$T/zero" &&
+        expect "0-byte report: cannot be used" "$T/err" 'leaks\.5\.1\.raw of 5 cannot be used: the file is empty' &&
+        expect "0-byte report: no usable report" "$T/err" "no usable raw leak report in $T/zero"
+    check_status "reports cut inside the header only: exit 1" 1 "$HK" leak-report "$T/cuthdr" &&
+        expect "cut inside the header: cannot be used" "$T/err" 'leaks\.6\.1\.raw of 6 cannot be used: the file ends inside its header' &&
+        expect_not "cut inside the header: not shown as a check" "$T/err" 'LEAK SUMMARY'
+    check_status "unknown version only: exit 1" 1 "$HK" leak-report "$T/badver"
+    # totals saturate instead of wrapping
+    mkdir -p "$T/wrap"
+    {
+        printf 'heapkit-leaks\t1\npid\t9\t1\nexe\t/x\ncheck\t1\texit\nthreads\t0\t0\nmodule\t0\t0\t/nonexistent/x\nstack\t1\t0:10\n'
+        printf 'leak\tdefinite\t1\t1\t18446744073709551615\t-\t1\t1000\nleak\tdefinite\t1\t1\t37\t-\t1\t2000\n'
+    } >"$T/wrap/leaks.9.1.raw"
+    check_status "huge counts: report read" 0 "$HK" leak-report "$T/wrap" &&
+        expect "huge counts: the total saturates" "$T/err" '^==9==    definitely lost: 18,446,744,073,709,551,615 bytes in 2 blocks$'
+    printf 'leak:*\n' >"$T/all.supp"
+    check_status "huge counts suppressed: report read" 0 "$HK" leak-report --suppressions "$T/all.supp" "$T/wrap" &&
+        expect "huge counts suppressed: the total saturates" "$T/err" '^==9==         suppressed: 18,446,744,073,709,551,615 bytes in 2 blocks$'
     check_status "leak-report without a directory: exit 2" 2 "$HK" leak-report &&
         expect "leak-report without a directory: message" "$T/err" 'no directory given'
     check_status "leak-report with two directories: exit 2" 2 "$HK" leak-report "$d" "$d"
