@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "leak_report.h"
+#include "parse.h" /* the library's own parsers (src/base): one set of limits */
 #include "suppress.h"
 
 #ifndef HK_VERSION_STRING
@@ -52,7 +53,8 @@ static const char usage_text[] =
     "  --stats             print allocator statistics to stderr when PROG exits  (HEAPKIT_STATS=1)\n"
     "  --stats-file FILE   write the statistics to FILE at exit instead; JSON if FILE ends\n"
     "                      in .json  (HEAPKIT_STATS_FILE=FILE, made absolute)\n"
-    "  --purge-delay MS    give free memory back to the OS after MS milliseconds; 0 = at once,\n"
+    "  --purge-delay MS    give free memory back to the OS after MS milliseconds (up to\n"
+    "                      2147483647); 0 = at once,\n"
     "                      -1 = never  (HEAPKIT_PURGE_DELAY=MS)\n"
     "  --verbose           the library (and this command) say what they do on stderr\n"
     "                      (HEAPKIT_VERBOSE=1)\n"
@@ -209,15 +211,6 @@ static bool take_value(char **argv, int argc, int *i, const char *name, const ch
     return true;
 }
 
-/* What the library takes for HEAPKIT_PURGE_DELAY: -1, or up to 9 digits with an optional "ms". */
-static bool is_delay(const char *s)
-{
-    if (strcmp(s, "-1") == 0)
-        return true;
-    size_t digits = strspn(s, "0123456789");
-    return digits > 0 && digits <= 9 && (s[digits] == '\0' || strcmp(s + digits, "ms") == 0);
-}
-
 /* A number of digits only (no sign, no spaces) from lo to hi, or -1. */
 static long parse_number(const char *s, long lo, long hi)
 {
@@ -226,31 +219,6 @@ static long parse_number(const char *s, long lo, long hi)
         return -1;
     long v = strtol(s, NULL, 10);
     return v >= lo && v <= hi ? v : -1;
-}
-
-/* A signal by number or name, with or without "SIG", that a program can take and go on: the
- * rule of the library's HEAPKIT_LEAK_SIGNAL, checked here so a typo is a usage error. 0 if not. */
-static int parse_signal(const char *s)
-{
-    static const struct {
-        const char *name;
-        int number;
-    } names[] = { { "HUP", SIGHUP },   { "INT", SIGINT },       { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
-                  { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE },     { "ALRM", SIGALRM }, { "TERM", SIGTERM },
-                  { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-                  { "TTOU", SIGTTOU }, { "URG", SIGURG },       { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-                  { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "PWR", SIGPWR } };
-    long v = parse_number(s, 1, SIGRTMAX);
-    if (v < 0) {
-        if (strncmp(s, "SIG", 3) == 0)
-            s += 3;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (strcmp(s, names[i].name) == 0)
-                v = names[i].number;
-    }
-    if (v <= 0 || v == SIGKILL || v == SIGSTOP || v == SIGSEGV || v == SIGBUS || v == SIGFPE || v == SIGILL)
-        return 0;
-    return (int)v;
 }
 
 /* Takes the report option at argv[*i], if it is one. */
@@ -300,22 +268,26 @@ static struct run_options parse_run(int argc, char **argv)
         else if (strcmp(a, "--leaks") == 0 || take_report_option(argv, argc, &i, "run", &o.report))
             o.leaks = true;
         else if (take_value(argv, argc, &i, "--stack-depth", &o.stack_depth, "run")) {
-            if (parse_number(o.stack_depth, 1, 64) < 0)
-                usage_error("run: --stack-depth wants a number of frames from 1 to 64, not '%s'", o.stack_depth);
+            int64_t depth;
+            if (!hk_parse_depth(o.stack_depth, &depth))
+                usage_error("run: --stack-depth wants a number of frames from 1 to %d, not '%s'",
+                            HK_PARSE_STACK_DEPTH_MAX, o.stack_depth);
             o.leaks = true;
         } else if (take_value(argv, argc, &i, "--leak-signal", &v, "run")) {
-            o.leak_signal = parse_signal(v);
-            if (o.leak_signal == 0)
+            int64_t sig;
+            const char *why = hk_parse_signal(v, &sig);
+            if (why != NULL)
                 usage_error("run: --leak-signal wants a signal name (USR2, SIGUSR2) or number that does not "
-                            "end the program (not KILL, STOP, SEGV, BUS, FPE or ILL), not '%s'", v);
+                            "end the program, not '%s': %s", v, why);
+            o.leak_signal = (int)sig;
             o.leaks = true;
         } else if (take_value(argv, argc, &i, "--stats-file", &o.stats_file, "run")) {
             if (o.stats_file[0] == '\0')
                 usage_error("run: --stats-file needs a file name");
         } else if (take_value(argv, argc, &i, "--purge-delay", &o.purge_delay, "run")) {
-            if (!is_delay(o.purge_delay))
-                usage_error("run: --purge-delay wants milliseconds (0 = at once, -1 = never), "
-                            "not '%s'", o.purge_delay);
+            int64_t ms;
+            if (!hk_parse_ms(o.purge_delay, &ms))
+                usage_error("run: --purge-delay wants " HK_PURGE_DELAY_EXPECTS ", not '%s'", o.purge_delay);
         } else if (take_value(argv, argc, &i, "--lib", &o.lib, "run")) {
             if (o.lib[0] == '\0')
                 usage_error("run: --lib needs a path");

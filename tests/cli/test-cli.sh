@@ -4,6 +4,7 @@
 #              library (LD_PRELOAD, its maps), its arguments, stdin, exit status and signal; the
 #              HEAPKIT_* variables the options become; --stats and --stats-file; the wordfreq
 #              example gives the same output with and without heapkit
+#   env        (ctest: cli_env) option values: the command and the library take the same ones
 #   symbolize, suppress, json, processes, options, noreport, e2e   (ctest: cli_leaks_SECTION)
 #              the leak report: symbolization of hand-written raw reports
 #              (docs/leak-report-format.md), suppressions, --exitcode, JSON, several processes and
@@ -500,8 +501,40 @@ section_e2e() {
         expect "_exit: no loaded-or-not doubt when the library is there" "$e" 'through _exit or exec'
 }
 
+# --- option values: one parser and one limit for the command and the library (src/base/parse.h) ---
+section_env() {
+    check_status "purge delay past the limit: the program still runs" 0 env HEAPKIT_PURGE_DELAY=2147483648 HEAPKIT_VERBOSE=1 \
+        "$HK" run -- sh -c true &&
+        expect "purge delay past the limit: refused by name" "$T/err" "HEAPKIT_PURGE_DELAY='2147483648' is not valid: expected milliseconds from 0 to 2147483647" &&
+        expect_not "purge delay past the limit: not echoed wrapped" "$T/err" 'purge delay -'
+    check_status "4294967295 ms: refused, not taken as -1" 0 env HEAPKIT_PURGE_DELAY=4294967295 HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
+        expect "4294967295 ms: refused" "$T/err" "HEAPKIT_PURGE_DELAY='4294967295' is not valid" &&
+        expect "4294967295 ms: the default kept" "$T/err" 'purge delay 50 ms'
+    check_status "the largest purge delay: taken" 0 env HEAPKIT_PURGE_DELAY=2147483647 HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
+        expect "the largest purge delay: echoed as it is" "$T/err" 'purge delay 2147483647 ms' &&
+        expect_not "the largest purge delay: no complaint" "$T/err" 'not valid'
+    check_status "--purge-delay with 10 digits, as the library takes" 0 "$HK" run --purge-delay 2147483647 -- sh -c 'echo "$HEAPKIT_PURGE_DELAY"' &&
+        expect "--purge-delay 2147483647: passed on" "$T/out" '^2147483647$'
+    check_status "--purge-delay past the limit: exit 2" 2 "$HK" run --purge-delay 2147483648 -- /bin/true &&
+        expect "--purge-delay past the limit: says the limit" "$T/err" "^heapkit: run: --purge-delay wants milliseconds from 0 to 2147483647"
+    check_status "--purge-delay 5ms: taken" 0 "$HK" run --purge-delay 5ms -- /bin/true
+    check_status "--leak-signal 9: exit 2" 2 "$HK" run --leak-signal 9 -- /bin/true &&
+        expect "--leak-signal 9: says why" "$T/err" "^heapkit: run: --leak-signal .*'9': SIGKILL cannot be caught"
+    check_status "HEAPKIT_LEAK_SIGNAL=9: the program still runs" 0 env HEAPKIT_LEAKS=1 HEAPKIT_LEAK_SIGNAL=9 "$HK" run -- sh -c true &&
+        expect "HEAPKIT_LEAK_SIGNAL=9: says why" "$T/err" "HEAPKIT_LEAK_SIGNAL='9' is not valid: SIGKILL cannot be caught"
+    check_status "HEAPKIT_LEAK_SIGNAL=SEGV: the program still runs" 0 env HEAPKIT_LEAKS=1 HEAPKIT_LEAK_SIGNAL=SEGV "$HK" run -- sh -c true &&
+        expect "HEAPKIT_LEAK_SIGNAL=SEGV: says why" "$T/err" "HEAPKIT_LEAK_SIGNAL='SEGV' is not valid: a fault signal"
+    check_status "leak options without HEAPKIT_LEAKS=1" 0 env HEAPKIT_LEAK_DIR="$T" HEAPKIT_STACK_DEPTH=8 HEAPKIT_LEAK_SIGNAL=USR2 \
+        "$HK" run -- sh -c true &&
+        expect "leak options without HEAPKIT_LEAKS=1: said" "$T/err" 'HEAPKIT_[A-Z_]+ is set but ignored: leak checking is off'
+    n=$(grep -c 'set but ignored' "$T/err")
+    if [ "$n" -eq 1 ]; then ok "leak options without HEAPKIT_LEAKS=1: said once"; else bad "leak options without HEAPKIT_LEAKS=1: said once" "$n lines"; fi
+    check_status "leak options with --leaks" 0 env HEAPKIT_STACK_DEPTH=8 "$HK" run --leaks -- sh -c true &&
+        expect_not "leak options with --leaks: no complaint" "$T/err" 'ignored'
+}
+
 case $SECTION in
-command | symbolize | suppress | json | processes | options | noreport | e2e) "section_$SECTION" ;;
+command | symbolize | suppress | json | processes | options | noreport | e2e | env) "section_$SECTION" ;;
 *)
     echo "unknown section '$SECTION'" >&2
     exit 2
