@@ -119,8 +119,43 @@ static char *xstrcat3(const char *a, const char *b, const char *c)
 
 /* --- finding the library ---------------------------------------------------------------- */
 
+/* The ELF machine and class of an open file, or false if it is not ELF. */
+static bool elf_identity(int fd, GElf_Ehdr *eh)
+{
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return false;
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    bool ok = elf != NULL && elf_kind(elf) == ELF_K_ELF && gelf_getehdr(elf, eh) != NULL;
+    elf_end(elf);
+    return ok;
+}
+
+/* Why the dynamic loader would skip `path` in LD_PRELOAD (with only an "ignored" line on the
+ * program's stderr), or NULL: it must be an ELF shared object for this machine. */
+static const char *unloadable(const char *path)
+{
+    GElf_Ehdr lib, self;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return strerror(errno);
+    bool elf = elf_identity(fd, &lib);
+    close(fd);
+    if (!elf)
+        return "not an ELF file";
+    if (lib.e_type != ET_DYN)
+        return "not an ELF shared object";
+    fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    bool known = fd >= 0 && elf_identity(fd, &self);
+    if (fd >= 0)
+        close(fd);
+    if (known && (lib.e_machine != self.e_machine || lib.e_ident[EI_CLASS] != self.e_ident[EI_CLASS]))
+        return "an ELF shared object for another machine";
+    return NULL;
+}
+
 /* An absolute, canonical path for a library named by the user, or an error: the child may
- * change directory, and LD_PRELOAD would silently skip a file that is not there. */
+ * change directory, and LD_PRELOAD would silently skip a file that is not there or not a
+ * shared object. */
 static char *resolve_user_lib(const char *path, const char *where)
 {
     if (strchr(path, '/') == NULL)
@@ -128,6 +163,9 @@ static char *resolve_user_lib(const char *path, const char *where)
     char *real = realpath(path, NULL);
     if (real == NULL)
         die(EXIT_USAGE, "library %s (from %s): %s", path, where, strerror(errno));
+    const char *why = unloadable(real);
+    if (why != NULL)
+        die(EXIT_USAGE, "library %s (from %s) cannot be preloaded: %s", path, where, why);
     return real;
 }
 

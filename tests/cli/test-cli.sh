@@ -123,6 +123,11 @@ section_command() {
         expect "library mapped in the program: in maps" "$T/out" 'libheapkit\.so'
     check_status "HEAPKIT_LIB honoured" 0 env HEAPKIT_LIB=libm.so.6 "$HK" run -- sh -c 'echo "$LD_PRELOAD"' &&
         expect "HEAPKIT_LIB honoured: preloaded" "$T/out" '^libm\.so\.6$'
+    check_status "HEAPKIT_LIB not a library: exit 2 before running" 2 env HEAPKIT_LIB=/etc/passwd "$HK" run -- sh -c 'echo ran' &&
+        expect "HEAPKIT_LIB not a library: says so" "$T/err" '^heapkit: library /etc/passwd \(from HEAPKIT_LIB\) cannot be preloaded: not an ELF file$'
+    expect_not "HEAPKIT_LIB not a library: program not run" "$T/out" 'ran'
+    check_status "--lib an executable, not a shared object: exit 2" 2 "$HK" run --lib "$PROG_STATIC" -- /bin/true &&
+        expect "--lib an executable: says so" "$T/err" 'cannot be preloaded: not an ELF shared object'
     check_status "options become variables" 0 "$HK" run --stats --stats-file="$T/v.json" --purge-delay 250 --verbose -- \
         sh -c 'echo "$HEAPKIT_STATS $HEAPKIT_PURGE_DELAY $HEAPKIT_VERBOSE $HEAPKIT_STATS_FILE"' &&
         expect "options become variables: values" "$T/out" "^1 250 1 $T/v.json\$"
