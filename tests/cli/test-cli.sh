@@ -229,6 +229,23 @@ section_symbolize() {
             expect "$variant: internal frames above the caller dropped" "$T/err" \
                 "^==4242==    #0 print_frames \\(.*leak_prog\\.c:$(site "$p" print_frames 3)\\)"
     done
+    # glibc's functions: the public alias (strdup), not the name they are defined under (__strdup)
+    libc=$(ldd "$PROG" | awk '/libc\.so/ { print $3 }')
+    if [ -n "$libc" ] && command -v nm >/dev/null; then
+        a=$(nm -D "$libc" | awk '$3 ~ /^strdup@/ { print $1 }')
+        b=$(nm -D "$libc" | awk '$3 ~ /^getdelim@/ { print $1 }')
+        d=$T/sym-libc
+        mkdir -p "$d"
+        {
+            printf 'heapkit-leaks\t1\npid\t11\t1\nexe\t/x\ncheck\t1\texit\nthreads\t0\t0\nmodule\t0\t7f0000000000\t%s\n' "$libc"
+            printf 'stack\t1\t0:%x\t0:%x\nleak\tdefinite\t1\t1\t8\t-\t1\t1000\nend\n' $((0x$a + 11)) $((0x$b + 11))
+        } >"$d/leaks.11.1.raw"
+        check_status "libc frames: report read" 0 "$HK" leak-report "$d" &&
+            expect "libc frames: strdup, not __strdup" "$T/err" '^==11==    #0 strdup[ +]' &&
+            expect "libc frames: getdelim, not __getdelim" "$T/err" '^==11==    #1 getdelim[ +]'
+    else
+        ok "libc frames: skipped (no libc found by ldd, or no nm)"
+    fi
 }
 
 section_suppress() {
