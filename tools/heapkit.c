@@ -364,7 +364,7 @@ static char *absolute_path(const char *path)
     return abs;
 }
 
-static void setup_env(const struct run_options *o, const char *lib, const char *leak_dir)
+static void setup_env(const struct run_options *o, const char *lib, const char *run_dir, const char *leak_dir)
 {
     const char *old = getenv("LD_PRELOAD");
     char *preload = (old != NULL && old[0] != '\0') ? xstrcat3(lib, ":", old) : xstrcat3(lib, "", "");
@@ -381,6 +381,8 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
         set_env("HEAPKIT_PURGE_DELAY", o->purge_delay, o->verbose);
     if (o->verbose)
         set_env("HEAPKIT_VERBOSE", "1", o->verbose);
+    /* Each process that loads the library leaves loaded.PID there (src/base/options.c). */
+    set_env("HEAPKIT_RUN_DIR", run_dir, o->verbose);
     if (leak_dir != NULL) {
         set_env("HEAPKIT_LEAKS", "1", o->verbose);
         set_env("HEAPKIT_LEAK_DIR", leak_dir, o->verbose);
@@ -461,18 +463,31 @@ static void remove_on_every_exit(char *dir)
     }
 }
 
-/* A directory of our own (mode 0700) for the raw reports, absolute: the program may chdir. */
-static char *make_leak_dir(void)
+/* A directory of our own (mode 0700) for the raw reports and the processes' announcements,
+ * absolute: the program may chdir. */
+static char *make_run_dir(bool leaks)
 {
     const char *tmp = getenv("TMPDIR");
     if (tmp == NULL || tmp[0] == '\0')
         tmp = "/tmp";
     char *base = absolute_path(tmp);
-    char *dir = xstrcat3(base, "/heapkit-leaks.", "XXXXXX");
+    char *dir = xstrcat3(base, leaks ? "/heapkit-leaks." : "/heapkit-run.", "XXXXXX");
     free(base);
     if (mkdtemp(dir) == NULL)
-        die(1, "cannot create a directory for the leak reports in %s: %s", tmp, strerror(errno));
+        die(1, "cannot create a directory for the %s in %s: %s", leaks ? "leak reports" : "run", tmp,
+            strerror(errno));
     return dir;
+}
+
+/* Whether the process `pid` loaded the library: it announced itself in `dir`. */
+static bool announced(const char *dir, long pid)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/loaded.%ld", pid);
+    char *path = xstrcat3(dir, name, "");
+    bool there = access(path, F_OK) == 0;
+    free(path);
+    return there;
 }
 
 /* Only files are expected in it (the raw reports); anything else is left and named. */
@@ -696,25 +711,37 @@ static int cmd_run(int argc, char **argv)
     if (o.verbose)
         fprintf(stderr, "heapkit: preloading %s\n", lib);
     FILE *json = open_json(o.report.json);
-    char *leak_dir = o.leaks ? make_leak_dir() : NULL;
-    if (leak_dir != NULL)
-        remove_on_every_exit(leak_dir);
-    setup_env(&o, lib, leak_dir);
-    free(lib);
+    char *run_dir = make_run_dir(o.leaks);
+    remove_on_every_exit(run_dir);
+    const char *leak_dir = o.leaks ? run_dir : NULL;
+    setup_env(&o, lib, run_dir, leak_dir);
     struct child c = spawn_and_wait(o.argv, o.leak_signal);
     int code = child_exit_code(&c, o.argv[0]);
     int result = -1;
+    /* A program the loader left on the C library's malloc must not pass for one heapkit ran. */
+    const char *not_loaded = NULL;
+    char *dropped = NULL;
+    if (c.exec_error == 0 && !announced(run_dir, c.pid)) {
+        not_loaded = preload_obstacle(o.argv[0]);
+        if (not_loaded == NULL)
+            not_loaded = dropped = xstrcat3("the dynamic loader did not preload ", lib,
+                                            ", or it is not heapkit (the loader's message, if it printed one, "
+                                            "is above; too small a `ulimit -v` is one cause)");
+        if (leak_dir == NULL)
+            fprintf(stderr, "heapkit: heapkit was not loaded into %s (pid %ld), so it ran on the C library's "
+                    "malloc: %s\n", o.argv[0], (long)c.pid, not_loaded);
+    }
+    free(lib);
     if (leak_dir != NULL && c.exec_error == 0) {
         struct leak_options lo = { .suppressions = &o.report.suppressions,
                                    .show_reachable = o.report.show_reachable,
                                    .json = json };
-        struct leak_main m = { .pid = c.pid, .status = c.status, .name = o.argv[0],
-                               .no_preload = preload_obstacle(o.argv[0]) };
+        struct leak_main m = { .pid = c.pid, .status = c.status, .name = o.argv[0], .no_preload = not_loaded };
         result = leak_report_dir(leak_dir, &lo, &m);
     }
-    if (leak_dir != NULL)
-        remove_leak_dir(leak_dir);
-    free(leak_dir);
+    remove_leak_dir(run_dir);
+    free(run_dir);
+    free(dropped);
     if (!close_json(json, o.report.json, result >= 0) && code == 0)
         code = 1;
     suppressions_free(&o.report.suppressions);

@@ -4,6 +4,9 @@
 #include "base.h"
 #include "parse.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 extern char **environ;
 
 /* One limit for the library and the command (parse.h, which the command includes too). */
@@ -35,7 +38,8 @@ typedef enum {
     HK_OPT_ON_ERROR,
     HK_OPT_DEPTH,
     HK_OPT_SIGNAL,
-    HK_OPT_TOOL
+    HK_OPT_TOOL,
+    HK_OPT_RUN_DIR
 } hk_opt_type_t;
 
 typedef struct hk_option_s {
@@ -59,7 +63,37 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_LEAK_DIR", HK_OPT_PATH, HK_FIELD(leak_dir), "a directory path"},
     {"HEAPKIT_LEAK_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(leak_signal), "a signal name (USR2, SIGUSR2) or number"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
+    {"HEAPKIT_RUN_DIR", HK_OPT_RUN_DIR, 0, "an absolute directory path (set by the heapkit command)"},
 };
+
+/* HEAPKIT_RUN_DIR: where `heapkit run` asks each process that loaded the library to say so, so it
+ * can tell a program heapkit ran from one the loader left on glibc (a preload dropped under a
+ * small `ulimit -v`, a static or set-ID program), and a process that ended without a leak check.
+ * Set once in process init, read in forked children: not part of the options proper. */
+static const char *hk_run_dir;
+
+/* Writes DIR/loaded.PID holding "PID<TAB>PPID"; best effort, silently: the command reads what
+ * is there, and says so if nothing is. No allocation, so it may run in a fork child. */
+static void hk_run_announce(void) {
+    if (hk_run_dir == NULL) return;
+    char path[4096], line[64];
+    hk_buf_t b = {.data = path, .cap = sizeof path};
+    hk_buf_printf(&b, "%s/loaded.%d", hk_run_dir, (int)getpid());
+    if (b.len >= sizeof path) return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    hk_buf_t l = {.data = line, .cap = sizeof line};
+    hk_buf_printf(&l, "%d\t%d\n", (int)getpid(), (int)getppid());
+    if (l.len < sizeof line) {
+        ssize_t w = write(fd, line, l.len);
+        (void)w;
+    }
+    close(fd);
+}
+
+/* A forked child is a process of its own for the command: it announces itself too. (The rank
+ * is the heap's: the order does not matter, it takes no lock and touches no state.) */
+HK_SUBSYSTEM(run_announce, HK_SUBSYSTEM_HEAP, .fork_child = hk_run_announce);
 
 static bool hk_parse_bool(const char *s, bool *out) {
     if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) *out = true;
@@ -110,6 +144,10 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
     case HK_OPT_SIGNAL:
         return hk_parse_signal(value, field) == NULL;
     case HK_OPT_TOOL:
+        return true;
+    case HK_OPT_RUN_DIR:
+        if (*value != '/') return false;
+        hk_run_dir = value;
         return true;
     }
     return false;
@@ -176,6 +214,7 @@ void hk_options_init(hk_options_t *o) {
     if (leak_only != NULL && !o->leaks)
         hk_message("%s is set but ignored: leak checking is off (HEAPKIT_LEAK_DIR, HEAPKIT_STACK_DEPTH and "
                    "HEAPKIT_LEAK_SIGNAL need HEAPKIT_LEAKS=1)", leak_only);
+    hk_run_announce();
     if (o->verbose)
         hk_message("version %s: purge delay %d ms (%s), huge cache %zu bytes, stats %s, on error %s", hk_version(),
                    (int)o->purge_delay_ms, o->purge_thread ? "background thread" : "on allocator calls",

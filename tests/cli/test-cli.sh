@@ -150,6 +150,24 @@ section_command() {
     check_status "--stats-file x.txt: exit 0" 0 "$HK" run --stats-file "$T/x.txt" -- /bin/true &&
         expect "--stats-file x.txt: text report" "$T/x.txt" 'reserved'
 
+    # a program heapkit could not be loaded into is said to be one
+    check_status "static program: exit status kept" 0 "$HK" run -- "$PROG_STATIC" clean &&
+        expect "static program: says heapkit was not loaded" "$T/err" \
+            "^heapkit: heapkit was not loaded into $PROG_STATIC \\(pid [0-9]+\\), so it ran on the C library's malloc: it is statically linked"
+    check_status "a dynamic program: no such line" 0 "$HK" run -- sh -c true &&
+        expect_not "a dynamic program: no such line" "$T/err" 'not loaded'
+    dropped=0
+    for kb in 6000 10000 20000 30000 40000; do
+        (ulimit -v $kb && "$HK" run -- /bin/true) >"$T/out" 2>"$T/err"
+        if grep -q 'cannot be preloaded' "$T/err"; then
+            dropped=$((dropped + 1))
+            expect "ulimit -v $kb: the loader dropped heapkit, and heapkit run says so" "$T/err" \
+                '^heapkit: heapkit was not loaded into /bin/true .*: the dynamic loader did not preload'
+        else
+            expect_not "ulimit -v $kb: heapkit loaded, nothing said" "$T/err" 'not loaded'
+        fi
+    done
+    echo "       (the loader dropped the preload under $dropped of 5 limits)"
     # the bundled example: same output with and without heapkit
     "$WORDFREQ" --generate 300000 >"$T/plain.out" 2>&1
     check_status "wordfreq under heapkit: exit 0" 0 "$HK" run --stats -- "$WORDFREQ" --generate 300000
