@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -597,6 +598,8 @@ struct child {
     pid_t pid;
     int status;     /* from waitpid */
     int exec_error; /* errno of a failed exec, else 0 */
+    struct leak_reaped *reaped; /* orphans of the run that ended before the program did */
+    size_t reaped_count;
 };
 
 static volatile sig_atomic_t child_pid;
@@ -637,6 +640,9 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     if (fwd_leak)
         sigaction(leak_signal, &fwd, &old_leak);
 
+    /* Orphans of the run become our children, so we learn how they ended (killed by SIGKILL,
+     * say) when their parent did not wait for them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -667,9 +673,40 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     close(fds[0]);
 
     struct child c = { .pid = pid };
-    while (waitpid(pid, &c.status, 0) < 0)
-        if (errno != EINTR)
+    size_t cap = 0;
+    for (;;) {
+        int status;
+        pid_t got = waitpid(-1, &status, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
             die(1, "waitpid: %s", strerror(errno));
+        if (got == pid) {
+            c.status = status;
+            break;
+        }
+        if (c.reaped_count == cap) {
+            cap = cap ? cap * 2 : 8;
+            c.reaped = realloc(c.reaped, cap * sizeof *c.reaped);
+            if (c.reaped == NULL)
+                die(1, "out of memory");
+        }
+        c.reaped[c.reaped_count++] = (struct leak_reaped){ .pid = got, .status = status };
+    }
+    /* Orphans already gone when the program ended; those still running are not waited for. */
+    for (;;) {
+        int status;
+        pid_t got = waitpid(-1, &status, WNOHANG);
+        if (got <= 0)
+            break;
+        if (c.reaped_count == cap) {
+            cap = cap ? cap * 2 : 8;
+            c.reaped = realloc(c.reaped, cap * sizeof *c.reaped);
+            if (c.reaped == NULL)
+                die(1, "out of memory");
+        }
+        c.reaped[c.reaped_count++] = (struct leak_reaped){ .pid = got, .status = status };
+    }
     /* The program is gone (its pid may be reused): signals are ours again, with what they did
      * before, which removes the leak directory on the way out. */
     child_pid = 0;
@@ -736,11 +773,13 @@ static int cmd_run(int argc, char **argv)
         struct leak_options lo = { .suppressions = &o.report.suppressions,
                                    .show_reachable = o.report.show_reachable,
                                    .json = json };
-        struct leak_main m = { .pid = c.pid, .status = c.status, .name = o.argv[0], .no_preload = not_loaded };
+        struct leak_main m = { .pid = c.pid, .status = c.status, .name = o.argv[0], .no_preload = not_loaded,
+                               .reaped = c.reaped, .reaped_count = c.reaped_count };
         result = leak_report_dir(leak_dir, &lo, &m);
     }
     remove_leak_dir(run_dir);
     free(run_dir);
+    free(c.reaped);
     free(dropped);
     if (!close_json(json, o.report.json, result >= 0) && code == 0)
         code = 1;

@@ -93,6 +93,52 @@ static struct raw_report *load_dir(const char *dir, size_t *count)
     return list != NULL ? list : xcalloc(1, sizeof *list);
 }
 
+/* A process that loaded the library in a `heapkit run` (src/base/options.c writes
+ * loaded.<pid> holding "<pid> <ppid>" into HEAPKIT_RUN_DIR, which is also the leak directory). */
+struct marker {
+    long pid, ppid;
+};
+
+/* Every loaded.<pid> of dir; *count 0 when there is none (as in a plain leak-report). */
+static struct marker *load_markers(const char *dir, size_t *count)
+{
+    struct marker *list = NULL;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, "loaded.", 7) != 0)
+            continue;
+        long pid = strtol(e->d_name + 7, &end, 10);
+        if (pid <= 0 || *end != '\0')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct marker *grown = realloc(list, cap * sizeof *list);
+            if (grown == NULL) {
+                fputs("heapkit: out of memory\n", stderr);
+                exit(1);
+            }
+            list = grown;
+        }
+        list[n] = (struct marker){ .pid = pid, .ppid = -1 };
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "re");
+        long p2, pp;
+        if (f != NULL && fscanf(f, "%ld %ld", &p2, &pp) == 2 && p2 == pid)
+            list[n].ppid = pp;
+        if (f != NULL)
+            fclose(f);
+        free(path);
+        n++;
+    }
+    if (d != NULL)
+        closedir(d);
+    *count = n;
+    return list;
+}
+
 /* --- stacks ------------------------------------------------------------------------------ */
 
 /* The standard allocation entry points, as libheapkit.so defines them. */
@@ -315,11 +361,46 @@ static char *main_note(const struct leak_process *p, const struct leak_main *m)
     return note;
 }
 
-/* Groups the sorted reports by pid, the main program first; symbolizes and suppresses. */
-static struct leak_set build_set(struct raw_report *reports, size_t n, const struct leak_main *m,
-                                 const struct suppressions *s, struct symbolizer *sym, bool name_reachable)
+/* Why another process of the run (one that loaded heapkit: it left a marker) has no complete
+ * report at exit, or NULL if it has one. Its end is known only if this command reaped it. */
+static char *other_note(const struct leak_process *p, const struct leak_main *m)
 {
-    struct leak_set set = { .processes = xcalloc(n + 1, sizeof *set.processes), .suppressions = s };
+    for (size_t i = 0; i < p->check_count; i++) {
+        const struct raw_report *r = p->checks[i].raw;
+        if (r->reason != NULL && strcmp(r->reason, "exit") == 0)
+            return NULL; /* complete or cut short: its check says which */
+    }
+    const char *from = p->ppid > 0 ? xasprintf(" (forked by %ld)", p->ppid) : xasprintf("%s", "");
+    char *note = NULL;
+    for (size_t i = 0; i < m->reaped_count && note == NULL; i++) {
+        if (m->reaped[i].pid != p->pid)
+            continue;
+        int st = m->reaped[i].status;
+        if (WIFSIGNALED(st)) {
+            char *sig = signal_text(WTERMSIG(st));
+            note = xasprintf("process %ld%s ended without a leak check: it was killed by %s", p->pid, from, sig);
+            free(sig);
+        } else {
+            note = xasprintf("process %ld%s ended without a leak check: it exited (status %d) through _exit or "
+                             "exec, without running exit handlers", p->pid, from, WEXITSTATUS(st));
+        }
+    }
+    if (note == NULL)
+        note = xasprintf("process %ld%s ended without a leak check: it was killed by a signal (SIGKILL cannot "
+                         "be caught), or left through _exit, or exec'd a program heapkit could not be loaded into; "
+                         "its parent, not heapkit, saw which",
+                         p->pid, from);
+    free((char *)from);
+    return note;
+}
+
+/* Groups the sorted reports by pid, the main program first, then every other process that loaded
+ * heapkit (markers); symbolizes and suppresses. */
+static struct leak_set build_set(struct raw_report *reports, size_t n, const struct leak_main *m,
+                                 const struct suppressions *s, struct symbolizer *sym, bool name_reachable,
+                                 const struct marker *markers, size_t marker_count)
+{
+    struct leak_set set = { .processes = xcalloc(n + marker_count + 1, sizeof *set.processes), .suppressions = s };
     if (m->pid > 0)
         set.processes[set.process_count++] = (struct leak_process){ .pid = m->pid, .ppid = (long)getpid(),
                                                                     .is_main = true, .exe = m->name };
@@ -340,11 +421,29 @@ static struct leak_set build_set(struct raw_report *reports, size_t n, const str
         if (reports[i].ppid >= 0)
             p->ppid = reports[i].ppid;
     }
+    for (size_t i = 0; i < marker_count; i++) {
+        struct leak_process *p = NULL;
+        for (size_t j = 0; j < set.process_count && p == NULL; j++)
+            if (set.processes[j].pid == markers[i].pid)
+                p = &set.processes[j];
+        if (p == NULL) {
+            p = &set.processes[set.process_count++];
+            *p = (struct leak_process){ .pid = markers[i].pid, .ppid = markers[i].ppid };
+        }
+        p->announced = true;
+    }
     for (size_t j = 0; j < set.process_count; j++) {
         struct leak_process *p = &set.processes[j];
         p->status = p->is_main ? status_text(m->status) : xasprintf("unknown");
+        for (size_t i = 0; !p->is_main && i < m->reaped_count; i++)
+            if (m->reaped[i].pid == p->pid) {
+                free(p->status);
+                p->status = status_text(m->reaped[i].status);
+            }
         if (p->is_main)
             p->note = main_note(p, m);
+        else if (p->announced)
+            p->note = other_note(p, m);
     }
     return set;
 }
@@ -568,7 +667,10 @@ int leak_report_dir(const char *dir, const struct leak_options *o, const struct 
     struct symbolizer *sym = symbolizer_new();
     bool name_reachable = o->show_reachable || o->json != NULL ||
                           (o->suppressions != NULL && o->suppressions->count > 0);
-    struct leak_set set = build_set(reports, n, m, o->suppressions, sym, name_reachable);
+    size_t marker_count = 0;
+    struct marker *markers = m->pid > 0 ? load_markers(dir, &marker_count) : NULL;
+    struct leak_set set = build_set(reports, n, m, o->suppressions, sym, name_reachable, markers, marker_count);
+    free(markers);
     char *cwd = getcwd(NULL, 0);
     int found = 0;
     for (size_t i = 0; i < set.process_count; i++) {

@@ -501,6 +501,17 @@ section_noreport() {
     check_status "static program: exit status kept" 0 "$HK" run --leaks -- "$PROG_STATIC" clean &&
         expect "static program: says heapkit could not be loaded" "$T/err" \
             'no leak report at exit from [0-9]+ .*: heapkit could not be loaded into it: it is statically linked'
+    # a forked child killed by SIGKILL: named, and why, when heapkit reaped it
+    check_status "forked child killed by SIGKILL (orphaned): exit 0" 0 "$HK" run --leaks --json "$T/ok.json" -- "$PROG" orphankill &&
+        expect "orphaned child killed by SIGKILL: says which and why" "$T/err" \
+            '^heapkit: process [0-9]+ \(forked by [0-9]+\) ended without a leak check: it was killed by signal 9 \(SIGKILL\)$' &&
+        json_check "orphaned child killed by SIGKILL --json" "$T/ok.json" \
+            'len(j["processes"]) == 2' \
+            'j["processes"][1]["status"] == "killed by signal 9" and j["processes"][1]["ppid"] == j["processes"][0]["pid"]' \
+            '"SIGKILL" in j["processes"][1]["note"]'
+    check_status "forked child killed by SIGKILL (reaped by its parent): exit 0" 0 "$HK" run --leaks -- "$PROG" forkkill &&
+        expect "reaped child killed by SIGKILL: says which" "$T/err" \
+            '^heapkit: process [0-9]+ \(forked by [0-9]+\) ended without a leak check: it was killed by a signal \(SIGKILL'
     check_status "--exitcode without a report: the program's status" 0 "$HK" run --exitcode 9 -- "$PROG" _exit
 }
 
