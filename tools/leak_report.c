@@ -125,9 +125,15 @@ static struct marker *load_markers(const char *dir, size_t *count)
         list[n] = (struct marker){ .pid = pid, .ppid = -1 };
         char *path = xasprintf("%s/%s", dir, e->d_name);
         FILE *f = fopen(path, "re");
-        long p2, pp;
-        if (f != NULL && fscanf(f, "%ld %ld", &p2, &pp) == 2 && p2 == pid)
-            list[n].ppid = pp;
+        char line[64];
+        if (f != NULL && fgets(line, sizeof line, f) != NULL) {
+            char *rest;
+            long p2 = strtol(line, &rest, 10);
+            char *after;
+            long pp = strtol(rest, &after, 10);
+            if (p2 == pid && after != rest && pp > 0)
+                list[n].ppid = pp;
+        }
         if (f != NULL)
             fclose(f);
         free(path);
