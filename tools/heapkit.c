@@ -12,14 +12,18 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "leak_report.h"
+#include "parse.h" /* the library's own parsers (src/base): one set of limits */
 #include "suppress.h"
 
 #ifndef HK_VERSION_STRING
@@ -44,13 +48,17 @@ static const char usage_text[] =
     "       heapkit --version\n"
     "\n"
     "Runs PROG with the heapkit allocator preloaded, then exits with PROG's exit status\n"
-    "(128+N if PROG was killed by signal N).\n"
+    "(128+N if PROG was killed by signal N); says so if PROG did not load heapkit (a static\n"
+    "or set-ID program, or a preload the dynamic loader dropped, e.g. under a small ulimit -v).\n"
+    "Exits 2 on a usage error or a library that cannot be preloaded, 126 if PROG cannot be\n"
+    "run, 127 if it is not found, 1 on an internal error.  See heapkit(1).\n"
     "\n"
     "run options:\n"
     "  --stats             print allocator statistics to stderr when PROG exits  (HEAPKIT_STATS=1)\n"
     "  --stats-file FILE   write the statistics to FILE at exit instead; JSON if FILE ends\n"
     "                      in .json  (HEAPKIT_STATS_FILE=FILE, made absolute)\n"
-    "  --purge-delay MS    give free memory back to the OS after MS milliseconds; 0 = at once,\n"
+    "  --purge-delay MS    give free memory back to the OS after MS milliseconds (up to\n"
+    "                      2147483647); 0 = at once,\n"
     "                      -1 = never  (HEAPKIT_PURGE_DELAY=MS)\n"
     "  --verbose           the library (and this command) say what they do on stderr\n"
     "                      (HEAPKIT_VERBOSE=1)\n"
@@ -78,7 +86,8 @@ static const char usage_text[] =
     "\n"
     "leak-report reports the raw leak reports (leaks.PID.N.raw) that programs run with\n"
     "HEAPKIT_LEAKS=1 HEAPKIT_LEAK_DIR=DIR left in DIR, and takes --json, --exitcode,\n"
-    "--suppressions and --show-reachable as run does. It exits 1 if DIR holds no report.\n";
+    "--suppressions and --show-reachable as run does. It exits 1 if DIR holds no usable\n"
+    "report (an empty file, or one cut inside its header, cannot be used).\n";
 
 static void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void die(int code, const char *fmt, ...)
@@ -114,8 +123,43 @@ static char *xstrcat3(const char *a, const char *b, const char *c)
 
 /* --- finding the library ---------------------------------------------------------------- */
 
+/* The ELF machine and class of an open file, or false if it is not ELF. */
+static bool elf_identity(int fd, GElf_Ehdr *eh)
+{
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return false;
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    bool ok = elf != NULL && elf_kind(elf) == ELF_K_ELF && gelf_getehdr(elf, eh) != NULL;
+    elf_end(elf);
+    return ok;
+}
+
+/* Why the dynamic loader would skip `path` in LD_PRELOAD (with only an "ignored" line on the
+ * program's stderr), or NULL: it must be an ELF shared object for this machine. */
+static const char *unloadable(const char *path)
+{
+    GElf_Ehdr lib, self;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return strerror(errno);
+    bool elf = elf_identity(fd, &lib);
+    close(fd);
+    if (!elf)
+        return "not an ELF file";
+    if (lib.e_type != ET_DYN)
+        return "not an ELF shared object";
+    fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    bool known = fd >= 0 && elf_identity(fd, &self);
+    if (fd >= 0)
+        close(fd);
+    if (known && (lib.e_machine != self.e_machine || lib.e_ident[EI_CLASS] != self.e_ident[EI_CLASS]))
+        return "an ELF shared object for another machine";
+    return NULL;
+}
+
 /* An absolute, canonical path for a library named by the user, or an error: the child may
- * change directory, and LD_PRELOAD would silently skip a file that is not there. */
+ * change directory, and LD_PRELOAD would silently skip a file that is not there or not a
+ * shared object. */
 static char *resolve_user_lib(const char *path, const char *where)
 {
     if (strchr(path, '/') == NULL)
@@ -123,6 +167,9 @@ static char *resolve_user_lib(const char *path, const char *where)
     char *real = realpath(path, NULL);
     if (real == NULL)
         die(EXIT_USAGE, "library %s (from %s): %s", path, where, strerror(errno));
+    const char *why = unloadable(real);
+    if (why != NULL)
+        die(EXIT_USAGE, "library %s (from %s) cannot be preloaded: %s", path, where, why);
     return real;
 }
 
@@ -206,15 +253,6 @@ static bool take_value(char **argv, int argc, int *i, const char *name, const ch
     return true;
 }
 
-/* What the library takes for HEAPKIT_PURGE_DELAY: -1, or up to 9 digits with an optional "ms". */
-static bool is_delay(const char *s)
-{
-    if (strcmp(s, "-1") == 0)
-        return true;
-    size_t digits = strspn(s, "0123456789");
-    return digits > 0 && digits <= 9 && (s[digits] == '\0' || strcmp(s + digits, "ms") == 0);
-}
-
 /* A number of digits only (no sign, no spaces) from lo to hi, or -1. */
 static long parse_number(const char *s, long lo, long hi)
 {
@@ -223,31 +261,6 @@ static long parse_number(const char *s, long lo, long hi)
         return -1;
     long v = strtol(s, NULL, 10);
     return v >= lo && v <= hi ? v : -1;
-}
-
-/* A signal by number or name, with or without "SIG", that a program can take and go on: the
- * rule of the library's HEAPKIT_LEAK_SIGNAL, checked here so a typo is a usage error. 0 if not. */
-static int parse_signal(const char *s)
-{
-    static const struct {
-        const char *name;
-        int number;
-    } names[] = { { "HUP", SIGHUP },   { "INT", SIGINT },       { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
-                  { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE },     { "ALRM", SIGALRM }, { "TERM", SIGTERM },
-                  { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-                  { "TTOU", SIGTTOU }, { "URG", SIGURG },       { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-                  { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "PWR", SIGPWR } };
-    long v = parse_number(s, 1, SIGRTMAX);
-    if (v < 0) {
-        if (strncmp(s, "SIG", 3) == 0)
-            s += 3;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (strcmp(s, names[i].name) == 0)
-                v = names[i].number;
-    }
-    if (v <= 0 || v == SIGKILL || v == SIGSTOP || v == SIGSEGV || v == SIGBUS || v == SIGFPE || v == SIGILL)
-        return 0;
-    return (int)v;
 }
 
 /* Takes the report option at argv[*i], if it is one. */
@@ -297,22 +310,26 @@ static struct run_options parse_run(int argc, char **argv)
         else if (strcmp(a, "--leaks") == 0 || take_report_option(argv, argc, &i, "run", &o.report))
             o.leaks = true;
         else if (take_value(argv, argc, &i, "--stack-depth", &o.stack_depth, "run")) {
-            if (parse_number(o.stack_depth, 1, 64) < 0)
-                usage_error("run: --stack-depth wants a number of frames from 1 to 64, not '%s'", o.stack_depth);
+            int64_t depth;
+            if (!hk_parse_depth(o.stack_depth, &depth))
+                usage_error("run: --stack-depth wants a number of frames from 1 to %d, not '%s'",
+                            HK_PARSE_STACK_DEPTH_MAX, o.stack_depth);
             o.leaks = true;
         } else if (take_value(argv, argc, &i, "--leak-signal", &v, "run")) {
-            o.leak_signal = parse_signal(v);
-            if (o.leak_signal == 0)
+            int64_t sig;
+            const char *why = hk_parse_signal(v, &sig);
+            if (why != NULL)
                 usage_error("run: --leak-signal wants a signal name (USR2, SIGUSR2) or number that does not "
-                            "end the program (not KILL, STOP, SEGV, BUS, FPE or ILL), not '%s'", v);
+                            "end the program, not '%s': %s", v, why);
+            o.leak_signal = (int)sig;
             o.leaks = true;
         } else if (take_value(argv, argc, &i, "--stats-file", &o.stats_file, "run")) {
             if (o.stats_file[0] == '\0')
                 usage_error("run: --stats-file needs a file name");
         } else if (take_value(argv, argc, &i, "--purge-delay", &o.purge_delay, "run")) {
-            if (!is_delay(o.purge_delay))
-                usage_error("run: --purge-delay wants milliseconds (0 = at once, -1 = never), "
-                            "not '%s'", o.purge_delay);
+            int64_t ms;
+            if (!hk_parse_ms(o.purge_delay, &ms))
+                usage_error("run: --purge-delay wants " HK_PURGE_DELAY_EXPECTS ", not '%s'", o.purge_delay);
         } else if (take_value(argv, argc, &i, "--lib", &o.lib, "run")) {
             if (o.lib[0] == '\0')
                 usage_error("run: --lib needs a path");
@@ -351,7 +368,7 @@ static char *absolute_path(const char *path)
     return abs;
 }
 
-static void setup_env(const struct run_options *o, const char *lib, const char *leak_dir)
+static void setup_env(const struct run_options *o, const char *lib, const char *run_dir, const char *leak_dir)
 {
     const char *old = getenv("LD_PRELOAD");
     char *preload = (old != NULL && old[0] != '\0') ? xstrcat3(lib, ":", old) : xstrcat3(lib, "", "");
@@ -368,6 +385,8 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
         set_env("HEAPKIT_PURGE_DELAY", o->purge_delay, o->verbose);
     if (o->verbose)
         set_env("HEAPKIT_VERBOSE", "1", o->verbose);
+    /* Each process that loads the library leaves loaded.PID there (src/base/options.c). */
+    set_env("HEAPKIT_RUN_DIR", run_dir, o->verbose);
     if (leak_dir != NULL) {
         set_env("HEAPKIT_LEAKS", "1", o->verbose);
         set_env("HEAPKIT_LEAK_DIR", leak_dir, o->verbose);
@@ -383,32 +402,103 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
 
 /* --- the leak report directory ------------------------------------------------------------- */
 
-/* A directory of our own (mode 0700) for the raw reports, absolute: the program may chdir. */
-static char *make_leak_dir(void)
+/* The directory to remove on every way out: exit (atexit), a signal that ends this command
+ * (cleanup_on_signal), or the normal path. NULL when there is none or it is gone. */
+static char *volatile cleanup_dir;
+
+/* Removes the files in `dir`, then `dir`, with async-signal-safe calls only (a signal handler
+ * uses it): raw getdents64 instead of opendir, which allocates. Returns rmdir's result. */
+static int remove_dir_files(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[4096] __attribute__((aligned(8)));
+        long n;
+        while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+            for (long off = 0; off < n;) {
+                struct linux_dirent64 {
+                    uint64_t d_ino;
+                    int64_t d_off;
+                    unsigned short d_reclen;
+                    unsigned char d_type;
+                    char d_name[];
+                } *e = (struct linux_dirent64 *)(buf + off);
+                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                    unlinkat(fd, e->d_name, 0);
+                off += e->d_reclen;
+            }
+        }
+        close(fd);
+    }
+    return rmdir(dir);
+}
+
+static void cleanup_at_exit(void)
+{
+    char *dir = cleanup_dir;
+    cleanup_dir = NULL;
+    if (dir != NULL)
+        remove_dir_files(dir);
+}
+
+/* A signal that ends this command (after the program, or while it writes the report) first
+ * removes the directory, then ends the command with the same signal, as if it had not been caught. */
+static void cleanup_on_signal(int sig)
+{
+    cleanup_at_exit();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* From here on, no exit path leaves `dir` behind except SIGKILL. */
+static void remove_on_every_exit(char *dir)
+{
+    static const int fatal[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ,
+                                 SIGVTALRM, SIGPROF };
+    cleanup_dir = dir;
+    atexit(cleanup_at_exit);
+    struct sigaction sa = { .sa_handler = cleanup_on_signal };
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        struct sigaction old;
+        /* A signal ignored by whoever started us stays ignored. */
+        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(fatal[i], &sa, NULL);
+    }
+}
+
+/* A directory of our own (mode 0700) for the raw reports and the processes' announcements,
+ * absolute: the program may chdir. */
+static char *make_run_dir(bool leaks)
 {
     const char *tmp = getenv("TMPDIR");
     if (tmp == NULL || tmp[0] == '\0')
         tmp = "/tmp";
     char *base = absolute_path(tmp);
-    char *dir = xstrcat3(base, "/heapkit-leaks.", "XXXXXX");
+    char *dir = xstrcat3(base, leaks ? "/heapkit-leaks." : "/heapkit-run.", "XXXXXX");
     free(base);
     if (mkdtemp(dir) == NULL)
-        die(1, "cannot create a directory for the leak reports in %s: %s", tmp, strerror(errno));
+        die(1, "cannot create a directory for the %s in %s: %s", leaks ? "leak reports" : "run", tmp,
+            strerror(errno));
     return dir;
+}
+
+/* Whether the process `pid` loaded the library: it announced itself in `dir`. */
+static bool announced(const char *dir, long pid)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/loaded.%ld", pid);
+    char *path = xstrcat3(dir, name, "");
+    bool there = access(path, F_OK) == 0;
+    free(path);
+    return there;
 }
 
 /* Only files are expected in it (the raw reports); anything else is left and named. */
 static void remove_leak_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL)
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                unlinkat(dirfd(d), e->d_name, 0);
-        closedir(d);
-    }
-    if (rmdir(dir) != 0)
+    cleanup_dir = NULL;
+    if (remove_dir_files(dir) != 0)
         fprintf(stderr, "heapkit: cannot remove %s: %s\n", dir, strerror(errno));
 }
 
@@ -471,7 +561,8 @@ static FILE *open_json(const char *path)
 {
     if (path == NULL)
         return NULL;
-    FILE *f = fopen(path, "w");
+    /* "e": close-on-exec, so the program run does not inherit the report file as an fd. */
+    FILE *f = fopen(path, "we");
     if (f == NULL)
         die(EXIT_USAGE, "cannot write the JSON report to %s: %s", path, strerror(errno));
     return f;
@@ -510,9 +601,16 @@ struct child {
     pid_t pid;
     int status;     /* from waitpid */
     int exec_error; /* errno of a failed exec, else 0 */
+    struct leak_reaped *reaped; /* orphans of the run that ended before the program did */
+    size_t reaped_count;
 };
 
 static volatile sig_atomic_t child_pid;
+
+/* SIGPIPE as this command found it: the program run gets it back. The command itself ignores
+ * it, so a reader that goes away (`heapkit run ... 2>&1 | head -1`) costs the rest of the report,
+ * not the clean-up and the exit status. */
+static struct sigaction orig_sigpipe;
 
 /* SIGTERM and SIGHUP sent to us are meant for the program we run; so is the leak signal. */
 static void forward_signal(int sig)
@@ -531,13 +629,13 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
 
     /* Like system(): a ^C at the terminal reaches the program; we wait to report it. */
     struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward_signal };
-    struct sigaction old_int, old_quit;
+    struct sigaction old_int, old_quit, old_term, old_hup;
     sigemptyset(&ign.sa_mask);
     sigemptyset(&fwd.sa_mask);
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
-    sigaction(SIGTERM, &fwd, NULL);
-    sigaction(SIGHUP, &fwd, NULL);
+    sigaction(SIGTERM, &fwd, &old_term);
+    sigaction(SIGHUP, &fwd, &old_hup);
     /* Someone who signals this command to have the program check for leaks means the program;
      * job-control and other everyday signals keep their meaning for us. */
     bool fwd_leak = leak_signal == SIGUSR1 || leak_signal == SIGUSR2 || leak_signal >= SIGRTMIN;
@@ -545,6 +643,9 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     if (fwd_leak)
         sigaction(leak_signal, &fwd, &old_leak);
 
+    /* Orphans of the run become our children, so we learn how they ended (killed by SIGKILL,
+     * say) when their parent did not wait for them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -556,6 +657,7 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
         signal(SIGHUP, SIG_DFL);
         if (fwd_leak)
             sigaction(leak_signal, &old_leak, NULL);
+        sigaction(SIGPIPE, &orig_sigpipe, NULL);
         close(fds[0]);
         execvp(argv[0], argv);
         int err = errno;
@@ -574,9 +676,49 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     close(fds[0]);
 
     struct child c = { .pid = pid };
-    while (waitpid(pid, &c.status, 0) < 0)
-        if (errno != EINTR)
+    size_t cap = 0;
+    for (;;) {
+        int status;
+        pid_t got = waitpid(-1, &status, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
             die(1, "waitpid: %s", strerror(errno));
+        if (got == pid) {
+            c.status = status;
+            break;
+        }
+        if (c.reaped_count == cap) {
+            cap = cap ? cap * 2 : 8;
+            c.reaped = realloc(c.reaped, cap * sizeof *c.reaped);
+            if (c.reaped == NULL)
+                die(1, "out of memory");
+        }
+        c.reaped[c.reaped_count++] = (struct leak_reaped){ .pid = got, .status = status };
+    }
+    /* Orphans already gone when the program ended; those still running are not waited for. */
+    for (;;) {
+        int status;
+        pid_t got = waitpid(-1, &status, WNOHANG);
+        if (got <= 0)
+            break;
+        if (c.reaped_count == cap) {
+            cap = cap ? cap * 2 : 8;
+            c.reaped = realloc(c.reaped, cap * sizeof *c.reaped);
+            if (c.reaped == NULL)
+                die(1, "out of memory");
+        }
+        c.reaped[c.reaped_count++] = (struct leak_reaped){ .pid = got, .status = status };
+    }
+    /* The program is gone (its pid may be reused): signals are ours again, with what they did
+     * before, which removes the leak directory on the way out. */
+    child_pid = 0;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    if (fwd_leak)
+        sigaction(leak_signal, &old_leak, NULL);
     if (n == (ssize_t)sizeof err)
         c.exec_error = err != 0 ? err : EINVAL;
     return c;
@@ -609,23 +751,39 @@ static int cmd_run(int argc, char **argv)
     if (o.verbose)
         fprintf(stderr, "heapkit: preloading %s\n", lib);
     FILE *json = open_json(o.report.json);
-    char *leak_dir = o.leaks ? make_leak_dir() : NULL;
-    setup_env(&o, lib, leak_dir);
-    free(lib);
+    char *run_dir = make_run_dir(o.leaks);
+    remove_on_every_exit(run_dir);
+    const char *leak_dir = o.leaks ? run_dir : NULL;
+    setup_env(&o, lib, run_dir, leak_dir);
     struct child c = spawn_and_wait(o.argv, o.leak_signal);
     int code = child_exit_code(&c, o.argv[0]);
     int result = -1;
+    /* A program the loader left on the C library's malloc must not pass for one heapkit ran. */
+    const char *not_loaded = NULL;
+    char *dropped = NULL;
+    if (c.exec_error == 0 && !announced(run_dir, c.pid)) {
+        not_loaded = preload_obstacle(o.argv[0]);
+        if (not_loaded == NULL)
+            not_loaded = dropped = xstrcat3("the dynamic loader did not preload ", lib,
+                                            ", or it is not heapkit (the loader's message, if it printed one, "
+                                            "is above; too small a `ulimit -v` is one cause)");
+        if (leak_dir == NULL)
+            fprintf(stderr, "heapkit: heapkit was not loaded into %s (pid %ld), so it ran on the C library's "
+                    "malloc: %s\n", o.argv[0], (long)c.pid, not_loaded);
+    }
+    free(lib);
     if (leak_dir != NULL && c.exec_error == 0) {
         struct leak_options lo = { .suppressions = &o.report.suppressions,
                                    .show_reachable = o.report.show_reachable,
                                    .json = json };
-        struct leak_main m = { .pid = c.pid, .status = c.status, .name = o.argv[0],
-                               .no_preload = preload_obstacle(o.argv[0]) };
+        struct leak_main m = { .pid = c.pid, .status = c.status, .name = o.argv[0], .no_preload = not_loaded,
+                               .reaped = c.reaped, .reaped_count = c.reaped_count };
         result = leak_report_dir(leak_dir, &lo, &m);
     }
-    if (leak_dir != NULL)
-        remove_leak_dir(leak_dir);
-    free(leak_dir);
+    remove_leak_dir(run_dir);
+    free(run_dir);
+    free(c.reaped);
+    free(dropped);
     if (!close_json(json, o.report.json, result >= 0) && code == 0)
         code = 1;
     suppressions_free(&o.report.suppressions);
@@ -665,6 +823,9 @@ static int cmd_leak_report(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &orig_sigpipe);
     if (argc < 2)
         usage_error("no command given");
     const char *cmd = argv[1];

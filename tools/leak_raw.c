@@ -96,6 +96,8 @@ static void set_error(struct raw_report *r, const char *fmt, ...)
 struct parser {
     struct raw_report *r;
     size_t module_cap, stack_cap, leak_cap;
+    /* The header records: a report without all of them says nothing usable about any check. */
+    bool magic, pid, check, threads;
 };
 
 /* One record, already split into fields. Returns NULL, or what is wrong with it. */
@@ -106,6 +108,7 @@ static const char *parse_record(struct parser *p, char **f, size_t n)
     if (strcmp(type, "pid") == 0) {
         if (n < 3 || !parse_long(f[1], &r->pid) || !parse_long(f[2], &r->ppid))
             return "a pid record wants: pid <pid> <parent pid>";
+        p->pid = true;
     } else if (strcmp(type, "exe") == 0) {
         if (n < 2)
             return "an exe record wants a path";
@@ -116,11 +119,13 @@ static const char *parse_record(struct parser *p, char **f, size_t n)
         if (n < 3 || !parse_u64(f[1], 10, &check))
             return "a check record wants: check <number> <reason>";
         r->check = (unsigned long)check;
+        p->check = true;
         free(r->reason);
         r->reason = xstrdup(f[2]);
     } else if (strcmp(type, "threads") == 0) {
         if (n < 3 || !parse_u64(f[1], 10, &r->stopped) || !parse_u64(f[2], 10, &r->not_stopped))
             return "a threads record wants: threads <stopped> <not stopped>";
+        p->threads = true;
     } else if (strcmp(type, "module") == 0) {
         uint64_t index;
         struct raw_module m;
@@ -212,6 +217,7 @@ void raw_report_read(struct raw_report *r, const char *path, long pid, unsigned 
                 set_error(r, "format version %s; this heapkit reads version 1", n < 2 ? "missing" : fields[1]);
                 break;
             }
+            p.magic = true;
             continue;
         }
         const char *why = parse_record(&p, fields, n);
@@ -222,6 +228,10 @@ void raw_report_read(struct raw_report *r, const char *path, long pid, unsigned 
     }
     if (ferror(in))
         set_error(r, "read error: %s", strerror(errno));
+    if (lineno == 0 && !ferror(in))
+        set_error(r, "the file is empty");
+    else if (!p.magic || !p.pid || !p.check || !p.threads)
+        set_error(r, "the file ends inside its header (heapkit-leaks, pid, exe, check and threads records)");
     free(line);
     fclose(in);
     if (r->stack_count > 1)

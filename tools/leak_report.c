@@ -93,6 +93,58 @@ static struct raw_report *load_dir(const char *dir, size_t *count)
     return list != NULL ? list : xcalloc(1, sizeof *list);
 }
 
+/* A process that loaded the library in a `heapkit run` (src/base/options.c writes
+ * loaded.<pid> holding "<pid> <ppid>" into HEAPKIT_RUN_DIR, which is also the leak directory). */
+struct marker {
+    long pid, ppid;
+};
+
+/* Every loaded.<pid> of dir; *count 0 when there is none (as in a plain leak-report). */
+static struct marker *load_markers(const char *dir, size_t *count)
+{
+    struct marker *list = NULL;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, "loaded.", 7) != 0)
+            continue;
+        long pid = strtol(e->d_name + 7, &end, 10);
+        if (pid <= 0 || *end != '\0')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct marker *grown = realloc(list, cap * sizeof *list);
+            if (grown == NULL) {
+                fputs("heapkit: out of memory\n", stderr);
+                exit(1);
+            }
+            list = grown;
+        }
+        list[n] = (struct marker){ .pid = pid, .ppid = -1 };
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "re");
+        char line[64];
+        if (f != NULL && fgets(line, sizeof line, f) != NULL) {
+            char *rest;
+            long p2 = strtol(line, &rest, 10);
+            char *after;
+            long pp = strtol(rest, &after, 10);
+            if (p2 == pid && after != rest && pp > 0)
+                list[n].ppid = pp;
+        }
+        if (f != NULL)
+            fclose(f);
+        free(path);
+        n++;
+    }
+    if (d != NULL)
+        closedir(d);
+    *count = n;
+    return list;
+}
+
 /* --- stacks ------------------------------------------------------------------------------ */
 
 /* The standard allocation entry points, as libheapkit.so defines them. */
@@ -209,10 +261,18 @@ static long suppress_group(const struct suppressions *s, const struct leak_group
     return k;
 }
 
+/* Totals saturate at 2^64-1 instead of wrapping: a crafted or damaged report must not turn a
+ * huge count into a small one ("37 bytes" after a 2^64-1 record). */
+static uint64_t add_saturated(uint64_t a, uint64_t b)
+{
+    uint64_t sum;
+    return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
+}
+
 static void add_count(struct leak_count *c, const struct raw_leak *l)
 {
-    c->blocks += l->blocks;
-    c->bytes += l->bytes;
+    c->blocks = add_saturated(c->blocks, l->blocks);
+    c->bytes = add_saturated(c->bytes, l->bytes);
 }
 
 /* name_reachable: whether still-reachable groups will be shown, written or matched against
@@ -307,11 +367,46 @@ static char *main_note(const struct leak_process *p, const struct leak_main *m)
     return note;
 }
 
-/* Groups the sorted reports by pid, the main program first; symbolizes and suppresses. */
-static struct leak_set build_set(struct raw_report *reports, size_t n, const struct leak_main *m,
-                                 const struct suppressions *s, struct symbolizer *sym, bool name_reachable)
+/* Why another process of the run (one that loaded heapkit: it left a marker) has no complete
+ * report at exit, or NULL if it has one. Its end is known only if this command reaped it. */
+static char *other_note(const struct leak_process *p, const struct leak_main *m)
 {
-    struct leak_set set = { .processes = xcalloc(n + 1, sizeof *set.processes), .suppressions = s };
+    for (size_t i = 0; i < p->check_count; i++) {
+        const struct raw_report *r = p->checks[i].raw;
+        if (r->reason != NULL && strcmp(r->reason, "exit") == 0)
+            return NULL; /* complete or cut short: its check says which */
+    }
+    const char *from = p->ppid > 0 ? xasprintf(" (forked by %ld)", p->ppid) : xasprintf("%s", "");
+    char *note = NULL;
+    for (size_t i = 0; i < m->reaped_count && note == NULL; i++) {
+        if (m->reaped[i].pid != p->pid)
+            continue;
+        int st = m->reaped[i].status;
+        if (WIFSIGNALED(st)) {
+            char *sig = signal_text(WTERMSIG(st));
+            note = xasprintf("process %ld%s ended without a leak check: it was killed by %s", p->pid, from, sig);
+            free(sig);
+        } else {
+            note = xasprintf("process %ld%s ended without a leak check: it exited (status %d) through _exit or "
+                             "exec, without running exit handlers", p->pid, from, WEXITSTATUS(st));
+        }
+    }
+    if (note == NULL)
+        note = xasprintf("process %ld%s ended without a leak check: it was killed by a signal (SIGKILL cannot "
+                         "be caught), or left through _exit, or exec'd a program heapkit could not be loaded into; "
+                         "its parent, not heapkit, saw which",
+                         p->pid, from);
+    free((char *)from);
+    return note;
+}
+
+/* Groups the sorted reports by pid, the main program first, then every other process that loaded
+ * heapkit (markers); symbolizes and suppresses. */
+static struct leak_set build_set(struct raw_report *reports, size_t n, const struct leak_main *m,
+                                 const struct suppressions *s, struct symbolizer *sym, bool name_reachable,
+                                 const struct marker *markers, size_t marker_count)
+{
+    struct leak_set set = { .processes = xcalloc(n + marker_count + 1, sizeof *set.processes), .suppressions = s };
     if (m->pid > 0)
         set.processes[set.process_count++] = (struct leak_process){ .pid = m->pid, .ppid = (long)getpid(),
                                                                     .is_main = true, .exe = m->name };
@@ -332,11 +427,29 @@ static struct leak_set build_set(struct raw_report *reports, size_t n, const str
         if (reports[i].ppid >= 0)
             p->ppid = reports[i].ppid;
     }
+    for (size_t i = 0; i < marker_count; i++) {
+        struct leak_process *p = NULL;
+        for (size_t j = 0; j < set.process_count && p == NULL; j++)
+            if (set.processes[j].pid == markers[i].pid)
+                p = &set.processes[j];
+        if (p == NULL) {
+            p = &set.processes[set.process_count++];
+            *p = (struct leak_process){ .pid = markers[i].pid, .ppid = markers[i].ppid };
+        }
+        p->announced = true;
+    }
     for (size_t j = 0; j < set.process_count; j++) {
         struct leak_process *p = &set.processes[j];
         p->status = p->is_main ? status_text(m->status) : xasprintf("unknown");
+        for (size_t i = 0; !p->is_main && i < m->reaped_count; i++)
+            if (m->reaped[i].pid == p->pid) {
+                free(p->status);
+                p->status = status_text(m->reaped[i].status);
+            }
         if (p->is_main)
             p->note = main_note(p, m);
+        else if (p->announced)
+            p->note = other_note(p, m);
     }
     return set;
 }
@@ -523,11 +636,17 @@ static void print_check(const struct leak_process *p, const struct leak_check *c
     fprintf(stderr, "==%ld==\n", pid);
 }
 
+/* A report with nothing in it to show: unreadable, or cut before its header was whole. */
+static bool unusable(const struct raw_report *r)
+{
+    return r->error != NULL && r->leak_count == 0;
+}
+
 static void print_process(const struct leak_process *p, const struct leak_options *o, const char *cwd)
 {
     for (size_t i = 0; i < p->check_count; i++) {
         const struct leak_check *c = &p->checks[i];
-        if (c->raw->error != NULL && c->raw->leak_count == 0) {
+        if (unusable(c->raw)) {
             fprintf(stderr, "heapkit: leak report %s of %ld cannot be used: %s\n", c->raw->path, p->pid,
                     c->raw->error);
             continue;
@@ -554,7 +673,10 @@ int leak_report_dir(const char *dir, const struct leak_options *o, const struct 
     struct symbolizer *sym = symbolizer_new();
     bool name_reachable = o->show_reachable || o->json != NULL ||
                           (o->suppressions != NULL && o->suppressions->count > 0);
-    struct leak_set set = build_set(reports, n, m, o->suppressions, sym, name_reachable);
+    size_t marker_count = 0;
+    struct marker *markers = m->pid > 0 ? load_markers(dir, &marker_count) : NULL;
+    struct leak_set set = build_set(reports, n, m, o->suppressions, sym, name_reachable, markers, marker_count);
+    free(markers);
     char *cwd = getcwd(NULL, 0);
     int found = 0;
     for (size_t i = 0; i < set.process_count; i++) {
@@ -567,7 +689,14 @@ int leak_report_dir(const char *dir, const struct leak_options *o, const struct 
     }
     free(cwd);
     int result = found ? LEAK_REPORT_FOUND : 0;
-    if (o->json != NULL && !leak_json_write(o->json, &set)) {
+    size_t usable = 0;
+    for (size_t i = 0; i < n; i++)
+        usable += !unusable(&reports[i]);
+    if (usable == 0 && m->pid <= 0) {
+        fprintf(stderr, "heapkit: no usable raw leak report in %s\n", dir);
+        result = -1;
+    }
+    if (result >= 0 && o->json != NULL && !leak_json_write(o->json, &set)) {
         fprintf(stderr, "heapkit: cannot write the JSON leak report: %s\n", strerror(errno));
         result |= LEAK_REPORT_JSON_FAILED;
     }

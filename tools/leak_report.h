@@ -16,12 +16,20 @@ struct leak_options {
     FILE *json;                              /* write the JSON report here too, if not NULL */
 };
 
+/* A process of the run whose end `heapkit run` saw (it reaped it): how it ended. */
+struct leak_reaped {
+    long pid;
+    int status; /* from waitpid */
+};
+
 /* What `heapkit run` knows about the program it ran; pid 0 when there is none (leak-report). */
 struct leak_main {
     long pid;
     int status;            /* from waitpid */
     const char *name;      /* the program, as given on the command line */
     const char *no_preload; /* why heapkit could not be loaded into it, or NULL */
+    const struct leak_reaped *reaped; /* other processes of the run it reaped (orphans), or NULL */
+    size_t reaped_count;
 };
 
 /* --- the model, shared by the terminal and JSON writers ---------------------------------- */
@@ -58,6 +66,7 @@ struct leak_process {
     long pid, ppid;
     const char *exe;
     bool is_main;
+    bool announced; /* it left a marker: it loaded heapkit in a `heapkit run` */
     char *status; /* "exited 0", "killed by signal 11" or "unknown" */
     char *note;   /* why there is no complete report at exit, or NULL */
     struct leak_check *checks;

@@ -269,6 +269,38 @@ static const char *scope_function_name(Dwarf_Die *chain, int n, int from, int *a
     return NULL;
 }
 
+static size_t leading_underscores(const char *name)
+{
+    return strspn(name, "_");
+}
+
+/* The public alias of a function whose name starts with '_': glibc's functions are defined as
+ * __strdup, __getdelim or ___asprintf (the name the debug info gives) and exported under those
+ * and under the name programs call (strdup, getdelim, asprintf), which is what people and
+ * Valgrind say. Among the exported functions at the function's start `start`, the one with the
+ * fewest leading underscores, taken only if it is the same name without them. */
+static const char *public_alias(Dwfl_Module *mod, const char *name, GElf_Addr start)
+{
+    if (name == NULL || name[0] != '_')
+        return name;
+    int n = dwfl_module_getsymtab(mod);
+    const char *best = NULL;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr value;
+        const char *alias = dwfl_module_getsym_info(mod, i, &sym, &value, NULL, NULL, NULL);
+        int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+        if (alias == NULL || value != start || (type != STT_FUNC && type != STT_GNU_IFUNC) ||
+            (bind != STB_GLOBAL && bind != STB_WEAK) || GELF_ST_VISIBILITY(sym.st_other) != STV_DEFAULT)
+            continue;
+        if (best == NULL || leading_underscores(alias) < leading_underscores(best))
+            best = alias;
+    }
+    if (best == NULL || strcmp(best + leading_underscores(best), name + leading_underscores(name)) != 0)
+        return name;
+    return best;
+}
+
 static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out)
 {
     GElf_Off offset = 0;
@@ -322,6 +354,7 @@ static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out
     if (symname != NULL) {
         if (outer->function == NULL)
             outer->function = symname;
+        outer->function = public_alias(m->mod, outer->function, addr - offset);
         outer->offset = offset;
         outer->exported = exported;
     }

@@ -2,11 +2,15 @@
  * Each has one row in the table below (and in the README); a value that does not parse is
  * reported on stderr and the default is kept. Unknown HEAPKIT_* names are reported too. */
 #include "base.h"
+#include "parse.h"
 
-#include <signal.h>
-
+#include <fcntl.h>
+#include <unistd.h>
 
 extern char **environ;
+
+/* One limit for the library and the command (parse.h, which the command includes too). */
+_Static_assert(HK_STACK_DEPTH_MAX == HK_PARSE_STACK_DEPTH_MAX, "parse.h and base.h disagree on the stack depth");
 
 /* Every variable of ours starts so; any other such name is reported as unknown. */
 #define HK_ENV_PREFIX "HEAPKIT_"
@@ -34,7 +38,8 @@ typedef enum {
     HK_OPT_ON_ERROR,
     HK_OPT_DEPTH,
     HK_OPT_SIGNAL,
-    HK_OPT_TOOL
+    HK_OPT_TOOL,
+    HK_OPT_RUN_DIR
 } hk_opt_type_t;
 
 typedef struct hk_option_s {
@@ -48,47 +53,52 @@ typedef struct hk_option_s {
 static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_STATS", HK_OPT_BOOL, HK_FIELD(stats), "0 or 1"},
     {"HEAPKIT_STATS_FILE", HK_OPT_PATH, HK_FIELD(stats_file), "a file path"},
-    {"HEAPKIT_PURGE_DELAY", HK_OPT_MS, HK_FIELD(purge_delay_ms), "milliseconds (0 = at once, -1 = never)"},
+    {"HEAPKIT_PURGE_DELAY", HK_OPT_MS, HK_FIELD(purge_delay_ms), HK_PURGE_DELAY_EXPECTS},
     {"HEAPKIT_HUGE_CACHE", HK_OPT_BYTES, HK_FIELD(huge_cache), "a size in bytes, with an optional K, M or G suffix"},
     {"HEAPKIT_ON_ERROR", HK_OPT_ON_ERROR, HK_FIELD(abort_on_error), "'continue' or 'abort'"},
     {"HEAPKIT_VERBOSE", HK_OPT_BOOL, HK_FIELD(verbose), "0 or 1"},
     {"HEAPKIT_PURGE_THREAD", HK_OPT_BOOL, HK_FIELD(purge_thread), "0 or 1"},
     {"HEAPKIT_LEAKS", HK_OPT_BOOL, HK_FIELD(leaks), "0 or 1"},
-    {"HEAPKIT_STACK_DEPTH", HK_OPT_DEPTH, HK_FIELD(stack_depth), "a number of frames from 1 to 64"},
+    {"HEAPKIT_STACK_DEPTH", HK_OPT_DEPTH, HK_FIELD(stack_depth), "a number of frames from 1 to " HK_PARSE_STR(HK_PARSE_STACK_DEPTH_MAX)},
     {"HEAPKIT_LEAK_DIR", HK_OPT_PATH, HK_FIELD(leak_dir), "a directory path"},
     {"HEAPKIT_LEAK_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(leak_signal), "a signal name (USR2, SIGUSR2) or number"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
+    {"HEAPKIT_RUN_DIR", HK_OPT_RUN_DIR, 0, "an absolute directory path (set by the heapkit command)"},
 };
+
+/* HEAPKIT_RUN_DIR: where `heapkit run` asks each process that loaded the library to say so, so it
+ * can tell a program heapkit ran from one the loader left on glibc (a preload dropped under a
+ * small `ulimit -v`, a static or set-ID program), and a process that ended without a leak check.
+ * Set once in process init, read in forked children: not part of the options proper. */
+static const char *hk_run_dir;
+
+/* Writes DIR/loaded.PID holding "PID<TAB>PPID"; best effort, silently: the command reads what
+ * is there, and says so if nothing is. No allocation, so it may run in a fork child. */
+static void hk_run_announce(void) {
+    if (hk_run_dir == NULL) return;
+    char path[4096], line[64];
+    hk_buf_t b = {.data = path, .cap = sizeof path};
+    hk_buf_printf(&b, "%s/loaded.%d", hk_run_dir, (int)getpid());
+    if (b.len >= sizeof path) return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    hk_buf_t l = {.data = line, .cap = sizeof line};
+    hk_buf_printf(&l, "%d\t%d\n", (int)getpid(), (int)getppid());
+    if (l.len < sizeof line) {
+        ssize_t w = write(fd, line, l.len);
+        (void)w;
+    }
+    close(fd);
+}
+
+/* A forked child is a process of its own for the command: it announces itself too. (The rank
+ * is the heap's: the order does not matter, it takes no lock and touches no state.) */
+HK_SUBSYSTEM(run_announce, HK_SUBSYSTEM_HEAP, .fork_child = hk_run_announce);
 
 static bool hk_parse_bool(const char *s, bool *out) {
     if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) *out = true;
     else if (!strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "off")) *out = false;
     else return false;
-    return true;
-}
-
-/* Digits only: strtoll would accept "12abc", " 12" and overflow quietly. */
-static bool hk_parse_int(const char *s, int64_t *out, const char **rest) {
-    bool neg = *s == '-';
-    if (neg) s++;
-    if (*s < '0' || *s > '9') return false;
-    uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > (UINT64_MAX / 2 - 9) / 10) return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = neg ? -(int64_t)v : (int64_t)v;
-    *rest = s;
-    return true;
-}
-
-static bool hk_parse_ms(const char *s, int64_t *out) {
-    const char *rest;
-    int64_t v;
-    if (!hk_parse_int(s, &v, &rest) || v < -1) return false;
-    if (!strcmp(rest, "ms")) rest += sizeof "ms" - 1;
-    if (*rest != '\0') return false;
-    *out = v;
     return true;
 }
 
@@ -110,42 +120,7 @@ static bool hk_parse_bytes(const char *s, size_t *out) {
     return true;
 }
 
-static bool hk_parse_depth(const char *s, int64_t *out) {
-    const char *rest;
-    int64_t v;
-    if (!hk_parse_int(s, &v, &rest) || *rest != '\0' || v < 1 || v > HK_STACK_DEPTH_MAX) return false;
-    *out = v;
-    return true;
-}
-
-/* A signal by number or name, with or without "SIG"; not one the program cannot survive or the
- * kernel cannot deliver to a handler. */
-static bool hk_parse_signal(const char *s, int64_t *out) {
-    static const struct {
-        const char *name;
-        int number;
-    } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
-                 {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-                 {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-                 {"TTOU", SIGTTOU}, {"URG", SIGURG}, {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
-                 {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"PWR", SIGPWR}};
-    const char *rest;
-    int64_t v = 0;
-    if (hk_parse_int(s, &v, &rest)) {
-        if (*rest != '\0') return false;
-    } else {
-        if (!strncmp(s, "SIG", sizeof "SIG" - 1)) s += sizeof "SIG" - 1;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (!strcmp(s, names[i].name)) v = names[i].number;
-    }
-    if (v <= 0 || v > SIGRTMAX || v == SIGKILL || v == SIGSTOP || v == SIGSEGV || v == SIGBUS || v == SIGFPE ||
-        v == SIGILL)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char *value) {
+static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *value) {
     void *field = (char *)o + opt->field;
     switch (opt->type) {
     case HK_OPT_BOOL:
@@ -167,11 +142,31 @@ static bool hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char 
     case HK_OPT_DEPTH:
         return hk_parse_depth(value, field);
     case HK_OPT_SIGNAL:
-        return hk_parse_signal(value, field);
+        return hk_parse_signal(value, field) == NULL;
     case HK_OPT_TOOL:
+        return true;
+    case HK_OPT_RUN_DIR:
+        if (*value != '/') return false;
+        hk_run_dir = value;
         return true;
     }
     return false;
+}
+
+/* The options that only shape leak checking (HEAPKIT_LEAKS=1). */
+static bool hk_is_leak_option(const hk_option_t *opt) {
+    return opt->type != HK_OPT_TOOL && (opt->field == HK_FIELD(stack_depth) || opt->field == HK_FIELD(leak_dir) ||
+                                        opt->field == HK_FIELD(leak_signal));
+}
+
+/* NULL if the value was taken; else why not: "" for "not what opt->expects says", or a reason. */
+static const char *hk_option_apply(hk_options_t *o, const hk_option_t *opt, const char *value) {
+    const char *ok = hk_option_set(o, opt, value) ? NULL : "";
+    if (ok != NULL && opt->type == HK_OPT_SIGNAL) {
+        int64_t unused;
+        ok = hk_parse_signal(value, &unused);
+    }
+    return ok;
 }
 
 void hk_options_init(hk_options_t *o) {
@@ -187,6 +182,7 @@ void hk_options_init(hk_options_t *o) {
     o->leak_dir = NULL;
     o->leak_signal = 0;
     if (environ == NULL) return;
+    const char *leak_only = NULL; /* the first leak option set */
     for (char **env = environ; *env != NULL; env++) {
         const char *entry = *env;
         if (strncmp(entry, HK_ENV_PREFIX, sizeof HK_ENV_PREFIX - 1) != 0) continue;
@@ -206,9 +202,19 @@ void hk_options_init(hk_options_t *o) {
             hk_message("unknown option %s ignored (see the README's table of HEAPKIT_* variables)", name);
             continue;
         }
-        if (!hk_option_apply(o, opt, eq + 1))
+        const char *why = hk_option_apply(o, opt, eq + 1);
+        if (why != NULL && why[0] != '\0')
+            hk_message("%s='%s' is not valid: %s; expected %s; using the default", opt->name, eq + 1, why,
+                       opt->expects);
+        else if (why != NULL)
             hk_message("%s='%s' is not valid: expected %s; using the default", opt->name, eq + 1, opt->expects);
+        if (leak_only == NULL && hk_is_leak_option(opt)) leak_only = opt->name;
     }
+    /* Said once, naming the first: they only shape leak checking, which is off. */
+    if (leak_only != NULL && !o->leaks)
+        hk_message("%s is set but ignored: leak checking is off (HEAPKIT_LEAK_DIR, HEAPKIT_STACK_DEPTH and "
+                   "HEAPKIT_LEAK_SIGNAL need HEAPKIT_LEAKS=1)", leak_only);
+    hk_run_announce();
     if (o->verbose)
         hk_message("version %s: purge delay %d ms (%s), huge cache %zu bytes, stats %s, on error %s", hk_version(),
                    (int)o->purge_delay_ms, o->purge_thread ? "background thread" : "on allocator calls",

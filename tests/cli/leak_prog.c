@@ -173,6 +173,24 @@ int main(int argc, char **argv)
         waitpid(pid, &status, 0);
         return 0;
     }
+    /* A forked child killed by SIGKILL: reaped by its parent (forkkill), or left a zombie for
+     * whoever inherits it, heapkit run as a subreaper (orphankill). */
+    if (strcmp(mode, "forkkill") == 0 || strcmp(mode, "orphankill") == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            leak_once(200);
+            kill(getpid(), SIGKILL);
+            for (;;)
+                pause();
+        }
+        siginfo_t info;
+        int status;
+        if (strcmp(mode, "forkkill") == 0)
+            waitpid(pid, &status, 0);
+        else
+            waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT);
+        return 0;
+    }
 #ifndef LEAK_PROG_STATIC
     if (strcmp(mode, "check") == 0) { /* an on-demand check through the API, then exit */
         int (*check)(void *) = (int (*)(void *))dlsym(RTLD_DEFAULT, "hk_leak_check");
@@ -193,6 +211,6 @@ int main(int argc, char **argv)
         wait_for_report(1);
         return 0;
     }
-    fprintf(stderr, "usage: leak_prog frames|leak|clean|_exit|segv|fork|check|signal [SIG]\n");
+    fprintf(stderr, "usage: leak_prog frames|leak|clean|_exit|segv|fork|forkkill|orphankill|check|signal [SIG]\n");
     return 2;
 }

@@ -4,6 +4,7 @@
 #              library (LD_PRELOAD, its maps), its arguments, stdin, exit status and signal; the
 #              HEAPKIT_* variables the options become; --stats and --stats-file; the wordfreq
 #              example gives the same output with and without heapkit
+#   env        (ctest: cli_env) option values: the command and the library take the same ones
 #   symbolize, suppress, json, processes, options, noreport, e2e   (ctest: cli_leaks_SECTION)
 #              the leak report: symbolization of hand-written raw reports
 #              (docs/leak-report-format.md), suppressions, --exitcode, JSON, several processes and
@@ -122,6 +123,11 @@ section_command() {
         expect "library mapped in the program: in maps" "$T/out" 'libheapkit\.so'
     check_status "HEAPKIT_LIB honoured" 0 env HEAPKIT_LIB=libm.so.6 "$HK" run -- sh -c 'echo "$LD_PRELOAD"' &&
         expect "HEAPKIT_LIB honoured: preloaded" "$T/out" '^libm\.so\.6$'
+    check_status "HEAPKIT_LIB not a library: exit 2 before running" 2 env HEAPKIT_LIB=/etc/passwd "$HK" run -- sh -c 'echo ran' &&
+        expect "HEAPKIT_LIB not a library: says so" "$T/err" '^heapkit: library /etc/passwd \(from HEAPKIT_LIB\) cannot be preloaded: not an ELF file$'
+    expect_not "HEAPKIT_LIB not a library: program not run" "$T/out" 'ran'
+    check_status "--lib an executable, not a shared object: exit 2" 2 "$HK" run --lib "$PROG_STATIC" -- /bin/true &&
+        expect "--lib an executable: says so" "$T/err" 'cannot be preloaded: not an ELF shared object'
     check_status "options become variables" 0 "$HK" run --stats --stats-file="$T/v.json" --purge-delay 250 --verbose -- \
         sh -c 'echo "$HEAPKIT_STATS $HEAPKIT_PURGE_DELAY $HEAPKIT_VERBOSE $HEAPKIT_STATS_FILE"' &&
         expect "options become variables: values" "$T/out" "^1 250 1 $T/v.json\$"
@@ -144,6 +150,24 @@ section_command() {
     check_status "--stats-file x.txt: exit 0" 0 "$HK" run --stats-file "$T/x.txt" -- /bin/true &&
         expect "--stats-file x.txt: text report" "$T/x.txt" 'reserved'
 
+    # a program heapkit could not be loaded into is said to be one
+    check_status "static program: exit status kept" 0 "$HK" run -- "$PROG_STATIC" clean &&
+        expect "static program: says heapkit was not loaded" "$T/err" \
+            "^heapkit: heapkit was not loaded into $PROG_STATIC \\(pid [0-9]+\\), so it ran on the C library's malloc: it is statically linked"
+    check_status "a dynamic program: no such line" 0 "$HK" run -- sh -c true &&
+        expect_not "a dynamic program: no such line" "$T/err" 'not loaded'
+    dropped=0
+    for kb in 6000 10000 20000 30000 40000; do
+        (ulimit -v $kb && "$HK" run -- /bin/true) >"$T/out" 2>"$T/err"
+        if grep -q 'cannot be preloaded' "$T/err"; then
+            dropped=$((dropped + 1))
+            expect "ulimit -v $kb: the loader dropped heapkit, and heapkit run says so" "$T/err" \
+                '^heapkit: heapkit was not loaded into /bin/true .*: the dynamic loader did not preload'
+        else
+            expect_not "ulimit -v $kb: heapkit loaded, nothing said" "$T/err" 'not loaded'
+        fi
+    done
+    echo "       (the loader dropped the preload under $dropped of 5 limits)"
     # the bundled example: same output with and without heapkit
     "$WORDFREQ" --generate 300000 >"$T/plain.out" 2>&1
     check_status "wordfreq under heapkit: exit 0" 0 "$HK" run --stats -- "$WORDFREQ" --generate 300000
@@ -223,6 +247,23 @@ section_symbolize() {
             expect "$variant: internal frames above the caller dropped" "$T/err" \
                 "^==4242==    #0 print_frames \\(.*leak_prog\\.c:$(site "$p" print_frames 3)\\)"
     done
+    # glibc's functions: the public alias (strdup), not the name they are defined under (__strdup)
+    libc=$(ldd "$PROG" | awk '/libc\.so/ { print $3 }')
+    if [ -n "$libc" ] && command -v nm >/dev/null; then
+        a=$(nm -D "$libc" | awk '$3 ~ /^strdup@/ { print $1 }')
+        b=$(nm -D "$libc" | awk '$3 ~ /^getdelim@/ { print $1 }')
+        d=$T/sym-libc
+        mkdir -p "$d"
+        {
+            printf 'heapkit-leaks\t1\npid\t11\t1\nexe\t/x\ncheck\t1\texit\nthreads\t0\t0\nmodule\t0\t7f0000000000\t%s\n' "$libc"
+            printf 'stack\t1\t0:%x\t0:%x\nleak\tdefinite\t1\t1\t8\t-\t1\t1000\nend\n' $((0x$a + 11)) $((0x$b + 11))
+        } >"$d/leaks.11.1.raw"
+        check_status "libc frames: report read" 0 "$HK" leak-report "$d" &&
+            expect "libc frames: strdup, not __strdup" "$T/err" '^==11==    #0 strdup[ +]' &&
+            expect "libc frames: getdelim, not __getdelim" "$T/err" '^==11==    #1 getdelim[ +]'
+    else
+        ok "libc frames: skipped (no libc found by ldd, or no nm)"
+    fi
 }
 
 section_suppress() {
@@ -358,6 +399,30 @@ section_processes() {
         expect "empty directory: message" "$T/err" "no raw leak reports .* in $T/empty"
     check_status "missing directory: exit 1" 1 "$HK" leak-report "$T/nope" &&
         expect "missing directory: message" "$T/err" "cannot read the leak reports in $T/nope"
+    # files that cannot be used: exit 1, each named
+    mkdir -p "$T/zero" "$T/cuthdr" "$T/badver"
+    : >"$T/zero/leaks.5.1.raw"
+    printf 'heapkit-leaks\t1\npid\t5\t1\nexe\t/x\nche' >"$T/cuthdr/leaks.5.1.raw"
+    printf 'heapkit-le' >"$T/cuthdr/leaks.6.1.raw"
+    printf 'heapkit-leaks\t7\n' >"$T/badver/leaks.5.1.raw"
+    check_status "0-byte report only: exit 1" 1 "$HK" leak-report "$T/zero" &&
+        expect "0-byte report: cannot be used" "$T/err" 'leaks\.5\.1\.raw of 5 cannot be used: the file is empty' &&
+        expect "0-byte report: no usable report" "$T/err" "no usable raw leak report in $T/zero"
+    check_status "reports cut inside the header only: exit 1" 1 "$HK" leak-report "$T/cuthdr" &&
+        expect "cut inside the header: cannot be used" "$T/err" 'leaks\.6\.1\.raw of 6 cannot be used: the file ends inside its header' &&
+        expect_not "cut inside the header: not shown as a check" "$T/err" 'LEAK SUMMARY'
+    check_status "unknown version only: exit 1" 1 "$HK" leak-report "$T/badver"
+    # totals saturate instead of wrapping
+    mkdir -p "$T/wrap"
+    {
+        printf 'heapkit-leaks\t1\npid\t9\t1\nexe\t/x\ncheck\t1\texit\nthreads\t0\t0\nmodule\t0\t0\t/nonexistent/x\nstack\t1\t0:10\n'
+        printf 'leak\tdefinite\t1\t1\t18446744073709551615\t-\t1\t1000\nleak\tdefinite\t1\t1\t37\t-\t1\t2000\n'
+    } >"$T/wrap/leaks.9.1.raw"
+    check_status "huge counts: report read" 0 "$HK" leak-report "$T/wrap" &&
+        expect "huge counts: the total saturates" "$T/err" '^==9==    definitely lost: 18,446,744,073,709,551,615 bytes in 2 blocks$'
+    printf 'leak:*\n' >"$T/all.supp"
+    check_status "huge counts suppressed: report read" 0 "$HK" leak-report --suppressions "$T/all.supp" "$T/wrap" &&
+        expect "huge counts suppressed: the total saturates" "$T/err" '^==9==         suppressed: 18,446,744,073,709,551,615 bytes in 2 blocks$'
     check_status "leak-report without a directory: exit 2" 2 "$HK" leak-report &&
         expect "leak-report without a directory: message" "$T/err" 'no directory given'
     check_status "leak-report with two directories: exit 2" 2 "$HK" leak-report "$d" "$d"
@@ -398,6 +463,23 @@ section_options() {
         expect "--json without a value: message" "$T/err" 'needs a value'
     check_status "--json unwritable: exit 2 before running" 2 "$HK" run --json "$T/no/dir/x.json" -- sh -c 'echo ran'
     expect_not "--json unwritable: program not run" "$T/out" 'ran'
+    # the JSON file is the command's, not the program's (close-on-exec)
+    check_status "--json: the program does not inherit the file" 0 "$HK" run --json "$T/fd.json" -- ls -l /proc/self/fd &&
+        expect_not "--json: no fd of the JSON file in the program" "$T/out" "fd\.json"
+    # a reader that goes away: no SIGPIPE death, the directory removed, the program's status kept
+    ( "$HK" run --leaks -- sh -c 'echo "$HEAPKIT_LEAK_DIR"; sleep 1' 2>&1; echo "$?" >"$T/pipe.status" ) | head -1 >"$T/pipe.out"
+    expect "stderr closed by the reader: exit status of the program, not SIGPIPE" "$T/pipe.status" '^0$'
+    dir=$(cat "$T/pipe.out")
+    if [ -n "$dir" ] && [ ! -e "$dir" ]; then ok "stderr closed by the reader: the leak directory is removed"
+    else bad "stderr closed by the reader: the leak directory is removed" "'$dir' still there"; fi
+    # a signal that ends the command itself removes the directory too
+    "$HK" run --leaks -- sh -c 'echo "$HEAPKIT_LEAK_DIR"; kill -USR1 $PPID; sleep 1' >"$T/sig.out" 2>"$T/sig.err"
+    got=$?
+    if [ "$got" -eq 138 ]; then ok "SIGUSR1 to the command: it ends by that signal"
+    else bad "SIGUSR1 to the command: it ends by that signal" "exit status $got, want 138"; fi
+    dir=$(head -1 "$T/sig.out")
+    if [ -n "$dir" ] && [ ! -e "$dir" ]; then ok "SIGUSR1 to the command: the leak directory is removed"
+    else bad "SIGUSR1 to the command: the leak directory is removed" "'$dir' still there"; fi
     check_status "program not found under --leaks: exit 127" 127 "$HK" run --leaks --json "$T/nf.json" -- "$T/no-such-program"
     json_check "program not found: JSON still valid" "$T/nf.json" 'j["processes"] == []'
 }
@@ -419,6 +501,17 @@ section_noreport() {
     check_status "static program: exit status kept" 0 "$HK" run --leaks -- "$PROG_STATIC" clean &&
         expect "static program: says heapkit could not be loaded" "$T/err" \
             'no leak report at exit from [0-9]+ .*: heapkit could not be loaded into it: it is statically linked'
+    # a forked child killed by SIGKILL: named, and why, when heapkit reaped it
+    check_status "forked child killed by SIGKILL (orphaned): exit 0" 0 "$HK" run --leaks --json "$T/ok.json" -- "$PROG" orphankill &&
+        expect "orphaned child killed by SIGKILL: says which and why" "$T/err" \
+            '^heapkit: process [0-9]+ \(forked by [0-9]+\) ended without a leak check: it was killed by signal 9 \(SIGKILL\)$' &&
+        json_check "orphaned child killed by SIGKILL --json" "$T/ok.json" \
+            'len(j["processes"]) == 2' \
+            'j["processes"][1]["status"] == "killed by signal 9" and j["processes"][1]["ppid"] == j["processes"][0]["pid"]' \
+            '"SIGKILL" in j["processes"][1]["note"]'
+    check_status "forked child killed by SIGKILL (reaped by its parent): exit 0" 0 "$HK" run --leaks -- "$PROG" forkkill &&
+        expect "reaped child killed by SIGKILL: says which" "$T/err" \
+            '^heapkit: process [0-9]+ \(forked by [0-9]+\) ended without a leak check: it was killed by a signal \(SIGKILL'
     check_status "--exitcode without a report: the program's status" 0 "$HK" run --exitcode 9 -- "$PROG" _exit
 }
 
@@ -459,8 +552,40 @@ section_e2e() {
         expect "_exit: no loaded-or-not doubt when the library is there" "$e" 'through _exit or exec'
 }
 
+# --- option values: one parser and one limit for the command and the library (src/base/parse.h) ---
+section_env() {
+    check_status "purge delay past the limit: the program still runs" 0 env HEAPKIT_PURGE_DELAY=2147483648 HEAPKIT_VERBOSE=1 \
+        "$HK" run -- sh -c true &&
+        expect "purge delay past the limit: refused by name" "$T/err" "HEAPKIT_PURGE_DELAY='2147483648' is not valid: expected milliseconds from 0 to 2147483647" &&
+        expect_not "purge delay past the limit: not echoed wrapped" "$T/err" 'purge delay -'
+    check_status "4294967295 ms: refused, not taken as -1" 0 env HEAPKIT_PURGE_DELAY=4294967295 HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
+        expect "4294967295 ms: refused" "$T/err" "HEAPKIT_PURGE_DELAY='4294967295' is not valid" &&
+        expect "4294967295 ms: the default kept" "$T/err" 'purge delay 50 ms'
+    check_status "the largest purge delay: taken" 0 env HEAPKIT_PURGE_DELAY=2147483647 HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
+        expect "the largest purge delay: echoed as it is" "$T/err" 'purge delay 2147483647 ms' &&
+        expect_not "the largest purge delay: no complaint" "$T/err" 'not valid'
+    check_status "--purge-delay with 10 digits, as the library takes" 0 "$HK" run --purge-delay 2147483647 -- sh -c 'echo "$HEAPKIT_PURGE_DELAY"' &&
+        expect "--purge-delay 2147483647: passed on" "$T/out" '^2147483647$'
+    check_status "--purge-delay past the limit: exit 2" 2 "$HK" run --purge-delay 2147483648 -- /bin/true &&
+        expect "--purge-delay past the limit: says the limit" "$T/err" "^heapkit: run: --purge-delay wants milliseconds from 0 to 2147483647"
+    check_status "--purge-delay 5ms: taken" 0 "$HK" run --purge-delay 5ms -- /bin/true
+    check_status "--leak-signal 9: exit 2" 2 "$HK" run --leak-signal 9 -- /bin/true &&
+        expect "--leak-signal 9: says why" "$T/err" "^heapkit: run: --leak-signal .*'9': SIGKILL cannot be caught"
+    check_status "HEAPKIT_LEAK_SIGNAL=9: the program still runs" 0 env HEAPKIT_LEAKS=1 HEAPKIT_LEAK_SIGNAL=9 "$HK" run -- sh -c true &&
+        expect "HEAPKIT_LEAK_SIGNAL=9: says why" "$T/err" "HEAPKIT_LEAK_SIGNAL='9' is not valid: SIGKILL cannot be caught"
+    check_status "HEAPKIT_LEAK_SIGNAL=SEGV: the program still runs" 0 env HEAPKIT_LEAKS=1 HEAPKIT_LEAK_SIGNAL=SEGV "$HK" run -- sh -c true &&
+        expect "HEAPKIT_LEAK_SIGNAL=SEGV: says why" "$T/err" "HEAPKIT_LEAK_SIGNAL='SEGV' is not valid: a fault signal"
+    check_status "leak options without HEAPKIT_LEAKS=1" 0 env HEAPKIT_LEAK_DIR="$T" HEAPKIT_STACK_DEPTH=8 HEAPKIT_LEAK_SIGNAL=USR2 \
+        "$HK" run -- sh -c true &&
+        expect "leak options without HEAPKIT_LEAKS=1: said" "$T/err" 'HEAPKIT_[A-Z_]+ is set but ignored: leak checking is off'
+    n=$(grep -c 'set but ignored' "$T/err")
+    if [ "$n" -eq 1 ]; then ok "leak options without HEAPKIT_LEAKS=1: said once"; else bad "leak options without HEAPKIT_LEAKS=1: said once" "$n lines"; fi
+    check_status "leak options with --leaks" 0 env HEAPKIT_STACK_DEPTH=8 "$HK" run --leaks -- sh -c true &&
+        expect_not "leak options with --leaks: no complaint" "$T/err" 'ignored'
+}
+
 case $SECTION in
-command | symbolize | suppress | json | processes | options | noreport | e2e) "section_$SECTION" ;;
+command | symbolize | suppress | json | processes | options | noreport | e2e | env) "section_$SECTION" ;;
 *)
     echo "unknown section '$SECTION'" >&2
     exit 2
