@@ -137,6 +137,12 @@ static inline bool hk_process_ready(void) {
     return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == HK_INIT_DONE;
 }
 
+/* The fd the exit reports (statistics, the plain leak report) go to: a private, close-on-exec
+ * duplicate of stderr taken when the library starts, as Valgrind keeps one, because programs
+ * close stderr at exit (every GNU coreutil does) before our reports are written. Falls back to
+ * fd 2 when there is no duplicate (stderr was closed at start) or it was closed since. */
+hk_internal int hk_report_fd(void);
+
 /* ------------------------------------------------------------- subsystems
  * A subsystem registers what it must do at the process's moments in a linker section that init.c
  * walks in rank order; nothing in the base names the subsystems' functions, so no call runs upward.

@@ -4,10 +4,12 @@
 #define _GNU_SOURCE
 #include "base.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 extern const hk_subsystem_t __start_hk_subsystems[] __attribute__((visibility("hidden")));
 extern const hk_subsystem_t __stop_hk_subsystems[] __attribute__((visibility("hidden")));
@@ -180,8 +182,25 @@ static void hk_visit_start(const void *subsystem, void *arg) {
     if (m->start) m->start();
 }
 
+/* The duplicate of stderr for reports is taken at this fd or above: far from the low numbers
+ * programs expect open() to hand out next, and below the smallest usual RLIMIT_NOFILE (1024). */
+#define HK_REPORT_FD_MIN 100
+
+static int hk_report_dup = -1;
+
+static void hk_report_fd_take(void) {
+    hk_report_dup = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, HK_REPORT_FD_MIN);
+    if (hk_report_dup < 0) hk_report_dup = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+}
+
+int hk_report_fd(void) {
+    int fd = hk_report_dup;
+    return fd >= 0 && fcntl(fd, F_GETFD) >= 0 ? fd : STDERR_FILENO;
+}
+
 __attribute__((constructor(HK_CONSTRUCTOR_PRIORITY))) static void hk_on_load(void) {
     hk_process_init();
+    hk_report_fd_take();
     pthread_atfork(hk_fork_prepare, hk_fork_release, hk_fork_child);
     hk_each_subsystem(hk_visit_start, NULL);
 }

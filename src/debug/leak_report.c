@@ -238,7 +238,7 @@ void hk_leak_report(hk_leak_result_t *r) {
     hk_report.buf.len = 0;
     const char *dir = hk_state.options.leak_dir;
     if (dir == NULL) {
-        hk_report.fd = STDERR_FILENO;
+        hk_report.fd = hk_report_fd(); /* stderr as it was at start: the program may have closed it */
         hk_report_plain(r);
         hk_buf_flush(&hk_report.buf, hk_report.fd);
         return;
