@@ -1,16 +1,21 @@
 /* std_closed_stderr.c — the exit reports (HEAPKIT_STATS=1, and the plain leak report of
  * HEAPKIT_LEAKS=1 without HEAPKIT_LEAK_DIR) reach the stderr the program started with even when
  * the program closes stdout and stderr before it exits, as every GNU coreutil does (their
- * close_stdout). Runs itself as a child with each variable set and reads what it wrote. */
+ * close_stdout). Runs itself as a child with each variable set and reads what it wrote. The plain
+ * leak report's wording is checked on the way: a singular is singular ("1 byte in 1 block is"),
+ * and the library's own leak-signal thread is not counted among the threads stopped. */
 #define _GNU_SOURCE
 #include "hkt.h"
 
 #include <sys/wait.h>
 
-static void *volatile lost; /* overwritten: the first block is definitely lost */
+static void *volatile lost; /* overwritten: every block is definitely lost */
+
+static __attribute__((noinline)) void lose_one_byte(void) { lost = malloc(1); }
 
 static int child(void) {
     for (int i = 0; i < 3; i++) lost = malloc(4242);
+    lose_one_byte();
     lost = NULL;
     printf("child ran to the end\n");
     if (fclose(stdout) != 0) return 2;
@@ -37,5 +42,11 @@ int main(int argc, char **argv) {
     run_with("HEAPKIT_STATS=1", "reserved");
     run_with("HEAPKIT_LEAKS=1", "LEAK SUMMARY");
     run_with("HEAPKIT_LEAKS=1", "12726 bytes in 3 blocks are definitely lost");
+    run_with("HEAPKIT_LEAKS=1", "1 byte in 1 block is definitely lost");
+    run_with("HEAPKIT_LEAKS=1", "definitely lost: 12727 bytes in 4 blocks");
+    /* the checker thread of HEAPKIT_LEAK_SIGNAL is the library's, not one of the program's */
+    setenv("HEAPKIT_LEAK_SIGNAL", "USR2", 1);
+    run_with("HEAPKIT_LEAKS=1", "(0 threads stopped)");
+    unsetenv("HEAPKIT_LEAK_SIGNAL");
     return hkt_done();
 }

@@ -222,6 +222,9 @@ enum {
 hk_internal int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_size);
 /* The real-time signal the leak scan stops threads with (own_thread.c says why this one). */
 hk_internal int hk_stop_signal(void);
+/* Set for the whole life of the library's own threads: they hold none of the program's pointers,
+ * so the leak scan reads no frame of theirs and does not count them as the program's threads. */
+extern __thread bool hk_own_thread __attribute__((tls_model("initial-exec")));
 /* Set while the library itself allocates on this thread (starting a thread, walking a stack):
  * the tracker records such blocks with no stack. */
 extern __thread bool hk_own_work __attribute__((tls_model("initial-exec")));

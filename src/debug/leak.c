@@ -356,8 +356,11 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
                 hk_scan_root(self_sp, m.hi);
                 has_thread = true;
             }
+            /* The library's own threads (the purger, the leak-signal checker) hold no pointer of the
+             * program's: their stacks count as no live thread's, and the stale words of an earlier
+             * check the checker's signal frame sits on are not roots. */
             for (size_t i = 0; i < stopped; i++)
-                if (threads[i].sp >= m.lo && threads[i].sp < m.hi) {
+                if (!threads[i].own && threads[i].sp >= m.lo && threads[i].sp < m.hi) {
                     hk_scan_root(threads[i].sp, m.hi);
                     has_thread = true;
                 }
@@ -484,8 +487,8 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     pthread_mutex_lock(&hk_state.segments_lock);
     pthread_mutex_lock(&hk_state.huge_lock);
     hk_stopped_thread_t *threads;
-    result.stopped = hk_stop_world(&threads, &result.not_stopped);
-    for (size_t i = 0; i < result.stopped; i++) {
+    size_t stopped = hk_stop_world(&threads, &result.not_stopped);
+    for (size_t i = 0; i < stopped; i++) {
         uint64_t deadline = hk_clock_ms() + HK_STOP_READY_WAIT_MS;
         while (!atomic_load_explicit(&threads[i].ready, memory_order_acquire) && hk_clock_ms() < deadline) {
         }
@@ -500,14 +503,17 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
         hk_leak_each_block(hk_clear_mark);
         if (regs != NULL) hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
         hk_mark_thread_descriptor((uintptr_t)__builtin_thread_pointer());
-        for (size_t i = 0; i < result.stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
-        hk_scan_roots(maps, threads, result.stopped, result.not_stopped, self_sp);
+        for (size_t i = 0; i < stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
+        hk_scan_roots(maps, threads, stopped, result.not_stopped, self_sp);
         hk_leak_each_block(hk_walk_clique);
         hk_result_in_progress = &result;
         hk_leak_each_block(hk_group_block);
         hk_result_in_progress = NULL;
     }
-    hk_start_world(result.stopped);
+    /* The report counts the program's threads only, not the library's own. */
+    result.stopped = stopped;
+    for (size_t i = 0; i < stopped; i++) result.stopped -= threads[i].own;
+    hk_start_world(stopped);
     pthread_mutex_unlock(&hk_state.huge_lock);
     pthread_mutex_unlock(&hk_state.segments_lock);
     if (rc == 0) {

@@ -198,17 +198,21 @@ static const char *hk_basename(const char *path) {
     return slash ? slash + 1 : path;
 }
 
+/* The "s" of a plural noun: "1 block", "2 blocks", "0 blocks". */
+static const char *hk_plural(size_t n) { return n == 1 ? "" : "s"; }
+
 static void hk_report_plain(hk_leak_result_t *r) {
     int pid = (int)getpid();
-    hk_out("==%d== heapkit: leak check at %s (%zu threads stopped", pid, r->reason, r->stopped);
+    hk_out("==%d== heapkit: leak check at %s (%zu thread%s stopped", pid, r->reason, r->stopped,
+           hk_plural(r->stopped));
     if (r->not_stopped) hk_out(", %zu did not answer", r->not_stopped);
     hk_out(")\n");
     for (size_t i = 0; i < r->group_count; i++) {
         const hk_leak_group_t *g = &r->groups[i];
         if (g->kind == HK_LEAK_REACHABLE) continue; /* counted in the summary only */
         const char *label = hk_track_label_name(g->label);
-        hk_out("==%d==\n==%d== %zu bytes in %zu blocks are %s", pid, pid, g->bytes, g->blocks,
-               hk_leak_kind_words((hk_leak_kind_t)g->kind));
+        hk_out("==%d==\n==%d== %zu byte%s in %zu block%s %s %s", pid, pid, g->bytes, hk_plural(g->bytes), g->blocks,
+               hk_plural(g->blocks), g->blocks == 1 ? "is" : "are", hk_leak_kind_words((hk_leak_kind_t)g->kind));
         if (label) hk_out(" in '%s'", label);
         hk_out(", allocated by thread %u\n", g->thread);
         size_t depth;
@@ -228,8 +232,8 @@ static void hk_report_plain(hk_leak_result_t *r) {
     hk_out("==%d==\n==%d== LEAK SUMMARY:\n", pid, pid);
     for (int k = 0; k < HK_LEAK_KINDS; k++) {
         const hk_leak_count_t *c = hk_summary_count(&r->summary, (hk_leak_kind_t)k);
-        hk_out("==%d==    %s: %zu bytes in %zu blocks\n", pid, hk_leak_kind_words((hk_leak_kind_t)k), c->bytes,
-               c->blocks);
+        hk_out("==%d==    %s: %zu byte%s in %zu block%s\n", pid, hk_leak_kind_words((hk_leak_kind_t)k), c->bytes,
+               hk_plural(c->bytes), c->blocks, hk_plural(c->blocks));
     }
     hk_out("==%d== (run under `heapkit run --leaks` for source files and lines)\n", pid);
 }
