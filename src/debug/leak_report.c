@@ -193,6 +193,25 @@ static void hk_report_raw(hk_leak_result_t *r) {
     hk_out("end\n");
 }
 
+/* The standard name of the allocation call a stack's frame #0 records (its address + 1, see
+ * track.c), or NULL: dladdr would give any of the aliases at that address (hk_malloc, malloc,
+ * __libc_malloc), and Valgrind, like the user, says malloc. */
+static const char *hk_entry_name(uintptr_t frame) {
+    static const struct {
+        void *fn;
+        const char *name;
+    } entries[] = {
+        {(void *)hk_malloc, "malloc"},           {(void *)hk_calloc, "calloc"},
+        {(void *)hk_realloc, "realloc"},         {(void *)hk_reallocarray, "reallocarray"},
+        {(void *)hk_posix_memalign, "posix_memalign"}, {(void *)hk_aligned_alloc, "aligned_alloc"},
+        {(void *)hk_memalign, "memalign"},       {(void *)hk_valloc, "valloc"},
+        {(void *)hk_pvalloc, "pvalloc"},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if ((uintptr_t)entries[i].fn + 1 == frame) return entries[i].name;
+    return NULL;
+}
+
 static const char *hk_basename(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
@@ -221,7 +240,10 @@ static void hk_report_plain(hk_leak_result_t *r) {
             Dl_info info;
             const hk_module_t *m = hk_module_of(r, frames[f]);
             const char *module = m ? hk_basename(m->path) : "?";
-            if (dladdr((void *)frames[f], &info) != 0 && info.dli_sname != NULL)
+            const char *entry = f == 0 ? hk_entry_name(frames[f]) : NULL;
+            if (entry != NULL)
+                hk_out("==%d==    #%zu %s (%s)\n", pid, f, entry, module);
+            else if (dladdr((void *)frames[f], &info) != 0 && info.dli_sname != NULL)
                 hk_out("==%d==    #%zu %s+0x%lx (%s)\n", pid, f, info.dli_sname,
                        (unsigned long)(frames[f] - (uintptr_t)info.dli_saddr), module);
             else
