@@ -3,7 +3,8 @@
  * the program closes stdout and stderr before it exits, as every GNU coreutil does (their
  * close_stdout). Runs itself as a child with each variable set and reads what it wrote. The plain
  * leak report's wording is checked on the way: a singular is singular ("1 byte in 1 block is"),
- * and the library's own leak-signal thread is not counted among the threads stopped. */
+ * the library's own leak-signal thread is not counted among the threads stopped, and frame #0 is
+ * the allocation call (malloc). */
 #define _GNU_SOURCE
 #include "hkt.h"
 
@@ -44,6 +45,8 @@ int main(int argc, char **argv) {
     run_with("HEAPKIT_LEAKS=1", "12726 bytes in 3 blocks are definitely lost");
     run_with("HEAPKIT_LEAKS=1", "1 byte in 1 block is definitely lost");
     run_with("HEAPKIT_LEAKS=1", "definitely lost: 12727 bytes in 4 blocks");
+    /* frame #0 is the allocation call itself, by its standard name */
+    run_with("HEAPKIT_LEAKS=1", "#0 malloc (libheapkit.so");
     /* the checker thread of HEAPKIT_LEAK_SIGNAL is the library's, not one of the program's */
     setenv("HEAPKIT_LEAK_SIGNAL", "USR2", 1);
     run_with("HEAPKIT_LEAKS=1", "(0 threads stopped)");
