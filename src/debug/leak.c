@@ -3,12 +3,14 @@
  *
  * 1. The other threads are stopped (stop_world.c) while the allocator's segments and huge-cache
  *    locks are held, so nobody unmaps a segment under the scan.
- * 2. Roots: every private writable mapping in /proc/self/maps (module data and bss, including
- *    dlopen'ed ones; the loader's and libc's memory; TLS; the program's own mmaps), minus the
- *    library's own memory (segments, metadata granules, cached huge extents, our data). Thread
- *    stacks (the [stack] mapping, and mappings right above a guard page) count only from each
- *    live thread's stack pointer up, which also covers its saved registers and, for threads
- *    other than the first, its TLS; stacks of no live thread (glibc caches them) are skipped.
+ * 2. Roots: every readable, writable mapping in /proc/self/maps (module data and bss, including
+ *    dlopen'ed ones; the loader's and libc's memory; TLS; the program's own mmaps, shared ones
+ *    and private /dev/zero ones too; not device memory), minus the library's own memory
+ *    (segments, metadata granules, cached huge extents, our data). Thread stacks, told by the
+ *    threads (a stack pointer in them, or a thread descriptor at the top of a mapping right above
+ *    a guard page), count only from each live thread's stack pointer up, which also covers its
+ *    saved registers and, for threads other than the first, its TLS; of a stack of no live thread
+ *    (glibc caches them) only the descriptor counts; the library's own threads hold no roots.
  * 3. Every word that points into a live block marks it: reachable through block starts only,
  *    possibly reachable through a pointer into its middle; marked blocks are scanned in turn.
  * 4. The unmarked blocks are walked segment by segment: each not yet reached becomes a
@@ -27,6 +29,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -317,19 +320,45 @@ HK_NO_SANITIZE static bool hk_mark_thread_descriptor(uintptr_t tp) {
  * thread's descriptor still at the top. Its frames are dead, but the descriptor still points to
  * the thread's TLS vector and key data, which glibc frees only when the stack is reused: scan the
  * descriptor alone. On x86-64 it starts with two words pointing to itself (tcb and self). */
-HK_NO_SANITIZE static void hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
+HK_NO_SANITIZE static bool hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
 #if defined(__x86_64__)
     uintptr_t floor = hi - lo > HK_TCB_SEARCH ? hi - HK_TCB_SEARCH : lo;
     for (uintptr_t a = (hi - HK_TCB_ALIGN) & ~(uintptr_t)(HK_TCB_ALIGN - 1); a >= floor; a -= HK_TCB_ALIGN) {
         if (hk_mark_thread_descriptor(a)) {
             hk_scan_root(a, hi);
-            return;
+            return true;
         }
     }
 #else
     (void)lo;
     (void)hi;
 #endif
+    return false;
+}
+
+/* Shared mappings are read through process_vm_readv, a chunk at a time: a page of a shared file
+ * (a memfd, a file another process truncated) past its end would kill us with SIGBUS if touched,
+ * and the system call says EFAULT instead. */
+#define HK_SHARED_CHUNK 65536
+static uintptr_t hk_shared_buffer[HK_SHARED_CHUNK / sizeof(uintptr_t)];
+
+HK_NO_SANITIZE static void hk_scan_shared(uintptr_t lo, uintptr_t hi) {
+    for (uintptr_t a = lo; a < hi; a += HK_SHARED_CHUNK) {
+        size_t n = hi - a < HK_SHARED_CHUNK ? hi - a : HK_SHARED_CHUNK;
+        struct iovec local = {hk_shared_buffer, n}, remote = {(void *)a, n};
+        ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (got <= 0) return; /* past the end of the file (or not allowed): nothing more to read */
+        hk_scan_words((uintptr_t)hk_shared_buffer, (uintptr_t)hk_shared_buffer + (size_t)got, HK_MARK_REACHABLE);
+        hk_mark_drain();
+        if ((size_t)got < n) return;
+    }
+}
+
+/* Device memory, whose reads may have side effects (a GPU's, a frame buffer), is no root; of
+ * /dev only /dev/zero (anonymous memory by another name) and /dev/shm (files in RAM) are read. */
+static bool hk_is_device(const char *path) {
+    if (strncmp(path, "/dev/", sizeof "/dev/" - 1) != 0) return false;
+    return strncmp(path, "/dev/zero", sizeof "/dev/zero" - 1) != 0 && strncmp(path, "/dev/shm/", sizeof "/dev/shm/" - 1) != 0;
 }
 
 static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t stopped, size_t not_stopped,
@@ -342,14 +371,19 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
         bool ok = hk_parse_mapping(line, &m);
         line = eol ? eol + 1 : line + strlen(line);
         if (!ok) continue;
-        bool readable = m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p';
-        bool special = !strncmp(m.path, "[v", sizeof "[v" - 1) || !strncmp(m.path, "/dev/", sizeof "/dev/" - 1);
+        /* Readable and writable, private or shared (a MAP_SHARED anonymous page, a memfd, SysV or
+         * POSIX shared memory): any of them may hold the program's pointers, as Valgrind says. */
+        bool readable = m.perms[0] == 'r' && m.perms[1] == 'w';
+        bool shared = m.perms[3] == 's';
+        bool special = !strncmp(m.path, "[v", sizeof "[v" - 1) || hk_is_device(m.path);
         if (readable && !special && m.hi - m.lo > HK_ROOT_MAX) {
             hk_message("leak check: skipping a %zu GiB mapping at %p as a root", (size_t)((m.hi - m.lo) >> 30),
                        (void *)m.lo);
             special = true;
         }
-        if (readable && !special) {
+        if (readable && !special && shared) {
+            hk_scan_shared(m.lo, m.hi); /* never a stack, nor our memory (ours is all private) */
+        } else if (readable && !special) {
             bool is_stack = hk_is_stack_mapping(&m, prev);
             bool has_thread = false;
             if (self_sp >= m.lo && self_sp < m.hi) {
@@ -365,9 +399,12 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
                     has_thread = true;
                 }
             /* A stack of no live thread holds only dead frames, unless some thread did not answer
-             * and this may be its stack. */
+             * and this may be its stack. A mapping is taken for a dead thread's stack only if it
+             * has a thread descriptor at its top (glibc's cache of exited threads' stacks); one
+             * that merely sits above a PROT_NONE page is ordinary memory, read whole. */
             if (!has_thread && (!is_stack || not_stopped > 0)) hk_scan_root(m.lo, m.hi);
-            else if (!has_thread) hk_scan_dead_stack(m.lo, m.hi);
+            else if (!has_thread && !hk_scan_dead_stack(m.lo, m.hi) && strcmp(m.path, "[stack]") != 0)
+                hk_scan_root(m.lo, m.hi);
         }
         prev_storage = m;
         prev = &prev_storage;
