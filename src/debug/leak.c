@@ -155,6 +155,52 @@ static bool hk_mark_push(uintptr_t user, size_t size, hk_track_rec_t *rec) {
     return true;
 }
 
+/* Memcheck's interior-pointer heuristics (its --leak-check-heuristics, all on by default there and
+ * here): a pointer into a block's middle that C++ programs keep as the only handle on the block
+ * makes it still reachable, not possibly lost. One bit each, so each can be switched off. */
+#define HK_HEURISTIC_STDSTRING HK_LEAK_HEURISTIC_STDSTRING  /* length, capacity, refcount, then the chars */
+#define HK_HEURISTIC_LENGTH64 HK_LEAK_HEURISTIC_LENGTH64    /* a 64-bit length, then that many bytes */
+#define HK_HEURISTIC_NEWARRAY HK_LEAK_HEURISTIC_NEWARRAY    /* the element count, then the array */
+#define HK_HEURISTIC_MULTIPLE_INHERITANCE HK_LEAK_HEURISTIC_MULTIPLE_INHERITANCE /* vtable pointers */
+static _Atomic unsigned hk_leak_heuristics = HK_LEAK_HEURISTICS_ALL;
+
+HK_API unsigned hk_leak_set_heuristics(unsigned mask) {
+    if (mask & ~HK_LEAK_HEURISTICS_ALL) {
+        errno = EINVAL;
+        return (unsigned)-1;
+    }
+    return atomic_exchange(&hk_leak_heuristics, mask);
+}
+
+/* Whether a word looks like a vtable pointer: aligned, inside a loaded object. */
+static bool hk_maybe_vtable(uintptr_t v) {
+    if ((v & (sizeof(uintptr_t) - 1)) != 0 || v < HK_LOW_ADDRESS) return false;
+    for (size_t i = 0; i < hk_leak.module_count; i++)
+        if (v >= hk_leak.modules[i].lo && v < hk_leak.modules[i].hi) return true;
+    return false;
+}
+
+/* Whether interior pointer w into the live block [user, user + size) is one of the heuristics'
+ * shapes (as memcheck tests them). */
+HK_NO_SANITIZE static bool hk_heuristic_start(uintptr_t w, uintptr_t user, size_t size) {
+    const size_t word = sizeof(size_t);
+    const size_t *head = (const size_t *)user;
+    unsigned on = atomic_load_explicit(&hk_leak_heuristics, memory_order_relaxed);
+    if ((on & HK_HEURISTIC_STDSTRING) && w == user + 3 * word && size >= 3 * word &&
+        3 * word + head[1] + 1 == size && head[0] <= head[1])
+        return true;
+    if ((on & HK_HEURISTIC_LENGTH64) && w == user + sizeof(uint64_t) && size >= sizeof(uint64_t) &&
+        *(const uint64_t *)user + sizeof(uint64_t) == size)
+        return true;
+    if ((on & HK_HEURISTIC_NEWARRAY) && w == user + word && size >= word && head[0] > 0 &&
+        (size - word) % head[0] == 0)
+        return true;
+    if ((on & HK_HEURISTIC_MULTIPLE_INHERITANCE) && (w & (word - 1)) == 0 && w >= user + word &&
+        w + word <= user + size && hk_maybe_vtable(head[0]) && hk_maybe_vtable(*(const uintptr_t *)w))
+        return true;
+    return false;
+}
+
 /* A word found in memory whose own standing is `from` (REACHABLE for roots). */
 HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
     uintptr_t user;
@@ -171,7 +217,8 @@ HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
         }
         return;
     }
-    unsigned via = (w == user && from == HK_MARK_REACHABLE) ? HK_MARK_REACHABLE : HK_MARK_POSSIBLE;
+    unsigned via = from == HK_MARK_REACHABLE && (w == user || hk_heuristic_start(w, user, size)) ? HK_MARK_REACHABLE
+                                                                                                : HK_MARK_POSSIBLE;
     if (rec->mark == HK_MARK_UNREACHED || (rec->mark == HK_MARK_POSSIBLE && via == HK_MARK_REACHABLE)) {
         rec->mark = via & 7;
         hk_mark_push(user, size, rec);
