@@ -499,6 +499,20 @@ static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) 
     return 0;
 }
 
+/* Objects unloaded since a stack was recorded in them (module_history.c): listed after the loaded
+ * ones, so a frame is put in the object that is there now when there is one. */
+static void hk_add_unloaded_modules(void) {
+    size_t count;
+    const hk_module_t *history = hk_module_history(&count);
+    size_t loaded = hk_leak.module_count;
+    for (size_t i = 0; i < count && hk_leak.modules != NULL && hk_leak.module_count < HK_MODULES_MAX; i++) {
+        bool still = false;
+        for (size_t j = 0; j < loaded && !still; j++)
+            still = hk_leak.modules[j].bias == history[i].bias && strcmp(hk_leak.modules[j].path, history[i].path) == 0;
+        if (!still) hk_leak.modules[hk_leak.module_count++] = history[i];
+    }
+}
+
 static void hk_exclude(uintptr_t lo, uintptr_t hi) {
     if (hk_leak.excluded_count == HK_EXCLUDED_MAX || lo >= hi) return;
     size_t i = hk_leak.excluded_count++;
@@ -563,6 +577,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     hk_leak.modules = hk_leak_scratch(HK_MODULES_MAX * sizeof(hk_module_t));
     hk_leak.module_count = hk_leak.own_data_count = 0;
     if (hk_leak.modules != NULL) dl_iterate_phdr(hk_collect_module, NULL);
+    hk_add_unloaded_modules();
     result.modules = hk_leak.modules;
     result.module_count = hk_leak.module_count;
 

@@ -19,7 +19,7 @@
  * cached (a signal frame on the way, deeper than the cache) goes to libunwind's unw_backtrace. */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
-#include "track.h"
+#include "leak.h" /* module_history.c, and track.h */
 
 #include <link.h>
 #include <libunwind.h>
@@ -148,6 +148,7 @@ static uintptr_t hk_track_entry_of(uintptr_t ra) {
  * called, recorded as its address + 1 (a return address's shape: readers look up `a - 1`), then
  * up to HEAPKIT_STACK_DEPTH frames of the program. */
 static uint32_t hk_track_keep(const uintptr_t *raw, size_t n) {
+    hk_module_history_note(); /* a frame may be in an object loaded since: remember it past a dlclose */
     size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
     while (first < n && hk_track_is_own(raw[first])) first++;
     size_t kept = n - first;
