@@ -22,6 +22,8 @@
 #include "leak.h" /* module_history.c, and track.h */
 
 #include <link.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <libunwind.h>
 #include <unwind.h>
 
@@ -108,20 +110,34 @@ static bool hk_track_is_own(uintptr_t ip) {
 #define HK_JMP_GOT_LEN 6
 #define HK_BND_PREFIX 0xf2
 
+/* The longest PLT entry read: endbr64, bnd, jmp *disp32(%rip). */
+#define HK_PLT_BYTES (HK_ENDBR64_LEN + 1 + HK_JMP_GOT_LEN)
+
 static int32_t hk_read_i32(const uint8_t *at) {
     int32_t v;
     memcpy(&v, at, sizeof v);
     return v;
 }
 
+/* Copy n bytes at addr, or fail: the bytes before a return address are code only if that address
+ * follows a call, and a "call" read out of other bytes points anywhere, so memory is read with
+ * process_vm_readv, which says EFAULT where a plain read would crash the program. */
+static bool hk_peek(uintptr_t addr, void *out, size_t n) {
+    struct iovec local = {out, n}, remote = {(void *)addr, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
 /* The target of a `jmp *disp32(%rip)` PLT entry at `plt` (with or without endbr64 and bnd), or
  * `plt` itself when it is no such entry. */
 static uintptr_t hk_plt_target(uintptr_t plt) {
-    const uint8_t *c = (const uint8_t *)plt;
+    uint8_t code[HK_PLT_BYTES];
+    if (!hk_peek(plt, code, sizeof code)) return plt;
+    const uint8_t *c = code;
     if (c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa) c += HK_ENDBR64_LEN; /* endbr64 */
     if (c[0] == HK_BND_PREFIX) c++;
     if (c[0] != 0xff || c[1] != 0x25) return plt;
-    return *(const uintptr_t *)(c + HK_JMP_GOT_LEN + hk_read_i32(c + 2));
+    uintptr_t slot = plt + (uintptr_t)(c - code) + HK_JMP_GOT_LEN + (uintptr_t)(intptr_t)hk_read_i32(c + 2), target;
+    return hk_peek(slot, &target, sizeof target) ? target : plt;
 }
 
 /* The public entry point of ours (malloc, calloc, ...: the allocation call itself) that the
@@ -130,12 +146,17 @@ static uintptr_t hk_plt_target(uintptr_t plt) {
  * to their slow paths (tail calls), so it is found from the caller's call instruction. */
 static uintptr_t hk_track_entry_of(uintptr_t ra) {
 #if defined(__x86_64__)
-    const uint8_t *c = (const uint8_t *)ra;
+    uint8_t before[HK_CALL_GOT_LEN];
+    if (!hk_peek(ra - sizeof before, before, sizeof before)) return 0;
+    const uint8_t *c = before + sizeof before; /* the return address */
     uintptr_t target = 0;
-    if (c[-HK_CALL_REL32_LEN] == 0xe8)
-        target = hk_plt_target(ra + (uintptr_t)(intptr_t)hk_read_i32(c - HK_CALL_REL32_LEN + 1));
-    else if (c[-HK_CALL_GOT_LEN] == 0xff && c[-HK_CALL_GOT_LEN + 1] == 0x15)
-        target = *(const uintptr_t *)(ra + (uintptr_t)(intptr_t)hk_read_i32(c - HK_CALL_GOT_LEN + 2));
+    if (c[-HK_CALL_REL32_LEN] == 0xe8) {
+        target = ra + (uintptr_t)(intptr_t)hk_read_i32(c - HK_CALL_REL32_LEN + 1);
+        if (!hk_track_is_own(target)) target = hk_plt_target(target);
+    } else if (c[-HK_CALL_GOT_LEN] == 0xff && c[-HK_CALL_GOT_LEN + 1] == 0x15) {
+        uintptr_t slot = ra + (uintptr_t)(intptr_t)hk_read_i32(c - HK_CALL_GOT_LEN + 2);
+        if (!hk_peek(slot, &target, sizeof target)) return 0;
+    }
     return hk_track_is_own(target) ? target : 0;
 #else
     (void)ra;
