@@ -397,6 +397,8 @@ HK_NO_SANITIZE static void hk_scan_shared(uintptr_t lo, uintptr_t hi) {
         if (got <= 0) return; /* past the end of the file (or not allowed): nothing more to read */
         hk_scan_words((uintptr_t)hk_shared_buffer, (uintptr_t)hk_shared_buffer + (size_t)got, HK_MARK_REACHABLE);
         hk_mark_drain();
+        /* no stale copy may stay behind: linked into the program, our .bss is read as a root */
+        memset(hk_shared_buffer, 0, (size_t)got);
         if ((size_t)got < n) return;
     }
 }

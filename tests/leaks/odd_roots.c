@@ -1,7 +1,8 @@
 /* odd_roots.c — blocks whose only pointers live in memory a program may keep pointers in but the
  * leak scan once skipped: a MAP_SHARED anonymous page, a shared memfd mapping, a private mapping
  * of /dev/zero, and an anonymous mapping that sits right above a PROT_NONE page (the shape of a
- * thread stack, though no thread ever ran there). All four are still reachable, as Valgrind says;
+ * thread stack, though no thread ever ran there). The memfd is cut short after it is mapped, so
+ * its second page is past the file's end. All four are still reachable, as Valgrind says;
  * a fifth block is lost, to show the scan still finds leaks. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -20,11 +21,13 @@ LK_FN static void **map_shared_anon(void) {
     return m;
 }
 
+/* Two pages mapped, then the file cut to one: touching the second page would raise SIGBUS, so
+ * a scan must read such memory in a way that survives it. */
 LK_FN static void **map_memfd(void) {
     int fd = memfd_create("odd_roots", MFD_CLOEXEC);
-    LK_CHECK(fd >= 0 && ftruncate(fd, PAGE) == 0);
-    void *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    LK_CHECK(m != MAP_FAILED);
+    LK_CHECK(fd >= 0 && ftruncate(fd, 2 * PAGE) == 0);
+    void *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    LK_CHECK(m != MAP_FAILED && ftruncate(fd, PAGE) == 0);
     close(fd);
     return m;
 }
