@@ -451,9 +451,9 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
              * and this may be its stack. A mapping is taken for a dead thread's stack only if it
              * has a thread descriptor at its top (glibc's cache of exited threads' stacks); one
              * that merely sits above a PROT_NONE page is ordinary memory, read whole. */
-            if (!has_thread && (!is_stack || not_stopped > 0)) hk_scan_root(m.lo, m.hi);
-            else if (!has_thread && !hk_scan_dead_stack(m.lo, m.hi) && strcmp(m.path, "[stack]") != 0)
-                hk_scan_root(m.lo, m.hi);
+            bool whole = !has_thread && (!is_stack || not_stopped > 0 ||
+                                         (!hk_scan_dead_stack(m.lo, m.hi) && strcmp(m.path, "[stack]") != 0));
+            if (whole) hk_scan_root(m.lo, m.hi);
         }
         prev_storage = m;
         prev = &prev_storage;
