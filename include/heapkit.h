@@ -99,6 +99,17 @@ typedef struct hk_leak_summary_s {
  * Returns 0, or -1 with errno = ENOTSUP when leak tracking is off. */
 HK_API int hk_leak_check(hk_leak_summary_t *out);
 
+/* Memcheck's interior-pointer heuristics: a block held only by a pointer of one of these shapes
+ * into its middle is still reachable, not possibly lost. All are on by default, as in memcheck. */
+#define HK_LEAK_HEURISTIC_STDSTRING 1u           /* libstdc++'s old std::string: the pointer to its chars */
+#define HK_LEAK_HEURISTIC_LENGTH64 2u            /* a 64-bit length prefix: the pointer past it */
+#define HK_LEAK_HEURISTIC_NEWARRAY 4u            /* new[] of objects with destructors: past the count */
+#define HK_LEAK_HEURISTIC_MULTIPLE_INHERITANCE 8u /* a pointer to a second base (a vtable pointer there) */
+#define HK_LEAK_HEURISTICS_ALL 15u
+/* Set the heuristics later checks use (a mask of the above, 0 = none); returns the old mask, or
+ * (unsigned)-1 with errno = EINVAL for an unknown bit. */
+HK_API unsigned hk_leak_set_heuristics(unsigned mask);
+
 HK_API const char *hk_version(void);
 
 /* ---- object pools (fixed-size objects, like kmem_cache or Boost.Pool) ---- */

@@ -137,6 +137,12 @@ static inline bool hk_process_ready(void) {
     return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == HK_INIT_DONE;
 }
 
+/* The fd the exit reports (statistics, the plain leak report) go to: a private, close-on-exec
+ * duplicate of stderr taken when the library starts, as Valgrind keeps one, because programs
+ * close stderr at exit (every GNU coreutil does) before our reports are written. Falls back to
+ * fd 2 when there is no duplicate (stderr was closed at start) or it was closed since. */
+hk_internal int hk_report_fd(void);
+
 /* ------------------------------------------------------------- subsystems
  * A subsystem registers what it must do at the process's moments in a linker section that init.c
  * walks in rank order; nothing in the base names the subsystems' functions, so no call runs upward.
@@ -216,6 +222,9 @@ enum {
 hk_internal int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_size);
 /* The real-time signal the leak scan stops threads with (own_thread.c says why this one). */
 hk_internal int hk_stop_signal(void);
+/* Set for the whole life of the library's own threads: they hold none of the program's pointers,
+ * so the leak scan reads no frame of theirs and does not count them as the program's threads. */
+extern __thread bool hk_own_thread __attribute__((tls_model("initial-exec")));
 /* Set while the library itself allocates on this thread (starting a thread, walking a stack):
  * the tracker records such blocks with no stack. */
 extern __thread bool hk_own_work __attribute__((tls_model("initial-exec")));

@@ -4,10 +4,12 @@
 #define _GNU_SOURCE
 #include "base.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 extern const hk_subsystem_t __start_hk_subsystems[] __attribute__((visibility("hidden")));
 extern const hk_subsystem_t __stop_hk_subsystems[] __attribute__((visibility("hidden")));
@@ -180,8 +182,25 @@ static void hk_visit_start(const void *subsystem, void *arg) {
     if (m->start) m->start();
 }
 
+/* The duplicate of stderr for reports is taken at this fd or above: far from the low numbers
+ * programs expect open() to hand out next, and below the smallest usual RLIMIT_NOFILE (1024). */
+#define HK_REPORT_FD_MIN 100
+
+static int hk_report_dup = -1;
+
+static void hk_report_fd_take(void) {
+    hk_report_dup = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, HK_REPORT_FD_MIN);
+    if (hk_report_dup < 0) hk_report_dup = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+}
+
+int hk_report_fd(void) {
+    int fd = hk_report_dup;
+    return fd >= 0 && fcntl(fd, F_GETFD) >= 0 ? fd : STDERR_FILENO;
+}
+
 __attribute__((constructor(HK_CONSTRUCTOR_PRIORITY))) static void hk_on_load(void) {
     hk_process_init();
+    hk_report_fd_take();
     pthread_atfork(hk_fork_prepare, hk_fork_release, hk_fork_child);
     hk_each_subsystem(hk_visit_start, NULL);
 }
@@ -191,10 +210,31 @@ static void hk_visit_at_exit(const void *subsystem, void *arg) {
     if (m->at_exit) m->at_exit(*(const uintptr_t *)arg);
 }
 
-/* After the program's own exit handlers and destructors (they run first), so what they free is
- * not reported. A leak scan reads this thread's stack from our caller's frame up. */
-__attribute__((destructor)) static hk_noinline void hk_on_exit(void) {
+/* glibc's registration of exit functions (what atexit is built on): with no DSO handle, no
+ * library's __cxa_finalize runs the function early; exit runs it. */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
+
+/* The exit work proper: the leak check, then the statistics. This thread's stack is read from
+ * our caller's frame up. */
+static hk_noinline void hk_exit_work(void) {
     uintptr_t caller_sp = HK_CALLER_SP();
-    if (!hk_process_ready()) return;
     hk_each_subsystem(hk_visit_at_exit, &caller_sp);
+}
+
+static hk_noinline void hk_on_late_exit(void *arg) {
+    (void)arg;
+    hk_exit_work();
+}
+
+/* The exit work must see the heap after every destructor has run, the program's and every
+ * library's, including those loaded after us (a preloaded heapkit comes before the program's
+ * libraries, so the loader runs its destructor before theirs; dlopen'ed plugins come later
+ * still). This destructor runs inside the loader's exit handler (_dl_fini); an exit function
+ * registered now is run by exit after that handler returns, once every destructor is done (glibc
+ * restarts its walk of the exit functions when one registers another). Without exit (dlclose, or
+ * exit functions already done), the work runs here. */
+__attribute__((destructor)) static hk_noinline void hk_on_exit(void) {
+    if (!hk_process_ready()) return;
+    if (__cxa_atexit(hk_on_late_exit, NULL, NULL) == 0) return;
+    hk_exit_work();
 }

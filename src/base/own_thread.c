@@ -15,7 +15,10 @@ int hk_stop_signal(void) { return SIGRTMAX - HK_STOP_SIGNAL_FROM_TOP; }
 
 typedef void *(*hk_thread_main_t)(void *);
 
+__thread bool hk_own_thread __attribute__((tls_model("initial-exec")));
+
 static void *hk_own_thread_main(void *arg) {
+    hk_own_thread = true;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, hk_stop_signal());

@@ -197,7 +197,7 @@ static void hk_stats_at_exit(uintptr_t caller_sp) {
         }
         close(fd);
     } else if (hk_state.options.stats) {
-        hk_stats_print_fd(STDERR_FILENO);
+        hk_stats_print_fd(hk_report_fd()); /* stderr as it was at start: the program may have closed it */
     }
 }
 

@@ -3,12 +3,14 @@
  *
  * 1. The other threads are stopped (stop_world.c) while the allocator's segments and huge-cache
  *    locks are held, so nobody unmaps a segment under the scan.
- * 2. Roots: every private writable mapping in /proc/self/maps (module data and bss, including
- *    dlopen'ed ones; the loader's and libc's memory; TLS; the program's own mmaps), minus the
- *    library's own memory (segments, metadata granules, cached huge extents, our data). Thread
- *    stacks (the [stack] mapping, and mappings right above a guard page) count only from each
- *    live thread's stack pointer up, which also covers its saved registers and, for threads
- *    other than the first, its TLS; stacks of no live thread (glibc caches them) are skipped.
+ * 2. Roots: every readable, writable mapping in /proc/self/maps (module data and bss, including
+ *    dlopen'ed ones; the loader's and libc's memory; TLS; the program's own mmaps, shared ones
+ *    and private /dev/zero ones too; not device memory), minus the library's own memory
+ *    (segments, metadata granules, cached huge extents, our data). Thread stacks, told by the
+ *    threads (a stack pointer in them, or a thread descriptor at the top of a mapping right above
+ *    a guard page), count only from each live thread's stack pointer up, which also covers its
+ *    saved registers and, for threads other than the first, its TLS; of a stack of no live thread
+ *    (glibc caches them) only the descriptor counts; the library's own threads hold no roots.
  * 3. Every word that points into a live block marks it: reachable through block starts only,
  *    possibly reachable through a pointer into its middle; marked blocks are scanned in turn.
  * 4. The unmarked blocks are walked segment by segment: each not yet reached becomes a
@@ -27,6 +29,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -152,6 +155,52 @@ static bool hk_mark_push(uintptr_t user, size_t size, hk_track_rec_t *rec) {
     return true;
 }
 
+/* Memcheck's interior-pointer heuristics (its --leak-check-heuristics, all on by default there and
+ * here): a pointer into a block's middle that C++ programs keep as the only handle on the block
+ * makes it still reachable, not possibly lost. One bit each, so each can be switched off. */
+#define HK_HEURISTIC_STDSTRING HK_LEAK_HEURISTIC_STDSTRING  /* length, capacity, refcount, then the chars */
+#define HK_HEURISTIC_LENGTH64 HK_LEAK_HEURISTIC_LENGTH64    /* a 64-bit length, then that many bytes */
+#define HK_HEURISTIC_NEWARRAY HK_LEAK_HEURISTIC_NEWARRAY    /* the element count, then the array */
+#define HK_HEURISTIC_MULTIPLE_INHERITANCE HK_LEAK_HEURISTIC_MULTIPLE_INHERITANCE /* vtable pointers */
+static _Atomic unsigned hk_leak_heuristics = HK_LEAK_HEURISTICS_ALL;
+
+HK_API unsigned hk_leak_set_heuristics(unsigned mask) {
+    if (mask & ~HK_LEAK_HEURISTICS_ALL) {
+        errno = EINVAL;
+        return (unsigned)-1;
+    }
+    return atomic_exchange(&hk_leak_heuristics, mask);
+}
+
+/* Whether a word looks like a vtable pointer: aligned, inside a loaded object. */
+static bool hk_maybe_vtable(uintptr_t v) {
+    if ((v & (sizeof(uintptr_t) - 1)) != 0 || v < HK_LOW_ADDRESS) return false;
+    for (size_t i = 0; i < hk_leak.module_count; i++)
+        if (v >= hk_leak.modules[i].lo && v < hk_leak.modules[i].hi) return true;
+    return false;
+}
+
+/* Whether interior pointer w into the live block [user, user + size) is one of the heuristics'
+ * shapes (as memcheck tests them). */
+HK_NO_SANITIZE static bool hk_heuristic_start(uintptr_t w, uintptr_t user, size_t size) {
+    const size_t word = sizeof(size_t);
+    const size_t *head = (const size_t *)user;
+    unsigned on = atomic_load_explicit(&hk_leak_heuristics, memory_order_relaxed);
+    if ((on & HK_HEURISTIC_STDSTRING) && w == user + 3 * word && size >= 3 * word &&
+        3 * word + head[1] + 1 == size && head[0] <= head[1])
+        return true;
+    if ((on & HK_HEURISTIC_LENGTH64) && w == user + sizeof(uint64_t) && size >= sizeof(uint64_t) &&
+        *(const uint64_t *)user + sizeof(uint64_t) == size)
+        return true;
+    if ((on & HK_HEURISTIC_NEWARRAY) && w == user + word && size >= word && head[0] > 0 &&
+        (size - word) % head[0] == 0)
+        return true;
+    if ((on & HK_HEURISTIC_MULTIPLE_INHERITANCE) && (w & (word - 1)) == 0 && w >= user + word &&
+        w + word <= user + size && hk_maybe_vtable(head[0]) && hk_maybe_vtable(*(const uintptr_t *)w))
+        return true;
+    return false;
+}
+
 /* A word found in memory whose own standing is `from` (REACHABLE for roots). */
 HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
     uintptr_t user;
@@ -168,7 +217,8 @@ HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
         }
         return;
     }
-    unsigned via = (w == user && from == HK_MARK_REACHABLE) ? HK_MARK_REACHABLE : HK_MARK_POSSIBLE;
+    unsigned via = from == HK_MARK_REACHABLE && (w == user || hk_heuristic_start(w, user, size)) ? HK_MARK_REACHABLE
+                                                                                                : HK_MARK_POSSIBLE;
     if (rec->mark == HK_MARK_UNREACHED || (rec->mark == HK_MARK_POSSIBLE && via == HK_MARK_REACHABLE)) {
         rec->mark = via & 7;
         hk_mark_push(user, size, rec);
@@ -317,19 +367,47 @@ HK_NO_SANITIZE static bool hk_mark_thread_descriptor(uintptr_t tp) {
  * thread's descriptor still at the top. Its frames are dead, but the descriptor still points to
  * the thread's TLS vector and key data, which glibc frees only when the stack is reused: scan the
  * descriptor alone. On x86-64 it starts with two words pointing to itself (tcb and self). */
-HK_NO_SANITIZE static void hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
+HK_NO_SANITIZE static bool hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
 #if defined(__x86_64__)
     uintptr_t floor = hi - lo > HK_TCB_SEARCH ? hi - HK_TCB_SEARCH : lo;
     for (uintptr_t a = (hi - HK_TCB_ALIGN) & ~(uintptr_t)(HK_TCB_ALIGN - 1); a >= floor; a -= HK_TCB_ALIGN) {
         if (hk_mark_thread_descriptor(a)) {
             hk_scan_root(a, hi);
-            return;
+            return true;
         }
     }
 #else
     (void)lo;
     (void)hi;
 #endif
+    return false;
+}
+
+/* Shared mappings are read through process_vm_readv, a chunk at a time: a page of a shared file
+ * (a memfd, a file another process truncated) past its end would kill us with SIGBUS if touched,
+ * and the system call says EFAULT instead. */
+#define HK_SHARED_CHUNK 65536
+static uintptr_t hk_shared_buffer[HK_SHARED_CHUNK / sizeof(uintptr_t)];
+
+HK_NO_SANITIZE static void hk_scan_shared(uintptr_t lo, uintptr_t hi) {
+    for (uintptr_t a = lo; a < hi; a += HK_SHARED_CHUNK) {
+        size_t n = hi - a < HK_SHARED_CHUNK ? hi - a : HK_SHARED_CHUNK;
+        struct iovec local = {hk_shared_buffer, n}, remote = {(void *)a, n};
+        ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (got <= 0) return; /* past the end of the file (or not allowed): nothing more to read */
+        hk_scan_words((uintptr_t)hk_shared_buffer, (uintptr_t)hk_shared_buffer + (size_t)got, HK_MARK_REACHABLE);
+        hk_mark_drain();
+        /* no stale copy may stay behind: linked into the program, our .bss is read as a root */
+        memset(hk_shared_buffer, 0, (size_t)got);
+        if ((size_t)got < n) return;
+    }
+}
+
+/* Device memory, whose reads may have side effects (a GPU's, a frame buffer), is no root; of
+ * /dev only /dev/zero (anonymous memory by another name) and /dev/shm (files in RAM) are read. */
+static bool hk_is_device(const char *path) {
+    if (strncmp(path, "/dev/", sizeof "/dev/" - 1) != 0) return false;
+    return strncmp(path, "/dev/zero", sizeof "/dev/zero" - 1) != 0 && strncmp(path, "/dev/shm/", sizeof "/dev/shm/" - 1) != 0;
 }
 
 static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t stopped, size_t not_stopped,
@@ -342,29 +420,40 @@ static void hk_scan_roots(char *maps, const hk_stopped_thread_t *threads, size_t
         bool ok = hk_parse_mapping(line, &m);
         line = eol ? eol + 1 : line + strlen(line);
         if (!ok) continue;
-        bool readable = m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p';
-        bool special = !strncmp(m.path, "[v", sizeof "[v" - 1) || !strncmp(m.path, "/dev/", sizeof "/dev/" - 1);
+        /* Readable and writable, private or shared (a MAP_SHARED anonymous page, a memfd, SysV or
+         * POSIX shared memory): any of them may hold the program's pointers, as Valgrind says. */
+        bool readable = m.perms[0] == 'r' && m.perms[1] == 'w';
+        bool shared = m.perms[3] == 's';
+        bool special = !strncmp(m.path, "[v", sizeof "[v" - 1) || hk_is_device(m.path);
         if (readable && !special && m.hi - m.lo > HK_ROOT_MAX) {
             hk_message("leak check: skipping a %zu GiB mapping at %p as a root", (size_t)((m.hi - m.lo) >> 30),
                        (void *)m.lo);
             special = true;
         }
-        if (readable && !special) {
+        if (readable && !special && shared) {
+            hk_scan_shared(m.lo, m.hi); /* never a stack, nor our memory (ours is all private) */
+        } else if (readable && !special) {
             bool is_stack = hk_is_stack_mapping(&m, prev);
             bool has_thread = false;
             if (self_sp >= m.lo && self_sp < m.hi) {
                 hk_scan_root(self_sp, m.hi);
                 has_thread = true;
             }
+            /* The library's own threads (the purger, the leak-signal checker) hold no pointer of the
+             * program's: their stacks count as no live thread's, and the stale words of an earlier
+             * check the checker's signal frame sits on are not roots. */
             for (size_t i = 0; i < stopped; i++)
-                if (threads[i].sp >= m.lo && threads[i].sp < m.hi) {
+                if (!threads[i].own && threads[i].sp >= m.lo && threads[i].sp < m.hi) {
                     hk_scan_root(threads[i].sp, m.hi);
                     has_thread = true;
                 }
             /* A stack of no live thread holds only dead frames, unless some thread did not answer
-             * and this may be its stack. */
-            if (!has_thread && (!is_stack || not_stopped > 0)) hk_scan_root(m.lo, m.hi);
-            else if (!has_thread) hk_scan_dead_stack(m.lo, m.hi);
+             * and this may be its stack. A mapping is taken for a dead thread's stack only if it
+             * has a thread descriptor at its top (glibc's cache of exited threads' stacks); one
+             * that merely sits above a PROT_NONE page is ordinary memory, read whole. */
+            bool whole = !has_thread && (!is_stack || not_stopped > 0 ||
+                                         (!hk_scan_dead_stack(m.lo, m.hi) && strcmp(m.path, "[stack]") != 0));
+            if (whole) hk_scan_root(m.lo, m.hi);
         }
         prev_storage = m;
         prev = &prev_storage;
@@ -410,6 +499,20 @@ static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) 
     memcpy(copy, path, len + 1);
     hk_leak.modules[hk_leak.module_count++] = (hk_module_t){lo, hi, info->dlpi_addr, copy};
     return 0;
+}
+
+/* Objects unloaded since a stack was recorded in them (module_history.c): listed after the loaded
+ * ones, so a frame is put in the object that is there now when there is one. */
+static void hk_add_unloaded_modules(void) {
+    size_t count;
+    const hk_module_t *history = hk_module_history(&count);
+    size_t loaded = hk_leak.module_count;
+    for (size_t i = 0; i < count && hk_leak.modules != NULL && hk_leak.module_count < HK_MODULES_MAX; i++) {
+        bool still = false;
+        for (size_t j = 0; j < loaded && !still; j++)
+            still = hk_leak.modules[j].bias == history[i].bias && strcmp(hk_leak.modules[j].path, history[i].path) == 0;
+        if (!still) hk_leak.modules[hk_leak.module_count++] = history[i];
+    }
 }
 
 static void hk_exclude(uintptr_t lo, uintptr_t hi) {
@@ -476,6 +579,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     hk_leak.modules = hk_leak_scratch(HK_MODULES_MAX * sizeof(hk_module_t));
     hk_leak.module_count = hk_leak.own_data_count = 0;
     if (hk_leak.modules != NULL) dl_iterate_phdr(hk_collect_module, NULL);
+    hk_add_unloaded_modules();
     result.modules = hk_leak.modules;
     result.module_count = hk_leak.module_count;
 
@@ -484,8 +588,8 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     pthread_mutex_lock(&hk_state.segments_lock);
     pthread_mutex_lock(&hk_state.huge_lock);
     hk_stopped_thread_t *threads;
-    result.stopped = hk_stop_world(&threads, &result.not_stopped);
-    for (size_t i = 0; i < result.stopped; i++) {
+    size_t stopped = hk_stop_world(&threads, &result.not_stopped);
+    for (size_t i = 0; i < stopped; i++) {
         uint64_t deadline = hk_clock_ms() + HK_STOP_READY_WAIT_MS;
         while (!atomic_load_explicit(&threads[i].ready, memory_order_acquire) && hk_clock_ms() < deadline) {
         }
@@ -500,14 +604,17 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
         hk_leak_each_block(hk_clear_mark);
         if (regs != NULL) hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
         hk_mark_thread_descriptor((uintptr_t)__builtin_thread_pointer());
-        for (size_t i = 0; i < result.stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
-        hk_scan_roots(maps, threads, result.stopped, result.not_stopped, self_sp);
+        for (size_t i = 0; i < stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
+        hk_scan_roots(maps, threads, stopped, result.not_stopped, self_sp);
         hk_leak_each_block(hk_walk_clique);
         hk_result_in_progress = &result;
         hk_leak_each_block(hk_group_block);
         hk_result_in_progress = NULL;
     }
-    hk_start_world(result.stopped);
+    /* The report counts the program's threads only, not the library's own. */
+    result.stopped = stopped;
+    for (size_t i = 0; i < stopped; i++) result.stopped -= threads[i].own;
+    hk_start_world(stopped);
     pthread_mutex_unlock(&hk_state.huge_lock);
     pthread_mutex_unlock(&hk_state.segments_lock);
     if (rc == 0) {

@@ -43,6 +43,10 @@ typedef struct hk_leak_result_s {
     hk_leak_summary_t summary;
 } hk_leak_result_t;
 
+/* module_history.c: every named object loaded while stacks were recorded, unloaded ones too */
+hk_internal void hk_module_history_note(void); /* before a stack is stored: look for new objects */
+hk_internal const hk_module_t *hk_module_history(size_t *count);
+
 /* leak_report.c */
 hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec,
                                    uintptr_t user, size_t size);

@@ -193,22 +193,45 @@ static void hk_report_raw(hk_leak_result_t *r) {
     hk_out("end\n");
 }
 
+/* The standard name of the allocation call a stack's frame #0 records (its address + 1, see
+ * track.c), or NULL: dladdr would give any of the aliases at that address (hk_malloc, malloc,
+ * __libc_malloc), and Valgrind, like the user, says malloc. */
+static const char *hk_entry_name(uintptr_t frame) {
+    static const struct {
+        void *fn;
+        const char *name;
+    } entries[] = {
+        {(void *)hk_malloc, "malloc"},           {(void *)hk_calloc, "calloc"},
+        {(void *)hk_realloc, "realloc"},         {(void *)hk_reallocarray, "reallocarray"},
+        {(void *)hk_posix_memalign, "posix_memalign"}, {(void *)hk_aligned_alloc, "aligned_alloc"},
+        {(void *)hk_memalign, "memalign"},       {(void *)hk_valloc, "valloc"},
+        {(void *)hk_pvalloc, "pvalloc"},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if ((uintptr_t)entries[i].fn + 1 == frame) return entries[i].name;
+    return NULL;
+}
+
 static const char *hk_basename(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
 }
 
+/* The "s" of a plural noun: "1 block", "2 blocks", "0 blocks". */
+static const char *hk_plural(size_t n) { return n == 1 ? "" : "s"; }
+
 static void hk_report_plain(hk_leak_result_t *r) {
     int pid = (int)getpid();
-    hk_out("==%d== heapkit: leak check at %s (%zu threads stopped", pid, r->reason, r->stopped);
+    hk_out("==%d== heapkit: leak check at %s (%zu thread%s stopped", pid, r->reason, r->stopped,
+           hk_plural(r->stopped));
     if (r->not_stopped) hk_out(", %zu did not answer", r->not_stopped);
     hk_out(")\n");
     for (size_t i = 0; i < r->group_count; i++) {
         const hk_leak_group_t *g = &r->groups[i];
         if (g->kind == HK_LEAK_REACHABLE) continue; /* counted in the summary only */
         const char *label = hk_track_label_name(g->label);
-        hk_out("==%d==\n==%d== %zu bytes in %zu blocks are %s", pid, pid, g->bytes, g->blocks,
-               hk_leak_kind_words((hk_leak_kind_t)g->kind));
+        hk_out("==%d==\n==%d== %zu byte%s in %zu block%s %s %s", pid, pid, g->bytes, hk_plural(g->bytes), g->blocks,
+               hk_plural(g->blocks), g->blocks == 1 ? "is" : "are", hk_leak_kind_words((hk_leak_kind_t)g->kind));
         if (label) hk_out(" in '%s'", label);
         hk_out(", allocated by thread %u\n", g->thread);
         size_t depth;
@@ -217,7 +240,10 @@ static void hk_report_plain(hk_leak_result_t *r) {
             Dl_info info;
             const hk_module_t *m = hk_module_of(r, frames[f]);
             const char *module = m ? hk_basename(m->path) : "?";
-            if (dladdr((void *)frames[f], &info) != 0 && info.dli_sname != NULL)
+            const char *entry = f == 0 ? hk_entry_name(frames[f]) : NULL;
+            if (entry != NULL)
+                hk_out("==%d==    #%zu %s (%s)\n", pid, f, entry, module);
+            else if (dladdr((void *)frames[f], &info) != 0 && info.dli_sname != NULL)
                 hk_out("==%d==    #%zu %s+0x%lx (%s)\n", pid, f, info.dli_sname,
                        (unsigned long)(frames[f] - (uintptr_t)info.dli_saddr), module);
             else
@@ -228,8 +254,8 @@ static void hk_report_plain(hk_leak_result_t *r) {
     hk_out("==%d==\n==%d== LEAK SUMMARY:\n", pid, pid);
     for (int k = 0; k < HK_LEAK_KINDS; k++) {
         const hk_leak_count_t *c = hk_summary_count(&r->summary, (hk_leak_kind_t)k);
-        hk_out("==%d==    %s: %zu bytes in %zu blocks\n", pid, hk_leak_kind_words((hk_leak_kind_t)k), c->bytes,
-               c->blocks);
+        hk_out("==%d==    %s: %zu byte%s in %zu block%s\n", pid, hk_leak_kind_words((hk_leak_kind_t)k), c->bytes,
+               hk_plural(c->bytes), c->blocks, hk_plural(c->blocks));
     }
     hk_out("==%d== (run under `heapkit run --leaks` for source files and lines)\n", pid);
 }
@@ -238,7 +264,7 @@ void hk_leak_report(hk_leak_result_t *r) {
     hk_report.buf.len = 0;
     const char *dir = hk_state.options.leak_dir;
     if (dir == NULL) {
-        hk_report.fd = STDERR_FILENO;
+        hk_report.fd = hk_report_fd(); /* stderr as it was at start: the program may have closed it */
         hk_report_plain(r);
         hk_buf_flush(&hk_report.buf, hk_report.fd);
         return;

@@ -67,6 +67,7 @@ static void hk_stop_handler(int sig, siginfo_t *info, void *context) {
         if (slot < hk_stop.capacity) {
             hk_stop.threads[slot].sp = (uintptr_t)&here;
             hk_stop.threads[slot].tp = (uintptr_t)__builtin_thread_pointer();
+            hk_stop.threads[slot].own = hk_own_thread;
             atomic_store_explicit(&hk_stop.threads[slot].ready, true, memory_order_release);
         }
         uint32_t released;

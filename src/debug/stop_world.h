@@ -7,6 +7,7 @@
 typedef struct hk_stopped_thread_s {
     uintptr_t sp; /* its stack pointer while stopped: the live part of its stack starts here */
     uintptr_t tp; /* its thread pointer (the TLS base) */
+    bool own;     /* one of the library's own threads (hk_own_thread_start) */
     _Atomic bool ready;
 } hk_stopped_thread_t;
 

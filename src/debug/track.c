@@ -19,9 +19,11 @@
  * cached (a signal frame on the way, deeper than the cache) goes to libunwind's unw_backtrace. */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
-#include "track.h"
+#include "leak.h" /* module_history.c, and track.h */
 
 #include <link.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <libunwind.h>
 #include <unwind.h>
 
@@ -98,12 +100,86 @@ static bool hk_track_is_own(uintptr_t ip) {
     return ip >= hk_track.own_lo && ip < hk_track.own_hi;
 }
 
-/* The depot id of a captured stack (return addresses, innermost first), ours left out. */
+/* x86-64 call instructions the program's code reaches the allocator with, read backward from
+ * the return address: `call rel32` (e8, to a PLT entry or to us directly), `call *disp32(%rip)`
+ * (ff 15, -fno-plt: through the GOT), and the PLT entries a rel32 call lands on: `jmp
+ * *disp32(%rip)` (ff 25), also after endbr64 and a bnd prefix (IBT builds' .plt.sec). */
+#define HK_CALL_REL32_LEN 5
+#define HK_CALL_GOT_LEN 6
+#define HK_ENDBR64_LEN 4
+#define HK_JMP_GOT_LEN 6
+#define HK_BND_PREFIX 0xf2
+
+/* The longest PLT entry read: endbr64, bnd, jmp *disp32(%rip). */
+#define HK_PLT_BYTES (HK_ENDBR64_LEN + 1 + HK_JMP_GOT_LEN)
+
+static int32_t hk_read_i32(const uint8_t *at) {
+    int32_t v;
+    memcpy(&v, at, sizeof v);
+    return v;
+}
+
+/* Copy n bytes at addr, or fail: the bytes before a return address are code only if that address
+ * follows a call, and a "call" read out of other bytes points anywhere, so memory is read with
+ * process_vm_readv, which says EFAULT where a plain read would crash the program. */
+static bool hk_peek(uintptr_t addr, void *out, size_t n) {
+    struct iovec local = {out, n}, remote = {(void *)addr, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+/* The target of a `jmp *disp32(%rip)` PLT entry at `plt` (with or without endbr64 and bnd), or
+ * `plt` itself when it is no such entry. */
+static uintptr_t hk_plt_target(uintptr_t plt) {
+    uint8_t code[HK_PLT_BYTES];
+    if (!hk_peek(plt, code, sizeof code)) return plt;
+    const uint8_t *c = code;
+    if (c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa) c += HK_ENDBR64_LEN; /* endbr64 */
+    if (c[0] == HK_BND_PREFIX) c++;
+    if (c[0] != 0xff || c[1] != 0x25) return plt;
+    uintptr_t slot = plt + (uintptr_t)(c - code) + HK_JMP_GOT_LEN + (uintptr_t)(intptr_t)hk_read_i32(c + 2), target;
+    return hk_peek(slot, &target, sizeof target) ? target : plt;
+}
+
+/* The public entry point of ours (malloc, calloc, ...: the allocation call itself) that the
+ * instruction before return address `ra` called, or 0 when it cannot be told (an indirect call
+ * through a register, a tail call into the allocator). Its frame is gone: the entry points jump
+ * to their slow paths (tail calls), so it is found from the caller's call instruction. */
+static uintptr_t hk_track_entry_of(uintptr_t ra) {
+#if defined(__x86_64__)
+    uint8_t before[HK_CALL_GOT_LEN];
+    if (!hk_peek(ra - sizeof before, before, sizeof before)) return 0;
+    const uint8_t *c = before + sizeof before; /* the return address */
+    uintptr_t target = 0;
+    if (c[-HK_CALL_REL32_LEN] == 0xe8) {
+        target = ra + (uintptr_t)(intptr_t)hk_read_i32(c - HK_CALL_REL32_LEN + 1);
+        if (!hk_track_is_own(target)) target = hk_plt_target(target);
+    } else if (c[-HK_CALL_GOT_LEN] == 0xff && c[-HK_CALL_GOT_LEN + 1] == 0x15) {
+        uintptr_t slot = ra + (uintptr_t)(intptr_t)hk_read_i32(c - HK_CALL_GOT_LEN + 2);
+        if (!hk_peek(slot, &target, sizeof target)) return 0;
+    }
+    return hk_track_is_own(target) ? target : 0;
+#else
+    (void)ra;
+    return 0;
+#endif
+}
+
+/* The depot id of a captured stack (return addresses, innermost first), ours left out but the
+ * allocation call itself (docs/leak-report-format.md): frame #0 is the entry point the program
+ * called, recorded as its address + 1 (a return address's shape: readers look up `a - 1`), then
+ * up to HEAPKIT_STACK_DEPTH frames of the program. */
 static uint32_t hk_track_keep(const uintptr_t *raw, size_t n) {
+    hk_module_history_note(); /* a frame may be in an object loaded since: remember it past a dlclose */
     size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
     while (first < n && hk_track_is_own(raw[first])) first++;
     size_t kept = n - first;
-    return hk_stack_depot_put(raw + first, kept > depth ? depth : kept);
+    if (kept > depth) kept = depth;
+    uintptr_t entry = first > 0 && kept > 0 ? hk_track_entry_of(raw[first]) : 0;
+    if (entry == 0) return hk_stack_depot_put(raw + first, kept);
+    uintptr_t frames[HK_STACK_DEPTH_MAX + 1];
+    frames[0] = entry + 1;
+    memcpy(frames + 1, raw + first, kept * sizeof *raw);
+    return hk_stack_depot_put(frames, kept + 1);
 }
 
 #if defined(__x86_64__)
