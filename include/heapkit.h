@@ -170,9 +170,10 @@ HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(3) void *hk_arena_aligned_alloc(hk_arena_t *
                                                                     size_t size);
 HK_API char *hk_arena_strdup(hk_arena_t *arena, const char *s);
 HK_API char *hk_arena_strndup(hk_arena_t *arena, const char *s, size_t n);
-/* Formats into the arena, as printf does, without calling malloc: %s %c %d %i %u %x %p %% with
- * l, ll and z sizes, a width, and the '-' and '0' flags (no floating point, no precision; another
- * conversion is copied as written). */
+/* Formats into the arena exactly as snprintf does, without calling malloc: every C99 conversion,
+ * flag, width, precision (`*` too) and size. %n is refused (shown as written, nothing stored);
+ * floating point with a precision over 400, or %Lf of 1e300 or more, is shown as written, because
+ * glibc would malloc for it. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
