@@ -101,7 +101,10 @@ HK_API int hk_leak_check(hk_leak_summary_t *out);
 
 HK_API const char *hk_version(void);
 
-/* ---- object pools (fixed-size objects, like kmem_cache or Boost.Pool) ---- */
+/* ---- object pools (fixed-size objects, like kmem_cache or Boost.Pool) ----
+ * Every hk_pool_* and hk_arena_* call checks its handle: NULL (destroy(NULL) is a no-op), a
+ * destroyed pool or arena, or anything else is reported in one line and refused (NULL, 0 or -1
+ * with errno = EINVAL; a void call does nothing). */
 typedef struct hk_pool_s hk_pool_t;
 
 /* Exactly one of these in hk_pool_create's flags. */
@@ -111,7 +114,7 @@ typedef struct hk_pool_s hk_pool_t;
                                chunks of a thread that exits are handed to the others */
 
 /* A pool of objects of `size` bytes aligned to `align` (0: 16, or 8 for objects under 16 bytes;
- * else a power of two up to 4096); size up to 512 KiB. `name` (copied, up to 47 bytes) is how the
+ * else a power of two up to 4096, anything else is EINVAL); size up to 512 KiB. `name` (copied, up to 47 bytes) is how the
  * statistics and the leak report call it. ctor runs once when an object's memory is first
  * made, dtor once when that memory is given back (trim, shrink, destroy), both with `arg`; in
  * between an object keeps its constructed state from free to the next alloc. They must not use
