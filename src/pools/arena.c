@@ -634,7 +634,8 @@ static void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
 }
 
 HK_API void hk_arena_stats(hk_arena_t *a, hk_arena_stats_t *out) {
-    if (out != NULL) *out = (hk_arena_stats_t){0};
+    if (out == NULL) return; /* nowhere to put them */
+    *out = (hk_arena_stats_t){0};
     HK_ARENA_CHECK(a, "hk_arena_stats");
     hk_reg_figures_t f = {0};
     hk_arena_figures(&a->reg, &f);

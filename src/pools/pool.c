@@ -632,7 +632,8 @@ static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
 }
 
 HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
-    if (out != NULL) *out = (hk_pool_stats_t){0};
+    if (out == NULL) return; /* nowhere to put them */
+    *out = (hk_pool_stats_t){0};
     HK_POOL_CHECK(pool, "hk_pool_stats");
     hk_reg_figures_t f = {0};
     pthread_mutex_lock(&pool->lock);

@@ -98,17 +98,23 @@ hk_internal bool hk_registry_name_of(const hk_reg_node_t *node, hk_reg_kind_t ki
 #endif
 #endif
 
+/* (cppcheck cannot evaluate __has_include: it checks the code without Valgrind) */
+#if !defined(HK_ASAN) && defined(__has_include) && !defined(__CPPCHECK__)
+#if __has_include(<valgrind/memcheck.h>)
+#define HK_VALGRIND 1
+#endif
+#endif
+
 #ifdef HK_ASAN
 #include <sanitizer/asan_interface.h>
 #define hk_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define hk_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#elif defined(__has_include) && __has_include(<valgrind/memcheck.h>)
+#elif defined(HK_VALGRIND)
 /* Under Valgrind's memcheck the same places mark memory inaccessible and back; outside Valgrind a
  * client request is a few register instructions that do nothing. Memory is marked defined when it
  * is handed out: a pool object keeps its constructed state, and what the program writes into an
  * arena is its own business. pool.h adds the memory-pool requests that name pool objects. */
 #include <valgrind/memcheck.h>
-#define HK_VALGRIND 1
 #define hk_poison(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
 #define hk_unpoison(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
 #else
