@@ -226,12 +226,11 @@ int main(void) {
     /* past the range given to libc: shown as written, the argument consumed */
     CHECK(!strcmp(fmt1(s, sizeof s, "%.401f|%d", 1.0, 7), "%.401f|7"), "got '%s'", s);
     CHECK(!strcmp(fmt1(s, sizeof s, "%Lf|%d", 1e300L, 7), "%Lf|7"), "got '%s'", s);
-    char big[8192];
 
 #ifndef UF_SANITIZER
     /* the edges of that range: formatted, and without a malloc */
     size_t before = uf_mallocs;
-    char want[2048];
+    char want[2048], big[8192];
     snprintf(want, sizeof want, "%.400f", -1.7976931348623157e308);
     fmt1(big, sizeof big, "%.400f", -1.7976931348623157e308);
     CHECK(!strcmp(big, want), "%%.400f of -DBL_MAX differs");
