@@ -1,6 +1,10 @@
 /* fuzz_ops.c — a libFuzzer target: reads its input as a program of allocation operations, runs
  * it through the hk_* API only, and checks every result against a shadow model (contents,
- * alignment, zeroing, usable size, errno, no overlap). Any mismatch prints why and aborts. */
+ * alignment, zeroing, usable size, errno, no overlap). Any mismatch prints why and aborts.
+ * Pools and arenas too: objects and arena allocations hold the pattern like blocks, pools and
+ * arenas are created, trimmed, reset, rewound to marks and destroyed, their statistics checked,
+ * hk_arena_printf compared with snprintf, and handles that are NULL or destroyed must be refused
+ * with EINVAL. */
 
 /* Input format: a stream of bytes read front to back; each operation is one opcode byte
  * followed by the bytes its arguments need (slot, size class, size bytes, ...). Missing bytes
@@ -45,6 +49,38 @@ struct input {
 };
 
 static struct block slots[SLOTS];
+
+/* Pools and arenas, each with the allocations the model knows of (pattern-filled like blocks). */
+#define POOLS 4
+#define POOL_OBJS 64
+#define ARENAS 4
+#define ARENA_ALLOCS 48
+#define ARENA_BUDGET (16u << 20)
+
+struct pool_model {
+    hk_pool_t *pool;
+    size_t size, align;
+    size_t live;
+    unsigned flags;
+};
+struct obj_model {
+    unsigned char *p;
+    int pool;
+    uint32_t id;
+};
+struct arena_model {
+    hk_arena_t *arena;
+    struct block allocs[ARENA_ALLOCS];
+    size_t count;      /* allocations [0, count) are live */
+    size_t bytes;
+    hk_arena_mark_t mark;
+    size_t mark_count; /* allocations when the mark was taken */
+    bool mark_ok;
+};
+static struct pool_model pools[POOLS];
+static struct obj_model objs[POOL_OBJS];
+static struct arena_model arenas[ARENAS];
+static void *stale_handle; /* the last pool or arena destroyed: every call with it must be refused */
 static size_t live_bytes;
 static uint32_t next_id;
 static size_t op_index; /* of the operation being run, for messages */
@@ -481,12 +517,283 @@ static void op_stats(void)
              sizeof small, strlen(small));
 }
 
+/* --- pools ---------------------------------------------------------------------------------- */
+
+static bool is_live_handle(const void *h)
+{
+    for (int i = 0; i < POOLS; i++)
+        if (pools[i].pool == h)
+            return true;
+    for (int i = 0; i < ARENAS; i++)
+        if (arenas[i].arena == h)
+            return true;
+    return false;
+}
+
+static void obj_free(int o)
+{
+    struct obj_model *m = &objs[o];
+    if (m->p == NULL)
+        return;
+    struct pool_model *pm = &pools[m->pool];
+    check(m->p, pm->size, m->id, false, "before hk_pool_free");
+    hk_pool_free(pm->pool, m->p);
+    pm->live--;
+    m->p = NULL;
+}
+
+/* Its objects back, then the pool destroyed; its handle becomes the stale one. */
+static void pool_drop(int i)
+{
+    if (pools[i].pool == NULL)
+        return;
+    for (int o = 0; o < POOL_OBJS; o++)
+        if (objs[o].p != NULL && objs[o].pool == i)
+            obj_free(o);
+    hk_pool_destroy(pools[i].pool);
+    stale_handle = pools[i].pool;
+    pools[i].pool = NULL;
+}
+
+static void pool_check_stats(int i, const char *when)
+{
+    hk_pool_stats_t st;
+    hk_pool_stats(pools[i].pool, &st);
+    if (st.live != pools[i].live || st.object_size != pools[i].size || st.capacity < st.live)
+        fail("pool %d %s: stats say %zu live of %zu bytes (capacity %zu), the model %zu of %zu", i, when, st.live,
+             st.object_size, st.capacity, pools[i].live, pools[i].size);
+}
+
+/* Calls with NULL or a destroyed handle: refused with EINVAL, nothing else touched. */
+static void bad_handles(struct input *in)
+{
+    void *h = (byte(in) & 1) || stale_handle == NULL || is_live_handle(stale_handle) ? NULL : stale_handle;
+    errno = 0;
+    if (hk_pool_alloc(h) != NULL || errno != EINVAL)
+        fail("hk_pool_alloc(%p) was not refused with EINVAL", h);
+    errno = 0;
+    if (hk_arena_alloc(h, 16) != NULL || errno != EINVAL)
+        fail("hk_arena_alloc(%p) was not refused with EINVAL", h);
+    errno = 0;
+    if (hk_pool_trim(h) != 0 || errno != EINVAL)
+        fail("hk_pool_trim(%p) was not refused with EINVAL", h);
+    errno = 0;
+    if (hk_arena_printf(h, "%d", 1) != NULL || errno != EINVAL)
+        fail("hk_arena_printf(%p) was not refused with EINVAL", h);
+    hk_pool_free(h, NULL);
+    hk_arena_reset(h);
+}
+
+static void op_pool(struct input *in, int s)
+{
+    uint8_t what = byte(in);
+    int i = byte(in) % POOLS;
+    int o = s % POOL_OBJS;
+    struct pool_model *pm = &pools[i];
+    switch (what % 8) {
+    case 0: { /* (re)create */
+        pool_drop(i);
+        size_t size = 1 + bytes(in, 2) % 4096;
+        size_t align = byte(in) % 4 == 0 ? (size_t)1 << (byte(in) % 13) : 0;
+        unsigned flags = byte(in) & 1 ? HK_POOL_SHARED : HK_POOL_LOCAL;
+        hk_pool_t *p = hk_pool_create("fuzz", size, align, flags, NULL, NULL, NULL);
+        if (p == NULL)
+            fail("hk_pool_create(%zu, align %zu) = NULL", size, align);
+        *pm = (struct pool_model){ p, size, align < 8 ? 8 : align, 0, flags };
+        break;
+    }
+    case 1:
+    case 2:
+    case 3: { /* an object into slot o */
+        if (pm->pool == NULL)
+            return;
+        obj_free(o);
+        unsigned char *p = hk_pool_alloc(pm->pool);
+        if (p == NULL)
+            fail("hk_pool_alloc(pool %d of %zu bytes) = NULL", i, pm->size);
+        if ((uintptr_t)p % pm->align != 0)
+            fail("hk_pool_alloc(pool %d) = %p: not aligned to %zu", i, (void *)p, pm->align);
+        for (int k = 0; k < POOL_OBJS; k++) {
+            const struct obj_model *other = &objs[k];
+            if (other->p != NULL && (uintptr_t)p < (uintptr_t)other->p + pools[other->pool].size &&
+                (uintptr_t)other->p < (uintptr_t)p + pm->size)
+                fail("hk_pool_alloc(pool %d) = %p overlaps object %u at %p", i, (void *)p, other->id,
+                     (void *)other->p);
+        }
+        objs[o] = (struct obj_model){ p, i, next_id++ };
+        pm->live++;
+        fill(p, 0, pm->size, objs[o].id, false);
+        break;
+    }
+    case 4:
+        obj_free(o);
+        break;
+    case 5:
+        if (pm->pool == NULL)
+            return;
+        hk_pool_trim(pm->pool);
+        for (int k = 0; k < POOL_OBJS; k++)
+            if (objs[k].p != NULL && objs[k].pool == i)
+                check(objs[k].p, pm->size, objs[k].id, false, "after hk_pool_trim");
+        pool_check_stats(i, "after trim");
+        break;
+    case 6:
+        if (pm->pool != NULL)
+            pool_check_stats(i, "");
+        break;
+    default:
+        bad_handles(in);
+        break;
+    }
+}
+
+/* --- arenas --------------------------------------------------------------------------------- */
+
+static void arena_check(int i, size_t from, const char *when)
+{
+    struct arena_model *am = &arenas[i];
+    for (size_t k = from; k < am->count; k++)
+        check(am->allocs[k].p, am->allocs[k].size, am->allocs[k].id, am->allocs[k].sparse, when);
+}
+
+static void arena_forget(int i, size_t keep)
+{
+    struct arena_model *am = &arenas[i];
+    for (size_t k = keep; k < am->count; k++)
+        am->bytes -= am->allocs[k].size;
+    am->count = keep;
+}
+
+static void arena_drop(int i)
+{
+    if (arenas[i].arena == NULL)
+        return;
+    arena_check(i, 0, "before hk_arena_destroy");
+    hk_arena_destroy(arenas[i].arena);
+    stale_handle = arenas[i].arena;
+    arena_forget(i, 0);
+    arenas[i].arena = NULL;
+}
+
+static void arena_add(int i, unsigned char *p, size_t size, size_t align, const char *what)
+{
+    struct arena_model *am = &arenas[i];
+    if (p == NULL)
+        fail("%s(arena %d, %zu) = NULL", what, i, size);
+    if (align > 1 && (uintptr_t)p % align != 0)
+        fail("%s(arena %d, %zu) = %p: not aligned to %zu", what, i, size, (void *)p, align);
+    for (int j = 0; j < ARENAS; j++)
+        for (size_t k = 0; k < arenas[j].count; k++) {
+            const struct block *b = &arenas[j].allocs[k];
+            /* an allocation of 0 bytes may share its address with the next one */
+            if (size > 0 && b->size > 0 && (uintptr_t)p < (uintptr_t)b->p + b->size &&
+                (uintptr_t)b->p < (uintptr_t)p + size)
+                fail("%s(arena %d, %zu) = %p overlaps allocation %u at %p", what, i, size, (void *)p, b->id,
+                     (void *)b->p);
+        }
+    struct block *b = &am->allocs[am->count++];
+    *b = (struct block){ p, size, size, align, next_id++, SIZED_NONE, size > FULL_MAX };
+    fill(p, 0, size, b->id, b->sparse);
+    am->bytes += size;
+}
+
+static void op_arena(struct input *in, int s)
+{
+    uint8_t what = byte(in);
+    int i = s % ARENAS;
+    struct arena_model *am = &arenas[i];
+    if (what % 10 == 0 || am->arena == NULL) { /* (re)create */
+        arena_drop(i);
+        size_t first = byte(in) % 3 == 0 ? bytes(in, 2) : 0;
+        am->arena = hk_arena_create_ex("fuzz", NULL, byte(in) & 1 ? HK_ARENA_LOCKED : 0, first, bytes(in, 2));
+        if (am->arena == NULL)
+            fail("hk_arena_create_ex(first %zu) = NULL", first);
+        am->mark_ok = false;
+        return;
+    }
+    switch (what % 10) {
+    case 1:
+    case 2:
+    case 3: { /* plain, zeroed or aligned memory */
+        size_t size = pick_size(in);
+        uint8_t how = byte(in) % 3;
+        if (am->count == ARENA_ALLOCS || am->bytes + size > ARENA_BUDGET)
+            return;
+        if (how == 0) {
+            arena_add(i, hk_arena_alloc(am->arena, size), size, 16, "hk_arena_alloc");
+        } else if (how == 1) {
+            unsigned char *p = hk_arena_calloc(am->arena, 1, size);
+            if (p != NULL)
+                check_zero(p, size, "hk_arena_calloc");
+            arena_add(i, p, size, 16, "hk_arena_calloc");
+        } else {
+            size_t align = (size_t)1 << (byte(in) % 14);
+            arena_add(i, hk_arena_aligned_alloc(am->arena, align, size), size, align, "hk_arena_aligned_alloc");
+        }
+        break;
+    }
+    case 4: { /* a string, compared with snprintf's */
+        if (am->count == ARENA_ALLOCS)
+            return;
+        static const char text[] = "Host: example.com";
+        int prec = byte(in) % 20, width = (int)(byte(in) % 40) - 20;
+        long long v = (long long)bytes(in, 8);
+        char want[256];
+        snprintf(want, sizeof want, "%*d|%.*s|%llx|%+lld|%#o", width, prec, prec, text, (unsigned long long)v, v,
+                 (unsigned)prec);
+        char *got = hk_arena_printf(am->arena, "%*d|%.*s|%llx|%+lld|%#o", width, prec, prec, text,
+                                    (unsigned long long)v, v, (unsigned)prec);
+        if (got == NULL || strcmp(got, want) != 0)
+            fail("hk_arena_printf gave \"%s\", snprintf \"%s\"", got ? got : "(NULL)", want);
+        break;
+    }
+    case 5:
+        arena_check(i, 0, "before hk_arena_reset");
+        hk_arena_reset(am->arena);
+        arena_forget(i, 0);
+        am->mark_ok = false;
+        break;
+    case 6:
+        am->mark = hk_arena_mark(am->arena);
+        am->mark_count = am->count;
+        am->mark_ok = true;
+        break;
+    case 7:
+        if (!am->mark_ok || am->mark_count > am->count)
+            return;
+        hk_arena_rewind(am->arena, am->mark);
+        arena_forget(i, am->mark_count);
+        arena_check(i, 0, "after hk_arena_rewind (what came before the mark must stay)");
+        break;
+    case 8: {
+        hk_arena_stats_t st;
+        hk_arena_stats(am->arena, &st);
+        if (st.used + st.large_bytes < am->bytes) /* chunks' bytes used, with padding, and large blocks */
+            fail("arena %d: stats say %zu bytes used (%zu large), the model holds %zu", i, st.used,
+                 st.large_bytes, am->bytes);
+        break;
+    }
+    default:
+        arena_drop(i);
+        break;
+    }
+}
+
 static void run(struct input *in)
 {
     while (in->n > 0) {
         op_index++;
         uint8_t op = byte(in);
         int s = byte(in) % SLOTS;
+        /* Pools and arenas take the top 32 opcodes, which no seed of the older format used, so
+         * those seeds still mean what they meant. */
+        if (op >= 0xe0) {
+            if (op < 0xf0)
+                op_pool(in, s);
+            else
+                op_arena(in, s);
+            continue;
+        }
         switch (op % 12) {
         case 0:
         case 1: op_malloc(in, s); break;
@@ -518,6 +825,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(&in);
     for (int s = 0; s < SLOTS; s++)
         release(s, false);
+    for (int i = 0; i < POOLS; i++)
+        pool_drop(i);
+    for (int i = 0; i < ARENAS; i++)
+        arena_drop(i);
+    stale_handle = NULL;
     hk_free(NULL);
     if (live_bytes != 0)
         fail("model leak: %zu live bytes after freeing everything", live_bytes);

@@ -4,9 +4,25 @@
 import os
 import struct
 
-# Opcodes: byte % 12 in run(); 11 with the top bit set is hk_trim, without it a stats check.
+# Opcodes: byte % 12 in run(); 11 with the top bit set is hk_trim, without it a stats check;
+# 0xe0-0xef a pool operation, 0xf0-0xff an arena operation (taken before the % 12).
 MALLOC, CALLOC, REALLOC, REALLOCARRAY, FREE, FREE_SIZED = 0, 2, 3, 4, 5, 6
 ALIGNED, USABLE, FAIL, BURST, STATS, TRIM = 7, 8, 9, 10, 11, 11 | 0x80
+POOL, ARENA = 0xe0, 0xf0
+# op_pool's first byte % 8, then the pool's index
+P_CREATE, P_ALLOC, P_FREE, P_TRIM, P_STATS, P_BAD = 0, 1, 4, 5, 6, 7
+# op_arena's first byte % 10 (the slot byte picks the arena)
+A_CREATE, A_ALLOC, A_PRINTF, A_RESET, A_MARK, A_REWIND, A_STATS, A_DESTROY = 0, 1, 4, 5, 6, 7, 8, 9
+
+
+def pool_create(i, sz, align_shift=None, shared=False):
+    align = bytes([1]) if align_shift is None else bytes([0, align_shift])
+    return op(POOL, 0, bytes([P_CREATE, i]), struct.pack('<H', sz), align, bytes([1 if shared else 0]))
+
+
+def arena_create(slot, first=None, locked=False, keep=0):
+    f = bytes([1]) if first is None else bytes([0]) + struct.pack('<H', first)
+    return op(ARENA, slot, bytes([A_CREATE]), f, bytes([1 if locked else 0]), struct.pack('<H', keep))
 
 
 def size(v):
@@ -71,6 +87,27 @@ def seeds():
     ops = [op(MALLOC, i, size((1 << 20) * (i % 4 + 1) - 1)) for i in range(6)]
     s['large'] = ops + [op(FREE, 1), op(FREE, 3), op(TRIM, 0), op(MALLOC, 1, size(3 << 20)),
                         op(REALLOC, 0, size(4 << 20)), op(REALLOC, 2, size(100))]
+
+    # pools: local and shared, aligned, objects in and out, trim, statistics, bad handles
+    ops = [pool_create(0, 40), pool_create(1, 100, 6, True), pool_create(2, 3000)]
+    ops += [op(POOL, k, bytes([P_ALLOC, k % 3])) for k in range(48)]
+    ops += [op(POOL, k, bytes([P_FREE, 0])) for k in range(0, 48, 3)]
+    ops += [op(POOL, 0, bytes([P_TRIM, i])) for i in range(3)] + [op(POOL, 0, bytes([P_STATS, i])) for i in range(3)]
+    ops += [op(POOL, 0, bytes([P_BAD, 0, 1])), pool_create(1, 24), op(POOL, 0, bytes([P_BAD, 0, 0]))]
+    ops += [op(POOL, k, bytes([P_ALLOC, 1])) for k in range(60, 64)] + [op(POOL, 0, bytes([P_STATS, 1]))]
+    s['pools'] = ops
+
+    # arenas: small and large allocations, zeroed and aligned, printf, marks, reset, destroy
+    ops = [arena_create(0), arena_create(1, first=300, locked=True, keep=8192)]
+    for k in range(20):
+        how = bytes([k % 3, k % 14]) if k % 3 == 2 else bytes([k % 3])  # aligned_alloc reads the alignment
+        ops.append(op(ARENA, k % 2, bytes([A_ALLOC]), size([8, 100, 5000, 200000][k % 4]), how))
+    ops += [op(ARENA, 0, bytes([A_MARK])), op(ARENA, 0, bytes([A_ALLOC]), size(3000), bytes([0])),
+            op(ARENA, 0, bytes([A_PRINTF, 4, 30]), struct.pack('<q', -123456789)),
+            op(ARENA, 0, bytes([A_REWIND])), op(ARENA, 0, bytes([A_STATS])), op(ARENA, 0, bytes([A_REWIND])),
+            op(ARENA, 1, bytes([A_RESET])), op(ARENA, 1, bytes([A_ALLOC]), size(64), bytes([2, 12])),
+            op(ARENA, 1, bytes([A_STATS])), op(ARENA, 0, bytes([A_DESTROY])), op(POOL, 0, bytes([P_BAD, 0, 0]))]
+    s['arenas'] = ops
     return s
 
 

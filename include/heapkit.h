@@ -112,7 +112,10 @@ HK_API unsigned hk_leak_set_heuristics(unsigned mask);
 
 HK_API const char *hk_version(void);
 
-/* ---- object pools (fixed-size objects, like kmem_cache or Boost.Pool) ---- */
+/* ---- object pools (fixed-size objects, like kmem_cache or Boost.Pool) ----
+ * Every hk_pool_* and hk_arena_* call checks its handle: NULL (destroy(NULL) is a no-op), a
+ * destroyed pool or arena, or anything else is reported in one line and refused (NULL, 0 or -1
+ * with errno = EINVAL; a void call does nothing). */
 typedef struct hk_pool_s hk_pool_t;
 
 /* Exactly one of these in hk_pool_create's flags. */
@@ -122,7 +125,7 @@ typedef struct hk_pool_s hk_pool_t;
                                chunks of a thread that exits are handed to the others */
 
 /* A pool of objects of `size` bytes aligned to `align` (0: 16, or 8 for objects under 16 bytes;
- * else a power of two up to 4096); size up to 512 KiB. `name` (copied, up to 47 bytes) is how the
+ * else a power of two up to 4096, anything else is EINVAL); size up to 512 KiB. `name` (copied, up to 47 bytes) is how the
  * statistics and the leak report call it. ctor runs once when an object's memory is first
  * made, dtor once when that memory is given back (trim, shrink, destroy), both with `arg`; in
  * between an object keeps its constructed state from free to the next alloc. They must not use
@@ -181,9 +184,10 @@ HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(3) void *hk_arena_aligned_alloc(hk_arena_t *
                                                                     size_t size);
 HK_API char *hk_arena_strdup(hk_arena_t *arena, const char *s);
 HK_API char *hk_arena_strndup(hk_arena_t *arena, const char *s, size_t n);
-/* Formats into the arena, as printf does, without calling malloc: %s %c %d %i %u %x %p %% with
- * l, ll and z sizes, a width, and the '-' and '0' flags (no floating point, no precision; another
- * conversion is copied as written). */
+/* Formats into the arena exactly as snprintf does, without calling malloc: every C99 conversion,
+ * flag, width, precision (`*` too) and size. %n is refused (shown as written, nothing stored);
+ * floating point with a precision over 400, or %Lf of 1e300 or more, is shown as written, because
+ * glibc would malloc for it. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif

@@ -58,6 +58,7 @@ typedef struct hk_arena_cleanup_s {
 struct hk_arena_s {
     /* -- the fast path; cur is stored atomically (relaxed) so statistics may read it */
     uintptr_t cur, limit;
+    hk_handle_t handle; /* the magic word every call checks (registry.h) */
     unsigned slow;
     /* -- everything else */
     hk_arena_chunk_t *chunk;   /* the current one */
@@ -81,6 +82,17 @@ struct hk_arena_s {
     hk_arena_chunk_t first; /* its memory follows the header */
     _Alignas(HK_ARENA_ALIGN) uint8_t data[];
 };
+
+_Static_assert(offsetof(struct hk_arena_s, handle) == HK_HANDLE_OFFSET, "the handle header is where the check reads it");
+
+/* Refuse the call (NULL or -1 with errno = EINVAL, or just return) unless a is a live arena. */
+#define HK_ARENA_CHECK(a, call, ...)                                                                                \
+    do {                                                                                                            \
+        if (hk_unlikely(!hk_handle_live((a), HK_REG_ARENA))) {                                                      \
+            hk_handle_refuse((call), (a), HK_REG_ARENA);                                                            \
+            return __VA_ARGS__;                                                                                     \
+        }                                                                                                           \
+    } while (0)
 
 /* What reset, rewind or destroy takes off an arena, to be undone with no lock held. */
 typedef struct hk_arena_undo_s {
@@ -118,7 +130,10 @@ static void hk_arena_leave(hk_arena_t *a) {
     if (a->locked) pthread_mutex_unlock(&a->lock);
 }
 
-HK_API void hk_arena_set_owner(hk_arena_t *a) { a->owner = pthread_self(); }
+HK_API void hk_arena_set_owner(hk_arena_t *a) {
+    HK_ARENA_CHECK(a, "hk_arena_set_owner");
+    a->owner = pthread_self();
+}
 
 /* ------------------------------------------------------------------ memory */
 
@@ -220,6 +235,7 @@ static hk_noinline void *hk_arena_alloc_slow(hk_arena_t *a, size_t size, size_t 
 }
 
 HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
+    HK_ARENA_CHECK(a, "hk_arena_alloc", NULL);
     if (hk_likely(a->slow == 0)) { /* not locked: only the owner reads cur and limit */
         uintptr_t p = hk_align_up(a->cur, HK_ARENA_ALIGN);
         if (hk_likely(size <= a->limit - p)) { /* limit is 16-aligned: p <= limit */
@@ -232,6 +248,7 @@ HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
 }
 
 HK_API void *hk_arena_calloc(hk_arena_t *a, size_t count, size_t size) {
+    HK_ARENA_CHECK(a, "hk_arena_calloc", NULL);
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
         errno = ENOMEM;
@@ -243,6 +260,7 @@ HK_API void *hk_arena_calloc(hk_arena_t *a, size_t count, size_t size) {
 }
 
 HK_API void *hk_arena_aligned_alloc(hk_arena_t *a, size_t alignment, size_t size) {
+    HK_ARENA_CHECK(a, "hk_arena_aligned_alloc", NULL);
     if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
         errno = EINVAL;
         return NULL;
@@ -271,15 +289,20 @@ static char *hk_arena_string(hk_arena_t *a, const char *s, size_t n, const char 
     return p;
 }
 
-HK_API char *hk_arena_strdup(hk_arena_t *a, const char *s) { return hk_arena_string(a, s, strlen(s), "hk_arena_strdup"); }
+HK_API char *hk_arena_strdup(hk_arena_t *a, const char *s) {
+    HK_ARENA_CHECK(a, "hk_arena_strdup", NULL);
+    return hk_arena_string(a, s, strlen(s), "hk_arena_strdup");
+}
 
 HK_API char *hk_arena_strndup(hk_arena_t *a, const char *s, size_t n) {
+    HK_ARENA_CHECK(a, "hk_arena_strndup", NULL);
     return hk_arena_string(a, s, strnlen(s, n), "hk_arena_strndup");
 }
 
 /* Formatted straight into the rest of the current chunk; only if it does not fit is it formatted
  * again into memory of the right size. */
 HK_API char *hk_arena_vprintf(hk_arena_t *a, const char *fmt, va_list ap) {
+    HK_ARENA_CHECK(a, "hk_arena_printf", NULL);
     if (!hk_arena_enter(a, "hk_arena_printf")) return NULL;
     va_list again;
     va_copy(again, ap);
@@ -319,6 +342,7 @@ HK_API char *hk_arena_printf(hk_arena_t *a, const char *fmt, ...) {
 /* ------------------------------------------------------------------ cleanups, undo */
 
 HK_API int hk_arena_on_cleanup(hk_arena_t *a, void (*fn)(void *arg), void *arg) {
+    HK_ARENA_CHECK(a, "hk_arena_on_cleanup", -1);
     if (fn == NULL) {
         errno = EINVAL;
         return -1;
@@ -451,6 +475,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
         return NULL;
     }
     hk_process_init();
+    if (parent != NULL) HK_ARENA_CHECK(parent, "hk_arena_create", NULL);
     size_t header = offsetof(hk_arena_t, data);
     size_t bytes = first_chunk == 0 ? HK_ARENA_FIRST_DEFAULT : first_chunk;
     if (bytes < header + HK_ARENA_FIRST_MIN) bytes = header + HK_ARENA_FIRST_MIN;
@@ -469,6 +494,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
     atomic_store_explicit(&a->chunks, 1, memory_order_relaxed);
     atomic_store_explicit(&a->chunk_bytes, bytes, memory_order_relaxed);
     hk_registry_add(&a->reg, HK_REG_ARENA, name, a->locked ? &a->lock : NULL, hk_arena_figures);
+    hk_handle_set(&a->handle, a, HK_REG_ARENA, &a->reg);
     if (hk_tracking()) {
         a->label = hk_track_label_intern(a->reg.name);
         hk_arena_label(a, a); /* an arena never destroyed is reported by its name */
@@ -495,6 +521,7 @@ HK_API hk_arena_t *hk_arena_create(const char *name, hk_arena_t *parent, unsigne
 
 /* The arena is off its parent's list: empty it and free it. */
 static void hk_arena_destroy_detached(hk_arena_t *a) {
+    hk_handle_kill(&a->handle, a, HK_REG_ARENA); /* first: a later call with this handle is refused */
     hk_registry_remove(&a->reg);
     hk_arena_undo_t u;
     hk_arena_detach(a, 0, &u);
@@ -512,7 +539,8 @@ static void hk_arena_destroy_detached(hk_arena_t *a) {
 }
 
 HK_API void hk_arena_destroy(hk_arena_t *a) {
-    if (a == NULL) return;
+    if (a == NULL) return; /* like free(NULL) */
+    HK_ARENA_CHECK(a, "hk_arena_destroy");
     if ((a->slow & HK_ARENA_SLOW_CHECK) && !hk_arena_enter(a, "hk_arena_destroy")) return;
     hk_arena_t *parent = a->parent;
     if (parent != NULL) {
@@ -527,6 +555,7 @@ HK_API void hk_arena_destroy(hk_arena_t *a) {
 }
 
 HK_API void hk_arena_reset(hk_arena_t *a) {
+    HK_ARENA_CHECK(a, "hk_arena_reset");
     if (!hk_arena_enter(a, "hk_arena_reset")) return;
     hk_arena_undo_t u;
     hk_arena_detach(a, 0, &u);
@@ -543,6 +572,7 @@ HK_API void hk_arena_reset(hk_arena_t *a) {
 
 HK_API hk_arena_mark_t hk_arena_mark(hk_arena_t *a) {
     hk_arena_mark_t m = {NULL, 0, 0, 0};
+    HK_ARENA_CHECK(a, "hk_arena_mark", m);
     if (!hk_arena_enter(a, "hk_arena_mark")) return m;
     m.chunk_ = a->chunk;
     m.offset_ = a->cur - a->chunk->start;
@@ -563,6 +593,7 @@ static hk_arena_chunk_t *hk_arena_mark_chunk(hk_arena_t *a, const hk_arena_mark_
 }
 
 HK_API void hk_arena_rewind(hk_arena_t *a, hk_arena_mark_t mark) {
+    HK_ARENA_CHECK(a, "hk_arena_rewind");
     if (!hk_arena_enter(a, "hk_arena_rewind")) return;
     hk_arena_chunk_t *to = hk_arena_mark_chunk(a, &mark);
     if (to == NULL || mark.serial_ > a->serial) {
@@ -603,6 +634,9 @@ static void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
 }
 
 HK_API void hk_arena_stats(hk_arena_t *a, hk_arena_stats_t *out) {
+    if (out == NULL) return; /* nowhere to put them */
+    *out = (hk_arena_stats_t){0};
+    HK_ARENA_CHECK(a, "hk_arena_stats");
     hk_reg_figures_t f = {0};
     hk_arena_figures(&a->reg, &f);
     *out = (hk_arena_stats_t){.name = a->reg.name, .used = f.used, .chunks = f.chunks,

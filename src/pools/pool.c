@@ -240,12 +240,13 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
                                  void (*ctor)(void *obj, void *arg), void (*dtor)(void *obj, void *arg), void *arg) {
     unsigned mode_bits = flags & (HK_POOL_SHARED | HK_POOL_LOCAL);
     if (align == 0) align = size < 16 ? 8 : 16;
-    if (align < 8) align = 8;
+    /* the power of two is checked before small alignments are raised to 8: 3 is refused, not 8 */
     if (size == 0 || size > HK_POOL_SIZE_MAX || (align & (align - 1)) != 0 || align > HK_POOL_ALIGN_MAX ||
         (mode_bits != HK_POOL_SHARED && mode_bits != HK_POOL_LOCAL) || (flags & ~mode_bits) != 0) {
         errno = EINVAL;
         return NULL;
     }
+    if (align < 8) align = 8;
     hk_process_init();
     hk_pool_t *pool = hk_calloc(1, sizeof *pool);
     if (pool == NULL) return NULL;
@@ -295,6 +296,8 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
         hk_pool_id_put(id);
     }
     hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock, hk_pool_figures);
+    hk_handle_set(&pool->handle, pool, HK_REG_POOL, &pool->reg);
+    hk_pool_vg_create(pool);
     if (hk_tracking()) {
         pool->label = hk_track_label_intern(pool->reg.name);
         hk_track_set_label(pool, pool->label); /* a pool never destroyed is reported by name */
@@ -324,7 +327,9 @@ static void hk_pool_free_caches(hk_pool_cache_t *c) {
 }
 
 HK_API void hk_pool_destroy(hk_pool_t *pool) {
-    if (pool == NULL) return;
+    if (pool == NULL) return; /* like free(NULL) */
+    HK_POOL_CHECK(pool, "hk_pool_destroy");
+    hk_handle_kill(&pool->handle, pool, HK_REG_POOL); /* first: a later call with this handle is refused */
     hk_registry_remove(&pool->reg);
     hk_pool_id_put(pool->id);
     size_t live = 0, kept = 0;
@@ -360,6 +365,7 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
     }
     hk_pool_free_caches(pool->caches);
     hk_pool_free_caches(pool->spare);
+    hk_pool_vg_destroy(pool);
     pthread_mutex_destroy(&pool->lock);
     hk_free(pool);
 }
@@ -368,6 +374,7 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
 
 static void *hk_pool_handout(hk_pool_t *pool, void *obj) {
     hk_unpoison(obj, pool->size);
+    hk_pool_vg_alloc(pool, obj);
     *hk_pool_link_of(pool, obj) = hk_pool_live_mark(pool, obj);
     return obj;
 }
@@ -402,6 +409,7 @@ static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
 
 /* The home thread's cache is in the pool itself; the others' are in their thread's table. */
 HK_API void *hk_pool_alloc(hk_pool_t *pool) {
+    HK_POOL_CHECK(pool, "hk_pool_alloc", NULL);
     hk_pool_cache_t *c;
     if (hk_likely(atomic_load_explicit(&pool->home_token, memory_order_relaxed) == hk_pool_token())) {
         c = atomic_load_explicit(&pool->home_cache, memory_order_relaxed);
@@ -443,6 +451,7 @@ static bool hk_pool_owner_has_free(hk_pool_t *pool, hk_pool_cache_t *cache, hk_p
 
 /* Another thread's chunk: push onto its remote list and tell the owner. */
 static void hk_pool_free_remote(hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *owner, void *p) {
+    hk_pool_vg_free(pool, p);
     hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
     hk_remote_push(&c->remote, p, hk_pool_link_of(pool, p), (uintptr_t)c, pool->key); /* the list ends at c */
     /* Caches are never freed while the pool lives, so a stale owner is harmless. */
@@ -455,6 +464,7 @@ static void hk_pool_free_local(hk_pool_t *pool, hk_pool_cache_t *cache, void *p)
         hk_cache_flush(pool, cache, cache->limit / 2, HK_POOL_RESERVE);
     void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
     *hk_pool_link_of(pool, p) = (uintptr_t)p ^ pool->key;
+    hk_pool_vg_free(pool, p);
     hk_pool_poison_free(pool, p);
     *top = p;
     atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
@@ -487,6 +497,7 @@ static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
         pthread_mutex_lock(&pool->lock);
         bool twice = suspect && hk_pool_owner_has_free(pool, NULL, c, p);
         if (!twice) {
+            hk_pool_vg_free(pool, p);
             hk_pool_poison_free(pool, p);
             hk_set_put(pool, &pool->shared, p, HK_POOL_RESERVE);
             hk_set_taken_add(&pool->shared, -1);
@@ -535,6 +546,7 @@ static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
  * of this pool owned by this thread (one word of the header), and the word before the object
  * saying "live object at exactly this address". Anything else goes the slow way. */
 hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
+    HK_POOL_CHECK(pool, "hk_pool_free");
     uintptr_t a = (uintptr_t)obj;
     if (hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
         hk_pool_chunk_t *c = (hk_pool_chunk_t *)(a & pool->chunk_mask);
@@ -556,6 +568,7 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
             /* & rather than &&: one branch; neither test reads memory the other guards */
             if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != cache->end))) {
                 *link = a ^ pool->key;
+                hk_pool_vg_free(pool, obj);
                 hk_pool_poison_free(pool, obj);
                 *top = obj;
                 atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
@@ -569,7 +582,8 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
 /* ------------------------------------------------------------------ trim, statistics */
 
 HK_API size_t hk_pool_trim(hk_pool_t *pool) {
-    if (pool == NULL || pool->mode == HK_POOL_MODE_TRACKED) return 0;
+    HK_POOL_CHECK(pool, "hk_pool_trim", 0);
+    if (pool->mode == HK_POOL_MODE_TRACKED) return 0;
     size_t before = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
     if (pool->mode == HK_POOL_MODE_LOCAL) {
         hk_pool_cache_t *c = hk_pool_my_cache(pool);
@@ -618,6 +632,9 @@ static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
 }
 
 HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
+    if (out == NULL) return; /* nowhere to put them */
+    *out = (hk_pool_stats_t){0};
+    HK_POOL_CHECK(pool, "hk_pool_stats");
     hk_reg_figures_t f = {0};
     pthread_mutex_lock(&pool->lock);
     hk_pool_figures_locked(pool, &f);

@@ -82,6 +82,7 @@ struct hk_pool_s {
     /* -- read by every fast path */
     _Atomic uintptr_t home_token; /* the token of the thread whose cache is home_cache, or 0 */
     _Atomic(hk_pool_cache_t *) home_cache; /* one thread's cache found without a table: the first user's */
+    hk_handle_t handle;   /* the magic word every call checks (registry.h) */
     uint32_t id;          /* slot in the threads' cache tables; UINT32_MAX: no fast path */
     uint32_t limit;       /* objects a thread's cache holds at most */
     uint64_t gen;         /* tells this pool from an earlier one that had the same id */
@@ -112,6 +113,17 @@ struct hk_pool_s {
     hk_reg_node_t reg;
 };
 
+_Static_assert(offsetof(struct hk_pool_s, handle) == HK_HANDLE_OFFSET, "the handle header is where the check reads it");
+
+/* Refuse the call (NULL with errno = EINVAL, or just return) unless pool is a live pool. */
+#define HK_POOL_CHECK(pool, call, ...)                                                                              \
+    do {                                                                                                            \
+        if (hk_unlikely(!hk_handle_live((pool), HK_REG_POOL))) {                                                    \
+            hk_handle_refuse((call), (pool), HK_REG_POOL);                                                          \
+            return __VA_ARGS__;                                                                                     \
+        }                                                                                                           \
+    } while (0)
+
 /* Tells threads apart on the free path without a table lookup: the core's name for the thread,
  * its heap (core.h), unique among live threads; a thread's caches stop owning chunks in the
  * core's thread exit, before its heap record can be reused. A thread with no heap yet reads
@@ -139,6 +151,25 @@ static inline bool hk_pool_looks_free(const hk_pool_t *pool, const hk_pool_chunk
 
 /* In an ASan build a free object is poisoned (its link word, before it, stays readable). */
 static inline void hk_pool_poison_free(const hk_pool_t *pool, void *obj) { hk_poison(obj, pool->size); }
+
+/* Valgrind's memory-pool requests: each pool is a memcheck pool, each object handed out one of
+ * its blocks, so memcheck reports a use after hk_pool_free with the stack of that free, and a
+ * lost object as a leak. An object with a constructor is defined when handed out (it keeps the
+ * state the constructor gave it), else undefined, as malloc's blocks are. No-ops elsewhere. */
+#ifdef HK_VALGRIND
+static inline void hk_pool_vg_alloc(const hk_pool_t *pool, void *obj) {
+    VALGRIND_MEMPOOL_ALLOC(pool, obj, pool->size);
+    if (pool->ctor != NULL) VALGRIND_MAKE_MEM_DEFINED(obj, pool->size);
+}
+static inline void hk_pool_vg_free(const hk_pool_t *pool, void *obj) { VALGRIND_MEMPOOL_FREE(pool, obj); }
+#define hk_pool_vg_create(pool) VALGRIND_CREATE_MEMPOOL((pool), 0, 0)
+#define hk_pool_vg_destroy(pool) VALGRIND_DESTROY_MEMPOOL(pool)
+#else
+#define hk_pool_vg_alloc(pool, obj) ((void)(pool), (void)(obj))
+#define hk_pool_vg_free(pool, obj) ((void)(pool), (void)(obj))
+#define hk_pool_vg_create(pool) ((void)(pool))
+#define hk_pool_vg_destroy(pool) ((void)(pool))
+#endif
 
 static inline uintptr_t hk_chunk_end(const hk_pool_t *pool, const hk_pool_chunk_t *c) { return (uintptr_t)c ^ pool->key; }
 

@@ -115,6 +115,65 @@ bool hk_registry_name_of(const hk_reg_node_t *node, hk_reg_kind_t kind, char *bu
     return found;
 }
 
+/* ------------------------------------------------------------------ handles */
+
+void hk_handle_set(hk_handle_t *handle, const void *h, hk_reg_kind_t kind, const hk_reg_node_t *node) {
+    handle->node = node;
+    handle->magic = hk_handle_magic(h, kind);
+}
+
+void hk_handle_kill(hk_handle_t *handle, const void *h, hk_reg_kind_t kind) {
+    handle->magic = hk_handle_magic(h, kind) ^ HK_HANDLE_DEAD;
+}
+
+static const char *hk_kind_name(hk_reg_kind_t kind) { return kind == HK_REG_POOL ? "pool" : "arena"; }
+
+/* The name in a (possibly destroyed) member's node: printable bytes up to the NUL, or "?". */
+hk_no_asan_handle static void hk_handle_name(const hk_handle_t *handle, const void *h, char *buf, size_t cap) {
+    uintptr_t node = (uintptr_t)handle->node;
+    size_t n = 0;
+    /* the node is inside the member's own block: a pointer elsewhere is not trusted */
+    if (node > (uintptr_t)h && node - (uintptr_t)h < 4096) {
+        const char *name = ((const hk_reg_node_t *)node)->name;
+        while (n < cap - 1 && n < HK_NAME_LEN - 1 && name[n] >= 0x20 && name[n] < 0x7f) n++;
+        if (n > 0) memcpy(buf, name, n);
+    }
+    if (n == 0) buf[n++] = '?';
+    buf[n] = '\0';
+}
+
+hk_no_asan_handle void hk_handle_refuse(const char *call, const void *h, hk_reg_kind_t want) {
+    const char *want_name = hk_kind_name(want);
+    const char *tail = hk_state.options.abort_on_error ? "" : "; refused";
+    uintptr_t a = (uintptr_t)h;
+    if (h == NULL) {
+        hk_error("%s(NULL): no %s given%s", call, want_name, tail);
+    } else if ((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT) {
+        hk_error("%s(%p): not a%s %s (not memory heapkit handed out)%s", call, h, want == HK_REG_ARENA ? "n" : "",
+                 want_name, tail);
+    } else {
+        const hk_handle_t *handle = (const hk_handle_t *)(a + HK_HANDLE_OFFSET);
+        char name[HK_NAME_LEN];
+        const hk_reg_kind_t other = want == HK_REG_POOL ? HK_REG_ARENA : HK_REG_POOL;
+        if (handle->magic == (hk_handle_magic(h, want) ^ HK_HANDLE_DEAD)) {
+            hk_handle_name(handle, h, name, sizeof name);
+            hk_error("%s(%s '%s' %p): the %s was destroyed%s", call, want_name, name, h, want_name, tail);
+        } else if (handle->magic == hk_handle_magic(h, other)) {
+            hk_handle_name(handle, h, name, sizeof name);
+            hk_error("%s(%p): %s '%s', not a%s %s%s", call, h, hk_kind_name(other), name,
+                     want == HK_REG_ARENA ? "n" : "", want_name, tail);
+        } else if (handle->magic == (hk_handle_magic(h, other) ^ HK_HANDLE_DEAD)) {
+            hk_handle_name(handle, h, name, sizeof name);
+            hk_error("%s(%p): a destroyed %s ('%s'), not a%s %s%s", call, h, hk_kind_name(other), name,
+                     want == HK_REG_ARENA ? "n" : "", want_name, tail);
+        } else {
+            hk_error("%s(%p): not a%s %s (heapkit memory, but no live %s starts there)%s", call, h,
+                     want == HK_REG_ARENA ? "n" : "", want_name, want_name, tail);
+        }
+    }
+    errno = EINVAL;
+}
+
 /* --------------------------------------------------------------- statistics */
 
 typedef struct hk_reg_group_s {

@@ -6,6 +6,9 @@
 
 #include "track.h"
 
+/* The handle check reads a word of memory that may be another pool's poisoned free object. */
+#define hk_no_asan_handle __attribute__((no_sanitize("address")))
+
 #define HK_NAME_LEN HK_LABEL_LEN /* a name is its members' label in leak reports: cut alike */
 
 typedef enum { HK_REG_POOL = 1, HK_REG_ARENA = 2 } hk_reg_kind_t;
@@ -35,7 +38,44 @@ struct hk_reg_figures_s {
     bool local;                  /* pools: HK_POOL_LOCAL (of the first member) */
 };
 
+/* ---------------------------------------------------------------- handles
+ * Every pool and arena starts its second 16 bytes with this header (HK_HANDLE_OFFSET, the same in
+ * both): a magic word, the handle's address xor-ed with hk_key and a constant per kind, set at
+ * create and turned into its "destroyed" value at destroy, before the memory is freed; and a
+ * pointer to its own registry node, for the name. So every call checks its handle with one
+ * compare: a pointer that is not heapkit memory is never read, NULL included; a destroyed
+ * pool's or arena's word no longer matches (until a new one is created at the same address: the
+ * generation of the check, as in talloc); a pool passed where an arena is expected, or any other
+ * heapkit memory, does not match either, and the report names what it was. */
+typedef struct hk_handle_s {
+    uintptr_t magic;
+    const hk_reg_node_t *node;
+} hk_handle_t;
+#define HK_HANDLE_OFFSET 16
+#define HK_HANDLE_POOL ((uintptr_t)0x5a3c9e1f70b2d468ull)
+#define HK_HANDLE_ARENA ((uintptr_t)0x36d1a4f8c05e9b27ull)
+#define HK_HANDLE_DEAD ((uintptr_t)0xdead000000000000ull) /* xor-ed in at destroy */
+
+static inline uintptr_t hk_handle_magic(const void *h, hk_reg_kind_t kind) {
+    return (uintptr_t)h ^ hk_key ^ (kind == HK_REG_POOL ? HK_HANDLE_POOL : HK_HANDLE_ARENA);
+}
+
+/* Is h a live pool (or arena)? Reads h only if it is heapkit memory. */
+hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t kind) {
+    uintptr_t a = (uintptr_t)h;
+    if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) return false;
+    return hk_likely(((const hk_handle_t *)(a + HK_HANDLE_OFFSET))->magic == hk_handle_magic(h, kind));
+}
+
 /* registry.c */
+/* A member is made (node: its registry node) or destroyed: its handle says so. */
+hk_internal void hk_handle_set(hk_handle_t *handle, const void *h, hk_reg_kind_t kind, const hk_reg_node_t *node);
+hk_internal void hk_handle_kill(hk_handle_t *handle, const void *h, hk_reg_kind_t kind);
+/* h failed hk_handle_live for `call`: one line saying what it is (NULL, not heapkit memory, a
+ * destroyed pool or arena and its name, a member of the other kind, something else), then
+ * errno = EINVAL. The caller refuses the call. */
+hk_internal void hk_handle_refuse(const char *call, const void *h, hk_reg_kind_t want);
+
 hk_internal void hk_registry_add(hk_reg_node_t *node, hk_reg_kind_t kind, const char *name, pthread_mutex_t *lock,
                                   void (*figures)(hk_reg_node_t *node, hk_reg_figures_t *f));
 hk_internal void hk_registry_remove(hk_reg_node_t *node);
@@ -47,7 +87,8 @@ hk_internal bool hk_registry_name_of(const hk_reg_node_t *node, hk_reg_kind_t ki
 
 /* ------------------------------------------------------------- poisoning
  * In an AddressSanitizer build, memory a pool or arena holds but has not handed out is poisoned,
- * so a use after free, reset or rewind is reported by ASan itself. Elsewhere these are no-ops;
+ * so a use after free, reset or rewind is reported by ASan itself; elsewhere the same is told to
+ * Valgrind's memcheck (when its header is installed), which ignores it outside Valgrind;
  * debug mode (HEAPKIT_LEAKS=1) fills released memory with HK_FREED_BYTE instead. */
 #if defined(__SANITIZE_ADDRESS__)
 #define HK_ASAN 1
@@ -57,10 +98,25 @@ hk_internal bool hk_registry_name_of(const hk_reg_node_t *node, hk_reg_kind_t ki
 #endif
 #endif
 
+/* (cppcheck cannot evaluate __has_include: it checks the code without Valgrind) */
+#if !defined(HK_ASAN) && defined(__has_include) && !defined(__CPPCHECK__)
+#if __has_include(<valgrind/memcheck.h>)
+#define HK_VALGRIND 1
+#endif
+#endif
+
 #ifdef HK_ASAN
 #include <sanitizer/asan_interface.h>
 #define hk_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define hk_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#elif defined(HK_VALGRIND)
+/* Under Valgrind's memcheck the same places mark memory inaccessible and back; outside Valgrind a
+ * client request is a few register instructions that do nothing. Memory is marked defined when it
+ * is handed out: a pool object keeps its constructed state, and what the program writes into an
+ * arena is its own business. pool.h adds the memory-pool requests that name pool objects. */
+#include <valgrind/memcheck.h>
+#define hk_poison(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#define hk_unpoison(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
 #else
 #define hk_poison(p, n) ((void)(p), (void)(n))
 #define hk_unpoison(p, n) ((void)(p), (void)(n))
