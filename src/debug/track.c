@@ -229,7 +229,7 @@ static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_
 #endif
 
 /* The depot id of the current call stack, the allocator's own frames left out. */
-static hk_noinline uint32_t hk_track_stack(void) {
+static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
      * recorded with no stack instead of recursing or blaming the program. */
     if (hk_own_work) return HK_STACK_UNKNOWN;
@@ -239,7 +239,7 @@ static hk_noinline uint32_t hk_track_stack(void) {
     uint32_t id = 0;
 #if defined(__x86_64__)
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
-    hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES ? hk_stack_cache_set(hk_heap_tls, base) : NULL;
+    hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES && heap != NULL ? hk_stack_cache_set(heap, base) : NULL;
     for (int w = 0; set != NULL && w < HK_STACK_CACHE_WAYS && id == 0; w++) {
         hk_stack_cache_entry_t *e = &set[w];
         if (e->base != base) continue;
@@ -253,8 +253,8 @@ static hk_noinline uint32_t hk_track_stack(void) {
         size_t n = hk_unwind_slots(base, ra, slot, max);
         if (n > 0) {
             id = hk_track_keep(ra, n);
-            size_t set_index = (size_t)(set - hk_heap_tls->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
-            hk_stack_cache_entry_t *e = &set[hk_heap_tls->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS];
+            size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
+            hk_stack_cache_entry_t *e = &set[heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS];
             e->base = base;
             e->id = id;
             e->frames = (uint32_t)n;
@@ -318,14 +318,18 @@ static void hk_track_alloc(void *p, size_t size) {
     uint8_t *block;
     hk_track_rec_t *rec = hk_track_locate(p, &seg, &block);
     if (rec == NULL) return;
+    /* A thread can be handed a block before it has a heap of its own (another thread's block
+     * realloc'ed in place, a huge aligned block): give it one now, or its stack cache and serial
+     * would be the shared empty heap's, which threads would race on. NULL: out of memory. */
     hk_heap_t *heap = hk_heap_tls;
+    if (heap == &hk_heap_empty) heap = hk_heap_thread_init();
     hk_track_rec_t fresh = {
         .size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
-        .thread = heap->serial,
+        .thread = heap != NULL ? heap->serial : 0,
         .offset = (uint16_t)(((uint8_t *)p - block) >> HK_BLOCK_ALIGN_SHIFT),
     };
     if (seg->kind == HK_SEGMENT_HUGE) seg->huge_size = size;
-    fresh.stack = hk_track_stack();
+    fresh.stack = hk_track_stack(heap);
     *rec = fresh;
 }
 
