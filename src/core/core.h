@@ -170,6 +170,7 @@ extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))
 /* os.c — the only place that talks to the kernel about memory */
 hk_internal size_t hk_os_page_size(void);
 hk_internal void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped);
+hk_internal void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int extra_flags);
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
