@@ -10,6 +10,14 @@ static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool ze
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
 
+/* The kernel refused a mapping (commit limit, RLIMIT_AS, RLIMIT_DATA): the huge cache's mappings
+ * count against those limits too, so give them back and say whether a retry may succeed. */
+static hk_cold bool hk_out_of_memory_retry(void) {
+    if (hk_huge_cached() == 0) return false;
+    hk_huge_purge(true);
+    return true;
+}
+
 /* ---------------------------------------------------------------- malloc */
 
 HK_API void *hk_malloc(size_t size) {
@@ -53,11 +61,13 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
     void *p;
     if (size > HK_MEDIUM_MAX) {
         p = hk_huge_alloc(size, 0, zero);
+        if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, 0, zero);
         if (p == NULL) return NULL;
     } else {
         size_t bin = hk_bin_of(size);
         hk_page_t *page = heap->bins[bin].first;
         if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
+        if (hk_unlikely(page == NULL) && hk_out_of_memory_retry()) page = hk_heap_find_page(heap, bin);
         if (hk_unlikely(page == NULL)) {
             errno = ENOMEM;
             return NULL;
@@ -354,6 +364,7 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
         }
     }
     void *p = hk_huge_alloc(size, align, zero);
+    if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, align, zero);
     if (p != NULL) hk_hook_alloc(p, size);
     return p;
 }
