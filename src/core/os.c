@@ -58,19 +58,32 @@ static void *hk_os_reserve(size_t size) {
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* The lowest address an aligned mapping was placed at: with top-down placement, the free address
+ * space just below it is where a tight mapping still finds an aligned spot. */
+static _Atomic uintptr_t hk_os_lowest;
+
+/* Exactly [at, at+size), or NULL. */
+static uint8_t *hk_os_mmap_at(uintptr_t at, size_t size, int extra_flags) {
+    uint8_t *p = hk_os_mmap((void *)at, size, MAP_FIXED_NOREPLACE | extra_flags);
+    if (p != NULL && (uintptr_t)p != at) { /* an old kernel that took the address as a hint */
+        munmap(p, size);
+        p = NULL;
+    }
+    return p;
+}
+
 /* Under a tight RLIMIT_AS the over-mapping below can fail where size alone would fit: map size
  * alone, and if it is not aligned, try the aligned address just below it (with top-down
- * placement the gap usually goes on there). */
+ * placement the gap usually goes on there), then the one below everything mapped so far (the
+ * gaps between aligned mappings are too short for another). */
 static uint8_t *hk_os_map_aligned_tight(size_t size, size_t align, int extra_flags) {
     uint8_t *p = hk_os_mmap(NULL, size, extra_flags);
     if (p == NULL || ((uintptr_t)p & (align - 1)) == 0) return p;
     uintptr_t below = (uintptr_t)p & ~(uintptr_t)(align - 1);
     munmap(p, size);
-    p = hk_os_mmap((void *)below, size, MAP_FIXED_NOREPLACE | extra_flags);
-    if (p != NULL && (uintptr_t)p != below) { /* an old kernel that took the address as a hint */
-        munmap(p, size);
-        p = NULL;
-    }
+    p = hk_os_mmap_at(below, size, extra_flags);
+    uintptr_t lowest = atomic_load_explicit(&hk_os_lowest, memory_order_relaxed);
+    if (p == NULL && lowest > size + align) p = hk_os_mmap_at((lowest - size) & ~(uintptr_t)(align - 1), size, extra_flags);
     return p;
 }
 
@@ -115,6 +128,8 @@ void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int ext
         }
     }
     atomic_store_explicit(&next_hint, (uintptr_t)p + hk_align_up(size, align), memory_order_relaxed);
+    uintptr_t lowest = atomic_load_explicit(&hk_os_lowest, memory_order_relaxed);
+    if (lowest == 0 || (uintptr_t)p < lowest) atomic_store_explicit(&hk_os_lowest, (uintptr_t)p, memory_order_relaxed);
     hk_os_account((intptr_t)size, (intptr_t)size);
     *mapped = size;
     errno = saved_errno;
