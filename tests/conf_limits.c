@@ -46,6 +46,14 @@ static void every_entry_fails(size_t n) {
     TRY("reallocarray(n / 8, 8)", T_reallocarray(hkt_launder(old), n / 8, 8));
     CHECKF(hkt_verify(old, 100, 9) == (size_t)-1, "a failed realloc of %#zx changed the old block", n);
     T_free(old);
+    /* a huge block grows by mremap, in place or moved: the growth is committed too */
+    size_t hn = (size_t)1 << 20;
+    char *huge = T_malloc(hn);
+    REQUIRE(huge != NULL);
+    hkt_fill(huge, hn, 4);
+    TRY("realloc of a huge block", T_realloc(hkt_launder(huge), n));
+    CHECKF(hkt_verify(huge, hn, 4) == (size_t)-1, "a failed realloc of a huge block to %#zx changed it", n);
+    T_free(huge);
 #ifdef HKT_API
     hk_arena_t *a = hk_arena_create("limits", NULL, 0);
     REQUIRE(a != NULL);
