@@ -273,7 +273,7 @@ static size_t hk_realloc_usable(void *p) {
     }
     hk_page_t *page = hk_segment_page_of(seg, p);
     if (!page->in_use || (uint8_t *)p < page->start ||
-        (uint8_t *)p >= page->start + (size_t)page->capacity * page->block_size) {
+        (uint8_t *)p >= page->start + (size_t)page->reserved * page->block_size) { /* capacity is the owner's */
         hk_report_foreign("realloc", p);
         return 0;
     }

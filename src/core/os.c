@@ -14,13 +14,16 @@
 /* Pages asked of mincore per call: a 1 KiB vector on the stack, 4 MiB of 4 KiB pages. */
 #define HK_MINCORE_BATCH 1024
 
+/* First asked by whichever thread maps first, so two may race to set it: atomic (same value). */
 size_t hk_os_page_size(void) {
     static size_t page_size;
-    if (hk_unlikely(page_size == 0)) {
-        size_t ps = (size_t)getauxval(AT_PAGESZ);
-        page_size = ps ? ps : HK_PAGE_SIZE_FALLBACK;
+    size_t ps = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+    if (hk_unlikely(ps == 0)) {
+        ps = (size_t)getauxval(AT_PAGESZ);
+        if (ps == 0) ps = HK_PAGE_SIZE_FALLBACK;
+        __atomic_store_n(&page_size, ps, __ATOMIC_RELAXED);
     }
-    return page_size;
+    return ps;
 }
 
 uint64_t hk_clock_ms(void) {
