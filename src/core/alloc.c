@@ -10,6 +10,14 @@ static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool ze
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
 
+/* The kernel refused a mapping (commit limit, RLIMIT_AS, RLIMIT_DATA): the huge cache's mappings
+ * count against those limits too, so give them back and say whether a retry may succeed. */
+static hk_cold bool hk_out_of_memory_retry(void) {
+    if (hk_huge_cached() == 0) return false;
+    hk_huge_purge(true);
+    return true;
+}
+
 /* ---------------------------------------------------------------- malloc */
 
 HK_API void *hk_malloc(size_t size) {
@@ -53,11 +61,13 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
     void *p;
     if (size > HK_MEDIUM_MAX) {
         p = hk_huge_alloc(size, 0, zero);
+        if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, 0, zero);
         if (p == NULL) return NULL;
     } else {
         size_t bin = hk_bin_of(size);
         hk_page_t *page = heap->bins[bin].first;
         if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
+        if (hk_unlikely(page == NULL) && hk_out_of_memory_retry()) page = hk_heap_find_page(heap, bin);
         if (hk_unlikely(page == NULL)) {
             errno = ENOMEM;
             return NULL;
@@ -100,12 +110,26 @@ HK_API void hk_free(void *p) {
     hk_free_generic(p);
 }
 
+/* How a reported misuse ends, for the end of its message: with HEAPKIT_ON_ERROR=abort, hk_error
+ * aborts right after the line, so the line must not promise that the program goes on. */
+static const char *hk_misuse_outcome(const char *survived) {
+    return hk_state.options.abort_on_error ? "" : survived;
+}
+#define HK_FREE_IGNORED "; ignored"
+#define HK_REALLOC_REFUSED "; refused: NULL returned, errno EINVAL"
+
 static hk_cold void hk_report_double_free(const void *p) {
-    hk_error("free(%p): double free (the block is already free); ignored", p);
+    hk_error("free(%p): double free (the block is already free)%s", p, hk_misuse_outcome(HK_FREE_IGNORED));
 }
 
 static hk_cold void hk_report_interior(const char *who, const void *p, size_t block_size) {
-    hk_error("%s(%p): pointer into the middle of a %zu-byte block; ignored", who, p, block_size);
+    hk_error("%s(%p): pointer into the middle of a %zu-byte block%s", who, p, block_size,
+             hk_misuse_outcome(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
+}
+
+static hk_cold void hk_report_foreign(const char *who, const void *p) {
+    hk_error("%s(%p): pointer not allocated by heapkit (or already freed)%s", who, p,
+             hk_misuse_outcome(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
 }
 
 static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
@@ -131,7 +155,7 @@ static void hk_free_generic(void *p) {
         return;
     }
     if (!page->in_use || (uint8_t *)p < page->start) {
-        hk_error("free(%p): pointer not allocated by heapkit (or already freed); ignored", p);
+        hk_report_foreign("free", p);
         return;
     }
     uint8_t flags = hk_page_flags(page);
@@ -180,7 +204,7 @@ static void hk_free_unknown(void *p) {
         hk_report_interior("free", p, seg->block_size);
         return;
     }
-    hk_error("free(%p): pointer not allocated by heapkit (or already freed); ignored", p);
+    hk_report_foreign("free", p);
 }
 
 HK_API void hk_free_sized(void *p, size_t size) {
@@ -232,13 +256,49 @@ HK_API bool hk_owns(const void *p) { return p != NULL && hk_usable_from(p, NULL)
  * little is not worth a copy, and halving or more gives the rest back. */
 #define HK_REALLOC_KEEP 2
 
+/* The bytes usable in the live block p was handed out as, or 0 after a one-line message naming
+ * realloc. realloc copies and frees its block, so unlike free it cannot let a doubtful pointer
+ * through: a freed block (it would hand out memory the free list also holds), an interior pointer
+ * or a foreign one is refused before anything is touched. */
+static size_t hk_realloc_usable(void *p) {
+    hk_segment_t *seg = hk_segment_lookup(p);
+    if (seg == NULL) {
+        hk_report_foreign("realloc", p);
+        return 0;
+    }
+    if (seg->kind == HK_SEGMENT_HUGE) {
+        if ((uint8_t *)p == (uint8_t *)seg + seg->block_offset) return seg->block_size;
+        hk_report_interior("realloc", p, seg->block_size);
+        return 0;
+    }
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    if (!page->in_use || (uint8_t *)p < page->start ||
+        (uint8_t *)p >= page->start + (size_t)page->reserved * page->block_size) { /* capacity is the owner's */
+        hk_report_foreign("realloc", p);
+        return 0;
+    }
+    hk_block_t *b = p;
+    if (hk_page_flags(page) & HK_PAGE_HAS_ALIGNED) b = hk_block_start(page, p); /* as free does */
+    else if (!hk_page_is_block_start(page, p)) {
+        hk_report_interior("realloc", p, page->block_size);
+        return 0;
+    }
+    /* As in free: the owner can walk its lists to be sure; for another thread's block the link
+     * word decides alone. */
+    if (hk_block_looks_free(b, seg) && (hk_segment_owner(seg) != hk_heap_tls || hk_page_contains_free(page, b))) {
+        hk_error("realloc(%p): the block is already free%s", p, hk_misuse_outcome(HK_REALLOC_REFUSED));
+        return 0;
+    }
+    return page->block_size - (size_t)((uint8_t *)p - (uint8_t *)b);
+}
+
 HK_API void *hk_realloc(void *p, size_t size) {
     if (p == NULL) return hk_malloc(size);
-    if (size == 0) { /* as glibc: free and return NULL */
+    size_t usable = hk_realloc_usable(p);
+    if (usable != 0 && size == 0) { /* as glibc: free and return NULL */
         hk_free(p);
         return NULL;
     }
-    size_t usable = hk_usable_from(p, "realloc");
     if (usable == 0) {
         errno = EINVAL;
         return NULL;
@@ -304,6 +364,7 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
         }
     }
     void *p = hk_huge_alloc(size, align, zero);
+    if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, align, zero);
     if (p != NULL) hk_hook_alloc(p, size);
     return p;
 }

@@ -17,8 +17,8 @@
  * Segments are 4 MiB and 4 MiB aligned, so the segment of any block is one mask away.
  * Small blocks (<= 8 KiB) live in 64 KiB pages, medium (<= 128 KiB) in 512 KiB pages;
  * bigger ("huge") blocks get a segment of their own, mapped to size. */
-/* 4 MiB: 64 small or 8 medium pages share one header and one lock, and the segment map, a byte
- * per segment-sized granule of the 47-bit address space, is 32 MiB of mostly untouched bss. */
+/* 4 MiB: 64 small or 8 medium pages share one header and one lock, and the segment map needs a
+ * byte per 4 MiB of the address span the library maps (segmap.c). */
 #define HK_SEGMENT_SHIFT 22
 #define HK_SEGMENT_SIZE ((size_t)1 << HK_SEGMENT_SHIFT)
 #define HK_SEGMENT_MASK (HK_SEGMENT_SIZE - 1)
@@ -156,7 +156,14 @@ struct hk_heap_s {
 
 /* ----------------------------------------------------------------- globals */
 
-extern hk_internal uint8_t hk_segmap[(size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT)];
+/* The segment map (segmap.c): tags[i] is the tag of granule first + i; the current map is
+ * replaced, never changed in place, when the span it covers grows. */
+typedef struct hk_segmap_s {
+    uintptr_t first; /* granule index (address >> HK_SEGMENT_SHIFT) of tags[0] */
+    uintptr_t count; /* granules covered */
+    uint8_t tags[];
+} hk_segmap_t;
+extern hk_internal hk_segmap_t *hk_segmap_current;
 extern hk_internal hk_heap_t hk_heap_empty;
 /* The thread's heap, &hk_heap_empty until it first needs one (hk_heap_thread_init). A real heap is
  * also the library's name for the thread: unique among live threads, and its record is reused
@@ -170,6 +177,7 @@ extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))
 /* os.c — the only place that talks to the kernel about memory */
 hk_internal size_t hk_os_page_size(void);
 hk_internal void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped);
+hk_internal void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int extra_flags);
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
@@ -180,7 +188,9 @@ hk_internal uint64_t hk_clock_ms(void);
 hk_internal void hk_os_account(intptr_t reserved, intptr_t committed); /* byte counts of the statistics */
 
 /* segmap.c — what lives in each 4 MiB granule of the address space (the map itself is above) */
+hk_internal bool hk_segmap_cover(uintptr_t start, size_t size);
 hk_internal void hk_segmap_set(uintptr_t start, size_t size, uint8_t tag);
+hk_internal void hk_segmap_extent(uintptr_t *lo, uintptr_t *hi);
 
 /* meta.c — memory for the library's own records: whole granules tagged HK_MAP_META */
 hk_internal void *hk_meta_map(size_t size);
@@ -241,9 +251,12 @@ hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
 static inline uintptr_t hk_encode(const void *p) { return (uintptr_t)p ^ hk_key; }
 static inline hk_block_t *hk_decode(uintptr_t w) { return (hk_block_t *)(w ^ hk_key); }
 
+/* One unsigned compare both bounds-checks the map and rejects addresses beyond the 47 bits. */
 static inline uint8_t hk_segmap_get(uintptr_t a) {
-    if (hk_unlikely((a >> HK_ADDRESS_BITS) != 0)) return HK_MAP_NONE;
-    return __atomic_load_n(&hk_segmap[a >> HK_SEGMENT_SHIFT], __ATOMIC_RELAXED);
+    const hk_segmap_t *m = __atomic_load_n(&hk_segmap_current, __ATOMIC_ACQUIRE);
+    uintptr_t i = (a >> HK_SEGMENT_SHIFT) - m->first;
+    if (i >= m->count) return HK_MAP_NONE;
+    return __atomic_load_n(&m->tags[i], __ATOMIC_RELAXED);
 }
 
 static inline hk_segment_t *hk_ptr_segment(const void *p) {

@@ -20,6 +20,11 @@ hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-ex
 /* Heap records are made this many bytes' worth at a time, in a metadata mapping (which takes a
  * whole segment-sized granule of address space; the rest of it is never touched). */
 #define HK_HEAP_RECORDS_BYTES ((size_t)64 * 1024)
+/* The first records are in the library's own data instead: a program with a few threads then
+ * pays no 4 MiB granule of address space for them, which matters under `ulimit -v`. */
+#define HK_HEAP_STATIC_RECORDS 16
+static _Alignas(hk_heap_t) uint8_t hk_heap_static_bytes[HK_HEAP_STATIC_RECORDS * sizeof(hk_heap_t)];
+static bool hk_heap_static_used;
 
 /* --------------------------------------------------------------- size classes */
 
@@ -208,6 +213,14 @@ static hk_heap_t *hk_heap_record_alloc(void) {
     hk_heap_t *heap = hk_state.free_heaps;
     if (heap != NULL) {
         hk_state.free_heaps = heap->next_heap;
+    } else if (!hk_heap_static_used) {
+        hk_heap_static_used = true;
+        hk_heap_t *records = (hk_heap_t *)(void *)hk_heap_static_bytes;
+        for (size_t i = 1; i < HK_HEAP_STATIC_RECORDS; i++) {
+            records[i].next_heap = hk_state.free_heaps;
+            hk_state.free_heaps = &records[i];
+        }
+        heap = &records[0];
     } else {
         /* Heap records are never unmapped: a remote freer may still bump full_freed on a
          * record whose thread is gone, which must stay harmless. */

@@ -103,6 +103,10 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
             is_zero = true;
         }
     }
+    if (seg != NULL && !hk_segmap_cover((uintptr_t)seg, mapped)) {
+        hk_os_unmap(seg, mapped);
+        seg = NULL;
+    }
     if (seg == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -141,6 +145,10 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
         hk_huge_publish(seg);
         return NULL;
     }
+    /* A moved block whose new place the map cannot grow to cover (a few KiB short of the address
+     * space limit, right after mremap found 4 MiB) would be untagged beyond the old span: keep
+     * trying as it is, since the move cannot be undone; a later free then reports it. */
+    (void)hk_segmap_cover((uintptr_t)resized, needed);
     hk_huge_set_size(resized, needed);
     hk_hook_huge_placed(resized); /* the header may have moved */
     hk_huge_publish(resized);

@@ -3,11 +3,17 @@
  * takes them for blocks or roots, and counted apart from the heap's reserved/committed bytes. */
 #include "core.h"
 
+#include <sys/mman.h>
+
 void *hk_meta_map(size_t size) {
     size = hk_align_up(size, HK_SEGMENT_SIZE);
     size_t mapped;
-    uint8_t *p = hk_os_map_aligned(size, HK_SEGMENT_SIZE, &mapped);
+    uint8_t *p = hk_os_map_aligned_flags(size, HK_SEGMENT_SIZE, &mapped, MAP_NORESERVE); /* sparse tables */
     if (p == NULL) return NULL;
+    if (!hk_segmap_cover((uintptr_t)p, size)) {
+        hk_os_unmap(p, size);
+        return NULL;
+    }
     hk_os_account(-(intptr_t)size, -(intptr_t)size);
     atomic_fetch_add_explicit(&hk_state.meta_reserved, size, memory_order_relaxed);
     hk_segmap_set((uintptr_t)p, size, HK_MAP_META);

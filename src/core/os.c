@@ -14,13 +14,16 @@
 /* Pages asked of mincore per call: a 1 KiB vector on the stack, 4 MiB of 4 KiB pages. */
 #define HK_MINCORE_BATCH 1024
 
+/* First asked by whichever thread maps first, so two may race to set it: atomic (same value). */
 size_t hk_os_page_size(void) {
     static size_t page_size;
-    if (hk_unlikely(page_size == 0)) {
-        size_t ps = (size_t)getauxval(AT_PAGESZ);
-        page_size = ps ? ps : HK_PAGE_SIZE_FALLBACK;
+    size_t ps = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+    if (hk_unlikely(ps == 0)) {
+        ps = (size_t)getauxval(AT_PAGESZ);
+        if (ps == 0) ps = HK_PAGE_SIZE_FALLBACK;
+        __atomic_store_n(&page_size, ps, __ATOMIC_RELAXED);
     }
-    return page_size;
+    return ps;
 }
 
 uint64_t hk_clock_ms(void) {
@@ -42,15 +45,60 @@ void hk_os_account(intptr_t reserved, intptr_t committed) {
     }
 }
 
+/* Memory the program gets goes through the kernel's commit accounting (no MAP_NORESERVE), so that
+ * the kernel can refuse what the machine cannot back and malloc returns NULL instead of memory
+ * the program is killed for touching; RLIMIT_AS and RLIMIT_DATA are the kernel's to enforce. The
+ * library's own sparse tables (meta.c) are reserved with MAP_NORESERVE: touched a little at a time,
+ * and no caller could be told NULL for them anyway. */
 static void *hk_os_mmap(void *hint, size_t size, int extra_flags) {
-    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
     return p == MAP_FAILED ? NULL : p;
+}
+
+/* Address space only: neither committed nor counted against the commit limit (PROT_NONE). */
+static void *hk_os_reserve(size_t size) {
+    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* The lowest address an aligned mapping was placed at: with top-down placement, the free address
+ * space just below it is where a tight mapping still finds an aligned spot. */
+static _Atomic uintptr_t hk_os_lowest;
+
+/* Exactly [at, at+size), or NULL. */
+static uint8_t *hk_os_mmap_at(uintptr_t at, size_t size, int extra_flags) {
+    uint8_t *p = hk_os_mmap((void *)at, size, MAP_FIXED_NOREPLACE | extra_flags);
+    if (p != NULL && (uintptr_t)p != at) { /* an old kernel that took the address as a hint */
+        munmap(p, size);
+        p = NULL;
+    }
+    return p;
+}
+
+/* Under a tight RLIMIT_AS the over-mapping below can fail where size alone would fit: map size
+ * alone, and if it is not aligned, try the aligned address just below it (with top-down
+ * placement the gap usually goes on there), then the one below everything mapped so far (the
+ * gaps between aligned mappings are too short for another). */
+static uint8_t *hk_os_map_aligned_tight(size_t size, size_t align, int extra_flags) {
+    uint8_t *p = hk_os_mmap(NULL, size, extra_flags);
+    if (p == NULL || ((uintptr_t)p & (align - 1)) == 0) return p;
+    uintptr_t below = (uintptr_t)p & ~(uintptr_t)(align - 1);
+    munmap(p, size);
+    p = hk_os_mmap_at(below, size, extra_flags);
+    uintptr_t lowest = atomic_load_explicit(&hk_os_lowest, memory_order_relaxed);
+    if (p == NULL && lowest > size + align) p = hk_os_mmap_at((lowest - size) & ~(uintptr_t)(align - 1), size, extra_flags);
+    return p;
 }
 
 /* Map size bytes aligned to align (a power of two >= the page size) by over-mapping and
  * trimming the ends; *mapped receives the size mapped (size rounded up to pages). */
 void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped) {
+    return hk_os_map_aligned_flags(size, align, mapped, 0);
+}
+
+/* The same, with extra mmap flags (meta.c's MAP_NORESERVE). */
+void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int extra_flags) {
+    int saved_errno = errno; /* a refused hint (EEXIST) is not the caller's business */
     size_t ps = hk_os_page_size();
     if (align < ps) align = ps;
     size = hk_align_up(size, ps);
@@ -61,23 +109,33 @@ void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped) {
     uintptr_t hint = atomic_load_explicit(&next_hint, memory_order_relaxed);
     uint8_t *p = NULL;
     if (hint != 0 && (hint & (align - 1)) == 0) {
-        p = hk_os_mmap((void *)hint, size, MAP_FIXED_NOREPLACE);
+        p = hk_os_mmap((void *)hint, size, MAP_FIXED_NOREPLACE | extra_flags);
         if (p != NULL && ((uintptr_t)p & (align - 1)) != 0) {
             munmap(p, size);
             p = NULL;
         }
     }
     if (p == NULL) {
-        uint8_t *raw = hk_os_mmap(NULL, size + align, 0);
-        if (raw == NULL) return NULL;
-        p = (uint8_t *)hk_align_up((uintptr_t)raw, align);
-        size_t head = (size_t)(p - raw), tail = align - head;
-        if (head) munmap(raw, head);
-        if (tail) munmap(p + size, tail);
+        uint8_t *raw = hk_os_mmap(NULL, size + align, extra_flags);
+        if (raw != NULL) {
+            p = (uint8_t *)hk_align_up((uintptr_t)raw, align);
+            size_t head = (size_t)(p - raw), tail = align - head;
+            if (head) munmap(raw, head);
+            if (tail) munmap(p + size, tail);
+        } else if (errno == ENOMEM) {
+            p = hk_os_map_aligned_tight(size, align, extra_flags);
+        }
+        if (p == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
     }
     atomic_store_explicit(&next_hint, (uintptr_t)p + hk_align_up(size, align), memory_order_relaxed);
+    uintptr_t lowest = atomic_load_explicit(&hk_os_lowest, memory_order_relaxed);
+    if (lowest == 0 || (uintptr_t)p < lowest) atomic_store_explicit(&hk_os_lowest, (uintptr_t)p, memory_order_relaxed);
     hk_os_account((intptr_t)size, (intptr_t)size);
     *mapped = size;
+    errno = saved_errno;
     return p;
 }
 
@@ -117,7 +175,8 @@ void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t al
     old_size = hk_align_up(old_size, ps);
     new_size = hk_align_up(new_size, ps);
     if (new_size + align < new_size) return NULL;
-    uint8_t *raw = hk_os_mmap(NULL, new_size + align, 0);
+    /* Only a place to move to: mremap commits what the mapping grows by (and may refuse it). */
+    uint8_t *raw = hk_os_reserve(new_size + align);
     if (raw == NULL) return NULL;
     uint8_t *target = (uint8_t *)hk_align_up((uintptr_t)raw, align);
     void *moved = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);

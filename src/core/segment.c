@@ -93,6 +93,10 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
+    if (!hk_segmap_cover((uintptr_t)seg, mapped)) {
+        hk_os_unmap(seg, mapped);
+        return NULL;
+    }
     size_t shift = hk_segment_page_shift(kind);
     seg->page_shift = (uint32_t)shift;
     seg->kind = kind;

@@ -230,7 +230,7 @@ HK_NO_SANITIZE static void hk_scan_words(uintptr_t lo, uintptr_t hi, unsigned fr
     for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
         uintptr_t w = *(const uintptr_t *)a;
         if ((w >> HK_ADDRESS_BITS) != 0 || w < HK_LOW_ADDRESS) continue;
-        uint8_t tag = hk_segmap[w >> HK_SEGMENT_SHIFT];
+        uint8_t tag = hk_segmap_get(w);
         if (tag != HK_MAP_NONE && tag != HK_MAP_META) {
             hk_mark_word(w, from);
         }
@@ -527,7 +527,9 @@ static void hk_collect_exclusions(void) {
     hk_leak.excluded_count = 0;
     for (size_t i = 0; i < hk_leak.own_data_count; i++) hk_exclude(hk_leak.own_data[i].lo, hk_leak.own_data[i].hi);
     if (hk_leak.own_data_count == 0) { /* linked into the program: at least our biggest tables */
-        hk_exclude((uintptr_t)hk_segmap, (uintptr_t)hk_segmap + sizeof hk_segmap);
+        uintptr_t map_lo, map_hi;
+        hk_segmap_extent(&map_lo, &map_hi);
+        hk_exclude(map_lo, map_hi);
         hk_exclude((uintptr_t)&hk_state, (uintptr_t)(&hk_state + 1));
         hk_exclude((uintptr_t)&hk_leak, (uintptr_t)(&hk_leak + 1));
     }
