@@ -163,6 +163,7 @@ typedef struct hk_subsystem_s {
 
 /* Ranks: the order subsystems are visited in. */
 enum {
+    HK_SUBSYSTEM_RUN_ANNOUNCE, /* fork child: a forked child tells `heapkit run` it has heapkit too */
     HK_SUBSYSTEM_HEAP,   /* init: the thread key whose destructor hands an exiting thread's heap over
                             (and first runs every subsystem's thread_exit) */
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
@@ -205,7 +206,9 @@ enum {
     HK_LOCK_HEAPS,       /* heap records: taken by a thread starting or exiting */
     HK_LOCK_SEGMENTS,    /* the list of all segments and the abandoned queue, then every segment's spin lock */
     HK_LOCK_HUGE,        /* the huge-block cache */
-    HK_LOCK_PURGER,      /* the purger's sleep; taken last, by whoever wakes it */
+    HK_LOCK_PURGER,      /* the purger's sleep; taken by whoever wakes it */
+    HK_LOCK_SEGMAP,      /* the segment map's growth: taken while tagging, holding any lock above,
+                            and takes none (its mmap aside) */
 };
 
 #define HK_LOCK(id, rank_, mutex_)                                                                  \

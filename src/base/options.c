@@ -91,9 +91,8 @@ static void hk_run_announce(void) {
     close(fd);
 }
 
-/* A forked child is a process of its own for the command: it announces itself too. (The rank
- * is the heap's: the order does not matter, it takes no lock and touches no state.) */
-HK_SUBSYSTEM(run_announce, HK_SUBSYSTEM_HEAP, .fork_child = hk_run_announce);
+/* A forked child is a process of its own for the command: it announces itself too. */
+HK_SUBSYSTEM(run_announce, HK_SUBSYSTEM_RUN_ANNOUNCE, .fork_child = hk_run_announce);
 
 static bool hk_parse_bool(const char *s, bool *out) {
     if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) *out = true;

@@ -79,5 +79,4 @@ void hk_segmap_extent(uintptr_t *lo, uintptr_t *hi) {
     *hi = (uintptr_t)&m->tags[m->count];
 }
 
-/* Last in rank: taken by nothing that holds it, and it takes nothing (the growth's mmap aside). */
-HK_LOCK(segmap, HK_LOCK_PURGER + 1, &hk_segmap_lock);
+HK_LOCK(segmap, HK_LOCK_SEGMAP, &hk_segmap_lock);
