@@ -14,6 +14,11 @@
 #define _GNU_SOURCE /* strchrnul, strerrordesc_np */
 #include "base.h"
 
+/* The integer conversions read every 64-bit length modifier as long long. */
+_Static_assert(sizeof(long) == 8 && sizeof(long long) == 8 && sizeof(intmax_t) == 8 && sizeof(size_t) == 8 &&
+                   sizeof(ptrdiff_t) == 8,
+               "l, ll, j, z and t are one 64-bit type");
+
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -255,15 +260,17 @@ size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap) {
         case 'd':
         case 'i': {
             int64_t v;
-            switch (sp.len) {
-            case HK_LEN_HH: v = (signed char)va_arg(ap, int); break;
-            case HK_LEN_H: v = (short)va_arg(ap, int); break;
-            case HK_LEN_L: v = va_arg(ap, long); break;
-            case HK_LEN_LL: case HK_LEN_BIG_L: v = va_arg(ap, long long); break;
-            case HK_LEN_J: v = va_arg(ap, intmax_t); break;
-            case HK_LEN_Z: v = va_arg(ap, ssize_t); break;
-            case HK_LEN_T: v = va_arg(ap, ptrdiff_t); break;
-            default: v = va_arg(ap, int); break;
+            /* l, ll, L, j, z and t are one 64-bit type here (asserted above). clang-tidy takes
+             * va_arg(ap, int) and va_arg(ap, long long) for the same branch: they are not. */
+            if (sp.len == HK_LEN_NONE) { // NOLINT(bugprone-branch-clone)
+                v = va_arg(ap, int);
+            } else if (sp.len == HK_LEN_HH) { /* the low byte, sign-extended, as printf converts it */
+                int byte = va_arg(ap, int) & 0xff;
+                v = byte >= 0x80 ? byte - 0x100 : byte;
+            } else if (sp.len == HK_LEN_H) {
+                v = (short)va_arg(ap, int);
+            } else {
+                v = va_arg(ap, long long);
             }
             hk_format_integer(&b, &sp, conv, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
             break;
@@ -273,16 +280,10 @@ size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap) {
         case 'x':
         case 'X': {
             uint64_t v;
-            switch (sp.len) {
-            case HK_LEN_HH: v = (unsigned char)va_arg(ap, unsigned); break;
-            case HK_LEN_H: v = (unsigned short)va_arg(ap, unsigned); break;
-            case HK_LEN_L: v = va_arg(ap, unsigned long); break;
-            case HK_LEN_LL: case HK_LEN_BIG_L: v = va_arg(ap, unsigned long long); break;
-            case HK_LEN_J: v = va_arg(ap, uintmax_t); break;
-            case HK_LEN_Z: v = va_arg(ap, size_t); break;
-            case HK_LEN_T: v = (uint64_t)va_arg(ap, ptrdiff_t); break;
-            default: v = va_arg(ap, unsigned); break;
-            }
+            if (sp.len == HK_LEN_NONE) v = va_arg(ap, unsigned); // NOLINT(bugprone-branch-clone): types differ
+            else if (sp.len == HK_LEN_HH) v = (unsigned char)va_arg(ap, unsigned);
+            else if (sp.len == HK_LEN_H) v = (unsigned short)va_arg(ap, unsigned);
+            else v = va_arg(ap, unsigned long long);
             hk_format_integer(&b, &sp, conv, v, false);
             break;
         }
