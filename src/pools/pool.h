@@ -158,12 +158,19 @@ static inline void hk_pool_poison_free(const hk_pool_t *pool, void *obj) { hk_po
  * state the constructor gave it), else undefined, as malloc's blocks are. No-ops elsewhere. */
 #ifdef HK_VALGRIND
 static inline void hk_pool_vg_alloc(const hk_pool_t *pool, void *obj) {
+    if (hk_likely(!hk_under_memcheck)) return;
     VALGRIND_MEMPOOL_ALLOC(pool, obj, pool->size);
     if (pool->ctor != NULL) VALGRIND_MAKE_MEM_DEFINED(obj, pool->size);
 }
-static inline void hk_pool_vg_free(const hk_pool_t *pool, void *obj) { VALGRIND_MEMPOOL_FREE(pool, obj); }
-#define hk_pool_vg_create(pool) VALGRIND_CREATE_MEMPOOL((pool), 0, 0)
-#define hk_pool_vg_destroy(pool) VALGRIND_DESTROY_MEMPOOL(pool)
+static inline void hk_pool_vg_free(const hk_pool_t *pool, void *obj) {
+    if (hk_unlikely(hk_under_memcheck)) VALGRIND_MEMPOOL_FREE(pool, obj);
+}
+static inline void hk_pool_vg_create(const hk_pool_t *pool) {
+    if (hk_unlikely(hk_under_memcheck)) VALGRIND_CREATE_MEMPOOL(pool, 0, 0);
+}
+static inline void hk_pool_vg_destroy(const hk_pool_t *pool) {
+    if (hk_unlikely(hk_under_memcheck)) VALGRIND_DESTROY_MEMPOOL(pool);
+}
 #else
 #define hk_pool_vg_alloc(pool, obj) ((void)(pool), (void)(obj))
 #define hk_pool_vg_free(pool, obj) ((void)(pool), (void)(obj))

@@ -5,6 +5,8 @@
  * Lock order: a shard lock, then a member's own lock, then the allocator's locks; never the reverse. */
 #include "registry.h"
 
+#include <stdlib.h>
+
 /* Shards, each with its lock: threads that create an arena per request spread over 8 locks, and
  * statistics and fork walk 8 lists. */
 #define HK_REGISTRY_SHARDS 8
@@ -303,4 +305,17 @@ static void hk_registry_stats_json(hk_buf_t *b) {
     }
 }
 
-HK_SUBSYSTEM(registry, HK_SUBSYSTEM_REGISTRY, .stats_text = hk_registry_stats_text, .stats_json = hk_registry_stats_json);
+#ifdef HK_VALGRIND
+hk_internal bool hk_under_memcheck;
+
+/* Valgrind preloads its tool's own library into the program: memcheck's names the tool. */
+static void hk_registry_init(void) {
+    const char *preload = getenv("LD_PRELOAD");
+    hk_under_memcheck = RUNNING_ON_VALGRIND && preload != NULL && strstr(preload, "vgpreload_memcheck") != NULL;
+}
+#else
+static void hk_registry_init(void) {}
+#endif
+
+HK_SUBSYSTEM(registry, HK_SUBSYSTEM_REGISTRY, .init = hk_registry_init, .stats_text = hk_registry_stats_text,
+             .stats_json = hk_registry_stats_json);
