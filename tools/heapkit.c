@@ -607,6 +607,18 @@ struct child {
 
 static volatile sig_atomic_t child_pid;
 
+/* Note how another process of the run (an orphan adopted as subreaper) ended. */
+static void reaped_add(struct child *c, size_t *cap, pid_t pid, int status)
+{
+    if (c->reaped_count == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        c->reaped = realloc(c->reaped, *cap * sizeof *c->reaped);
+        if (c->reaped == NULL)
+            die(1, "out of memory");
+    }
+    c->reaped[c->reaped_count++] = (struct leak_reaped){ .pid = pid, .status = status };
+}
+
 /* SIGPIPE as this command found it: the program run gets it back. The command itself ignores
  * it, so a reader that goes away (`heapkit run ... 2>&1 | head -1`) costs the rest of the report,
  * not the clean-up and the exit status. */
@@ -688,13 +700,7 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
             c.status = status;
             break;
         }
-        if (c.reaped_count == cap) {
-            cap = cap ? cap * 2 : 8;
-            c.reaped = realloc(c.reaped, cap * sizeof *c.reaped);
-            if (c.reaped == NULL)
-                die(1, "out of memory");
-        }
-        c.reaped[c.reaped_count++] = (struct leak_reaped){ .pid = got, .status = status };
+        reaped_add(&c, &cap, got, status);
     }
     /* Orphans already gone when the program ended; those still running are not waited for. */
     for (;;) {
@@ -702,13 +708,7 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
         pid_t got = waitpid(-1, &status, WNOHANG);
         if (got <= 0)
             break;
-        if (c.reaped_count == cap) {
-            cap = cap ? cap * 2 : 8;
-            c.reaped = realloc(c.reaped, cap * sizeof *c.reaped);
-            if (c.reaped == NULL)
-                die(1, "out of memory");
-        }
-        c.reaped[c.reaped_count++] = (struct leak_reaped){ .pid = got, .status = status };
+        reaped_add(&c, &cap, got, status);
     }
     /* The program is gone (its pid may be reused): signals are ours again, with what they did
      * before, which removes the leak directory on the way out. */

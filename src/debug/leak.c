@@ -466,17 +466,10 @@ static int hk_collect_module(struct dl_phdr_info *info, size_t size, void *arg) 
     (void)size;
     (void)arg;
     if (hk_leak.module_count == HK_MODULES_MAX) return 1;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    bool ours = false;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD) continue;
-        uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
-        if (a < lo) lo = a;
-        if (b > hi) hi = b;
-        if ((uintptr_t)&hk_leak >= a && (uintptr_t)&hk_leak < b) ours = true;
-    }
+    uintptr_t lo, hi;
+    hk_module_span(info, &lo, &hi);
     if (lo >= hi) return 0;
+    bool ours = (uintptr_t)&hk_leak >= lo && (uintptr_t)&hk_leak < hi;
     const char *path = info->dlpi_name;
     static char exe[PATH_MAX];
     if (path == NULL || path[0] == '\0') {

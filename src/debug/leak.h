@@ -46,6 +46,8 @@ typedef struct hk_leak_result_s {
 /* module_history.c: every named object loaded while stacks were recorded, unloaded ones too */
 hk_internal void hk_module_history_note(void); /* before a stack is stored: look for new objects */
 hk_internal const hk_module_t *hk_module_history(size_t *count);
+struct dl_phdr_info;
+hk_internal void hk_module_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
 /* leak_report.c */
 hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec,

@@ -15,6 +15,19 @@
 /* Objects remembered over the life of the process, and bytes of their paths: far more than a
  * program that loads and unloads plugins all day has distinct ones (address space only, pages
  * touched as used). */
+/* The span of an object's loaded segments (lo >= hi: none). */
+void hk_module_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi) {
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
+        if (a < *lo) *lo = a;
+        if (b > *hi) *hi = b;
+    }
+}
+
 #define HK_HISTORY_MAX 4096
 #define HK_HISTORY_PATH_BYTES ((size_t)1 << 20)
 
@@ -54,14 +67,8 @@ static int hk_history_visit(struct dl_phdr_info *info, size_t size, void *arg) {
         hk_history.looked = true;
     }
     if (info->dlpi_name == NULL || info->dlpi_name[0] != '/' || hk_history_known(info)) return 0;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD) continue;
-        uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
-        if (a < lo) lo = a;
-        if (b > hi) hi = b;
-    }
+    uintptr_t lo, hi;
+    hk_module_span(info, &lo, &hi);
     size_t n = atomic_load_explicit(&hk_history.count, memory_order_relaxed);
     size_t len = strlen(info->dlpi_name) + 1;
     if (lo >= hi || n == HK_HISTORY_MAX || len > HK_HISTORY_PATH_BYTES - hk_history.paths_used) return 0;
