@@ -283,7 +283,7 @@ void hk_leak_report(hk_leak_result_t *r) {
         if (hk_report.fd >= 0 || errno != EEXIST || tries == HK_REPORT_NAME_TRIES) break;
     }
     if (hk_report.fd < 0) {
-        hk_message("cannot write the leak report to %s (errno %d)", path, errno);
+        hk_message("cannot write the leak report to %s: %m", path);
         return;
     }
     hk_report_raw(r);

@@ -149,6 +149,9 @@ section_command() {
     fi
     check_status "--stats-file x.txt: exit 0" 0 "$HK" run --stats-file "$T/x.txt" -- /bin/true &&
         expect "--stats-file x.txt: text report" "$T/x.txt" 'reserved'
+    check_status "--stats-file in no directory: the program still runs" 0 "$HK" run --stats-file "$T/no/such/s.txt" -- /bin/true &&
+        expect "--stats-file in no directory: says why" "$T/err" \
+            "^heapkit: cannot write statistics to $T/no/such/s.txt: No such file or directory\$"
 
     # a program heapkit could not be loaded into is said to be one
     check_status "static program: exit status kept" 0 "$HK" run -- "$PROG_STATIC" clean &&
