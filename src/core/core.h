@@ -194,6 +194,8 @@ hk_internal void hk_segmap_extent(uintptr_t *lo, uintptr_t *hi);
 
 /* meta.c — memory for the library's own records: whole granules tagged HK_MAP_META */
 hk_internal void *hk_meta_map(size_t size);
+/* A region of up to `want` bytes, fewer under a tight ulimit -v, at least `least`; *got = its size. */
+hk_internal void *hk_meta_map_most(size_t want, size_t least, size_t *got);
 hk_internal void hk_meta_unmap(void *p, size_t size);
 
 /* page.c — a page's blocks and free lists; the queues of pages */
