@@ -139,11 +139,11 @@ int main(int argc, char **argv) {
             /* The goal is 95% everywhere. Met for tiny blocks at every limit, for blocks over the
              * mmap threshold from 40 MB up and for 4 KB blocks from 200 MB up; not yet below that
              * (segments come 4 MiB at a time, a quarter of what a 20 MB limit leaves) nor for
-             * ~100 KB blocks (their size class wastes ~15% at any limit). There the floor only
-             * guards what is reached today (70-95%). */
+             * ~100 KB blocks (87-92%: their class, 104,848 bytes, is 5% bigger, and the first page
+             * of a segment holds one block less). There the floor only guards what is reached today. */
             bool goal = sizes[s] == 64 || (sizes[s] == ((size_t)1 << 20) && limits_kb[l] >= 40000) ||
                         (sizes[s] == 4000 && limits_kb[l] >= 200000);
-            unsigned floor = goal ? 95 : 65;
+            unsigned floor = goal ? 95 : sizes[s] == 100000 ? 85 : 65;
             CHECKF(h >= g / 100 * floor, "limit %ld KiB, blocks of %zu: heapkit gave %zu bytes, glibc %zu: under %u%%",
                    limits_kb[l], sizes[s], h, g, floor);
         }
