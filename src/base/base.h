@@ -66,6 +66,8 @@ typedef struct hk_options_s {
 
 /* options.c: read the HEAPKIT_* variables into o, reporting every bad one. */
 hk_internal void hk_options_init(hk_options_t *o);
+/* HEAPKIT_RUN_DIR: the directory `heapkit run` reads the processes' notes from, or NULL. */
+hk_internal const char *hk_run_dir(void);
 
 /* --------------------------------------------------------- the process state
  * The base's and the core's counters, lists and locks live here. What belongs to one file of the

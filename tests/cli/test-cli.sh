@@ -512,9 +512,20 @@ section_noreport() {
             'len(j["processes"]) == 2' \
             'j["processes"][1]["status"] == "killed by signal 9" and j["processes"][1]["ppid"] == j["processes"][0]["pid"]' \
             '"SIGKILL" in j["processes"][1]["note"]'
-    check_status "forked child killed by SIGKILL (reaped by its parent): exit 0" 0 "$HK" run --leaks -- "$PROG" forkkill &&
-        expect "reaped child killed by SIGKILL: says which" "$T/err" \
-            '^heapkit: process [0-9]+ \(forked by [0-9]+\) ended without a leak check: it was killed by a signal \(SIGKILL'
+    # reaped by its parent: the library's wait functions noted how it ended
+    for how in forkkill forkkill-waitid; do
+        check_status "forked child killed by SIGKILL (reaped by its parent, $how): exit 0" 0 \
+            "$HK" run --leaks --json "$T/$how.json" -- "$PROG" $how &&
+            expect "reaped child killed by SIGKILL ($how): says which and why" "$T/err" \
+                '^heapkit: process [0-9]+ \(forked by [0-9]+\) ended without a leak check: it was killed by signal 9 \(SIGKILL\)$' &&
+            json_check "reaped child killed by SIGKILL ($how) --json" "$T/$how.json" \
+                'len(j["processes"]) == 2' \
+                'j["processes"][1]["status"] == "killed by signal 9" and j["processes"][1]["ppid"] == j["processes"][0]["pid"]'
+    done
+    # a child that ended through _exit, reaped by its parent: its exit status is named
+    check_status "forked child that _exits (reaped by its parent): exit 0" 0 "$HK" run --leaks -- "$PROG" fork_exit &&
+        expect "reaped child that _exits: says how" "$T/err" \
+            '^heapkit: process [0-9]+ \(forked by [0-9]+\) ended without a leak check: it exited \(status 7\) through _exit or exec'
     check_status "--exitcode without a report: the program's status" 0 "$HK" run --exitcode 9 -- "$PROG" _exit
 }
 
