@@ -634,16 +634,20 @@ static void read_child_ends(struct child *c, const char *dir)
         char *path = xstrcat3(dir, "/", e->d_name);
         FILE *f = fopen(path, "re");
         free(path);
-        long pid;
-        int status;
-        bool read = f != NULL && fscanf(f, "%ld\t%d", &pid, &status) == 2 && pid > 0;
+        char line[64];
+        bool read = f != NULL && fgets(line, sizeof line, f) != NULL;
         if (f != NULL)
             fclose(f);
+        char *end = line;
+        long pid = read ? strtol(line, &end, 10) : 0;
+        read = read && pid > 0 && *end == '\t';
+        long status = read ? strtol(end + 1, &end, 10) : 0;
+        read = read && *end == '\n';
         bool known = false;
         for (size_t i = 0; read && i < c->reaped_count && !known; i++)
             known = c->reaped[i].pid == pid;
         if (read && !known)
-            reaped_add(c, &cap, (pid_t)pid, status);
+            reaped_add(c, &cap, (pid_t)pid, (int)status);
     }
     closedir(d);
 }
