@@ -93,6 +93,9 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
+    int node = hk_numa_active() ? heap->numa_node : HK_NUMA_ANY;
+    if (hk_numa_active()) hk_numa_place(seg, mapped, node, false); /* before the header's first touch */
+    seg->node = (int16_t)node;
     if (!hk_segmap_cover((uintptr_t)seg, mapped)) {
         hk_os_unmap(seg, mapped);
         return NULL;
@@ -139,7 +142,8 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     /* The fullest segment that has room: sparse segments then drain and can be unmapped. */
     hk_segment_t *seg = NULL;
     for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next)
-        if (seg == NULL || s->used_pages > seg->used_pages) seg = s;
+        if ((seg == NULL || s->used_pages > seg->used_pages) && (!hk_numa_active() || s->node == heap->numa_node))
+            seg = s; /* of the heap's node: a thread that moved to another node leaves the old ones to drain */
     if (seg == NULL) {
         seg = hk_segment_alloc(heap, kind);
         if (seg == NULL) return NULL;
@@ -275,15 +279,20 @@ void hk_segment_abandon(hk_segment_t *seg) {
 }
 
 /* The abandoned segment to adopt for a page of this kind: the fullest one with room (so sparse
- * ones drain and get unmapped), else the oldest of any kind. */
-hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind) {
+ * ones drain and get unmapped), else the oldest of any kind. Only segments of the heap's NUMA
+ * node: what a thread of node A left is never handed to a thread of node B (node HK_NUMA_ANY,
+ * when memory is not placed by node, takes any). */
+hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.segments_lock);
-    hk_segment_t *seg = NULL;
-    for (hk_segment_t *s = hk_state.abandoned; s != NULL; s = s->next)
+    hk_segment_t *seg = NULL, *oldest = NULL;
+    for (hk_segment_t *s = hk_state.abandoned; s != NULL; s = s->next) {
+        if (node != HK_NUMA_ANY && s->node != node) continue;
+        if (oldest == NULL) oldest = s;
         if (s->kind == kind && s->used_pages < s->page_count && (seg == NULL || s->used_pages > seg->used_pages))
             seg = s;
-    if (seg == NULL) seg = hk_state.abandoned;
+    }
+    if (seg == NULL) seg = oldest;
     if (seg != NULL) hk_abandoned_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
     return seg;
