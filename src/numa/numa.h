@@ -53,6 +53,11 @@ static inline bool hk_numa_node_valid(int node) {
     return node >= 0 && node < HK_NUMA_MAX_NODES && ((hk_numa.topo.online >> node) & 1);
 }
 
+/* The node HK_ON_NODE(n) names in a pool's or arena's flags (heapkit.h), HK_NUMA_ANY without it. */
+static inline int hk_flags_node(unsigned flags) {
+    return (flags & 0x10000u) ? (int)((flags >> 17) & 0x3fu) : HK_NUMA_ANY;
+}
+
 /* The node of the CPU the calling thread runs on now (0 with a single node). */
 hk_internal int hk_numa_current_node(void);
 /* The node a thread heap draws its segments from: the current node under the local policy,
