@@ -193,8 +193,8 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
     hk_segment_kind_t kind = hk_bin_kind(bin);
     if (hk_numa_active() && !heap->numa_fixed) heap->numa_node = hk_numa_home_node(); /* the thread may have moved */
     hk_segment_t *seg;
-    int node = hk_numa_active() ? heap->numa_node : HK_NUMA_ANY;
-    for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind, node)) != NULL; adopted++) {
+    for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind, heap->numa_node)) != NULL;
+         adopted++) {
         hk_heap_adopt(heap, seg);
         if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
         hk_segment_t *first = heap->segments[kind];

@@ -91,14 +91,14 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
             seg = hk_huge_resize((hk_segment_t *)cached, mapped, needed);
             if (seg == NULL) hk_os_unmap(cached, mapped);
             mapped = needed;
-            if (seg != NULL && hk_numa_active()) hk_numa_place(seg, mapped, node, false); /* the grown part */
+            if (seg != NULL && hk_numa.placeable) hk_numa_place(seg, mapped, node, false); /* the grown part */
         } else {
             seg = (hk_segment_t *)cached;
         }
         if (seg == NULL) {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
             is_zero = true;
-            if (seg != NULL && hk_numa_active()) hk_numa_place(seg, mapped, node, false); /* before the first touch */
+            if (seg != NULL && hk_numa.placeable) hk_numa_place(seg, mapped, node, false); /* before the first touch */
         }
     } else {
         /* Map so that the block (one page after the header) is aligned; drop the front part. */
@@ -108,7 +108,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
             hk_os_unmap(raw, align - ps);
             mapped -= align - ps;
             is_zero = true;
-            if (hk_numa_active()) hk_numa_place(seg, mapped, node, false);
+            if (hk_numa.placeable) hk_numa_place(seg, mapped, node, false);
         }
     }
     if (seg != NULL && !hk_segmap_cover((uintptr_t)seg, mapped)) {

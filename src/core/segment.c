@@ -93,9 +93,9 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
-    int node = hk_numa_active() ? heap->numa_node : HK_NUMA_ANY;
-    if (hk_numa_active()) hk_numa_place(seg, mapped, node, false); /* before the header's first touch */
-    seg->node = (int16_t)node;
+    /* The heap's node (HK_NUMA_ANY on one node: no call), before the header's first touch. */
+    if (hk_numa.placeable) hk_numa_place(seg, mapped, heap->numa_node, false);
+    seg->node = (int16_t)heap->numa_node;
     if (!hk_segmap_cover((uintptr_t)seg, mapped)) {
         hk_os_unmap(seg, mapped);
         return NULL;
