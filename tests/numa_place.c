@@ -34,10 +34,32 @@ static long page_size;
 
 /* ------------------------------------------------------------ where pages are */
 
+enum { BATCH = 256 };
+
+/* Of the n pages, those found on `node` and those found at all (accumulated in *on, *all). */
+static void query_pages(void **pages, unsigned long n, int node, size_t *on, size_t *all) {
+    int status[BATCH];
+    for (unsigned long done = 0; done < n; done += BATCH) {
+        unsigned long count = n - done < BATCH ? n - done : BATCH;
+        if (real_kernel) {
+            if (syscall(SYS_move_pages, 0, count, pages + done, NULL, status, 0) != 0) {
+                CHECKF(0, "move_pages query failed (errno %d)", errno);
+                return;
+            }
+        } else {
+            for (unsigned long i = 0; i < count; i++) status[i] = hk_node_of(pages[done + i]);
+        }
+        for (unsigned long i = 0; i < count; i++) {
+            if (status[i] < 0) continue; /* not in RAM (real), or not heapkit's (simulated) */
+            (*all)++;
+            *on += status[i] == node;
+        }
+    }
+}
+
 /* Pages of [p, p+size) found on `node`, out of those found at all (accumulated in *on, *all). */
 static void count_pages(const void *p, size_t size, int node, size_t *on, size_t *all) {
     uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page_size - 1), end = (uintptr_t)p + size;
-    enum { BATCH = 256 };
     void *pages[BATCH];
     int status[BATCH];
     while (a < end) {
@@ -96,10 +118,30 @@ static blockset_t blocks_make(size_t bytes, void *(*alloc)(size_t size, void *ct
     return s;
 }
 
+static int cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The share of the distinct pages the blocks of s touch that are on node. */
 static double blocks_share(const blockset_t *s, int node) {
-    size_t on = 0, all = 0;
+    size_t cap = 0, n = 0;
     for (size_t i = 0; i < s->n; i++)
-        if (s->p[i] != NULL) count_pages(s->p[i], s->size[i], node, &on, &all);
+        if (s->p[i] != NULL) cap += s->size[i] / (size_t)page_size + 2;
+    uintptr_t *pages = malloc((cap + 1) * sizeof *pages);
+    REQUIRE(pages != NULL);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->p[i] == NULL) continue;
+        uintptr_t a = (uintptr_t)s->p[i] & ~(uintptr_t)(page_size - 1), end = (uintptr_t)s->p[i] + s->size[i];
+        for (; a < end; a += (uintptr_t)page_size) pages[n++] = a;
+    }
+    qsort(pages, n, sizeof *pages, cmp_ptr);
+    size_t unique = 0;
+    for (size_t i = 0; i < n; i++)
+        if (unique == 0 || pages[unique - 1] != pages[i]) pages[unique++] = pages[i];
+    size_t on = 0, all = 0;
+    query_pages((void **)pages, unique, node, &on, &all);
+    free(pages);
     return all ? (double)on / (double)all : 0.0;
 }
 
@@ -344,10 +386,11 @@ static void check_come_and_go(void) {
         note_segments(&same.job, &same.job.set);
         blocks_free(&same.job.set, 0, 1); /* freed by the main thread: cross-node for no one, remote for all */
         run_on_node(&late.job);
-        printf("come and go: node 1 thread after node 0's blocks were freed remotely, %.2f%% local, %.2f%% in node "
-               "0's segments\n", 100 * late.job.share, 100 * late.job.in_segs);
-        CHECKF(late.job.share >= LOCAL_SHARE_MIN && late.job.in_segs == 0.0, "node 1: %.2f%% local, %.2f%% node 0's",
-               100 * late.job.share, 100 * late.job.in_segs);
+        /* No address check here: once all their blocks are free, node 0's segments may be unmapped
+         * and their addresses mapped again for node 1; where the pages are is what counts. */
+        printf("come and go: node 1 thread after node 0's blocks were freed remotely, %.2f%% local\n",
+               100 * late.job.share);
+        CHECKF(late.job.share >= LOCAL_SHARE_MIN, "node 1: %.2f%% local", 100 * late.job.share);
         blocks_drop(&late.job.set);
     }
     blocks_free(&left.set, 1, 2);
@@ -399,6 +442,9 @@ static void check_stats(const char *policy) {
     }
     printf("stats: %s policy, %zu bytes misplaced of %zu committed\n", policy, misplaced, committed);
     CHECKF(misplaced <= committed / 100, "misplaced %zu of %zu", misplaced, committed);
+    for (size_t i = 0; i < n && misplaced > committed / 100; i++)
+        printf("  node %d: segments %zu committed %zu live %zu resident %zu misplaced %zu\n", st[i].node,
+               st[i].segments, st[i].committed, st[i].live, st[i].resident, st[i].misplaced);
     static char json[32768];
     size_t len = hk_stats_json(json, sizeof json);
     char want[128];

@@ -62,10 +62,12 @@ static bool hk_node_is_home(int node) {
 /* The pools' and arenas' way in (HK_ON_NODE): an aligned block on node, or on the calling
  * thread's terms when node is HK_NUMA_ANY. */
 hk_internal void *hk_numa_aligned_alloc(size_t align, size_t size, int node) {
-    if (node == HK_NUMA_ANY || !hk_numa.placeable || hk_node_is_home(node))
+    if (node == HK_NUMA_ANY || !hk_numa.placeable)
         return align > HK_BLOCK_ALIGN ? hk_aligned_alloc(align, size) : hk_malloc(size);
-    if (align <= HK_MEDIUM_MAX / 2 && size <= HK_MEDIUM_MAX - (align > HK_BLOCK_ALIGN ? align : 0))
-        return hk_node_heap_alloc(size, align, node);
+    bool paged = align <= HK_MEDIUM_MAX / 2 && size <= HK_MEDIUM_MAX - (align > HK_BLOCK_ALIGN ? align : 0);
+    if (paged && hk_node_is_home(node)) return align > HK_BLOCK_ALIGN ? hk_aligned_alloc(align, size) : hk_malloc(size);
+    if (paged) return hk_node_heap_alloc(size, align, node);
+    /* A huge block names its node itself: not the one the thread happens to run on now. */
     void *p = hk_huge_alloc_node(size, align, false, node);
     if (p != NULL) hk_hook_alloc(p, size);
     return p;
@@ -107,7 +109,15 @@ HK_API long hk_migrate(void *p, size_t size, int node) {
         errno = EINVAL;
         return -1;
     }
-    return hk_numa_move(p, size, node);
+    long moved = hk_numa_move(p, size, node);
+    /* A whole huge block moves with its mapping's policy and its node: once freed, its cached
+     * extent is then reused on the node its pages are on. */
+    hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
+    if (moved >= 0 && seg != NULL && (uint8_t *)p == (uint8_t *)seg + seg->block_offset && size >= seg->block_size) {
+        hk_numa_place(seg, seg->size, node, true);
+        seg->node = (int16_t)node;
+    }
+    return moved;
 }
 
 /* ---------------------------------------------------------------------- fork */
