@@ -402,6 +402,65 @@ static void check_come_and_go(void) {
     free(same.job.set.size);
 }
 
+/* Memory a node's thread freed before it exited is kept (HEAPKIT_PURGE_DELAY=-1 here, so that no
+ * purge races the check) and reused by the next thread of that node, never by another node's. */
+static void job_free_all(job_t *job) {
+    job->set = blocks_make(8 * MiB, NULL, NULL);
+    job->nsegs = 0;
+    job->segs = malloc(job->set.n * sizeof *job->segs);
+    for (size_t i = 0; i < job->set.n; i++) job->segs[job->nsegs++] = (uintptr_t)job->set.p[i] >> SEG_SHIFT;
+    blocks_free(&job->set, 0, 1);
+}
+
+/* Bytes of s (all sizes) in ref's granules, over all of s's bytes. */
+static double share_in_all(const job_t *ref, const blockset_t *s) {
+    size_t in = 0, all = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        all += s->size[i];
+        if (in_segments(ref, s->p[i])) in += s->size[i];
+    }
+    return all ? (double)in / (double)all : 0.0;
+}
+
+static size_t grew; /* bytes of address space the last job_reuse made heapkit map */
+
+static void job_reuse(job_t *job) {
+    after_job_t *aj = (after_job_t *)job;
+    hk_stats_t before, after;
+    hk_stats_get(&before);
+    job->set = blocks_make(8 * MiB, NULL, NULL);
+    hk_stats_get(&after);
+    grew = after.reserved > before.reserved ? after.reserved - before.reserved : 0;
+    job->share = blocks_share(&job->set, job->node);
+    job->in_segs = share_in_all(aj->left, &job->set);
+}
+
+static void check_reuse_after_exit(void) {
+    job_t left = {.node = 0, .fn = job_free_all};
+    run_on_node(&left);
+    after_job_t other = {.job = {.node = 1, .fn = job_reuse}, .left = &left};
+    run_on_node(&other.job);
+    printf("kept: node 1 thread after a node 0 thread freed 8 MiB and exited: %.2f%% local, %.2f%% of its bytes "
+           "in that memory\n", 100 * other.job.share, 100 * other.job.in_segs);
+    CHECKF(other.job.share >= LOCAL_SHARE_MIN && other.job.in_segs == 0.0, "node 1: %.2f%% local, %.2f%% node 0's",
+           100 * other.job.share, 100 * other.job.in_segs);
+    after_job_t same = {.job = {.node = 0, .fn = job_reuse}, .left = &left};
+    size_t other_grew = grew;
+    run_on_node(&same.job);
+    printf("kept: node 0 thread after it: %.2f%% local, %.2f%% of its bytes in the memory the first freed; "
+           "heapkit mapped %zu KiB more for it (%zu KiB for the node 1 thread)\n",
+           100 * same.job.share, 100 * same.job.in_segs, grew >> 10, other_grew >> 10);
+    /* Reused, not mapped anew: the addresses alone could match by chance after an unmap. */
+    CHECKF(same.job.share >= LOCAL_SHARE_MIN && same.job.in_segs >= 0.9 && grew <= MiB,
+           "node 0: %.2f%% local, %.2f%% reused, %zu bytes mapped", 100 * same.job.share, 100 * same.job.in_segs, grew);
+    CHECKF(other_grew >= 4 * MiB, "the node 1 thread mapped only %zu bytes: whose memory did it use?", other_grew);
+    blocks_drop(&other.job.set);
+    blocks_drop(&same.job.set);
+    free(left.set.p);
+    free(left.set.size);
+    free(left.segs);
+}
+
 static void check_migrate(void) {
     if (node_count < 2) return;
     size_t size = 4 * MiB;
@@ -503,6 +562,8 @@ static int child(const char *policy) {
         check_come_and_go();
         check_migrate();
         check_stats("local");
+    } else if (!strcmp(policy, "local-kept")) {
+        check_reuse_after_exit();
     } else if (!strcmp(policy, "interleave")) {
         check_interleave();
         check_explicit(); /* explicit placement still holds */
@@ -545,7 +606,8 @@ static int run_child(const char *self, const char *policy) {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        setenv("HEAPKIT_NUMA", policy, 1);
+        setenv("HEAPKIT_NUMA", strncmp(policy, "local", 5) == 0 ? "local" : policy, 1);
+        if (!strcmp(policy, "local-kept")) setenv("HEAPKIT_PURGE_DELAY", "-1", 1);
         execl(self, self, real_kernel ? "--real-child" : "--child", policy, (char *)NULL);
         _exit(127);
     }
@@ -572,7 +634,7 @@ int main(int argc, char **argv) {
         setenv("HEAPKIT_NUMA_FAKE", fake_root, 1);
     }
     const char *self = "/proc/self/exe";
-    static const char *policies[] = {"local", "interleave", "off"};
+    static const char *policies[] = {"local", "local-kept", "interleave", "off"};
     for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
         int rc = run_child(self, policies[i]);
         CHECKF(rc == 0, "the %s run failed (exit %d)", policies[i], rc);

@@ -218,7 +218,7 @@ hk_internal void hk_all_segments_remove(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
 hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
-hk_internal void hk_segment_reap_abandoned(void);
+hk_internal void hk_segment_reap_abandoned(bool force);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);

@@ -286,7 +286,10 @@ static void hk_heap_thread_done(void *arg) {
     if (heap == NULL || heap == &hk_heap_empty) return;
     hk_subsystems_thread_exit();
     hk_heap_tls = &hk_heap_empty;
-    hk_heap_collect(heap, true);
+    /* One node: everything free goes back now. Several: free pages stay resident for the purge
+     * delay in the abandoned segments, where the next thread of the same node (and only such a
+     * thread) adopts them; the purger gives back what nobody took. */
+    hk_heap_collect(heap, !hk_numa_active());
     hk_hook_heap_done(heap);
     for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
         hk_segment_t *seg = heap->segments[kind], *next;

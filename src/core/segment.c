@@ -298,10 +298,11 @@ hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node) {
     return seg;
 }
 
-/* The purger's share of abandoned segments: collect the blocks other threads freed into them,
- * give back pages that became empty, and unmap segments that became empty. Segments that still
- * hold live blocks stay in the queue for a thread to adopt. */
-void hk_segment_reap_abandoned(void) {
+/* The purger's share of abandoned segments (and hk_trim's, with force): collect the blocks other
+ * threads freed into them, give back pages that became empty, and unmap segments that became
+ * empty. Segments that still hold live blocks stay in the queue for a thread to adopt; on a NUMA
+ * machine, unless forced, so do free pages until their purge delay has passed. */
+void hk_segment_reap_abandoned(bool force) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return;
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_segment_t *next;
@@ -315,9 +316,12 @@ void hk_segment_reap_abandoned(void) {
             hk_page_collect(page);
             if (page->used == 0) hk_page_release_locked(seg, page, now);
         }
-        hk_segment_purge_due(seg, now, true); /* nobody owns it: no reason to wait */
+        /* Nobody owns it: no reason to wait, but on a NUMA machine, where it is kept for the delay
+         * for the next thread of its node (heap.c, hk_heap_thread_done). */
+        bool kept = hk_numa_active() && !force;
+        uint64_t due = hk_segment_purge_due(seg, now, !kept);
         hk_segment_unlock(seg);
-        if (seg->used_pages != 0) continue;
+        if (seg->used_pages != 0 || (kept && (due != 0 || hk_state.options.purge_delay_ms < 0))) continue;
         hk_abandoned_unlink(seg);
         hk_all_segments_unlink(seg);
         hk_segment_unmap(seg);
