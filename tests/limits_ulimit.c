@@ -3,8 +3,9 @@
  * gets from glibc, with heapkit really loaded. For several limits and block sizes it runs itself
  * as a child that allocates blocks until malloc returns NULL (which must come with ENOMEM),
  * once without and once with LD_PRELOAD of the library given as argument, and compares the totals
- * (where the 95% is not reached yet, a lower floor says so; see below).
- * Usage: limits_ulimit LIBHEAPKIT.so (the test) | limits_ulimit grab SIZE (the child). */
+ * (where the 95% is not reached yet, a lower floor says so; see below). With HEAPKIT_LEAKS=1 under
+ * a limit, the leak check still reports a lost block with its stack.
+ * Usage: limits_ulimit LIBHEAPKIT.so (the test) | limits_ulimit grab SIZE | limits_ulimit leak 0 (the children). */
 #define _GNU_SOURCE
 #include "hkt.h"
 
@@ -13,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The child: malloc(size) until NULL; prints the bytes obtained and whether heapkit served them.
+/* The grab child: malloc(size) until NULL; prints the bytes obtained and whether heapkit served them.
  * Capped, so that a limit that does not bite cannot run the machine dry. */
 #define GRAB_CAP ((size_t)2 << 30)
 static int grab(size_t size) {
@@ -35,9 +36,10 @@ static int grab(size_t size) {
     return 0;
 }
 
-/* Run `self grab size` under RLIMIT_AS = kb KiB, with LD_PRELOAD=lib if lib; the child's totals. */
-static bool run_child(const char *self, long kb, size_t size, const char *lib, size_t *total, int *err,
-                      int *heapkit) {
+/* Run `self MODE ARG` under RLIMIT_AS = kb KiB, with LD_PRELOAD=lib if lib and `assign` (NAME=VALUE)
+ * in its environment if given; what it wrote on stdout and stderr into out; its wait status. */
+static int run_limited(const char *self, long kb, const char *lib, const char *assign, const char *mode,
+                       const char *arg, char *out, size_t cap) {
     int fds[2];
     REQUIRE(pipe(fds) == 0);
     fflush(NULL);
@@ -45,25 +47,34 @@ static bool run_child(const char *self, long kb, size_t size, const char *lib, s
     REQUIRE(pid >= 0);
     if (pid == 0) {
         dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
         close(fds[1]);
         if (lib) setenv("LD_PRELOAD", lib, 1);
         else unsetenv("LD_PRELOAD");
+        if (assign) putenv((char *)assign);
         struct rlimit rl = {(rlim_t)kb << 10, (rlim_t)kb << 10};
         if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(120);
-        char num[32];
-        snprintf(num, sizeof num, "%zu", size);
-        execl(self, self, "grab", num, (char *)NULL);
+        execl(self, self, mode, arg, (char *)NULL);
         _exit(121);
     }
     close(fds[1]);
-    char out[256] = {0};
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+    while (n < cap - 1 && (r = read(fds[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
+    out[n] = '\0';
     close(fds[0]);
     int st;
     REQUIRE(waitpid(pid, &st, 0) == pid);
+    return st;
+}
+
+/* Run `self grab size` under RLIMIT_AS = kb KiB, with LD_PRELOAD=lib if lib; the child's totals. */
+static bool run_child(const char *self, long kb, size_t size, const char *lib, size_t *total, int *err,
+                      int *heapkit) {
+    char num[32], out[256];
+    snprintf(num, sizeof num, "%zu", size);
+    int st = run_limited(self, kb, lib, NULL, "grab", num, out, sizeof out);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || sscanf(out, "total %zu errno %d heapkit %d", total, err, heapkit) != 3) {
         hkt_fail(__FILE__, __LINE__, "limit %ld KiB, size %zu, %s: the child failed (status %#x): %s", kb, size,
                  lib ? "heapkit" : "glibc", st, out);
@@ -72,8 +83,38 @@ static bool run_child(const char *self, long kb, size_t size, const char *lib, s
     return true;
 }
 
+/* The leak check's child: 16 MiB in use, one block of 4242 bytes lost from a function of its own. */
+static void *volatile lost;
+static void **volatile kept;
+static __attribute__((noinline)) void lose_a_block(void) { lost = malloc(4242); }
+
+static int leak(void) {
+    for (int i = 0; i < 256; i++) {
+        void **p = malloc(64 << 10);
+        if (p == NULL) return 3;
+        *p = kept;
+        kept = p;
+    }
+    lose_a_block();
+    lost = NULL;
+    return 0;
+}
+
+/* HEAPKIT_LEAKS=1 under a limit: the tracker's records and the stacks fit, and the report names the
+ * lost block with its allocation stack (the plain report has no names of the test's static functions). */
+static void check_leaks_under(const char *self, const char *lib, long kb) {
+    static char out[1 << 16];
+    int st = run_limited(self, kb, lib, "HEAPKIT_LEAKS=1", "leak", "0", out, sizeof out);
+    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "leaks under %ld KiB: child status %#x:\n%.3000s", kb, st, out);
+    CHECKF(strstr(out, "4,242 bytes in 1 block") != NULL || strstr(out, "4242 bytes in 1 block") != NULL,
+           "leaks under %ld KiB: the lost block is not reported:\n%.3000s", kb, out);
+    CHECKF(strstr(out, "#1 ") != NULL, "leaks under %ld KiB: no allocation stack:\n%.3000s", kb, out);
+    CHECKF(strstr(out, "cannot") == NULL, "leaks under %ld KiB: something could not be done:\n%.3000s", kb, out);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "grab") == 0) return grab((size_t)strtoull(argv[2], NULL, 10));
+    if (argc == 3 && strcmp(argv[1], "leak") == 0) return leak();
     hkt_begin("limits_ulimit", 280);
     REQUIRE(argc == 2);
     char self[4096];
@@ -98,14 +139,15 @@ int main(int argc, char **argv) {
             /* The goal is 95% everywhere. Met for tiny blocks at every limit, for blocks over the
              * mmap threshold from 40 MB up and for 4 KB blocks from 200 MB up; not yet below that
              * (segments come 4 MiB at a time, a quarter of what a 20 MB limit leaves) nor for
-             * ~100 KB blocks (their size class wastes ~15% at any limit). There the floor only
-             * guards what is reached today (70-95%). */
+             * ~100 KB blocks (87-92%: their class, 104,848 bytes, is 5% bigger, and the first page
+             * of a segment holds one block less). There the floor only guards what is reached today. */
             bool goal = sizes[s] == 64 || (sizes[s] == ((size_t)1 << 20) && limits_kb[l] >= 40000) ||
                         (sizes[s] == 4000 && limits_kb[l] >= 200000);
-            unsigned floor = goal ? 95 : 65;
+            unsigned floor = goal ? 95 : sizes[s] == 100000 ? 85 : 65;
             CHECKF(h >= g / 100 * floor, "limit %ld KiB, blocks of %zu: heapkit gave %zu bytes, glibc %zu: under %u%%",
                    limits_kb[l], sizes[s], h, g, floor);
         }
     }
+    for (long kb = 100000; kb <= 400000; kb *= 2) check_leaks_under(self, argv[1], kb);
     return hkt_done();
 }

@@ -3,12 +3,14 @@
  * block, a stack variable. Each call must be refused (NULL, 0 or -1 with errno = EINVAL; void
  * calls return) with one line naming the call and, where known, the pool's or arena's name, and
  * the process must go on with a working heap. Each kind of handle runs in a child process; with
- * HEAPKIT_ON_ERROR=abort the first misuse aborts and its line does not claim it was refused.
+ * HEAPKIT_ON_ERROR=abort the first misuse aborts and its line does not claim it was refused. A pool
+ * and an arena used before they were destroyed, by this thread and another, are refused after.
  * Also hk_pool_create with an alignment that is not a power of two is refused. */
 #define _GNU_SOURCE
 #include "pool_test.h"
 
 #include <errno.h>
+#include <semaphore.h>
 
 /* The calls, in the order the child makes them; the parent looks for one line per call. */
 static const char *const k_pool_calls[] = {"hk_pool_alloc", "hk_pool_free", "hk_pool_trim", "hk_pool_stats",
@@ -90,6 +92,28 @@ static void still_works(void) {
     hk_arena_destroy(a);
 }
 
+/* A thread that used the pool and the arena before another thread destroyed them: its calls
+ * after the destroy must be refused too (each thread remembers the last live handle it saw). */
+typedef struct used_s {
+    hk_pool_t *pool;
+    hk_arena_t *arena;
+    sem_t used, destroyed;
+} used_t;
+
+static void *use_then_call_again(void *arg) {
+    used_t *u = arg;
+    void *obj = hk_pool_alloc(u->pool);
+    EXPECT(obj != NULL && hk_arena_alloc(u->arena, 10) != NULL);
+    hk_pool_free(u->pool, obj);
+    sem_post(&u->used);
+    sem_wait(&u->destroyed);
+    errno = 0;
+    EXPECT(hk_pool_alloc(u->pool) == NULL && errno == EINVAL);
+    errno = 0;
+    EXPECT(hk_arena_alloc(u->arena, 10) == NULL && errno == EINVAL);
+    return NULL;
+}
+
 static int child(const char *name) {
     int on_stack[64] = {0};
     if (!strcmp(name, "null")) {
@@ -100,8 +124,19 @@ static int child(const char *name) {
         hk_arena_t *a = hk_arena_create("gone-arena", NULL, 0);
         hk_arena_t *kid = hk_arena_create("gone-child", a, 0);
         EXPECT(p != NULL && a != NULL && kid != NULL);
+        void *obj = hk_pool_alloc(p); /* used here and in another thread first */
+        EXPECT(obj != NULL && hk_arena_alloc(a, 10) != NULL && hk_arena_alloc(kid, 10) != NULL);
+        hk_pool_free(p, obj);
+        used_t u = {.pool = p, .arena = a};
+        sem_init(&u.used, 0, 0);
+        sem_init(&u.destroyed, 0, 0);
+        pthread_t t;
+        EXPECT(pthread_create(&t, NULL, use_then_call_again, &u) == 0);
+        sem_wait(&u.used);
         hk_pool_destroy(p);
         hk_arena_destroy(a); /* and its child with it */
+        sem_post(&u.destroyed);
+        pthread_join(t, NULL);
         pool_calls(p);
         arena_calls(a);
         errno = 0;
@@ -195,7 +230,7 @@ int main(int argc, char **argv) {
         check_lines(c->name, out, k_arena_calls, N_ARENA_CALLS, c->arena_says);
         /* one line per refused call, no more: each misuse is reported once */
         size_t lines = pt_count(out, "heapkit: ");
-        size_t want = N_POOL_CALLS + N_ARENA_CALLS + (!strcmp(c->name, "destroyed") ? 1 : 0) -
+        size_t want = N_POOL_CALLS + N_ARENA_CALLS + (!strcmp(c->name, "destroyed") ? 3 : 0) -
                       (!strcmp(c->name, "null") ? N_NULL_FINE : 0);
         CHECKF(lines == want, "%s: %zu heapkit lines, want %zu; output:\n%s", c->name, lines, want, out);
     }

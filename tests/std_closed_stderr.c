@@ -4,23 +4,54 @@
  * close_stdout). Runs itself as a child with each variable set and reads what it wrote. The plain
  * leak report's wording is checked on the way: a singular is singular ("1 byte in 1 block is"),
  * the library's own leak-signal thread is not counted among the threads stopped, and frame #0 is
- * the allocation call (malloc). */
+ * the allocation call (malloc). A message about a misuse made after stderr was closed (a free of a
+ * pointer heapkit never gave out) reaches the same place, and never a file the program opened
+ * after closing every fd it did not open. */
 #define _GNU_SOURCE
 #include "hkt.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static void *volatile lost; /* overwritten: every block is definitely lost */
 
 static __attribute__((noinline)) void lose_one_byte(void) { lost = malloc(1); }
 
+/* A daemon's habit: close every fd it did not open, then open a file that may get the number of
+ * heapkit's duplicate of stderr. A message must not be written into that file. */
+static int child_reusing_fds(void) {
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+    char path[] = "/tmp/hkt_reuse_XXXXXX";
+    int file = mkstemp(path);
+    if (file < 0) return 5;
+    unlink(path);
+    int high = fcntl(file, F_DUPFD, 100); /* the lowest free number from 100: the one heapkit had */
+    if (high < 0) return 6;
+    static long not_from_malloc[4];
+    free(&not_from_malloc[2]);
+    char text[4096] = {0};
+    ssize_t n = pread(high, text, sizeof text - 1, 0);
+    if (n != 0) {
+        printf("the program's file (fd %d) got: %s\n", high, n > 0 ? text : "(unreadable)");
+        return 4;
+    }
+    printf("child ran to the end\n");
+    return 0;
+}
+
 static int child(void) {
+    if (getenv("REUSE_FDS") != NULL) return child_reusing_fds();
     for (int i = 0; i < 3; i++) lost = malloc(4242);
     lose_one_byte();
     lost = NULL;
     printf("child ran to the end\n");
     if (fclose(stdout) != 0) return 2;
     if (fclose(stderr) != 0) return 3; /* fd 2 is closed now: a report written there is lost (EBADF) */
+    if (getenv("BAD_FREE") != NULL) {
+        static long not_from_malloc[4];
+        free(&not_from_malloc[2]);
+    }
     return 0;
 }
 
@@ -51,5 +82,13 @@ int main(int argc, char **argv) {
     setenv("HEAPKIT_LEAK_SIGNAL", "USR2", 1);
     run_with("HEAPKIT_LEAKS=1", "(0 threads stopped)");
     unsetenv("HEAPKIT_LEAK_SIGNAL");
+    /* a message, not only a report: the bad free is named though fd 2 is closed */
+    setenv("BAD_FREE", "1", 1);
+    run_with("HEAPKIT_STATS=0", "heapkit: free(");
+    unsetenv("BAD_FREE");
+    /* and not into a file of the program's that took the duplicate's number */
+    setenv("REUSE_FDS", "1", 1);
+    run_with("HEAPKIT_STATS=0", "heapkit: free(");
+    unsetenv("REUSE_FDS");
     return hkt_done();
 }

@@ -601,7 +601,8 @@ struct child {
     pid_t pid;
     int status;     /* from waitpid */
     int exec_error; /* errno of a failed exec, else 0 */
-    struct leak_reaped *reaped; /* orphans of the run that ended before the program did */
+    struct leak_reaped *reaped; /* other processes of the run whose end is known: orphans we reaped, */
+                                /* and children the program reaped (their ended.PID notes) */
     size_t reaped_count;
 };
 
@@ -617,6 +618,34 @@ static void reaped_add(struct child *c, size_t *cap, pid_t pid, int status)
             die(1, "out of memory");
     }
     c->reaped[c->reaped_count++] = (struct leak_reaped){ .pid = pid, .status = status };
+}
+
+/* Children the program reaped itself: the library noted how each ended in DIR/ended.PID
+ * (src/base/child_end.c). Those this command reaped as orphans are known already. */
+static void read_child_ends(struct child *c, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    size_t cap = c->reaped_count;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "ended.", 6) != 0)
+            continue;
+        char *path = xstrcat3(dir, "/", e->d_name);
+        FILE *f = fopen(path, "re");
+        free(path);
+        long pid;
+        int status;
+        bool read = f != NULL && fscanf(f, "%ld\t%d", &pid, &status) == 2 && pid > 0;
+        if (f != NULL)
+            fclose(f);
+        bool known = false;
+        for (size_t i = 0; read && i < c->reaped_count && !known; i++)
+            known = c->reaped[i].pid == pid;
+        if (read && !known)
+            reaped_add(c, &cap, (pid_t)pid, status);
+    }
+    closedir(d);
 }
 
 /* SIGPIPE as this command found it: the program run gets it back. The command itself ignores
@@ -773,6 +802,7 @@ static int cmd_run(int argc, char **argv)
     }
     free(lib);
     if (leak_dir != NULL && c.exec_error == 0) {
+        read_child_ends(&c, run_dir);
         struct leak_options lo = { .suppressions = &o.report.suppressions,
                                    .show_reachable = o.report.show_reachable,
                                    .json = json };

@@ -274,15 +274,19 @@ static size_t leading_underscores(const char *name)
     return strspn(name, "_");
 }
 
-/* The public alias of a function whose name starts with '_': glibc's functions are defined as
- * __strdup, __getdelim or ___asprintf (the name the debug info gives) and exported under those
- * and under the name programs call (strdup, getdelim, asprintf), which is what people and
- * Valgrind say. Among the exported functions at the function's start `start`, the one with the
- * fewest leading underscores, taken only if it is the same name without them. */
+/* The name programs call a function by, where the debug info gives another: glibc's functions
+ * are defined as __strdup, __getdelim or ___asprintf and exported under those and under the name
+ * programs call (strdup, getdelim, asprintf), which is what people and Valgrind say; heapkit's
+ * malloc is defined as hk_malloc and exported as malloc too. Among the exported functions at the
+ * function's start `start`: for a name with leading underscores, the one with the fewest that is
+ * the same name without them; for an hk_ name, the standard name it stands for. */
 static const char *public_alias(Dwfl_Module *mod, const char *name, GElf_Addr start)
 {
-    if (name == NULL || name[0] != '_')
+    bool underscored = name != NULL && name[0] == '_';
+    bool heapkit = name != NULL && strncmp(name, "hk_", 3) == 0;
+    if (!underscored && !heapkit)
         return name;
+    const char *bare = heapkit ? name + 3 : name + leading_underscores(name);
     int n = dwfl_module_getsymtab(mod);
     const char *best = NULL;
     for (int i = 1; i < n; i++) {
@@ -293,12 +297,12 @@ static const char *public_alias(Dwfl_Module *mod, const char *name, GElf_Addr st
         if (alias == NULL || value != start || (type != STT_FUNC && type != STT_GNU_IFUNC) ||
             (bind != STB_GLOBAL && bind != STB_WEAK) || GELF_ST_VISIBILITY(sym.st_other) != STV_DEFAULT)
             continue;
+        if (heapkit ? strcmp(alias, bare) != 0 : strcmp(alias + leading_underscores(alias), bare) != 0)
+            continue;
         if (best == NULL || leading_underscores(alias) < leading_underscores(best))
             best = alias;
     }
-    if (best == NULL || strcmp(best + leading_underscores(best), name + leading_underscores(name)) != 0)
-        return name;
-    return best;
+    return best != NULL ? best : name;
 }
 
 static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out)

@@ -72,6 +72,8 @@ enum { HK_NUMA_MODE_OFF, HK_NUMA_MODE_LOCAL, HK_NUMA_MODE_INTERLEAVE };
 
 /* options.c: read the HEAPKIT_* variables into o, reporting every bad one. */
 hk_internal void hk_options_init(hk_options_t *o);
+/* HEAPKIT_RUN_DIR: the directory `heapkit run` reads the processes' notes from, or NULL. */
+hk_internal const char *hk_run_dir(void);
 
 /* --------------------------------------------------------- the process state
  * The base's and the core's counters, lists and locks live here. What belongs to one file of the
@@ -143,11 +145,14 @@ static inline bool hk_process_ready(void) {
     return atomic_load_explicit(&hk_state.init_state, memory_order_acquire) == HK_INIT_DONE;
 }
 
-/* The fd the exit reports (statistics, the plain leak report) go to: a private, close-on-exec
- * duplicate of stderr taken when the library starts, as Valgrind keeps one, because programs
- * close stderr at exit (every GNU coreutil does) before our reports are written. Falls back to
- * fd 2 when there is no duplicate (stderr was closed at start) or it was closed since. */
+/* The fd the exit reports (statistics, the plain leak report) and messages go to: a private,
+ * close-on-exec duplicate of stderr taken when the library starts, as Valgrind keeps one, because
+ * programs close stderr at exit (every GNU coreutil does) before our reports are written. Falls
+ * back to fd 2 when there is no duplicate (stderr was closed at start), or it was closed since or
+ * its number now names another file. */
 hk_internal int hk_report_fd(void);
+/* Takes the duplicate (the library's constructor, once). */
+hk_internal void hk_report_fd_take(void);
 
 /* ------------------------------------------------------------- subsystems
  * A subsystem registers what it must do at the process's moments in a linker section that init.c

@@ -405,7 +405,9 @@ void hk_write_all(int fd, const char *s, size_t n) {
     }
 }
 
-/* A message is one line, cut at this many bytes: room for any of ours but one naming a long path. */
+/* A message is one line, cut at this many bytes: room for any of ours but one naming a long path.
+ * It goes where the exit reports go (the private duplicate of the stderr the program started
+ * with), so a message is not lost when the program has closed or reused fd 2. */
 #define HK_MESSAGE_MAX 512
 
 static void hk_vmessage(const char *fmt, va_list ap) {
@@ -416,7 +418,7 @@ static void hk_vmessage(const char *fmt, va_list ap) {
     size_t n = b.len < sizeof line - 2 ? b.len : sizeof line - 2;
     line[n++] = '\n';
     int saved = errno;
-    hk_write_all(STDERR_FILENO, line, n);
+    hk_write_all(hk_report_fd(), line, n);
     errno = saved;
 }
 

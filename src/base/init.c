@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include "base.h"
 
-#include <fcntl.h>
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
@@ -180,22 +179,6 @@ static void hk_visit_start(const void *subsystem, void *arg) {
     const hk_subsystem_t *m = subsystem;
     (void)arg;
     if (m->start) m->start();
-}
-
-/* The duplicate of stderr for reports is taken at this fd or above: far from the low numbers
- * programs expect open() to hand out next, and below the smallest usual RLIMIT_NOFILE (1024). */
-#define HK_REPORT_FD_MIN 100
-
-static int hk_report_dup = -1;
-
-static void hk_report_fd_take(void) {
-    hk_report_dup = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, HK_REPORT_FD_MIN);
-    if (hk_report_dup < 0) hk_report_dup = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-}
-
-int hk_report_fd(void) {
-    int fd = hk_report_dup;
-    return fd >= 0 && fcntl(fd, F_GETFD) >= 0 ? fd : STDERR_FILENO;
 }
 
 __attribute__((constructor(HK_CONSTRUCTOR_PRIORITY))) static void hk_on_load(void) {

@@ -73,15 +73,17 @@ static const hk_option_t hk_option_table[] = {
  * can tell a program heapkit ran from one the loader left on glibc (a preload dropped under a
  * small `ulimit -v`, a static or set-ID program), and a process that ended without a leak check.
  * Set once in process init, read in forked children: not part of the options proper. */
-static const char *hk_run_dir;
+static const char *hk_run_dir_path;
+
+const char *hk_run_dir(void) { return hk_run_dir_path; }
 
 /* Writes DIR/loaded.PID holding "PID<TAB>PPID"; best effort, silently: the command reads what
  * is there, and says so if nothing is. No allocation, so it may run in a fork child. */
 static void hk_run_announce(void) {
-    if (hk_run_dir == NULL) return;
+    if (hk_run_dir_path == NULL) return;
     char path[4096], line[64];
     hk_buf_t b = {.data = path, .cap = sizeof path};
-    hk_buf_printf(&b, "%s/loaded.%d", hk_run_dir, (int)getpid());
+    hk_buf_printf(&b, "%s/loaded.%d", hk_run_dir_path, (int)getpid());
     if (b.len >= sizeof path) return;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return;
@@ -155,7 +157,7 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
         return true;
     case HK_OPT_RUN_DIR:
         if (*value != '/') return false;
-        hk_run_dir = value;
+        hk_run_dir_path = value;
         return true;
     }
     return false;

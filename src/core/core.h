@@ -39,7 +39,10 @@
 #define HK_BLOCK_ALIGN ((size_t)1 << HK_BLOCK_ALIGN_SHIFT)
 
 /* Size classes: steps of 16 up to 128, then four classes per power of two up to 128 KiB, so a
- * block wastes less than 16 bytes, or than 20% of itself. */
+ * block wastes less than 16 bytes, or than 20% of itself (rounded up to the 16-byte grain). The
+ * last doubling's classes are instead a medium page split in 7, 6, 5 and 4 blocks: the evenly
+ * spaced 112 KiB class would leave an eighth of its page unused, and a 100 KB block would cost
+ * 131 KB of page where it now costs 105 KB (what `ulimit -v` lets a program have depends on it). */
 #define HK_BIN_STEPPED_SHIFT 7 /* sizes up to 2^7 = 128 step by HK_BLOCK_ALIGN, */
 #define HK_BIN_STEPPED ((size_t)1 << (HK_BIN_STEPPED_SHIFT - HK_BLOCK_ALIGN_SHIFT)) /* in 8 classes; */
 #define HK_BIN_SPLITS_SHIFT 2  /* then each power of two is split */
@@ -198,6 +201,8 @@ hk_internal void hk_segmap_extent(uintptr_t *lo, uintptr_t *hi);
 
 /* meta.c — memory for the library's own records: whole granules tagged HK_MAP_META */
 hk_internal void *hk_meta_map(size_t size);
+/* A region of up to `want` bytes, fewer under a tight ulimit -v, at least `least`; *got = its size. */
+hk_internal void *hk_meta_map_most(size_t want, size_t least, size_t *got);
 hk_internal void hk_meta_unmap(void *p, size_t size);
 
 /* page.c — a page's blocks and free lists; the queues of pages */
@@ -316,10 +321,17 @@ static inline hk_block_t *hk_page_pop(hk_page_t *page) {
     return b;
 }
 
+/* The last doubling's classes: a medium page's share for 7, 6, 5 and 4 blocks, 16-byte aligned. */
+#define HK_BIN_PAGE_SHARE(n) ((((size_t)1 << HK_MEDIUM_PAGE_SHIFT) / (n)) & ~(HK_BLOCK_ALIGN - 1))
+#define HK_BIN_LAST_DOUBLING (HK_BIN_COUNT - HK_BIN_SPLITS)
+
 /* Size classes: the bin of a size (see HK_BIN_STEPPED). */
 static inline size_t hk_bin_of(size_t size) {
     if (size <= ((size_t)1 << HK_BIN_STEPPED_SHIFT))
         return size <= HK_BLOCK_ALIGN ? 0 : ((size + HK_BLOCK_ALIGN - 1) >> HK_BLOCK_ALIGN_SHIFT) - 1;
+    if (size > HK_MEDIUM_MAX / 2)
+        return HK_BIN_LAST_DOUBLING + (size > HK_BIN_PAGE_SHARE(7)) + (size > HK_BIN_PAGE_SHARE(6)) +
+               (size > HK_BIN_PAGE_SHARE(5));
     size_t s = size - 1;
     size_t b = (8 * sizeof(unsigned long) - 1) - (size_t)__builtin_clzl(s); /* floor(log2(s)) */
     return HK_BIN_STEPPED + (b - HK_BIN_STEPPED_SHIFT) * HK_BIN_SPLITS +
@@ -329,6 +341,7 @@ static inline size_t hk_bin_of(size_t size) {
 /* Size classes: the block size of a bin. */
 static inline size_t hk_bin_size(size_t bin) {
     if (bin < HK_BIN_STEPPED) return (bin + 1) * HK_BLOCK_ALIGN;
+    if (bin >= HK_BIN_LAST_DOUBLING) return HK_BIN_PAGE_SHARE(HK_BIN_COUNT + 3 - bin); /* 7, 6, 5, 4 blocks */
     size_t i = bin - HK_BIN_STEPPED, b = HK_BIN_STEPPED_SHIFT + i / HK_BIN_SPLITS;
     return ((size_t)1 << b) + ((i % HK_BIN_SPLITS) + 1) * ((size_t)1 << (b - HK_BIN_SPLITS_SHIFT));
 }

@@ -141,7 +141,7 @@ void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int ext
 
 void hk_os_unmap(void *p, size_t size) {
     if (p == NULL || size == 0) return;
-    if (munmap(p, size) != 0) hk_error("munmap(%p, %zu) failed (errno %d)", p, size, errno);
+    if (munmap(p, size) != 0) hk_error("munmap(%p, %zu) failed: %m", p, size);
     hk_os_account(-(intptr_t)size, -(intptr_t)size);
 }
 

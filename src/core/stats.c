@@ -184,7 +184,7 @@ static void hk_stats_at_exit(uintptr_t caller_sp) {
     if (file != NULL) {
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
-            hk_message("cannot write statistics to %s (errno %d)", file, errno);
+            hk_message("cannot write statistics to %s: %m", file);
             return;
         }
         if (hk_ends_with(file, ".json")) {

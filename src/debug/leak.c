@@ -682,5 +682,12 @@ static void hk_leak_signal_setup(void) {
     sigaction(sig, &sa, NULL);
 }
 
-HK_SUBSYSTEM(leak, HK_SUBSYSTEM_LEAK, .init = hk_track_install, .start = hk_leak_signal_setup, .at_exit = hk_leak_at_exit);
+/* Tracking on, and the check's scratch reserved while address space is still to be had. */
+static void hk_leak_install(void) {
+    hk_track_install();
+    if (hk_state.options.leaks && !hk_leak_scratch_reserve())
+        hk_message("cannot reserve memory for the leak check: there will be no leak report");
+}
+
+HK_SUBSYSTEM(leak, HK_SUBSYSTEM_LEAK, .init = hk_leak_install, .start = hk_leak_signal_setup, .at_exit = hk_leak_at_exit);
 HK_LOCK(leak_check, HK_LOCK_LEAK_CHECK, &hk_leak.lock);

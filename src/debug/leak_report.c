@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 /* Address space for one check's scratch (pages are touched as used): /proc/self/maps (up to 64
- * MiB), the module table and the group tables of a check with millions of lost blocks fit. */
+ * MiB), the module table and the group tables of a check with millions of lost blocks fit. Under
+ * a tight ulimit -v it gets less (hk_meta_map_most), at least enough for a small program's check. */
 #define HK_SCRATCH_BYTES ((size_t)1 << 30)
+#define HK_SCRATCH_BYTES_LEAST ((size_t)8 << 20)
 /* The group table's first size in slots (it doubles as needed), and its load: at most one group
  * per HK_GROUP_LOAD slots, so linear probing stays short. */
 #define HK_GROUPS_FIRST 1024
@@ -23,9 +25,16 @@
 
 static struct {
     uint8_t *base;
+    size_t cap; /* bytes reserved at base */
     size_t used;
     size_t group_cap; /* slots in the open-addressing table result->groups */
 } hk_scratch;
+
+bool hk_leak_scratch_reserve(void) {
+    if (hk_scratch.base == NULL)
+        hk_scratch.base = hk_meta_map_most(HK_SCRATCH_BYTES, HK_SCRATCH_BYTES_LEAST, &hk_scratch.cap);
+    return hk_scratch.base != NULL;
+}
 
 void *hk_leak_scratch(size_t size) {
     if (size == 0) {
@@ -33,9 +42,9 @@ void *hk_leak_scratch(size_t size) {
         hk_scratch.group_cap = 0;
         return NULL;
     }
-    if (hk_scratch.base == NULL && (hk_scratch.base = hk_meta_map(HK_SCRATCH_BYTES)) == NULL) return NULL;
+    if (!hk_leak_scratch_reserve()) return NULL;
     size = hk_align_up(size, HK_BLOCK_ALIGN); /* as aligned as malloc's blocks */
-    if (size > HK_SCRATCH_BYTES - hk_scratch.used) return NULL;
+    if (size > hk_scratch.cap - hk_scratch.used) return NULL;
     void *p = hk_scratch.base + hk_scratch.used;
     hk_scratch.used += size;
     memset(p, 0, size);
@@ -283,7 +292,7 @@ void hk_leak_report(hk_leak_result_t *r) {
         if (hk_report.fd >= 0 || errno != EEXIST || tries == HK_REPORT_NAME_TRIES) break;
     }
     if (hk_report.fd < 0) {
-        hk_message("cannot write the leak report to %s (errno %d)", path, errno);
+        hk_message("cannot write the leak report to %s: %m", path);
         return;
     }
     hk_report_raw(r);

@@ -7,8 +7,10 @@
 /* A bucket per stack up to a million distinct stacks (4 MiB of address space, touched as used). */
 #define HK_DEPOT_BUCKETS ((size_t)1 << 20)
 /* Address space only, pages touched as stacks arrive: 1 GiB holds 8 million stacks of 16 frames,
- * more than any program has. */
+ * more than any program has; under a tight ulimit -v it gets less (hk_meta_map_most), at least
+ * the smallest region the core maps. */
 #define HK_DEPOT_BYTES ((size_t)1 << 30)
+#define HK_DEPOT_BYTES_LEAST ((size_t)HK_SEGMENT_SIZE)
 /* Entries are 8-byte aligned (they hold addresses), so an id counts 8-byte units. */
 #define HK_DEPOT_ID_UNIT 8
 /* MurmurHash3's 64-bit finalizer multiplier: it mixes each frame into the hash. */
@@ -26,6 +28,7 @@ static struct {
     pthread_mutex_t lock;
     _Atomic uint32_t *buckets;
     uint8_t *base;  /* entries; id = offset / HK_DEPOT_ID_UNIT; HK_STACK_NONE and _UNKNOWN are never entries */
+    size_t cap;     /* bytes reserved at base */
     size_t used;    /* bytes of base handed out, the first units left unused */
     bool failed;    /* could not reserve the region: every stack is HK_STACK_UNKNOWN */
 } hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = (size_t)(HK_STACK_UNKNOWN + 1) * HK_DEPOT_ID_UNIT};
@@ -47,7 +50,7 @@ static hk_stack_entry_t *hk_stack_entry(uint32_t id) {
 static bool hk_depot_reserve(void) {
     if (hk_depot.base != NULL || hk_depot.failed) return !hk_depot.failed;
     hk_depot.buckets = hk_meta_map(HK_DEPOT_BUCKETS * sizeof(uint32_t));
-    hk_depot.base = hk_meta_map(HK_DEPOT_BYTES);
+    hk_depot.base = hk_meta_map_most(HK_DEPOT_BYTES, HK_DEPOT_BYTES_LEAST, &hk_depot.cap);
     if (hk_depot.buckets == NULL || hk_depot.base == NULL) {
         hk_message("cannot reserve memory for allocation stacks: leak reports will show no stacks");
         hk_depot.failed = true;
@@ -79,7 +82,7 @@ uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
         uint32_t head = atomic_load_explicit(bucket, memory_order_relaxed);
         id = hk_depot_find(head, hash, frames, depth);
         size_t bytes = sizeof(hk_stack_entry_t) + depth * sizeof *frames;
-        if (id == 0 && hk_depot.used + bytes <= HK_DEPOT_BYTES) {
+        if (id == 0 && hk_depot.used + bytes <= hk_depot.cap) {
             id = (uint32_t)(hk_depot.used / HK_DEPOT_ID_UNIT);
             hk_stack_entry_t *e = hk_stack_entry(id);
             e->hash = hash;
@@ -89,7 +92,7 @@ uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
             hk_depot.used += bytes;
             atomic_store_explicit(bucket, id, memory_order_release);
         } else if (id == 0) {
-            id = HK_STACK_UNKNOWN; /* full: HK_DEPOT_BYTES of distinct stacks */
+            id = HK_STACK_UNKNOWN; /* full: the whole region holds distinct stacks */
         }
     }
     pthread_mutex_unlock(&hk_depot.lock);

@@ -12,6 +12,7 @@
 #define HK_NAME_LEN HK_LABEL_LEN /* a name is its members' label in leak reports: cut alike */
 
 typedef enum { HK_REG_POOL = 1, HK_REG_ARENA = 2 } hk_reg_kind_t;
+#define HK_REG_KINDS 3 /* arrays indexed by kind (0 unused) */
 
 typedef struct hk_reg_figures_s hk_reg_figures_t;
 
@@ -60,11 +61,22 @@ static inline uintptr_t hk_handle_magic(const void *h, hk_reg_kind_t kind) {
     return (uintptr_t)h ^ hk_key ^ (kind == HK_REG_POOL ? HK_HANDLE_POOL : HK_HANDLE_ARENA);
 }
 
+/* A program calls the same pool or arena again and again: each thread remembers the last handle
+ * of each kind it found live, xor-ed with the count of members destroyed so far (odd, stepping by
+ * 2, so no remembered value is 0 and NULL never matches). Any destroy anywhere forgets every
+ * thread's handle, so the cache never vouches for a destroyed one, and a call on the remembered
+ * handle costs a compare instead of a segment-map lookup and a read of the handle. */
+extern __thread uintptr_t hk_handle_last[HK_REG_KINDS] __attribute__((tls_model("initial-exec")));
+extern _Atomic uintptr_t hk_handle_deaths;
+
 /* Is h a live pool (or arena)? Reads h only if it is heapkit memory. */
 hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t kind) {
-    uintptr_t a = (uintptr_t)h;
+    uintptr_t a = (uintptr_t)h, seen = a ^ atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
+    if (hk_likely(seen == hk_handle_last[kind])) return true;
     if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) return false;
-    return hk_likely(((const hk_handle_t *)(a + HK_HANDLE_OFFSET))->magic == hk_handle_magic(h, kind));
+    if (hk_unlikely(((const hk_handle_t *)(a + HK_HANDLE_OFFSET))->magic != hk_handle_magic(h, kind))) return false;
+    hk_handle_last[kind] = seen;
+    return true;
 }
 
 /* registry.c */

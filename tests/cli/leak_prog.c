@@ -154,6 +154,16 @@ int main(int argc, char **argv)
         lk_scrub_stack();
         _exit(0);
     }
+    if (strcmp(mode, "fork_exit") == 0) { /* a child that leaves through _exit(7), reaped by its parent */
+        pid_t pid = fork();
+        if (pid == 0) {
+            leak_once(100);
+            _exit(7);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 7 ? 0 : 1;
+    }
     if (strcmp(mode, "segv") == 0) {
         leak_once(100);
         lk_scrub_stack();
@@ -173,9 +183,10 @@ int main(int argc, char **argv)
         waitpid(pid, &status, 0);
         return 0;
     }
-    /* A forked child killed by SIGKILL: reaped by its parent (forkkill), or left a zombie for
-     * whoever inherits it, heapkit run as a subreaper (orphankill). */
-    if (strcmp(mode, "forkkill") == 0 || strcmp(mode, "orphankill") == 0) {
+    /* A forked child killed by SIGKILL: reaped by its parent with waitpid (forkkill) or waitid
+     * (forkkill-waitid), or left a zombie for whoever inherits it, heapkit run as a subreaper
+     * (orphankill). */
+    if (strcmp(mode, "forkkill") == 0 || strcmp(mode, "forkkill-waitid") == 0 || strcmp(mode, "orphankill") == 0) {
         pid_t pid = fork();
         if (pid == 0) {
             leak_once(200);
@@ -187,6 +198,8 @@ int main(int argc, char **argv)
         int status;
         if (strcmp(mode, "forkkill") == 0)
             waitpid(pid, &status, 0);
+        else if (strcmp(mode, "forkkill-waitid") == 0)
+            waitid(P_PID, (id_t)pid, &info, WEXITED);
         else
             waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT);
         return 0;
