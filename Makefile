@@ -4,7 +4,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all build demo test bench callgrind install clean
+.PHONY: all build demo test test-numa bench callgrind install clean
 
 all: build
 
@@ -20,6 +20,10 @@ demo: build
 
 test:
 	scripts/test-all
+
+# NUMA placement on real kernels: QEMU guests with 2 and 4 nodes (part of `make test` too).
+test-numa: build
+	tests/numa/run-guest $(BUILD)
 
 bench: build
 	bench/compare --build $(BUILD)

@@ -112,6 +112,35 @@ HK_API unsigned hk_leak_set_heuristics(unsigned mask);
 
 HK_API const char *hk_version(void);
 
+/* ---- NUMA placement ----
+ * With more than one node the library places memory by itself (HEAPKIT_NUMA=local: each thread's
+ * on the node it runs on; interleave; off); these calls place it explicitly. Nodes are the
+ * kernel's numbers (0 to 63 here). On a single-node machine they all work and say node 0. */
+/* Nodes online (1 on a machine without NUMA). */
+HK_API int hk_numa_nodes(void);
+/* The node of the CPU the calling thread runs on now. */
+HK_API int hk_numa_node(void);
+/* A block whose memory is on node (the kernel's preferred policy: if the node is full, another
+ * one). NULL with errno = EINVAL for a node that is not online, ENOMEM. Free it with hk_free. */
+HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(1) void *hk_malloc_node(size_t size, int node);
+/* The node holding the page p is in; -1 if it is not in RAM yet (or p is NULL). Works on any
+ * address of the process; with HEAPKIT_NUMA_FAKE, the node heapkit placed p's memory on. */
+HK_API int hk_node_of(const void *p);
+/* Move the pages of [p, p+size) that are in RAM to node (move_pages(2)). Returns how many of them
+ * are on node afterwards, or -1 with errno (EINVAL: bad node or range; ENOTSUP: simulated nodes). */
+HK_API long hk_migrate(void *p, size_t size, int node);
+/* Per-node statistics: out[i] for the i-th online node, at most cap of them; returns the number
+ * of nodes. Pages are counted where the kernel has them (move_pages). */
+typedef struct hk_node_stats_s {
+    int node;
+    size_t segments;  /* small/medium segments and huge blocks placed on the node */
+    size_t committed; /* bytes of those, mapped and not given back */
+    size_t live;      /* bytes in blocks handed out from them */
+    size_t resident;  /* bytes of the library's memory in RAM on this node, wherever it was asked */
+    size_t misplaced; /* bytes asked for on this node that the kernel put on another */
+} hk_node_stats_t;
+HK_API size_t hk_stats_nodes(hk_node_stats_t *out, size_t cap);
+
 /* ---- object pools (fixed-size objects, like kmem_cache or Boost.Pool) ----
  * Every hk_pool_* and hk_arena_* call checks its handle: NULL (destroy(NULL) is a no-op), a
  * destroyed pool or arena, or anything else is reported in one line and refused (NULL, 0 or -1
@@ -123,6 +152,10 @@ typedef struct hk_pool_s hk_pool_t;
 #define HK_POOL_LOCAL 0x2u  /* a cache per thread, no lock on the fast path; an object freed by
                                another thread goes back to the thread that owns its chunk, and the
                                chunks of a thread that exits are handed to the others */
+/* Added to a pool's or an arena's flags: its memory (chunks, large blocks) is on NUMA node n
+ * (0 to 63); EINVAL if the node is not online. Without it, memory is the allocating thread's. */
+#define HK_ON_NODE(n) (0x10000u | (((unsigned)(n) & 0x3fu) << 17))
+#define HK_ON_NODE_MASK 0x7f0000u
 
 /* A pool of objects of `size` bytes aligned to `align` (0: 16, or 8 for objects under 16 bytes;
  * else a power of two up to 4096, anything else is EINVAL); size up to 512 KiB. `name` (copied, up to 47 bytes) is how the

@@ -58,7 +58,13 @@ typedef struct hk_options_s {
     int64_t stack_depth;   /* frames kept per allocation stack, 1 to HK_STACK_DEPTH_MAX */
     const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
+    int numa;              /* HK_NUMA_MODE_*: where memory goes on a machine with several nodes */
+    const char *numa_fake; /* read the topology from this directory instead of /sys, and simulate it */
 } hk_options_t;
+
+/* HEAPKIT_NUMA: local (each thread's memory on its own node, the default), interleave (spread
+ * page by page over every node), off (no placement: the kernel's first touch decides). */
+enum { HK_NUMA_MODE_OFF, HK_NUMA_MODE_LOCAL, HK_NUMA_MODE_INTERLEAVE };
 
 /* The deepest allocation stack HEAPKIT_STACK_DEPTH may ask for: deep enough for any program's
  * interesting frames, and what the tracker's buffers on the stack are sized for. */
@@ -169,11 +175,14 @@ typedef struct hk_subsystem_s {
 /* Ranks: the order subsystems are visited in. */
 enum {
     HK_SUBSYSTEM_RUN_ANNOUNCE, /* fork child: a forked child tells `heapkit run` it has heapkit too */
+    HK_SUBSYSTEM_NUMA,   /* init: the nodes and their CPUs from /sys, the process's own memory policy
+                            (before any segment is mapped) */
     HK_SUBSYSTEM_HEAP,   /* init: the thread key whose destructor hands an exiting thread's heap over
                             (and first runs every subsystem's thread_exit) */
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
     HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
+    HK_SUBSYSTEM_NUMA_STATS, /* stats: the heap by NUMA node (only with more than one node) */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
                             fork child: pools take back the caches of threads that are gone */
     HK_SUBSYSTEM_STATS,  /* exit: HEAPKIT_STATS, after the leak check so its report comes first */
@@ -208,6 +217,8 @@ enum {
                             arena's own lock (a shared pool allocates chunks under its lock) */
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
+    HK_LOCK_NODE_HEAPS,  /* the per-node heaps of hk_malloc_node: allocating under one takes the
+                            locks below (segments, huge, segment map) */
     HK_LOCK_HEAPS,       /* heap records: taken by a thread starting or exiting */
     HK_LOCK_SEGMENTS,    /* the list of all segments and the abandoned queue, then every segment's spin lock */
     HK_LOCK_HUGE,        /* the huge-block cache */

@@ -39,7 +39,8 @@ typedef enum {
     HK_OPT_DEPTH,
     HK_OPT_SIGNAL,
     HK_OPT_TOOL,
-    HK_OPT_RUN_DIR
+    HK_OPT_RUN_DIR,
+    HK_OPT_NUMA
 } hk_opt_type_t;
 
 typedef struct hk_option_s {
@@ -63,6 +64,8 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_LEAK_DIR", HK_OPT_PATH, HK_FIELD(leak_dir), "a directory path"},
     {"HEAPKIT_LEAK_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(leak_signal), "a signal name (USR2, SIGUSR2) or number"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
+    {"HEAPKIT_NUMA", HK_OPT_NUMA, HK_FIELD(numa), "'local', 'interleave' or 'off'"},
+    {"HEAPKIT_NUMA_FAKE", HK_OPT_PATH, HK_FIELD(numa_fake), "a directory laid out like /sys"},
     {"HEAPKIT_RUN_DIR", HK_OPT_RUN_DIR, 0, "an absolute directory path (set by the heapkit command)"},
 };
 
@@ -146,6 +149,12 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
         return hk_parse_signal(value, field) == NULL;
     case HK_OPT_TOOL:
         return true;
+    case HK_OPT_NUMA:
+        if (!strcmp(value, "local")) *(int *)field = HK_NUMA_MODE_LOCAL;
+        else if (!strcmp(value, "interleave")) *(int *)field = HK_NUMA_MODE_INTERLEAVE;
+        else if (!strcmp(value, "off")) *(int *)field = HK_NUMA_MODE_OFF;
+        else return false;
+        return true;
     case HK_OPT_RUN_DIR:
         if (*value != '/') return false;
         hk_run_dir_path = value;
@@ -182,6 +191,8 @@ void hk_options_init(hk_options_t *o) {
     o->stack_depth = HK_DEFAULT_STACK_DEPTH;
     o->leak_dir = NULL;
     o->leak_signal = 0;
+    o->numa = HK_NUMA_MODE_LOCAL;
+    o->numa_fake = NULL;
     if (environ == NULL) return;
     const char *leak_only = NULL; /* the first leak option set */
     for (char **env = environ; *env != NULL; env++) {

@@ -422,7 +422,7 @@ HK_API void *hk_pvalloc(size_t size) {
 
 HK_API int hk_trim(void) {
     size_t before = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
-    hk_segment_reap_abandoned(); /* what exited threads left and others since freed */
+    hk_segment_reap_abandoned(true); /* what exited threads left and others since freed */
     hk_heap_t *heap = hk_heap_tls;
     if (heap != &hk_heap_empty) hk_heap_collect(heap, true);
     hk_huge_purge(true);

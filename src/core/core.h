@@ -11,6 +11,7 @@
 #define HK_CORE_H
 
 #include "base.h"
+#include "numa.h"
 #include "remote.h"
 
 /* ------------------------------------------------------------------ geometry
@@ -127,6 +128,7 @@ struct hk_segment_s {
     size_t block_offset;       /* huge: offset of the block from the segment */
     size_t block_size;         /* huge: bytes usable in the block */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
+    int16_t node;              /* the NUMA node it was placed on, HK_NUMA_ANY if none (numa.h) */
     /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
      * huge segment, room for the one record; and the bytes a huge block was asked for. */
     struct hk_track_rec_s *track;
@@ -155,6 +157,8 @@ struct hk_heap_s {
     pthread_t thread;
     uint32_t serial; /* 1 for the first thread heap of the process, then counting */
     struct hk_stack_cache_s *stack_cache; /* the tracker's: stacks this thread has seen (track.c) */
+    int numa_node;   /* the node its new segments go on (HK_NUMA_ANY: not placed by node) */
+    bool numa_fixed; /* a node heap of hk_malloc_node: numa_node never follows the thread */
 };
 
 /* ----------------------------------------------------------------- globals */
@@ -217,9 +221,9 @@ hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
 hk_internal void hk_all_segments_add(hk_segment_t *seg);
 hk_internal void hk_all_segments_remove(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
-hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind);
+hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
-hk_internal void hk_segment_reap_abandoned(void);
+hk_internal void hk_segment_reap_abandoned(bool force);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
@@ -239,17 +243,22 @@ hk_internal void hk_heap_maybe_collect(hk_heap_t *heap);
  * enough to scan under the lock on every huge malloc and free; enough for the big buffers a
  * program juggles at once. */
 #define HK_HUGE_CACHE_EXTENTS 16
-hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size);
-hk_internal void hk_huge_cache_put(uint8_t *base, size_t size);
+hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size, int node);
+hk_internal void hk_huge_cache_put(uint8_t *base, size_t size, int node);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
 hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);
 
 /* huge.c — blocks over 128 KiB, each in a mapping of its own */
 hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
+hk_internal void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node);
 hk_internal void hk_huge_free(hk_segment_t *seg);
 hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
+
+/* numa_api.c — explicit placement (the hk_ calls are in heapkit.h): an aligned block on node
+ * (HK_NUMA_ANY: the calling thread's), for pools and arenas created with HK_ON_NODE */
+hk_internal void *hk_numa_aligned_alloc(size_t align, size_t size, int node);
 
 /* ------------------------------------------------------------- inline helpers */
 

@@ -191,8 +191,10 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
     /* Before mapping anything new, take over what exited threads left: their free pages and
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
     hk_segment_kind_t kind = hk_bin_kind(bin);
+    if (hk_numa_active() && !heap->numa_fixed) heap->numa_node = hk_numa_home_node(); /* the thread may have moved */
     hk_segment_t *seg;
-    for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind)) != NULL; adopted++) {
+    for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind, heap->numa_node)) != NULL;
+         adopted++) {
         hk_heap_adopt(heap, seg);
         if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
         hk_segment_t *first = heap->segments[kind];
@@ -265,6 +267,7 @@ hk_heap_t *hk_heap_thread_init(void) {
     hk_heap_t *heap = hk_heap_record_alloc();
     if (heap == NULL) return NULL;
     for (size_t w = 0; w < HK_DIRECT_COUNT; w++) heap->direct[w] = &hk_page_empty;
+    heap->numa_node = hk_numa_home_node();
     heap->thread = pthread_self();
     hk_heap_tls = heap;
     /* Only for its destructor, which abandons the heap when the thread exits. */
@@ -283,7 +286,10 @@ static void hk_heap_thread_done(void *arg) {
     if (heap == NULL || heap == &hk_heap_empty) return;
     hk_subsystems_thread_exit();
     hk_heap_tls = &hk_heap_empty;
-    hk_heap_collect(heap, true);
+    /* One node: everything free goes back now. Several: free pages stay resident for the purge
+     * delay in the abandoned segments, where the next thread of the same node (and only such a
+     * thread) adopts them; the purger gives back what nobody took. */
+    hk_heap_collect(heap, !hk_numa_active());
     hk_hook_heap_done(heap);
     for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
         hk_segment_t *seg = heap->segments[kind], *next;

@@ -63,7 +63,12 @@ static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
     seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
 }
 
+/* The node the calling thread's big blocks go on (HK_NUMA_ANY: not placed by node). */
 void *hk_huge_alloc(size_t size, size_t align, bool zero) {
+    return hk_huge_alloc_node(size, align, zero, hk_numa_active() ? hk_numa_home_node() : HK_NUMA_ANY);
+}
+
+void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     size_t ps = hk_os_page_size(), header = hk_huge_header_size();
     if (align < HK_BLOCK_ALIGN) align = HK_BLOCK_ALIGN;
     bool big_aligned = align >= HK_SEGMENT_SIZE;
@@ -81,17 +86,19 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     if (!big_aligned) {
         /* A cached extent big enough is used as it is (its resident pages are what saves the
          * page faults); a smaller one is grown. */
-        uint8_t *cached = hk_huge_cache_take(needed, &mapped);
+        uint8_t *cached = hk_huge_cache_take(needed, &mapped, node);
         if (cached != NULL && mapped < needed) {
             seg = hk_huge_resize((hk_segment_t *)cached, mapped, needed);
             if (seg == NULL) hk_os_unmap(cached, mapped);
             mapped = needed;
+            if (seg != NULL && hk_numa.placeable) hk_numa_place(seg, mapped, node, false); /* the grown part */
         } else {
             seg = (hk_segment_t *)cached;
         }
         if (seg == NULL) {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
             is_zero = true;
+            if (seg != NULL && hk_numa.placeable) hk_numa_place(seg, mapped, node, false); /* before the first touch */
         }
     } else {
         /* Map so that the block (one page after the header) is aligned; drop the front part. */
@@ -101,6 +108,7 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
             hk_os_unmap(raw, align - ps);
             mapped -= align - ps;
             is_zero = true;
+            if (hk_numa.placeable) hk_numa_place(seg, mapped, node, false);
         }
     }
     if (seg != NULL && !hk_segmap_cover((uintptr_t)seg, mapped)) {
@@ -117,6 +125,7 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
     seg->page_count = 1;
     seg->used_pages = 1;
     seg->block_offset = offset;
+    seg->node = (int16_t)node;
     hk_huge_set_size(seg, mapped);
     hk_hook_huge_placed(seg);
     hk_page_t *page = &seg->pages[0];
@@ -131,7 +140,7 @@ void *hk_huge_alloc(size_t size, size_t align, bool zero) {
 void hk_huge_free(hk_segment_t *seg) {
     hk_huge_withdraw(seg);
     if (hk_huge_big_aligned(seg)) hk_os_unmap(seg, seg->size);
-    else hk_huge_cache_put((uint8_t *)seg, seg->size);
+    else hk_huge_cache_put((uint8_t *)seg, seg->size, seg->node);
 }
 
 /* Resize in place or move with mremap. NULL (block untouched) if the caller should copy. */

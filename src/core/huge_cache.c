@@ -11,6 +11,7 @@ typedef struct hk_extent_s {
     uint8_t *base; /* NULL = empty slot; always 4 MiB aligned */
     size_t size;
     uint64_t at; /* ms clock when it was cached */
+    int node;    /* the NUMA node its pages were placed on: reused only for that node */
 } hk_extent_t;
 
 static hk_extent_t hk_cache[HK_HUGE_CACHE_EXTENTS]; /* guarded by hk_state.huge_lock */
@@ -27,14 +28,14 @@ static void hk_cache_drop(hk_extent_t *e, hk_extent_t *out, size_t *n) {
 
 /* Space for a block of `needed` bytes, or NULL. *size receives the extent's size: at least
  * `needed`, or less when the biggest smaller extent is returned for the caller to grow. */
-uint8_t *hk_huge_cache_take(size_t needed, size_t *size) {
+uint8_t *hk_huge_cache_take(size_t needed, size_t *size, int node) {
     atomic_store_explicit(&hk_last_alloc, hk_clock_ms(), memory_order_relaxed);
     if (hk_huge_cached() == 0) return NULL;
     pthread_mutex_lock(&hk_state.huge_lock);
     hk_extent_t *fit = NULL, *smaller = NULL;
     for (size_t i = 0; i < HK_HUGE_CACHE_EXTENTS; i++) {
         hk_extent_t *e = &hk_cache[i];
-        if (e->base == NULL) continue;
+        if (e->base == NULL || e->node != node) continue;
         if (e->size >= needed) {
             if (fit == NULL || e->size < fit->size) fit = e;
         } else if (smaller == NULL || e->size > smaller->size) {
@@ -65,7 +66,7 @@ uint8_t *hk_huge_cache_take(size_t needed, size_t *size) {
 
 /* Keep [base, base+size) for reuse, merged with a cached neighbour if it touches one; the oldest
  * extents are unmapped if the budget is exceeded. */
-void hk_huge_cache_put(uint8_t *base, size_t size) {
+void hk_huge_cache_put(uint8_t *base, size_t size, int node) {
     size_t limit = hk_state.options.huge_cache;
     if (size > limit || hk_state.options.purge_delay_ms == 0) {
         hk_os_unmap(base, size);
@@ -79,7 +80,7 @@ void hk_huge_cache_put(uint8_t *base, size_t size) {
     hk_extent_t *slot = NULL;
     for (size_t i = 0; i < HK_HUGE_CACHE_EXTENTS; i++) { /* merge with the extents just before and after */
         hk_extent_t *e = &hk_cache[i];
-        if (e->base != NULL && (e->base + e->size == base || base + size == e->base)) {
+        if (e->base != NULL && e->node == node && (e->base + e->size == base || base + size == e->base)) {
             if (e->base < base) base = e->base;
             size += e->size;
             e->base = NULL;
@@ -98,9 +99,9 @@ void hk_huge_cache_put(uint8_t *base, size_t size) {
         hk_cache_drop(oldest, drop, &dropped);
     }
     if (slot != NULL && hk_huge_cached() <= limit) {
-        *slot = (hk_extent_t){base, size, now};
+        *slot = (hk_extent_t){base, size, now, node};
     } else {
-        hk_extent_t self = {base, size, now};
+        hk_extent_t self = {base, size, now, node};
         hk_cache_drop(&self, drop, &dropped);
     }
     pthread_mutex_unlock(&hk_state.huge_lock);

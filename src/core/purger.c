@@ -27,7 +27,7 @@ static uint64_t hk_purger_pass(void) {
         if (due != 0 && (next_due == 0 || due < next_due)) next_due = due;
     }
     pthread_mutex_unlock(&hk_state.segments_lock);
-    hk_segment_reap_abandoned();
+    hk_segment_reap_abandoned(false);
     hk_huge_purge(false);
     return next_due;
 }

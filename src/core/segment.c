@@ -93,6 +93,9 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     size_t mapped;
     hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
     if (seg == NULL) return NULL;
+    /* The heap's node (HK_NUMA_ANY on one node: no call), before the header's first touch. */
+    if (hk_numa.placeable) hk_numa_place(seg, mapped, heap->numa_node, false);
+    seg->node = (int16_t)heap->numa_node;
     if (!hk_segmap_cover((uintptr_t)seg, mapped)) {
         hk_os_unmap(seg, mapped);
         return NULL;
@@ -139,7 +142,8 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     /* The fullest segment that has room: sparse segments then drain and can be unmapped. */
     hk_segment_t *seg = NULL;
     for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next)
-        if (seg == NULL || s->used_pages > seg->used_pages) seg = s;
+        if ((seg == NULL || s->used_pages > seg->used_pages) && (!hk_numa_active() || s->node == heap->numa_node))
+            seg = s; /* of the heap's node: a thread that moved to another node leaves the old ones to drain */
     if (seg == NULL) {
         seg = hk_segment_alloc(heap, kind);
         if (seg == NULL) return NULL;
@@ -275,24 +279,30 @@ void hk_segment_abandon(hk_segment_t *seg) {
 }
 
 /* The abandoned segment to adopt for a page of this kind: the fullest one with room (so sparse
- * ones drain and get unmapped), else the oldest of any kind. */
-hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind) {
+ * ones drain and get unmapped), else the oldest of any kind. Only segments of the heap's NUMA
+ * node: what a thread of node A left is never handed to a thread of node B (node HK_NUMA_ANY,
+ * when memory is not placed by node, takes any). */
+hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.segments_lock);
-    hk_segment_t *seg = NULL;
-    for (hk_segment_t *s = hk_state.abandoned; s != NULL; s = s->next)
+    hk_segment_t *seg = NULL, *oldest = NULL;
+    for (hk_segment_t *s = hk_state.abandoned; s != NULL; s = s->next) {
+        if (node != HK_NUMA_ANY && s->node != node) continue;
+        if (oldest == NULL) oldest = s;
         if (s->kind == kind && s->used_pages < s->page_count && (seg == NULL || s->used_pages > seg->used_pages))
             seg = s;
-    if (seg == NULL) seg = hk_state.abandoned;
+    }
+    if (seg == NULL) seg = oldest;
     if (seg != NULL) hk_abandoned_unlink(seg);
     pthread_mutex_unlock(&hk_state.segments_lock);
     return seg;
 }
 
-/* The purger's share of abandoned segments: collect the blocks other threads freed into them,
- * give back pages that became empty, and unmap segments that became empty. Segments that still
- * hold live blocks stay in the queue for a thread to adopt. */
-void hk_segment_reap_abandoned(void) {
+/* The purger's share of abandoned segments (and hk_trim's, with force): collect the blocks other
+ * threads freed into them, give back pages that became empty, and unmap segments that became
+ * empty. Segments that still hold live blocks stay in the queue for a thread to adopt; on a NUMA
+ * machine, unless forced, so do free pages until their purge delay has passed. */
+void hk_segment_reap_abandoned(bool force) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return;
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_segment_t *next;
@@ -306,9 +316,12 @@ void hk_segment_reap_abandoned(void) {
             hk_page_collect(page);
             if (page->used == 0) hk_page_release_locked(seg, page, now);
         }
-        hk_segment_purge_due(seg, now, true); /* nobody owns it: no reason to wait */
+        /* Nobody owns it: no reason to wait, but on a NUMA machine, where it is kept for the delay
+         * for the next thread of its node (heap.c, hk_heap_thread_done). */
+        bool kept = hk_numa_active() && !force;
+        uint64_t due = hk_segment_purge_due(seg, now, !kept);
         hk_segment_unlock(seg);
-        if (seg->used_pages != 0) continue;
+        if (seg->used_pages != 0 || (kept && (due != 0 || hk_state.options.purge_delay_ms < 0))) continue;
         hk_abandoned_unlink(seg);
         hk_all_segments_unlink(seg);
         hk_segment_unmap(seg);

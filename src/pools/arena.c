@@ -75,6 +75,7 @@ struct hk_arena_s {
     uint64_t generation;       /* resets so far: a mark from before one is dead */
     pthread_t owner;
     bool locked;
+    int16_t node; /* HK_ON_NODE's node for its chunks, HK_NUMA_ANY: the allocating thread's */
     uint16_t label;
     pthread_mutex_t lock;
     _Atomic size_t chunks, chunk_bytes, large_count, large_bytes, child_count;
@@ -171,7 +172,7 @@ static void *hk_arena_large(hk_arena_t *a, size_t size, size_t align) {
         errno = ENOMEM;
         return NULL;
     }
-    hk_arena_large_t *l = align > HK_ARENA_ALIGN ? hk_aligned_alloc(align, header + size) : hk_malloc(header + size);
+    hk_arena_large_t *l = hk_numa_aligned_alloc(align > HK_ARENA_ALIGN ? align : 0, header + size, a->node);
     if (l == NULL) return NULL;
     hk_arena_label(a, l);
     l->serial = a->serial++;
@@ -202,7 +203,7 @@ static hk_noinline void *hk_arena_grow(hk_arena_t *a, size_t size, size_t align)
     if (next == NULL) {
         size_t bytes = a->next_bytes;
         size_t header = hk_align_up(sizeof(hk_arena_chunk_t), HK_ARENA_ALIGN);
-        next = hk_malloc(bytes);
+        next = hk_numa_aligned_alloc(0, bytes, a->node);
         if (next == NULL) return NULL;
         hk_arena_label(a, next);
         hk_arena_chunk_init(next, (uintptr_t)next + header, (uintptr_t)next + bytes, bytes);
@@ -470,19 +471,21 @@ static void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f);
 
 HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsigned flags, size_t first_chunk,
                                       size_t keep) {
-    if ((flags & ~HK_ARENA_LOCKED) != 0) {
+    int node = hk_flags_node(flags);
+    hk_process_init();
+    if ((flags & ~(HK_ARENA_LOCKED | HK_ON_NODE_MASK)) != 0 || (node != HK_NUMA_ANY && !hk_numa_node_valid(node))) {
         errno = EINVAL;
         return NULL;
     }
-    hk_process_init();
     if (parent != NULL) HK_ARENA_CHECK(parent, "hk_arena_create", NULL);
     size_t header = offsetof(hk_arena_t, data);
     size_t bytes = first_chunk == 0 ? HK_ARENA_FIRST_DEFAULT : first_chunk;
     if (bytes < header + HK_ARENA_FIRST_MIN) bytes = header + HK_ARENA_FIRST_MIN;
     if (bytes > HK_ARENA_CHUNK_MAX) bytes = HK_ARENA_CHUNK_MAX;
-    hk_arena_t *a = hk_malloc(bytes);
+    hk_arena_t *a = hk_numa_aligned_alloc(0, bytes, node);
     if (a == NULL) return NULL;
     memset(a, 0, header);
+    a->node = (int16_t)node;
     a->locked = (flags & HK_ARENA_LOCKED) != 0;
     a->slow = (a->locked ? HK_ARENA_SLOW_LOCKED : 0) | (hk_tracking() && !a->locked ? HK_ARENA_SLOW_CHECK : 0);
     a->owner = pthread_self();

@@ -239,6 +239,8 @@ static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f);
 HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, unsigned flags,
                                  void (*ctor)(void *obj, void *arg), void (*dtor)(void *obj, void *arg), void *arg) {
     unsigned mode_bits = flags & (HK_POOL_SHARED | HK_POOL_LOCAL);
+    int node = hk_flags_node(flags);
+    flags &= ~HK_ON_NODE_MASK;
     if (align == 0) align = size < 16 ? 8 : 16;
     /* the power of two is checked before small alignments are raised to 8: 3 is refused, not 8 */
     if (size == 0 || size > HK_POOL_SIZE_MAX || (align & (align - 1)) != 0 || align > HK_POOL_ALIGN_MAX ||
@@ -248,6 +250,10 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     }
     if (align < 8) align = 8;
     hk_process_init();
+    if (node != HK_NUMA_ANY && !hk_numa_node_valid(node)) {
+        errno = EINVAL;
+        return NULL;
+    }
     hk_pool_t *pool = hk_calloc(1, sizeof *pool);
     if (pool == NULL) return NULL;
     pool->size = size;
@@ -256,6 +262,7 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     pool->dtor = dtor;
     pool->arg = arg;
     pool->local = mode_bits == HK_POOL_LOCAL;
+    pool->node = (int16_t)node;
     /* The link word comes before the object (so a constructed object keeps all its state while
      * free): the first one is the header's last word, the others the previous slot's. */
     pool->stride = hk_align_up(hk_align_up(size, sizeof(uintptr_t)) + sizeof(uintptr_t), align);

@@ -100,6 +100,7 @@ struct hk_pool_s {
     uint32_t capacity; /* objects per chunk */
     uint8_t mode;
     bool local; /* created HK_POOL_LOCAL */
+    int16_t node; /* HK_ON_NODE's node for its chunks, HK_NUMA_ANY: the allocating thread's */
     uint16_t label;
     void (*ctor)(void *obj, void *arg);
     void (*dtor)(void *obj, void *arg);

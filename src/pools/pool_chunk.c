@@ -67,7 +67,7 @@ void hk_set_settle(hk_pool_t *pool, hk_pool_set_t *set, hk_pool_chunk_t *c, uint
 }
 
 hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set) {
-    hk_pool_chunk_t *c = hk_aligned_alloc(pool->chunk_size, pool->chunk_size);
+    hk_pool_chunk_t *c = hk_numa_aligned_alloc(pool->chunk_size, pool->chunk_size, pool->node);
     if (c == NULL) return NULL;
     memset(c, 0, sizeof *c);
     c->tag = pool->tag;

@@ -1,0 +1,122 @@
+/* topology.c — the machine's NUMA nodes, their CPUs and distances, read from sysfs:
+ * /sys/devices/system/node/online ("0-1"), nodeN/cpulist ("0-3,8-11"), nodeN/distance ("10 21").
+ * The root is a parameter so that tests can hand it a fake tree (and HEAPKIT_NUMA_FAKE can run a
+ * program on a simulated machine). Runs in process init: files are read into stack buffers, never
+ * allocating, and no libnuma is needed. */
+#define _GNU_SOURCE
+#include "numa.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+/* A cpulist of 4096 CPUs written one by one ("0,1,2,...") is about 20 KB; real ones are ranges. */
+#define HK_SYSFS_TEXT 8192
+#define HK_SYSFS_PATH 512
+
+/* The file's text, NUL-terminated, or false if it cannot be read. */
+static bool hk_sysfs_read(const char *root, const char *rel, int node, char *out, size_t cap) {
+    char path[HK_SYSFS_PATH];
+    hk_buf_t b = {path, sizeof path, 0};
+    if (node >= 0) hk_buf_printf(&b, "%s/devices/system/node/node%d/%s", root, node, rel);
+    else hk_buf_printf(&b, "%s/devices/system/node/%s", root, rel);
+    if (b.len >= sizeof path) return false;
+    path[b.len] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    size_t len = 0;
+    while (len < cap - 1) {
+        ssize_t n = read(fd, out + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    close(fd);
+    out[len] = '\0';
+    return true;
+}
+
+static bool hk_is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* A decimal number at *s, advancing *s; false if there is none or it is absurdly big. */
+static bool hk_parse_uint(const char **s, unsigned long *out) {
+    const char *p = *s;
+    if (!hk_is_digit(*p)) return false;
+    unsigned long v = 0;
+    while (hk_is_digit(*p)) {
+        v = v * 10 + (unsigned long)(*p - '0');
+        if (v > (1ul << 30)) return false;
+        p++;
+    }
+    *s = p;
+    *out = v;
+    return true;
+}
+
+bool hk_numa_parse_list(const char *s, uint64_t *mask, size_t nbits) {
+    size_t words = (nbits + 63) / 64;
+    for (size_t i = 0; i < words; i++) mask[i] = 0;
+    const char *p = s;
+    while (*p == ' ') p++;
+    if (*p == '\n' || *p == '\0') return true; /* an empty list: a node with no CPUs */
+    for (;;) {
+        unsigned long lo, hi;
+        if (!hk_parse_uint(&p, &lo)) return false;
+        hi = lo;
+        if (*p == '-') {
+            p++;
+            if (!hk_parse_uint(&p, &hi) || hi < lo) return false;
+        }
+        for (unsigned long i = lo; i <= hi && i < nbits; i++) mask[i / 64] |= 1ull << (i % 64);
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        while (*p == ' ' || *p == '\n') p++;
+        return *p == '\0';
+    }
+}
+
+/* The distances of node from a line "10 21 21": the i-th number is to the i-th online node. */
+static void hk_parse_distances(hk_numa_topology_t *t, int node, const char *s) {
+    int to = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ') p++;
+        unsigned long d;
+        if (!hk_parse_uint(&p, &d)) break;
+        while (to < HK_NUMA_MAX_NODES && !((t->online >> to) & 1)) to++;
+        if (to >= HK_NUMA_MAX_NODES) break;
+        t->distance[node][to++] = (uint8_t)(d > 255 ? 255 : d);
+    }
+}
+
+bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char **why) {
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < HK_NUMA_MAX_CPUS; i++) t->cpu_node[i] = HK_NUMA_ANY;
+    static char text[HK_SYSFS_TEXT]; /* process init runs once, on one thread: not on the stack */
+    if (!hk_sysfs_read(root, "online", -1, text, sizeof text)) {
+        *why = "no list of online nodes (a kernel without NUMA)";
+        return false;
+    }
+    if (!hk_numa_parse_list(text, &t->online, HK_NUMA_MAX_NODES) || t->online == 0) {
+        *why = "the list of online nodes cannot be read";
+        return false;
+    }
+    for (int node = 0; node < HK_NUMA_MAX_NODES; node++) {
+        if (!((t->online >> node) & 1)) continue;
+        t->node_count++;
+        t->node_limit = node + 1;
+        uint64_t cpus[HK_NUMA_MAX_CPUS / 64];
+        if (hk_sysfs_read(root, "cpulist", node, text, sizeof text) &&
+            hk_numa_parse_list(text, cpus, HK_NUMA_MAX_CPUS)) {
+            for (size_t cpu = 0; cpu < HK_NUMA_MAX_CPUS; cpu++)
+                if ((cpus[cpu / 64] >> (cpu % 64)) & 1) {
+                    t->cpu_node[cpu] = (int16_t)node;
+                    t->with_cpus |= 1ull << node;
+                }
+        }
+        if (hk_sysfs_read(root, "distance", node, text, sizeof text)) hk_parse_distances(t, node, text);
+    }
+    *why = NULL;
+    return true;
+}
