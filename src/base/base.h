@@ -58,6 +58,7 @@ typedef struct hk_options_s {
     int64_t stack_depth;   /* frames kept per allocation stack, 1 to HK_STACK_DEPTH_MAX */
     const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
+    bool secure;           /* the hardened mode (core/secure.c, docs/security.md) */
 } hk_options_t;
 
 /* The deepest allocation stack HEAPKIT_STACK_DEPTH may ask for: deep enough for any program's
@@ -93,6 +94,10 @@ typedef struct hk_hooks_s {
     void (*huge_placed)(struct hk_segment_s *seg);
     /* a thread heap is going away (its thread exits) */
     void (*heap_done)(struct hk_heap_s *heap);
+    /* the core found its data corrupt around `block` (core/corruption.c) and is about to abort:
+     * append to `out` what the feature knows of the block ("the block before it", say), such as
+     * its allocation stack, one line each. Called whether or not the feature observes. */
+    void (*describe_block)(const void *block, const char *role, hk_buf_t *out);
 } hk_hooks_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */
@@ -171,6 +176,9 @@ enum {
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
                             fork child: pools take back the caches of threads that are gone */
+    HK_SUBSYSTEM_SECURE, /* init: the hardened mode takes the generic paths; thread exit: the
+                            quarantine is emptied into the heap (after the pools freed their caches
+                            into it) before the heap is handed over */
     HK_SUBSYSTEM_STATS,  /* exit: HEAPKIT_STATS, after the leak check so its report comes first */
 };
 

@@ -72,8 +72,11 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
             errno = ENOMEM;
             return NULL;
         }
+        hk_page_check(page);
         bool is_zero = page->is_zero;
-        p = hk_page_pop(page);
+        /* Hardened: every link followed is checked exactly (a block start of the page). */
+        if (hk_unlikely(hk_secure())) p = hk_page_pop_checked(page);
+        else p = hk_page_pop(page);
         if (zero && !is_zero) memset(p, 0, size);
     }
     hk_hook_alloc(p, size);
@@ -122,6 +125,15 @@ static hk_cold void hk_report_double_free(const void *p) {
     hk_error("free(%p): double free (the block is already free)%s", p, hk_misuse_outcome(HK_FREE_IGNORED));
 }
 
+static hk_cold void hk_report_double_free_quarantined(const void *p, size_t block_size) {
+    hk_error("free(%p): double free (the %zu-byte block is already free, waiting in the quarantine)", p, block_size);
+}
+
+static hk_cold void hk_report_never_handed_out(const void *p, size_t block_size) {
+    hk_error("free(%p): invalid free (a %zu-byte block that was never handed out)%s", p, block_size,
+             hk_misuse_outcome(HK_FREE_IGNORED));
+}
+
 static hk_cold void hk_report_interior(const char *who, const void *p, size_t block_size) {
     hk_error("%s(%p): pointer into the middle of a %zu-byte block%s", who, p, block_size,
              hk_misuse_outcome(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
@@ -139,6 +151,65 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
     uintptr_t tf = hk_remote_push(&page->thread_free, b, &b->next, 0, hk_key); /* links as hk_encode does */
     if ((tf & HK_REMOTE_NOTIFY) && owner != NULL) atomic_fetch_add_explicit(&owner->full_freed, 1, memory_order_release);
 }
+
+/* Give a checked block back to its page: the end of every free (local or remote), and of its
+ * wait in the quarantine. */
+static void hk_free_block(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
+    if (hk_segment_owner(seg) != heap) {
+        hk_free_remote(seg, page, b);
+        return;
+    }
+    b->next = hk_encode(page->free);
+    page->free = b;
+    page->is_zero = 0;
+    page->used--;
+    if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
+    if (page->used == 0) hk_heap_page_retire(heap, page);
+}
+
+/* Hardened free: the page record checked, a block that was never handed out refused, a double
+ * free found for certain (quarantined blocks carry a mark, listed ones are searched); then the
+ * block is zeroed and waits in the quarantine, and the block it displaces is freed for real. */
+static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
+    hk_page_check(page);
+    if (heap == hk_segment_owner(seg) && hk_page_block_index(page, b) >= page->capacity) {
+        hk_report_never_handed_out(b, page->block_size);
+        return;
+    }
+    if (hk_block_looks_free(b, seg)) {
+        if (hk_quarantined(b, seg)) {
+            hk_report_double_free_quarantined(b, page->block_size);
+            return;
+        }
+        if (hk_segment_owner(seg) != heap || hk_page_contains_free(page, b)) {
+            hk_report_double_free(b);
+            return;
+        }
+    }
+    if (heap == &hk_heap_empty) { /* a thread without a heap (or leaving): no quarantine to wait in */
+        memset(b, 0, page->block_size);
+        hk_free_block(heap, seg, page, b);
+        return;
+    }
+    hk_block_t *out = hk_quarantine_swap(heap, b, page);
+    if (out != NULL) {
+        hk_segment_t *out_seg = hk_ptr_segment(out);
+        hk_free_block(heap, out_seg, hk_segment_page_of(out_seg, out), out);
+    }
+}
+
+/* Thread exit, after the pools gave back their caches: the quarantine goes back to the pages
+ * while the heap is still the thread's, so its blocks count as free before the heap is handed over. */
+static void hk_quarantine_flush(void) {
+    hk_heap_t *heap = hk_heap_tls;
+    if (heap == &hk_heap_empty) return;
+    for (hk_block_t *out; (out = hk_quarantine_take(heap)) != NULL;) {
+        hk_segment_t *seg = hk_ptr_segment(out);
+        hk_free_block(heap, seg, hk_segment_page_of(seg, out), out);
+    }
+}
+
+HK_SUBSYSTEM(secure, HK_SUBSYSTEM_SECURE, .init = hk_secure_init, .thread_exit = hk_quarantine_flush);
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
  * threads' blocks, suspected double frees. */
@@ -158,6 +229,7 @@ static void hk_free_generic(void *p) {
         hk_report_foreign("free", p);
         return;
     }
+    hk_page_check(page);
     uint8_t flags = hk_page_flags(page);
     if (flags & HK_PAGE_HAS_ALIGNED) b = hk_block_start(page, p);
     else if (!hk_page_is_block_start(page, p)) {
@@ -169,6 +241,10 @@ static void hk_free_generic(void *p) {
         return;
     }
     hk_heap_t *heap = hk_heap_tls;
+    if (hk_unlikely(hk_secure())) {
+        hk_free_secure(heap, seg, page, b);
+        return;
+    }
     hk_heap_t *owner = hk_segment_owner(seg);
     if (owner != heap) {
         /* Another thread's block: its lists cannot be walked from here, so the link-word check

@@ -83,6 +83,10 @@ typedef struct hk_block_s {
 
 typedef struct hk_heap_s hk_heap_t;
 
+/* Hardened mode: a freed block waits this many frees of its thread before it can be reused, so a
+ * dangling pointer does not reach the next object of its size at once (secure.c). */
+#define HK_QUARANTINE_SLOTS 64
+
 typedef struct hk_segment_s hk_segment_t;
 
 /* Two cache lines: the first is written only by the owner; the second is read by every thread
@@ -152,6 +156,10 @@ struct hk_heap_s {
     pthread_t thread;
     uint32_t serial; /* 1 for the first thread heap of the process, then counting */
     struct hk_stack_cache_s *stack_cache; /* the tracker's: stacks this thread has seen (track.c) */
+    /* The hardened mode's quarantine (secure.c): blocks this thread freed, reused only after
+     * HK_QUARANTINE_SLOTS more frees. A ring; NULL slots are empty. */
+    hk_block_t *quarantine[HK_QUARANTINE_SLOTS];
+    uint32_t quarantine_at;
 };
 
 /* ----------------------------------------------------------------- globals */
@@ -181,6 +189,7 @@ hk_internal void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *map
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
+hk_internal bool hk_os_guard(void *p, size_t size);
 hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
@@ -218,6 +227,16 @@ hk_internal void hk_segment_reap_abandoned(void);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
+
+/* secure.c — the hardened mode (HEAPKIT_SECURE=1): shuffled carving, guard pages, the quarantine */
+static inline bool hk_secure(void) { return hk_state.options.secure; }
+hk_internal void hk_secure_init(void);
+hk_internal hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail);
+hk_internal void hk_secure_guard_segment(hk_segment_t *seg);
+hk_internal size_t hk_secure_tail_guard(void);
+hk_internal bool hk_quarantined(const hk_block_t *b, const hk_segment_t *seg);
+hk_internal hk_block_t *hk_quarantine_swap(hk_heap_t *heap, hk_block_t *b, hk_page_t *page);
+hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap);
 
 /* purger.c — the background thread that gives free memory back after the delay */
 hk_internal void hk_purger_start_if_wanted(void);
@@ -298,10 +317,28 @@ static inline bool hk_block_looks_free(const hk_block_t *b, const hk_segment_t *
     return w == 0 || hk_ptr_segment((void *)w) == seg;
 }
 
-/* Pop a block; the caller knows page->free is not empty. */
+/* corruption.c — what the core does when its own data does not add up: one line naming the page,
+ * the size class and the likely cause, then abort (never a fault inside the library). */
+hk_internal bool hk_page_link_valid(const hk_page_t *page, uintptr_t next);
+hk_internal hk_block_t *hk_page_pop_checked(hk_page_t *page);
+hk_internal hk_block_t *hk_page_link_checked(hk_page_t *page, const hk_block_t *b, uintptr_t next);
+hk_internal _Noreturn void hk_corrupt_block(const hk_page_t *page, const void *block, const char *what,
+                                            const char *cause);
+hk_internal _Noreturn void hk_corrupt_page(const hk_page_t *page, const char *what);
+hk_internal void hk_page_check(const hk_page_t *page);
+
+/* Pop a block; the caller knows page->free is not empty. The link is checked before it becomes
+ * the list's head, so a block written after it was freed (or overflowed into) stops the program
+ * here with a message instead of handing out, or faulting on, whatever the stray write put there.
+ * The fast check is "the next block is within the same 64 KiB as this one": one xor and a shift,
+ * exact for small pages, which are 64 KiB aligned; NULL (the end of the list) and the blocks of
+ * medium pages take the precise check in hk_page_pop_checked. */
 static inline hk_block_t *hk_page_pop(hk_page_t *page) {
     hk_block_t *b = page->free;
-    page->free = hk_decode(b->next);
+    uintptr_t next = b->next ^ hk_key;
+    /* The whole pop again, out of line: the fast path then keeps no register across a call. */
+    if (hk_unlikely(((next ^ (uintptr_t)b) >> HK_SMALL_PAGE_SHIFT) != 0)) return hk_page_pop_checked(page);
+    page->free = (hk_block_t *)next;
     page->used++;
     b->next = 0; /* so a free of a block never written to does not look like a double free */
     return b;
@@ -345,6 +382,7 @@ static inline uint8_t *hk_page_area(const hk_page_t *page, size_t *size) {
     uint8_t *start = (uint8_t *)seg + (index << seg->page_shift);
     uint8_t *end = start + ((size_t)1 << seg->page_shift);
     if (index == 0) start = (uint8_t *)seg + hk_segment_header_size(seg->page_count);
+    if (hk_unlikely(hk_state.options.secure) && index == seg->page_count - 1) end -= hk_secure_tail_guard();
     *size = (size_t)(end - start);
     return start;
 }
