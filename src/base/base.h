@@ -176,9 +176,8 @@ enum {
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
                             fork child: pools take back the caches of threads that are gone */
-    HK_SUBSYSTEM_SECURE, /* init: the hardened mode takes the generic paths; thread exit: the
-                            quarantine is emptied into the heap (after the pools freed their caches
-                            into it) before the heap is handed over */
+    HK_SUBSYSTEM_SECURE, /* thread exit: the hardened mode's quarantine is emptied into the heap
+                            (after the pools freed their caches into it) before it is handed over */
     HK_SUBSYSTEM_STATS,  /* exit: HEAPKIT_STATS, after the leak check so its report comes first */
 };
 

@@ -154,7 +154,7 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
 
 /* Give a checked block back to its page: the end of every free (local or remote), and of its
  * wait in the quarantine. */
-static void hk_free_block(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
+static inline void hk_free_block(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
     if (hk_segment_owner(seg) != heap) {
         hk_free_remote(seg, page, b);
         return;
@@ -167,11 +167,18 @@ static void hk_free_block(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, h
     if (page->used == 0) hk_heap_page_retire(heap, page);
 }
 
+/* A block leaves the quarantine: checked untouched, then freed for real. */
+static inline void hk_free_quarantined(hk_heap_t *heap, hk_block_t *b) {
+    hk_segment_t *seg = hk_ptr_segment(b);
+    hk_page_t *page = hk_segment_page_of(seg, b);
+    hk_quarantine_check(seg, page, b);
+    hk_free_block(heap, seg, page, b);
+}
+
 /* Hardened free: the page record checked, a block that was never handed out refused, a double
  * free found for certain (quarantined blocks carry a mark, listed ones are searched); then the
  * block is zeroed and waits in the quarantine, and the block it displaces is freed for real. */
 static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
-    hk_page_check(page);
     if (heap == hk_segment_owner(seg) && hk_page_block_index(page, b) >= page->capacity) {
         hk_report_never_handed_out(b, page->block_size);
         return;
@@ -192,10 +199,7 @@ static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, 
         return;
     }
     hk_block_t *out = hk_quarantine_swap(heap, b, page);
-    if (out != NULL) {
-        hk_segment_t *out_seg = hk_ptr_segment(out);
-        hk_free_block(heap, out_seg, hk_segment_page_of(out_seg, out), out);
-    }
+    if (out != NULL) hk_free_quarantined(heap, out);
 }
 
 /* Thread exit, after the pools gave back their caches: the quarantine goes back to the pages
@@ -203,13 +207,10 @@ static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, 
 static void hk_quarantine_flush(void) {
     hk_heap_t *heap = hk_heap_tls;
     if (heap == &hk_heap_empty) return;
-    for (hk_block_t *out; (out = hk_quarantine_take(heap)) != NULL;) {
-        hk_segment_t *seg = hk_ptr_segment(out);
-        hk_free_block(heap, seg, hk_segment_page_of(seg, out), out);
-    }
+    for (hk_block_t *out; (out = hk_quarantine_take(heap)) != NULL;) hk_free_quarantined(heap, out);
 }
 
-HK_SUBSYSTEM(secure, HK_SUBSYSTEM_SECURE, .init = hk_secure_init, .thread_exit = hk_quarantine_flush);
+HK_SUBSYSTEM(secure, HK_SUBSYSTEM_SECURE, .thread_exit = hk_quarantine_flush);
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
  * threads' blocks, suspected double frees. */
@@ -500,6 +501,7 @@ HK_API int hk_trim(void) {
     size_t before = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
     hk_segment_reap_abandoned(); /* what exited threads left and others since freed */
     hk_heap_t *heap = hk_heap_tls;
+    hk_quarantine_flush(); /* hardened: what this thread freed is free, not waiting */
     if (heap != &hk_heap_empty) hk_heap_collect(heap, true);
     hk_huge_purge(true);
     return atomic_load_explicit(&hk_state.committed, memory_order_relaxed) < before ? 1 : 0;

@@ -67,7 +67,7 @@ typedef enum { HK_SEGMENT_SMALL = 0, HK_SEGMENT_MEDIUM = 1, HK_SEGMENT_HUGE = 2 
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
 #define HK_PAGE_RELEASED 0x04    /* back in its segment, free: any free into it is a bad free */
-#define HK_PAGE_OBSERVED 0x08    /* a hook is set: every free goes where the hooks see it */
+#define HK_PAGE_OBSERVED 0x08    /* a hook is set, or the hardened mode: every free goes generic */
 
 /* page->thread_free is the remote-free stack of remote.h (shared with the pools' chunks): the
  * blocks other threads freed, their count, and HK_REMOTE_NOTIFY (the owner wants to hear of the
@@ -230,13 +230,13 @@ hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool 
 
 /* secure.c — the hardened mode (HEAPKIT_SECURE=1): shuffled carving, guard pages, the quarantine */
 static inline bool hk_secure(void) { return hk_state.options.secure; }
-hk_internal void hk_secure_init(void);
 hk_internal hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail);
 hk_internal void hk_secure_guard_segment(hk_segment_t *seg);
 hk_internal size_t hk_secure_tail_guard(void);
 hk_internal bool hk_quarantined(const hk_block_t *b, const hk_segment_t *seg);
 hk_internal hk_block_t *hk_quarantine_swap(hk_heap_t *heap, hk_block_t *b, hk_page_t *page);
 hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap);
+hk_internal void hk_quarantine_check(const hk_segment_t *seg, const hk_page_t *page, hk_block_t *b);
 
 /* purger.c — the background thread that gives free memory back after the delay */
 hk_internal void hk_purger_start_if_wanted(void);
@@ -325,7 +325,7 @@ hk_internal hk_block_t *hk_page_link_checked(hk_page_t *page, const hk_block_t *
 hk_internal _Noreturn void hk_corrupt_block(const hk_page_t *page, const void *block, const char *what,
                                             const char *cause);
 hk_internal _Noreturn void hk_corrupt_page(const hk_page_t *page, const char *what);
-hk_internal void hk_page_check(const hk_page_t *page);
+hk_internal _Noreturn void hk_page_check_failed(const hk_page_t *page);
 
 /* Pop a block; the caller knows page->free is not empty. The link is checked before it becomes
  * the list's head, so a block written after it was freed (or overflowed into) stops the program
@@ -359,6 +359,21 @@ static inline size_t hk_bin_size(size_t bin) {
     if (bin < HK_BIN_STEPPED) return (bin + 1) * HK_BLOCK_ALIGN;
     size_t i = bin - HK_BIN_STEPPED, b = HK_BIN_STEPPED_SHIFT + i / HK_BIN_SPLITS;
     return ((size_t)1 << b) + ((i % HK_BIN_SPLITS) + 1) * ((size_t)1 << (b - HK_BIN_SPLITS_SHIFT));
+}
+
+/* The numbers of a page record that must agree, checked on the slow paths before they are
+ * trusted: its size class, its carving, its count of blocks handed out, and that its blocks (by
+ * their size and number) lie in its own stretch of the segment. A few compares, inline: it runs on
+ * every generic call and every hardened free. Huge pages have nothing to compare. */
+static inline void hk_page_check(const hk_page_t *page) {
+    hk_segment_t *seg = hk_ptr_segment(page);
+    if (hk_unlikely(seg->kind == HK_SEGMENT_HUGE)) return;
+    uintptr_t lo = (uintptr_t)seg + ((uintptr_t)(page - seg->pages) << seg->page_shift);
+    uintptr_t start = (uintptr_t)page->start;
+    if (hk_unlikely(page->bin >= HK_BIN_COUNT || page->capacity > page->reserved || page->used > page->capacity ||
+                    start < lo ||
+                    start - lo + (uintptr_t)page->reserved * page->block_size > ((uintptr_t)1 << seg->page_shift)))
+        hk_page_check_failed(page);
 }
 
 /* ------------------------------------------------------------ segment geometry */

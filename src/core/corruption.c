@@ -68,18 +68,12 @@ hk_block_t *hk_page_link_checked(hk_page_t *page, const hk_block_t *b, uintptr_t
     hk_corrupt_block(page, b, "has a free-list link that does not point to a block of its page", NULL);
 }
 
-/* The numbers of a page record that must agree, checked on the slow paths before they are trusted:
- * its size class and block size, its carving, its count of blocks handed out, where it starts. */
-void hk_page_check(const hk_page_t *page) {
-    hk_segment_t *seg = hk_page_segment(page);
-    if (seg->kind == HK_SEGMENT_HUGE) return;
+/* The cold side of hk_page_check (core.h): say which of its numbers is wrong. */
+void hk_page_check_failed(const hk_page_t *page) {
     if (page->bin >= HK_BIN_COUNT) hk_corrupt_page(page, "its size class is out of range");
-    if (page->block_size != hk_bin_size(page->bin)) hk_corrupt_page(page, "its block size is not its size class's");
     if (page->capacity > page->reserved || page->used > page->capacity)
         hk_corrupt_page(page, "it counts more blocks carved or handed out than fit");
-    size_t area;
-    if (page->start != hk_page_area(page, &area) || (size_t)page->reserved * page->block_size > area)
-        hk_corrupt_page(page, "its blocks do not lie in its memory");
+    hk_corrupt_page(page, "its blocks do not lie in its memory");
 }
 
 /* A pop whose link is checked exactly: the slow side of hk_page_pop (the end of a list, medium

@@ -21,7 +21,8 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->free = NULL;
     page->is_zero = 0;
     page->next = page->prev = NULL;
-    hk_page_set_flags(page, hk_observed() ? HK_PAGE_OBSERVED : 0);
+    /* Hardened too: every free goes where the quarantine is. */
+    hk_page_set_flags(page, hk_observed() || hk_secure() ? HK_PAGE_OBSERVED : 0);
     hk_remote_init(&page->thread_free);
 }
 
