@@ -5,10 +5,13 @@
  * heap spray, and frees of fake and interior pointers. Each child allocates on until heapkit
  * stops it; it exits 3 if heapkit ever hands out the attacker's pointer (or one block twice), 0
  * if it survives. The parent checks the verdict: SIGABRT and one "heapkit: ..." line naming the
- * block and the likely cause where the mode promises it, never SIGSEGV (a fault inside heapkit). */
+ * block and the likely cause where the mode promises it, never SIGSEGV (a fault inside heapkit).
+ * Hardened, a linear overflow off a segment's last block, or back from its first one toward the
+ * page records, must fault on a guard page (in the program's own loop, where it belongs). */
 #define _GNU_SOURCE
 #include "pool_test.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #define CHURN_ROUNDS 20000
@@ -45,7 +48,54 @@ static bool in_list(uint8_t **list, size_t n, const uint8_t *p) {
     return false;
 }
 
+/* Hardened: a linear overflow or underflow reaches a guard page. The handler names the page
+ * the fault hit, as an offset in its 4 MiB segment, and ends the child with status 4. */
+#define SEGMENT_SIZE ((uintptr_t)4 << 20)
+
+static void on_guard_fault(int sig, siginfo_t *info, void *ctx) {
+    (void)sig;
+    (void)ctx;
+    char line[64];
+    uintptr_t offset = (uintptr_t)info->si_addr & (SEGMENT_SIZE - 1) & ~(uintptr_t)4095;
+    int n = snprintf(line, sizeof line, "GUARD HIT %#lx\n", (unsigned long)offset);
+    if (write(1, line, (size_t)n) < 0) _exit(5);
+    _exit(4);
+}
+
+static void catch_guard_faults(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_guard_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
 static int child(const char *name) {
+    if (strcmp(name, "guard_end") == 0) {
+        /* An 8 KiB block in the last page of a segment, overflowed forward byte by byte. */
+        uint8_t *p = NULL;
+        for (int i = 0; i < 2000 && p == NULL; i++) {
+            uint8_t *q = T_malloc(8192);
+            if (((uintptr_t)q & (SEGMENT_SIZE - 1)) >= SEGMENT_SIZE - 64 * 1024) p = q;
+        }
+        if (p == NULL) return 20;
+        catch_guard_faults();
+        volatile uint8_t *w = hkt_launder(p);
+        for (size_t i = 0; i < 64 * 1024; i++) w[i] = 0x41;
+        return 0;
+    }
+    if (strcmp(name, "guard_header") == 0) {
+        /* The first block of a segment's first page, underflowed backward toward the page records. */
+        uint8_t *first = NULL;
+        for (int i = 0; i < 300; i++) {
+            uint8_t *q = T_malloc(16);
+            if (first == NULL || ((uintptr_t)q & (SEGMENT_SIZE - 1)) < ((uintptr_t)first & (SEGMENT_SIZE - 1))) first = q;
+        }
+        catch_guard_faults();
+        volatile uint8_t *w = hkt_launder(first);
+        for (size_t i = 1; i < 64 * 1024; i++) w[-(ptrdiff_t)i] = 0x41;
+        return 0;
+    }
     if (strcmp(name, "overflow40") == 0) {
         /* Write 40 bytes past a 24-byte block (32-byte class) whose neighbour is free, then malloc
          * more. The neighbour is found among carved blocks not handed out (in either mode). */
@@ -172,6 +222,9 @@ static const pt_case_t k_cases[] = {
     {"double_free", SECURE, {"double free"}, NULL, ABORTED, true, false},
     {"fake_free", SECURE, {"not allocated by heapkit"}, NULL, ABORTED, false, false},
     {"interior_free", SECURE, {"pointer into the middle", "64-byte block"}, NULL, ABORTED, true, false},
+    /* Hardened: guard pages at a segment's end and between its page records and its blocks. */
+    {"guard_end", SECURE, {NULL}, "GUARD HIT 0x3ff000", 0, false, true},
+    {"guard_header", SECURE, {NULL}, "GUARD HIT 0x3000", 0, false, true},
     /* With leak tracking on, the report carries the stack of the block that overflowed. */
     {"overflow40", "HEAPKIT_LEAKS=1", {"heap corruption", "32 bytes"}, "allocated by thread 1 at:", ABORTED, true, false},
 };

@@ -9,6 +9,7 @@
 static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
+static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 
 /* The kernel refused a mapping (commit limit, RLIMIT_AS, RLIMIT_DATA): the huge cache's mappings
  * count against those limits too, so give them back and say whether a retry may succeed. */
@@ -40,12 +41,21 @@ HK_API void *hk_calloc(size_t count, size_t size) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(total)];
         if (hk_likely(page->free != NULL)) {
             bool is_zero = page->is_zero;
-            void *p = hk_page_pop(page);
+            hk_block_t *p;
+            if (hk_unlikely(!hk_page_pop_quick(page, &p))) return hk_calloc_checked(page, total);
             if (!is_zero) memset(p, 0, total);
             return p;
         }
     }
     return hk_malloc_generic(heap, total, true);
+}
+
+/* calloc's pop when the quick link check failed: the exact check, then the zeroing. */
+static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
+    bool is_zero = page->is_zero;
+    void *p = hk_page_pop_checked(page);
+    if (!is_zero) memset(p, 0, total);
+    return p;
 }
 
 static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {

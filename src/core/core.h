@@ -327,21 +327,30 @@ hk_internal _Noreturn void hk_corrupt_block(const hk_page_t *page, const void *b
 hk_internal _Noreturn void hk_corrupt_page(const hk_page_t *page, const char *what);
 hk_internal _Noreturn void hk_page_check_failed(const hk_page_t *page);
 
-/* Pop a block; the caller knows page->free is not empty. The link is checked before it becomes
+/* Pop a block (false: the link needs the exact check of hk_page_pop_checked, nothing was popped);
+ * the caller knows page->free is not empty. The link is checked before it becomes
  * the list's head, so a block written after it was freed (or overflowed into) stops the program
  * here with a message instead of handing out, or faulting on, whatever the stray write put there.
  * The fast check is "the next block is within the same 64 KiB as this one": one xor and a shift,
  * exact for small pages, which are 64 KiB aligned; NULL (the end of the list) and the blocks of
  * medium pages take the precise check in hk_page_pop_checked. */
-static inline hk_block_t *hk_page_pop(hk_page_t *page) {
+static inline bool hk_page_pop_quick(hk_page_t *page, hk_block_t **out) {
     hk_block_t *b = page->free;
     uintptr_t next = b->next ^ hk_key;
-    /* The whole pop again, out of line: the fast path then keeps no register across a call. */
-    if (hk_unlikely(((next ^ (uintptr_t)b) >> HK_SMALL_PAGE_SHIFT) != 0)) return hk_page_pop_checked(page);
+    if (hk_unlikely(((next ^ (uintptr_t)b) >> HK_SMALL_PAGE_SHIFT) != 0)) return false;
     page->free = (hk_block_t *)next;
     page->used++;
     b->next = 0; /* so a free of a block never written to does not look like a double free */
-    return b;
+    *out = b;
+    return true;
+}
+
+/* The whole pop again, out of line, when the quick check fails: the fast paths then keep no
+ * register across a call. */
+static inline hk_block_t *hk_page_pop(hk_page_t *page) {
+    hk_block_t *b;
+    if (hk_likely(hk_page_pop_quick(page, &b))) return b;
+    return hk_page_pop_checked(page);
 }
 
 /* Size classes: the bin of a size (see HK_BIN_STEPPED). */
