@@ -179,6 +179,16 @@ static int child(const char *name) {
         churn(128, (void *)0x4141414141414141ull, NULL, 0);
         return 0;
     }
+    if (strcmp(name, "realloc_after_free") == 0) {
+        /* A dangling pointer handed to realloc: it must not copy from, or free, a free block. */
+        uint8_t *a = T_malloc(40);
+        T_free(a);
+        pt_addr(a);
+        void *q = T_realloc(hkt_launder(a), 80);
+        if (q != NULL) attacker_won("realloc took a freed block", q);
+        churn(40, NULL, NULL, 0);
+        return 0;
+    }
     if (strcmp(name, "fake_free") == 0) {
         /* House of spirit: free a fake block in the program's data, then hope malloc returns it. */
         T_free(hkt_launder(g_target + 64));
@@ -210,6 +220,7 @@ static const pt_case_t k_cases[] = {
     /* The default reports a double or invalid free and survives it (HEAPKIT_ON_ERROR=continue),
      * leaving the lists intact: no block is handed out twice. */
     {"double_free", DEFAULT, {"double free"}, NULL, 0, true, false},
+    {"realloc_after_free", DEFAULT, {"realloc(", "already free"}, NULL, 0, true, false},
     {"fake_free", DEFAULT, {"not allocated by heapkit"}, NULL, 0, false, false},
     {"interior_free", DEFAULT, {"pointer into the middle", "64-byte block"}, NULL, 0, true, false},
     /* Hardened: every one of them ends the program. */
@@ -220,6 +231,7 @@ static const pt_case_t k_cases[] = {
     {"overlap", SECURE, {"heap corruption", "64 bytes"}, NULL, ABORTED, true, false},
     {"uaf_spray", SECURE, {"heap corruption", "128 bytes"}, NULL, ABORTED, false, false},
     {"double_free", SECURE, {"double free"}, NULL, ABORTED, true, false},
+    {"realloc_after_free", SECURE, {"realloc(", "already free"}, NULL, ABORTED, true, false},
     {"fake_free", SECURE, {"not allocated by heapkit"}, NULL, ABORTED, false, false},
     {"interior_free", SECURE, {"pointer into the middle", "64-byte block"}, NULL, ABORTED, true, false},
     /* Hardened: guard pages at a segment's end and between its page records and its blocks. */

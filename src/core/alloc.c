@@ -372,7 +372,8 @@ static size_t hk_realloc_usable(void *p) {
     }
     /* As in free: the owner can walk its lists to be sure; for another thread's block the link
      * word decides alone. */
-    if (hk_block_looks_free(b, seg) && (hk_segment_owner(seg) != hk_heap_tls || hk_page_contains_free(page, b))) {
+    if (hk_block_looks_free(b, seg) && (hk_segment_owner(seg) != hk_heap_tls || hk_quarantined(b, seg) ||
+                                        hk_page_contains_free(page, b))) {
         hk_error("realloc(%p): the block is already free%s", p, hk_misuse_outcome(HK_REALLOC_REFUSED));
         return 0;
     }
