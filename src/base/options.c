@@ -220,8 +220,6 @@ void hk_options_init(hk_options_t *o) {
     if (leak_only != NULL && !o->leaks)
         hk_message("%s is set but ignored: leak checking is off (HEAPKIT_LEAK_DIR, HEAPKIT_STACK_DEPTH and "
                    "HEAPKIT_LEAK_SIGNAL need HEAPKIT_LEAKS=1)", leak_only);
-    /* Hardened: a misuse is an attack until shown otherwise, so it is never survived. */
-    if (o->secure) o->abort_on_error = true;
     hk_run_announce();
     if (o->verbose)
         hk_message("version %s: purge delay %d ms (%s), huge cache %zu bytes, stats %s, on error %s%s", hk_version(),
