@@ -94,8 +94,13 @@ bool hk_quarantined(const hk_block_t *b, const hk_segment_t *seg) { return hk_de
 #define HK_ZERO_INLINE_MAX 128
 
 /* Zero a block (its size a multiple of 16). The loop stays a loop: GCC would turn it back into
- * the memset call it is here to avoid. */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void hk_zero_block(void *block, size_t size) {
+ * the memset call it is here to avoid (clang honours -fno-builtin-memset there by itself). */
+#if defined(__clang__)
+#define HK_KEEP_LOOP
+#else
+#define HK_KEEP_LOOP __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+HK_KEEP_LOOP static void hk_zero_block(void *block, size_t size) {
     if (size > HK_ZERO_INLINE_MAX) {
         memset(block, 0, size);
         return;
