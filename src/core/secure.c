@@ -51,6 +51,7 @@ static uint32_t hk_secure_below(uint32_t n) { return (uint32_t)(((hk_secure_rand
  * cannot count on whose block is next to its own. */
 hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail) {
     uint16_t order[HK_SHUFFLE_MAX];
+    if (n == 0) return tail; /* never: a page is extended only while it has blocks to carve */
     if (n > HK_SHUFFLE_MAX) n = HK_SHUFFLE_MAX; /* never: a batch is 4 KiB of 16-byte blocks at most */
     for (size_t i = 0; i < n; i++) order[i] = (uint16_t)i;
     for (size_t i = n - 1; i > 0; i--) {
