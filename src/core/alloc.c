@@ -84,7 +84,7 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
             errno = ENOMEM;
             return NULL;
         }
-        hk_page_check(page);
+        hk_page_check(page, true);
         bool is_zero = page->is_zero;
         /* Hardened: every link followed is checked exactly (a block start of the page). */
         if (hk_unlikely(hk_secure())) p = hk_page_pop_checked(page);
@@ -253,7 +253,7 @@ static void hk_free_generic(void *p) {
         hk_report_foreign("free", p);
         return;
     }
-    hk_page_check(page);
+    hk_page_check(page, hk_segment_owner(seg) == hk_heap_tls);
     uint8_t flags = hk_page_flags(page);
     if (flags & HK_PAGE_HAS_ALIGNED) b = hk_block_start(page, p);
     else if (!hk_page_is_block_start(page, p)) {

@@ -371,17 +371,20 @@ static inline size_t hk_bin_size(size_t bin) {
 }
 
 /* The numbers of a page record that must agree, checked on the slow paths before they are
- * trusted: its size class, its carving, its count of blocks handed out, and that its blocks (by
- * their size and number) lie in its own stretch of the segment. A few compares, inline: it runs on
+ * trusted: its size class, that its blocks (by their size and number) lie in its own stretch of
+ * the segment, and, for the owner (`owner`: the calling thread's heap owns the page), its carving
+ * and its count of blocks handed out. A few compares, inline: it runs on
  * every generic call and every hardened free. Huge pages have nothing to compare. */
-static inline void hk_page_check(const hk_page_t *page) {
+static inline void hk_page_check(const hk_page_t *page, bool owner) {
     hk_segment_t *seg = hk_ptr_segment(page);
     if (hk_unlikely(seg->kind == HK_SEGMENT_HUGE)) return;
     uintptr_t lo = (uintptr_t)seg + ((uintptr_t)(page - seg->pages) << seg->page_shift);
     uintptr_t start = (uintptr_t)page->start;
-    if (hk_unlikely(page->bin >= HK_BIN_COUNT || page->capacity > page->reserved || page->used > page->capacity ||
-                    start < lo ||
+    if (hk_unlikely(page->bin >= HK_BIN_COUNT || start < lo ||
                     start - lo + (uintptr_t)page->reserved * page->block_size > ((uintptr_t)1 << seg->page_shift)))
+        hk_page_check_failed(page);
+    /* The counts are the owner's (its cache line, written without atomics): only it reads them. */
+    if (owner && hk_unlikely(page->capacity > page->reserved || page->used > page->capacity))
         hk_page_check_failed(page);
 }
 

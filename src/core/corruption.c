@@ -70,10 +70,13 @@ hk_block_t *hk_page_link_checked(hk_page_t *page, const hk_block_t *b, uintptr_t
 
 /* The cold side of hk_page_check (core.h): say which of its numbers is wrong. */
 void hk_page_check_failed(const hk_page_t *page) {
+    hk_segment_t *seg = hk_page_segment(page);
+    uintptr_t lo = (uintptr_t)seg + ((uintptr_t)hk_page_index(page) << seg->page_shift);
+    uintptr_t start = (uintptr_t)page->start;
     if (page->bin >= HK_BIN_COUNT) hk_corrupt_page(page, "its size class is out of range");
-    if (page->capacity > page->reserved || page->used > page->capacity)
-        hk_corrupt_page(page, "it counts more blocks carved or handed out than fit");
-    hk_corrupt_page(page, "its blocks do not lie in its memory");
+    if (start < lo || start - lo + (uintptr_t)page->reserved * page->block_size > ((uintptr_t)1 << seg->page_shift))
+        hk_corrupt_page(page, "its blocks do not lie in its memory");
+    hk_corrupt_page(page, "it counts more blocks carved or handed out than fit");
 }
 
 /* A pop whose link is checked exactly: the slow side of hk_page_pop (the end of a list, medium
