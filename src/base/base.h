@@ -60,6 +60,7 @@ typedef struct hk_options_s {
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
     int numa;              /* HK_NUMA_MODE_*: where memory goes on a machine with several nodes */
     const char *numa_fake; /* read the topology from this directory instead of /sys, and simulate it */
+    bool secure;           /* the hardened mode (core/secure.c, docs/security.md) */
 } hk_options_t;
 
 /* HEAPKIT_NUMA: local (each thread's memory on its own node, the default), interleave (spread
@@ -101,6 +102,10 @@ typedef struct hk_hooks_s {
     void (*huge_placed)(struct hk_segment_s *seg);
     /* a thread heap is going away (its thread exits) */
     void (*heap_done)(struct hk_heap_s *heap);
+    /* the core found its data corrupt around `block` (core/corruption.c) and is about to abort:
+     * append to `out` what the feature knows of the block ("the block before it", say), such as
+     * its allocation stack, one line each. Called whether or not the feature observes. */
+    void (*describe_block)(const void *block, const char *role, hk_buf_t *out);
 } hk_hooks_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */
@@ -185,6 +190,8 @@ enum {
     HK_SUBSYSTEM_NUMA_STATS, /* stats: the heap by NUMA node (only with more than one node) */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
                             fork child: pools take back the caches of threads that are gone */
+    HK_SUBSYSTEM_SECURE, /* thread exit: the hardened mode's quarantine is emptied into the heap
+                            (after the pools freed their caches into it) before it is handed over */
     HK_SUBSYSTEM_STATS,  /* exit: HEAPKIT_STATS, after the leak check so its report comes first */
 };
 

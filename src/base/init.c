@@ -6,6 +6,7 @@
 
 #include <sched.h>
 #include <sys/auxv.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,7 +82,13 @@ static void hk_each_lock(bool backward, void (*visit)(const void *lock, void *ar
 /* The free-list key: from getrandom, else mixed from the kernel's AT_RANDOM bytes. */
 static uintptr_t hk_random_key(void) {
     uintptr_t key = 0;
-    if (getrandom(&key, sizeof key, GRND_NONBLOCK) != (ssize_t)sizeof key) {
+    /* Hardened: the secret must be unguessable, so wait for the kernel's pool rather than fall
+     * back, and refuse to run without it. */
+    if (hk_state.options.secure && getrandom(&key, sizeof key, 0) != (ssize_t)sizeof key) {
+        hk_message("HEAPKIT_SECURE=1: getrandom failed, the heap's secrets cannot be made; aborting");
+        abort();
+    }
+    if (key == 0 && getrandom(&key, sizeof key, GRND_NONBLOCK) != (ssize_t)sizeof key) {
         const uint64_t *r = (const uint64_t *)getauxval(AT_RANDOM);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -29,6 +29,11 @@ _Static_assert(HK_STACK_DEPTH_MAX == HK_PARSE_STACK_DEPTH_MAX, "parse.h and base
  * code (Valgrind shows 12 by default), shallow enough that walking and storing a stack on every
  * tracked allocation stays cheap. */
 #define HK_DEFAULT_STACK_DEPTH 16
+/* The hardened mode is off unless the library was built with -DHEAPKIT_SECURE=ON (CMakeLists.txt),
+ * which distributions may choose; HEAPKIT_SECURE=0 or 1 overrides either way. */
+#ifndef HK_SECURE_DEFAULT
+#define HK_SECURE_DEFAULT 0
+#endif
 
 typedef enum {
     HK_OPT_BOOL,
@@ -63,6 +68,7 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_STACK_DEPTH", HK_OPT_DEPTH, HK_FIELD(stack_depth), "a number of frames from 1 to " HK_PARSE_STR(HK_PARSE_STACK_DEPTH_MAX)},
     {"HEAPKIT_LEAK_DIR", HK_OPT_PATH, HK_FIELD(leak_dir), "a directory path"},
     {"HEAPKIT_LEAK_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(leak_signal), "a signal name (USR2, SIGUSR2) or number"},
+    {"HEAPKIT_SECURE", HK_OPT_BOOL, HK_FIELD(secure), "0 or 1"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
     {"HEAPKIT_NUMA", HK_OPT_NUMA, HK_FIELD(numa), "'local', 'interleave' or 'off'"},
     {"HEAPKIT_NUMA_FAKE", HK_OPT_PATH, HK_FIELD(numa_fake), "a directory laid out like /sys"},
@@ -193,6 +199,7 @@ void hk_options_init(hk_options_t *o) {
     o->leak_signal = 0;
     o->numa = HK_NUMA_MODE_LOCAL;
     o->numa_fake = NULL;
+    o->secure = HK_SECURE_DEFAULT;
     if (environ == NULL) return;
     const char *leak_only = NULL; /* the first leak option set */
     for (char **env = environ; *env != NULL; env++) {
@@ -228,9 +235,9 @@ void hk_options_init(hk_options_t *o) {
                    "HEAPKIT_LEAK_SIGNAL need HEAPKIT_LEAKS=1)", leak_only);
     hk_run_announce();
     if (o->verbose)
-        hk_message("version %s: purge delay %d ms (%s), huge cache %zu bytes, stats %s, on error %s", hk_version(),
+        hk_message("version %s: purge delay %d ms (%s), huge cache %zu bytes, stats %s, on error %s%s", hk_version(),
                    (int)o->purge_delay_ms, o->purge_thread ? "background thread" : "on allocator calls",
-                   o->huge_cache, o->stats ? "on" : "off", o->abort_on_error ? "abort" : "continue");
+                   o->huge_cache, o->stats ? "on" : "off", o->abort_on_error ? "abort" : "continue", o->secure ? ", hardened (HEAPKIT_SECURE)" : "");
 }
 
 HK_API const char *hk_version(void) { return "0.1.0"; }

@@ -4,11 +4,14 @@
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
 #include "hooks.h"
 
+#include <stdlib.h>
+
 /* The generic paths the fast paths fall back to; never inlined into them, which stay a few
  * instructions long. */
 static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
+static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 
 /* The kernel refused a mapping (commit limit, RLIMIT_AS, RLIMIT_DATA): the huge cache's mappings
  * count against those limits too, so give them back and say whether a retry may succeed. */
@@ -40,12 +43,21 @@ HK_API void *hk_calloc(size_t count, size_t size) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(total)];
         if (hk_likely(page->free != NULL)) {
             bool is_zero = page->is_zero;
-            void *p = hk_page_pop(page);
+            hk_block_t *p;
+            if (hk_unlikely(!hk_page_pop_quick(page, &p))) return hk_calloc_checked(page, total);
             if (!is_zero) memset(p, 0, total);
             return p;
         }
     }
     return hk_malloc_generic(heap, total, true);
+}
+
+/* calloc's pop when the quick link check failed: the exact check, then the zeroing. */
+static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
+    bool is_zero = page->is_zero;
+    void *p = hk_page_pop_checked(page);
+    if (!is_zero) memset(p, 0, total);
+    return p;
 }
 
 static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
@@ -72,8 +84,11 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
             errno = ENOMEM;
             return NULL;
         }
+        hk_page_check(page, true);
         bool is_zero = page->is_zero;
-        p = hk_page_pop(page);
+        /* Hardened: every link followed is checked exactly (a block start of the page). */
+        if (hk_unlikely(hk_secure())) p = hk_page_pop_checked(page);
+        else p = hk_page_pop(page);
         if (zero && !is_zero) memset(p, 0, size);
     }
     hk_hook_alloc(p, size);
@@ -113,23 +128,43 @@ HK_API void hk_free(void *p) {
 /* How a reported misuse ends, for the end of its message: with HEAPKIT_ON_ERROR=abort, hk_error
  * aborts right after the line, so the line must not promise that the program goes on. */
 static const char *hk_misuse_outcome(const char *survived) {
-    return hk_state.options.abort_on_error ? "" : survived;
+    return hk_state.options.abort_on_error || hk_secure() ? "" : survived;
+}
+
+/* Hardened: a double or invalid free (or realloc) is an attack until shown otherwise, so it is
+ * never survived, whatever HEAPKIT_ON_ERROR says. */
+static void hk_misuse_end(void) {
+    if (hk_secure()) abort();
 }
 #define HK_FREE_IGNORED "; ignored"
 #define HK_REALLOC_REFUSED "; refused: NULL returned, errno EINVAL"
 
 static hk_cold void hk_report_double_free(const void *p) {
     hk_error("free(%p): double free (the block is already free)%s", p, hk_misuse_outcome(HK_FREE_IGNORED));
+    hk_misuse_end();
+}
+
+static hk_cold void hk_report_double_free_quarantined(const void *p, size_t block_size) {
+    hk_error("free(%p): double free (the %zu-byte block is already free, waiting in the quarantine)", p, block_size);
+    hk_misuse_end();
+}
+
+static hk_cold void hk_report_never_handed_out(const void *p, size_t block_size) {
+    hk_error("free(%p): invalid free (a %zu-byte block that was never handed out)%s", p, block_size,
+             hk_misuse_outcome(HK_FREE_IGNORED));
+    hk_misuse_end();
 }
 
 static hk_cold void hk_report_interior(const char *who, const void *p, size_t block_size) {
     hk_error("%s(%p): pointer into the middle of a %zu-byte block%s", who, p, block_size,
              hk_misuse_outcome(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
+    hk_misuse_end();
 }
 
 static hk_cold void hk_report_foreign(const char *who, const void *p) {
     hk_error("%s(%p): pointer not allocated by heapkit (or already freed)%s", who, p,
              hk_misuse_outcome(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
+    hk_misuse_end();
 }
 
 static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
@@ -139,6 +174,66 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
     uintptr_t tf = hk_remote_push(&page->thread_free, b, &b->next, 0, hk_key); /* links as hk_encode does */
     if ((tf & HK_REMOTE_NOTIFY) && owner != NULL) atomic_fetch_add_explicit(&owner->full_freed, 1, memory_order_release);
 }
+
+/* Give a checked block back to its page: the end of every free (local or remote), and of its
+ * wait in the quarantine. */
+static inline void hk_free_block(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
+    if (hk_segment_owner(seg) != heap) {
+        hk_free_remote(seg, page, b);
+        return;
+    }
+    b->next = hk_encode(page->free);
+    page->free = b;
+    page->is_zero = 0;
+    page->used--;
+    if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
+    if (page->used == 0) hk_heap_page_retire(heap, page);
+}
+
+/* A block leaves the quarantine: checked untouched, then freed for real. */
+static inline void hk_free_quarantined(hk_heap_t *heap, hk_block_t *b) {
+    hk_segment_t *seg = hk_ptr_segment(b);
+    hk_page_t *page = hk_segment_page_of(seg, b);
+    hk_quarantine_check(seg, page, b);
+    hk_free_block(heap, seg, page, b);
+}
+
+/* Hardened free: the page record checked, a block that was never handed out refused, a double
+ * free found for certain (quarantined blocks carry a mark, listed ones are searched); then the
+ * block is zeroed and waits in the quarantine, and the block it displaces is freed for real. */
+static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
+    if (heap == hk_segment_owner(seg) && hk_page_block_index(page, b) >= page->capacity) {
+        hk_report_never_handed_out(b, page->block_size);
+        return;
+    }
+    if (hk_block_looks_free(b, seg)) {
+        if (hk_quarantined(b, seg)) {
+            hk_report_double_free_quarantined(b, page->block_size);
+            return;
+        }
+        if (hk_segment_owner(seg) != heap || hk_page_contains_free(page, b)) {
+            hk_report_double_free(b);
+            return;
+        }
+    }
+    if (heap == &hk_heap_empty) { /* a thread without a heap (or leaving): no quarantine to wait in */
+        memset(b, 0, page->block_size);
+        hk_free_block(heap, seg, page, b);
+        return;
+    }
+    hk_block_t *out = hk_quarantine_swap(heap, b, page);
+    if (out != NULL) hk_free_quarantined(heap, out);
+}
+
+/* Thread exit, after the pools gave back their caches: the quarantine goes back to the pages
+ * while the heap is still the thread's, so its blocks count as free before the heap is handed over. */
+static void hk_quarantine_flush(void) {
+    hk_heap_t *heap = hk_heap_tls;
+    if (heap == &hk_heap_empty) return;
+    for (hk_block_t *out; (out = hk_quarantine_take(heap)) != NULL;) hk_free_quarantined(heap, out);
+}
+
+HK_SUBSYSTEM(secure, HK_SUBSYSTEM_SECURE, .thread_exit = hk_quarantine_flush);
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
  * threads' blocks, suspected double frees. */
@@ -158,6 +253,7 @@ static void hk_free_generic(void *p) {
         hk_report_foreign("free", p);
         return;
     }
+    hk_page_check(page, hk_segment_owner(seg) == hk_heap_tls);
     uint8_t flags = hk_page_flags(page);
     if (flags & HK_PAGE_HAS_ALIGNED) b = hk_block_start(page, p);
     else if (!hk_page_is_block_start(page, p)) {
@@ -169,6 +265,10 @@ static void hk_free_generic(void *p) {
         return;
     }
     hk_heap_t *heap = hk_heap_tls;
+    if (hk_unlikely(hk_secure())) {
+        hk_free_secure(heap, seg, page, b);
+        return;
+    }
     hk_heap_t *owner = hk_segment_owner(seg);
     if (owner != heap) {
         /* Another thread's block: its lists cannot be walked from here, so the link-word check
@@ -285,8 +385,10 @@ static size_t hk_realloc_usable(void *p) {
     }
     /* As in free: the owner can walk its lists to be sure; for another thread's block the link
      * word decides alone. */
-    if (hk_block_looks_free(b, seg) && (hk_segment_owner(seg) != hk_heap_tls || hk_page_contains_free(page, b))) {
+    if (hk_block_looks_free(b, seg) && (hk_segment_owner(seg) != hk_heap_tls || hk_quarantined(b, seg) ||
+                                        hk_page_contains_free(page, b))) {
         hk_error("realloc(%p): the block is already free%s", p, hk_misuse_outcome(HK_REALLOC_REFUSED));
+        hk_misuse_end();
         return 0;
     }
     return page->block_size - (size_t)((uint8_t *)p - (uint8_t *)b);
@@ -424,6 +526,7 @@ HK_API int hk_trim(void) {
     size_t before = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
     hk_segment_reap_abandoned(true); /* what exited threads left and others since freed */
     hk_heap_t *heap = hk_heap_tls;
+    hk_quarantine_flush(); /* hardened: what this thread freed is free, not waiting */
     if (heap != &hk_heap_empty) hk_heap_collect(heap, true);
     hk_huge_purge(true);
     return atomic_load_explicit(&hk_state.committed, memory_order_relaxed) < before ? 1 : 0;

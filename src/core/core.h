@@ -71,7 +71,7 @@ typedef enum { HK_SEGMENT_SMALL = 0, HK_SEGMENT_MEDIUM = 1, HK_SEGMENT_HUGE = 2 
 #define HK_PAGE_IN_FULL 0x01     /* in heap->full; remote frees must notify the owner */
 #define HK_PAGE_HAS_ALIGNED 0x02 /* some pointers into it are not block starts */
 #define HK_PAGE_RELEASED 0x04    /* back in its segment, free: any free into it is a bad free */
-#define HK_PAGE_OBSERVED 0x08    /* a hook is set: every free goes where the hooks see it */
+#define HK_PAGE_OBSERVED 0x08    /* a hook is set, or the hardened mode: every free goes generic */
 
 /* page->thread_free is the remote-free stack of remote.h (shared with the pools' chunks): the
  * blocks other threads freed, their count, and HK_REMOTE_NOTIFY (the owner wants to hear of the
@@ -86,6 +86,10 @@ typedef struct hk_block_s {
 } hk_block_t;
 
 typedef struct hk_heap_s hk_heap_t;
+
+/* Hardened mode: a freed block waits this many frees of its thread before it can be reused, so a
+ * dangling pointer does not reach the next object of its size at once (secure.c). */
+#define HK_QUARANTINE_SLOTS 64
 
 typedef struct hk_segment_s hk_segment_t;
 
@@ -159,6 +163,10 @@ struct hk_heap_s {
     struct hk_stack_cache_s *stack_cache; /* the tracker's: stacks this thread has seen (track.c) */
     int numa_node;   /* the node its new segments go on (HK_NUMA_ANY: not placed by node) */
     bool numa_fixed; /* a node heap of hk_malloc_node: numa_node never follows the thread */
+    /* The hardened mode's quarantine (secure.c): blocks this thread freed, reused only after
+     * HK_QUARANTINE_SLOTS more frees. A ring; NULL slots are empty. */
+    hk_block_t *quarantine[HK_QUARANTINE_SLOTS];
+    uint32_t quarantine_at;
 };
 
 /* ----------------------------------------------------------------- globals */
@@ -188,6 +196,7 @@ hk_internal void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *map
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
+hk_internal bool hk_os_guard(void *p, size_t size);
 hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
@@ -227,6 +236,16 @@ hk_internal void hk_segment_reap_abandoned(bool force);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
+
+/* secure.c — the hardened mode (HEAPKIT_SECURE=1): shuffled carving, guard pages, the quarantine */
+static inline bool hk_secure(void) { return hk_state.options.secure; }
+hk_internal hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail);
+hk_internal void hk_secure_guard_segment(hk_segment_t *seg);
+hk_internal size_t hk_secure_tail_guard(void);
+hk_internal bool hk_quarantined(const hk_block_t *b, const hk_segment_t *seg);
+hk_internal hk_block_t *hk_quarantine_swap(hk_heap_t *heap, hk_block_t *b, hk_page_t *page);
+hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap);
+hk_internal void hk_quarantine_check(const hk_segment_t *seg, const hk_page_t *page, hk_block_t *b);
 
 /* purger.c — the background thread that gives free memory back after the delay */
 hk_internal void hk_purger_start_if_wanted(void);
@@ -312,13 +331,40 @@ static inline bool hk_block_looks_free(const hk_block_t *b, const hk_segment_t *
     return w == 0 || hk_ptr_segment((void *)w) == seg;
 }
 
-/* Pop a block; the caller knows page->free is not empty. */
-static inline hk_block_t *hk_page_pop(hk_page_t *page) {
+/* corruption.c — what the core does when its own data does not add up: one line naming the page,
+ * the size class and the likely cause, then abort (never a fault inside the library). */
+hk_internal bool hk_page_link_valid(const hk_page_t *page, uintptr_t next);
+hk_internal hk_block_t *hk_page_pop_checked(hk_page_t *page);
+hk_internal hk_block_t *hk_page_link_checked(hk_page_t *page, const hk_block_t *b, uintptr_t next);
+hk_internal _Noreturn void hk_corrupt_block(const hk_page_t *page, const void *block, const char *what,
+                                            const char *cause);
+hk_internal _Noreturn void hk_corrupt_page(const hk_page_t *page, const char *what);
+hk_internal _Noreturn void hk_page_check_failed(const hk_page_t *page);
+
+/* Pop a block (false: the link needs the exact check of hk_page_pop_checked, nothing was popped);
+ * the caller knows page->free is not empty. The link is checked before it becomes
+ * the list's head, so a block written after it was freed (or overflowed into) stops the program
+ * here with a message instead of handing out, or faulting on, whatever the stray write put there.
+ * The fast check is "the next block is within the same 64 KiB as this one": one xor and a shift,
+ * exact for small pages, which are 64 KiB aligned; NULL (the end of the list) and the blocks of
+ * medium pages take the precise check in hk_page_pop_checked. */
+static inline bool hk_page_pop_quick(hk_page_t *page, hk_block_t **out) {
     hk_block_t *b = page->free;
-    page->free = hk_decode(b->next);
+    uintptr_t next = b->next ^ hk_key;
+    if (hk_unlikely(((next ^ (uintptr_t)b) >> HK_SMALL_PAGE_SHIFT) != 0)) return false;
+    page->free = (hk_block_t *)next;
     page->used++;
     b->next = 0; /* so a free of a block never written to does not look like a double free */
-    return b;
+    *out = b;
+    return true;
+}
+
+/* The whole pop again, out of line, when the quick check fails: the fast paths then keep no
+ * register across a call. */
+static inline hk_block_t *hk_page_pop(hk_page_t *page) {
+    hk_block_t *b;
+    if (hk_likely(hk_page_pop_quick(page, &b))) return b;
+    return hk_page_pop_checked(page);
 }
 
 /* The last doubling's classes: a medium page's share for 7, 6, 5 and 4 blocks, 16-byte aligned. */
@@ -346,6 +392,24 @@ static inline size_t hk_bin_size(size_t bin) {
     return ((size_t)1 << b) + ((i % HK_BIN_SPLITS) + 1) * ((size_t)1 << (b - HK_BIN_SPLITS_SHIFT));
 }
 
+/* The numbers of a page record that must agree, checked on the slow paths before they are
+ * trusted: its size class, that its blocks (by their size and number) lie in its own stretch of
+ * the segment, and, for the owner (`owner`: the calling thread's heap owns the page), its carving
+ * and its count of blocks handed out. A few compares, inline: it runs on
+ * every generic call and every hardened free. Huge pages have nothing to compare. */
+static inline void hk_page_check(const hk_page_t *page, bool owner) {
+    hk_segment_t *seg = hk_ptr_segment(page);
+    if (hk_unlikely(seg->kind == HK_SEGMENT_HUGE)) return;
+    uintptr_t lo = (uintptr_t)seg + ((uintptr_t)(page - seg->pages) << seg->page_shift);
+    uintptr_t start = (uintptr_t)page->start;
+    if (hk_unlikely(page->bin >= HK_BIN_COUNT || start < lo ||
+                    start - lo + (uintptr_t)page->reserved * page->block_size > ((uintptr_t)1 << seg->page_shift)))
+        hk_page_check_failed(page);
+    /* The counts are the owner's (its cache line, written without atomics): only it reads them. */
+    if (owner && hk_unlikely(page->capacity > page->reserved || page->used > page->capacity))
+        hk_page_check_failed(page);
+}
+
 /* ------------------------------------------------------------ segment geometry */
 
 /* The header is rounded to the biggest small block (8 KiB) so that blocks of power-of-two sizes
@@ -367,6 +431,7 @@ static inline uint8_t *hk_page_area(const hk_page_t *page, size_t *size) {
     uint8_t *start = (uint8_t *)seg + (index << seg->page_shift);
     uint8_t *end = start + ((size_t)1 << seg->page_shift);
     if (index == 0) start = (uint8_t *)seg + hk_segment_header_size(seg->page_count);
+    if (hk_unlikely(hk_state.options.secure) && index == seg->page_count - 1) end -= hk_secure_tail_guard();
     *size = (size_t)(end - start);
     return start;
 }

@@ -38,4 +38,9 @@ static inline void hk_hook_heap_done(hk_heap_t *heap) {
     if (hk_state.observed && hk_state.hooks.heap_done) hk_state.hooks.heap_done(heap);
 }
 
+/* Called with a corruption report under way (corruption.c), so it must not allocate. */
+static inline void hk_hook_describe_block(const void *block, const char *role, hk_buf_t *out) {
+    if (hk_state.hooks.describe_block) hk_state.hooks.describe_block(block, role, out);
+}
+
 #endif /* HK_HOOKS_H */

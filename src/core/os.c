@@ -157,6 +157,12 @@ void hk_os_purge(void *p, size_t size) {
 
 void hk_os_recommit(size_t size) { hk_os_account(0, (intptr_t)size); }
 
+/* Make whole pages inaccessible (the hardened mode's guard pages): a linear overflow or underflow
+ * that reaches them faults at the first byte instead of running on into the next segment or the
+ * metadata. They stay counted as committed (a page each per segment), so that unmapping the
+ * segment later subtracts what was added. False if the kernel refused. */
+bool hk_os_guard(void *p, size_t size) { return mprotect(p, size, PROT_NONE) == 0; }
+
 /* Grow or shrink a mapping without moving it. */
 bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
     size_t ps = hk_os_page_size();

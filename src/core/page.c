@@ -21,7 +21,8 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->free = NULL;
     page->is_zero = 0;
     page->next = page->prev = NULL;
-    hk_page_set_flags(page, hk_observed() ? HK_PAGE_OBSERVED : 0);
+    /* Hardened too: every free goes where the quarantine is. */
+    hk_page_set_flags(page, hk_observed() || hk_secure() ? HK_PAGE_OBSERVED : 0);
     hk_remote_init(&page->thread_free);
 }
 
@@ -32,10 +33,14 @@ void hk_page_extend(hk_page_t *page) {
     if (n == 0) n = 1;
     if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
     uint8_t *first = page->start + (size_t)page->capacity * bsize;
-    uint8_t *b = first;
-    for (size_t i = 1; i < n; i++, b += bsize) ((hk_block_t *)b)->next = hk_encode(b + bsize);
-    ((hk_block_t *)b)->next = hk_encode(page->free);
-    page->free = (hk_block_t *)first;
+    if (hk_unlikely(hk_secure())) {
+        page->free = hk_secure_shuffle(first, n, bsize, page->free);
+    } else {
+        uint8_t *b = first;
+        for (size_t i = 1; i < n; i++, b += bsize) ((hk_block_t *)b)->next = hk_encode(b + bsize);
+        ((hk_block_t *)b)->next = hk_encode(page->free);
+        page->free = (hk_block_t *)first;
+    }
     page->capacity += (uint32_t)n;
     page->is_zero = page->mem_is_zero;
 }
@@ -48,9 +53,17 @@ size_t hk_page_collect(hk_page_t *page) {
     if (tf == 0) return 0;
     hk_block_t *head = (hk_block_t *)hk_remote_head(tf);
     size_t count = hk_remote_count(tf);
+    /* Only blocks of this page are ever pushed, and no more than it has handed out: a head
+     * elsewhere or a count too big is a page record written over. */
+    if (!hk_page_link_valid(page, (uintptr_t)head) || count > page->used)
+        hk_corrupt_page(page, "its remote-free list points outside the page or counts more blocks than are in use");
     if (page->free != NULL) {
         hk_block_t *tail = head;
-        for (hk_block_t *next; (next = hk_decode(tail->next)) != NULL;) tail = next;
+        for (size_t walked = 0; walked < count; walked++) {
+            uintptr_t next = tail->next ^ hk_key;
+            if (next == 0) break;
+            tail = hk_page_link_checked(page, tail, next);
+        }
         tail->next = hk_encode(page->free);
     }
     page->free = head;
@@ -59,8 +72,9 @@ size_t hk_page_collect(hk_page_t *page) {
     return count;
 }
 
-static bool hk_list_contains(hk_block_t *list, const hk_block_t *b, size_t limit) {
-    for (; list != NULL && limit > 0; list = hk_decode(list->next), limit--)
+/* Every link is checked before it is followed: the list may be the one a stray write broke. */
+static bool hk_list_contains(hk_page_t *page, hk_block_t *list, const hk_block_t *b, size_t limit) {
+    for (; list != NULL && limit > 0; list = hk_page_link_checked(page, list, list->next ^ hk_key), limit--)
         if (list == b) return true;
     return false;
 }
@@ -68,7 +82,7 @@ static bool hk_list_contains(hk_block_t *list, const hk_block_t *b, size_t limit
 /* Is b on one of the page's free lists? Only the owner may ask. */
 bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
     hk_block_t *remote = (hk_block_t *)hk_remote_head(hk_remote_load(&page->thread_free, memory_order_acquire));
-    return hk_list_contains(page->free, b, page->reserved) || hk_list_contains(remote, b, page->reserved);
+    return hk_list_contains(page, page->free, b, page->reserved) || hk_list_contains(page, remote, b, page->reserved);
 }
 
 /* ------------------------------------------------------------- page queues */

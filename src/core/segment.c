@@ -107,6 +107,7 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     seg->used_pages = 0;
     seg->size = mapped;
     for (uint32_t i = 0; i < seg->page_count; i++) seg->pages[i].mem_is_zero = 1; /* fresh from mmap */
+    if (hk_unlikely(hk_secure())) hk_secure_guard_segment(seg);
     if (!hk_hook_segment_mapped(seg)) {
         hk_os_unmap(seg, mapped);
         return NULL;

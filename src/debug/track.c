@@ -21,6 +21,7 @@
 #define UNW_LOCAL_ONLY
 #include "leak.h" /* module_history.c, and track.h */
 
+#include <dlfcn.h>
 #include <link.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -397,6 +398,34 @@ void hk_track_set_label(const void *p, uint16_t label) {
     if (rec != NULL && rec->stack != 0) rec->label = label;
 }
 
+/* ------------------------------------------------------- corruption reports */
+
+/* The describe_block hook (core/corruption.c, on its way to abort): for a block the tracker knows
+ * live, its size, thread and allocation stack, symbolized as far as dladdr can without allocating
+ * (the report is read by a person, now; `heapkit` is not there to symbolize it later). A free
+ * block has no record left: nothing is said of it. */
+static void hk_track_describe(const void *p, const char *role, hk_buf_t *out) {
+    if (hk_track_block_state(p) != HK_BLOCK_LIVE || hk_segmap_get((uintptr_t)p) != HK_MAP_SEGMENT) return;
+    hk_segment_t *seg = hk_ptr_segment(p);
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    const hk_track_rec_t *rec = hk_track_record(seg, page, hk_page_block_index(page, p));
+    hk_buf_printf(out, "heapkit:   %s (%p) is live: %u bytes asked for, allocated by thread %u", role, p,
+                  (unsigned)rec->size, (unsigned)rec->thread);
+    size_t depth = 0;
+    const uintptr_t *frames = rec->stack > HK_STACK_UNKNOWN ? hk_stack_get(rec->stack, &depth) : NULL;
+    hk_buf_printf(out, depth > 0 ? " at:\n" : " (stack not kept)\n");
+    for (size_t f = 0; f < depth; f++) {
+        Dl_info info;
+        if (dladdr((void *)frames[f], &info) != 0 && info.dli_sname != NULL)
+            hk_buf_printf(out, "heapkit:     #%zu %s+0x%lx (%s)\n", f, info.dli_sname,
+                          (unsigned long)(frames[f] - (uintptr_t)info.dli_saddr), info.dli_fname);
+        else if (dladdr((void *)frames[f], &info) != 0)
+            hk_buf_printf(out, "heapkit:     #%zu 0x%lx (%s+0x%lx)\n", f, (unsigned long)frames[f], info.dli_fname,
+                          (unsigned long)(frames[f] - (uintptr_t)info.dli_fbase));
+        else hk_buf_printf(out, "heapkit:     #%zu 0x%lx\n", f, (unsigned long)frames[f]);
+    }
+}
+
 /* ------------------------------------------------------------------ install */
 
 /* In process init, before the first allocation: with HEAPKIT_LEAKS=1 every block is tracked. */
@@ -409,6 +438,7 @@ void hk_track_install(void) {
         .segment_unmapped = hk_track_segment_unmapped,
         .huge_placed = hk_track_huge_placed,
         .heap_done = hk_track_heap_done,
+        .describe_block = hk_track_describe,
     };
     hk_state.observed = true;
 }

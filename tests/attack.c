@@ -1,0 +1,252 @@
+/* attack.c — the classic heap attacks and heap bugs, each run in a child against heapkit in its
+ * default mode and hardened (HEAPKIT_SECURE=1): an overflow of 40 bytes into a neighbour, a write
+ * after free, free-list poisoning (a chosen pointer written into a freed block), a double free
+ * into immediate reuse, an overlapping chunk from a partly overwritten link, a use-after-free
+ * heap spray, and frees of fake and interior pointers. Each child allocates on until heapkit
+ * stops it; it exits 3 if heapkit ever hands out the attacker's pointer (or one block twice), 0
+ * if it survives. The parent checks the verdict: SIGABRT and one "heapkit: ..." line naming the
+ * block and the likely cause where the mode promises it, never SIGSEGV (a fault inside heapkit).
+ * Hardened, a linear overflow off a segment's last block, or back from its first one toward the
+ * page records, must fault on a guard page (in the program's own loop, where it belongs). */
+#define _GNU_SOURCE
+#include "pool_test.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#define CHURN_ROUNDS 20000
+#define CHURN_LIVE 128
+
+/* A target an attacker would like malloc to return: a global, where a function pointer might be. */
+static _Alignas(64) uint8_t g_target[256];
+
+static void attacker_won(const char *how, const void *p) {
+    printf("ATTACK SUCCEEDED: %s (%p)\n", how, p);
+    fflush(stdout);
+    _exit(3);
+}
+
+/* The program goes on allocating and freeing blocks of `size` (as a program would after the bug);
+ * a block inside [avoid, avoid + avoid_len) or equal to `target` is the attacker's win. */
+static void churn(size_t size, const void *target, const uint8_t *avoid, size_t avoid_len) {
+    static void *live[CHURN_LIVE];
+    for (int i = 0; i < CHURN_ROUNDS; i++) {
+        int slot = i % CHURN_LIVE;
+        if (live[slot] != NULL) T_free(live[slot]);
+        uint8_t *q = T_malloc(size);
+        if (q == NULL) attacker_won("malloc failed", q);
+        if (q == target) attacker_won("malloc returned the chosen pointer", q);
+        if (avoid != NULL && q + size > avoid && q < avoid + avoid_len) attacker_won("overlapping block", q);
+        memset(q, 0x5a, size);
+        live[slot] = q;
+    }
+}
+
+static bool in_list(uint8_t **list, size_t n, const uint8_t *p) {
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == p) return true;
+    return false;
+}
+
+/* Hardened: a linear overflow or underflow reaches a guard page. The handler names the page
+ * the fault hit, as an offset in its 4 MiB segment, and ends the child with status 4. */
+#define SEGMENT_SIZE ((uintptr_t)4 << 20)
+
+static void on_guard_fault(int sig, siginfo_t *info, void *ctx) {
+    (void)sig;
+    (void)ctx;
+    char line[64];
+    uintptr_t offset = (uintptr_t)info->si_addr & (SEGMENT_SIZE - 1) & ~(uintptr_t)4095;
+    int n = snprintf(line, sizeof line, "GUARD HIT %#lx\n", (unsigned long)offset);
+    if (write(1, line, (size_t)n) < 0) _exit(5);
+    _exit(4);
+}
+
+static void catch_guard_faults(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_guard_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
+static int child(const char *name) {
+    if (strcmp(name, "guard_end") == 0) {
+        /* An 8 KiB block in the last page of a segment, overflowed forward byte by byte. */
+        uint8_t *p = NULL;
+        for (int i = 0; i < 2000 && p == NULL; i++) {
+            uint8_t *q = T_malloc(8192);
+            if (((uintptr_t)q & (SEGMENT_SIZE - 1)) >= SEGMENT_SIZE - 64 * 1024) p = q;
+        }
+        if (p == NULL) return 20;
+        catch_guard_faults();
+        volatile uint8_t *w = hkt_launder(p);
+        for (size_t i = 0; i < 64 * 1024; i++) w[i] = 0x41;
+        return 0;
+    }
+    if (strcmp(name, "guard_header") == 0) {
+        /* The first block of a segment's first page, underflowed backward toward the page records. */
+        uint8_t *first = NULL;
+        for (int i = 0; i < 300; i++) {
+            uint8_t *q = T_malloc(16);
+            if (first == NULL || ((uintptr_t)q & (SEGMENT_SIZE - 1)) < ((uintptr_t)first & (SEGMENT_SIZE - 1))) first = q;
+        }
+        catch_guard_faults();
+        volatile uint8_t *w = hkt_launder(first);
+        for (size_t i = 1; i < 64 * 1024; i++) w[-(ptrdiff_t)i] = 0x41;
+        return 0;
+    }
+    if (strcmp(name, "overflow40") == 0) {
+        /* Write 40 bytes past a 24-byte block (32-byte class) whose neighbour is free, then malloc
+         * more. The neighbour is found among carved blocks not handed out (in either mode). */
+        enum { N = 16 };
+        uint8_t *b[N];
+        for (int i = 0; i < N; i++) b[i] = T_malloc(24);
+        T_free(b[3]);
+        b[3] = NULL;
+        uint8_t *victim_owner = NULL;
+        for (int i = 0; i < N && victim_owner == NULL; i++) {
+            if (b[i] == NULL || in_list(b, N, b[i] + 32)) continue;
+            for (int j = 0; j < N; j++)
+                if (b[j] != NULL && b[j] > b[i] + 32) victim_owner = b[i];
+        }
+        if (victim_owner == NULL) return 20;
+        pt_addr(victim_owner + 32);
+        memset(hkt_launder(victim_owner), 'A', 24 + 40);
+        churn(24, (void *)0x4141414141414141ull, NULL, 0);
+        return 0;
+    }
+    if (strcmp(name, "write_after_free") == 0) {
+        uint8_t *a = T_malloc(64);
+        T_free(a);
+        pt_addr(a);
+        memset(hkt_launder(a), 'B', 64);
+        churn(64, (void *)0x4242424242424242ull, NULL, 0);
+        return 0;
+    }
+    if (strcmp(name, "poison") == 0) {
+        /* tcache/fastbin poisoning: a chosen pointer written over a freed block's link. */
+        uint8_t *a = T_malloc(48);
+        T_free(a);
+        pt_addr(a);
+        *(void **)hkt_launder(a) = g_target;
+        churn(48, g_target, g_target, sizeof g_target);
+        return 0;
+    }
+    if (strcmp(name, "poison_after_churn") == 0) {
+        /* The same, with the block freed among others, so it is deep in a list (or quarantine). */
+        uint8_t *keep[40];
+        for (int i = 0; i < 40; i++) keep[i] = T_malloc(48);
+        for (int i = 0; i < 40; i++) T_free(keep[i]);
+        *(void **)hkt_launder(keep[20]) = g_target;
+        churn(48, g_target, g_target, sizeof g_target);
+        return 0;
+    }
+    if (strcmp(name, "double_free") == 0) {
+        /* The fastbin dup: free a, free b, free a, then three mallocs; two equal ones win. */
+        uint8_t *a = T_malloc(32), *b = T_malloc(32);
+        pt_addr(a);
+        T_free(a);
+        T_free(b);
+        T_free(hkt_launder(a));
+        uint8_t *x = T_malloc(32), *y = T_malloc(32), *z = T_malloc(32);
+        if (x == y || y == z || x == z) attacker_won("one block handed out twice", x);
+        churn(32, NULL, NULL, 0);
+        return 0;
+    }
+    if (strcmp(name, "overlap") == 0) {
+        /* An overlapping chunk: the low byte of a freed block's link flipped by 32, so the list
+         * leads into the middle of a block. */
+        uint8_t *a = T_malloc(64);
+        uint8_t *b = T_malloc(64);
+        T_free(b);
+        pt_addr(b);
+        ((uint8_t *)hkt_launder(b))[0] ^= 0x20;
+        for (int i = 0; i < CHURN_ROUNDS; i++) {
+            uint8_t *q = T_malloc(64);
+            if (((uintptr_t)q & 63) != ((uintptr_t)a & 63)) attacker_won("a block that overlaps two", q);
+            if (i % 2) T_free(q);
+        }
+        return 0;
+    }
+    if (strcmp(name, "uaf_spray") == 0) {
+        /* Many objects freed while pointers to them live on, then sprayed through those pointers. */
+        enum { N = 200 };
+        uint8_t *p[N];
+        for (int i = 0; i < N; i++) p[i] = T_malloc(128);
+        for (int i = 0; i < N; i++) T_free(p[i]);
+        for (int i = 0; i < N; i++) memset(hkt_launder(p[i]), 0x41, 128);
+        churn(128, (void *)0x4141414141414141ull, NULL, 0);
+        return 0;
+    }
+    if (strcmp(name, "realloc_after_free") == 0) {
+        /* A dangling pointer handed to realloc: it must not copy from, or free, a free block. */
+        uint8_t *a = T_malloc(40);
+        T_free(a);
+        pt_addr(a);
+        void *q = T_realloc(hkt_launder(a), 80);
+        if (q != NULL) attacker_won("realloc took a freed block", q);
+        churn(40, NULL, NULL, 0);
+        return 0;
+    }
+    if (strcmp(name, "fake_free") == 0) {
+        /* House of spirit: free a fake block in the program's data, then hope malloc returns it. */
+        T_free(hkt_launder(g_target + 64));
+        churn(48, g_target + 64, g_target, sizeof g_target);
+        return 0;
+    }
+    if (strcmp(name, "interior_free") == 0) {
+        uint8_t *a = T_malloc(64);
+        pt_addr(a + 16);
+        T_free(hkt_launder(a + 16));
+        churn(64, a + 16, NULL, 0);
+        return 0;
+    }
+    return 99;
+}
+
+#define ABORTED SIGABRT
+#define SECURE "HEAPKIT_SECURE=1"
+#define DEFAULT "HEAPKIT_SECURE=0"
+
+static const pt_case_t k_cases[] = {
+    /* The default mode: a corrupt link is found before it is followed. */
+    {"overflow40", DEFAULT, {"heap corruption", "free block of 32 bytes", "the block before it"}, NULL, ABORTED, true, false},
+    {"write_after_free", DEFAULT, {"heap corruption", "free block of 64 bytes", "written after it was freed"}, NULL, ABORTED, true, false},
+    {"poison", DEFAULT, {"heap corruption", "free-list link", "48 bytes"}, NULL, ABORTED, true, false},
+    {"poison_after_churn", DEFAULT, {"heap corruption", "free-list link"}, NULL, ABORTED, false, false},
+    {"overlap", DEFAULT, {"heap corruption", "free-list link"}, NULL, ABORTED, false, false},
+    {"uaf_spray", DEFAULT, {"heap corruption", "128 bytes"}, NULL, ABORTED, false, false},
+    /* The default reports a double or invalid free and survives it (HEAPKIT_ON_ERROR=continue),
+     * leaving the lists intact: no block is handed out twice. */
+    {"double_free", DEFAULT, {"double free"}, NULL, 0, true, false},
+    {"realloc_after_free", DEFAULT, {"realloc(", "already free"}, NULL, 0, true, false},
+    {"fake_free", DEFAULT, {"not allocated by heapkit"}, NULL, 0, false, false},
+    {"interior_free", DEFAULT, {"pointer into the middle", "64-byte block"}, NULL, 0, true, false},
+    /* Hardened: every one of them ends the program. */
+    {"overflow40", SECURE, {"heap corruption", "32 bytes", "the block before it"}, NULL, ABORTED, true, false},
+    {"write_after_free", SECURE, {"heap corruption", "64 bytes", "quarantine"}, NULL, ABORTED, true, false},
+    {"poison", SECURE, {"heap corruption", "48 bytes"}, NULL, ABORTED, true, false},
+    {"poison_after_churn", SECURE, {"heap corruption"}, NULL, ABORTED, false, false},
+    {"overlap", SECURE, {"heap corruption", "64 bytes"}, NULL, ABORTED, true, false},
+    {"uaf_spray", SECURE, {"heap corruption", "128 bytes"}, NULL, ABORTED, false, false},
+    {"double_free", SECURE, {"double free"}, NULL, ABORTED, true, false},
+    {"realloc_after_free", SECURE, {"realloc(", "already free"}, NULL, ABORTED, true, false},
+    {"fake_free", SECURE, {"not allocated by heapkit"}, NULL, ABORTED, false, false},
+    {"interior_free", SECURE, {"pointer into the middle", "64-byte block"}, NULL, ABORTED, true, false},
+    /* Hardened: guard pages at a segment's end and between its page records and its blocks. */
+    {"guard_end", SECURE, {NULL}, "GUARD HIT 0x3ff000", 0, false, true},
+    {"guard_header", SECURE, {NULL}, "GUARD HIT 0x3000", 0, false, true},
+    /* With leak tracking on, the report carries the stack of the block that overflowed. */
+    {"overflow40", "HEAPKIT_LEAKS=1", {"heap corruption", "32 bytes"}, "allocated by thread 1 at:", ABORTED, true, false},
+};
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "child") == 0) return child(argv[2]);
+    hkt_begin("attack", 600);
+    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; i++) {
+        hkt_note("case %s with %s", k_cases[i].name, k_cases[i].env);
+        pt_run(&k_cases[i]);
+    }
+    return hkt_done();
+}
