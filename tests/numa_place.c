@@ -529,6 +529,19 @@ static void check_interleave(void) {
     blocks_drop(&s);
 }
 
+/* The process bound itself to the last node (as numactl --membind does) before heapkit started:
+ * heapkit keeps that policy, so a node 0 thread's memory is on the last node too. */
+static void check_process_policy(void) {
+    int last = node_count - 1;
+    job_t job = {.node = 0, .fn = job_malloc};
+    run_on_node(&job);
+    printf("process policy: node 0 thread in a process bound to node %d, %.2f%% of its pages there\n", last,
+           100 * blocks_share(&job.set, last));
+    CHECKF(blocks_share(&job.set, last) >= LOCAL_SHARE_MIN, "the process's own policy was not kept");
+    blocks_drop(&job.set);
+    check_stats("process");
+}
+
 /* ------------------------------------------------------------------- driver */
 
 static void find_node_cpus(void) {
@@ -562,6 +575,8 @@ static int child(const char *policy) {
         check_come_and_go();
         check_migrate();
         check_stats("local");
+    } else if (!strcmp(policy, "process")) {
+        check_process_policy();
     } else if (!strcmp(policy, "local-kept")) {
         check_reuse_after_exit();
     } else if (!strcmp(policy, "interleave")) {
@@ -606,7 +621,15 @@ static int run_child(const char *self, const char *policy) {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        setenv("HEAPKIT_NUMA", strncmp(policy, "local", 5) == 0 ? "local" : policy, 1);
+        if (!strcmp(policy, "process")) { /* as numactl --membind does: set, then exec */
+            int lo = 0, hi = 0;
+            FILE *f = fopen("/sys/devices/system/node/online", "r");
+            if (f == NULL || fscanf(f, "%d-%d", &lo, &hi) != 2 || hi < 1) _exit(126);
+            fclose(f);
+            unsigned long mask[2] = {1ul << hi, 0};
+            if (syscall(SYS_set_mempolicy, 2 /* MPOL_BIND */, mask, 65ul) != 0) _exit(126);
+        }
+        setenv("HEAPKIT_NUMA", strncmp(policy, "local", 5) == 0 || !strcmp(policy, "process") ? "local" : policy, 1);
         if (!strcmp(policy, "local-kept")) setenv("HEAPKIT_PURGE_DELAY", "-1", 1);
         execl(self, self, real_kernel ? "--real-child" : "--child", policy, (char *)NULL);
         _exit(127);
@@ -638,6 +661,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
         int rc = run_child(self, policies[i]);
         CHECKF(rc == 0, "the %s run failed (exit %d)", policies[i], rc);
+    }
+    if (real_kernel) { /* a simulated machine has no kernel policy to keep */
+        int rc = run_child(self, "process");
+        CHECKF(rc == 0, "the process-policy run failed (exit %d)", rc);
     }
     if (!real_kernel) {
         char cmd[600];

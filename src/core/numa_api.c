@@ -7,28 +7,28 @@
 #include "hooks.h"
 
 typedef struct hk_node_heap_s {
-    pthread_mutex_t lock;
     bool ready;
     hk_heap_t heap;
 } hk_node_heap_t;
 
-/* The records (125 KiB for 64 nodes) are mapped when a node heap is first asked for, not kept in
- * .bss: a program that never asks pays no address space for them, which counts under ulimit -v.
- * Zeroed memory is an unlocked mutex and a heap not yet ready. */
-static pthread_mutex_t hk_node_heaps_map_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The records (about 2 KiB each) are in one metadata mapping made on the first hk_malloc_node for
+ * another node, not in the library's data: a process under `ulimit -v` that never asks pays no
+ * address space for them. The locks are here, for the fork table. */
 static _Atomic(hk_node_heap_t *) hk_node_heaps;
+static pthread_mutex_t hk_node_heap_locks[HK_NUMA_MAX_NODES] = {[0 ... HK_NUMA_MAX_NODES - 1] = PTHREAD_MUTEX_INITIALIZER};
 
 static hk_node_heap_t *hk_node_heaps_get(void) {
-    hk_node_heap_t *table = atomic_load_explicit(&hk_node_heaps, memory_order_acquire);
-    if (hk_likely(table != NULL)) return table;
-    pthread_mutex_lock(&hk_node_heaps_map_lock);
-    table = atomic_load_explicit(&hk_node_heaps, memory_order_relaxed);
-    if (table == NULL) {
-        table = hk_meta_map(HK_NUMA_MAX_NODES * sizeof(hk_node_heap_t));
-        atomic_store_explicit(&hk_node_heaps, table, memory_order_release);
+    hk_node_heap_t *all = atomic_load_explicit(&hk_node_heaps, memory_order_acquire);
+    if (all != NULL) return all;
+    size_t bytes = HK_NUMA_MAX_NODES * sizeof(hk_node_heap_t);
+    hk_node_heap_t *made = hk_meta_map(bytes); /* zero: no record ready */
+    if (made == NULL) return NULL;
+    if (!atomic_compare_exchange_strong_explicit(&hk_node_heaps, &all, made, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        hk_meta_unmap(made, bytes); /* another thread made them first */
+        return all;
     }
-    pthread_mutex_unlock(&hk_node_heaps_map_lock);
-    return table;
+    return made;
 }
 
 /* A block of size (at most HK_MEDIUM_MAX) from the node heap, which the caller holds locked. */
@@ -44,14 +44,14 @@ static void *hk_node_heap_pop(hk_heap_t *heap, size_t size) {
 /* A block from node's heap: size bytes, its start aligned to align (a power of two, at most half
  * of HK_MEDIUM_MAX; 0 or HK_BLOCK_ALIGN for none), size + align within HK_MEDIUM_MAX. */
 static void *hk_node_heap_alloc(size_t size, size_t align, int node) {
-    hk_node_heap_t *table = hk_node_heaps_get();
-    if (table == NULL) {
+    hk_node_heap_t *all = hk_node_heaps_get();
+    if (all == NULL) {
         errno = ENOMEM;
         return NULL;
     }
-    hk_node_heap_t *nh = &table[node];
+    hk_node_heap_t *nh = &all[node];
     size_t over = align > HK_BLOCK_ALIGN ? size + align - 1 : size;
-    pthread_mutex_lock(&nh->lock);
+    pthread_mutex_lock(&hk_node_heap_locks[node]);
     if (!nh->ready) {
         memset(&nh->heap, 0, sizeof nh->heap);
         nh->heap.numa_node = node;
@@ -59,7 +59,7 @@ static void *hk_node_heap_alloc(size_t size, size_t align, int node) {
         nh->ready = true;
     }
     uint8_t *p = hk_node_heap_pop(&nh->heap, over);
-    pthread_mutex_unlock(&nh->lock);
+    pthread_mutex_unlock(&hk_node_heap_locks[node]);
     if (p == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -144,15 +144,11 @@ HK_API long hk_migrate(void *p, size_t size, int node) {
 /* ---------------------------------------------------------------------- fork */
 
 static void hk_node_heaps_lock_all(void) {
-    pthread_mutex_lock(&hk_node_heaps_map_lock);
-    hk_node_heap_t *table = atomic_load_explicit(&hk_node_heaps, memory_order_relaxed);
-    for (int n = 0; table != NULL && n < HK_NUMA_MAX_NODES; n++) pthread_mutex_lock(&table[n].lock);
+    for (int n = 0; n < HK_NUMA_MAX_NODES; n++) pthread_mutex_lock(&hk_node_heap_locks[n]);
 }
 
 static void hk_node_heaps_unlock_all(void) {
-    hk_node_heap_t *table = atomic_load_explicit(&hk_node_heaps, memory_order_relaxed);
-    for (int n = HK_NUMA_MAX_NODES - 1; table != NULL && n >= 0; n--) pthread_mutex_unlock(&table[n].lock);
-    pthread_mutex_unlock(&hk_node_heaps_map_lock);
+    for (int n = HK_NUMA_MAX_NODES - 1; n >= 0; n--) pthread_mutex_unlock(&hk_node_heap_locks[n]);
 }
 
 HK_LOCK_SET(node_heaps, HK_LOCK_NODE_HEAPS, hk_node_heaps_lock_all, hk_node_heaps_unlock_all);

@@ -9,8 +9,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* A cpulist of 4096 CPUs written one by one ("0,1,2,...") is about 20 KB; real ones are ranges. */
-#define HK_SYSFS_TEXT 8192
+/* The kernel writes CPU lists as ranges ("0-63,128-191"), a few dozen bytes; a list longer than
+ * this is read as far as it goes. */
+#define HK_SYSFS_TEXT 2048
 #define HK_SYSFS_PATH 512
 
 /* The file's text, NUL-terminated, or false if it cannot be read. */
@@ -31,6 +32,9 @@ static bool hk_sysfs_read(const char *root, const char *rel, int node, char *out
         len += (size_t)n;
     }
     close(fd);
+    if (len == cap - 1) /* cut short: drop the last element, which may be a number cut in two */
+        while (len > 0 && out[len - 1] != ',') len--;
+    if (len > 0 && out[len - 1] == ',') len--;
     out[len] = '\0';
     return true;
 }
