@@ -58,6 +58,10 @@ typedef struct hk_options_s {
     int64_t stack_depth;   /* frames kept per allocation stack, 1 to HK_STACK_DEPTH_MAX */
     const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
+    int64_t profile;        /* HK_PROFILE_*: heap profile over time (debug/profile.c) */
+    const char *profile_dir; /* where profiles are written (else the current directory) */
+    size_t profile_rate;    /* sampled profile: mean bytes allocated between two samples */
+    int64_t profile_signal; /* write a profile on this signal; 0 = none */
 } hk_options_t;
 
 /* The deepest allocation stack HEAPKIT_STACK_DEPTH may ask for: deep enough for any program's
@@ -168,6 +172,7 @@ enum {
                             (and first runs every subsystem's thread_exit) */
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
     HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
+    HK_SUBSYSTEM_PROFILE, /* init: the profiler's hooks; start: its timeline thread; exit: the profile */
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
                             fork child: pools take back the caches of threads that are gone */
@@ -202,6 +207,8 @@ enum {
     HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
                             arena's own lock (a shared pool allocates chunks under its lock) */
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
+    HK_LOCK_PROFILE,     /* the profiler's peak snapshot and profile writing (tried, never waited
+                            for, on the allocation path); writing takes the segment locks after it */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_HEAPS,       /* heap records: taken by a thread starting or exiting */
     HK_LOCK_SEGMENTS,    /* the list of all segments and the abandoned queue, then every segment's spin lock */

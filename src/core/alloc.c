@@ -151,6 +151,7 @@ static void hk_free_generic(void *p) {
             hk_report_interior("free", p, seg->block_size);
             return;
         }
+        (void)hk_hook_free(seg, &seg->pages[0], b); /* a huge block is live while it is mapped */
         hk_huge_free(seg);
         return;
     }
