@@ -140,36 +140,53 @@ static char *delta_bytes(int64_t v, char buf[32])
     return buf;
 }
 
-static const struct prof_entry *find_key(const struct prof_model *m, const char *key)
+/* Both profiles' sites in one list sorted by key, so the sites of one stack (the same functions,
+ * possibly different call addresses) are summed on each side. */
+struct keyed {
+    const struct prof_entry *e;
+    int side; /* 0: A, 1: B */
+};
+
+static int by_key(const void *x, const void *y)
 {
-    for (size_t i = 0; i < m->entry_count; i++)
-        if (strcmp(m->entries[i].key, key) == 0)
-            return &m->entries[i];
-    return NULL;
+    const struct keyed *a = x, *b = y;
+    int c = strcmp(a->e->key, b->e->key);
+    return c != 0 ? c : a->side - b->side;
 }
 
 void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_model *b, size_t top)
 {
-    struct prof_delta *d = calloc(a->entry_count + b->entry_count + 1, sizeof *d);
-    if (d == NULL) {
+    size_t total = a->entry_count + b->entry_count;
+    struct keyed *all = calloc(total + 1, sizeof *all);
+    struct prof_delta *d = calloc(total + 1, sizeof *d);
+    if (all == NULL || d == NULL) {
         fputs("heapkit: out of memory\n", stderr);
         exit(1);
     }
-    size_t n = 0;
-    for (size_t i = 0; i < b->entry_count; i++) {
-        const struct prof_entry *eb = &b->entries[i], *ea = find_key(a, eb->key);
-        d[n++] = (struct prof_delta){ ea, eb, 0, 0, 0, 0 };
-    }
     for (size_t i = 0; i < a->entry_count; i++)
-        if (find_key(b, a->entries[i].key) == NULL)
-            d[n++] = (struct prof_delta){ &a->entries[i], NULL, 0, 0, 0, 0 };
-    for (size_t i = 0; i < n; i++) {
-        const struct prof_site *sa = d[i].a ? d[i].a->site : NULL, *sb = d[i].b ? d[i].b->site : NULL;
-        d[i].live = (sb ? sb->live : 0) - (sa ? sa->live : 0);
-        d[i].at_peak = (sb ? sb->at_peak : 0) - (sa ? sa->at_peak : 0);
-        d[i].calls = (int64_t)(sb ? sb->calls : 0) - (int64_t)(sa ? sa->calls : 0);
-        d[i].bytes = (int64_t)(sb ? sb->bytes : 0) - (int64_t)(sa ? sa->bytes : 0);
+        all[i] = (struct keyed){ &a->entries[i], 0 };
+    for (size_t i = 0; i < b->entry_count; i++)
+        all[a->entry_count + i] = (struct keyed){ &b->entries[i], 1 };
+    qsort(all, total, sizeof *all, by_key);
+    size_t n = 0;
+    for (size_t i = 0; i < total;) {
+        struct prof_delta *x = &d[n++];
+        size_t j = i;
+        for (; j < total && strcmp(all[j].e->key, all[i].e->key) == 0; j++) {
+            const struct prof_site *s = all[j].e->site;
+            int64_t sign = all[j].side ? 1 : -1;
+            if (all[j].side)
+                x->b = all[j].e;
+            else if (x->a == NULL)
+                x->a = all[j].e;
+            x->live += sign * s->live;
+            x->at_peak += sign * s->at_peak;
+            x->calls += sign * (int64_t)s->calls;
+            x->bytes += sign * (int64_t)s->bytes;
+        }
+        i = j;
     }
+    free(all);
     qsort(d, n, sizeof *d, by_growth);
     const struct profile *pa = &a->profile, *pb = &b->profile;
     char x[32], y[32], z[32];
