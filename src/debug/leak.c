@@ -566,6 +566,22 @@ static void hk_group_block(hk_track_rec_t *rec, uintptr_t user, size_t size) {
 
 /* The check proper. self_sp: where the live part of this thread's stack starts (the caller's
  * frames and the registers it spilled), 0 to leave this thread's stack out. */
+/* The calling thread's registers, snapshot at the check's entry: only those the ABI keeps across
+ * a call (x86-64: rbx, rbp, r12-r15) can hold the program's pointers there; the others hold what
+ * the library's own code left in them (a block it just walked, say), which would keep a lost
+ * block reachable. Elsewhere the whole context is scanned. */
+static void hk_scan_own_registers(const ucontext_t *regs) {
+#if defined(__x86_64__)
+    static const int kept[] = {REG_RBX, REG_RBP, REG_R12, REG_R13, REG_R14, REG_R15};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        const greg_t *r = &regs->uc_mcontext.gregs[kept[i]];
+        hk_scan_root((uintptr_t)r, (uintptr_t)(r + 1));
+    }
+#else
+    hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
+#endif
+}
+
 static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const ucontext_t *regs,
                                    hk_leak_summary_t *out) {
     pthread_mutex_lock(&hk_leak.lock);
@@ -597,7 +613,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     } else {
         hk_collect_exclusions();
         hk_leak_each_block(hk_clear_mark);
-        if (regs != NULL) hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
+        if (regs != NULL) hk_scan_own_registers(regs);
         hk_mark_thread_descriptor((uintptr_t)__builtin_thread_pointer());
         for (size_t i = 0; i < stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
         hk_scan_roots(maps, threads, stopped, result.not_stopped, self_sp);

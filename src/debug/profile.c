@@ -13,8 +13,8 @@
  * Sampled blocks are found again at free in a small table keyed by their address.
  *
  * The peak snapshot: when the heap's live bytes pass the last snapshot's by 1/64 (and 64 KiB),
- * the thread that made it so copies every site's live bytes (a trylock: never waits), so the
- * "at peak" figures are those of a moment within 1/64 of the true peak. */
+ * the thread that made it so copies every site's live bytes and takes the heap map (a trylock:
+ * never waits), so the "at peak" figures are those of a moment within 1/64 of the true peak. */
 #define _GNU_SOURCE
 #include "profile.h"
 
@@ -121,6 +121,7 @@ static void hk_profile_grew(int64_t live) {
     if (live <= snap + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN)) return;
     if (pthread_mutex_trylock(&hk_profile.lock) != 0) return; /* another thread snapshots or writes */
     hk_profile_snapshot(atomic_load_explicit(&hk_profile.live, memory_order_relaxed));
+    (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
     pthread_mutex_unlock(&hk_profile.lock);
 }
 
@@ -308,8 +309,7 @@ static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
 
 /* ------------------------------------------------------------------ thread
  * A thread of the library's own wakes every HK_PROFILE_TICK_MS: it keeps the clock the
- * allocation path reads (hk_profile.now_ms), adds to the timeline, takes the heap map after a new
- * peak snapshot, and writes a profile when HEAPKIT_PROFILE_SIGNAL came (its handler only posts
+ * allocation path reads (hk_profile.now_ms), adds to the timeline, and writes a profile when HEAPKIT_PROFILE_SIGNAL came (its handler only posts
  * the thread's semaphore). */
 
 static void hk_profile_signal_handler(int sig) {
@@ -335,7 +335,6 @@ static void *hk_profile_main(void *arg) {
         atomic_store_explicit(&hk_profile.now_ms, now, memory_order_relaxed);
         pthread_mutex_lock(&hk_profile.lock);
         hk_profile_timeline_tick(now);
-        if (hk_profile.map_live != atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed)) hk_profile_map_take();
         pthread_mutex_unlock(&hk_profile.lock);
         if (atomic_exchange_explicit(&hk_profile.dump_wanted, false, memory_order_relaxed)) (void)hk_profile_write("signal");
     }

@@ -106,7 +106,9 @@ hk_internal hk_profile_site_t *hk_profile_site(uint32_t stack); /* found or adde
 hk_internal void hk_profile_snapshot(int64_t live);             /* with hk_profile.lock held */
 /* profile_timeline.c */
 hk_internal void hk_profile_timeline_tick(uint64_t now_ms);  /* with hk_profile.lock held */
-hk_internal void hk_profile_map_take(void);                  /* with hk_profile.lock held */
+/* With hk_profile.lock held. wait false: give up (false) if the segment lock is taken, as it may
+ * be by this very thread (an allocation inside a leak check, which holds it). */
+hk_internal bool hk_profile_map_take(bool wait);
 hk_internal uint64_t hk_profile_resident(void);
 /* profile_write.c: the profile file; reason "exit", "signal" or "call". 0, or -1 with errno. */
 hk_internal int hk_profile_write(const char *reason);

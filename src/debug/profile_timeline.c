@@ -3,7 +3,7 @@
  * allocations so far. When all HK_PROFILE_BUCKETS are used, neighbours merge (largest values,
  * later counts) and buckets get twice as wide: the timeline's size is bounded whatever the run's
  * length. And the heap map: every segment's pages, their size class and how full they are, taken
- * after a new peak snapshot, to show fragmentation at the peak. */
+ * with each new peak snapshot (profile.c), to show fragmentation at the peak. */
 #define _GNU_SOURCE
 #include "profile.h"
 
@@ -66,16 +66,17 @@ void hk_profile_timeline_tick(uint64_t now_ms) {
 
 /* ------------------------------------------------------------------ heap map */
 
-void hk_profile_map_take(void) {
+bool hk_profile_map_take(bool wait) {
     if (hk_profile.map_segments == NULL) {
         hk_profile.map_segments = hk_meta_map(HK_PROFILE_MAP_SEGMENTS * sizeof(hk_profile_map_segment_t));
         hk_profile.map_pages = hk_meta_map(HK_PROFILE_MAP_PAGES * sizeof(hk_profile_map_page_t));
-        if (hk_profile.map_segments == NULL || hk_profile.map_pages == NULL) return;
+        if (hk_profile.map_segments == NULL || hk_profile.map_pages == NULL) return false;
     }
     size_t segs = 0, pages = 0;
     /* Other threads' page records are read without their owners' cooperation: a snapshot whose
      * counts may be a few blocks off, as the statistics report's. */
-    pthread_mutex_lock(&hk_state.segments_lock);
+    if (!wait && pthread_mutex_trylock(&hk_state.segments_lock) != 0) return false;
+    if (wait) pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL && segs < HK_PROFILE_MAP_SEGMENTS; seg = seg->all_next) {
         bool huge = seg->kind == HK_SEGMENT_HUGE;
         uint32_t count = huge ? 0 : seg->page_count;
@@ -100,6 +101,7 @@ void hk_profile_map_take(void) {
     pthread_mutex_unlock(&hk_state.segments_lock);
     hk_profile.map_segment_count = segs;
     hk_profile.map_page_count = pages;
-    hk_profile.map_live = atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed);
-    hk_profile.map_ms = hk_profile.snap_ms;
+    hk_profile.map_live = atomic_load_explicit(&hk_profile.live, memory_order_relaxed);
+    hk_profile.map_ms = atomic_load_explicit(&hk_profile.now_ms, memory_order_relaxed);
+    return true;
 }

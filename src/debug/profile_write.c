@@ -189,7 +189,7 @@ int hk_profile_write(const char *reason) {
     uint64_t now = hk_clock_ms() - hk_profile.start_ms;
     atomic_store_explicit(&hk_profile.now_ms, now, memory_order_relaxed);
     hk_profile_timeline_tick(now); /* the last bucket: now */
-    if (hk_profile.map_live != atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed)) hk_profile_map_take();
+    if (hk_profile.map_segment_count == 0) (void)hk_profile_map_take(true); /* no peak snapshot took one: the heap now */
     int rc = -1;
     const char *dir = hk_state.options.profile_dir != NULL ? hk_state.options.profile_dir : ".";
     char path[PATH_MAX];
