@@ -97,6 +97,10 @@ typedef struct hk_hooks_s {
     void (*huge_placed)(struct hk_segment_s *seg);
     /* a thread heap is going away (its thread exits) */
     void (*heap_done)(struct hk_heap_s *heap);
+    /* A sampler (the sampled heap profile) with the fast paths left on: called for the block at p
+     * once the thread has allocated its countdown's worth of bytes (left: what remains of it,
+     * <= 0); returns the bytes until the next call. Set without `observed`. */
+    int64_t (*sample)(void *p, size_t size, int64_t left);
 } hk_hooks_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */

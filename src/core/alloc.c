@@ -24,7 +24,11 @@ HK_API void *hk_malloc(size_t size) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(size <= HK_DIRECT_MAX)) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
-        if (hk_likely(page->free != NULL)) return hk_page_pop(page);
+        uint64_t left; /* bytes to the next sample; none left: a sampler's look (generic path) */
+        if (hk_likely(page->free != NULL) && hk_likely(!__builtin_sub_overflow(heap->sample_left, size, &left))) {
+            heap->sample_left = left;
+            return hk_page_pop(page);
+        }
     }
     return hk_malloc_generic(heap, size, false);
 }
@@ -38,7 +42,9 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(total <= HK_DIRECT_MAX)) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(total)];
-        if (hk_likely(page->free != NULL)) {
+        uint64_t left;
+        if (hk_likely(page->free != NULL) && hk_likely(!__builtin_sub_overflow(heap->sample_left, total, &left))) {
+            heap->sample_left = left;
             bool is_zero = page->is_zero;
             void *p = hk_page_pop(page);
             if (!is_zero) memset(p, 0, total);
@@ -77,6 +83,7 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
         if (zero && !is_zero) memset(p, 0, size);
     }
     hk_hook_alloc(p, size);
+    hk_hook_sample(heap, p, size);
     return p;
 }
 

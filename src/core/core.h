@@ -141,6 +141,10 @@ typedef struct hk_page_queue_s {
 } hk_page_queue_t;
 
 struct hk_heap_s {
+    /* Bytes this thread may still allocate on the fast path before the sampling hook
+     * (hk_hooks_t.sample) is owed a look; UINT64_MAX when nothing samples. Beside direct[]: the
+     * fast path reads both from one cache line. */
+    uint64_t sample_left;
     hk_page_t *direct[HK_DIRECT_COUNT]; /* by HK_DIRECT_INDEX(size): the page serving that size */
     hk_page_queue_t bins[HK_BIN_COUNT];
     hk_page_queue_t full; /* pages with no free block, out of the way of the search */

@@ -15,10 +15,25 @@ static inline void hk_hook_alloc(void *p, size_t size) {
     if (hk_unlikely(hk_state.observed) && hk_state.hooks.alloc) hk_state.hooks.alloc(p, size);
 }
 
-/* false: the observer knows the block is not live (a double free). */
+/* false: the observer knows the block is not live (a double free). Called on the generic free
+ * path; a sampler (which leaves the fast paths on) gets the frees of the pages it flagged
+ * HK_PAGE_OBSERVED, which take this path. */
 static inline bool hk_hook_free(hk_segment_t *seg, hk_page_t *page, void *block) {
-    if (hk_likely(!hk_state.observed) || !hk_state.hooks.free) return true;
+    if (hk_likely(hk_state.hooks.free == NULL)) return true;
     return hk_state.hooks.free(seg, page, block);
+}
+
+/* The generic malloc path counts the bytes the fast path did not (the fast path counts its own
+ * in heap->sample_left and comes here when they run out); when they are out, the sampler looks at
+ * the block just handed out and says how many bytes until it looks again. */
+static inline void hk_hook_sample(hk_heap_t *heap, void *p, size_t size) {
+    if (hk_likely(hk_state.hooks.sample == NULL) || p == NULL || heap == &hk_heap_empty) return;
+    if (size < heap->sample_left) {
+        heap->sample_left -= size;
+        return;
+    }
+    int64_t next = hk_state.hooks.sample(p, size, (int64_t)heap->sample_left - (int64_t)size);
+    heap->sample_left = next > 0 ? (uint64_t)next : 1;
 }
 
 static inline bool hk_hook_segment_mapped(hk_segment_t *seg) {

@@ -6,11 +6,12 @@
  *
  * Exact mode is an observer of the tracker (track.c): every block has its record and its stack in
  * the depot, so a free knows its site exactly, and leak checking can be on at the same time.
- * Sampled mode installs hooks of its own that walk no stack for most blocks: a byte-weighted
- * Poisson sampler (as tcmalloc's and jemalloc's profilers) counts down a random exponential
- * number of bytes per thread and samples the block that crosses zero, so a block of s bytes is
- * taken with probability 1 - exp(-s/R) and stands for s / that probability bytes: unbiased.
- * Sampled blocks are found again at free in a small table keyed by their address.
+ * Sampled mode leaves the fast paths on: a byte-weighted Poisson sampler (as tcmalloc's and
+ * jemalloc's profilers) has each thread count down a random exponential number of bytes (the
+ * core keeps the count, heap->sample_left, beside its fast path) and samples the block that
+ * crosses zero, so a block of s bytes is taken with probability 1 - exp(-s/R) and stands for
+ * s / that probability bytes: unbiased. A sampled block's page is flagged so its frees take the
+ * generic path, where the block is found again in a small table keyed by its address.
  *
  * The peak snapshot: when the heap's live bytes pass the last snapshot's by 1/64 (and 64 KiB),
  * the thread that made it so copies every site's live bytes and takes the heap map (a trylock:
@@ -47,9 +48,11 @@ static struct {
 /* The block the thread allocated last (its record in exact mode, its address in sampled mode):
  * freed while it is still the last, the allocation was a temporary. */
 static __thread uintptr_t hk_profile_last __attribute__((tls_model("initial-exec")));
-/* Sampled mode: bytes left before the next sample, and the thread's random state. */
-static __thread int64_t hk_sample_left __attribute__((tls_model("initial-exec")));
+/* Sampled mode: the thread's random state. */
 static __thread uint64_t hk_sample_random __attribute__((tls_model("initial-exec")));
+/* Sampled mode: the thread's countdown right after its last sample; still the same at the
+ * sampled block's free, nothing was allocated in between (the block was a temporary). */
+static __thread uint64_t hk_profile_last_left __attribute__((tls_model("initial-exec")));
 
 static uint64_t hk_profile_now(void) { return atomic_load_explicit(&hk_profile.now_ms, memory_order_relaxed); }
 
@@ -236,6 +239,15 @@ static uintptr_t hk_block_of(void *p) {
     return seg != NULL ? (uintptr_t)seg + seg->block_offset : (uintptr_t)p;
 }
 
+/* The fast paths stay on in sampled mode: a sampled block's page is flagged observed, so its frees
+ * take the generic path, where the free hook sees them (huge blocks' frees always do). */
+static void hk_sample_watch_page(void *p) {
+    if (hk_segmap_get((uintptr_t)p) != HK_MAP_SEGMENT || hk_ptr_segment(p)->kind == HK_SEGMENT_HUGE) return;
+    hk_page_t *page = hk_segment_page_of(hk_ptr_segment(p), p);
+    uint8_t flags = hk_page_flags(page);
+    if (!(flags & HK_PAGE_OBSERVED)) hk_page_set_flags(page, flags | HK_PAGE_OBSERVED);
+}
+
 static void hk_sample_take(void *p, size_t size) {
     double rate = (double)hk_state.options.profile_rate;
     double probability = 1.0 - hk_exp_neg((double)size / rate);
@@ -244,6 +256,7 @@ static void hk_sample_take(void *p, size_t size) {
     uint64_t bytes = size == 0 ? 0 : (uint64_t)(weight + 0.5);
     if (calls == 0) calls = 1;
     uintptr_t block = hk_block_of(p);
+    hk_sample_watch_page(p);
     hk_profile_site_t *site = hk_profile_site(hk_track_stack_here());
     if (site == NULL) return;
     pthread_mutex_lock(&hk_samples.lock);
@@ -268,20 +281,18 @@ static void hk_sample_take(void *p, size_t size) {
     hk_profile_last = block;
 }
 
-static void hk_sampled_alloc(void *p, size_t size) {
-    hk_profile_last = 0;
-    int64_t left = hk_sample_left - (int64_t)size;
-    if (hk_likely(left > 0)) {
-        hk_sample_left = left;
-        return;
+/* The sampling hook (hk_hooks_t.sample): the thread's countdown ran out on the block at p. */
+static int64_t hk_sampled_sample(void *p, size_t size, int64_t left) {
+    if (hk_sample_random == 0) { /* the thread's first call: where would its first sample fall? */
+        left += hk_sample_interval();
+        if (left > 0) return left;
     }
-    if (hk_own_work) return; /* the library's own blocks are not the program's */
-    if (hk_sample_random == 0) { /* the thread's first call: draw where its first sample falls */
-        hk_sample_left = hk_sample_interval() - (int64_t)size;
-        if (hk_sample_left > 0) return;
+    int64_t next = hk_sample_interval();
+    if (!hk_own_work) { /* the library's own blocks are not the program's */
+        hk_sample_take(p, size);
+        hk_profile_last_left = (uint64_t)next;
     }
-    hk_sample_left = hk_sample_interval();
-    hk_sample_take(p, size);
+    return next;
 }
 
 static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
@@ -294,7 +305,7 @@ static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     while ((k = atomic_load_explicit(&hk_samples.keys[i], memory_order_acquire)) != 0 && k != b)
         i = (i + 1) & (HK_SAMPLES - 1);
     if (hk_likely(k == 0)) return true;
-    bool temporary = hk_profile_last == b;
+    bool temporary = hk_profile_last == b && hk_heap_tls->sample_left == hk_profile_last_left;
     hk_profile_last = 0;
     pthread_mutex_lock(&hk_samples.lock);
     if (atomic_load_explicit(&hk_samples.keys[i], memory_order_relaxed) == b) {
@@ -389,9 +400,9 @@ static void hk_profile_init(void) {
         hk_track_enable(&hk_exact_observer);
         return;
     }
-    hk_state.hooks.alloc = hk_sampled_alloc;
+    /* Not `observed`: the fast paths stay on, counting bytes down to the next sample. */
+    hk_state.hooks.sample = hk_sampled_sample;
     hk_state.hooks.free = hk_sampled_free;
-    hk_state.observed = true;
 }
 
 HK_API int hk_profile_dump(void) {
