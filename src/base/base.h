@@ -177,6 +177,7 @@ enum {
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
     HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
     HK_SUBSYSTEM_PROFILE, /* init: the profiler's hooks; start: its timeline thread; exit: the profile */
+    HK_SUBSYSTEM_FRAGMENTATION, /* stats: fragmentation by size class (debug/fragmentation.c) */
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
                             fork child: pools take back the caches of threads that are gone */

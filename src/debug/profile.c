@@ -40,10 +40,38 @@ typedef struct hk_profile_sample_s {
     uint64_t bytes, calls; /* what the sample stands for */
 } hk_profile_sample_t;
 
+/* Pages flagged because they hold sampled blocks, with how many: the flag comes off with the
+ * last one (when the thread that frees it owns the page: only the owner writes a page's flags),
+ * so frees into the page take the fast path again. A full table leaves further pages flagged. */
+#define HK_SAMPLE_PAGES_SHIFT 14
+#define HK_SAMPLE_PAGES ((size_t)1 << HK_SAMPLE_PAGES_SHIFT)
+
 static struct {
     _Atomic uintptr_t *keys; /* block addresses of the sampled live blocks */
-    pthread_mutex_t lock;    /* adding and removing samples; lookups take none */
+    pthread_mutex_t lock;    /* adding and removing samples and page counts; lookups take none */
+    uintptr_t *pages;        /* page records (addresses) ever flagged; never removed */
+    uint32_t *page_samples;  /* sampled blocks live in each */
 } hk_samples = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The page count's slot (under hk_samples.lock), or NULL when the table is full. */
+static uint32_t *hk_sample_page_count(const hk_page_t *page) {
+    uintptr_t key = (uintptr_t)page;
+    size_t i = (size_t)(((uint64_t)key * HK_GOLDEN_RATIO_64) >> (64 - HK_SAMPLE_PAGES_SHIFT));
+    for (size_t n = 0; n < HK_SAMPLE_PAGES; n++, i = (i + 1) & (HK_SAMPLE_PAGES - 1)) {
+        if (hk_samples.pages[i] == key) return &hk_samples.page_samples[i];
+        if (hk_samples.pages[i] == 0) {
+            hk_samples.pages[i] = key;
+            return &hk_samples.page_samples[i];
+        }
+    }
+    return NULL;
+}
+
+/* The small or medium page of a block, or NULL (a huge block: its frees are always seen). */
+static hk_page_t *hk_sample_page(uintptr_t block) {
+    if (hk_segmap_get(block) != HK_MAP_SEGMENT || hk_ptr_segment((void *)block)->kind == HK_SEGMENT_HUGE) return NULL;
+    return hk_segment_page_of(hk_ptr_segment((void *)block), (void *)block);
+}
 
 /* The block the thread allocated last (its record in exact mode, its address in sampled mode):
  * freed while it is still the last, the allocation was a temporary. */
@@ -240,12 +268,29 @@ static uintptr_t hk_block_of(void *p) {
 }
 
 /* The fast paths stay on in sampled mode: a sampled block's page is flagged observed, so its frees
- * take the generic path, where the free hook sees them (huge blocks' frees always do). */
-static void hk_sample_watch_page(void *p) {
-    if (hk_segmap_get((uintptr_t)p) != HK_MAP_SEGMENT || hk_ptr_segment(p)->kind == HK_SEGMENT_HUGE) return;
-    hk_page_t *page = hk_segment_page_of(hk_ptr_segment(p), p);
+ * take the generic path, where the free hook sees them (huge blocks' frees always do). The
+ * allocating thread owns the page. Under hk_samples.lock. */
+static void hk_sample_watch_page(uintptr_t block) {
+    hk_page_t *page = hk_sample_page(block);
+    if (page == NULL) return;
+    uint32_t *count = hk_sample_page_count(page);
+    if (count != NULL) ++*count;
     uint8_t flags = hk_page_flags(page);
     if (!(flags & HK_PAGE_OBSERVED)) hk_page_set_flags(page, flags | HK_PAGE_OBSERVED);
+}
+
+/* A sampled block of the page was freed (under hk_samples.lock): the last one unflags the page,
+ * if this thread owns it. */
+static void hk_sample_unwatch_page(uintptr_t block) {
+    hk_page_t *page = hk_sample_page(block);
+    if (page == NULL) return;
+    uint32_t *count = hk_sample_page_count(page);
+    if (count == NULL || *count == 0 || --*count != 0) return;
+    if (hk_segment_owner(hk_ptr_segment((void *)block)) != hk_heap_tls) {
+        ++*count; /* left flagged: only its owner may write the flags; counted so it stays so */
+        return;
+    }
+    hk_page_set_flags(page, hk_page_flags(page) & (uint8_t)~HK_PAGE_OBSERVED);
 }
 
 static void hk_sample_take(void *p, size_t size) {
@@ -256,7 +301,6 @@ static void hk_sample_take(void *p, size_t size) {
     uint64_t bytes = size == 0 ? 0 : (uint64_t)(weight + 0.5);
     if (calls == 0) calls = 1;
     uintptr_t block = hk_block_of(p);
-    hk_sample_watch_page(p);
     hk_profile_site_t *site = hk_profile_site(hk_track_stack_here());
     if (site == NULL) return;
     pthread_mutex_lock(&hk_samples.lock);
@@ -269,7 +313,10 @@ static void hk_sample_take(void *p, size_t size) {
         /* k == block: a block sampled again while live (realloc in place): its old sample goes */
         if (k == block) hk_site_remove(hk_profile.samples[i].site, hk_profile.samples[i].bytes, hk_profile.samples[i].calls, false);
         hk_profile.samples[i] = (hk_profile_sample_t){site, bytes, calls};
-        if (k != block) atomic_fetch_add_explicit(&hk_profile.sample_count, 1, memory_order_relaxed);
+        if (k != block) {
+            atomic_fetch_add_explicit(&hk_profile.sample_count, 1, memory_order_relaxed);
+            hk_sample_watch_page(block);
+        }
         atomic_store_explicit(&hk_samples.keys[i], block, memory_order_release);
         kept = true;
     } else {
@@ -312,6 +359,7 @@ static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
         hk_profile_sample_t s = hk_profile.samples[i];
         atomic_store_explicit(&hk_samples.keys[i], HK_SAMPLE_GONE, memory_order_release);
         atomic_fetch_sub_explicit(&hk_profile.sample_count, 1, memory_order_relaxed);
+        hk_sample_unwatch_page(b);
         hk_site_remove(s.site, s.bytes, s.calls, temporary);
     }
     pthread_mutex_unlock(&hk_samples.lock);
@@ -375,7 +423,11 @@ static bool hk_profile_tables(void) {
     if (hk_state.options.profile == HK_PROFILE_SAMPLED) {
         hk_samples.keys = hk_meta_map(HK_SAMPLES * sizeof(uintptr_t));
         hk_profile.samples = hk_meta_map(HK_SAMPLES * sizeof(hk_profile_sample_t));
-        if (hk_samples.keys == NULL || hk_profile.samples == NULL) return false;
+        hk_samples.pages = hk_meta_map(HK_SAMPLE_PAGES * sizeof(uintptr_t));
+        hk_samples.page_samples = hk_meta_map(HK_SAMPLE_PAGES * sizeof(uint32_t));
+        if (hk_samples.keys == NULL || hk_profile.samples == NULL || hk_samples.pages == NULL ||
+            hk_samples.page_samples == NULL)
+            return false;
     }
     return hk_profile.sites != NULL && hk_profile.index != NULL;
 }

@@ -376,8 +376,39 @@ def section_html():
           "html: a page whose script throws is told apart (the checks can fail)", "\n".join(console))
 
 
+def section_fragmentation():
+    import json
+    lib = os.environ["HEAPKIT_TEST_LIB"]
+    stats = os.path.join(WORK, "fragmentation-stats.json")
+    for tracked in (False, True):
+        if os.path.exists(stats):
+            os.unlink(stats)
+        env = {"LD_PRELOAD": lib, "HEAPKIT_STATS_FILE": stats}
+        if tracked:
+            env["HEAPKIT_LEAKS"] = "1"
+        run([PROG, "pattern"], env=env)
+        with open(stats) as f:
+            report = json.load(f)
+        classes = {c["block_size"]: c for c in report["fragmentation_classes"]}
+        kept = classes.get(4096, {})
+        # site_kept's one live 4000-byte block: 96 bytes of rounding, the rest of its page free
+        want_internal = 96 if tracked else None
+        check(kept.get("internal", "missing") == want_internal,
+              "fragmentation: the 4096-byte class's internal bytes are %s %s" % (want_internal, "tracked" if tracked else "untracked"),
+              str(kept))
+        per_page = {c["block_size"]: c for c in report["classes"]}.get(4096, {})
+        check(kept.get("external", -1) > 0 and kept["external"] == per_page.get("page_bytes", 0) - 4096 * per_page.get("live_blocks", 0),
+              "fragmentation: its external bytes are the page's free blocks", "%s %s" % (kept, per_page))
+        check(report["retained_huge_cached"] >= 9 * MIB,
+              "fragmentation: the three freed 3 MiB blocks are retained in the huge cache", str(report["retained_huge_cached"]))
+    p = run([PROG, "pattern"], env={"LD_PRELOAD": lib, "HEAPKIT_STATS": "1"})
+    check("fragmentation by class" in p.stderr and "internal needs tracked blocks" in p.stderr,
+          "fragmentation: the text report has the table and says why internal is unknown", p.stderr[-600:])
+
+
 SECTIONS = {"exact": section_exact, "sampled": section_sampled, "dumps": section_dumps, "children": section_children,
-            "signal": section_signal, "formats": section_formats, "options": section_options, "html": section_html}
+            "signal": section_signal, "formats": section_formats, "options": section_options, "html": section_html,
+            "fragmentation": section_fragmentation}
 os.chdir(WORK)
 for f in os.listdir(WORK):
     if f.startswith(SECTION) and (f.endswith(".hkp") or ".hkp." in f):
