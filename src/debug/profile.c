@@ -105,6 +105,10 @@ static hk_profile_site_t *hk_index_find(uint32_t stack, size_t *free_slot) {
 
 hk_profile_site_t *hk_profile_site(uint32_t stack) {
     if (hk_profile.index == NULL) return NULL;
+    /* The site's number is kept with its stack in the depot: found in one load, no search. */
+    _Atomic uint32_t *tag = hk_stack_depot_tag(stack);
+    uint32_t number = tag != NULL ? atomic_load_explicit(tag, memory_order_acquire) : 0;
+    if (hk_likely(number != 0)) return &hk_profile.sites[number - 1];
     size_t slot;
     hk_profile_site_t *site = hk_index_find(stack, &slot);
     if (hk_likely(site != NULL)) return site;
@@ -117,6 +121,7 @@ hk_profile_site_t *hk_profile_site(uint32_t stack) {
         atomic_store_explicit(&hk_profile.site_count, n + 1, memory_order_release);
         atomic_store_explicit(&hk_profile.index[slot], (uint64_t)stack << 32 | (n + 1), memory_order_release);
     }
+    if (site != NULL && tag != NULL) atomic_store_explicit(tag, (uint32_t)(site - hk_profile.sites) + 1, memory_order_release);
     pthread_mutex_unlock(&hk_profile.sites_lock);
     /* Full: counted under the unknown stack, which then is (or was made) a site of its own. */
     return site != NULL || stack == HK_STACK_UNKNOWN ? site : hk_profile_site(HK_STACK_UNKNOWN);

@@ -69,5 +69,8 @@ hk_internal const char *hk_track_label_name(uint16_t label);
 /* stack_depot.c — every distinct allocation stack stored once, found again by hash */
 hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
 hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
+/* A word kept with each stack for a feature's own use (the profiler's site number), found without
+ * a search; NULL for the unknown stack. */
+hk_internal _Atomic uint32_t *hk_stack_depot_tag(uint32_t id);
 
 #endif /* HK_TRACK_H */
