@@ -21,10 +21,15 @@ enum { PROF_EXIT_USAGE = 2 };
 /* "profile.PID.N.hkp" */
 static bool profile_name(const char *name, long *pid, unsigned long *n)
 {
-    int used = 0;
-    if (sscanf(name, "profile.%ld.%lu.hkp%n", pid, n, &used) != 2 || name[used] != '\0')
+    if (strncmp(name, "profile.", 8) != 0 || name[8] < '0' || name[8] > '9')
         return false;
-    return *pid > 0;
+    char *end;
+    errno = 0;
+    *pid = strtol(name + 8, &end, 10);
+    if (errno != 0 || *end != '.' || end[1] < '0' || end[1] > '9')
+        return false;
+    *n = strtoul(end + 1, &end, 10);
+    return errno == 0 && strcmp(end, ".hkp") == 0 && *pid > 0;
 }
 
 /* rename(2), or a copy when the two are on different file systems. */
@@ -87,7 +92,8 @@ int profile_collect(const char *dir, const char *output, long main_pid)
         list[count++] = (struct found){ pid, n, strdup(e->d_name) };
     }
     closedir(d);
-    qsort(list, count, sizeof *list, found_cmp);
+    if (count > 0)
+        qsort(list, count, sizeof *list, found_cmp);
     /* The program's last profile (at its exit) is the one asked for by name. */
     size_t main_index = count;
     for (size_t i = 0; i < count; i++)
@@ -161,7 +167,7 @@ static bool close_output(FILE *f, const char *path, const char *what, bool ok)
 static const char *value_of(int argc, char **argv, int *i, const char *name)
 {
     size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
+    if (argv[*i] == NULL || strncmp(argv[*i], name, n) != 0)
         return NULL;
     if (argv[*i][n] == '=')
         return argv[*i] + n + 1;

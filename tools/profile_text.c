@@ -40,6 +40,10 @@ static size_t *sorted(const struct prof_model *m, enum prof_metric metric)
 /* "f (file:line) < g (file:line) < ...": the first frames, innermost first. */
 static void print_stack(FILE *out, const struct prof_entry *e)
 {
+    if (e == NULL) {
+        fputc('\n', out);
+        return;
+    }
     for (size_t i = 0; i < e->depth && i < PROF_TEXT_FRAMES; i++)
         fprintf(out, "%s%s%s%s%s", i ? " < " : "", e->names[i], e->places[i][0] ? " (" : "", e->places[i],
                 e->places[i][0] ? ")" : "");

@@ -109,7 +109,7 @@ hk_profile_site_t *hk_profile_site(uint32_t stack) {
     _Atomic uint32_t *tag = hk_stack_depot_tag(stack);
     uint32_t number = tag != NULL ? atomic_load_explicit(tag, memory_order_acquire) : 0;
     if (hk_likely(number != 0)) return &hk_profile.sites[number - 1];
-    size_t slot;
+    size_t slot = HK_PROFILE_INDEX;
     hk_profile_site_t *site = hk_index_find(stack, &slot);
     if (hk_likely(site != NULL)) return site;
     pthread_mutex_lock(&hk_profile.sites_lock);
