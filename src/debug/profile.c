@@ -442,6 +442,14 @@ static void hk_profile_init(void) {
     if (!hk_profiling()) return;
     hk_profile.start_ms = hk_clock_ms();
     hk_profile.bucket_width_ms = HK_PROFILE_TICK_MS;
+    const char *dir = hk_state.options.profile_dir;
+    size_t len = dir != NULL ? strnlen(dir, sizeof hk_profile.dir) : 0;
+    if (len == sizeof hk_profile.dir) {
+        hk_message("HEAPKIT_PROFILE_DIR is too long: profiles go to the current directory");
+        len = 0;
+    }
+    if (len > 0) memcpy(hk_profile.dir, dir, len);
+    hk_profile.dir[len] = '\0';
     if (!hk_profile_tables()) {
         hk_message("cannot reserve memory for the heap profile: profiling is off");
         hk_state.options.profile = HK_PROFILE_OFF;

@@ -95,6 +95,9 @@ typedef struct hk_profile_s {
     _Atomic size_t sample_count;
     _Atomic uint64_t samples_dropped;
     unsigned dumps; /* profiles written by this process */
+    /* HEAPKIT_PROFILE_DIR copied at start: the option points into the environment, which programs
+     * that set their process title (redis-server) overwrite. Empty: the current directory. */
+    char dir[4096];
 } hk_profile_t;
 
 extern hk_internal hk_profile_t hk_profile;

@@ -229,7 +229,7 @@ int hk_profile_write(const char *reason) {
     hk_profile_timeline_tick(now); /* the last bucket: now */
     if (hk_profile.map_segment_count == 0) (void)hk_profile_map_take(true); /* no peak snapshot took one: the heap now */
     int rc = -1;
-    const char *dir = hk_state.options.profile_dir != NULL ? hk_state.options.profile_dir : ".";
+    const char *dir = hk_profile.dir[0] != '\0' ? hk_profile.dir : ".";
     char path[PATH_MAX];
     unsigned number = hk_profile.dumps + 1;
     int fd = -1;
