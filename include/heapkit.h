@@ -110,6 +110,11 @@ HK_API int hk_leak_check(hk_leak_summary_t *out);
  * (unsigned)-1 with errno = EINVAL for an unknown bit. */
 HK_API unsigned hk_leak_set_heuristics(unsigned mask);
 
+/* Heap profile (HEAPKIT_PROFILE=exact|sampled): write the profile as it is now to
+ * HEAPKIT_PROFILE_DIR/profile.PID.N.hkp, for `heapkit report`. Returns 0, or -1 with errno =
+ * ENOTSUP when profiling is off (or the errno of the file that could not be written). */
+HK_API int hk_profile_dump(void);
+
 HK_API const char *hk_version(void);
 
 /* ---- NUMA placement ----

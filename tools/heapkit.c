@@ -24,6 +24,7 @@
 
 #include "leak_report.h"
 #include "parse.h" /* the library's own parsers (src/base): one set of limits */
+#include "profile_cli.h"
 #include "suppress.h"
 
 #ifndef HK_VERSION_STRING
@@ -44,6 +45,8 @@ enum { EXIT_USAGE = 2, EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
 static const char usage_text[] =
     "usage: heapkit run [options] -- PROG [ARGS...]\n"
     "       heapkit leak-report [report options] DIR\n"
+    "       heapkit report [--top N] [--html OUT.html] [--collapsed[=METRIC]] [--pprof OUT.pb] FILE\n"
+    "       heapkit report --diff A B\n"
     "       heapkit help | --help\n"
     "       heapkit --version\n"
     "\n"
@@ -83,6 +86,23 @@ static const char usage_text[] =
     "  --leak-signal SIG   check for leaks whenever PROG gets signal SIG (USR2, SIGUSR2 or a\n"
     "                      number)  (HEAPKIT_LEAK_SIGNAL=SIG); sent to this command, a USR1,\n"
     "                      USR2 or real-time SIG is passed on to PROG\n"
+    "\n"
+    "heap profile:\n"
+    "  --profile[=MODE]    record a heap profile: MODE exact (the default: every allocation's\n"
+    "                      site) or sampled (one allocation per --profile-rate bytes on average,\n"
+    "                      cheap enough to leave on)  (HEAPKIT_PROFILE=MODE)\n"
+    "  -o, --output FILE   the program's profile (default heapkit.PID.hkp); those of other\n"
+    "                      processes and earlier dumps go to FILE.PID.N\n"
+    "  --profile-rate N    sampled mode: mean bytes between samples (default 512K; K, M, G)\n"
+    "                      (HEAPKIT_PROFILE_RATE=N)\n"
+    "  --profile-signal SIG  also write a profile whenever PROG gets SIG\n"
+    "                      (HEAPKIT_PROFILE_SIGNAL=SIG)\n"
+    "\n"
+    "report summarizes a profile on the terminal: the top sites by live bytes at the heap's\n"
+    "peak, by calls, by temporary allocations and by bytes still live at exit. --html writes\n"
+    "one self-contained page (timeline, top sites, flame graphs, sizes, heap map); --collapsed\n"
+    "prints folded stacks weighted by METRIC (peak, calls, bytes, temporary, leaked); --pprof\n"
+    "writes pprof's format; --diff shows which sites grew from profile A to profile B.\n"
     "\n"
     "leak-report reports the raw leak reports (leaks.PID.N.raw) that programs run with\n"
     "HEAPKIT_LEAKS=1 HEAPKIT_LEAK_DIR=DIR left in DIR, and takes --json, --exitcode,\n"
@@ -230,6 +250,10 @@ struct run_options {
     const char *lib;
     const char *stack_depth;
     int leak_signal; /* 0: none */
+    const char *profile;        /* "exact" or "sampled", or NULL */
+    const char *profile_output; /* -o FILE */
+    const char *profile_rate;
+    int profile_signal; /* 0: none */
     struct report_options report;
     char **argv; /* the program and its arguments, NULL-terminated */
 };
@@ -323,6 +347,31 @@ static struct run_options parse_run(int argc, char **argv)
                             "end the program, not '%s': %s", v, why);
             o.leak_signal = (int)sig;
             o.leaks = true;
+        } else if (strcmp(a, "--profile") == 0) {
+            o.profile = "exact";
+        } else if (strncmp(a, "--profile=", 10) == 0) {
+            int64_t mode;
+            if (!hk_parse_profile(a + 10, &mode) || mode == HK_PROFILE_OFF)
+                usage_error("run: --profile= wants exact or sampled, not '%s'", a + 10);
+            o.profile = mode == HK_PROFILE_EXACT ? "exact" : "sampled";
+        } else if (take_value(argv, argc, &i, "--profile-rate", &o.profile_rate, "run")) {
+            char *end;
+            unsigned long long rate = strtoull(o.profile_rate, &end, 10);
+            if (end == o.profile_rate || rate == 0 || (*end != '\0' && strchr("kKmMgG", *end) == NULL) ||
+                (*end != '\0' && end[1] != '\0'))
+                usage_error("run: --profile-rate wants a number of bytes from 1, with an optional K, M or G suffix, "
+                            "not '%s'", o.profile_rate);
+        } else if (take_value(argv, argc, &i, "--profile-signal", &v, "run")) {
+            int64_t sig;
+            const char *why = hk_parse_signal(v, &sig);
+            if (why != NULL)
+                usage_error("run: --profile-signal wants a signal name (USR2, SIGUSR2) or number that does not "
+                            "end the program, not '%s': %s", v, why);
+            o.profile_signal = (int)sig;
+        } else if (take_value(argv, argc, &i, "--output", &o.profile_output, "run") ||
+                   take_value(argv, argc, &i, "-o", &o.profile_output, "run")) {
+            if (o.profile_output[0] == '\0')
+                usage_error("run: --output needs a file name");
         } else if (take_value(argv, argc, &i, "--stats-file", &o.stats_file, "run")) {
             if (o.stats_file[0] == '\0')
                 usage_error("run: --stats-file needs a file name");
@@ -340,6 +389,8 @@ static struct run_options parse_run(int argc, char **argv)
     }
     if (i + 1 >= argc)
         usage_error("run: no program given (heapkit run [options] -- PROG [ARGS...])");
+    if (o.profile == NULL && (o.profile_output != NULL || o.profile_rate != NULL || o.profile_signal != 0))
+        usage_error("run: -o, --profile-rate and --profile-signal need --profile");
     o.argv = argv + i + 1;
     return o;
 }
@@ -397,6 +448,17 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
         char number[16];
         snprintf(number, sizeof number, "%d", o->leak_signal);
         set_env("HEAPKIT_LEAK_SIGNAL", number, o->verbose);
+    }
+    if (o->profile != NULL) { /* the profiles go to the run's directory first (profile_collect) */
+        set_env("HEAPKIT_PROFILE", o->profile, o->verbose);
+        set_env("HEAPKIT_PROFILE_DIR", run_dir, o->verbose);
+        if (o->profile_rate != NULL)
+            set_env("HEAPKIT_PROFILE_RATE", o->profile_rate, o->verbose);
+        if (o->profile_signal != 0) {
+            char number[16];
+            snprintf(number, sizeof number, "%d", o->profile_signal);
+            set_env("HEAPKIT_PROFILE_SIGNAL", number, o->verbose);
+        }
     }
 }
 
@@ -788,7 +850,7 @@ static int cmd_run(int argc, char **argv)
     remove_on_every_exit(run_dir);
     const char *leak_dir = o.leaks ? run_dir : NULL;
     setup_env(&o, lib, run_dir, leak_dir);
-    struct child c = spawn_and_wait(o.argv, o.leak_signal);
+    struct child c = spawn_and_wait(o.argv, o.leak_signal != 0 ? o.leak_signal : o.profile_signal);
     int code = child_exit_code(&c, o.argv[0]);
     int result = -1;
     /* A program the loader left on the C library's malloc must not pass for one heapkit ran. */
@@ -814,6 +876,8 @@ static int cmd_run(int argc, char **argv)
                                .reaped = c.reaped, .reaped_count = c.reaped_count };
         result = leak_report_dir(leak_dir, &lo, &m);
     }
+    if (o.profile != NULL && c.exec_error == 0 && profile_collect(run_dir, o.profile_output, c.pid) == 0 && code == 0)
+        code = 1;
     remove_leak_dir(run_dir);
     free(run_dir);
     free(c.reaped);
@@ -867,6 +931,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "leak-report") == 0)
         return cmd_leak_report(argc - 2, argv + 2);
+    if (strcmp(cmd, "report") == 0)
+        return profile_report_main(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_text, stdout);
         return 0;

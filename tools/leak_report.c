@@ -207,15 +207,17 @@ static void push_frame(struct leak_group *g, size_t *cap, struct leak_frame f)
     g->frames[g->depth++] = f;
 }
 
-static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, struct leak_group *g)
+/* Symbolizes a raw stack into g->frames (innermost first, inlined calls as frames of their own),
+ * heapkit's own frames above the allocation call dropped. Shared with the profile report. */
+void leak_symbolize_stack(struct symbolizer *sym, const struct raw_module *modules, size_t module_count,
+                          const struct raw_stack *st, struct leak_group *g)
 {
-    const struct raw_stack *st = raw_report_stack(r, g->raw->stack);
     size_t cap = 0;
     for (size_t i = 0; st != NULL && i < st->depth; i++) {
         const struct raw_frame *rf = &st->frames[i];
         const struct raw_module *m = NULL;
-        if (rf->module >= 0 && (size_t)rf->module < r->module_count && r->modules[rf->module].path != NULL)
-            m = &r->modules[rf->module];
+        if (rf->module >= 0 && (size_t)rf->module < module_count && modules[rf->module].path != NULL)
+            m = &modules[rf->module];
         struct leak_frame f = { .address = rf->addr, .rel = rf->addr };
         if (m == NULL) {
             push_frame(g, &cap, f);
@@ -239,6 +241,11 @@ static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, 
         }
     }
     trim_own_frames(g);
+}
+
+static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, struct leak_group *g)
+{
+    leak_symbolize_stack(sym, r->modules, r->module_count, raw_report_stack(r, g->raw->stack), g);
 }
 
 /* The first suppression, in file order, that matches a frame's function, source file (path or

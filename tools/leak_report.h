@@ -88,6 +88,12 @@ enum { LEAK_REPORT_FOUND = 1, LEAK_REPORT_JSON_FAILED = 2 };
  * (a message says why). */
 int leak_report_dir(const char *dir, const struct leak_options *o, const struct leak_main *m);
 
+struct symbolizer;
+/* A raw stack symbolized into g->frames (g->depth of them, innermost first, malloc'ed), with
+ * heapkit's own frames above the allocation call dropped, as the leak report shows stacks. */
+void leak_symbolize_stack(struct symbolizer *sym, const struct raw_module *modules, size_t module_count,
+                          const struct raw_stack *st, struct leak_group *g);
+
 /* The JSON report; false if it could not be written (errno says why). */
 bool leak_json_write(FILE *out, const struct leak_set *set);
 

@@ -61,6 +61,10 @@ typedef struct hk_options_s {
     int numa;              /* HK_NUMA_MODE_*: where memory goes on a machine with several nodes */
     const char *numa_fake; /* read the topology from this directory instead of /sys, and simulate it */
     bool secure;           /* the hardened mode (core/secure.c, docs/security.md) */
+    int64_t profile;        /* HK_PROFILE_*: heap profile over time (debug/profile.c) */
+    const char *profile_dir; /* where profiles are written (else the current directory) */
+    size_t profile_rate;    /* sampled profile: mean bytes allocated between two samples */
+    int64_t profile_signal; /* write a profile on this signal; 0 = none */
 } hk_options_t;
 
 /* HEAPKIT_NUMA: local (each thread's memory on its own node, the default), interleave (spread
@@ -106,6 +110,10 @@ typedef struct hk_hooks_s {
      * append to `out` what the feature knows of the block ("the block before it", say), such as
      * its allocation stack, one line each. Called whether or not the feature observes. */
     void (*describe_block)(const void *block, const char *role, hk_buf_t *out);
+    /* A sampler (the sampled heap profile) with the fast paths left on: called for the block at p
+     * once the thread has allocated its countdown's worth of bytes (left: what remains of it,
+     * <= 0); returns the bytes until the next call. Set without `observed`. */
+    int64_t (*sample)(void *p, size_t size, int64_t left);
 } hk_hooks_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */
@@ -186,6 +194,8 @@ enum {
                             (and first runs every subsystem's thread_exit) */
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
     HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
+    HK_SUBSYSTEM_PROFILE, /* init: the profiler's hooks; start: its timeline thread; exit: the profile */
+    HK_SUBSYSTEM_FRAGMENTATION, /* stats: fragmentation by size class (debug/fragmentation.c) */
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
     HK_SUBSYSTEM_NUMA_STATS, /* stats: the heap by NUMA node (only with more than one node) */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
@@ -223,6 +233,8 @@ enum {
     HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
                             arena's own lock (a shared pool allocates chunks under its lock) */
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
+    HK_LOCK_PROFILE,     /* the profiler's peak snapshot and profile writing (tried, never waited
+                            for, on the allocation path); writing takes the segment locks after it */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_NODE_HEAPS,  /* the per-node heaps of hk_malloc_node: allocating under one takes the
                             locks below (segments, huge, segment map) */

@@ -90,4 +90,14 @@ static inline const char *hk_parse_signal(const char *s, int64_t *out) {
     return NULL;
 }
 
+/* HEAPKIT_PROFILE and `heapkit run --profile=`: which heap profile (debug/profile.c). */
+enum { HK_PROFILE_OFF, HK_PROFILE_EXACT, HK_PROFILE_SAMPLED };
+static inline bool hk_parse_profile(const char *s, int64_t *out) {
+    if (!strcmp(s, "0") || !strcmp(s, "off")) *out = HK_PROFILE_OFF;
+    else if (!strcmp(s, "exact") || !strcmp(s, "1")) *out = HK_PROFILE_EXACT;
+    else if (!strcmp(s, "sampled")) *out = HK_PROFILE_SAMPLED;
+    else return false;
+    return true;
+}
+
 #endif

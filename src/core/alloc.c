@@ -8,7 +8,7 @@
 
 /* The generic paths the fast paths fall back to; never inlined into them, which stay a few
  * instructions long. */
-static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
+static hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
@@ -23,13 +23,26 @@ static hk_cold bool hk_out_of_memory_retry(void) {
 
 /* ---------------------------------------------------------------- malloc */
 
+/* The fast path charged the block to the sampling countdown and took it below 0: the charge is
+ * undone and the generic path, which the sampler watches, serves the block. */
+static hk_cold void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, bool zero) {
+    heap->sample_left += (int64_t)size;
+    return hk_malloc_generic(size, heap, zero);
+}
+
 HK_API void *hk_malloc(size_t size) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(size <= HK_DIRECT_MAX)) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
-        if (hk_likely(page->free != NULL)) return hk_page_pop(page);
+        hk_block_t *b = page->free; /* read once: the countdown's store below cannot change it */
+        if (hk_likely(b != NULL)) {
+            /* bytes to the next sample (a sampler's look, on the generic path, once below 0) */
+            if (hk_unlikely((heap->sample_left -= (int64_t)size) < 0)) return hk_malloc_sample_due(heap, size, false);
+            if (hk_likely(hk_page_pop_head(page, b, &b))) return b;
+            return hk_page_pop_checked(page);
+        }
     }
-    return hk_malloc_generic(heap, size, false);
+    return hk_malloc_generic(size, heap, false);
 }
 
 HK_API void *hk_calloc(size_t count, size_t size) {
@@ -42,6 +55,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     if (hk_likely(total <= HK_DIRECT_MAX)) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(total)];
         if (hk_likely(page->free != NULL)) {
+            if (hk_unlikely((heap->sample_left -= (int64_t)total) < 0)) return hk_malloc_sample_due(heap, total, true);
             bool is_zero = page->is_zero;
             hk_block_t *p;
             if (hk_unlikely(!hk_page_pop_quick(page, &p))) return hk_calloc_checked(page, total);
@@ -49,7 +63,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
             return p;
         }
     }
-    return hk_malloc_generic(heap, total, true);
+    return hk_malloc_generic(total, heap, true);
 }
 
 /* calloc's pop when the quick link check failed: the exact check, then the zeroing. */
@@ -60,7 +74,7 @@ static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
     return p;
 }
 
-static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
+static void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
     hk_purger_start_if_wanted();
     if (hk_unlikely(heap == &hk_heap_empty)) {
         heap = hk_heap_thread_init();
@@ -92,6 +106,7 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
         if (zero && !is_zero) memset(p, 0, size);
     }
     hk_hook_alloc(p, size);
+    hk_hook_sample(heap, p, size);
     return p;
 }
 
@@ -246,6 +261,7 @@ static void hk_free_generic(void *p) {
             hk_report_interior("free", p, seg->block_size);
             return;
         }
+        (void)hk_hook_free(seg, &seg->pages[0], b); /* a huge block is live while it is mapped */
         hk_huge_free(seg);
         return;
     }
@@ -454,7 +470,7 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
         size_t over = size + align - 1;
         if (over <= HK_MEDIUM_MAX) {
             hk_heap_t *heap = hk_heap_tls;
-            p = hk_malloc_generic(heap, over, zero);
+            p = hk_malloc_generic(over, heap, zero);
             if (p == NULL) return NULL;
             uint8_t *q = (uint8_t *)hk_align_up((uintptr_t)p, align);
             if (q != p) {

@@ -62,6 +62,7 @@ typedef struct hk_stack_cache_s {
 } hk_stack_cache_t;
 
 static struct {
+    const hk_track_observer_t *observer; /* the profiler's, or NULL */
     uintptr_t own_lo, own_hi; /* our library's code, when it is a shared object of its own */
     _Atomic bool own_known;
     pthread_mutex_t labels_lock;
@@ -273,6 +274,8 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     return id;
 }
 
+uint32_t hk_track_stack_here(void) { return hk_track_stack(NULL); }
+
 static void hk_track_heap_done(hk_heap_t *heap) {
     if (heap->stack_cache != NULL) hk_meta_unmap(heap->stack_cache, sizeof(hk_stack_cache_t));
     heap->stack_cache = NULL;
@@ -314,6 +317,11 @@ static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, ui
     return hk_track_record(seg, page, index);
 }
 
+/* The size a live block was asked for: a huge block's may not fit the record. */
+static size_t hk_track_size(const hk_segment_t *seg, const hk_track_rec_t *rec) {
+    return seg->kind == HK_SEGMENT_HUGE ? seg->huge_size : rec->size;
+}
+
 static void hk_track_alloc(void *p, size_t size) {
     hk_segment_t *seg;
     uint8_t *block;
@@ -329,9 +337,12 @@ static void hk_track_alloc(void *p, size_t size) {
         .thread = heap != NULL ? heap->serial : 0,
         .offset = (uint16_t)(((uint8_t *)p - block) >> HK_BLOCK_ALIGN_SHIFT),
     };
+    const hk_track_observer_t *observer = hk_track.observer;
+    if (observer != NULL && rec->stack != HK_STACK_NONE) observer->free(rec, hk_track_size(seg, rec));
     if (seg->kind == HK_SEGMENT_HUGE) seg->huge_size = size;
     fresh.stack = hk_track_stack(heap);
     *rec = fresh;
+    if (observer != NULL) observer->alloc(rec, size);
 }
 
 /* The hook on every free: the record knows exactly whether the block is live, no guessing from
@@ -339,6 +350,7 @@ static void hk_track_alloc(void *p, size_t size) {
 static bool hk_track_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     hk_track_rec_t *rec = hk_track_record(seg, page, hk_page_block_index(page, block));
     if (rec->stack == 0) return false;
+    if (hk_track.observer != NULL) hk_track.observer->free(rec, hk_track_size(seg, rec));
     *rec = (hk_track_rec_t){0};
     return true;
 }
@@ -430,7 +442,11 @@ static void hk_track_describe(const void *p, const char *role, hk_buf_t *out) {
 
 /* In process init, before the first allocation: with HEAPKIT_LEAKS=1 every block is tracked. */
 void hk_track_install(void) {
-    if (!hk_state.options.leaks) return;
+    if (hk_state.options.leaks) hk_track_enable(NULL);
+}
+
+void hk_track_enable(const hk_track_observer_t *observer) {
+    if (observer != NULL) hk_track.observer = observer;
     hk_state.hooks = (hk_hooks_t){
         .alloc = hk_track_alloc,
         .free = hk_track_free,
