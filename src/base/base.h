@@ -58,7 +58,16 @@ typedef struct hk_options_s {
     int64_t stack_depth;   /* frames kept per allocation stack, 1 to HK_STACK_DEPTH_MAX */
     const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
+    int64_t check;         /* heap checking (HEAPKIT_CHECK): HK_CHECK_OFF, _CANARY or _GUARD */
+    bool check_left;       /* guard mode: the guard page before the block (HEAPKIT_CHECK_SIDE=left) */
+    size_t quarantine_bytes; /* freed blocks held back from reuse, at most this many bytes... */
+    size_t quarantine_count; /* ...and this many blocks (HEAPKIT_QUARANTINE_BYTES/_COUNT) */
+    size_t sample_guard;   /* about one allocation in N on a guard slot (HEAPKIT_SAMPLE_GUARD); 0 = none */
+    const char *check_dir; /* write raw heap-error reports there (else plain ones to stderr) */
 } hk_options_t;
+
+/* HEAPKIT_CHECK's modes. */
+enum { HK_CHECK_OFF, HK_CHECK_CANARY, HK_CHECK_GUARD };
 
 /* The deepest allocation stack HEAPKIT_STACK_DEPTH may ask for: deep enough for any program's
  * interesting frames, and what the tracker's buffers on the stack are sized for. */
@@ -93,7 +102,25 @@ typedef struct hk_hooks_s {
     void (*huge_placed)(struct hk_segment_s *seg);
     /* a thread heap is going away (its thread exits) */
     void (*heap_done)(struct hk_heap_s *heap);
+    /* Heap checking (debug/check.c) takes the allocation API over: with front set, the API's
+     * generic paths hand every call to it, and it reaches the allocator through hk_core_*
+     * (alloc.c). NULL: the API serves calls itself. */
+    const struct hk_front_s *front;
+    /* Sampled guard slots (HEAPKIT_SAMPLE_GUARD, debug/check_guard.c), with no other hook: the
+     * generic malloc path offers it each allocation (NULL: not this one); a free, realloc or size
+     * query of a pointer outside every segment asks it first (false: not a slot's). */
+    void *(*sample_alloc)(size_t size, bool zero);
+    bool (*sample_owns)(const void *p);
+    const struct hk_front_s *sample; /* free, realloc, usable of a slot's block */
 } hk_hooks_t;
+
+/* The allocation API as heap checking serves it (hk_hooks_t.front). */
+typedef struct hk_front_s {
+    void *(*alloc)(size_t size, size_t align, bool zero); /* align 0: the default */
+    void (*free)(void *p, size_t size, bool sized);       /* sized: free_sized's size to check */
+    void *(*realloc)(void *p, size_t size);
+    size_t (*usable)(const void *p);
+} hk_front_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */
 enum { HK_PURGER_NOT_STARTED, HK_PURGER_WANTED, HK_PURGER_RUNNING };    /* hk_state.purger_state */
@@ -123,6 +150,7 @@ typedef struct hk_state_s {
     pthread_cond_t purger_wake;
     _Atomic int purger_state;    /* HK_PURGER_* */
     _Atomic bool purger_pending; /* memory waits to be purged */
+    _Atomic size_t heap_errors;  /* heap errors reported by heap checking (hk_stats_t) */
 } hk_state_t;
 
 extern hk_internal hk_state_t hk_state;
@@ -167,7 +195,12 @@ enum {
     HK_SUBSYSTEM_HEAP,   /* init: the thread key whose destructor hands an exiting thread's heap over
                             (and first runs every subsystem's thread_exit) */
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
+    HK_SUBSYSTEM_CHECK_EXIT, /* exit: heap checking empties its quarantine (checking each block) and
+                                checks every live block's canaries, before the leak check, so
+                                quarantined blocks are not counted as leaks */
     HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
+    HK_SUBSYSTEM_CHECK,  /* init: heap checking's front and sampled slots, after the leak hooks,
+                            which it keeps; start: the fault handler; stats: its error counts */
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
                             fork child: pools take back the caches of threads that are gone */
@@ -202,6 +235,9 @@ enum {
     HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
                             arena's own lock (a shared pool allocates chunks under its lock) */
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
+    HK_LOCK_QUARANTINE,  /* heap checking's quarantine: taken in a free, takes nothing else */
+    HK_LOCK_CHECK_REPORT, /* one heap-error report at a time; takes the guard blocks' table */
+    HK_LOCK_GUARD,       /* the guard blocks' table (check_guard.c); takes nothing else */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_HEAPS,       /* heap records: taken by a thread starting or exiting */
     HK_LOCK_SEGMENTS,    /* the list of all segments and the abandoned queue, then every segment's spin lock */

@@ -29,6 +29,10 @@ _Static_assert(HK_STACK_DEPTH_MAX == HK_PARSE_STACK_DEPTH_MAX, "parse.h and base
  * code (Valgrind shows 12 by default), shallow enough that walking and storing a stack on every
  * tracked allocation stays cheap. */
 #define HK_DEFAULT_STACK_DEPTH 16
+/* Freed blocks heap checking holds back before reuse: as Valgrind's default freelist volume
+ * (20 MB), so a use after free within the next few thousand frees still finds the pattern. */
+#define HK_DEFAULT_QUARANTINE_BYTES ((size_t)16 << 20)
+#define HK_DEFAULT_QUARANTINE_COUNT ((size_t)1 << 16)
 
 typedef enum {
     HK_OPT_BOOL,
@@ -39,7 +43,10 @@ typedef enum {
     HK_OPT_DEPTH,
     HK_OPT_SIGNAL,
     HK_OPT_TOOL,
-    HK_OPT_RUN_DIR
+    HK_OPT_RUN_DIR,
+    HK_OPT_CHECK,
+    HK_OPT_SIDE,
+    HK_OPT_COUNT
 } hk_opt_type_t;
 
 typedef struct hk_option_s {
@@ -62,6 +69,12 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_STACK_DEPTH", HK_OPT_DEPTH, HK_FIELD(stack_depth), "a number of frames from 1 to " HK_PARSE_STR(HK_PARSE_STACK_DEPTH_MAX)},
     {"HEAPKIT_LEAK_DIR", HK_OPT_PATH, HK_FIELD(leak_dir), "a directory path"},
     {"HEAPKIT_LEAK_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(leak_signal), "a signal name (USR2, SIGUSR2) or number"},
+    {"HEAPKIT_CHECK", HK_OPT_CHECK, HK_FIELD(check), "0, 1 (canaries and quarantine) or guard"},
+    {"HEAPKIT_CHECK_SIDE", HK_OPT_SIDE, HK_FIELD(check_left), "'right' or 'left'"},
+    {"HEAPKIT_CHECK_DIR", HK_OPT_PATH, HK_FIELD(check_dir), "a directory path"},
+    {"HEAPKIT_QUARANTINE_BYTES", HK_OPT_BYTES, HK_FIELD(quarantine_bytes), "a size in bytes, with an optional K, M or G suffix"},
+    {"HEAPKIT_QUARANTINE_COUNT", HK_OPT_COUNT, HK_FIELD(quarantine_count), "a number of blocks from 0 to 16777216"},
+    {"HEAPKIT_SAMPLE_GUARD", HK_OPT_COUNT, HK_FIELD(sample_guard), "a number of allocations from 0 to 16777216 (0 = off)"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
     {"HEAPKIT_RUN_DIR", HK_OPT_RUN_DIR, 0, "an absolute directory path (set by the heapkit command)"},
 };
@@ -144,6 +157,19 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
         return hk_parse_signal(value, field) == NULL;
     case HK_OPT_TOOL:
         return true;
+    case HK_OPT_CHECK:
+        return hk_parse_check(value, field);
+    case HK_OPT_SIDE:
+        if (strcmp(value, "left") && strcmp(value, "right")) return false;
+        *(bool *)field = value[0] == 'l';
+        return true;
+    case HK_OPT_COUNT: {
+        int64_t v;
+        const char *rest;
+        if (!hk_parse_int(value, &v, &rest) || *rest != '\0' || v < 0 || v > HK_PARSE_COUNT_MAX) return false;
+        *(size_t *)field = (size_t)v;
+        return true;
+    }
     case HK_OPT_RUN_DIR:
         if (*value != '/') return false;
         hk_run_dir = value;
@@ -180,6 +206,12 @@ void hk_options_init(hk_options_t *o) {
     o->stack_depth = HK_DEFAULT_STACK_DEPTH;
     o->leak_dir = NULL;
     o->leak_signal = 0;
+    o->check = HK_CHECK_OFF;
+    o->check_left = false;
+    o->check_dir = NULL;
+    o->quarantine_bytes = HK_DEFAULT_QUARANTINE_BYTES;
+    o->quarantine_count = HK_DEFAULT_QUARANTINE_COUNT;
+    o->sample_guard = 0;
     if (environ == NULL) return;
     const char *leak_only = NULL; /* the first leak option set */
     for (char **env = environ; *env != NULL; env++) {

@@ -272,7 +272,14 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     return id;
 }
 
-static void hk_track_heap_done(hk_heap_t *heap) {
+/* The depot id of the current call stack, the library's frames left out: heap checking's
+ * allocation and free stacks, through the same per-thread cache. */
+uint32_t hk_track_capture(void) {
+    hk_heap_t *heap = hk_heap_tls;
+    return hk_track_stack(heap == &hk_heap_empty ? NULL : heap);
+}
+
+void hk_track_heap_done(hk_heap_t *heap) {
     if (heap->stack_cache != NULL) hk_meta_unmap(heap->stack_cache, sizeof(hk_stack_cache_t));
     heap->stack_cache = NULL;
 }

@@ -1,0 +1,495 @@
+/* check_guard.c — guard pages: every block on pages of its own (HEAPKIT_CHECK=guard), or about one
+ * allocation in N on a small fixed set of guard slots (HEAPKIT_SAMPLE_GUARD=N, as GWP-ASan does);
+ * and the SIGSEGV handler that turns a fault on a guard page or a freed block into a report.
+ *
+ * A block's end is flush against a PROT_NONE page (HEAPKIT_CHECK_SIDE=left: its start follows
+ * one), so the first byte read or written past it faults at the instruction; a freed block's pages
+ * are made PROT_NONE and kept in a quarantine, so a use after free faults too. The alignment
+ * choice: a block of n bytes can only hold objects whose alignment divides n, so it is placed at
+ * the page end rounded down to the largest power of two that divides n, at most 16 (the alignment
+ * malloc promises); an odd n ends exactly at the guard page, n = 24 ends 0 bytes before it too
+ * (8-aligned), and only sizes that are not a multiple of their own alignment leave a gap, which no
+ * size does. An explicit alignment (aligned_alloc...) is honoured first, so such a block may end
+ * up to align - 1 bytes before the guard. The fault handler runs on an alternate stack (so a
+ * stack overflow in the main thread can be reported too), names the block, and lets the program
+ * go on (the page is opened; one report per block) unless HEAPKIT_ON_ERROR=abort; faults that are
+ * not ours go on to the handler the program had, or the default action.
+ * Records live in a table of the library's own memory (never in the guarded pages), found by the
+ * block's address; a fault searches the table. */
+#define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
+#include "check.h"
+#include "leak.h"
+
+#include <libunwind.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+/* Guard blocks at once, live and in quarantine: the kernel's default limit of 65530 mappings
+ * allows about 32000 (each block is two: its pages and its guard); a table of 2^17 keeps the
+ * probe chains short. */
+#define HK_GUARD_TABLE_BITS 17
+#define HK_GUARD_TABLE ((size_t)1 << HK_GUARD_TABLE_BITS)
+/* Sampled mode: this many slots, each this many pages between guard pages. Bigger allocations
+ * are not sampled. */
+#define HK_SAMPLE_SLOTS 32
+#define HK_SAMPLE_SLOT_PAGES 4
+/* The alternate stack of the fault handler (it walks the faulting stack and writes a report). */
+#define HK_GUARD_ALT_STACK ((size_t)64 << 10)
+/* A fault this close to the stack pointer, on no block of ours, is a stack overflow. */
+#define HK_STACK_OVERFLOW_REACH ((uintptr_t)64 << 10)
+
+enum { HK_GUARD_EMPTY = 0, HK_GUARD_LIVE, HK_GUARD_FREED, HK_GUARD_GONE /* a tombstone */ };
+
+typedef struct hk_guard_rec_s {
+    uintptr_t map;   /* the mapping (or slot), guard page included */
+    size_t map_size;
+    uintptr_t user;  /* the block handed out */
+    size_t size;     /* bytes asked for */
+    uint32_t alloc_stack, free_stack;
+    uint32_t alloc_thread, free_thread;
+    uint8_t state;
+    uint8_t sampled;  /* a slot of the sampled pool */
+    uint8_t reported; /* a fault on it was reported and its pages opened */
+    uint8_t unused;
+    uint32_t next_freed; /* quarantine order: index + 1 of the next freed record, 0 = none */
+} hk_guard_rec_t;
+
+static struct {
+    pthread_mutex_t lock;
+    hk_guard_rec_t *table;
+    size_t page;
+    uint32_t freed_head, freed_tail; /* the quarantine, oldest first (indexes + 1) */
+    size_t freed_count, freed_bytes;
+    /* the sampled pool: HK_SAMPLE_SLOTS slots, each followed by a guard page, after a first one */
+    uint8_t *pool;
+    size_t pool_size, slot_size;
+    uint32_t slot_rec[HK_SAMPLE_SLOTS]; /* record index + 1 using the slot, 0 = free */
+    unsigned slot_next;
+    struct sigaction previous; /* the program's handler before ours */
+    bool handler_installed;
+} hk_guard = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The sampling countdown of each thread: allocations (as the slow path sees them) left before the
+ * next sample. */
+static __thread int64_t hk_sample_countdown __attribute__((tls_model("initial-exec")));
+
+static size_t hk_guard_hash(uintptr_t user) {
+    return (size_t)((user * HK_GOLDEN_RATIO_64) >> (64 - HK_GUARD_TABLE_BITS));
+}
+
+/* The record of the block handed out at user (live or freed), or NULL. Lock held. */
+static hk_guard_rec_t *hk_guard_find(uintptr_t user) {
+    if (hk_guard.table == NULL) return NULL;
+    for (size_t i = hk_guard_hash(user), n = 0; n < HK_GUARD_TABLE; i = (i + 1) & (HK_GUARD_TABLE - 1), n++) {
+        hk_guard_rec_t *r = &hk_guard.table[i];
+        if (r->state == HK_GUARD_EMPTY) return NULL;
+        if ((r->state == HK_GUARD_LIVE || r->state == HK_GUARD_FREED) && r->user == user) return r;
+    }
+    return NULL;
+}
+
+/* A free record for user (lock held), or NULL when the table is full. */
+static hk_guard_rec_t *hk_guard_slot_for(uintptr_t user) {
+    for (size_t i = hk_guard_hash(user), n = 0; n < HK_GUARD_TABLE; i = (i + 1) & (HK_GUARD_TABLE - 1), n++) {
+        hk_guard_rec_t *r = &hk_guard.table[i];
+        if (r->state == HK_GUARD_EMPTY || r->state == HK_GUARD_GONE) return r;
+    }
+    return NULL;
+}
+
+/* The record whose mapping holds a (a fault, an interior pointer), or NULL. Lock held. */
+static hk_guard_rec_t *hk_guard_containing(uintptr_t a) {
+    if (hk_guard.table == NULL) return NULL;
+    for (size_t i = 0; i < HK_GUARD_TABLE; i++) {
+        hk_guard_rec_t *r = &hk_guard.table[i];
+        if ((r->state == HK_GUARD_LIVE || r->state == HK_GUARD_FREED) && a >= r->map && a < r->map + r->map_size)
+            return r;
+    }
+    return NULL;
+}
+
+/* Where a block of `size` bytes (alignment `align`, 0 = its natural one) starts in the data pages
+ * [lo, hi) next to its guard. */
+static uintptr_t hk_guard_place(uintptr_t lo, uintptr_t hi, size_t size, size_t align) {
+    if (hk_state.options.check_left) return lo;
+    if (align == 0) {
+        align = HK_BLOCK_ALIGN;
+        while (align > 1 && (size & (align - 1)) != 0) align >>= 1;
+    }
+    return (hi - size) & ~(uintptr_t)(align - 1);
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static bool hk_guard_pool_ready(void) {
+    if (hk_guard.pool != NULL) return true;
+    hk_guard.slot_size = HK_SAMPLE_SLOT_PAGES * hk_guard.page;
+    hk_guard.pool_size = (HK_SAMPLE_SLOTS * (HK_SAMPLE_SLOT_PAGES + 1) + 1) * hk_guard.page;
+    void *p = mmap(NULL, hk_guard.pool_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return false;
+    hk_guard.pool = p;
+    return true;
+}
+
+/* A mapping for a guard block: its own (full mode), or a sampled slot (reusing the one freed
+ * longest ago: its quarantine is the rest of the pool). Lock held. */
+static uintptr_t hk_guard_map(size_t data, bool sampled, size_t *map_size, unsigned *slot) {
+    if (sampled) {
+        if (!hk_guard_pool_ready() || data > hk_guard.slot_size) return 0;
+        for (unsigned tries = 0; tries < HK_SAMPLE_SLOTS; tries++) {
+            unsigned s = hk_guard.slot_next++ % HK_SAMPLE_SLOTS;
+            uint32_t ri = hk_guard.slot_rec[s];
+            if (ri != 0 && hk_guard.table[ri - 1].state == HK_GUARD_LIVE) continue;
+            if (ri != 0) hk_guard.table[ri - 1].state = HK_GUARD_GONE; /* its freed block is forgotten */
+            hk_guard.slot_rec[s] = 0;
+            *slot = s;
+            *map_size = hk_guard.slot_size + 2 * hk_guard.page;
+            return (uintptr_t)hk_guard.pool + s * (hk_guard.slot_size + hk_guard.page);
+        }
+        return 0; /* every slot live: not sampled */
+    }
+    *map_size = data + hk_guard.page;
+    void *p = mmap(NULL, *map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 0;
+    uintptr_t guard = hk_state.options.check_left ? (uintptr_t)p : (uintptr_t)p + data;
+    if (mprotect((void *)guard, hk_guard.page, PROT_NONE) != 0) {
+        munmap(p, *map_size);
+        return 0;
+    }
+    return (uintptr_t)p;
+}
+
+void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled) {
+    if (hk_guard.page == 0) return NULL;
+    size_t need = size + (align > HK_BLOCK_ALIGN ? align : 0);
+    if (need < size || need > ((size_t)1 << 40)) return NULL;
+    size_t data = hk_align_up(need == 0 ? 1 : need, hk_guard.page);
+    pthread_mutex_lock(&hk_guard.lock);
+    size_t map_size = 0;
+    unsigned slot = 0;
+    uintptr_t map = hk_guard_map(data, sampled, &map_size, &slot);
+    if (map == 0) {
+        pthread_mutex_unlock(&hk_guard.lock);
+        return NULL;
+    }
+    uintptr_t lo, hi;
+    if (sampled) { /* [guard][slot][guard]: the block is next to the guard its side names */
+        lo = map + hk_guard.page;
+        hi = lo + hk_guard.slot_size;
+        if (hk_state.options.check_left) hi = lo + data;
+        else lo = hi - data;
+        mprotect((void *)map, map_size, PROT_NONE); /* guards a fault report opened, closed again */
+        mprotect((void *)lo, data, PROT_READ | PROT_WRITE);
+    } else {
+        lo = hk_state.options.check_left ? map + hk_guard.page : map;
+        hi = lo + data;
+    }
+    uintptr_t user = hk_guard_place(lo, hi, size, align > HK_BLOCK_ALIGN ? align : 0);
+    if (align > HK_BLOCK_ALIGN) user &= ~(uintptr_t)(align - 1);
+    hk_guard_rec_t *r = hk_guard_slot_for(user);
+    if (r == NULL) { /* the table is full: give the mapping back */
+        if (sampled) mprotect((void *)lo, data, PROT_NONE);
+        else munmap((void *)map, map_size);
+        pthread_mutex_unlock(&hk_guard.lock);
+        return NULL;
+    }
+    *r = (hk_guard_rec_t){.map = map, .map_size = map_size, .user = user, .size = size, .state = HK_GUARD_LIVE,
+                          .sampled = sampled, .alloc_thread = hk_check_thread()};
+    if (sampled) hk_guard.slot_rec[slot] = (uint32_t)(r - hk_guard.table) + 1;
+    pthread_mutex_unlock(&hk_guard.lock);
+    if (zero && sampled) memset((void *)user, 0, size); /* a reused slot holds old bytes */
+    r->alloc_stack = hk_track_capture();
+    return (void *)user;
+}
+
+/* ---------------------------------------------------------------- free */
+
+/* A freed record leaves the quarantine: its mapping goes back (lock held). */
+static void hk_guard_evict(void) {
+    while (hk_guard.freed_head != 0 && (hk_guard.freed_count > hk_state.options.quarantine_count ||
+                                        hk_guard.freed_bytes > hk_state.options.quarantine_bytes)) {
+        hk_guard_rec_t *r = &hk_guard.table[hk_guard.freed_head - 1];
+        hk_guard.freed_head = r->next_freed;
+        if (hk_guard.freed_head == 0) hk_guard.freed_tail = 0;
+        hk_guard.freed_count--;
+        hk_guard.freed_bytes -= r->map_size;
+        if (r->state == HK_GUARD_FREED) {
+            munmap((void *)r->map, r->map_size);
+            r->state = HK_GUARD_GONE;
+        }
+    }
+}
+
+static void hk_guard_report_pointer(hk_err_kind_t kind, const char *call, uintptr_t p, const hk_guard_rec_t *r,
+                                    const char *where) {
+    hk_check_error_t e = {.kind = kind, .call = call, .addr = p, .where = where};
+    if (r != NULL) {
+        e.block = r->user;
+        e.block_size = r->size;
+        e.alloc_stack = r->alloc_stack;
+        e.alloc_thread = r->alloc_thread;
+        if (r->state == HK_GUARD_FREED) {
+            e.free_stack = r->free_stack;
+            e.free_thread = r->free_thread;
+        }
+    } else {
+        e.where = hk_check_where(p, &e.module);
+    }
+    e.access_stack = hk_track_capture();
+    e.access_thread = hk_check_thread();
+    hk_check_report(&e);
+}
+
+bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
+    uintptr_t u = (uintptr_t)p;
+    if (hk_guard.table == NULL || hk_segmap_get(u) == HK_MAP_SEGMENT || hk_huge_segment_of(u) != NULL) return false;
+    pthread_mutex_lock(&hk_guard.lock);
+    hk_guard_rec_t *r = hk_guard_find(u);
+    if (r == NULL) {
+        r = hk_guard_containing(u);
+        hk_guard_rec_t copy = r != NULL ? *r : (hk_guard_rec_t){0};
+        pthread_mutex_unlock(&hk_guard.lock);
+        if (r == NULL) return false;
+        hk_guard_report_pointer(HK_ERR_INVALID_FREE, call, u, &copy, "interior");
+        return true;
+    }
+    if (r->state == HK_GUARD_FREED) {
+        hk_guard_rec_t copy = *r;
+        pthread_mutex_unlock(&hk_guard.lock);
+        hk_guard_report_pointer(strcmp(call, "realloc") == 0 ? HK_ERR_REALLOC_FREED : HK_ERR_DOUBLE_FREE, call, u,
+                                &copy, "quarantine");
+        return true;
+    }
+    r->state = HK_GUARD_FREED;
+    r->free_thread = hk_check_thread();
+    hk_guard_rec_t copy = *r;
+    size_t index = (size_t)(r - hk_guard.table);
+    /* the whole mapping inaccessible: the block's pages (the guard already is) */
+    mprotect((void *)r->map, r->map_size, PROT_NONE);
+    if (!r->sampled) { /* a slot is reused in turn: the pool is the sampled blocks' quarantine */
+        r->next_freed = 0;
+        if (hk_guard.freed_tail != 0) hk_guard.table[hk_guard.freed_tail - 1].next_freed = (uint32_t)index + 1;
+        else hk_guard.freed_head = (uint32_t)index + 1;
+        hk_guard.freed_tail = (uint32_t)index + 1;
+        hk_guard.freed_count++;
+        hk_guard.freed_bytes += r->map_size;
+        hk_guard_evict();
+    }
+    pthread_mutex_unlock(&hk_guard.lock);
+    uint32_t stack = hk_track_capture();
+    r->free_stack = stack; /* the record stays while it is in quarantine */
+    if (sized && size != copy.size) {
+        copy.free_stack = stack;
+        hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = u, .access_size = size,
+                              .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
+                              .alloc_thread = copy.alloc_thread, .access_stack = stack,
+                              .access_thread = copy.free_thread};
+        hk_check_report(&e);
+    }
+    return true;
+}
+
+size_t hk_guard_size(const void *p) {
+    if (hk_guard.table == NULL) return 0;
+    pthread_mutex_lock(&hk_guard.lock);
+    hk_guard_rec_t *r = hk_guard_find((uintptr_t)p);
+    size_t n = r != NULL && r->state == HK_GUARD_LIVE ? r->size : 0;
+    pthread_mutex_unlock(&hk_guard.lock);
+    return n;
+}
+
+/* -------------------------------------------------------------- sampling */
+
+/* The generic malloc path offers each allocation (hk_hooks_t.sample_alloc). It sees only the
+ * allocations the fast path could not serve, so each counts for the blocks the fast path will
+ * hand out of the same page before the next one comes here: a page grows 4 KiB at a time. */
+static void *hk_sample_alloc(size_t size, bool zero) {
+    int64_t weight = size >= 4096 ? 1 : (int64_t)(4096 / (size < HK_BLOCK_ALIGN ? HK_BLOCK_ALIGN : size));
+    hk_sample_countdown -= weight;
+    if (hk_likely(hk_sample_countdown > 0)) return NULL;
+    /* the next sample about N allocations on, varied so loops of a fixed period are not missed */
+    uint64_t r = ((uintptr_t)&size ^ (uint64_t)hk_sample_countdown) * HK_GOLDEN_RATIO_64;
+    int64_t n = (int64_t)hk_state.options.sample_guard;
+    hk_sample_countdown = n / 2 + (int64_t)((r >> 33) % (uint64_t)(n + 1));
+    if (hk_own_work || hk_own_thread) return NULL;
+    return hk_guard_alloc(size, 0, zero, true);
+}
+
+static bool hk_sample_owns(const void *p) {
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)hk_guard.pool;
+    return lo != 0 && a >= lo && a < lo + hk_guard.pool_size;
+}
+
+static void hk_sample_free(void *p, size_t size, bool sized) {
+    if (!hk_guard_free(p, size, sized, sized ? "free_sized" : "free"))
+        hk_guard_report_pointer(HK_ERR_INVALID_FREE, "free", (uintptr_t)p, NULL, NULL);
+}
+
+static void *hk_sample_realloc(void *p, size_t size) {
+    size_t old = hk_guard_size(p);
+    if (old == 0) { /* freed, or inside a slot */
+        hk_guard_free(p, 0, false, "realloc");
+        errno = EINVAL;
+        return NULL;
+    }
+    void *q = NULL;
+    if (size != 0 && (q = hk_malloc(size)) == NULL) return NULL;
+    if (q != NULL) memcpy(q, p, old < size ? old : size);
+    hk_guard_free(p, 0, false, "realloc");
+    return q;
+}
+
+static const hk_front_t hk_sample_front = {
+    .free = hk_sample_free,
+    .realloc = hk_sample_realloc,
+    .usable = hk_guard_size,
+};
+
+/* ----------------------------------------------------------- the fault */
+
+/* The depot id of the faulting thread's stack, from the signal's context: the faulting
+ * instruction first (stored + 1, as frames are return addresses, which readers look up at - 1). */
+static uint32_t hk_guard_fault_stack(ucontext_t *uc) {
+    hk_module_history_note();
+    uintptr_t frames[HK_STACK_DEPTH_MAX];
+    size_t depth = (size_t)hk_state.options.stack_depth, n = 0;
+    unw_cursor_t c;
+    if (unw_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0) return HK_STACK_UNKNOWN;
+    do {
+        unw_word_t ip;
+        if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+        frames[n] = (uintptr_t)ip + (n == 0 ? 1 : 0);
+        n++;
+    } while (n < depth && unw_step(&c) > 0);
+    return n == 0 ? HK_STACK_UNKNOWN : hk_stack_depot_put(frames, n);
+}
+
+static bool hk_fault_is_write(const ucontext_t *uc) {
+#if defined(__x86_64__)
+    return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0; /* the page fault's error code: a write */
+#else
+    (void)uc;
+    return true;
+#endif
+}
+
+static uintptr_t hk_fault_sp(const ucontext_t *uc) {
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+/* Hand a fault that is not ours to the handler the program had (or the default action). */
+static void hk_guard_chain(int sig, siginfo_t *info, void *ctx) {
+    struct sigaction *prev = &hk_guard.previous;
+    if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction != NULL) {
+        prev->sa_sigaction(sig, info, ctx);
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+        return;
+    }
+    /* the default: returning re-runs the access, which now ends the process as it would have */
+    signal(sig, SIG_DFL);
+}
+
+static void hk_guard_fault(int sig, siginfo_t *info, void *ctx) {
+    int saved = errno;
+    ucontext_t *uc = ctx;
+    uintptr_t a = (uintptr_t)info->si_addr;
+    pthread_mutex_lock(&hk_guard.lock);
+    hk_guard_rec_t *r = info->si_code == SEGV_ACCERR || info->si_code == SEGV_MAPERR ? hk_guard_containing(a) : NULL;
+    hk_guard_rec_t copy = r != NULL ? *r : (hk_guard_rec_t){0};
+    if (r != NULL && r->reported == 0) {
+        r->reported = 1;
+        /* open the pages so the program goes on past this access (one report per block) */
+        mprotect((void *)r->map, r->map_size, PROT_READ | PROT_WRITE);
+    } else if (r != NULL) {
+        r = NULL; /* reported before and opened since: another thread raced us; just retry */
+        copy.reported = 1;
+    }
+    pthread_mutex_unlock(&hk_guard.lock);
+    if (copy.state != 0) {
+        if (r != NULL) {
+            bool write = hk_fault_is_write(uc);
+            hk_check_error_t e = {.addr = a, .block = copy.user, .block_size = copy.size,
+                                  .alloc_stack = copy.alloc_stack, .alloc_thread = copy.alloc_thread,
+                                  .access_thread = hk_check_thread(), .where = copy.sampled ? "sampled" : "guard"};
+            if (copy.state == HK_GUARD_FREED) {
+                e.kind = write ? HK_ERR_FREED_WRITE : HK_ERR_FREED_READ;
+                e.free_stack = copy.free_stack;
+                e.free_thread = copy.free_thread;
+            } else if (a >= copy.user + copy.size) {
+                e.kind = write ? HK_ERR_OVERFLOW_WRITE : HK_ERR_OVERFLOW_READ;
+            } else {
+                e.kind = write ? HK_ERR_UNDERFLOW_WRITE : HK_ERR_UNDERFLOW_READ;
+            }
+            e.access_stack = hk_guard_fault_stack(uc);
+            hk_check_report(&e);
+        }
+        errno = saved;
+        return;
+    }
+    uintptr_t sp = hk_fault_sp(uc);
+    if (sp != 0 && a + HK_STACK_OVERFLOW_REACH >= sp && a <= sp + HK_STACK_OVERFLOW_REACH) {
+        hk_check_error_t e = {.kind = HK_ERR_STACK_OVERFLOW, .addr = a, .where = "stack",
+                              .access_thread = hk_check_thread()};
+        e.access_stack = hk_guard_fault_stack(uc);
+        hk_check_report(&e);
+    }
+    hk_guard_chain(sig, info, ctx);
+    errno = saved;
+}
+
+static void hk_guard_install_handler(void) {
+    stack_t alt = {.ss_size = HK_GUARD_ALT_STACK};
+    alt.ss_sp = mmap(NULL, HK_GUARD_ALT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (alt.ss_sp != MAP_FAILED) sigaltstack(&alt, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = hk_guard_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &hk_guard.previous) == 0) hk_guard.handler_installed = true;
+}
+
+/* --------------------------------------------------------------- process */
+
+void hk_guard_init(void) {
+    hk_guard.page = hk_os_page_size();
+    hk_guard.table = hk_meta_map(HK_GUARD_TABLE * sizeof(hk_guard_rec_t));
+    if (hk_guard.table == NULL) {
+        hk_message("cannot map the guard blocks' table: guard pages are off");
+        hk_guard.page = 0;
+        return;
+    }
+    hk_guard_install_handler();
+    if (hk_state.options.sample_guard != 0 && hk_state.options.check == HK_CHECK_OFF) {
+        hk_sample_countdown = (int64_t)hk_state.options.sample_guard;
+        hk_state.hooks.sample_alloc = hk_sample_alloc;
+        hk_state.hooks.sample_owns = hk_sample_owns;
+        hk_state.hooks.sample = &hk_sample_front;
+    }
+}
+
+/* At exit the quarantined mappings go back (a process that forks a lot should not keep them). */
+void hk_guard_check_all(void) {
+    if (hk_guard.table == NULL) return;
+    pthread_mutex_lock(&hk_guard.lock);
+    size_t keep = hk_state.options.quarantine_count;
+    hk_state.options.quarantine_count = 0;
+    hk_guard_evict();
+    hk_state.options.quarantine_count = keep;
+    pthread_mutex_unlock(&hk_guard.lock);
+}
+
+HK_LOCK(guard, HK_LOCK_GUARD, &hk_guard.lock);
