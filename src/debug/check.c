@@ -319,8 +319,12 @@ static void hk_check_free(void *p, size_t size, bool sized) {
 
 static void *hk_check_realloc(void *p, size_t size) {
     if (p == NULL) return hk_check_alloc(size, 0, false);
-    size_t old;
-    if (hk_state.options.check == HK_CHECK_GUARD && (old = hk_guard_size(p)) != 0) {
+    size_t old = hk_state.options.check == HK_CHECK_GUARD ? hk_guard_size(p) : 0;
+    if (hk_state.options.check == HK_CHECK_GUARD && old == 0 && hk_guard_free(p, 0, false, "realloc")) {
+        errno = EINVAL; /* a freed guard block, or one's middle: reported */
+        return NULL;
+    }
+    if (old != 0) {
         void *q = NULL;
         if (size != 0 && (q = hk_check_alloc(size, 0, false)) == NULL) return NULL;
         if (q != NULL) memcpy(q, p, old < size ? old : size);
