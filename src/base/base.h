@@ -120,6 +120,7 @@ typedef struct hk_front_s {
     void (*free)(void *p, size_t size, bool sized);       /* sized: free_sized's size to check */
     void *(*realloc)(void *p, size_t size);
     size_t (*usable)(const void *p);
+    bool (*owns)(const void *p); /* p points into a live block (hk_owns) */
 } hk_front_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */

@@ -308,7 +308,12 @@ HK_API size_t hk_usable_size(const void *p) {
 /* The bytes usable in a block the allocator handed out, for heap checking (no front). */
 size_t hk_core_usable(const void *p) { return hk_usable_from(p, NULL); }
 
-HK_API bool hk_owns(const void *p) { return p != NULL && hk_usable_from(p, NULL) != 0; }
+HK_API bool hk_owns(const void *p) {
+    if (p == NULL) return false;
+    if (hk_unlikely(hk_front() != NULL)) return hk_front()->owns(p);
+    if (hk_sampled(p)) return hk_state.hooks.sample->owns(p);
+    return hk_usable_from(p, NULL) != 0;
+}
 
 /* ---------------------------------------------------------------- realloc */
 

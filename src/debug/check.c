@@ -36,6 +36,10 @@ enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left
 #define HK_CHECK_USER_OFFSET 48
 /* The fewest canary bytes after a block (the rest of the allocator's block is canary too). */
 #define HK_CHECK_RIGHT_MIN 16
+/* The most canary bytes on each side: a block with a big alignment or in a big size class has
+ * more room around it, which is left as it is (filling a mebibyte per call would cost more than
+ * it finds). */
+#define HK_CHECK_ZONE_MAX 4096
 /* Canary bytes and the pattern of freed blocks: odd values, no valid pointer or small integer,
  * distinct from the arenas' 0xdd fill. */
 #define HK_CHECK_REDZONE_BYTE 0xcb
@@ -93,6 +97,15 @@ static uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
     return b;
 }
 
+/* The canary zones of a block: [*left, user) and [user + size, *right). */
+static void hk_check_zones(uint8_t *block, uint8_t *end, uint8_t **left, uint8_t **right) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size;
+    *left = block + sizeof *h;
+    if ((size_t)(user - *left) > HK_CHECK_ZONE_MAX) *left = user - HK_CHECK_ZONE_MAX;
+    *right = (size_t)(end - user_end) > HK_CHECK_ZONE_MAX ? user_end + HK_CHECK_ZONE_MAX : end;
+}
+
 /* ------------------------------------------------------------------ errors */
 
 static void hk_check_error_of_block(hk_check_error_t *e, const uint8_t *block) {
@@ -142,9 +155,10 @@ static const uint8_t *hk_check_last_not(const uint8_t *lo, const uint8_t *hi, ui
  * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
 static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const char *where) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
-    uint8_t *user = block + h->user_offset, *user_end = user + h->size;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
+    hk_check_zones(block, end, &zone_lo, &end);
     bool ok = true;
-    const uint8_t *left = hk_check_last_not(block + sizeof *h, user, HK_CHECK_REDZONE_BYTE);
+    const uint8_t *left = hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE);
     const uint8_t *right = hk_check_first_not(user_end, end, HK_CHECK_REDZONE_BYTE);
     const uint8_t *freed = h->state == HK_CHECK_FREED ? hk_check_first_not(user, user_end, HK_CHECK_FREED_BYTE) : user_end;
     hk_check_error_t base = {.call = call, .where = where};
@@ -159,7 +173,7 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
         e.addr = (uintptr_t)left;
         e.access_size = (size_t)(user - left);
         hk_check_report(&e);
-        memset(block + sizeof *h, HK_CHECK_REDZONE_BYTE, (size_t)(user - block) - sizeof *h); /* reported once */
+        memset(zone_lo, HK_CHECK_REDZONE_BYTE, (size_t)(user - zone_lo)); /* reported once */
         ok = false;
     }
     if (right != end) {
@@ -187,6 +201,7 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
 
 /* ------------------------------------------------------------------ blocks */
 
+
 static void *hk_check_alloc(size_t size, size_t align, bool zero) {
     if (hk_state.options.check == HK_CHECK_GUARD) {
         void *p = hk_guard_alloc(size, align, zero, false);
@@ -208,8 +223,10 @@ static void *hk_check_alloc(size_t size, size_t align, bool zero) {
         .user_offset = (uint32_t)(user - block),
         .alloc_thread = hk_check_thread(),
     };
-    memset(block + sizeof *h, HK_CHECK_REDZONE_BYTE, (size_t)(user - block) - sizeof *h);
-    memset(user + size, HK_CHECK_REDZONE_BYTE, (size_t)(end - user) - size);
+    uint8_t *zone_lo, *zone_hi;
+    hk_check_zones(block, end, &zone_lo, &zone_hi);
+    memset(zone_lo, HK_CHECK_REDZONE_BYTE, (size_t)(user - zone_lo));
+    memset(user + size, HK_CHECK_REDZONE_BYTE, (size_t)(zone_hi - user) - size);
     if (zero) memset(user, 0, size);
     hk_check_reseal(block, HK_CHECK_LIVE);
     h->alloc_stack = hk_track_capture();
@@ -223,6 +240,7 @@ static void hk_check_release(uint8_t *block, const char *call) {
     if (hk_check_block_of(block, &end) != block) return;
     hk_check_block(block, end, call, "quarantine");
     hk_check_reseal(block, HK_CHECK_DEAD);
+    if (hk_tracking()) hk_track_released(block);
     hk_core_free(block);
 }
 
@@ -293,6 +311,7 @@ static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call) 
     h->free_thread = hk_check_thread();
     memset(block + h->user_offset, HK_CHECK_FREED_BYTE, h->size);
     hk_check_reseal(block, HK_CHECK_FREED);
+    if (hk_tracking()) hk_track_quarantined(block);
     hk_check_quarantine(block, h->size, call);
 }
 
@@ -358,11 +377,22 @@ static size_t hk_check_usable(const void *p) {
     return (const uint8_t *)p == block + h->user_offset ? h->size : 0;
 }
 
+static bool hk_check_owns(const void *p) {
+    if (hk_state.options.check == HK_CHECK_GUARD && hk_guard_owns(p)) return true;
+    uint8_t *end;
+    uint8_t *block = hk_check_block_of(p, &end);
+    if (block == NULL || hk_check_state(block) != HK_CHECK_LIVE) return false;
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    const uint8_t *user = block + h->user_offset, *u = p;
+    return u == user || (u > user && u < user + h->size);
+}
+
 static const hk_front_t hk_check_front = {
     .alloc = hk_check_alloc,
     .free = hk_check_free,
     .realloc = hk_check_realloc,
     .usable = hk_check_usable,
+    .owns = hk_check_owns,
 };
 
 /* ------------------------------------------------------------ the process */
@@ -389,7 +419,10 @@ static void hk_check_init(void) {
  * and reported after it (reports take locks of an earlier rank). */
 static void hk_check_at_exit(uintptr_t caller_sp) {
     (void)caller_sp;
-    if (hk_state.options.check == HK_CHECK_OFF) return;
+    if (hk_state.options.check == HK_CHECK_OFF) {
+        hk_guard_check_all(); /* sampled slots */
+        return;
+    }
     for (;;) {
         uint8_t *block = NULL;
         pthread_mutex_lock(&hk_quarantine.lock);
@@ -427,10 +460,11 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
                 uint8_t *b = start + k * bsize;
                 if (hk_check_state(b) != HK_CHECK_LIVE) continue;
                 hk_check_hdr_t *h = (hk_check_hdr_t *)b;
-                uint8_t *user = b + h->user_offset;
-                if (h->user_offset + h->size > bsize ||
-                    (hk_check_last_not(b + sizeof *h, user, HK_CHECK_REDZONE_BYTE) == NULL &&
-                     hk_check_first_not(user + h->size, b + bsize, HK_CHECK_REDZONE_BYTE) == b + bsize))
+                uint8_t *user = b + h->user_offset, *zone_lo, *zone_hi;
+                if (h->user_offset + h->size > bsize) continue;
+                hk_check_zones(b, b + bsize, &zone_lo, &zone_hi);
+                if (hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE) == NULL &&
+                    hk_check_first_not(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) == zone_hi)
                     continue;
                 if (n < HK_CHECK_SCAN_MAX) damaged[n++] = b;
                 else more++;

@@ -46,6 +46,7 @@ hk_internal const char *hk_check_where(uintptr_t p, const char **module);
 hk_internal void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled);
 hk_internal bool hk_guard_free(void *p, size_t size, bool sized, const char *call); /* false: not a guard block */
 hk_internal size_t hk_guard_size(const void *p); /* bytes asked for; 0: not a live guard block */
+hk_internal bool hk_guard_owns(const void *p);  /* p points into a live guard block */
 hk_internal void hk_guard_init(void);
 hk_internal void hk_guard_check_all(void); /* exit: the quarantine's blocks unmapped */
 

@@ -2,18 +2,20 @@
  * allocation in N on a small fixed set of guard slots (HEAPKIT_SAMPLE_GUARD=N, as GWP-ASan does);
  * and the SIGSEGV handler that turns a fault on a guard page or a freed block into a report.
  *
- * A block's end is flush against a PROT_NONE page (HEAPKIT_CHECK_SIDE=left: its start follows
- * one), so the first byte read or written past it faults at the instruction; a freed block's pages
- * are made PROT_NONE and kept in a quarantine, so a use after free faults too. The alignment
- * choice: a block of n bytes can only hold objects whose alignment divides n, so it is placed at
- * the page end rounded down to the largest power of two that divides n, at most 16 (the alignment
- * malloc promises); an odd n ends exactly at the guard page, n = 24 ends 0 bytes before it too
- * (8-aligned), and only sizes that are not a multiple of their own alignment leave a gap, which no
- * size does. An explicit alignment (aligned_alloc...) is honoured first, so such a block may end
- * up to align - 1 bytes before the guard. The fault handler runs on an alternate stack (so a
- * stack overflow in the main thread can be reported too), names the block, and lets the program
- * go on (the page is opened; one report per block) unless HEAPKIT_ON_ERROR=abort; faults that are
- * not ours go on to the handler the program had, or the default action.
+ * A block's end is as close to a PROT_NONE page as malloc's alignment lets it be
+ * (HEAPKIT_CHECK_SIDE=left: its start follows one), so a read or write past it faults at the
+ * instruction; a freed block's pages are made PROT_NONE and kept in a quarantine, so a use after
+ * free faults too.
+ * The alignment choice: malloc promises every block 16-byte alignment (max_align_t), and programs
+ * rely on it (SSE copies, allocators of their own carved out of a block, the conformance tests),
+ * so a block starts at the page end minus its size rounded down to 16 (an explicit alignment,
+ * aligned_alloc..., rounds down further): its end is flush against the guard page when its size
+ * is a multiple of 16, and otherwise 1 to 15 bytes before it. Those bytes are canary bytes,
+ * checked when the block is freed and at exit, so an overflow into them is still found, at the
+ * free rather than at the access (the canary mode's way). Placing a block of odd size at the page
+ * end exactly (its natural alignment only, as some guard-page tools do) would catch that access at
+ * once, but break programs that take the 16 bytes for granted.
+ * The fault handler runs on an alternate stack (so a
  * Records live in a table of the library's own memory (never in the guarded pages), found by the
  * block's address; a fault searches the table. */
 #define _GNU_SOURCE
@@ -111,26 +113,38 @@ static hk_guard_rec_t *hk_guard_containing(uintptr_t a) {
     return NULL;
 }
 
-/* Where a block of `size` bytes (alignment `align`, 0 = its natural one) starts in the data pages
+/* Where a block of `size` bytes (alignment `align`, at least 16) starts in the data pages
  * [lo, hi) next to its guard. */
 static uintptr_t hk_guard_place(uintptr_t lo, uintptr_t hi, size_t size, size_t align) {
     if (hk_state.options.check_left) return lo;
-    if (align == 0) {
-        align = HK_BLOCK_ALIGN;
-        while (align > 1 && (size & (align - 1)) != 0) align >>= 1;
-    }
     return (hi - size) & ~(uintptr_t)(align - 1);
+}
+
+/* The canary bytes between a block's end and its guard page (right side): alignment's gap. */
+#define HK_GUARD_GAP_BYTE 0xcb
+
+static uintptr_t hk_guard_gap_end(const hk_guard_rec_t *r) {
+    if (hk_state.options.check_left) return r->user + r->size; /* no gap: the guard is before */
+    return hk_align_up(r->user + r->size, hk_guard.page);
 }
 
 /* ------------------------------------------------------------ allocation */
 
+/* The sampled pool has a granule of the segment map (4 MiB, aligned) to itself: a huge block's
+ * mapping tags its whole granule, and a slot inside one would pass for that block's middle in
+ * free, which the sampling hook is only asked about for pointers outside every segment. */
 static bool hk_guard_pool_ready(void) {
     if (hk_guard.pool != NULL) return true;
     hk_guard.slot_size = HK_SAMPLE_SLOT_PAGES * hk_guard.page;
     hk_guard.pool_size = (HK_SAMPLE_SLOTS * (HK_SAMPLE_SLOT_PAGES + 1) + 1) * hk_guard.page;
-    void *p = mmap(NULL, hk_guard.pool_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return false;
-    hk_guard.pool = p;
+    if (hk_guard.pool_size > HK_SEGMENT_SIZE) return false; /* pages of 32 KiB or more: no sampling */
+    uint8_t *raw = mmap(NULL, 2 * HK_SEGMENT_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) return false;
+    uint8_t *pool = (uint8_t *)hk_align_up((uintptr_t)raw, HK_SEGMENT_SIZE);
+    if (pool > raw) munmap(raw, (size_t)(pool - raw));
+    if (pool + HK_SEGMENT_SIZE < raw + 2 * HK_SEGMENT_SIZE)
+        munmap(pool + HK_SEGMENT_SIZE, (size_t)(raw + 2 * HK_SEGMENT_SIZE - (pool + HK_SEGMENT_SIZE)));
+    hk_guard.pool = pool;
     return true;
 }
 
@@ -187,8 +201,7 @@ void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled) {
         lo = hk_state.options.check_left ? map + hk_guard.page : map;
         hi = lo + data;
     }
-    uintptr_t user = hk_guard_place(lo, hi, size, align > HK_BLOCK_ALIGN ? align : 0);
-    if (align > HK_BLOCK_ALIGN) user &= ~(uintptr_t)(align - 1);
+    uintptr_t user = hk_guard_place(lo, hi, size, align > HK_BLOCK_ALIGN ? align : HK_BLOCK_ALIGN);
     hk_guard_rec_t *r = hk_guard_slot_for(user);
     if (r == NULL) { /* the table is full: give the mapping back */
         if (sampled) mprotect((void *)lo, data, PROT_NONE);
@@ -196,8 +209,11 @@ void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled) {
         pthread_mutex_unlock(&hk_guard.lock);
         return NULL;
     }
-    *r = (hk_guard_rec_t){.map = map, .map_size = map_size, .user = user, .size = size, .state = HK_GUARD_LIVE,
-                          .sampled = sampled, .alloc_thread = hk_check_thread()};
+    hk_guard_rec_t fresh = {.map = map, .map_size = map_size, .user = user, .size = size, .state = HK_GUARD_LIVE,
+                            .sampled = sampled, .alloc_thread = hk_check_thread()};
+    /* the gap's canaries before the record is live: an exit scan (or a fork) may look at once */
+    memset((void *)(user + size), HK_GUARD_GAP_BYTE, hk_guard_gap_end(&fresh) - (user + size));
+    *r = fresh;
     if (sampled) hk_guard.slot_rec[slot] = (uint32_t)(r - hk_guard.table) + 1;
     pthread_mutex_unlock(&hk_guard.lock);
     if (zero && sampled) memset((void *)user, 0, size); /* a reused slot holds old bytes */
@@ -245,11 +261,14 @@ static void hk_guard_report_pointer(hk_err_kind_t kind, const char *call, uintpt
 
 bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
     uintptr_t u = (uintptr_t)p;
-    if (hk_guard.table == NULL || hk_segmap_get(u) == HK_MAP_SEGMENT || hk_huge_segment_of(u) != NULL) return false;
+    if (hk_guard.table == NULL) return false;
     pthread_mutex_lock(&hk_guard.lock);
     hk_guard_rec_t *r = hk_guard_find(u);
     if (r == NULL) {
-        r = hk_guard_containing(u);
+        /* Not a guard block's start. Its middle? Only outside the allocator's memory: a guard
+         * mapping may share a segment-map granule with a huge block, so that is asked second. */
+        bool core = hk_segmap_get(u) == HK_MAP_SEGMENT || hk_huge_segment_of(u) != NULL;
+        r = core ? NULL : hk_guard_containing(u);
         hk_guard_rec_t copy = r != NULL ? *r : (hk_guard_rec_t){0};
         pthread_mutex_unlock(&hk_guard.lock);
         if (r == NULL) return false;
@@ -263,9 +282,12 @@ bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
                                 &copy, "quarantine");
         return true;
     }
+    const uint8_t *gap = (const uint8_t *)(r->user + r->size), *gap_end = (const uint8_t *)hk_guard_gap_end(r);
+    while (gap < gap_end && *gap == HK_GUARD_GAP_BYTE) gap++;
     r->state = HK_GUARD_FREED;
     r->free_thread = hk_check_thread();
     hk_guard_rec_t copy = *r;
+    bool overflowed = gap < gap_end && !r->reported; /* a reported fault opened the guard */
     size_t index = (size_t)(r - hk_guard.table);
     /* the whole mapping inaccessible: the block's pages (the guard already is) */
     mprotect((void *)r->map, r->map_size, PROT_NONE);
@@ -281,6 +303,13 @@ bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
     pthread_mutex_unlock(&hk_guard.lock);
     uint32_t stack = hk_track_capture();
     r->free_stack = stack; /* the record stays while it is in quarantine */
+    if (overflowed) {
+        hk_check_error_t e = {.kind = HK_ERR_OVERFLOW_WRITE, .call = call, .addr = (uintptr_t)gap,
+                              .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
+                              .alloc_thread = copy.alloc_thread, .access_stack = stack,
+                              .access_thread = copy.free_thread, .where = "gap"};
+        hk_check_report(&e);
+    }
     if (sized && size != copy.size) {
         copy.free_stack = stack;
         hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = u, .access_size = size,
@@ -299,6 +328,18 @@ size_t hk_guard_size(const void *p) {
     size_t n = r != NULL && r->state == HK_GUARD_LIVE ? r->size : 0;
     pthread_mutex_unlock(&hk_guard.lock);
     return n;
+}
+
+/* p points into a live guard block (hk_owns: the block's middle too). */
+bool hk_guard_owns(const void *p) {
+    if (hk_guard.table == NULL) return false;
+    pthread_mutex_lock(&hk_guard.lock);
+    uintptr_t a = (uintptr_t)p;
+    hk_guard_rec_t *r = hk_guard_find(a);
+    if (r == NULL) r = hk_guard_containing(a);
+    bool live = r != NULL && r->state == HK_GUARD_LIVE && (a == r->user || (a > r->user && a < r->user + r->size));
+    pthread_mutex_unlock(&hk_guard.lock);
+    return live;
 }
 
 /* -------------------------------------------------------------- sampling */
@@ -346,6 +387,7 @@ static const hk_front_t hk_sample_front = {
     .free = hk_sample_free,
     .realloc = hk_sample_realloc,
     .usable = hk_guard_size,
+    .owns = hk_guard_owns,
 };
 
 /* ----------------------------------------------------------- the fault */
@@ -481,9 +523,28 @@ void hk_guard_init(void) {
     }
 }
 
-/* At exit the quarantined mappings go back (a process that forks a lot should not keep them). */
+/* Damaged gaps the exit scan reports at most. */
+#define HK_GUARD_SCAN_MAX 64
+
+/* At exit: the gap canaries of live blocks (an overrun block never freed) are checked, and the
+ * quarantined mappings go back (a process that forks a lot should not keep them). */
 void hk_guard_check_all(void) {
     if (hk_guard.table == NULL) return;
+    hk_check_error_t found[HK_GUARD_SCAN_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&hk_guard.lock);
+    for (size_t i = 0; i < HK_GUARD_TABLE && n < HK_GUARD_SCAN_MAX; i++) {
+        hk_guard_rec_t *r = &hk_guard.table[i];
+        if (r->state != HK_GUARD_LIVE || r->reported) continue;
+        const uint8_t *gap = (const uint8_t *)(r->user + r->size), *gap_end = (const uint8_t *)hk_guard_gap_end(r);
+        while (gap < gap_end && *gap == HK_GUARD_GAP_BYTE) gap++;
+        if (gap == gap_end) continue;
+        found[n++] = (hk_check_error_t){.kind = HK_ERR_OVERFLOW_WRITE, .addr = (uintptr_t)gap, .block = r->user,
+                                        .block_size = r->size, .alloc_stack = r->alloc_stack,
+                                        .alloc_thread = r->alloc_thread, .where = "exit"};
+    }
+    pthread_mutex_unlock(&hk_guard.lock);
+    for (size_t i = 0; i < n; i++) hk_check_report(&found[i]);
     pthread_mutex_lock(&hk_guard.lock);
     size_t keep = hk_state.options.quarantine_count;
     hk_state.options.quarantine_count = 0;

@@ -349,6 +349,27 @@ static bool hk_track_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     return true;
 }
 
+/* Heap checking holds freed blocks in quarantine: the leak scan must not count them, so their
+ * records are cleared when they enter it (through the free hook), and made live again (with no
+ * stack) just before the allocator frees them for good, whose free hook clears them once more. */
+void hk_track_quarantined(void *block) {
+    hk_segment_t *seg;
+    uint8_t *start;
+    hk_track_rec_t *rec = hk_track_locate(block, &seg, &start);
+    if (rec == NULL || seg->kind == HK_SEGMENT_HUGE) {
+        if (rec != NULL) *rec = (hk_track_rec_t){0};
+        return;
+    }
+    hk_track_free(seg, hk_segment_page_of(seg, block), start);
+}
+
+void hk_track_released(void *block) {
+    hk_segment_t *seg;
+    uint8_t *start;
+    hk_track_rec_t *rec = hk_track_locate(block, &seg, &start);
+    if (rec != NULL && rec->stack == HK_STACK_NONE) *rec = (hk_track_rec_t){.stack = HK_STACK_UNKNOWN};
+}
+
 hk_block_state_t hk_track_block_state(const void *p) {
     const uint8_t *u = p;
     hk_track_rec_t *rec = NULL;
