@@ -387,6 +387,15 @@ static bool hk_check_owns(const void *p) {
     return u == user || (u > user && u < user + h->size);
 }
 
+void hk_check_set_label(const void *p, uint16_t label) {
+    if (!hk_checking()) return;
+    uint8_t *end;
+    uint8_t *block = hk_check_block_of(p, &end);
+    if (block == NULL || hk_check_state(block) != HK_CHECK_LIVE) return;
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    if ((const uint8_t *)p == block + h->user_offset) h->label = label;
+}
+
 static const hk_front_t hk_check_front = {
     .alloc = hk_check_alloc,
     .free = hk_check_free,

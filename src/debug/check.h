@@ -32,6 +32,11 @@ hk_internal void hk_check_report(const hk_check_error_t *e);
 /* Errors reported so far in this process (hk_stats_t.heap_errors). */
 hk_internal size_t hk_check_error_count(void);
 
+/* Heap checking is on (HEAPKIT_CHECK): pools make each object a block of its own to be checked. */
+static inline bool hk_checking(void) { return hk_state.options.check != HK_CHECK_OFF; }
+/* check.c: name the live checked block at p by a pool's or arena's label (track.c's labels). */
+hk_internal void hk_check_set_label(const void *p, uint16_t label);
+
 /* The calling thread's serial (heapkit's thread number, 1 = the first thread to allocate). */
 static inline uint32_t hk_check_thread(void) {
     hk_heap_t *heap = hk_heap_tls;
