@@ -206,6 +206,8 @@ static const char *entry_call(const struct leak_frame *frames, size_t depth)
     if (depth == 0 || frames[0].function == NULL)
         return NULL;
     const char *fn = frames[0].function;
+    if (strncmp(fn, "hk_pool_", 8) == 0 || strncmp(fn, "hk_arena_", 9) == 0)
+        return fn; /* a pool's or an arena's call, by its own name */
     if (strncmp(fn, "__libc_", 7) == 0)
         fn += 7;
     else if (strncmp(fn, "hk_", 3) == 0)

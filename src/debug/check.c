@@ -203,6 +203,7 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
 
 
 static void *hk_check_alloc(size_t size, size_t align, bool zero) {
+    hk_guard_thread_ready();
     if (hk_state.options.check == HK_CHECK_GUARD) {
         void *p = hk_guard_alloc(size, align, zero, false);
         if (p != NULL) return p;
@@ -387,8 +388,23 @@ static bool hk_check_owns(const void *p) {
     return u == user || (u > user && u < user + h->size);
 }
 
+hk_block_state_t hk_check_block_state(const void *p) {
+    if (hk_state.options.check == HK_CHECK_GUARD) {
+        hk_block_state_t g = hk_guard_state(p);
+        if (g != HK_BLOCK_FOREIGN) return g;
+    }
+    uint8_t *end;
+    uint8_t *block = hk_check_block_of(p, &end);
+    uint8_t state = block != NULL ? hk_check_state(block) : 0;
+    if (state == 0) return HK_BLOCK_FOREIGN;
+    if ((const uint8_t *)p != block + ((const hk_check_hdr_t *)block)->user_offset)
+        return state == HK_CHECK_LIVE ? HK_BLOCK_INTERIOR : HK_BLOCK_FOREIGN;
+    return state == HK_CHECK_LIVE ? HK_BLOCK_LIVE : HK_BLOCK_FREE;
+}
+
 void hk_check_set_label(const void *p, uint16_t label) {
     if (!hk_checking()) return;
+    if (hk_state.options.check == HK_CHECK_GUARD) hk_guard_set_label(p, label);
     uint8_t *end;
     uint8_t *block = hk_check_block_of(p, &end);
     if (block == NULL || hk_check_state(block) != HK_CHECK_LIVE) return;
@@ -407,7 +423,7 @@ static const hk_front_t hk_check_front = {
 /* ------------------------------------------------------------ the process */
 
 static void hk_check_init(void) {
-    if (hk_state.options.sample_guard != 0 || hk_state.options.check == HK_CHECK_GUARD) hk_guard_init();
+    if (hk_state.options.sample_guard != 0 || hk_state.options.check != HK_CHECK_OFF) hk_guard_init();
     if (hk_state.options.check == HK_CHECK_OFF) return;
     size_t cap = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
     if (cap != 0) {
@@ -514,6 +530,6 @@ static void hk_check_stats_json(hk_buf_t *b) {
 }
 
 HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);
-HK_SUBSYSTEM(check, HK_SUBSYSTEM_CHECK, .init = hk_check_init, .stats_text = hk_check_stats_text,
-             .stats_json = hk_check_stats_json);
+HK_SUBSYSTEM(check, HK_SUBSYSTEM_CHECK, .init = hk_check_init, .thread_exit = hk_guard_thread_done,
+             .stats_text = hk_check_stats_text, .stats_json = hk_check_stats_json);
 HK_LOCK(quarantine, HK_LOCK_QUARANTINE, &hk_quarantine.lock);

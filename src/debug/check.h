@@ -36,6 +36,8 @@ hk_internal size_t hk_check_error_count(void);
 static inline bool hk_checking(void) { return hk_state.options.check != HK_CHECK_OFF; }
 /* check.c: name the live checked block at p by a pool's or arena's label (track.c's labels). */
 hk_internal void hk_check_set_label(const void *p, uint16_t label);
+/* What heap checking knows of the block at p, as track.h's hk_track_block_state (pools ask). */
+hk_internal hk_block_state_t hk_check_block_state(const void *p);
 
 /* The calling thread's serial (heapkit's thread number, 1 = the first thread to allocate). */
 static inline uint32_t hk_check_thread(void) {
@@ -52,7 +54,11 @@ hk_internal void *hk_guard_alloc(size_t size, size_t align, bool zero, bool samp
 hk_internal bool hk_guard_free(void *p, size_t size, bool sized, const char *call); /* false: not a guard block */
 hk_internal size_t hk_guard_size(const void *p); /* bytes asked for; 0: not a live guard block */
 hk_internal bool hk_guard_owns(const void *p);  /* p points into a live guard block */
-hk_internal void hk_guard_init(void);
+hk_internal hk_block_state_t hk_guard_state(const void *p);
+hk_internal void hk_guard_set_label(const void *p, uint16_t label);
+hk_internal void hk_guard_init(void); /* the fault handler; guard pages' and sampling's table */
+hk_internal void hk_guard_thread_ready(void); /* this thread's alternate stack for the handler */
+hk_internal void hk_guard_thread_done(void);
 hk_internal void hk_guard_check_all(void); /* exit: the quarantine's blocks unmapped */
 
 #endif

@@ -57,6 +57,7 @@ typedef struct hk_guard_rec_s {
     uint8_t reported; /* a fault on it was reported and its pages opened */
     uint8_t unused;
     uint32_t next_freed; /* quarantine order: index + 1 of the next freed record, 0 = none */
+    uint16_t label;      /* a pool's name (track.c's labels), 0 = none */
 } hk_guard_rec_t;
 
 static struct {
@@ -245,6 +246,7 @@ static void hk_guard_report_pointer(hk_err_kind_t kind, const char *call, uintpt
     if (r != NULL) {
         e.block = r->user;
         e.block_size = r->size;
+        e.label = hk_track_label_name(r->label);
         e.alloc_stack = r->alloc_stack;
         e.alloc_thread = r->alloc_thread;
         if (r->state == HK_GUARD_FREED) {
@@ -307,7 +309,8 @@ bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
         hk_check_error_t e = {.kind = HK_ERR_OVERFLOW_WRITE, .call = call, .addr = (uintptr_t)gap,
                               .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
                               .alloc_thread = copy.alloc_thread, .access_stack = stack,
-                              .access_thread = copy.free_thread, .where = "gap"};
+                              .access_thread = copy.free_thread, .where = "gap",
+                              .label = hk_track_label_name(copy.label)};
         hk_check_report(&e);
     }
     if (sized && size != copy.size) {
@@ -342,12 +345,35 @@ bool hk_guard_owns(const void *p) {
     return live;
 }
 
+/* Name the live guard block at p by a pool's label. */
+void hk_guard_set_label(const void *p, uint16_t label) {
+    if (hk_guard.table == NULL) return;
+    pthread_mutex_lock(&hk_guard.lock);
+    hk_guard_rec_t *r = hk_guard_find((uintptr_t)p);
+    if (r != NULL && r->state == HK_GUARD_LIVE) r->label = label;
+    pthread_mutex_unlock(&hk_guard.lock);
+}
+
+/* What the guard blocks' table knows of p (HK_BLOCK_FOREIGN: not a guard block's). */
+hk_block_state_t hk_guard_state(const void *p) {
+    if (hk_guard.table == NULL) return HK_BLOCK_FOREIGN;
+    uintptr_t a = (uintptr_t)p;
+    pthread_mutex_lock(&hk_guard.lock);
+    hk_guard_rec_t *r = hk_guard_find(a);
+    hk_block_state_t state = r != NULL ? (r->state == HK_GUARD_LIVE ? HK_BLOCK_LIVE : HK_BLOCK_FREE)
+                             : hk_guard_containing(a) != NULL ? HK_BLOCK_INTERIOR
+                                                              : HK_BLOCK_FOREIGN;
+    pthread_mutex_unlock(&hk_guard.lock);
+    return state;
+}
+
 /* -------------------------------------------------------------- sampling */
 
 /* The generic malloc path offers each allocation (hk_hooks_t.sample_alloc). It sees only the
  * allocations the fast path could not serve, so each counts for the blocks the fast path will
  * hand out of the same page before the next one comes here: a page grows 4 KiB at a time. */
 static void *hk_sample_alloc(size_t size, bool zero) {
+    hk_guard_thread_ready();
     int64_t weight = size >= 4096 ? 1 : (int64_t)(4096 / (size < HK_BLOCK_ALIGN ? HK_BLOCK_ALIGN : size));
     hk_sample_countdown -= weight;
     if (hk_likely(hk_sample_countdown > 0)) return NULL;
@@ -464,6 +490,7 @@ static void hk_guard_fault(int sig, siginfo_t *info, void *ctx) {
         if (r != NULL) {
             bool write = hk_fault_is_write(uc);
             hk_check_error_t e = {.addr = a, .block = copy.user, .block_size = copy.size,
+                                  .label = hk_track_label_name(copy.label),
                                   .alloc_stack = copy.alloc_stack, .alloc_thread = copy.alloc_thread,
                                   .access_thread = hk_check_thread(), .where = copy.sampled ? "sampled" : "guard"};
             if (copy.state == HK_GUARD_FREED) {
@@ -492,21 +519,46 @@ static void hk_guard_fault(int sig, siginfo_t *info, void *ctx) {
     errno = saved;
 }
 
+/* Each thread's alternate stack for the fault handler (a stack overflow leaves no room on the
+ * thread's own): made on the thread's first checked or sampled allocation, given back when it exits. */
+static __thread void *hk_alt_stack __attribute__((tls_model("initial-exec")));
+
+void hk_guard_thread_ready(void) {
+    if (hk_likely(hk_alt_stack != NULL) || !hk_guard.handler_installed) return;
+    void *p = mmap(NULL, HK_GUARD_ALT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    stack_t alt = {.ss_sp = p, .ss_size = HK_GUARD_ALT_STACK};
+    if (sigaltstack(&alt, NULL) != 0) {
+        munmap(p, HK_GUARD_ALT_STACK);
+        return;
+    }
+    hk_alt_stack = p;
+}
+
+void hk_guard_thread_done(void) {
+    if (hk_alt_stack == NULL) return;
+    stack_t off = {.ss_flags = SS_DISABLE};
+    if (sigaltstack(&off, NULL) == 0) munmap(hk_alt_stack, HK_GUARD_ALT_STACK);
+    hk_alt_stack = NULL;
+}
+
 static void hk_guard_install_handler(void) {
-    stack_t alt = {.ss_size = HK_GUARD_ALT_STACK};
-    alt.ss_sp = mmap(NULL, HK_GUARD_ALT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (alt.ss_sp != MAP_FAILED) sigaltstack(&alt, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = hk_guard_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, &hk_guard.previous) == 0) hk_guard.handler_installed = true;
+    hk_guard_thread_ready(); /* the thread starting the process: normally the main thread */
 }
 
 /* --------------------------------------------------------------- process */
 
+/* Process init, with any checking mode: the fault handler (stack overflows are reported in every
+ * mode), and for guard pages and sampling their table. */
 void hk_guard_init(void) {
+    hk_guard_install_handler();
+    if (hk_state.options.check != HK_CHECK_GUARD && hk_state.options.sample_guard == 0) return;
     hk_guard.page = hk_os_page_size();
     hk_guard.table = hk_meta_map(HK_GUARD_TABLE * sizeof(hk_guard_rec_t));
     if (hk_guard.table == NULL) {
@@ -514,7 +566,6 @@ void hk_guard_init(void) {
         hk_guard.page = 0;
         return;
     }
-    hk_guard_install_handler();
     if (hk_state.options.sample_guard != 0 && hk_state.options.check == HK_CHECK_OFF) {
         hk_sample_countdown = (int64_t)hk_state.options.sample_guard;
         hk_state.hooks.sample_alloc = hk_sample_alloc;

@@ -100,7 +100,7 @@ void *hk_pool_tracked_alloc(hk_pool_t *pool) {
 }
 
 void hk_pool_tracked_free(hk_pool_t *pool, void *p) {
-    hk_block_state_t state = hk_track_block_state(p);
+    hk_block_state_t state = hk_tracking() ? hk_track_block_state(p) : hk_check_block_state(p);
     size_t trailer = hk_tracked_trailer(pool);
     if (state == HK_BLOCK_FREE) {
         hk_pool_report_double_free(pool, p);

@@ -60,10 +60,13 @@ static inline uintptr_t hk_handle_magic(const void *h, hk_reg_kind_t kind) {
     return (uintptr_t)h ^ hk_key ^ (kind == HK_REG_POOL ? HK_HANDLE_POOL : HK_HANDLE_ARENA);
 }
 
-/* Is h a live pool (or arena)? Reads h only if it is heapkit memory. */
+/* Is h a live pool (or arena)? Reads h only if it is heapkit memory (a live block, under heap checking). */
 hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t kind) {
     uintptr_t a = (uintptr_t)h;
-    if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) return false;
+    if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT) &&
+        /* heap checking's guard blocks lie outside the segments: the pool itself may be one */
+        (hk_likely(hk_state.hooks.front == NULL) || !hk_owns(h)))
+        return false;
     return hk_likely(((const hk_handle_t *)(a + HK_HANDLE_OFFSET))->magic == hk_handle_magic(h, kind));
 }
 
