@@ -388,7 +388,8 @@ long check_report_dir(const char *dir, FILE *json)
         }
     }
     closedir(d);
-    qsort(errors, count, sizeof *errors, error_cmp);
+    if (count > 1)
+        qsort(errors, count, sizeof *errors, error_cmp);
     struct symbolizer *sym = count > 0 ? symbolizer_new() : NULL;
     char *cwd = getcwd(NULL, 0);
     if (json != NULL)

@@ -160,7 +160,7 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
     case HK_OPT_CHECK:
         return hk_parse_check(value, field);
     case HK_OPT_SIDE:
-        if (strcmp(value, "left") && strcmp(value, "right")) return false;
+        if (strcmp(value, "left") != 0 && strcmp(value, "right") != 0) return false;
         *(bool *)field = value[0] == 'l';
         return true;
     case HK_OPT_COUNT: {
