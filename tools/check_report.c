@@ -185,8 +185,16 @@ static const struct raw_stack *find_stack(const struct check_error *e, uint64_t 
 /* "check.<pid>.<n>.raw" */
 static bool check_name(const char *name, long *pid, unsigned long *n)
 {
-    char tail[8];
-    return sscanf(name, "check.%ld.%lu.%4s", pid, n, tail) == 3 && strcmp(tail, "raw") == 0;
+    if (strncmp(name, "check.", 6) != 0)
+        return false;
+    char *end;
+    errno = 0;
+    *pid = strtol(name + 6, &end, 10);
+    if (end == name + 6 || *end != '.' || errno != 0)
+        return false;
+    const char *num = end + 1;
+    *n = strtoul(num, &end, 10);
+    return end != num && errno == 0 && strcmp(end, ".raw") == 0;
 }
 
 static int error_cmp(const void *a, const void *b)
