@@ -253,7 +253,7 @@ static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, 
  * name) or module (path or name). */
 static long suppress_group(const struct suppressions *s, const struct leak_group *g)
 {
-    if (s == NULL || s->count == 0 || g->depth == 0)
+    if (s == NULL || s->count == 0 || g->depth == 0 || g->frames == NULL)
         return -1;
     const char **strings = xcalloc(g->depth * 5, sizeof *strings);
     for (size_t i = 0; i < g->depth; i++) {

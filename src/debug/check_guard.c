@@ -34,6 +34,11 @@
  * probe chains short. */
 #define HK_GUARD_TABLE_BITS 17
 #define HK_GUARD_TABLE ((size_t)1 << HK_GUARD_TABLE_BITS)
+/* Guard blocks (full mode) mapped at once, live and in quarantine: each is two mappings (its pages
+ * and its guard), and the kernel allows a process 65530 (vm.max_map_count): past this many, room is
+ * left for the allocator's own segments and the program's mappings, and new blocks fall back to
+ * canaries (the oldest quarantined ones are unmapped first). */
+#define HK_GUARD_MAPPINGS_MAX 25000
 /* Sampled mode: this many slots, each this many pages between guard pages. Bigger allocations
  * are not sampled. */
 #define HK_SAMPLE_SLOTS 32
@@ -66,6 +71,7 @@ static struct {
     size_t page;
     uint32_t freed_head, freed_tail; /* the quarantine, oldest first (indexes + 1) */
     size_t freed_count, freed_bytes;
+    size_t mapped; /* full mode's guard mappings, live and quarantined */
     /* the sampled pool: HK_SAMPLE_SLOTS slots, each followed by a guard page, after a first one */
     uint8_t *pool;
     size_t pool_size, slot_size;
@@ -149,6 +155,8 @@ static bool hk_guard_pool_ready(void) {
     return true;
 }
 
+static void hk_guard_evict(void);
+
 /* A mapping for a guard block: its own (full mode), or a sampled slot (reusing the one freed
  * longest ago: its quarantine is the rest of the pool). Lock held. */
 static uintptr_t hk_guard_map(size_t data, bool sampled, size_t *map_size, unsigned *slot) {
@@ -166,12 +174,21 @@ static uintptr_t hk_guard_map(size_t data, bool sampled, size_t *map_size, unsig
         }
         return 0; /* every slot live: not sampled */
     }
+    if (hk_guard.mapped >= HK_GUARD_MAPPINGS_MAX && hk_guard.freed_head != 0) { /* make room: oldest first */
+        size_t keep = hk_state.options.quarantine_count;
+        hk_state.options.quarantine_count = hk_guard.freed_count > 0 ? hk_guard.freed_count - 1 : 0;
+        hk_guard_evict();
+        hk_state.options.quarantine_count = keep;
+    }
+    if (hk_guard.mapped >= HK_GUARD_MAPPINGS_MAX) return 0; /* a canary block instead */
     *map_size = data + hk_guard.page;
     void *p = mmap(NULL, *map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return 0;
+    hk_guard.mapped++;
     uintptr_t guard = hk_state.options.check_left ? (uintptr_t)p : (uintptr_t)p + data;
     if (mprotect((void *)guard, hk_guard.page, PROT_NONE) != 0) {
         munmap(p, *map_size);
+        hk_guard.mapped--;
         return 0;
     }
     return (uintptr_t)p;
@@ -206,7 +223,10 @@ void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled) {
     hk_guard_rec_t *r = hk_guard_slot_for(user);
     if (r == NULL) { /* the table is full: give the mapping back */
         if (sampled) mprotect((void *)lo, data, PROT_NONE);
-        else munmap((void *)map, map_size);
+        else {
+            munmap((void *)map, map_size);
+            hk_guard.mapped--;
+        }
         pthread_mutex_unlock(&hk_guard.lock);
         return NULL;
     }
@@ -236,6 +256,7 @@ static void hk_guard_evict(void) {
         if (r->state == HK_GUARD_FREED) {
             munmap((void *)r->map, r->map_size);
             r->state = HK_GUARD_GONE;
+            hk_guard.mapped--;
         }
     }
 }
