@@ -16,7 +16,7 @@
 extern const unsigned char hk_report_html[];
 extern const size_t hk_report_html_size;
 
-static void json_string(FILE *out, const char *s)
+static void page_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
@@ -119,9 +119,9 @@ bool prof_write_html(FILE *out, const struct prof_model *m)
     }
     fwrite(text, 1, (size_t)(mark - text), out);
     fputs("{\"exe\":", out);
-    json_string(out, p->exe != NULL ? p->exe : "?");
+    page_json_string(out, p->exe != NULL ? p->exe : "?");
     fprintf(out, ",\"pid\":%ld,\"mode\":\"%s\",\"rate\":%llu,\"reason\":", p->pid, p->mode, (unsigned long long)p->rate);
-    json_string(out, p->reason);
+    page_json_string(out, p->reason);
     fprintf(out, ",\"ms\":%llu,\"calls\":%llu,\"bytes\":%llu,\"live\":%lld,\"peak\":%lld,\"peak_ms\":%llu,\"site_count\":%zu",
             (unsigned long long)p->ms, (unsigned long long)p->calls, (unsigned long long)p->bytes, (long long)p->live,
             (long long)p->peak, (unsigned long long)p->peak_ms, p->site_count);
@@ -160,12 +160,12 @@ bool prof_write_html(FILE *out, const struct prof_model *m)
     fputs("],\"names\":[", out);
     for (size_t i = 0; i < t.n; i++) {
         fputs(i ? "," : "", out);
-        json_string(out, t.name[i]);
+        page_json_string(out, t.name[i]);
     }
     fputs("],\"places\":[", out);
     for (size_t i = 0; i < t.n; i++) {
         fputs(i ? "," : "", out);
-        json_string(out, t.place[i]);
+        page_json_string(out, t.place[i]);
     }
     fputs("],\"hist\":[", out);
     for (size_t i = 0; i < p->hist_count; i++)

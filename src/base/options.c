@@ -37,6 +37,10 @@ _Static_assert(HK_STACK_DEPTH_MAX == HK_PARSE_STACK_DEPTH_MAX, "parse.h and base
 /* A sample per 512 KiB allocated on average, as jemalloc's and tcmalloc's heap profilers take:
  * a few thousand samples a second in an allocation-heavy program, too few to be felt. */
 #define HK_DEFAULT_PROFILE_RATE ((size_t)512 << 10)
+/* Freed blocks heap checking holds back before reuse: as Valgrind's default freelist volume
+ * (20 MB), so a use after free within the next few thousand frees still finds the pattern. */
+#define HK_DEFAULT_QUARANTINE_BYTES ((size_t)16 << 20)
+#define HK_DEFAULT_QUARANTINE_COUNT ((size_t)1 << 16)
 
 typedef enum {
     HK_OPT_BOOL,
@@ -49,7 +53,10 @@ typedef enum {
     HK_OPT_TOOL,
     HK_OPT_RUN_DIR,
     HK_OPT_NUMA,
-    HK_OPT_PROFILE
+    HK_OPT_PROFILE,
+    HK_OPT_CHECK,
+    HK_OPT_SIDE,
+    HK_OPT_COUNT
 } hk_opt_type_t;
 
 typedef struct hk_option_s {
@@ -77,6 +84,12 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_PROFILE_DIR", HK_OPT_PATH, HK_FIELD(profile_dir), "a directory path"},
     {"HEAPKIT_PROFILE_RATE", HK_OPT_BYTES, HK_FIELD(profile_rate), "a size in bytes from 1, with an optional K, M or G suffix"},
     {"HEAPKIT_PROFILE_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(profile_signal), "a signal name (USR2, SIGUSR2) or number"},
+    {"HEAPKIT_CHECK", HK_OPT_CHECK, HK_FIELD(check), "0, 1 (canaries and quarantine) or guard"},
+    {"HEAPKIT_CHECK_SIDE", HK_OPT_SIDE, HK_FIELD(check_left), "'right' or 'left'"},
+    {"HEAPKIT_CHECK_DIR", HK_OPT_PATH, HK_FIELD(check_dir), "a directory path"},
+    {"HEAPKIT_QUARANTINE_BYTES", HK_OPT_BYTES, HK_FIELD(quarantine_bytes), "a size in bytes, with an optional K, M or G suffix"},
+    {"HEAPKIT_QUARANTINE_COUNT", HK_OPT_COUNT, HK_FIELD(quarantine_count), "a number of blocks from 0 to 16777216"},
+    {"HEAPKIT_SAMPLE_GUARD", HK_OPT_COUNT, HK_FIELD(sample_guard), "a number of allocations from 0 to 16777216 (0 = off)"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
     {"HEAPKIT_NUMA", HK_OPT_NUMA, HK_FIELD(numa), "'local', 'interleave' or 'off'"},
     {"HEAPKIT_NUMA_FAKE", HK_OPT_PATH, HK_FIELD(numa_fake), "a directory laid out like /sys"},
@@ -169,6 +182,19 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
         else if (!strcmp(value, "off")) *(int *)field = HK_NUMA_MODE_OFF;
         else return false;
         return true;
+    case HK_OPT_CHECK:
+        return hk_parse_check(value, field);
+    case HK_OPT_SIDE:
+        if (strcmp(value, "left") != 0 && strcmp(value, "right") != 0) return false;
+        *(bool *)field = value[0] == 'l';
+        return true;
+    case HK_OPT_COUNT: {
+        int64_t v;
+        const char *rest;
+        if (!hk_parse_int(value, &v, &rest) || *rest != '\0' || v < 0 || v > HK_PARSE_COUNT_MAX) return false;
+        *(size_t *)field = (size_t)v;
+        return true;
+    }
     case HK_OPT_RUN_DIR:
         if (*value != '/') return false;
         hk_run_dir_path = value;
@@ -220,6 +246,12 @@ void hk_options_init(hk_options_t *o) {
     o->profile_dir = NULL;
     o->profile_rate = HK_DEFAULT_PROFILE_RATE;
     o->profile_signal = 0;
+    o->check = HK_CHECK_OFF;
+    o->check_left = false;
+    o->check_dir = NULL;
+    o->quarantine_bytes = HK_DEFAULT_QUARANTINE_BYTES;
+    o->quarantine_count = HK_DEFAULT_QUARANTINE_COUNT;
+    o->sample_guard = 0;
     if (environ == NULL) return;
     const char *leak_only = NULL; /* the first leak option set */
     const char *profile_only = NULL; /* the first profile option set */

@@ -56,9 +56,18 @@ typedef struct hk_stack_cache_entry_s {
     uintptr_t ra[HK_STACK_CACHE_FRAMES];
 } hk_stack_cache_entry_t;
 
+/* Return addresses of the program's calls into the allocator, and the entry point each called
+ * (hk_track_entry_of): telling it reads the code before the address with a system call, which a
+ * stack cache miss would otherwise pay every time (heap checking captures a stack at each free too). */
+#define HK_ENTRY_CACHE_SHIFT 9
+#define HK_ENTRY_CACHE ((size_t)1 << HK_ENTRY_CACHE_SHIFT)
+
 typedef struct hk_stack_cache_s {
     hk_stack_cache_entry_t sets[HK_STACK_CACHE_SETS][HK_STACK_CACHE_WAYS];
     uint32_t next_way[HK_STACK_CACHE_SETS];
+    struct {
+        uintptr_t ra, entry;
+    } entries[HK_ENTRY_CACHE];
 } hk_stack_cache_t;
 
 static struct {
@@ -170,13 +179,26 @@ static uintptr_t hk_track_entry_of(uintptr_t ra) {
  * allocation call itself (docs/leak-report-format.md): frame #0 is the entry point the program
  * called, recorded as its address + 1 (a return address's shape: readers look up `a - 1`), then
  * up to HEAPKIT_STACK_DEPTH frames of the program. */
-static uint32_t hk_track_keep(const uintptr_t *raw, size_t n) {
+static uint32_t hk_track_keep(const uintptr_t *raw, size_t n, hk_stack_cache_t *cache) {
     hk_module_history_note(); /* a frame may be in an object loaded since: remember it past a dlclose */
     size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
     while (first < n && hk_track_is_own(raw[first])) first++;
     size_t kept = n - first;
     if (kept > depth) kept = depth;
-    uintptr_t entry = first > 0 && kept > 0 ? hk_track_entry_of(raw[first]) : 0;
+    uintptr_t entry = 0;
+    if (first > 0 && kept > 0) {
+        uintptr_t ra = raw[first];
+        size_t slot = (size_t)((ra * HK_GOLDEN_RATIO_64) >> (64 - HK_ENTRY_CACHE_SHIFT));
+        if (cache != NULL && cache->entries[slot].ra == ra) {
+            entry = cache->entries[slot].entry;
+        } else {
+            entry = hk_track_entry_of(ra);
+            if (cache != NULL) {
+                cache->entries[slot].ra = ra;
+                cache->entries[slot].entry = entry;
+            }
+        }
+    }
     if (entry == 0) return hk_stack_depot_put(raw + first, kept);
     uintptr_t frames[HK_STACK_DEPTH_MAX + 1];
     frames[0] = entry + 1;
@@ -254,7 +276,7 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
         uint32_t slot[HK_STACK_CACHE_FRAMES];
         size_t n = hk_unwind_slots(base, ra, slot, max);
         if (n > 0) {
-            id = hk_track_keep(ra, n);
+            id = hk_track_keep(ra, n, heap->stack_cache);
             size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
             hk_stack_cache_entry_t *e = &set[heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS];
             e->base = base;
@@ -268,7 +290,7 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     if (id == 0) {
         void *raw[HK_STACK_DEPTH_MAX + HK_OWN_FRAMES_MAX];
         int n = unw_backtrace(raw, (int)max);
-        id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0);
+        id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0, heap != NULL ? heap->stack_cache : NULL);
     }
     hk_own_work = false;
     return id;
@@ -276,7 +298,14 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
 
 uint32_t hk_track_stack_here(void) { return hk_track_stack(NULL); }
 
-static void hk_track_heap_done(hk_heap_t *heap) {
+/* The depot id of the current call stack, the library's frames left out: heap checking's
+ * allocation and free stacks, through the same per-thread cache. */
+uint32_t hk_track_capture(void) {
+    hk_heap_t *heap = hk_heap_tls;
+    return hk_track_stack(heap == &hk_heap_empty ? NULL : heap);
+}
+
+void hk_track_heap_done(hk_heap_t *heap) {
     if (heap->stack_cache != NULL) hk_meta_unmap(heap->stack_cache, sizeof(hk_stack_cache_t));
     heap->stack_cache = NULL;
 }
@@ -353,6 +382,27 @@ static bool hk_track_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     if (hk_track.observer != NULL) hk_track.observer->free(rec, hk_track_size(seg, rec));
     *rec = (hk_track_rec_t){0};
     return true;
+}
+
+/* Heap checking holds freed blocks in quarantine: the leak scan must not count them, so their
+ * records are cleared when they enter it (through the free hook), and made live again (with no
+ * stack) just before the allocator frees them for good, whose free hook clears them once more. */
+void hk_track_quarantined(void *block) {
+    hk_segment_t *seg;
+    uint8_t *start;
+    hk_track_rec_t *rec = hk_track_locate(block, &seg, &start);
+    if (rec == NULL || seg->kind == HK_SEGMENT_HUGE) {
+        if (rec != NULL) *rec = (hk_track_rec_t){0};
+        return;
+    }
+    hk_track_free(seg, hk_segment_page_of(seg, block), start);
+}
+
+void hk_track_released(void *block) {
+    hk_segment_t *seg;
+    uint8_t *start;
+    hk_track_rec_t *rec = hk_track_locate(block, &seg, &start);
+    if (rec != NULL && rec->stack == HK_STACK_NONE) *rec = (hk_track_rec_t){.stack = HK_STACK_UNKNOWN};
 }
 
 hk_block_state_t hk_track_block_state(const void *p) {

@@ -65,6 +65,11 @@ hk_internal hk_block_state_t hk_track_block_state(const void *p);
 hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for a pool/arena name */
 hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
 hk_internal const char *hk_track_label_name(uint16_t label);
+hk_internal uint32_t hk_track_capture(void); /* the current stack's depot id (heap checking) */
+hk_internal void hk_track_heap_done(hk_heap_t *heap); /* a heap goes: its stack cache too */
+/* heap checking's quarantine: a freed block held back is no leak, then is freed for good */
+hk_internal void hk_track_quarantined(void *block);
+hk_internal void hk_track_released(void *block);
 
 /* stack_depot.c — every distinct allocation stack stored once, found again by hash */
 hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
