@@ -223,6 +223,8 @@ enum {
     HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
                             arena's own lock (a shared pool allocates chunks under its lock) */
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
+    HK_LOCK_STACK_WALKS, /* the gate of stack walks (debug/stack_walk_gate.c): fork waits for the
+                            walks under way, which take the depot's lock and the loader's */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_NODE_HEAPS,  /* the per-node heaps of hk_malloc_node: allocating under one takes the
                             locks below (segments, huge, segment map) */

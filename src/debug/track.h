@@ -52,6 +52,12 @@ hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for 
 hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
 hk_internal const char *hk_track_label_name(uint16_t label);
 
+/* stack_walk_gate.c — a stack walk (the unwinders, dl_iterate_phdr) happens between enter and
+ * leave, so fork never copies the process with one under way; enter false: a fork is under way,
+ * walk nothing (the stack is not kept) and do not call leave */
+hk_internal bool hk_stack_walk_enter(void);
+hk_internal void hk_stack_walk_leave(void);
+
 /* stack_depot.c — every distinct allocation stack stored once, found again by hash */
 hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
 hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
