@@ -272,6 +272,8 @@ enum {
     HK_LOCK_QUARANTINE,  /* heap checking's quarantine: taken in a free, takes nothing else */
     HK_LOCK_CHECK_REPORT, /* one heap-error report at a time; takes the guard blocks' table */
     HK_LOCK_GUARD,       /* the guard blocks' table (check_guard.c); takes nothing else */
+    HK_LOCK_STACK_WALKS, /* the gate of stack walks (debug/stack_walk_gate.c): fork waits for the
+                            walks under way, which take the depot's lock and the loader's */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_NODE_HEAPS,  /* the per-node heaps of hk_malloc_node: allocating under one takes the
                             locks below (segments, huge, segment map) */

@@ -257,6 +257,8 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
      * recorded with no stack instead of recursing or blaming the program. */
     if (hk_own_work) return HK_STACK_UNKNOWN;
+    /* The walk (unwinders, dl_iterate_phdr) must not be under way when another thread forks. */
+    if (!hk_stack_walk_enter()) return HK_STACK_UNKNOWN;
     hk_own_work = true;
     hk_track_find_own();
     size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
@@ -293,6 +295,7 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
         id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0, heap != NULL ? heap->stack_cache : NULL);
     }
     hk_own_work = false;
+    hk_stack_walk_leave();
     return id;
 }
 

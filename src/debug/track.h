@@ -71,6 +71,12 @@ hk_internal void hk_track_heap_done(hk_heap_t *heap); /* a heap goes: its stack 
 hk_internal void hk_track_quarantined(void *block);
 hk_internal void hk_track_released(void *block);
 
+/* stack_walk_gate.c — a stack walk (the unwinders, dl_iterate_phdr) happens between enter and
+ * leave, so fork never copies the process with one under way; enter false: a fork is under way,
+ * walk nothing (the stack is not kept) and do not call leave */
+hk_internal bool hk_stack_walk_enter(void);
+hk_internal void hk_stack_walk_leave(void);
+
 /* stack_depot.c — every distinct allocation stack stored once, found again by hash */
 hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
 hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);

@@ -1,0 +1,58 @@
+/* stack_walk_gate.c — keeps fork from splitting a stack walk. A tracked allocation walks its
+ * stack with libunwind or libgcc's unwinder and notes the loaded objects (module_history.c):
+ * both go through dl_iterate_phdr, whose lock glibc (2.36 at least) does not reset in a forked
+ * child, and libunwind has locks of its own. A fork while another thread was inside left the
+ * child with the loader's lock held by a thread it does not have: the child's first stack walk
+ * waited on it for ever. So walks go through this gate, which fork closes (it is in the lock
+ * table) and waits for the walks under way to leave before the process is copied.
+ * A walk that finds the gate closed does not wait for it: it is skipped (the block is recorded
+ * with no stack). Waiting could deadlock: a program thread inside its own dl_iterate_phdr callback
+ * that allocates would wait for the fork, which waits for a walk, which waits for the loader's
+ * lock that thread holds. Only allocations racing a fork lose their stack. */
+#define _GNU_SOURCE
+#include "track.h"
+
+#include <sched.h>
+
+static struct {
+    pthread_mutex_t forker;   /* one fork at a time closes the gate */
+    _Atomic bool closed;      /* a fork is under way: no walk may start */
+    _Atomic uint32_t walkers; /* walks under way (and walks about to find the gate closed) */
+} hk_gate = {.forker = PTHREAD_MUTEX_INITIALIZER};
+
+bool hk_stack_walk_enter(void) {
+    if (atomic_load_explicit(&hk_gate.closed, memory_order_seq_cst)) return false;
+    atomic_fetch_add_explicit(&hk_gate.walkers, 1, memory_order_seq_cst);
+    /* Sequentially consistent with the fork's store of `closed` then load of `walkers`: either
+     * the fork sees this walker counted, or this walker sees the gate closed. */
+    if (hk_likely(!atomic_load_explicit(&hk_gate.closed, memory_order_seq_cst))) return true;
+    atomic_fetch_sub_explicit(&hk_gate.walkers, 1, memory_order_release);
+    return false;
+}
+
+void hk_stack_walk_leave(void) { atomic_fetch_sub_explicit(&hk_gate.walkers, 1, memory_order_release); }
+
+/* Fork prepare: close the gate and wait for the walks inside to finish. They take only locks of
+ * later ranks (the depot's, the core's when the unwinder allocates), which the fork takes after
+ * this, and the loader's, which no thread waiting on us can hold (see above). */
+static void hk_stack_walk_gate_close(void) {
+    pthread_mutex_lock(&hk_gate.forker);
+    atomic_store_explicit(&hk_gate.closed, true, memory_order_seq_cst);
+    while (atomic_load_explicit(&hk_gate.walkers, memory_order_seq_cst) != 0) sched_yield();
+}
+
+/* Fork release, in parent and child alike. */
+static void hk_stack_walk_gate_open(void) {
+    atomic_store_explicit(&hk_gate.closed, false, memory_order_release);
+    pthread_mutex_unlock(&hk_gate.forker);
+}
+
+/* In the child: a thread that counted itself in just as the gate closed, and was copied before
+ * it counted itself out again, does not exist here; its count must not make the child's own next
+ * fork wait for it. The child's one thread is walking nothing. */
+static void hk_stack_walk_gate_after_fork_child(void) {
+    atomic_store_explicit(&hk_gate.walkers, 0, memory_order_relaxed);
+}
+
+HK_LOCK_SET(stack_walks, HK_LOCK_STACK_WALKS, hk_stack_walk_gate_close, hk_stack_walk_gate_open);
+HK_SUBSYSTEM(stack_walks, HK_SUBSYSTEM_LEAK, .fork_child = hk_stack_walk_gate_after_fork_child);
