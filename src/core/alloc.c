@@ -3,6 +3,7 @@
  * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
 #include "hooks.h"
+#include "quarantine.h"
 
 #include <stdlib.h>
 
@@ -11,6 +12,7 @@
 static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
+static hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 
 /* The kernel refused a mapping (commit limit, RLIMIT_AS, RLIMIT_DATA): the huge cache's mappings
@@ -122,7 +124,8 @@ HK_API void hk_free(void *p) {
             hk_heap_page_retire(heap, page);
         return;
     }
-    hk_free_generic(p);
+    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
+    else hk_free_generic(p);
 }
 
 /* How a reported misuse ends, for the end of its message: with HEAPKIT_ON_ERROR=abort, hk_error
@@ -223,6 +226,44 @@ static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, 
     }
     hk_block_t *out = hk_quarantine_swap(heap, b, page);
     if (out != NULL) hk_free_quarantined(heap, out);
+}
+
+/* The hardened free's common case, without the generic path's detour: a block of a page this
+ * thread owns, flagged for nothing but the mode (not full, no aligned pointers, no hook), its
+ * record checked, a start of a block the page carved, not free by its link word. It is zeroed and
+ * swapped into the quarantine; the block it displaces is checked and, if it too is a plain local
+ * block, given back here. Everything else (a suspected double free, a foreign, interior or
+ * never-handed-out pointer, another thread's block, a full page) goes to hk_free_generic, which
+ * checks it exactly and reports it. Every protection of the generic hardened free holds; only
+ * the checks this case cannot fail are not made twice. */
+static void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+    uintptr_t at = ((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift;
+    hk_page_t *page = &seg->pages[at];
+    hk_block_t *b = p;
+    if (hk_unlikely(hk_segment_owner(seg) != heap || hk_page_flags(page) != HK_PAGE_OBSERVED || hk_observed())) {
+        hk_free_generic(p);
+        return;
+    }
+    hk_page_check_at(seg, page, (uintptr_t)seg + (at << seg->page_shift), true);
+    uint64_t index = hk_page_block_index(page, p);
+    if (hk_unlikely(page->start + index * page->block_size != (uint8_t *)p || index >= page->capacity ||
+                    hk_block_looks_free(b, seg))) {
+        hk_free_generic(p);
+        return;
+    }
+    hk_block_t *out = hk_quarantine_swap(heap, b, page);
+    if (out == NULL) return;
+    hk_segment_t *oseg = hk_ptr_segment(out);
+    hk_page_t *opage = hk_segment_page_of(oseg, out);
+    hk_quarantine_check(oseg, opage, out);
+    if (hk_unlikely(hk_segment_owner(oseg) != heap || hk_page_flags(opage) != HK_PAGE_OBSERVED)) {
+        hk_free_block(heap, oseg, opage, out);
+        return;
+    }
+    out->next = hk_encode(opage->free);
+    opage->free = out;
+    opage->is_zero = 0;
+    if (hk_unlikely(--opage->used == 0)) hk_heap_page_retire(heap, opage);
 }
 
 /* Thread exit, after the pools gave back their caches: the quarantine goes back to the pages
