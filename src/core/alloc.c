@@ -228,25 +228,31 @@ static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, 
     if (out != NULL) hk_free_quarantined(heap, out);
 }
 
-/* The hardened free's common case, without the generic path's detour: a block of a page this
- * thread owns, flagged for nothing but the mode (not full, no aligned pointers, no hook), its
- * record checked, a start of a block the page carved, not free by its link word. It is zeroed and
- * swapped into the quarantine; the block it displaces is checked and, if it too is a plain local
- * block, given back here. Everything else (a suspected double free, a foreign, interior or
- * never-handed-out pointer, another thread's block, a full page) goes to hk_free_generic, which
- * checks it exactly and reports it. Every protection of the generic hardened free holds; only
+/* The hardened free's common case, without the generic path's detour: a block of a page flagged
+ * for nothing but the mode (and perhaps full: no aligned pointers, no hook, not released), its
+ * record checked, a block start (one the page carved, if this thread owns it), not free by its
+ * link word. It is zeroed and swapped into the quarantine; the block it displaces is checked and,
+ * if it is a plain block of this thread's, given back here (else by hk_free_block: another
+ * thread's, a full page's). Everything else (a suspected double free, a foreign, interior or
+ * never-handed-out pointer) goes to hk_free_generic, which checks it exactly and reports it. Every protection of the generic hardened free holds; only
  * the checks this case cannot fail are not made twice. */
 static void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap) {
     uintptr_t at = ((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift;
     hk_page_t *page = &seg->pages[at];
     hk_block_t *b = p;
-    if (hk_unlikely(hk_segment_owner(seg) != heap || hk_page_flags(page) != HK_PAGE_OBSERVED || hk_observed())) {
+    /* A full page's blocks wait as any other (the block leaving is given back by hk_free_block,
+     * which takes the page out of the full queue); a thread without a heap has no quarantine. */
+    if (hk_unlikely((hk_page_flags(page) & (uint8_t)~HK_PAGE_IN_FULL) != HK_PAGE_OBSERVED || hk_observed() ||
+                    heap == &hk_heap_empty)) {
         hk_free_generic(p);
         return;
     }
-    hk_page_check_at(seg, page, (uintptr_t)seg + (at << seg->page_shift), true);
+    bool own = hk_segment_owner(seg) == heap;
+    hk_page_check_at(seg, page, (uintptr_t)seg + (at << seg->page_shift), own);
+    /* The carving count is the owner's to read; another thread's block is checked as the
+     * generic path checks it: a block start, not free by its link word. */
     uint64_t index = hk_page_block_index(page, p);
-    if (hk_unlikely(page->start + index * page->block_size != (uint8_t *)p || index >= page->capacity ||
+    if (hk_unlikely(page->start + index * page->block_size != (uint8_t *)p || (own && index >= page->capacity) ||
                     hk_block_looks_free(b, seg))) {
         hk_free_generic(p);
         return;
