@@ -69,6 +69,7 @@ typedef struct hk_stats_s {
     size_t threads;        /* thread heaps alive */
     size_t metadata;       /* address space for the library's own records (heap records, leak
                               tracking tables and stacks), apart from reserved */
+    size_t heap_errors;    /* heap errors found by heap checking (HEAPKIT_CHECK, HEAPKIT_SAMPLE_GUARD) */
 } hk_stats_t;
 
 /* Fill *out with a snapshot. Exact when no other thread is allocating, approximate otherwise. */
@@ -109,6 +110,11 @@ HK_API int hk_leak_check(hk_leak_summary_t *out);
 /* Set the heuristics later checks use (a mask of the above, 0 = none); returns the old mask, or
  * (unsigned)-1 with errno = EINVAL for an unknown bit. */
 HK_API unsigned hk_leak_set_heuristics(unsigned mask);
+
+/* Heap profile (HEAPKIT_PROFILE=exact|sampled): write the profile as it is now to
+ * HEAPKIT_PROFILE_DIR/profile.PID.N.hkp, for `heapkit report`. Returns 0, or -1 with errno =
+ * ENOTSUP when profiling is off (or the errno of the file that could not be written). */
+HK_API int hk_profile_dump(void);
 
 HK_API const char *hk_version(void);
 

@@ -22,8 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_report.h"
 #include "leak_report.h"
 #include "parse.h" /* the library's own parsers (src/base): one set of limits */
+#include "profile_cli.h"
 #include "suppress.h"
 
 #ifndef HK_VERSION_STRING
@@ -40,10 +42,15 @@
 
 /* Exit codes: 2 for a usage error, 126/127 when the program cannot be run, as shells do. */
 enum { EXIT_USAGE = 2, EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
+/* `run --check` (or --sample-guard) found a heap error: a code no common program uses for
+ * itself, so a script can tell it from the program's own failures (--error-exitcode changes it). */
+enum { EXIT_HEAP_ERRORS = 66 };
 
 static const char usage_text[] =
     "usage: heapkit run [options] -- PROG [ARGS...]\n"
     "       heapkit leak-report [report options] DIR\n"
+    "       heapkit report [--top N] [--html OUT.html] [--collapsed[=METRIC]] [--pprof OUT.pb] FILE\n"
+    "       heapkit report --diff A B\n"
     "       heapkit help | --help\n"
     "       heapkit --version\n"
     "\n"
@@ -66,7 +73,8 @@ static const char usage_text[] =
     "                      library installed next to this command\n"
     "  -h, --help          show this help\n"
     "\n"
-    "leak checking (each of these options implies --leaks):\n"
+    "leak checking (each of these options implies --leaks; --json and --stack-depth only\n"
+    "without --check or --sample-guard):\n"
     "  --leaks             track allocations and report leaks on stderr when PROG (and every\n"
     "                      process it forks or execs) ends, with function, file and line\n"
     "                      (HEAPKIT_LEAKS=1, HEAPKIT_LEAK_DIR=a private temporary directory)\n"
@@ -83,6 +91,38 @@ static const char usage_text[] =
     "  --leak-signal SIG   check for leaks whenever PROG gets signal SIG (USR2, SIGUSR2 or a\n"
     "                      number)  (HEAPKIT_LEAK_SIGNAL=SIG); sent to this command, a USR1,\n"
     "                      USR2 or real-time SIG is passed on to PROG\n"
+    "\n"
+    "heap profile:\n"
+    "  --profile[=MODE]    record a heap profile: MODE exact (the default: every allocation's\n"
+    "                      site) or sampled (one allocation per --profile-rate bytes on average,\n"
+    "                      cheap enough to leave on)  (HEAPKIT_PROFILE=MODE)\n"
+    "  -o, --output FILE   the program's profile (default heapkit.PID.hkp); those of other\n"
+    "                      processes and earlier dumps go to FILE.PID.N\n"
+    "  --profile-rate N    sampled mode: mean bytes between samples (default 512K; K, M, G)\n"
+    "                      (HEAPKIT_PROFILE_RATE=N)\n"
+    "  --profile-signal SIG  also write a profile whenever PROG gets SIG\n"
+    "                      (HEAPKIT_PROFILE_SIGNAL=SIG)\n"
+    "\n"
+    "report summarizes a profile on the terminal: the top sites by live bytes at the heap's\n"
+    "peak, by calls, by temporary allocations and by bytes still live at exit. --html writes\n"
+    "one self-contained page (timeline, top sites, flame graphs, sizes, heap map); --collapsed\n"
+    "prints folded stacks weighted by METRIC (peak, calls, bytes, temporary, leaked); --pprof\n"
+    "writes pprof's format; --diff shows which sites grew from profile A to profile B.\n"
+    "heap checking (see heapkit(1); reports name the block and show where it was\n"
+    "allocated, freed and accessed, with function, file and line):\n"
+    "  --check[=MODE]      find heap errors: MODE canary (the default: redzones with canaries,\n"
+    "                      freed blocks held in a quarantine) or guard (every block next to\n"
+    "                      an inaccessible page, faults caught at the access)  (HEAPKIT_CHECK)\n"
+    "  --check-side SIDE   guard mode: right (the default: overflows) or left (underflows)\n"
+    "                      (HEAPKIT_CHECK_SIDE)\n"
+    "  --quarantine-bytes N, --quarantine-count N\n"
+    "                      freed blocks held back from reuse (default 16M bytes, 65536 blocks)\n"
+    "  --sample-guard N    about one allocation in N on a guard page, cheap enough for\n"
+    "                      production (HEAPKIT_SAMPLE_GUARD)\n"
+    "  --on-error ACTION   continue (the default) or abort after a heap error (HEAPKIT_ON_ERROR)\n"
+    "  --error-exitcode N  exit with N (0-255; default 66) if a heap error was found\n"
+    "  --json FILE         with --check or --sample-guard: write the heap errors (and the leak\n"
+    "                      report, with --leaks) as JSON to FILE\n"
     "\n"
     "leak-report reports the raw leak reports (leaks.PID.N.raw) that programs run with\n"
     "HEAPKIT_LEAKS=1 HEAPKIT_LEAK_DIR=DIR left in DIR, and takes --json, --exitcode,\n"
@@ -230,6 +270,14 @@ struct run_options {
     const char *lib;
     const char *stack_depth;
     int leak_signal; /* 0: none */
+    const char *profile;        /* "exact" or "sampled", or NULL */
+    const char *profile_output; /* -o FILE */
+    const char *profile_rate;
+    int profile_signal; /* 0: none */
+    const char *check;        /* HEAPKIT_CHECK's value, or NULL */
+    const char *check_side, *quarantine_bytes, *quarantine_count, *sample_guard, *on_error;
+    int error_exitcode;       /* when heap checking found an error */
+    bool leaks_asked;         /* --leaks or a leak-only option (not just --json or --stack-depth) */
     struct report_options report;
     char **argv; /* the program and its arguments, NULL-terminated */
 };
@@ -292,7 +340,8 @@ static bool take_report_option(char **argv, int argc, int *i, const char *cmd, s
 
 static struct run_options parse_run(int argc, char **argv)
 {
-    struct run_options o = { .report.exitcode = -1 };
+    struct run_options o = { .report.exitcode = -1, .error_exitcode = EXIT_HEAP_ERRORS };
+    bool json_or_depth = false; /* options that imply --leaks unless heap checking is on */
     int i = 0;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -307,14 +356,46 @@ static struct run_options parse_run(int argc, char **argv)
             o.stats = true;
         else if (strcmp(a, "--verbose") == 0)
             o.verbose = true;
+        else if (strcmp(a, "--check") == 0)
+            o.check = "1";
+        else if (strncmp(a, "--check=", 8) == 0) {
+            int64_t mode;
+            if (!hk_parse_check(a + 8, &mode) || mode == 0)
+                usage_error("run: --check wants canary or guard, not '%s'", a + 8);
+            o.check = mode == 2 ? "guard" : "1";
+        } else if (take_value(argv, argc, &i, "--check-side", &o.check_side, "run")) {
+            if (strcmp(o.check_side, "left") != 0 && strcmp(o.check_side, "right") != 0)
+                usage_error("run: --check-side wants left or right, not '%s'", o.check_side);
+        } else if (take_value(argv, argc, &i, "--quarantine-bytes", &o.quarantine_bytes, "run")) {
+            if (o.quarantine_bytes[0] < '0' || o.quarantine_bytes[0] > '9')
+                usage_error("run: --quarantine-bytes wants a size in bytes (K, M or G suffix), not '%s'",
+                            o.quarantine_bytes);
+        } else if (take_value(argv, argc, &i, "--quarantine-count", &o.quarantine_count, "run")) {
+            if (parse_number(o.quarantine_count, 0, HK_PARSE_COUNT_MAX) < 0)
+                usage_error("run: --quarantine-count wants a number of blocks from 0 to %d, not '%s'",
+                            HK_PARSE_COUNT_MAX, o.quarantine_count);
+        } else if (take_value(argv, argc, &i, "--sample-guard", &o.sample_guard, "run")) {
+            if (parse_number(o.sample_guard, 1, HK_PARSE_COUNT_MAX) < 0)
+                usage_error("run: --sample-guard wants a number of allocations from 1 to %d, not '%s'",
+                            HK_PARSE_COUNT_MAX, o.sample_guard);
+        } else if (take_value(argv, argc, &i, "--on-error", &o.on_error, "run")) {
+            if (strcmp(o.on_error, "abort") != 0 && strcmp(o.on_error, "continue") != 0)
+                usage_error("run: --on-error wants abort or continue, not '%s'", o.on_error);
+        } else if (take_value(argv, argc, &i, "--error-exitcode", &v, "run")) {
+            long code = parse_number(v, 0, 255);
+            if (code < 0)
+                usage_error("run: --error-exitcode wants a number from 0 to 255, not '%s'", v);
+            o.error_exitcode = (int)code;
+        } else if (strncmp(a, "--json", 6) == 0 && take_report_option(argv, argc, &i, "run", &o.report))
+            json_or_depth = true;
         else if (strcmp(a, "--leaks") == 0 || take_report_option(argv, argc, &i, "run", &o.report))
-            o.leaks = true;
+            o.leaks = o.leaks_asked = true;
         else if (take_value(argv, argc, &i, "--stack-depth", &o.stack_depth, "run")) {
             int64_t depth;
             if (!hk_parse_depth(o.stack_depth, &depth))
                 usage_error("run: --stack-depth wants a number of frames from 1 to %d, not '%s'",
                             HK_PARSE_STACK_DEPTH_MAX, o.stack_depth);
-            o.leaks = true;
+            json_or_depth = true;
         } else if (take_value(argv, argc, &i, "--leak-signal", &v, "run")) {
             int64_t sig;
             const char *why = hk_parse_signal(v, &sig);
@@ -322,7 +403,32 @@ static struct run_options parse_run(int argc, char **argv)
                 usage_error("run: --leak-signal wants a signal name (USR2, SIGUSR2) or number that does not "
                             "end the program, not '%s': %s", v, why);
             o.leak_signal = (int)sig;
-            o.leaks = true;
+            o.leaks = o.leaks_asked = true;
+        } else if (strcmp(a, "--profile") == 0) {
+            o.profile = "exact";
+        } else if (strncmp(a, "--profile=", 10) == 0) {
+            int64_t mode;
+            if (!hk_parse_profile(a + 10, &mode) || mode == HK_PROFILE_OFF)
+                usage_error("run: --profile= wants exact or sampled, not '%s'", a + 10);
+            o.profile = mode == HK_PROFILE_EXACT ? "exact" : "sampled";
+        } else if (take_value(argv, argc, &i, "--profile-rate", &o.profile_rate, "run")) {
+            char *end;
+            unsigned long long rate = strtoull(o.profile_rate, &end, 10);
+            if (end == o.profile_rate || rate == 0 || (*end != '\0' && strchr("kKmMgG", *end) == NULL) ||
+                (*end != '\0' && end[1] != '\0'))
+                usage_error("run: --profile-rate wants a number of bytes from 1, with an optional K, M or G suffix, "
+                            "not '%s'", o.profile_rate);
+        } else if (take_value(argv, argc, &i, "--profile-signal", &v, "run")) {
+            int64_t sig;
+            const char *why = hk_parse_signal(v, &sig);
+            if (why != NULL)
+                usage_error("run: --profile-signal wants a signal name (USR2, SIGUSR2) or number that does not "
+                            "end the program, not '%s': %s", v, why);
+            o.profile_signal = (int)sig;
+        } else if (take_value(argv, argc, &i, "--output", &o.profile_output, "run") ||
+                   take_value(argv, argc, &i, "-o", &o.profile_output, "run")) {
+            if (o.profile_output[0] == '\0')
+                usage_error("run: --output needs a file name");
         } else if (take_value(argv, argc, &i, "--stats-file", &o.stats_file, "run")) {
             if (o.stats_file[0] == '\0')
                 usage_error("run: --stats-file needs a file name");
@@ -340,6 +446,11 @@ static struct run_options parse_run(int argc, char **argv)
     }
     if (i + 1 >= argc)
         usage_error("run: no program given (heapkit run [options] -- PROG [ARGS...])");
+    if (o.profile == NULL && (o.profile_output != NULL || o.profile_rate != NULL || o.profile_signal != 0))
+        usage_error("run: -o, --profile-rate and --profile-signal need --profile");
+    /* --json and --stack-depth serve heap checking when it is on, else they mean leak checking */
+    if (json_or_depth && o.check == NULL && o.sample_guard == NULL)
+        o.leaks = true;
     o.argv = argv + i + 1;
     return o;
 }
@@ -398,6 +509,31 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
         snprintf(number, sizeof number, "%d", o->leak_signal);
         set_env("HEAPKIT_LEAK_SIGNAL", number, o->verbose);
     }
+    if (o->profile != NULL) { /* the profiles go to the run's directory first (profile_collect) */
+        set_env("HEAPKIT_PROFILE", o->profile, o->verbose);
+        set_env("HEAPKIT_PROFILE_DIR", run_dir, o->verbose);
+        if (o->profile_rate != NULL)
+            set_env("HEAPKIT_PROFILE_RATE", o->profile_rate, o->verbose);
+        if (o->profile_signal != 0) {
+            char number[16];
+            snprintf(number, sizeof number, "%d", o->profile_signal);
+            set_env("HEAPKIT_PROFILE_SIGNAL", number, o->verbose);
+        }
+    }
+    if (o->check != NULL)
+        set_env("HEAPKIT_CHECK", o->check, o->verbose);
+    if (o->check_side != NULL)
+        set_env("HEAPKIT_CHECK_SIDE", o->check_side, o->verbose);
+    if (o->quarantine_bytes != NULL)
+        set_env("HEAPKIT_QUARANTINE_BYTES", o->quarantine_bytes, o->verbose);
+    if (o->quarantine_count != NULL)
+        set_env("HEAPKIT_QUARANTINE_COUNT", o->quarantine_count, o->verbose);
+    if (o->sample_guard != NULL)
+        set_env("HEAPKIT_SAMPLE_GUARD", o->sample_guard, o->verbose);
+    if (o->on_error != NULL)
+        set_env("HEAPKIT_ON_ERROR", o->on_error, o->verbose);
+    if (o->check != NULL || o->sample_guard != NULL)
+        set_env("HEAPKIT_CHECK_DIR", run_dir, o->verbose);
 }
 
 /* --- the leak report directory ------------------------------------------------------------- */
@@ -784,11 +920,12 @@ static int cmd_run(int argc, char **argv)
     if (o.verbose)
         fprintf(stderr, "heapkit: preloading %s\n", lib);
     FILE *json = open_json(o.report.json);
-    char *run_dir = make_run_dir(o.leaks);
+    bool checking = o.check != NULL || o.sample_guard != NULL;
+    char *run_dir = make_run_dir(o.leaks || checking);
     remove_on_every_exit(run_dir);
     const char *leak_dir = o.leaks ? run_dir : NULL;
     setup_env(&o, lib, run_dir, leak_dir);
-    struct child c = spawn_and_wait(o.argv, o.leak_signal);
+    struct child c = spawn_and_wait(o.argv, o.leak_signal != 0 ? o.leak_signal : o.profile_signal);
     int code = child_exit_code(&c, o.argv[0]);
     int result = -1;
     /* A program the loader left on the C library's malloc must not pass for one heapkit ran. */
@@ -805,6 +942,14 @@ static int cmd_run(int argc, char **argv)
                     "malloc: %s\n", o.argv[0], (long)c.pid, not_loaded);
     }
     free(lib);
+    long heap_errors = 0;
+    if (checking && c.exec_error == 0) {
+        if (json != NULL)
+            fputs("{", json);
+        heap_errors = check_report_dir(run_dir, json);
+        if (json != NULL)
+            fputs(leak_dir != NULL ? ", \"leaks\": " : "}\n", json);
+    }
     if (leak_dir != NULL && c.exec_error == 0) {
         read_child_ends(&c, run_dir);
         struct leak_options lo = { .suppressions = &o.report.suppressions,
@@ -814,13 +959,21 @@ static int cmd_run(int argc, char **argv)
                                .reaped = c.reaped, .reaped_count = c.reaped_count };
         result = leak_report_dir(leak_dir, &lo, &m);
     }
+    if (o.profile != NULL && c.exec_error == 0 && profile_collect(run_dir, o.profile_output, c.pid) == 0 && code == 0)
+        code = 1;
     remove_leak_dir(run_dir);
     free(run_dir);
     free(c.reaped);
     free(dropped);
-    if (!close_json(json, o.report.json, result >= 0) && code == 0)
+    if (checking && json != NULL && leak_dir != NULL && result < 0)
+        fputs("null", json); /* no leak report to give */
+    if (checking && json != NULL && leak_dir != NULL)
+        fputs("}\n", json);
+    if (!close_json(json, o.report.json, result >= 0 || checking) && code == 0)
         code = 1;
     suppressions_free(&o.report.suppressions);
+    if (heap_errors > 0)
+        return o.error_exitcode;
     return report_exit_code(code, result, &o.report);
 }
 
@@ -867,6 +1020,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "leak-report") == 0)
         return cmd_leak_report(argc - 2, argv + 2);
+    if (strcmp(cmd, "report") == 0)
+        return profile_report_main(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_text, stdout);
         return 0;

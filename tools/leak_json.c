@@ -40,7 +40,7 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-static void json_string(FILE *f, const char *str)
+void json_string(FILE *f, const char *str)
 {
     if (str == NULL) {
         fputs("null", f);
@@ -79,7 +79,7 @@ static void json_count(FILE *f, const char *name, const struct leak_count *c, bo
             last ? "" : ", ");
 }
 
-static void json_frame(FILE *f, const struct leak_frame *fr)
+void json_frame(FILE *f, const struct leak_frame *fr)
 {
     fprintf(f, "{\"address\": \"0x%" PRIx64 "\", \"offset\": \"0x%" PRIx64 "\", \"module\": ", fr->address, fr->rel);
     json_string(f, fr->module);

@@ -178,47 +178,48 @@ static bool is_entry_point(const struct leak_frame *f)
 
 /* Drops heapkit's frames from the top: everything above the outermost entry point in the run of
  * heapkit frames that starts the stack, or that whole run if it holds no entry point. */
-static void trim_own_frames(struct leak_group *g)
+static void trim_own_frames(struct leak_frame *frames, size_t *depth)
 {
     size_t run = 0, keep = 0;
-    while (run < g->depth && in_heapkit(&g->frames[run]))
+    while (run < *depth && in_heapkit(&frames[run]))
         run++;
     keep = run;
     for (size_t i = 0; i < run; i++)
-        if (is_entry_point(&g->frames[i]))
+        if (is_entry_point(&frames[i]))
             keep = i;
     if (keep == 0)
         return;
-    memmove(g->frames, g->frames + keep, (g->depth - keep) * sizeof *g->frames);
-    g->depth -= keep;
+    memmove(frames, frames + keep, (*depth - keep) * sizeof *frames);
+    *depth -= keep;
 }
 
-static void push_frame(struct leak_group *g, size_t *cap, struct leak_frame f)
+static void push_frame(struct leak_frame **frames, size_t *depth, size_t *cap, struct leak_frame f)
 {
-    if (g->depth == *cap) {
+    if (*depth == *cap) {
         *cap = *cap ? *cap * 2 : 16;
-        struct leak_frame *grown = realloc(g->frames, *cap * sizeof *grown);
+        struct leak_frame *grown = realloc(*frames, *cap * sizeof *grown);
         if (grown == NULL) {
             fputs("heapkit: out of memory\n", stderr);
             exit(1);
         }
-        g->frames = grown;
+        *frames = grown;
     }
-    g->frames[g->depth++] = f;
+    (*frames)[(*depth)++] = f;
 }
 
-static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, struct leak_group *g)
+size_t symbolize_stack(struct symbolizer *sym, const struct raw_module *modules, size_t module_count,
+                       const struct raw_stack *st, struct leak_frame **out)
 {
-    const struct raw_stack *st = raw_report_stack(r, g->raw->stack);
-    size_t cap = 0;
+    struct leak_frame *frames = NULL;
+    size_t depth = 0, cap = 0;
     for (size_t i = 0; st != NULL && i < st->depth; i++) {
         const struct raw_frame *rf = &st->frames[i];
         const struct raw_module *m = NULL;
-        if (rf->module >= 0 && (size_t)rf->module < r->module_count && r->modules[rf->module].path != NULL)
-            m = &r->modules[rf->module];
+        if (rf->module >= 0 && (size_t)rf->module < module_count && modules[rf->module].path != NULL)
+            m = &modules[rf->module];
         struct leak_frame f = { .address = rf->addr, .rel = rf->addr };
         if (m == NULL) {
-            push_frame(g, &cap, f);
+            push_frame(&frames, &depth, &cap, f);
             continue;
         }
         f.module = m->path;
@@ -227,7 +228,7 @@ static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, 
         const struct sym_frame *sf;
         size_t n = symbolize(sym, m->path, rf->addr > 0 ? rf->addr - 1 : 0, &sf);
         if (n == 0)
-            push_frame(g, &cap, f);
+            push_frame(&frames, &depth, &cap, f);
         for (size_t j = 0; j < n; j++) {
             f.function = sf[j].function;
             f.file = sf[j].file;
@@ -235,17 +236,31 @@ static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, 
             f.offset = sf[j].inlined ? 0 : sf[j].offset + 1;
             f.inlined = sf[j].inlined;
             f.exported = sf[j].exported;
-            push_frame(g, &cap, f);
+            push_frame(&frames, &depth, &cap, f);
         }
     }
-    trim_own_frames(g);
+    trim_own_frames(frames, &depth);
+    *out = frames;
+    return depth;
+}
+
+/* The same into a group's frames: the profile report's sites are groups too. */
+void leak_symbolize_stack(struct symbolizer *sym, const struct raw_module *modules, size_t module_count,
+                          const struct raw_stack *st, struct leak_group *g)
+{
+    g->depth = symbolize_stack(sym, modules, module_count, st, &g->frames);
+}
+
+static void symbolize_group(struct symbolizer *sym, const struct raw_report *r, struct leak_group *g)
+{
+    leak_symbolize_stack(sym, r->modules, r->module_count, raw_report_stack(r, g->raw->stack), g);
 }
 
 /* The first suppression, in file order, that matches a frame's function, source file (path or
  * name) or module (path or name). */
 static long suppress_group(const struct suppressions *s, const struct leak_group *g)
 {
-    if (s == NULL || s->count == 0 || g->depth == 0)
+    if (s == NULL || s->count == 0 || g->depth == 0 || g->frames == NULL)
         return -1;
     const char **strings = xcalloc(g->depth * 5, sizeof *strings);
     for (size_t i = 0; i < g->depth; i++) {
@@ -497,7 +512,7 @@ static const char *short_path(const char *path, const char *cwd)
     return path;
 }
 
-static void print_frame(long pid, size_t i, const struct leak_frame *f, const char *cwd)
+void print_frame(long pid, size_t i, const struct leak_frame *f, const char *cwd)
 {
     fprintf(stderr, "==%ld==    #%zu ", pid, i);
     if (f->function == NULL && f->file == NULL) {

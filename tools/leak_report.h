@@ -88,6 +88,21 @@ enum { LEAK_REPORT_FOUND = 1, LEAK_REPORT_JSON_FAILED = 2 };
  * (a message says why). */
 int leak_report_dir(const char *dir, const struct leak_options *o, const struct leak_main *m);
 
+/* The frames of a raw stack, symbolized, heapkit's own frames dropped from the top (the
+ * allocation call itself kept as #0); *out is malloc'ed. Also used by the heap-error report. */
+struct symbolizer;
+size_t symbolize_stack(struct symbolizer *sym, const struct raw_module *modules, size_t module_count,
+                       const struct raw_stack *st, struct leak_frame **out);
+/* One frame as the reports print it: "==PID==    #i function (file:line)  [module]". */
+void print_frame(long pid, size_t i, const struct leak_frame *f, const char *cwd);
+/* leak_json.c: a JSON string (escaped; null for NULL) and a frame object. */
+void json_string(FILE *f, const char *str);
+void json_frame(FILE *f, const struct leak_frame *fr);
+/* The same into g->frames (g->depth of them), as the leak report shows stacks; the profile
+ * report's sites use it. */
+void leak_symbolize_stack(struct symbolizer *sym, const struct raw_module *modules, size_t module_count,
+                          const struct raw_stack *st, struct leak_group *g);
+
 /* The JSON report; false if it could not be written (errno says why). */
 bool leak_json_write(FILE *out, const struct leak_set *set);
 

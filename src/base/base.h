@@ -61,11 +61,24 @@ typedef struct hk_options_s {
     int numa;              /* HK_NUMA_MODE_*: where memory goes on a machine with several nodes */
     const char *numa_fake; /* read the topology from this directory instead of /sys, and simulate it */
     bool secure;           /* the hardened mode (core/secure.c, docs/security.md) */
+    int64_t profile;        /* HK_PROFILE_*: heap profile over time (debug/profile.c) */
+    const char *profile_dir; /* where profiles are written (else the current directory) */
+    size_t profile_rate;    /* sampled profile: mean bytes allocated between two samples */
+    int64_t profile_signal; /* write a profile on this signal; 0 = none */
+    int64_t check;         /* heap checking (HEAPKIT_CHECK): HK_CHECK_OFF, _CANARY or _GUARD */
+    bool check_left;       /* guard mode: the guard page before the block (HEAPKIT_CHECK_SIDE=left) */
+    size_t quarantine_bytes; /* freed blocks held back from reuse, at most this many bytes... */
+    size_t quarantine_count; /* ...and this many blocks (HEAPKIT_QUARANTINE_BYTES/_COUNT) */
+    size_t sample_guard;   /* about one allocation in N on a guard slot (HEAPKIT_SAMPLE_GUARD); 0 = none */
+    const char *check_dir; /* write raw heap-error reports there (else plain ones to stderr) */
 } hk_options_t;
 
 /* HEAPKIT_NUMA: local (each thread's memory on its own node, the default), interleave (spread
  * page by page over every node), off (no placement: the kernel's first touch decides). */
 enum { HK_NUMA_MODE_OFF, HK_NUMA_MODE_LOCAL, HK_NUMA_MODE_INTERLEAVE };
+
+/* HEAPKIT_CHECK's modes. */
+enum { HK_CHECK_OFF, HK_CHECK_CANARY, HK_CHECK_GUARD };
 
 /* The deepest allocation stack HEAPKIT_STACK_DEPTH may ask for: deep enough for any program's
  * interesting frames, and what the tracker's buffers on the stack are sized for. */
@@ -106,7 +119,30 @@ typedef struct hk_hooks_s {
      * append to `out` what the feature knows of the block ("the block before it", say), such as
      * its allocation stack, one line each. Called whether or not the feature observes. */
     void (*describe_block)(const void *block, const char *role, hk_buf_t *out);
+    /* A sampler (the sampled heap profile) with the fast paths left on: called for the block at p
+     * once the thread has allocated its countdown's worth of bytes (left: what remains of it,
+     * <= 0); returns the bytes until the next call. Set without `observed`. */
+    int64_t (*sample)(void *p, size_t size, int64_t left);
+    /* Heap checking (debug/check.c) takes the allocation API over: with front set, the API's
+     * generic paths hand every call to it, and it reaches the allocator through hk_core_*
+     * (alloc.c). NULL: the API serves calls itself. */
+    const struct hk_front_s *front;
+    /* Sampled guard slots (HEAPKIT_SAMPLE_GUARD, debug/check_guard.c), with no other hook: the
+     * generic malloc path offers it each allocation (NULL: not this one); a free, realloc or size
+     * query of a pointer outside every segment asks it first (false: not a slot's). */
+    void *(*sample_alloc)(size_t size, bool zero);
+    bool (*sample_owns)(const void *p);
+    const struct hk_front_s *sample_front; /* free, realloc, usable of a slot's block */
 } hk_hooks_t;
+
+/* The allocation API as heap checking serves it (hk_hooks_t.front). */
+typedef struct hk_front_s {
+    void *(*alloc)(size_t size, size_t align, bool zero); /* align 0: the default */
+    void (*free)(void *p, size_t size, bool sized);       /* sized: free_sized's size to check */
+    void *(*realloc)(void *p, size_t size);
+    size_t (*usable)(const void *p);
+    bool (*owns)(const void *p); /* p points into a live block (hk_owns) */
+} hk_front_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */
 enum { HK_PURGER_NOT_STARTED, HK_PURGER_WANTED, HK_PURGER_RUNNING };    /* hk_state.purger_state */
@@ -136,6 +172,7 @@ typedef struct hk_state_s {
     pthread_cond_t purger_wake;
     _Atomic int purger_state;    /* HK_PURGER_* */
     _Atomic bool purger_pending; /* memory waits to be purged */
+    _Atomic size_t heap_errors;  /* heap errors reported by heap checking (hk_stats_t) */
 } hk_state_t;
 
 extern hk_internal hk_state_t hk_state;
@@ -185,7 +222,14 @@ enum {
     HK_SUBSYSTEM_HEAP,   /* init: the thread key whose destructor hands an exiting thread's heap over
                             (and first runs every subsystem's thread_exit) */
     HK_SUBSYSTEM_PURGER, /* fork child: the purger thread is gone */
+    HK_SUBSYSTEM_CHECK_EXIT, /* exit: heap checking empties its quarantine (checking each block) and
+                                checks every live block's canaries, before the leak check, so
+                                quarantined blocks are not counted as leaks */
     HK_SUBSYSTEM_LEAK,   /* init: tracking hooks; start: the leak-signal thread; exit: the leak check */
+    HK_SUBSYSTEM_PROFILE, /* init: the profiler's hooks; start: its timeline thread; exit: the profile */
+    HK_SUBSYSTEM_FRAGMENTATION, /* stats: fragmentation by size class (debug/fragmentation.c) */
+    HK_SUBSYSTEM_CHECK,  /* init: heap checking's front and sampled slots, after the leak hooks,
+                            which it keeps; start: the fault handler; stats: its error counts */
     HK_SUBSYSTEM_REGISTRY, /* stats: the lines of pools and arenas, by name */
     HK_SUBSYSTEM_NUMA_STATS, /* stats: the heap by NUMA node (only with more than one node) */
     HK_SUBSYSTEM_POOLS,  /* thread exit: the thread's pool caches go to their pools as orphans;
@@ -223,6 +267,11 @@ enum {
     HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
                             arena's own lock (a shared pool allocates chunks under its lock) */
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
+    HK_LOCK_PROFILE,     /* the profiler's peak snapshot and profile writing (tried, never waited
+                            for, on the allocation path); writing takes the segment locks after it */
+    HK_LOCK_QUARANTINE,  /* heap checking's quarantine: taken in a free, takes nothing else */
+    HK_LOCK_CHECK_REPORT, /* one heap-error report at a time; takes the guard blocks' table */
+    HK_LOCK_GUARD,       /* the guard blocks' table (check_guard.c); takes nothing else */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_NODE_HEAPS,  /* the per-node heaps of hk_malloc_node: allocating under one takes the
                             locks below (segments, huge, segment map) */

@@ -34,6 +34,13 @@ _Static_assert(HK_STACK_DEPTH_MAX == HK_PARSE_STACK_DEPTH_MAX, "parse.h and base
 #ifndef HK_SECURE_DEFAULT
 #define HK_SECURE_DEFAULT 0
 #endif
+/* A sample per 512 KiB allocated on average, as jemalloc's and tcmalloc's heap profilers take:
+ * a few thousand samples a second in an allocation-heavy program, too few to be felt. */
+#define HK_DEFAULT_PROFILE_RATE ((size_t)512 << 10)
+/* Freed blocks heap checking holds back before reuse: as Valgrind's default freelist volume
+ * (20 MB), so a use after free within the next few thousand frees still finds the pattern. */
+#define HK_DEFAULT_QUARANTINE_BYTES ((size_t)16 << 20)
+#define HK_DEFAULT_QUARANTINE_COUNT ((size_t)1 << 16)
 
 typedef enum {
     HK_OPT_BOOL,
@@ -45,7 +52,11 @@ typedef enum {
     HK_OPT_SIGNAL,
     HK_OPT_TOOL,
     HK_OPT_RUN_DIR,
-    HK_OPT_NUMA
+    HK_OPT_NUMA,
+    HK_OPT_PROFILE,
+    HK_OPT_CHECK,
+    HK_OPT_SIDE,
+    HK_OPT_COUNT
 } hk_opt_type_t;
 
 typedef struct hk_option_s {
@@ -69,6 +80,16 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_LEAK_DIR", HK_OPT_PATH, HK_FIELD(leak_dir), "a directory path"},
     {"HEAPKIT_LEAK_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(leak_signal), "a signal name (USR2, SIGUSR2) or number"},
     {"HEAPKIT_SECURE", HK_OPT_BOOL, HK_FIELD(secure), "0 or 1"},
+    {"HEAPKIT_PROFILE", HK_OPT_PROFILE, HK_FIELD(profile), "off, exact or sampled"},
+    {"HEAPKIT_PROFILE_DIR", HK_OPT_PATH, HK_FIELD(profile_dir), "a directory path"},
+    {"HEAPKIT_PROFILE_RATE", HK_OPT_BYTES, HK_FIELD(profile_rate), "a size in bytes from 1, with an optional K, M or G suffix"},
+    {"HEAPKIT_PROFILE_SIGNAL", HK_OPT_SIGNAL, HK_FIELD(profile_signal), "a signal name (USR2, SIGUSR2) or number"},
+    {"HEAPKIT_CHECK", HK_OPT_CHECK, HK_FIELD(check), "0, 1 (canaries and quarantine) or guard"},
+    {"HEAPKIT_CHECK_SIDE", HK_OPT_SIDE, HK_FIELD(check_left), "'right' or 'left'"},
+    {"HEAPKIT_CHECK_DIR", HK_OPT_PATH, HK_FIELD(check_dir), "a directory path"},
+    {"HEAPKIT_QUARANTINE_BYTES", HK_OPT_BYTES, HK_FIELD(quarantine_bytes), "a size in bytes, with an optional K, M or G suffix"},
+    {"HEAPKIT_QUARANTINE_COUNT", HK_OPT_COUNT, HK_FIELD(quarantine_count), "a number of blocks from 0 to 16777216"},
+    {"HEAPKIT_SAMPLE_GUARD", HK_OPT_COUNT, HK_FIELD(sample_guard), "a number of allocations from 0 to 16777216 (0 = off)"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
     {"HEAPKIT_NUMA", HK_OPT_NUMA, HK_FIELD(numa), "'local', 'interleave' or 'off'"},
     {"HEAPKIT_NUMA_FAKE", HK_OPT_PATH, HK_FIELD(numa_fake), "a directory laid out like /sys"},
@@ -161,10 +182,25 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
         else if (!strcmp(value, "off")) *(int *)field = HK_NUMA_MODE_OFF;
         else return false;
         return true;
+    case HK_OPT_CHECK:
+        return hk_parse_check(value, field);
+    case HK_OPT_SIDE:
+        if (strcmp(value, "left") != 0 && strcmp(value, "right") != 0) return false;
+        *(bool *)field = value[0] == 'l';
+        return true;
+    case HK_OPT_COUNT: {
+        int64_t v;
+        const char *rest;
+        if (!hk_parse_int(value, &v, &rest) || *rest != '\0' || v < 0 || v > HK_PARSE_COUNT_MAX) return false;
+        *(size_t *)field = (size_t)v;
+        return true;
+    }
     case HK_OPT_RUN_DIR:
         if (*value != '/') return false;
         hk_run_dir_path = value;
         return true;
+    case HK_OPT_PROFILE:
+        return hk_parse_profile(value, field);
     }
     return false;
 }
@@ -173,6 +209,12 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
 static bool hk_is_leak_option(const hk_option_t *opt) {
     return opt->type != HK_OPT_TOOL && (opt->field == HK_FIELD(stack_depth) || opt->field == HK_FIELD(leak_dir) ||
                                         opt->field == HK_FIELD(leak_signal));
+}
+
+/* The options that only shape the heap profile (HEAPKIT_PROFILE). */
+static bool hk_is_profile_option(const hk_option_t *opt) {
+    return opt->type != HK_OPT_TOOL && (opt->field == HK_FIELD(profile_dir) || opt->field == HK_FIELD(profile_rate) ||
+                                        opt->field == HK_FIELD(profile_signal));
 }
 
 /* NULL if the value was taken; else why not: "" for "not what opt->expects says", or a reason. */
@@ -200,8 +242,19 @@ void hk_options_init(hk_options_t *o) {
     o->numa = HK_NUMA_MODE_LOCAL;
     o->numa_fake = NULL;
     o->secure = HK_SECURE_DEFAULT;
+    o->profile = HK_PROFILE_OFF;
+    o->profile_dir = NULL;
+    o->profile_rate = HK_DEFAULT_PROFILE_RATE;
+    o->profile_signal = 0;
+    o->check = HK_CHECK_OFF;
+    o->check_left = false;
+    o->check_dir = NULL;
+    o->quarantine_bytes = HK_DEFAULT_QUARANTINE_BYTES;
+    o->quarantine_count = HK_DEFAULT_QUARANTINE_COUNT;
+    o->sample_guard = 0;
     if (environ == NULL) return;
     const char *leak_only = NULL; /* the first leak option set */
+    const char *profile_only = NULL; /* the first profile option set */
     for (char **env = environ; *env != NULL; env++) {
         const char *entry = *env;
         if (strncmp(entry, HK_ENV_PREFIX, sizeof HK_ENV_PREFIX - 1) != 0) continue;
@@ -228,9 +281,19 @@ void hk_options_init(hk_options_t *o) {
         else if (why != NULL)
             hk_message("%s='%s' is not valid: expected %s; using the default", opt->name, eq + 1, opt->expects);
         if (leak_only == NULL && hk_is_leak_option(opt)) leak_only = opt->name;
+        if (profile_only == NULL && hk_is_profile_option(opt)) profile_only = opt->name;
     }
+    if (o->profile_rate == 0) {
+        hk_message("HEAPKIT_PROFILE_RATE=0 is not valid: expected a size in bytes from 1; using the default");
+        o->profile_rate = HK_DEFAULT_PROFILE_RATE;
+    }
+    if (profile_only != NULL && o->profile == HK_PROFILE_OFF)
+        hk_message("%s is set but ignored: profiling is off (HEAPKIT_PROFILE_DIR, HEAPKIT_PROFILE_RATE and "
+                   "HEAPKIT_PROFILE_SIGNAL need HEAPKIT_PROFILE=exact or sampled)", profile_only);
     /* Said once, naming the first: they only shape leak checking, which is off. */
-    if (leak_only != NULL && !o->leaks)
+    /* The stack depth shapes a profile's stacks too. */
+    bool depth_for_profile = o->profile != HK_PROFILE_OFF && leak_only != NULL && !strcmp(leak_only, "HEAPKIT_STACK_DEPTH");
+    if (leak_only != NULL && !o->leaks && !depth_for_profile)
         hk_message("%s is set but ignored: leak checking is off (HEAPKIT_LEAK_DIR, HEAPKIT_STACK_DEPTH and "
                    "HEAPKIT_LEAK_SIGNAL need HEAPKIT_LEAKS=1)", leak_only);
     hk_run_announce();

@@ -58,6 +58,19 @@ static inline bool hk_parse_depth(const char *s, int64_t *out) {
     return true;
 }
 
+/* The most blocks a quarantine count or a guard-sampling period may be (2^24). */
+#define HK_PARSE_COUNT_MAX 16777216
+
+/* HEAPKIT_CHECK's modes: 0/off, 1/on/canary (redzones with canaries, a quarantine) or guard
+ * (guard pages), as 0, 1 or 2 (base.h's HK_CHECK_*). */
+static inline bool hk_parse_check(const char *s, int64_t *out) {
+    if (!strcmp(s, "0") || !strcmp(s, "off") || !strcmp(s, "no")) *out = 0;
+    else if (!strcmp(s, "1") || !strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "canary")) *out = 1;
+    else if (!strcmp(s, "guard")) *out = 2;
+    else return false;
+    return true;
+}
+
 /* A signal by number or name, with or without "SIG", that the program can take and go on.
  * Returns NULL and sets *out, or the reason it is refused. */
 static inline const char *hk_parse_signal(const char *s, int64_t *out) {
@@ -88,6 +101,16 @@ static inline const char *hk_parse_signal(const char *s, int64_t *out) {
         return "a fault signal (SEGV, BUS, FPE, ILL) means the program cannot go on";
     *out = v;
     return NULL;
+}
+
+/* HEAPKIT_PROFILE and `heapkit run --profile=`: which heap profile (debug/profile.c). */
+enum { HK_PROFILE_OFF, HK_PROFILE_EXACT, HK_PROFILE_SAMPLED };
+static inline bool hk_parse_profile(const char *s, int64_t *out) {
+    if (!strcmp(s, "0") || !strcmp(s, "off")) *out = HK_PROFILE_OFF;
+    else if (!strcmp(s, "exact") || !strcmp(s, "1")) *out = HK_PROFILE_EXACT;
+    else if (!strcmp(s, "sampled")) *out = HK_PROFILE_SAMPLED;
+    else return false;
+    return true;
 }
 
 #endif

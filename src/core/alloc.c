@@ -9,11 +9,22 @@
 
 /* The generic paths the fast paths fall back to; never inlined into them, which stay a few
  * instructions long. */
-static hk_noinline void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero);
+static hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
 static hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
+static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
+static void hk_free_core(void *p);
+static void hk_free_unknown_core(void *p);
+
+/* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
+ * paths, which observed keeps off, never test it. */
+static inline const hk_front_t *hk_front(void) { return hk_state.hooks.front; }
+/* p is a sampled guard slot's block (HEAPKIT_SAMPLE_GUARD), which lies outside every segment. */
+static inline bool hk_sampled(const void *p) {
+    return hk_unlikely(hk_state.hooks.sample_owns != NULL) && hk_state.hooks.sample_owns(p);
+}
 
 /* The kernel refused a mapping (commit limit, RLIMIT_AS, RLIMIT_DATA): the huge cache's mappings
  * count against those limits too, so give them back and say whether a retry may succeed. */
@@ -25,13 +36,26 @@ static hk_cold bool hk_out_of_memory_retry(void) {
 
 /* ---------------------------------------------------------------- malloc */
 
+/* The fast path charged the block to the sampling countdown and took it below 0: the charge is
+ * undone and the generic path, which the sampler watches, serves the block. */
+static hk_cold void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, bool zero) {
+    heap->sample_left += (int64_t)size;
+    return hk_malloc_generic(size, heap, zero);
+}
+
 HK_API void *hk_malloc(size_t size) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(size <= HK_DIRECT_MAX)) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
-        if (hk_likely(page->free != NULL)) return hk_page_pop(page);
+        hk_block_t *b = page->free; /* read once: the countdown's store below cannot change it */
+        if (hk_likely(b != NULL)) {
+            /* bytes to the next sample (a sampler's look, on the generic path, once below 0) */
+            if (hk_unlikely((heap->sample_left -= (int64_t)size) < 0)) return hk_malloc_sample_due(heap, size, false);
+            if (hk_likely(hk_page_pop_head(page, b, &b))) return b;
+            return hk_page_pop_checked(page);
+        }
     }
-    return hk_malloc_generic(heap, size, false);
+    return hk_malloc_generic(size, heap, false);
 }
 
 HK_API void *hk_calloc(size_t count, size_t size) {
@@ -44,6 +68,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     if (hk_likely(total <= HK_DIRECT_MAX)) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(total)];
         if (hk_likely(page->free != NULL)) {
+            if (hk_unlikely((heap->sample_left -= (int64_t)total) < 0)) return hk_malloc_sample_due(heap, total, true);
             bool is_zero = page->is_zero;
             hk_block_t *p;
             if (hk_unlikely(!hk_page_pop_quick(page, &p))) return hk_calloc_checked(page, total);
@@ -51,7 +76,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
             return p;
         }
     }
-    return hk_malloc_generic(heap, total, true);
+    return hk_malloc_generic(total, heap, true);
 }
 
 /* calloc's pop when the quick link check failed: the exact check, then the zeroing. */
@@ -62,7 +87,19 @@ static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
     return p;
 }
 
-static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
+static void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
+    if (hk_unlikely(hk_front() != NULL)) return hk_front()->alloc(size, 0, zero);
+    if (hk_unlikely(hk_state.hooks.sample_alloc != NULL)) {
+        void *p = hk_state.hooks.sample_alloc(size, zero);
+        if (p != NULL) return p;
+    }
+    return hk_malloc_core(heap, size, zero);
+}
+
+/* The allocator itself, for heap checking's blocks (no front, no sampling). */
+void *hk_core_alloc(size_t size, bool zero) { return hk_malloc_core(hk_heap_tls, size, zero); }
+
+static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
     hk_purger_start_if_wanted();
     if (hk_unlikely(heap == &hk_heap_empty)) {
         heap = hk_heap_thread_init();
@@ -94,6 +131,7 @@ static void *hk_malloc_generic(hk_heap_t *heap, size_t size, bool zero) {
         if (zero && !is_zero) memset(p, 0, size);
     }
     hk_hook_alloc(p, size);
+    hk_hook_sample(heap, p, size);
     return p;
 }
 
@@ -283,8 +321,22 @@ static void hk_quarantine_flush(void) {
 HK_SUBSYSTEM(secure, HK_SUBSYSTEM_SECURE, .thread_exit = hk_quarantine_flush);
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
- * threads' blocks, suspected double frees. */
+ * threads' blocks, suspected double frees; and every free when heap checking serves the API. */
 static void hk_free_generic(void *p) {
+    if (hk_unlikely(hk_front() != NULL)) {
+        hk_front()->free(p, 0, false);
+        return;
+    }
+    hk_free_core(p);
+}
+
+/* The allocator's own free of a block it handed out, for heap checking (no front). */
+void hk_core_free(void *p) {
+    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT) hk_free_core(p);
+    else hk_free_unknown_core(p);
+}
+
+static void hk_free_core(void *p) {
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
@@ -293,6 +345,7 @@ static void hk_free_generic(void *p) {
             hk_report_interior("free", p, seg->block_size);
             return;
         }
+        (void)hk_hook_free(seg, &seg->pages[0], b); /* a huge block is live while it is mapped */
         hk_huge_free(seg);
         return;
     }
@@ -342,6 +395,19 @@ static void hk_free_generic(void *p) {
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
 static void hk_free_unknown(void *p) {
     if (p == NULL) return;
+    if (hk_unlikely(hk_front() != NULL)) {
+        hk_front()->free(p, 0, false);
+        return;
+    }
+    if (hk_sampled(p)) {
+        hk_state.hooks.sample_front->free(p, 0, false);
+        return;
+    }
+    hk_free_unknown_core(p);
+}
+
+static void hk_free_unknown_core(void *p) {
+    if (p == NULL) return;
     hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
     if (seg != NULL && (uint8_t *)p == (uint8_t *)seg + seg->block_offset) {
         hk_huge_free(seg);
@@ -355,14 +421,16 @@ static void hk_free_unknown(void *p) {
 }
 
 HK_API void hk_free_sized(void *p, size_t size) {
-    (void)size;
+    if (hk_unlikely(hk_front() != NULL) && p != NULL) {
+        hk_front()->free(p, size, true);
+        return;
+    }
     hk_free(p);
 }
 
 HK_API void hk_free_aligned_sized(void *p, size_t alignment, size_t size) {
     (void)alignment;
-    (void)size;
-    hk_free(p);
+    hk_free_sized(p, size);
 }
 
 /* ------------------------------------------------------------- usable size */
@@ -393,9 +461,22 @@ static size_t hk_usable_from(const void *p, const char *who) {
     return 0;
 }
 
-HK_API size_t hk_usable_size(const void *p) { return p == NULL ? 0 : hk_usable_from(p, "malloc_usable_size"); }
+HK_API size_t hk_usable_size(const void *p) {
+    if (p == NULL) return 0;
+    if (hk_unlikely(hk_front() != NULL)) return hk_front()->usable(p);
+    if (hk_sampled(p)) return hk_state.hooks.sample_front->usable(p);
+    return hk_usable_from(p, "malloc_usable_size");
+}
 
-HK_API bool hk_owns(const void *p) { return p != NULL && hk_usable_from(p, NULL) != 0; }
+/* The bytes usable in a block the allocator handed out, for heap checking (no front). */
+size_t hk_core_usable(const void *p) { return hk_usable_from(p, NULL); }
+
+HK_API bool hk_owns(const void *p) {
+    if (p == NULL) return false;
+    if (hk_unlikely(hk_front() != NULL)) return hk_front()->owns(p);
+    if (hk_sampled(p)) return hk_state.hooks.sample_front->owns(p);
+    return hk_usable_from(p, NULL) != 0;
+}
 
 /* ---------------------------------------------------------------- realloc */
 
@@ -442,7 +523,9 @@ static size_t hk_realloc_usable(void *p) {
 }
 
 HK_API void *hk_realloc(void *p, size_t size) {
+    if (hk_unlikely(hk_front() != NULL)) return hk_front()->realloc(p, size);
     if (p == NULL) return hk_malloc(size);
+    if (hk_sampled(p)) return hk_state.hooks.sample_front->realloc(p, size);
     size_t usable = hk_realloc_usable(p);
     if (usable != 0 && size == 0) { /* as glibc: free and return NULL */
         hk_free(p);
@@ -490,6 +573,7 @@ HK_API void *hk_reallocarray(void *p, size_t count, size_t size) {
 /* align is a power of two. Small alignments come for free from the size classes; otherwise
  * over-allocate within a page and mark the page so frees find the block start. */
 static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
+    if (hk_unlikely(hk_front() != NULL)) return hk_front()->alloc(size, align, zero);
     if (align <= HK_BLOCK_ALIGN) {
         if (align == HK_BLOCK_ALIGN && size < HK_BLOCK_ALIGN) size = HK_BLOCK_ALIGN;
         return zero ? hk_calloc(1, size) : hk_malloc(size);
@@ -501,7 +585,7 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
         size_t over = size + align - 1;
         if (over <= HK_MEDIUM_MAX) {
             hk_heap_t *heap = hk_heap_tls;
-            p = hk_malloc_generic(heap, over, zero);
+            p = hk_malloc_generic(over, heap, zero);
             if (p == NULL) return NULL;
             uint8_t *q = (uint8_t *)hk_align_up((uintptr_t)p, align);
             if (q != p) {

@@ -150,6 +150,11 @@ typedef struct hk_page_queue_s {
 } hk_page_queue_t;
 
 struct hk_heap_s {
+    /* Bytes this thread may still allocate on the fast path before the sampling hook
+     * (hk_hooks_t.sample) is owed a look; INT64_MAX when nothing samples. Beside direct[]: the
+     * fast path reads both from one cache line. Signed, so that the fast path's whole cost is a
+     * subtract from memory and a jump on the sign (the block that takes it below 0 is sampled). */
+    int64_t sample_left;
     hk_page_t *direct[HK_DIRECT_COUNT]; /* by HK_DIRECT_INDEX(size): the page serving that size */
     hk_page_queue_t bins[HK_BIN_COUNT];
     hk_page_queue_t full; /* pages with no free block, out of the way of the search */
@@ -269,6 +274,11 @@ hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t
 /* huge.c — blocks over 128 KiB, each in a mapping of its own */
 hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
 hk_internal void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node);
+/* alloc.c: the allocator under heap checking's front (hk_hooks_t.front), which calls these for
+ * the blocks it wraps: no front, no sampling, the hooks as usual. */
+hk_internal void *hk_core_alloc(size_t size, bool zero);
+hk_internal void hk_core_free(void *p);
+hk_internal size_t hk_core_usable(const void *p);
 hk_internal void hk_huge_free(hk_segment_t *seg);
 hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
@@ -340,14 +350,13 @@ hk_internal _Noreturn void hk_corrupt_page(const hk_page_t *page, const char *wh
 hk_internal _Noreturn void hk_page_check_failed(const hk_page_t *page);
 
 /* Pop a block (false: the link needs the exact check of hk_page_pop_checked, nothing was popped);
- * the caller knows page->free is not empty. The link is checked before it becomes
+ * b is the head, page->free, known not to be empty. The link is checked before it becomes
  * the list's head, so a block written after it was freed (or overflowed into) stops the program
  * here with a message instead of handing out, or faulting on, whatever the stray write put there.
  * The fast check is "the next block is within the same 64 KiB as this one": one xor and a shift,
  * exact for small pages, which are 64 KiB aligned; NULL (the end of the list) and the blocks of
  * medium pages take the precise check in hk_page_pop_checked. */
-static inline bool hk_page_pop_quick(hk_page_t *page, hk_block_t **out) {
-    hk_block_t *b = page->free;
+static inline bool hk_page_pop_head(hk_page_t *page, hk_block_t *b, hk_block_t **out) {
     uintptr_t next = b->next ^ hk_key;
     if (hk_unlikely(((next ^ (uintptr_t)b) >> HK_SMALL_PAGE_SHIFT) != 0)) return false;
     page->free = (hk_block_t *)next;
@@ -356,6 +365,9 @@ static inline bool hk_page_pop_quick(hk_page_t *page, hk_block_t **out) {
     *out = b;
     return true;
 }
+
+/* The same, reading the head: b = page->free, which must not be empty. */
+static inline bool hk_page_pop_quick(hk_page_t *page, hk_block_t **out) { return hk_page_pop_head(page, page->free, out); }
 
 /* The whole pop again, out of line, when the quick check fails: the fast paths then keep no
  * register across a call. */

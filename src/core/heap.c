@@ -5,7 +5,7 @@
 
 /* The page of an empty direct entry: its free list is empty, so the fast path falls through. */
 static hk_page_t hk_page_empty;
-hk_internal hk_heap_t hk_heap_empty = {.direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty}};
+hk_internal hk_heap_t hk_heap_empty = {.sample_left = INT64_MAX, .direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty}};
 hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 
 /* Segments one slow-path call adopts at most before it maps a fresh one: each adoption walks a
@@ -268,6 +268,7 @@ hk_heap_t *hk_heap_thread_init(void) {
     if (heap == NULL) return NULL;
     for (size_t w = 0; w < HK_DIRECT_COUNT; w++) heap->direct[w] = &hk_page_empty;
     heap->numa_node = hk_numa_home_node();
+    heap->sample_left = hk_state.hooks.sample != NULL ? 0 : INT64_MAX; /* 0: the hook draws the first interval */
     heap->thread = pthread_self();
     hk_heap_tls = heap;
     /* Only for its destructor, which abandons the heap when the thread exits. */

@@ -15,10 +15,26 @@ static inline void hk_hook_alloc(void *p, size_t size) {
     if (hk_unlikely(hk_state.observed) && hk_state.hooks.alloc) hk_state.hooks.alloc(p, size);
 }
 
-/* false: the observer knows the block is not live (a double free). */
+/* false: the observer knows the block is not live (a double free). Called on the generic free
+ * path; a sampler (which leaves the fast paths on) gets the frees of the pages it flagged
+ * HK_PAGE_OBSERVED, which take this path. */
 static inline bool hk_hook_free(hk_segment_t *seg, hk_page_t *page, void *block) {
-    if (hk_likely(!hk_state.observed) || !hk_state.hooks.free) return true;
+    if (hk_likely(hk_state.hooks.free == NULL)) return true;
     return hk_state.hooks.free(seg, page, block);
+}
+
+/* The generic malloc path counts the bytes the fast path did not (the fast path counts its own
+ * in heap->sample_left and comes here, uncharged, when they run out); once they are out (below 0),
+ * the sampler looks at the block just handed out and says how many bytes until it looks again. */
+static inline void hk_hook_sample(hk_heap_t *heap, void *p, size_t size) {
+    if (hk_likely(hk_state.hooks.sample == NULL) || p == NULL || heap == &hk_heap_empty) return;
+    int64_t left = heap->sample_left - (int64_t)(size > INT64_MAX ? INT64_MAX : size);
+    if (left >= 0) {
+        heap->sample_left = left;
+        return;
+    }
+    int64_t next = hk_state.hooks.sample(p, size, left);
+    heap->sample_left = next > 0 ? next : 1;
 }
 
 static inline bool hk_hook_segment_mapped(hk_segment_t *seg) {

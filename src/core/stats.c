@@ -50,6 +50,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
     pthread_mutex_lock(&hk_state.heaps_lock);
     t->threads = hk_state.heap_count;
     t->metadata = atomic_load_explicit(&hk_state.meta_reserved, memory_order_relaxed);
+    t->heap_errors = atomic_load_explicit(&hk_state.heap_errors, memory_order_relaxed);
     pthread_mutex_unlock(&hk_state.heaps_lock);
     t->huge_live = atomic_load_explicit(&hk_state.huge_live, memory_order_relaxed);
     t->huge_cached = hk_huge_cached();

@@ -387,18 +387,23 @@ HK_NO_SANITIZE static bool hk_scan_dead_stack(uintptr_t lo, uintptr_t hi) {
  * (a memfd, a file another process truncated) past its end would kill us with SIGBUS if touched,
  * and the system call says EFAULT instead. */
 #define HK_SHARED_CHUNK 65536
-static uintptr_t hk_shared_buffer[HK_SHARED_CHUNK / sizeof(uintptr_t)];
 
 HK_NO_SANITIZE static void hk_scan_shared(uintptr_t lo, uintptr_t hi) {
-    for (uintptr_t a = lo; a < hi; a += HK_SHARED_CHUNK) {
-        size_t n = hi - a < HK_SHARED_CHUNK ? hi - a : HK_SHARED_CHUNK;
-        struct iovec local = {hk_shared_buffer, n}, remote = {(void *)a, n};
+    /* the copy lives in the check's scratch (metadata: never a root), not in the library's static
+     * data, where it would cost every program 64 KiB of address space; a page on the stack will do
+     * if the scratch is full */
+    uintptr_t page[512];
+    uintptr_t *copy = hk_leak_scratch(HK_SHARED_CHUNK);
+    size_t chunk = copy != NULL ? HK_SHARED_CHUNK : sizeof page;
+    if (copy == NULL) copy = page;
+    for (uintptr_t a = lo; a < hi; a += chunk) {
+        size_t n = hi - a < chunk ? hi - a : chunk;
+        struct iovec local = {copy, n}, remote = {(void *)a, n};
         ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
         if (got <= 0) return; /* past the end of the file (or not allowed): nothing more to read */
-        hk_scan_words((uintptr_t)hk_shared_buffer, (uintptr_t)hk_shared_buffer + (size_t)got, HK_MARK_REACHABLE);
+        hk_scan_words((uintptr_t)copy, (uintptr_t)copy + (size_t)got, HK_MARK_REACHABLE);
         hk_mark_drain();
-        /* no stale copy may stay behind: linked into the program, our .bss is read as a root */
-        memset(hk_shared_buffer, 0, (size_t)got);
+        memset(copy, 0, (size_t)got); /* no stale copy may stay behind to be read as a root */
         if ((size_t)got < n) return;
     }
 }
@@ -566,6 +571,22 @@ static void hk_group_block(hk_track_rec_t *rec, uintptr_t user, size_t size) {
 
 /* The check proper. self_sp: where the live part of this thread's stack starts (the caller's
  * frames and the registers it spilled), 0 to leave this thread's stack out. */
+/* The calling thread's registers, snapshot at the check's entry: only those the ABI keeps across
+ * a call (x86-64: rbx, rbp, r12-r15) can hold the program's pointers there; the others hold what
+ * the library's own code left in them (a block it just walked, say), which would keep a lost
+ * block reachable. Elsewhere the whole context is scanned. */
+static void hk_scan_own_registers(const ucontext_t *regs) {
+#if defined(__x86_64__)
+    static const int kept[] = {REG_RBX, REG_RBP, REG_R12, REG_R13, REG_R14, REG_R15};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        const greg_t *r = &regs->uc_mcontext.gregs[kept[i]];
+        hk_scan_root((uintptr_t)r, (uintptr_t)(r + 1));
+    }
+#else
+    hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
+#endif
+}
+
 static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const ucontext_t *regs,
                                    hk_leak_summary_t *out) {
     pthread_mutex_lock(&hk_leak.lock);
@@ -597,7 +618,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     } else {
         hk_collect_exclusions();
         hk_leak_each_block(hk_clear_mark);
-        if (regs != NULL) hk_scan_root((uintptr_t)regs, (uintptr_t)(regs + 1));
+        if (regs != NULL) hk_scan_own_registers(regs);
         hk_mark_thread_descriptor((uintptr_t)__builtin_thread_pointer());
         for (size_t i = 0; i < stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
         hk_scan_roots(maps, threads, stopped, result.not_stopped, self_sp);

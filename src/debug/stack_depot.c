@@ -20,7 +20,7 @@ typedef struct hk_stack_entry_s {
     _Atomic uint32_t next; /* next entry in the bucket, 0 = end */
     uint32_t hash;
     uint32_t depth;
-    uint32_t unused;
+    _Atomic uint32_t tag; /* a feature's own word (the profiler's site number); 0 until set */
     uintptr_t frames[];
 } hk_stack_entry_t;
 
@@ -108,6 +108,12 @@ const uintptr_t *hk_stack_get(uint32_t id, size_t *depth) {
     hk_stack_entry_t *e = hk_stack_entry(id);
     *depth = e->depth;
     return e->frames;
+}
+
+/* The tag word of stack `id` (zero until a feature sets it), or NULL for the unknown stack. */
+_Atomic uint32_t *hk_stack_depot_tag(uint32_t id) {
+    if (id <= HK_STACK_UNKNOWN || hk_depot.base == NULL) return NULL;
+    return &hk_stack_entry(id)->tag;
 }
 
 HK_LOCK(stack_depot, HK_LOCK_STACK_DEPOT, &hk_depot.lock);

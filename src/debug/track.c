@@ -56,12 +56,22 @@ typedef struct hk_stack_cache_entry_s {
     uintptr_t ra[HK_STACK_CACHE_FRAMES];
 } hk_stack_cache_entry_t;
 
+/* Return addresses of the program's calls into the allocator, and the entry point each called
+ * (hk_track_entry_of): telling it reads the code before the address with a system call, which a
+ * stack cache miss would otherwise pay every time (heap checking captures a stack at each free too). */
+#define HK_ENTRY_CACHE_SHIFT 9
+#define HK_ENTRY_CACHE ((size_t)1 << HK_ENTRY_CACHE_SHIFT)
+
 typedef struct hk_stack_cache_s {
     hk_stack_cache_entry_t sets[HK_STACK_CACHE_SETS][HK_STACK_CACHE_WAYS];
     uint32_t next_way[HK_STACK_CACHE_SETS];
+    struct {
+        uintptr_t ra, entry;
+    } entries[HK_ENTRY_CACHE];
 } hk_stack_cache_t;
 
 static struct {
+    const hk_track_observer_t *observer; /* the profiler's, or NULL */
     uintptr_t own_lo, own_hi; /* our library's code, when it is a shared object of its own */
     _Atomic bool own_known;
     pthread_mutex_t labels_lock;
@@ -169,13 +179,26 @@ static uintptr_t hk_track_entry_of(uintptr_t ra) {
  * allocation call itself (docs/leak-report-format.md): frame #0 is the entry point the program
  * called, recorded as its address + 1 (a return address's shape: readers look up `a - 1`), then
  * up to HEAPKIT_STACK_DEPTH frames of the program. */
-static uint32_t hk_track_keep(const uintptr_t *raw, size_t n) {
+static uint32_t hk_track_keep(const uintptr_t *raw, size_t n, hk_stack_cache_t *cache) {
     hk_module_history_note(); /* a frame may be in an object loaded since: remember it past a dlclose */
     size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
     while (first < n && hk_track_is_own(raw[first])) first++;
     size_t kept = n - first;
     if (kept > depth) kept = depth;
-    uintptr_t entry = first > 0 && kept > 0 ? hk_track_entry_of(raw[first]) : 0;
+    uintptr_t entry = 0;
+    if (first > 0 && kept > 0) {
+        uintptr_t ra = raw[first];
+        size_t slot = (size_t)((ra * HK_GOLDEN_RATIO_64) >> (64 - HK_ENTRY_CACHE_SHIFT));
+        if (cache != NULL && cache->entries[slot].ra == ra) {
+            entry = cache->entries[slot].entry;
+        } else {
+            entry = hk_track_entry_of(ra);
+            if (cache != NULL) {
+                cache->entries[slot].ra = ra;
+                cache->entries[slot].entry = entry;
+            }
+        }
+    }
     if (entry == 0) return hk_stack_depot_put(raw + first, kept);
     uintptr_t frames[HK_STACK_DEPTH_MAX + 1];
     frames[0] = entry + 1;
@@ -253,7 +276,7 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
         uint32_t slot[HK_STACK_CACHE_FRAMES];
         size_t n = hk_unwind_slots(base, ra, slot, max);
         if (n > 0) {
-            id = hk_track_keep(ra, n);
+            id = hk_track_keep(ra, n, heap->stack_cache);
             size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
             hk_stack_cache_entry_t *e = &set[heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS];
             e->base = base;
@@ -267,13 +290,22 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     if (id == 0) {
         void *raw[HK_STACK_DEPTH_MAX + HK_OWN_FRAMES_MAX];
         int n = unw_backtrace(raw, (int)max);
-        id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0);
+        id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0, heap != NULL ? heap->stack_cache : NULL);
     }
     hk_own_work = false;
     return id;
 }
 
-static void hk_track_heap_done(hk_heap_t *heap) {
+uint32_t hk_track_stack_here(void) { return hk_track_stack(NULL); }
+
+/* The depot id of the current call stack, the library's frames left out: heap checking's
+ * allocation and free stacks, through the same per-thread cache. */
+uint32_t hk_track_capture(void) {
+    hk_heap_t *heap = hk_heap_tls;
+    return hk_track_stack(heap == &hk_heap_empty ? NULL : heap);
+}
+
+void hk_track_heap_done(hk_heap_t *heap) {
     if (heap->stack_cache != NULL) hk_meta_unmap(heap->stack_cache, sizeof(hk_stack_cache_t));
     heap->stack_cache = NULL;
 }
@@ -314,6 +346,11 @@ static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, ui
     return hk_track_record(seg, page, index);
 }
 
+/* The size a live block was asked for: a huge block's may not fit the record. */
+static size_t hk_track_size(const hk_segment_t *seg, const hk_track_rec_t *rec) {
+    return seg->kind == HK_SEGMENT_HUGE ? seg->huge_size : rec->size;
+}
+
 static void hk_track_alloc(void *p, size_t size) {
     hk_segment_t *seg;
     uint8_t *block;
@@ -329,9 +366,12 @@ static void hk_track_alloc(void *p, size_t size) {
         .thread = heap != NULL ? heap->serial : 0,
         .offset = (uint16_t)(((uint8_t *)p - block) >> HK_BLOCK_ALIGN_SHIFT),
     };
+    const hk_track_observer_t *observer = hk_track.observer;
+    if (observer != NULL && rec->stack != HK_STACK_NONE) observer->free(rec, hk_track_size(seg, rec));
     if (seg->kind == HK_SEGMENT_HUGE) seg->huge_size = size;
     fresh.stack = hk_track_stack(heap);
     *rec = fresh;
+    if (observer != NULL) observer->alloc(rec, size);
 }
 
 /* The hook on every free: the record knows exactly whether the block is live, no guessing from
@@ -339,8 +379,30 @@ static void hk_track_alloc(void *p, size_t size) {
 static bool hk_track_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     hk_track_rec_t *rec = hk_track_record(seg, page, hk_page_block_index(page, block));
     if (rec->stack == 0) return false;
+    if (hk_track.observer != NULL) hk_track.observer->free(rec, hk_track_size(seg, rec));
     *rec = (hk_track_rec_t){0};
     return true;
+}
+
+/* Heap checking holds freed blocks in quarantine: the leak scan must not count them, so their
+ * records are cleared when they enter it (through the free hook), and made live again (with no
+ * stack) just before the allocator frees them for good, whose free hook clears them once more. */
+void hk_track_quarantined(void *block) {
+    hk_segment_t *seg;
+    uint8_t *start;
+    hk_track_rec_t *rec = hk_track_locate(block, &seg, &start);
+    if (rec == NULL || seg->kind == HK_SEGMENT_HUGE) {
+        if (rec != NULL) *rec = (hk_track_rec_t){0};
+        return;
+    }
+    hk_track_free(seg, hk_segment_page_of(seg, block), start);
+}
+
+void hk_track_released(void *block) {
+    hk_segment_t *seg;
+    uint8_t *start;
+    hk_track_rec_t *rec = hk_track_locate(block, &seg, &start);
+    if (rec != NULL && rec->stack == HK_STACK_NONE) *rec = (hk_track_rec_t){.stack = HK_STACK_UNKNOWN};
 }
 
 hk_block_state_t hk_track_block_state(const void *p) {
@@ -430,7 +492,11 @@ static void hk_track_describe(const void *p, const char *role, hk_buf_t *out) {
 
 /* In process init, before the first allocation: with HEAPKIT_LEAKS=1 every block is tracked. */
 void hk_track_install(void) {
-    if (!hk_state.options.leaks) return;
+    if (hk_state.options.leaks) hk_track_enable(NULL);
+}
+
+void hk_track_enable(const hk_track_observer_t *observer) {
+    if (observer != NULL) hk_track.observer = observer;
     hk_state.hooks = (hk_hooks_t){
         .alloc = hk_track_alloc,
         .free = hk_track_free,

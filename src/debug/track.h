@@ -45,15 +45,37 @@ static inline hk_track_rec_t *hk_track_record(hk_segment_t *seg, hk_page_t *page
  * into its middle, or live with p the pointer that was handed out. */
 typedef enum { HK_BLOCK_FOREIGN, HK_BLOCK_FREE, HK_BLOCK_INTERIOR, HK_BLOCK_LIVE } hk_block_state_t;
 
+/* A feature that watches every tracked block besides the leak checker (the exact profiler,
+ * profile.c): told after a block's record is filled and before it is cleared. A record filled
+ * again while live (realloc in place, an aligned block inside one just handed out) is first told
+ * as freed. `size` is the size asked for, huge blocks' included. */
+typedef struct hk_track_observer_s {
+    void (*alloc)(const hk_track_rec_t *rec, size_t size);
+    void (*free)(const hk_track_rec_t *rec, size_t size);
+} hk_track_observer_t;
+
 /* track.c */
 hk_internal void hk_track_install(void); /* the hooks, if HEAPKIT_LEAKS=1: in process init */
+/* The hooks, whatever HEAPKIT_LEAKS says, with an observer of every block (or NULL): in process init. */
+hk_internal void hk_track_enable(const hk_track_observer_t *observer);
+/* The depot id of the calling program's stack, the library's frames left out, walked without the
+ * per-thread cache (for a sampled allocation, rare enough not to need one). */
+hk_internal uint32_t hk_track_stack_here(void);
 hk_internal hk_block_state_t hk_track_block_state(const void *p);
 hk_internal uint16_t hk_track_label_intern(const char *name); /* a label id for a pool/arena name */
 hk_internal void hk_track_set_label(const void *p, uint16_t label); /* tag the live block at p */
 hk_internal const char *hk_track_label_name(uint16_t label);
+hk_internal uint32_t hk_track_capture(void); /* the current stack's depot id (heap checking) */
+hk_internal void hk_track_heap_done(hk_heap_t *heap); /* a heap goes: its stack cache too */
+/* heap checking's quarantine: a freed block held back is no leak, then is freed for good */
+hk_internal void hk_track_quarantined(void *block);
+hk_internal void hk_track_released(void *block);
 
 /* stack_depot.c — every distinct allocation stack stored once, found again by hash */
 hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
 hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
+/* A word kept with each stack for a feature's own use (the profiler's site number), found without
+ * a search; NULL for the unknown stack. */
+hk_internal _Atomic uint32_t *hk_stack_depot_tag(uint32_t id);
 
 #endif /* HK_TRACK_H */

@@ -292,7 +292,7 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     uint64_t k = (hk_key ^ (uintptr_t)pool ^ (pool->gen << 32)) * 0x9e3779b97f4a7c15ull;
     pool->key = ((uintptr_t)(k ^ (k >> 29)) | ((uintptr_t)1 << 62)) & ~(uintptr_t)7;
     pool->live_key = pool->key ^ ((uintptr_t)1 << 63);
-    if (hk_tracking()) {
+    if (hk_tracking() || hk_checking()) { /* each object a heapkit block: tracked, or checked */
         pool->mode = HK_POOL_MODE_TRACKED;
         hk_pool_id_put(id);
     } else if (pool->local && id != UINT32_MAX) {
@@ -305,7 +305,7 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock, hk_pool_figures);
     hk_handle_set(&pool->handle, pool, HK_REG_POOL, &pool->reg);
     hk_pool_vg_create(pool);
-    if (hk_tracking()) {
+    if (hk_tracking() || hk_checking()) {
         pool->label = hk_track_label_intern(pool->reg.name);
         hk_track_set_label(pool, pool->label); /* a pool never destroyed is reported by name */
     }

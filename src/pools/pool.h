@@ -6,6 +6,7 @@
 #ifndef HK_POOL_H
 #define HK_POOL_H
 
+#include "check.h" /* heap checking: each object a checked block */
 #include "registry.h"
 
 #define HK_POOL_MAGIC ((uintptr_t)0x6b70b01c0ffee5a0ull) /* mixed into tags: a pool address alone does not match */

@@ -92,6 +92,7 @@ void *hk_pool_tracked_alloc(hk_pool_t *pool) {
     uint8_t *p = pool->align > 16 ? hk_aligned_alloc(pool->align, bytes) : hk_malloc(bytes);
     if (p == NULL) return NULL;
     hk_track_set_label(p, pool->label);
+    hk_check_set_label(p, pool->label); /* heap errors in it name the pool */
     *(uintptr_t *)(p + trailer) = pool->tag;
     if (pool->ctor != NULL) pool->ctor(p, pool->arg);
     atomic_fetch_add_explicit(&pool->tracked_live, 1, memory_order_relaxed);
@@ -99,7 +100,7 @@ void *hk_pool_tracked_alloc(hk_pool_t *pool) {
 }
 
 void hk_pool_tracked_free(hk_pool_t *pool, void *p) {
-    hk_block_state_t state = hk_track_block_state(p);
+    hk_block_state_t state = hk_tracking() ? hk_track_block_state(p) : hk_check_block_state(p);
     size_t trailer = hk_tracked_trailer(pool);
     if (state == HK_BLOCK_FREE) {
         hk_pool_report_double_free(pool, p);

@@ -69,11 +69,14 @@ static inline uintptr_t hk_handle_magic(const void *h, hk_reg_kind_t kind) {
 extern __thread uintptr_t hk_handle_last[HK_REG_KINDS] __attribute__((tls_model("initial-exec")));
 extern _Atomic uintptr_t hk_handle_deaths;
 
-/* Is h a live pool (or arena)? Reads h only if it is heapkit memory. */
+/* Is h a live pool (or arena)? Reads h only if it is heapkit memory (a live block, under heap checking). */
 hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t kind) {
     uintptr_t a = (uintptr_t)h, seen = a ^ atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
     if (hk_likely(seen == hk_handle_last[kind])) return true;
-    if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) return false;
+    if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT) &&
+        /* heap checking's guard blocks lie outside the segments: the pool itself may be one */
+        (hk_likely(hk_state.hooks.front == NULL) || !hk_owns(h)))
+        return false;
     if (hk_unlikely(((const hk_handle_t *)(a + HK_HANDLE_OFFSET))->magic != hk_handle_magic(h, kind))) return false;
     hk_handle_last[kind] = seen;
     return true;

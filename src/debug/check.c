@@ -1,0 +1,535 @@
+/* check.c — heap checking with redzones and a quarantine (HEAPKIT_CHECK=1), and the front through
+ * which every checking mode serves the allocation API (hk_hooks_t.front, base.h).
+ * Each block the program asks for is carved out of a larger block of the allocator's: a header
+ * (who allocated and freed it, sealed so damage or a stale pointer shows), a left canary, the
+ * program's bytes, and a right canary to the end of the allocator's block. Canaries are checked
+ * when the block is freed or reallocated, when it leaves the quarantine and at exit; freed blocks
+ * are filled with a pattern and held back from reuse in a bounded FIFO quarantine, and the pattern
+ * is checked when they leave it, so a write after free is seen then. A free finds its block from
+ * the allocator's page (any pointer into a segment maps to its block), so an interior, double or
+ * foreign free is told exactly. Guard-page mode (check_guard.c) serves blocks on pages of their
+ * own through the same front, and falls back to these blocks when it cannot map more. */
+#include "check.h"
+#include "hooks.h"
+
+#include <unistd.h>
+
+/* The header at the start of the allocator's block, then canary bytes up to the block handed out
+ * at block + user_offset (HK_CHECK_USER_OFFSET, or more for a bigger alignment). `size` comes
+ * first: the allocator's free-list link overwrites the first word of a freed block, and a block
+ * that left the quarantine needs no size, while the stacks after it stay readable. */
+typedef struct hk_check_hdr_s {
+    uint64_t size;        /* bytes asked for */
+    uint32_t seal;        /* hk_check_seal(): the header is ours and undamaged */
+    uint32_t user_offset; /* the block handed out, from the allocator's block */
+    uint32_t alloc_stack, free_stack;
+    uint32_t alloc_thread, free_thread;
+    uint8_t state; /* HK_CHECK_* below */
+    uint8_t unused;
+    uint16_t label; /* a pool's or arena's name (track.c's labels), 0 = none */
+    uint32_t unused2;
+} hk_check_hdr_t;
+
+enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left the quarantine */
+
+/* The header, then 8 canary bytes: the block handed out is 16-byte aligned like every block. */
+#define HK_CHECK_USER_OFFSET 48
+/* The fewest canary bytes after a block (the rest of the allocator's block is canary too). */
+#define HK_CHECK_RIGHT_MIN 16
+/* The most canary bytes on each side: a block with a big alignment or in a big size class has
+ * more room around it, which is left as it is (filling a mebibyte per call would cost more than
+ * it finds). */
+#define HK_CHECK_ZONE_MAX 4096
+/* Canary bytes and the pattern of freed blocks: odd values, no valid pointer or small integer,
+ * distinct from the arenas' 0xdd fill. */
+#define HK_CHECK_REDZONE_BYTE 0xcb
+#define HK_CHECK_FREED_BYTE 0xfd
+/* Blocks the quarantine hands back at once at most; more wait for the next free. */
+#define HK_CHECK_EVICT_BATCH 16
+/* Damaged blocks the exit scan reports (more are counted in one line). */
+#define HK_CHECK_SCAN_MAX 64
+
+_Static_assert(sizeof(hk_check_hdr_t) == 40, "header, then 8 canary bytes before the block");
+
+static struct {
+    pthread_mutex_t lock; /* the quarantine */
+    uint8_t **ring;       /* allocator blocks, oldest at head */
+    size_t cap, head, count, bytes;
+    bool draining; /* exit: blocks go straight back, checked */
+} hk_quarantine = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint32_t hk_check_seal(const uint8_t *block, uint32_t offset, uint8_t state) {
+    uint64_t h = ((uintptr_t)block ^ ((uint64_t)offset << 40) ^ state) * HK_GOLDEN_RATIO_64;
+    return (uint32_t)(h >> 32) ^ 0x6b636568u;
+}
+
+static void hk_check_reseal(uint8_t *block, uint8_t state) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    h->state = state;
+    h->seal = hk_check_seal(block, h->user_offset, state);
+}
+
+/* The header's state if it is sealed, else 0. */
+static uint8_t hk_check_state(const uint8_t *block) {
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    uint8_t s = h->state;
+    if (s < HK_CHECK_LIVE || s > HK_CHECK_DEAD || h->user_offset < HK_CHECK_USER_OFFSET) return 0;
+    return h->seal == hk_check_seal(block, h->user_offset, s) ? s : 0;
+}
+
+/* The allocator's block holding p (*end: its end), or NULL when p is in none. */
+static uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
+    const uint8_t *u = p;
+    if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
+        hk_segment_t *seg = hk_ptr_segment(p);
+        hk_page_t *page = hk_segment_page_of(seg, p);
+        if (!page->in_use || u < page->start || u >= page->start + (size_t)page->reserved * page->block_size)
+            return NULL;
+        uint8_t *b = page->start + hk_page_block_index(page, p) * page->block_size;
+        *end = b + page->block_size;
+        return b;
+    }
+    hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
+    if (seg == NULL) return NULL;
+    uint8_t *b = (uint8_t *)seg + seg->block_offset;
+    if (u < b || u >= b + seg->block_size) return NULL;
+    *end = b + seg->block_size;
+    return b;
+}
+
+/* The canary zones of a block: [*left, user) and [user + size, *right). */
+static void hk_check_zones(uint8_t *block, uint8_t *end, uint8_t **left, uint8_t **right) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size;
+    *left = block + sizeof *h;
+    if ((size_t)(user - *left) > HK_CHECK_ZONE_MAX) *left = user - HK_CHECK_ZONE_MAX;
+    *right = (size_t)(end - user_end) > HK_CHECK_ZONE_MAX ? user_end + HK_CHECK_ZONE_MAX : end;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+static void hk_check_error_of_block(hk_check_error_t *e, const uint8_t *block) {
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    e->block = (uintptr_t)block + h->user_offset;
+    e->block_size = h->size;
+    e->alloc_stack = h->alloc_stack;
+    e->alloc_thread = h->alloc_thread;
+    if (h->state != HK_CHECK_LIVE) {
+        e->free_stack = h->free_stack;
+        e->free_thread = h->free_thread;
+    }
+    e->label = hk_track_label_name(h->label);
+}
+
+/* Report a freed, live or unknown pointer given to a call that frees (or reallocates). */
+static void hk_check_bad_pointer(hk_err_kind_t kind, const char *call, const void *p, const uint8_t *block,
+                                 const char *where) {
+    hk_check_error_t e = {.kind = kind, .call = call, .addr = (uintptr_t)p, .where = where};
+    if (block != NULL) hk_check_error_of_block(&e, block);
+    else e.where = hk_check_where((uintptr_t)p, &e.module);
+    e.access_stack = hk_track_capture();
+    e.access_thread = hk_check_thread();
+    hk_check_report(&e);
+}
+
+/* The first byte from lo to hi that is not `byte` (hi if none); words at a time. */
+static const uint8_t *hk_check_first_not(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
+    uint64_t word = 0x0101010101010101ull * byte;
+    while (lo < hi && ((uintptr_t)lo & 7) != 0) {
+        if (*lo != byte) return lo;
+        lo++;
+    }
+    while (lo + 8 <= hi && *(const uint64_t *)(const void *)lo == word) lo += 8;
+    while (lo < hi && *lo == byte) lo++;
+    return lo;
+}
+
+/* The last byte from lo to hi that is not `byte`, or NULL. */
+static const uint8_t *hk_check_last_not(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
+    for (const uint8_t *q = hi; q > lo; q--)
+        if (q[-1] != byte) return q - 1;
+    return NULL;
+}
+
+/* Check a live or quarantined block's canaries (and a quarantined one's pattern); report what is
+ * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
+static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const char *where) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
+    hk_check_zones(block, end, &zone_lo, &end);
+    bool ok = true;
+    const uint8_t *left = hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE);
+    const uint8_t *right = hk_check_first_not(user_end, end, HK_CHECK_REDZONE_BYTE);
+    const uint8_t *freed = h->state == HK_CHECK_FREED ? hk_check_first_not(user, user_end, HK_CHECK_FREED_BYTE) : user_end;
+    hk_check_error_t base = {.call = call, .where = where};
+    hk_check_error_of_block(&base, block);
+    if (left != NULL || right != end || freed != user_end) {
+        base.access_stack = call != NULL ? hk_track_capture() : HK_STACK_NONE;
+        base.access_thread = hk_check_thread();
+    }
+    if (left != NULL) {
+        hk_check_error_t e = base;
+        e.kind = HK_ERR_UNDERFLOW_WRITE;
+        e.addr = (uintptr_t)left;
+        e.access_size = (size_t)(user - left);
+        hk_check_report(&e);
+        memset(zone_lo, HK_CHECK_REDZONE_BYTE, (size_t)(user - zone_lo)); /* reported once */
+        ok = false;
+    }
+    if (right != end) {
+        hk_check_error_t e = base;
+        e.kind = HK_ERR_OVERFLOW_WRITE;
+        e.addr = (uintptr_t)right;
+        const uint8_t *last = hk_check_last_not(right, end, HK_CHECK_REDZONE_BYTE);
+        e.access_size = (size_t)(last - right) + 1;
+        hk_check_report(&e);
+        memset(user_end, HK_CHECK_REDZONE_BYTE, (size_t)(end - user_end));
+        ok = false;
+    }
+    if (freed != user_end) {
+        hk_check_error_t e = base;
+        e.kind = HK_ERR_FREED_WRITE;
+        e.addr = (uintptr_t)freed;
+        const uint8_t *last = hk_check_last_not(freed, user_end, HK_CHECK_FREED_BYTE);
+        e.access_size = (size_t)(last - freed) + 1;
+        hk_check_report(&e);
+        memset(user, HK_CHECK_FREED_BYTE, h->size);
+        ok = false;
+    }
+    return ok;
+}
+
+/* ------------------------------------------------------------------ blocks */
+
+
+static void *hk_check_alloc(size_t size, size_t align, bool zero) {
+    hk_guard_thread_ready();
+    if (hk_state.options.check == HK_CHECK_GUARD) {
+        void *p = hk_guard_alloc(size, align, zero, false);
+        if (p != NULL) return p;
+    }
+    size_t extra = HK_CHECK_USER_OFFSET + HK_CHECK_RIGHT_MIN + (align > HK_BLOCK_ALIGN ? align : 0), total;
+    if (__builtin_add_overflow(size, extra, &total) || size > UINT32_MAX * (size_t)HK_BLOCK_ALIGN) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint8_t *block = hk_core_alloc(total, false);
+    if (block == NULL) return NULL;
+    uint8_t *user = block + HK_CHECK_USER_OFFSET;
+    if (align > HK_BLOCK_ALIGN) user = (uint8_t *)hk_align_up((uintptr_t)user, align);
+    uint8_t *end = block + hk_core_usable(block);
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    *h = (hk_check_hdr_t){
+        .size = size,
+        .user_offset = (uint32_t)(user - block),
+        .alloc_thread = hk_check_thread(),
+    };
+    uint8_t *zone_lo, *zone_hi;
+    hk_check_zones(block, end, &zone_lo, &zone_hi);
+    memset(zone_lo, HK_CHECK_REDZONE_BYTE, (size_t)(user - zone_lo));
+    memset(user + size, HK_CHECK_REDZONE_BYTE, (size_t)(zone_hi - user) - size);
+    if (zero) memset(user, 0, size);
+    hk_check_reseal(block, HK_CHECK_LIVE);
+    h->alloc_stack = hk_track_capture();
+    hk_hook_alloc(user, size); /* the leak tracker, if on: the block starts here */
+    return user;
+}
+
+/* Hand a block that left the quarantine back to the allocator, checked. */
+static void hk_check_release(uint8_t *block, const char *call) {
+    uint8_t *end;
+    if (hk_check_block_of(block, &end) != block) return;
+    hk_check_block(block, end, call, "quarantine");
+    hk_check_reseal(block, HK_CHECK_DEAD);
+    if (hk_tracking()) hk_track_released(block);
+    hk_core_free(block);
+}
+
+/* Put a freed block in quarantine, and hand back what leaves it. */
+static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
+    uint8_t *evict[HK_CHECK_EVICT_BATCH];
+    size_t n = 0;
+    pthread_mutex_lock(&hk_quarantine.lock);
+    if (hk_quarantine.cap == 0 || hk_quarantine.draining) {
+        evict[n++] = block;
+    } else {
+        if (hk_quarantine.count == hk_quarantine.cap) { /* full by count: the oldest leaves */
+            evict[n++] = hk_quarantine.ring[hk_quarantine.head];
+            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
+            hk_quarantine.count--;
+        }
+        hk_quarantine.ring[(hk_quarantine.head + hk_quarantine.count) % hk_quarantine.cap] = block;
+        hk_quarantine.count++;
+        hk_quarantine.bytes += size;
+        while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 &&
+               n < HK_CHECK_EVICT_BATCH) {
+            uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
+            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
+            hk_quarantine.count--;
+            hk_quarantine.bytes -= ((hk_check_hdr_t *)old)->size;
+            evict[n++] = old;
+        }
+    }
+    pthread_mutex_unlock(&hk_quarantine.lock);
+    for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
+}
+
+/* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
+ * after a report (double, invalid free...). */
+static uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
+    uint8_t *block = hk_check_block_of(p, end);
+    hk_err_kind_t freed_kind = strcmp(call, "realloc") == 0 ? HK_ERR_REALLOC_FREED : HK_ERR_DOUBLE_FREE;
+    if (block == NULL) {
+        hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, NULL, NULL);
+        return NULL;
+    }
+    uint8_t state = hk_check_state(block);
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    if (state == 0) {
+        /* Not a sealed header: the program wrote over it (an underflow), or p lies where no
+         * block of ours starts now (a page reused for another size). */
+        if ((uint8_t *)p == block + HK_CHECK_USER_OFFSET)
+            hk_check_bad_pointer(HK_ERR_UNDERFLOW_WRITE, call, p, NULL, "header");
+        else hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, NULL, "heap");
+        return NULL;
+    }
+    if ((uint8_t *)p != block + h->user_offset) {
+        if (state == HK_CHECK_DEAD) hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, NULL, "heap");
+        else hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, block, "interior");
+        return NULL;
+    }
+    if (state != HK_CHECK_LIVE) {
+        hk_check_bad_pointer(freed_kind, call, p, block, state == HK_CHECK_FREED ? "quarantine" : "released");
+        return NULL;
+    }
+    return block;
+}
+
+static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    hk_check_block(block, end, call, NULL);
+    h->free_stack = hk_track_capture();
+    h->free_thread = hk_check_thread();
+    memset(block + h->user_offset, HK_CHECK_FREED_BYTE, h->size);
+    hk_check_reseal(block, HK_CHECK_FREED);
+    if (hk_tracking()) hk_track_quarantined(block);
+    hk_check_quarantine(block, h->size, call);
+}
+
+static void hk_check_free_call(void *p, size_t size, bool sized, const char *call) {
+    if (p == NULL) return;
+    if (hk_state.options.check == HK_CHECK_GUARD && hk_guard_free(p, size, sized, call)) return;
+    uint8_t *end;
+    uint8_t *block = hk_check_live_block(p, call, &end);
+    if (block == NULL) return;
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    if (sized && size != h->size) {
+        hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = (uintptr_t)p, .access_size = size};
+        hk_check_error_of_block(&e, block);
+        e.access_stack = hk_track_capture();
+        e.access_thread = hk_check_thread();
+        hk_check_report(&e);
+    }
+    hk_check_free_block(block, end, call);
+}
+
+static void hk_check_free(void *p, size_t size, bool sized) {
+    hk_check_free_call(p, size, sized, sized ? "free_sized" : "free");
+}
+
+static void *hk_check_realloc(void *p, size_t size) {
+    if (p == NULL) return hk_check_alloc(size, 0, false);
+    size_t old = hk_state.options.check == HK_CHECK_GUARD ? hk_guard_size(p) : 0;
+    if (hk_state.options.check == HK_CHECK_GUARD && old == 0 && hk_guard_free(p, 0, false, "realloc")) {
+        errno = EINVAL; /* a freed guard block, or one's middle: reported */
+        return NULL;
+    }
+    if (old != 0) {
+        void *q = NULL;
+        if (size != 0 && (q = hk_check_alloc(size, 0, false)) == NULL) return NULL;
+        if (q != NULL) memcpy(q, p, old < size ? old : size);
+        hk_guard_free(p, 0, false, "realloc");
+        return q;
+    }
+    uint8_t *end;
+    uint8_t *block = hk_check_live_block(p, "realloc", &end);
+    if (block == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    void *q = NULL;
+    if (size != 0) { /* size 0 frees, as glibc */
+        q = hk_check_alloc(size, 0, false);
+        if (q == NULL) return NULL; /* p is untouched */
+        memcpy(q, p, h->size < size ? h->size : size);
+    }
+    hk_check_free_block(block, end, "realloc");
+    return q;
+}
+
+static size_t hk_check_usable(const void *p) {
+    size_t n = hk_state.options.check == HK_CHECK_GUARD ? hk_guard_size(p) : 0;
+    if (n != 0) return n;
+    uint8_t *end;
+    uint8_t *block = hk_check_block_of(p, &end);
+    if (block == NULL || hk_check_state(block) != HK_CHECK_LIVE) return 0;
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    return (const uint8_t *)p == block + h->user_offset ? h->size : 0;
+}
+
+static bool hk_check_owns(const void *p) {
+    if (hk_state.options.check == HK_CHECK_GUARD && hk_guard_owns(p)) return true;
+    uint8_t *end;
+    uint8_t *block = hk_check_block_of(p, &end);
+    if (block == NULL || hk_check_state(block) != HK_CHECK_LIVE) return false;
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    const uint8_t *user = block + h->user_offset, *u = p;
+    return u == user || (u > user && u < user + h->size);
+}
+
+hk_block_state_t hk_check_block_state(const void *p) {
+    if (hk_state.options.check == HK_CHECK_GUARD) {
+        hk_block_state_t g = hk_guard_state(p);
+        if (g != HK_BLOCK_FOREIGN) return g;
+    }
+    uint8_t *end;
+    uint8_t *block = hk_check_block_of(p, &end);
+    uint8_t state = block != NULL ? hk_check_state(block) : 0;
+    if (state == 0) return HK_BLOCK_FOREIGN;
+    if ((const uint8_t *)p != block + ((const hk_check_hdr_t *)block)->user_offset)
+        return state == HK_CHECK_LIVE ? HK_BLOCK_INTERIOR : HK_BLOCK_FOREIGN;
+    return state == HK_CHECK_LIVE ? HK_BLOCK_LIVE : HK_BLOCK_FREE;
+}
+
+void hk_check_set_label(const void *p, uint16_t label) {
+    if (!hk_checking()) return;
+    if (hk_state.options.check == HK_CHECK_GUARD) hk_guard_set_label(p, label);
+    uint8_t *end;
+    uint8_t *block = hk_check_block_of(p, &end);
+    if (block == NULL || hk_check_state(block) != HK_CHECK_LIVE) return;
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    if ((const uint8_t *)p == block + h->user_offset) h->label = label;
+}
+
+static const hk_front_t hk_check_front = {
+    .alloc = hk_check_alloc,
+    .free = hk_check_free,
+    .realloc = hk_check_realloc,
+    .usable = hk_check_usable,
+    .owns = hk_check_owns,
+};
+
+/* ------------------------------------------------------------ the process */
+
+static void hk_check_init(void) {
+    if (hk_state.options.sample_guard != 0 || hk_state.options.check != HK_CHECK_OFF) hk_guard_init();
+    if (hk_state.options.check == HK_CHECK_OFF) return;
+    size_t cap = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
+    if (cap != 0) {
+        hk_quarantine.ring = hk_meta_map(cap * sizeof *hk_quarantine.ring);
+        if (hk_quarantine.ring == NULL) {
+            hk_message("cannot map a quarantine of %zu blocks: freed blocks are reused at once", cap);
+            cap = 0;
+        }
+    }
+    hk_quarantine.cap = cap;
+    hk_state.hooks.front = &hk_check_front;
+    if (hk_state.hooks.heap_done == NULL) hk_state.hooks.heap_done = hk_track_heap_done;
+    hk_state.observed = true;
+}
+
+/* At exit: every block in quarantine goes back checked, then every live block's canaries are
+ * checked (a block overrun and never freed). Damaged blocks are gathered under the segments' lock
+ * and reported after it (reports take locks of an earlier rank). */
+static void hk_check_at_exit(uintptr_t caller_sp) {
+    (void)caller_sp;
+    if (hk_state.options.check == HK_CHECK_OFF) {
+        hk_guard_check_all(); /* sampled slots */
+        return;
+    }
+    for (;;) {
+        uint8_t *block = NULL;
+        pthread_mutex_lock(&hk_quarantine.lock);
+        hk_quarantine.draining = true;
+        if (hk_quarantine.count > 0) {
+            block = hk_quarantine.ring[hk_quarantine.head];
+            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
+            hk_quarantine.count--;
+            hk_quarantine.bytes -= ((hk_check_hdr_t *)block)->size;
+        }
+        pthread_mutex_unlock(&hk_quarantine.lock);
+        if (block == NULL) break;
+        hk_check_release(block, NULL);
+    }
+    uint8_t *damaged[HK_CHECK_SCAN_MAX];
+    size_t n = 0, more = 0;
+    pthread_mutex_lock(&hk_state.segments_lock);
+    for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
+        size_t pages = seg->kind == HK_SEGMENT_HUGE ? 1 : seg->page_count;
+        for (size_t i = 0; i < pages; i++) {
+            hk_page_t *page = &seg->pages[i];
+            uint8_t *start;
+            size_t bsize, count;
+            if (seg->kind == HK_SEGMENT_HUGE) {
+                start = (uint8_t *)seg + seg->block_offset;
+                bsize = seg->block_size;
+                count = 1;
+            } else {
+                if (!page->in_use) continue;
+                start = page->start;
+                bsize = page->block_size;
+                count = page->capacity;
+            }
+            for (size_t k = 0; k < count; k++) {
+                uint8_t *b = start + k * bsize;
+                if (hk_check_state(b) != HK_CHECK_LIVE) continue;
+                hk_check_hdr_t *h = (hk_check_hdr_t *)b;
+                uint8_t *user = b + h->user_offset, *zone_lo, *zone_hi;
+                if (h->user_offset + h->size > bsize) continue;
+                hk_check_zones(b, b + bsize, &zone_lo, &zone_hi);
+                if (hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE) == NULL &&
+                    hk_check_first_not(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) == zone_hi)
+                    continue;
+                if (n < HK_CHECK_SCAN_MAX) damaged[n++] = b;
+                else more++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&hk_state.segments_lock);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *end;
+        if (hk_check_block_of(damaged[i], &end) == damaged[i]) hk_check_block(damaged[i], end, NULL, "exit");
+    }
+    if (more != 0) hk_message("heap checking: %zu more damaged blocks at exit not reported", more);
+    hk_guard_check_all();
+}
+
+/* The mode's name, for the statistics. */
+static const char *hk_check_mode_name(bool json) {
+    switch (hk_state.options.check) {
+    case HK_CHECK_CANARY:
+        return json ? "canary" : "canaries and quarantine";
+    case HK_CHECK_GUARD:
+        return json ? "guard" : "guard pages";
+    default:
+        return "off";
+    }
+}
+
+static void hk_check_stats_text(hk_buf_t *b) {
+    if (hk_state.options.check == HK_CHECK_OFF && hk_state.options.sample_guard == 0) return;
+    size_t errors = hk_check_error_count();
+    hk_buf_printf(b, "  heap checking: %s%s, %zu error%s found\n", hk_check_mode_name(false),
+                  hk_state.options.sample_guard != 0 ? ", sampled guard slots" : "", errors, errors == 1 ? "" : "s");
+}
+
+static void hk_check_stats_json(hk_buf_t *b) {
+    hk_buf_printf(b, ",\"check\":{\"mode\":\"%s\",\"sample_guard\":%zu,\"errors\":%zu}", hk_check_mode_name(true),
+                  hk_state.options.sample_guard, hk_check_error_count());
+}
+
+HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);
+HK_SUBSYSTEM(check, HK_SUBSYSTEM_CHECK, .init = hk_check_init, .thread_exit = hk_guard_thread_done,
+             .stats_text = hk_check_stats_text, .stats_json = hk_check_stats_json);
+HK_LOCK(quarantine, HK_LOCK_QUARANTINE, &hk_quarantine.lock);

@@ -1,0 +1,119 @@
+/* profile.h — the heap profiler's shared state (HEAPKIT_PROFILE=exact|sampled): per allocation
+ * site counters (profile.c), the timeline and the heap map at the peak (profile_timeline.c), and
+ * the profile file (profile_write.c, docs/profile-format.md). One process-wide record, hk_profile. */
+#ifndef HK_PROFILE_H
+#define HK_PROFILE_H
+
+#include "parse.h" /* HK_PROFILE_* */
+#include "track.h"
+
+#include <semaphore.h>
+
+/* Distinct allocation sites (stacks) counted; more are counted under the unknown stack. A
+ * program's sites are thousands to tens of thousands; address space only, touched as used. */
+#define HK_PROFILE_SITES_MAX ((size_t)1 << 18)
+/* The lookup table from stack id to site: twice the sites, so probes stay short. */
+#define HK_PROFILE_INDEX_SHIFT 19
+#define HK_PROFILE_INDEX ((size_t)1 << HK_PROFILE_INDEX_SHIFT)
+/* Size histogram: class k holds sizes in [2^(k-1), 2^k), class 0 the size 0. */
+#define HK_PROFILE_HIST 48
+/* Timeline buckets: when they are all used, neighbours merge and buckets get twice as wide, so
+ * the file holds at most this many whatever the run's length. */
+#define HK_PROFILE_BUCKETS 512
+/* The first bucket width, and how often the timeline thread looks (ms). */
+#define HK_PROFILE_TICK_MS 10
+/* Pages of the heap map at the peak: 4096 segments of 64 pages, a 16 GiB heap; more are left out. */
+#define HK_PROFILE_MAP_PAGES ((size_t)1 << 18)
+#define HK_PROFILE_MAP_SEGMENTS ((size_t)1 << 14)
+
+/* One allocation site: counters moved by every thread with relaxed atomics. In sampled mode
+ * they are estimates (each sample stands for the bytes and calls its weight says). */
+typedef struct hk_profile_site_s {
+    uint32_t stack;
+    uint32_t unused;
+    _Atomic uint64_t calls, bytes;           /* allocations made here, and their bytes */
+    _Atomic uint64_t temp_calls, temp_bytes; /* of which freed before the thread allocated again */
+    _Atomic int64_t live, live_blocks;       /* now */
+    _Atomic int64_t peak;                    /* the most this site ever held live */
+    _Atomic uint64_t peak_ms;                /* when, in ms since the profile started */
+    int64_t at_peak, blocks_at_peak;         /* live when the whole heap was at its peak */
+} hk_profile_site_t;
+
+/* One timeline bucket: the largest values seen in it, the counts at its end. */
+typedef struct hk_profile_bucket_s {
+    uint64_t ms; /* its end, since the profile started */
+    int64_t live;
+    uint64_t committed, resident, calls, bytes;
+} hk_profile_bucket_t;
+
+/* One page of the heap map: its size class and how full it is (used blocks of those that fit). */
+typedef struct hk_profile_map_page_s {
+    uint8_t in_use, bin;
+    uint16_t unused;
+    uint32_t used, reserved;
+} hk_profile_map_page_t;
+
+typedef struct hk_profile_map_segment_s {
+    uintptr_t address;
+    uint32_t kind, page_count;
+    size_t page_bytes, huge_bytes; /* huge_bytes: a huge segment's block */
+} hk_profile_map_segment_t;
+
+typedef struct hk_profile_s {
+    uint64_t start_ms;       /* hk_clock_ms when profiling started (or the fork that made this process) */
+    _Atomic uint64_t now_ms; /* ms since start, kept by the timeline thread: the allocation path's clock */
+    /* sites */
+    pthread_mutex_t sites_lock; /* adding a site */
+    hk_profile_site_t *sites;   /* dense, in order of creation */
+    _Atomic uint64_t *index;    /* stack id << 32 | site number + 1; 0 = empty */
+    _Atomic size_t site_count;
+    /* the whole heap */
+    _Atomic int64_t live, live_blocks;
+    _Atomic uint64_t calls, bytes;
+    _Atomic int64_t peak;     /* exact mode: the exact peak of live bytes; sampled: of the estimate */
+    _Atomic uint64_t peak_ms;
+    _Atomic uint64_t hist_calls[HK_PROFILE_HIST], hist_bytes[HK_PROFILE_HIST];
+    /* the peak snapshot: every site's live bytes copied when the heap grew past the last one */
+    pthread_mutex_t lock;     /* the snapshot, the timeline, the map and writing a profile */
+    _Atomic int64_t snap_live;
+    uint64_t snap_ms;
+    /* timeline (profile_timeline.c) */
+    hk_profile_bucket_t buckets[HK_PROFILE_BUCKETS];
+    size_t bucket_count;
+    uint64_t bucket_width_ms;
+    int statm_fd;
+    sem_t wake;
+    _Atomic bool dump_wanted, thread_started;
+    /* heap map at the last snapshot */
+    int64_t map_live;
+    uint64_t map_ms;
+    hk_profile_map_segment_t *map_segments;
+    hk_profile_map_page_t *map_pages;
+    size_t map_segment_count, map_page_count;
+    /* sampled mode */
+    struct hk_profile_sample_s *samples;
+    _Atomic size_t sample_count;
+    _Atomic uint64_t samples_dropped;
+    unsigned dumps; /* profiles written by this process */
+    /* HEAPKIT_PROFILE_DIR copied at start: the option points into the environment, which programs
+     * that set their process title (redis-server) overwrite. Empty: the current directory. */
+    char dir[4096];
+} hk_profile_t;
+
+extern hk_internal hk_profile_t hk_profile;
+
+static inline bool hk_profiling(void) { return hk_state.options.profile != HK_PROFILE_OFF; }
+
+/* profile.c */
+hk_internal hk_profile_site_t *hk_profile_site(uint32_t stack); /* found or added; NULL: full */
+hk_internal void hk_profile_snapshot(int64_t live);             /* with hk_profile.lock held */
+/* profile_timeline.c */
+hk_internal void hk_profile_timeline_tick(uint64_t now_ms);  /* with hk_profile.lock held */
+/* With hk_profile.lock held. wait false: give up (false) if the segment lock is taken, as it may
+ * be by this very thread (an allocation inside a leak check, which holds it). */
+hk_internal bool hk_profile_map_take(bool wait);
+hk_internal uint64_t hk_profile_resident(void);
+/* profile_write.c: the profile file; reason "exit", "signal" or "call". 0, or -1 with errno. */
+hk_internal int hk_profile_write(const char *reason);
+
+#endif /* HK_PROFILE_H */

@@ -1,0 +1,27 @@
+/* thread_stack_overflow.c — a thread's unbounded recursion runs into its stack guard page: every
+ * checking mode reports a stack overflow in that thread, with its stack; the program still dies of
+ * SIGSEGV. The thread allocates first, which is when heap checking gives it the alternate stack
+ * its fault handler needs. */
+#include <pthread.h>
+#include <stdlib.h>
+#include "check_util.h"
+
+CK_FN static int descend(volatile char *prev, int depth) {
+    volatile char frame[512];
+    frame[0] = (char)depth;
+    frame[511] = prev != NULL ? prev[0] : 0;
+    if (depth == -1) return 0; /* never: the recursion has no end the compiler can see */
+    return descend(frame, depth + 1) + frame[1];
+}
+
+CK_FN static void *worker(void *arg) {
+    free(ck_launder(malloc(100)));
+    return (void *)(long)descend(arg, 0);
+}
+
+int main(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, worker, NULL) != 0) return 2;
+    pthread_join(t, NULL);
+    return 0;
+}

@@ -1,0 +1,158 @@
+/* profile_prog.c — programs with known allocation patterns for the heap profile tests
+ * (test-profile.py): every site is a function of its own, so the symbolized profile names it.
+ * Built against glibc, never linked with heapkit; `heapkit run --profile` brings heapkit in.
+ *   pattern   the exact-mode pattern: see below for the numbers each site must show
+ *   sampled   many blocks of known sizes, for the sampled mode's estimates
+ *   dump      hk_profile_dump() (found with dlsym), twice, with growth between
+ *   fork      a child allocates and exits; the parent allocates too
+ *   signal    raises HEAPKIT_PROFILE_SIGNAL's signal, waits for the profile, then exits */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+#define MIB ((size_t)1 << 20)
+
+/* Keeps the compiler from pairing away a malloc and its free. */
+static void *volatile sink;
+
+NOINLINE static void *site_big(size_t n) { return malloc(n); }         /* 10 x 1 MiB, all freed */
+NOINLINE static void *site_kept(size_t n) { return malloc(n); }        /* 5 x 4000, 1 kept to the end */
+NOINLINE static void site_temp(void) { sink = malloc(100); free(sink); } /* 1000 temporaries of 100 B */
+NOINLINE static void *site_huge(size_t n) { return malloc(n); }        /* 3 x 3 MiB, freed */
+NOINLINE static void *site_thread(size_t n) { return malloc(n); }      /* 7 x 2048 by a thread, freed by main */
+NOINLINE static void *site_calloc(void) { return calloc(3, 1000); }     /* 1 x 3000, freed */
+
+static void *thread_main(void *arg)
+{
+    void **out = arg;
+    for (int i = 0; i < 7; i++)
+        out[i] = site_thread(2048);
+    return NULL;
+}
+
+static int pattern(void)
+{
+    void *big[10], *kept[5], *threads[7];
+    for (int i = 0; i < 10; i++) {
+        big[i] = site_big(MIB);
+        memset(big[i], 1, MIB);
+    }
+    for (int i = 0; i < 10; i++)
+        free(big[i]);
+    for (int i = 0; i < 1000; i++)
+        site_temp();
+    for (int i = 0; i < 5; i++)
+        kept[i] = site_kept(4000);
+    for (int i = 0; i < 4; i++)
+        free(kept[i]);
+    sink = kept[4]; /* still live at exit */
+    void *huge[3];
+    for (int i = 0; i < 3; i++)
+        huge[i] = site_huge(3 * MIB);
+    for (int i = 0; i < 3; i++)
+        free(huge[i]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_main, threads) != 0 || pthread_join(t, NULL) != 0)
+        return 1;
+    for (int i = 0; i < 7; i++)
+        free(threads[i]);
+    void *c = site_calloc();
+    free(c);
+    return 0;
+}
+
+NOINLINE static void *site_small(size_t n) { return malloc(n); } /* 200,000 x 256 B, kept */
+NOINLINE static void *site_large(size_t n) { return malloc(n); } /* 20 x 1 MiB, kept */
+
+static int sampled(void)
+{
+    enum { SMALL = 200000, LARGE = 20 };
+    void **small = calloc(SMALL, sizeof *small), *large[LARGE];
+    for (int i = 0; i < SMALL; i++)
+        small[i] = site_small(256);
+    for (int i = 0; i < LARGE; i++)
+        large[i] = site_large(MIB);
+    sink = small;
+    sink = large[LARGE - 1];
+    return 0; /* all still live at exit */
+}
+
+NOINLINE static void *site_grow(size_t n) { return malloc(n); }
+
+static int dump(void)
+{
+    int (*profile_dump)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "hk_profile_dump");
+    if (profile_dump == NULL) {
+        fputs("profile_prog: hk_profile_dump not found (is heapkit preloaded?)\n", stderr);
+        return 1;
+    }
+    void *a[64];
+    for (int i = 0; i < 16; i++)
+        a[i] = site_grow(10000);
+    if (profile_dump() != 0)
+        return 1;
+    for (int i = 16; i < 64; i++)
+        a[i] = site_grow(10000);
+    if (profile_dump() != 0)
+        return 1;
+    sink = a[63];
+    for (int i = 0; i < 64; i++)
+        free(a[i]);
+    return 0;
+}
+
+NOINLINE static void *site_child(size_t n) { return malloc(n); }
+NOINLINE static void *site_parent(size_t n) { return malloc(n); }
+
+static int forked(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        for (int i = 0; i < 11; i++)
+            sink = site_child(500);
+        exit(0);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return 1;
+    for (int i = 0; i < 13; i++)
+        sink = site_parent(700);
+    return 0;
+}
+
+static int signalled(void)
+{
+    const char *sig = getenv("PROFILE_PROG_SIGNAL");
+    for (int i = 0; i < 9; i++)
+        sink = site_grow(3000);
+    if (sig == NULL || raise(atoi(sig)) != 0)
+        return 1;
+    usleep(500000); /* the profiler's thread writes it meanwhile */
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "pattern";
+    if (strcmp(mode, "pattern") == 0)
+        return pattern();
+    if (strcmp(mode, "sampled") == 0)
+        return sampled();
+    if (strcmp(mode, "dump") == 0)
+        return dump();
+    if (strcmp(mode, "fork") == 0)
+        return forked();
+    if (strcmp(mode, "signal") == 0)
+        return signalled();
+    fprintf(stderr, "profile_prog: unknown mode %s\n", mode);
+    return 2;
+}
