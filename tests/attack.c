@@ -124,6 +124,44 @@ static int child(const char *name) {
         churn(64, (void *)0x4242424242424242ull, NULL, 0);
         return 0;
     }
+    if (strcmp(name, "write_after_free_inside") == 0) {
+        /* A write through a dangling pointer that leaves the link word alone: one word inside the
+         * first 64 bytes of a 256-byte block, where the quarantine's check on leaving looks. */
+        uint8_t *a = T_malloc(256);
+        T_free(a);
+        pt_addr(a);
+        ((uint64_t *)hkt_launder(a))[5] = 0x4343434343434343ull;
+        churn(256, NULL, NULL, 0);
+        return 0;
+    }
+    if (strcmp(name, "zeroed_on_free") == 0) {
+        /* Hardened: a freed block is zeroed whole at once (its link word aside), in the sizes
+         * zeroed by inline stores and those whose tail goes to memset; read through the dangling
+         * pointer while the block waits in the quarantine. */
+        static const size_t sizes[] = {16, 48, 64, 80, 256, 1024, 8192};
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            uint8_t *a = T_malloc(sizes[k]);
+            memset(a, 0x77, sizes[k]);
+            T_free(a);
+            const volatile uint8_t *r = hkt_launder(a);
+            for (size_t i = sizeof(void *); i < sizes[k]; i++)
+                if (r[i] != 0) {
+                    printf("STALE byte %zu of a freed %zu-byte block\n", i, sizes[k]);
+                    return 4;
+                }
+        }
+        printf("ZEROED ALL\n");
+        return 0;
+    }
+    if (strcmp(name, "double_free_at_once") == 0) {
+        /* The plainest double free: the same block twice in a row (hardened: it is in the quarantine). */
+        uint8_t *a = T_malloc(64);
+        pt_addr(a);
+        T_free(a);
+        T_free(hkt_launder(a));
+        churn(64, NULL, NULL, 0);
+        return 0;
+    }
     if (strcmp(name, "poison") == 0) {
         /* tcache/fastbin poisoning: a chosen pointer written over a freed block's link. */
         uint8_t *a = T_malloc(48);
@@ -234,6 +272,10 @@ static const pt_case_t k_cases[] = {
     {"realloc_after_free", SECURE, {"realloc(", "already free"}, NULL, ABORTED, true, false},
     {"fake_free", SECURE, {"not allocated by heapkit"}, NULL, ABORTED, false, false},
     {"interior_free", SECURE, {"pointer into the middle", "64-byte block"}, NULL, ABORTED, true, false},
+    {"write_after_free_inside", SECURE, {"heap corruption", "256 bytes", "quarantine"}, NULL, ABORTED, true, false},
+    {"zeroed_on_free", SECURE, {NULL}, "ZEROED ALL", 0, false, false},
+    {"double_free_at_once", SECURE, {"double free", "64-byte block", "quarantine"}, NULL, ABORTED, true, false},
+    {"double_free_at_once", DEFAULT, {"double free"}, NULL, 0, true, false},
     /* Hardened: guard pages at a segment's end and between its page records and its blocks. */
     {"guard_end", SECURE, {NULL}, "GUARD HIT 0x3ff000", 0, false, true},
     {"guard_header", SECURE, {NULL}, "GUARD HIT 0x3000", 0, false, true},

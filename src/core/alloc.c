@@ -3,6 +3,7 @@
  * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
 #include "hooks.h"
+#include "quarantine.h"
 
 #include <stdlib.h>
 
@@ -11,6 +12,7 @@
 static hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
 static hk_noinline void hk_free_generic(void *p);
 static hk_noinline void hk_free_unknown(void *p);
+static hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
 static void hk_free_core(void *p);
@@ -160,7 +162,8 @@ HK_API void hk_free(void *p) {
             hk_heap_page_retire(heap, page);
         return;
     }
-    hk_free_generic(p);
+    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
+    else hk_free_generic(p);
 }
 
 /* How a reported misuse ends, for the end of its message: with HEAPKIT_ON_ERROR=abort, hk_error
@@ -261,6 +264,50 @@ static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, 
     }
     hk_block_t *out = hk_quarantine_swap(heap, b, page);
     if (out != NULL) hk_free_quarantined(heap, out);
+}
+
+/* The hardened free's common case, without the generic path's detour: a block of a page flagged
+ * for nothing but the mode (and perhaps full: no aligned pointers, no hook, not released), its
+ * record checked, a block start (one the page carved, if this thread owns it), not free by its
+ * link word. It is zeroed and swapped into the quarantine; the block it displaces is checked and,
+ * if it is a plain block of this thread's, given back here (else by hk_free_block: another
+ * thread's, a full page's). Everything else (a suspected double free, a foreign, interior or
+ * never-handed-out pointer) goes to hk_free_generic, which checks it exactly and reports it. Every protection of the generic hardened free holds; only
+ * the checks this case cannot fail are not made twice. */
+static void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+    uintptr_t at = ((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift;
+    hk_page_t *page = &seg->pages[at];
+    hk_block_t *b = p;
+    /* A full page's blocks wait as any other (the block leaving is given back by hk_free_block,
+     * which takes the page out of the full queue); a thread without a heap has no quarantine. */
+    if (hk_unlikely((hk_page_flags(page) & (uint8_t)~HK_PAGE_IN_FULL) != HK_PAGE_OBSERVED || hk_observed() ||
+                    heap == &hk_heap_empty)) {
+        hk_free_generic(p);
+        return;
+    }
+    bool own = hk_segment_owner(seg) == heap;
+    hk_page_check_at(seg, page, (uintptr_t)seg + (at << seg->page_shift), own);
+    /* The carving count is the owner's to read; another thread's block is checked as the
+     * generic path checks it: a block start, not free by its link word. */
+    uint64_t index = hk_page_block_index(page, p);
+    if (hk_unlikely(page->start + index * page->block_size != (uint8_t *)p || (own && index >= page->capacity) ||
+                    hk_block_looks_free(b, seg))) {
+        hk_free_generic(p);
+        return;
+    }
+    hk_block_t *out = hk_quarantine_swap(heap, b, page);
+    if (out == NULL) return;
+    hk_segment_t *oseg = hk_ptr_segment(out);
+    hk_page_t *opage = hk_segment_page_of(oseg, out);
+    hk_quarantine_check(oseg, opage, out);
+    if (hk_unlikely(hk_segment_owner(oseg) != heap || hk_page_flags(opage) != HK_PAGE_OBSERVED)) {
+        hk_free_block(heap, oseg, opage, out);
+        return;
+    }
+    out->next = hk_encode(opage->free);
+    opage->free = out;
+    opage->is_zero = 0;
+    if (hk_unlikely(--opage->used == 0)) hk_heap_page_retire(heap, opage);
 }
 
 /* Thread exit, after the pools gave back their caches: the quarantine goes back to the pages

@@ -172,6 +172,7 @@ struct hk_heap_s {
      * HK_QUARANTINE_SLOTS more frees. A ring; NULL slots are empty. */
     hk_block_t *quarantine[HK_QUARANTINE_SLOTS];
     uint32_t quarantine_at;
+    uint64_t quarantine_draws; /* random bits for the next slots, 6 at a time (quarantine.h) */
 };
 
 /* ----------------------------------------------------------------- globals */
@@ -247,10 +248,7 @@ static inline bool hk_secure(void) { return hk_state.options.secure; }
 hk_internal hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail);
 hk_internal void hk_secure_guard_segment(hk_segment_t *seg);
 hk_internal size_t hk_secure_tail_guard(void);
-hk_internal bool hk_quarantined(const hk_block_t *b, const hk_segment_t *seg);
-hk_internal hk_block_t *hk_quarantine_swap(hk_heap_t *heap, hk_block_t *b, hk_page_t *page);
-hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap);
-hk_internal void hk_quarantine_check(const hk_segment_t *seg, const hk_page_t *page, hk_block_t *b);
+hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap); /* the swap and check: quarantine.h */
 
 /* purger.c — the background thread that gives free memory back after the delay */
 hk_internal void hk_purger_start_if_wanted(void);
@@ -409,10 +407,16 @@ static inline size_t hk_bin_size(size_t bin) {
  * the segment, and, for the owner (`owner`: the calling thread's heap owns the page), its carving
  * and its count of blocks handed out. A few compares, inline: it runs on
  * every generic call and every hardened free. Huge pages have nothing to compare. */
+static inline void hk_page_check_at(const hk_segment_t *seg, const hk_page_t *page, uintptr_t lo, bool owner);
 static inline void hk_page_check(const hk_page_t *page, bool owner) {
     hk_segment_t *seg = hk_ptr_segment(page);
     if (hk_unlikely(seg->kind == HK_SEGMENT_HUGE)) return;
-    uintptr_t lo = (uintptr_t)seg + ((uintptr_t)(page - seg->pages) << seg->page_shift);
+    hk_page_check_at(seg, page, (uintptr_t)seg + ((uintptr_t)(page - seg->pages) << seg->page_shift), owner);
+}
+
+/* The same for a small or medium page of seg whose stretch of it starts at lo (known to a caller
+ * that found the page from an address in it, without the division back from the record). */
+static inline void hk_page_check_at(const hk_segment_t *seg, const hk_page_t *page, uintptr_t lo, bool owner) {
     uintptr_t start = (uintptr_t)page->start;
     if (hk_unlikely(page->bin >= HK_BIN_COUNT || start < lo ||
                     start - lo + (uintptr_t)page->reserved * page->block_size > ((uintptr_t)1 << seg->page_shift)))
