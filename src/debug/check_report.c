@@ -107,7 +107,7 @@ static const char *hk_or_dash(const char *s) { return s != NULL && s[0] != '\0' 
  * since a stack was recorded (the module history): what the report's frames are told by. The
  * report lock keeps them. */
 #define HK_CHECK_MODULES_MAX 1024
-static hk_module_t hk_cmods[HK_CHECK_MODULES_MAX];
+static hk_module_t *hk_cmods; /* mapped at the first report: static data costs every program address space */
 static size_t hk_cmod_count;
 static char hk_cexe[PATH_MAX];
 
@@ -124,7 +124,7 @@ static int hk_collect_cmodule(struct dl_phdr_info *info, size_t size, void *arg)
     }
     uintptr_t lo, hi;
     hk_module_span(info, &lo, &hi);
-    if (lo < hi && hk_cmod_count < HK_CHECK_MODULES_MAX)
+    if (lo < hi && hk_cmods != NULL && hk_cmod_count < HK_CHECK_MODULES_MAX)
         hk_cmods[hk_cmod_count++] = (hk_module_t){lo, hi, info->dlpi_addr, path};
     return 0;
 }
@@ -135,6 +135,7 @@ static void hk_check_modules(void) {
     hk_cexe[n > 0 ? n + 1 : 1] = '\0';
     if (n <= 0) hk_cexe[0] = '\0';
     hk_cmod_count = 0;
+    if (hk_cmods == NULL && (hk_cmods = hk_meta_map(HK_CHECK_MODULES_MAX * sizeof *hk_cmods)) == NULL) return;
     dl_iterate_phdr(hk_collect_cmodule, NULL);
     size_t count;
     const hk_module_t *history = hk_module_history(&count);

@@ -440,6 +440,8 @@ static bool hk_profile_tables(void) {
 /* In process init, before the first allocation: the hooks. */
 static void hk_profile_init(void) {
     if (!hk_profiling()) return;
+    hk_profile.buckets = hk_meta_map(HK_PROFILE_BUCKETS * sizeof *hk_profile.buckets);
+    if (hk_profile.buckets == NULL) hk_message("cannot map the heap profile's timeline: profiles will have none");
     hk_profile.start_ms = hk_clock_ms();
     hk_profile.bucket_width_ms = HK_PROFILE_TICK_MS;
     const char *dir = hk_state.options.profile_dir;
@@ -487,6 +489,8 @@ static void hk_profile_at_exit(uintptr_t caller_sp) {
  * clock, timeline and files. */
 static void hk_profile_fork_child(void) {
     if (!hk_profiling()) return;
+    hk_profile.buckets = hk_meta_map(HK_PROFILE_BUCKETS * sizeof *hk_profile.buckets);
+    if (hk_profile.buckets == NULL) hk_message("cannot map the heap profile's timeline: profiles will have none");
     hk_profile.start_ms = hk_clock_ms();
     atomic_store_explicit(&hk_profile.now_ms, 0, memory_order_relaxed);
     hk_profile.bucket_count = 0;

@@ -78,7 +78,8 @@ typedef struct hk_profile_s {
     _Atomic int64_t snap_live;
     uint64_t snap_ms;
     /* timeline (profile_timeline.c) */
-    hk_profile_bucket_t buckets[HK_PROFILE_BUCKETS];
+    hk_profile_bucket_t *buckets; /* HK_PROFILE_BUCKETS, mapped when profiling starts (no static data
+                                     for a program that does not profile: it costs address space) */
     size_t bucket_count;
     uint64_t bucket_width_ms;
     int statm_fd;

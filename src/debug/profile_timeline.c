@@ -44,6 +44,7 @@ void hk_profile_timeline_tick(uint64_t now_ms) {
         .calls = atomic_load_explicit(&hk_profile.calls, memory_order_relaxed),
         .bytes = atomic_load_explicit(&hk_profile.bytes, memory_order_relaxed),
     };
+    if (hk_profile.buckets == NULL) return;
     size_t n = hk_profile.bucket_count;
     uint64_t width = hk_profile.bucket_width_ms;
     if (n > 0 && hk_profile.buckets[n - 1].ms / width == now_ms / width) { /* the last bucket's time */
