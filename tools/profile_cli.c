@@ -112,8 +112,8 @@ int profile_collect(const char *dir, const char *output, long main_pid)
         }
         if (move_file(from, to)) {
             fprintf(stderr, "heapkit: heap profile of %s %ld%s written to %s (see it with: heapkit report %s)\n",
-                    list[i].pid == main_pid ? "the program," : "process", list[i].pid,
-                    list[i].pid == main_pid && i != main_index ? ", an earlier dump," : "", to, to);
+                    list[i].pid == main_pid ? "the program, pid" : "process", list[i].pid,
+                    list[i].pid == main_pid && i != main_index ? " (an earlier dump)" : "", to, to);
             moved++;
         } else {
             fprintf(stderr, "heapkit: cannot write the heap profile to %s: %s\n", to, strerror(errno));
