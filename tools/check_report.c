@@ -16,6 +16,7 @@
 #include "check_kinds.h" /* the kinds and their names, shared with the library (src/debug) */
 #include "leak_report.h"
 #include "symbolize.h"
+#include "xalloc.h"
 
 struct check_error {
     char *path;
@@ -33,26 +34,6 @@ struct check_error {
     uint64_t stack[3];  /* access, allocation, free */
     uint64_t thread[3];
 };
-
-static void *xmalloc(size_t n)
-{
-    void *p = calloc(1, n ? n : 1);
-    if (p == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
-static void *xgrow(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (q == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return q;
-}
 
 static char *field_text(const char *s)
 {
@@ -116,18 +97,18 @@ static bool read_error(struct check_error *e, const char *path)
                 break;
             }
             if (i >= e->module_count) {
-                e->modules = xgrow(e->modules, (i + 1) * sizeof *e->modules);
+                e->modules = xrealloc(e->modules, (i + 1) * sizeof *e->modules);
                 memset(e->modules + e->module_count, 0, (i + 1 - e->module_count) * sizeof *e->modules);
                 e->module_count = i + 1;
             }
             e->modules[i].bias = strtoull(fld[2], NULL, 16);
             e->modules[i].path = strdup(fld[3]);
         } else if (strcmp(fld[0], "stack") == 0 && n >= 2) {
-            e->stacks = xgrow(e->stacks, (e->stack_count + 1) * sizeof *e->stacks);
+            e->stacks = xrealloc(e->stacks, (e->stack_count + 1) * sizeof *e->stacks);
             struct raw_stack *st = &e->stacks[e->stack_count++];
             st->id = strtoull(fld[1], NULL, 10);
             st->depth = 0;
-            st->frames = xmalloc((n - 2) * sizeof *st->frames);
+            st->frames = xcalloc(1, (n - 2) * sizeof *st->frames);
             for (size_t i = 2; i < n; i++)
                 if (parse_frame(fld[i], &st->frames[st->depth]))
                     st->depth++;
@@ -380,13 +361,13 @@ long check_report_dir(const char *dir, FILE *json)
         unsigned long n;
         if (!check_name(de->d_name, &pid, &n))
             continue;
-        errors = xgrow(errors, (count + 1) * sizeof *errors);
+        errors = xrealloc(errors, (count + 1) * sizeof *errors);
         struct check_error *e = &errors[count];
         memset(e, 0, sizeof *e);
         e->pid = pid;
         e->n = n;
         size_t len = strlen(dir) + strlen(de->d_name) + 2;
-        e->path = xmalloc(len);
+        e->path = xcalloc(1, len);
         snprintf(e->path, len, "%s/%s", dir, de->d_name);
         if (read_error(e, e->path))
             count++;

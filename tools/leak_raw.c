@@ -10,28 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xalloc.h"
 
 #define RAW_FIELDS_MAX 80 /* a stack record: its id and up to 64 frames, with room to spare */
-
-static void *xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size);
-    if (p == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (d == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return d;
-}
 
 /* Grows *array (of `size`-byte elements) so that index `need` fits. */
 static void grow(void *array, size_t *cap, size_t need, size_t size)

@@ -17,31 +17,7 @@
 #include <unistd.h>
 
 #include "symbolize.h"
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    char *s;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return s;
-}
+#include "xalloc.h"
 
 static const char *base_name(const char *path)
 {

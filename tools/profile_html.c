@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "xalloc.h"
 
 #define PROF_HTML_TOP 1000
 
@@ -47,16 +48,6 @@ static size_t hash_str(const char *a, const char *b)
     for (; *b; b++)
         h = (h ^ (unsigned char)*b) * 1099511628211u;
     return h;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
 }
 
 static size_t name_id(struct names *t, const char *name, const char *place)

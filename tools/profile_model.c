@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "symbolize.h"
+#include "xalloc.h"
 
 const char *const prof_metric_names[PROF_METRICS] = { "peak", "calls", "bytes", "temporary", "leaked" };
 
@@ -31,21 +32,6 @@ int64_t prof_metric_value(const struct prof_site *s, enum prof_metric m)
         break;
     }
     return 0;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s;
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return s;
 }
 
 char *prof_bytes(int64_t v, char buf[32])

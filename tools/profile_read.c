@@ -10,28 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xalloc.h"
 
 #define PROF_FIELDS_MAX 4200 /* a segment record: 64 pages, or a stack of 64 frames, with room */
-
-static void *xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size);
-    if (p == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (d == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return d;
-}
 
 /* Appends one element of `size` bytes to *array (count *n, capacity *cap); returns it zeroed. */
 static void *push(void *array, size_t *n, size_t *cap, size_t size)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xalloc.h"
 
 /* Inline nesting deeper than this is cut (the outer frames are kept by the caller's stack). */
 #define SYM_INLINE_MAX 32
@@ -51,16 +52,6 @@ struct symbolizer {
     struct sym_entry *table;
     size_t table_cap, table_used;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        fputs("heapkit: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
 
 struct symbolizer *symbolizer_new(void)
 {

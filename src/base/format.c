@@ -386,6 +386,21 @@ void hk_buf_bytes(hk_buf_t *b, size_t bytes) {
     else hk_buf_printf(b, "%lu.%lu %s", (unsigned long)(scaled10 / 10), (unsigned long)(scaled10 % 10), units[unit]);
 }
 
+/* Append to a buffer that streams to fd: a text that does not fit (with its NUL) is formatted
+ * again after what came before it is written out. The reports' writers all go through it. */
+void hk_buf_vprintf_to(hk_buf_t *b, int fd, const char *fmt, va_list ap) {
+    size_t before = b->len;
+    va_list again;
+    va_copy(again, ap);
+    hk_buf_vprintf(b, fmt, ap);
+    if (b->len >= b->cap) {
+        b->len = before;
+        hk_buf_flush(b, fd);
+        hk_buf_vprintf(b, fmt, again);
+    }
+    va_end(again);
+}
+
 /* Write what b holds to fd and empty it, so one fixed buffer carries a text of any length. */
 void hk_buf_flush(hk_buf_t *b, int fd) {
     size_t held = b->len < b->cap ? b->len : b->cap > 0 ? b->cap - 1 : 0; /* less the NUL, if it was cut */

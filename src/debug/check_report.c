@@ -29,17 +29,9 @@ static struct {
 
 static void hk_cout(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hk_cout(const char *fmt, ...) {
-    hk_buf_t *b = &hk_creport.buf;
-    size_t before = b->len;
     va_list ap;
     va_start(ap, fmt);
-    hk_buf_vprintf(b, fmt, ap);
-    va_end(ap);
-    if (b->len < b->cap) return;
-    b->len = before;
-    hk_buf_flush(b, hk_creport.fd);
-    va_start(ap, fmt);
-    hk_buf_vprintf(b, fmt, ap);
+    hk_buf_vprintf_to(&hk_creport.buf, hk_creport.fd, fmt, ap);
     va_end(ap);
 }
 

@@ -146,17 +146,9 @@ static struct {
 
 static void hk_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hk_out(const char *fmt, ...) {
-    hk_buf_t *b = &hk_report.buf;
-    size_t before = b->len;
     va_list ap;
     va_start(ap, fmt);
-    hk_buf_vprintf(b, fmt, ap);
-    va_end(ap);
-    if (b->len < b->cap) return; /* it fits, with its NUL */
-    b->len = before;             /* it does not: write out what came before it, then it again */
-    hk_buf_flush(b, hk_report.fd);
-    va_start(ap, fmt);
-    hk_buf_vprintf(b, fmt, ap);
+    hk_buf_vprintf_to(&hk_report.buf, hk_report.fd, fmt, ap);
     va_end(ap);
 }
 

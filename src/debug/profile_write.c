@@ -33,17 +33,9 @@ static struct {
 
 static void hk_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hk_out(const char *fmt, ...) {
-    hk_buf_t *b = &hk_out_state.buf;
-    size_t before = b->len;
     va_list ap;
     va_start(ap, fmt);
-    hk_buf_vprintf(b, fmt, ap);
-    va_end(ap);
-    if (b->len < b->cap) return;
-    b->len = before;
-    hk_buf_flush(b, hk_out_state.fd);
-    va_start(ap, fmt);
-    hk_buf_vprintf(b, fmt, ap);
+    hk_buf_vprintf_to(&hk_out_state.buf, hk_out_state.fd, fmt, ap);
     va_end(ap);
 }
 
