@@ -228,30 +228,20 @@ static const char *hk_option_apply(hk_options_t *o, const hk_option_t *opt, cons
 }
 
 void hk_options_init(hk_options_t *o) {
-    o->stats = false;
-    o->stats_file = NULL;
-    o->purge_delay_ms = HK_DEFAULT_PURGE_DELAY_MS;
-    o->huge_cache = HK_DEFAULT_HUGE_CACHE;
-    o->abort_on_error = false;
-    o->verbose = false;
-    o->purge_thread = true;
-    o->leaks = false;
-    o->stack_depth = HK_DEFAULT_STACK_DEPTH;
-    o->leak_dir = NULL;
-    o->leak_signal = 0;
-    o->numa = HK_NUMA_MODE_LOCAL;
-    o->numa_fake = NULL;
-    o->secure = HK_SECURE_DEFAULT;
-    o->profile = HK_PROFILE_OFF;
-    o->profile_dir = NULL;
-    o->profile_rate = HK_DEFAULT_PROFILE_RATE;
-    o->profile_signal = 0;
-    o->check = HK_CHECK_OFF;
-    o->check_left = false;
-    o->check_dir = NULL;
-    o->quarantine_bytes = HK_DEFAULT_QUARANTINE_BYTES;
-    o->quarantine_count = HK_DEFAULT_QUARANTINE_COUNT;
-    o->sample_guard = 0;
+    /* the defaults; every field not named is off, none or zero */
+    *o = (hk_options_t){
+        .purge_delay_ms = HK_DEFAULT_PURGE_DELAY_MS,
+        .huge_cache = HK_DEFAULT_HUGE_CACHE,
+        .purge_thread = true,
+        .stack_depth = HK_DEFAULT_STACK_DEPTH,
+        .numa = HK_NUMA_MODE_LOCAL,
+        .secure = HK_SECURE_DEFAULT,
+        .profile = HK_PROFILE_OFF,
+        .profile_rate = HK_DEFAULT_PROFILE_RATE,
+        .check = HK_CHECK_OFF,
+        .quarantine_bytes = HK_DEFAULT_QUARANTINE_BYTES,
+        .quarantine_count = HK_DEFAULT_QUARANTINE_COUNT,
+    };
     if (environ == NULL) return;
     const char *leak_only = NULL; /* the first leak option set */
     const char *profile_only = NULL; /* the first profile option set */
