@@ -542,9 +542,9 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
  * (cleanup_on_signal), or the normal path. NULL when there is none or it is gone. */
 static char *volatile cleanup_dir;
 
-/* Removes the files in `dir`, then `dir`, with async-signal-safe calls only (a signal handler
- * uses it): raw getdents64 instead of opendir, which allocates. Returns rmdir's result. */
-static int remove_dir_files(const char *dir)
+/* Removes the files in `dir`, with async-signal-safe calls only (a signal handler uses it): raw
+ * getdents64 instead of opendir, which allocates. */
+static void remove_files_in(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
@@ -566,7 +566,21 @@ static int remove_dir_files(const char *dir)
         }
         close(fd);
     }
-    return rmdir(dir);
+}
+
+/* Removes the files in `dir`, then `dir`; returns rmdir's result. A process of the program still
+ * running (the command is ending by a signal) may announce itself between the listing and the
+ * rmdir: then the listing is taken again, a bounded number of times. */
+static int remove_dir_files(const char *dir)
+{
+    int rc = -1;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        remove_files_in(dir);
+        rc = rmdir(dir);
+        if (rc == 0 || errno != ENOTEMPTY)
+            break;
+    }
+    return rc;
 }
 
 static void cleanup_at_exit(void)
