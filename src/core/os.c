@@ -163,6 +163,9 @@ void hk_os_recommit(size_t size) { hk_os_account(0, (intptr_t)size); }
  * segment later subtracts what was added. False if the kernel refused. */
 bool hk_os_guard(void *p, size_t size) { return mprotect(p, size, PROT_NONE) == 0; }
 
+/* Make a guard page ordinary memory again (before a huge block's mapping is resized). */
+bool hk_os_unguard(void *p, size_t size) { return mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
+
 /* Grow or shrink a mapping without moving it. */
 bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
     size_t ps = hk_os_page_size();
