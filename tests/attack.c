@@ -120,20 +120,20 @@ static void overflow_forward(uint8_t *p) {
 
 static int child_huge(const char *name) {
     if (strcmp(name, "huge_guard_end") == 0) { /* 300 KiB: a mapping of its own */
-        uint8_t *p = T_malloc(300 * 1024);
+        uint8_t *p = T_malloc((size_t)300 * 1024);
         catch_huge_faults(p);
         overflow_forward(p);
         return 0;
     }
     if (strcmp(name, "huge_guard_front") == 0) { /* backward toward its header (the segment record) */
-        uint8_t *p = T_malloc(300 * 1024);
+        uint8_t *p = T_malloc((size_t)300 * 1024);
         catch_huge_faults(p);
         volatile uint8_t *w = hkt_launder(p);
-        for (size_t i = 1; i < 64 * 1024; i++) w[-(ptrdiff_t)i] = 0x41;
+        for (size_t i = 1; i < (size_t)64 * 1024; i++) w[-(ptrdiff_t)i] = 0x41;
         return 0;
     }
     if (strcmp(name, "huge_guard_aligned") == 0) { /* aligned to a page, and to 4 MiB (no front guard there) */
-        uint8_t *p = T_aligned_alloc(4096, 200 * 1024);
+        uint8_t *p = T_aligned_alloc(4096, (size_t)200 * 1024);
         uint8_t *q = T_aligned_alloc((size_t)4 << 20, (size_t)5 << 20);
         if (p == NULL || q == NULL || ((uintptr_t)p & 4095) != 0 || ((uintptr_t)q & (((size_t)4 << 20) - 1)) != 0) return 21;
         T_free(p);
@@ -142,20 +142,20 @@ static int child_huge(const char *name) {
         return 0;
     }
     if (strcmp(name, "huge_guard_realloc") == 0) { /* grown and shrunk by mremap: the guards follow */
-        uint8_t *p = T_malloc(300 * 1024);
-        memset(p, 0x33, 300 * 1024);
+        uint8_t *p = T_malloc((size_t)300 * 1024);
+        memset(p, 0x33, (size_t)300 * 1024);
         p = T_realloc(p, (size_t)3 << 20);
-        if (p == NULL || p[0] != 0x33 || p[300 * 1024 - 1] != 0x33) return 22;
+        if (p == NULL || p[0] != 0x33 || p[(size_t)300 * 1024 - 1] != 0x33) return 22;
         memset(p, 0x44, (size_t)3 << 20);
-        p = T_realloc(p, 600 * 1024);
-        if (p == NULL || p[0] != 0x44 || p[600 * 1024 - 1] != 0x44) return 23;
+        p = T_realloc(p, (size_t)600 * 1024);
+        if (p == NULL || p[0] != 0x44 || p[(size_t)600 * 1024 - 1] != 0x44) return 23;
         catch_huge_faults(p);
         overflow_forward(p);
         return 0;
     }
     if (strcmp(name, "huge_read_after_free") == 0) { /* unmapped, not cached: a dangling read faults */
-        uint8_t *p = T_malloc(400 * 1024);
-        memset(p, 0x77, 400 * 1024);
+        uint8_t *p = T_malloc((size_t)400 * 1024);
+        memset(p, 0x77, (size_t)400 * 1024);
         catch_huge_faults(p);
         T_free(p);
         const volatile uint8_t *r = hkt_launder(p);
@@ -164,13 +164,13 @@ static int child_huge(const char *name) {
     }
     if (strcmp(name, "huge_reuse_zero") == 0) { /* a huge block of the same size again: none of the old bytes */
         for (int round = 0; round < 8; round++) {
-            uint8_t *p = T_malloc(500 * 1024);
-            for (size_t i = 0; i < 500 * 1024; i++)
+            uint8_t *p = T_malloc((size_t)500 * 1024);
+            for (size_t i = 0; i < (size_t)500 * 1024; i++)
                 if (p[i] != 0) {
                     printf("STALE byte %zu of a reused huge block\n", i);
                     return 4;
                 }
-            memset(p, 0x77, 500 * 1024);
+            memset(p, 0x77, (size_t)500 * 1024);
             T_free(p);
         }
         printf("HUGE ZERO\n");
