@@ -2,7 +2,7 @@
  * to the cache (huge_cache.c) for reuse; realloc grows or moves them with mremap instead of
  * copying. A huge segment's header is one page record, so frees find it like any other. In the
  * hardened mode (secure.c) a huge block has guard pages before it and after its mapping, and is
- * unmapped when freed instead of cached. */
+ * zeroed when freed, before its mapping goes to the cache. */
 #include "hooks.h"
 
 /* The header (the segment and its one page record), to a whole cache line: the block that
@@ -93,7 +93,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     if (!big_aligned) {
         /* A cached extent big enough is used as it is (its resident pages are what saves the
          * page faults); a smaller one is grown. */
-        uint8_t *cached = guard == 0 ? hk_huge_cache_take(needed, &mapped, node) : NULL; /* hardened: none */
+        uint8_t *cached = hk_huge_cache_take(needed, &mapped, node);
         if (cached != NULL && mapped < needed) {
             seg = hk_huge_resize((hk_segment_t *)cached, mapped, needed);
             if (seg == NULL) hk_os_unmap(cached, mapped);
@@ -147,10 +147,16 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
 
 void hk_huge_free(hk_segment_t *seg) {
     hk_huge_withdraw(seg);
-    /* Hardened: never cached, so never reused with its old bytes; a dangling pointer into it
-     * faults once it is unmapped (until the kernel maps something else there). */
-    if (hk_huge_big_aligned(seg) || hk_secure()) hk_os_unmap(seg, seg->size);
-    else hk_huge_cache_put((uint8_t *)seg, seg->size, seg->node);
+    if (hk_huge_big_aligned(seg)) {
+        hk_os_unmap(seg, seg->size);
+        return;
+    }
+    /* Hardened: cached without its old bytes (and without its guard pages, put up again where
+     * a block cut from the extent needs them). */
+    size_t size = seg->size;
+    int node = seg->node;
+    if (hk_unlikely(hk_secure())) hk_secure_huge_scrub(seg); /* the header too */
+    hk_huge_cache_put((uint8_t *)seg, size, node);
 }
 
 /* Resize in place or move with mremap. NULL (block untouched) if the caller should copy. */

@@ -201,6 +201,32 @@ void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t al
     return target;
 }
 
+/* Zero the whole pages of [p, p+size) without making them resident: resident pages are written
+ * (they stay committed, as a cache of mappings wants them), the others (never touched, or
+ * swapped out) are dropped, so they read back as zeros. The hardened mode's scrub of a freed big
+ * block: a sparse block costs no more than the pages the program touched. */
+void hk_os_zero_pages(void *p, size_t size) {
+    size_t ps = hk_os_page_size();
+    unsigned char vec[HK_MINCORE_BATCH];
+    uintptr_t start = hk_align_up((uintptr_t)p, ps);
+    uintptr_t end = ((uintptr_t)p + size) & ~(uintptr_t)(ps - 1);
+    while (start < end) {
+        size_t pages = (end - start) / ps;
+        if (pages > sizeof vec) pages = sizeof vec;
+        if (mincore((void *)start, pages * ps, vec) != 0) memset(vec, 1, pages); /* cannot tell: write them all */
+        for (size_t i = 0; i < pages;) {
+            size_t run = i;
+            bool resident = vec[i] & 1;
+            while (run < pages && (bool)(vec[run] & 1) == resident) run++;
+            uint8_t *at = (uint8_t *)start + i * ps;
+            size_t bytes = (run - i) * ps;
+            if (resident || madvise(at, bytes, MADV_DONTNEED) != 0) memset(at, 0, bytes);
+            i = run;
+        }
+        start += pages * ps;
+    }
+}
+
 /* Bytes of [p, p+size) resident in RAM, asked of the kernel page by page (slow; stats only). */
 size_t hk_os_resident(const void *p, size_t size) {
     size_t ps = hk_os_page_size();

@@ -98,6 +98,18 @@ void hk_secure_huge_guard(hk_segment_t *seg, bool on) {
                         (void *)((uint8_t *)seg + seg->block_offset), errno);
 }
 
+/* A freed big block (not aligned to 4 MiB: those are unmapped) goes back to the cache of mappings
+ * as plain memory that holds nothing of it: guard pages down (the cache merges and splits
+ * extents anywhere), the block and the header zeroed. A block cut from the extent later gets
+ * guard pages of its own where it needs them. */
+void hk_secure_huge_scrub(hk_segment_t *seg) {
+    uint8_t *block = (uint8_t *)seg + seg->block_offset;
+    size_t bytes = seg->block_size;
+    hk_secure_huge_guard(seg, false);
+    hk_os_zero_pages(block, bytes);
+    memset(seg, 0, sizeof(hk_segment_t) + sizeof(hk_page_t)); /* the header page's only written bytes */
+}
+
 /* -------------------------------------------------------------- quarantine
  * The swap and the check are inline in quarantine.h (every hardened free runs them). */
 
