@@ -155,7 +155,14 @@ void hk_huge_free(hk_segment_t *seg) {
      * a block cut from the extent needs them). */
     size_t size = seg->size;
     int node = seg->node;
-    if (hk_unlikely(hk_secure())) hk_secure_huge_scrub(seg); /* the header too */
+    if (hk_unlikely(hk_secure())) {
+        /* A mapping the cache would not keep (hk_huge_cache_put's rule) is unmapped unzeroed. */
+        if (size > hk_state.options.huge_cache || hk_state.options.purge_delay_ms == 0) {
+            hk_os_unmap(seg, size);
+            return;
+        }
+        hk_secure_huge_scrub(seg); /* the header too */
+    }
     hk_huge_cache_put((uint8_t *)seg, size, node);
 }
 
