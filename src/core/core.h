@@ -203,6 +203,8 @@ hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
 hk_internal bool hk_os_guard(void *p, size_t size);
+hk_internal bool hk_os_unguard(void *p, size_t size);
+hk_internal void hk_os_zero_pages(void *p, size_t size);
 hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
@@ -248,6 +250,9 @@ static inline bool hk_secure(void) { return hk_state.options.secure; }
 hk_internal hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail);
 hk_internal void hk_secure_guard_segment(hk_segment_t *seg);
 hk_internal size_t hk_secure_tail_guard(void);
+hk_internal size_t hk_secure_huge_offset(size_t offset, bool big_aligned);
+hk_internal void hk_secure_huge_guard(hk_segment_t *seg, bool on);
+hk_internal void hk_secure_huge_scrub(hk_segment_t *seg);
 hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap); /* the swap and check: quarantine.h */
 
 /* purger.c — the background thread that gives free memory back after the delay */

@@ -132,9 +132,9 @@ uint32_t hk_chunk_collect(hk_pool_t *pool, hk_pool_chunk_t *c) {
         for (uintptr_t w = *hk_pool_link_of(pool, last); w != end; w = *hk_pool_link_of(pool, last)) {
             last = (void *)(w ^ pool->key);
             if (++steps > n || ((uintptr_t)last & pool->chunk_mask) != (uintptr_t)c) {
-                hk_error("hk_pool: pool '%s': the list of objects freed by other threads into chunk %p is corrupt "
-                         "(a write before the start of an object?); its objects are dropped",
-                         pool->reg.name, (void *)c);
+                hk_misuse("hk_pool: pool '%s': the list of objects freed by other threads into chunk %p is corrupt "
+                          "(a write before the start of an object?)%s",
+                          pool->reg.name, (void *)c, hk_misuse_tail("; its objects are dropped"));
                 return 0;
             }
         }
