@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, decay, segmap, meta, page, segment, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size.
  * A page whose blocks are all free goes back in steps, one verb each:
@@ -245,6 +245,17 @@ hk_internal bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b);
 hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
+
+/* page_decay.c — the pace of purging free pages: the bytes of free unpurged pages, the decay's
+ * budget for the passes of segment.c and the purger, the events that tell a busy program */
+hk_internal void hk_page_decay_freed(size_t bytes);
+hk_internal void hk_page_decay_reused(size_t bytes);
+hk_internal void hk_page_decay_purged(size_t bytes);
+hk_internal size_t hk_page_decay_free_dirty(void);
+hk_internal uint64_t hk_page_decay_events(void);
+hk_internal void hk_page_decay_refresh(uint64_t now);
+hk_internal bool hk_page_decay_take(size_t bytes);
+hk_internal void hk_page_decay_after_fork_child(void);
 
 /* segment.c — segments: their pages' free/used state, the list of all segments, abandoned segments */
 hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind);
