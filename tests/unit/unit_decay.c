@@ -65,6 +65,31 @@ static void curve(void) {
     CHECK(hk_decay_excess(&big, 0, 4096) == 0, "time going back is no time passing");
 }
 
+/* The free pages' pace (page_decay.c), on the test's clock: pages freed just now get no budget,
+ * a window later all of them do, and the budget is spent page by page. (HEAPKIT_DECAY=200.) */
+static void page_budget(void) {
+    hk_process_init();
+    const uint64_t t0 = (uint64_t)1 << 40; /* far from the real clock: the curve starts here */
+    size_t before = hk_page_decay_free_dirty();
+    uint64_t events = hk_page_decay_events();
+    hk_page_decay_refresh(t0);
+    hk_page_decay_freed(MIB);
+    CHECK(hk_page_decay_events() > events, "a freed page is an event: the program is busy");
+    CHECK(hk_page_decay_free_dirty() == before + MIB, "counted free and unpurged");
+    hk_page_decay_refresh(t0 + 1);
+    CHECK(!hk_page_decay_take(4096), "no budget for pages freed just now");
+    hk_page_decay_refresh(t0 + 250);
+    CHECK(hk_page_decay_take(MIB / 2) && hk_page_decay_take(MIB / 2 - 4096), "a window later all may go");
+    CHECK(hk_page_decay_take(8192), "the last page may overdraw what is left");
+    CHECK(!hk_page_decay_take(4096), "and then the budget is spent");
+    hk_page_decay_purged(MIB);
+    hk_page_decay_freed(MIB);
+    hk_page_decay_reused(MIB); /* freed and taken again before the next look: never over */
+    hk_page_decay_refresh(t0 + 600);
+    CHECK(!hk_page_decay_take(4096) || before != 0, "reused pages are not purged");
+    CHECK(hk_page_decay_free_dirty() == before, "counts back where they were");
+}
+
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -108,6 +133,7 @@ static void huge_cache(void) {
 
 int main(void) {
     curve();
+    page_budget();
     huge_cache();
     return unit_done("unit_decay");
 }
