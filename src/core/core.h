@@ -246,6 +246,10 @@ hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
+/* A program is idle once nothing was freed or allocated for this many purge delays: more than one,
+ * so that a busy thread the scheduler kept waiting on a loaded machine is not taken for idle. */
+#define HK_IDLE_DELAYS 2
+
 /* page_decay.c — the pace of purging free pages: the bytes of free unpurged pages, the decay's
  * budget for the passes of segment.c and the purger, the events that tell a busy program */
 hk_internal void hk_page_decay_freed(size_t bytes);

@@ -7,7 +7,7 @@
  * read zero: each extent records how much of it, from its start, may hold old contents (`dirty`),
  * so calloc zeroes only that part when it reuses the extent. Extents purged whole are unmapped
  * once they stayed unused a whole decay window, and everything is unmapped when the program stops
- * allocating huge blocks for the purge delay (it went idle). HEAPKIT_HUGE_CACHE caps the total. */
+ * allocating huge blocks for a couple of purge delays (it went idle). HEAPKIT_HUGE_CACHE caps the total. */
 #include "core.h"
 
 /* An extent more than this many times the size asked for is split, not handed out whole: the
@@ -182,15 +182,16 @@ void hk_huge_cache_put(uint8_t *base, size_t size, int node) {
     hk_purger_notify();
 }
 
-/* The purger's pass (and hk_trim's, with force). Once huge allocations have stopped for the purge
- * delay the program went idle: everything is unmapped. While it keeps allocating big blocks the
- * decay purges step by step, and extents purged whole go once they stayed unused a whole window. */
+/* The purger's pass (and hk_trim's, with force). Once huge allocations have stopped for
+ * HK_IDLE_DELAYS purge delays the program went idle: everything is unmapped. While it keeps
+ * allocating big blocks the decay purges step by step, and extents purged whole go once they
+ * stayed unused a whole window. */
 void hk_huge_purge(bool force) {
     if (hk_huge_cached() == 0) return;
     int64_t delay = hk_state.options.purge_delay_ms, window = hk_state.options.decay_ms;
     if (delay < 0 && !force) return;
     uint64_t now = hk_clock_ms();
-    bool idle = force || atomic_load_explicit(&hk_last_alloc, memory_order_relaxed) + (uint64_t)delay <= now;
+    bool idle = force || atomic_load_explicit(&hk_last_alloc, memory_order_relaxed) + HK_IDLE_DELAYS * (uint64_t)delay <= now;
     hk_extent_t drop[HK_HUGE_CACHE_EXTENTS];
     size_t dropped = 0;
     if (force) pthread_mutex_lock(&hk_state.huge_lock);

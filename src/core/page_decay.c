@@ -4,7 +4,7 @@
  * (HEAPKIT_PURGE_DELAY), and beyond it they go only as fast as the decay curve over the free,
  * unpurged bytes of the whole process says (decay.c, HEAPKIT_DECAY): what stayed unused long goes
  * first and, a window after the last page was freed, all of it. When the program goes idle (no
- * page freed or taken for the purge delay) the purger gives back everything at once. */
+ * page freed or taken for HK_IDLE_DELAYS purge delays) the purger gives back everything at once. */
 #include "core.h"
 
 static pthread_mutex_t hk_page_decay_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the curve */

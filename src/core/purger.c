@@ -15,17 +15,18 @@ static void hk_sleep_ms(int64_t ms) {
     }
 }
 
-/* Page events (pages freed or taken) at the previous pass: none since means the program went idle. */
+/* Page events (pages freed or taken) at the previous pass, and how many passes in a row saw none. */
 static uint64_t hk_purger_last_events;
+static unsigned hk_purger_quiet_passes;
 
 /* One pass over every segment: purge free pages that are due, or, if no page was freed or taken
- * since the last pass (a whole delay: the program went idle), every free page. Segments whose
- * owner holds the lock are skipped (the owner purges them itself). Returns the next due time, 0
- * if none. */
+ * for HK_IDLE_DELAYS passes (the program went idle), every free page. Segments whose owner holds
+ * the lock are skipped (the owner purges them itself). Returns the next due time, 0 if none. */
 static uint64_t hk_purger_pass(void) {
     uint64_t now = hk_clock_ms(), next_due = 0, events = hk_page_decay_events();
-    bool idle = events == hk_purger_last_events;
+    hk_purger_quiet_passes = events == hk_purger_last_events ? hk_purger_quiet_passes + 1 : 0;
     hk_purger_last_events = events;
+    bool idle = hk_purger_quiet_passes >= HK_IDLE_DELAYS;
     if (!idle) hk_page_decay_refresh(now);
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
