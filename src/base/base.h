@@ -51,6 +51,7 @@ typedef struct hk_options_s {
     const char *stats_file;
     int64_t purge_delay_ms; /* <0: never purge */
     size_t huge_cache;      /* bytes of freed huge blocks kept for reuse */
+    int64_t decay_ms;       /* a busy program's free memory unused this long is all given back; <0: never */
     bool abort_on_error;
     bool verbose;
     bool purge_thread; /* give free memory back from a background thread, even when idle */

@@ -88,12 +88,11 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     if (size == 0) size = 1;
     size_t needed = hk_align_up(offset + size, ps) + guard;
     hk_segment_t *seg = NULL;
-    bool is_zero = false;
-    size_t mapped = 0;
+    size_t mapped = 0, dirty = 0; /* dirty: bytes from seg that may hold old contents; the rest reads zero */
     if (!big_aligned) {
         /* A cached extent big enough is used as it is (its resident pages are what saves the
-         * page faults); a smaller one is grown. */
-        uint8_t *cached = hk_huge_cache_take(needed, &mapped, node);
+         * page faults); a smaller one is grown (the kernel's new pages read zero). */
+        uint8_t *cached = hk_huge_cache_take(needed, &mapped, &dirty, node);
         if (cached != NULL && mapped < needed) {
             seg = hk_huge_resize((hk_segment_t *)cached, mapped, needed);
             if (seg == NULL) hk_os_unmap(cached, mapped);
@@ -104,7 +103,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
         }
         if (seg == NULL) {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
-            is_zero = true;
+            dirty = 0;
             if (seg != NULL && hk_numa.placeable) hk_numa_place(seg, mapped, node, false); /* before the first touch */
         }
     } else {
@@ -114,7 +113,6 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
             seg = (hk_segment_t *)(raw + align - ps);
             hk_os_unmap(raw, align - ps);
             mapped -= align - ps;
-            is_zero = true;
             if (hk_numa.placeable) hk_numa_place(seg, mapped, node, false);
         }
     }
@@ -141,7 +139,8 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     page->reserved = page->capacity = 1;
     if (guard != 0) hk_secure_huge_guard(seg, true);
     hk_huge_publish(seg);
-    if (zero && !is_zero) memset(page->start, 0, size);
+    /* calloc: only what old contents may remain in (a reused extent's unpurged part) is zeroed. */
+    if (zero && dirty > offset) memset(page->start, 0, dirty - offset < size ? dirty - offset : size);
     return page->start;
 }
 
