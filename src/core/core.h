@@ -304,6 +304,8 @@ hk_internal void hk_heap_maybe_collect(hk_heap_t *heap);
 #define HK_HUGE_CACHE_EXTENTS 16
 hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size, size_t *dirty, int node);
 hk_internal void hk_huge_cache_put(uint8_t *base, size_t size, int node);
+/* Whether a freed mapping of `size` bytes would be kept by the cache (else put unmaps it). */
+hk_internal bool hk_huge_cache_keeps(size_t size);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
 hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);

@@ -155,8 +155,8 @@ void hk_huge_free(hk_segment_t *seg) {
     size_t size = seg->size;
     int node = seg->node;
     if (hk_unlikely(hk_secure())) {
-        /* A mapping the cache would not keep (hk_huge_cache_put's rule) is unmapped unzeroed. */
-        if (size > hk_state.options.huge_cache || hk_state.options.purge_delay_ms == 0) {
+        /* A mapping the cache would not keep is unmapped unzeroed. */
+        if (!hk_huge_cache_keeps(size)) {
             hk_os_unmap(seg, size);
             return;
         }

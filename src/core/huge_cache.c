@@ -129,9 +129,12 @@ uint8_t *hk_huge_cache_take(size_t needed, size_t *size, size_t *dirty, int node
 
 /* Keep [base, base+size) for reuse, merged with a cached neighbour if it touches one; the oldest
  * extents are unmapped if the cap is exceeded; then the decay purges what it finds over. */
+bool hk_huge_cache_keeps(size_t size) {
+    return size <= hk_state.options.huge_cache && hk_state.options.purge_delay_ms != 0 && hk_state.options.decay_ms != 0;
+}
+
 void hk_huge_cache_put(uint8_t *base, size_t size, int node) {
-    size_t limit = hk_state.options.huge_cache;
-    if (size > limit || hk_state.options.purge_delay_ms == 0 || hk_state.options.decay_ms == 0) {
+    if (!hk_huge_cache_keeps(size)) {
         hk_os_unmap(base, size);
         return;
     }
@@ -166,12 +169,12 @@ void hk_huge_cache_put(uint8_t *base, size_t size, int node) {
             if (e->base == NULL) slot = slot ? slot : e;
             else if (oldest == NULL || e->at < oldest->at) oldest = e;
         }
-        if (slot != NULL && hk_huge_cached() <= limit) break;
+        if (slot != NULL && hk_huge_cached() <= hk_state.options.huge_cache) break;
         if (oldest == NULL) break;
         hk_cache_drop(oldest, drop, &dropped);
     }
     hk_extent_t self = {base, size, dirty, now, node};
-    if (slot != NULL && hk_huge_cached() <= limit) {
+    if (slot != NULL && hk_huge_cached() <= hk_state.options.huge_cache) {
         *slot = self;
         hk_cache_decay_locked(now);
     } else {
