@@ -86,14 +86,6 @@ struct hk_arena_s {
 
 _Static_assert(offsetof(struct hk_arena_s, handle) == HK_HANDLE_OFFSET, "the handle header is where the check reads it");
 
-/* Refuse the call (NULL or -1 with errno = EINVAL, or just return) unless a is a live arena. */
-#define HK_ARENA_CHECK(a, call, ...)                                                                                \
-    do {                                                                                                            \
-        if (hk_unlikely(!hk_handle_live((a), HK_REG_ARENA))) {                                                      \
-            hk_handle_refuse((call), (a), HK_REG_ARENA);                                                            \
-            return __VA_ARGS__;                                                                                     \
-        }                                                                                                           \
-    } while (0)
 
 /* What reset, rewind or destroy takes off an arena, to be undone with no lock held. */
 typedef struct hk_arena_undo_s {
@@ -132,7 +124,7 @@ static void hk_arena_leave(hk_arena_t *a) {
 }
 
 HK_API void hk_arena_set_owner(hk_arena_t *a) {
-    HK_ARENA_CHECK(a, "hk_arena_set_owner");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_set_owner");
     a->owner = pthread_self();
 }
 
@@ -236,7 +228,7 @@ static hk_noinline void *hk_arena_alloc_slow(hk_arena_t *a, size_t size, size_t 
 }
 
 HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
-    HK_ARENA_CHECK(a, "hk_arena_alloc", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_alloc", NULL);
     if (hk_likely(a->slow == 0)) { /* not locked: only the owner reads cur and limit */
         uintptr_t p = hk_align_up(a->cur, HK_ARENA_ALIGN);
         if (hk_likely(size <= a->limit - p)) { /* limit is 16-aligned: p <= limit */
@@ -249,7 +241,7 @@ HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
 }
 
 HK_API void *hk_arena_calloc(hk_arena_t *a, size_t count, size_t size) {
-    HK_ARENA_CHECK(a, "hk_arena_calloc", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_calloc", NULL);
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
         errno = ENOMEM;
@@ -261,7 +253,7 @@ HK_API void *hk_arena_calloc(hk_arena_t *a, size_t count, size_t size) {
 }
 
 HK_API void *hk_arena_aligned_alloc(hk_arena_t *a, size_t alignment, size_t size) {
-    HK_ARENA_CHECK(a, "hk_arena_aligned_alloc", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_aligned_alloc", NULL);
     if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
         errno = EINVAL;
         return NULL;
@@ -291,19 +283,19 @@ static char *hk_arena_string(hk_arena_t *a, const char *s, size_t n, const char 
 }
 
 HK_API char *hk_arena_strdup(hk_arena_t *a, const char *s) {
-    HK_ARENA_CHECK(a, "hk_arena_strdup", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_strdup", NULL);
     return hk_arena_string(a, s, strlen(s), "hk_arena_strdup");
 }
 
 HK_API char *hk_arena_strndup(hk_arena_t *a, const char *s, size_t n) {
-    HK_ARENA_CHECK(a, "hk_arena_strndup", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_strndup", NULL);
     return hk_arena_string(a, s, strnlen(s, n), "hk_arena_strndup");
 }
 
 /* Formatted straight into the rest of the current chunk; only if it does not fit is it formatted
  * again into memory of the right size. */
 HK_API char *hk_arena_vprintf(hk_arena_t *a, const char *fmt, va_list ap) {
-    HK_ARENA_CHECK(a, "hk_arena_printf", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_printf", NULL);
     if (!hk_arena_enter(a, "hk_arena_printf")) return NULL;
     va_list again;
     va_copy(again, ap);
@@ -343,7 +335,7 @@ HK_API char *hk_arena_printf(hk_arena_t *a, const char *fmt, ...) {
 /* ------------------------------------------------------------------ cleanups, undo */
 
 HK_API int hk_arena_on_cleanup(hk_arena_t *a, void (*fn)(void *arg), void *arg) {
-    HK_ARENA_CHECK(a, "hk_arena_on_cleanup", -1);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_on_cleanup", -1);
     if (fn == NULL) {
         errno = EINVAL;
         return -1;
@@ -477,7 +469,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
         errno = EINVAL;
         return NULL;
     }
-    if (parent != NULL) HK_ARENA_CHECK(parent, "hk_arena_create", NULL);
+    if (parent != NULL) HK_HANDLE_CHECK(parent, HK_REG_ARENA, "hk_arena_create", NULL);
     size_t header = offsetof(hk_arena_t, data);
     size_t bytes = first_chunk == 0 ? HK_ARENA_FIRST_DEFAULT : first_chunk;
     if (bytes < header + HK_ARENA_FIRST_MIN) bytes = header + HK_ARENA_FIRST_MIN;
@@ -543,7 +535,7 @@ static void hk_arena_destroy_detached(hk_arena_t *a) {
 
 HK_API void hk_arena_destroy(hk_arena_t *a) {
     if (a == NULL) return; /* like free(NULL) */
-    HK_ARENA_CHECK(a, "hk_arena_destroy");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_destroy");
     if ((a->slow & HK_ARENA_SLOW_CHECK) && !hk_arena_enter(a, "hk_arena_destroy")) return;
     hk_arena_t *parent = a->parent;
     if (parent != NULL) {
@@ -558,7 +550,7 @@ HK_API void hk_arena_destroy(hk_arena_t *a) {
 }
 
 HK_API void hk_arena_reset(hk_arena_t *a) {
-    HK_ARENA_CHECK(a, "hk_arena_reset");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_reset");
     if (!hk_arena_enter(a, "hk_arena_reset")) return;
     hk_arena_undo_t u;
     hk_arena_detach(a, 0, &u);
@@ -575,7 +567,7 @@ HK_API void hk_arena_reset(hk_arena_t *a) {
 
 HK_API hk_arena_mark_t hk_arena_mark(hk_arena_t *a) {
     hk_arena_mark_t m = {NULL, 0, 0, 0};
-    HK_ARENA_CHECK(a, "hk_arena_mark", m);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_mark", m);
     if (!hk_arena_enter(a, "hk_arena_mark")) return m;
     m.chunk_ = a->chunk;
     m.offset_ = a->cur - a->chunk->start;
@@ -596,7 +588,7 @@ static hk_arena_chunk_t *hk_arena_mark_chunk(hk_arena_t *a, const hk_arena_mark_
 }
 
 HK_API void hk_arena_rewind(hk_arena_t *a, hk_arena_mark_t mark) {
-    HK_ARENA_CHECK(a, "hk_arena_rewind");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_rewind");
     if (!hk_arena_enter(a, "hk_arena_rewind")) return;
     hk_arena_chunk_t *to = hk_arena_mark_chunk(a, &mark);
     if (to == NULL || mark.serial_ > a->serial) {
@@ -639,7 +631,7 @@ static void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
 HK_API void hk_arena_stats(hk_arena_t *a, hk_arena_stats_t *out) {
     if (out == NULL) return; /* nowhere to put them */
     *out = (hk_arena_stats_t){0};
-    HK_ARENA_CHECK(a, "hk_arena_stats");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_stats");
     hk_reg_figures_t f = {0};
     hk_arena_figures(&a->reg, &f);
     *out = (hk_arena_stats_t){.name = a->reg.name, .used = f.used, .chunks = f.chunks,

@@ -36,6 +36,15 @@ typedef struct hk_pool_slot_s {
 } hk_pool_slot_t;
 
 static __thread hk_pool_slot_t *hk_pool_slots __attribute__((tls_model("initial-exec")));
+/* The fast paths' whole lookup: the last LOCAL pool this thread used, xor-ed with the count of
+ * pools and arenas destroyed so far (as registry.h's handle cache), and its cache here. A match
+ * both vouches that the pool is live and names the cache, in one compare; any destroy anywhere
+ * makes it stale. */
+typedef struct hk_pool_last_s {
+    uintptr_t seen;
+    hk_pool_cache_t *cache;
+} hk_pool_last_t;
+static __thread hk_pool_last_t hk_pool_last __attribute__((tls_model("initial-exec")));
 static __thread uint32_t hk_pool_slot_count __attribute__((tls_model("initial-exec")));
 
 static struct {
@@ -122,46 +131,79 @@ static hk_pool_cache_t *hk_pool_cache_create(hk_pool_t *pool) {
     c->next = pool->caches;
     if (c->next != NULL) c->next->prev = c;
     pool->caches = c;
-    if (atomic_load_explicit(&pool->home_token, memory_order_relaxed) == 0) { /* the first user is home */
-        atomic_store_explicit(&pool->home_cache, c, memory_order_relaxed);
-        atomic_store_explicit(&pool->home_token, c->set.token, memory_order_release);
-    }
     pthread_mutex_unlock(&pool->lock);
     hk_pool_slots[pool->id] = (hk_pool_slot_t){c, pool->gen};
     return c;
 }
 
-/* The n oldest objects of the cache back to their chunks. */
-static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint32_t reserve) {
-    uint32_t count = hk_cache_count(c);
-    if (n > count) n = count;
-    for (uint32_t i = 0; i < n; i++) hk_set_put(pool, &c->set, c->objs[i], reserve);
-    memmove(c->objs, c->objs + n, (count - n) * sizeof c->objs[0]);
-    atomic_store_explicit(&c->top, c->objs + count - n, memory_order_relaxed);
-    hk_set_taken_add(&c->set, -(intptr_t)n);
+/* An object whose chunk another set owns goes home: onto its chunk's remote list (one
+ * compare-and-swap), and its owner, if a thread, is told to collect. */
+static void hk_pool_send_home(hk_pool_t *pool, hk_pool_chunk_t *c, void *p) {
+    hk_remote_push(&c->remote, p, hk_pool_link_of(pool, p), (uintptr_t)c, pool->key); /* the list ends at c */
+    /* Caches are never freed while the pool lives, so a stale owner is harmless. */
+    const hk_pool_set_t *owner = atomic_load_explicit(&c->owner, memory_order_acquire);
+    if (owner->cache != NULL && !atomic_load_explicit(&owner->cache->remote_pending, memory_order_relaxed))
+        atomic_store_explicit(&owner->cache->remote_pending, 1, memory_order_relaxed);
 }
 
-/* Fill an empty cache: remote frees first, then free objects of our chunks, then orphans, then a
- * new chunk. Refills start small (a thread that needs a few objects makes a few) and double. */
+/* An orphan chunk (an exited thread's) becomes the cache's: true if it is now. */
+static bool hk_pool_adopt_chunk(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c) {
+    bool adopted = false;
+    pthread_mutex_lock(&pool->lock);
+    if (atomic_load_explicit(&c->owner, memory_order_relaxed) == &pool->shared) {
+        hk_chunk_adopt(pool, cache, c);
+        hk_pool_orphans_changed(pool);
+        adopted = true;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return adopted;
+}
+
+/* The n oldest objects of the thread's cache back to their chunks: those of its own chunks onto
+ * their free lists (an exited thread's chunk is adopted first), the others (freed here by a
+ * thread that did not make them) home to their owners. */
+static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint32_t reserve) {
+    uint32_t count = hk_cache_count(c), own = 0;
+    if (n > count) n = count;
+    for (uint32_t i = 0; i < n; i++) {
+        void *obj = c->objs[i];
+        hk_pool_chunk_t *chunk = (hk_pool_chunk_t *)((uintptr_t)obj & pool->chunk_mask);
+        const hk_pool_set_t *owner = atomic_load_explicit(&chunk->owner, memory_order_acquire);
+        if (owner == &c->set || (owner == &pool->shared && hk_pool_adopt_chunk(pool, c, chunk))) {
+            hk_set_put(pool, &c->set, obj, reserve);
+            own++;
+        } else {
+            hk_pool_send_home(pool, chunk, obj);
+        }
+    }
+    memmove(c->objs, c->objs + n, (count - n) * sizeof c->objs[0]);
+    atomic_store_explicit(&c->top, c->objs + count - n, memory_order_relaxed);
+    hk_set_taken_add(&c->set, -(intptr_t)own);
+}
+
+/* Fill an empty cache: remote frees first, then free objects of the thread's chunks, then
+ * orphans, then a new chunk. Refills start small (a thread that needs a few objects makes a
+ * few) and double. */
 static bool hk_cache_refill(hk_pool_t *pool, hk_pool_cache_t *c) {
+    hk_pool_set_t *set = &c->set;
     if (atomic_load_explicit(&c->remote_pending, memory_order_relaxed)) {
         atomic_store_explicit(&c->remote_pending, 0, memory_order_relaxed);
-        hk_set_collect_all(pool, &c->set, HK_POOL_RESERVE);
+        hk_set_collect_all(pool, set, HK_POOL_RESERVE);
     }
     uint32_t want = c->batch, n = 0;
     if (c->batch < c->limit / 2) c->batch = c->batch * 2 < c->limit / 2 ? c->batch * 2 : c->limit / 2;
     while (n < want) {
-        hk_pool_chunk_t *chunk = c->set.lists[HK_LIST_PARTIAL];
-        if (chunk == NULL) chunk = c->set.lists[HK_LIST_EMPTY];
+        hk_pool_chunk_t *chunk = set->lists[HK_LIST_PARTIAL];
+        if (chunk == NULL) chunk = set->lists[HK_LIST_EMPTY];
         if (chunk == NULL && atomic_load_explicit(&pool->has_orphans, memory_order_relaxed))
             chunk = hk_set_adopt(pool, c);
-        if (chunk == NULL) chunk = hk_chunk_new(pool, &c->set);
+        if (chunk == NULL) chunk = hk_chunk_new(pool, set);
         if (chunk == NULL) break;
         n += hk_chunk_take(pool, chunk, c->objs + n, want - n);
-        hk_set_settle(pool, &c->set, chunk, HK_POOL_RESERVE);
+        hk_set_settle(pool, set, chunk, HK_POOL_RESERVE);
     }
     atomic_store_explicit(&c->top, c->objs + n, memory_order_relaxed);
-    hk_set_taken_add(&c->set, (intptr_t)n);
+    hk_set_taken_add(set, (intptr_t)n);
     return n > 0;
 }
 
@@ -182,8 +224,6 @@ static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
     }
     hk_set_taken_add(&pool->shared, (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed));
     atomic_store_explicit(&c->set.taken, 0, memory_order_relaxed);
-    if (atomic_load_explicit(&pool->home_cache, memory_order_relaxed) == c)
-        atomic_store_explicit(&pool->home_token, 0, memory_order_relaxed);
     c->set.token = 0;
     hk_pool_orphans_changed(pool);
     if (c->prev != NULL) c->prev->next = c->next;
@@ -335,7 +375,7 @@ static void hk_pool_free_caches(hk_pool_cache_t *c) {
 
 HK_API void hk_pool_destroy(hk_pool_t *pool) {
     if (pool == NULL) return; /* like free(NULL) */
-    HK_POOL_CHECK(pool, "hk_pool_destroy");
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_destroy");
     hk_handle_kill(&pool->handle, pool, HK_REG_POOL); /* first: a later call with this handle is refused */
     hk_registry_remove(&pool->reg);
     hk_pool_id_put(pool->id);
@@ -379,130 +419,128 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
 
 /* ------------------------------------------------------------------ alloc */
 
-static void *hk_pool_handout(hk_pool_t *pool, void *obj) {
+/* Under Valgrind's memcheck or in an ASan build the object is made addressable again; elsewhere
+ * this is the store of the link word and one predictable branch. */
+static inline void *hk_pool_handout(hk_pool_t *pool, void *obj) {
     hk_unpoison(obj, pool->size);
     hk_pool_vg_alloc(pool, obj);
     *hk_pool_link_of(pool, obj) = hk_pool_live_mark(pool, obj);
     return obj;
 }
 
-static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
-    if (pool->mode == HK_POOL_MODE_TRACKED) return hk_pool_tracked_alloc(pool);
+static inline void *hk_cache_pop(hk_pool_cache_t *c) {
+    void **top = atomic_load_explicit(&c->top, memory_order_relaxed) - 1;
+    atomic_store_explicit(&c->top, top, memory_order_relaxed);
+    return *top;
+}
+
+/* A LOCKED pool: the chunks' own free lists under one lock, like a free list behind a mutex.
+ * The newest chunk with free objects is first on its list; a chunk leaves it only when full. */
+static void *hk_pool_alloc_locked(hk_pool_t *pool) {
     void *obj = NULL;
-    if (pool->mode == HK_POOL_MODE_LOCKED) {
-        pthread_mutex_lock(&pool->lock);
-        hk_pool_chunk_t *c = pool->shared.lists[HK_LIST_PARTIAL];
+    pthread_mutex_lock(&pool->lock);
+    hk_pool_chunk_t *c = pool->shared.lists[HK_LIST_PARTIAL];
+    uintptr_t head;
+    if (hk_likely(c != NULL) && hk_likely((head = c->free) != hk_chunk_end(pool, c))) {
+        obj = (void *)(head ^ pool->key);
+        c->free = *hk_pool_link_of(pool, obj);
+        c->used++;
+        hk_set_taken_add(&pool->shared, 1);
+        if (hk_unlikely(c->free == hk_chunk_end(pool, c))) hk_set_settle(pool, &pool->shared, c, HK_POOL_RESERVE);
+    } else {
         if (c == NULL) c = pool->shared.lists[HK_LIST_EMPTY];
         if (c == NULL) c = hk_chunk_new(pool, &pool->shared);
         if (c != NULL && hk_chunk_take(pool, c, &obj, 1) == 1) {
             hk_set_taken_add(&pool->shared, 1);
             hk_set_settle(pool, &pool->shared, c, HK_POOL_RESERVE);
         }
-        if (obj != NULL) hk_pool_handout(pool, obj); /* under the lock: the object is not ours yet */
-        pthread_mutex_unlock(&pool->lock);
+    }
+    if (obj != NULL) hk_pool_handout(pool, obj); /* under the lock: the object is not ours yet */
+    pthread_mutex_unlock(&pool->lock);
+    return obj;
+}
+
+/* This thread's cache of a LOCAL pool, made on first use and remembered for the fast paths
+ * (`seen` was read before the pool was found live). NULL: out of memory. */
+static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t seen) {
+    hk_pool_cache_t *c = hk_pool_my_cache(pool);
+    if (c == NULL) c = hk_pool_cache_create(pool);
+    if (c != NULL) hk_pool_last = (hk_pool_last_t){seen, c};
+    return c;
+}
+
+static inline uintptr_t hk_pool_seen(const hk_pool_t *pool) {
+    return (uintptr_t)pool ^ atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
+}
+
+static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
+    uintptr_t seen = hk_pool_seen(pool);
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_alloc", NULL);
+    void *obj = NULL;
+    if (pool->mode == HK_POOL_MODE_LOCKED) {
+        obj = hk_pool_alloc_locked(pool);
+    } else if (pool->mode == HK_POOL_MODE_TRACKED) {
+        obj = hk_pool_tracked_alloc(pool);
     } else {
-        hk_pool_cache_t *c = hk_pool_my_cache(pool);
-        if (c == NULL) c = hk_pool_cache_create(pool);
-        if (c != NULL && (hk_cache_count(c) > 0 || hk_cache_refill(pool, c))) {
-            void **top = atomic_load_explicit(&c->top, memory_order_relaxed) - 1;
-            obj = *top;
-            atomic_store_explicit(&c->top, top, memory_order_relaxed);
-            hk_pool_handout(pool, obj);
-        }
+        hk_pool_cache_t *c = hk_pool_local_cache(pool, seen);
+        if (c != NULL && (atomic_load_explicit(&c->top, memory_order_relaxed) != c->objs ||
+                          hk_cache_refill(pool, c)))
+            obj = hk_pool_handout(pool, hk_cache_pop(c));
     }
     if (obj == NULL) errno = ENOMEM;
     return obj;
 }
 
-/* The home thread's cache is in the pool itself; the others' are in their thread's table. */
+/* The fast path: the thread's remembered pool (live, LOCAL, and its cache found in the same
+ * compare), and an object in the cache. Everything else, the handle check included, is slow. */
 HK_API void *hk_pool_alloc(hk_pool_t *pool) {
-    HK_POOL_CHECK(pool, "hk_pool_alloc", NULL);
-    hk_pool_cache_t *c;
-    if (hk_likely(atomic_load_explicit(&pool->home_token, memory_order_relaxed) == hk_pool_token())) {
-        c = atomic_load_explicit(&pool->home_cache, memory_order_relaxed);
-    } else {
-        uint32_t id = pool->id;
-        if (id >= hk_pool_slot_count || hk_pool_slots[id].gen != pool->gen) return hk_pool_alloc_slow(pool);
-        c = hk_pool_slots[id].cache;
-    }
-    void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
-    if (hk_likely(top != c->objs)) {
-        void *obj = *--top;
-        atomic_store_explicit(&c->top, top, memory_order_relaxed);
-        return hk_pool_handout(pool, obj);
+    if (hk_likely(hk_pool_seen(pool) == hk_pool_last.seen)) {
+        hk_pool_cache_t *c = hk_pool_last.cache;
+        void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        if (hk_likely(top != c->objs)) {
+            atomic_store_explicit(&c->top, top - 1, memory_order_relaxed);
+            return hk_pool_handout(pool, top[-1]);
+        }
     }
     return hk_pool_alloc_slow(pool);
 }
 
 /* ------------------------------------------------------------------ free */
 
-/* Is the suspected double free real? The owner (or, for the pool's own chunks, the holder of the
- * pool lock) can look at every list the object could be on. */
-static bool hk_pool_owner_has_free(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c, const void *p) {
-    if (cache != NULL)
-        for (void **o = cache->objs; o < atomic_load_explicit(&cache->top, memory_order_relaxed); o++)
-            if (*o == p) return true;
-    uintptr_t heads[3] = {c->free ^ pool->key, c->more ^ pool->key,
-                          hk_remote_head(hk_remote_load(&c->remote, memory_order_acquire))};
-    for (int l = 0; l < 3; l++) {
-        uintptr_t w = heads[l];
-        /* decoded links stay inside the chunk, and the chunk's own address ends a list */
-        for (uint32_t steps = 0; w != 0 && w != (uintptr_t)c && steps <= c->capacity; steps++) {
-            if ((w & pool->chunk_mask) != (uintptr_t)c) break;
-            if ((const void *)w == p) return true;
-            w = *hk_pool_link_of(pool, (void *)w) ^ pool->key;
-        }
-    }
-    return false;
-}
-
-/* Another thread's chunk: push onto its remote list and tell the owner. */
-static void hk_pool_free_remote(hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *owner, void *p) {
-    hk_pool_vg_free(pool, p);
-    hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
-    hk_remote_push(&c->remote, p, hk_pool_link_of(pool, p), (uintptr_t)c, pool->key); /* the list ends at c */
-    /* Caches are never freed while the pool lives, so a stale owner is harmless. */
-    if (owner->cache != NULL && !atomic_load_explicit(&owner->cache->remote_pending, memory_order_relaxed))
-        atomic_store_explicit(&owner->cache->remote_pending, 1, memory_order_relaxed);
-}
-
-static void hk_pool_free_local(hk_pool_t *pool, hk_pool_cache_t *cache, void *p) {
-    if (atomic_load_explicit(&cache->top, memory_order_relaxed) == cache->end)
-        hk_cache_flush(pool, cache, cache->limit / 2, HK_POOL_RESERVE);
-    void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
-    *hk_pool_link_of(pool, p) = (uintptr_t)p ^ pool->key;
+/* A checked live object of the pool into the thread's cache, with room made first. Objects of any thread's chunks go into any thread's cache: a
+ * free from another thread costs what a local one does, and the flush sends them home. */
+static inline void hk_cache_push(hk_pool_t *pool, hk_pool_cache_t *c, void *p) {
+    if (hk_unlikely(atomic_load_explicit(&c->top, memory_order_relaxed) == c->end))
+        hk_cache_flush(pool, c, c->limit / 2, HK_POOL_RESERVE);
+    void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+    *hk_pool_link_of(pool, p) = (uintptr_t)p ^ pool->key; /* free, in a cache: links to itself */
     hk_pool_vg_free(pool, p);
     hk_pool_poison_free(pool, p);
     *top = p;
-    atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
-}
-
-/* An orphan chunk is adopted by the thread that frees into it. */
-static bool hk_pool_adopt_chunk(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c) {
-    bool adopted = false;
-    pthread_mutex_lock(&pool->lock);
-    if (atomic_load_explicit(&c->owner, memory_order_relaxed) == &pool->shared) {
-        hk_chunk_adopt(pool, cache, c);
-        hk_pool_orphans_changed(pool);
-        adopted = true;
-    }
-    pthread_mutex_unlock(&pool->lock);
-    return adopted;
+    atomic_store_explicit(&c->top, top + 1, memory_order_relaxed);
 }
 
 static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
+    uintptr_t seen = hk_pool_seen(pool);
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_free");
     if (p == NULL) return;
     if (pool->mode == HK_POOL_MODE_TRACKED) {
         hk_pool_tracked_free(pool, p);
         return;
     }
+    /* The link word decides: it is keyed by pool, so "free" means a free object of this pool.
+     * (Only a write before the object that happened to leave a valid free link could fool it.) */
     hk_pool_chunk_t *c;
     hk_obj_state_t state;
     if (!hk_pool_check_free(pool, p, &c, &state)) return;
-    bool suspect = state == HK_OBJ_FREE;
+    if (state == HK_OBJ_FREE) {
+        hk_pool_report_double_free(pool, p);
+        return;
+    }
     if (pool->mode == HK_POOL_MODE_LOCKED) {
         pthread_mutex_lock(&pool->lock);
-        bool twice = suspect && hk_pool_owner_has_free(pool, NULL, c, p);
+        /* read again under the lock: two threads that free one object at once */
+        bool twice = hk_pool_looks_free(pool, c, *hk_pool_link_of(pool, p));
         if (!twice) {
             hk_pool_vg_free(pool, p);
             hk_pool_poison_free(pool, p);
@@ -514,73 +552,36 @@ static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
         else if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
         return;
     }
-    hk_pool_cache_t *cache = hk_pool_my_cache(pool);
-    hk_pool_set_t *owner = atomic_load_explicit(&c->owner, memory_order_acquire);
-    if (owner == &pool->shared) { /* an orphan: its lists can be read under the pool lock */
-        if (suspect) {
-            pthread_mutex_lock(&pool->lock);
-            bool twice = hk_pool_owner_has_free(pool, NULL, c, p);
-            pthread_mutex_unlock(&pool->lock);
-            if (twice) {
-                hk_pool_report_double_free(pool, p);
-                return;
-            }
-        }
-        if (cache == NULL) cache = hk_pool_cache_create(pool);
-        if (cache != NULL && hk_pool_adopt_chunk(pool, cache, c)) owner = &cache->set;
-        else owner = atomic_load_explicit(&c->owner, memory_order_acquire);
-        suspect = false;
-    }
-    if (cache != NULL && owner == &cache->set) {
-        if (suspect && hk_pool_owner_has_free(pool, cache, c, p)) {
-            hk_pool_report_double_free(pool, p);
-            return;
-        }
-        if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
-        hk_pool_free_local(pool, cache, p);
-        return;
-    }
-    if (suspect) { /* another thread's chunk: the link word alone decides */
-        hk_pool_report_double_free(pool, p);
-        return;
-    }
     if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
-    hk_pool_free_remote(pool, c, owner, p);
+    hk_pool_cache_t *cache = hk_pool_local_cache(pool, seen);
+    if (cache != NULL) {
+        hk_cache_push(pool, cache, p);
+    } else { /* no cache (out of memory): straight home */
+        hk_pool_vg_free(pool, p);
+        hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
+        hk_pool_send_home(pool, c, p);
+    }
 }
 
-/* The fast path: a live object of one of this thread's chunks, freed while its cache has room.
- * Each test comes before the memory it lets us read: heapkit memory (the segment map), a chunk
- * of this pool owned by this thread (one word of the header), and the word before the object
- * saying "live object at exactly this address". Anything else goes the slow way. */
+/* The fast path: the thread's remembered pool, heapkit memory (the segment map: the word before
+ * the pointer is then readable), that word saying "live object of this pool at exactly this
+ * address" (it is keyed by pool: a double, foreign, interior or wrong-pool free never matches),
+ * and room in the cache. Anything else goes the slow way, which says what was wrong. */
 hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
-    HK_POOL_CHECK(pool, "hk_pool_free");
     uintptr_t a = (uintptr_t)obj;
-    if (hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
-        hk_pool_chunk_t *c = (hk_pool_chunk_t *)(a & pool->chunk_mask);
-        uintptr_t owner_tag = atomic_load_explicit(&c->owner_tag, memory_order_relaxed);
-        if (hk_unlikely(owner_tag != (pool->tag ^ hk_pool_token()))) {
-            /* Another live thread's chunk of this pool (not the pool's own: orphans are adopted
-             * on the slow path), and a live object: straight home, with no further checks. */
-            if (owner_tag != pool->tag && c->tag == pool->tag &&
-                *hk_pool_link_of(pool, obj) == hk_pool_live_mark(pool, obj)) {
-                hk_pool_free_remote(pool, c, atomic_load_explicit(&c->owner, memory_order_acquire), obj);
-                return;
-            }
-        } else {
-            uintptr_t *link = hk_pool_link_of(pool, obj);
-            /* this thread owns the chunk, so the owner (on the header line just read) is our cache */
-            hk_pool_cache_t *cache = (hk_pool_cache_t *)((uint8_t *)atomic_load_explicit(&c->owner, memory_order_relaxed) -
-                                                         offsetof(hk_pool_cache_t, set));
-            void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
-            /* & rather than &&: one branch; neither test reads memory the other guards */
-            if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != cache->end))) {
-                *link = a ^ pool->key;
-                hk_pool_vg_free(pool, obj);
-                hk_pool_poison_free(pool, obj);
-                *top = obj;
-                atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
-                return;
-            }
+    if (hk_likely(hk_pool_seen(pool) == hk_pool_last.seen) &&
+        hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
+        hk_pool_cache_t *c = hk_pool_last.cache;
+        uintptr_t *link = hk_pool_link_of(pool, obj);
+        void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        /* & rather than &&: one branch; neither test reads memory the other guards */
+        if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != c->end))) {
+            *link = a ^ pool->key;
+            hk_pool_vg_free(pool, obj);
+            hk_pool_poison_free(pool, obj);
+            *top = obj;
+            atomic_store_explicit(&c->top, top + 1, memory_order_relaxed);
+            return;
         }
     }
     hk_pool_free_slow(pool, obj);
@@ -589,7 +590,7 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
 /* ------------------------------------------------------------------ trim, statistics */
 
 HK_API size_t hk_pool_trim(hk_pool_t *pool) {
-    HK_POOL_CHECK(pool, "hk_pool_trim", 0);
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_trim", 0);
     if (pool->mode == HK_POOL_MODE_TRACKED) return 0;
     size_t before = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
     if (pool->mode == HK_POOL_MODE_LOCAL) {
@@ -618,14 +619,12 @@ static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
         f->bytes = f->live * pool->stride;
         return;
     }
-    size_t live = atomic_load_explicit(&pool->shared.taken, memory_order_relaxed);
-    for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) {
-        /* read while the owner works: a refill may show its count before its taken */
-        size_t taken = atomic_load_explicit(&c->set.taken, memory_order_relaxed);
-        size_t cached = hk_cache_count(c);
-        live += taken > cached ? taken - cached : 0;
-    }
-    f->live = live;
+    /* Objects out of the chunks' free lists, less those waiting in caches. A cache may hold
+     * objects of another thread's chunks, so only the sum means anything. */
+    intptr_t live = (intptr_t)atomic_load_explicit(&pool->shared.taken, memory_order_relaxed);
+    for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) /* read while the owners work */
+        live += (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed) - (intptr_t)hk_cache_count(c);
+    f->live = live > 0 ? (size_t)live : 0;
     f->chunks = atomic_load_explicit(&pool->chunks, memory_order_relaxed);
     f->bytes = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
     f->capacity = f->chunks * pool->capacity;
@@ -641,7 +640,7 @@ static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
 HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
     if (out == NULL) return; /* nowhere to put them */
     *out = (hk_pool_stats_t){0};
-    HK_POOL_CHECK(pool, "hk_pool_stats");
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_stats");
     hk_reg_figures_t f = {0};
     pthread_mutex_lock(&pool->lock);
     hk_pool_figures_locked(pool, &f);

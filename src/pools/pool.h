@@ -81,15 +81,13 @@ struct hk_pool_cache_s {
 
 struct hk_pool_s {
     /* -- read by every fast path */
-    _Atomic uintptr_t home_token; /* the token of the thread whose cache is home_cache, or 0 */
-    _Atomic(hk_pool_cache_t *) home_cache; /* one thread's cache found without a table: the first user's */
-    hk_handle_t handle;   /* the magic word every call checks (registry.h) */
-    uint32_t id;          /* slot in the threads' cache tables; UINT32_MAX: no fast path */
-    uint32_t limit;       /* objects a thread's cache holds at most */
-    uint64_t gen;         /* tells this pool from an earlier one that had the same id */
-    uintptr_t tag;        /* in every chunk header: pool ^ hk_key ^ HK_POOL_MAGIC */
     uintptr_t key;        /* free links are xor-ed with it (bit 62 set, low 3 bits clear) */
     uintptr_t live_key;   /* key ^ 2^63: a live object's link word is its address ^ live_key */
+    hk_handle_t handle;   /* the magic word every call checks (registry.h) */
+    uint32_t id;          /* slot in the threads' cache tables; UINT32_MAX: no thread caches */
+    uint32_t limit;       /* objects a cache holds at most */
+    uint64_t gen;         /* tells this pool from an earlier one that had the same id */
+    uintptr_t tag;        /* in every chunk header: pool ^ hk_key ^ HK_POOL_MAGIC */
     uintptr_t chunk_mask; /* ~(chunk_size - 1) */
     size_t first;         /* offset of the first object in a chunk */
     size_t size;
@@ -117,14 +115,6 @@ struct hk_pool_s {
 
 _Static_assert(offsetof(struct hk_pool_s, handle) == HK_HANDLE_OFFSET, "the handle header is where the check reads it");
 
-/* Refuse the call (NULL with errno = EINVAL, or just return) unless pool is a live pool. */
-#define HK_POOL_CHECK(pool, call, ...)                                                                              \
-    do {                                                                                                            \
-        if (hk_unlikely(!hk_handle_live((pool), HK_REG_POOL))) {                                                    \
-            hk_handle_refuse((call), (pool), HK_REG_POOL);                                                          \
-            return __VA_ARGS__;                                                                                     \
-        }                                                                                                           \
-    } while (0)
 
 /* Tells threads apart on the free path without a table lookup: the core's name for the thread,
  * its heap (core.h), unique among live threads; a thread's caches stop owning chunks in the

@@ -82,6 +82,16 @@ hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t
     return true;
 }
 
+/* Refuse the call unless h is a live member of the kind: one line saying why, errno = EINVAL,
+ * and `return __VA_ARGS__` (NULL, -1, or nothing). Pools and arenas check every call with it. */
+#define HK_HANDLE_CHECK(h, kind, call, ...)                                                                         \
+    do {                                                                                                            \
+        if (hk_unlikely(!hk_handle_live((h), (kind)))) {                                                            \
+            hk_handle_refuse((call), (h), (kind));                                                                  \
+            return __VA_ARGS__;                                                                                     \
+        }                                                                                                           \
+    } while (0)
+
 /* registry.c */
 /* A member is made (node: its registry node) or destroyed: its handle says so. */
 hk_internal void hk_handle_set(hk_handle_t *handle, const void *h, hk_reg_kind_t kind, const hk_reg_node_t *node);
