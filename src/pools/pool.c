@@ -17,7 +17,6 @@
  * chunk or frees into one adopts it, with its remote list. Nothing is lost, nothing is freed twice.
  * Chunks whose objects are all free are given back beyond a reserve of one per thread
  * (pool_chunk.c); bad input is reported by pool_debug.c. */
-#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include "pool.h"
 
 #define HK_POOL_CHUNK_MIN ((size_t)64 * 1024)
@@ -136,6 +135,19 @@ static hk_pool_cache_t *hk_pool_cache_create(hk_pool_t *pool) {
     return c;
 }
 
+/* A LOCKED pool's cache, made with the pool. */
+static hk_pool_cache_t *hk_pool_locked_cache_new(const hk_pool_t *pool) {
+    size_t bytes = sizeof(hk_pool_cache_t) + pool->limit * sizeof(void *);
+    hk_pool_cache_t *c = hk_aligned_alloc(64, bytes);
+    if (c == NULL) return NULL;
+    memset(c, 0, bytes);
+    atomic_store_explicit(&c->top, c->objs, memory_order_relaxed);
+    c->end = c->objs + pool->limit;
+    c->limit = pool->limit;
+    c->batch = HK_POOL_BATCH_FIRST < pool->limit / 2 ? HK_POOL_BATCH_FIRST : pool->limit / 2;
+    return c;
+}
+
 /* An object whose chunk another set owns goes home: onto its chunk's remote list (one
  * compare-and-swap), and its owner, if a thread, is told to collect. */
 static void hk_pool_send_home(hk_pool_t *pool, hk_pool_chunk_t *c, void *p) {
@@ -159,18 +171,24 @@ static bool hk_pool_adopt_chunk(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool
     return adopted;
 }
 
-/* The n oldest objects of the thread's cache back to their chunks: those of its own chunks onto
- * their free lists (an exited thread's chunk is adopted first), the others (freed here by a
- * thread that did not make them) home to their owners. */
+/* The n oldest objects of a cache back to their chunks: those of the cache's set onto their
+ * free lists (a thread adopts an exited thread's chunk first), the others (freed here by a
+ * thread that did not make them) home to their owners. A LOCKED pool's cache (under the lock)
+ * has `shared` for its set, which owns all its chunks. */
+static hk_pool_set_t *hk_cache_set(hk_pool_t *pool, hk_pool_cache_t *c) {
+    return c == pool->locked ? &pool->shared : &c->set;
+}
+
 static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint32_t reserve) {
+    hk_pool_set_t *set = hk_cache_set(pool, c);
     uint32_t count = hk_cache_count(c), own = 0;
     if (n > count) n = count;
     for (uint32_t i = 0; i < n; i++) {
         void *obj = c->objs[i];
         hk_pool_chunk_t *chunk = (hk_pool_chunk_t *)((uintptr_t)obj & pool->chunk_mask);
         const hk_pool_set_t *owner = atomic_load_explicit(&chunk->owner, memory_order_acquire);
-        if (owner == &c->set || (owner == &pool->shared && hk_pool_adopt_chunk(pool, c, chunk))) {
-            hk_set_put(pool, &c->set, obj, reserve);
+        if (owner == set || (owner == &pool->shared && hk_pool_adopt_chunk(pool, c, chunk))) {
+            hk_set_put(pool, set, obj, reserve);
             own++;
         } else {
             hk_pool_send_home(pool, chunk, obj);
@@ -178,28 +196,36 @@ static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint
     }
     memmove(c->objs, c->objs + n, (count - n) * sizeof c->objs[0]);
     atomic_store_explicit(&c->top, c->objs + count - n, memory_order_relaxed);
-    hk_set_taken_add(&c->set, -(intptr_t)own);
+    hk_set_taken_add(set, -(intptr_t)own);
 }
 
 /* Fill an empty cache: remote frees first, then free objects of the thread's chunks, then
  * orphans, then a new chunk. Refills start small (a thread that needs a few objects makes a
  * few) and double. */
 static bool hk_cache_refill(hk_pool_t *pool, hk_pool_cache_t *c) {
-    hk_pool_set_t *set = &c->set;
-    if (atomic_load_explicit(&c->remote_pending, memory_order_relaxed)) {
+    hk_pool_set_t *set = hk_cache_set(pool, c);
+    bool thread = set == &c->set;
+    if (thread && atomic_load_explicit(&c->remote_pending, memory_order_relaxed)) {
         atomic_store_explicit(&c->remote_pending, 0, memory_order_relaxed);
         hk_set_collect_all(pool, set, HK_POOL_RESERVE);
     }
     uint32_t want = c->batch, n = 0;
     if (c->batch < c->limit / 2) c->batch = c->batch * 2 < c->limit / 2 ? c->batch * 2 : c->limit / 2;
+    /* free objects of partly used chunks before new ones are made: fewer objects, fuller chunks */
+    hk_pool_chunk_t *next;
+    for (hk_pool_chunk_t *chunk = set->lists[HK_LIST_PARTIAL]; chunk != NULL && n < want; chunk = next) {
+        next = chunk->next;
+        n += hk_chunk_take(pool, chunk, c->objs + n, want - n, false);
+        hk_set_settle(pool, set, chunk, HK_POOL_RESERVE);
+    }
     while (n < want) {
         hk_pool_chunk_t *chunk = set->lists[HK_LIST_PARTIAL];
         if (chunk == NULL) chunk = set->lists[HK_LIST_EMPTY];
-        if (chunk == NULL && atomic_load_explicit(&pool->has_orphans, memory_order_relaxed))
+        if (chunk == NULL && thread && atomic_load_explicit(&pool->has_orphans, memory_order_relaxed))
             chunk = hk_set_adopt(pool, c);
         if (chunk == NULL) chunk = hk_chunk_new(pool, set);
         if (chunk == NULL) break;
-        n += hk_chunk_take(pool, chunk, c->objs + n, want - n);
+        n += hk_chunk_take(pool, chunk, c->objs + n, want - n, true);
         hk_set_settle(pool, set, chunk, HK_POOL_RESERVE);
     }
     atomic_store_explicit(&c->top, c->objs + n, memory_order_relaxed);
@@ -318,13 +344,10 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     pool->limit = (uint32_t)(limit < HK_POOL_CACHE_MIN   ? HK_POOL_CACHE_MIN
                              : limit > HK_POOL_CACHE_MAX ? HK_POOL_CACHE_MAX
                                                          : limit);
-    /* Adaptive: a shared pool's critical sections are a few dozen instructions, so spinning a
-     * little beats sleeping in the kernel when threads contend. */
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&pool->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
+    /* A plain mutex: its uncontended lock and unlock are one atomic each and few instructions
+     * (glibc's adaptive kind costs twice the instructions on every call, for spinning that a
+     * shared 2-core machine does not reward). */
+    pthread_mutex_init(&pool->lock, NULL);
     pool->id = UINT32_MAX;
     uint32_t id = hk_pool_id_take(&pool->gen);
     pool->tag = (uintptr_t)pool ^ hk_key ^ HK_POOL_MAGIC;
@@ -341,6 +364,12 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     } else {
         pool->mode = HK_POOL_MODE_LOCKED; /* shared, or local with every thread slot taken */
         hk_pool_id_put(id);
+        pool->locked = hk_pool_locked_cache_new(pool);
+        if (pool->locked == NULL) {
+            pthread_mutex_destroy(&pool->lock);
+            hk_free(pool);
+            return NULL;
+        }
     }
     hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock, hk_pool_figures);
     hk_handle_set(&pool->handle, pool, HK_REG_POOL, &pool->reg);
@@ -389,6 +418,7 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
     } else {
         /* The caller promises no other thread uses the pool now: every cache can be emptied here. */
         for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) hk_cache_flush(pool, c, UINT32_MAX, 0);
+        if (pool->locked != NULL) hk_cache_flush(pool, pool->locked, UINT32_MAX, 0);
         hk_pool_chunk_t *all = hk_set_drain(&pool->shared, NULL);
         for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) all = hk_set_drain(&c->set, all);
         while (all != NULL) {
@@ -412,6 +442,7 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
     }
     hk_pool_free_caches(pool->caches);
     hk_pool_free_caches(pool->spare);
+    hk_free(pool->locked);
     hk_pool_vg_destroy(pool);
     pthread_mutex_destroy(&pool->lock);
     hk_free(pool);
@@ -434,28 +465,13 @@ static inline void *hk_cache_pop(hk_pool_cache_t *c) {
     return *top;
 }
 
-/* A LOCKED pool: the chunks' own free lists under one lock, like a free list behind a mutex.
- * The newest chunk with free objects is first on its list; a chunk leaves it only when full. */
+/* A LOCKED pool: one cache under one lock, like a free list behind a mutex. */
 static void *hk_pool_alloc_locked(hk_pool_t *pool) {
     void *obj = NULL;
+    hk_pool_cache_t *c = pool->locked;
     pthread_mutex_lock(&pool->lock);
-    hk_pool_chunk_t *c = pool->shared.lists[HK_LIST_PARTIAL];
-    uintptr_t head;
-    if (hk_likely(c != NULL) && hk_likely((head = c->free) != hk_chunk_end(pool, c))) {
-        obj = (void *)(head ^ pool->key);
-        c->free = *hk_pool_link_of(pool, obj);
-        c->used++;
-        hk_set_taken_add(&pool->shared, 1);
-        if (hk_unlikely(c->free == hk_chunk_end(pool, c))) hk_set_settle(pool, &pool->shared, c, HK_POOL_RESERVE);
-    } else {
-        if (c == NULL) c = pool->shared.lists[HK_LIST_EMPTY];
-        if (c == NULL) c = hk_chunk_new(pool, &pool->shared);
-        if (c != NULL && hk_chunk_take(pool, c, &obj, 1) == 1) {
-            hk_set_taken_add(&pool->shared, 1);
-            hk_set_settle(pool, &pool->shared, c, HK_POOL_RESERVE);
-        }
-    }
-    if (obj != NULL) hk_pool_handout(pool, obj); /* under the lock: the object is not ours yet */
+    if (hk_likely(atomic_load_explicit(&c->top, memory_order_relaxed) != c->objs) || hk_cache_refill(pool, c))
+        obj = hk_pool_handout(pool, hk_cache_pop(c)); /* under the lock: the object is not ours yet */
     pthread_mutex_unlock(&pool->lock);
     return obj;
 }
@@ -507,7 +523,8 @@ HK_API void *hk_pool_alloc(hk_pool_t *pool) {
 
 /* ------------------------------------------------------------------ free */
 
-/* A checked live object of the pool into the thread's cache, with room made first. Objects of any thread's chunks go into any thread's cache: a
+/* A checked live object of the pool into a cache (the thread's, or a LOCKED pool's under its
+ * lock), with room made first. Objects of any thread's chunks go into any thread's cache: a
  * free from another thread costs what a local one does, and the flush sends them home. */
 static inline void hk_cache_push(hk_pool_t *pool, hk_pool_cache_t *c, void *p) {
     if (hk_unlikely(atomic_load_explicit(&c->top, memory_order_relaxed) == c->end))
@@ -520,9 +537,34 @@ static inline void hk_cache_push(hk_pool_t *pool, hk_pool_cache_t *c, void *p) {
     atomic_store_explicit(&c->top, top + 1, memory_order_relaxed);
 }
 
+/* The free fast path's test: heapkit memory (the segment map: the word before the pointer is
+ * then readable), and that word saying "live object of this pool at exactly this address" (it
+ * is keyed by pool: a double, foreign, interior or wrong-pool free never matches). */
+hk_no_asan static inline bool hk_pool_is_live_object(const hk_pool_t *pool, void *p) {
+    uintptr_t a = (uintptr_t)p;
+    return (uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT &&
+           *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
+}
+
+static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t seen);
+
+/* Any pool (after the handle check): a LOCKED pool's live object straight into its cache under
+ * the lock, in a small frame; the rest (other modes, bad input) elsewhere. */
 static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
     uintptr_t seen = hk_pool_seen(pool);
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_free");
+    if (pool->mode == HK_POOL_MODE_LOCKED && p != NULL && hk_pool_is_live_object(pool, p)) {
+        pthread_mutex_lock(&pool->lock);
+        /* read again under the lock: two threads may free one object at once */
+        bool live = *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
+        if (hk_likely(live)) hk_cache_push(pool, pool->locked, p);
+        pthread_mutex_unlock(&pool->lock);
+        if (hk_likely(live)) return;
+    }
+    hk_pool_free_other(pool, p, seen);
+}
+
+static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t seen) {
     if (p == NULL) return;
     if (pool->mode == HK_POOL_MODE_TRACKED) {
         hk_pool_tracked_free(pool, p);
@@ -541,12 +583,7 @@ static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
         pthread_mutex_lock(&pool->lock);
         /* read again under the lock: two threads that free one object at once */
         bool twice = hk_pool_looks_free(pool, c, *hk_pool_link_of(pool, p));
-        if (!twice) {
-            hk_pool_vg_free(pool, p);
-            hk_pool_poison_free(pool, p);
-            hk_set_put(pool, &pool->shared, p, HK_POOL_RESERVE);
-            hk_set_taken_add(&pool->shared, -1);
-        }
+        if (!twice) hk_cache_push(pool, pool->locked, p);
         pthread_mutex_unlock(&pool->lock);
         if (twice) hk_pool_report_double_free(pool, p);
         else if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
@@ -602,6 +639,7 @@ HK_API size_t hk_pool_trim(hk_pool_t *pool) {
         }
     }
     pthread_mutex_lock(&pool->lock);
+    if (pool->mode == HK_POOL_MODE_LOCKED) hk_cache_flush(pool, pool->locked, UINT32_MAX, 0);
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_set_collect_all(pool, &pool->shared, 0); /* orphans */
     hk_set_release_empty(pool, &pool->shared, 0);
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_pool_orphans_changed(pool);
@@ -622,6 +660,7 @@ static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
     /* Objects out of the chunks' free lists, less those waiting in caches. A cache may hold
      * objects of another thread's chunks, so only the sum means anything. */
     intptr_t live = (intptr_t)atomic_load_explicit(&pool->shared.taken, memory_order_relaxed);
+    if (pool->locked != NULL) live -= (intptr_t)hk_cache_count(pool->locked);
     for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) /* read while the owners work */
         live += (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed) - (intptr_t)hk_cache_count(c);
     f->live = live > 0 ? (size_t)live : 0;

@@ -106,6 +106,7 @@ struct hk_pool_s {
     void *arg;
     pthread_mutex_t lock; /* the LOCKED chunks; the cache lists and the orphans of a LOCAL pool */
     hk_pool_set_t shared;
+    hk_pool_cache_t *locked; /* LOCKED: one cache of free objects under the lock, in front of `shared` */
     hk_pool_cache_t *caches, *spare;
     _Atomic bool has_orphans; /* LOCAL: `shared` holds chunks, read without the lock */
     _Atomic size_t chunks, bytes;
@@ -184,7 +185,7 @@ hk_internal void hk_set_taken_add(hk_pool_set_t *set, intptr_t n);
 hk_internal void hk_chunk_release(hk_pool_t *pool, hk_pool_chunk_t *c);
 hk_internal void hk_set_settle(hk_pool_t *pool, hk_pool_set_t *set, hk_pool_chunk_t *c, uint32_t reserve);
 hk_internal hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set);
-hk_internal uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want);
+hk_internal uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want, bool carve);
 hk_internal uint32_t hk_chunk_collect(hk_pool_t *pool, hk_pool_chunk_t *c);
 hk_internal void hk_set_collect_all(hk_pool_t *pool, hk_pool_set_t *set, uint32_t reserve);
 hk_internal void hk_set_release_empty(hk_pool_t *pool, hk_pool_set_t *set, uint32_t reserve);

@@ -81,9 +81,9 @@ hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set) {
     return c;
 }
 
-/* Up to `want` free objects of c into out: from its free list first, then newly made ones. Each
+/* Up to `want` free objects of c into out: from its free list first, then (if `carve`) newly made ones. Each
  * keeps a link word that looks free (into its chunk) until it is handed out. */
-uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want) {
+uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want, bool carve) {
     uint32_t n = 0;
     uintptr_t end = hk_chunk_end(pool, c), head = c->free;
     while (n < want && head != end) { /* the heads are written back once: they share a line */
@@ -100,7 +100,7 @@ uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t
     }
     c->more = head;
     uint32_t carved = atomic_load_explicit(&c->carved, memory_order_relaxed);
-    while (n < want && carved < c->capacity) {
+    while (carve && n < want && carved < c->capacity) {
         void *obj = hk_chunk_object(pool, c, carved++);
         hk_unpoison(hk_pool_link_of(pool, obj), sizeof(uintptr_t) + pool->size);
         if (pool->ctor != NULL) pool->ctor(obj, pool->arg);
