@@ -12,6 +12,7 @@
  * An arena belongs to the thread that made it; HK_ARENA_LOCKED puts a mutex around every call.
  * Memory not handed out is poisoned in an ASan build, and with HEAPKIT_LEAKS=1 what reset and
  * rewind take back is filled with 0xdd, so a use after reset shows. */
+#include "check.h" /* hk_checking: a checked program keeps its chunks heapkit blocks */
 #include "registry.h"
 
 /* The arena block (header and first chunk) by default: a page, room for a request's strings and
@@ -33,6 +34,13 @@
 /* Bigger alignments get a block of their own: they would waste up to a page of a chunk. */
 #define HK_ARENA_ALIGN_MAX ((size_t)4096)
 
+/* Chunks this big or bigger are mappings of their own, given back to the kernel when the arena
+ * lets them go (beyond a cache of HK_ARENA_MAP_CACHE of the biggest size, for the next arena):
+ * an arena that grew to many megabytes leaves nothing resident once destroyed, where heapkit
+ * blocks this size would wait in the allocator's caches for reuse or a purge. */
+#define HK_ARENA_MAP_MIN ((size_t)256 * 1024)
+#define HK_ARENA_MAP_CACHE 2
+
 enum { HK_ARENA_SLOW_LOCKED = 1, HK_ARENA_SLOW_CHECK = 2 }; /* arena->slow: why calls take the slow path */
 
 typedef struct hk_arena_chunk_s {
@@ -40,6 +48,7 @@ typedef struct hk_arena_chunk_s {
     uintptr_t start, end;                 /* usable bytes, 16-byte aligned */
     uintptr_t high;                       /* how far it was used when the arena moved on */
     size_t bytes;                         /* of the whole block */
+    bool mapped;                          /* its own mapping (hk_arena_chunk_new), not a heapkit block */
 } hk_arena_chunk_t;
 
 typedef struct hk_arena_large_s {
@@ -178,6 +187,45 @@ static void *hk_arena_large(hk_arena_t *a, size_t size, size_t align) {
 
 static void *hk_arena_bump(hk_arena_t *a, size_t size, size_t align);
 
+/* Mapped chunks of HK_ARENA_CHUNK_MAX bytes kept for the next arena that grows (slots taken
+ * and filled by exchange: no lock, no list). */
+static _Atomic(hk_arena_chunk_t *) hk_arena_map_cache[HK_ARENA_MAP_CACHE];
+
+/* A chunk's memory: a mapping of its own when big (and nothing needs it to be a heapkit block:
+ * not tracked or checked, no NUMA node asked for), else a heapkit block. */
+static hk_arena_chunk_t *hk_arena_chunk_new(const hk_arena_t *a, size_t bytes) {
+    if (bytes < HK_ARENA_MAP_MIN || a->node != HK_NUMA_ANY || hk_tracking() || hk_checking()) {
+        hk_arena_chunk_t *c = hk_numa_aligned_alloc(0, bytes, a->node);
+        if (c != NULL) c->mapped = false;
+        return c;
+    }
+    if (bytes == HK_ARENA_CHUNK_MAX)
+        for (size_t i = 0; i < HK_ARENA_MAP_CACHE; i++) {
+            hk_arena_chunk_t *c = atomic_exchange_explicit(&hk_arena_map_cache[i], NULL, memory_order_acquire);
+            if (c != NULL) return c;
+        }
+    size_t mapped;
+    hk_arena_chunk_t *c = hk_os_map_aligned(bytes, 0, &mapped);
+    if (c != NULL) c->mapped = true;
+    return c;
+}
+
+static void hk_arena_chunk_free(hk_arena_chunk_t *c) {
+    hk_unpoison(c, c->bytes);
+    if (!c->mapped) {
+        hk_free(c);
+        return;
+    }
+    if (c->bytes == HK_ARENA_CHUNK_MAX)
+        for (size_t i = 0; i < HK_ARENA_MAP_CACHE; i++) {
+            hk_arena_chunk_t *empty = NULL;
+            if (atomic_compare_exchange_strong_explicit(&hk_arena_map_cache[i], &empty, c, memory_order_release,
+                                                        memory_order_relaxed))
+                return;
+        }
+    hk_os_unmap(c, c->bytes);
+}
+
 /* `size` does not fit in the current chunk: move on to the next kept chunk big enough, or a new one. */
 static hk_noinline void *hk_arena_grow(hk_arena_t *a, size_t size, size_t align) {
     size_t need = size + align - 1;
@@ -195,10 +243,12 @@ static hk_noinline void *hk_arena_grow(hk_arena_t *a, size_t size, size_t align)
     if (next == NULL) {
         size_t bytes = a->next_bytes;
         size_t header = hk_align_up(sizeof(hk_arena_chunk_t), HK_ARENA_ALIGN);
-        next = hk_numa_aligned_alloc(0, bytes, a->node);
+        next = hk_arena_chunk_new(a, bytes);
         if (next == NULL) return NULL;
         hk_arena_label(a, next);
+        bool mapped = next->mapped;
         hk_arena_chunk_init(next, (uintptr_t)next + header, (uintptr_t)next + bytes, bytes);
+        next->mapped = mapped;
         next->prev = c;
         c->next = next;
         hk_stat_add(&a->chunks, 1);
@@ -451,8 +501,7 @@ static void hk_arena_trim_chunks(hk_arena_t *a) {
         hk_arena_chunk_t *next = drop->next;
         hk_stat_sub(&a->chunks, 1);
         hk_stat_sub(&a->chunk_bytes, drop->bytes);
-        hk_unpoison(drop, drop->bytes);
-        hk_free(drop);
+        hk_arena_chunk_free(drop);
         drop = next;
     }
 }
@@ -524,8 +573,7 @@ static void hk_arena_destroy_detached(hk_arena_t *a) {
     hk_arena_chunk_t *c = a->first.next;
     while (c != NULL) {
         hk_arena_chunk_t *next = c->next;
-        hk_unpoison(c, c->bytes);
-        hk_free(c);
+        hk_arena_chunk_free(c);
         c = next;
     }
     hk_unpoison(a, a->first.bytes);
