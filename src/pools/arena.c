@@ -10,6 +10,7 @@
  * everything from a serial on, newest first, so cleanups run in reverse order of registration and
  * a child dies before what its parent set up before it. Cleanups run with no lock held.
  * An arena belongs to the thread that made it; HK_ARENA_LOCKED puts a mutex around every call.
+ * Chunks of 256 KiB and more are mappings of their own, unmapped when the arena lets them go.
  * Memory not handed out is poisoned in an ASan build, and with HEAPKIT_LEAKS=1 what reset and
  * rewind take back is filled with 0xdd, so a use after reset shows. */
 #include "check.h" /* hk_checking: a checked program keeps its chunks heapkit blocks */

@@ -7,14 +7,18 @@
  * with a secret, a free one's the next free object xor-ed with another. So one compare tells a
  * live object this pool handed out from an interior pointer, a double free or garbage, and the
  * free fast path needs no division and no list walk; the slow path sorts out the rest.
- * LOCAL: each thread has, per pool, a stack of free objects found through one thread-local
- * table: alloc pops and free pushes with no lock and no atomic read-modify-write. A thread owns
- * the chunks it made; an object freed by another thread goes home, onto its chunk's atomic
- * remote list (the core's remote-free stack, core/remote.h; one compare-and-swap), and the owner
- * takes the list when it next refills. Threads are named as the core names them, by their heap
+ * LOCAL: each thread has, per pool, a stack of free objects; the fast paths find it through one
+ * thread-local pair (the last pool used and its cache), so alloc pops and free pushes with no
+ * lock, no atomic read-modify-write, no table and no chunk header read. Any thread frees any
+ * object into its own cache; when a cache overflows, objects of the thread's own chunks go back
+ * onto their free lists and the others home, onto their chunk's atomic remote list (the core's
+ * remote-free stack, core/remote.h; one compare-and-swap), which the owner takes when it next
+ * refills. Threads are named as the core names them, by their heap
  * (pool.h), and a thread that exits is seen by the core's thread exit, which calls ours through
  * the subsystem table: it hands its chunks to the pool as orphans; the next thread that needs a
- * chunk or frees into one adopts it, with its remote list. Nothing is lost, nothing is freed twice.
+ * chunk or flushes objects into one adopts it, with its remote list. Nothing is lost, nothing is
+ * freed twice.
+ * SHARED (LOCKED): one such cache under one plain mutex, in front of the pool's own chunks.
  * Chunks whose objects are all free are given back beyond a reserve of one per thread
  * (pool_chunk.c); bad input is reported by pool_debug.c. */
 #include "pool.h"
@@ -244,7 +248,7 @@ static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
         while (c->set.lists[l] != NULL) {
             hk_pool_chunk_t *chunk = c->set.lists[l];
             hk_set_remove(&c->set, chunk);
-            hk_chunk_set_owner(pool, chunk, &pool->shared);
+            hk_chunk_set_owner(chunk, &pool->shared);
             hk_set_push(&pool->shared, chunk, (uint8_t)l);
         }
     }
@@ -432,7 +436,6 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
                 kept++;
                 /* frees into it, to this pool or a later one at this address, are refused */
                 c->tag = 0;
-                atomic_store_explicit(&c->owner_tag, 0, memory_order_relaxed);
             }
         }
         if (live > 0)

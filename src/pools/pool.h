@@ -41,18 +41,17 @@ typedef struct hk_pool_set_s {
 } hk_pool_set_t;
 
 /* The header at the start of every chunk (chunks are 64 KiB aligned, so each part below is a cache
- * line of its own). The first line is read by every free, by every thread, and changes only when
+ * line of its own). The first line is read by a cache's flush, by every thread, and changes only when
  * the chunk changes hands; the second is written by other threads' frees; the third only by the
  * owner's slow paths. So remote frees and the owner's refills do not steal each other's lines. */
 struct hk_pool_chunk_s {
-    _Atomic uintptr_t owner_tag;    /* pool->tag ^ the owner's token: the free fast path's test */
     _Atomic(hk_pool_set_t *) owner; /* a thread's set, or the pool's (LOCKED, or left by an exited thread) */
     uintptr_t tag;                  /* pool->tag; 0 once released, or left live by destroy */
     _Atomic uint32_t carved;        /* objects made so far (made lazily, in address order) */
     uint32_t capacity;
     uint32_t used;                  /* objects out of the chunk's free lists (owner's count) */
     uint8_t list;                   /* HK_LIST_* it is on */
-    uint8_t line0_pad[64 - 37];
+    uint8_t line0_pad[64 - 29];
     /* Objects freed by other threads: the core's remote-free stack (remote.h), whose links end
      * at the chunk like the free lists' do; the owner takes it whole, without walking it. */
     hk_remote_t remote;
@@ -64,7 +63,8 @@ struct hk_pool_chunk_s {
 _Static_assert(offsetof(hk_pool_chunk_t, remote) == 64 && offsetof(hk_pool_chunk_t, free) == 128,
                "the chunk header's three parts start on cache lines");
 
-/* One thread's cache of one pool: a stack of free objects, all from the thread's own chunks. */
+/* One thread's cache of one pool (or a LOCKED pool's one cache): a stack of free objects, of
+ * any thread's chunks (a thread frees into its own cache whatever it frees). */
 struct hk_pool_cache_s {
     hk_pool_set_t set;
     hk_pool_cache_t *next, *prev; /* in pool->caches, or pool->spare once its thread exited */
@@ -178,7 +178,7 @@ static inline void *hk_chunk_object(const hk_pool_t *pool, hk_pool_chunk_t *c, u
 }
 
 /* pool_chunk.c: chunks and sets. The caller owns the set (its thread's, or the pool lock). */
-hk_internal void hk_chunk_set_owner(const hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *set);
+hk_internal void hk_chunk_set_owner(hk_pool_chunk_t *c, hk_pool_set_t *set);
 hk_internal void hk_set_push(hk_pool_set_t *set, hk_pool_chunk_t *c, uint8_t list);
 hk_internal void hk_set_remove(hk_pool_set_t *set, hk_pool_chunk_t *c);
 hk_internal void hk_set_taken_add(hk_pool_set_t *set, intptr_t n);
