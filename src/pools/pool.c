@@ -18,7 +18,8 @@
  * the subsystem table: it hands its chunks to the pool as orphans; the next thread that needs a
  * chunk or flushes objects into one adopts it, with its remote list. Nothing is lost, nothing is
  * freed twice.
- * SHARED (LOCKED): one such cache under one plain mutex, in front of the pool's own chunks.
+ * SHARED (LOCKED): one such cache under one lock of one word (registry.h's hk_spin_lock), in
+ * front of the pool's own chunks.
  * Chunks whose objects are all free are given back beyond a reserve of one per thread
  * (pool_chunk.c); bad input is reported by pool_debug.c. */
 #include "pool.h"
@@ -348,9 +349,7 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     pool->limit = (uint32_t)(limit < HK_POOL_CACHE_MIN   ? HK_POOL_CACHE_MIN
                              : limit > HK_POOL_CACHE_MAX ? HK_POOL_CACHE_MAX
                                                          : limit);
-    /* A plain mutex: its uncontended lock and unlock are one atomic each and few instructions
-     * (glibc's adaptive kind costs twice the instructions on every call, for spinning that a
-     * shared 2-core machine does not reward). */
+    /* Its slow paths only: a SHARED pool's allocations and frees take `spin`. */
     pthread_mutex_init(&pool->lock, NULL);
     pool->id = UINT32_MAX;
     uint32_t id = hk_pool_id_take(&pool->gen);
@@ -375,6 +374,7 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
             return NULL;
         }
     }
+    pool->reg.spin = &pool->spin;
     hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock, hk_pool_figures);
     hk_handle_set(&pool->handle, pool, HK_REG_POOL, &pool->reg);
     hk_pool_vg_create(pool);
@@ -468,14 +468,14 @@ static inline void *hk_cache_pop(hk_pool_cache_t *c) {
     return *top;
 }
 
-/* A LOCKED pool: one cache under one lock, like a free list behind a mutex. */
+/* A LOCKED pool: one cache under one lock of one word, like a free list behind a mutex. */
 static void *hk_pool_alloc_locked(hk_pool_t *pool) {
     void *obj = NULL;
     hk_pool_cache_t *c = pool->locked;
-    pthread_mutex_lock(&pool->lock);
+    hk_spin_lock(&pool->spin);
     if (hk_likely(atomic_load_explicit(&c->top, memory_order_relaxed) != c->objs) || hk_cache_refill(pool, c))
         obj = hk_pool_handout(pool, hk_cache_pop(c)); /* under the lock: the object is not ours yet */
-    pthread_mutex_unlock(&pool->lock);
+    hk_spin_unlock(&pool->spin);
     return obj;
 }
 
@@ -557,11 +557,11 @@ static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
     uintptr_t seen = hk_pool_seen(pool);
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_free");
     if (pool->mode == HK_POOL_MODE_LOCKED && p != NULL && hk_pool_is_live_object(pool, p)) {
-        pthread_mutex_lock(&pool->lock);
+        hk_spin_lock(&pool->spin);
         /* read again under the lock: two threads may free one object at once */
         bool live = *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
         if (hk_likely(live)) hk_cache_push(pool, pool->locked, p);
-        pthread_mutex_unlock(&pool->lock);
+        hk_spin_unlock(&pool->spin);
         if (hk_likely(live)) return;
     }
     hk_pool_free_other(pool, p, seen);
@@ -583,11 +583,11 @@ static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t s
         return;
     }
     if (pool->mode == HK_POOL_MODE_LOCKED) {
-        pthread_mutex_lock(&pool->lock);
+        hk_spin_lock(&pool->spin);
         /* read again under the lock: two threads that free one object at once */
         bool twice = hk_pool_looks_free(pool, c, *hk_pool_link_of(pool, p));
         if (!twice) hk_cache_push(pool, pool->locked, p);
-        pthread_mutex_unlock(&pool->lock);
+        hk_spin_unlock(&pool->spin);
         if (twice) hk_pool_report_double_free(pool, p);
         else if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
         return;
@@ -642,10 +642,12 @@ HK_API size_t hk_pool_trim(hk_pool_t *pool) {
         }
     }
     pthread_mutex_lock(&pool->lock);
+    hk_spin_lock(&pool->spin);
     if (pool->mode == HK_POOL_MODE_LOCKED) hk_cache_flush(pool, pool->locked, UINT32_MAX, 0);
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_set_collect_all(pool, &pool->shared, 0); /* orphans */
     hk_set_release_empty(pool, &pool->shared, 0);
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_pool_orphans_changed(pool);
+    hk_spin_unlock(&pool->spin);
     pthread_mutex_unlock(&pool->lock);
     size_t after = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
     return before > after ? before - after : 0;
@@ -675,7 +677,9 @@ static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
 static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
     hk_pool_t *pool = hk_pool_of_node(node);
     pthread_mutex_lock(&pool->lock);
+    hk_spin_lock(&pool->spin);
     hk_pool_figures_locked(pool, f);
+    hk_spin_unlock(&pool->spin);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -685,7 +689,9 @@ HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_stats");
     hk_reg_figures_t f = {0};
     pthread_mutex_lock(&pool->lock);
+    hk_spin_lock(&pool->spin);
     hk_pool_figures_locked(pool, &f);
+    hk_spin_unlock(&pool->spin);
     pthread_mutex_unlock(&pool->lock);
     *out = (hk_pool_stats_t){.name = pool->reg.name, .object_size = pool->size, .live = f.live,
                              .capacity = f.capacity, .chunks = f.chunks, .bytes = f.bytes};

@@ -104,7 +104,8 @@ struct hk_pool_s {
     void (*ctor)(void *obj, void *arg);
     void (*dtor)(void *obj, void *arg);
     void *arg;
-    pthread_mutex_t lock; /* the LOCKED chunks; the cache lists and the orphans of a LOCAL pool */
+    pthread_mutex_t lock; /* the cache lists and the orphans of a LOCAL pool; statistics, trim */
+    _Atomic uint32_t spin; /* LOCKED: the cache and the chunks (hk_spin_lock; taken after `lock`) */
     hk_pool_set_t shared;
     hk_pool_cache_t *locked; /* LOCKED: one cache of free objects under the lock, in front of `shared` */
     hk_pool_cache_t *caches, *spare;
