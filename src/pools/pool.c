@@ -153,10 +153,13 @@ static hk_pool_cache_t *hk_pool_locked_cache_new(const hk_pool_t *pool) {
     return c;
 }
 
-/* An object whose chunk another set owns goes home: onto its chunk's remote list (one
- * compare-and-swap), and its owner, if a thread, is told to collect. */
-static void hk_pool_send_home(hk_pool_t *pool, hk_pool_chunk_t *c, void *p) {
-    hk_remote_push(&c->remote, p, hk_pool_link_of(pool, p), (uintptr_t)c, pool->key); /* the list ends at c */
+/* Objects whose chunk another set owns go home: onto their chunk's remote list (one
+ * compare-and-swap for objs[0 .. n), all of chunk c), and its owner, if a thread, is told to
+ * collect. */
+static void hk_pool_send_home(hk_pool_t *pool, hk_pool_chunk_t *c, void *const *objs, uint32_t n) {
+    for (uint32_t i = 0; i + 1 < n; i++) *hk_pool_link_of(pool, objs[i]) = (uintptr_t)objs[i + 1] ^ pool->key;
+    hk_remote_push_chain(&c->remote, objs[0], hk_pool_link_of(pool, objs[n - 1]), n, (uintptr_t)c,
+                         pool->key); /* the list ends at c */
     /* Caches are never freed while the pool lives, so a stale owner is harmless. */
     const hk_pool_set_t *owner = atomic_load_explicit(&c->owner, memory_order_acquire);
     if (owner->cache != NULL && !atomic_load_explicit(&owner->cache->remote_pending, memory_order_relaxed))
@@ -195,8 +198,11 @@ static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint
         if (owner == set || (owner == &pool->shared && hk_pool_adopt_chunk(pool, c, chunk))) {
             hk_set_put(pool, set, obj, reserve);
             own++;
-        } else {
-            hk_pool_send_home(pool, chunk, obj);
+        } else { /* with the objects of the same chunk that follow (a consumer frees in runs) */
+            uint32_t run = 1;
+            while (i + run < n && ((uintptr_t)c->objs[i + run] & pool->chunk_mask) == (uintptr_t)chunk) run++;
+            hk_pool_send_home(pool, chunk, c->objs + i, run);
+            i += run - 1;
         }
     }
     memmove(c->objs, c->objs + n, (count - n) * sizeof c->objs[0]);
@@ -599,7 +605,7 @@ static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t s
     } else { /* no cache (out of memory): straight home */
         hk_pool_vg_free(pool, p);
         hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
-        hk_pool_send_home(pool, c, p);
+        hk_pool_send_home(pool, c, &p, 1);
     }
 }
 
