@@ -289,6 +289,9 @@ static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
  * destroyed pools are gone and must not be touched. */
 static void hk_pool_thread_exit(void) {
     hk_pool_slot_t *table = hk_pool_slots;
+    /* The retired cache may go to another thread: a pool call later in this thread's exit (a
+     * thread-key destructor that runs after ours) takes the slow path and makes a new one. */
+    hk_pool_last = (hk_pool_last_t){0, NULL};
     if (table == NULL) return;
     hk_registry_each(HK_REG_POOL, hk_pool_retire_node, table);
     hk_pool_slots = NULL;
