@@ -151,7 +151,9 @@ HK_API void hk_free(void *p) {
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
     hk_heap_t *heap = hk_heap_tls;
-    if (hk_likely(hk_segment_owner(seg) == heap && hk_page_flags(page) == 0 && hk_page_is_block_start(page, p) &&
+    /* This thread's page with no flag set (one compare: hk_page_fast_free_heap), a block start,
+     * not free by its link word. */
+    if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
                   !hk_block_looks_free(b, seg))) {
         /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
         b->next = hk_encode(page->free);

@@ -115,6 +115,10 @@ typedef struct hk_page_s {
     size_t block_size;
     uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
     uint8_t *start;         /* first block */
+    /* The heap whose thread may free into the page on the fast path: the segment's owner while
+     * no flag is set, else NULL. hk_page_set_flags keeps it so and hk_segment_abandon clears it,
+     * so one load and compare on free stands for the owner check and the test of the flags. */
+    _Atomic(hk_heap_t *) fast_free_heap;
 } hk_page_t;
 
 /* Room in a huge segment's header for the tracker's one record (track.h checks that it fits). */
@@ -355,8 +359,16 @@ static inline uint8_t hk_page_flags(const hk_page_t *page) {
     return __atomic_load_n(&page->flags, __ATOMIC_RELAXED);
 }
 
+/* Only the page's owner (or a thread adopting its segment) sets the flags. */
 static inline void hk_page_set_flags(hk_page_t *page, uint8_t flags) {
     __atomic_store_n(&page->flags, flags, __ATOMIC_RELAXED);
+    hk_heap_t *fast = flags == 0 ? hk_segment_owner(hk_ptr_segment(page)) : NULL;
+    atomic_store_explicit(&page->fast_free_heap, fast, memory_order_relaxed);
+}
+
+/* The heap that frees into the page without a detour (hk_free's fast path), or NULL. */
+static inline hk_heap_t *hk_page_fast_free_heap(hk_page_t *page) {
+    return atomic_load_explicit(&page->fast_free_heap, memory_order_relaxed);
 }
 
 /* The index of the block p points into: offset / block_size by a multiply with the rounded-up
@@ -366,9 +378,14 @@ static inline uint64_t hk_page_block_index(const hk_page_t *page, const void *p)
     return (uint64_t)(((unsigned __int128)offset * page->block_inverse) >> 64);
 }
 
-/* Is p the start of a block of the page? */
+/* Is p the start of a block of the page (at or after its first block)? The offset is a multiple of
+ * the block size iff offset * block_inverse, modulo 2^64, is below block_inverse (Lemire, Kaser and
+ * Kurz's divisibility test, exact for offsets below 2^32): one multiply and a compare, where the
+ * index and back would take a wide multiply, a multiply and an add. */
 static inline bool hk_page_is_block_start(const hk_page_t *page, const void *p) {
-    return page->start + hk_page_block_index(page, p) * page->block_size == (const uint8_t *)p;
+    uint64_t offset; /* the subtraction's borrow is the test p >= start */
+    if (__builtin_sub_overflow((uintptr_t)p, (uintptr_t)page->start, &offset)) return false;
+    return offset * page->block_inverse < page->block_inverse;
 }
 
 /* A block whose link word decodes to an address in its own segment (or to NULL) is, almost

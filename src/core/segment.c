@@ -283,6 +283,9 @@ static void hk_abandoned_unlink(hk_segment_t *seg) {
 }
 
 void hk_segment_abandon(hk_segment_t *seg) {
+    /* No thread frees into it on the fast path any more: the heap record may be reused. */
+    for (uint32_t i = 0; i < seg->page_count; i++)
+        atomic_store_explicit(&seg->pages[i].fast_free_heap, NULL, memory_order_relaxed);
     atomic_store_explicit(&seg->heap, NULL, memory_order_release);
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_abandoned_push(seg);

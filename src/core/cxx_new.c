@@ -1,0 +1,194 @@
+/* cxx_new.c — C++'s replaceable operator new and delete (every standard form: plain, nothrow,
+ * sized, aligned, array), exported under their Itanium ABI names in the builds that replace malloc,
+ * so C++ programs allocate straight from heapkit instead of through libstdc++'s operator new.
+ * C, not C++: the library links no C++ runtime. What only the runtime can do — call the program's
+ * new-handler and throw std::bad_alloc — is left to the next definition of the same operator
+ * (libstdc++'s, found with dlsym(RTLD_NEXT)) once heapkit has failed: it retries through malloc,
+ * which is heapkit again, and so keeps the standard's semantics exactly. */
+#include "core.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+
+#if HK_OVERRIDE
+
+/* The mangled names are the ABI; declared here because nothing else declares them. */
+#define HK_CXX __attribute__((visibility("default"), used))
+
+/* std::align_val_t and std::nothrow_t as the ABI passes them: a size_t, and a reference. */
+typedef size_t hk_align_val_t;
+typedef const struct hk_nothrow_s hk_nothrow_t;
+
+/* Alignments the size classes already give (new's default is __STDCPP_DEFAULT_NEW_ALIGNMENT__, 16). */
+#define HK_CXX_FREE_ALIGN HK_BLOCK_ALIGN
+
+/* ------------------------------------------------------------ the runtime's part */
+
+/* The next definition of an operator (the C++ runtime's), or NULL when there is none: a program
+ * that calls operator new has a runtime, but a static link may put it before heapkit. */
+static void *hk_cxx_next(const char *mangled) { return dlsym(RTLD_NEXT, mangled); }
+
+/* A throwing new that heapkit could not serve and no runtime can finish: the standard wants an
+ * exception only a C++ runtime can throw, so say what happened and stop, as a runtime built
+ * without exceptions does. */
+static hk_cold _Noreturn void hk_cxx_no_runtime(const char *what, size_t size) {
+    hk_error("%s(%zu): out of memory, and no C++ runtime after heapkit to throw std::bad_alloc; aborting", what, size);
+    abort();
+}
+
+typedef void *(*hk_cxx_new_t)(size_t);
+typedef void *(*hk_cxx_new_nothrow_t)(size_t, hk_nothrow_t *);
+typedef void *(*hk_cxx_new_aligned_t)(size_t, hk_align_val_t);
+typedef void *(*hk_cxx_new_aligned_nothrow_t)(size_t, hk_align_val_t, hk_nothrow_t *);
+
+/* heapkit failed: the runtime's operator runs the new-handler loop (through malloc, so heapkit
+ * serves any retry) and throws std::bad_alloc (or returns NULL, for the nothrow forms). */
+static hk_noinline void *hk_cxx_new_failed(const char *mangled, const char *what, size_t size) {
+    hk_cxx_new_t next = (hk_cxx_new_t)hk_cxx_next(mangled);
+    if (next == NULL) hk_cxx_no_runtime(what, size);
+    return next(size);
+}
+
+static hk_noinline void *hk_cxx_new_nothrow_failed(const char *mangled, size_t size, hk_nothrow_t *tag) {
+    hk_cxx_new_nothrow_t next = (hk_cxx_new_nothrow_t)hk_cxx_next(mangled);
+    return next != NULL ? next(size, tag) : NULL; /* errno is ENOMEM */
+}
+
+static hk_noinline void *hk_cxx_new_aligned_failed(const char *mangled, const char *what, size_t size,
+                                                   hk_align_val_t align) {
+    hk_cxx_new_aligned_t next = (hk_cxx_new_aligned_t)hk_cxx_next(mangled);
+    if (next == NULL) hk_cxx_no_runtime(what, size);
+    return next(size, align);
+}
+
+static hk_noinline void *hk_cxx_new_aligned_nothrow_failed(const char *mangled, size_t size, hk_align_val_t align,
+                                                           hk_nothrow_t *tag) {
+    hk_cxx_new_aligned_nothrow_t next = (hk_cxx_new_aligned_nothrow_t)hk_cxx_next(mangled);
+    return next != NULL ? next(size, align, tag) : NULL;
+}
+
+/* An aligned block for the aligned forms; NULL on failure (a bad alignment included: the runtime's
+ * operator then decides, as the standard leaves it undefined). */
+static inline void *hk_cxx_aligned(size_t size, hk_align_val_t align) {
+    if (align <= HK_CXX_FREE_ALIGN) return hk_malloc(size);
+    return hk_aligned_alloc(align, size);
+}
+
+/* -------------------------------------------------------------------- new */
+
+/* operator new(size_t) */
+HK_CXX void *_Znwm(size_t size);
+void *_Znwm(size_t size) {
+    void *p = hk_malloc(size);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_failed("_Znwm", "operator new", size);
+}
+
+/* operator new[](size_t) */
+HK_CXX void *_Znam(size_t size);
+void *_Znam(size_t size) {
+    void *p = hk_malloc(size);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_failed("_Znam", "operator new[]", size);
+}
+
+/* operator new(size_t, const std::nothrow_t &) */
+HK_CXX void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
+void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
+    void *p = hk_malloc(size);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_nothrow_failed("_ZnwmRKSt9nothrow_t", size, tag);
+}
+
+/* operator new[](size_t, const std::nothrow_t &) */
+HK_CXX void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
+void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
+    void *p = hk_malloc(size);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_nothrow_failed("_ZnamRKSt9nothrow_t", size, tag);
+}
+
+/* operator new(size_t, std::align_val_t) */
+HK_CXX void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align);
+void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align) {
+    void *p = hk_cxx_aligned(size, align);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_aligned_failed("_ZnwmSt11align_val_t", "operator new", size, align);
+}
+
+/* operator new[](size_t, std::align_val_t) */
+HK_CXX void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align);
+void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align) {
+    void *p = hk_cxx_aligned(size, align);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_aligned_failed("_ZnamSt11align_val_t", "operator new[]", size, align);
+}
+
+/* operator new(size_t, std::align_val_t, const std::nothrow_t &) */
+HK_CXX void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag);
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag) {
+    void *p = hk_cxx_aligned(size, align);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_aligned_nothrow_failed("_ZnwmSt11align_val_tRKSt9nothrow_t", size, align, tag);
+}
+
+/* operator new[](size_t, std::align_val_t, const std::nothrow_t &) */
+HK_CXX void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag);
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag) {
+    void *p = hk_cxx_aligned(size, align);
+    if (hk_likely(p != NULL)) return p;
+    return hk_cxx_new_aligned_nothrow_failed("_ZnamSt11align_val_tRKSt9nothrow_t", size, align, tag);
+}
+
+/* ----------------------------------------------------------------- delete
+ * The sized forms pass the size on as free_sized does, so heap checking reports a delete whose
+ * size is not the block's; the aligned ones need nothing more, as heapkit's free finds the block
+ * start of an aligned pointer itself. */
+
+HK_CXX void _ZdlPv(void *p);
+void _ZdlPv(void *p) { hk_free(p); } /* operator delete(void *) */
+HK_CXX void _ZdaPv(void *p);
+void _ZdaPv(void *p) { hk_free(p); } /* operator delete[](void *) */
+HK_CXX void _ZdlPvm(void *p, size_t size);
+void _ZdlPvm(void *p, size_t size) { hk_free_sized(p, size); } /* operator delete(void *, size_t) */
+HK_CXX void _ZdaPvm(void *p, size_t size);
+void _ZdaPvm(void *p, size_t size) { hk_free_sized(p, size); } /* operator delete[](void *, size_t) */
+HK_CXX void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag);
+void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
+    (void)tag;
+    hk_free(p);
+}
+HK_CXX void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag);
+void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
+    (void)tag;
+    hk_free(p);
+}
+
+HK_CXX void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align);
+void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align) {
+    (void)align;
+    hk_free(p);
+}
+HK_CXX void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align);
+void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align) {
+    (void)align;
+    hk_free(p);
+}
+HK_CXX void _ZdlPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align);
+void _ZdlPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align) { hk_free_aligned_sized(p, align, size); }
+HK_CXX void _ZdaPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align);
+void _ZdaPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align) { hk_free_aligned_sized(p, align, size); }
+HK_CXX void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag);
+void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
+    (void)align;
+    (void)tag;
+    hk_free(p);
+}
+HK_CXX void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag);
+void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
+    (void)align;
+    (void)tag;
+    hk_free(p);
+}
+
+#endif /* HK_OVERRIDE */
