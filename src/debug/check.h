@@ -60,5 +60,6 @@ hk_internal void hk_guard_init(void); /* the fault handler; guard pages' and sam
 hk_internal void hk_guard_thread_ready(void); /* this thread's alternate stack for the handler */
 hk_internal void hk_guard_thread_done(void);
 hk_internal void hk_guard_check_all(void); /* exit: the quarantine's blocks unmapped */
+hk_internal size_t hk_guard_sampled(void);   /* allocations sampled guard slots served */
 
 #endif
