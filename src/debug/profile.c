@@ -13,7 +13,7 @@
  * s / that probability bytes: unbiased. A sampled block's page is flagged so its frees take the
  * generic path, where the block is found again in a small table keyed by its address.
  *
- * The peak snapshot: when the heap's live bytes pass the last snapshot's by 1/64 (and 64 KiB),
+ * The peak snapshot: when the heap's live bytes pass the last snapshot's by 1/64 (and 1 KiB),
  * the thread that made it so copies every site's live bytes and takes the heap map (a trylock:
  * never waits), so the "at peak" figures are those of a moment within 1/64 of the true peak. */
 #define _GNU_SOURCE
@@ -25,9 +25,11 @@
 #include <unistd.h>
 
 
-/* A snapshot is taken when live bytes exceed the last one's by this fraction (1/64) and bytes. */
+/* A snapshot is taken when live bytes exceed the last one's by this fraction (1/64) and bytes
+ * (the first one at the first allocation), so a small program's peak has its sites too; while the
+ * heap is small a snapshot is cheap (few sites, one segment), and the 1/64 rule soon takes over. */
 #define HK_SNAPSHOT_STEP_SHIFT 6
-#define HK_SNAPSHOT_STEP_MIN ((int64_t)64 << 10)
+#define HK_SNAPSHOT_STEP_MIN ((int64_t)1 << 10)
 
 /* Sampled blocks live at once: enough for 8 GiB of heap at the default rate; more are dropped
  * (and counted). Keys apart from values: a free looks at the keys only, 256 KiB, cache-friendly. */
@@ -154,7 +156,7 @@ static void hk_profile_grew(int64_t live) {
     atomic_store_explicit(&hk_profile.peak_ms, hk_profile_now(), memory_order_relaxed);
     int64_t snap = atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed);
     int64_t step = snap >> HK_SNAPSHOT_STEP_SHIFT;
-    if (live <= snap + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN)) return;
+    if (snap != 0 && live <= snap + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN)) return;
     if (pthread_mutex_trylock(&hk_profile.lock) != 0) return; /* another thread snapshots or writes */
     hk_profile_snapshot(atomic_load_explicit(&hk_profile.live, memory_order_relaxed));
     (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
