@@ -289,7 +289,8 @@ static const char *scope_function_name(Dwarf_Die *chain, int n, int from, int *a
             const char *linkage = dwarf_formstring(dwarf_attr_integrate(&chain[j], DW_AT_linkage_name, &attr));
             if (linkage == NULL)
                 linkage = dwarf_formstring(dwarf_attr_integrate(&chain[j], DW_AT_MIPS_linkage_name, &attr));
-            return linkage != NULL ? linkage : dwarf_diename(&chain[j]);
+            /* only a mangled one: C code's linkage names are internal aliases (glibc's __GI___strdup) */
+            return linkage != NULL && strncmp(linkage, "_Z", 2) == 0 ? linkage : dwarf_diename(&chain[j]);
         }
     *at = n;
     return NULL;

@@ -573,6 +573,8 @@ void hk_guard_thread_ready(void) {
     hk_alt_stack = p;
 }
 
+bool hk_guard_handling_faults(void) { return hk_guard.handler_installed; }
+
 void hk_guard_thread_done(void) {
     if (hk_alt_stack == NULL) return;
     stack_t off = {.ss_flags = SS_DISABLE};
