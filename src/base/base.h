@@ -298,6 +298,8 @@ enum {
  * every signal blocked but the one that pauses threads for a leak scan, and its start-up
  * allocations left out of leak reports. Returns 0 or an errno value. */
 hk_internal int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_size);
+/* The C library's pthread_create, past heapkit's own (debug/thread_stacks.c). */
+hk_internal int hk_libc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
 /* The real-time signal the leak scan stops threads with (own_thread.c says why this one). */
 hk_internal int hk_stop_signal(void);
 /* Set for the whole life of the library's own threads: they hold none of the program's pointers,

@@ -8,9 +8,6 @@
 #include "check.h"
 
 #if defined(HK_OVERRIDE)
-#include <dlfcn.h>
-
-typedef int (*hk_pthread_create_t)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 typedef struct hk_thread_start_s {
     void *(*start)(void *);
@@ -34,18 +31,11 @@ static void *hk_thread_begin(void *p) {
 }
 
 HK_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
-    static _Atomic(hk_pthread_create_t) next;
-    hk_pthread_create_t create = atomic_load_explicit(&next, memory_order_acquire);
-    if (create == NULL) {
-        create = (hk_pthread_create_t)dlsym(RTLD_NEXT, "pthread_create");
-        if (create == NULL) return EAGAIN;
-        atomic_store_explicit(&next, create, memory_order_release);
-    }
-    if (!hk_guard_handling_faults()) return create(thread, attr, start, arg);
+    if (!hk_guard_handling_faults()) return hk_libc_pthread_create(thread, attr, start, arg);
     hk_thread_start_t *s = hk_core_alloc(sizeof *s, false);
-    if (s == NULL) return create(thread, attr, start, arg);
+    if (s == NULL) return hk_libc_pthread_create(thread, attr, start, arg);
     *s = (hk_thread_start_t){start, arg};
-    int rc = create(thread, attr, hk_thread_begin, s);
+    int rc = hk_libc_pthread_create(thread, attr, hk_thread_begin, s);
     if (rc != 0) hk_core_free(s);
     return rc;
 }
