@@ -8,7 +8,8 @@
  * the depot, so a free knows its site exactly, and leak checking can be on at the same time.
  * Sampled mode leaves the fast paths on: a byte-weighted Poisson sampler (as tcmalloc's and
  * jemalloc's profilers) has each thread count down a random exponential number of bytes (the
- * core keeps the count, heap->sample_left, beside its fast path) and samples the block that
+ * core keeps the count, heap->sample_left, beside its fast path; sampler.c shares it with the
+ * sampled guard slots) and samples the block that
  * crosses zero, so a block of s bytes is taken with probability 1 - exp(-s/R) and stands for
  * s / that probability bytes: unbiased. A sampled block's page is flagged so its frees take the
  * generic path, where the block is found again in a small table keyed by its address.
