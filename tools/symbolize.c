@@ -6,7 +6,10 @@
  * from the DWARF scope chain (as eu-addr2line -i does). Modules and addresses are cached; the
  * strings handed out point into libdw's data, which lives until symbolizer_free.
  * libdwfl finds an address's compile unit through .debug_aranges, which clang does not emit by
- * default; for such files a table of every CU's address ranges is built once and searched. */
+ * default; for such files a table of every CU's address ranges is built once and searched.
+ * C++ names are demangled (libstdc++'s __cxa_demangle, the ABI's own demangler, linked into the
+ * command only): a function's linkage name from the debug info (namespace, class, parameters:
+ * `ns::Cache::put(int)`, as Valgrind and gdb print them), else its symbol. */
 #define _GNU_SOURCE
 #include "symbolize.h"
 
@@ -46,6 +49,8 @@ struct sym_entry { /* one cached address; module == 0 marks a free slot */
 };
 
 struct symbolizer {
+    char **demangled; /* names made here (the rest point into libdw's data) */
+    size_t demangled_count, demangled_cap;
     struct sym_module *modules;
     size_t module_count, module_cap;
     size_t last_module; /* index + 1 of the module asked for last: stacks repeat modules */
@@ -73,7 +78,32 @@ void symbolizer_free(struct symbolizer *s)
         free(s->modules[i].ranges);
     }
     free(s->modules);
+    for (size_t i = 0; i < s->demangled_count; i++)
+        free(s->demangled[i]);
+    free(s->demangled);
     free(s);
+}
+
+/* The C++ ABI's demangler (libstdc++; declared here: the command is C). */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+/* `name` demangled when it is a mangled C++ name, else `name` itself. */
+static const char *demangle(struct symbolizer *s, const char *name)
+{
+    if (name == NULL || strncmp(name, "_Z", 2) != 0)
+        return name;
+    int status = 0;
+    char *plain = __cxa_demangle(name, NULL, NULL, &status);
+    if (plain == NULL || status != 0) {
+        free(plain);
+        return name;
+    }
+    if (s->demangled_count == s->demangled_cap) {
+        s->demangled_cap = s->demangled_cap ? 2 * s->demangled_cap : 64;
+        s->demangled = xrealloc(s->demangled, s->demangled_cap * sizeof *s->demangled);
+    }
+    s->demangled[s->demangled_count++] = plain;
+    return plain;
 }
 
 /* --- modules ---------------------------------------------------------------------------- */
@@ -254,7 +284,13 @@ static const char *scope_function_name(Dwarf_Die *chain, int n, int from, int *a
     for (int j = from; j < n; j++)
         if (is_function_scope(&chain[j])) {
             *at = j;
-            return dwarf_diename(&chain[j]);
+            /* a C++ function's linkage name (on its declaration or abstract origin), demangled later */
+            Dwarf_Attribute attr;
+            const char *linkage = dwarf_formstring(dwarf_attr_integrate(&chain[j], DW_AT_linkage_name, &attr));
+            if (linkage == NULL)
+                linkage = dwarf_formstring(dwarf_attr_integrate(&chain[j], DW_AT_MIPS_linkage_name, &attr));
+            /* only a mangled one: C code's linkage names are internal aliases (glibc's __GI___strdup) */
+            return linkage != NULL && strncmp(linkage, "_Z", 2) == 0 ? linkage : dwarf_diename(&chain[j]);
         }
     *at = n;
     return NULL;
@@ -392,6 +428,8 @@ size_t symbolize(struct symbolizer *s, const char *module, uint64_t addr, const 
     if (e->module == 0) {
         struct sym_frame found[SYM_INLINE_MAX];
         size_t count = s->modules[index].mod != NULL ? resolve(&s->modules[index], addr, found) : 0;
+        for (size_t i = 0; i < count; i++)
+            found[i].function = demangle(s, found[i].function);
         *e = (struct sym_entry){ .module = index + 1, .addr = addr, .count = count };
         if (count > 0) {
             e->frames = xcalloc(count, sizeof *e->frames);

@@ -120,18 +120,19 @@ typedef struct hk_hooks_s {
      * append to `out` what the feature knows of the block ("the block before it", say), such as
      * its allocation stack, one line each. Called whether or not the feature observes. */
     void (*describe_block)(const void *block, const char *role, hk_buf_t *out);
-    /* A sampler (the sampled heap profile) with the fast paths left on: called for the block at p
-     * once the thread has allocated its countdown's worth of bytes (left: what remains of it,
-     * <= 0); returns the bytes until the next call. Set without `observed`. */
-    int64_t (*sample)(void *p, size_t size, int64_t left);
+    /* The sampler (debug/sampler.c: the sampled heap profile, sampled guard slots) with the fast
+     * paths left on: the generic malloc path calls it, instead of allocating, for the allocation
+     * that takes the thread's countdown (heap->sample_left, left as it was before this block)
+     * below 0; it allocates (through hk_core_alloc_plain, or a guard slot when slot_ok) and sets
+     * the countdown anew. Set without `observed`. */
+    void *(*sample)(struct hk_heap_s *heap, size_t size, bool zero, bool slot_ok);
     /* Heap checking (debug/check.c) takes the allocation API over: with front set, the API's
      * generic paths hand every call to it, and it reaches the allocator through hk_core_*
      * (alloc.c). NULL: the API serves calls itself. */
     const struct hk_front_s *front;
-    /* Sampled guard slots (HEAPKIT_SAMPLE_GUARD, debug/check_guard.c), with no other hook: the
-     * generic malloc path offers it each allocation (NULL: not this one); a free, realloc or size
-     * query of a pointer outside every segment asks it first (false: not a slot's). */
-    void *(*sample_alloc)(size_t size, bool zero);
+    /* Sampled guard slots (HEAPKIT_SAMPLE_GUARD, debug/check_guard.c: a consumer of the sampler
+     * above): a free, realloc or size query of a pointer outside every segment asks it first
+     * (false: not a slot's). */
     bool (*sample_owns)(const void *p);
     const struct hk_front_s *sample_front; /* free, realloc, usable of a slot's block */
 } hk_hooks_t;
@@ -298,6 +299,8 @@ enum {
  * every signal blocked but the one that pauses threads for a leak scan, and its start-up
  * allocations left out of leak reports. Returns 0 or an errno value. */
 hk_internal int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_size);
+/* The C library's pthread_create, past heapkit's own (debug/thread_stacks.c). */
+hk_internal int hk_libc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
 /* The real-time signal the leak scan stops threads with (own_thread.c says why this one). */
 hk_internal int hk_stop_signal(void);
 /* Set for the whole life of the library's own threads: they hold none of the program's pointers,

@@ -158,6 +158,28 @@ static bool hk_parse_bytes(const char *s, size_t *out) {
     return true;
 }
 
+/* The paths options name, copied out of the environment: a program may rewrite its environ
+ * strings (redis, nginx and others write their process title over argv and environ), and the
+ * library reads these paths at exit. Static and small (no allocator yet at this point); a path
+ * that does not fit stays where it is, with a message. */
+#define HK_OPTION_PATHS_BYTES 4096
+static char hk_option_paths[HK_OPTION_PATHS_BYTES];
+static size_t hk_option_paths_used;
+
+static const char *hk_option_keep(const char *name, const char *value) {
+    size_t n = strlen(value) + 1;
+    if (n > sizeof hk_option_paths - hk_option_paths_used) {
+        hk_message("%s is too long to keep a copy of (the paths of HEAPKIT_* options share %d bytes): it is read "
+                   "where the environment has it, so a program that rewrites its environment changes it",
+                   name, HK_OPTION_PATHS_BYTES);
+        return value;
+    }
+    char *copy = hk_option_paths + hk_option_paths_used;
+    memcpy(copy, value, n);
+    hk_option_paths_used += n;
+    return copy;
+}
+
 static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *value) {
     void *field = (char *)o + opt->field;
     switch (opt->type) {
@@ -169,7 +191,7 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
         return hk_parse_bytes(value, field);
     case HK_OPT_PATH:
         if (*value == '\0') return false;
-        *(const char **)field = value;
+        *(const char **)field = hk_option_keep(opt->name, value);
         return true;
     case HK_OPT_ON_ERROR:
         if (!strcmp(value, "abort") || !strcmp(value, "continue")) {
@@ -204,7 +226,7 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
     }
     case HK_OPT_RUN_DIR:
         if (*value != '/') return false;
-        hk_run_dir_path = value;
+        hk_run_dir_path = hk_option_keep(opt->name, value);
         return true;
     case HK_OPT_PROFILE:
         return hk_parse_profile(value, field);
@@ -235,6 +257,7 @@ static const char *hk_option_apply(hk_options_t *o, const hk_option_t *opt, cons
 }
 
 void hk_options_init(hk_options_t *o) {
+    hk_option_paths_used = 0; /* read anew: the copies of a reading before are replaced */
     /* the defaults; every field not named is off, none or zero */
     *o = (hk_options_t){
         .purge_delay_ms = HK_DEFAULT_PURGE_DELAY_MS,

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "base.h"
 
+#include <dlfcn.h>
 #include <signal.h>
 
 /* Programs take real-time signals counting up from SIGRTMIN (glibc keeps the two below it for
@@ -27,6 +28,24 @@ static void *hk_own_thread_main(void *arg) {
     return main(NULL);
 }
 
+/* The C library's pthread_create: where heapkit stands in for the C library's names
+ * (HK_OVERRIDE), its own pthread_create (debug/thread_stacks.c) is for the program's threads. */
+int hk_libc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+#if defined(HK_OVERRIDE)
+    typedef int (*create_t)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    static _Atomic(create_t) next;
+    create_t create = atomic_load_explicit(&next, memory_order_acquire);
+    if (create == NULL) {
+        create = (create_t)dlsym(RTLD_NEXT, "pthread_create");
+        if (create == NULL) return EAGAIN;
+        atomic_store_explicit(&next, create, memory_order_release);
+    }
+    return create(thread, attr, start, arg);
+#else
+    return pthread_create(thread, attr, start, arg);
+#endif
+}
+
 int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_size) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -38,7 +57,7 @@ int hk_own_thread_start(const char *name, void *(*main)(void *), size_t stack_si
     bool own_was = hk_own_work;
     hk_own_work = true; /* its thread descriptor and TLS are ours */
     pthread_t thread;
-    int err = pthread_create(&thread, &attr, hk_own_thread_main, (void *)main);
+    int err = hk_libc_pthread_create(&thread, &attr, hk_own_thread_main, (void *)main);
     hk_own_work = own_was;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err == 0) pthread_setname_np(thread, name);

@@ -15,6 +15,7 @@ static hk_noinline void hk_free_unknown(void *p);
 static hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
+static hk_noinline void *hk_malloc_sampling(size_t size, hk_heap_t *heap, bool zero);
 static void hk_free_core(void *p);
 static void hk_free_unknown_core(void *p);
 
@@ -89,15 +90,30 @@ static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
 
 static void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->alloc(size, 0, zero);
-    if (hk_unlikely(hk_state.hooks.sample_alloc != NULL)) {
-        void *p = hk_state.hooks.sample_alloc(size, zero);
-        if (p != NULL) return p;
-    }
+    if (hk_unlikely(hk_state.hooks.sample != NULL)) return hk_malloc_sampling(size, heap, zero);
     return hk_malloc_core(heap, size, zero);
 }
 
-/* The allocator itself, for heap checking's blocks (no front, no sampling). */
-void *hk_core_alloc(size_t size, bool zero) { return hk_malloc_core(hk_heap_tls, size, zero); }
+/* With a sampler: the thread's heap first, so that its first block is looked at too (a new heap's
+ * countdown is 0), then the countdown. */
+static void *hk_malloc_sampling(size_t size, hk_heap_t *heap, bool zero) {
+    if (heap == &hk_heap_empty && (heap = hk_heap_thread_init()) == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (hk_sample_due(heap, size)) return hk_state.hooks.sample(heap, size, zero, true);
+    return hk_malloc_core(heap, size, zero);
+}
+
+/* The allocator itself, for heap checking's blocks (no front; sampled, but never from a slot). */
+void *hk_core_alloc(size_t size, bool zero) {
+    hk_heap_t *heap = hk_heap_tls;
+    if (hk_unlikely(hk_sample_due(heap, size))) return hk_state.hooks.sample(heap, size, zero, false);
+    return hk_malloc_core(heap, size, zero);
+}
+
+/* The allocator without front or sampling: the sampler's own allocation. */
+void *hk_core_alloc_plain(size_t size, bool zero) { return hk_malloc_core(hk_heap_tls, size, zero); }
 
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
     hk_purger_start_if_wanted();
@@ -131,7 +147,6 @@ static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
         if (zero && !is_zero) memset(p, 0, size);
     }
     hk_hook_alloc(p, size);
-    hk_hook_sample(heap, p, size);
     return p;
 }
 
@@ -573,8 +588,7 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
         hk_free(p);
         size_t over = size + align - 1;
         if (over <= HK_MEDIUM_MAX) {
-            hk_heap_t *heap = hk_heap_tls;
-            p = hk_malloc_generic(over, heap, zero);
+            p = hk_core_alloc(over, zero); /* a block of the pages: never a sampled slot */
             if (p == NULL) return NULL;
             uint8_t *q = (uint8_t *)hk_align_up((uintptr_t)p, align);
             if (q != p) {

@@ -318,8 +318,10 @@ hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t
 hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
 hk_internal void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node);
 /* alloc.c: the allocator under heap checking's front (hk_hooks_t.front), which calls these for
- * the blocks it wraps: no front, no sampling, the hooks as usual. */
+ * the blocks it wraps: no front, the hooks as usual (a sampled profile still counts the blocks).
+ * hk_core_alloc_plain: no front and no sampling, for the sampler's own allocation. */
 hk_internal void *hk_core_alloc(size_t size, bool zero);
+hk_internal void *hk_core_alloc_plain(size_t size, bool zero);
 hk_internal void hk_core_free(void *p);
 hk_internal size_t hk_core_usable(const void *p);
 hk_internal void hk_huge_free(hk_segment_t *seg);

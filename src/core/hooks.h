@@ -23,18 +23,16 @@ static inline bool hk_hook_free(hk_segment_t *seg, hk_page_t *page, void *block)
     return hk_state.hooks.free(seg, page, block);
 }
 
-/* The generic malloc path counts the bytes the fast path did not (the fast path counts its own
- * in heap->sample_left and comes here, uncharged, when they run out); once they are out (below 0),
- * the sampler looks at the block just handed out and says how many bytes until it looks again. */
-static inline void hk_hook_sample(hk_heap_t *heap, void *p, size_t size) {
-    if (hk_likely(hk_state.hooks.sample == NULL) || p == NULL || heap == &hk_heap_empty) return;
+/* The generic malloc path charges the sampling countdown with the bytes the fast path did not
+ * (the fast path charges its own to heap->sample_left and comes here, uncharged, when they would
+ * take it below 0). True: this block takes it below 0, so the sampler (hooks.sample) serves it;
+ * the countdown is left as it was before the block, for the sampler to read. */
+static inline bool hk_sample_due(hk_heap_t *heap, size_t size) {
+    if (hk_likely(hk_state.hooks.sample == NULL) || heap == &hk_heap_empty) return false;
     int64_t left = heap->sample_left - (int64_t)(size > INT64_MAX ? INT64_MAX : size);
-    if (left >= 0) {
-        heap->sample_left = left;
-        return;
-    }
-    int64_t next = hk_state.hooks.sample(p, size, left);
-    heap->sample_left = next > 0 ? next : 1;
+    if (left < 0) return true;
+    heap->sample_left = left;
+    return false;
 }
 
 static inline bool hk_hook_segment_mapped(hk_segment_t *seg) {

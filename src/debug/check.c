@@ -520,13 +520,15 @@ static const char *hk_check_mode_name(bool json) {
 static void hk_check_stats_text(hk_buf_t *b) {
     if (hk_state.options.check == HK_CHECK_OFF && hk_state.options.sample_guard == 0) return;
     size_t errors = hk_check_error_count();
-    hk_buf_printf(b, "  heap checking: %s%s, %zu error%s found\n", hk_check_mode_name(false),
+    hk_buf_printf(b, "  heap checking: %s%s, %zu error%s found", hk_check_mode_name(false),
                   hk_state.options.sample_guard != 0 ? ", sampled guard slots" : "", errors, errors == 1 ? "" : "s");
+    if (hk_state.options.sample_guard != 0) hk_buf_printf(b, ", %zu allocations sampled", hk_guard_sampled());
+    hk_buf_printf(b, "\n");
 }
 
 static void hk_check_stats_json(hk_buf_t *b) {
-    hk_buf_printf(b, ",\"check\":{\"mode\":\"%s\",\"sample_guard\":%zu,\"errors\":%zu}", hk_check_mode_name(true),
-                  hk_state.options.sample_guard, hk_check_error_count());
+    hk_buf_printf(b, ",\"check\":{\"mode\":\"%s\",\"sample_guard\":%zu,\"sampled\":%zu,\"errors\":%zu}",
+                  hk_check_mode_name(true), hk_state.options.sample_guard, hk_guard_sampled(), hk_check_error_count());
 }
 
 HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);

@@ -22,6 +22,7 @@
 #define UNW_LOCAL_ONLY
 #include "check.h"
 #include "leak.h"
+#include "sampler.h"
 
 #include <libunwind.h>
 #include <signal.h>
@@ -81,9 +82,10 @@ static struct {
     bool handler_installed;
 } hk_guard = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* The sampling countdown of each thread: allocations (as the slow path sees them) left before the
- * next sample. */
-static __thread int64_t hk_sample_countdown __attribute__((tls_model("initial-exec")));
+/* Sampled mode: the mean distance in bytes between two looks of the sampler (sampler.c) for the
+ * guard slots, and the allocations the slots served. */
+static double hk_sample_mean;
+static _Atomic uint64_t hk_sample_served;
 
 static size_t hk_guard_hash(uintptr_t user) {
     return (size_t)((user * HK_GOLDEN_RATIO_64) >> (64 - HK_GUARD_TABLE_BITS));
@@ -390,21 +392,36 @@ hk_block_state_t hk_guard_state(const void *p) {
 
 /* -------------------------------------------------------------- sampling */
 
-/* The generic malloc path offers each allocation (hk_hooks_t.sample_alloc). It sees only the
- * allocations the fast path could not serve, so each counts for the blocks the fast path will
- * hand out of the same page before the next one comes here: a page grows 4 KiB at a time. */
-static void *hk_sample_alloc(size_t size, bool zero) {
-    hk_guard_thread_ready();
-    int64_t weight = size >= 4096 ? 1 : (int64_t)(4096 / (size < HK_BLOCK_ALIGN ? HK_BLOCK_ALIGN : size));
-    hk_sample_countdown -= weight;
-    if (hk_likely(hk_sample_countdown > 0)) return NULL;
-    /* the next sample about N allocations on, varied so loops of a fixed period are not missed */
-    uint64_t r = ((uintptr_t)&size ^ (uint64_t)hk_sample_countdown) * HK_GOLDEN_RATIO_64;
-    int64_t n = (int64_t)hk_state.options.sample_guard;
-    hk_sample_countdown = n / 2 + (int64_t)((r >> 33) % (uint64_t)(n + 1));
-    if (hk_own_work || hk_own_thread) return NULL;
-    return hk_guard_alloc(size, 0, zero, true);
+/* Sampled slots ride the sampler's countdown of bytes, which the fast paths charge: no counting
+ * of calls, which would cost the fast paths an instruction. For about one allocation in N, the
+ * sampler looks (a Poisson process over the bytes) R = 16 / -ln(1 - 1/N) bytes apart on average,
+ * so a block of s bytes holds a look with probability q(s) = 1 - exp(-s/R), which is 1/N for
+ * s = 16 (the smallest block) and more for bigger ones; a look on a block of s bytes takes it with
+ * probability (1/N) / q(s). Every block of 16 bytes or more is so taken with probability 1/N
+ * exactly, whatever its size, independently of the others (GWP-ASan's rule); smaller ones less
+ * (s/16 of it). N = 1 looks at every allocation and takes it. */
+#define HK_SAMPLE_SIZE_MIN 16.0
+
+static int64_t hk_sample_interval(void) {
+    return hk_sample_mean == 0 ? 0 : hk_sampler_exponential(hk_sample_mean);
 }
+
+static void *hk_sample_serve(size_t size, bool zero) {
+    if (hk_own_work || hk_own_thread) return NULL;
+    if (hk_sample_mean != 0) {
+        double look = 1.0 - hk_sampler_exp_neg((double)size / hk_sample_mean);
+        double take = look > 0 ? 1.0 / ((double)hk_state.options.sample_guard * look) : 0.0;
+        if (take < 1.0 && (double)(hk_sampler_random() >> 11) * (1.0 / 9007199254740992.0) >= take) return NULL;
+    }
+    hk_guard_thread_ready();
+    void *p = hk_guard_alloc(size, 0, zero, true);
+    if (p != NULL) atomic_fetch_add_explicit(&hk_sample_served, 1, memory_order_relaxed);
+    return p;
+}
+
+static const hk_sample_consumer_t hk_guard_consumer = {.interval = hk_sample_interval, .serve = hk_sample_serve};
+
+size_t hk_guard_sampled(void) { return (size_t)atomic_load_explicit(&hk_sample_served, memory_order_relaxed); }
 
 static bool hk_sample_owns(const void *p) {
     uintptr_t a = (uintptr_t)p, lo = (uintptr_t)hk_guard.pool;
@@ -556,6 +573,8 @@ void hk_guard_thread_ready(void) {
     hk_alt_stack = p;
 }
 
+bool hk_guard_handling_faults(void) { return hk_guard.handler_installed; }
+
 void hk_guard_thread_done(void) {
     if (hk_alt_stack == NULL) return;
     stack_t off = {.ss_flags = SS_DISABLE};
@@ -588,8 +607,9 @@ void hk_guard_init(void) {
         return;
     }
     if (hk_state.options.sample_guard != 0 && hk_state.options.check == HK_CHECK_OFF) {
-        hk_sample_countdown = (int64_t)hk_state.options.sample_guard;
-        hk_state.hooks.sample_alloc = hk_sample_alloc;
+        double n = (double)hk_state.options.sample_guard;
+        hk_sample_mean = n <= 1 ? 0 : HK_SAMPLE_SIZE_MIN / -hk_sampler_ln(1.0 - 1.0 / n);
+        hk_sampler_add(&hk_guard_consumer);
         hk_state.hooks.sample_owns = hk_sample_owns;
         hk_state.hooks.sample_front = &hk_sample_front;
     }

@@ -8,25 +8,29 @@
  * the depot, so a free knows its site exactly, and leak checking can be on at the same time.
  * Sampled mode leaves the fast paths on: a byte-weighted Poisson sampler (as tcmalloc's and
  * jemalloc's profilers) has each thread count down a random exponential number of bytes (the
- * core keeps the count, heap->sample_left, beside its fast path) and samples the block that
+ * core keeps the count, heap->sample_left, beside its fast path; sampler.c shares it with the
+ * sampled guard slots) and samples the block that
  * crosses zero, so a block of s bytes is taken with probability 1 - exp(-s/R) and stands for
  * s / that probability bytes: unbiased. A sampled block's page is flagged so its frees take the
  * generic path, where the block is found again in a small table keyed by its address.
  *
- * The peak snapshot: when the heap's live bytes pass the last snapshot's by 1/64 (and 64 KiB),
+ * The peak snapshot: when the heap's live bytes pass the last snapshot's by 1/64 (and 1 KiB),
  * the thread that made it so copies every site's live bytes and takes the heap map (a trylock:
  * never waits), so the "at peak" figures are those of a moment within 1/64 of the true peak. */
 #define _GNU_SOURCE
 #include "profile.h"
+#include "sampler.h"
 
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 
-/* A snapshot is taken when live bytes exceed the last one's by this fraction (1/64) and bytes. */
+/* A snapshot is taken when live bytes exceed the last one's by this fraction (1/64) and bytes
+ * (the first one at the first allocation), so a small program's peak has its sites too; while the
+ * heap is small a snapshot is cheap (few sites, one segment), and the 1/64 rule soon takes over. */
 #define HK_SNAPSHOT_STEP_SHIFT 6
-#define HK_SNAPSHOT_STEP_MIN ((int64_t)64 << 10)
+#define HK_SNAPSHOT_STEP_MIN ((int64_t)1 << 10)
 
 /* Sampled blocks live at once: enough for 8 GiB of heap at the default rate; more are dropped
  * (and counted). Keys apart from values: a free looks at the keys only, 256 KiB, cache-friendly. */
@@ -76,11 +80,10 @@ static hk_page_t *hk_sample_page(uintptr_t block) {
 /* The block the thread allocated last (its record in exact mode, its address in sampled mode):
  * freed while it is still the last, the allocation was a temporary. */
 static __thread uintptr_t hk_profile_last __attribute__((tls_model("initial-exec")));
-/* Sampled mode: the thread's random state. */
-static __thread uint64_t hk_sample_random __attribute__((tls_model("initial-exec")));
-/* Sampled mode: the thread's countdown right after its last sample; still the same at the
- * sampled block's free, nothing was allocated in between (the block was a temporary). */
-static __thread int64_t hk_profile_last_left __attribute__((tls_model("initial-exec")));
+/* Sampled mode: the sampler's look count at the thread's last sample; with the countdown still
+ * as that look set it at the sampled block's free, nothing was allocated in between (the block
+ * was a temporary). */
+static __thread uint64_t hk_profile_last_look __attribute__((tls_model("initial-exec")));
 
 static uint64_t hk_profile_now(void) { return atomic_load_explicit(&hk_profile.now_ms, memory_order_relaxed); }
 
@@ -154,7 +157,7 @@ static void hk_profile_grew(int64_t live) {
     atomic_store_explicit(&hk_profile.peak_ms, hk_profile_now(), memory_order_relaxed);
     int64_t snap = atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed);
     int64_t step = snap >> HK_SNAPSHOT_STEP_SHIFT;
-    if (live <= snap + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN)) return;
+    if (snap != 0 && live <= snap + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN)) return;
     if (pthread_mutex_trylock(&hk_profile.lock) != 0) return; /* another thread snapshots or writes */
     hk_profile_snapshot(atomic_load_explicit(&hk_profile.live, memory_order_relaxed));
     (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
@@ -211,51 +214,8 @@ static const hk_track_observer_t hk_exact_observer = {.alloc = hk_exact_alloc, .
 
 /* ------------------------------------------------------------ sampled mode */
 
-/* xorshift64*: the sampler's random numbers, one state per thread. */
-static uint64_t hk_random(void) {
-    uint64_t x = hk_sample_random;
-    if (x == 0) x = (uint64_t)(uintptr_t)&hk_sample_random ^ ((uint64_t)gettid() << 32) ^ hk_clock_ms() ^ HK_GOLDEN_RATIO_64;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    hk_sample_random = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
-/* ln(x) for x > 0 without libm: x = m * 2^e with m in [1, 2), ln m = 2 atanh((m-1)/(m+1)) by its
- * series (|z| <= 1/3: five terms, error under 1e-6; the sampler needs far less). */
-static double hk_ln(double x) {
-    int e = 0;
-    while (x >= 2.0) {
-        x *= 0.5;
-        e++;
-    }
-    while (x < 1.0) {
-        x *= 2.0;
-        e--;
-    }
-    double z = (x - 1.0) / (x + 1.0), z2 = z * z;
-    double series = z * (1.0 + z2 * (1.0 / 3 + z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9)))));
-    return 2.0 * series + (double)e * 0.69314718055994530942;
-}
-
-static double hk_exp_neg(double x) { /* exp(-x) for x >= 0, by squaring a short series */
-    int halvings = 0;
-    while (x > 0.125) {
-        x *= 0.5;
-        halvings++;
-    }
-    double r = 1.0 - x * (1.0 - x / 2 * (1.0 - x / 3 * (1.0 - x / 4 * (1.0 - x / 5))));
-    while (halvings-- > 0) r *= r;
-    return r;
-}
-
 /* Bytes to the next sample: exponential with mean HEAPKIT_PROFILE_RATE. */
-static int64_t hk_sample_interval(void) {
-    double u = (double)((hk_random() >> 11) + 1) * (1.0 / 9007199254740992.0); /* (0, 1] */
-    double v = -hk_ln(u) * (double)hk_state.options.profile_rate;
-    return v < 1.0 ? 1 : v > 9.0e18 ? INT64_MAX : (int64_t)v;
-}
+static int64_t hk_sample_interval(void) { return hk_sampler_exponential((double)hk_state.options.profile_rate); }
 
 static size_t hk_sample_slot(uintptr_t block) {
     return (size_t)(((uint64_t)block * HK_GOLDEN_RATIO_64) >> (64 - HK_SAMPLES_SHIFT));
@@ -300,7 +260,7 @@ static void hk_sample_unwatch_page(uintptr_t block) {
 
 static void hk_sample_take(void *p, size_t size) {
     double rate = (double)hk_state.options.profile_rate;
-    double probability = 1.0 - hk_exp_neg((double)size / rate);
+    double probability = 1.0 - hk_sampler_exp_neg((double)size / rate);
     double weight = size == 0 ? rate : (double)size / probability;
     uint64_t calls = size == 0 ? (uint64_t)rate : (uint64_t)(weight / (double)size + 0.5);
     uint64_t bytes = size == 0 ? 0 : (uint64_t)(weight + 0.5);
@@ -333,19 +293,14 @@ static void hk_sample_take(void *p, size_t size) {
     hk_profile_last = block;
 }
 
-/* The sampling hook (hk_hooks_t.sample): the thread's countdown ran out on the block at p. */
-static int64_t hk_sampled_sample(void *p, size_t size, int64_t left) {
-    if (hk_sample_random == 0) { /* the thread's first call: where would its first sample fall? */
-        left += hk_sample_interval();
-        if (left > 0) return left;
-    }
-    int64_t next = hk_sample_interval();
-    if (!hk_own_work) { /* the library's own blocks are not the program's */
-        hk_sample_take(p, size);
-        hk_profile_last_left = next;
-    }
-    return next;
+/* The sampler's look found this consumer's sample in the block at p. */
+static void hk_sampled_take(void *p, size_t size) {
+    if (hk_own_work) return; /* the library's own blocks are not the program's */
+    hk_sample_take(p, size);
+    hk_profile_last_look = hk_sampler_looks();
 }
+
+static const hk_sample_consumer_t hk_profile_consumer = {.interval = hk_sample_interval, .take = hk_sampled_take};
 
 static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     (void)seg;
@@ -357,7 +312,8 @@ static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     while ((k = atomic_load_explicit(&hk_samples.keys[i], memory_order_acquire)) != 0 && k != b)
         i = (i + 1) & (HK_SAMPLES - 1);
     if (hk_likely(k == 0)) return true;
-    bool temporary = hk_profile_last == b && hk_heap_tls->sample_left == hk_profile_last_left;
+    bool temporary = hk_profile_last == b && hk_sampler_looks() == hk_profile_last_look &&
+                     hk_heap_tls->sample_left == hk_sampler_last_set();
     hk_profile_last = 0;
     pthread_mutex_lock(&hk_samples.lock);
     if (atomic_load_explicit(&hk_samples.keys[i], memory_order_relaxed) == b) {
@@ -468,7 +424,7 @@ static void hk_profile_init(void) {
         return;
     }
     /* Not `observed`: the fast paths stay on, counting bytes down to the next sample. */
-    hk_state.hooks.sample = hk_sampled_sample;
+    hk_sampler_add(&hk_profile_consumer);
     hk_state.hooks.free = hk_sampled_free;
 }
 

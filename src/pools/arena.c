@@ -12,8 +12,14 @@
  * An arena belongs to the thread that made it; HK_ARENA_LOCKED puts a mutex around every call.
  * Chunks of 256 KiB and more are mappings of their own, unmapped when the arena lets them go.
  * Memory not handed out is poisoned in an ASan build, and with HEAPKIT_LEAKS=1 what reset and
- * rewind take back is filled with 0xdd, so a use after reset shows. */
-#include "check.h" /* hk_checking: a checked program keeps its chunks heapkit blocks */
+ * rewind take back is filled with 0xdd, so a use after reset shows.
+ * Under heap checking (HEAPKIT_CHECK) every allocation is a heap block of its own, which the
+ * checker wraps in canaries (or puts against a guard page), named by the arena; reset, rewind and
+ * destroy free them, newest first, into the checker's quarantine: an overflow is found when they
+ * do, and a use after reset when the quarantine lets the block go (guard pages: at the access).
+ * Their records come from the chunks, so a rewind takes back exactly the records made since its
+ * mark. */
+#include "check.h" /* hk_checking: a checked program keeps its chunks heapkit blocks, and each allocation is a checked block */
 #include "registry.h"
 
 /* The arena block (header and first chunk) by default: a page, room for a request's strings and
@@ -42,7 +48,9 @@
 #define HK_ARENA_MAP_MIN ((size_t)256 * 1024)
 #define HK_ARENA_MAP_CACHE 2
 
-enum { HK_ARENA_SLOW_LOCKED = 1, HK_ARENA_SLOW_CHECK = 2 }; /* arena->slow: why calls take the slow path */
+/* arena->slow: why calls take the slow path: locked, the owner checked (HEAPKIT_LEAKS=1), every
+ * allocation a checked block of its own (HEAPKIT_CHECK) */
+enum { HK_ARENA_SLOW_LOCKED = 1, HK_ARENA_SLOW_CHECK = 2, HK_ARENA_SLOW_BLOCKS = 4 };
 
 typedef struct hk_arena_chunk_s {
     struct hk_arena_chunk_s *next, *prev; /* in order of use; kept across resets up to `keep` */
@@ -57,6 +65,14 @@ typedef struct hk_arena_large_s {
     uint64_t serial;
     size_t bytes;
 } hk_arena_large_t;
+
+/* Heap checking: an allocation made a heap block of its own (its record lies in a chunk). */
+typedef struct hk_arena_block_s {
+    struct hk_arena_block_s *next;
+    uint64_t serial;
+    void *block;
+    size_t size;
+} hk_arena_block_t;
 
 typedef struct hk_arena_cleanup_s {
     struct hk_arena_cleanup_s *next;
@@ -76,7 +92,8 @@ struct hk_arena_s {
     size_t used_before;        /* bytes used in the chunks before it (statistics) */
     size_t next_bytes;         /* size of the next chunk to allocate */
     size_t keep;
-    hk_arena_large_t *large;   /* newest first, like the next two */
+    hk_arena_large_t *large;   /* newest first, like the next three */
+    hk_arena_block_t *blocks;  /* heap checking: every allocation */
     hk_arena_cleanup_t *cleanups;
     hk_arena_t *children;
     hk_arena_t *parent, *sibling_next, *sibling_prev;
@@ -102,6 +119,7 @@ typedef struct hk_arena_undo_s {
     hk_arena_cleanup_t *cleanups;
     hk_arena_t *children;
     hk_arena_large_t *large;
+    hk_arena_block_t *blocks;
 } hk_arena_undo_t;
 
 static void hk_arena_destroy_detached(hk_arena_t *a);
@@ -227,6 +245,24 @@ static void hk_arena_chunk_free(hk_arena_chunk_t *c) {
     hk_os_unmap(c, c->bytes);
 }
 
+/* Heap checking: the allocation as a checked heap block of its own, named by the arena, with its
+ * record in a chunk (the arena is locked or owned). */
+static void *hk_arena_checked_block(hk_arena_t *a, size_t size, size_t align) {
+    hk_arena_block_t *r = hk_arena_bump(a, sizeof *r, HK_ARENA_ALIGN);
+    if (r == NULL) return NULL;
+    void *p = align > HK_ARENA_ALIGN ? hk_aligned_alloc(align, hk_align_up(size, align)) : hk_malloc(size);
+    if (p == NULL) {
+        hk_arena_set_cur(a, (uintptr_t)r); /* the record was the last thing bumped */
+        return NULL;
+    }
+    hk_check_set_label(p, a->label);
+    *r = (hk_arena_block_t){.next = a->blocks, .serial = a->serial++, .block = p, .size = size};
+    a->blocks = r;
+    hk_stat_add(&a->large_count, 1);
+    hk_stat_add(&a->large_bytes, size);
+    return p;
+}
+
 /* `size` does not fit in the current chunk: move on to the next kept chunk big enough, or a new one. */
 static hk_noinline void *hk_arena_grow(hk_arena_t *a, size_t size, size_t align) {
     size_t need = size + align - 1;
@@ -273,7 +309,7 @@ static void *hk_arena_bump(hk_arena_t *a, size_t size, size_t align) {
 
 static hk_noinline void *hk_arena_alloc_slow(hk_arena_t *a, size_t size, size_t align, const char *who) {
     if (!hk_arena_enter(a, who)) return NULL;
-    void *p = hk_arena_bump(a, size, align);
+    void *p = a->slow & HK_ARENA_SLOW_BLOCKS ? hk_arena_checked_block(a, size, align) : hk_arena_bump(a, size, align);
     hk_arena_leave(a);
     return p;
 }
@@ -350,6 +386,19 @@ HK_API char *hk_arena_vprintf(hk_arena_t *a, const char *fmt, va_list ap) {
     if (!hk_arena_enter(a, "hk_arena_printf")) return NULL;
     va_list again;
     va_copy(again, ap);
+    if (a->slow & HK_ARENA_SLOW_BLOCKS) { /* a checked block of the right size */
+        size_t n = hk_format(NULL, 0, fmt, ap);
+        char *s = n == SIZE_MAX ? NULL : hk_arena_checked_block(a, n + 1, 1);
+        if (s != NULL) {
+            hk_format(s, n + 1, fmt, again);
+            s[n] = '\0';
+        } else {
+            errno = ENOMEM;
+        }
+        va_end(again);
+        hk_arena_leave(a);
+        return s;
+    }
     uintptr_t p = a->cur;
     size_t room = a->limit - p;
     hk_unpoison((void *)p, room);
@@ -406,7 +455,7 @@ HK_API int hk_arena_on_cleanup(hk_arena_t *a, void (*fn)(void *arg), void *arg) 
 
 /* Take off everything created at serial `from` or later (the arena is locked or owned). */
 static void hk_arena_detach(hk_arena_t *a, uint64_t from, hk_arena_undo_t *u) {
-    *u = (hk_arena_undo_t){NULL, NULL, NULL};
+    *u = (hk_arena_undo_t){NULL, NULL, NULL, NULL};
     hk_arena_cleanup_t **cl = &u->cleanups;
     while (a->cleanups != NULL && a->cleanups->serial >= from) {
         *cl = a->cleanups;
@@ -434,6 +483,15 @@ static void hk_arena_detach(hk_arena_t *a, uint64_t from, hk_arena_undo_t *u) {
         l = &(*l)->next;
     }
     *l = NULL;
+    hk_arena_block_t **b = &u->blocks;
+    while (a->blocks != NULL && a->blocks->serial >= from) {
+        *b = a->blocks;
+        a->blocks = a->blocks->next;
+        hk_stat_sub(&a->large_count, 1);
+        hk_stat_sub(&a->large_bytes, (*b)->size);
+        b = &(*b)->next;
+    }
+    *b = NULL;
 }
 
 /* Cleanups and children newest first, by serial; then the large blocks. No lock is held, so
@@ -455,6 +513,7 @@ static void hk_arena_run_undo(hk_arena_undo_t *u) {
         u->large = l->next;
         hk_free(l);
     }
+    for (hk_arena_block_t *b = u->blocks; b != NULL; b = b->next) hk_free(b->block); /* checked, quarantined */
 }
 
 /* Move the bump pointer back to `pos` in chunk `to` (which is at or before the current one). */
@@ -529,7 +588,8 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
     memset(a, 0, header);
     a->node = (int16_t)node;
     a->locked = (flags & HK_ARENA_LOCKED) != 0;
-    a->slow = (a->locked ? HK_ARENA_SLOW_LOCKED : 0) | (hk_tracking() && !a->locked ? HK_ARENA_SLOW_CHECK : 0);
+    a->slow = (a->locked ? HK_ARENA_SLOW_LOCKED : 0) | (hk_tracking() && !a->locked ? HK_ARENA_SLOW_CHECK : 0) |
+              (hk_checking() ? HK_ARENA_SLOW_BLOCKS : 0);
     a->owner = pthread_self();
     a->keep = keep;
     a->next_bytes = hk_arena_spill_bytes(bytes);
@@ -540,7 +600,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
     atomic_store_explicit(&a->chunk_bytes, bytes, memory_order_relaxed);
     hk_registry_add(&a->reg, HK_REG_ARENA, name, a->locked ? &a->lock : NULL, hk_arena_figures);
     hk_handle_set(&a->handle, a, HK_REG_ARENA, &a->reg);
-    if (hk_tracking()) {
+    if (hk_tracking() || hk_checking()) {
         a->label = hk_track_label_intern(a->reg.name);
         hk_arena_label(a, a); /* an arena never destroyed is reported by its name */
     }

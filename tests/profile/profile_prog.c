@@ -5,7 +5,8 @@
  *   sampled   many blocks of known sizes, for the sampled mode's estimates
  *   dump      hk_profile_dump() (found with dlsym), twice, with growth between
  *   fork      a child allocates and exits; the parent allocates too
- *   signal    raises HEAPKIT_PROFILE_SIGNAL's signal, waits for the profile, then exits */
+ *   signal    raises HEAPKIT_PROFILE_SIGNAL's signal, waits for the profile, then exits
+ *   tiny      a heap that never holds more than 7000 bytes: 5000 and 2000 live at its peak */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -140,6 +141,19 @@ static int signalled(void)
     return 0;
 }
 
+NOINLINE static void *site_tiny_a(size_t n) { return malloc(n); }
+NOINLINE static void *site_tiny_b(size_t n) { return malloc(n); }
+
+static int tiny(void)
+{
+    void *a = site_tiny_b(2000), *b = site_tiny_a(5000);
+    memset(a, 1, 2000);
+    memset(b, 1, 5000);
+    free(b);
+    free(a);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "pattern";
@@ -153,6 +167,8 @@ int main(int argc, char **argv)
         return forked();
     if (strcmp(mode, "signal") == 0)
         return signalled();
+    if (strcmp(mode, "tiny") == 0)
+        return tiny();
     fprintf(stderr, "profile_prog: unknown mode %s\n", mode);
     return 2;
 }

@@ -124,6 +124,15 @@ def section_exact():
     hist = {int(r[1]): (int(r[2]), int(r[3])) for r in raw_record(out, "hist")}
     check(hist.get(21, (0, 0))[0] >= 10 and hist.get(7, (0, 0))[0] >= 1000,
           "exact: the histogram counts the 1 MiB and the 100-byte blocks in their classes", str(hist))
+    # A tiny heap (7000 bytes at most) has its peak's sites too.
+    small = os.path.join(WORK, "tiny.hkp")
+    profile("exact", small, ["tiny"])
+    tiny_peak = collapsed(small, "peak")
+    check(site_value(tiny_peak, "site_tiny_a") == 5000 and site_value(tiny_peak, "site_tiny_b") == 2000,
+          "exact: a tiny program's peak names its sites (5000 and 2000 bytes)", str(tiny_peak)[:500])
+    text = run([HEAPKIT, "report", small]).stdout
+    check(re.search(r"peak:\n +4\.9 KiB in +1 blocks.*site_tiny_a", text) is not None,
+          "exact: the text report lists a tiny program's peak sites", text[:1500])
     # Leak checking and the exact profile at once: both see every block.
     both = os.path.join(WORK, "exact-leaks.hkp")
     p = run([HEAPKIT, "run", "--leaks", "--profile", "-o", both, "--", PROG, "pattern"])
