@@ -264,8 +264,8 @@ static hk_noinline size_t hk_unwind_slots(hk_unwind_cache_t *rules, uintptr_t ba
     }
 #ifdef HK_UNWIND_VERIFY /* a debugging build: the cached walk must tell what libgcc tells */
     else {
-        uintptr_t ra2[HK_STACK_CACHE_FRAMES];
-        uint32_t slot2[HK_STACK_CACHE_FRAMES];
+        uintptr_t ra2[HK_STACK_CACHE_FRAMES] = {0};
+        uint32_t slot2[HK_STACK_CACHE_FRAMES] = {0};
         hk_slot_walk_t v = {.base = base, .ra = ra2, .slot = slot2, .max = max, .exact = true};
         _Unwind_Backtrace(hk_slot_frame, &v);
         bool same = v.n == w.n && v.exact == w.exact && v.own == w.own;

@@ -78,7 +78,7 @@ static __attribute__((noinline)) int recurse(int depth, const char *where) {
 
 /* alloca makes the compiler keep a frame pointer: the CFA rule is rbp-based here. */
 static __attribute__((noinline)) int with_alloca(int n, int depth) {
-    volatile char *buf = alloca((size_t)n);
+    volatile char *buf = alloca((size_t)n); /* cppcheck-suppress allocaCalled ; a frame of variable size on purpose */
     buf[0] = 1;
     if (depth > 0) return with_alloca(n + 16, depth - 1) + buf[0];
     return recurse(5, "under alloca frames") + buf[0];
