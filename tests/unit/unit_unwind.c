@@ -64,8 +64,6 @@ static __attribute__((noinline)) bool walk_both(const char *where) {
     return true;
 }
 
-static volatile int sink;
-
 static __attribute__((noinline)) int recurse(int depth, const char *where) {
     volatile char pad[24];
     pad[depth % 24] = (char)depth;
