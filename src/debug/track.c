@@ -182,7 +182,6 @@ static uintptr_t hk_track_entry_of(uintptr_t ra) {
  * called, recorded as its address + 1 (a return address's shape: readers look up `a - 1`), then
  * up to HEAPKIT_STACK_DEPTH frames of the program. */
 static uint32_t hk_track_keep(const uintptr_t *raw, size_t n, hk_stack_cache_t *cache) {
-    hk_module_history_note(); /* a frame may be in an object loaded since: remember it past a dlclose */
     size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
     while (first < n && hk_track_is_own(raw[first])) first++;
     size_t kept = n - first;
@@ -255,10 +254,10 @@ static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg)
 /* The walk of a miss: with the rules this thread has worked out (unwind_cached.c), or, where they
  * do not reach, with libgcc's unwinder. Both are called from here, so both tell this function's
  * frame first. */
-static hk_noinline size_t hk_unwind_slots(hk_unwind_cache_t *rules, uintptr_t base, uintptr_t *ra, uint32_t *slot,
-                                          size_t max) {
+static hk_noinline size_t hk_unwind_slots(hk_unwind_cache_t *rules, unsigned long long generation, uintptr_t base,
+                                          uintptr_t *ra, uint32_t *slot, size_t max) {
     hk_slot_walk_t w = {.base = base, .ra = ra, .slot = slot, .max = max, .exact = true};
-    if (!hk_unwind_cached(rules, hk_slot_frame_at, &w)) {
+    if (!hk_unwind_cached(rules, generation, hk_slot_frame_at, &w)) {
         w = (hk_slot_walk_t){.base = base, .ra = ra, .slot = slot, .max = max, .exact = true};
         _Unwind_Backtrace(hk_slot_frame, &w);
     }
@@ -314,11 +313,14 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
         return HK_STACK_UNKNOWN;
     }
     hk_track_find_own();
+    /* a frame may be in an object loaded since: remember it past a dlclose; and the rules of the
+     * cached walk are valid for what is loaded now */
+    unsigned long long generation = hk_module_history_note();
 #if defined(__x86_64__)
     if (set != NULL) {
         uintptr_t ra[HK_STACK_CACHE_FRAMES];
         uint32_t slot[HK_STACK_CACHE_FRAMES];
-        size_t n = hk_unwind_slots(&heap->stack_cache->unwind, base, ra, slot, max);
+        size_t n = hk_unwind_slots(&heap->stack_cache->unwind, generation, base, ra, slot, max);
         if (n > 0) {
             id = hk_track_keep(ra, n, heap->stack_cache);
             size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;

@@ -331,27 +331,19 @@ static const hk_unwind_rule_t *hk_unwind_rule(hk_unwind_cache_t *cache, uintptr_
     return rule;
 }
 
-/* dl_iterate_phdr callback: the loader's count of loads and unloads, from its first object. */
-static int hk_unwind_loader_generation(struct dl_phdr_info *info, size_t size, void *arg) {
-    unsigned long long *generation = arg;
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
-        *generation = info->dlpi_adds + info->dlpi_subs;
-    return 1;
-}
-
 /* Reads the stack it walks, saved slots of other functions' frames included. */
 __attribute__((noinline, no_sanitize("address", "thread", "undefined"))) bool
-hk_unwind_cached(hk_unwind_cache_t *cache, hk_unwind_frame_fn fn, void *arg) {
+hk_unwind_cached(hk_unwind_cache_t *cache, unsigned long long generation, hk_unwind_frame_fn fn, void *arg) {
     uintptr_t pc, sp, bp;
     /* This function's own registers at the label: rbp first, in case the compiler gave an output
      * the register rbp (it may, without a frame pointer). The rule of the code at the label is
      * the one in force throughout the statement. */
     __asm__ volatile("mov %%rbp, %2\n\tmov %%rsp, %1\n\tlea 0f(%%rip), %0\n0:" : "=r"(pc), "=r"(sp), "=r"(bp));
-    unsigned long long generation = 0;
-    dl_iterate_phdr(hk_unwind_loader_generation, &generation);
     if (generation == 0) return false; /* a loader that does not count: the rules could go stale */
     if (generation != cache->generation) {
-        memset(cache->rules, 0, sizeof cache->rules);
+        /* a fresh table (generation 0) is fresh zero pages: clearing it would touch all 16 of
+         * them in every new thread (a thread that lives for a few allocations pays for it) */
+        if (cache->generation != 0) memset(cache->rules, 0, sizeof cache->rules);
         cache->generation = generation;
     }
     /* The label is no return address: its rule is asked for as if one followed it. */
@@ -377,8 +369,9 @@ hk_unwind_cached(hk_unwind_cache_t *cache, hk_unwind_frame_fn fn, void *arg) {
 
 #else /* not x86-64 with glibc 2.35 or later: every walk is libgcc's */
 
-bool hk_unwind_cached(hk_unwind_cache_t *cache, hk_unwind_frame_fn fn, void *arg) {
+bool hk_unwind_cached(hk_unwind_cache_t *cache, unsigned long long generation, hk_unwind_frame_fn fn, void *arg) {
     (void)cache;
+    (void)generation;
     (void)fn;
     (void)arg;
     return false;

@@ -8,6 +8,7 @@
 #include "unwind_cached.h"
 
 #include <alloca.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -34,6 +35,19 @@ static _Unwind_Reason_Code take_libgcc(struct _Unwind_Context *ctx, void *arg) {
 }
 
 static hk_unwind_cache_t *cache;
+
+static int count_loads(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    *(unsigned long long *)arg = info->dlpi_adds + info->dlpi_subs;
+    return 1;
+}
+
+/* what hk_module_history_note gives the tracker's walks */
+static unsigned long long loader_generation(void) {
+    unsigned long long generation = 0;
+    dl_iterate_phdr(count_loads, &generation);
+    return generation;
+}
 static int walks_compared, walks_refused;
 
 /* Both walks from here: the first frame each tells is a return address into this function (at two
@@ -41,7 +55,7 @@ static int walks_compared, walks_refused;
 static __attribute__((noinline)) bool walk_both(const char *where) {
     static frames_t mine, theirs;
     mine.n = theirs.n = 0;
-    bool walked = hk_unwind_cached(cache, take, &mine);
+    bool walked = hk_unwind_cached(cache, loader_generation(), take, &mine);
     _Unwind_Backtrace(take_libgcc, &theirs);
     if (!walked) {
         walks_refused++;
@@ -104,7 +118,7 @@ static void handler(int sig) {
     (void)sig;
     frames_t f = {.n = 0};
     /* the signal frame's rule is not modelled: the walker must refuse, not walk on wrongly */
-    in_handler = hk_unwind_cached(cache, take, &f) ? 1 : 2;
+    in_handler = hk_unwind_cached(cache, loader_generation(), take, &f) ? 1 : 2;
 }
 
 int main(void) {
