@@ -69,8 +69,14 @@ typedef struct hk_stack_cache_s {
     struct {
         uintptr_t ra, entry;
     } entries[HK_ENTRY_CACHE];
+    uint32_t misses;          /* walks so far: the first few are libgcc's (see HK_UNWIND_CACHED_AFTER) */
     hk_unwind_cache_t unwind; /* how to walk each frame a miss walked before */
 } hk_stack_cache_t;
+
+/* A thread's first walks go to libgcc's unwinder: working out a rule costs about what libgcc spends
+ * on the frame, and first touches of the rule table are page faults, so rules pay only in a thread
+ * that walks again (a thread of bench/threads makes a handful of walks in its whole life). */
+#define HK_UNWIND_CACHED_AFTER 8
 
 static struct {
     const hk_track_observer_t *observer; /* the profiler's, or NULL */
@@ -320,7 +326,8 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     if (set != NULL) {
         uintptr_t ra[HK_STACK_CACHE_FRAMES];
         uint32_t slot[HK_STACK_CACHE_FRAMES];
-        size_t n = hk_unwind_slots(&heap->stack_cache->unwind, generation, base, ra, slot, max);
+        bool cached = ++heap->stack_cache->misses > HK_UNWIND_CACHED_AFTER;
+        size_t n = hk_unwind_slots(&heap->stack_cache->unwind, cached ? generation : 0, base, ra, slot, max);
         if (n > 0) {
             id = hk_track_keep(ra, n, heap->stack_cache);
             size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
