@@ -12,12 +12,18 @@
  * Workloads (objects are 72 bytes, a typical small struct):
  *   churn     one thread replaces random objects of a live set of 1,024 (a pool's usual population)
  *   churn-16k the same with 16,384 live objects: 1.2 MiB, so cache misses weigh as much
+ *   churn-64, churn-200  the same with 100,000 live objects of 64 or 200 bytes (6-20 MiB)
  *   burst     one thread allocates 256 objects, then frees them all, over and over (request-scoped objects)
  *   churn-mt  two threads, each a churn of its own (1,024 live)
  *   xfree-mt  one thread allocates, another frees (through a lock-free ring): cross-thread frees
  *   request   requests in waves of 256 in flight (one per connection); per request 30-50 allocations of
  *             16-256 bytes, 4 strdup, 2 printf; when the wave is built, each request's memory is
  *             freed at once (reset, clear, free, obstack_free to a mark)
+ *   arena-grow one region grows to 64 MiB of 16-256-byte allocations and is destroyed; the run also
+ *             prints what stays resident after the destroy
+ * Peers of the object workloads: hk_pool (HK_POOL_LOCAL), hk_pool_shared (HK_POOL_SHARED),
+ * hk_malloc, glibc, freelist (a free list per thread in front of malloc), freelist_mutex (one
+ * free list behind a mutex), floor (an unchecked slab free list, one thread).
  * Each run first allocates and frees one block with glibc's malloc and one with hk_malloc, so
  * both allocators are set up in every process and peak RSS compares what the workload used. */
 #ifndef _GNU_SOURCE
@@ -44,7 +50,8 @@
 
 #define OBJ_SIZE 72
 #define LIVE_SMALL 1024  /* a pool's typical population: the allocator's own cost shows */
-#define LIVE_BIG 16384   /* 1.2 MiB of objects: cache misses weigh as much (powers of two: a mask, not a division) */
+#define LIVE_BIG 16384   /* 1.2 MiB of objects: cache misses weigh as much */
+#define LIVE_HUGE 100000 /* churn-64, churn-200: a big live set, 6-20 MiB of objects */
 #define BURST 256
 #define CONNECTIONS 256
 
@@ -64,12 +71,52 @@ static bool g_use_cpu; /* --cpu: tabulate CPU time (all threads) instead of wall
 
 /* Each peer's alloc/free, called directly (no function pointer) so every peer pays one call. */
 static hk_pool_t *g_pool;
+static size_t g_obj_size = OBJ_SIZE; /* the workload's object size (churn-64, churn-200 change it) */
 #define HK_POOL_ALLOC() hk_pool_alloc(g_pool)
 #define HK_POOL_FREE(p) hk_pool_free(g_pool, (p))
-#define HK_MALLOC_ALLOC() hk_malloc(OBJ_SIZE)
+#define HK_MALLOC_ALLOC() hk_malloc(g_obj_size)
 #define HK_MALLOC_FREE(p) hk_free(p)
-#define GLIBC_ALLOC() malloc(OBJ_SIZE)
+#define GLIBC_ALLOC() malloc(g_obj_size)
 #define GLIBC_FREE(p) free(p)
+
+/* What a program writes instead of a pool: a free list of its objects in front of malloc, one
+ * per thread (objects freed by a thread join its list, as glibc's tcache does), or one for all
+ * threads behind a mutex. */
+typedef struct free_node_s {
+  struct free_node_s *next;
+} free_node_t;
+static __thread free_node_t *g_thread_list;
+static inline void *freelist_alloc(void) {
+  free_node_t *n = g_thread_list;
+  if (n == NULL) return xmalloc(g_obj_size);
+  g_thread_list = n->next;
+  return n;
+}
+static inline void freelist_free(void *p) {
+  free_node_t *n = p;
+  n->next = g_thread_list;
+  g_thread_list = n;
+}
+static pthread_mutex_t g_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static free_node_t *g_shared_list;
+static inline void *freelist_mutex_alloc(void) {
+  pthread_mutex_lock(&g_list_lock);
+  free_node_t *n = g_shared_list;
+  if (n != NULL) g_shared_list = n->next;
+  pthread_mutex_unlock(&g_list_lock);
+  return n != NULL ? (void *)n : xmalloc(g_obj_size);
+}
+static inline void freelist_mutex_free(void *p) {
+  free_node_t *n = p;
+  pthread_mutex_lock(&g_list_lock);
+  n->next = g_shared_list;
+  g_shared_list = n;
+  pthread_mutex_unlock(&g_list_lock);
+}
+#define FREELIST_ALLOC() freelist_alloc()
+#define FREELIST_FREE(p) freelist_free(p)
+#define FREELIST_MUTEX_ALLOC() freelist_mutex_alloc()
+#define FREELIST_MUTEX_FREE(p) freelist_mutex_free(p)
 
 typedef struct obj_s {
   uint64_t value;
@@ -86,7 +133,7 @@ typedef struct obj_s {
     rng_t r = rng_seed(seed);                                                          \
     uint64_t sum = 0;                                                                  \
     for (long i = 0; i < iters; i++) {                                                 \
-      size_t k = (size_t)(rng_next(&r) & (uint64_t)(live - 1));                        \
+      size_t k = (size_t)(((rng_next(&r) >> 32) * (uint64_t)live) >> 32);              \
       sum += slots[k]->value;                                                          \
       FREE(slots[k]);                                                                  \
       obj_t *o = ALLOC();                                                              \
@@ -164,15 +211,18 @@ static obj_t *ring_pop(ring_t *q) {
 DEFINE_OBJECT_LOOPS(hkpool, HK_POOL_ALLOC, HK_POOL_FREE)
 DEFINE_OBJECT_LOOPS(hkmalloc, HK_MALLOC_ALLOC, HK_MALLOC_FREE)
 DEFINE_OBJECT_LOOPS(glibc, GLIBC_ALLOC, GLIBC_FREE)
+DEFINE_OBJECT_LOOPS(freelist, FREELIST_ALLOC, FREELIST_FREE)
+DEFINE_OBJECT_LOOPS(freelist_mutex, FREELIST_MUTEX_ALLOC, FREELIST_MUTEX_FREE)
 
 /* The floor: an unchecked free list threaded through one preallocated slab, in the manner of
  * Boost.Pool's simple segregated storage: no checks, no threads, no growth. The loop's time with
  * it is the loop's own cost; the others' alloc+free cost is their time minus this one's. */
 static obj_t *g_floor_head;
 static void floor_init(long n) {
-  obj_t *slab = xmalloc((size_t)n * sizeof *slab);
-  for (long i = 0; i < n; i++) *(obj_t **)&slab[i] = i + 1 < n ? &slab[i + 1] : NULL;
-  g_floor_head = slab;
+  size_t stride = (g_obj_size + 7) & ~(size_t)7;
+  uint8_t *slab = xmalloc((size_t)n * stride);
+  for (long i = 0; i < n; i++) *(uint8_t **)(slab + (size_t)i * stride) = i + 1 < n ? slab + (size_t)(i + 1) * stride : NULL;
+  g_floor_head = (obj_t *)slab;
 }
 static inline obj_t *floor_alloc(void) {
   obj_t *o = g_floor_head;
@@ -189,6 +239,8 @@ DEFINE_OBJECT_LOOPS(floor, FLOOR_ALLOC, FLOOR_FREE)
 DEFINE_XFREE(hkpool, HK_POOL_ALLOC, HK_POOL_FREE)
 DEFINE_XFREE(hkmalloc, HK_MALLOC_ALLOC, HK_MALLOC_FREE)
 DEFINE_XFREE(glibc, GLIBC_ALLOC, GLIBC_FREE)
+DEFINE_XFREE(freelist, FREELIST_ALLOC, FREELIST_FREE)
+DEFINE_XFREE(freelist_mutex, FREELIST_MUTEX_ALLOC, FREELIST_MUTEX_FREE)
 
 typedef struct object_peer_s {
   const char *name;
@@ -206,6 +258,9 @@ static const object_peer_t k_object_peers[] = {
    xfree_consumer_hkpool},
   {"hk_malloc", 0, false, churn_hkmalloc, burst_hkmalloc, xfree_producer_hkmalloc, xfree_consumer_hkmalloc},
   {"glibc", 0, false, churn_glibc, burst_glibc, xfree_producer_glibc, xfree_consumer_glibc},
+  {"freelist", 0, false, churn_freelist, burst_freelist, xfree_producer_freelist, xfree_consumer_freelist},
+  {"freelist_mutex", 0, false, churn_freelist_mutex, burst_freelist_mutex, xfree_producer_freelist_mutex,
+   xfree_consumer_freelist_mutex},
   {"floor", 0, true, churn_floor, burst_floor, NULL, NULL},
 };
 #define OBJECT_PEERS (sizeof k_object_peers / sizeof k_object_peers[0])
@@ -224,14 +279,18 @@ static void *churn_thread(void *arg) {
 
 static int run_objects(const char *workload, const object_peer_t *peer) {
   if (peer->one_thread && strstr(workload, "-mt") != NULL) return 2;
-  if (peer->pool_mode) g_pool = hk_pool_create("bench", OBJ_SIZE, 0, peer->pool_mode, NULL, NULL, NULL);
-  if (peer->one_thread) floor_init(LIVE_BIG + 1);
+  if (strcmp(workload, "churn-64") == 0) g_obj_size = 64;
+  if (strcmp(workload, "churn-200") == 0) g_obj_size = 200;
+  if (peer->pool_mode) g_pool = hk_pool_create("bench", g_obj_size, 0, peer->pool_mode, NULL, NULL, NULL);
+  if (peer->one_thread) floor_init((g_obj_size == OBJ_SIZE ? LIVE_BIG : LIVE_HUGE) + 1);
   uint64_t sum = 0;
   double start = now(), cpu_start = cpu_now();
   if (strcmp(workload, "churn") == 0) {
     sum = peer->churn(scaled(20000000), 1, LIVE_SMALL);
   } else if (strcmp(workload, "churn-16k") == 0) {
     sum = peer->churn(scaled(20000000), 1, LIVE_BIG);
+  } else if (strcmp(workload, "churn-64") == 0 || strcmp(workload, "churn-200") == 0) {
+    sum = peer->churn(scaled(20000000), 1, LIVE_HUGE);
   } else if (strcmp(workload, "burst") == 0) {
     sum = peer->burst(scaled(80000));
   } else if (strcmp(workload, "churn-mt") == 0) {
@@ -261,6 +320,8 @@ static int run_objects(const char *workload, const object_peer_t *peer) {
 }
 
 /* ------------------------------------------------------------------ the request workload */
+
+static bool is_region(const char *workload) { return strcmp(workload, "request") == 0 || strcmp(workload, "arena-grow") == 0; }
 
 static const char *const k_headers[] = {
   "Host: www.example.com", "User-Agent: bench-client/1.0 (X11; Linux x86_64)", "Accept: text/html,application/xml",
@@ -420,51 +481,126 @@ static uint64_t request_glibc(long requests) {
   return sum;
 }
 
+/* arena-grow: one region grows to 64 MiB of small allocations and is destroyed; the run prints
+ * how much stays resident afterwards (memory the region's allocator kept). */
+#define GROW_BYTES ((long)64 << 20)
+static long resident_kb(void) {
+  long pages = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f != NULL) {
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    fclose(f);
+  }
+  return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+#define GROW_BODY(ALLOC)                                                               \
+  do {                                                                                 \
+    rng_t r = rng_seed(11);                                                            \
+    for (long used = 0; used < scaled(GROW_BYTES);) {                                  \
+      size_t size = rng_skewed(&r, 16, 256);                                           \
+      uint8_t *mem_ = ALLOC(size);                                                     \
+      mem_[0] = (uint8_t)used;                                                         \
+      mem_[size - 1] = (uint8_t)size;                                                  \
+      sum += mem_[0] + mem_[size - 1];                                                 \
+      used += (long)size;                                                              \
+    }                                                                                  \
+  } while (0)
+static uint64_t grow_hk_arena(void) {
+  uint64_t sum = 0;
+  hk_arena_t *a = hk_arena_create("grow", NULL, 0);
+  GROW_BODY(A_ALLOC);
+  hk_arena_destroy(a);
+  return sum;
+}
+#ifdef HAVE_APR
+static uint64_t grow_apr(void) {
+  uint64_t sum = 0;
+  apr_initialize();
+  apr_pool_t *pool;
+  apr_pool_create(&pool, NULL);
+  GROW_BODY(P_ALLOC);
+  apr_pool_destroy(pool);
+  return sum; /* apr_terminate would free APR's own cache too: a server does not call it */
+}
+#endif
+#ifdef HAVE_TALLOC
+static uint64_t grow_talloc(void) {
+  uint64_t sum = 0;
+  void *ctx = talloc_new(NULL);
+  GROW_BODY(T_ALLOC);
+  talloc_free(ctx);
+  return sum;
+}
+#endif
+static uint64_t grow_obstack(void) {
+  uint64_t sum = 0;
+  static struct obstack obs;
+  struct obstack *ob = &obs;
+  obstack_init(ob);
+  GROW_BODY(O_ALLOC);
+  obstack_free(ob, NULL);
+  return sum;
+}
+static uint64_t grow_glibc(void) {
+  uint64_t sum = 0;
+  size_t cap = 1 << 16, n = 0;
+  void **held = xmalloc(cap * sizeof *held);
+#define G_ALLOC(size) (n == cap ? (held = realloc(held, (cap *= 2) * sizeof *held)) : NULL, held[n++] = xmalloc(size))
+  GROW_BODY(G_ALLOC);
+  while (n > 0) free(held[--n]);
+  free(held);
+  return sum;
+}
+
 typedef struct request_peer_s {
   const char *name;
   uint64_t (*run)(long requests);
+  uint64_t (*grow)(void);
 } request_peer_t;
 
 static const request_peer_t k_request_peers[] = {
-  {"hk_arena", request_hk_arena},
+  {"hk_arena", request_hk_arena, grow_hk_arena},
 #ifdef HAVE_APR
-  {"apr", request_apr},
+  {"apr", request_apr, grow_apr},
 #endif
 #ifdef HAVE_TALLOC
-  {"talloc", request_talloc},
+  {"talloc", request_talloc, grow_talloc},
 #endif
-  {"obstack", request_obstack},
-  {"glibc", request_glibc},
+  {"obstack", request_obstack, grow_obstack},
+  {"glibc", request_glibc, grow_glibc},
 };
 #define REQUEST_PEERS (sizeof k_request_peers / sizeof k_request_peers[0])
 
-static int run_request(const request_peer_t *peer) {
+static int run_request(const char *workload, const request_peer_t *peer) {
   double start = now(), cpu_start = cpu_now();
-  uint64_t sum = peer->run(scaled(200000));
+  bool grow = strcmp(workload, "arena-grow") == 0;
+  uint64_t sum = grow ? peer->grow() : peer->run(scaled(200000));
   double seconds = now() - start, cpu = cpu_now() - cpu_start;
-  printf("seconds %.6f cpu %.6f checksum %016llx\n", seconds, cpu, (unsigned long long)sum);
+  printf("seconds %.6f cpu %.6f checksum %016llx resident_kb %ld\n", seconds, cpu, (unsigned long long)sum,
+         grow ? resident_kb() : 0L);
   return 0;
 }
 
 /* ------------------------------------------------------------------ the driver */
 
-static const char *const k_workloads[] = {"churn", "churn-16k", "burst", "churn-mt", "xfree-mt", "request"};
+static const char *const k_workloads[] = {"churn",    "churn-16k", "churn-64", "churn-200",
+                                          "burst",    "churn-mt",  "xfree-mt", "request", "arena-grow"};
 #define WORKLOADS (sizeof k_workloads / sizeof k_workloads[0])
 #define PEERS_MAX 8
 #define RUNS_MAX 31
 
-static size_t peer_count(size_t w) { return strcmp(k_workloads[w], "request") == 0 ? REQUEST_PEERS : OBJECT_PEERS; }
+static size_t peer_count(size_t w) { return is_region(k_workloads[w]) ? REQUEST_PEERS : OBJECT_PEERS; }
 static bool peer_runs(size_t w, size_t p) {
-  return strcmp(k_workloads[w], "request") == 0 || !k_object_peers[p].one_thread ||
-         strstr(k_workloads[w], "-mt") == NULL;
+  return is_region(k_workloads[w]) || !k_object_peers[p].one_thread || strstr(k_workloads[w], "-mt") == NULL;
 }
 static const char *peer_name(size_t w, size_t p) {
-  return strcmp(k_workloads[w], "request") == 0 ? k_request_peers[p].name : k_object_peers[p].name;
+  return is_region(k_workloads[w]) ? k_request_peers[p].name : k_object_peers[p].name;
 }
 
 typedef struct result_s {
   double seconds[RUNS_MAX];
   long rss_kb[RUNS_MAX];
+  long resident_kb[RUNS_MAX]; /* arena-grow: after the region was destroyed */
   int runs;
   char checksum[32];
   bool failed, mismatch;
@@ -522,6 +658,8 @@ static void measure(const char *workload, const char *peer, result_t *res) {
   else if (strcmp(res->checksum, checksum) != 0) res->mismatch = true;
   res->seconds[res->runs] = g_use_cpu ? cpu_loop : seconds;
   res->rss_kb[res->runs] = rss_kb;
+  const char *resident = strstr(out, "resident_kb ");
+  res->resident_kb[res->runs] = resident != NULL ? atol(resident + 12) : 0;
   res->runs++;
 }
 
@@ -535,14 +673,14 @@ static double median_seconds(const result_t *r) {
   qsort(v, (size_t)r->runs, sizeof v[0], cmp_double);
   return v[r->runs / 2];
 }
-static double median_rss_mib(const result_t *r) {
+static double median_rss_mib(const result_t *r, bool after) {
   double v[RUNS_MAX];
-  for (int i = 0; i < r->runs; i++) v[i] = (double)r->rss_kb[i] / 1024.0;
+  for (int i = 0; i < r->runs; i++) v[i] = (double)(after ? r->resident_kb[i] : r->rss_kb[i]) / 1024.0;
   qsort(v, (size_t)r->runs, sizeof v[0], cmp_double);
   return v[r->runs / 2];
 }
 
-typedef enum { SHOW_TIME, SHOW_RSS, SHOW_COST } show_t;
+typedef enum { SHOW_TIME, SHOW_RSS, SHOW_COST, SHOW_RESIDENT } show_t;
 
 static bool result_ok(const result_t *r) { return !r->failed && r->runs > 0; }
 
@@ -551,7 +689,7 @@ static bool result_ok(const result_t *r) { return !r->failed && r->runs > 0; }
 static double cell(result_t res[WORKLOADS][PEERS_MAX], size_t w, size_t p, show_t show) {
   const result_t *r = &res[w][p];
   if (!result_ok(r)) return -1;
-  if (show == SHOW_RSS) return median_rss_mib(r);
+  if (show == SHOW_RSS || show == SHOW_RESIDENT) return median_rss_mib(r, show == SHOW_RESIDENT);
   double t = median_seconds(r);
   if (show == SHOW_TIME) return t;
   size_t floor_peer = OBJECT_PEERS - 1;
@@ -563,9 +701,10 @@ static void print_table(bool objects, const char *title, result_t res[WORKLOADS]
                         const bool *wanted) {
   size_t rows[WORKLOADS], nrows = 0;
   for (size_t w = 0; w < WORKLOADS; w++) {
-    bool is_objects = strcmp(k_workloads[w], "request") != 0;
+    bool is_objects = !is_region(k_workloads[w]);
     if (!wanted[w] || objects != is_objects) continue;
     if (show == SHOW_COST && strstr(k_workloads[w], "-mt") != NULL) continue;
+    if (show == SHOW_RESIDENT && strcmp(k_workloads[w], "arena-grow") != 0) continue;
     rows[nrows++] = w;
   }
   if (nrows == 0) return;
@@ -589,7 +728,7 @@ static void print_table(bool objects, const char *title, result_t res[WORKLOADS]
       double v = cell(res, w, p, show);
       if (!peer_runs(w, p)) printf(" — |");
       else if (r->failed) printf(" **FAILED** |");
-      else printf(show == SHOW_RSS ? " %.1f%s |" : " %.3f%s |", v, r->mismatch ? " **WRONG OUTPUT**" : "");
+      else printf(show == SHOW_RSS || show == SHOW_RESIDENT ? " %.1f%s |" : " %.3f%s |", v, r->mismatch ? " **WRONG OUTPUT**" : "");
     }
     for (size_t p = 1; p < np; p++) {
       if (strcmp(peer_name(w, p), "floor") == 0) continue;
@@ -622,7 +761,7 @@ static int driver(int argc, char **argv) {
         wanted[w] = hit != NULL && (hit == list || hit[-1] == ',') && (hit[len] == '\0' || hit[len] == ',');
       }
     } else {
-      fprintf(stderr, "usage: pools [--runs N] [--quick] [--cpu] [--only churn,churn-16k,burst,churn-mt,xfree-mt,request]\n"
+      fprintf(stderr, "usage: pools [--runs N] [--quick] [--cpu] [--only churn,churn-16k,churn-64,churn-200,burst,churn-mt,xfree-mt,request,arena-grow]\n"
                       "       pools run WORKLOAD PEER [PERCENT]\n");
       return 2;
     }
@@ -651,6 +790,8 @@ static int driver(int argc, char **argv) {
   print_table(true, "Object pools: peak RSS (MiB)", res, SHOW_RSS, wanted);
   print_table(false, "Request arenas: time (seconds; lower is better)", res, SHOW_TIME, wanted);
   print_table(false, "Request arenas: peak RSS (MiB)", res, SHOW_RSS, wanted);
+  print_table(false, "A grown region, destroyed: resident afterwards (MiB; lower is better)", res, SHOW_RESIDENT,
+              wanted);
   return 0;
 }
 
@@ -661,9 +802,9 @@ int main(int argc, char **argv) {
      * in a program that has been running: peak RSS then differs by what the workload uses. */
     free(xmalloc(1));
     hk_free(hk_malloc(1));
-    if (strcmp(argv[2], "request") == 0) {
+    if (is_region(argv[2])) {
       for (size_t p = 0; p < REQUEST_PEERS; p++)
-        if (strcmp(argv[3], k_request_peers[p].name) == 0) return run_request(&k_request_peers[p]);
+        if (strcmp(argv[3], k_request_peers[p].name) == 0) return run_request(argv[2], &k_request_peers[p]);
     } else {
       for (size_t p = 0; p < OBJECT_PEERS; p++)
         if (strcmp(argv[3], k_object_peers[p].name) == 0) return run_objects(argv[2], &k_object_peers[p]);

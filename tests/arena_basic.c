@@ -3,7 +3,8 @@
  * output longer than a chunk); large allocations in blocks of their own; reset reuses the same
  * memory and keeps chunks up to `keep`; cleanups in reverse order, interleaved with child arenas;
  * nested arenas destroyed with their parent, by reset and by rewind; marks and rewind; a locked
- * arena; hk_arena_stats and the arenas in the statistics report. */
+ * arena; hk_arena_stats and the arenas in the statistics report; an arena grown to 32 MiB gives
+ * its memory back to the kernel when destroyed. */
 #define _GNU_SOURCE
 #include "pool_test.h"
 
@@ -424,6 +425,23 @@ static void test_stats_report(void) {
     CHECKF(strstr(json, "\"request\"") == NULL, "destroyed arenas are still listed");
 }
 
+/* An arena that grew to 32 MiB, destroyed, leaves at most its small cache committed: its big
+ * chunks are mappings of their own, unmapped (they would otherwise wait in the allocator). */
+static void test_grown_destroyed(void) {
+    hk_stats_t before, grown, after;
+    hk_stats_get(&before);
+    hk_arena_t *a = hk_arena_create("grown", NULL, 0);
+    REQUIRE(a != NULL);
+    for (size_t used = 0; used < ((size_t)32 << 20); used += 200) memset(take(a, 200), 0x5a, 200);
+    hk_stats_get(&grown);
+    hk_arena_destroy(a);
+    hk_stats_get(&after);
+    CHECKF(grown.committed >= before.committed + ((size_t)16 << 20), "grown: %zu bytes committed, %zu before",
+           grown.committed, before.committed);
+    CHECKF(after.committed <= before.committed + ((size_t)4 << 20),
+           "destroyed: %zu bytes committed, %zu before the arena grew to 32 MiB", after.committed, before.committed);
+}
+
 int main(void) {
     hkt_begin("arena_basic", 300);
     test_alloc();
@@ -435,5 +453,6 @@ int main(void) {
     test_rewind();
     test_locked_and_owner();
     test_stats_report();
+    test_grown_destroyed();
     return hkt_done();
 }

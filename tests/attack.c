@@ -7,11 +7,14 @@
  * if it survives. The parent checks the verdict: SIGABRT and one "heapkit: ..." line naming the
  * block and the likely cause where the mode promises it, never SIGSEGV (a fault inside heapkit).
  * Hardened, a linear overflow off a segment's last block, or back from its first one toward the
- * page records, must fault on a guard page (in the program's own loop, where it belongs). */
+ * page records, must fault on a guard page (in the program's own loop, where it belongs); so must
+ * an overflow off a huge block (over 128 KiB, a mapping of its own), an underflow toward its
+ * header; a huge block read after free, or allocated again, holds none of the old bytes. */
 #define _GNU_SOURCE
 #include "pool_test.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define CHURN_ROUNDS 20000
@@ -70,7 +73,135 @@ static void catch_guard_faults(void) {
     sigaction(SIGSEGV, &sa, NULL);
 }
 
+/* Hardened huge blocks: the handler says where the fault hit relative to the block under attack
+ * (its first byte g_huge, its usable size g_huge_usable): right after its end, right before its
+ * start (the first byte an underflow writes: the header, which shares the block's page unless a
+ * guard page separates them, takes the default's underflow without a fault), or elsewhere. */
+static uint8_t *volatile g_huge;
+static volatile size_t g_huge_usable;
+
+static void on_huge_fault(int sig, siginfo_t *info, void *ctx) {
+    (void)sig;
+    (void)ctx;
+    uintptr_t at = (uintptr_t)info->si_addr, start = (uintptr_t)g_huge, end = start + g_huge_usable;
+    const char *where = at == end                          ? "HUGE GUARD HIT AT BLOCK END\n"
+                        : at == start - 1                  ? "HUGE GUARD HIT BEFORE BLOCK\n"
+                        : at >= start && at < end          ? "HUGE FAULT INSIDE BLOCK\n"
+                                                           : "HUGE FAULT ELSEWHERE\n";
+    if (write(1, where, strlen(where)) < 0) _exit(5);
+    _exit(4);
+}
+
+static void catch_huge_faults(uint8_t *block) {
+    g_huge = block;
+    g_huge_usable = T_usable_size(block);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_huge_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* Write forward from p, one page at a time after its usable end has been reached byte by byte:
+ * a linear overflow that goes on until something stops it. */
+static void overflow_forward(uint8_t *p) {
+    volatile uint8_t *w = hkt_launder(p);
+    size_t usable = T_usable_size(p);
+    /* A guard is a page of the block's own mapping: not merely the end of the address space mapped */
+    unsigned char resident;
+    uintptr_t after = ((uintptr_t)p + usable + 4095) & ~(uintptr_t)4095;
+    if (mincore((void *)after, 4096, &resident) != 0) {
+        printf("NOTHING MAPPED AFTER THE BLOCK\n");
+        fflush(stdout);
+        _exit(6);
+    }
+    for (size_t i = 0; i < usable + ((size_t)64 << 20); i++) w[i] = 0x41;
+}
+
+static int child_huge(const char *name) {
+    if (strcmp(name, "huge_guard_end") == 0) { /* 300 KiB: a mapping of its own */
+        uint8_t *p = T_malloc((size_t)300 * 1024);
+        catch_huge_faults(p);
+        overflow_forward(p);
+        return 0;
+    }
+    if (strcmp(name, "huge_guard_front") == 0) { /* backward toward its header (the segment record) */
+        uint8_t *p = T_malloc((size_t)300 * 1024);
+        catch_huge_faults(p);
+        volatile uint8_t *w = hkt_launder(p);
+        for (size_t i = 1; i < (size_t)64 * 1024; i++) w[-(ptrdiff_t)i] = 0x41;
+        return 0;
+    }
+    if (strcmp(name, "huge_guard_aligned") == 0) { /* aligned to a page, and to 4 MiB (no front guard there) */
+        uint8_t *p = T_aligned_alloc(4096, (size_t)200 * 1024);
+        uint8_t *q = T_aligned_alloc((size_t)4 << 20, (size_t)5 << 20);
+        if (p == NULL || q == NULL || ((uintptr_t)p & 4095) != 0 || ((uintptr_t)q & (((size_t)4 << 20) - 1)) != 0) return 21;
+        T_free(p);
+        catch_huge_faults(q);
+        overflow_forward(q);
+        return 0;
+    }
+    if (strcmp(name, "huge_guard_realloc") == 0) { /* grown and shrunk by mremap: the guards follow */
+        uint8_t *p = T_malloc((size_t)300 * 1024);
+        memset(p, 0x33, (size_t)300 * 1024);
+        p = T_realloc(p, (size_t)3 << 20);
+        if (p == NULL || p[0] != 0x33 || p[(size_t)300 * 1024 - 1] != 0x33) return 22;
+        memset(p, 0x44, (size_t)3 << 20);
+        p = T_realloc(p, (size_t)600 * 1024);
+        if (p == NULL || p[0] != 0x44 || p[(size_t)600 * 1024 - 1] != 0x44) return 23;
+        catch_huge_faults(p);
+        overflow_forward(p);
+        return 0;
+    }
+    if (strcmp(name, "huge_read_after_free") == 0) { /* zeroed at free: a dangling read finds no old byte */
+        uint8_t *p = T_malloc((size_t)400 * 1024);
+        memset(p, 0x77, (size_t)400 * 1024);
+        uint8_t *sparse = T_malloc((size_t)8 << 20); /* most of its pages never touched */
+        sparse[5 * 4096] = 0x77;
+        catch_huge_faults(p);
+        T_free(p);
+        T_free(sparse);
+        /* Cached, they are mapped and read as zeros; a mapping given back (the cache full) holds nothing at all. */
+        const volatile uint8_t *r = hkt_launder(p), *rs = hkt_launder(sparse);
+        unsigned char resident;
+        size_t mapped = 0;
+        bool readable = false;
+        for (size_t i = 0; i < (size_t)400 * 1024; i++) {
+            uintptr_t at = (uintptr_t)(r + i);
+            if (i == 0 || (at & 4095) == 0) { /* a new page: is it still mapped? (unmapped: nothing to read) */
+                readable = mincore((void *)(at & ~(uintptr_t)4095), 4096, &resident) == 0;
+                mapped += readable;
+            }
+            if (readable && r[i] != 0) {
+                printf("STALE byte %zu of a freed huge block\n", i);
+                return 4;
+            }
+        }
+        uintptr_t sparse_page = (uintptr_t)(rs + 5 * 4096) & ~(uintptr_t)4095, sparse_mid = (uintptr_t)(rs + ((size_t)8 << 19)) & ~(uintptr_t)4095;
+        int left = (mincore((void *)sparse_page, 4096, &resident) == 0 ? rs[5 * 4096] : 0) +
+                   (mincore((void *)sparse_mid, 4096, &resident) == 0 ? rs[(size_t)8 << 19] : 0);
+        printf("HUGE READ ZERO AFTER FREE %d (%zu of 100 pages still mapped)\n", left, mapped);
+        return 0;
+    }
+    if (strcmp(name, "huge_reuse_zero") == 0) { /* a huge block of the same size again: none of the old bytes */
+        for (int round = 0; round < 8; round++) {
+            uint8_t *p = T_malloc((size_t)500 * 1024);
+            for (size_t i = 0; i < (size_t)500 * 1024; i++)
+                if (p[i] != 0) {
+                    printf("STALE byte %zu of a reused huge block\n", i);
+                    return 4;
+                }
+            memset(p, 0x77, (size_t)500 * 1024);
+            T_free(p);
+        }
+        printf("HUGE ZERO\n");
+        return 0;
+    }
+    return 99;
+}
+
 static int child(const char *name) {
+    if (strncmp(name, "huge_", 5) == 0) return child_huge(name);
     if (strcmp(name, "guard_end") == 0) {
         /* An 8 KiB block in the last page of a segment, overflowed forward byte by byte. */
         uint8_t *p = NULL;
@@ -279,6 +410,16 @@ static const pt_case_t k_cases[] = {
     /* Hardened: guard pages at a segment's end and between its page records and its blocks. */
     {"guard_end", SECURE, {NULL}, "GUARD HIT 0x3ff000", 0, false, true},
     {"guard_header", SECURE, {NULL}, "GUARD HIT 0x3000", 0, false, true},
+    /* Hardened: huge blocks have guard pages after their mapping and before the block, and are
+     * zeroed when freed (touched pages written, untouched ones dropped): never read back or
+     * reused with their old bytes. */
+    {"huge_guard_end", SECURE, {NULL}, "HUGE GUARD HIT AT BLOCK END", 0, false, true},
+    {"huge_guard_front", SECURE, {NULL}, "HUGE GUARD HIT BEFORE BLOCK", 0, false, true},
+    {"huge_guard_aligned", SECURE, {NULL}, "HUGE GUARD HIT AT BLOCK END", 0, false, true},
+    {"huge_guard_realloc", SECURE, {NULL}, "HUGE GUARD HIT AT BLOCK END", 0, false, true},
+    {"huge_read_after_free", SECURE, {NULL}, "HUGE READ ZERO AFTER FREE 0 (100 of 100 pages still mapped)", 0, false,
+     false},
+    {"huge_reuse_zero", SECURE, {NULL}, "HUGE ZERO", 0, false, false},
     /* With leak tracking on, the report carries the stack of the block that overflowed. */
     {"overflow40", "HEAPKIT_LEAKS=1", {"heap corruption", "32 bytes"}, "allocated by thread 1 at:", ABORTED, true, false},
 };

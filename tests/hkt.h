@@ -153,6 +153,23 @@ size_t hkt_capture_fd(int fd, void (*fn)(void *), void *arg, char *buf, size_t c
  * stdout together. Returns the waitpid status, or -1. */
 int hkt_run_self(char *const argv[], const char *env_assign, unsigned timeout_s, char *out, size_t cap);
 
+/* Tests of one misuse per child process. Called as "PROG mode N", the program is such a child:
+ * hkt_mode_child runs run_mode(N) and returns its exit status (saying "child survived" on stderr
+ * when it is 0); otherwise it returns -1 and main goes on as the parent, which starts mode N with
+ * hkt_run_mode (the status and output as hkt_run_self's). */
+int hkt_mode_child(int argc, char **argv, int (*run_mode)(int mode));
+int hkt_run_mode(const char *self, int mode, const char *env_assign, char *out, size_t cap);
+/* A child names the exact address it misused on stdout ("ADDR 0x..."); the parent reads it back
+ * from the output (0 if there is none). */
+void hkt_report_addr(const void *p);
+uintptr_t hkt_reported_addr(const char *out);
+
+/* Overwrites the dead part of the stack below the caller, so that pointers left there by calls
+ * that returned do not keep a leak reachable. */
+void hkt_scrub_stack(void);
+/* Waits (up to 10 s) for a complete raw report at path (one ending with "end"); its text in buf. */
+bool hkt_wait_report(const char *path, char *buf, size_t cap);
+
 /* A strict JSON syntax check (RFC 8259 grammar). Returns NULL if valid, else where it failed. */
 const char *hkt_json_error(const char *text);
 

@@ -286,6 +286,50 @@ int hkt_run_self(char *const argv[], const char *env_assign, unsigned timeout_s,
     return hkt_wait_timeout(pid, timeout_s + 5);
 }
 
+int hkt_mode_child(int argc, char **argv, int (*run_mode)(int mode)) {
+    if (argc <= 2 || strcmp(argv[1], "mode") != 0) return -1;
+    int rc = run_mode(atoi(argv[2]));
+    if (rc == 0) fprintf(stderr, "child survived\n");
+    return rc;
+}
+
+int hkt_run_mode(const char *self, int mode, const char *env_assign, char *out, size_t cap) {
+    char num[16], mode_arg[] = "mode";
+    snprintf(num, sizeof num, "%d", mode);
+    char *args[] = {(char *)self, mode_arg, num, NULL};
+    return hkt_run_self(args, env_assign, 30, out, cap);
+}
+
+void hkt_report_addr(const void *p) {
+    printf("ADDR %p\n", p);
+    fflush(stdout);
+}
+
+uintptr_t hkt_reported_addr(const char *out) {
+    const char *a = strstr(out, "ADDR ");
+    return a != NULL ? (uintptr_t)strtoull(a + 5, NULL, 16) : 0;
+}
+
+__attribute__((noinline)) void hkt_scrub_stack(void) {
+    volatile char junk[32 * 1024];
+    memset((char *)junk, 0, sizeof junk);
+}
+
+bool hkt_wait_report(const char *path, char *buf, size_t cap) {
+    for (int tries = 0; tries < 1000; tries++) {
+        int fd = open(path, O_RDONLY);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, cap - 1);
+            close(fd);
+            buf[n > 0 ? n : 0] = '\0';
+            if (n >= 4 && strstr(buf, "\nend\n") != NULL) return true;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 /* ------------------------------------------------------------------ JSON check */
 typedef struct {
     const char *s;

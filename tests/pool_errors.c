@@ -2,7 +2,8 @@
  * cache, from a chunk list, from another thread), pointers heapkit never handed out, interior
  * pointers, pointers into a chunk past the objects made, and destroy with live objects. Each
  * case runs in a child that must print one "heapkit: hk_pool_free(pool 'NAME', ADDR): ..." line,
- * survive, and still get distinct, intact objects from its pools; HEAPKIT_ON_ERROR=abort aborts.
+ * survive, and still get distinct, intact objects from its pools; HEAPKIT_ON_ERROR=abort aborts, and
+ * so does the hardened mode (HEAPKIT_SECURE=1), with a line that does not say "ignored".
  * With HEAPKIT_LEAKS=1 the same checks hold (objects are then blocks of their own), and an object
  * never returned is reported at exit under its pool's name. */
 #define _GNU_SOURCE
@@ -186,6 +187,7 @@ static int child(const char *name) {
 }
 
 #define LEAKS "HEAPKIT_LEAKS=1"
+#define SECURE "HEAPKIT_SECURE=1"
 
 static const pt_case_t k_cases[] = {
     {"wrong_pool_local", NULL, {"object of pool 'alpha'", "hk_pool_free(pool 'beta', ", "ignored"}, NULL, 0, true, false},
@@ -217,12 +219,29 @@ static const pt_case_t k_cases[] = {
     {"tracked_leak", LEAKS, {NULL}, "definitely lost in 'leaky-pool'", 0, false, false},
 };
 
+/* The hardened mode: every misuse that could corrupt a pool is fatal, and its line does not say
+ * "ignored". */
+static const pt_case_t k_secure_cases[] = {
+    {"double_cache", SECURE, {"double free", "hk_pool_free(pool 'alpha', "}, NULL, SIGABRT, true, false},
+    {"double_deep", SECURE, {"double free", "hk_pool_free(pool 'alpha', "}, NULL, SIGABRT, true, false},
+    {"double_remote", SECURE, {"double free", "hk_pool_free(pool 'alpha', "}, NULL, SIGABRT, true, false},
+    {"wrong_pool_local", SECURE, {"object of pool 'alpha'", "hk_pool_free(pool 'beta', "}, NULL, SIGABRT, true, false},
+    {"foreign_stack", SECURE, {"not allocated by heapkit", "hk_pool_free(pool 'alpha', "}, NULL, SIGABRT, true, false},
+    {"foreign_block", SECURE, {"not allocated by this pool", "hk_pool_free(pool 'alpha', "}, NULL, SIGABRT, true, false},
+    {"interior", SECURE, {"middle of a 48-byte object", "hk_pool_free(pool 'alpha', "}, NULL, SIGABRT, true, false},
+    {"not_made", SECURE, {"no object was handed out", "hk_pool_free(pool 'alpha', "}, NULL, SIGABRT, true, false},
+};
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "child") == 0) return child(argv[2]);
     hkt_begin("pool_errors", 600);
     for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; i++) {
         hkt_note("case %s%s%s", k_cases[i].name, k_cases[i].env ? " with " : "", k_cases[i].env ? k_cases[i].env : "");
         pt_run(&k_cases[i]);
+    }
+    for (size_t i = 0; i < sizeof k_secure_cases / sizeof k_secure_cases[0]; i++) {
+        hkt_note("case %s with %s", k_secure_cases[i].name, k_secure_cases[i].env);
+        pt_run_without(&k_secure_cases[i], "ignored");
     }
     return hkt_done();
 }

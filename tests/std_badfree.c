@@ -31,24 +31,19 @@ static int after_check(size_t size) {
     return 0;
 }
 
-static void report_addr(const void *p) {
-    /* the parent needs the exact address the child used: send it on stdout */
-    printf("ADDR %p\n", p);
-    fflush(stdout);
-}
 
 static int run_mode(int mode) {
     int on_stack[16] = {0};
     switch (mode) {
     case 0: { /* stack address */
         void *bad = hkt_launder(&on_stack[4]);
-        report_addr(bad);
+        hkt_report_addr(bad);
         free(bad);
         return after_check(64);
     }
     case 1: { /* global address */
         void *bad = hkt_launder(a_global + 32);
-        report_addr(bad);
+        hkt_report_addr(bad);
         free(bad);
         return after_check(64);
     }
@@ -56,7 +51,7 @@ static int run_mode(int mode) {
         char *p = malloc(100);
         hkt_fill(p, 100, 1);
         void *bad = hkt_launder(p + 16);
-        report_addr(bad);
+        hkt_report_addr(bad);
         free(bad);
         if (hkt_verify(p, 100, 1) != (size_t)-1) return 53; /* the real block is untouched */
         free(p);
@@ -67,7 +62,7 @@ static int run_mode(int mode) {
         char *p = malloc(n);
         memset(p, 7, n);
         void *bad = hkt_launder(p + 4096 * 3 + 8);
-        report_addr(bad);
+        hkt_report_addr(bad);
         free(bad);
         if (p[0] != 7 || p[n - 1] != 7) return 54;
         free(p);
@@ -77,28 +72,28 @@ static int run_mode(int mode) {
         size_t ps = hkt_page_size();
         char *m = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) return 55;
-        report_addr(m + ps);
+        hkt_report_addr(m + ps);
         free(hkt_launder(m + ps));
         munmap(m, 4 * ps);
         return after_check(64);
     }
     case 5: { /* immediate double free, small */
         char *p = malloc(64);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         free(hkt_launder(p));
         return after_check(64);
     }
     case 6: { /* immediate double free, medium */
         char *p = malloc(20000);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         free(hkt_launder(p));
         return after_check(20000);
     }
     case 7: { /* double free with other frees in between: not at the head of the free list */
         char *p = malloc(48), *q = malloc(48), *r = malloc(48);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         free(q);
         free(r);
@@ -108,7 +103,7 @@ static int run_mode(int mode) {
     case 8: { /* double free of a huge block */
         char *p = malloc((size_t)16 << 20);
         memset(p, 1, 4096);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         free(hkt_launder(p));
         return after_check(1 << 20);
@@ -159,20 +154,13 @@ static bool line_has_addr(const char *line, size_t len, uintptr_t addr) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 2 && strcmp(argv[1], "mode") == 0) {
-        int rc = run_mode(atoi(argv[2]));
-        if (rc == 0) fprintf(stderr, "child survived\n");
-        return rc;
-    }
+    int child_status = hkt_mode_child(argc, argv, run_mode);
+    if (child_status >= 0) return child_status;
     hkt_begin("std_badfree", 120);
     hkt_check_running_on_heapkit();
     static char out[1 << 15];
     for (int m = 0; m < NMODES; m++) {
-        char num[16];
-        snprintf(num, sizeof num, "%d", m);
-        char mode_arg[] = "mode";
-        char *args[] = {argv[0], mode_arg, num, NULL};
-        int st = hkt_run_self(args, NULL, 30, out, sizeof out);
+        int st = hkt_run_mode(argv[0], m, NULL, out, sizeof out);
         const char *what = k_modes[m].name;
         if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             hkt_fail(__FILE__, __LINE__, "[%s] child did not survive: %s %d; output:\n%s", what,
@@ -181,9 +169,8 @@ int main(int argc, char **argv) {
             continue;
         }
         CHECKF(strstr(out, "child survived") != NULL, "[%s] child did not finish:\n%s", what, out);
-        const char *a = strstr(out, "ADDR ");
-        REQUIRE(a != NULL);
-        uintptr_t addr = (uintptr_t)strtoull(a + 5, NULL, 16);
+        uintptr_t addr = hkt_reported_addr(out);
+        REQUIRE(addr != 0);
         /* find the heapkit line */
         bool found = false, found_double = false;
         int heapkit_lines = 0;

@@ -10,10 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void report_addr(const void *p) {
-    printf("ADDR %p\n", p);
-    fflush(stdout);
-}
 
 /* realloc must refuse p: NULL, errno EINVAL. */
 static int refused(void *p, size_t size) {
@@ -49,7 +45,7 @@ static int run_mode(int mode) {
     switch (mode) {
     case 0: { /* freed small block, same size: the old code handed the freed block back */
         char *p = malloc(40);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         int rc = refused(p, 40);
         return rc ? rc : distinct_after(40, p);
@@ -57,7 +53,7 @@ static int run_mode(int mode) {
     case 1: { /* freed small block, bigger size: the old code copied the freed bytes */
         char *p = malloc(40);
         char *q = malloc(40); /* so p is not the only block of its page */
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         int rc = refused(p, 400);
         free(q);
@@ -66,7 +62,7 @@ static int run_mode(int mode) {
     case 2: { /* interior pointer of a live small block: the old code returned it */
         char *p = malloc(100);
         hkt_fill(p, 100, 3);
-        report_addr(p + 16);
+        hkt_report_addr(p + 16);
         int rc = refused(p + 16, 40);
         if (rc) return rc;
         if (hkt_verify(p, 100, 3) != (size_t)-1) return 62;
@@ -77,7 +73,7 @@ static int run_mode(int mode) {
         size_t n = (size_t)4 << 20;
         char *p = malloc(n);
         memset(p, 5, n);
-        report_addr(p + 8192);
+        hkt_report_addr(p + 8192);
         int rc = refused(p + 8192, 100);
         if (rc) return rc;
         if (p[0] != 5 || p[n - 1] != 5) return 63;
@@ -87,20 +83,20 @@ static int run_mode(int mode) {
     case 4: { /* freed huge block */
         char *p = malloc((size_t)8 << 20);
         memset(p, 1, 4096);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         int rc = refused(p, 100);
         return rc ? rc : distinct_after(1 << 20, NULL);
     }
     case 5: { /* a stack address */
-        report_addr(&on_stack[2]);
+        hkt_report_addr(&on_stack[2]);
         int rc = refused(&on_stack[2], 64);
         return rc ? rc : distinct_after(64, NULL);
     }
     case 6: { /* realloc(freed, 0) frees: it must not reach free's double-free message */
         char *p = malloc(48);
         char *q = malloc(48);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         int rc = refused(p, 0);
         free(q);
@@ -108,7 +104,7 @@ static int run_mode(int mode) {
     }
     case 7: { /* HEAPKIT_ON_ERROR=abort: the call aborts */
         char *p = malloc(40);
-        report_addr(p);
+        hkt_report_addr(p);
         free(p);
         void *q = realloc(hkt_launder(p), hkt_launder_size(40));
         printf("%p\n", q);
@@ -125,20 +121,13 @@ static const char *const k_modes[] = {"freed small, same size", "freed small, bi
 #define ABORT_MODE 7
 
 int main(int argc, char **argv) {
-    if (argc > 2 && strcmp(argv[1], "mode") == 0) {
-        int rc = run_mode(atoi(argv[2]));
-        if (rc == 0) fprintf(stderr, "child survived\n");
-        return rc;
-    }
+    int child_status = hkt_mode_child(argc, argv, run_mode);
+    if (child_status >= 0) return child_status;
     hkt_begin("std_badrealloc", 120);
     hkt_check_running_on_heapkit();
     static char out[1 << 15];
     for (int m = 0; m < NMODES; m++) {
-        char num[16];
-        snprintf(num, sizeof num, "%d", m);
-        char mode_arg[] = "mode";
-        char *args[] = {argv[0], mode_arg, num, NULL};
-        int st = hkt_run_self(args, m == ABORT_MODE ? "HEAPKIT_ON_ERROR=abort" : NULL, 30, out, sizeof out);
+        int st = hkt_run_mode(argv[0], m, m == ABORT_MODE ? "HEAPKIT_ON_ERROR=abort" : NULL, out, sizeof out);
         const char *what = k_modes[m];
         if (m == ABORT_MODE) {
             CHECKF(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "[%s] child did not abort; output:\n%s",
@@ -148,10 +137,10 @@ int main(int argc, char **argv) {
                    "[%s] child failed (status %#x; 60s: realloc did not refuse, 70s: heap damaged); output:\n%s",
                    what, st, out);
         }
-        const char *a = strstr(out, "ADDR ");
-        REQUIRE(a != NULL);
+        uintptr_t addr = hkt_reported_addr(out);
+        REQUIRE(addr != 0);
         char want[64];
-        snprintf(want, sizeof want, "heapkit: realloc(%s)", strtok(strndup(a + 5, 32), "\n"));
+        snprintf(want, sizeof want, "heapkit: realloc(%p)", (void *)addr);
         int lines = 0;
         const char *ours = NULL;
         for (const char *l = strstr(out, "heapkit: "); l; l = strstr(l + 1, "heapkit: ")) {

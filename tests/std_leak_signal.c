@@ -4,10 +4,8 @@
  * meanwhile (it sleeps in a loop, as a server would wait). */
 #include "hkt.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static __attribute__((noinline)) void leak_some(void) {
@@ -17,40 +15,19 @@ static __attribute__((noinline)) void leak_some(void) {
     }
 }
 
-static __attribute__((noinline)) void scrub_stack(void) {
-    volatile char junk[16 * 1024];
-    memset((char *)junk, 0, sizeof junk);
-}
-
-/* Wait (up to 10 s) for a complete report: a file ending with "end\n". */
-static bool read_report(const char *path, char *buf, size_t cap) {
-    for (int tries = 0; tries < 1000; tries++) {
-        int fd = open(path, O_RDONLY);
-        if (fd >= 0) {
-            ssize_t n = read(fd, buf, cap - 1);
-            close(fd);
-            buf[n > 0 ? n : 0] = '\0';
-            if (n >= 4 && strstr(buf, "\nend\n") != NULL) return true;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return false;
-}
-
 int main(void) {
     hkt_begin("std_leak_signal", 60);
     const char *dir = getenv("HEAPKIT_LEAK_DIR");
     REQUIRE(dir != NULL);
     leak_some();
-    scrub_stack();
+    hkt_scrub_stack();
     static char report[1 << 16];
     char path[4096];
 
     snprintf(path, sizeof path, "%s/leaks.%d.1.raw", dir, (int)getpid());
     unlink(path);
     REQUIRE(kill(getpid(), SIGUSR2) == 0);
-    CHECKF(read_report(path, report, sizeof report), "no complete report at %s", path);
+    CHECKF(hkt_wait_report(path, report, sizeof report), "no complete report at %s", path);
     CHECKF(strstr(report, "check\t1\tsignal\n") != NULL, "first report is not a signal check:\n%s", report);
     CHECKF(strstr(report, "summary\tdefinite\t7\t672\n") != NULL, "first report lacks 7 blocks / 672 bytes:\n%s",
            report);
@@ -59,7 +36,7 @@ int main(void) {
     snprintf(path, sizeof path, "%s/leaks.%d.2.raw", dir, (int)getpid());
     unlink(path);
     REQUIRE(kill(getpid(), SIGUSR2) == 0);
-    CHECKF(read_report(path, report, sizeof report), "no complete second report at %s", path);
+    CHECKF(hkt_wait_report(path, report, sizeof report), "no complete second report at %s", path);
     CHECKF(strstr(report, "summary\tdefinite\t0\t0\n") != NULL, "second report is not empty of new leaks:\n%s",
            report);
     return hkt_done();

@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LEAK_BLOCKS 5
@@ -24,35 +23,14 @@ static __attribute__((noinline)) void leak_some(void) {
     }
 }
 
-static __attribute__((noinline)) void scrub_stack(void) {
-    volatile char junk[16 * 1024];
-    memset((char *)junk, 0, sizeof junk);
-}
-
-/* Wait (up to 10 s) for a complete report: a file ending with "end\n". */
-static bool read_report(const char *path, char *buf, size_t cap) {
-    for (int tries = 0; tries < 1000; tries++) {
-        int fd = open(path, O_RDONLY);
-        if (fd >= 0) {
-            ssize_t n = read(fd, buf, cap - 1);
-            close(fd);
-            buf[n > 0 ? n : 0] = '\0';
-            if (n >= 4 && strstr(buf, "\nend\n") != NULL) return true;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return false;
-}
-
 static int child(const char *dir) {
     static char report[1 << 16];
     char path[4096];
     leak_some();
-    scrub_stack();
+    hkt_scrub_stack();
     snprintf(path, sizeof path, "%s/leaks.%d.1.raw", dir, (int)getpid());
     if (kill(getpid(), SIGUSR2) != 0) return 2;
-    if (!read_report(path, report, sizeof report)) return 3;
+    if (!hkt_wait_report(path, report, sizeof report)) return 3;
     return 0; /* the exit check writes leaks.PID.2.raw */
 }
 
@@ -94,9 +72,9 @@ static void round_once(int round) {
     pclose(ls);
     CHECKF(pid > 0, "round %d: no report in %s", round, dir);
     snprintf(path, sizeof path, "%s/leaks.%d.1.raw", dir, pid);
-    CHECKF(read_report(path, first, sizeof first), "round %d: no signal report %s", round, path);
+    CHECKF(hkt_wait_report(path, first, sizeof first), "round %d: no signal report %s", round, path);
     snprintf(path, sizeof path, "%s/leaks.%d.2.raw", dir, pid);
-    CHECKF(read_report(path, last, sizeof last), "round %d: no exit report %s", round, path);
+    CHECKF(hkt_wait_report(path, last, sizeof last), "round %d: no exit report %s", round, path);
     char id[32];
     CHECKF(leak_stack(first, id, sizeof id) != NULL, "round %d: the signal check did not report the %d lost blocks:\n%s",
            round, LEAK_BLOCKS, first);

@@ -21,15 +21,10 @@ static void *volatile keep_global;
 static char *volatile keep_interior;
 static __thread void *volatile keep_tls;
 
-static NOINLINE void scrub_stack(void) {
-    volatile char junk[32 * 1024];
-    memset((char *)junk, 0, sizeof junk);
-}
-
 static int (*leak_check)(hk_leak_summary_t *); /* hk_leak_check, found in the preloaded library */
 
 static hk_leak_summary_t check_now(void) {
-    scrub_stack();
+    hkt_scrub_stack();
     hk_leak_summary_t s;
     memset(&s, 0xff, sizeof s);
     int rc = leak_check(&s);
@@ -124,25 +119,25 @@ int main(void) {
     expect(&s, 0, 0, 0, 0, 0, 0, "second check with nothing new");
 
     leak_direct(10, 48);
-    scrub_stack(); /* from here: its frame lies where the leaking function's was */
+    hkt_scrub_stack(); /* from here: its frame lies where the leaking function's was */
     s = check_now();
     expect(&s, 10, 480, 0, 0, 0, 0, "ten direct leaks");
     s = check_now();
     expect(&s, 0, 0, 0, 0, 0, 0, "the same leaks again (already reported)");
 
     leak_list(6);
-    scrub_stack(); /* from here: its frame lies where the leaking function's was */
+    hkt_scrub_stack(); /* from here: its frame lies where the leaking function's was */
     s = check_now();
     expect(&s, 1, sizeof(struct node), 5, 5 * sizeof(struct node), 0, 0, "a lost list");
 
     leak_cycle(4);
-    scrub_stack(); /* from here: its frame lies where the leaking function's was */
+    hkt_scrub_stack(); /* from here: its frame lies where the leaking function's was */
     s = check_now();
     expect(&s, 1, sizeof(struct node), 3, 3 * sizeof(struct node), 0, 0, "a lost cycle");
 
     size_t reachable_before = s.reachable.blocks;
     keep_reachable();
-    scrub_stack(); /* from here: its frame lies where the leaking function's was */
+    hkt_scrub_stack(); /* from here: its frame lies where the leaking function's was */
     s = check_now();
     expect(&s, 0, 0, 0, 0, 1, 300, "globals, TLS, and an interior pointer");
     CHECKF(s.reachable.blocks == reachable_before + 2, "still reachable: %zu blocks, expected %zu + 2",
@@ -156,7 +151,7 @@ int main(void) {
            s.reachable.blocks, reachable_before);
 
     leak_aligned_and_huge();
-    scrub_stack(); /* from here: its frame lies where the leaking function's was */
+    hkt_scrub_stack(); /* from here: its frame lies where the leaking function's was */
     s = check_now();
     expect(&s, 3, 5000 + ((size_t)3 << 20) + 70000, 0, 0, 0, 0, "aligned, huge and realloc'ed blocks");
 

@@ -14,54 +14,6 @@
 
 #define RAW_FIELDS_MAX 80 /* a stack record: its id and up to 64 frames, with room to spare */
 
-/* Grows *array (of `size`-byte elements) so that index `need` fits. */
-static void grow(void *array, size_t *cap, size_t need, size_t size)
-{
-    if (need < *cap)
-        return;
-    size_t cap2 = *cap ? *cap : 8;
-    while (cap2 <= need)
-        cap2 *= 2;
-    *(void **)array = xrealloc(*(void **)array, cap2 * size);
-    *cap = cap2;
-}
-
-/* A whole field as an unsigned number in `base`; nothing else may follow it. */
-static bool parse_u64(const char *s, int base, uint64_t *out)
-{
-    if (s[0] == '\0' || s[0] == '-' || s[0] == '+' || s[0] == ' ')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, base);
-    if (errno != 0 || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_long(const char *s, long *out)
-{
-    bool neg = s[0] == '-';
-    uint64_t v;
-    if (!parse_u64(s + neg, 10, &v) || v > (uint64_t)1 << 40)
-        return false;
-    *out = neg ? -(long)v : (long)v;
-    return true;
-}
-
-/* "<module index>:<hex address>", the index -1 for an address outside every module. */
-static bool parse_frame(char *s, struct raw_frame *f)
-{
-    char *colon = strchr(s, ':');
-    if (colon == NULL)
-        return false;
-    *colon = '\0';
-    bool ok = parse_long(s, &f->module) && f->module >= -1 && parse_u64(colon + 1, 16, &f->addr);
-    *colon = ':';
-    return ok;
-}
-
 static void set_error(struct raw_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct raw_report *r, const char *fmt, ...)
 {
@@ -87,7 +39,7 @@ static const char *parse_record(struct parser *p, char **f, size_t n)
     struct raw_report *r = p->r;
     const char *type = f[0];
     if (strcmp(type, "pid") == 0) {
-        if (n < 3 || !parse_long(f[1], &r->pid) || !parse_long(f[2], &r->ppid))
+        if (n < 3 || !record_long(f[1], &r->pid) || !record_long(f[2], &r->ppid))
             return "a pid record wants: pid <pid> <parent pid>";
         p->pid = true;
     } else if (strcmp(type, "exe") == 0) {
@@ -97,56 +49,44 @@ static const char *parse_record(struct parser *p, char **f, size_t n)
         r->exe = xstrdup(f[1]);
     } else if (strcmp(type, "check") == 0) {
         uint64_t check;
-        if (n < 3 || !parse_u64(f[1], 10, &check))
+        if (n < 3 || !record_u64(f[1], 10, &check))
             return "a check record wants: check <number> <reason>";
         r->check = (unsigned long)check;
         p->check = true;
         free(r->reason);
         r->reason = xstrdup(f[2]);
     } else if (strcmp(type, "threads") == 0) {
-        if (n < 3 || !parse_u64(f[1], 10, &r->stopped) || !parse_u64(f[2], 10, &r->not_stopped))
+        if (n < 3 || !record_u64(f[1], 10, &r->stopped) || !record_u64(f[2], 10, &r->not_stopped))
             return "a threads record wants: threads <stopped> <not stopped>";
         p->threads = true;
     } else if (strcmp(type, "module") == 0) {
         uint64_t index;
         struct raw_module m;
-        if (n < 4 || !parse_u64(f[1], 10, &index) || index > 65535 || !parse_u64(f[2], 16, &m.bias))
+        if (n < 4 || !record_u64(f[1], 10, &index) || index > 65535 || !record_u64(f[2], 16, &m.bias))
             return "a module record wants: module <index> <hex bias> <path>";
-        grow(&r->modules, &p->module_cap, (size_t)index, sizeof *r->modules);
-        for (size_t i = r->module_count; i <= index; i++)
-            r->modules[i] = (struct raw_module){ 0 };
-        if (index >= r->module_count)
-            r->module_count = (size_t)index + 1;
+        while (r->module_count <= index)
+            record_push(&r->modules, &r->module_count, &p->module_cap, sizeof *r->modules);
         free(r->modules[index].path);
         m.path = xstrdup(f[3]);
         r->modules[index] = m;
     } else if (strcmp(type, "stack") == 0) {
-        struct raw_stack s = { .depth = 0 };
-        if (n < 2 || !parse_u64(f[1], 10, &s.id))
-            return "a stack record wants: stack <id> <frame>...";
-        s.depth = n - 2;
-        s.frames = xrealloc(NULL, (s.depth ? s.depth : 1) * sizeof *s.frames);
-        for (size_t i = 0; i < s.depth; i++)
-            if (!parse_frame(f[2 + i], &s.frames[i])) {
-                free(s.frames);
-                return "a stack frame is <module index>:<hex address>";
-            }
-        grow(&r->stacks, &p->stack_cap, r->stack_count, sizeof *r->stacks);
-        r->stacks[r->stack_count++] = s;
+        struct raw_stack s;
+        if (!record_stack(f + 1, n - 1, &s))
+            return "a stack record wants: stack <id> <module index>:<hex address>...";
+        *(struct raw_stack *)record_push(&r->stacks, &r->stack_count, &p->stack_cap, sizeof s) = s;
     } else if (strcmp(type, "leak") == 0) {
         struct raw_leak l;
         int kind = n >= 8 ? hk_leak_kind_of(f[1]) : -1;
-        if (kind < 0 || !parse_u64(f[2], 10, &l.stack) || !parse_u64(f[3], 10, &l.blocks) ||
-            !parse_u64(f[4], 10, &l.bytes) || !parse_u64(f[6], 10, &l.thread) || !parse_u64(f[7], 16, &l.first))
+        if (kind < 0 || !record_u64(f[2], 10, &l.stack) || !record_u64(f[3], 10, &l.blocks) ||
+            !record_u64(f[4], 10, &l.bytes) || !record_u64(f[6], 10, &l.thread) || !record_u64(f[7], 16, &l.first))
             return "a leak record wants: leak <kind> <stack> <blocks> <bytes> <label> <thread> <hex address>";
         l.kind = (hk_leak_kind_t)kind;
         l.label = strcmp(f[5], "-") == 0 ? NULL : xstrdup(f[5]);
-        grow(&r->leaks, &p->leak_cap, r->leak_count, sizeof *r->leaks);
-        r->leaks[r->leak_count++] = l;
+        *(struct raw_leak *)record_push(&r->leaks, &r->leak_count, &p->leak_cap, sizeof l) = l;
     } else if (strcmp(type, "summary") == 0) {
         int kind = n >= 4 ? hk_leak_kind_of(f[1]) : -1;
         struct leak_count c;
-        if (kind < 0 || !parse_u64(f[2], 10, &c.blocks) || !parse_u64(f[3], 10, &c.bytes))
+        if (kind < 0 || !record_u64(f[2], 10, &c.blocks) || !record_u64(f[3], 10, &c.bytes))
             return "a summary record wants: summary <kind> <blocks> <bytes>";
         r->summary[kind] = c;
         r->has_summary[kind] = true;
@@ -155,12 +95,6 @@ static const char *parse_record(struct parser *p, char **f, size_t n)
     }
     /* Any other record is from a newer library: skipped. */
     return NULL;
-}
-
-static int stack_cmp(const void *a, const void *b)
-{
-    uint64_t x = ((const struct raw_stack *)a)->id, y = ((const struct raw_stack *)b)->id;
-    return (x > y) - (x < y);
 }
 
 void raw_report_read(struct raw_report *r, const char *path, long pid, unsigned long check)
@@ -182,13 +116,7 @@ void raw_report_read(struct raw_report *r, const char *path, long pid, unsigned 
             break; /* the last line, cut in the middle: the file is incomplete, not malformed */
         line[len - 1] = '\0';
         char *fields[RAW_FIELDS_MAX];
-        size_t n = 0;
-        for (char *s = line, *tab; n < RAW_FIELDS_MAX; s = tab + 1) {
-            fields[n++] = s;
-            if ((tab = strchr(s, '\t')) == NULL)
-                break;
-            *tab = '\0';
-        }
+        size_t n = record_fields(line, fields, RAW_FIELDS_MAX);
         if (lineno == 1) {
             if (strcmp(fields[0], "heapkit-leaks") != 0) {
                 set_error(r, "not a heapkit raw leak report (no heapkit-leaks header)");
@@ -215,8 +143,7 @@ void raw_report_read(struct raw_report *r, const char *path, long pid, unsigned 
         set_error(r, "the file ends inside its header (heapkit-leaks, pid, exe, check and threads records)");
     free(line);
     fclose(in);
-    if (r->stack_count > 1)
-        qsort(r->stacks, r->stack_count, sizeof *r->stacks, stack_cmp);
+    raw_stacks_sort(r->stacks, r->stack_count);
 }
 
 void raw_report_clear(struct raw_report *r)
@@ -239,10 +166,7 @@ void raw_report_clear(struct raw_report *r)
 
 const struct raw_stack *raw_report_stack(const struct raw_report *r, uint64_t id)
 {
-    struct raw_stack key = { .id = id };
-    if (r->stack_count == 0)
-        return NULL;
-    return bsearch(&key, r->stacks, r->stack_count, sizeof *r->stacks, stack_cmp);
+    return raw_stacks_find(r->stacks, r->stack_count, id);
 }
 
 bool raw_report_name(const char *name, long *pid, unsigned long *check)
@@ -263,11 +187,11 @@ bool raw_report_name(const char *name, long *pid, unsigned long *check)
         return false;
     memcpy(num, s, n1);
     num[n1] = '\0';
-    if (!parse_u64(num, 10, &p) || p == 0 || p > (uint64_t)1 << 31)
+    if (!record_u64(num, 10, &p) || p == 0 || p > (uint64_t)1 << 31)
         return false;
     memcpy(num, dot1 + 1, n2);
     num[n2] = '\0';
-    if (!parse_u64(num, 10, &c))
+    if (!record_u64(num, 10, &c))
         return false;
     *pid = (long)p;
     *check = (unsigned long)c;

@@ -9,22 +9,7 @@
 #include <stdint.h>
 
 #include "leak_kinds.h" /* the kinds and their names, shared with the library (src/debug) */
-
-struct raw_module {
-    uint64_t bias;
-    char *path;
-};
-
-struct raw_frame {
-    long module;   /* index into the modules, or -1: then addr is absolute */
-    uint64_t addr; /* a return address, relative to the module's load bias */
-};
-
-struct raw_stack {
-    uint64_t id;
-    size_t depth;
-    struct raw_frame *frames; /* innermost first */
-};
+#include "raw_records.h"
 
 struct raw_leak {
     hk_leak_kind_t kind;

@@ -14,50 +14,6 @@
 
 #define PROF_FIELDS_MAX 4200 /* a segment record: 64 pages, or a stack of 64 frames, with room */
 
-/* Appends one element of `size` bytes to *array (count *n, capacity *cap); returns it zeroed. */
-static void *push(void *array, size_t *n, size_t *cap, size_t size)
-{
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 16;
-        *(void **)array = xrealloc(*(void **)array, *cap * size);
-    }
-    char *e = (char *)*(void **)array + (*n)++ * size;
-    memset(e, 0, size);
-    return e;
-}
-
-static bool u64(const char *s, int base, uint64_t *out)
-{
-    if (s[0] == '\0' || s[0] == '-' || s[0] == '+' || s[0] == ' ')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, base);
-    if (errno != 0 || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool i64(const char *s, int64_t *out)
-{
-    bool neg = s[0] == '-';
-    uint64_t v;
-    if (!u64(s + neg, 10, &v) || v > (uint64_t)INT64_MAX)
-        return false;
-    *out = neg ? -(int64_t)v : (int64_t)v;
-    return true;
-}
-
-static bool lng(const char *s, long *out)
-{
-    int64_t v;
-    if (!i64(s, &v))
-        return false;
-    *out = (long)v;
-    return true;
-}
-
 struct reader {
     struct profile *p;
     size_t module_cap, stack_cap, site_cap, tick_cap, hist_cap, class_cap, segment_cap;
@@ -66,29 +22,20 @@ struct reader {
 
 static const char *parse_stack(struct reader *rd, char **f, size_t n)
 {
-    struct raw_stack *st = push(&rd->p->stacks, &rd->p->stack_count, &rd->stack_cap, sizeof *st);
-    if (n < 2 || !u64(f[1], 10, &st->id))
-        return "a stack record wants: stack <id> <module>:<hex address>...";
-    st->depth = n - 2;
-    st->frames = xrealloc(NULL, (st->depth + 1) * sizeof *st->frames);
-    for (size_t i = 0; i < st->depth; i++) {
-        char *colon = strchr(f[i + 2], ':');
-        if (colon == NULL)
-            return "a stack frame wants <module index>:<hex address>";
-        *colon = '\0';
-        if (!lng(f[i + 2], &st->frames[i].module) || st->frames[i].module < -1 || !u64(colon + 1, 16, &st->frames[i].addr))
-            return "a stack frame wants <module index>:<hex address>";
-    }
+    struct raw_stack st;
+    if (!record_stack(f + 1, n - 1, &st))
+        return "a stack record wants: stack <id> <module index>:<hex address>...";
+    *(struct raw_stack *)record_push(&rd->p->stacks, &rd->p->stack_count, &rd->stack_cap, sizeof st) = st;
     return NULL;
 }
 
 static const char *parse_segment(struct reader *rd, char **f, size_t n)
 {
     struct profile *p = rd->p;
-    struct prof_map_segment *s = push(&p->segments, &p->segment_count, &rd->segment_cap, sizeof *s);
+    struct prof_map_segment *s = record_push(&p->segments, &p->segment_count, &rd->segment_cap, sizeof *s);
     uint64_t kind;
-    if (n < 5 || !u64(f[1], 16, &s->address) || !u64(f[2], 10, &kind) || kind > 2 || !u64(f[3], 10, &s->page_bytes) ||
-        !u64(f[4], 10, &s->huge_bytes))
+    if (n < 5 || !record_u64(f[1], 16, &s->address) || !record_u64(f[2], 10, &kind) || kind > 2 || !record_u64(f[3], 10, &s->page_bytes) ||
+        !record_u64(f[4], 10, &s->huge_bytes))
         return "a segment record wants: segment <hex address> <kind> <page bytes> <huge bytes> <page>...";
     s->kind = (unsigned)kind;
     s->page_count = n - 5;
@@ -103,7 +50,7 @@ static const char *parse_segment(struct reader *rd, char **f, size_t n)
         if (b == NULL || c == NULL)
             return "a page of the heap map wants - or <class>:<used>:<reserved>";
         *b = *c = '\0';
-        if (!u64(a, 10, &bin) || !u64(b + 1, 10, &pg->used) || !u64(c + 1, 10, &pg->reserved))
+        if (!record_u64(a, 10, &bin) || !record_u64(b + 1, 10, &pg->used) || !record_u64(c + 1, 10, &pg->reserved))
             return "a page of the heap map wants - or <class>:<used>:<reserved>";
         pg->in_use = true;
         pg->bin = (unsigned)bin;
@@ -117,74 +64,74 @@ static const char *parse_record(struct reader *rd, char **f, size_t n)
     struct profile *p = rd->p;
     const char *type = f[0];
     if (strcmp(type, "pid") == 0) {
-        if (n < 3 || !lng(f[1], &p->pid) || !lng(f[2], &p->ppid))
+        if (n < 3 || !record_long(f[1], &p->pid) || !record_long(f[2], &p->ppid))
             return "a pid record wants: pid <pid> <parent pid>";
     } else if (strcmp(type, "exe") == 0) {
         free(p->exe);
         p->exe = xstrdup(n > 1 ? f[1] : "");
     } else if (strcmp(type, "mode") == 0) {
-        if (n < 3 || (strcmp(f[1], "exact") != 0 && strcmp(f[1], "sampled") != 0) || !u64(f[2], 10, &p->rate))
+        if (n < 3 || (strcmp(f[1], "exact") != 0 && strcmp(f[1], "sampled") != 0) || !record_u64(f[2], 10, &p->rate))
             return "a mode record wants: mode exact|sampled <rate>";
         free(p->mode);
         p->mode = xstrdup(f[1]);
     } else if (strcmp(type, "dump") == 0) {
         uint64_t dump;
-        if (n < 4 || !u64(f[1], 10, &dump) || !u64(f[3], 10, &p->ms))
+        if (n < 4 || !record_u64(f[1], 10, &dump) || !record_u64(f[3], 10, &p->ms))
             return "a dump record wants: dump <number> <reason> <ms>";
         p->dump = (unsigned long)dump;
         free(p->reason);
         p->reason = xstrdup(f[2]);
     } else if (strcmp(type, "totals") == 0) {
-        if (n < 7 || !u64(f[1], 10, &p->calls) || !u64(f[2], 10, &p->bytes) || !i64(f[3], &p->live) ||
-            !i64(f[4], &p->live_blocks) || !i64(f[5], &p->peak) || !u64(f[6], 10, &p->peak_ms))
+        if (n < 7 || !record_u64(f[1], 10, &p->calls) || !record_u64(f[2], 10, &p->bytes) || !record_i64(f[3], &p->live) ||
+            !record_i64(f[4], &p->live_blocks) || !record_i64(f[5], &p->peak) || !record_u64(f[6], 10, &p->peak_ms))
             return "a totals record wants: totals <calls> <bytes> <live> <live blocks> <peak> <peak ms>";
     } else if (strcmp(type, "snapshot") == 0) {
-        if (n < 3 || !i64(f[1], &p->snap_live) || !u64(f[2], 10, &p->snap_ms))
+        if (n < 3 || !record_i64(f[1], &p->snap_live) || !record_u64(f[2], 10, &p->snap_ms))
             return "a snapshot record wants: snapshot <live> <ms>";
     } else if (strcmp(type, "dropped") == 0) {
-        if (n < 2 || !u64(f[1], 10, &p->dropped))
+        if (n < 2 || !record_u64(f[1], 10, &p->dropped))
             return "a dropped record wants: dropped <samples>";
     } else if (strcmp(type, "module") == 0) {
         uint64_t index;
-        if (n < 6 || !u64(f[1], 10, &index) || index != p->module_count)
+        if (n < 6 || !record_u64(f[1], 10, &index) || index != p->module_count)
             return "a module record wants: module <index, in order> <hex bias> <hex start> <hex end> <path>";
-        struct raw_module *m = push(&p->modules, &p->module_count, &rd->module_cap, sizeof *m);
-        if (!u64(f[2], 16, &m->bias))
+        struct raw_module *m = record_push(&p->modules, &p->module_count, &rd->module_cap, sizeof *m);
+        if (!record_u64(f[2], 16, &m->bias))
             return "a module record wants: module <index, in order> <hex bias> <hex start> <hex end> <path>";
         m->path = xstrdup(f[5]);
     } else if (strcmp(type, "stack") == 0) {
         return parse_stack(rd, f, n);
     } else if (strcmp(type, "site") == 0) {
-        struct prof_site *s = push(&p->sites, &p->site_count, &rd->site_cap, sizeof *s);
-        if (n < 12 || !u64(f[1], 10, &s->stack) || !u64(f[2], 10, &s->calls) || !u64(f[3], 10, &s->bytes) ||
-            !u64(f[4], 10, &s->temp_calls) || !u64(f[5], 10, &s->temp_bytes) || !i64(f[6], &s->live) ||
-            !i64(f[7], &s->live_blocks) || !i64(f[8], &s->peak) || !u64(f[9], 10, &s->peak_ms) ||
-            !i64(f[10], &s->at_peak) || !i64(f[11], &s->blocks_at_peak))
+        struct prof_site *s = record_push(&p->sites, &p->site_count, &rd->site_cap, sizeof *s);
+        if (n < 12 || !record_u64(f[1], 10, &s->stack) || !record_u64(f[2], 10, &s->calls) || !record_u64(f[3], 10, &s->bytes) ||
+            !record_u64(f[4], 10, &s->temp_calls) || !record_u64(f[5], 10, &s->temp_bytes) || !record_i64(f[6], &s->live) ||
+            !record_i64(f[7], &s->live_blocks) || !record_i64(f[8], &s->peak) || !record_u64(f[9], 10, &s->peak_ms) ||
+            !record_i64(f[10], &s->at_peak) || !record_i64(f[11], &s->blocks_at_peak))
             return "a site record wants 11 numbers: site <stack> <calls> <bytes> <temporary calls> <temporary bytes> "
                    "<live> <live blocks> <peak> <peak ms> <live at the heap's peak> <blocks then>";
     } else if (strcmp(type, "width") == 0) {
-        if (n < 2 || !u64(f[1], 10, &p->width_ms))
+        if (n < 2 || !record_u64(f[1], 10, &p->width_ms))
             return "a width record wants: width <ms>";
     } else if (strcmp(type, "tick") == 0) {
-        struct prof_tick *t = push(&p->ticks, &p->tick_count, &rd->tick_cap, sizeof *t);
-        if (n < 7 || !u64(f[1], 10, &t->ms) || !i64(f[2], &t->live) || !u64(f[3], 10, &t->committed) ||
-            !u64(f[4], 10, &t->resident) || !u64(f[5], 10, &t->calls) || !u64(f[6], 10, &t->bytes))
+        struct prof_tick *t = record_push(&p->ticks, &p->tick_count, &rd->tick_cap, sizeof *t);
+        if (n < 7 || !record_u64(f[1], 10, &t->ms) || !record_i64(f[2], &t->live) || !record_u64(f[3], 10, &t->committed) ||
+            !record_u64(f[4], 10, &t->resident) || !record_u64(f[5], 10, &t->calls) || !record_u64(f[6], 10, &t->bytes))
             return "a tick record wants: tick <ms> <live> <committed> <resident> <calls> <bytes>";
     } else if (strcmp(type, "hist") == 0) {
-        struct prof_hist *h = push(&p->hist, &p->hist_count, &rd->hist_cap, sizeof *h);
+        struct prof_hist *h = record_push(&p->hist, &p->hist_count, &rd->hist_cap, sizeof *h);
         uint64_t k;
-        if (n < 4 || !u64(f[1], 10, &k) || k > 64 || !u64(f[2], 10, &h->calls) || !u64(f[3], 10, &h->bytes))
+        if (n < 4 || !record_u64(f[1], 10, &k) || k > 64 || !record_u64(f[2], 10, &h->calls) || !record_u64(f[3], 10, &h->bytes))
             return "a hist record wants: hist <bit length> <calls> <bytes>";
         h->k = (unsigned)k;
     } else if (strcmp(type, "class") == 0) {
         uint64_t index;
-        if (n < 3 || !u64(f[1], 10, &index) || index != p->class_count)
+        if (n < 3 || !record_u64(f[1], 10, &index) || index != p->class_count)
             return "a class record wants: class <index, in order> <block size>";
-        uint64_t *c = push(&p->class_size, &p->class_count, &rd->class_cap, sizeof *c);
-        if (!u64(f[2], 10, c))
+        uint64_t *c = record_push(&p->class_size, &p->class_count, &rd->class_cap, sizeof *c);
+        if (!record_u64(f[2], 10, c))
             return "a class record wants: class <index, in order> <block size>";
     } else if (strcmp(type, "map") == 0) {
-        if (n < 3 || !u64(f[1], 10, &p->map_ms) || !i64(f[2], &p->map_live))
+        if (n < 3 || !record_u64(f[1], 10, &p->map_ms) || !record_i64(f[2], &p->map_live))
             return "a map record wants: map <ms> <live>";
         p->has_map = true;
     } else if (strcmp(type, "segment") == 0) {
@@ -193,12 +140,6 @@ static const char *parse_record(struct reader *rd, char **f, size_t n)
         p->complete = true;
     }
     return NULL;
-}
-
-static int stack_cmp(const void *a, const void *b)
-{
-    const struct raw_stack *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 bool profile_read(struct profile *p, const char *path, char **error)
@@ -221,13 +162,7 @@ bool profile_read(struct profile *p, const char *path, char **error)
         lineno++;
         if (len > 0 && line[len - 1] == '\n')
             line[--len] = '\0';
-        size_t n = 0;
-        for (char *s = line, *tab; n < PROF_FIELDS_MAX; s = tab + 1) {
-            fields[n++] = s;
-            if ((tab = strchr(s, '\t')) == NULL)
-                break;
-            *tab = '\0';
-        }
+        size_t n = record_fields(line, fields, PROF_FIELDS_MAX);
         if (lineno == 1) {
             rd.magic = n >= 2 && strcmp(fields[0], "heapkit-profile") == 0;
             if (!rd.magic)
@@ -248,23 +183,13 @@ bool profile_read(struct profile *p, const char *path, char **error)
             *error = NULL;
         return false;
     }
-    qsort(p->stacks, p->stack_count, sizeof *p->stacks, stack_cmp);
+    raw_stacks_sort(p->stacks, p->stack_count);
     return true;
 }
 
 const struct raw_stack *profile_stack(const struct profile *p, uint64_t id)
 {
-    size_t lo = 0, hi = p->stack_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->stacks[mid].id == id)
-            return &p->stacks[mid];
-        if (p->stacks[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return raw_stacks_find(p->stacks, p->stack_count, id);
 }
 
 void profile_clear(struct profile *p)

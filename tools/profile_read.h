@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "leak_raw.h" /* raw_module, raw_stack: the same records as the raw leak report's */
+#include "raw_records.h" /* raw_module, raw_stack: the same records as the raw leak report's */
 
 struct prof_site {
     uint64_t stack;

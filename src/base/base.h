@@ -51,6 +51,7 @@ typedef struct hk_options_s {
     const char *stats_file;
     int64_t purge_delay_ms; /* <0: never purge */
     size_t huge_cache;      /* bytes of freed huge blocks kept for reuse */
+    int64_t decay_ms;       /* a busy program's free memory unused this long is all given back; <0: never */
     bool abort_on_error;
     bool verbose;
     bool purge_thread; /* give free memory back from a background thread, even when idle */
@@ -322,5 +323,13 @@ hk_internal void hk_write_all(int fd, const char *s, size_t n);
 /* "heapkit: ..." on stderr; hk_error also aborts when HEAPKIT_ON_ERROR=abort */
 hk_internal void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 hk_internal void hk_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A misuse that can corrupt memory (a free or realloc of a pointer that is not a live block, a
+ * pool object freed wrongly, a dead pool or arena handle): reported like hk_error, and fatal
+ * with HEAPKIT_ON_ERROR=abort and always in the hardened mode (HEAPKIT_SECURE=1), where such a
+ * call is an attack until shown otherwise. hk_misuse_tail(what) ends its message: what the
+ * program's call came to ("; ignored") when it goes on, nothing when it is about to abort. */
+hk_internal void hk_misuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline bool hk_misuse_fatal(void) { return hk_state.options.abort_on_error || hk_state.options.secure; }
+static inline const char *hk_misuse_tail(const char *survived) { return hk_misuse_fatal() ? "" : survived; }
 
 #endif /* HK_BASE_H */

@@ -453,3 +453,12 @@ void hk_error(const char *fmt, ...) {
     va_end(ap);
     if (hk_state.options.abort_on_error) abort();
 }
+
+/* A misuse that can corrupt memory (base.h): fatal also in the hardened mode. */
+void hk_misuse(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    hk_vmessage(fmt, ap);
+    va_end(ap);
+    if (hk_misuse_fatal()) abort();
+}

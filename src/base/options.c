@@ -22,9 +22,15 @@ _Static_assert(HK_STACK_DEPTH_MAX == HK_PARSE_STACK_DEPTH_MAX, "parse.h and base
  * costs a system call now and page faults later), short enough that RSS follows the program
  * within a blink. */
 #define HK_DEFAULT_PURGE_DELAY_MS 50
-/* Room for a handful of big buffers (each over 128 KiB, often a few MiB) that come and go,
- * without keeping much mapped for a program that stopped using them. */
-#define HK_DEFAULT_HUGE_CACHE ((size_t)64 << 20)
+/* A cap on freed huge blocks kept for reuse: room for the big buffers a busy program replaces (up to
+ * tens of MiB each). What stays in it is paced by the decay (HK_DEFAULT_DECAY_MS) and emptied when
+ * the program goes idle, so the cap matters only for a program that frees faster than it reuses. */
+#define HK_DEFAULT_HUGE_CACHE ((size_t)1 << 30)
+/* While a program is busy, freed memory is given back along a decay curve (decay.c): what was
+ * freed in the last tenth of a second almost all stays, what stayed unused for this long all goes.
+ * A second spans the phases of a busy program (a burst freed, then reused); an idle one gives
+ * everything back after the purge delay anyway. */
+#define HK_DEFAULT_DECAY_MS 1000
 /* Deep enough to get from the allocation through a few layers of wrappers to the program's own
  * code (Valgrind shows 12 by default), shallow enough that walking and storing a stack on every
  * tracked allocation stays cheap. */
@@ -72,6 +78,7 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_STATS_FILE", HK_OPT_PATH, HK_FIELD(stats_file), "a file path"},
     {"HEAPKIT_PURGE_DELAY", HK_OPT_MS, HK_FIELD(purge_delay_ms), HK_PURGE_DELAY_EXPECTS},
     {"HEAPKIT_HUGE_CACHE", HK_OPT_BYTES, HK_FIELD(huge_cache), "a size in bytes, with an optional K, M or G suffix"},
+    {"HEAPKIT_DECAY", HK_OPT_MS, HK_FIELD(decay_ms), HK_PURGE_DELAY_EXPECTS},
     {"HEAPKIT_ON_ERROR", HK_OPT_ON_ERROR, HK_FIELD(abort_on_error), "'continue' or 'abort'"},
     {"HEAPKIT_VERBOSE", HK_OPT_BOOL, HK_FIELD(verbose), "0 or 1"},
     {"HEAPKIT_PURGE_THREAD", HK_OPT_BOOL, HK_FIELD(purge_thread), "0 or 1"},
@@ -232,6 +239,7 @@ void hk_options_init(hk_options_t *o) {
     *o = (hk_options_t){
         .purge_delay_ms = HK_DEFAULT_PURGE_DELAY_MS,
         .huge_cache = HK_DEFAULT_HUGE_CACHE,
+        .decay_ms = HK_DEFAULT_DECAY_MS,
         .purge_thread = true,
         .stack_depth = HK_DEFAULT_STACK_DEPTH,
         .numa = HK_NUMA_MODE_LOCAL,

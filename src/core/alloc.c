@@ -166,46 +166,34 @@ HK_API void hk_free(void *p) {
     else hk_free_generic(p);
 }
 
-/* How a reported misuse ends, for the end of its message: with HEAPKIT_ON_ERROR=abort, hk_error
- * aborts right after the line, so the line must not promise that the program goes on. */
-static const char *hk_misuse_outcome(const char *survived) {
-    return hk_state.options.abort_on_error || hk_secure() ? "" : survived;
-}
-
-/* Hardened: a double or invalid free (or realloc) is an attack until shown otherwise, so it is
- * never survived, whatever HEAPKIT_ON_ERROR says. */
-static void hk_misuse_end(void) {
-    if (hk_secure()) abort();
-}
+/* A double or invalid free (or realloc) is reported with hk_misuse (base.h): survived by default,
+ * never in the hardened mode or with HEAPKIT_ON_ERROR=abort, where the message then promises
+ * nothing (hk_misuse_tail). */
 #define HK_FREE_IGNORED "; ignored"
 #define HK_REALLOC_REFUSED "; refused: NULL returned, errno EINVAL"
 
 static hk_cold void hk_report_double_free(const void *p) {
-    hk_error("free(%p): double free (the block is already free)%s", p, hk_misuse_outcome(HK_FREE_IGNORED));
-    hk_misuse_end();
+    hk_misuse("free(%p): double free (the block is already free)%s", p, hk_misuse_tail(HK_FREE_IGNORED));
 }
 
 static hk_cold void hk_report_double_free_quarantined(const void *p, size_t block_size) {
-    hk_error("free(%p): double free (the %zu-byte block is already free, waiting in the quarantine)", p, block_size);
-    hk_misuse_end();
+    hk_misuse("free(%p): double free (the %zu-byte block is already free, waiting in the quarantine)%s", p, block_size,
+              hk_misuse_tail(HK_FREE_IGNORED));
 }
 
 static hk_cold void hk_report_never_handed_out(const void *p, size_t block_size) {
-    hk_error("free(%p): invalid free (a %zu-byte block that was never handed out)%s", p, block_size,
-             hk_misuse_outcome(HK_FREE_IGNORED));
-    hk_misuse_end();
+    hk_misuse("free(%p): invalid free (a %zu-byte block that was never handed out)%s", p, block_size,
+              hk_misuse_tail(HK_FREE_IGNORED));
 }
 
 static hk_cold void hk_report_interior(const char *who, const void *p, size_t block_size) {
-    hk_error("%s(%p): pointer into the middle of a %zu-byte block%s", who, p, block_size,
-             hk_misuse_outcome(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
-    hk_misuse_end();
+    hk_misuse("%s(%p): pointer into the middle of a %zu-byte block%s", who, p, block_size,
+              hk_misuse_tail(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
 }
 
 static hk_cold void hk_report_foreign(const char *who, const void *p) {
-    hk_error("%s(%p): pointer not allocated by heapkit (or already freed)%s", who, p,
-             hk_misuse_outcome(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
-    hk_misuse_end();
+    hk_misuse("%s(%p): pointer not allocated by heapkit (or already freed)%s", who, p,
+              hk_misuse_tail(strcmp(who, "realloc") == 0 ? HK_REALLOC_REFUSED : HK_FREE_IGNORED));
 }
 
 static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
@@ -515,8 +503,7 @@ static size_t hk_realloc_usable(void *p) {
      * word decides alone. */
     if (hk_block_looks_free(b, seg) && (hk_segment_owner(seg) != hk_heap_tls || hk_quarantined(b, seg) ||
                                         hk_page_contains_free(page, b))) {
-        hk_error("realloc(%p): the block is already free%s", p, hk_misuse_outcome(HK_REALLOC_REFUSED));
-        hk_misuse_end();
+        hk_misuse("realloc(%p): the block is already free%s", p, hk_misuse_tail(HK_REALLOC_REFUSED));
         return 0;
     }
     return page->block_size - (size_t)((uint8_t *)p - (uint8_t *)b);

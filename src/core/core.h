@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, segmap, meta, page, segment, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size.
  * A page whose blocks are all free goes back in steps, one verb each:
@@ -203,11 +203,30 @@ hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
 hk_internal bool hk_os_guard(void *p, size_t size);
+hk_internal bool hk_os_unguard(void *p, size_t size);
+hk_internal void hk_os_zero_pages(void *p, size_t size);
 hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal uint64_t hk_clock_ms(void);
 hk_internal void hk_os_account(intptr_t reserved, intptr_t committed); /* byte counts of the statistics */
+
+/* decay.c — the decay curve: how much freed memory may stay resident, given when it was freed. The
+ * caller keeps one hk_decay_t per pool of retained memory (under its own lock), tells it how many
+ * bytes are retained now, and purges what exceeds the limit. Time is the caller's `now` (ms). */
+#define HK_DECAY_STEPS 20
+#define HK_DECAY_ONE ((uint64_t)1 << 10) /* weights are in 1/1024 */
+typedef struct hk_decay_s {
+    int64_t window_ms;  /* <0: never purge; 0: purge at once; else bytes unused this long all go */
+    uint64_t step_ms;   /* window_ms / HK_DECAY_STEPS */
+    uint64_t epoch;     /* ms clock at which the current step began */
+    size_t retained;    /* retained bytes at the last look */
+    size_t backlog[HK_DECAY_STEPS]; /* bytes that joined in each step: [0] this one, [i] i steps back */
+} hk_decay_t;
+hk_internal void hk_decay_init(hk_decay_t *d, int64_t window_ms, uint64_t now);
+hk_internal size_t hk_decay_limit(hk_decay_t *d, uint64_t now, size_t retained);
+hk_internal size_t hk_decay_excess(hk_decay_t *d, uint64_t now, size_t retained);
+hk_internal void hk_decay_purged(hk_decay_t *d, size_t retained);
 
 /* segmap.c — what lives in each 4 MiB granule of the address space (the map itself is above) */
 hk_internal bool hk_segmap_cover(uintptr_t start, size_t size);
@@ -229,6 +248,21 @@ hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
+/* A program is idle once nothing was freed or allocated for this many purge delays: more than one,
+ * so that a busy thread the scheduler kept waiting on a loaded machine is not taken for idle. */
+#define HK_IDLE_DELAYS 2
+
+/* page_decay.c — the pace of purging free pages: the bytes of free unpurged pages, the decay's
+ * budget for the passes of segment.c and the purger, the events that tell a busy program */
+hk_internal void hk_page_decay_freed(size_t bytes);
+hk_internal void hk_page_decay_reused(size_t bytes);
+hk_internal void hk_page_decay_purged(size_t bytes);
+hk_internal size_t hk_page_decay_free_dirty(void);
+hk_internal uint64_t hk_page_decay_events(void);
+hk_internal void hk_page_decay_refresh(uint64_t now);
+hk_internal bool hk_page_decay_take(size_t bytes);
+hk_internal void hk_page_decay_after_fork_child(void);
+
 /* segment.c — segments: their pages' free/used state, the list of all segments, abandoned segments */
 hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind);
 hk_internal void hk_segment_page_release(hk_heap_t *heap, hk_page_t *page);
@@ -248,6 +282,9 @@ static inline bool hk_secure(void) { return hk_state.options.secure; }
 hk_internal hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail);
 hk_internal void hk_secure_guard_segment(hk_segment_t *seg);
 hk_internal size_t hk_secure_tail_guard(void);
+hk_internal size_t hk_secure_huge_offset(size_t offset, bool big_aligned);
+hk_internal void hk_secure_huge_guard(hk_segment_t *seg, bool on);
+hk_internal void hk_secure_huge_scrub(hk_segment_t *seg);
 hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap); /* the swap and check: quarantine.h */
 
 /* purger.c — the background thread that gives free memory back after the delay */
@@ -265,8 +302,10 @@ hk_internal void hk_heap_maybe_collect(hk_heap_t *heap);
  * enough to scan under the lock on every huge malloc and free; enough for the big buffers a
  * program juggles at once. */
 #define HK_HUGE_CACHE_EXTENTS 16
-hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size, int node);
+hk_internal uint8_t *hk_huge_cache_take(size_t needed, size_t *size, size_t *dirty, int node);
 hk_internal void hk_huge_cache_put(uint8_t *base, size_t size, int node);
+/* Whether a freed mapping of `size` bytes would be kept by the cache (else put unmaps it). */
+hk_internal bool hk_huge_cache_keeps(size_t size);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
 hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);

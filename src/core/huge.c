@@ -1,6 +1,8 @@
 /* huge.c — blocks over 128 KiB, each in a segment of its own mapped to size. Freed mappings go
  * to the cache (huge_cache.c) for reuse; realloc grows or moves them with mremap instead of
- * copying. A huge segment's header is one page record, so frees find it like any other. */
+ * copying. A huge segment's header is one page record, so frees find it like any other. In the
+ * hardened mode (secure.c) a huge block has guard pages before it and after its mapping, and is
+ * zeroed when freed, before its mapping goes to the cache. */
 #include "hooks.h"
 
 /* The header (the segment and its one page record), to a whole cache line: the block that
@@ -58,7 +60,7 @@ static hk_segment_t *hk_huge_resize(hk_segment_t *seg, size_t size, size_t neede
 /* The block fills the mapping after its header: set the sizes that follow from `mapped`. */
 static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
     seg->size = mapped;
-    seg->block_size = mapped - seg->block_offset;
+    seg->block_size = mapped - seg->block_offset - (hk_unlikely(hk_secure()) ? hk_secure_tail_guard() : 0);
     seg->pages[0].block_size = seg->block_size;
     seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
 }
@@ -73,20 +75,24 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     if (align < HK_BLOCK_ALIGN) align = HK_BLOCK_ALIGN;
     bool big_aligned = align >= HK_SEGMENT_SIZE;
     size_t offset = big_aligned ? ps : align <= ps ? hk_align_up(header, align) : align;
+    size_t guard = 0; /* hardened: guard pages before the block and at the end of its mapping */
+    if (hk_unlikely(hk_secure())) {
+        offset = hk_secure_huge_offset(offset, big_aligned);
+        guard = hk_secure_tail_guard();
+    }
     if (size > ((size_t)1 << HK_ADDRESS_BITS) || size + offset + align > ((size_t)1 << HK_ADDRESS_BITS)) {
         errno = ENOMEM;
         return NULL;
     }
     hk_process_init();
     if (size == 0) size = 1;
-    size_t needed = hk_align_up(offset + size, ps);
+    size_t needed = hk_align_up(offset + size, ps) + guard;
     hk_segment_t *seg = NULL;
-    bool is_zero = false;
-    size_t mapped = 0;
+    size_t mapped = 0, dirty = 0; /* dirty: bytes from seg that may hold old contents; the rest reads zero */
     if (!big_aligned) {
         /* A cached extent big enough is used as it is (its resident pages are what saves the
-         * page faults); a smaller one is grown. */
-        uint8_t *cached = hk_huge_cache_take(needed, &mapped, node);
+         * page faults); a smaller one is grown (the kernel's new pages read zero). */
+        uint8_t *cached = hk_huge_cache_take(needed, &mapped, &dirty, node);
         if (cached != NULL && mapped < needed) {
             seg = hk_huge_resize((hk_segment_t *)cached, mapped, needed);
             if (seg == NULL) hk_os_unmap(cached, mapped);
@@ -97,7 +103,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
         }
         if (seg == NULL) {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
-            is_zero = true;
+            dirty = 0;
             if (seg != NULL && hk_numa.placeable) hk_numa_place(seg, mapped, node, false); /* before the first touch */
         }
     } else {
@@ -107,7 +113,6 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
             seg = (hk_segment_t *)(raw + align - ps);
             hk_os_unmap(raw, align - ps);
             mapped -= align - ps;
-            is_zero = true;
             if (hk_numa.placeable) hk_numa_place(seg, mapped, node, false);
         }
     }
@@ -132,25 +137,46 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     page->in_use = 1;
     page->used = 1;
     page->reserved = page->capacity = 1;
+    if (guard != 0) hk_secure_huge_guard(seg, true);
     hk_huge_publish(seg);
-    if (zero && !is_zero) memset(page->start, 0, size);
+    /* calloc: only what old contents may remain in (a reused extent's unpurged part) is zeroed. */
+    if (zero && dirty > offset) memset(page->start, 0, dirty - offset < size ? dirty - offset : size);
     return page->start;
 }
 
 void hk_huge_free(hk_segment_t *seg) {
     hk_huge_withdraw(seg);
-    if (hk_huge_big_aligned(seg)) hk_os_unmap(seg, seg->size);
-    else hk_huge_cache_put((uint8_t *)seg, seg->size, seg->node);
+    if (hk_huge_big_aligned(seg)) {
+        hk_os_unmap(seg, seg->size);
+        return;
+    }
+    /* Hardened: cached without its old bytes (and without its guard pages, put up again where
+     * a block cut from the extent needs them). */
+    size_t size = seg->size;
+    int node = seg->node;
+    if (hk_unlikely(hk_secure())) {
+        /* A mapping the cache would not keep is unmapped unzeroed. */
+        if (!hk_huge_cache_keeps(size)) {
+            hk_os_unmap(seg, size);
+            return;
+        }
+        hk_secure_huge_scrub(seg); /* the header too */
+    }
+    hk_huge_cache_put((uint8_t *)seg, size, node);
 }
 
 /* Resize in place or move with mremap. NULL (block untouched) if the caller should copy. */
 void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
     if (hk_huge_big_aligned(seg)) return NULL;
+    bool guarded = hk_secure();
     size_t needed = hk_align_up(seg->block_offset + size, hk_os_page_size());
     if (needed < size) return NULL;
+    if (guarded) needed += hk_secure_tail_guard();
     hk_huge_withdraw(seg);
+    if (guarded) hk_secure_huge_guard(seg, false);
     hk_segment_t *resized = hk_huge_resize(seg, seg->size, needed);
     if (resized == NULL) {
+        if (guarded) hk_secure_huge_guard(seg, true);
         hk_huge_publish(seg);
         return NULL;
     }
@@ -159,6 +185,7 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
      * trying as it is, since the move cannot be undone; a later free then reports it. */
     (void)hk_segmap_cover((uintptr_t)resized, needed);
     hk_huge_set_size(resized, needed);
+    if (guarded) hk_secure_huge_guard(resized, true);
     hk_hook_huge_placed(resized); /* the header may have moved */
     hk_huge_publish(resized);
     return resized->pages[0].start;

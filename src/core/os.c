@@ -163,6 +163,9 @@ void hk_os_recommit(size_t size) { hk_os_account(0, (intptr_t)size); }
  * segment later subtracts what was added. False if the kernel refused. */
 bool hk_os_guard(void *p, size_t size) { return mprotect(p, size, PROT_NONE) == 0; }
 
+/* Make a guard page ordinary memory again (before a huge block's mapping is resized). */
+bool hk_os_unguard(void *p, size_t size) { return mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
+
 /* Grow or shrink a mapping without moving it. */
 bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
     size_t ps = hk_os_page_size();
@@ -196,6 +199,32 @@ void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t al
     if (target + new_size < end) munmap(target + new_size, (size_t)(end - (target + new_size)));
     hk_os_account((intptr_t)new_size - (intptr_t)old_size, (intptr_t)new_size - (intptr_t)old_size);
     return target;
+}
+
+/* Zero the whole pages of [p, p+size) without making them resident: resident pages are written
+ * (they stay committed, as a cache of mappings wants them), the others (never touched, or
+ * swapped out) are dropped, so they read back as zeros. The hardened mode's scrub of a freed big
+ * block: a sparse block costs no more than the pages the program touched. */
+void hk_os_zero_pages(void *p, size_t size) {
+    size_t ps = hk_os_page_size();
+    unsigned char vec[HK_MINCORE_BATCH];
+    uintptr_t start = hk_align_up((uintptr_t)p, ps);
+    uintptr_t end = ((uintptr_t)p + size) & ~(uintptr_t)(ps - 1);
+    while (start < end) {
+        size_t pages = (end - start) / ps;
+        if (pages > sizeof vec) pages = sizeof vec;
+        if (mincore((void *)start, pages * ps, vec) != 0) memset(vec, 1, pages); /* cannot tell: write them all */
+        for (size_t i = 0; i < pages;) {
+            size_t run = i;
+            bool resident = vec[i] & 1;
+            while (run < pages && (bool)(vec[run] & 1) == resident) run++;
+            uint8_t *at = (uint8_t *)start + i * ps;
+            size_t bytes = (run - i) * ps;
+            if (resident || madvise(at, bytes, MADV_DONTNEED) != 0) memset(at, 0, bytes);
+            i = run;
+        }
+        start += pages * ps;
+    }
 }
 
 /* Bytes of [p, p+size) resident in RAM, asked of the kernel page by page (slow; stats only). */

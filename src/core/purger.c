@@ -15,14 +15,23 @@ static void hk_sleep_ms(int64_t ms) {
     }
 }
 
-/* One pass over every segment: purge free pages that are due. Segments whose owner holds the
- * lock are skipped (the owner purges them itself). Returns the next due time, 0 if none. */
+/* Page events (pages freed or taken) at the previous pass, and how many passes in a row saw none. */
+static uint64_t hk_purger_last_events;
+static unsigned hk_purger_quiet_passes;
+
+/* One pass over every segment: purge free pages that are due, or, if no page was freed or taken
+ * for HK_IDLE_DELAYS passes (the program went idle), every free page. Segments whose owner holds
+ * the lock are skipped (the owner purges them itself). Returns the next due time, 0 if none. */
 static uint64_t hk_purger_pass(void) {
-    uint64_t now = hk_clock_ms(), next_due = 0;
+    uint64_t now = hk_clock_ms(), next_due = 0, events = hk_page_decay_events();
+    hk_purger_quiet_passes = events == hk_purger_last_events ? hk_purger_quiet_passes + 1 : 0;
+    hk_purger_last_events = events;
+    bool idle = hk_purger_quiet_passes >= HK_IDLE_DELAYS;
+    if (!idle) hk_page_decay_refresh(now);
     pthread_mutex_lock(&hk_state.segments_lock);
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
         if (seg->kind == HK_SEGMENT_HUGE || !hk_segment_trylock(seg)) continue;
-        uint64_t due = hk_segment_purge_due(seg, now, false);
+        uint64_t due = hk_segment_purge_due(seg, now, idle);
         hk_segment_unlock(seg);
         if (due != 0 && (next_due == 0 || due < next_due)) next_due = due;
     }
@@ -64,6 +73,7 @@ void hk_purger_start_if_wanted(void) {
 
 /* The thread does not exist in a forked child; it is started again when needed. */
 static void hk_purger_after_fork_child(void) {
+    hk_page_decay_after_fork_child();
     pthread_mutex_init(&hk_state.purger_lock, NULL);
     pthread_cond_init(&hk_state.purger_wake, NULL);
     atomic_store_explicit(&hk_state.purger_state, HK_PURGER_NOT_STARTED, memory_order_relaxed);

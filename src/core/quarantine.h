@@ -42,10 +42,16 @@ static inline bool hk_quarantined(const hk_block_t *b, const hk_segment_t *seg) 
 static inline void hk_quarantine_zero(hk_block_t *b, size_t size) {
     uint64_t *w = (uint64_t *)b;
     w[1] = 0;
-    if (size >= 32) w[2] = w[3] = 0;
-    if (size >= 48) w[4] = w[5] = 0;
-    if (size >= 64) w[6] = w[7] = 0;
-    if (size > HK_QUARANTINE_CHECKED) memset(w + HK_QUARANTINE_CHECKED / sizeof *w, 0, size - HK_QUARANTINE_CHECKED);
+    if (size >= HK_QUARANTINE_CHECKED) { /* 64 bytes or more (most blocks): one test */
+        w[2] = w[3] = w[4] = w[5] = w[6] = w[7] = 0;
+        if (size > HK_QUARANTINE_CHECKED)
+            memset(w + HK_QUARANTINE_CHECKED / sizeof *w, 0, size - HK_QUARANTINE_CHECKED);
+        return;
+    }
+    if (size >= 32) {
+        w[2] = w[3] = 0;
+        if (size >= 48) w[4] = w[5] = 0;
+    }
 }
 
 /* A block leaves the quarantine (b, of `page` in `seg`): it must be as it was put there: marked,
@@ -54,9 +60,12 @@ static inline void hk_quarantine_check(const hk_segment_t *seg, const hk_page_t 
     const uint64_t *w = (const uint64_t *)b;
     size_t size = page->block_size;
     uint64_t any = w[1];
-    if (size >= 32) any |= w[2] | w[3];
-    if (size >= 48) any |= w[4] | w[5];
-    if (size >= 64) any |= w[6] | w[7];
+    if (size >= HK_QUARANTINE_CHECKED) { /* 64 bytes or more (most blocks): one test */
+        any |= w[2] | w[3] | w[4] | w[5] | w[6] | w[7];
+    } else if (size >= 32) {
+        any |= w[2] | w[3];
+        if (size >= 48) any |= w[4] | w[5];
+    }
     if (hk_unlikely(!hk_quarantined(b, seg) || any != 0))
         hk_corrupt_block(page, b, "was written while it waited in the quarantine (freed blocks are zeroed)", NULL);
 }

@@ -42,6 +42,20 @@ static inline uintptr_t hk_remote_push(hk_remote_t *r, void *block, uintptr_t *l
     return w;
 }
 
+/* Push n blocks at once, already linked among themselves by the caller (first's link word says
+ * the second, and so on); *last_link, the last block's, gets the old head (or `nil`) xor `key`.
+ * One compare-and-swap for the lot: a pool's cache sends home a run of one chunk's objects. */
+static inline uintptr_t hk_remote_push_chain(hk_remote_t *r, void *first, uintptr_t *last_link, uint32_t n,
+                                             uintptr_t nil, uintptr_t key) {
+    uintptr_t w = atomic_load_explicit(r, memory_order_relaxed), pushed;
+    do {
+        uintptr_t head = hk_remote_head(w);
+        *last_link = (head != 0 ? head : nil) ^ key;
+        pushed = (uintptr_t)first | ((uintptr_t)(hk_remote_count(w) + n) << HK_REMOTE_COUNT_SHIFT);
+    } while (!atomic_compare_exchange_weak_explicit(r, &w, pushed, memory_order_release, memory_order_relaxed));
+    return w;
+}
+
 /* The owner takes the whole stack at once (HK_REMOTE_NOTIFY stays as it is): returns the word
  * it took (0: nothing was there), whose head and count say what was taken. Acquire: pairs with
  * the pushes. */

@@ -164,11 +164,13 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
         hk_segment_unlock(seg);
         return NULL;
     }
+    size_t area;
+    hk_page_area(pick, &area);
     if (pick->is_purged) {
-        size_t area;
-        hk_page_area(pick, &area);
         hk_os_recommit(area & ~(hk_os_page_size() - 1));
         pick->is_purged = 0;
+    } else if (!pick->mem_is_zero) {
+        hk_page_decay_reused(area); /* a free page still resident, taken again */
     }
     pick->in_use = 1;
     seg->used_pages++;
@@ -180,6 +182,9 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
 /* Release a page to its segment: free there (dirty, waiting for the purge delay); the caller
  * holds the segment lock. */
 static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t now) {
+    size_t area;
+    hk_page_area(page, &area);
+    hk_page_decay_freed(area);
     page->in_use = 0;
     hk_page_set_flags(page, HK_PAGE_RELEASED); /* a late double free now takes the slow path */
     page->mem_is_zero = 0;
@@ -205,8 +210,9 @@ void hk_segment_page_release(hk_heap_t *heap, hk_page_t *page) {
     hk_purger_notify();
 }
 
-/* Purge the free pages of one segment whose delay has passed (all if force); the caller holds
- * the segment lock. Returns when the next one will be due, 0 if none is waiting. */
+/* Purge the free pages of one segment that are due (all if force); the caller holds the segment
+ * lock. A page is due once it stayed free the purge delay and the decay's budget has room for it
+ * (page_decay.c). Returns when to look again, 0 if no page is waiting. */
 uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
     int64_t delay = hk_state.options.purge_delay_ms;
     uint64_t next_due = 0;
@@ -214,13 +220,16 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
         hk_page_t *page = &seg->pages[i];
         if (page->in_use || page->is_purged || page->mem_is_zero) continue;
         uint64_t due = page->empty_since + (uint64_t)(delay > 0 ? delay : 0);
-        if (!force && (delay < 0 || due > now)) {
+        size_t area;
+        uint8_t *start = hk_page_area(page, &area);
+        if (!force && (delay < 0 || due > now || !hk_page_decay_take(area))) {
+            /* kept by the budget: look again one delay on */
+            if (due <= now) due = now + (uint64_t)(delay > 0 ? delay : 1);
             if (delay >= 0 && (next_due == 0 || due < next_due)) next_due = due;
             continue;
         }
-        size_t area;
-        uint8_t *start = hk_page_area(page, &area);
         hk_os_purge(start, area);
+        hk_page_decay_purged(area);
         page->is_purged = 1;
         page->mem_is_zero = 1;
     }
@@ -231,6 +240,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
  * free and purged, and set heap->purge_deadline to when the rest will be due. */
 void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
     if (hk_state.options.purge_delay_ms < 0 && !force) return;
+    if (!force) hk_page_decay_refresh(now);
     uint64_t next_due = 0;
     for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
         hk_segment_t *next;

@@ -10,8 +10,10 @@
  * everything from a serial on, newest first, so cleanups run in reverse order of registration and
  * a child dies before what its parent set up before it. Cleanups run with no lock held.
  * An arena belongs to the thread that made it; HK_ARENA_LOCKED puts a mutex around every call.
+ * Chunks of 256 KiB and more are mappings of their own, unmapped when the arena lets them go.
  * Memory not handed out is poisoned in an ASan build, and with HEAPKIT_LEAKS=1 what reset and
  * rewind take back is filled with 0xdd, so a use after reset shows. */
+#include "check.h" /* hk_checking: a checked program keeps its chunks heapkit blocks */
 #include "registry.h"
 
 /* The arena block (header and first chunk) by default: a page, room for a request's strings and
@@ -33,6 +35,13 @@
 /* Bigger alignments get a block of their own: they would waste up to a page of a chunk. */
 #define HK_ARENA_ALIGN_MAX ((size_t)4096)
 
+/* Chunks this big or bigger are mappings of their own, given back to the kernel when the arena
+ * lets them go (beyond a cache of HK_ARENA_MAP_CACHE of the biggest size, for the next arena):
+ * an arena that grew to many megabytes leaves nothing resident once destroyed, where heapkit
+ * blocks this size would wait in the allocator's caches for reuse or a purge. */
+#define HK_ARENA_MAP_MIN ((size_t)256 * 1024)
+#define HK_ARENA_MAP_CACHE 2
+
 enum { HK_ARENA_SLOW_LOCKED = 1, HK_ARENA_SLOW_CHECK = 2 }; /* arena->slow: why calls take the slow path */
 
 typedef struct hk_arena_chunk_s {
@@ -40,6 +49,7 @@ typedef struct hk_arena_chunk_s {
     uintptr_t start, end;                 /* usable bytes, 16-byte aligned */
     uintptr_t high;                       /* how far it was used when the arena moved on */
     size_t bytes;                         /* of the whole block */
+    bool mapped;                          /* its own mapping (hk_arena_chunk_new), not a heapkit block */
 } hk_arena_chunk_t;
 
 typedef struct hk_arena_large_s {
@@ -86,14 +96,6 @@ struct hk_arena_s {
 
 _Static_assert(offsetof(struct hk_arena_s, handle) == HK_HANDLE_OFFSET, "the handle header is where the check reads it");
 
-/* Refuse the call (NULL or -1 with errno = EINVAL, or just return) unless a is a live arena. */
-#define HK_ARENA_CHECK(a, call, ...)                                                                                \
-    do {                                                                                                            \
-        if (hk_unlikely(!hk_handle_live((a), HK_REG_ARENA))) {                                                      \
-            hk_handle_refuse((call), (a), HK_REG_ARENA);                                                            \
-            return __VA_ARGS__;                                                                                     \
-        }                                                                                                           \
-    } while (0)
 
 /* What reset, rewind or destroy takes off an arena, to be undone with no lock held. */
 typedef struct hk_arena_undo_s {
@@ -132,7 +134,7 @@ static void hk_arena_leave(hk_arena_t *a) {
 }
 
 HK_API void hk_arena_set_owner(hk_arena_t *a) {
-    HK_ARENA_CHECK(a, "hk_arena_set_owner");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_set_owner");
     a->owner = pthread_self();
 }
 
@@ -186,6 +188,45 @@ static void *hk_arena_large(hk_arena_t *a, size_t size, size_t align) {
 
 static void *hk_arena_bump(hk_arena_t *a, size_t size, size_t align);
 
+/* Mapped chunks of HK_ARENA_CHUNK_MAX bytes kept for the next arena that grows (slots taken
+ * and filled by exchange: no lock, no list). */
+static _Atomic(hk_arena_chunk_t *) hk_arena_map_cache[HK_ARENA_MAP_CACHE];
+
+/* A chunk's memory: a mapping of its own when big (and nothing needs it to be a heapkit block:
+ * not tracked or checked, no NUMA node asked for), else a heapkit block. */
+static hk_arena_chunk_t *hk_arena_chunk_new(const hk_arena_t *a, size_t bytes) {
+    if (bytes < HK_ARENA_MAP_MIN || a->node != HK_NUMA_ANY || hk_tracking() || hk_checking()) {
+        hk_arena_chunk_t *c = hk_numa_aligned_alloc(0, bytes, a->node);
+        if (c != NULL) c->mapped = false;
+        return c;
+    }
+    if (bytes == HK_ARENA_CHUNK_MAX)
+        for (size_t i = 0; i < HK_ARENA_MAP_CACHE; i++) {
+            hk_arena_chunk_t *c = atomic_exchange_explicit(&hk_arena_map_cache[i], NULL, memory_order_acquire);
+            if (c != NULL) return c;
+        }
+    size_t mapped;
+    hk_arena_chunk_t *c = hk_os_map_aligned(bytes, 0, &mapped);
+    if (c != NULL) c->mapped = true;
+    return c;
+}
+
+static void hk_arena_chunk_free(hk_arena_chunk_t *c) {
+    hk_unpoison(c, c->bytes);
+    if (!c->mapped) {
+        hk_free(c);
+        return;
+    }
+    if (c->bytes == HK_ARENA_CHUNK_MAX)
+        for (size_t i = 0; i < HK_ARENA_MAP_CACHE; i++) {
+            hk_arena_chunk_t *empty = NULL;
+            if (atomic_compare_exchange_strong_explicit(&hk_arena_map_cache[i], &empty, c, memory_order_release,
+                                                        memory_order_relaxed))
+                return;
+        }
+    hk_os_unmap(c, c->bytes);
+}
+
 /* `size` does not fit in the current chunk: move on to the next kept chunk big enough, or a new one. */
 static hk_noinline void *hk_arena_grow(hk_arena_t *a, size_t size, size_t align) {
     size_t need = size + align - 1;
@@ -203,10 +244,12 @@ static hk_noinline void *hk_arena_grow(hk_arena_t *a, size_t size, size_t align)
     if (next == NULL) {
         size_t bytes = a->next_bytes;
         size_t header = hk_align_up(sizeof(hk_arena_chunk_t), HK_ARENA_ALIGN);
-        next = hk_numa_aligned_alloc(0, bytes, a->node);
+        next = hk_arena_chunk_new(a, bytes);
         if (next == NULL) return NULL;
         hk_arena_label(a, next);
+        bool mapped = next->mapped;
         hk_arena_chunk_init(next, (uintptr_t)next + header, (uintptr_t)next + bytes, bytes);
+        next->mapped = mapped;
         next->prev = c;
         c->next = next;
         hk_stat_add(&a->chunks, 1);
@@ -236,7 +279,7 @@ static hk_noinline void *hk_arena_alloc_slow(hk_arena_t *a, size_t size, size_t 
 }
 
 HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
-    HK_ARENA_CHECK(a, "hk_arena_alloc", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_alloc", NULL);
     if (hk_likely(a->slow == 0)) { /* not locked: only the owner reads cur and limit */
         uintptr_t p = hk_align_up(a->cur, HK_ARENA_ALIGN);
         if (hk_likely(size <= a->limit - p)) { /* limit is 16-aligned: p <= limit */
@@ -249,7 +292,7 @@ HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
 }
 
 HK_API void *hk_arena_calloc(hk_arena_t *a, size_t count, size_t size) {
-    HK_ARENA_CHECK(a, "hk_arena_calloc", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_calloc", NULL);
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
         errno = ENOMEM;
@@ -261,7 +304,7 @@ HK_API void *hk_arena_calloc(hk_arena_t *a, size_t count, size_t size) {
 }
 
 HK_API void *hk_arena_aligned_alloc(hk_arena_t *a, size_t alignment, size_t size) {
-    HK_ARENA_CHECK(a, "hk_arena_aligned_alloc", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_aligned_alloc", NULL);
     if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
         errno = EINVAL;
         return NULL;
@@ -291,19 +334,19 @@ static char *hk_arena_string(hk_arena_t *a, const char *s, size_t n, const char 
 }
 
 HK_API char *hk_arena_strdup(hk_arena_t *a, const char *s) {
-    HK_ARENA_CHECK(a, "hk_arena_strdup", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_strdup", NULL);
     return hk_arena_string(a, s, strlen(s), "hk_arena_strdup");
 }
 
 HK_API char *hk_arena_strndup(hk_arena_t *a, const char *s, size_t n) {
-    HK_ARENA_CHECK(a, "hk_arena_strndup", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_strndup", NULL);
     return hk_arena_string(a, s, strnlen(s, n), "hk_arena_strndup");
 }
 
 /* Formatted straight into the rest of the current chunk; only if it does not fit is it formatted
  * again into memory of the right size. */
 HK_API char *hk_arena_vprintf(hk_arena_t *a, const char *fmt, va_list ap) {
-    HK_ARENA_CHECK(a, "hk_arena_printf", NULL);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_printf", NULL);
     if (!hk_arena_enter(a, "hk_arena_printf")) return NULL;
     va_list again;
     va_copy(again, ap);
@@ -343,7 +386,7 @@ HK_API char *hk_arena_printf(hk_arena_t *a, const char *fmt, ...) {
 /* ------------------------------------------------------------------ cleanups, undo */
 
 HK_API int hk_arena_on_cleanup(hk_arena_t *a, void (*fn)(void *arg), void *arg) {
-    HK_ARENA_CHECK(a, "hk_arena_on_cleanup", -1);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_on_cleanup", -1);
     if (fn == NULL) {
         errno = EINVAL;
         return -1;
@@ -459,8 +502,7 @@ static void hk_arena_trim_chunks(hk_arena_t *a) {
         hk_arena_chunk_t *next = drop->next;
         hk_stat_sub(&a->chunks, 1);
         hk_stat_sub(&a->chunk_bytes, drop->bytes);
-        hk_unpoison(drop, drop->bytes);
-        hk_free(drop);
+        hk_arena_chunk_free(drop);
         drop = next;
     }
 }
@@ -477,7 +519,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
         errno = EINVAL;
         return NULL;
     }
-    if (parent != NULL) HK_ARENA_CHECK(parent, "hk_arena_create", NULL);
+    if (parent != NULL) HK_HANDLE_CHECK(parent, HK_REG_ARENA, "hk_arena_create", NULL);
     size_t header = offsetof(hk_arena_t, data);
     size_t bytes = first_chunk == 0 ? HK_ARENA_FIRST_DEFAULT : first_chunk;
     if (bytes < header + HK_ARENA_FIRST_MIN) bytes = header + HK_ARENA_FIRST_MIN;
@@ -532,8 +574,7 @@ static void hk_arena_destroy_detached(hk_arena_t *a) {
     hk_arena_chunk_t *c = a->first.next;
     while (c != NULL) {
         hk_arena_chunk_t *next = c->next;
-        hk_unpoison(c, c->bytes);
-        hk_free(c);
+        hk_arena_chunk_free(c);
         c = next;
     }
     hk_unpoison(a, a->first.bytes);
@@ -543,7 +584,7 @@ static void hk_arena_destroy_detached(hk_arena_t *a) {
 
 HK_API void hk_arena_destroy(hk_arena_t *a) {
     if (a == NULL) return; /* like free(NULL) */
-    HK_ARENA_CHECK(a, "hk_arena_destroy");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_destroy");
     if ((a->slow & HK_ARENA_SLOW_CHECK) && !hk_arena_enter(a, "hk_arena_destroy")) return;
     hk_arena_t *parent = a->parent;
     if (parent != NULL) {
@@ -558,7 +599,7 @@ HK_API void hk_arena_destroy(hk_arena_t *a) {
 }
 
 HK_API void hk_arena_reset(hk_arena_t *a) {
-    HK_ARENA_CHECK(a, "hk_arena_reset");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_reset");
     if (!hk_arena_enter(a, "hk_arena_reset")) return;
     hk_arena_undo_t u;
     hk_arena_detach(a, 0, &u);
@@ -575,7 +616,7 @@ HK_API void hk_arena_reset(hk_arena_t *a) {
 
 HK_API hk_arena_mark_t hk_arena_mark(hk_arena_t *a) {
     hk_arena_mark_t m = {NULL, 0, 0, 0};
-    HK_ARENA_CHECK(a, "hk_arena_mark", m);
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_mark", m);
     if (!hk_arena_enter(a, "hk_arena_mark")) return m;
     m.chunk_ = a->chunk;
     m.offset_ = a->cur - a->chunk->start;
@@ -596,7 +637,7 @@ static hk_arena_chunk_t *hk_arena_mark_chunk(hk_arena_t *a, const hk_arena_mark_
 }
 
 HK_API void hk_arena_rewind(hk_arena_t *a, hk_arena_mark_t mark) {
-    HK_ARENA_CHECK(a, "hk_arena_rewind");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_rewind");
     if (!hk_arena_enter(a, "hk_arena_rewind")) return;
     hk_arena_chunk_t *to = hk_arena_mark_chunk(a, &mark);
     if (to == NULL || mark.serial_ > a->serial) {
@@ -639,7 +680,7 @@ static void hk_arena_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
 HK_API void hk_arena_stats(hk_arena_t *a, hk_arena_stats_t *out) {
     if (out == NULL) return; /* nowhere to put them */
     *out = (hk_arena_stats_t){0};
-    HK_ARENA_CHECK(a, "hk_arena_stats");
+    HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_stats");
     hk_reg_figures_t f = {0};
     hk_arena_figures(&a->reg, &f);
     *out = (hk_arena_stats_t){.name = a->reg.name, .used = f.used, .chunks = f.chunks,

@@ -7,17 +7,21 @@
  * with a secret, a free one's the next free object xor-ed with another. So one compare tells a
  * live object this pool handed out from an interior pointer, a double free or garbage, and the
  * free fast path needs no division and no list walk; the slow path sorts out the rest.
- * LOCAL: each thread has, per pool, a stack of free objects found through one thread-local
- * table: alloc pops and free pushes with no lock and no atomic read-modify-write. A thread owns
- * the chunks it made; an object freed by another thread goes home, onto its chunk's atomic
- * remote list (the core's remote-free stack, core/remote.h; one compare-and-swap), and the owner
- * takes the list when it next refills. Threads are named as the core names them, by their heap
+ * LOCAL: each thread has, per pool, a stack of free objects; the fast paths find it through one
+ * thread-local pair (the last pool used and its cache), so alloc pops and free pushes with no
+ * lock, no atomic read-modify-write, no table and no chunk header read. Any thread frees any
+ * object into its own cache; when a cache overflows, objects of the thread's own chunks go back
+ * onto their free lists and the others home, onto their chunk's atomic remote list (the core's
+ * remote-free stack, core/remote.h; one compare-and-swap), which the owner takes when it next
+ * refills. Threads are named as the core names them, by their heap
  * (pool.h), and a thread that exits is seen by the core's thread exit, which calls ours through
  * the subsystem table: it hands its chunks to the pool as orphans; the next thread that needs a
- * chunk or frees into one adopts it, with its remote list. Nothing is lost, nothing is freed twice.
+ * chunk or flushes objects into one adopts it, with its remote list. Nothing is lost, nothing is
+ * freed twice.
+ * SHARED (LOCKED): one such cache under one lock of one word (registry.h's hk_spin_lock), in
+ * front of the pool's own chunks.
  * Chunks whose objects are all free are given back beyond a reserve of one per thread
  * (pool_chunk.c); bad input is reported by pool_debug.c. */
-#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include "pool.h"
 
 #define HK_POOL_CHUNK_MIN ((size_t)64 * 1024)
@@ -36,6 +40,15 @@ typedef struct hk_pool_slot_s {
 } hk_pool_slot_t;
 
 static __thread hk_pool_slot_t *hk_pool_slots __attribute__((tls_model("initial-exec")));
+/* The fast paths' whole lookup: the last LOCAL pool this thread used, xor-ed with the count of
+ * pools and arenas destroyed so far (as registry.h's handle cache), and its cache here. A match
+ * both vouches that the pool is live and names the cache, in one compare; any destroy anywhere
+ * makes it stale. */
+typedef struct hk_pool_last_s {
+    uintptr_t seen;
+    hk_pool_cache_t *cache;
+} hk_pool_last_t;
+static __thread hk_pool_last_t hk_pool_last __attribute__((tls_model("initial-exec")));
 static __thread uint32_t hk_pool_slot_count __attribute__((tls_model("initial-exec")));
 
 static struct {
@@ -122,46 +135,112 @@ static hk_pool_cache_t *hk_pool_cache_create(hk_pool_t *pool) {
     c->next = pool->caches;
     if (c->next != NULL) c->next->prev = c;
     pool->caches = c;
-    if (atomic_load_explicit(&pool->home_token, memory_order_relaxed) == 0) { /* the first user is home */
-        atomic_store_explicit(&pool->home_cache, c, memory_order_relaxed);
-        atomic_store_explicit(&pool->home_token, c->set.token, memory_order_release);
-    }
     pthread_mutex_unlock(&pool->lock);
     hk_pool_slots[pool->id] = (hk_pool_slot_t){c, pool->gen};
     return c;
 }
 
-/* The n oldest objects of the cache back to their chunks. */
-static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint32_t reserve) {
-    uint32_t count = hk_cache_count(c);
-    if (n > count) n = count;
-    for (uint32_t i = 0; i < n; i++) hk_set_put(pool, &c->set, c->objs[i], reserve);
-    memmove(c->objs, c->objs + n, (count - n) * sizeof c->objs[0]);
-    atomic_store_explicit(&c->top, c->objs + count - n, memory_order_relaxed);
-    hk_set_taken_add(&c->set, -(intptr_t)n);
+/* A LOCKED pool's cache, made with the pool. */
+static hk_pool_cache_t *hk_pool_locked_cache_new(const hk_pool_t *pool) {
+    size_t bytes = sizeof(hk_pool_cache_t) + pool->limit * sizeof(void *);
+    hk_pool_cache_t *c = hk_aligned_alloc(64, bytes);
+    if (c == NULL) return NULL;
+    memset(c, 0, bytes);
+    atomic_store_explicit(&c->top, c->objs, memory_order_relaxed);
+    c->end = c->objs + pool->limit;
+    c->limit = pool->limit;
+    c->batch = HK_POOL_BATCH_FIRST < pool->limit / 2 ? HK_POOL_BATCH_FIRST : pool->limit / 2;
+    return c;
 }
 
-/* Fill an empty cache: remote frees first, then free objects of our chunks, then orphans, then a
- * new chunk. Refills start small (a thread that needs a few objects makes a few) and double. */
+/* Objects whose chunk another set owns go home: onto their chunk's remote list (one
+ * compare-and-swap for objs[0 .. n), all of chunk c), and its owner, if a thread, is told to
+ * collect. */
+static void hk_pool_send_home(hk_pool_t *pool, hk_pool_chunk_t *c, void *const *objs, uint32_t n) {
+    for (uint32_t i = 0; i + 1 < n; i++) *hk_pool_link_of(pool, objs[i]) = (uintptr_t)objs[i + 1] ^ pool->key;
+    hk_remote_push_chain(&c->remote, objs[0], hk_pool_link_of(pool, objs[n - 1]), n, (uintptr_t)c,
+                         pool->key); /* the list ends at c */
+    /* Caches are never freed while the pool lives, so a stale owner is harmless. */
+    const hk_pool_set_t *owner = atomic_load_explicit(&c->owner, memory_order_acquire);
+    if (owner->cache != NULL && !atomic_load_explicit(&owner->cache->remote_pending, memory_order_relaxed))
+        atomic_store_explicit(&owner->cache->remote_pending, 1, memory_order_relaxed);
+}
+
+/* An orphan chunk (an exited thread's) becomes the cache's: true if it is now. */
+static bool hk_pool_adopt_chunk(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c) {
+    bool adopted = false;
+    pthread_mutex_lock(&pool->lock);
+    if (atomic_load_explicit(&c->owner, memory_order_relaxed) == &pool->shared) {
+        hk_chunk_adopt(pool, cache, c);
+        hk_pool_orphans_changed(pool);
+        adopted = true;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return adopted;
+}
+
+/* The n oldest objects of a cache back to their chunks: those of the cache's set onto their
+ * free lists (a thread adopts an exited thread's chunk first), the others (freed here by a
+ * thread that did not make them) home to their owners. A LOCKED pool's cache (under the lock)
+ * has `shared` for its set, which owns all its chunks. */
+static hk_pool_set_t *hk_cache_set(hk_pool_t *pool, hk_pool_cache_t *c) {
+    return c == pool->locked ? &pool->shared : &c->set;
+}
+
+static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint32_t reserve) {
+    hk_pool_set_t *set = hk_cache_set(pool, c);
+    uint32_t count = hk_cache_count(c), own = 0;
+    if (n > count) n = count;
+    for (uint32_t i = 0; i < n; i++) {
+        void *obj = c->objs[i];
+        hk_pool_chunk_t *chunk = (hk_pool_chunk_t *)((uintptr_t)obj & pool->chunk_mask);
+        const hk_pool_set_t *owner = atomic_load_explicit(&chunk->owner, memory_order_acquire);
+        if (owner == set || (owner == &pool->shared && hk_pool_adopt_chunk(pool, c, chunk))) {
+            hk_set_put(pool, set, obj, reserve);
+            own++;
+        } else { /* with the objects of the same chunk that follow (a consumer frees in runs) */
+            uint32_t run = 1;
+            while (i + run < n && ((uintptr_t)c->objs[i + run] & pool->chunk_mask) == (uintptr_t)chunk) run++;
+            hk_pool_send_home(pool, chunk, c->objs + i, run);
+            i += run - 1;
+        }
+    }
+    memmove(c->objs, c->objs + n, (count - n) * sizeof c->objs[0]);
+    atomic_store_explicit(&c->top, c->objs + count - n, memory_order_relaxed);
+    hk_set_taken_add(set, -(intptr_t)own);
+}
+
+/* Fill an empty cache: remote frees first, then free objects of the thread's chunks, then
+ * orphans, then a new chunk. Refills start small (a thread that needs a few objects makes a
+ * few) and double. */
 static bool hk_cache_refill(hk_pool_t *pool, hk_pool_cache_t *c) {
-    if (atomic_load_explicit(&c->remote_pending, memory_order_relaxed)) {
+    hk_pool_set_t *set = hk_cache_set(pool, c);
+    bool thread = set == &c->set;
+    if (thread && atomic_load_explicit(&c->remote_pending, memory_order_relaxed)) {
         atomic_store_explicit(&c->remote_pending, 0, memory_order_relaxed);
-        hk_set_collect_all(pool, &c->set, HK_POOL_RESERVE);
+        hk_set_collect_all(pool, set, HK_POOL_RESERVE);
     }
     uint32_t want = c->batch, n = 0;
     if (c->batch < c->limit / 2) c->batch = c->batch * 2 < c->limit / 2 ? c->batch * 2 : c->limit / 2;
+    /* free objects of partly used chunks before new ones are made: fewer objects, fuller chunks */
+    hk_pool_chunk_t *next;
+    for (hk_pool_chunk_t *chunk = set->lists[HK_LIST_PARTIAL]; chunk != NULL && n < want; chunk = next) {
+        next = chunk->next;
+        n += hk_chunk_take(pool, chunk, c->objs + n, want - n, false);
+        hk_set_settle(pool, set, chunk, HK_POOL_RESERVE);
+    }
     while (n < want) {
-        hk_pool_chunk_t *chunk = c->set.lists[HK_LIST_PARTIAL];
-        if (chunk == NULL) chunk = c->set.lists[HK_LIST_EMPTY];
-        if (chunk == NULL && atomic_load_explicit(&pool->has_orphans, memory_order_relaxed))
+        hk_pool_chunk_t *chunk = set->lists[HK_LIST_PARTIAL];
+        if (chunk == NULL) chunk = set->lists[HK_LIST_EMPTY];
+        if (chunk == NULL && thread && atomic_load_explicit(&pool->has_orphans, memory_order_relaxed))
             chunk = hk_set_adopt(pool, c);
-        if (chunk == NULL) chunk = hk_chunk_new(pool, &c->set);
+        if (chunk == NULL) chunk = hk_chunk_new(pool, set);
         if (chunk == NULL) break;
-        n += hk_chunk_take(pool, chunk, c->objs + n, want - n);
-        hk_set_settle(pool, &c->set, chunk, HK_POOL_RESERVE);
+        n += hk_chunk_take(pool, chunk, c->objs + n, want - n, true);
+        hk_set_settle(pool, set, chunk, HK_POOL_RESERVE);
     }
     atomic_store_explicit(&c->top, c->objs + n, memory_order_relaxed);
-    hk_set_taken_add(&c->set, (intptr_t)n);
+    hk_set_taken_add(set, (intptr_t)n);
     return n > 0;
 }
 
@@ -176,14 +255,12 @@ static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
         while (c->set.lists[l] != NULL) {
             hk_pool_chunk_t *chunk = c->set.lists[l];
             hk_set_remove(&c->set, chunk);
-            hk_chunk_set_owner(pool, chunk, &pool->shared);
+            hk_chunk_set_owner(chunk, &pool->shared);
             hk_set_push(&pool->shared, chunk, (uint8_t)l);
         }
     }
     hk_set_taken_add(&pool->shared, (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed));
     atomic_store_explicit(&c->set.taken, 0, memory_order_relaxed);
-    if (atomic_load_explicit(&pool->home_cache, memory_order_relaxed) == c)
-        atomic_store_explicit(&pool->home_token, 0, memory_order_relaxed);
     c->set.token = 0;
     hk_pool_orphans_changed(pool);
     if (c->prev != NULL) c->prev->next = c->next;
@@ -212,6 +289,9 @@ static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
  * destroyed pools are gone and must not be touched. */
 static void hk_pool_thread_exit(void) {
     hk_pool_slot_t *table = hk_pool_slots;
+    /* The retired cache may go to another thread: a pool call later in this thread's exit (a
+     * thread-key destructor that runs after ours) takes the slow path and makes a new one. */
+    hk_pool_last = (hk_pool_last_t){0, NULL};
     if (table == NULL) return;
     hk_registry_each(HK_REG_POOL, hk_pool_retire_node, table);
     hk_pool_slots = NULL;
@@ -278,13 +358,8 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     pool->limit = (uint32_t)(limit < HK_POOL_CACHE_MIN   ? HK_POOL_CACHE_MIN
                              : limit > HK_POOL_CACHE_MAX ? HK_POOL_CACHE_MAX
                                                          : limit);
-    /* Adaptive: a shared pool's critical sections are a few dozen instructions, so spinning a
-     * little beats sleeping in the kernel when threads contend. */
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&pool->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
+    /* Its slow paths only: a SHARED pool's allocations and frees take `spin`. */
+    pthread_mutex_init(&pool->lock, NULL);
     pool->id = UINT32_MAX;
     uint32_t id = hk_pool_id_take(&pool->gen);
     pool->tag = (uintptr_t)pool ^ hk_key ^ HK_POOL_MAGIC;
@@ -301,7 +376,14 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     } else {
         pool->mode = HK_POOL_MODE_LOCKED; /* shared, or local with every thread slot taken */
         hk_pool_id_put(id);
+        pool->locked = hk_pool_locked_cache_new(pool);
+        if (pool->locked == NULL) {
+            pthread_mutex_destroy(&pool->lock);
+            hk_free(pool);
+            return NULL;
+        }
     }
+    pool->reg.spin = &pool->spin;
     hk_registry_add(&pool->reg, HK_REG_POOL, name, &pool->lock, hk_pool_figures);
     hk_handle_set(&pool->handle, pool, HK_REG_POOL, &pool->reg);
     hk_pool_vg_create(pool);
@@ -335,7 +417,7 @@ static void hk_pool_free_caches(hk_pool_cache_t *c) {
 
 HK_API void hk_pool_destroy(hk_pool_t *pool) {
     if (pool == NULL) return; /* like free(NULL) */
-    HK_POOL_CHECK(pool, "hk_pool_destroy");
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_destroy");
     hk_handle_kill(&pool->handle, pool, HK_REG_POOL); /* first: a later call with this handle is refused */
     hk_registry_remove(&pool->reg);
     hk_pool_id_put(pool->id);
@@ -349,6 +431,7 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
     } else {
         /* The caller promises no other thread uses the pool now: every cache can be emptied here. */
         for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) hk_cache_flush(pool, c, UINT32_MAX, 0);
+        if (pool->locked != NULL) hk_cache_flush(pool, pool->locked, UINT32_MAX, 0);
         hk_pool_chunk_t *all = hk_set_drain(&pool->shared, NULL);
         for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) all = hk_set_drain(&c->set, all);
         while (all != NULL) {
@@ -362,7 +445,6 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
                 kept++;
                 /* frees into it, to this pool or a later one at this address, are refused */
                 c->tag = 0;
-                atomic_store_explicit(&c->owner_tag, 0, memory_order_relaxed);
             }
         }
         if (live > 0)
@@ -372,6 +454,7 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
     }
     hk_pool_free_caches(pool->caches);
     hk_pool_free_caches(pool->spare);
+    hk_free(pool->locked);
     hk_pool_vg_destroy(pool);
     pthread_mutex_destroy(&pool->lock);
     hk_free(pool);
@@ -379,208 +462,175 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
 
 /* ------------------------------------------------------------------ alloc */
 
-static void *hk_pool_handout(hk_pool_t *pool, void *obj) {
+/* Under Valgrind's memcheck or in an ASan build the object is made addressable again; elsewhere
+ * this is the store of the link word and one predictable branch. */
+static inline void *hk_pool_handout(hk_pool_t *pool, void *obj) {
     hk_unpoison(obj, pool->size);
     hk_pool_vg_alloc(pool, obj);
     *hk_pool_link_of(pool, obj) = hk_pool_live_mark(pool, obj);
     return obj;
 }
 
+static inline void *hk_cache_pop(hk_pool_cache_t *c) {
+    void **top = atomic_load_explicit(&c->top, memory_order_relaxed) - 1;
+    atomic_store_explicit(&c->top, top, memory_order_relaxed);
+    return *top;
+}
+
+/* A LOCKED pool: one cache under one lock of one word, like a free list behind a mutex. */
+static void *hk_pool_alloc_locked(hk_pool_t *pool) {
+    void *obj = NULL;
+    hk_pool_cache_t *c = pool->locked;
+    hk_spin_lock(&pool->spin);
+    if (hk_likely(atomic_load_explicit(&c->top, memory_order_relaxed) != c->objs) || hk_cache_refill(pool, c))
+        obj = hk_pool_handout(pool, hk_cache_pop(c)); /* under the lock: the object is not ours yet */
+    hk_spin_unlock(&pool->spin);
+    return obj;
+}
+
+/* This thread's cache of a LOCAL pool, made on first use and remembered for the fast paths
+ * (`seen` was read before the pool was found live). NULL: out of memory. */
+static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t seen) {
+    hk_pool_cache_t *c = hk_pool_my_cache(pool);
+    if (c == NULL) c = hk_pool_cache_create(pool);
+    if (c != NULL) hk_pool_last = (hk_pool_last_t){seen, c};
+    return c;
+}
+
+static inline uintptr_t hk_pool_seen(const hk_pool_t *pool) {
+    return (uintptr_t)pool ^ atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
+}
+
 static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
-    if (pool->mode == HK_POOL_MODE_TRACKED) return hk_pool_tracked_alloc(pool);
+    uintptr_t seen = hk_pool_seen(pool);
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_alloc", NULL);
     void *obj = NULL;
     if (pool->mode == HK_POOL_MODE_LOCKED) {
-        pthread_mutex_lock(&pool->lock);
-        hk_pool_chunk_t *c = pool->shared.lists[HK_LIST_PARTIAL];
-        if (c == NULL) c = pool->shared.lists[HK_LIST_EMPTY];
-        if (c == NULL) c = hk_chunk_new(pool, &pool->shared);
-        if (c != NULL && hk_chunk_take(pool, c, &obj, 1) == 1) {
-            hk_set_taken_add(&pool->shared, 1);
-            hk_set_settle(pool, &pool->shared, c, HK_POOL_RESERVE);
-        }
-        if (obj != NULL) hk_pool_handout(pool, obj); /* under the lock: the object is not ours yet */
-        pthread_mutex_unlock(&pool->lock);
+        obj = hk_pool_alloc_locked(pool);
+    } else if (pool->mode == HK_POOL_MODE_TRACKED) {
+        obj = hk_pool_tracked_alloc(pool);
     } else {
-        hk_pool_cache_t *c = hk_pool_my_cache(pool);
-        if (c == NULL) c = hk_pool_cache_create(pool);
-        if (c != NULL && (hk_cache_count(c) > 0 || hk_cache_refill(pool, c))) {
-            void **top = atomic_load_explicit(&c->top, memory_order_relaxed) - 1;
-            obj = *top;
-            atomic_store_explicit(&c->top, top, memory_order_relaxed);
-            hk_pool_handout(pool, obj);
-        }
+        hk_pool_cache_t *c = hk_pool_local_cache(pool, seen);
+        if (c != NULL && (atomic_load_explicit(&c->top, memory_order_relaxed) != c->objs ||
+                          hk_cache_refill(pool, c)))
+            obj = hk_pool_handout(pool, hk_cache_pop(c));
     }
     if (obj == NULL) errno = ENOMEM;
     return obj;
 }
 
-/* The home thread's cache is in the pool itself; the others' are in their thread's table. */
+/* The fast path: the thread's remembered pool (live, LOCAL, and its cache found in the same
+ * compare), and an object in the cache. Everything else, the handle check included, is slow. */
 HK_API void *hk_pool_alloc(hk_pool_t *pool) {
-    HK_POOL_CHECK(pool, "hk_pool_alloc", NULL);
-    hk_pool_cache_t *c;
-    if (hk_likely(atomic_load_explicit(&pool->home_token, memory_order_relaxed) == hk_pool_token())) {
-        c = atomic_load_explicit(&pool->home_cache, memory_order_relaxed);
-    } else {
-        uint32_t id = pool->id;
-        if (id >= hk_pool_slot_count || hk_pool_slots[id].gen != pool->gen) return hk_pool_alloc_slow(pool);
-        c = hk_pool_slots[id].cache;
-    }
-    void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
-    if (hk_likely(top != c->objs)) {
-        void *obj = *--top;
-        atomic_store_explicit(&c->top, top, memory_order_relaxed);
-        return hk_pool_handout(pool, obj);
+    if (hk_likely(hk_pool_seen(pool) == hk_pool_last.seen)) {
+        hk_pool_cache_t *c = hk_pool_last.cache;
+        void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        if (hk_likely(top != c->objs)) {
+            atomic_store_explicit(&c->top, top - 1, memory_order_relaxed);
+            return hk_pool_handout(pool, top[-1]);
+        }
     }
     return hk_pool_alloc_slow(pool);
 }
 
 /* ------------------------------------------------------------------ free */
 
-/* Is the suspected double free real? The owner (or, for the pool's own chunks, the holder of the
- * pool lock) can look at every list the object could be on. */
-static bool hk_pool_owner_has_free(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c, const void *p) {
-    if (cache != NULL)
-        for (void **o = cache->objs; o < atomic_load_explicit(&cache->top, memory_order_relaxed); o++)
-            if (*o == p) return true;
-    uintptr_t heads[3] = {c->free ^ pool->key, c->more ^ pool->key,
-                          hk_remote_head(hk_remote_load(&c->remote, memory_order_acquire))};
-    for (int l = 0; l < 3; l++) {
-        uintptr_t w = heads[l];
-        /* decoded links stay inside the chunk, and the chunk's own address ends a list */
-        for (uint32_t steps = 0; w != 0 && w != (uintptr_t)c && steps <= c->capacity; steps++) {
-            if ((w & pool->chunk_mask) != (uintptr_t)c) break;
-            if ((const void *)w == p) return true;
-            w = *hk_pool_link_of(pool, (void *)w) ^ pool->key;
-        }
-    }
-    return false;
-}
-
-/* Another thread's chunk: push onto its remote list and tell the owner. */
-static void hk_pool_free_remote(hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *owner, void *p) {
-    hk_pool_vg_free(pool, p);
-    hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
-    hk_remote_push(&c->remote, p, hk_pool_link_of(pool, p), (uintptr_t)c, pool->key); /* the list ends at c */
-    /* Caches are never freed while the pool lives, so a stale owner is harmless. */
-    if (owner->cache != NULL && !atomic_load_explicit(&owner->cache->remote_pending, memory_order_relaxed))
-        atomic_store_explicit(&owner->cache->remote_pending, 1, memory_order_relaxed);
-}
-
-static void hk_pool_free_local(hk_pool_t *pool, hk_pool_cache_t *cache, void *p) {
-    if (atomic_load_explicit(&cache->top, memory_order_relaxed) == cache->end)
-        hk_cache_flush(pool, cache, cache->limit / 2, HK_POOL_RESERVE);
-    void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
-    *hk_pool_link_of(pool, p) = (uintptr_t)p ^ pool->key;
+/* A checked live object of the pool into a cache (the thread's, or a LOCKED pool's under its
+ * lock), with room made first. Objects of any thread's chunks go into any thread's cache: a
+ * free from another thread costs what a local one does, and the flush sends them home. */
+static inline void hk_cache_push(hk_pool_t *pool, hk_pool_cache_t *c, void *p) {
+    if (hk_unlikely(atomic_load_explicit(&c->top, memory_order_relaxed) == c->end))
+        hk_cache_flush(pool, c, c->limit / 2, HK_POOL_RESERVE);
+    void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+    *hk_pool_link_of(pool, p) = (uintptr_t)p ^ pool->key; /* free, in a cache: links to itself */
     hk_pool_vg_free(pool, p);
     hk_pool_poison_free(pool, p);
     *top = p;
-    atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
+    atomic_store_explicit(&c->top, top + 1, memory_order_relaxed);
 }
 
-/* An orphan chunk is adopted by the thread that frees into it. */
-static bool hk_pool_adopt_chunk(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c) {
-    bool adopted = false;
-    pthread_mutex_lock(&pool->lock);
-    if (atomic_load_explicit(&c->owner, memory_order_relaxed) == &pool->shared) {
-        hk_chunk_adopt(pool, cache, c);
-        hk_pool_orphans_changed(pool);
-        adopted = true;
-    }
-    pthread_mutex_unlock(&pool->lock);
-    return adopted;
+/* The free fast path's test: heapkit memory (the segment map: the word before the pointer is
+ * then readable), and that word saying "live object of this pool at exactly this address" (it
+ * is keyed by pool: a double, foreign, interior or wrong-pool free never matches). */
+hk_no_asan static inline bool hk_pool_is_live_object(const hk_pool_t *pool, void *p) {
+    uintptr_t a = (uintptr_t)p;
+    return (uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT &&
+           *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
 }
 
+static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t seen);
+
+/* Any pool (after the handle check): a LOCKED pool's live object straight into its cache under
+ * the lock, in a small frame; the rest (other modes, bad input) elsewhere. */
 static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
+    uintptr_t seen = hk_pool_seen(pool);
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_free");
+    if (pool->mode == HK_POOL_MODE_LOCKED && p != NULL && hk_pool_is_live_object(pool, p)) {
+        hk_spin_lock(&pool->spin);
+        /* read again under the lock: two threads may free one object at once */
+        bool live = *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
+        if (hk_likely(live)) hk_cache_push(pool, pool->locked, p);
+        hk_spin_unlock(&pool->spin);
+        if (hk_likely(live)) return;
+    }
+    hk_pool_free_other(pool, p, seen);
+}
+
+static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t seen) {
     if (p == NULL) return;
     if (pool->mode == HK_POOL_MODE_TRACKED) {
         hk_pool_tracked_free(pool, p);
         return;
     }
+    /* The link word decides: it is keyed by pool, so "free" means a free object of this pool.
+     * (Only a write before the object that happened to leave a valid free link could fool it.) */
     hk_pool_chunk_t *c;
     hk_obj_state_t state;
     if (!hk_pool_check_free(pool, p, &c, &state)) return;
-    bool suspect = state == HK_OBJ_FREE;
+    if (state == HK_OBJ_FREE) {
+        hk_pool_report_double_free(pool, p);
+        return;
+    }
     if (pool->mode == HK_POOL_MODE_LOCKED) {
-        pthread_mutex_lock(&pool->lock);
-        bool twice = suspect && hk_pool_owner_has_free(pool, NULL, c, p);
-        if (!twice) {
-            hk_pool_vg_free(pool, p);
-            hk_pool_poison_free(pool, p);
-            hk_set_put(pool, &pool->shared, p, HK_POOL_RESERVE);
-            hk_set_taken_add(&pool->shared, -1);
-        }
-        pthread_mutex_unlock(&pool->lock);
+        hk_spin_lock(&pool->spin);
+        /* read again under the lock: two threads that free one object at once */
+        bool twice = hk_pool_looks_free(pool, c, *hk_pool_link_of(pool, p));
+        if (!twice) hk_cache_push(pool, pool->locked, p);
+        hk_spin_unlock(&pool->spin);
         if (twice) hk_pool_report_double_free(pool, p);
         else if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
         return;
     }
-    hk_pool_cache_t *cache = hk_pool_my_cache(pool);
-    hk_pool_set_t *owner = atomic_load_explicit(&c->owner, memory_order_acquire);
-    if (owner == &pool->shared) { /* an orphan: its lists can be read under the pool lock */
-        if (suspect) {
-            pthread_mutex_lock(&pool->lock);
-            bool twice = hk_pool_owner_has_free(pool, NULL, c, p);
-            pthread_mutex_unlock(&pool->lock);
-            if (twice) {
-                hk_pool_report_double_free(pool, p);
-                return;
-            }
-        }
-        if (cache == NULL) cache = hk_pool_cache_create(pool);
-        if (cache != NULL && hk_pool_adopt_chunk(pool, cache, c)) owner = &cache->set;
-        else owner = atomic_load_explicit(&c->owner, memory_order_acquire);
-        suspect = false;
-    }
-    if (cache != NULL && owner == &cache->set) {
-        if (suspect && hk_pool_owner_has_free(pool, cache, c, p)) {
-            hk_pool_report_double_free(pool, p);
-            return;
-        }
-        if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
-        hk_pool_free_local(pool, cache, p);
-        return;
-    }
-    if (suspect) { /* another thread's chunk: the link word alone decides */
-        hk_pool_report_double_free(pool, p);
-        return;
-    }
     if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
-    hk_pool_free_remote(pool, c, owner, p);
+    hk_pool_cache_t *cache = hk_pool_local_cache(pool, seen);
+    if (cache != NULL) {
+        hk_cache_push(pool, cache, p);
+    } else { /* no cache (out of memory): straight home */
+        hk_pool_vg_free(pool, p);
+        hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
+        hk_pool_send_home(pool, c, &p, 1);
+    }
 }
 
-/* The fast path: a live object of one of this thread's chunks, freed while its cache has room.
- * Each test comes before the memory it lets us read: heapkit memory (the segment map), a chunk
- * of this pool owned by this thread (one word of the header), and the word before the object
- * saying "live object at exactly this address". Anything else goes the slow way. */
+/* The fast path: the thread's remembered pool, heapkit memory (the segment map: the word before
+ * the pointer is then readable), that word saying "live object of this pool at exactly this
+ * address" (it is keyed by pool: a double, foreign, interior or wrong-pool free never matches),
+ * and room in the cache. Anything else goes the slow way, which says what was wrong. */
 hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
-    HK_POOL_CHECK(pool, "hk_pool_free");
     uintptr_t a = (uintptr_t)obj;
-    if (hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
-        hk_pool_chunk_t *c = (hk_pool_chunk_t *)(a & pool->chunk_mask);
-        uintptr_t owner_tag = atomic_load_explicit(&c->owner_tag, memory_order_relaxed);
-        if (hk_unlikely(owner_tag != (pool->tag ^ hk_pool_token()))) {
-            /* Another live thread's chunk of this pool (not the pool's own: orphans are adopted
-             * on the slow path), and a live object: straight home, with no further checks. */
-            if (owner_tag != pool->tag && c->tag == pool->tag &&
-                *hk_pool_link_of(pool, obj) == hk_pool_live_mark(pool, obj)) {
-                hk_pool_free_remote(pool, c, atomic_load_explicit(&c->owner, memory_order_acquire), obj);
-                return;
-            }
-        } else {
-            uintptr_t *link = hk_pool_link_of(pool, obj);
-            /* this thread owns the chunk, so the owner (on the header line just read) is our cache */
-            hk_pool_cache_t *cache = (hk_pool_cache_t *)((uint8_t *)atomic_load_explicit(&c->owner, memory_order_relaxed) -
-                                                         offsetof(hk_pool_cache_t, set));
-            void **top = atomic_load_explicit(&cache->top, memory_order_relaxed);
-            /* & rather than &&: one branch; neither test reads memory the other guards */
-            if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != cache->end))) {
-                *link = a ^ pool->key;
-                hk_pool_vg_free(pool, obj);
-                hk_pool_poison_free(pool, obj);
-                *top = obj;
-                atomic_store_explicit(&cache->top, top + 1, memory_order_relaxed);
-                return;
-            }
+    if (hk_likely(hk_pool_seen(pool) == hk_pool_last.seen) &&
+        hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
+        hk_pool_cache_t *c = hk_pool_last.cache;
+        uintptr_t *link = hk_pool_link_of(pool, obj);
+        void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        /* & rather than &&: one branch; neither test reads memory the other guards */
+        if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != c->end))) {
+            *link = a ^ pool->key;
+            hk_pool_vg_free(pool, obj);
+            hk_pool_poison_free(pool, obj);
+            *top = obj;
+            atomic_store_explicit(&c->top, top + 1, memory_order_relaxed);
+            return;
         }
     }
     hk_pool_free_slow(pool, obj);
@@ -589,7 +639,7 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
 /* ------------------------------------------------------------------ trim, statistics */
 
 HK_API size_t hk_pool_trim(hk_pool_t *pool) {
-    HK_POOL_CHECK(pool, "hk_pool_trim", 0);
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_trim", 0);
     if (pool->mode == HK_POOL_MODE_TRACKED) return 0;
     size_t before = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
     if (pool->mode == HK_POOL_MODE_LOCAL) {
@@ -601,9 +651,12 @@ HK_API size_t hk_pool_trim(hk_pool_t *pool) {
         }
     }
     pthread_mutex_lock(&pool->lock);
+    hk_spin_lock(&pool->spin);
+    if (pool->mode == HK_POOL_MODE_LOCKED) hk_cache_flush(pool, pool->locked, UINT32_MAX, 0);
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_set_collect_all(pool, &pool->shared, 0); /* orphans */
     hk_set_release_empty(pool, &pool->shared, 0);
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_pool_orphans_changed(pool);
+    hk_spin_unlock(&pool->spin);
     pthread_mutex_unlock(&pool->lock);
     size_t after = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
     return before > after ? before - after : 0;
@@ -618,14 +671,13 @@ static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
         f->bytes = f->live * pool->stride;
         return;
     }
-    size_t live = atomic_load_explicit(&pool->shared.taken, memory_order_relaxed);
-    for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) {
-        /* read while the owner works: a refill may show its count before its taken */
-        size_t taken = atomic_load_explicit(&c->set.taken, memory_order_relaxed);
-        size_t cached = hk_cache_count(c);
-        live += taken > cached ? taken - cached : 0;
-    }
-    f->live = live;
+    /* Objects out of the chunks' free lists, less those waiting in caches. A cache may hold
+     * objects of another thread's chunks, so only the sum means anything. */
+    intptr_t live = (intptr_t)atomic_load_explicit(&pool->shared.taken, memory_order_relaxed);
+    if (pool->locked != NULL) live -= (intptr_t)hk_cache_count(pool->locked);
+    for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) /* read while the owners work */
+        live += (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed) - (intptr_t)hk_cache_count(c);
+    f->live = live > 0 ? (size_t)live : 0;
     f->chunks = atomic_load_explicit(&pool->chunks, memory_order_relaxed);
     f->bytes = atomic_load_explicit(&pool->bytes, memory_order_relaxed);
     f->capacity = f->chunks * pool->capacity;
@@ -634,17 +686,21 @@ static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
 static void hk_pool_figures(hk_reg_node_t *node, hk_reg_figures_t *f) {
     hk_pool_t *pool = hk_pool_of_node(node);
     pthread_mutex_lock(&pool->lock);
+    hk_spin_lock(&pool->spin);
     hk_pool_figures_locked(pool, f);
+    hk_spin_unlock(&pool->spin);
     pthread_mutex_unlock(&pool->lock);
 }
 
 HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
     if (out == NULL) return; /* nowhere to put them */
     *out = (hk_pool_stats_t){0};
-    HK_POOL_CHECK(pool, "hk_pool_stats");
+    HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_stats");
     hk_reg_figures_t f = {0};
     pthread_mutex_lock(&pool->lock);
+    hk_spin_lock(&pool->spin);
     hk_pool_figures_locked(pool, &f);
+    hk_spin_unlock(&pool->spin);
     pthread_mutex_unlock(&pool->lock);
     *out = (hk_pool_stats_t){.name = pool->reg.name, .object_size = pool->size, .live = f.live,
                              .capacity = f.capacity, .chunks = f.chunks, .bytes = f.bytes};

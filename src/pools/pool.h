@@ -41,18 +41,17 @@ typedef struct hk_pool_set_s {
 } hk_pool_set_t;
 
 /* The header at the start of every chunk (chunks are 64 KiB aligned, so each part below is a cache
- * line of its own). The first line is read by every free, by every thread, and changes only when
+ * line of its own). The first line is read by a cache's flush, by every thread, and changes only when
  * the chunk changes hands; the second is written by other threads' frees; the third only by the
  * owner's slow paths. So remote frees and the owner's refills do not steal each other's lines. */
 struct hk_pool_chunk_s {
-    _Atomic uintptr_t owner_tag;    /* pool->tag ^ the owner's token: the free fast path's test */
     _Atomic(hk_pool_set_t *) owner; /* a thread's set, or the pool's (LOCKED, or left by an exited thread) */
     uintptr_t tag;                  /* pool->tag; 0 once released, or left live by destroy */
     _Atomic uint32_t carved;        /* objects made so far (made lazily, in address order) */
     uint32_t capacity;
     uint32_t used;                  /* objects out of the chunk's free lists (owner's count) */
     uint8_t list;                   /* HK_LIST_* it is on */
-    uint8_t line0_pad[64 - 37];
+    uint8_t line0_pad[64 - 29];
     /* Objects freed by other threads: the core's remote-free stack (remote.h), whose links end
      * at the chunk like the free lists' do; the owner takes it whole, without walking it. */
     hk_remote_t remote;
@@ -64,7 +63,8 @@ struct hk_pool_chunk_s {
 _Static_assert(offsetof(hk_pool_chunk_t, remote) == 64 && offsetof(hk_pool_chunk_t, free) == 128,
                "the chunk header's three parts start on cache lines");
 
-/* One thread's cache of one pool: a stack of free objects, all from the thread's own chunks. */
+/* One thread's cache of one pool (or a LOCKED pool's one cache): a stack of free objects, of
+ * any thread's chunks (a thread frees into its own cache whatever it frees). */
 struct hk_pool_cache_s {
     hk_pool_set_t set;
     hk_pool_cache_t *next, *prev; /* in pool->caches, or pool->spare once its thread exited */
@@ -81,15 +81,13 @@ struct hk_pool_cache_s {
 
 struct hk_pool_s {
     /* -- read by every fast path */
-    _Atomic uintptr_t home_token; /* the token of the thread whose cache is home_cache, or 0 */
-    _Atomic(hk_pool_cache_t *) home_cache; /* one thread's cache found without a table: the first user's */
-    hk_handle_t handle;   /* the magic word every call checks (registry.h) */
-    uint32_t id;          /* slot in the threads' cache tables; UINT32_MAX: no fast path */
-    uint32_t limit;       /* objects a thread's cache holds at most */
-    uint64_t gen;         /* tells this pool from an earlier one that had the same id */
-    uintptr_t tag;        /* in every chunk header: pool ^ hk_key ^ HK_POOL_MAGIC */
     uintptr_t key;        /* free links are xor-ed with it (bit 62 set, low 3 bits clear) */
     uintptr_t live_key;   /* key ^ 2^63: a live object's link word is its address ^ live_key */
+    hk_handle_t handle;   /* the magic word every call checks (registry.h) */
+    uint32_t id;          /* slot in the threads' cache tables; UINT32_MAX: no thread caches */
+    uint32_t limit;       /* objects a cache holds at most */
+    uint64_t gen;         /* tells this pool from an earlier one that had the same id */
+    uintptr_t tag;        /* in every chunk header: pool ^ hk_key ^ HK_POOL_MAGIC */
     uintptr_t chunk_mask; /* ~(chunk_size - 1) */
     size_t first;         /* offset of the first object in a chunk */
     size_t size;
@@ -106,8 +104,10 @@ struct hk_pool_s {
     void (*ctor)(void *obj, void *arg);
     void (*dtor)(void *obj, void *arg);
     void *arg;
-    pthread_mutex_t lock; /* the LOCKED chunks; the cache lists and the orphans of a LOCAL pool */
+    pthread_mutex_t lock; /* the cache lists and the orphans of a LOCAL pool; statistics, trim */
+    _Atomic uint32_t spin; /* LOCKED: the cache and the chunks (hk_spin_lock; taken after `lock`) */
     hk_pool_set_t shared;
+    hk_pool_cache_t *locked; /* LOCKED: one cache of free objects under the lock, in front of `shared` */
     hk_pool_cache_t *caches, *spare;
     _Atomic bool has_orphans; /* LOCAL: `shared` holds chunks, read without the lock */
     _Atomic size_t chunks, bytes;
@@ -117,14 +117,6 @@ struct hk_pool_s {
 
 _Static_assert(offsetof(struct hk_pool_s, handle) == HK_HANDLE_OFFSET, "the handle header is where the check reads it");
 
-/* Refuse the call (NULL with errno = EINVAL, or just return) unless pool is a live pool. */
-#define HK_POOL_CHECK(pool, call, ...)                                                                              \
-    do {                                                                                                            \
-        if (hk_unlikely(!hk_handle_live((pool), HK_REG_POOL))) {                                                    \
-            hk_handle_refuse((call), (pool), HK_REG_POOL);                                                          \
-            return __VA_ARGS__;                                                                                     \
-        }                                                                                                           \
-    } while (0)
 
 /* Tells threads apart on the free path without a table lookup: the core's name for the thread,
  * its heap (core.h), unique among live threads; a thread's caches stop owning chunks in the
@@ -187,14 +179,14 @@ static inline void *hk_chunk_object(const hk_pool_t *pool, hk_pool_chunk_t *c, u
 }
 
 /* pool_chunk.c: chunks and sets. The caller owns the set (its thread's, or the pool lock). */
-hk_internal void hk_chunk_set_owner(const hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *set);
+hk_internal void hk_chunk_set_owner(hk_pool_chunk_t *c, hk_pool_set_t *set);
 hk_internal void hk_set_push(hk_pool_set_t *set, hk_pool_chunk_t *c, uint8_t list);
 hk_internal void hk_set_remove(hk_pool_set_t *set, hk_pool_chunk_t *c);
 hk_internal void hk_set_taken_add(hk_pool_set_t *set, intptr_t n);
 hk_internal void hk_chunk_release(hk_pool_t *pool, hk_pool_chunk_t *c);
 hk_internal void hk_set_settle(hk_pool_t *pool, hk_pool_set_t *set, hk_pool_chunk_t *c, uint32_t reserve);
 hk_internal hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set);
-hk_internal uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want);
+hk_internal uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want, bool carve);
 hk_internal uint32_t hk_chunk_collect(hk_pool_t *pool, hk_pool_chunk_t *c);
 hk_internal void hk_set_collect_all(hk_pool_t *pool, hk_pool_set_t *set, uint32_t reserve);
 hk_internal void hk_set_release_empty(hk_pool_t *pool, hk_pool_set_t *set, uint32_t reserve);

@@ -7,10 +7,9 @@
 #define HK_POOL_ADOPT_MAX 8 /* orphans one refill may take before it finds a free object */
 
 
-/* The owner and the tag the free fast path compares, which names the owner's thread too. */
-void hk_chunk_set_owner(const hk_pool_t *pool, hk_pool_chunk_t *c, hk_pool_set_t *set) {
+/* The set that owns c: a thread's (whose flushes put its objects back directly), or the pool's. */
+void hk_chunk_set_owner(hk_pool_chunk_t *c, hk_pool_set_t *set) {
     atomic_store_explicit(&c->owner, set, memory_order_release);
-    atomic_store_explicit(&c->owner_tag, pool->tag ^ set->token, memory_order_relaxed);
 }
 
 void hk_set_push(hk_pool_set_t *set, hk_pool_chunk_t *c, uint8_t list) {
@@ -42,7 +41,6 @@ void hk_chunk_release(hk_pool_t *pool, hk_pool_chunk_t *c) {
     if (pool->dtor != NULL)
         for (uint32_t i = 0; i < carved; i++) pool->dtor(hk_chunk_object(pool, c, i), pool->arg);
     c->tag = 0; /* a stale pointer into this memory no longer passes for an object */
-    atomic_store_explicit(&c->owner_tag, 0, memory_order_relaxed);
     atomic_fetch_sub_explicit(&pool->chunks, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&pool->bytes, pool->chunk_size, memory_order_relaxed);
     hk_free(c);
@@ -73,7 +71,7 @@ hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set) {
     c->tag = pool->tag;
     c->capacity = pool->capacity;
     c->free = c->more = hk_chunk_end(pool, c);
-    hk_chunk_set_owner(pool, c, set);
+    hk_chunk_set_owner(c, set);
     hk_poison((uint8_t *)c + pool->first - sizeof(uintptr_t), pool->chunk_size - pool->first + sizeof(uintptr_t));
     atomic_fetch_add_explicit(&pool->chunks, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&pool->bytes, pool->chunk_size, memory_order_relaxed);
@@ -81,9 +79,9 @@ hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set) {
     return c;
 }
 
-/* Up to `want` free objects of c into out: from its free list first, then newly made ones. Each
+/* Up to `want` free objects of c into out: from its free list first, then (if `carve`) newly made ones. Each
  * keeps a link word that looks free (into its chunk) until it is handed out. */
-uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want) {
+uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want, bool carve) {
     uint32_t n = 0;
     uintptr_t end = hk_chunk_end(pool, c), head = c->free;
     while (n < want && head != end) { /* the heads are written back once: they share a line */
@@ -100,7 +98,7 @@ uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t
     }
     c->more = head;
     uint32_t carved = atomic_load_explicit(&c->carved, memory_order_relaxed);
-    while (n < want && carved < c->capacity) {
+    while (carve && n < want && carved < c->capacity) {
         void *obj = hk_chunk_object(pool, c, carved++);
         hk_unpoison(hk_pool_link_of(pool, obj), sizeof(uintptr_t) + pool->size);
         if (pool->ctor != NULL) pool->ctor(obj, pool->arg);
@@ -132,9 +130,9 @@ uint32_t hk_chunk_collect(hk_pool_t *pool, hk_pool_chunk_t *c) {
         for (uintptr_t w = *hk_pool_link_of(pool, last); w != end; w = *hk_pool_link_of(pool, last)) {
             last = (void *)(w ^ pool->key);
             if (++steps > n || ((uintptr_t)last & pool->chunk_mask) != (uintptr_t)c) {
-                hk_error("hk_pool: pool '%s': the list of objects freed by other threads into chunk %p is corrupt "
-                         "(a write before the start of an object?); its objects are dropped",
-                         pool->reg.name, (void *)c);
+                hk_misuse("hk_pool: pool '%s': the list of objects freed by other threads into chunk %p is corrupt "
+                          "(a write before the start of an object?)%s",
+                          pool->reg.name, (void *)c, hk_misuse_tail("; its objects are dropped"));
                 return 0;
             }
         }
@@ -189,7 +187,7 @@ void hk_set_put(hk_pool_t *pool, hk_pool_set_t *set, void *obj, uint32_t reserve
 void hk_chunk_adopt(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c) {
     hk_set_remove(&pool->shared, c);
     hk_set_taken_add(&pool->shared, -(intptr_t)c->used);
-    hk_chunk_set_owner(pool, c, &cache->set);
+    hk_chunk_set_owner(c, &cache->set);
     hk_chunk_collect(pool, c);
     hk_set_taken_add(&cache->set, (intptr_t)c->used);
     hk_set_push(&cache->set, c, HK_LIST_FULL);

@@ -36,22 +36,22 @@ static bool hk_is_heapkit_memory(const void *p) {
 static void hk_pool_report_foreign(const hk_pool_t *pool, const void *p, bool heapkit) {
     char other[HK_NAME_LEN];
     if (heapkit && hk_pool_owner_name(p, other, sizeof other))
-        hk_error("hk_pool_free(pool '%s', %p): object of pool '%s', not of this one; ignored", pool->reg.name, p, other);
+        hk_misuse("hk_pool_free(pool '%s', %p): object of pool '%s', not of this one%s", pool->reg.name, p, other, hk_misuse_tail("; ignored"));
     else if (heapkit)
-        hk_error("hk_pool_free(pool '%s', %p): pointer not allocated by this pool; ignored", pool->reg.name, p);
+        hk_misuse("hk_pool_free(pool '%s', %p): pointer not allocated by this pool%s", pool->reg.name, p, hk_misuse_tail("; ignored"));
     else
-        hk_error("hk_pool_free(pool '%s', %p): pointer not allocated by heapkit, so by no pool; ignored",
-                 pool->reg.name, p);
+        hk_misuse("hk_pool_free(pool '%s', %p): pointer not allocated by heapkit, so by no pool%s",
+                 pool->reg.name, p, hk_misuse_tail("; ignored"));
 }
 
 void hk_pool_report_double_free(const hk_pool_t *pool, const void *p) {
-    hk_error("hk_pool_free(pool '%s', %p): double free (the object is already free); ignored", pool->reg.name, p);
+    hk_misuse("hk_pool_free(pool '%s', %p): double free (the object is already free)%s", pool->reg.name, p, hk_misuse_tail("; ignored"));
 }
 
 void hk_pool_report_smashed(const hk_pool_t *pool, const void *p) {
-    hk_error("hk_pool_free(pool '%s', %p): the word after the %zu-byte object was overwritten (a write past its "
-             "end?); freed anyway",
-             pool->reg.name, p, pool->size);
+    hk_misuse("hk_pool_free(pool '%s', %p): the word after the %zu-byte object was overwritten (a write past its "
+             "end?)%s",
+             pool->reg.name, p, pool->size, hk_misuse_tail("; freed anyway"));
 }
 
 hk_no_asan bool hk_pool_check_free(hk_pool_t *pool, void *p, hk_pool_chunk_t **chunk_out, hk_obj_state_t *state) {
@@ -67,12 +67,12 @@ hk_no_asan bool hk_pool_check_free(hk_pool_t *pool, void *p, hk_pool_chunk_t **c
     uint64_t offset = (uintptr_t)p - (uintptr_t)c - pool->first;
     uint64_t index = (uint64_t)(((unsigned __int128)offset * pool->inverse) >> 64); /* offset / stride */
     if (offset >= (uint64_t)pool->span || index >= atomic_load_explicit(&c->carved, memory_order_relaxed)) {
-        hk_error("hk_pool_free(pool '%s', %p): no object was handed out at this address; ignored", pool->reg.name, p);
+        hk_misuse("hk_pool_free(pool '%s', %p): no object was handed out at this address%s", pool->reg.name, p, hk_misuse_tail("; ignored"));
         return false;
     }
     if (index * pool->stride != offset) {
-        hk_error("hk_pool_free(pool '%s', %p): pointer into the middle of a %zu-byte object; ignored", pool->reg.name,
-                 p, pool->size);
+        hk_misuse("hk_pool_free(pool '%s', %p): pointer into the middle of a %zu-byte object%s", pool->reg.name,
+                 p, pool->size, hk_misuse_tail("; ignored"));
         return false;
     }
     uintptr_t link = *hk_pool_link_of(pool, p);
@@ -107,7 +107,7 @@ void hk_pool_tracked_free(hk_pool_t *pool, void *p) {
         return;
     }
     if (state == HK_BLOCK_INTERIOR) {
-        hk_error("hk_pool_free(pool '%s', %p): pointer into the middle of an object; ignored", pool->reg.name, p);
+        hk_misuse("hk_pool_free(pool '%s', %p): pointer into the middle of an object%s", pool->reg.name, p, hk_misuse_tail("; ignored"));
         return;
     }
     if (state == HK_BLOCK_FOREIGN || hk_usable_size(p) < trailer + sizeof(uintptr_t)) {
@@ -118,10 +118,10 @@ void hk_pool_tracked_free(hk_pool_t *pool, void *p) {
     if (*tag != pool->tag) {
         char other[HK_NAME_LEN];
         if (hk_pool_name_of_tag(*tag, other, sizeof other))
-            hk_error("hk_pool_free(pool '%s', %p): object of pool '%s', not of this one; ignored", pool->reg.name, p,
-                     other);
+            hk_misuse("hk_pool_free(pool '%s', %p): object of pool '%s', not of this one%s", pool->reg.name, p,
+                     other, hk_misuse_tail("; ignored"));
         else
-            hk_error("hk_pool_free(pool '%s', %p): pointer not allocated by this pool; ignored", pool->reg.name, p);
+            hk_misuse("hk_pool_free(pool '%s', %p): pointer not allocated by this pool%s", pool->reg.name, p, hk_misuse_tail("; ignored"));
         return;
     }
     if (pool->dtor != NULL) pool->dtor(p, pool->arg);

@@ -44,14 +44,18 @@ static void hk_name_copy(char *dst, const char *name, const char *fallback) {
 static void hk_registry_fork_prepare(void) {
     for (size_t s = 0; s < HK_REGISTRY_SHARDS; s++) pthread_mutex_lock(&hk_registry[s].lock);
     for (size_t s = 0; s < HK_REGISTRY_SHARDS; s++)
-        for (uintptr_t w = hk_registry[s].head; w != 0; w = hk_reg_decode(w)->next)
+        for (uintptr_t w = hk_registry[s].head; w != 0; w = hk_reg_decode(w)->next) {
             if (hk_reg_decode(w)->lock != NULL) pthread_mutex_lock(hk_reg_decode(w)->lock);
+            if (hk_reg_decode(w)->spin != NULL) hk_spin_lock(hk_reg_decode(w)->spin);
+        }
 }
 
 static void hk_registry_fork_release(void) {
     for (size_t s = 0; s < HK_REGISTRY_SHARDS; s++)
-        for (uintptr_t w = hk_registry[s].head; w != 0; w = hk_reg_decode(w)->next)
+        for (uintptr_t w = hk_registry[s].head; w != 0; w = hk_reg_decode(w)->next) {
+            if (hk_reg_decode(w)->spin != NULL) hk_spin_unlock(hk_reg_decode(w)->spin);
             if (hk_reg_decode(w)->lock != NULL) pthread_mutex_unlock(hk_reg_decode(w)->lock);
+        }
     for (size_t s = HK_REGISTRY_SHARDS; s-- > 0;) pthread_mutex_unlock(&hk_registry[s].lock);
 }
 

@@ -20,7 +20,8 @@ typedef struct hk_reg_figures_s hk_reg_figures_t;
  * statistics, and must not make an arena that the program lost look reachable to the leak scan. */
 typedef struct hk_reg_node_s {
     uintptr_t next, prev;
-    pthread_mutex_t *lock; /* taken around fork (a shared pool's or a locked arena's), or NULL */
+    pthread_mutex_t *lock; /* taken around fork (a pool's or a locked arena's), or NULL */
+    _Atomic uint32_t *spin; /* taken around fork after `lock` (a shared pool's hk_spin lock), or NULL */
     /* adds the member's figures to f (called with its shard lock held) */
     void (*figures)(struct hk_reg_node_s *node, hk_reg_figures_t *f);
     uint8_t kind;
@@ -81,6 +82,33 @@ hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t
     hk_handle_last[kind] = seen;
     return true;
 }
+
+/* Refuse the call unless h is a live member of the kind: one line saying why, errno = EINVAL,
+ * and `return __VA_ARGS__` (NULL, -1, or nothing). Pools and arenas check every call with it. */
+#define HK_HANDLE_CHECK(h, kind, call, ...)                                                                         \
+    do {                                                                                                            \
+        if (hk_unlikely(!hk_handle_live((h), (kind)))) {                                                            \
+            hk_handle_refuse((call), (h), (kind));                                                                  \
+            return __VA_ARGS__;                                                                                     \
+        }                                                                                                           \
+    } while (0)
+
+/* A lock of one word for critical sections of a few instructions (a shared pool's): one atomic
+ * exchange to take it and one store to let it go, where a mutex costs a few dozen instructions
+ * each way. A thread that finds it taken spins on reads a little, then yields its CPU (the
+ * holder may be waiting for one). Fork takes it through the registry (hk_reg_node_t.spin). */
+static inline void hk_spin_lock(_Atomic uint32_t *lock) {
+    while (hk_unlikely(atomic_exchange_explicit(lock, 1, memory_order_acquire) != 0)) {
+        for (int i = 0; i < 100 && atomic_load_explicit(lock, memory_order_relaxed) != 0; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        if (atomic_load_explicit(lock, memory_order_relaxed) != 0) sched_yield();
+    }
+}
+
+static inline void hk_spin_unlock(_Atomic uint32_t *lock) { atomic_store_explicit(lock, 0, memory_order_release); }
 
 /* registry.c */
 /* A member is made (node: its registry node) or destroyed: its handle says so. */

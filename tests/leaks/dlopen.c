@@ -9,26 +9,10 @@
 #include <limits.h>
 #include <unistd.h>
 
-#include "leak_util.h"
-
-static void *open_beside_me(const char *name) {
-    char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-    LK_CHECK(n > 0);
-    path[n] = '\0';
-    char *slash = strrchr(path, '/');
-    LK_CHECK(slash != NULL && (size_t)(slash + 1 - path) + strlen(name) < sizeof path);
-    strcpy(slash + 1, name);
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        fprintf(stderr, "dlopen: %s\n", dlerror());
-        exit(99);
-    }
-    return h;
-}
+#include "open_beside.h"
 
 LK_FN void leak_in_module(void) {
-    void *h = open_beside_me("leak_dso_a.so");
+    void *h = lk_open_beside_me("leak_dso_a.so");
     void (*leak)(int) = (void (*)(int))dlsym(h, "dso_leak");
     void (*keep)(void) = (void (*)(void))dlsym(h, "dso_keep");
     LK_CHECK(leak != NULL && keep != NULL);
@@ -37,7 +21,7 @@ LK_FN void leak_in_module(void) {
 }
 
 LK_FN void keep_in_closed_module(void) {
-    void *h = open_beside_me("leak_dso_b.so");
+    void *h = lk_open_beside_me("leak_dso_b.so");
     void (*keep)(void) = (void (*)(void))dlsym(h, "dso_keep");
     LK_CHECK(keep != NULL);
     keep();

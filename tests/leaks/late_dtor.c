@@ -8,28 +8,12 @@
 #include <limits.h>
 #include <unistd.h>
 
-#include "leak_util.h"
+#include "open_beside.h"
 
 void late_keep(size_t size); /* late_dtor_linked.so */
 
-LK_FN static void *open_beside_me(const char *name) {
-    char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-    LK_CHECK(n > 0);
-    path[n] = '\0';
-    char *slash = strrchr(path, '/');
-    LK_CHECK(slash != NULL && (size_t)(slash + 1 - path) + strlen(name) < sizeof path);
-    strcpy(slash + 1, name);
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        fprintf(stderr, "dlopen: %s\n", dlerror());
-        exit(99);
-    }
-    return h;
-}
-
 LK_FN void keep_in_plugin(void) {
-    void *h = open_beside_me("late_dtor_plugin.so");
+    void *h = lk_open_beside_me("late_dtor_plugin.so");
     void (*keep)(size_t) = (void (*)(size_t))dlsym(h, "late_keep");
     LK_CHECK(keep != NULL);
     keep(333);
