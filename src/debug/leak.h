@@ -44,7 +44,9 @@ typedef struct hk_leak_result_s {
 } hk_leak_result_t;
 
 /* module_history.c: every named object loaded while stacks were recorded, unloaded ones too */
-hk_internal void hk_module_history_note(void); /* before a stack is stored: look for new objects */
+/* before a stack is walked and stored: look for new objects; returns the loader's loads + unloads
+ * (0: it does not count them, or the history could not be kept) */
+hk_internal unsigned long long hk_module_history_note(void);
 hk_internal const hk_module_t *hk_module_history(size_t *count);
 struct dl_phdr_info;
 hk_internal void hk_module_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);

@@ -2,8 +2,9 @@
  * recorded, kept after it is unloaded (dlclose of a plugin), so a leak check can still say which
  * object and which offset a frame of a stack captured back then belongs to, and the command can
  * symbolize it (its path and load bias at the time).
- * The tracker calls hk_module_history_note before it stores a stack; the loader's count of loads
- * (dlpi_adds) tells in one step whether anything new was loaded since the last look. Entries are
+ * The tracker calls hk_module_history_note before it walks a stack to store; the loader's count of
+ * loads (dlpi_adds) tells in one step whether anything new was loaded since the last look, and
+ * with its count of unloads it is the generation the cached walker's rules are valid for. Entries are
  * appended only inside dl_iterate_phdr callbacks, which the loader runs under its own lock, so
  * writers need no lock of ours (and take none the loader could wait on); readers see `count`
  * published after the entry it counts. */
@@ -49,10 +50,17 @@ static bool hk_history_known(const struct dl_phdr_info *info) {
     return false;
 }
 
+typedef struct {
+    bool first;
+    unsigned long long generation; /* the loader's loads + unloads, 0 if it does not count them */
+} hk_history_walk_t;
+
 static int hk_history_visit(struct dl_phdr_info *info, size_t size, void *arg) {
-    bool *first = arg;
-    if (*first) { /* the executable: is there anything new at all? */
-        *first = false;
+    hk_history_walk_t *walk = arg;
+    if (walk->first) { /* the executable: is there anything new at all? */
+        walk->first = false;
+        if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+            walk->generation = info->dlpi_adds + info->dlpi_subs;
         if (hk_history.modules == NULL) { /* set up under the loader's lock, like every write */
             hk_history.modules = hk_meta_map(HK_HISTORY_MAX * sizeof(hk_module_t));
             hk_history.paths = hk_meta_map(HK_HISTORY_PATH_BYTES);
@@ -80,10 +88,11 @@ static int hk_history_visit(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
-void hk_module_history_note(void) {
-    if (hk_history.failed) return;
-    bool first = true;
-    dl_iterate_phdr(hk_history_visit, &first);
+unsigned long long hk_module_history_note(void) {
+    if (hk_history.failed) return 0;
+    hk_history_walk_t walk = {.first = true};
+    dl_iterate_phdr(hk_history_visit, &walk);
+    return walk.generation;
 }
 
 const hk_module_t *hk_module_history(size_t *count) {

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include "leak.h" /* module_history.c, and track.h */
+#include "unwind_cached.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -68,7 +69,14 @@ typedef struct hk_stack_cache_s {
     struct {
         uintptr_t ra, entry;
     } entries[HK_ENTRY_CACHE];
+    uint32_t misses;          /* walks so far: the first few are libgcc's (see HK_UNWIND_CACHED_AFTER) */
+    hk_unwind_cache_t unwind; /* how to walk each frame a miss walked before */
 } hk_stack_cache_t;
+
+/* A thread's first walks go to libgcc's unwinder: working out a rule costs about what libgcc spends
+ * on the frame, and first touches of the rule table are page faults, so rules pay only in a thread
+ * that walks again (a thread of bench/threads makes a handful of walks in its whole life). */
+#define HK_UNWIND_CACHED_AFTER 8
 
 static struct {
     const hk_track_observer_t *observer; /* the profiler's, or NULL */
@@ -180,7 +188,6 @@ static uintptr_t hk_track_entry_of(uintptr_t ra) {
  * called, recorded as its address + 1 (a return address's shape: readers look up `a - 1`), then
  * up to HEAPKIT_STACK_DEPTH frames of the program. */
 static uint32_t hk_track_keep(const uintptr_t *raw, size_t n, hk_stack_cache_t *cache) {
-    hk_module_history_note(); /* a frame may be in an object loaded since: remember it past a dlclose */
     size_t depth = (size_t)hk_state.options.stack_depth, first = 0;
     while (first < n && hk_track_is_own(raw[first])) first++;
     size_t kept = n - first;
@@ -231,23 +238,52 @@ typedef struct {
     bool exact;
 } hk_slot_walk_t;
 
-static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg) {
+/* One frame of a walk, as either walker tells it: its return address, and the CFA of the frame
+ * it called. Returns whether to go on. */
+static bool hk_slot_frame_at(uintptr_t ip, uintptr_t cfa, void *arg) {
     hk_slot_walk_t *w = arg;
-    if (w->seen++ < HK_WALK_OWN_FRAMES) return _URC_NO_REASON;
-    uintptr_t ip = _Unwind_GetIP(ctx), at = _Unwind_GetCFA(ctx) - sizeof(uintptr_t);
-    if (ip == 0) return _URC_END_OF_STACK; /* the outermost frame (_start, clone) says where it ends */
+    if (w->seen++ < HK_WALK_OWN_FRAMES) return true;
+    uintptr_t at = cfa - sizeof(uintptr_t);
+    if (ip == 0) return false; /* the outermost frame (_start, clone) says where it ends */
     if (at < w->base || at - w->base > UINT32_MAX || *(const uintptr_t *)at != ip) w->exact = false;
     if (w->n == w->own && hk_track_is_own(ip)) w->own++;
     w->ra[w->n] = ip;
     w->slot[w->n++] = w->exact ? (uint32_t)(at - w->base) : 0;
     /* no more frames than will be kept: each one cached is one more compare on every hit */
-    bool enough = w->n - w->own >= (size_t)hk_state.options.stack_depth || w->n >= w->max;
-    return enough ? _URC_END_OF_STACK : _URC_NO_REASON;
+    return w->n - w->own < (size_t)hk_state.options.stack_depth && w->n < w->max;
 }
 
-static hk_noinline size_t hk_unwind_slots(uintptr_t base, uintptr_t *ra, uint32_t *slot, size_t max) {
+static _Unwind_Reason_Code hk_slot_frame(struct _Unwind_Context *ctx, void *arg) {
+    return hk_slot_frame_at(_Unwind_GetIP(ctx), _Unwind_GetCFA(ctx), arg) ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+/* The walk of a miss: with the rules this thread has worked out (unwind_cached.c), or, where they
+ * do not reach, with libgcc's unwinder. Both are called from here, so both tell this function's
+ * frame first. */
+static hk_noinline size_t hk_unwind_slots(hk_unwind_cache_t *rules, unsigned long long generation, uintptr_t base,
+                                          uintptr_t *ra, uint32_t *slot, size_t max) {
     hk_slot_walk_t w = {.base = base, .ra = ra, .slot = slot, .max = max, .exact = true};
-    _Unwind_Backtrace(hk_slot_frame, &w);
+    if (!hk_unwind_cached(rules, generation, hk_slot_frame_at, &w)) {
+        w = (hk_slot_walk_t){.base = base, .ra = ra, .slot = slot, .max = max, .exact = true};
+        _Unwind_Backtrace(hk_slot_frame, &w);
+    }
+#ifdef HK_UNWIND_VERIFY /* a debugging build: the cached walk must tell what libgcc tells */
+    else {
+        uintptr_t ra2[HK_STACK_CACHE_FRAMES] = {0};
+        uint32_t slot2[HK_STACK_CACHE_FRAMES] = {0};
+        hk_slot_walk_t v = {.base = base, .ra = ra2, .slot = slot2, .max = max, .exact = true};
+        _Unwind_Backtrace(hk_slot_frame, &v);
+        bool same = v.n == w.n && v.exact == w.exact && v.own == w.own;
+        for (size_t i = 0; same && i < w.n; i++) same = ra[i] == ra2[i] && slot[i] == slot2[i];
+        if (!same) {
+            hk_message("unwind_cached: walk differs from libgcc's (%zu frames against %zu)", w.n, v.n);
+            for (size_t i = 0; i < w.n || i < v.n; i++)
+                hk_message("  #%zu %lx %lx", i, i < w.n ? (unsigned long)ra[i] : 0UL,
+                           i < v.n ? (unsigned long)ra2[i] : 0UL);
+            __builtin_trap();
+        }
+    }
+#endif
     return w.exact ? w.n : 0; /* 0 slots: not cacheable (e.g. a signal frame on the way) */
 }
 #endif
@@ -257,13 +293,12 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
      * recorded with no stack instead of recursing or blaming the program. */
     if (hk_own_work) return HK_STACK_UNKNOWN;
-    /* The walk (unwinders, dl_iterate_phdr) must not be under way when another thread forks. */
-    if (!hk_stack_walk_enter()) return HK_STACK_UNKNOWN;
     hk_own_work = true;
-    hk_track_find_own();
     size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
     uint32_t id = 0;
 #if defined(__x86_64__)
+    /* A hit reads this thread's cache and stack only: no walk, so it needs no pass through the
+     * fork gate below (two sequentially consistent atomics on every tracked call). */
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
     hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES && heap != NULL ? hk_stack_cache_set(heap, base) : NULL;
     for (int w = 0; set != NULL && w < HK_STACK_CACHE_WAYS && id == 0; w++) {
@@ -273,10 +308,26 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
         while (i < e->frames && *(const uintptr_t *)(base + e->slot[i]) == e->ra[i]) i++;
         if (i == e->frames) id = e->id;
     }
-    if (id == 0 && set != NULL) {
+    if (id != 0) {
+        hk_own_work = false;
+        return id;
+    }
+#endif
+    /* The walk (unwinders, dl_iterate_phdr) must not be under way when another thread forks. */
+    if (!hk_stack_walk_enter()) {
+        hk_own_work = false;
+        return HK_STACK_UNKNOWN;
+    }
+    hk_track_find_own();
+    /* a frame may be in an object loaded since: remember it past a dlclose; and the rules of the
+     * cached walk are valid for what is loaded now */
+    unsigned long long generation = hk_module_history_note();
+#if defined(__x86_64__)
+    if (set != NULL) {
         uintptr_t ra[HK_STACK_CACHE_FRAMES];
         uint32_t slot[HK_STACK_CACHE_FRAMES];
-        size_t n = hk_unwind_slots(base, ra, slot, max);
+        bool cached = ++heap->stack_cache->misses > HK_UNWIND_CACHED_AFTER;
+        size_t n = hk_unwind_slots(&heap->stack_cache->unwind, cached ? generation : 0, base, ra, slot, max);
         if (n > 0) {
             id = hk_track_keep(ra, n, heap->stack_cache);
             size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;

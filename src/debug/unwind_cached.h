@@ -1,0 +1,44 @@
+/* unwind_cached.h — a stack walker for the tracker's stack-cache misses that remembers, per return
+ * address, how to find the caller's frame (unwind_cached.c): the DWARF call-frame rule of each code
+ * address is worked out once, from the same unwind tables libgcc reads, and kept in a per-thread
+ * table, so walking a frame again is a table look-up and two loads instead of an FDE search and a
+ * CFI program run. It reports exactly the frames libgcc's _Unwind_Backtrace reports, or says it
+ * cannot (a rule it does not model: the caller then walks with libgcc). */
+#ifndef HK_UNWIND_CACHED_H
+#define HK_UNWIND_CACHED_H
+
+#include "core.h"
+
+/* Rules kept per thread, 16 bytes each: 16 KiB, four pages, which a thread that lives for a few
+ * allocations touches all of (4,096 rules made bench/threads' 10,000 short threads pay 16 page
+ * faults each); a rule pushed out is worked out again for about 2,000 instructions. */
+#define HK_UNWIND_RULES_SHIFT 10
+#define HK_UNWIND_RULES ((size_t)1 << HK_UNWIND_RULES_SHIFT)
+
+/* How to get from a frame to its caller's, for one code address. */
+typedef struct hk_unwind_rule_s {
+    uintptr_t pc;       /* the address it was worked out for (a return address); 0 = empty slot */
+    int32_t cfa_offset; /* the frame's CFA (the caller's stack pointer) is rsp or rbp + this */
+    int16_t bp_offset;  /* where the caller's rbp was saved, from the CFA; 0 = rbp is not saved */
+    uint8_t cfa_on_bp;  /* the CFA is rbp-based (else rsp-based) */
+    uint8_t kind;       /* HK_UNWIND_RULE_* in unwind_cached.c */
+} hk_unwind_rule_t;
+
+typedef struct hk_unwind_cache_s {
+    unsigned long long generation; /* the loader's loads + unloads when the rules were worked out */
+    hk_unwind_rule_t rules[HK_UNWIND_RULES];
+} hk_unwind_cache_t;
+
+/* Told each frame as _Unwind_Backtrace tells it: its return address and the CFA of the frame it
+ * called (the return address lies just below it). Returns false to stop the walk. */
+typedef bool (*hk_unwind_frame_fn)(uintptr_t ip, uintptr_t cfa, void *arg);
+
+/* Walk the calling thread's stack from the return address into the caller of this function, with
+ * the rules in `cache`, which are dropped when `generation` (the loader's loads + unloads, from
+ * hk_module_history_note; 0: unknown, walk nothing) is not theirs. Returns false, having perhaps
+ * told some frames already, when a frame's rule is one this walker does not model (a signal frame,
+ * a CFA computed by an expression, code no loaded object holds): walk again with _Unwind_Backtrace then. */
+hk_internal bool hk_unwind_cached(hk_unwind_cache_t *cache, unsigned long long generation, hk_unwind_frame_fn fn,
+                                  void *arg);
+
+#endif /* HK_UNWIND_CACHED_H */
