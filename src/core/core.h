@@ -133,6 +133,9 @@ struct hk_segment_s {
     size_t block_size;         /* huge: bytes usable in the block */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
     int16_t node;              /* the NUMA node it was placed on, HK_NUMA_ANY if none (numa.h) */
+    /* Small and medium: pages [0, committed_pages) are mapped for reading and writing, the rest only
+     * reserved (segment.c commits more as pages are first handed out). */
+    uint16_t committed_pages;
     /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
      * huge segment, room for the one record; and the bytes a huge block was asked for. */
     struct hk_track_rec_s *track;
@@ -199,6 +202,8 @@ extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))
 hk_internal size_t hk_os_page_size(void);
 hk_internal void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped);
 hk_internal void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int extra_flags);
+hk_internal void *hk_os_reserve_aligned(size_t size, size_t align, size_t *mapped);
+hk_internal bool hk_os_commit(void *p, size_t size);
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);
