@@ -1,7 +1,8 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
  * Files, bottom up: os, segmap, meta, page, segment, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
- * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size.
+ * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
+ * pages are first used; shorter when address space is short); a page holds blocks of one size.
  * A page whose blocks are all free goes back in steps, one verb each:
  *   retire  — its heap takes it out of its queues (heap.c, hk_heap_page_retire);
  *   release — it goes back to its segment, free, HK_PAGE_RELEASED (segment.c, hk_segment_page_release);
