@@ -137,6 +137,9 @@ struct hk_segment_s {
     /* Small and medium: pages [0, committed_pages) are mapped for reading and writing, the rest only
      * reserved (segment.c commits more as pages are first handed out). */
     uint16_t committed_pages;
+    /* Free pages whose memory is still resident (released, not purged yet): the owner takes one of
+     * these before it touches fresh memory in another segment. Atomic: read without the lock. */
+    _Atomic uint16_t dirty_pages;
     /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
      * huge segment, room for the one record; and the bytes a huge block was asked for. */
     struct hk_track_rec_s *track;

@@ -183,10 +183,20 @@ static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
  * (unpurged) pages are preferred: they need no page faults. */
 hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     /* The fullest segment that has room: sparse segments then drain and can be unmapped. */
+    /* But first one with a free page still resident (dirty, waiting for the purge delay): reusing
+     * it costs no page faults and no new resident memory, where a fresh page elsewhere would add
+     * to the peak while the dirty one waits to be purged. */
     hk_segment_t *seg = NULL;
-    for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next)
-        if ((seg == NULL || s->used_pages > seg->used_pages) && (!hk_numa_active() || s->node == heap->numa_node))
-            seg = s; /* of the heap's node: a thread that moved to another node leaves the old ones to drain */
+    bool seg_dirty = false;
+    for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next) {
+        if (hk_numa_active() && s->node != heap->numa_node)
+            continue; /* of the heap's node: a thread that moved to another node leaves the old ones to drain */
+        bool dirty = atomic_load_explicit(&s->dirty_pages, memory_order_relaxed) != 0;
+        if (seg == NULL || (dirty && !seg_dirty) || (dirty == seg_dirty && s->used_pages > seg->used_pages)) {
+            seg = s;
+            seg_dirty = dirty;
+        }
+    }
     if (seg == NULL) {
         seg = hk_segment_alloc(heap, kind);
         if (seg == NULL) return NULL;
@@ -198,6 +208,7 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
         if (page->in_use) continue;
         if (!page->is_purged && !page->mem_is_zero) { /* resident already */
             pick = page;
+            atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
             break;
         }
         if (pick == NULL) pick = page;
@@ -238,6 +249,7 @@ static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t 
     page->is_purged = 0;
     page->empty_since = now;
     seg->used_pages--;
+    atomic_fetch_add_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
 }
 
 /* Release an empty page, in no queue of its heap, to its segment. */
@@ -275,6 +287,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
         hk_os_purge(start, area);
         page->is_purged = 1;
         page->mem_is_zero = 1;
+        atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
     }
     return next_due;
 }
