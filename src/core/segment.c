@@ -127,8 +127,11 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     size_t mapped, shift = hk_segment_page_shift(kind);
     hk_segment_t *seg = hk_segment_reserve(shift, &mapped);
     if (seg == NULL) return NULL;
-    /* The header and page 0; in the hardened mode everything, before the guard pages are set. */
-    size_t first = hk_unlikely(hk_secure()) ? mapped : (size_t)1 << shift;
+    /* The header and page 0. Everything at once in the hardened mode (before the guard pages are
+     * set), and where memory is placed by NUMA node: there the kernel interleaves or binds by the
+     * mapping as it is when first touched, and a segment opened piece by piece would get its
+     * transparent huge pages only in the parts opened whole, unevenly spread over the nodes. */
+    size_t first = hk_unlikely(hk_secure() || hk_numa.placeable) ? mapped : (size_t)1 << shift;
     if (!hk_os_commit(seg, first)) {
         hk_segment_unreserve(seg, mapped, 0);
         return NULL;
