@@ -59,10 +59,14 @@ int main(void) {
                  "%zu segments (%zu abandoned), %zu KiB free in pages, %zu KiB free pending",
                  total, live >> 10, s.committed >> 10, s.resident >> 10, s.reserved / MiB, s.segments, s.abandoned,
                  s.free_in_pages >> 10, s.free_pending >> 10);
-        /* Before segments were committed page by page and abandoned pages handed on, 20 to 40
-         * abandoned 4 MiB segments stayed committed for ~1 MiB live (73-107 MiB). */
-        CHECKF(s.committed <= 12 * live + 4 * MiB, "committed %zu KiB for %zu KiB live after %zu threads (bound 12x + 4 MiB)",
+        /* Before segments were committed page by page, 20 to 40 abandoned 4 MiB segments stayed
+         * committed whole for ~1 MiB live (73-107 MiB; 25-32 MiB in this test). How many segments
+         * the live blocks end up in depends on how the threads overlapped (4 to 15 seen under
+         * load), so the bounds are generous: against live bytes, and half of each segment. */
+        CHECKF(s.committed <= 24 * live + 8 * MiB, "committed %zu KiB for %zu KiB live after %zu threads (bound 24x + 8 MiB)",
                s.committed >> 10, live >> 10, total);
+        CHECKF(s.committed <= s.segments * 2 * MiB + MiB, "committed %zu KiB in %zu segments: committed whole, not as used",
+               s.committed >> 10, s.segments);
         CHECKF(s.resident <= 4 * live + 2 * MiB, "resident %zu KiB for %zu KiB live after %zu threads (bound 4x + 2 MiB)",
                s.resident >> 10, live >> 10, total);
     }
