@@ -233,7 +233,12 @@ static hk_heap_t *hk_heap_record_alloc(void) {
         }
     }
     if (heap != NULL) {
-        memset(heap, 0, sizeof *heap);
+        /* Cleared around full_freed, which a remote freer may still bump on a reused record (see
+         * above): that word is cleared atomically, and a late bump only makes a rescan. */
+        size_t at = offsetof(hk_heap_t, full_freed), after = at + sizeof heap->full_freed;
+        memset(heap, 0, at);
+        memset((uint8_t *)heap + after, 0, sizeof *heap - after);
+        atomic_store_explicit(&heap->full_freed, 0, memory_order_relaxed);
         heap->serial = ++hk_state.heap_serial;
         heap->next_heap = hk_state.heaps;
         if (hk_state.heaps) hk_state.heaps->prev_heap = heap;
