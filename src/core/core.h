@@ -1,7 +1,8 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
  * Files, bottom up: os, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
- * Glossary: a segment is a 4 MiB aligned region split into pages; a page holds blocks of one size.
+ * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
+ * pages are first used; shorter when address space is short); a page holds blocks of one size.
  * A page whose blocks are all free goes back in steps, one verb each:
  *   retire  — its heap takes it out of its queues (heap.c, hk_heap_page_retire);
  *   release — it goes back to its segment, free, HK_PAGE_RELEASED (segment.c, hk_segment_page_release);
@@ -137,6 +138,12 @@ struct hk_segment_s {
     size_t block_size;         /* huge: bytes usable in the block */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
     int16_t node;              /* the NUMA node it was placed on, HK_NUMA_ANY if none (numa.h) */
+    /* Small and medium: pages [0, committed_pages) are mapped for reading and writing, the rest only
+     * reserved (segment.c commits more as pages are first handed out). */
+    uint16_t committed_pages;
+    /* Free pages whose memory is still resident (released, not purged yet): the owner takes one of
+     * these before it touches fresh memory in another segment. Atomic: read without the lock. */
+    _Atomic uint16_t dirty_pages;
     /* The tracker's (debug/track.c), opaque here: its table of a record per block, or NULL; in a
      * huge segment, room for the one record; and the bytes a huge block was asked for. */
     struct hk_track_rec_s *track;
@@ -203,6 +210,8 @@ extern __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))
 hk_internal size_t hk_os_page_size(void);
 hk_internal void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped);
 hk_internal void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int extra_flags);
+hk_internal void *hk_os_reserve_aligned(size_t size, size_t align, size_t *mapped);
+hk_internal bool hk_os_commit(void *p, size_t size);
 hk_internal void hk_os_unmap(void *p, size_t size);
 hk_internal void hk_os_purge(void *p, size_t size);
 hk_internal void hk_os_recommit(size_t size);

@@ -24,7 +24,9 @@ hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-ex
  * pays no 4 MiB granule of address space for them, which matters under `ulimit -v`. */
 #define HK_HEAP_STATIC_RECORDS 16
 static _Alignas(hk_heap_t) uint8_t hk_heap_static_bytes[HK_HEAP_STATIC_RECORDS * sizeof(hk_heap_t)];
-static bool hk_heap_static_used;
+/* Handed out in order, one at a time: a record is touched only when a thread needs it, so a
+ * program with one thread keeps ~2 KiB of them resident, not all 38 KiB. */
+static size_t hk_heap_static_used;
 
 /* --------------------------------------------------------------- size classes */
 
@@ -215,14 +217,8 @@ static hk_heap_t *hk_heap_record_alloc(void) {
     hk_heap_t *heap = hk_state.free_heaps;
     if (heap != NULL) {
         hk_state.free_heaps = heap->next_heap;
-    } else if (!hk_heap_static_used) {
-        hk_heap_static_used = true;
-        hk_heap_t *records = (hk_heap_t *)(void *)hk_heap_static_bytes;
-        for (size_t i = 1; i < HK_HEAP_STATIC_RECORDS; i++) {
-            records[i].next_heap = hk_state.free_heaps;
-            hk_state.free_heaps = &records[i];
-        }
-        heap = &records[0];
+    } else if (hk_heap_static_used < HK_HEAP_STATIC_RECORDS) {
+        heap = &((hk_heap_t *)(void *)hk_heap_static_bytes)[hk_heap_static_used++];
     } else {
         /* Heap records are never unmapped: a remote freer may still bump full_freed on a
          * record whose thread is gone, which must stay harmless. */
@@ -237,7 +233,12 @@ static hk_heap_t *hk_heap_record_alloc(void) {
         }
     }
     if (heap != NULL) {
-        memset(heap, 0, sizeof *heap);
+        /* Cleared around full_freed, which a remote freer may still bump on a reused record (see
+         * above): that word is cleared atomically, and a late bump only makes a rescan. */
+        size_t at = offsetof(hk_heap_t, full_freed), after = at + sizeof heap->full_freed;
+        memset(heap, 0, at);
+        memset((uint8_t *)heap + after, 0, sizeof *heap - after);
+        atomic_store_explicit(&heap->full_freed, 0, memory_order_relaxed);
         heap->serial = ++hk_state.heap_serial;
         heap->next_heap = hk_state.heaps;
         if (hk_state.heaps) hk_state.heaps->prev_heap = heap;

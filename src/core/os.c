@@ -50,8 +50,8 @@ void hk_os_account(intptr_t reserved, intptr_t committed) {
  * the program is killed for touching; RLIMIT_AS and RLIMIT_DATA are the kernel's to enforce. The
  * library's own sparse tables (meta.c) are reserved with MAP_NORESERVE: touched a little at a time,
  * and no caller could be told NULL for them anyway. */
-static void *hk_os_mmap(void *hint, size_t size, int extra_flags) {
-    void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
+static void *hk_os_mmap(void *hint, size_t size, int extra_flags, int prot) {
+    void *p = mmap(hint, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -66,8 +66,8 @@ static void *hk_os_reserve(size_t size) {
 static _Atomic uintptr_t hk_os_lowest;
 
 /* Exactly [at, at+size), or NULL. */
-static uint8_t *hk_os_mmap_at(uintptr_t at, size_t size, int extra_flags) {
-    uint8_t *p = hk_os_mmap((void *)at, size, MAP_FIXED_NOREPLACE | extra_flags);
+static uint8_t *hk_os_mmap_at(uintptr_t at, size_t size, int extra_flags, int prot) {
+    uint8_t *p = hk_os_mmap((void *)at, size, MAP_FIXED_NOREPLACE | extra_flags, prot);
     if (p != NULL && (uintptr_t)p != at) { /* an old kernel that took the address as a hint */
         munmap(p, size);
         p = NULL;
@@ -79,25 +79,29 @@ static uint8_t *hk_os_mmap_at(uintptr_t at, size_t size, int extra_flags) {
  * alone, and if it is not aligned, try the aligned address just below it (with top-down
  * placement the gap usually goes on there), then the one below everything mapped so far (the
  * gaps between aligned mappings are too short for another). */
-static uint8_t *hk_os_map_aligned_tight(size_t size, size_t align, int extra_flags) {
-    uint8_t *p = hk_os_mmap(NULL, size, extra_flags);
+static uint8_t *hk_os_map_aligned_tight(size_t size, size_t align, int extra_flags, int prot) {
+    uint8_t *p = hk_os_mmap(NULL, size, extra_flags, prot);
     if (p == NULL || ((uintptr_t)p & (align - 1)) == 0) return p;
     uintptr_t below = (uintptr_t)p & ~(uintptr_t)(align - 1);
     munmap(p, size);
-    p = hk_os_mmap_at(below, size, extra_flags);
+    p = hk_os_mmap_at(below, size, extra_flags, prot);
     uintptr_t lowest = atomic_load_explicit(&hk_os_lowest, memory_order_relaxed);
-    if (p == NULL && lowest > size + align) p = hk_os_mmap_at((lowest - size) & ~(uintptr_t)(align - 1), size, extra_flags);
+    if (p == NULL && lowest > size + align)
+        p = hk_os_mmap_at((lowest - size) & ~(uintptr_t)(align - 1), size, extra_flags, prot);
     return p;
 }
 
 /* Map size bytes aligned to align (a power of two >= the page size) by over-mapping and
  * trimming the ends; *mapped receives the size mapped (size rounded up to pages). */
+static void *hk_os_map_aligned_prot(size_t size, size_t align, size_t *mapped, int extra_flags, int prot);
+
 void *hk_os_map_aligned(size_t size, size_t align, size_t *mapped) {
-    return hk_os_map_aligned_flags(size, align, mapped, 0);
+    return hk_os_map_aligned_prot(size, align, mapped, 0, PROT_READ | PROT_WRITE);
 }
 
-/* The same, with extra mmap flags (meta.c's MAP_NORESERVE). */
-void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int extra_flags) {
+/* The same, with extra mmap flags (meta.c's MAP_NORESERVE) and the protection (PROT_NONE: a
+ * reservation, counted as reserved but not committed). */
+static void *hk_os_map_aligned_prot(size_t size, size_t align, size_t *mapped, int extra_flags, int prot) {
     int saved_errno = errno; /* a refused hint (EEXIST) is not the caller's business */
     size_t ps = hk_os_page_size();
     if (align < ps) align = ps;
@@ -109,21 +113,21 @@ void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int ext
     uintptr_t hint = atomic_load_explicit(&next_hint, memory_order_relaxed);
     uint8_t *p = NULL;
     if (hint != 0 && (hint & (align - 1)) == 0) {
-        p = hk_os_mmap((void *)hint, size, MAP_FIXED_NOREPLACE | extra_flags);
+        p = hk_os_mmap((void *)hint, size, MAP_FIXED_NOREPLACE | extra_flags, prot);
         if (p != NULL && ((uintptr_t)p & (align - 1)) != 0) {
             munmap(p, size);
             p = NULL;
         }
     }
     if (p == NULL) {
-        uint8_t *raw = hk_os_mmap(NULL, size + align, extra_flags);
+        uint8_t *raw = hk_os_mmap(NULL, size + align, extra_flags, prot);
         if (raw != NULL) {
             p = (uint8_t *)hk_align_up((uintptr_t)raw, align);
             size_t head = (size_t)(p - raw), tail = align - head;
             if (head) munmap(raw, head);
             if (tail) munmap(p + size, tail);
         } else if (errno == ENOMEM) {
-            p = hk_os_map_aligned_tight(size, align, extra_flags);
+            p = hk_os_map_aligned_tight(size, align, extra_flags, prot);
         }
         if (p == NULL) {
             errno = ENOMEM;
@@ -133,10 +137,33 @@ void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int ext
     atomic_store_explicit(&next_hint, (uintptr_t)p + hk_align_up(size, align), memory_order_relaxed);
     uintptr_t lowest = atomic_load_explicit(&hk_os_lowest, memory_order_relaxed);
     if (lowest == 0 || (uintptr_t)p < lowest) atomic_store_explicit(&hk_os_lowest, (uintptr_t)p, memory_order_relaxed);
-    hk_os_account((intptr_t)size, (intptr_t)size);
+    hk_os_account((intptr_t)size, prot == PROT_NONE ? 0 : (intptr_t)size);
     *mapped = size;
     errno = saved_errno;
     return p;
+}
+
+/* Address space only, aligned: PROT_NONE, so neither touched nor charged to the kernel's commit
+ * accounting until hk_os_commit opens a part of it (segment.c commits a segment's pages as they
+ * are first handed out). Still counted by RLIMIT_AS, like any mapping. */
+void *hk_os_reserve_aligned(size_t size, size_t align, size_t *mapped) {
+    return hk_os_map_aligned_prot(size, align, mapped, 0, PROT_NONE);
+}
+
+void *hk_os_map_aligned_flags(size_t size, size_t align, size_t *mapped, int extra_flags) {
+    return hk_os_map_aligned_prot(size, align, mapped, extra_flags, PROT_READ | PROT_WRITE);
+}
+
+/* Open [p, p+size) of a reservation for reading and writing (the kernel charges it to the commit
+ * limit now, and may refuse: false, errno ENOMEM). */
+bool hk_os_commit(void *p, size_t size) {
+    if (size == 0) return true;
+    if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0) {
+        errno = ENOMEM;
+        return false;
+    }
+    hk_os_account(0, (intptr_t)size);
+    return true;
 }
 
 void hk_os_unmap(void *p, size_t size) {

@@ -71,7 +71,7 @@ void hk_secure_guard_segment(hk_segment_t *seg) {
     size_t header = hk_segment_header_size(seg->page_count);
     bool ok = true;
     if (records + ps <= header) ok = hk_os_guard((uint8_t *)seg + header - ps, ps);
-    ok = hk_os_guard((uint8_t *)seg + HK_SEGMENT_SIZE - ps, ps) && ok;
+    ok = hk_os_guard((uint8_t *)seg + seg->size - ps, ps) && ok; /* a short segment (segment.c) ends early */
     if (!ok) hk_message("HEAPKIT_SECURE: mprotect refused a guard page of segment %p (errno %d)", (void *)seg, errno);
 }
 

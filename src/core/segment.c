@@ -89,27 +89,70 @@ static void hk_seglist_reorder(hk_heap_t *heap, hk_segment_t *seg) {
     hk_seglist_push(heap, seg, seg->used_pages < seg->page_count);
 }
 
+/* Segments are reserved whole (4 MiB of address space, PROT_NONE) and committed a page at a time as
+ * pages are first handed out, doubling what is open each time (1, 2, 4, ... pages: a handful of
+ * mprotect calls per segment), so committed memory follows use: a segment an exited thread left
+ * with a few live blocks costs its touched pages, not 4 MiB (docs/architecture.md). */
+static bool hk_segment_commit_to(hk_segment_t *seg, uint32_t pages) {
+    if (pages <= seg->committed_pages) return true;
+    size_t from = (size_t)seg->committed_pages << seg->page_shift, to = (size_t)pages << seg->page_shift;
+    if (to > seg->size) to = seg->size;
+    if (!hk_os_commit((uint8_t *)seg + from, to - from)) return false;
+    seg->committed_pages = (uint16_t)pages;
+    return true;
+}
+
+/* The least a segment may be reserved as when address space is short (ulimit -v): two pages. */
+static size_t hk_segment_least(size_t shift) { return (size_t)2 << shift; }
+
+/* Reserve a segment, whole if the address space allows, else the biggest power-of-two prefix of
+ * it down to two pages (a segment of fewer pages): under `ulimit -v` the last few MiB before the
+ * limit are still handed out, instead of failing for want of a whole 4 MiB. */
+static hk_segment_t *hk_segment_reserve(size_t shift, size_t *mapped) {
+    for (size_t size = HK_SEGMENT_SIZE; size >= hk_segment_least(shift); size /= 2) {
+        hk_segment_t *seg = hk_os_reserve_aligned(size, HK_SEGMENT_SIZE, mapped);
+        if (seg != NULL) return seg;
+    }
+    return NULL;
+}
+
+/* Give back a reservation of which the first `committed` bytes were committed (unmapping
+ * subtracts all of it from both counts). */
+static void hk_segment_unreserve(hk_segment_t *seg, size_t mapped, size_t committed) {
+    hk_os_recommit(mapped - committed);
+    hk_os_unmap(seg, mapped);
+}
+
 static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
-    size_t mapped;
-    hk_segment_t *seg = hk_os_map_aligned(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mapped);
+    size_t mapped, shift = hk_segment_page_shift(kind);
+    hk_segment_t *seg = hk_segment_reserve(shift, &mapped);
     if (seg == NULL) return NULL;
+    /* The header and page 0. Everything at once in the hardened mode (before the guard pages are
+     * set), and where memory is placed by NUMA node: there the kernel interleaves or binds by the
+     * mapping as it is when first touched, and a segment opened piece by piece would get its
+     * transparent huge pages only in the parts opened whole, unevenly spread over the nodes. */
+    size_t first = hk_unlikely(hk_secure() || hk_numa.placeable) ? mapped : (size_t)1 << shift;
+    if (!hk_os_commit(seg, first)) {
+        hk_segment_unreserve(seg, mapped, 0);
+        return NULL;
+    }
     /* The heap's node (HK_NUMA_ANY on one node: no call), before the header's first touch. */
     if (hk_numa.placeable) hk_numa_place(seg, mapped, heap->numa_node, false);
     seg->node = (int16_t)heap->numa_node;
     if (!hk_segmap_cover((uintptr_t)seg, mapped)) {
-        hk_os_unmap(seg, mapped);
+        hk_segment_unreserve(seg, mapped, first);
         return NULL;
     }
-    size_t shift = hk_segment_page_shift(kind);
     seg->page_shift = (uint32_t)shift;
     seg->kind = kind;
-    seg->page_count = (uint32_t)(HK_SEGMENT_SIZE >> shift);
+    seg->page_count = (uint32_t)(mapped >> shift);
+    seg->committed_pages = (uint16_t)(first >> shift);
     seg->used_pages = 0;
     seg->size = mapped;
     for (uint32_t i = 0; i < seg->page_count; i++) seg->pages[i].mem_is_zero = 1; /* fresh from mmap */
     if (hk_unlikely(hk_secure())) hk_secure_guard_segment(seg);
     if (!hk_hook_segment_mapped(seg)) {
-        hk_os_unmap(seg, mapped);
+        hk_segment_unreserve(seg, mapped, first);
         return NULL;
     }
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
@@ -126,6 +169,8 @@ static void hk_segment_unmap(hk_segment_t *seg) {
             hk_page_area(&seg->pages[i], &area);
             purged += area;
         }
+    size_t open = (size_t)seg->committed_pages << seg->page_shift;
+    if (open < seg->size) purged += seg->size - open; /* never committed */
     hk_os_recommit(purged & ~(hk_os_page_size() - 1)); /* unmap subtracts the whole region */
     hk_hook_segment_unmapped(seg);
     hk_os_unmap(seg, seg->size);
@@ -141,10 +186,20 @@ static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
  * (unpurged) pages are preferred: they need no page faults. */
 hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     /* The fullest segment that has room: sparse segments then drain and can be unmapped. */
+    /* But first one with a free page still resident (dirty, waiting for the purge delay): reusing
+     * it costs no page faults and no new resident memory, where a fresh page elsewhere would add
+     * to the peak while the dirty one waits to be purged. */
     hk_segment_t *seg = NULL;
-    for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next)
-        if ((seg == NULL || s->used_pages > seg->used_pages) && (!hk_numa_active() || s->node == heap->numa_node))
-            seg = s; /* of the heap's node: a thread that moved to another node leaves the old ones to drain */
+    bool seg_dirty = false;
+    for (hk_segment_t *s = heap->segments[kind]; s != NULL && s->used_pages < s->page_count; s = s->next) {
+        if (hk_numa_active() && s->node != heap->numa_node)
+            continue; /* of the heap's node: a thread that moved to another node leaves the old ones to drain */
+        bool dirty = atomic_load_explicit(&s->dirty_pages, memory_order_relaxed) != 0;
+        if (seg == NULL || (dirty && !seg_dirty) || (dirty == seg_dirty && s->used_pages > seg->used_pages)) {
+            seg = s;
+            seg_dirty = dirty;
+        }
+    }
     if (seg == NULL) {
         seg = hk_segment_alloc(heap, kind);
         if (seg == NULL) return NULL;
@@ -156,6 +211,7 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
         if (page->in_use) continue;
         if (!page->is_purged && !page->mem_is_zero) { /* resident already */
             pick = page;
+            atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
             break;
         }
         if (pick == NULL) pick = page;
@@ -163,6 +219,16 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     if (pick == NULL) { /* cannot happen: the segment was chosen for having a free page */
         hk_segment_unlock(seg);
         return NULL;
+    }
+    uint32_t index = (uint32_t)(pick - seg->pages);
+    if (index >= seg->committed_pages) {
+        uint32_t want = 2u * seg->committed_pages;
+        if (want < index + 1) want = index + 1;
+        if (want > seg->page_count) want = seg->page_count;
+        if (!hk_segment_commit_to(seg, want) && !hk_segment_commit_to(seg, index + 1)) {
+            hk_segment_unlock(seg);
+            return NULL; /* the kernel refused to commit: malloc says ENOMEM */
+        }
     }
     size_t area;
     hk_page_area(pick, &area);
@@ -191,6 +257,7 @@ static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t 
     page->is_purged = 0;
     page->empty_since = now;
     seg->used_pages--;
+    atomic_fetch_add_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
 }
 
 /* Release an empty page, in no queue of its heap, to its segment. */
@@ -232,6 +299,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
         hk_page_decay_purged(area);
         page->is_purged = 1;
         page->mem_is_zero = 1;
+        atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
     }
     return next_due;
 }

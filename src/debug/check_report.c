@@ -25,7 +25,7 @@ static struct {
     unsigned written; /* files of this process so far */
     hk_buf_t buf;
     char text[HK_CHECK_REPORT_BYTES];
-} hk_creport = {.lock = PTHREAD_MUTEX_INITIALIZER, .buf = {hk_creport.text, sizeof hk_creport.text, 0}};
+} hk_creport = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* all zero bytes with glibc: in .bss, untouched until a report */
 
 static void hk_cout(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hk_cout(const char *fmt, ...) {
@@ -216,7 +216,7 @@ static void hk_check_report_plain(const hk_check_error_t *e) {
 void hk_check_report(const hk_check_error_t *e) {
     atomic_fetch_add_explicit(&hk_state.heap_errors, 1, memory_order_relaxed);
     pthread_mutex_lock(&hk_creport.lock);
-    hk_creport.buf.len = 0;
+    hk_creport.buf = (hk_buf_t){hk_creport.text, sizeof hk_creport.text, 0};
     const char *dir = hk_state.options.check_dir;
     if (dir == NULL) {
         hk_creport.fd = hk_report_fd();

@@ -142,7 +142,7 @@ static struct {
     int fd;
     hk_buf_t buf;
     char text[HK_REPORT_BUFFER_BYTES];
-} hk_report = {.buf = {hk_report.text, sizeof hk_report.text, 0}};
+} hk_report; /* zero, so in .bss: untouched (not resident) in a process that never reports */
 
 static void hk_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hk_out(const char *fmt, ...) {
@@ -262,7 +262,7 @@ static void hk_report_plain(hk_leak_result_t *r) {
 }
 
 void hk_leak_report(hk_leak_result_t *r) {
-    hk_report.buf.len = 0;
+    hk_report.buf = (hk_buf_t){hk_report.text, sizeof hk_report.text, 0};
     const char *dir = hk_state.options.leak_dir;
     if (dir == NULL) {
         hk_report.fd = hk_report_fd(); /* stderr as it was at start: the program may have closed it */
