@@ -5,15 +5,7 @@
 #include <pthread.h>
 #include "check_util.h"
 
-CK_FN static int descend(volatile char *prev, int depth) {
-    volatile char frame[512];
-    frame[0] = (char)depth;
-    frame[511] = prev != NULL ? prev[0] : 0;
-    if (depth == -1) return 0; /* never: the recursion has no end the compiler can see */
-    return descend(frame, depth + 1) + frame[1];
-}
-
-CK_FN static void *worker(void *arg) { return (void *)(long)descend(arg, 0); }
+CK_FN static void *worker(void *arg) { return (void *)(long)ck_descend(arg, 0); }
 
 int main(void) {
     pthread_t t;

@@ -6,17 +6,9 @@
 #include <stdlib.h>
 #include "check_util.h"
 
-CK_FN static int descend(volatile char *prev, int depth) {
-    volatile char frame[512];
-    frame[0] = (char)depth;
-    frame[511] = prev != NULL ? prev[0] : 0;
-    if (depth == -1) return 0; /* never: the recursion has no end the compiler can see */
-    return descend(frame, depth + 1) + frame[1];
-}
-
 CK_FN static void *worker(void *arg) {
     free(ck_launder(malloc(100)));
-    return (void *)(long)descend(arg, 0);
+    return (void *)(long)ck_descend(arg, 0);
 }
 
 int main(void) {
