@@ -15,6 +15,7 @@
 
 #include "check_kinds.h" /* the kinds and their names, shared with the library (src/debug) */
 #include "leak_report.h"
+#include "raw_records.h"
 #include "symbolize.h"
 #include "xalloc.h"
 
@@ -37,32 +38,7 @@ struct check_error {
 
 static char *field_text(const char *s)
 {
-    return strcmp(s, "-") == 0 ? NULL : strdup(s);
-}
-
-/* Splits a line at TABs in place; returns the number of fields. */
-static size_t split(char *line, char **f, size_t max)
-{
-    size_t n = 0;
-    for (char *s = line; n < max;) {
-        f[n++] = s;
-        char *tab = strchr(s, '\t');
-        if (tab == NULL)
-            break;
-        *tab = '\0';
-        s = tab + 1;
-    }
-    return n;
-}
-
-static bool parse_frame(const char *s, struct raw_frame *fr)
-{
-    char *end;
-    fr->module = strtol(s, &end, 10);
-    if (*end != ':')
-        return false;
-    fr->addr = strtoull(end + 1, &end, 16);
-    return *end == '\0';
+    return strcmp(s, "-") == 0 ? NULL : xstrdup(s);
 }
 
 /* Reads one file; false (with a message) if it is not a heap-error report of version 1. */
@@ -76,42 +52,35 @@ static bool read_error(struct check_error *e, const char *path)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    size_t lineno = 0;
+    size_t lineno = 0, module_cap = 0, stack_cap = 0;
     bool ok = true;
     while (ok && (len = getline(&line, &cap, f)) > 0) {
         lineno++;
         if (line[len - 1] == '\n')
             line[--len] = '\0';
-        char *fld[64];
-        size_t n = split(line, fld, 64);
+        char *fld[80]; /* a stack record: its id and up to 64 frames, with room */
+        size_t n = record_fields(line, fld, 80);
         if (lineno == 1) {
             ok = n >= 2 && strcmp(fld[0], "heapkit-check") == 0 && strcmp(fld[1], "1") == 0;
         } else if (strcmp(fld[0], "pid") == 0 && n >= 2) {
             e->pid = strtol(fld[1], NULL, 10);
         } else if (strcmp(fld[0], "exe") == 0 && n >= 2) {
-            e->exe = strdup(fld[1]);
+            e->exe = xstrdup(fld[1]);
         } else if (strcmp(fld[0], "module") == 0 && n >= 4) {
             size_t i = strtoul(fld[1], NULL, 10);
             if (i > 1u << 20) {
                 ok = false;
                 break;
             }
-            if (i >= e->module_count) {
-                e->modules = xrealloc(e->modules, (i + 1) * sizeof *e->modules);
-                memset(e->modules + e->module_count, 0, (i + 1 - e->module_count) * sizeof *e->modules);
-                e->module_count = i + 1;
-            }
+            while (e->module_count <= i)
+                record_push(&e->modules, &e->module_count, &module_cap, sizeof *e->modules);
+            free(e->modules[i].path);
             e->modules[i].bias = strtoull(fld[2], NULL, 16);
-            e->modules[i].path = strdup(fld[3]);
+            e->modules[i].path = xstrdup(fld[3]);
         } else if (strcmp(fld[0], "stack") == 0 && n >= 2) {
-            e->stacks = xrealloc(e->stacks, (e->stack_count + 1) * sizeof *e->stacks);
-            struct raw_stack *st = &e->stacks[e->stack_count++];
-            st->id = strtoull(fld[1], NULL, 10);
-            st->depth = 0;
-            st->frames = xcalloc(1, (n - 2) * sizeof *st->frames);
-            for (size_t i = 2; i < n; i++)
-                if (parse_frame(fld[i], &st->frames[st->depth]))
-                    st->depth++;
+            struct raw_stack st;
+            if (record_stack(fld + 1, n - 1, &st))
+                *(struct raw_stack *)record_push(&e->stacks, &e->stack_count, &stack_cap, sizeof st) = st;
         } else if (strcmp(fld[0], "error") == 0 && n >= 16) {
             e->has_error = true;
             e->kind = hk_err_kind_of(fld[1]);
@@ -133,6 +102,7 @@ static bool read_error(struct check_error *e, const char *path)
     }
     free(line);
     fclose(f);
+    raw_stacks_sort(e->stacks, e->stack_count);
     if (!ok || !e->has_error)
         fprintf(stderr, "heapkit: %s is not a readable heap-error report%s\n", path,
                 ok ? " (cut short before its error line)" : "");
@@ -157,10 +127,7 @@ static void clear_error(struct check_error *e)
 
 static const struct raw_stack *find_stack(const struct check_error *e, uint64_t id)
 {
-    for (size_t i = 0; i < e->stack_count; i++)
-        if (e->stacks[i].id == id)
-            return &e->stacks[i];
-    return NULL;
+    return raw_stacks_find(e->stacks, e->stack_count, id);
 }
 
 /* "check.<pid>.<n>.raw" */
