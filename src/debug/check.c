@@ -158,6 +158,15 @@ static const uint8_t *hk_check_last_not(const uint8_t *lo, const uint8_t *hi, ui
     return NULL;
 }
 
+/* Reports `size` bytes written from `first` on, where the block's pattern says nothing was. */
+static void hk_check_report_write(const hk_check_error_t *base, hk_err_kind_t kind, const uint8_t *first, size_t size) {
+    hk_check_error_t e = *base;
+    e.kind = kind;
+    e.addr = (uintptr_t)first;
+    e.access_size = size;
+    hk_check_report(&e);
+}
+
 /* Check a live or quarantined block's canaries (and a quarantined one's pattern); report what is
  * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
 static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const char *where) {
@@ -175,31 +184,19 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
         base.access_thread = hk_check_thread();
     }
     if (left != NULL) {
-        hk_check_error_t e = base;
-        e.kind = HK_ERR_UNDERFLOW_WRITE;
-        e.addr = (uintptr_t)left;
-        e.access_size = (size_t)(user - left);
-        hk_check_report(&e);
+        hk_check_report_write(&base, HK_ERR_UNDERFLOW_WRITE, left, (size_t)(user - left));
         memset(zone_lo, HK_CHECK_REDZONE_BYTE, (size_t)(user - zone_lo)); /* reported once */
         ok = false;
     }
     if (right != end) {
-        hk_check_error_t e = base;
-        e.kind = HK_ERR_OVERFLOW_WRITE;
-        e.addr = (uintptr_t)right;
         const uint8_t *last = hk_check_last_not(right, end, HK_CHECK_REDZONE_BYTE);
-        e.access_size = (size_t)(last - right) + 1;
-        hk_check_report(&e);
+        hk_check_report_write(&base, HK_ERR_OVERFLOW_WRITE, right, (size_t)(last - right) + 1);
         memset(user_end, HK_CHECK_REDZONE_BYTE, (size_t)(end - user_end));
         ok = false;
     }
     if (freed != user_end) {
-        hk_check_error_t e = base;
-        e.kind = HK_ERR_FREED_WRITE;
-        e.addr = (uintptr_t)freed;
         const uint8_t *last = hk_check_last_not(freed, user_end, HK_CHECK_FREED_BYTE);
-        e.access_size = (size_t)(last - freed) + 1;
-        hk_check_report(&e);
+        hk_check_report_write(&base, HK_ERR_FREED_WRITE, freed, (size_t)(last - freed) + 1);
         memset(user, HK_CHECK_FREED_BYTE, h->size);
         ok = false;
     }
