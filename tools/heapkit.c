@@ -457,12 +457,25 @@ static struct run_options parse_run(int argc, char **argv)
 
 /* --- the environment ----------------------------------------------------------------------- */
 
+/* Sets one variable for the program; an option not given (value NULL) sets nothing. */
 static void set_env(const char *name, const char *value, bool verbose)
 {
+    if (value == NULL)
+        return;
     if (setenv(name, value, 1) != 0)
         die(1, "cannot set %s: %s", name, strerror(errno));
     if (verbose)
         fprintf(stderr, "heapkit: %s=%s\n", name, value);
+}
+
+/* A signal option as its number; none (0) sets nothing. */
+static void set_env_signal(const char *name, int sig, bool verbose)
+{
+    if (sig == 0)
+        return;
+    char number[16];
+    snprintf(number, sizeof number, "%d", sig);
+    set_env(name, number, verbose);
 }
 
 /* The stats file is made absolute here, so a program that changes directory still writes it
@@ -492,8 +505,7 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
         set_env("HEAPKIT_STATS_FILE", file, o->verbose);
         free(file);
     }
-    if (o->purge_delay != NULL)
-        set_env("HEAPKIT_PURGE_DELAY", o->purge_delay, o->verbose);
+    set_env("HEAPKIT_PURGE_DELAY", o->purge_delay, o->verbose);
     if (o->verbose)
         set_env("HEAPKIT_VERBOSE", "1", o->verbose);
     /* Each process that loads the library leaves loaded.PID there (src/base/options.c). */
@@ -502,36 +514,20 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
         set_env("HEAPKIT_LEAKS", "1", o->verbose);
         set_env("HEAPKIT_LEAK_DIR", leak_dir, o->verbose);
     }
-    if (o->stack_depth != NULL)
-        set_env("HEAPKIT_STACK_DEPTH", o->stack_depth, o->verbose);
-    if (o->leak_signal != 0) {
-        char number[16];
-        snprintf(number, sizeof number, "%d", o->leak_signal);
-        set_env("HEAPKIT_LEAK_SIGNAL", number, o->verbose);
-    }
+    set_env("HEAPKIT_STACK_DEPTH", o->stack_depth, o->verbose);
+    set_env_signal("HEAPKIT_LEAK_SIGNAL", o->leak_signal, o->verbose);
     if (o->profile != NULL) { /* the profiles go to the run's directory first (profile_collect) */
         set_env("HEAPKIT_PROFILE", o->profile, o->verbose);
         set_env("HEAPKIT_PROFILE_DIR", run_dir, o->verbose);
-        if (o->profile_rate != NULL)
-            set_env("HEAPKIT_PROFILE_RATE", o->profile_rate, o->verbose);
-        if (o->profile_signal != 0) {
-            char number[16];
-            snprintf(number, sizeof number, "%d", o->profile_signal);
-            set_env("HEAPKIT_PROFILE_SIGNAL", number, o->verbose);
-        }
+        set_env("HEAPKIT_PROFILE_RATE", o->profile_rate, o->verbose);
+        set_env_signal("HEAPKIT_PROFILE_SIGNAL", o->profile_signal, o->verbose);
     }
-    if (o->check != NULL)
-        set_env("HEAPKIT_CHECK", o->check, o->verbose);
-    if (o->check_side != NULL)
-        set_env("HEAPKIT_CHECK_SIDE", o->check_side, o->verbose);
-    if (o->quarantine_bytes != NULL)
-        set_env("HEAPKIT_QUARANTINE_BYTES", o->quarantine_bytes, o->verbose);
-    if (o->quarantine_count != NULL)
-        set_env("HEAPKIT_QUARANTINE_COUNT", o->quarantine_count, o->verbose);
-    if (o->sample_guard != NULL)
-        set_env("HEAPKIT_SAMPLE_GUARD", o->sample_guard, o->verbose);
-    if (o->on_error != NULL)
-        set_env("HEAPKIT_ON_ERROR", o->on_error, o->verbose);
+    set_env("HEAPKIT_CHECK", o->check, o->verbose);
+    set_env("HEAPKIT_CHECK_SIDE", o->check_side, o->verbose);
+    set_env("HEAPKIT_QUARANTINE_BYTES", o->quarantine_bytes, o->verbose);
+    set_env("HEAPKIT_QUARANTINE_COUNT", o->quarantine_count, o->verbose);
+    set_env("HEAPKIT_SAMPLE_GUARD", o->sample_guard, o->verbose);
+    set_env("HEAPKIT_ON_ERROR", o->on_error, o->verbose);
     if (o->check != NULL || o->sample_guard != NULL)
         set_env("HEAPKIT_CHECK_DIR", run_dir, o->verbose);
 }
