@@ -320,8 +320,8 @@ hk_internal void hk_buf_bytes(hk_buf_t *b, size_t bytes); /* "12.5 MiB" */
 /* Room for one number as text (hk_buf_bytes's "1023.9 KiB", a ratio): 20 digits and a unit at most. */
 #define HK_NUMBER_TEXT 32
 hk_internal void hk_buf_flush(hk_buf_t *b, int fd); /* write what b holds to fd; b is empty after */
-/* hk_buf_vprintf into a buffer that streams to fd: flushed first when the text would not fit. */
-hk_internal void hk_buf_vprintf_to(hk_buf_t *b, int fd, const char *fmt, va_list ap);
+/* hk_buf_printf into a buffer that streams to fd: flushed first when the text would not fit. */
+hk_internal void hk_buf_printf_to(hk_buf_t *b, int fd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 hk_internal void hk_write_all(int fd, const char *s, size_t n);
 /* "heapkit: ..." on stderr; hk_error also aborts when HEAPKIT_ON_ERROR=abort */
 hk_internal void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -388,17 +388,19 @@ void hk_buf_bytes(hk_buf_t *b, size_t bytes) {
 
 /* Append to a buffer that streams to fd: a text that does not fit (with its NUL) is formatted
  * again after what came before it is written out. The reports' writers all go through it. */
-void hk_buf_vprintf_to(hk_buf_t *b, int fd, const char *fmt, va_list ap) {
+void hk_buf_printf_to(hk_buf_t *b, int fd, const char *fmt, ...) {
     size_t before = b->len;
-    va_list again;
-    va_copy(again, ap);
+    va_list ap;
+    va_start(ap, fmt);
     hk_buf_vprintf(b, fmt, ap);
+    va_end(ap);
     if (b->len >= b->cap) {
         b->len = before;
         hk_buf_flush(b, fd);
-        hk_buf_vprintf(b, fmt, again);
+        va_start(ap, fmt);
+        hk_buf_vprintf(b, fmt, ap);
+        va_end(ap);
     }
-    va_end(again);
 }
 
 /* Write what b holds to fd and empty it, so one fixed buffer carries a text of any length. */

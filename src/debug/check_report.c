@@ -27,13 +27,8 @@ static struct {
     char text[HK_CHECK_REPORT_BYTES];
 } hk_creport = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* all zero bytes with glibc: in .bss, untouched until a report */
 
-static void hk_cout(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void hk_cout(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    hk_buf_vprintf_to(&hk_creport.buf, hk_creport.fd, fmt, ap);
-    va_end(ap);
-}
+/* Text to the report, through its buffer. */
+#define hk_cout(...) hk_buf_printf_to(&hk_creport.buf, hk_creport.fd, __VA_ARGS__)
 
 size_t hk_check_error_count(void) { return atomic_load_explicit(&hk_state.heap_errors, memory_order_relaxed); }
 

@@ -144,13 +144,8 @@ static struct {
     char text[HK_REPORT_BUFFER_BYTES];
 } hk_report; /* zero, so in .bss: untouched (not resident) in a process that never reports */
 
-static void hk_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void hk_out(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    hk_buf_vprintf_to(&hk_report.buf, hk_report.fd, fmt, ap);
-    va_end(ap);
-}
+/* Text to the report, through its buffer. */
+#define hk_out(...) hk_buf_printf_to(&hk_report.buf, hk_report.fd, __VA_ARGS__)
 
 static const hk_module_t *hk_module_of(const hk_leak_result_t *r, uintptr_t pc) {
     for (size_t i = 0; i < r->module_count; i++)

@@ -31,13 +31,8 @@ static struct {
     size_t paths_used;
 } hk_out_state;
 
-static void hk_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void hk_out(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    hk_buf_vprintf_to(&hk_out_state.buf, hk_out_state.fd, fmt, ap);
-    va_end(ap);
-}
+/* Text to the report, through its buffer. */
+#define hk_out(...) hk_buf_printf_to(&hk_out_state.buf, hk_out_state.fd, __VA_ARGS__)
 
 /* A TAB and a number, in decimal or hex, straight into the buffer: the sites' and stacks' lines
  * are most of a profile, and going through the formatter for each field costs ten times more. */
