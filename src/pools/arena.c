@@ -307,9 +307,14 @@ static void *hk_arena_bump(hk_arena_t *a, size_t size, size_t align) {
     return hk_arena_grow(a, size, align);
 }
 
+/* An allocation's memory: bumped in a chunk, or under heap checking a checked block of its own. */
+static void *hk_arena_take(hk_arena_t *a, size_t size, size_t align) {
+    return a->slow & HK_ARENA_SLOW_BLOCKS ? hk_arena_checked_block(a, size, align) : hk_arena_bump(a, size, align);
+}
+
 static hk_noinline void *hk_arena_alloc_slow(hk_arena_t *a, size_t size, size_t align, const char *who) {
     if (!hk_arena_enter(a, who)) return NULL;
-    void *p = a->slow & HK_ARENA_SLOW_BLOCKS ? hk_arena_checked_block(a, size, align) : hk_arena_bump(a, size, align);
+    void *p = hk_arena_take(a, size, align);
     hk_arena_leave(a);
     return p;
 }
@@ -386,21 +391,9 @@ HK_API char *hk_arena_vprintf(hk_arena_t *a, const char *fmt, va_list ap) {
     if (!hk_arena_enter(a, "hk_arena_printf")) return NULL;
     va_list again;
     va_copy(again, ap);
-    if (a->slow & HK_ARENA_SLOW_BLOCKS) { /* a checked block of the right size */
-        size_t n = hk_format(NULL, 0, fmt, ap);
-        char *s = n == SIZE_MAX ? NULL : hk_arena_checked_block(a, n + 1, 1);
-        if (s != NULL) {
-            hk_format(s, n + 1, fmt, again);
-            s[n] = '\0';
-        } else {
-            errno = ENOMEM;
-        }
-        va_end(again);
-        hk_arena_leave(a);
-        return s;
-    }
     uintptr_t p = a->cur;
-    size_t room = a->limit - p;
+    /* Heap checking: nothing in place, the text gets a checked block of its own (hk_arena_take). */
+    size_t room = a->slow & HK_ARENA_SLOW_BLOCKS ? 0 : a->limit - p;
     hk_unpoison((void *)p, room);
     size_t len = hk_format((char *)p, room, fmt, ap);
     char *out;
@@ -411,7 +404,7 @@ HK_API char *hk_arena_vprintf(hk_arena_t *a, const char *fmt, va_list ap) {
         hk_poison((void *)(p + len + 1), room - len - 1);
     } else {
         hk_poison((void *)p, room);
-        out = len == SIZE_MAX ? NULL : hk_arena_bump(a, len + 1, 1);
+        out = len == SIZE_MAX ? NULL : hk_arena_take(a, len + 1, 1);
         if (out != NULL) {
             hk_format(out, len + 1, fmt, again);
             out[len] = '\0';
