@@ -358,7 +358,7 @@ long check_report_dir(const char *dir, FILE *json)
             if (e->stack[k] > 1)
                 s.depth[k] = symbolize_stack(sym, e->modules, e->module_count, find_stack(e, e->stack[k]), &s.frames[k]);
         for (int k = 0; k < 3; k++) { /* #0 is the call the program made: named as it wrote it */
-            const char *call = entry_call(s.frames[k], s.depth[k]);
+            const char *call = s.frames[k] != NULL ? entry_call(s.frames[k], s.depth[k]) : NULL;
             if (call != NULL) {
                 s.frames[k][0].function = call;
                 s.frames[k][0].file = NULL;
