@@ -62,7 +62,7 @@ static inline __attribute__((always_inline)) void *hk_pool_alloc_inline(hk_pool_
             return obj;
         }
     }
-    return (hk_pool_alloc)(pool);
+    return (hk_pool_alloc)(pool); // cppcheck-suppress CastIntegerToAddressAtReturn ; it is declared in heapkit.h
 }
 
 /* The word before obj is read before the cache is known to have room: one branch, not two. */

@@ -68,7 +68,7 @@ static int child(const char *name) {
         hk_pool_free(alpha, p);
     } else if (strcmp(name, "wrong_pool") == 0) {
         void *p = hk_pool_alloc(beta);
-        hk_pool_alloc(alpha); /* the record serves alpha again */
+        if (hk_pool_alloc(alpha) == NULL) return 62; /* the record serves alpha again */
         pt_addr(p);
         hk_pool_free(alpha, p);
         hk_pool_free(beta, p);
