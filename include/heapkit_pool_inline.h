@@ -33,7 +33,8 @@ extern "C" {
 /* Version 1 of the thread's record. Written only by the library (the owning thread's calls, or a
  * destroy of `pool` under the library's lock); read by the inline paths of the owning thread. */
 typedef struct hk_pool_tls_v1_s {
-    hk_pool_t *pool;     /* the HK_POOL_LOCAL pool the record serves; NULL: none */
+    hk_pool_t *pool;     /* the HK_POOL_LOCAL pool the record serves; none: an address that is
+                            no pool's (not NULL, so a NULL pool reads nothing here either) */
     void ***top;         /* where the cache's top is: *top points past the last free object */
     void **floor;        /* the cache's first slot: *top == floor means empty */
     void **end;          /* past its last slot: *top == end means full */

@@ -23,12 +23,15 @@
 #define PI_ARMS 1
 #endif
 
+/* Does this thread's record serve p? (Empty, it names no pool, NULL included.) */
+static bool serves(const hk_pool_t *p) { return hk_pool_tls_v1.pool == p; }
+
 /* Another thread that uses a pool, then waits (its record still naming the pool) until told to
  * look at its record again. */
 typedef struct helper_s {
     hk_pool_t *pool;
     sem_t used, look, looked;
-    hk_pool_t *seen_before, *seen_after;
+    bool served_before, served_after;
     bool objects_ok;
 } helper_t;
 
@@ -42,10 +45,10 @@ static void *helper_main(void *arg) {
         else memset(objs[i], 0x5a, 40);
     }
     for (int i = 0; i < 64; i++) hk_pool_free(h->pool, objs[i]);
-    h->seen_before = hk_pool_tls_v1.pool;
+    h->served_before = serves(h->pool);
     sem_post(&h->used);
     sem_wait(&h->look);
-    h->seen_after = hk_pool_tls_v1.pool;
+    h->served_after = serves(h->pool);
     sem_post(&h->looked);
     return NULL;
 }
@@ -53,7 +56,7 @@ static void *helper_main(void *arg) {
 static void *exit_main(void *arg) {
     hk_pool_t *pool = arg;
     hk_pool_free(pool, hk_pool_alloc(pool));
-    return hk_pool_tls_v1.pool == pool ? pool : NULL;
+    return serves(pool) ? pool : NULL;
 }
 
 /* Misuse through the inline paths, each in a child: the library's line, and a working pool after. */
@@ -126,8 +129,8 @@ int main(int argc, char **argv) {
         REQUIRE(objs[i] != NULL);
         memset(objs[i], i & 0xff, 48);
     }
-    CHECKF(hk_pool_tls_v1.pool == (PI_ARMS ? p : NULL), "record names %p, pool %p", (void *)hk_pool_tls_v1.pool,
-           (void *)p);
+    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v1.pool, (void *)p);
+    CHECK(!serves(NULL));
     for (int i = 0; i < N; i++) {
         const unsigned char *b = objs[i];
         CHECKF(b[0] == (i & 0xff) && b[47] == (i & 0xff), "object %d overwritten", i);
@@ -147,7 +150,7 @@ int main(int argc, char **argv) {
     REQUIRE(s != NULL);
     void *so = hk_pool_alloc(s);
     CHECK(so != NULL);
-    CHECK(hk_pool_tls_v1.pool != s);
+    CHECK(!serves(s));
     hk_pool_free(s, so);
     hk_pool_stats(s, &st);
     CHECK(st.live == 0);
@@ -162,18 +165,18 @@ int main(int argc, char **argv) {
     REQUIRE(pthread_create(&t, NULL, helper_main, &h) == 0);
     sem_wait(&h.used);
     CHECK(h.objects_ok);
-    CHECK(h.seen_before == (PI_ARMS ? p : NULL));
+    CHECK(h.served_before == PI_ARMS);
     hk_pool_destroy(p);
-    CHECK(hk_pool_tls_v1.pool == NULL);
+    CHECK(!serves(p) && !serves(NULL));
     sem_post(&h.look);
     sem_wait(&h.looked);
-    CHECKF(h.seen_after == NULL, "the helper's record still names %p after the destroy", (void *)h.seen_after);
+    CHECKF(!h.served_after, "the helper's record still names %p after the destroy", (void *)p);
     pthread_join(t, NULL);
 
     /* A new pool, wherever it lands (the old address included), starts unserved. */
     hk_pool_t *q = hk_pool_create("again", 48, 0, HK_POOL_LOCAL, NULL, NULL, NULL);
     REQUIRE(q != NULL);
-    CHECK(hk_pool_tls_v1.pool == NULL);
+    CHECK(!serves(q));
     void *qo = hk_pool_alloc(q);
     CHECK(qo != NULL);
     hk_pool_free(q, qo);

@@ -9,12 +9,15 @@
  * it, so a destroy never leaves a record half written. */
 #include "pool.h"
 
-/* The empty record: no pool, and a cache that is both empty and full, so even a call with a NULL
- * pool (which matches) finds no object to take and no room to put one: it calls. */
+/* The empty record: for pool an address that no pool has (so no call, NULL's included, matches
+ * and the inline paths read nothing), and, should one match all the same, a cache that is both
+ * empty and full, so it finds no object to take and no room to put one: it calls. */
 static void *hk_pool_fast_none_slot[1];
 static void **hk_pool_fast_none_top = hk_pool_fast_none_slot;
+#define HK_POOL_FAST_NO_POOL ((hk_pool_t *)(void *)hk_pool_fast_none_slot)
+
 HK_API __thread hk_pool_tls_v1_t hk_pool_tls_v1 __attribute__((tls_model("initial-exec"))) = {
-    NULL, &hk_pool_fast_none_top, hk_pool_fast_none_slot, hk_pool_fast_none_slot, 0};
+    HK_POOL_FAST_NO_POOL, &hk_pool_fast_none_top, hk_pool_fast_none_slot, hk_pool_fast_none_slot, 0};
 
 /* A thread's place on the list (its own, in its TLS: on the list only while the thread lives). */
 typedef struct hk_pool_fast_link_s {
@@ -33,7 +36,7 @@ static struct {
 } hk_pool_fast = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void hk_pool_fast_empty(hk_pool_tls_v1_t *t) {
-    atomic_store_explicit((_Atomic(hk_pool_t *) *)&t->pool, NULL, memory_order_relaxed);
+    atomic_store_explicit((_Atomic(hk_pool_t *) *)&t->pool, HK_POOL_FAST_NO_POOL, memory_order_relaxed);
     t->top = &hk_pool_fast_none_top;
     t->floor = hk_pool_fast_none_slot;
     t->end = hk_pool_fast_none_slot;
