@@ -22,6 +22,19 @@
 #ifndef PI_ARMS
 #define PI_ARMS 1
 #endif
+/* Under TSan the misuse cases are left out: they run in forked children, and TSan's deadlock
+ * detector fails its own check when fork takes every lock of the library at once (the other tests
+ * with children are not in the TSan build either). */
+#if defined(__SANITIZE_THREAD__)
+#define PI_CHILDREN 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PI_CHILDREN 0
+#endif
+#endif
+#ifndef PI_CHILDREN
+#define PI_CHILDREN 1
+#endif
 
 /* Does this thread's record serve p? (Empty, it names no pool, NULL included.) */
 static bool serves(const hk_pool_t *p) { return hk_pool_tls_v1.pool == p; }
@@ -191,7 +204,7 @@ int main(int argc, char **argv) {
     hk_pool_destroy(q);
 
     /* Misuse through the inline paths: the library's one line, then the process goes on. */
-    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; i++) {
+    for (size_t i = 0; PI_CHILDREN && i < sizeof k_cases / sizeof k_cases[0]; i++) {
         hkt_note("case %s", k_cases[i].name);
         pt_run(&k_cases[i]);
     }
