@@ -41,9 +41,9 @@
  * address space, pages touched as used), each of up to 32 frames, ours included: the stacks of
  * a program's allocation sites, most of them at depths a default depth of 16 covers. */
 #define HK_STACK_CACHE_FRAMES 32
-#define HK_STACK_CACHE_SETS_SHIFT 10
+#define HK_STACK_CACHE_SETS_SHIFT 9
 #define HK_STACK_CACHE_SETS ((size_t)1 << HK_STACK_CACHE_SETS_SHIFT)
-#define HK_STACK_CACHE_WAYS 4
+#define HK_STACK_CACHE_WAYS 8
 /* x86-64 frames are 16-byte aligned: the low bits of a frame address say nothing. */
 #define HK_FRAME_ALIGN_SHIFT 4
 /* Frames of ours a stack walk starts in, always the same: hk_unwind_slots, hk_track_stack. */
@@ -52,7 +52,7 @@
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
     uint32_t id;     /* its depot id */
-    uint32_t frames; /* return addresses checked */
+    uint32_t frames; /* the program's return addresses checked (at least one) */
     uint32_t slot[HK_STACK_CACHE_FRAMES]; /* where each return address sits, from base */
     uintptr_t ra[HK_STACK_CACHE_FRAMES];
 } hk_stack_cache_entry_t;
@@ -224,6 +224,31 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
     return heap->stack_cache->sets[set];
 }
 
+/* Whether the stack at `base` is the one entry `e` saw: every return address it kept is still in
+ * its slot. Only the program's frames are kept, not the library's own above them: the stack
+ * recorded is made of the program's frames alone (the allocation call itself is told from the
+ * first one's call instruction, hk_track_keep), and while the program's return addresses all sit
+ * where they sat, at the same distances from this frame, the program's chain is the same whichever
+ * of our paths (malloc, calloc, a check's free...) reached here; so a hit never hands out a stack
+ * other than the one a walk would find. The first kept frame is the program's call into the
+ * allocator, where stacks that share a base differ most often, so a way that is not this stack
+ * is mostly told after one compare. Four frames are compared at once without a branch each:
+ * a hit, by far the commonest outcome, reads all of them anyway. */
+static inline bool hk_stack_cache_same(const hk_stack_cache_entry_t *e, uintptr_t base) {
+    uint32_t n = e->frames, i = 0;
+    if (*(const uintptr_t *)(base + e->slot[0]) != e->ra[0]) return false;
+    for (i = 1; i + 4 <= n; i += 4) {
+        uintptr_t diff = (*(const uintptr_t *)(base + e->slot[i]) ^ e->ra[i]) |
+                         (*(const uintptr_t *)(base + e->slot[i + 1]) ^ e->ra[i + 1]) |
+                         (*(const uintptr_t *)(base + e->slot[i + 2]) ^ e->ra[i + 2]) |
+                         (*(const uintptr_t *)(base + e->slot[i + 3]) ^ e->ra[i + 3]);
+        if (diff != 0) return false;
+    }
+    for (; i < n; i++)
+        if (*(const uintptr_t *)(base + e->slot[i]) != e->ra[i]) return false;
+    return true;
+}
+
 /* A cache miss walks the stack with libgcc's unwinder (a private copy, see CMakeLists.txt). In
  * its frame for a return address, the CFA is the stack pointer at the call, so the address sits
  * just below it: the slot a later hit compares. Not libunwind's unw_step: Debian builds libunwind
@@ -301,13 +326,8 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
      * fork gate below (two sequentially consistent atomics on every tracked call). */
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
     hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES && heap != NULL ? hk_stack_cache_set(heap, base) : NULL;
-    for (int w = 0; set != NULL && w < HK_STACK_CACHE_WAYS && id == 0; w++) {
-        hk_stack_cache_entry_t *e = &set[w];
-        if (e->base != base) continue;
-        uint32_t i = 0;
-        while (i < e->frames && *(const uintptr_t *)(base + e->slot[i]) == e->ra[i]) i++;
-        if (i == e->frames) id = e->id;
-    }
+    for (int w = 0; set != NULL && w < HK_STACK_CACHE_WAYS && id == 0; w++)
+        if (set[w].base == base && hk_stack_cache_same(&set[w], base)) id = set[w].id;
     if (id != 0) {
         hk_own_work = false;
         return id;
@@ -328,15 +348,18 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
         uint32_t slot[HK_STACK_CACHE_FRAMES];
         bool cached = ++heap->stack_cache->misses > HK_UNWIND_CACHED_AFTER;
         size_t n = hk_unwind_slots(&heap->stack_cache->unwind, cached ? generation : 0, base, ra, slot, max);
-        if (n > 0) {
-            id = hk_track_keep(ra, n, heap->stack_cache);
+        /* The library's own frames at the top are not cached: see hk_stack_cache_same. */
+        size_t own = 0;
+        while (own < n && hk_track_is_own(ra[own])) own++;
+        if (n > 0) id = hk_track_keep(ra, n, heap->stack_cache);
+        if (n > own) {
             size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
             hk_stack_cache_entry_t *e = &set[heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS];
             e->base = base;
             e->id = id;
-            e->frames = (uint32_t)n;
-            memcpy(e->slot, slot, n * sizeof *slot);
-            memcpy(e->ra, ra, n * sizeof *ra);
+            e->frames = (uint32_t)(n - own);
+            memcpy(e->slot, slot + own, (n - own) * sizeof *slot);
+            memcpy(e->ra, ra + own, (n - own) * sizeof *ra);
         }
     }
 #endif
