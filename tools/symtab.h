@@ -19,9 +19,22 @@ struct symtab_entry {
     GElf_Section shndx; /* st_shndx */
 };
 
+/* libdwfl's answer for an address no sized symbol holds, which depends only on the symbols that
+ * start at or below it and on the section it is in: one per gap between two symbols' starts. */
+struct symtab_gap {
+    bool known;
+    size_t section;   /* the section the answer is for (index + 1, 0 = none) */
+    const char *name; /* NULL: no symbol */
+    GElf_Sym sym;
+    GElf_Addr value; /* the symbol's address: offset = addr - value */
+};
+
 struct symtab {
     struct symtab_entry *entries; /* sorted by value, then index */
     size_t count;
+    struct symtab_gap *gaps; /* count + 1, by the first entry above the address; made on first use */
+    GElf_Shdr *sections;     /* the module's section headers, in file order (as libdwfl looks) */
+    size_t section_count;
     GElf_Xword max_size; /* the largest st_size: how far back a symbol can start and still hold an address */
     int first_global;
 };
@@ -32,7 +45,7 @@ void symtab_free(struct symtab *t);
 
 /* What dwfl_module_addrinfo(mod, addr, ...) answers: the symbol's name (NULL when none), its
  * offset to addr and the symbol itself. */
-const char *symtab_addrinfo(const struct symtab *t, Dwfl_Module *mod, GElf_Addr addr, GElf_Off *offset,
+const char *symtab_addrinfo(struct symtab *t, Dwfl_Module *mod, GElf_Addr addr, GElf_Off *offset,
                             GElf_Sym *sym);
 
 /* The symbols whose address is `start`, in dwfl's order: *first is the first of them, and
