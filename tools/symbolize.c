@@ -63,11 +63,19 @@ struct symbolizer {
     size_t last_module; /* index + 1 of the module asked for last: stacks repeat modules */
     struct sym_entry *table;
     size_t table_cap, table_used;
+    bool whole; /* never read debug info by prefix */
 };
 
 struct symbolizer *symbolizer_new(void)
 {
     return xcalloc(1, sizeof(struct symbolizer));
+}
+
+struct symbolizer *symbolizer_new_whole(void)
+{
+    struct symbolizer *s = symbolizer_new();
+    s->whole = true;
+    return s;
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -541,6 +549,7 @@ size_t symbolize(struct symbolizer *s, const char *module, uint64_t addr, const 
     if (e->module == 0) {
         struct sym_frame found[SYM_INLINE_MAX];
         struct sym_module *m = &s->modules[index];
+        m->dwarf_chosen = m->dwarf_chosen || s->whole;
         size_t count = m->mod != NULL ? resolve(m, addr, found) : 0;
         for (size_t i = 0; i < count; i++) {
             /* names read from a partial image go with it when a later unit opens a longer one */
