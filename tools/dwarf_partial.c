@@ -46,7 +46,7 @@ static const char *const section_names[SEC_COUNT] = {
 };
 
 /* The smallest step a prefix grows by: a unit is a few KB, and each step costs an image. */
-#define PREFIX_STEP_MIN (64u * 1024)
+#define PREFIX_STEP_MIN ((size_t)64 * 1024)
 
 struct psection {
     bool present;
@@ -270,12 +270,12 @@ static bool map_image(struct dwarf_partial *p)
             memcpy(s->out, s->plain, s->size);
             s->out_len = s->size;
         }
-        strcpy(strtab + name_at, section_names[i]);
+        memcpy(strtab + name_at, section_names[i], strlen(section_names[i]) + 1);
         sh[n++] = (Elf64_Shdr){ .sh_name = (uint32_t)name_at, .sh_type = SHT_PROGBITS, .sh_offset = s->slot,
                                 .sh_addralign = 1 };
         name_at += strlen(section_names[i]) + 1;
     }
-    strcpy(strtab + name_at, shstrtab_name);
+    memcpy(strtab + name_at, shstrtab_name, sizeof shstrtab_name);
     sh[n] = (Elf64_Shdr){ .sh_name = (uint32_t)name_at, .sh_type = SHT_STRTAB, .sh_offset = strtab_at,
                           .sh_size = names, .sh_addralign = 1 };
     return true;

@@ -147,7 +147,7 @@ static char *build_id_debug_path(Dwfl_Module *mod)
     if ((size_t)len > sizeof hex / 2)
         return NULL;
     for (int i = 0; i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+        snprintf(hex + (ptrdiff_t)2 * i, 3, "%02x", bits[i]);
     return xasprintf("/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
 }
 

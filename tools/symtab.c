@@ -149,12 +149,6 @@ static int binding_rank(unsigned char info)
     }
 }
 
-static int index_cmp(const void *a, const void *b)
-{
-    const struct symtab_entry *x = *(const struct symtab_entry *const *)a, *y = *(const struct symtab_entry *const *)b;
-    return (x->index > y->index) - (x->index < y->index);
-}
-
 /* libdwfl's choice among the candidates (all sized, all holding the address) whose index is in
  * [from, to), taken in index order. */
 static const struct symtab_entry *choose(const struct symtab_entry *const *cand, size_t n, int from, int to)
@@ -164,9 +158,10 @@ static const struct symtab_entry *choose(const struct symtab_entry *const *cand,
         const struct symtab_entry *c = cand[i];
         if (c->index < from || c->index >= to)
             continue;
-        if (best == NULL || best->value < c->value || binding_rank(best->info) < binding_rank(c->info))
-            best = c;
-        else if (best->value == c->value && best->size > c->size && binding_rank(best->info) <= binding_rank(c->info))
+        bool closer = best == NULL || best->value < c->value || binding_rank(best->info) < binding_rank(c->info);
+        bool smaller = best != NULL && best->value == c->value && best->size > c->size &&
+                       binding_rank(best->info) <= binding_rank(c->info);
+        if (closer || smaller)
             best = c;
     }
     return best;
@@ -195,7 +190,12 @@ const char *symtab_addrinfo(struct symtab *t, Dwfl_Module *mod, GElf_Addr addr, 
     }
     const struct symtab_entry *best = NULL;
     if (exact && n > 0) {
-        qsort(cand, n, sizeof *cand, index_cmp);
+        for (size_t i = 1; i < n; i++) /* a few candidates: into dwfl's (index) order */
+            for (size_t j = i; j > 0 && cand[j - 1]->index > cand[j]->index; j--) {
+                const struct symtab_entry *swap = cand[j];
+                cand[j] = cand[j - 1];
+                cand[j - 1] = swap;
+            }
         int globals = t->first_global > 0 ? t->first_global : 0;
         best = choose(cand, n, globals, (int)((unsigned)-1 >> 1));
         if (best == NULL && t->first_global > 1)
