@@ -431,7 +431,9 @@ bool dwarf_partial_cu(struct dwarf_partial *p, Dwarf_Addr pc, Dwarf_Die *cu, Dwa
         return false;
     /* the unit's abbreviations: after the version (and, from DWARF 5, the unit type and address size) */
     const unsigned char *u = bytes(info) + off + header;
-    size_t offset_size = header == 12 ? 8 : 4, at = rd16(u) >= 5 ? 4 : 2;
+    size_t offset_size = header == 12 ? 8 : 4, at = end - off - header >= 2 && rd16(u) >= 5 ? 4 : 2;
+    if (end - off - header < at + offset_size)
+        return false; /* too short to hold its header */
     uint64_t abbrev = offset_size == 8 ? rd64(u + at) : rd32(u + at);
     if (abbrev >= p->sec[SEC_ABBREV].size || abbrev_table_end(&p->sec[SEC_ABBREV], (size_t)abbrev) == 0)
         return false;
