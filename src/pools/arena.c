@@ -192,6 +192,8 @@ static void hk_arena_use_chunk(hk_arena_t *a, hk_arena_chunk_t *c) {
 
 static void hk_arena_label(const hk_arena_t *a, const void *block) {
     if (hk_tracking()) hk_track_set_label(block, a->label);
+    /* a guard block's record is the checker's, not the tracker's: named there too */
+    hk_check_set_label(block, a->label);
 }
 
 /* A block of its own for `size` bytes aligned to `align`, on the large list. */
