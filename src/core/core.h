@@ -94,19 +94,28 @@ typedef struct hk_heap_s hk_heap_t;
 
 typedef struct hk_segment_s hk_segment_t;
 
-/* Two cache lines: the first is written only by the owner; the second is read by every thread
- * that frees into the page and written by remote frees, so remote traffic does not steal the
- * line the owner allocates from. */
+/* Two cache lines. The first holds everything the owner's malloc and free fast paths read or
+ * write (one line per page touched, where the two lines cost a second miss on every free): the
+ * owner's list and counts, and the read-mostly fields free checks a block with. The second is
+ * written by remote frees (thread_free) and holds what only the slow paths read, so remote
+ * traffic does not steal the line the owner allocates from. Remote frees read the first line's
+ * fast_free_heap once (to find they are not the fast case): read sharing, a small price at the
+ * few percent of frees that cross threads. */
 typedef struct hk_page_s {
-    /* -- the owner's line */
+    /* -- the owner's line: its fast paths */
     hk_block_t *free;       /* the owner's free blocks: it allocates from and frees to this list */
     uint32_t used;          /* blocks handed out, including remote frees not yet collected */
     uint8_t is_zero;        /* every block on `free` is zero except its link word */
     uint8_t mem_is_zero;    /* the part not yet carved is zero (fresh or purged memory) */
     uint8_t is_purged;      /* free page whose memory was given back to the OS */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
+    /* The heap whose thread may free into the page on the fast path: the segment's owner while
+     * no flag is set, else NULL. hk_page_set_flags keeps it so and hk_segment_abandon clears it,
+     * so one load and compare on free stands for the owner check and the test of the flags. */
+    _Atomic(hk_heap_t *) fast_free_heap;
+    uint8_t *start;         /* first block */
+    uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
     struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
-    uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
     /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
     _Alignas(HK_CACHE_LINE) hk_remote_t thread_free; /* blocks freed by other threads (remote.h) */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
@@ -114,13 +123,10 @@ typedef struct hk_page_s {
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
     uint32_t reserved;      /* blocks that fit */
     size_t block_size;
-    uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
-    uint8_t *start;         /* first block */
-    /* The heap whose thread may free into the page on the fast path: the segment's owner while
-     * no flag is set, else NULL. hk_page_set_flags keeps it so and hk_segment_abandon clears it,
-     * so one load and compare on free stands for the owner check and the test of the flags. */
-    _Atomic(hk_heap_t *) fast_free_heap;
+    uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
 } hk_page_t;
+_Static_assert(offsetof(hk_page_t, prev) + sizeof(void *) <= HK_CACHE_LINE, "the fast paths' fields share one cache line");
+_Static_assert(sizeof(hk_page_t) == 2 * HK_CACHE_LINE, "a page record is two cache lines");
 
 /* Room in a huge segment's header for the tracker's one record (track.h checks that it fits). */
 #define HK_HUGE_TRACK_BYTES 16
@@ -352,6 +358,17 @@ static inline uint8_t hk_segmap_get(uintptr_t a) {
     uintptr_t i = (a >> HK_SEGMENT_SHIFT) - m->first;
     if (i >= m->count) return HK_MAP_NONE;
     return __atomic_load_n(&m->tags[i], __ATOMIC_RELAXED);
+}
+
+/* The free fast path's test, "a granule of small or medium pages": a plain read of the tag, which
+ * folds into one compare with memory where the atomic load takes a load and a compare. No race
+ * for a valid pointer: its tag was stored before the block was handed out, and a segment is not
+ * unmapped while a block in it is live; an invalid pointer racing with its granule's mapping
+ * reads one tag or the other and the generic path checks it again. */
+static inline bool hk_segmap_is_segment(uintptr_t a) {
+    const hk_segmap_t *m = __atomic_load_n(&hk_segmap_current, __ATOMIC_ACQUIRE);
+    uintptr_t i = (a >> HK_SEGMENT_SHIFT) - m->first;
+    return i < m->count && m->tags[i] == HK_MAP_SEGMENT;
 }
 
 static inline hk_segment_t *hk_ptr_segment(const void *p) {
