@@ -72,7 +72,11 @@ typedef struct hk_options_s {
     size_t quarantine_count; /* ...and this many blocks (HEAPKIT_QUARANTINE_BYTES/_COUNT) */
     size_t sample_guard;   /* about one allocation in N on a guard slot (HEAPKIT_SAMPLE_GUARD); 0 = none */
     const char *check_dir; /* write raw heap-error reports there (else plain ones to stderr) */
+    int thp;               /* HK_THP_*: transparent huge pages for segments (core/thp.c) */
 } hk_options_t;
+
+/* HEAPKIT_THP: auto (advise segments that stay dense, the default), off, always (at mapping). */
+enum { HK_THP_AUTO, HK_THP_OFF, HK_THP_ALWAYS };
 
 /* HEAPKIT_NUMA: local (each thread's memory on its own node, the default), interleave (spread
  * page by page over every node), off (no placement: the kernel's first touch decides). */

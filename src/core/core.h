@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
  * pages are first used; shorter when address space is short); a page holds blocks of one size.
@@ -155,6 +155,11 @@ struct hk_segment_s {
     struct hk_track_rec_s *track;
     _Alignas(8) uint8_t huge_track[HK_HUGE_TRACK_BYTES];
     size_t huge_size;
+    /* Transparent huge pages (thp.c): HK_SEGMENT_THP_*, purges counted toward refusing them, and
+     * the low 32 bits of the ms clock since the segment is dense (0: it is not). */
+    _Atomic uint8_t thp;
+    uint8_t thp_purges;
+    uint32_t thp_dense_since;
     hk_page_t pages[];
 };
 
@@ -229,6 +234,7 @@ hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size
 hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal uint64_t hk_clock_ms(void);
 hk_internal void hk_os_account(intptr_t reserved, intptr_t committed); /* byte counts of the statistics */
+hk_internal bool hk_os_advise_huge(void *p, size_t size, bool huge); /* MADV_HUGEPAGE or MADV_NOHUGEPAGE */
 
 /* decay.c — the decay curve: how much freed memory may stay resident, given when it was freed. The
  * caller keeps one hk_decay_t per pool of retained memory (under its own lock), tells it how many
@@ -246,6 +252,19 @@ hk_internal void hk_decay_init(hk_decay_t *d, int64_t window_ms, uint64_t now);
 hk_internal size_t hk_decay_limit(hk_decay_t *d, uint64_t now, size_t retained);
 hk_internal size_t hk_decay_excess(hk_decay_t *d, uint64_t now, size_t retained);
 hk_internal void hk_decay_purged(hk_decay_t *d, size_t retained);
+
+/* thp.c — transparent huge pages for segments that stay dense (HEAPKIT_THP); the segment's
+ * code tells it of each change, under the segment's lock. */
+enum { HK_SEGMENT_THP_NONE = 0, HK_SEGMENT_THP_ADVISED = 1, HK_SEGMENT_THP_REFUSED = 2 };
+hk_internal void hk_thp_segment_mapped(hk_segment_t *seg);
+hk_internal void hk_thp_segment_busy(hk_segment_t *seg, uint64_t now);
+hk_internal void hk_thp_segment_purged(hk_segment_t *seg);
+/* Worth the clock read on a page taken: the mode looks at density and this segment is a candidate. */
+static inline bool hk_thp_watching(const hk_segment_t *seg) {
+    return hk_state.options.thp == HK_THP_AUTO &&
+           atomic_load_explicit(&seg->thp, memory_order_relaxed) == HK_SEGMENT_THP_NONE &&
+           seg->committed_pages == seg->page_count;
+}
 
 /* segmap.c — what lives in each 4 MiB granule of the address space (the map itself is above) */
 hk_internal bool hk_segmap_cover(uintptr_t start, size_t size);
