@@ -36,6 +36,23 @@ static int advised_huge(const void *p) {
     return found;
 }
 
+/* AnonHugePages of the mapping that holds p, in kB; -1: not found. */
+static long anon_huge_kb(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (f == NULL) return -1;
+    char line[512];
+    bool inside = false;
+    long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long lo, hi;
+        if (isxdigit((unsigned char)line[0]) && sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+    }
+    fclose(f);
+    return kb;
+}
+
 /* Whether this kernel takes MADV_HUGEPAGE at all (built without THP it refuses with EINVAL). */
 static bool kernel_has_thp(void) {
     size_t size = (size_t)4 << 20;
@@ -84,6 +101,8 @@ static int child(void) {
     size_t later = thp_segments();
     int hg_later = advised_huge(probe);
     printf("after a second dense and a page given back: %zu advised, hg %d\n", later, hg_later);
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL); /* the purger's collapse, to see (not checked: */
+    printf("anon huge pages: %ld kB\n", anon_huge_kb(probe));  /* it needs 2 MiB of free contiguous memory) */
     if (off || !thp) {
         CHECKF(later == 0, "%s: %zu segments advised", off ? "off" : "no kernel THP", later);
         CHECKF(hg_later != 1, "%s: a segment's mapping has the hg flag", off ? "off" : "no kernel THP");

@@ -235,6 +235,7 @@ hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal uint64_t hk_clock_ms(void);
 hk_internal void hk_os_account(intptr_t reserved, intptr_t committed); /* byte counts of the statistics */
 hk_internal bool hk_os_advise_huge(void *p, size_t size, bool huge); /* MADV_HUGEPAGE or MADV_NOHUGEPAGE */
+hk_internal bool hk_os_collapse_huge(void *p, size_t size);          /* MADV_COLLAPSE */
 
 /* decay.c — the decay curve: how much freed memory may stay resident, given when it was freed. The
  * caller keeps one hk_decay_t per pool of retained memory (under its own lock), tells it how many
@@ -255,10 +256,17 @@ hk_internal void hk_decay_purged(hk_decay_t *d, size_t retained);
 
 /* thp.c — transparent huge pages for segments that stay dense (HEAPKIT_THP); the segment's
  * code tells it of each change, under the segment's lock. */
-enum { HK_SEGMENT_THP_NONE = 0, HK_SEGMENT_THP_ADVISED = 1, HK_SEGMENT_THP_REFUSED = 2 };
+enum { HK_SEGMENT_THP_NONE = 0, HK_SEGMENT_THP_ADVISED = 1, HK_SEGMENT_THP_REFUSED = 2, HK_SEGMENT_THP_COLLAPSED = 3 };
+/* Advised or collapsed: what the statistics count. */
+static inline bool hk_thp_advised(const hk_segment_t *seg) {
+    uint8_t state = atomic_load_explicit(&seg->thp, memory_order_relaxed);
+    return state == HK_SEGMENT_THP_ADVISED || state == HK_SEGMENT_THP_COLLAPSED;
+}
 hk_internal void hk_thp_segment_mapped(hk_segment_t *seg);
 hk_internal void hk_thp_segment_busy(hk_segment_t *seg, uint64_t now);
 hk_internal void hk_thp_segment_purged(hk_segment_t *seg);
+/* The background purger's share: collapse the segments auto advised since its last pass. */
+hk_internal void hk_thp_collapse_advised(void);
 /* Worth the clock read on a page taken: the mode looks at density and this segment is a candidate. */
 static inline bool hk_thp_watching(const hk_segment_t *seg) {
     return hk_state.options.thp == HK_THP_AUTO &&

@@ -29,7 +29,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
         t->resident += hk_os_resident(seg, seg->size);
         if (seg->kind == HK_SEGMENT_HUGE) continue;
         t->segments++;
-        if (atomic_load_explicit(&seg->thp, memory_order_relaxed) == HK_SEGMENT_THP_ADVISED) t->thp_segments++;
+        if (hk_thp_advised(seg)) t->thp_segments++;
         for (uint32_t i = 0; i < seg->page_count; i++) {
             hk_page_t *page = &seg->pages[i];
             size_t area;

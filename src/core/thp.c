@@ -5,12 +5,17 @@
  * (madvise MADV_HUGEPAGE) only once it is dense and long-lived: all its pages committed, at least
  * 7 in 8 in use, for HK_THP_DENSE_MS without a purge. Its memory is then touched already, so no
  * fault in it asks for a huge page: khugepaged collapses it in the background, and the program
- * never waits for compaction. A segment whose pages keep being purged (HK_THP_PURGES_MAX purges)
+ * never waits for compaction; and where the background purger runs, it collapses the segment at
+ * once (MADV_COLLAPSE) instead of leaving it to khugepaged, which looks at 16 MiB in 10 s and so
+ * reaches a heap of some size only after minutes. A segment whose pages keep being purged (HK_THP_PURGES_MAX purges)
  * is never advised, and loses the advice if it had it. `always` advises every segment when it is
  * mapped (huge pages at first touch where a 2 MiB stretch is opened whole; faults may compact),
  * `off` never. The statistics count the advised segments (stats.c). Segments are looked at when
  * their heap takes or gives back a page (segment.c), under the segment's lock. */
 #include "core.h"
+
+/* Some segment was advised since the purger last looked (hk_thp_collapse_advised). */
+static _Atomic bool hk_thp_collapse_wanted;
 
 /* A segment at least this full (in pages in use, eighths) is dense... */
 #define HK_THP_DENSE_EIGHTHS 7
@@ -62,8 +67,37 @@ void hk_thp_segment_busy(hk_segment_t *seg, uint64_t now) {
     }
     if ((uint32_t)(clock - seg->thp_dense_since) < HK_THP_DENSE_MS) return;
     /* A kernel without THP refuses: the segment is not asked about again. */
-    uint8_t state = hk_thp_advise(seg, true) ? HK_SEGMENT_THP_ADVISED : HK_SEGMENT_THP_REFUSED;
-    atomic_store_explicit(&seg->thp, state, memory_order_relaxed);
+    bool advised = hk_thp_advise(seg, true);
+    atomic_store_explicit(&seg->thp, advised ? HK_SEGMENT_THP_ADVISED : HK_SEGMENT_THP_REFUSED, memory_order_relaxed);
+    if (advised && hk_state.options.purge_thread) {
+        atomic_store_explicit(&hk_thp_collapse_wanted, true, memory_order_release);
+        hk_purger_notify();
+    }
+}
+
+/* Segments collapsed per look at the list: the walk holds the segments lock, the collapses do not. */
+#define HK_THP_COLLAPSE_BATCH 16
+
+void hk_thp_collapse_advised(void) {
+    if (!atomic_exchange_explicit(&hk_thp_collapse_wanted, false, memory_order_acq_rel)) return;
+    for (;;) {
+        hk_segment_t *batch[HK_THP_COLLAPSE_BATCH];
+        size_t sizes[HK_THP_COLLAPSE_BATCH], n = 0;
+        pthread_mutex_lock(&hk_state.segments_lock);
+        for (hk_segment_t *seg = hk_state.all_segments; seg != NULL && n < HK_THP_COLLAPSE_BATCH; seg = seg->all_next) {
+            if (seg->kind == HK_SEGMENT_HUGE || atomic_load_explicit(&seg->thp, memory_order_relaxed) != HK_SEGMENT_THP_ADVISED)
+                continue;
+            atomic_store_explicit(&seg->thp, HK_SEGMENT_THP_COLLAPSED, memory_order_relaxed);
+            sizes[n] = seg->size & ~(((size_t)2 << 20) - 1);
+            batch[n++] = seg;
+        }
+        pthread_mutex_unlock(&hk_state.segments_lock);
+        /* Out of the lock: a segment unmapped meanwhile makes the kernel say ENOMEM, and one mapped
+         * again at the address gets its memory collapsed, which is all the harm there is. */
+        for (size_t i = 0; i < n; i++)
+            if (sizes[i] != 0) hk_os_collapse_huge(batch[i], sizes[i]);
+        if (n < HK_THP_COLLAPSE_BATCH) return;
+    }
 }
 
 void hk_thp_segment_purged(hk_segment_t *seg) {
@@ -73,6 +107,6 @@ void hk_thp_segment_purged(hk_segment_t *seg) {
     if (seg->thp_purges < HK_THP_PURGES_MAX) return;
     uint8_t state = atomic_load_explicit(&seg->thp, memory_order_relaxed);
     if (state == HK_SEGMENT_THP_REFUSED) return;
-    if (state == HK_SEGMENT_THP_ADVISED) hk_thp_advise(seg, false);
+    if (state != HK_SEGMENT_THP_NONE) hk_thp_advise(seg, false);
     atomic_store_explicit(&seg->thp, HK_SEGMENT_THP_REFUSED, memory_order_relaxed);
 }
