@@ -7,14 +7,25 @@
 #define _GNU_SOURCE
 #include "hkt.h"
 
-#include <ctype.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #define BLOCK 64
-#define BLOCKS ((size_t)12 << 20) / BLOCK /* three 4 MiB segments' worth */
+#define BLOCKS (((size_t)12 << 20) / BLOCK) /* three 4 MiB segments' worth */
 #define FREED 4096                       /* about four 64 KiB pages: given back, the segment stays dense */
+
+/* A mapping's first line in smaps ("lo-hi perms ..."), not one of its "Name: value" lines. */
+static bool is_mapping_line(const char *line) {
+    const char *dash = strchr(line, '-');
+    return dash != NULL && dash > line && strspn(line, "0123456789abcdef") == (size_t)(dash - line);
+}
+
+static bool in_mapping_line(const char *line, const void *p) {
+    char *end;
+    unsigned long lo = strtoul(line, &end, 16), hi = strtoul(end + 1, NULL, 16);
+    return (uintptr_t)p >= lo && (uintptr_t)p < hi;
+}
 
 /* Whether the kernel mapping that holds p carries the "hg" flag (MADV_HUGEPAGE); -1: not found. */
 static int advised_huge(const void *p) {
@@ -24,9 +35,7 @@ static int advised_huge(const void *p) {
     bool inside = false;
     int found = -1;
     while (fgets(line, sizeof line, f) != NULL) {
-        unsigned long lo, hi;
-        if (isxdigit((unsigned char)line[0]) && sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi; /* a mapping's first line */
+        if (is_mapping_line(line)) inside = in_mapping_line(line, p);
         if (inside && strncmp(line, "VmFlags:", 8) == 0) {
             found = strstr(line, " hg") != NULL;
             break;
@@ -44,10 +53,11 @@ static long anon_huge_kb(const void *p) {
     bool inside = false;
     long kb = -1;
     while (fgets(line, sizeof line, f) != NULL) {
-        unsigned long lo, hi;
-        if (isxdigit((unsigned char)line[0]) && sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-        if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+        if (is_mapping_line(line)) inside = in_mapping_line(line, p);
+        if (inside && strncmp(line, "AnonHugePages:", 14) == 0) {
+            kb = strtol(line + 14, NULL, 10);
+            break;
+        }
     }
     fclose(f);
     return kb;
@@ -92,7 +102,7 @@ static int child(void) {
         CHECKF(at_first == 0, "%s: %zu segments advised while they were young", mode ? mode : "auto", at_first);
         CHECKF(hg_first == 0, "%s: the young segment's mapping has the hg flag (%d)", mode ? mode : "auto", hg_first);
     }
-    struct timespec wait = {1, 200 * 1000 * 1000}; /* past the second a segment must stay dense */
+    struct timespec wait = {1, 200000000L}; /* past the second a segment must stay dense */
     nanosleep(&wait, NULL);
     for (size_t i = 0; i < FREED; i++) { /* the first blocks: whole pages given back, the segment looked at */
         free(blocks[i]);
@@ -101,7 +111,7 @@ static int child(void) {
     size_t later = thp_segments();
     int hg_later = advised_huge(probe);
     printf("after a second dense and a page given back: %zu advised, hg %d\n", later, hg_later);
-    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL); /* the purger's collapse, to see (not checked: */
+    nanosleep(&(struct timespec){0, 300000000L}, NULL); /* the purger's collapse, to see (not checked: */
     printf("anon huge pages: %ld kB\n", anon_huge_kb(probe));  /* it needs 2 MiB of free contiguous memory) */
     if (off || !thp) {
         CHECKF(later == 0, "%s: %zu segments advised", off ? "off" : "no kernel THP", later);

@@ -126,7 +126,7 @@ typedef struct hk_page_s {
     uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
 } hk_page_t;
 _Static_assert(offsetof(hk_page_t, prev) + sizeof(void *) <= HK_CACHE_LINE, "the fast paths' fields share one cache line");
-_Static_assert(sizeof(hk_page_t) == 2 * HK_CACHE_LINE, "a page record is two cache lines");
+_Static_assert(sizeof(hk_page_t) == 2 * (size_t)HK_CACHE_LINE, "a page record is two cache lines");
 
 /* Room in a huge segment's header for the tracker's one record (track.h checks that it fits). */
 #define HK_HUGE_TRACK_BYTES 16
