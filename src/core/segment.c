@@ -330,6 +330,15 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
         }
     }
     heap->purge_deadline = next_due;
+    /* The full segments, which no page change may visit again for long, get their look at huge
+     * pages here too (thp.c): a busy program runs this pass every purge delay or so. */
+    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++)
+        for (hk_segment_t *seg = heap->segments[kind]; seg != NULL; seg = seg->next) {
+            if (!hk_thp_watching(seg)) continue;
+            hk_segment_lock(seg);
+            hk_thp_segment_busy(seg, now);
+            hk_segment_unlock(seg);
+        }
 }
 
 /* ------------------------------------------------------ abandoned segments */

@@ -11,7 +11,7 @@
  * is never advised, and loses the advice if it had it. `always` advises every segment when it is
  * mapped (huge pages at first touch where a 2 MiB stretch is opened whole; faults may compact),
  * `off` never. The statistics count the advised segments (stats.c). Segments are looked at when
- * their heap takes or gives back a page (segment.c), under the segment's lock. */
+ * their heap takes or gives back a page and in its purge pass (segment.c), under the segment's lock. */
 #include "core.h"
 
 /* Some segment was advised since the purger last looked (hk_thp_collapse_advised). */
