@@ -183,6 +183,7 @@ struct hk_heap_s {
     _Atomic size_t full_freed; /* remote frees that landed in full pages since we last looked */
     hk_segment_t *segments[HK_SEGMENT_PAGED_KINDS];
     uint64_t purge_deadline; /* ms clock of the next purge pass; 0 = nothing to purge */
+    uint64_t thp_deadline;   /* ms clock of the next look at dense segments for huge pages; 0 = none */
     uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
     hk_heap_t *next_heap, *prev_heap; /* the list of live heaps (hk_state.heaps), or of free records */
     pthread_t thread;
@@ -267,6 +268,14 @@ hk_internal void hk_thp_segment_busy(hk_segment_t *seg, uint64_t now);
 hk_internal void hk_thp_segment_purged(hk_segment_t *seg);
 /* The background purger's share: collapse the segments auto advised since its last pass. */
 hk_internal void hk_thp_collapse_advised(void);
+/* A dense segment waiting out HK_THP_DENSE_MS (thp.c): its heap looks again this much later
+ * (hk_segment_thp_look, from the allocation slow path), so a segment that filled up and then saw
+ * no page change is still found. */
+#define HK_THP_LOOK_MS 250
+static inline bool hk_thp_waiting(const hk_segment_t *seg) {
+    return hk_state.options.thp == HK_THP_AUTO &&
+           atomic_load_explicit(&seg->thp, memory_order_relaxed) == HK_SEGMENT_THP_NONE && seg->thp_dense_since != 0;
+}
 /* Worth the clock read on a page taken: the mode looks at density and this segment is a candidate. */
 static inline bool hk_thp_watching(const hk_segment_t *seg) {
     return hk_state.options.thp == HK_THP_AUTO &&
@@ -322,6 +331,7 @@ hk_internal void hk_segment_reap_abandoned(bool force);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
+hk_internal void hk_segment_thp_look(hk_heap_t *heap, uint64_t now);
 
 /* secure.c — the hardened mode (HEAPKIT_SECURE=1): shuffled carving, guard pages, the quarantine */
 static inline bool hk_secure(void) { return hk_state.options.secure; }

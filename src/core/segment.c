@@ -241,7 +241,11 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     }
     pick->in_use = 1;
     seg->used_pages++;
-    if (hk_thp_watching(seg)) hk_thp_segment_busy(seg, hk_clock_ms());
+    if (hk_thp_watching(seg)) {
+        uint64_t now = hk_clock_ms();
+        hk_thp_segment_busy(seg, now);
+        if (hk_thp_waiting(seg) && heap->thp_deadline == 0) heap->thp_deadline = now + HK_THP_LOOK_MS;
+    }
     hk_segment_unlock(seg);
     if (seg->used_pages == seg->page_count) hk_seglist_reorder(heap, seg);
     return pick;
@@ -330,15 +334,25 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
         }
     }
     heap->purge_deadline = next_due;
-    /* The full segments, which no page change may visit again for long, get their look at huge
-     * pages here too (thp.c): a busy program runs this pass every purge delay or so. */
+    hk_segment_thp_look(heap, now);
+}
+
+/* The heap's look at its dense segments for huge pages (thp.c), from its purge pass and when
+ * heap->thp_deadline is due: full segments may see no page change again for long. Looks again
+ * HK_THP_LOOK_MS later while one is still waiting out its time. */
+void hk_segment_thp_look(hk_heap_t *heap, uint64_t now) {
+    heap->thp_deadline = 0;
+    if (hk_state.options.thp != HK_THP_AUTO) return;
+    bool waiting = false;
     for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++)
         for (hk_segment_t *seg = heap->segments[kind]; seg != NULL; seg = seg->next) {
             if (!hk_thp_watching(seg)) continue;
             hk_segment_lock(seg);
             hk_thp_segment_busy(seg, now);
+            waiting |= hk_thp_waiting(seg);
             hk_segment_unlock(seg);
         }
+    if (waiting) heap->thp_deadline = now + HK_THP_LOOK_MS;
 }
 
 /* ------------------------------------------------------ abandoned segments */
