@@ -75,6 +75,8 @@ void hk_thp_segment_busy(hk_segment_t *seg, uint64_t now) {
     }
 }
 
+/* A segment is collapsed at once only if at most this fraction (1/16) of it is not resident. */
+#define HK_THP_RESIDENT_SLACK 16
 /* Segments collapsed per look at the list: the walk holds the segments lock, the collapses do not. */
 #define HK_THP_COLLAPSE_BATCH 16
 
@@ -93,9 +95,13 @@ void hk_thp_collapse_advised(void) {
         }
         pthread_mutex_unlock(&hk_state.segments_lock);
         /* Out of the lock: a segment unmapped meanwhile makes the kernel say ENOMEM, and one mapped
-         * again at the address gets its memory collapsed, which is all the harm there is. */
+         * again at the address gets its memory collapsed, which is all the harm there is. A
+         * collapse makes every 4 KiB page of the 2 MiB resident, so only a segment nearly all
+         * resident already is collapsed now (RSS grows by at most 1/HK_THP_RESIDENT_SLACK of it);
+         * the others keep the advice, for khugepaged. */
         for (size_t i = 0; i < n; i++)
-            if (sizes[i] != 0) hk_os_collapse_huge(batch[i], sizes[i]);
+            if (sizes[i] != 0 && hk_os_resident(batch[i], sizes[i]) >= sizes[i] - sizes[i] / HK_THP_RESIDENT_SLACK)
+                hk_os_collapse_huge(batch[i], sizes[i]);
         if (n < HK_THP_COLLAPSE_BATCH) return;
     }
 }
