@@ -57,10 +57,16 @@ static hk_segment_t *hk_huge_resize(hk_segment_t *seg, size_t size, size_t neede
     return hk_os_remap_aligned(seg, size, needed, HK_SEGMENT_SIZE);
 }
 
-/* The block fills the mapping after its header: set the sizes that follow from `mapped`. */
-static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
+/* The block fills the mapping after its header: set the sizes that follow from `mapped`. Hardened,
+ * the block is `size` bytes to the next page, then its tail guard, even in a reused extent far
+ * bigger than it: an overflow faults right after the block's last page, and its free has only
+ * what it asked for to zero, not the rest of the extent (zero already, and never the block's). */
+static void hk_huge_set_size(hk_segment_t *seg, size_t mapped, size_t size) {
     seg->size = mapped;
-    seg->block_size = mapped - seg->block_offset - (hk_unlikely(hk_secure()) ? hk_secure_tail_guard() : 0);
+    if (hk_unlikely(hk_secure()))
+        seg->block_size = hk_align_up(seg->block_offset + size, hk_os_page_size()) - seg->block_offset;
+    else
+        seg->block_size = mapped - seg->block_offset;
     seg->pages[0].block_size = seg->block_size;
     seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
 }
@@ -131,7 +137,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     seg->used_pages = 1;
     seg->block_offset = offset;
     seg->node = (int16_t)node;
-    hk_huge_set_size(seg, mapped);
+    hk_huge_set_size(seg, mapped, size);
     hk_hook_huge_placed(seg);
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;
@@ -174,6 +180,7 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
     if (guarded) needed += hk_secure_tail_guard();
     hk_huge_withdraw(seg);
     if (guarded) hk_secure_huge_guard(seg, false);
+    size_t old_end = seg->block_offset + seg->block_size;
     hk_segment_t *resized = hk_huge_resize(seg, seg->size, needed);
     if (resized == NULL) {
         if (guarded) hk_secure_huge_guard(seg, true);
@@ -184,7 +191,12 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
      * space limit, right after mremap found 4 MiB) would be untagged beyond the old span: keep
      * trying as it is, since the move cannot be undone; a later free then reports it. */
     (void)hk_segmap_cover((uintptr_t)resized, needed);
-    hk_huge_set_size(resized, needed);
+    hk_huge_set_size(resized, needed, size);
+    /* Shrunk: what the block held past its new end (in what is now its tail guard) is zeroed first,
+     * as its free zeroes only the block. */
+    size_t new_end = resized->block_offset + resized->block_size;
+    if (guarded && old_end > new_end)
+        hk_os_zero_pages((uint8_t *)resized + new_end, (old_end < needed ? old_end : needed) - new_end);
     if (guarded) hk_secure_huge_guard(resized, true);
     hk_hook_huge_placed(resized); /* the header may have moved */
     hk_huge_publish(resized);
