@@ -1,8 +1,8 @@
 /* huge.c — blocks over 128 KiB, each in a segment of its own mapped to size. Freed mappings go
  * to the cache (huge_cache.c) for reuse; realloc grows or moves them with mremap instead of
  * copying. A huge segment's header is one page record, so frees find it like any other. In the
- * hardened mode (secure.c) a huge block has guard pages before it and after its mapping, and is
- * zeroed when freed, before its mapping goes to the cache. */
+ * hardened mode (secure.c) a huge block has guard pages before it and right after its last page,
+ * and is zeroed when freed, before its mapping goes to the cache. */
 #include "hooks.h"
 
 /* The header (the segment and its one page record), to a whole cache line: the block that
@@ -81,7 +81,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     if (align < HK_BLOCK_ALIGN) align = HK_BLOCK_ALIGN;
     bool big_aligned = align >= HK_SEGMENT_SIZE;
     size_t offset = big_aligned ? ps : align <= ps ? hk_align_up(header, align) : align;
-    size_t guard = 0; /* hardened: guard pages before the block and at the end of its mapping */
+    size_t guard = 0; /* hardened: guard pages before the block and right after it */
     if (hk_unlikely(hk_secure())) {
         offset = hk_secure_huge_offset(offset, big_aligned);
         guard = hk_secure_tail_guard();
