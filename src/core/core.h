@@ -316,6 +316,7 @@ hk_internal size_t hk_page_decay_free_dirty(void);
 hk_internal uint64_t hk_page_decay_events(void);
 hk_internal void hk_page_decay_refresh(uint64_t now);
 hk_internal bool hk_page_decay_take(size_t bytes);
+hk_internal void hk_page_decay_unusable(size_t bytes);
 hk_internal void hk_page_decay_after_fork_child(void);
 
 /* segment.c — segments: their pages' free/used state, the list of all segments, abandoned segments */

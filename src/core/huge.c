@@ -110,6 +110,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
         if (seg == NULL) {
             seg = hk_os_map_aligned(needed, HK_SEGMENT_SIZE, &mapped);
             dirty = 0;
+            hk_page_decay_unusable(needed); /* the free pages kept are no use to it */
             if (seg != NULL && hk_numa.placeable) hk_numa_place(seg, mapped, node, false); /* before the first touch */
         }
     } else {

@@ -13,6 +13,9 @@ static bool hk_page_decay_ready;
 static _Atomic size_t hk_free_dirty;    /* bytes of free pages not purged (nor fresh) */
 static _Atomic size_t hk_purge_budget;  /* bytes the passes may purge before the curve is asked again */
 static _Atomic uint64_t hk_page_events; /* pages freed or taken: the purger's sign of a busy program */
+/* Bytes the passes may purge beyond the curve's say (hk_page_decay_unusable); apart from
+ * hk_purge_budget, which each refresh replaces. */
+static _Atomic size_t hk_purge_granted;
 
 void hk_page_decay_freed(size_t bytes) {
     atomic_fetch_add_explicit(&hk_free_dirty, bytes, memory_order_relaxed);
@@ -43,14 +46,32 @@ void hk_page_decay_refresh(uint64_t now) {
     pthread_mutex_unlock(&hk_page_decay_lock);
 }
 
-/* May a page of `bytes` be purged now? Takes it from the budget (the last page may overdraw it). */
-bool hk_page_decay_take(size_t bytes) {
-    size_t budget = atomic_load_explicit(&hk_purge_budget, memory_order_relaxed);
+/* Memory is being mapped fresh for a need no free page can serve (a block with a mapping of its
+ * own) while free pages stay resident for the decay: a program that moved on from small blocks to
+ * big ones (strings and vectors grown past the small sizes) would hold both at its peak for a
+ * whole decay window. So as many bytes of the kept pages as are mapped may go at the next passes
+ * (once they stayed free the purge delay): the resident total stays put instead of growing. */
+void hk_page_decay_unusable(size_t bytes) {
+    size_t dirty = atomic_load_explicit(&hk_free_dirty, memory_order_relaxed);
+    size_t granted = atomic_load_explicit(&hk_purge_granted, memory_order_relaxed);
+    if (granted >= dirty) return;
+    if (bytes > dirty - granted) bytes = dirty - granted;
+    atomic_fetch_add_explicit(&hk_purge_granted, bytes, memory_order_relaxed);
+}
+
+/* Take `bytes` from a budget; false if it is empty (the last page may overdraw it). */
+static bool hk_page_decay_draw(_Atomic size_t *budget_of, size_t bytes) {
+    size_t budget = atomic_load_explicit(budget_of, memory_order_relaxed);
     do {
         if (budget == 0) return false;
-    } while (!atomic_compare_exchange_weak_explicit(&hk_purge_budget, &budget, budget > bytes ? budget - bytes : 0,
+    } while (!atomic_compare_exchange_weak_explicit(budget_of, &budget, budget > bytes ? budget - bytes : 0,
                                                     memory_order_relaxed, memory_order_relaxed));
     return true;
+}
+
+/* May a page of `bytes` be purged now? Takes it from what was granted, else from the curve's budget. */
+bool hk_page_decay_take(size_t bytes) {
+    return hk_page_decay_draw(&hk_purge_granted, bytes) || hk_page_decay_draw(&hk_purge_budget, bytes);
 }
 
 /* A forked child keeps the parent's counts (its pages too) and gets a free lock (purger.c calls it). */
