@@ -114,9 +114,20 @@ int main(void) {
     hkt_begin("std_leaks", 120);
     leak_check = (int (*)(hk_leak_summary_t *))dlsym(RTLD_DEFAULT, "hk_leak_check");
     REQUIRE(leak_check != NULL);
-    hk_leak_summary_t s = check_now(); /* whatever the process held before: reported once */
+    /* What the process held before main, the loader's memory for libunwind (which leak tracking
+     * opens in the library's constructor) included: nothing lost, nothing possibly lost. */
+    hk_leak_summary_t s = check_now();
+    expect(&s, 0, 0, 0, 0, 0, 0, "the first check, of what the process held before main");
     s = check_now();
     expect(&s, 0, 0, 0, 0, 0, 0, "second check with nothing new");
+    /* A dlopen: the loader's table for _dl_find_object is aligned by hand inside its block and
+     * known to the loader only by that aligned address (the block keeps its own start to free it
+     * by); it was "possibly lost" under heap checking's redzones (std_leaks_checked). libanl is a
+     * stub of glibc's own package, present wherever glibc is and loaded by nothing else here. */
+    void *lib = dlopen("libanl.so.1", RTLD_NOW);
+    CHECKF(lib != NULL, "dlopen(libanl.so.1): %s", dlerror());
+    s = check_now();
+    expect(&s, 0, 0, 0, 0, 0, 0, "the loader's memory for a dlopen");
 
     leak_direct(10, 48);
     hkt_scrub_stack(); /* from here: its frame lies where the leaking function's was */

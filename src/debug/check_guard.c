@@ -19,12 +19,11 @@
  * Records live in a table of the library's own memory (never in the guarded pages), found by the
  * block's address; a fault searches the table. */
 #define _GNU_SOURCE
-#define UNW_LOCAL_ONLY
 #include "check.h"
 #include "leak.h"
 #include "sampler.h"
+#include "unwind_lib.h"
 
-#include <libunwind.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -525,15 +524,7 @@ static const hk_front_t hk_sample_front = {
 static uint32_t hk_guard_fault_stack(ucontext_t *uc) {
     hk_module_history_note();
     uintptr_t frames[HK_STACK_DEPTH_MAX];
-    size_t depth = (size_t)hk_state.options.stack_depth, n = 0;
-    unw_cursor_t c;
-    if (unw_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0) return HK_STACK_UNKNOWN;
-    do {
-        unw_word_t ip;
-        if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0) break;
-        frames[n] = (uintptr_t)ip + (n == 0 ? 1 : 0);
-        n++;
-    } while (n < depth && unw_step(&c) > 0);
+    size_t n = hk_unwind_lib_signal_frames(uc, frames, (size_t)hk_state.options.stack_depth);
     return n == 0 ? HK_STACK_UNKNOWN : hk_stack_depot_put(frames, n);
 }
 

@@ -233,6 +233,24 @@ HK_NO_SANITIZE static bool hk_heuristic_start(uintptr_t w, uintptr_t user, size_
     return false;
 }
 
+/* Whether the words interior pointer w leads to hold the block's own start: a block aligned by
+ * hand (malloc'd with room, the pointer rounded up) that keeps what malloc returned, to free it
+ * by. glibc's loader keeps its table for _dl_find_object so (the `to_free` word right after the
+ * aligned header's first); its only pointers are to the aligned place, and the first dlopen of a
+ * process makes one, which must not be "possibly lost" whenever malloc's block was not aligned
+ * already (always, under heap checking's redzones). Not switchable: no program's own pointer
+ * is taken for a start by it unless the block names itself. */
+#define HK_OWN_START_WORDS 2
+HK_NO_SANITIZE static bool hk_holds_own_start(uintptr_t w, uintptr_t user, size_t size) {
+    w &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    for (size_t i = 0; i < HK_OWN_START_WORDS; i++) {
+        uintptr_t at = w + i * sizeof(uintptr_t);
+        if (at + sizeof(uintptr_t) > user + size) return false;
+        if (*(const uintptr_t *)at == user) return true;
+    }
+    return false;
+}
+
 /* A word found in memory whose own standing is `from` (REACHABLE for roots). */
 HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
     uintptr_t user;
@@ -249,8 +267,8 @@ HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
         }
         return;
     }
-    unsigned via = from == HK_MARK_REACHABLE && (w == user || hk_heuristic_start(w, user, size)) ? HK_MARK_REACHABLE
-                                                                                                : HK_MARK_POSSIBLE;
+    bool start = w == user || hk_heuristic_start(w, user, size) || hk_holds_own_start(w, user, size);
+    unsigned via = from == HK_MARK_REACHABLE && start ? HK_MARK_REACHABLE : HK_MARK_POSSIBLE;
     if (rec->mark == HK_MARK_UNREACHED || (rec->mark == HK_MARK_POSSIBLE && via == HK_MARK_REACHABLE)) {
         rec->mark = via & 7;
         hk_mark_push(user, size, rec);

@@ -16,17 +16,16 @@
  * stack each of the program's return addresses was found. A hit is a stack whose return-address slots (rewritten by
  * every call) all still hold the same addresses: the same call chain, known without unwinding.
  * A miss walks with libgcc's unwinder, which says where each address lies; a stack that cannot be
- * cached (a signal frame on the way, deeper than the cache) goes to libunwind's unw_backtrace. */
+ * cached (a signal frame on the way, deeper than the cache) goes to libunwind's unw_backtrace (unwind_lib.c). */
 #define _GNU_SOURCE
-#define UNW_LOCAL_ONLY
 #include "leak.h" /* module_history.c, and track.h */
 #include "unwind_cached.h"
+#include "unwind_lib.h"
 
 #include <dlfcn.h>
 #include <link.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <libunwind.h>
 #include <unwind.h>
 
 /* Frames of ours at the top of a stack, to be dropped: the tracker's, the generic path that calls
@@ -380,7 +379,7 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
 #endif
     if (id == 0) {
         void *raw[HK_STACK_DEPTH_MAX + HK_OWN_FRAMES_MAX];
-        int n = unw_backtrace(raw, (int)max);
+        int n = hk_unwind_lib_backtrace(raw, (int)max);
         id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0, heap != NULL ? heap->stack_cache : NULL);
     }
     hk_own_work = false;
