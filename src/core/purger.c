@@ -36,6 +36,7 @@ static uint64_t hk_purger_pass(void) {
         if (due != 0 && (next_due == 0 || due < next_due)) next_due = due;
     }
     pthread_mutex_unlock(&hk_state.segments_lock);
+    hk_heap_parked_expire(now, false); /* heaps no new thread took: their segments join the abandoned */
     hk_segment_reap_abandoned(false);
     hk_huge_purge(false);
     return next_due;
@@ -55,7 +56,8 @@ static void *hk_purger_main(void *arg) {
             hk_sleep_ms(delay);
             due = hk_purger_pass();
         } while (due != 0 || hk_huge_cached() != 0 ||
-                 atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) != 0);
+                 atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) != 0 ||
+                 (delay > 0 && atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0));
     }
     return NULL;
 }
