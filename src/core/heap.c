@@ -242,11 +242,13 @@ hk_heap_t *hk_heap_thread_init(void) {
 
 /* A heap about to be parked: blocks other threads freed are collected, every empty page goes back
  * to its segment (resident, for the next thread; the purger paces its purge as any free page's),
- * and segments with no page in use are unmapped, as at any thread exit: what a parked heap keeps
- * are the segments that hold live blocks, and their free pages. */
+ * and, on one node, segments with no page in use are unmapped, as at any thread exit: what a
+ * parked heap keeps are the segments that hold live blocks, and their free pages. */
 static void hk_heap_prepare_park(hk_heap_t *heap) {
     hk_heap_release_empty(heap, hk_clock_ms(), false);
-    hk_segment_free_unused(heap);
+    /* Several nodes: empty segments stay too, placed on the node of the thread that takes the
+     * heap next (only a thread of that node does), until the heap expires. */
+    if (!hk_numa_active()) hk_segment_free_unused(heap);
 }
 
 /* Thread exit, the library's one: the subsystems above first (pools hand their caches over, while
