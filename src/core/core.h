@@ -262,8 +262,9 @@ hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
-/* A program is idle once nothing was freed or allocated for this many purge delays: more than one,
- * so that a busy thread the scheduler kept waiting on a loaded machine is not taken for idle. */
+/* A program is idle once nothing was freed or allocated for a purge delay and none of its threads
+ * was preempted since (purger.c); for this many delays when one was: a busy thread that the
+ * scheduler of a loaded machine kept waiting is not taken for idle. */
 #define HK_IDLE_DELAYS 2
 
 /* page_decay.c — the pace of purging free pages: the bytes of free unpurged pages, the decay's
@@ -331,6 +332,7 @@ hk_internal void hk_huge_cache_put(uint8_t *base, size_t size, int node);
 hk_internal bool hk_huge_cache_keeps(size_t size);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
+hk_internal uint64_t hk_huge_last_alloc(void);
 hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);
 
 /* huge.c — blocks over 128 KiB, each in a mapping of its own */
