@@ -286,7 +286,6 @@ hk_internal void hk_all_segments_add(hk_segment_t *seg);
 hk_internal void hk_all_segments_remove(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
 hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node, bool empty_ok);
-hk_internal void hk_segment_free_unused(hk_heap_t *heap);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_segment_reap_abandoned(bool force);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);

@@ -240,15 +240,21 @@ hk_heap_t *hk_heap_thread_init(void) {
     return heap;
 }
 
-/* A heap about to be parked: blocks other threads freed are collected, every empty page goes back
- * to its segment (resident, for the next thread; the purger paces its purge as any free page's),
- * and, on one node, segments with no page in use are unmapped, as at any thread exit: what a
- * parked heap keeps are the segments that hold live blocks, and their free pages. */
+/* A heap about to be parked: blocks other threads freed are collected; the last page of each size
+ * class stays in its queue (empty: the next thread's first blocks of that size come from it, with
+ * no page taken, purged or faulted in), and the other empty pages go back to the OS now, segments
+ * with no page in use unmapped, as at any thread exit: what a parked heap keeps are its queues'
+ * last pages and the segments that hold live blocks. Several nodes: every free page stays resident,
+ * for the next thread of the node (only such a thread takes the heap), until the heap expires. */
 static void hk_heap_prepare_park(hk_heap_t *heap) {
-    hk_heap_release_empty(heap, hk_clock_ms(), false);
-    /* Several nodes: empty segments stay too, placed on the node of the thread that takes the
-     * heap next (only a thread of that node does), until the heap expires. */
-    if (!hk_numa_active()) hk_segment_free_unused(heap);
+    uint64_t now = hk_clock_ms();
+    if (hk_numa_active()) {
+        hk_heap_release_empty(heap, now, false);
+        return;
+    }
+    bool kept_pending = hk_heap_release_empty(heap, now, true);
+    hk_segment_purge(heap, now, true);
+    if (kept_pending) heap->purge_deadline = now + (uint64_t)hk_state.options.purge_delay_ms;
 }
 
 /* Thread exit, the library's one: the subsystems above first (pools hand their caches over, while

@@ -331,18 +331,6 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
     heap->purge_deadline = next_due;
 }
 
-/* Unmap the heap's segments that have no page in use, free pages still resident or not: for a heap
- * handed on to the next thread, which keeps only what holds live blocks (heap.c). */
-void hk_segment_free_unused(hk_heap_t *heap) {
-    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
-        hk_segment_t *next;
-        for (hk_segment_t *seg = heap->segments[kind]; seg != NULL; seg = next) {
-            next = seg->next;
-            if (seg->used_pages == 0) hk_segment_free(heap, seg);
-        }
-    }
-}
-
 /* ------------------------------------------------------ abandoned segments */
 
 /* The abandoned queue (oldest first) is doubly linked through next/prev, so the fullest segment
