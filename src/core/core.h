@@ -293,7 +293,7 @@ hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
 
 /* heap_records.c — thread heap records: live, parked for the next thread when theirs exits, free */
-hk_internal hk_heap_t *hk_heap_record_take(int node, bool *handed_on); /* a parked heap of node, else a clear one */
+hk_internal hk_heap_t *hk_heap_record_take(int node, bool parked_ok, bool *handed_on); /* a parked heap of node, else a clear one */
 hk_internal void hk_heap_record_free(hk_heap_t *heap);                /* its segments were handed over */
 hk_internal bool hk_heap_parking(void);                               /* are exiting threads' heaps parked? */
 hk_internal bool hk_heap_park(hk_heap_t *heap, uint64_t now);         /* false: off, or no room */

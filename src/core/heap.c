@@ -221,11 +221,16 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
 
 static void hk_heap_thread_done(void *arg);
 
+/* Set once the thread's heap was handed on at its exit: a later destructor that allocates gets a
+ * fresh heap, never a parked one, whose segments its exit (perhaps never run again: the thread
+ * key's destructor passes are bounded) would keep from every other thread. */
+static __thread bool hk_heap_exited __attribute__((tls_model("initial-exec")));
+
 hk_heap_t *hk_heap_thread_init(void) {
     hk_process_init();
     int node = hk_numa_home_node();
     bool handed_on;
-    hk_heap_t *heap = hk_heap_record_take(node, &handed_on);
+    hk_heap_t *heap = hk_heap_record_take(node, !hk_heap_exited, &handed_on);
     if (heap == NULL) return NULL;
     /* A heap handed on keeps its queues, and so its direct entries; a new one has none. */
     if (!handed_on)
@@ -240,10 +245,17 @@ hk_heap_t *hk_heap_thread_init(void) {
     return heap;
 }
 
+/* Does any page of the segment hold a block in use? Only the owner may ask (page->used). */
+static bool hk_segment_holds_live(const hk_segment_t *seg) {
+    for (uint32_t i = 0; i < seg->page_count; i++)
+        if (seg->pages[i].in_use && seg->pages[i].used != 0) return true;
+    return false;
+}
+
 /* A heap about to be parked: blocks other threads freed are collected; the last page of each size
  * class stays in its queue (empty: the next thread's first blocks of that size come from it, with
- * no page taken, purged or faulted in), and the other empty pages go back to the OS now, segments
- * with no page in use unmapped, as at any thread exit: what a parked heap keeps are its queues'
+ * no page taken, purged or faulted in) if its segment holds live blocks, and the other empty pages
+ * go back to the OS now, segments with no page in use unmapped, as at any thread exit: what a parked heap keeps are its queues'
  * last pages and the segments that hold live blocks. Several nodes: every free page stays resident,
  * for the next thread of the node (only such a thread takes the heap), until the heap expires. */
 static void hk_heap_prepare_park(hk_heap_t *heap) {
@@ -253,6 +265,13 @@ static void hk_heap_prepare_park(hk_heap_t *heap) {
         return;
     }
     bool kept_pending = hk_heap_release_empty(heap, now, true);
+    /* A kept page must not keep a segment that holds no live block from being unmapped. */
+    for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
+        hk_page_t *page = heap->bins[bin].first;
+        if (page == NULL || page->used != 0 || hk_segment_holds_live(hk_page_segment(page))) continue;
+        hk_queue_remove_page(heap, page);
+        hk_segment_page_release(heap, page);
+    }
     hk_segment_purge(heap, now, true);
     if (kept_pending) heap->purge_deadline = now + (uint64_t)hk_state.options.purge_delay_ms;
 }
@@ -268,6 +287,7 @@ static void hk_heap_thread_done(void *arg) {
     if (heap == NULL || heap == &hk_heap_empty) return;
     hk_subsystems_thread_exit();
     hk_heap_tls = &hk_heap_empty;
+    hk_heap_exited = true;
     hk_hook_heap_done(heap);
     if (hk_heap_parking()) {
         hk_heap_prepare_park(heap);

