@@ -160,9 +160,11 @@ typedef struct hk_state_s {
     hk_hooks_t hooks; /* set during process init, before the first allocation, never after */
     pthread_key_t thread_key;
     _Atomic bool thread_key_made;
-    pthread_mutex_t heaps_lock; /* the list of live heaps and the free heap records */
+    pthread_mutex_t heaps_lock; /* the lists of live, parked and free heap records */
     struct hk_heap_s *heaps;
     struct hk_heap_s *free_heaps;
+    struct hk_heap_s *parked;    /* heaps of exited threads kept whole for the next (core/heap_records.c) */
+    _Atomic size_t parked_count; /* changed under heaps_lock, read without it */
     size_t heap_count;
     uint32_t heap_serial; /* serial numbers handed out so far */
     pthread_mutex_t segments_lock; /* the list of all segments, the abandoned queue */

@@ -658,6 +658,7 @@ HK_API void *hk_pvalloc(size_t size) {
 
 HK_API int hk_trim(void) {
     size_t before = atomic_load_explicit(&hk_state.committed, memory_order_relaxed);
+    hk_heap_parked_expire(0, true);  /* exited threads' heaps kept for the next: to the abandoned */
     hk_segment_reap_abandoned(true); /* what exited threads left and others since freed */
     hk_heap_t *heap = hk_heap_tls;
     hk_quarantine_flush(); /* hardened: what this thread freed is free, not waiting */

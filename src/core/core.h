@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, heap_records, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
  * pages are first used; shorter when address space is short); a page holds blocks of one size.
@@ -187,6 +187,7 @@ struct hk_heap_s {
     uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
     hk_heap_t *next_heap, *prev_heap; /* the list of live heaps (hk_state.heaps), or of free records */
     pthread_t thread;
+    uint64_t parked_at; /* ms clock when its thread exited and it was parked (heap_records.c) */
     uint32_t serial; /* 1 for the first thread heap of the process, then counting */
     struct hk_stack_cache_s *stack_cache; /* the tracker's: stacks this thread has seen (track.c) */
     int numa_node;   /* the node its new segments go on (HK_NUMA_ANY: not placed by node) */
@@ -303,8 +304,9 @@ hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);
 
-/* A program is idle once nothing was freed or allocated for this many purge delays: more than one,
- * so that a busy thread the scheduler kept waiting on a loaded machine is not taken for idle. */
+/* A program is idle once nothing was freed or allocated for a purge delay and none of its threads
+ * was preempted since (purger.c); for this many delays when one was: a busy thread that the
+ * scheduler of a loaded machine kept waiting is not taken for idle. */
 #define HK_IDLE_DELAYS 2
 
 /* page_decay.c — the pace of purging free pages: the bytes of free unpurged pages, the decay's
@@ -326,13 +328,21 @@ hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
 hk_internal void hk_all_segments_add(hk_segment_t *seg);
 hk_internal void hk_all_segments_remove(hk_segment_t *seg);
 hk_internal void hk_segment_abandon(hk_segment_t *seg);
-hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node);
+hk_internal hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node, bool empty_ok);
 hk_internal void hk_segment_attach(hk_heap_t *heap, hk_segment_t *seg);
 hk_internal void hk_segment_reap_abandoned(bool force);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
 hk_internal void hk_segment_thp_look(hk_heap_t *heap, uint64_t now);
+
+/* heap_records.c — thread heap records: live, parked for the next thread when theirs exits, free */
+hk_internal hk_heap_t *hk_heap_record_take(int node, bool parked_ok, bool *handed_on); /* a parked heap of node, else a clear one */
+hk_internal void hk_heap_record_free(hk_heap_t *heap);                /* its segments were handed over */
+hk_internal bool hk_heap_parking(void);                               /* are exiting threads' heaps parked? */
+hk_internal bool hk_heap_park(hk_heap_t *heap, uint64_t now);         /* false: off, or no room */
+hk_internal void hk_heap_abandon_segments(hk_heap_t *heap);
+hk_internal void hk_heap_parked_expire(uint64_t now, bool all);       /* those parked a delay ago, or all */
 
 /* secure.c — the hardened mode (HEAPKIT_SECURE=1): shuffled carving, guard pages, the quarantine */
 static inline bool hk_secure(void) { return hk_state.options.secure; }
@@ -365,6 +375,7 @@ hk_internal void hk_huge_cache_put(uint8_t *base, size_t size, int node);
 hk_internal bool hk_huge_cache_keeps(size_t size);
 hk_internal void hk_huge_purge(bool force);
 hk_internal size_t hk_huge_cached(void);
+hk_internal uint64_t hk_huge_last_alloc(void);
 hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);
 
 /* huge.c — blocks over 128 KiB, each in a mapping of its own */

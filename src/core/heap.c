@@ -17,17 +17,6 @@ hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-ex
  * this many slow calls at most. */
 #define HK_CLOCK_EVERY 32
 
-/* Heap records are made this many bytes' worth at a time, in a metadata mapping (which takes a
- * whole segment-sized granule of address space; the rest of it is never touched). */
-#define HK_HEAP_RECORDS_BYTES ((size_t)64 * 1024)
-/* The first records are in the library's own data instead: a program with a few threads then
- * pays no 4 MiB granule of address space for them, which matters under `ulimit -v`. */
-#define HK_HEAP_STATIC_RECORDS 16
-static _Alignas(hk_heap_t) uint8_t hk_heap_static_bytes[HK_HEAP_STATIC_RECORDS * sizeof(hk_heap_t)];
-/* Handed out in order, one at a time: a record is touched only when a thread needs it, so a
- * program with one thread keeps ~2 KiB of them resident, not all 38 KiB. */
-static size_t hk_heap_static_used;
-
 /* --------------------------------------------------------------- size classes */
 
 static hk_segment_kind_t hk_bin_kind(size_t bin) { return hk_bin_size(bin) <= HK_SMALL_MAX ? HK_SEGMENT_SMALL : HK_SEGMENT_MEDIUM; }
@@ -102,17 +91,20 @@ void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
 /* Called on the allocation slow path: run the purge pass if it is due (the clock is read on one
  * call in HK_CLOCK_EVERY). */
 void hk_heap_maybe_collect(hk_heap_t *heap) {
-    if ((heap->purge_deadline == 0 && heap->thp_deadline == 0) || (++heap->slow_calls & (HK_CLOCK_EVERY - 1)) != 0)
+    /* Without the purger thread, parked heaps expire here too (and when a thread starts). */
+    bool parked = !hk_state.options.purge_thread && atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0;
+    if ((heap->purge_deadline == 0 && heap->thp_deadline == 0 && !parked) || (++heap->slow_calls & (HK_CLOCK_EVERY - 1)) != 0)
         return;
     uint64_t now = hk_clock_ms();
+    if (parked) hk_heap_parked_expire(now, false);
     if (heap->purge_deadline != 0 && now >= heap->purge_deadline) hk_heap_collect(heap, false);
     if (heap->thp_deadline != 0 && now >= heap->thp_deadline) hk_segment_thp_look(heap, now);
 }
 
-/* The periodic pass: collect remote frees everywhere, retire empty pages (including kept ones
- * that stayed empty for a whole delay), purge what is due. force = now, everything. */
-void hk_heap_collect(hk_heap_t *heap, bool force) {
-    uint64_t now = hk_clock_ms();
+/* Collect remote frees everywhere and give every empty page back to its segment; but, with
+ * keep_alone, the last page of a bin until it stayed empty a whole delay. Returns whether such a
+ * page is kept waiting. */
+static bool hk_heap_release_empty(hk_heap_t *heap, uint64_t now, bool keep_alone) {
     int64_t delay = hk_state.options.purge_delay_ms;
     bool kept_pending = false;
     hk_page_t *next;
@@ -129,7 +121,7 @@ void hk_heap_collect(hk_heap_t *heap, bool force) {
                 continue;
             }
             bool alone = heap->bins[bin].first == page && next == NULL;
-            if (alone && !force) {
+            if (alone && keep_alone) {
                 if (delay < 0) continue;
                 if (page->empty_since == 0) page->empty_since = now;
                 if (page->empty_since + (uint64_t)delay > now) {
@@ -141,6 +133,15 @@ void hk_heap_collect(hk_heap_t *heap, bool force) {
             hk_segment_page_release(heap, page);
         }
     }
+    return kept_pending;
+}
+
+/* The periodic pass: collect remote frees everywhere, retire empty pages (including kept ones
+ * that stayed empty for a whole delay), purge what is due. force = now, everything. */
+void hk_heap_collect(hk_heap_t *heap, bool force) {
+    uint64_t now = hk_clock_ms();
+    int64_t delay = hk_state.options.purge_delay_ms;
+    bool kept_pending = hk_heap_release_empty(heap, now, !force);
     hk_segment_purge(heap, now, force);
     if (kept_pending && (heap->purge_deadline == 0 || heap->purge_deadline > now + (uint64_t)delay))
         heap->purge_deadline = now + (uint64_t)delay;
@@ -197,12 +198,17 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
     hk_segment_kind_t kind = hk_bin_kind(bin);
     if (hk_numa_active() && !heap->numa_fixed) heap->numa_node = hk_numa_home_node(); /* the thread may have moved */
-    hk_segment_t *seg;
-    for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind, heap->numa_node)) != NULL;
-         adopted++) {
+    /* A segment that holds no page in use is only worth adopting when ours are full: taking one
+     * per page needed while ours have room, one thread would hoard every empty segment others
+     * left while the rest map new ones. */
+    for (int adopted = 0; adopted < HK_ADOPT_MAX; adopted++) {
+        hk_segment_t *first = heap->segments[kind];
+        bool have_room = first != NULL && first->used_pages < first->page_count;
+        hk_segment_t *seg = hk_segment_take_abandoned(kind, heap->numa_node, !have_room);
+        if (seg == NULL) break;
         hk_heap_adopt(heap, seg);
         if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
-        hk_segment_t *first = heap->segments[kind];
+        first = heap->segments[kind];
         if (first != NULL && first->used_pages < first->page_count) break; /* a free page is at hand */
     }
     page = hk_segment_page_alloc(heap, kind);
@@ -215,96 +221,85 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
 
 /* ------------------------------------------------------------ thread heaps */
 
-static hk_heap_t *hk_heap_record_alloc(void) {
-    pthread_mutex_lock(&hk_state.heaps_lock);
-    hk_heap_t *heap = hk_state.free_heaps;
-    if (heap != NULL) {
-        hk_state.free_heaps = heap->next_heap;
-    } else if (hk_heap_static_used < HK_HEAP_STATIC_RECORDS) {
-        heap = &((hk_heap_t *)(void *)hk_heap_static_bytes)[hk_heap_static_used++];
-    } else {
-        /* Heap records are never unmapped: a remote freer may still bump full_freed on a
-         * record whose thread is gone, which must stay harmless. */
-        size_t chunk = HK_HEAP_RECORDS_BYTES, n = chunk / sizeof(hk_heap_t);
-        hk_heap_t *records = hk_meta_map(chunk);
-        if (records != NULL) {
-            for (size_t i = 1; i < n; i++) {
-                records[i].next_heap = hk_state.free_heaps;
-                hk_state.free_heaps = &records[i];
-            }
-            heap = &records[0];
-        }
-    }
-    if (heap != NULL) {
-        /* Cleared around full_freed, which a remote freer may still bump on a reused record (see
-         * above): that word is cleared atomically, and a late bump only makes a rescan. */
-        size_t at = offsetof(hk_heap_t, full_freed), after = at + sizeof heap->full_freed;
-        memset(heap, 0, at);
-        memset((uint8_t *)heap + after, 0, sizeof *heap - after);
-        atomic_store_explicit(&heap->full_freed, 0, memory_order_relaxed);
-        heap->serial = ++hk_state.heap_serial;
-        heap->next_heap = hk_state.heaps;
-        if (hk_state.heaps) hk_state.heaps->prev_heap = heap;
-        hk_state.heaps = heap;
-        hk_state.heap_count++;
-    }
-    pthread_mutex_unlock(&hk_state.heaps_lock);
-    return heap;
-}
-
-static void hk_heap_record_free(hk_heap_t *heap) {
-    pthread_mutex_lock(&hk_state.heaps_lock);
-    if (heap->prev_heap) heap->prev_heap->next_heap = heap->next_heap;
-    else hk_state.heaps = heap->next_heap;
-    if (heap->next_heap) heap->next_heap->prev_heap = heap->prev_heap;
-    hk_state.heap_count--;
-    heap->prev_heap = NULL;
-    heap->next_heap = hk_state.free_heaps;
-    hk_state.free_heaps = heap;
-    pthread_mutex_unlock(&hk_state.heaps_lock);
-}
-
 static void hk_heap_thread_done(void *arg);
+
+/* Set once the thread's heap was handed on at its exit: a later destructor that allocates gets a
+ * fresh heap, never a parked one, whose segments its exit (perhaps never run again: the thread
+ * key's destructor passes are bounded) would keep from every other thread. */
+static __thread bool hk_heap_exited __attribute__((tls_model("initial-exec")));
 
 hk_heap_t *hk_heap_thread_init(void) {
     hk_process_init();
-    hk_heap_t *heap = hk_heap_record_alloc();
+    int node = hk_numa_home_node();
+    bool handed_on;
+    hk_heap_t *heap = hk_heap_record_take(node, !hk_heap_exited, &handed_on);
     if (heap == NULL) return NULL;
-    for (size_t w = 0; w < HK_DIRECT_COUNT; w++) heap->direct[w] = &hk_page_empty;
-    heap->numa_node = hk_numa_home_node();
+    /* A heap handed on keeps its queues, and so its direct entries; a new one has none. */
+    if (!handed_on)
+        for (size_t w = 0; w < HK_DIRECT_COUNT; w++) heap->direct[w] = &hk_page_empty;
+    heap->numa_node = node;
     heap->sample_left = hk_state.hooks.sample != NULL ? 0 : INT64_MAX; /* 0: the hook draws the first interval */
     heap->thread = pthread_self();
     hk_heap_tls = heap;
-    /* Only for its destructor, which abandons the heap when the thread exits. */
+    /* Only for its destructor, which hands the heap on when the thread exits. */
     if (atomic_load_explicit(&hk_state.thread_key_made, memory_order_acquire))
         pthread_setspecific(hk_state.thread_key, heap);
     return heap;
 }
 
+/* Does any page of the segment hold a block in use? Only the owner may ask (page->used). */
+static bool hk_segment_holds_live(const hk_segment_t *seg) {
+    for (uint32_t i = 0; i < seg->page_count; i++)
+        if (seg->pages[i].in_use && seg->pages[i].used != 0) return true;
+    return false;
+}
+
+/* A heap about to be parked: blocks other threads freed are collected; the last page of each size
+ * class stays in its queue (empty: the next thread's first blocks of that size come from it, with
+ * no page taken, purged or faulted in) if its segment holds live blocks, and the other empty pages
+ * go back to the OS now, segments with no page in use unmapped, as at any thread exit: what a parked heap keeps are its queues'
+ * last pages and the segments that hold live blocks. Several nodes: every free page stays resident,
+ * for the next thread of the node (only such a thread takes the heap), until the heap expires. */
+static void hk_heap_prepare_park(hk_heap_t *heap) {
+    uint64_t now = hk_clock_ms();
+    if (hk_numa_active()) {
+        hk_heap_release_empty(heap, now, false);
+        return;
+    }
+    bool kept_pending = hk_heap_release_empty(heap, now, true);
+    /* A kept page must not keep a segment that holds no live block from being unmapped. */
+    for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
+        hk_page_t *page = heap->bins[bin].first;
+        if (page == NULL || page->used != 0 || hk_segment_holds_live(hk_page_segment(page))) continue;
+        hk_queue_remove_page(heap, page);
+        hk_segment_page_release(heap, page);
+    }
+    hk_segment_purge(heap, now, true);
+    if (kept_pending) heap->purge_deadline = now + (uint64_t)hk_state.options.purge_delay_ms;
+}
+
 /* Thread exit, the library's one: the subsystems above first (pools hand their caches over, while
- * the heap is still this thread's, so what they free is a local free and is collected below);
- * then return empty memory, and leave segments that still hold live blocks on the abandoned
- * list, where the next thread needing a page adopts them. A later destructor that allocates gets
- * a fresh heap, whose exit runs this again. */
+ * the heap is still this thread's, so what they free is a local free and is collected below).
+ * Then the heap is parked for the next thread to start (heap_records.c), or, when parking is off
+ * (HEAPKIT_PURGE_DELAY=0) or full, its empty memory is returned and its segments that still hold
+ * live blocks are left on the abandoned list, where the next thread needing a page adopts them. A
+ * later destructor that allocates gets a heap again, whose exit runs this again. */
 static void hk_heap_thread_done(void *arg) {
     hk_heap_t *heap = arg;
     if (heap == NULL || heap == &hk_heap_empty) return;
     hk_subsystems_thread_exit();
     hk_heap_tls = &hk_heap_empty;
+    hk_heap_exited = true;
+    hk_hook_heap_done(heap);
+    if (hk_heap_parking()) {
+        hk_heap_prepare_park(heap);
+        if (hk_heap_park(heap, hk_clock_ms())) return;
+    }
     /* One node: everything free goes back now. Several: free pages stay resident for the purge
      * delay in the abandoned segments, where the next thread of the same node (and only such a
      * thread) adopts them; the purger gives back what nobody took. */
     hk_heap_collect(heap, !hk_numa_active());
-    hk_hook_heap_done(heap);
-    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++) {
-        hk_segment_t *seg = heap->segments[kind], *next;
-        heap->segments[kind] = NULL;
-        for (; seg != NULL; seg = next) {
-            next = seg->next;
-            seg->next = seg->prev = NULL;
-            hk_segment_abandon(seg);
-        }
-    }
+    hk_heap_abandon_segments(heap);
     hk_heap_record_free(heap);
 }
 

@@ -209,6 +209,9 @@ void hk_huge_purge(bool force) {
     hk_cache_unmap(drop, dropped);
 }
 
+/* When the latest huge block was allocated (ms clock): the purger's sign of a busy program. */
+uint64_t hk_huge_last_alloc(void) { return atomic_load_explicit(&hk_last_alloc, memory_order_relaxed); }
+
 /* The cached extents, for the leak scan (their stale contents are no roots). The caller holds
  * hk_state.huge_lock. Returns how many were written to bases/sizes, at most cap. */
 size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap) {

@@ -162,14 +162,17 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     return seg;
 }
 
-/* Unmap a segment nobody uses any more; purged pages were already subtracted from committed. */
+/* Unmap a segment nobody uses any more; purged pages were already subtracted from committed, and
+ * free pages still resident leave the decay's count. */
 static void hk_segment_unmap(hk_segment_t *seg) {
     size_t purged = 0, area;
-    for (uint32_t i = 0; i < seg->page_count; i++)
-        if (seg->pages[i].is_purged) {
-            hk_page_area(&seg->pages[i], &area);
-            purged += area;
-        }
+    for (uint32_t i = 0; i < seg->page_count; i++) {
+        const hk_page_t *page = &seg->pages[i];
+        if (page->in_use) continue;
+        hk_page_area(page, &area);
+        if (page->is_purged) purged += area;
+        else if (!page->mem_is_zero) hk_page_decay_purged(area);
+    }
     size_t open = (size_t)seg->committed_pages << seg->page_shift;
     if (open < seg->size) purged += seg->size - open; /* never committed */
     hk_os_recommit(purged & ~(hk_os_page_size() - 1)); /* unmap subtracts the whole region */
@@ -388,15 +391,21 @@ void hk_segment_abandon(hk_segment_t *seg) {
 }
 
 /* The abandoned segment to adopt for a page of this kind: the fullest one with room (so sparse
- * ones drain and get unmapped), else the oldest of any kind. Only segments of the heap's NUMA
+ * ones drain and get unmapped), else the oldest of any kind that has pages in use (their blocks
+ * freed since are collected by adopting). A segment with no page in use only when empty_ok: it is
+ * merely free memory, for a heap whose own segments are full. Only segments of the heap's NUMA
  * node: what a thread of node A left is never handed to a thread of node B (node HK_NUMA_ANY,
  * when memory is not placed by node, takes any). */
-hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node) {
+hk_segment_t *hk_segment_take_abandoned(hk_segment_kind_t kind, int node, bool empty_ok) {
     if (atomic_load_explicit(&hk_state.abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_segment_t *seg = NULL, *oldest = NULL;
     for (hk_segment_t *s = hk_state.abandoned; s != NULL; s = s->next) {
         if (node != HK_NUMA_ANY && s->node != node) continue;
+        if (s->used_pages == 0) {
+            if (empty_ok && s->kind == kind && seg == NULL) seg = s;
+            continue;
+        }
         if (oldest == NULL) oldest = s;
         if (s->kind == kind && s->used_pages < s->page_count && (seg == NULL || s->used_pages > seg->used_pages))
             seg = s;
