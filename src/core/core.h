@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, decay, segmap, meta, page, page_decay, segment, heap, purger, huge_cache, huge, fit, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
  * pages are first used; shorter when address space is short); a page holds blocks of one size.
@@ -324,6 +324,7 @@ hk_internal size_t hk_huge_cached(void);
 hk_internal size_t hk_huge_cache_extents(uintptr_t *bases, size_t *sizes, size_t cap);
 
 /* huge.c — blocks over 128 KiB, each in a mapping of its own */
+hk_internal size_t hk_huge_header_size(void);
 hk_internal void *hk_huge_alloc(size_t size, size_t align, bool zero);
 hk_internal void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node);
 /* alloc.c: the allocator under heap checking's front (hk_hooks_t.front), which calls these for
@@ -336,6 +337,13 @@ hk_internal size_t hk_core_usable(const void *p);
 hk_internal void hk_huge_free(hk_segment_t *seg);
 hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);
+
+/* fit.c — medium blocks under a capped address space (ulimit -v): true if a block of `size` bytes
+ * should have a mapping of its own (hk_huge_alloc), which costs less address space than its size
+ * class there. Never below HK_FIT_OWN_MIN, so that a program cannot run into the kernel's limit on
+ * the number of mappings (65,530 by default) before it has 2 GiB in such blocks. */
+#define HK_FIT_OWN_MIN ((size_t)32 * 1024)
+hk_internal bool hk_fit_own_mapping(size_t size);
 
 /* numa_api.c — explicit placement (the hk_ calls are in heapkit.h): an aligned block on node
  * (HK_NUMA_ANY: the calling thread's), for pools and arenas created with HK_ON_NODE */

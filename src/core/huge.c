@@ -7,7 +7,7 @@
 
 /* The header (the segment and its one page record), to a whole cache line: the block that
  * follows it starts on a line of its own. */
-static size_t hk_huge_header_size(void) {
+size_t hk_huge_header_size(void) {
     return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), HK_CACHE_LINE);
 }
 
