@@ -3,8 +3,8 @@
  * gets from glibc, with heapkit really loaded. For several limits and block sizes it runs itself
  * as a child that allocates blocks until malloc returns NULL (which must come with ENOMEM),
  * once without and once with LD_PRELOAD of the library given as argument, and compares the totals
- * (where the 95% is not reached yet, a lower floor says so; see below). With HEAPKIT_LEAKS=1 under
- * a limit, the leak check still reports a lost block with its stack.
+ * (at 20 MB, where 4 KB and ~100 KB blocks do not reach it yet, a lower floor says so; see below).
+ * With HEAPKIT_LEAKS=1 under a limit, the leak check still reports a lost block with its stack.
  * Usage: limits_ulimit LIBHEAPKIT.so (the test) | limits_ulimit grab SIZE | limits_ulimit leak 0 (the children). */
 #define _GNU_SOURCE
 #include "hkt.h"
@@ -136,14 +136,12 @@ int main(int argc, char **argv) {
                    limits_kb[l]);
             CHECKF(he == ENOMEM, "limit %ld KiB, size %zu: heapkit's malloc failed with errno %d, want ENOMEM",
                    limits_kb[l], sizes[s], he);
-            /* The goal is 95% everywhere. Met for tiny blocks at every limit, for blocks over the
-             * mmap threshold from 40 MB up and for 4 KB blocks from 200 MB up; not yet below that
-             * (segments come 4 MiB at a time, a quarter of what a 20 MB limit leaves) nor for
-             * ~100 KB blocks (87-92%: their class, 104,848 bytes, is 5% bigger, and the first page
-             * of a segment holds one block less). There the floor only guards what is reached today. */
-            bool goal = sizes[s] == 64 || (sizes[s] == ((size_t)1 << 20) && limits_kb[l] >= 40000) ||
-                        (sizes[s] == 4000 && limits_kb[l] >= 200000);
-            unsigned floor = goal ? 95 : sizes[s] == 100000 ? 85 : 65;
+            /* The goal is 95% everywhere, met for every size from 40 MB up and for tiny and big
+             * blocks at 20 MB too. At 20 MB, 4 KB and ~100 KB blocks get 93-94%: what heapkit
+             * itself takes at load (its code and data, libunwind and liblzma: ~750 KB, 3.7% of
+             * the limit) leaves too little for them; there the floor is today's 92%. */
+            bool goal = limits_kb[l] >= 40000 || sizes[s] == 64 || sizes[s] == ((size_t)1 << 20);
+            unsigned floor = goal ? 95 : 92;
             CHECKF(h >= g / 100 * floor, "limit %ld KiB, blocks of %zu: heapkit gave %zu bytes, glibc %zu: under %u%%",
                    limits_kb[l], sizes[s], h, g, floor);
         }
