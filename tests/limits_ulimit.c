@@ -5,14 +5,16 @@
  * once without and once with LD_PRELOAD of the library given as argument, and compares the totals
  * (at 20 MB, where 4 KB and ~100 KB blocks do not reach it yet, a lower floor says so; see below).
  * With HEAPKIT_LEAKS=1 under a limit, the leak check still reports a lost block with its stack.
- * Under a limit, blocks of ~100 KB have a mapping of their own (src/core/fit.c): the fit child checks
- * that they behave as any block (realloc, calloc, aligned allocation, the leak report, heap checking).
+ * Under a limit, blocks of ~100 KB have a mapping of their own and a bin in steady use gets pages
+ * fitted to the size asked (src/core/fit.c): the fit child checks that these blocks behave as any
+ * (realloc, calloc, aligned allocation, remote frees, the leak report, heap checking).
  * Usage: limits_ulimit LIBHEAPKIT.so (the test) | limits_ulimit grab|leak|fit ARG (the children). */
 #define _GNU_SOURCE
 #include "hkt.h"
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +129,50 @@ static bool filled(const unsigned char *p, size_t n, unsigned char c) {
     return true;
 }
 
+/* Fitted pages: past the first pages of its class, a bin in steady use gets pages whose blocks
+ * are the size asked (4,000 bytes, not the class's 4,096); then sizes of the same bin, bigger and
+ * smaller, some blocks freed by another thread, contents checked all along. */
+#define FIT_COUNT 900
+static unsigned char *fit_blocks[FIT_COUNT];
+static size_t fit_sizes[FIT_COUNT];
+
+static void *free_every_third(void *arg) {
+    (void)arg;
+    for (size_t i = 1; i < FIT_COUNT; i += 3) {
+        free(fit_blocks[i]);
+        fit_blocks[i] = NULL;
+    }
+    return NULL;
+}
+
+static bool fitted_pages(void) {
+    for (size_t i = 0; i < FIT_COUNT; i++) {
+        fit_sizes[i] = 4000;
+        if ((fit_blocks[i] = malloc(4000)) == NULL) return false;
+        memset(fit_blocks[i], (int)(i & 0xff), 4000);
+    }
+    if (getenv("HEAPKIT_CHECK") == NULL && malloc_usable_size(fit_blocks[FIT_COUNT - 1]) != 4000) {
+        printf("4000-byte block: usable size %zu\n", malloc_usable_size(fit_blocks[FIT_COUNT - 1]));
+        return false;
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_every_third, NULL) != 0 || pthread_join(t, NULL) != 0) return false;
+    for (size_t i = 0; i < FIT_COUNT; i += 3) { /* 3,600 to 4,080 bytes: all of the 4,096 class */
+        free(fit_blocks[i]);
+        fit_sizes[i] = 3600 + (i % 5) * 120;
+        if ((fit_blocks[i] = malloc(fit_sizes[i])) == NULL) return false;
+        memset(fit_blocks[i], (int)(i & 0xff), fit_sizes[i]);
+    }
+    for (size_t i = 0; i < FIT_COUNT; i++) {
+        if (fit_blocks[i] != NULL && !filled(fit_blocks[i], fit_sizes[i], (unsigned char)(i & 0xff))) {
+            printf("block %zu of %zu bytes overwritten\n", i, fit_sizes[i]);
+            return false;
+        }
+        free(fit_blocks[i]);
+    }
+    return true;
+}
+
 static int fit(void) {
     unsigned char *a = malloc(FIT_SIZE);
     if (a == NULL) return 2;
@@ -162,6 +208,7 @@ static int fit(void) {
         free(p);
         free(q);
     }
+    if (!fitted_pages()) return 10;
     lose_a_fitted_block();
     lost = NULL;
     printf("fit ok\n");

@@ -138,8 +138,10 @@ static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
     if (p == NULL) {
         size_t bin = hk_bin_of(size);
         hk_page_t *page = heap->bins[bin].first;
-        if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
-        if (hk_unlikely(page == NULL) && hk_out_of_memory_retry()) page = hk_heap_find_page(heap, bin);
+        /* The bin's first page may be one fitted to smaller blocks (fit.c, under ulimit -v). */
+        if (page == NULL || page->free == NULL || hk_unlikely(page->block_size < size))
+            page = hk_heap_find_page(heap, bin, size);
+        if (hk_unlikely(page == NULL) && hk_out_of_memory_retry()) page = hk_heap_find_page(heap, bin, size);
         if (hk_unlikely(page == NULL)) {
             errno = ENOMEM;
             return NULL;

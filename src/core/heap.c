@@ -161,12 +161,13 @@ static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
 
 /* --------------------------------------------------------------- slow path */
 
-/* The first page of the queue with a free block, moved to the front; pages found full are
- * parked in heap->full on the way. */
-static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
+/* The first page of the queue with a free block of `size` bytes, moved to the front; pages found
+ * full are parked in heap->full on the way, pages fitted to smaller blocks (fit.c) passed over. */
+static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q, size_t size) {
     hk_page_t *next;
     for (hk_page_t *page = q->first; page != NULL; page = next) {
         next = page->next;
+        if (hk_unlikely(page->block_size < size)) continue;
         if (page->free == NULL) hk_page_collect(page);
         if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
         if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
@@ -182,13 +183,13 @@ static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
 
 /* A page of this bin with a free block. In order of cost: the bin's queue; full pages that
  * other threads freed into; a segment an exited thread left; a fresh page. */
-hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
+hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin, size_t size) {
     hk_page_queue_t *q = &heap->bins[bin];
-    hk_page_t *page = hk_heap_scan_queue(heap, q);
+    hk_page_t *page = hk_heap_scan_queue(heap, q, size);
     if (page != NULL) return page;
     if (atomic_load_explicit(&heap->full_freed, memory_order_relaxed) != 0) {
         hk_heap_rescue_full(heap);
-        if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
+        if ((page = hk_heap_scan_queue(heap, q, size)) != NULL) return page;
     }
     /* Before mapping anything new, take over what exited threads left: their free pages and
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
@@ -198,13 +199,22 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
     for (int adopted = 0; adopted < HK_ADOPT_MAX && (seg = hk_segment_take_abandoned(kind, heap->numa_node)) != NULL;
          adopted++) {
         hk_heap_adopt(heap, seg);
-        if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
+        if ((page = hk_heap_scan_queue(heap, q, size)) != NULL) return page;
         hk_segment_t *first = heap->segments[kind];
         if (first != NULL && first->used_pages < first->page_count) break; /* a free page is at hand */
     }
-    page = hk_segment_page_alloc(heap, kind);
+    /* Under ulimit -v, a bin in steady use whose pages have no room gets a page fitted to the
+     * size asked (fit.c); a page of the class if the fitted one is too small or cannot be had. */
+    bool fitted = q->first == NULL && hk_fit_page_wanted(bin, size);
+    page = hk_segment_page_alloc(heap, fitted ? HK_SEGMENT_MEDIUM : kind);
+    if (page == NULL && fitted) {
+        fitted = false;
+        page = hk_segment_page_alloc(heap, kind);
+    }
     if (page == NULL) return NULL;
     hk_page_init(page, bin);
+    if (fitted) hk_fit_page(page, size);
+    else hk_fit_class_page_made(bin);
     hk_page_extend(page);
     hk_queue_add_page(heap, page, true);
     return page;
