@@ -126,15 +126,17 @@ static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
     }
     hk_heap_maybe_collect(heap);
     void *p = NULL;
-    if (size > HK_MEDIUM_MAX) {
-        p = hk_huge_alloc(size, 0, zero);
-        if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, 0, zero);
-        if (p == NULL) return NULL;
+    if (hk_unlikely(size >= HK_FIT_OWN_MIN)) {
+        if (size > HK_MEDIUM_MAX) {
+            p = hk_huge_alloc(size, 0, zero);
+            if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, 0, zero);
+            if (p == NULL) return NULL;
+        } else if (hk_fit_own_mapping(size)) {
+            /* Under ulimit -v, a mapping of its own where that costs less than the size class
+             * (fit.c); if the kernel refuses it, the pages may still have room. */
+            p = hk_huge_alloc(size, 0, zero);
+        }
     }
-    /* Under ulimit -v, a mapping of its own where that costs less than the size class (fit.c); if
-     * the kernel refuses it, the pages may still have room. */
-    if (size <= HK_MEDIUM_MAX && hk_unlikely(size >= HK_FIT_OWN_MIN) && hk_fit_own_mapping(size))
-        p = hk_huge_alloc(size, 0, zero);
     if (p == NULL) {
         size_t bin = hk_bin_of(size);
         hk_page_t *page = heap->bins[bin].first;

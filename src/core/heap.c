@@ -162,16 +162,17 @@ static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
 /* --------------------------------------------------------------- slow path */
 
 /* The first page of the queue with a free block of `size` bytes, moved to the front; pages found
- * full are parked in heap->full on the way, pages fitted to smaller blocks (fit.c) passed over. */
+ * full are parked in heap->full on the way (those fitted to smaller blocks too, fit.c), pages with
+ * room fitted to smaller blocks passed over. */
 static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q, size_t size) {
     hk_page_t *next;
     for (hk_page_t *page = q->first; page != NULL; page = next) {
         next = page->next;
-        if (hk_unlikely(page->block_size < size)) continue;
         if (page->free == NULL) hk_page_collect(page);
         if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
         if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
         if (page->free == NULL) hk_page_collect(page); /* to_full failed: remote frees arrived */
+        if (hk_unlikely(page->block_size < size)) continue;
         if (page != q->first) {
             hk_queue_remove_page(heap, page);
             hk_queue_add_page(heap, page, true);
@@ -205,7 +206,7 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin, size_t size) {
     }
     /* Under ulimit -v, a bin in steady use whose pages have no room gets a page fitted to the
      * size asked (fit.c); a page of the class if the fitted one is too small or cannot be had. */
-    bool fitted = q->first == NULL && hk_fit_page_wanted(bin, size);
+    bool fitted = size > HK_DIRECT_MAX && q->first == NULL && hk_fit_page_wanted(bin, size);
     page = hk_segment_page_alloc(heap, fitted ? HK_SEGMENT_MEDIUM : kind);
     if (page == NULL && fitted) {
         fitted = false;
@@ -214,7 +215,7 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin, size_t size) {
     if (page == NULL) return NULL;
     hk_page_init(page, bin);
     if (fitted) hk_fit_page(page, size);
-    else hk_fit_class_page_made(bin);
+    else if (size > HK_DIRECT_MAX) hk_fit_class_page_made(bin); /* smaller sizes never get fitted pages */
     hk_page_extend(page);
     hk_queue_add_page(heap, page, true);
     return page;
