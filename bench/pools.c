@@ -21,8 +21,9 @@
  *             freed at once (reset, clear, free, obstack_free to a mark)
  *   arena-grow one region grows to 64 MiB of 16-256-byte allocations and is destroyed; the run also
  *             prints what stays resident after the destroy
- * Peers of the object workloads: hk_pool (HK_POOL_LOCAL), hk_pool_shared (HK_POOL_SHARED),
- * hk_malloc, glibc, freelist (a free list per thread in front of malloc), freelist_mutex (one
+ * Peers of the object workloads: hk_pool (HK_POOL_LOCAL, through heapkit_pool_inline.h's inline
+ * paths), hk_pool_shared (HK_POOL_SHARED, the same calls), hk_pool_call (HK_POOL_LOCAL through
+ * the library's functions, not inlined), hk_malloc, glibc, freelist (a free list per thread in front of malloc), freelist_mutex (one
  * free list behind a mutex), floor (an unchecked slab free list, one thread).
  * Each run first allocates and frees one block with glibc's malloc and one with hk_malloc, so
  * both allocators are set up in every process and peak RSS compares what the workload used. */
@@ -32,6 +33,7 @@
 #include "bench.h"
 
 #include <heapkit.h>
+#include <heapkit_pool_inline.h> /* hk_pool_alloc/free inlined: what a program after speed writes */
 #include <obstack.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -74,6 +76,8 @@ static hk_pool_t *g_pool;
 static size_t g_obj_size = OBJ_SIZE; /* the workload's object size (churn-64, churn-200 change it) */
 #define HK_POOL_ALLOC() hk_pool_alloc(g_pool)
 #define HK_POOL_FREE(p) hk_pool_free(g_pool, (p))
+#define HK_POOL_CALL_ALLOC() (hk_pool_alloc)(g_pool) /* the library's functions, not inlined */
+#define HK_POOL_CALL_FREE(p) (hk_pool_free)(g_pool, (p))
 #define HK_MALLOC_ALLOC() hk_malloc(g_obj_size)
 #define HK_MALLOC_FREE(p) hk_free(p)
 #define GLIBC_ALLOC() malloc(g_obj_size)
@@ -209,6 +213,7 @@ static obj_t *ring_pop(ring_t *q) {
   }
 
 DEFINE_OBJECT_LOOPS(hkpool, HK_POOL_ALLOC, HK_POOL_FREE)
+DEFINE_OBJECT_LOOPS(hkpoolcall, HK_POOL_CALL_ALLOC, HK_POOL_CALL_FREE)
 DEFINE_OBJECT_LOOPS(hkmalloc, HK_MALLOC_ALLOC, HK_MALLOC_FREE)
 DEFINE_OBJECT_LOOPS(glibc, GLIBC_ALLOC, GLIBC_FREE)
 DEFINE_OBJECT_LOOPS(freelist, FREELIST_ALLOC, FREELIST_FREE)
@@ -237,6 +242,7 @@ static inline void floor_free(obj_t *o) {
 #define FLOOR_FREE(p) floor_free(p)
 DEFINE_OBJECT_LOOPS(floor, FLOOR_ALLOC, FLOOR_FREE)
 DEFINE_XFREE(hkpool, HK_POOL_ALLOC, HK_POOL_FREE)
+DEFINE_XFREE(hkpoolcall, HK_POOL_CALL_ALLOC, HK_POOL_CALL_FREE)
 DEFINE_XFREE(hkmalloc, HK_MALLOC_ALLOC, HK_MALLOC_FREE)
 DEFINE_XFREE(glibc, GLIBC_ALLOC, GLIBC_FREE)
 DEFINE_XFREE(freelist, FREELIST_ALLOC, FREELIST_FREE)
@@ -256,6 +262,8 @@ static const object_peer_t k_object_peers[] = {
   {"hk_pool", HK_POOL_LOCAL, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool, xfree_consumer_hkpool},
   {"hk_pool_shared", HK_POOL_SHARED, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool,
    xfree_consumer_hkpool},
+  {"hk_pool_call", HK_POOL_LOCAL, false, churn_hkpoolcall, burst_hkpoolcall, xfree_producer_hkpoolcall,
+   xfree_consumer_hkpoolcall},
   {"hk_malloc", 0, false, churn_hkmalloc, burst_hkmalloc, xfree_producer_hkmalloc, xfree_consumer_hkmalloc},
   {"glibc", 0, false, churn_glibc, burst_glibc, xfree_producer_glibc, xfree_consumer_glibc},
   {"freelist", 0, false, churn_freelist, burst_freelist, xfree_producer_freelist, xfree_consumer_freelist},

@@ -70,6 +70,7 @@ typedef struct hk_stats_s {
     size_t metadata;       /* address space for the library's own records (heap records, leak
                               tracking tables and stacks), apart from reserved */
     size_t heap_errors;    /* heap errors found by heap checking (HEAPKIT_CHECK, HEAPKIT_SAMPLE_GUARD) */
+    size_t thp_segments;   /* segments advised to use transparent huge pages (HEAPKIT_THP) */
 } hk_stats_t;
 
 /* Fill *out with a snapshot. Exact when no other thread is allocating, approximate otherwise. */

@@ -9,7 +9,8 @@
  * Hardened, a linear overflow off a segment's last block, or back from its first one toward the
  * page records, must fault on a guard page (in the program's own loop, where it belongs); so must
  * an overflow off a huge block (over 128 KiB, a mapping of its own), an underflow toward its
- * header; a huge block read after free, or allocated again, holds none of the old bytes. */
+ * header, even in a reused mapping bigger than the block; a huge block read after free, or
+ * allocated again (after a shrinking realloc too), holds none of the old bytes. */
 #define _GNU_SOURCE
 #include "pool_test.h"
 
@@ -151,6 +152,36 @@ static int child_huge(const char *name) {
         if (p == NULL || p[0] != 0x44 || p[(size_t)600 * 1024 - 1] != 0x44) return 23;
         catch_huge_faults(p);
         overflow_forward(p);
+        return 0;
+    }
+    if (strcmp(name, "huge_guard_reused") == 0) { /* in a reused extent bigger than it: the guard right after it */
+        uint8_t *big = T_malloc((size_t)3 << 20);
+        memset(big, 0x55, (size_t)3 << 20);
+        T_free(big);
+        uint8_t *p = T_malloc((size_t)2 << 20); /* the 3 MiB extent fits it (less than twice its size) */
+        size_t usable = T_usable_size(p);
+        printf("HUGE REUSED USABLE %zu KiB\n", usable >> 10); /* its own size to the page, not the extent's */
+        fflush(stdout);
+        catch_huge_faults(p);
+        overflow_forward(p);
+        return 0;
+    }
+    if (strcmp(name, "huge_realloc_shrink_zero") == 0) { /* what a shrink cut off is not handed out again */
+        uint8_t *p = T_malloc((size_t)3 << 20);
+        memset(p, 0x66, (size_t)3 << 20);
+        p = T_realloc(p, (size_t)600 * 1024); /* in place: the new tail guard lies on the old bytes */
+        if (p == NULL || p[0] != 0x66) return 22;
+        T_free(p);
+        for (int round = 0; round < 4; round++) {
+            uint8_t *q = T_malloc((size_t)3 << 20);
+            for (size_t i = 0; i < (size_t)3 << 20; i++)
+                if (q[i] != 0) {
+                    printf("STALE byte %zu after a shrinking realloc\n", i);
+                    return 4;
+                }
+            T_free(q);
+        }
+        printf("HUGE ZERO AFTER SHRINK\n");
         return 0;
     }
     if (strcmp(name, "huge_read_after_free") == 0) { /* zeroed at free: a dangling read finds no old byte */
@@ -420,6 +451,10 @@ static const pt_case_t k_cases[] = {
     {"huge_read_after_free", SECURE, {NULL}, "HUGE READ ZERO AFTER FREE 0 (100 of 100 pages still mapped)", 0, false,
      false},
     {"huge_reuse_zero", SECURE, {NULL}, "HUGE ZERO", 0, false, false},
+    /* The block ends at its own last page, guarded, even in a reused mapping bigger than it (its
+     * free zeroes only it); a shrinking realloc leaves nothing of the old bytes in the mapping. */
+    {"huge_guard_reused", SECURE, {NULL}, "HUGE REUSED USABLE 2048 KiB\nHUGE GUARD HIT AT BLOCK END", 0, false, true},
+    {"huge_realloc_shrink_zero", SECURE, {NULL}, "HUGE ZERO AFTER SHRINK", 0, false, false},
     /* With leak tracking on, the report carries the stack of the block that overflowed. */
     {"overflow40", "HEAPKIT_LEAKS=1", {"heap corruption", "32 bytes"}, "allocated by thread 1 at:", ABORTED, true, false},
 };

@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "dwarf_partial.h"
+#include "symtab.h"
 #include "xalloc.h"
 
 /* Inline nesting deeper than this is cut (the outer frames are kept by the caller's stack). */
@@ -39,6 +42,10 @@ struct sym_module {
     struct cu_range *ranges; /* sorted by lo; built on the first address aranges miss */
     size_t range_count;
     Dwarf_Addr ranges_bias;
+    struct symtab symtab; /* read on the first address */
+    bool symtab_loaded;
+    bool dwarf_chosen;
+    struct dwarf_partial *partial; /* compressed debug info, read by prefix; NULL: libdwfl reads it */
 };
 
 struct sym_entry { /* one cached address; module == 0 marks a free slot */
@@ -49,18 +56,26 @@ struct sym_entry { /* one cached address; module == 0 marks a free slot */
 };
 
 struct symbolizer {
-    char **demangled; /* names made here (the rest point into libdw's data) */
+    char **demangled; /* names made or copied here (the rest point into libelf's and libdw's data) */
     size_t demangled_count, demangled_cap;
     struct sym_module *modules;
     size_t module_count, module_cap;
     size_t last_module; /* index + 1 of the module asked for last: stacks repeat modules */
     struct sym_entry *table;
     size_t table_cap, table_used;
+    bool whole; /* never read debug info by prefix */
 };
 
 struct symbolizer *symbolizer_new(void)
 {
     return xcalloc(1, sizeof(struct symbolizer));
+}
+
+struct symbolizer *symbolizer_new_whole(void)
+{
+    struct symbolizer *s = symbolizer_new();
+    s->whole = true;
+    return s;
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -76,6 +91,8 @@ void symbolizer_free(struct symbolizer *s)
         free(s->modules[i].path);
         free(s->modules[i].error);
         free(s->modules[i].ranges);
+        symtab_free(&s->modules[i].symtab);
+        dwarf_partial_close(s->modules[i].partial);
     }
     free(s->modules);
     for (size_t i = 0; i < s->demangled_count; i++)
@@ -86,6 +103,16 @@ void symbolizer_free(struct symbolizer *s)
 
 /* The C++ ABI's demangler (libstdc++; declared here: the command is C). */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+static const char *keep(struct symbolizer *s, char *owned)
+{
+    if (s->demangled_count == s->demangled_cap) {
+        s->demangled_cap = s->demangled_cap ? 2 * s->demangled_cap : 64;
+        s->demangled = xrealloc(s->demangled, s->demangled_cap * sizeof *s->demangled);
+    }
+    s->demangled[s->demangled_count++] = owned;
+    return owned;
+}
 
 /* `name` demangled when it is a mangled C++ name, else `name` itself. */
 static const char *demangle(struct symbolizer *s, const char *name)
@@ -98,15 +125,65 @@ static const char *demangle(struct symbolizer *s, const char *name)
         free(plain);
         return name;
     }
-    if (s->demangled_count == s->demangled_cap) {
-        s->demangled_cap = s->demangled_cap ? 2 * s->demangled_cap : 64;
-        s->demangled = xrealloc(s->demangled, s->demangled_cap * sizeof *s->demangled);
-    }
-    s->demangled[s->demangled_count++] = plain;
-    return plain;
+    return keep(s, plain);
 }
 
 /* --- modules ---------------------------------------------------------------------------- */
+
+static bool file_exists(const char *path)
+{
+    return access(path, R_OK) == 0;
+}
+
+/* Where the build-id says the module's separate debug file is (caller frees), or NULL. */
+static char *build_id_debug_path(Dwfl_Module *mod)
+{
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int len = dwfl_module_build_id(mod, &bits, &vaddr);
+    if (len < 2)
+        return NULL;
+    char hex[2 * 64 + 1];
+    if ((size_t)len > sizeof hex / 2)
+        return NULL;
+    for (int i = 0; i < len; i++)
+        snprintf(hex + (ptrdiff_t)2 * i, 3, "%02x", bits[i]);
+    return xasprintf("/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+}
+
+/* libdwfl's standard search for separate debug info (build-id, then .gnu_debuglink in the file's
+ * directory, its .debug/ and /usr/lib/debug), asked only when one of its places holds a file: when
+ * it finds nothing it asks debuginfod, and libdwfl loads libdebuginfod (with libcurl and 30 more
+ * libraries, 8 MB) for that even when no server is configured; a report never goes to the network. */
+static int find_local_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                                const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                                char **debuginfo_file_name)
+{
+    char *by_id = build_id_debug_path(mod);
+    bool local = by_id != NULL && file_exists(by_id);
+    free(by_id);
+    if (!local && debuglink_file != NULL) {
+        if (debuglink_file[0] == '/') {
+            local = file_exists(debuglink_file);
+        } else {
+            const char *slash = file_name != NULL ? strrchr(file_name, '/') : NULL;
+            int dir_len = slash != NULL ? (int)(slash - file_name) : 0;
+            const char *dir = slash != NULL ? file_name : "";
+            char *places[3] = { xasprintf("%.*s/%s", dir_len, dir, debuglink_file),
+                                xasprintf("%.*s/.debug/%s", dir_len, dir, debuglink_file),
+                                xasprintf("/usr/lib/debug%.*s/%s", dir_len, dir, debuglink_file) };
+            for (int i = 0; i < 3; i++) {
+                /* the file itself is not its own debug file */
+                local = local || (file_exists(places[i]) && (file_name == NULL || strcmp(places[i], file_name) != 0));
+                free(places[i]);
+            }
+        }
+    }
+    if (!local)
+        return -1;
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
+                                        debuginfo_file_name);
+}
 
 /* Opens `path` in a session of its own. debuginfo_path NULL means the default search path
  * (":.debug:/usr/lib/debug"). */
@@ -114,7 +191,7 @@ static void module_open(struct sym_module *m)
 {
     static const Dwfl_Callbacks callbacks = {
         .find_elf = dwfl_build_id_find_elf,
-        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .find_debuginfo = find_local_debuginfo,
         .section_address = dwfl_offline_section_address,
         .debuginfo_path = NULL,
     };
@@ -222,9 +299,50 @@ static void build_ranges(struct sym_module *m)
         qsort(m->ranges, m->range_count, sizeof *m->ranges, range_cmp);
 }
 
-/* The compile unit holding `addr`, and the bias from module to DWARF addresses. */
-static bool find_cu(struct sym_module *m, uint64_t addr, Dwarf_Die *cu, Dwarf_Addr *bias)
+static bool has_section(Elf *elf, const char *wanted)
 {
+    size_t shstrndx;
+    if (elf == NULL || elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return false;
+    for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn != NULL; scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr shdr;
+        const char *name = gelf_getshdr(scn, &shdr) != NULL ? elf_strptr(elf, shstrndx, shdr.sh_name) : NULL;
+        if (name != NULL && strcmp(name, wanted) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Where the module's DWARF is read from, decided on its first address: compressed sections (the
+ * file's own, else the separate debug file its build-id names, as libdwfl looks in that order)
+ * by prefix, everything else by libdwfl. */
+static void choose_dwarf(struct sym_module *m)
+{
+    m->dwarf_chosen = true;
+    GElf_Addr bias;
+    if (has_section(dwfl_module_getelf(m->mod, &bias), ".debug_info")) {
+        m->partial = dwarf_partial_open(m->path);
+        return;
+    }
+    char *by_id = build_id_debug_path(m->mod);
+    if (by_id != NULL && file_exists(by_id))
+        m->partial = dwarf_partial_open(by_id);
+    free(by_id);
+}
+
+/* The compile unit holding `addr`, the Dwarf it is in, and the bias from module to DWARF
+ * addresses; *partial says whether it came from the prefix (else from libdwfl, which reads the
+ * whole file: what an address outside .debug_aranges needs). */
+static bool find_cu(struct sym_module *m, uint64_t addr, Dwarf_Die *cu, Dwarf_Addr *bias, Dwarf **dw, bool *partial)
+{
+    if (!m->dwarf_chosen)
+        choose_dwarf(m);
+    /* a separate debug file found by build-id has the module's own addresses */
+    *bias = 0;
+    *partial = m->partial != NULL && dwarf_partial_cu(m->partial, addr, cu, dw);
+    if (*partial)
+        return true;
+    *dw = dwfl_module_getdwarf(m->mod, bias);
     Dwarf_Die *found = dwfl_module_addrdie(m->mod, addr, bias);
     if (found != NULL) {
         *cu = *found;
@@ -252,7 +370,7 @@ static bool find_cu(struct sym_module *m, uint64_t addr, Dwarf_Die *cu, Dwarf_Ad
 /* The chain of DIEs that contain `pc` (a DWARF address) in `cu`, innermost first, following the
  * DIE tree outwards (so an inlined call leads to the function it was inlined into, not to where
  * it was defined). Returns the count and a malloc'd array, or 0. */
-static int scope_chain(Dwfl_Module *mod, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **chain)
+static int scope_chain(Dwarf *dw, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **chain)
 {
     Dwarf_Die *scopes = NULL;
     int n = dwarf_getscopes(cu, pc, &scopes);
@@ -263,8 +381,6 @@ static int scope_chain(Dwfl_Module *mod, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die
     /* dwarf_getscopes continues from an inlined instance into its abstract definition's scopes
      * (what variable lookup wants); the DIE tree of the innermost scope gives the call chain. */
     Dwarf_Die innermost;
-    Dwarf_Addr bias;
-    Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
     bool found = dw != NULL && dwarf_offdie(dw, dwarf_dieoffset(&scopes[0]), &innermost) != NULL;
     free(scopes);
     if (!found)
@@ -307,22 +423,21 @@ static size_t leading_underscores(const char *name)
  * malloc is defined as hk_malloc and exported as malloc too. Among the exported functions at the
  * function's start `start`: for a name with leading underscores, the one with the fewest that is
  * the same name without them; for an hk_ name, the standard name it stands for. */
-static const char *public_alias(Dwfl_Module *mod, const char *name, GElf_Addr start)
+static const char *public_alias(const struct sym_module *m, const char *name, GElf_Addr start)
 {
     bool underscored = name != NULL && name[0] == '_';
     bool heapkit = name != NULL && strncmp(name, "hk_", 3) == 0;
     if (!underscored && !heapkit)
         return name;
     const char *bare = heapkit ? name + 3 : name + leading_underscores(name);
-    int n = dwfl_module_getsymtab(mod);
+    const struct symtab_entry *at;
+    size_t n = symtab_at(&m->symtab, start, &at);
     const char *best = NULL;
-    for (int i = 1; i < n; i++) {
-        GElf_Sym sym;
-        GElf_Addr value;
-        const char *alias = dwfl_module_getsym_info(mod, i, &sym, &value, NULL, NULL, NULL);
-        int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
-        if (alias == NULL || value != start || (type != STT_FUNC && type != STT_GNU_IFUNC) ||
-            (bind != STB_GLOBAL && bind != STB_WEAK) || GELF_ST_VISIBILITY(sym.st_other) != STV_DEFAULT)
+    for (size_t i = 0; i < n; i++) {
+        const char *alias = at[i].name;
+        int type = GELF_ST_TYPE(at[i].info), bind = GELF_ST_BIND(at[i].info);
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || (bind != STB_GLOBAL && bind != STB_WEAK) ||
+            GELF_ST_VISIBILITY(at[i].other) != STV_DEFAULT)
             continue;
         if (heapkit ? strcmp(alias, bare) != 0 : strcmp(alias + leading_underscores(alias), bare) != 0)
             continue;
@@ -336,7 +451,11 @@ static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out
 {
     GElf_Off offset = 0;
     GElf_Sym sym;
-    const char *symname = dwfl_module_addrinfo(m->mod, addr, &offset, &sym, NULL, NULL, NULL);
+    if (!m->symtab_loaded) {
+        symtab_load(&m->symtab, m->mod);
+        m->symtab_loaded = true;
+    }
+    const char *symname = symtab_addrinfo(&m->symtab, m->mod, addr, &offset, &sym);
     bool exported = symname != NULL && GELF_ST_VISIBILITY(sym.st_other) == STV_DEFAULT &&
                     (GELF_ST_BIND(sym.st_info) == STB_GLOBAL || GELF_ST_BIND(sym.st_info) == STB_WEAK);
 
@@ -346,8 +465,10 @@ static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out
     int line = 0;
     Dwarf_Die cu;
     Dwarf_Addr bias = 0;
-    bool have_cu = find_cu(m, addr, &cu, &bias);
-    Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
+    Dwarf *dw = NULL;
+    bool partial;
+    bool have_cu = find_cu(m, addr, &cu, &bias, &dw, &partial);
+    Dwfl_Line *l = partial ? NULL : dwfl_module_getsrc(m->mod, addr);
     if (l != NULL) {
         first.file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
     } else if (have_cu) {
@@ -358,7 +479,7 @@ static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out
     first.line = first.file != NULL && line > 0 ? (unsigned)line : 0;
     size_t count = 0;
     Dwarf_Die *chain = NULL;
-    int n = have_cu ? scope_chain(m->mod, &cu, addr - bias, &chain) : 0;
+    int n = have_cu && dw != NULL ? scope_chain(dw, &cu, addr - bias, &chain) : 0;
     int at;
     first.function = scope_function_name(chain, n, 0, &at);
     out[count++] = first;
@@ -385,7 +506,7 @@ static size_t resolve(struct sym_module *m, uint64_t addr, struct sym_frame *out
     if (symname != NULL) {
         if (outer->function == NULL)
             outer->function = symname;
-        outer->function = public_alias(m->mod, outer->function, addr - offset);
+        outer->function = public_alias(m, outer->function, addr - offset);
         outer->offset = offset;
         outer->exported = exported;
     }
@@ -427,9 +548,17 @@ size_t symbolize(struct symbolizer *s, const char *module, uint64_t addr, const 
     struct sym_entry *e = &s->table[slot_of(s, index + 1, addr)];
     if (e->module == 0) {
         struct sym_frame found[SYM_INLINE_MAX];
-        size_t count = s->modules[index].mod != NULL ? resolve(&s->modules[index], addr, found) : 0;
-        for (size_t i = 0; i < count; i++)
+        struct sym_module *m = &s->modules[index];
+        m->dwarf_chosen = m->dwarf_chosen || s->whole;
+        size_t count = m->mod != NULL ? resolve(m, addr, found) : 0;
+        for (size_t i = 0; i < count; i++) {
+            /* names read from a partial image go with it when a later unit opens a longer one */
+            if (m->partial != NULL && found[i].function != NULL)
+                found[i].function = keep(s, xstrdup(found[i].function));
+            if (m->partial != NULL && found[i].file != NULL)
+                found[i].file = keep(s, xstrdup(found[i].file));
             found[i].function = demangle(s, found[i].function);
+        }
         *e = (struct sym_entry){ .module = index + 1, .addr = addr, .count = count };
         if (count > 0) {
             e->frames = xcalloc(count, sizeof *e->frames);

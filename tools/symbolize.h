@@ -21,6 +21,9 @@ struct sym_frame {
 struct symbolizer;
 
 struct symbolizer *symbolizer_new(void);
+/* The same, reading compressed debug info whole through libdwfl as it was read before prefixes:
+ * the reference the tests compare the prefix reader (dwarf_partial.c) with. */
+struct symbolizer *symbolizer_new_whole(void);
 void symbolizer_free(struct symbolizer *s);
 
 /* The frames of the code at `addr` in the ELF file `module` (an ELF virtual address: what the

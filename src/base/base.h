@@ -60,6 +60,7 @@ typedef struct hk_options_s {
     const char *leak_dir;  /* write raw leak reports there (else a plain report to stderr) */
     int64_t leak_signal;   /* check for leaks on this signal; 0 = none */
     int numa;              /* HK_NUMA_MODE_*: where memory goes on a machine with several nodes */
+    int thp;               /* HK_THP_*: transparent huge pages for segments (core/thp.c) */
     const char *numa_fake; /* read the topology from this directory instead of /sys, and simulate it */
     bool secure;           /* the hardened mode (core/secure.c, docs/security.md) */
     int64_t profile;        /* HK_PROFILE_*: heap profile over time (debug/profile.c) */
@@ -73,6 +74,9 @@ typedef struct hk_options_s {
     size_t sample_guard;   /* about one allocation in N on a guard slot (HEAPKIT_SAMPLE_GUARD); 0 = none */
     const char *check_dir; /* write raw heap-error reports there (else plain ones to stderr) */
 } hk_options_t;
+
+/* HEAPKIT_THP: auto (advise segments that stay dense, the default), off, always (at mapping). */
+enum { HK_THP_AUTO, HK_THP_OFF, HK_THP_ALWAYS };
 
 /* HEAPKIT_NUMA: local (each thread's memory on its own node, the default), interleave (spread
  * page by page over every node), off (no placement: the kernel's first touch decides). */

@@ -102,6 +102,12 @@ static void hk_format_integer(hk_buf_t *b, const hk_spec_t *sp, char conv, uint6
     unsigned base = conv == 'o' ? 8 : conv == 'x' || conv == 'X' || conv == 'p' ? 16 : 10;
     char *d = hk_digits(end, u, base, conv == 'X');
     size_t n = (size_t)(end - d);
+    if (sp->width == 0 && sp->prec < 0 && !sp->plus && !sp->space && !sp->alt && conv != 'p') {
+        /* the usual "%d", "%u" or "%x": a sign and the digits, nothing to pad */
+        if (negative) *--d = '-';
+        hk_buf_put(b, d, (size_t)(end - d));
+        return;
+    }
     if (sp->prec == 0 && u == 0) n = 0; /* "%.0d" of 0 is nothing */
     size_t zeros = sp->prec > 0 && (size_t)sp->prec > n ? (size_t)sp->prec - n : 0;
     if (conv == 'o' && sp->alt && zeros == 0 && (n == 0 || d[0] != '0')) zeros = 1; /* "%#o": a leading 0 */

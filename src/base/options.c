@@ -62,6 +62,7 @@ typedef enum {
     HK_OPT_PROFILE,
     HK_OPT_CHECK,
     HK_OPT_SIDE,
+    HK_OPT_THP,
     HK_OPT_COUNT
 } hk_opt_type_t;
 
@@ -99,6 +100,7 @@ static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_SAMPLE_GUARD", HK_OPT_COUNT, HK_FIELD(sample_guard), "a number of allocations from 0 to 16777216 (0 = off)"},
     {"HEAPKIT_LIB", HK_OPT_TOOL, 0, "a path (read by the heapkit command)"},
     {"HEAPKIT_NUMA", HK_OPT_NUMA, HK_FIELD(numa), "'local', 'interleave' or 'off'"},
+    {"HEAPKIT_THP", HK_OPT_THP, HK_FIELD(thp), "'auto', 'off' or 'always'"},
     {"HEAPKIT_NUMA_FAKE", HK_OPT_PATH, HK_FIELD(numa_fake), "a directory laid out like /sys"},
     {"HEAPKIT_RUN_DIR", HK_OPT_RUN_DIR, 0, "an absolute directory path (set by the heapkit command)"},
 };
@@ -213,6 +215,12 @@ static bool hk_option_set(hk_options_t *o, const hk_option_t *opt, const char *v
         return true;
     case HK_OPT_CHECK:
         return hk_parse_check(value, field);
+    case HK_OPT_THP:
+        if (!strcmp(value, "auto")) *(int *)field = HK_THP_AUTO;
+        else if (!strcmp(value, "off")) *(int *)field = HK_THP_OFF;
+        else if (!strcmp(value, "always")) *(int *)field = HK_THP_ALWAYS;
+        else return false;
+        return true;
     case HK_OPT_SIDE:
         if (strcmp(value, "left") != 0 && strcmp(value, "right") != 0) return false;
         *(bool *)field = value[0] == 'l';

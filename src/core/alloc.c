@@ -167,7 +167,7 @@ static hk_block_t *hk_block_start(hk_page_t *page, const void *p) {
 }
 
 HK_API void hk_free(void *p) {
-    if (hk_unlikely(hk_segmap_get((uintptr_t)p) != HK_MAP_SEGMENT)) {
+    if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
         hk_free_unknown(p);
         return;
     }

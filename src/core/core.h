@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, decay, segmap, meta, page, page_decay, segment, fit, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, fit, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
  * pages are first used; shorter when address space is short); a page holds blocks of one size.
@@ -94,19 +94,28 @@ typedef struct hk_heap_s hk_heap_t;
 
 typedef struct hk_segment_s hk_segment_t;
 
-/* Two cache lines: the first is written only by the owner; the second is read by every thread
- * that frees into the page and written by remote frees, so remote traffic does not steal the
- * line the owner allocates from. */
+/* Two cache lines. The first holds everything the owner's malloc and free fast paths read or
+ * write (one line per page touched, where the two lines cost a second miss on every free): the
+ * owner's list and counts, and the read-mostly fields free checks a block with. The second is
+ * written by remote frees (thread_free) and holds what only the slow paths read, so remote
+ * traffic does not steal the line the owner allocates from. Remote frees read the first line's
+ * fast_free_heap once (to find they are not the fast case): read sharing, a small price at the
+ * few percent of frees that cross threads. */
 typedef struct hk_page_s {
-    /* -- the owner's line */
+    /* -- the owner's line: its fast paths */
     hk_block_t *free;       /* the owner's free blocks: it allocates from and frees to this list */
     uint32_t used;          /* blocks handed out, including remote frees not yet collected */
     uint8_t is_zero;        /* every block on `free` is zero except its link word */
     uint8_t mem_is_zero;    /* the part not yet carved is zero (fresh or purged memory) */
     uint8_t is_purged;      /* free page whose memory was given back to the OS */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
+    /* The heap whose thread may free into the page on the fast path: the segment's owner while
+     * no flag is set, else NULL. hk_page_set_flags keeps it so and hk_segment_abandon clears it,
+     * so one load and compare on free stands for the owner check and the test of the flags. */
+    _Atomic(hk_heap_t *) fast_free_heap;
+    uint8_t *start;         /* first block */
+    uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
     struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
-    uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
     /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
     _Alignas(HK_CACHE_LINE) hk_remote_t thread_free; /* blocks freed by other threads (remote.h) */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
@@ -114,13 +123,10 @@ typedef struct hk_page_s {
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
     uint32_t reserved;      /* blocks that fit */
     size_t block_size;
-    uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
-    uint8_t *start;         /* first block */
-    /* The heap whose thread may free into the page on the fast path: the segment's owner while
-     * no flag is set, else NULL. hk_page_set_flags keeps it so and hk_segment_abandon clears it,
-     * so one load and compare on free stands for the owner check and the test of the flags. */
-    _Atomic(hk_heap_t *) fast_free_heap;
+    uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
 } hk_page_t;
+_Static_assert(offsetof(hk_page_t, prev) + sizeof(void *) <= HK_CACHE_LINE, "the fast paths' fields share one cache line");
+_Static_assert(sizeof(hk_page_t) == 2 * (size_t)HK_CACHE_LINE, "a page record is two cache lines");
 
 /* Room in a huge segment's header for the tracker's one record (track.h checks that it fits). */
 #define HK_HUGE_TRACK_BYTES 16
@@ -149,6 +155,11 @@ struct hk_segment_s {
     struct hk_track_rec_s *track;
     _Alignas(8) uint8_t huge_track[HK_HUGE_TRACK_BYTES];
     size_t huge_size;
+    /* Transparent huge pages (thp.c): HK_SEGMENT_THP_*, purges counted toward refusing them, and
+     * the low 32 bits of the ms clock since the segment is dense (0: it is not). */
+    _Atomic uint8_t thp;
+    uint8_t thp_purges;
+    uint32_t thp_dense_since;
     hk_page_t pages[];
 };
 
@@ -172,6 +183,7 @@ struct hk_heap_s {
     _Atomic size_t full_freed; /* remote frees that landed in full pages since we last looked */
     hk_segment_t *segments[HK_SEGMENT_PAGED_KINDS];
     uint64_t purge_deadline; /* ms clock of the next purge pass; 0 = nothing to purge */
+    uint64_t thp_deadline;   /* ms clock of the next look at dense segments for huge pages; 0 = none */
     uint32_t slow_calls;     /* allocation slow-path calls, to read the clock only now and then */
     hk_heap_t *next_heap, *prev_heap; /* the list of live heaps (hk_state.heaps), or of free records */
     pthread_t thread;
@@ -223,6 +235,8 @@ hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size
 hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal uint64_t hk_clock_ms(void);
 hk_internal void hk_os_account(intptr_t reserved, intptr_t committed); /* byte counts of the statistics */
+hk_internal bool hk_os_advise_huge(void *p, size_t size, bool huge); /* MADV_HUGEPAGE or MADV_NOHUGEPAGE */
+hk_internal bool hk_os_collapse_huge(void *p, size_t size);          /* MADV_COLLAPSE */
 
 /* decay.c — the decay curve: how much freed memory may stay resident, given when it was freed. The
  * caller keeps one hk_decay_t per pool of retained memory (under its own lock), tells it how many
@@ -240,6 +254,34 @@ hk_internal void hk_decay_init(hk_decay_t *d, int64_t window_ms, uint64_t now);
 hk_internal size_t hk_decay_limit(hk_decay_t *d, uint64_t now, size_t retained);
 hk_internal size_t hk_decay_excess(hk_decay_t *d, uint64_t now, size_t retained);
 hk_internal void hk_decay_purged(hk_decay_t *d, size_t retained);
+
+/* thp.c — transparent huge pages for segments that stay dense (HEAPKIT_THP); the segment's
+ * code tells it of each change, under the segment's lock. */
+enum { HK_SEGMENT_THP_NONE = 0, HK_SEGMENT_THP_ADVISED = 1, HK_SEGMENT_THP_REFUSED = 2, HK_SEGMENT_THP_COLLAPSED = 3 };
+/* Advised or collapsed: what the statistics count. */
+static inline bool hk_thp_advised(const hk_segment_t *seg) {
+    uint8_t state = atomic_load_explicit(&seg->thp, memory_order_relaxed);
+    return state == HK_SEGMENT_THP_ADVISED || state == HK_SEGMENT_THP_COLLAPSED;
+}
+hk_internal void hk_thp_segment_mapped(hk_segment_t *seg);
+hk_internal void hk_thp_segment_busy(hk_segment_t *seg, uint64_t now);
+hk_internal void hk_thp_segment_purged(hk_segment_t *seg);
+/* The background purger's share: collapse the segments auto advised since its last pass. */
+hk_internal void hk_thp_collapse_advised(void);
+/* A dense segment waiting out HK_THP_DENSE_MS (thp.c): its heap looks again this much later
+ * (hk_segment_thp_look, from the allocation slow path), so a segment that filled up and then saw
+ * no page change is still found. */
+#define HK_THP_LOOK_MS 250
+static inline bool hk_thp_waiting(const hk_segment_t *seg) {
+    return hk_state.options.thp == HK_THP_AUTO &&
+           atomic_load_explicit(&seg->thp, memory_order_relaxed) == HK_SEGMENT_THP_NONE && seg->thp_dense_since != 0;
+}
+/* Worth the clock read on a page taken: the mode looks at density and this segment is a candidate. */
+static inline bool hk_thp_watching(const hk_segment_t *seg) {
+    return hk_state.options.thp == HK_THP_AUTO &&
+           atomic_load_explicit(&seg->thp, memory_order_relaxed) == HK_SEGMENT_THP_NONE &&
+           seg->committed_pages == seg->page_count;
+}
 
 /* segmap.c — what lives in each 4 MiB granule of the address space (the map itself is above) */
 hk_internal bool hk_segmap_cover(uintptr_t start, size_t size);
@@ -289,6 +331,7 @@ hk_internal void hk_segment_reap_abandoned(bool force);
 hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
+hk_internal void hk_segment_thp_look(hk_heap_t *heap, uint64_t now);
 
 /* secure.c — the hardened mode (HEAPKIT_SECURE=1): shuffled carving, guard pages, the quarantine */
 static inline bool hk_secure(void) { return hk_state.options.secure; }
@@ -366,6 +409,17 @@ static inline uint8_t hk_segmap_get(uintptr_t a) {
     uintptr_t i = (a >> HK_SEGMENT_SHIFT) - m->first;
     if (i >= m->count) return HK_MAP_NONE;
     return __atomic_load_n(&m->tags[i], __ATOMIC_RELAXED);
+}
+
+/* The free fast path's test, "a granule of small or medium pages": a plain read of the tag, which
+ * folds into one compare with memory where the atomic load takes a load and a compare. No race
+ * for a valid pointer: its tag was stored before the block was handed out, and a segment is not
+ * unmapped while a block in it is live; an invalid pointer racing with its granule's mapping
+ * reads one tag or the other and the generic path checks it again. */
+static inline bool hk_segmap_is_segment(uintptr_t a) {
+    const hk_segmap_t *m = __atomic_load_n(&hk_segmap_current, __ATOMIC_ACQUIRE);
+    uintptr_t i = (a >> HK_SEGMENT_SHIFT) - m->first;
+    return i < m->count && m->tags[i] == HK_MAP_SEGMENT;
 }
 
 static inline hk_segment_t *hk_ptr_segment(const void *p) {

@@ -102,8 +102,11 @@ void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
 /* Called on the allocation slow path: run the purge pass if it is due (the clock is read on one
  * call in HK_CLOCK_EVERY). */
 void hk_heap_maybe_collect(hk_heap_t *heap) {
-    if (heap->purge_deadline == 0 || (++heap->slow_calls & (HK_CLOCK_EVERY - 1)) != 0) return;
-    if (hk_clock_ms() >= heap->purge_deadline) hk_heap_collect(heap, false);
+    if ((heap->purge_deadline == 0 && heap->thp_deadline == 0) || (++heap->slow_calls & (HK_CLOCK_EVERY - 1)) != 0)
+        return;
+    uint64_t now = hk_clock_ms();
+    if (heap->purge_deadline != 0 && now >= heap->purge_deadline) hk_heap_collect(heap, false);
+    if (heap->thp_deadline != 0 && now >= heap->thp_deadline) hk_segment_thp_look(heap, now);
 }
 
 /* The periodic pass: collect remote frees everywhere, retire empty pages (including kept ones

@@ -1,8 +1,8 @@
 /* huge.c — blocks over 128 KiB, each in a segment of its own mapped to size. Freed mappings go
  * to the cache (huge_cache.c) for reuse; realloc grows or moves them with mremap instead of
  * copying. A huge segment's header is one page record, so frees find it like any other. In the
- * hardened mode (secure.c) a huge block has guard pages before it and after its mapping, and is
- * zeroed when freed, before its mapping goes to the cache. */
+ * hardened mode (secure.c) a huge block has guard pages before it and right after its last page,
+ * and is zeroed when freed, before its mapping goes to the cache. */
 #include "hooks.h"
 
 /* A block aligned to 4 MiB or more cannot share its first granule with the header, so the header
@@ -51,10 +51,16 @@ static hk_segment_t *hk_huge_resize(hk_segment_t *seg, size_t size, size_t neede
     return hk_os_remap_aligned(seg, size, needed, HK_SEGMENT_SIZE);
 }
 
-/* The block fills the mapping after its header: set the sizes that follow from `mapped`. */
-static void hk_huge_set_size(hk_segment_t *seg, size_t mapped) {
+/* The block fills the mapping after its header: set the sizes that follow from `mapped`. Hardened,
+ * the block is `size` bytes to the next page, then its tail guard, even in a reused extent far
+ * bigger than it: an overflow faults right after the block's last page, and its free has only
+ * what it asked for to zero, not the rest of the extent (zero already, and never the block's). */
+static void hk_huge_set_size(hk_segment_t *seg, size_t mapped, size_t size) {
     seg->size = mapped;
-    seg->block_size = mapped - seg->block_offset - (hk_unlikely(hk_secure()) ? hk_secure_tail_guard() : 0);
+    if (hk_unlikely(hk_secure()))
+        seg->block_size = hk_align_up(seg->block_offset + size, hk_os_page_size()) - seg->block_offset;
+    else
+        seg->block_size = mapped - seg->block_offset;
     seg->pages[0].block_size = seg->block_size;
     seg->pages[0].start = (uint8_t *)seg + seg->block_offset;
 }
@@ -69,7 +75,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     if (align < HK_BLOCK_ALIGN) align = HK_BLOCK_ALIGN;
     bool big_aligned = align >= HK_SEGMENT_SIZE;
     size_t offset = big_aligned ? ps : align <= ps ? hk_align_up(header, align) : align;
-    size_t guard = 0; /* hardened: guard pages before the block and at the end of its mapping */
+    size_t guard = 0; /* hardened: guard pages before the block and right after it */
     if (hk_unlikely(hk_secure())) {
         offset = hk_secure_huge_offset(offset, big_aligned);
         guard = hk_secure_tail_guard();
@@ -125,7 +131,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     seg->used_pages = 1;
     seg->block_offset = offset;
     seg->node = (int16_t)node;
-    hk_huge_set_size(seg, mapped);
+    hk_huge_set_size(seg, mapped, size);
     hk_hook_huge_placed(seg);
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;
@@ -168,6 +174,7 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
     if (guarded) needed += hk_secure_tail_guard();
     hk_huge_withdraw(seg);
     if (guarded) hk_secure_huge_guard(seg, false);
+    size_t old_end = seg->block_offset + seg->block_size;
     hk_segment_t *resized = hk_huge_resize(seg, seg->size, needed);
     if (resized == NULL) {
         if (guarded) hk_secure_huge_guard(seg, true);
@@ -178,7 +185,12 @@ void *hk_huge_realloc(hk_segment_t *seg, size_t size) {
      * space limit, right after mremap found 4 MiB) would be untagged beyond the old span: keep
      * trying as it is, since the move cannot be undone; a later free then reports it. */
     (void)hk_segmap_cover((uintptr_t)resized, needed);
-    hk_huge_set_size(resized, needed);
+    hk_huge_set_size(resized, needed, size);
+    /* Shrunk: what the block held past its new end (in what is now its tail guard) is zeroed first,
+     * as its free zeroes only the block. */
+    size_t new_end = resized->block_offset + resized->block_size;
+    if (guarded && old_end > new_end)
+        hk_os_zero_pages((uint8_t *)resized + new_end, (old_end < needed ? old_end : needed) - new_end);
     if (guarded) hk_secure_huge_guard(resized, true);
     hk_hook_huge_placed(resized); /* the header may have moved */
     hk_huge_publish(resized);

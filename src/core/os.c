@@ -184,6 +184,22 @@ void hk_os_purge(void *p, size_t size) {
 
 void hk_os_recommit(size_t size) { hk_os_account(0, (intptr_t)size); }
 
+/* Ask for transparent huge pages in [p, p+size) (huge), or ask for none again. The kernel backs
+ * the range with 2 MiB pages where it can: at the first touch of a whole untouched 2 MiB stretch,
+ * and by khugepaged's collapse in the background for stretches already touched. False if the
+ * kernel has no THP or refused. */
+bool hk_os_advise_huge(void *p, size_t size, bool huge) {
+    return madvise(p, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0;
+}
+
+/* Have the kernel back [p, p+size) with huge pages now, copying what is there (MADV_COLLAPSE,
+ * Linux 6.1): it may compact memory first, so only the background purger calls it. False where
+ * the kernel cannot (older kernels, no THP, no 2 MiB of contiguous memory to be had). */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+bool hk_os_collapse_huge(void *p, size_t size) { return madvise(p, size, MADV_COLLAPSE) == 0; }
+
 /* Make whole pages inaccessible (the hardened mode's guard pages): a linear overflow or underflow
  * that reaches them faults at the first byte instead of running on into the next segment or the
  * metadata. They stay counted as committed (a page each per segment), so that unmapping the

@@ -38,6 +38,7 @@ static uint64_t hk_purger_pass(void) {
     pthread_mutex_unlock(&hk_state.segments_lock);
     hk_segment_reap_abandoned(false);
     hk_huge_purge(false);
+    hk_thp_collapse_advised();
     return next_due;
 }
 

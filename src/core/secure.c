@@ -78,19 +78,22 @@ void hk_secure_guard_segment(hk_segment_t *seg) {
 /* A huge block's offset from its header: one page more, so that a guard page lies between the
  * header (the segment's record) and the block, unless the block is aligned to 4 MiB or more
  * (its header then lies in the page just before it, where huge.c finds it). The mapping also
- * gets a guard page at its end (hk_secure_tail_guard, subtracted from the block). */
+ * has room for a guard page right after the block's last page (hk_secure_tail_guard; the block
+ * ends there even when the mapping goes on: huge.c's hk_huge_set_size). */
 size_t hk_secure_huge_offset(size_t offset, bool big_aligned) {
     size_t ps = hk_os_page_size();
     return big_aligned || offset >= 2 * ps ? offset : 2 * ps; /* 2 pages keep any alignment up to 2 pages */
 }
 
 /* Put up (on) or take down a huge block's guard pages: before the block (when its offset left
- * room for one) and at the end of its mapping. Taken down while the mapping is resized, as
- * mremap moves only a range of one protection. */
+ * room for one) and right after its last page (the mapping may go on: a reused extent bigger than
+ * the block). Taken down while the mapping is resized, as mremap moves only a range of one
+ * protection. */
 void hk_secure_huge_guard(hk_segment_t *seg, bool on) {
     size_t ps = hk_os_page_size();
     uint8_t *front = seg->block_offset >= 2 * ps ? (uint8_t *)seg + seg->block_offset - ps : NULL;
-    uint8_t *tail = (uint8_t *)seg + seg->size - ps;
+    size_t end = seg->block_offset + seg->block_size; /* a page boundary: the offset and the size are pages */
+    uint8_t *tail = (uint8_t *)seg + end;
     bool ok = true;
     if (front != NULL) ok = on ? hk_os_guard(front, ps) : hk_os_unguard(front, ps);
     ok = (on ? hk_os_guard(tail, ps) : hk_os_unguard(tail, ps)) && ok;
@@ -100,8 +103,11 @@ void hk_secure_huge_guard(hk_segment_t *seg, bool on) {
 
 /* A freed big block (not aligned to 4 MiB: those are unmapped) goes back to the cache of mappings
  * as plain memory that holds nothing of it: guard pages down (the cache merges and splits
- * extents anywhere), the block and the header zeroed. A block cut from the extent later gets
- * guard pages of its own where it needs them. */
+ * extents anywhere), the block and the header zeroed. The rest of a mapping bigger than its
+ * block was zero when the block was placed in it (the cache holds only zeroed memory in this
+ * mode) and lies past the tail guard, where no overflow of the block reaches: the block is all
+ * there is to zero. A block cut from the extent later gets guard pages of its own where it needs
+ * them. */
 void hk_secure_huge_scrub(hk_segment_t *seg) {
     uint8_t *block = (uint8_t *)seg + seg->block_offset;
     size_t bytes = seg->block_size;

@@ -151,6 +151,7 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     seg->size = mapped;
     for (uint32_t i = 0; i < seg->page_count; i++) seg->pages[i].mem_is_zero = 1; /* fresh from mmap */
     if (hk_unlikely(hk_secure())) hk_secure_guard_segment(seg);
+    hk_thp_segment_mapped(seg);
     if (!hk_hook_segment_mapped(seg)) {
         hk_segment_unreserve(seg, mapped, first);
         return NULL;
@@ -240,6 +241,11 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     }
     pick->in_use = 1;
     seg->used_pages++;
+    if (hk_thp_watching(seg)) {
+        uint64_t now = hk_clock_ms();
+        hk_thp_segment_busy(seg, now);
+        if (hk_thp_waiting(seg) && heap->thp_deadline == 0) heap->thp_deadline = now + HK_THP_LOOK_MS;
+    }
     hk_segment_unlock(seg);
     if (seg->used_pages == seg->page_count) hk_seglist_reorder(heap, seg);
     return pick;
@@ -258,6 +264,7 @@ static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t 
     page->empty_since = now;
     seg->used_pages--;
     atomic_fetch_add_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
+    hk_thp_segment_busy(seg, now);
 }
 
 /* Release an empty page, in no queue of its heap, to its segment. */
@@ -300,6 +307,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
         page->is_purged = 1;
         page->mem_is_zero = 1;
         atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
+        hk_thp_segment_purged(seg);
     }
     return next_due;
 }
@@ -326,6 +334,25 @@ void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force) {
         }
     }
     heap->purge_deadline = next_due;
+    hk_segment_thp_look(heap, now);
+}
+
+/* The heap's look at its dense segments for huge pages (thp.c), from its purge pass and when
+ * heap->thp_deadline is due: full segments may see no page change again for long. Looks again
+ * HK_THP_LOOK_MS later while one is still waiting out its time. */
+void hk_segment_thp_look(hk_heap_t *heap, uint64_t now) {
+    heap->thp_deadline = 0;
+    if (hk_state.options.thp != HK_THP_AUTO) return;
+    bool waiting = false;
+    for (int kind = 0; kind < HK_SEGMENT_PAGED_KINDS; kind++)
+        for (hk_segment_t *seg = heap->segments[kind]; seg != NULL; seg = seg->next) {
+            if (!hk_thp_watching(seg)) continue;
+            hk_segment_lock(seg);
+            hk_thp_segment_busy(seg, now);
+            waiting |= hk_thp_waiting(seg);
+            hk_segment_unlock(seg);
+        }
+    if (waiting) heap->thp_deadline = now + HK_THP_LOOK_MS;
 }
 
 /* ------------------------------------------------------ abandoned segments */

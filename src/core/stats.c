@@ -29,6 +29,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
         t->resident += hk_os_resident(seg, seg->size);
         if (seg->kind == HK_SEGMENT_HUGE) continue;
         t->segments++;
+        if (hk_thp_advised(seg)) t->thp_segments++;
         for (uint32_t i = 0; i < seg->page_count; i++) {
             hk_page_t *page = &seg->pages[i];
             size_t area;
@@ -106,8 +107,8 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
     hk_buf_t rb = {ratio, sizeof ratio, 0};
     hk_buf_ratio(&rb, t->resident, t->live);
     hk_buf_printf(b, "  %-14s %12s   %s\n", "fragmentation", ratio, "resident / live");
-    hk_buf_printf(b, "  segments %zu, abandoned %zu, thread heaps %zu, metadata ", t->segments, t->abandoned,
-                  t->threads);
+    hk_buf_printf(b, "  segments %zu (huge pages advised %zu), abandoned %zu, thread heaps %zu, metadata ",
+                  t->segments, t->thp_segments, t->abandoned, t->threads);
     hk_buf_bytes(b, t->metadata);
     hk_buf_printf(b, " reserved\n");
     hk_buf_printf(b, "  %5s %10s %7s %12s %12s %12s %6s\n", "class", "block", "pages", "live blocks", "live bytes",
@@ -135,8 +136,8 @@ static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
                   (int)getpid(), t->reserved, t->committed, t->committed_peak, t->resident, t->live, t->huge_live,
                   t->free_in_pages, t->free_pending, t->huge_cached);
     hk_buf_ratio(b, t->resident, t->live);
-    hk_buf_printf(b, ",\"segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,\"metadata\":%zu,\"classes\":[",
-                  t->segments, t->abandoned, t->threads, t->metadata);
+    hk_buf_printf(b, ",\"segments\":%zu,\"thp_segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,\"metadata\":%zu,\"classes\":[",
+                  t->segments, t->thp_segments, t->abandoned, t->threads, t->metadata);
     bool first = true;
     for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
         const hk_class_stats_t *c = &s->classes[bin];

@@ -62,5 +62,21 @@ hk_internal void hk_guard_thread_done(void);
 hk_internal bool hk_guard_handling_faults(void); /* the fault handler is installed */
 hk_internal void hk_guard_check_all(void); /* exit: the quarantine's blocks unmapped */
 hk_internal size_t hk_guard_sampled(void);   /* allocations sampled guard slots served */
+/* For the leak check (leak.c): guard blocks, full and sampled, are heap blocks like the others
+ * (their mappings are not roots). hk_guard_leak_lock/unlock bracket the check's stopped world (no
+ * thread may be stopped holding the guard table); hk_guard_leak_blocks copies the live ones, sorted
+ * by address, with a tracker-shaped record each (stack, thread, label, the earlier checks' mark);
+ * hk_guard_leak_done keeps what the check noted (reported) for the next one. */
+typedef struct hk_guard_block_s {
+    uintptr_t user;
+    size_t size;
+    uintptr_t data_lo, data_hi; /* its readable pages */
+    hk_track_rec_t rec;
+} hk_guard_block_t;
+hk_internal void hk_guard_leak_lock(void);
+hk_internal void hk_guard_leak_unlock(void);
+hk_internal size_t hk_guard_leak_count(void);
+hk_internal size_t hk_guard_leak_blocks(hk_guard_block_t *out, size_t cap);
+hk_internal void hk_guard_leak_done(const hk_guard_block_t *blocks, size_t count);
 
 #endif

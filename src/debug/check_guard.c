@@ -61,7 +61,7 @@ typedef struct hk_guard_rec_s {
     uint8_t state;
     uint8_t sampled;  /* a slot of the sampled pool */
     uint8_t reported; /* a fault on it was reported and its pages opened */
-    uint8_t unused;
+    uint8_t leak_reported; /* listed as a leak by an earlier leak check */
     uint32_t next_freed; /* quarantine order: index + 1 of the next freed record, 0 = none */
     uint16_t label;      /* a pool's name (track.c's labels), 0 = none */
 } hk_guard_rec_t;
@@ -388,6 +388,70 @@ hk_block_state_t hk_guard_state(const void *p) {
                                                               : HK_BLOCK_FOREIGN;
     pthread_mutex_unlock(&hk_guard.lock);
     return state;
+}
+
+/* ------------------------------------------------------------ leak check */
+
+/* The leak check (leak.c) takes the table's lock before it stops the other threads, so none is
+ * stopped holding it, and releases it after they go on. */
+void hk_guard_leak_lock(void) {
+    if (hk_guard.table != NULL) pthread_mutex_lock(&hk_guard.lock);
+}
+
+void hk_guard_leak_unlock(void) {
+    if (hk_guard.table != NULL) pthread_mutex_unlock(&hk_guard.lock);
+}
+
+/* Live guard blocks whose allocation stack is known (lock held). */
+size_t hk_guard_leak_count(void) {
+    size_t n = 0;
+    for (size_t i = 0; hk_guard.table != NULL && i < HK_GUARD_TABLE; i++)
+        n += hk_guard.table[i].state == HK_GUARD_LIVE && hk_guard.table[i].alloc_stack != HK_STACK_NONE;
+    return n;
+}
+
+/* Heap sort by address: no allocation (the other threads are stopped, one may hold malloc's
+ * locks), and no recursion. */
+static void hk_guard_sift(hk_guard_block_t *b, size_t root, size_t n) {
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && b[child + 1].user > b[child].user) child++;
+        if (b[root].user >= b[child].user) return;
+        hk_guard_block_t t = b[root];
+        b[root] = b[child];
+        b[child] = t;
+    }
+}
+
+size_t hk_guard_leak_blocks(hk_guard_block_t *out, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; hk_guard.table != NULL && i < HK_GUARD_TABLE && n < cap; i++) {
+        const hk_guard_rec_t *r = &hk_guard.table[i];
+        if (r->state != HK_GUARD_LIVE || r->alloc_stack == HK_STACK_NONE) continue;
+        hk_guard_block_t *b = &out[n++];
+        *b = (hk_guard_block_t){.user = r->user, .size = r->size,
+                                .data_lo = r->user & ~(uintptr_t)(hk_guard.page - 1),
+                                .data_hi = hk_align_up(r->user + (r->size ? r->size : 1), hk_guard.page)};
+        b->rec.stack = r->alloc_stack;
+        b->rec.size = r->size > UINT32_MAX ? UINT32_MAX : (uint32_t)r->size;
+        b->rec.thread = r->alloc_thread;
+        b->rec.label = r->label;
+        b->rec.reported = r->leak_reported & 1;
+    }
+    for (size_t i = n / 2; i-- > 0;) hk_guard_sift(out, i, n);
+    for (size_t end = n; end-- > 1;) {
+        hk_guard_block_t t = out[0];
+        out[0] = out[end];
+        out[end] = t;
+        hk_guard_sift(out, 0, end);
+    }
+    return n;
+}
+
+void hk_guard_leak_done(const hk_guard_block_t *blocks, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        hk_guard_rec_t *r = hk_guard_find(blocks[i].user);
+        if (r != NULL && r->state == HK_GUARD_LIVE) r->leak_reported = blocks[i].rec.reported;
+    }
 }
 
 /* -------------------------------------------------------------- sampling */

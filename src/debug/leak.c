@@ -20,6 +20,7 @@
  * Checks run from hk_leak_check(), at exit, and on HEAPKIT_LEAK_SIGNAL in a thread of their own;
  * this file also installs the tracker at process init (the leak subsystem, base.h). */
 #define _GNU_SOURCE
+#include "check.h"
 #include "leak.h"
 #include "stop_world.h"
 
@@ -83,15 +84,44 @@ static struct {
     size_t own_data_count;
     hk_module_t *modules;
     size_t module_count;
+    /* guard blocks (HEAPKIT_CHECK=guard, HEAPKIT_SAMPLE_GUARD): mappings of their own, outside
+     * every segment; sorted by address, within [guard_lo, guard_hi) */
+    hk_guard_block_t *guard;
+    size_t guard_count;
+    uintptr_t guard_lo, guard_hi;
     sem_t signal_sem; /* HEAPKIT_LEAK_SIGNAL: the handler posts, the checker thread checks */
 } hk_leak = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------------- finding blocks */
 
+/* The first guard block whose pages end above a. */
+static size_t hk_leak_guard_from(uintptr_t a) {
+    size_t lo = 0, hi = hk_leak.guard_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (hk_leak.guard[mid].data_hi <= a) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The live guard block that word w points into, as hk_leak_block_of tells it. */
+static hk_track_rec_t *hk_leak_guard_block_of(uintptr_t w, uintptr_t *user, size_t *size) {
+    if (w < hk_leak.guard_lo || w >= hk_leak.guard_hi) return NULL;
+    size_t i = hk_leak_guard_from(w);
+    if (i == hk_leak.guard_count) return NULL;
+    hk_guard_block_t *b = &hk_leak.guard[i];
+    if (w < b->user || w >= b->user + (b->size ? b->size : 1)) return NULL;
+    *user = b->user;
+    *size = b->size;
+    return &b->rec;
+}
+
 /* The live block that word w points into: its record, start and size; NULL if none. */
 HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *user, size_t *size) {
     uint8_t tag = hk_segmap_get(w);
-    if (tag == HK_MAP_NONE || tag == HK_MAP_META) return NULL;
+    if (tag == HK_MAP_NONE) return hk_leak_guard_block_of(w, user, size);
+    if (tag == HK_MAP_META) return NULL;
     hk_segment_t *seg = tag == HK_MAP_SEGMENT ? hk_ptr_segment((void *)w) : NULL;
     hk_track_rec_t *rec;
     if (seg == NULL || seg->kind == HK_SEGMENT_HUGE) {
@@ -135,6 +165,8 @@ HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, ui
                        recs[b].size);
         }
     }
+    for (size_t i = 0; i < hk_leak.guard_count; i++)
+        fn(&hk_leak.guard[i].rec, hk_leak.guard[i].user, hk_leak.guard[i].size);
 }
 
 /* ------------------------------------------------------------------ marking */
@@ -231,7 +263,8 @@ HK_NO_SANITIZE static void hk_scan_words(uintptr_t lo, uintptr_t hi, unsigned fr
         uintptr_t w = *(const uintptr_t *)a;
         if ((w >> HK_ADDRESS_BITS) != 0 || w < HK_LOW_ADDRESS) continue;
         uint8_t tag = hk_segmap_get(w);
-        if (tag != HK_MAP_NONE && tag != HK_MAP_META) {
+        if ((tag != HK_MAP_NONE && tag != HK_MAP_META) ||
+            (tag == HK_MAP_NONE && w >= hk_leak.guard_lo && w < hk_leak.guard_hi)) {
             hk_mark_word(w, from);
         }
     }
@@ -247,15 +280,27 @@ static void hk_mark_drain(void) {
 
 /* --------------------------------------------------------------------- roots */
 
+/* Scan [lo, hi) as a root minus the guard blocks' pages: they are heap blocks, scanned when
+ * something reaches them, not roots (else a leaked one would hide what it points to). */
+static void hk_scan_minus_guard(uintptr_t lo, uintptr_t hi) {
+    for (size_t i = hk_leak_guard_from(lo); i < hk_leak.guard_count && lo < hi; i++) {
+        const hk_guard_block_t *b = &hk_leak.guard[i];
+        if (b->data_lo >= hi) break;
+        if (b->data_lo > lo) hk_scan_words(lo, b->data_lo, HK_MARK_REACHABLE);
+        if (b->data_hi > lo) lo = b->data_hi;
+    }
+    if (lo < hi) hk_scan_words(lo, hi, HK_MARK_REACHABLE);
+}
+
 /* Scan [lo, hi) minus the ranges in hk_leak.excluded (sorted, disjoint). */
 static void hk_scan_minus_excluded(uintptr_t lo, uintptr_t hi) {
     for (size_t i = 0; i < hk_leak.excluded_count && lo < hi; i++) {
         hk_range_t x = hk_leak.excluded[i];
         if (x.hi <= lo || x.lo >= hi) continue;
-        if (x.lo > lo) hk_scan_words(lo, x.lo, HK_MARK_REACHABLE);
+        if (x.lo > lo) hk_scan_minus_guard(lo, x.lo);
         lo = x.hi;
     }
-    if (lo < hi) hk_scan_words(lo, hi, HK_MARK_REACHABLE);
+    if (lo < hi) hk_scan_minus_guard(lo, hi);
     hk_mark_drain();
 }
 
@@ -587,6 +632,20 @@ static void hk_scan_own_registers(const ucontext_t *regs) {
 #endif
 }
 
+/* The live guard blocks, into the check's scratch (the other threads are stopped). */
+static void hk_collect_guard_blocks(void) {
+    hk_leak.guard_count = 0;
+    hk_leak.guard_lo = hk_leak.guard_hi = 0;
+    size_t n = hk_guard_leak_count();
+    hk_leak.guard = n > 0 ? hk_leak_scratch(n * sizeof *hk_leak.guard) : NULL;
+    if (hk_leak.guard == NULL) return;
+    hk_leak.guard_count = hk_guard_leak_blocks(hk_leak.guard, n);
+    for (size_t i = 0; i < hk_leak.guard_count; i++) {
+        if (i == 0 || hk_leak.guard[i].data_lo < hk_leak.guard_lo) hk_leak.guard_lo = hk_leak.guard[i].data_lo;
+        if (hk_leak.guard[i].data_hi > hk_leak.guard_hi) hk_leak.guard_hi = hk_leak.guard[i].data_hi;
+    }
+}
+
 static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const ucontext_t *regs,
                                    hk_leak_summary_t *out) {
     pthread_mutex_lock(&hk_leak.lock);
@@ -603,6 +662,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
      * the huge cache. The order is the one fork uses. */
     pthread_mutex_lock(&hk_state.segments_lock);
     pthread_mutex_lock(&hk_state.huge_lock);
+    hk_guard_leak_lock();
     hk_stopped_thread_t *threads;
     size_t stopped = hk_stop_world(&threads, &result.not_stopped);
     for (size_t i = 0; i < stopped; i++) {
@@ -616,6 +676,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
         hk_message("leak check skipped: /proc/self/maps cannot be read (is /proc mounted?)");
         rc = -1;
     } else {
+        hk_collect_guard_blocks();
         hk_collect_exclusions();
         hk_leak_each_block(hk_clear_mark);
         if (regs != NULL) hk_scan_own_registers(regs);
@@ -626,11 +687,15 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
         hk_result_in_progress = &result;
         hk_leak_each_block(hk_group_block);
         hk_result_in_progress = NULL;
+        hk_guard_leak_done(hk_leak.guard, hk_leak.guard_count);
     }
+    hk_leak.guard_count = 0;
+    hk_leak.guard_lo = hk_leak.guard_hi = 0;
     /* The report counts the program's threads only, not the library's own. */
     result.stopped = stopped;
     for (size_t i = 0; i < stopped; i++) result.stopped -= threads[i].own;
     hk_start_world(stopped);
+    hk_guard_leak_unlock();
     pthread_mutex_unlock(&hk_state.huge_lock);
     pthread_mutex_unlock(&hk_state.segments_lock);
     if (rc == 0) {

@@ -129,6 +129,15 @@ static void hk_stat_sub(_Atomic size_t *counter, size_t n) { atomic_fetch_sub_ex
 
 static void hk_arena_set_cur(hk_arena_t *a, uintptr_t cur) { __atomic_store_n(&a->cur, cur, __ATOMIC_RELAXED); }
 
+/* Fresh memory made accessible (ASan, memcheck). Memcheck's request builds its arguments on the
+ * stack: out of line, so the allocation fast paths keep no frame. */
+#if defined(HK_VALGRIND)
+static hk_noinline void hk_arena_unpoison_memcheck(void *p, size_t n) { hk_unpoison(p, n); }
+#define hk_arena_unpoison(p, n) (hk_unlikely(hk_under_memcheck) ? hk_arena_unpoison_memcheck((p), (n)) : (void)0)
+#else
+#define hk_arena_unpoison(p, n) hk_unpoison((p), (n))
+#endif
+
 /* ------------------------------------------------------------------ threads */
 
 /* Lock a locked arena, or check that the caller owns an unlocked one (debug mode only: the
@@ -183,6 +192,8 @@ static void hk_arena_use_chunk(hk_arena_t *a, hk_arena_chunk_t *c) {
 
 static void hk_arena_label(const hk_arena_t *a, const void *block) {
     if (hk_tracking()) hk_track_set_label(block, a->label);
+    /* a guard block's record is the checker's, not the tracker's: named there too */
+    hk_check_set_label(block, a->label);
 }
 
 /* A block of its own for `size` bytes aligned to `align`, on the large list. */
@@ -230,7 +241,7 @@ static hk_arena_chunk_t *hk_arena_chunk_new(const hk_arena_t *a, size_t bytes) {
 }
 
 static void hk_arena_chunk_free(hk_arena_chunk_t *c) {
-    hk_unpoison(c, c->bytes);
+    hk_arena_unpoison(c, c->bytes);
     if (!c->mapped) {
         hk_free(c);
         return;
@@ -301,7 +312,7 @@ static void *hk_arena_bump(hk_arena_t *a, size_t size, size_t align) {
     uintptr_t p = hk_align_up(a->cur, align);
     if (hk_likely(p <= a->limit && size <= a->limit - p)) {
         hk_arena_set_cur(a, p + size);
-        hk_unpoison((void *)p, size);
+        hk_arena_unpoison((void *)p, size);
         return (void *)p;
     }
     return hk_arena_grow(a, size, align);
@@ -319,17 +330,25 @@ static hk_noinline void *hk_arena_alloc_slow(hk_arena_t *a, size_t size, size_t 
     return p;
 }
 
-HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
+/* Any arena, after the handle check. */
+static hk_noinline void *hk_arena_alloc_checked(hk_arena_t *a, size_t size) {
     HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_alloc", NULL);
-    if (hk_likely(a->slow == 0)) { /* not locked: only the owner reads cur and limit */
+    return hk_arena_alloc_slow(a, size, HK_ARENA_ALIGN, "hk_arena_alloc");
+}
+
+/* The fast path: the thread's remembered live arena (registry.h: the handle check in one
+ * compare), not locked (only the owner reads cur and limit), room in the chunk. */
+HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
+    uintptr_t seen = (uintptr_t)a ^ atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
+    if (hk_likely(seen == hk_handle_last[HK_REG_ARENA]) && hk_likely(a->slow == 0)) {
         uintptr_t p = hk_align_up(a->cur, HK_ARENA_ALIGN);
         if (hk_likely(size <= a->limit - p)) { /* limit is 16-aligned: p <= limit */
             hk_arena_set_cur(a, p + size);
-            hk_unpoison((void *)p, size);
+            hk_arena_unpoison((void *)p, size);
             return (void *)p;
         }
     }
-    return hk_arena_alloc_slow(a, size, HK_ARENA_ALIGN, "hk_arena_alloc");
+    return hk_arena_alloc_checked(a, size);
 }
 
 HK_API void *hk_arena_calloc(hk_arena_t *a, size_t count, size_t size) {
@@ -360,7 +379,7 @@ static char *hk_arena_string(hk_arena_t *a, const char *s, size_t n, const char 
     if (hk_likely(a->slow == 0) && hk_likely(n < a->limit - a->cur)) {
         p = (char *)a->cur;
         hk_arena_set_cur(a, a->cur + n + 1);
-        hk_unpoison(p, n + 1);
+        hk_arena_unpoison(p, n + 1);
     } else {
         if (n == SIZE_MAX) {
             errno = ENOMEM;
@@ -394,7 +413,7 @@ HK_API char *hk_arena_vprintf(hk_arena_t *a, const char *fmt, va_list ap) {
     uintptr_t p = a->cur;
     /* Heap checking: nothing in place, the text gets a checked block of its own (hk_arena_take). */
     size_t room = a->slow & HK_ARENA_SLOW_BLOCKS ? 0 : a->limit - p;
-    hk_unpoison((void *)p, room);
+    hk_arena_unpoison((void *)p, room);
     size_t len = hk_format((char *)p, room, fmt, ap);
     char *out;
     if (len < room) {
@@ -630,7 +649,7 @@ static void hk_arena_destroy_detached(hk_arena_t *a) {
         hk_arena_chunk_free(c);
         c = next;
     }
-    hk_unpoison(a, a->first.bytes);
+    hk_arena_unpoison(a, a->first.bytes);
     pthread_mutex_destroy(&a->lock);
     hk_free(a);
 }

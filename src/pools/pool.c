@@ -289,6 +289,7 @@ static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
  * destroyed pools are gone and must not be touched. */
 static void hk_pool_thread_exit(void) {
     hk_pool_slot_t *table = hk_pool_slots;
+    hk_pool_fast_thread_exit(); /* before the caches go: the record names one */
     /* The retired cache may go to another thread: a pool call later in this thread's exit (a
      * thread-key destructor that runs after ours) takes the slow path and makes a new one. */
     hk_pool_last = (hk_pool_last_t){0, NULL};
@@ -373,6 +374,12 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
     } else if (pool->local && id != UINT32_MAX) {
         pool->mode = HK_POOL_MODE_LOCAL;
         pool->id = id;
+        /* The inline paths neither poison nor tell memcheck: there, every call comes here. */
+#if defined(HK_VALGRIND)
+        pool->fast = !hk_under_memcheck;
+#elif !defined(HK_ASAN)
+        pool->fast = true;
+#endif
     } else {
         pool->mode = HK_POOL_MODE_LOCKED; /* shared, or local with every thread slot taken */
         hk_pool_id_put(id);
@@ -419,6 +426,7 @@ HK_API void hk_pool_destroy(hk_pool_t *pool) {
     if (pool == NULL) return; /* like free(NULL) */
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_destroy");
     hk_handle_kill(&pool->handle, pool, HK_REG_POOL); /* first: a later call with this handle is refused */
+    if (pool->fast) hk_pool_fast_forget(pool); /* and no thread's inline path serves it */
     hk_registry_remove(&pool->reg);
     hk_pool_id_put(pool->id);
     size_t live = 0, kept = 0;
@@ -494,6 +502,7 @@ static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t seen) {
     hk_pool_cache_t *c = hk_pool_my_cache(pool);
     if (c == NULL) c = hk_pool_cache_create(pool);
     if (c != NULL) hk_pool_last = (hk_pool_last_t){seen, c};
+    if (c != NULL && pool->fast) hk_pool_fast_arm(pool, c);
     return c;
 }
 
@@ -519,10 +528,35 @@ static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
     return obj;
 }
 
+/* A LOCKED pool the thread has found live before (registry.h's remembered handle: any destroy
+ * anywhere makes it forget), so its calls skip the handle check, as a LOCAL pool's fast paths do. */
+static inline bool hk_pool_known_locked(const hk_pool_t *pool, uintptr_t seen) {
+    return seen == hk_handle_last[HK_REG_POOL] && pool->mode == HK_POOL_MODE_LOCKED;
+}
+
+/* A known LOCKED pool's cache under its lock, with an object in it (out of line, so the LOCAL
+ * fast path keeps its small frame). */
+static hk_noinline void *hk_pool_alloc_other(hk_pool_t *pool, uintptr_t seen) {
+    if (hk_pool_known_locked(pool, seen)) {
+        hk_pool_cache_t *c = pool->locked;
+        hk_spin_lock(&pool->spin);
+        void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        if (hk_likely(top != c->objs)) {
+            atomic_store_explicit(&c->top, top - 1, memory_order_relaxed);
+            void *obj = hk_pool_handout(pool, top[-1]); /* under the lock: the object is not ours yet */
+            hk_spin_unlock(&pool->spin);
+            return obj;
+        }
+        hk_spin_unlock(&pool->spin);
+    }
+    return hk_pool_alloc_slow(pool);
+}
+
 /* The fast path: the thread's remembered pool (live, LOCAL, and its cache found in the same
- * compare), and an object in the cache. Everything else, the handle check included, is slow. */
+ * compare), and an object in the cache. Everything else, the handle check included, is slower. */
 HK_API void *hk_pool_alloc(hk_pool_t *pool) {
-    if (hk_likely(hk_pool_seen(pool) == hk_pool_last.seen)) {
+    uintptr_t seen = hk_pool_seen(pool);
+    if (hk_likely(seen == hk_pool_last.seen)) {
         hk_pool_cache_t *c = hk_pool_last.cache;
         void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
         if (hk_likely(top != c->objs)) {
@@ -530,7 +564,7 @@ HK_API void *hk_pool_alloc(hk_pool_t *pool) {
             return hk_pool_handout(pool, top[-1]);
         }
     }
-    return hk_pool_alloc_slow(pool);
+    return hk_pool_alloc_other(pool, seen);
 }
 
 /* ------------------------------------------------------------------ free */
@@ -612,13 +646,37 @@ static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t s
     }
 }
 
+/* A known LOCKED pool's live object into its cache under its lock (the word is read under it:
+ * two threads may free one object at once); anything else the slow way. */
+hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *obj, uintptr_t seen) {
+    uintptr_t a = (uintptr_t)obj;
+    if (hk_pool_known_locked(pool, seen) &&
+        hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
+        hk_pool_cache_t *c = pool->locked;
+        uintptr_t *link = hk_pool_link_of(pool, obj);
+        hk_spin_lock(&pool->spin);
+        void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        bool fast = (*link == hk_pool_live_mark(pool, obj)) & (top != c->end);
+        if (hk_likely(fast)) {
+            *link = a ^ pool->key;
+            hk_pool_vg_free(pool, obj);
+            hk_pool_poison_free(pool, obj);
+            *top = obj;
+            atomic_store_explicit(&c->top, top + 1, memory_order_relaxed);
+        }
+        hk_spin_unlock(&pool->spin);
+        if (hk_likely(fast)) return;
+    }
+    hk_pool_free_slow(pool, obj);
+}
+
 /* The fast path: the thread's remembered pool, heapkit memory (the segment map: the word before
  * the pointer is then readable), that word saying "live object of this pool at exactly this
  * address" (it is keyed by pool: a double, foreign, interior or wrong-pool free never matches),
- * and room in the cache. Anything else goes the slow way, which says what was wrong. */
+ * and room in the cache. Anything else goes the slower ways, which say what was wrong. */
 hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
-    uintptr_t a = (uintptr_t)obj;
-    if (hk_likely(hk_pool_seen(pool) == hk_pool_last.seen) &&
+    uintptr_t a = (uintptr_t)obj, seen = hk_pool_seen(pool);
+    if (hk_likely(seen == hk_pool_last.seen) &&
         hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
         hk_pool_cache_t *c = hk_pool_last.cache;
         uintptr_t *link = hk_pool_link_of(pool, obj);
@@ -633,7 +691,7 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
             return;
         }
     }
-    hk_pool_free_slow(pool, obj);
+    hk_pool_free_locked(pool, obj, seen);
 }
 
 /* ------------------------------------------------------------------ trim, statistics */
@@ -706,7 +764,10 @@ HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
                              .capacity = f.capacity, .chunks = f.chunks, .bytes = f.bytes};
 }
 
-static void hk_pool_after_fork_child(void) { hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child_one, NULL); }
+static void hk_pool_after_fork_child(void) {
+    hk_pool_fast_fork_child();
+    hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child_one, NULL);
+}
 
 HK_SUBSYSTEM(pools, HK_SUBSYSTEM_POOLS, .thread_exit = hk_pool_thread_exit, .fork_child = hk_pool_after_fork_child);
 HK_LOCK(pool_ids, HK_LOCK_POOL_IDS, &hk_pools.lock);

@@ -9,6 +9,9 @@
 #include "check.h" /* heap checking: each object a checked block */
 #include "registry.h"
 
+#define HK_POOL_NO_INLINE 1 /* the library defines the functions the inline paths call */
+#include "heapkit_pool_inline.h"
+
 #define HK_POOL_MAGIC ((uintptr_t)0x6b70b01c0ffee5a0ull) /* mixed into tags: a pool address alone does not match */
 #define HK_POOL_CACHE_BYTES ((size_t)64 * 1024) /* a thread's cache holds up to this much of objects... */
 #define HK_POOL_CACHE_MIN 16            /* ...but at least this many */
@@ -99,6 +102,7 @@ struct hk_pool_s {
     uint32_t capacity; /* objects per chunk */
     uint8_t mode;
     bool local; /* created HK_POOL_LOCAL */
+    bool fast;  /* threads' records for the inline paths may name it (pool_fast.c) */
     int16_t node; /* HK_ON_NODE's node for its chunks, HK_NUMA_ANY: the allocating thread's */
     uint16_t label;
     void (*ctor)(void *obj, void *arg);
@@ -194,6 +198,12 @@ hk_internal void hk_pool_orphans_changed(hk_pool_t *pool);
 hk_internal void hk_set_put(hk_pool_t *pool, hk_pool_set_t *set, void *obj, uint32_t reserve);
 hk_internal void hk_chunk_adopt(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c);
 hk_internal hk_pool_chunk_t *hk_set_adopt(hk_pool_t *pool, hk_pool_cache_t *cache);
+
+/* pool_fast.c: the thread's record for the callers' inline paths (heapkit_pool_inline.h) */
+hk_internal void hk_pool_fast_arm(hk_pool_t *pool, hk_pool_cache_t *c);
+hk_internal void hk_pool_fast_forget(const hk_pool_t *pool);
+hk_internal void hk_pool_fast_thread_exit(void);
+hk_internal void hk_pool_fast_fork_child(void);
 
 /* pool_debug.c */
 typedef enum { HK_OBJ_LIVE, HK_OBJ_FREE, HK_OBJ_SMASHED } hk_obj_state_t;

@@ -24,7 +24,7 @@ run() { # run NAME COMMAND... : must exit 0
 
 P=$T/inst
 run "cmake --install to a temporary prefix" "$CMAKE" --install "$BUILD" --prefix "$P"
-for f in include/heapkit.h bin/heapkit share/man/man1/heapkit.1 share/man/man3/heapkit.3; do
+for f in include/heapkit.h include/heapkit_pool_inline.h bin/heapkit share/man/man1/heapkit.1 share/man/man3/heapkit.3; do
     if [ -e "$P/$f" ]; then ok "installed: $f"; else bad "installed: $f" "missing"; fi
 done
 libdir=$(dirname "$(find "$P" -name heapkit.pc | head -1)")
@@ -59,6 +59,7 @@ fi
 mkdir -p "$T/src"
 cat >"$T/src/consumer.c" <<'C'
 #include <heapkit.h>
+#include <heapkit_pool_inline.h>
 #include <stdio.h>
 #include <stdlib.h>
 int main(void) {
@@ -66,7 +67,16 @@ int main(void) {
     int mine = hk_owns(p);
     printf("heapkit %s owns malloc: %d\n", hk_version(), mine);
     free(p);
-    return mine ? 0 : 1;
+    /* the inline pool paths reach the library's thread record */
+    hk_pool_t *pool = hk_pool_create("consumer", 32, 0, HK_POOL_LOCAL, NULL, NULL, NULL);
+    void *o = hk_pool_alloc(pool);
+    hk_pool_free(pool, o);
+    o = hk_pool_alloc(pool);
+    int inline_record = hk_pool_tls_v1.pool == pool;
+    hk_pool_free(pool, o);
+    hk_pool_destroy(pool);
+    printf("inline pool record: %d\n", inline_record);
+    return mine && inline_record ? 0 : 1;
 }
 C
 cat >"$T/src/CMakeLists.txt" <<'C'
