@@ -125,16 +125,25 @@ static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
         }
     }
     hk_heap_maybe_collect(heap);
-    void *p;
-    if (size > HK_MEDIUM_MAX) {
-        p = hk_huge_alloc(size, 0, zero);
-        if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, 0, zero);
-        if (p == NULL) return NULL;
-    } else {
+    void *p = NULL;
+    if (hk_unlikely(size >= HK_FIT_OWN_MIN)) {
+        if (size > HK_MEDIUM_MAX) {
+            p = hk_huge_alloc(size, 0, zero);
+            if (p == NULL && hk_out_of_memory_retry()) p = hk_huge_alloc(size, 0, zero);
+            if (p == NULL) return NULL;
+        } else if (hk_fit_own_mapping(size)) {
+            /* Under ulimit -v, a mapping of its own where that costs less than the size class
+             * (fit.c); if the kernel refuses it, the pages may still have room. */
+            p = hk_huge_alloc(size, 0, zero);
+        }
+    }
+    if (p == NULL) {
         size_t bin = hk_bin_of(size);
         hk_page_t *page = heap->bins[bin].first;
-        if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
-        if (hk_unlikely(page == NULL) && hk_out_of_memory_retry()) page = hk_heap_find_page(heap, bin);
+        /* The bin's first page may be one fitted to smaller blocks (fit.c, under ulimit -v). */
+        if (page == NULL || page->free == NULL || hk_unlikely(page->block_size < size))
+            page = hk_heap_find_page(heap, bin, size);
+        if (hk_unlikely(page == NULL) && hk_out_of_memory_retry()) page = hk_heap_find_page(heap, bin, size);
         if (hk_unlikely(page == NULL)) {
             errno = ENOMEM;
             return NULL;
@@ -587,7 +596,8 @@ static void *hk_malloc_aligned(size_t size, size_t align, bool zero) {
         if (p == NULL || ((uintptr_t)p & (align - 1)) == 0) return p;
         hk_free(p);
         size_t over = size + align - 1;
-        if (over <= HK_MEDIUM_MAX) {
+        /* Not in a mapping of its own (fit.c): an aligned pointer inside one is not its block. */
+        if (over <= HK_MEDIUM_MAX && !hk_fit_own_mapping(over)) {
             p = hk_core_alloc(over, zero); /* a block of the pages: never a sampled slot */
             if (p == NULL) return NULL;
             uint8_t *q = (uint8_t *)hk_align_up((uintptr_t)p, align);

@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, heap_records, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, fit, heap_records, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
  * pages are first used; shorter when address space is short); a page holds blocks of one size.
@@ -357,9 +357,23 @@ hk_internal hk_block_t *hk_quarantine_take(hk_heap_t *heap); /* the swap and che
 /* purger.c — the background thread that gives free memory back after the delay */
 hk_internal void hk_purger_start_if_wanted(void);
 
+/* fit.c — medium blocks under a capped address space (ulimit -v: RLIMIT_AS or RLIMIT_DATA), where
+ * every byte reserved counts and a size class's rounding is memory the program cannot have.
+ * hk_fit_own_mapping: a block of `size` bytes should have a mapping of its own (hk_huge_alloc),
+ * which costs less than its size class; never below HK_FIT_OWN_MIN, so that a program does not run
+ * into the kernel's limit on the number of mappings (65,530 by default) before it has 2 GiB in
+ * such blocks. hk_fit_page_wanted: the new page of `bin` for a block of `size` bytes should be a
+ * medium page fitted to that size (hk_fit_page sets it up after hk_page_init); otherwise the
+ * caller makes a page of the class and says so with hk_fit_class_page_made. */
+#define HK_FIT_OWN_MIN ((size_t)32 * 1024)
+hk_internal bool hk_fit_own_mapping(size_t size);
+hk_internal bool hk_fit_page_wanted(size_t bin, size_t size);
+hk_internal void hk_fit_page(hk_page_t *page, size_t size);
+hk_internal void hk_fit_class_page_made(size_t bin);
+
 /* heap.c — thread heaps: the allocation slow path, thread exit, adoption */
 hk_internal hk_heap_t *hk_heap_thread_init(void);
-hk_internal hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin);
+hk_internal hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin, size_t size);
 hk_internal void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_heap_page_unfull(hk_heap_t *heap, hk_page_t *page);
 hk_internal void hk_heap_collect(hk_heap_t *heap, bool force);
@@ -565,6 +579,12 @@ static inline void hk_page_check_at(const hk_segment_t *seg, const hk_page_t *pa
  * up to it stay naturally aligned in page 0 too. */
 static inline size_t hk_segment_header_size(uint32_t page_count) {
     return hk_align_up(sizeof(hk_segment_t) + page_count * sizeof(hk_page_t), HK_SMALL_MAX);
+}
+
+/* A huge segment's header (the segment and its one page record), to a whole cache line: the block
+ * that follows it starts on a line of its own. */
+static inline size_t hk_huge_header_size(void) {
+    return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), HK_CACHE_LINE);
 }
 
 static inline hk_segment_t *hk_page_segment(const hk_page_t *page) { return hk_ptr_segment(page); }

@@ -165,9 +165,10 @@ static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
 
 /* --------------------------------------------------------------- slow path */
 
-/* The first page of the queue with a free block, moved to the front; pages found full are
- * parked in heap->full on the way. */
-static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
+/* The first page of the queue with a free block of `size` bytes, moved to the front; pages found
+ * full are parked in heap->full on the way (those fitted to smaller blocks too, fit.c), pages with
+ * room fitted to smaller blocks passed over. */
+static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q, size_t size) {
     hk_page_t *next;
     for (hk_page_t *page = q->first; page != NULL; page = next) {
         next = page->next;
@@ -175,6 +176,7 @@ static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
         if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
         if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
         if (page->free == NULL) hk_page_collect(page); /* to_full failed: remote frees arrived */
+        if (hk_unlikely(page->block_size < size)) continue;
         if (page != q->first) {
             hk_queue_remove_page(heap, page);
             hk_queue_add_page(heap, page, true);
@@ -186,13 +188,13 @@ static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q) {
 
 /* A page of this bin with a free block. In order of cost: the bin's queue; full pages that
  * other threads freed into; a segment an exited thread left; a fresh page. */
-hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
+hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin, size_t size) {
     hk_page_queue_t *q = &heap->bins[bin];
-    hk_page_t *page = hk_heap_scan_queue(heap, q);
+    hk_page_t *page = hk_heap_scan_queue(heap, q, size);
     if (page != NULL) return page;
     if (atomic_load_explicit(&heap->full_freed, memory_order_relaxed) != 0) {
         hk_heap_rescue_full(heap);
-        if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
+        if ((page = hk_heap_scan_queue(heap, q, size)) != NULL) return page;
     }
     /* Before mapping anything new, take over what exited threads left: their free pages and
      * blocks are as good as fresh ones, and adopting keeps thread churn from growing memory. */
@@ -207,13 +209,22 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin) {
         hk_segment_t *seg = hk_segment_take_abandoned(kind, heap->numa_node, !have_room);
         if (seg == NULL) break;
         hk_heap_adopt(heap, seg);
-        if ((page = hk_heap_scan_queue(heap, q)) != NULL) return page;
+        if ((page = hk_heap_scan_queue(heap, q, size)) != NULL) return page;
         first = heap->segments[kind];
         if (first != NULL && first->used_pages < first->page_count) break; /* a free page is at hand */
     }
-    page = hk_segment_page_alloc(heap, kind);
+    /* Under ulimit -v, a bin in steady use whose pages have no room gets a page fitted to the
+     * size asked (fit.c); a page of the class if the fitted one is too small or cannot be had. */
+    bool fitted = size > HK_DIRECT_MAX && q->first == NULL && hk_fit_page_wanted(bin, size);
+    page = hk_segment_page_alloc(heap, fitted ? HK_SEGMENT_MEDIUM : kind);
+    if (page == NULL && fitted) {
+        fitted = false;
+        page = hk_segment_page_alloc(heap, kind);
+    }
     if (page == NULL) return NULL;
     hk_page_init(page, bin);
+    if (fitted) hk_fit_page(page, size);
+    else if (size > HK_DIRECT_MAX) hk_fit_class_page_made(bin); /* smaller sizes never get fitted pages */
     hk_page_extend(page);
     hk_queue_add_page(heap, page, true);
     return page;

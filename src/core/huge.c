@@ -5,12 +5,6 @@
  * and is zeroed when freed, before its mapping goes to the cache. */
 #include "hooks.h"
 
-/* The header (the segment and its one page record), to a whole cache line: the block that
- * follows it starts on a line of its own. */
-static size_t hk_huge_header_size(void) {
-    return hk_align_up(sizeof(hk_segment_t) + sizeof(hk_page_t), HK_CACHE_LINE);
-}
-
 /* A block aligned to 4 MiB or more cannot share its first granule with the header, so the header
  * goes one OS page before the block (the segment is then not 4 MiB aligned) and the block's first
  * granule is tagged HK_MAP_HUGE_ALIGNED. Further granules of any huge block are tagged tails. */

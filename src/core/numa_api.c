@@ -36,7 +36,7 @@ static void *hk_node_heap_pop(hk_heap_t *heap, size_t size) {
     hk_heap_maybe_collect(heap);
     size_t bin = hk_bin_of(size);
     hk_page_t *page = heap->bins[bin].first;
-    if (page == NULL || page->free == NULL) page = hk_heap_find_page(heap, bin);
+    if (page == NULL || page->free == NULL || page->block_size < size) page = hk_heap_find_page(heap, bin, size);
     if (page == NULL) return NULL;
     return hk_page_pop(page);
 }
