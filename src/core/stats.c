@@ -19,6 +19,7 @@ typedef struct hk_class_stats_s {
 typedef struct hk_snapshot_s {
     hk_stats_t totals;
     hk_class_stats_t classes[HK_BIN_COUNT];
+    size_t free_purged; /* free pages given back to the kernel, still in their segment's reservation */
 } hk_snapshot_t;
 
 static void hk_snapshot(hk_snapshot_t *s) {
@@ -36,6 +37,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
             hk_page_area(page, &area);
             if (!page->in_use) {
                 if (!page->is_purged && !page->mem_is_zero) t->free_pending += area;
+                if (page->is_purged) s->free_purged += area;
                 continue;
             }
             t->free_in_pages += (size_t)(page->capacity - page->used) * page->block_size;
@@ -136,8 +138,9 @@ static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
                   (int)getpid(), t->reserved, t->committed, t->committed_peak, t->resident, t->live, t->huge_live,
                   t->free_in_pages, t->free_pending, t->huge_cached);
     hk_buf_ratio(b, t->resident, t->live);
-    hk_buf_printf(b, ",\"segments\":%zu,\"thp_segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,\"metadata\":%zu,\"classes\":[",
-                  t->segments, t->thp_segments, t->abandoned, t->threads, t->metadata);
+    hk_buf_printf(b, ",\"free_purged\":%zu,\"segments\":%zu,\"thp_segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,"
+                  "\"metadata\":%zu,\"classes\":[",
+                  s->free_purged, t->segments, t->thp_segments, t->abandoned, t->threads, t->metadata);
     bool first = true;
     for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
         const hk_class_stats_t *c = &s->classes[bin];
