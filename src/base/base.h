@@ -271,6 +271,12 @@ typedef struct hk_lock_entry_s {
 
 enum {
     HK_LOCK_LEAK_CHECK,  /* one leak check at a time; the check allocates and takes every lock below */
+    HK_LOCK_STACK_WALKS, /* the gate of stack walks (debug/stack_walk_gate.c): fork closes it and
+                            waits for the walks under way before it takes any lock below, since a
+                            walk may need them all: the depot's, and whatever an allocation takes
+                            (the guard table, the quarantine, the core's), which libunwind makes
+                            when a thread first touches its TLS (it is dlopen'ed, so its TLS is
+                            allocated on first use by __tls_get_addr, through malloc) */
     HK_LOCK_POOL_IDS,    /* pool ids; taken with no other lock held */
     HK_LOCK_REGISTRY,    /* the pools/arenas registry shards, then every shared pool's and locked
                             arena's own lock (a shared pool allocates chunks under its lock) */
@@ -280,8 +286,6 @@ enum {
     HK_LOCK_QUARANTINE,  /* heap checking's quarantine: taken in a free, takes nothing else */
     HK_LOCK_CHECK_REPORT, /* one heap-error report at a time; takes the guard blocks' table */
     HK_LOCK_GUARD,       /* the guard blocks' table (check_guard.c); takes nothing else */
-    HK_LOCK_STACK_WALKS, /* the gate of stack walks (debug/stack_walk_gate.c): fork waits for the
-                            walks under way, which take the depot's lock and the loader's */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */
     HK_LOCK_NODE_HEAPS,  /* the per-node heaps of hk_malloc_node: allocating under one takes the
                             locks below (segments, huge, segment map) */

@@ -33,8 +33,9 @@ bool hk_stack_walk_enter(void) {
 void hk_stack_walk_leave(void) { atomic_fetch_sub_explicit(&hk_gate.walkers, 1, memory_order_release); }
 
 /* Fork prepare: close the gate and wait for the walks inside to finish. They take only locks of
- * later ranks (the depot's, the core's when the unwinder allocates), which the fork takes after
- * this, and the loader's, which no thread waiting on us can hold (see above). */
+ * later ranks (the depot's; when the unwinder allocates, as libunwind does on a thread's first use
+ * of its TLS, the heap checker's and the core's), which the fork takes after this, and the
+ * loader's, which no thread waiting on us can hold (see above). */
 static void hk_stack_walk_gate_close(void) {
     pthread_mutex_lock(&hk_gate.forker);
     atomic_store_explicit(&hk_gate.closed, true, memory_order_seq_cst);
