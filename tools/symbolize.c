@@ -299,20 +299,6 @@ static void build_ranges(struct sym_module *m)
         qsort(m->ranges, m->range_count, sizeof *m->ranges, range_cmp);
 }
 
-static bool has_section(Elf *elf, const char *wanted)
-{
-    size_t shstrndx;
-    if (elf == NULL || elf_getshdrstrndx(elf, &shstrndx) != 0)
-        return false;
-    for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn != NULL; scn = elf_nextscn(elf, scn)) {
-        GElf_Shdr shdr;
-        const char *name = gelf_getshdr(scn, &shdr) != NULL ? elf_strptr(elf, shstrndx, shdr.sh_name) : NULL;
-        if (name != NULL && strcmp(name, wanted) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Where the module's DWARF is read from, decided on its first address: compressed sections (the
  * file's own, else the separate debug file its build-id names, as libdwfl looks in that order)
  * by prefix, everything else by libdwfl. */
@@ -320,7 +306,7 @@ static void choose_dwarf(struct sym_module *m)
 {
     m->dwarf_chosen = true;
     GElf_Addr bias;
-    if (has_section(dwfl_module_getelf(m->mod, &bias), ".debug_info")) {
+    if (elf_has_section(dwfl_module_getelf(m->mod, &bias), ".debug_info")) {
         m->partial = dwarf_partial_open(m->path);
         return;
     }

@@ -54,19 +54,15 @@ static bool searched(const GElf_Sym *sym, const char *name)
            type != STT_FILE && type != STT_TLS;
 }
 
-/* A minidebuginfo table (.gnu_debugdata) is a second symbol table libdwfl searches in an order of
- * its own; such modules are left to it. */
-static bool has_aux_symtab(Dwfl_Module *mod)
+bool elf_has_section(Elf *elf, const char *wanted)
 {
-    GElf_Addr bias;
-    Elf *elf = dwfl_module_getelf(mod, &bias);
     size_t shstrndx;
     if (elf == NULL || elf_getshdrstrndx(elf, &shstrndx) != 0)
         return false;
     for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn != NULL; scn = elf_nextscn(elf, scn)) {
         GElf_Shdr shdr;
         const char *name = gelf_getshdr(scn, &shdr) != NULL ? elf_strptr(elf, shstrndx, shdr.sh_name) : NULL;
-        if (name != NULL && strcmp(name, ".gnu_debugdata") == 0)
+        if (name != NULL && strcmp(name, wanted) == 0)
             return true;
     }
     return false;
@@ -76,7 +72,11 @@ void symtab_load(struct symtab *t, Dwfl_Module *mod)
 {
     *t = (struct symtab){ .first_global = -1 };
     int n = dwfl_module_getsymtab(mod);
-    if (n <= 1 || has_aux_symtab(mod))
+    GElf_Addr bias;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    /* A minidebuginfo table (.gnu_debugdata) is a second symbol table libdwfl searches in an order
+     * of its own; such modules are left to it. */
+    if (n <= 1 || elf_has_section(elf, ".gnu_debugdata"))
         return;
     t->first_global = dwfl_module_getsymtab_first_global(mod);
     t->entries = xcalloc((size_t)n, sizeof *t->entries);
@@ -93,8 +93,6 @@ void symtab_load(struct symtab *t, Dwfl_Module *mod)
             t->max_size = sym.st_size;
     }
     sort_by_value(t->entries, t->count);
-    GElf_Addr bias;
-    Elf *elf = dwfl_module_getelf(mod, &bias);
     size_t shnum = 0;
     if (elf != NULL && elf_getshdrnum(elf, &shnum) == 0 && shnum > 0) {
         t->sections = xcalloc(shnum, sizeof *t->sections);

@@ -39,6 +39,9 @@ struct symtab {
     int first_global;
 };
 
+/* Whether the ELF file has a section of that name. */
+bool elf_has_section(Elf *elf, const char *wanted);
+
 /* Reads the module's symbols (libdwfl's numbering, the same it searches). */
 void symtab_load(struct symtab *t, Dwfl_Module *mod);
 void symtab_free(struct symtab *t);
