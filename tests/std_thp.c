@@ -27,40 +27,30 @@ static bool in_mapping_line(const char *line, const void *p) {
     return (uintptr_t)p >= lo && (uintptr_t)p < hi;
 }
 
-/* Whether the kernel mapping that holds p carries the "hg" flag (MADV_HUGEPAGE); -1: not found. */
-static int advised_huge(const void *p) {
+/* The line of /proc/self/smaps that starts with `field`, in the entry of the mapping that holds
+ * p, copied into line; false if not found. */
+static bool smaps_field(const void *p, const char *field, char *line, size_t size) {
     FILE *f = fopen("/proc/self/smaps", "r");
-    if (f == NULL) return -1;
-    char line[512];
-    bool inside = false;
-    int found = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
+    if (f == NULL) return false;
+    bool inside = false, found = false;
+    while (!found && fgets(line, (int)size, f) != NULL) {
         if (is_mapping_line(line)) inside = in_mapping_line(line, p);
-        if (inside && strncmp(line, "VmFlags:", 8) == 0) {
-            found = strstr(line, " hg") != NULL;
-            break;
-        }
+        found = inside && strncmp(line, field, strlen(field)) == 0;
     }
     fclose(f);
     return found;
 }
 
+/* Whether the kernel mapping that holds p carries the "hg" flag (MADV_HUGEPAGE); -1: not found. */
+static int advised_huge(const void *p) {
+    char line[512];
+    return smaps_field(p, "VmFlags:", line, sizeof line) ? strstr(line, " hg") != NULL : -1;
+}
+
 /* AnonHugePages of the mapping that holds p, in kB; -1: not found. */
 static long anon_huge_kb(const void *p) {
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (f == NULL) return -1;
     char line[512];
-    bool inside = false;
-    long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (is_mapping_line(line)) inside = in_mapping_line(line, p);
-        if (inside && strncmp(line, "AnonHugePages:", 14) == 0) {
-            kb = strtol(line + 14, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return kb;
+    return smaps_field(p, "AnonHugePages:", line, sizeof line) ? strtol(line + 14, NULL, 10) : -1;
 }
 
 /* Whether this kernel takes MADV_HUGEPAGE at all (built without THP it refuses with EINVAL). */
