@@ -507,7 +507,7 @@ static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t seen) {
 }
 
 static inline uintptr_t hk_pool_seen(const hk_pool_t *pool) {
-    return (uintptr_t)pool ^ atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
+    return hk_handle_seen(pool);
 }
 
 static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {

@@ -70,9 +70,18 @@ static inline uintptr_t hk_handle_magic(const void *h, hk_reg_kind_t kind) {
 extern __thread uintptr_t hk_handle_last[HK_REG_KINDS] __attribute__((tls_model("initial-exec")));
 extern _Atomic uintptr_t hk_handle_deaths;
 
+/* What a thread remembers of handle h: the deaths count in the bits above any user address (x86-64:
+ * below 2^47), so that two different (handle, count) pairs never give the same value. A plain xor
+ * let a handle remembered before some destroys match another handle after them (the fuzzer found a
+ * stale pool cache that way); now that takes the same address exactly 65,536 destroys later. */
+#define HK_HANDLE_DEATHS_SHIFT 47
+static inline uintptr_t hk_handle_seen(const void *h) {
+    return (uintptr_t)h ^ (atomic_load_explicit(&hk_handle_deaths, memory_order_acquire) << HK_HANDLE_DEATHS_SHIFT);
+}
+
 /* Is h a live pool (or arena)? Reads h only if it is heapkit memory (a live block, under heap checking). */
 hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t kind) {
-    uintptr_t a = (uintptr_t)h, seen = a ^ atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
+    uintptr_t a = (uintptr_t)h, seen = hk_handle_seen(h);
     if (hk_likely(seen == hk_handle_last[kind])) return true;
     if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT) &&
         /* heap checking's guard blocks lie outside the segments: the pool itself may be one */
