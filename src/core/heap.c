@@ -91,7 +91,7 @@ void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
 /* Called on the allocation slow path: run the purge pass if it is due (the clock is read on one
  * call in HK_CLOCK_EVERY). */
 void hk_heap_maybe_collect(hk_heap_t *heap) {
-    /* Without the purger thread, parked heaps expire here too (and when a thread starts). */
+    /* Without the purger thread, parked heaps expire here too. */
     bool parked = !hk_state.options.purge_thread && atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0;
     if ((heap->purge_deadline == 0 && heap->thp_deadline == 0 && !parked) || (++heap->slow_calls & (HK_CLOCK_EVERY - 1)) != 0)
         return;

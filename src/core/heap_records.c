@@ -2,7 +2,7 @@
  * A record is on the list of live heaps while its thread runs. When the thread exits, its heap is
  * parked whole (segments, page queues, free pages still resident) and the next thread to start
  * takes it over as its own, as a thread cache is handed on: thread churn then costs no purge and no
- * page faults. A parked heap that no thread takes within the purge delay expires: its segments go
+ * page faults. A parked heap expires once the purge delay passed with no thread started: its segments go
  * to the abandoned queue (the purger gives back what they do not hold, or a thread adopts them)
  * and the record becomes free. Records are made in batches and never unmapped. */
 #include "hooks.h"
@@ -21,6 +21,15 @@ static size_t hk_heap_static_used;
 /* Parked heaps kept at most: enough for the threads a server starts and ends at once; a burst of
  * exits beyond it gives its memory back at once, as without parking. */
 #define HK_PARKED_MAX 16
+
+/* ms clock of the last thread start. Parked heaps wait out the purge delay from it as well as from their
+ * own parking: while threads keep starting, the heaps they will take are not expired one by one (a
+ * program whose threads start more than the delay apart, e.g. one slowed by a sanitizer, otherwise
+ * scattered its live blocks over ever more segments, each adopted by a fresh heap). */
+static _Atomic uint64_t hk_heap_last_start;
+/* But a heap no starting thread took in this many delays is more than the program's threads need
+ * (the newest are taken first), and expires however often threads start. */
+#define HK_PARKED_SURPLUS_DELAYS 10
 
 /* A record nobody uses: the free list, a static one, or a new batch; the caller holds heaps_lock. */
 static hk_heap_t *hk_heap_record_new(void) {
@@ -66,8 +75,7 @@ static hk_heap_t *hk_heap_unpark(int node) {
 }
 
 hk_heap_t *hk_heap_record_take(int node, bool parked_ok, bool *handed_on) {
-    if (atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0)
-        hk_heap_parked_expire(hk_clock_ms(), false); /* without the purger thread, nobody else does */
+    atomic_store_explicit(&hk_heap_last_start, hk_clock_ms(), memory_order_relaxed);
     pthread_mutex_lock(&hk_state.heaps_lock);
     hk_heap_t *heap = NULL;
     if (parked_ok && atomic_load_explicit(&hk_state.parked_count, memory_order_relaxed) != 0) heap = hk_heap_unpark(node);
@@ -154,7 +162,11 @@ void hk_heap_parked_expire(uint64_t now, bool all) {
         pthread_mutex_lock(&hk_state.heaps_lock);
         hk_heap_t *heap = hk_state.parked, *oldest = NULL;
         for (; heap != NULL; heap = heap->next_heap) oldest = heap;
-        if (oldest != NULL && (all || oldest->parked_at + (uint64_t)delay <= now)) {
+        uint64_t last_start = atomic_load_explicit(&hk_heap_last_start, memory_order_relaxed);
+        uint64_t since = oldest != NULL && oldest->parked_at > last_start ? oldest->parked_at : last_start;
+        bool expired = oldest != NULL && (since + (uint64_t)delay <= now ||
+                                          oldest->parked_at + HK_PARKED_SURPLUS_DELAYS * (uint64_t)delay <= now);
+        if (oldest != NULL && (all || expired)) {
             if (oldest->prev_heap) oldest->prev_heap->next_heap = NULL;
             else hk_state.parked = NULL;
             atomic_fetch_sub_explicit(&hk_state.parked_count, 1, memory_order_relaxed);
