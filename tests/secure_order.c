@@ -34,8 +34,12 @@ static bool run_child(const char *self, const char *env, size_t order[BLOCKS]) {
     snprintf(cmd, sizeof cmd, "env %s '%s' child", env, self);
     FILE *f = popen(cmd, "r");
     if (f == NULL) return false;
+    static char line[BLOCKS * 8];
     int got = 0;
-    while (got < BLOCKS && fscanf(f, "%zu", &order[got]) == 1) got++;
+    if (fgets(line, sizeof line, f) != NULL) {
+        char *at = line, *end;
+        for (unsigned long v; got < BLOCKS && (v = strtoul(at, &end, 10), end != at); at = end) order[got++] = v;
+    }
     return pclose(f) == 0 && got == BLOCKS;
 }
 
