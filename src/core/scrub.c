@@ -36,8 +36,7 @@ void hk_scrub_stream(void *at, size_t bytes) {
     memset(p, 0, (size_t)(end - p));
 }
 
-void hk_scrub_pages(void *p, size_t bytes) {
-    size_t ps = hk_os_page_size();
+void hk_scrub_pages(void *p, size_t bytes, size_t ps) {
     if (bytes <= ps) {
         memset(p, 0, bytes);
         return;
@@ -50,5 +49,8 @@ void hk_scrub_pages(void *p, size_t bytes) {
 }
 #else
 void hk_scrub_stream(void *p, size_t bytes) { memset(p, 0, bytes); }
-void hk_scrub_pages(void *p, size_t bytes) { memset(p, 0, bytes); }
+void hk_scrub_pages(void *p, size_t bytes, size_t ps) {
+    (void)ps;
+    memset(p, 0, bytes);
+}
 #endif

@@ -34,6 +34,8 @@ static void check_scrub(const char *how, void (*scrub)(void *, size_t), size_t s
     munmap(map, total);
 }
 
+static void scrub_pages(void *p, size_t bytes) { hk_scrub_pages(p, bytes, hk_os_page_size()); }
+
 int main(void) {
     size_t ps = hk_os_page_size();
     size_t evict_size = (size_t)64 << 20; /* past this VM's caches (L3 32 MiB) */
@@ -44,7 +46,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         for (int cold = 0; cold <= 1; cold++) {
             check_scrub("hk_scrub_stream", hk_scrub_stream, sizes[i], cold, evict, evict_size);
-            check_scrub("hk_scrub_pages", hk_scrub_pages, sizes[i], cold, evict, evict_size);
+            check_scrub("hk_scrub_pages", scrub_pages, sizes[i], cold, evict, evict_size);
         }
     }
     munmap(evict, evict_size);
