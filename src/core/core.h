@@ -231,6 +231,11 @@ hk_internal void hk_os_recommit(size_t size);
 hk_internal bool hk_os_guard(void *p, size_t size);
 hk_internal bool hk_os_unguard(void *p, size_t size);
 hk_internal void hk_os_zero_pages(void *p, size_t size);
+/* scrub.c: zero whole resident pages (of ps bytes; os.c knows the size, scrub.c calls nothing)
+ * by the cheaper store for them (cached or non-temporal) */
+hk_internal void hk_scrub_pages(void *p, size_t bytes, size_t ps);
+/* scrub.c: the non-temporal way alone (bytes a multiple of 64, p 16-byte aligned) */
+hk_internal void hk_scrub_stream(void *p, size_t bytes);
 hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);

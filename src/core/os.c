@@ -263,7 +263,7 @@ void hk_os_zero_pages(void *p, size_t size) {
             while (run < pages && (bool)(vec[run] & 1) == resident) run++;
             uint8_t *at = (uint8_t *)start + i * ps;
             size_t bytes = (run - i) * ps;
-            if (resident || madvise(at, bytes, MADV_DONTNEED) != 0) memset(at, 0, bytes);
+            if (resident || madvise(at, bytes, MADV_DONTNEED) != 0) hk_scrub_pages(at, bytes, ps);
             i = run;
         }
         start += pages * ps;
