@@ -339,8 +339,7 @@ static hk_noinline void *hk_arena_alloc_checked(hk_arena_t *a, size_t size) {
 /* The fast path: the thread's remembered live arena (registry.h: the handle check in one
  * compare), not locked (only the owner reads cur and limit), room in the chunk. */
 HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
-    uintptr_t seen = hk_handle_seen(a);
-    if (hk_likely(seen == hk_handle_last[HK_REG_ARENA]) && hk_likely(a->slow == 0)) {
+    if (hk_likely(hk_handle_remembered(a, HK_REG_ARENA, hk_handle_deaths_now())) && hk_likely(a->slow == 0)) {
         uintptr_t p = hk_align_up(a->cur, HK_ARENA_ALIGN);
         if (hk_likely(size <= a->limit - p)) { /* limit is 16-aligned: p <= limit */
             hk_arena_set_cur(a, p + size);
