@@ -12,7 +12,7 @@
 
 #include <errno.h>
 
-#define WRAP 65536 /* destroys after which the old folded count came back to the same value */
+#define WRAP 65536L /* destroys after which the old folded count came back to the same value */
 
 /* `n` destroys of members of the other kind than the one under test (so the allocator does not
  * put one at the address the test watches). */
