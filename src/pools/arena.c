@@ -49,8 +49,9 @@
 #define HK_ARENA_MAP_CACHE 2
 
 /* arena->slow: why calls take the slow path: locked, the owner checked (HEAPKIT_LEAKS=1), every
- * allocation a checked block of its own (HEAPKIT_CHECK) */
-enum { HK_ARENA_SLOW_LOCKED = 1, HK_ARENA_SLOW_CHECK = 2, HK_ARENA_SLOW_BLOCKS = 4 };
+ * allocation a checked block of its own (HEAPKIT_CHECK), under Valgrind's memcheck (each
+ * allocation is made accessible: the fast paths then need not test for memcheck) */
+enum { HK_ARENA_SLOW_LOCKED = 1, HK_ARENA_SLOW_CHECK = 2, HK_ARENA_SLOW_BLOCKS = 4, HK_ARENA_SLOW_MEMCHECK = 8 };
 
 typedef struct hk_arena_chunk_s {
     struct hk_arena_chunk_s *next, *prev; /* in order of use; kept across resets up to `keep` */
@@ -134,8 +135,12 @@ static void hk_arena_set_cur(hk_arena_t *a, uintptr_t cur) { __atomic_store_n(&a
 #if defined(HK_VALGRIND)
 static hk_noinline void hk_arena_unpoison_memcheck(void *p, size_t n) { hk_unpoison(p, n); }
 #define hk_arena_unpoison(p, n) (hk_unlikely(hk_under_memcheck) ? hk_arena_unpoison_memcheck((p), (n)) : (void)0)
+#define hk_arena_unpoison_fast(p, n) ((void)(p), (void)(n)) /* never under memcheck: a->slow says so */
+#define HK_ARENA_SLOW_VALGRIND (hk_under_memcheck ? HK_ARENA_SLOW_MEMCHECK : 0)
 #else
 #define hk_arena_unpoison(p, n) hk_unpoison((p), (n))
+#define hk_arena_unpoison_fast(p, n) hk_unpoison((p), (n)) /* ASan */
+#define HK_ARENA_SLOW_VALGRIND 0
 #endif
 
 /* ------------------------------------------------------------------ threads */
@@ -339,12 +344,11 @@ static hk_noinline void *hk_arena_alloc_checked(hk_arena_t *a, size_t size) {
 /* The fast path: the thread's remembered live arena (registry.h: the handle check in one
  * compare), not locked (only the owner reads cur and limit), room in the chunk. */
 HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
-    uintptr_t seen = hk_handle_seen(a);
-    if (hk_likely(seen == hk_handle_last[HK_REG_ARENA]) && hk_likely(a->slow == 0)) {
+    if (hk_likely(hk_handle_remembered(a, HK_REG_ARENA, hk_handle_deaths_now())) && hk_likely(a->slow == 0)) {
         uintptr_t p = hk_align_up(a->cur, HK_ARENA_ALIGN);
         if (hk_likely(size <= a->limit - p)) { /* limit is 16-aligned: p <= limit */
             hk_arena_set_cur(a, p + size);
-            hk_arena_unpoison((void *)p, size);
+            hk_arena_unpoison_fast((void *)p, size);
             return (void *)p;
         }
     }
@@ -379,7 +383,7 @@ static char *hk_arena_string(hk_arena_t *a, const char *s, size_t n, const char 
     if (hk_likely(a->slow == 0) && hk_likely(n < a->limit - a->cur)) {
         p = (char *)a->cur;
         hk_arena_set_cur(a, a->cur + n + 1);
-        hk_arena_unpoison(p, n + 1);
+        hk_arena_unpoison_fast(p, n + 1);
     } else {
         if (n == SIZE_MAX) {
             errno = ENOMEM;
@@ -601,7 +605,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
     a->node = (int16_t)node;
     a->locked = (flags & HK_ARENA_LOCKED) != 0;
     a->slow = (a->locked ? HK_ARENA_SLOW_LOCKED : 0) | (hk_tracking() && !a->locked ? HK_ARENA_SLOW_CHECK : 0) |
-              (hk_checking() ? HK_ARENA_SLOW_BLOCKS : 0);
+              (hk_checking() ? HK_ARENA_SLOW_BLOCKS : 0) | HK_ARENA_SLOW_VALGRIND;
     a->owner = pthread_self();
     a->keep = keep;
     a->next_bytes = hk_arena_spill_bytes(bytes);

@@ -40,12 +40,13 @@ typedef struct hk_pool_slot_s {
 } hk_pool_slot_t;
 
 static __thread hk_pool_slot_t *hk_pool_slots __attribute__((tls_model("initial-exec")));
-/* The fast paths' whole lookup: the last LOCAL pool this thread used, xor-ed with the count of
- * pools and arenas destroyed so far (as registry.h's handle cache), and its cache here. A match
- * both vouches that the pool is live and names the cache, in one compare; any destroy anywhere
- * makes it stale. */
+/* The fast paths' whole lookup: the last LOCAL pool this thread used, with the count of pools
+ * and arenas destroyed so far when it found it live (as registry.h's remembered handle), and its
+ * cache here. A match both vouches that the pool is live and names the cache, in two compares;
+ * any destroy anywhere makes it stale. */
 typedef struct hk_pool_last_s {
-    uintptr_t seen;
+    const hk_pool_t *pool;
+    uintptr_t deaths; /* odd when set: a zeroed record never matches */
     hk_pool_cache_t *cache;
 } hk_pool_last_t;
 static __thread hk_pool_last_t hk_pool_last __attribute__((tls_model("initial-exec")));
@@ -292,7 +293,7 @@ static void hk_pool_thread_exit(void) {
     hk_pool_fast_thread_exit(); /* before the caches go: the record names one */
     /* The retired cache may go to another thread: a pool call later in this thread's exit (a
      * thread-key destructor that runs after ours) takes the slow path and makes a new one. */
-    hk_pool_last = (hk_pool_last_t){0, NULL};
+    hk_pool_last = (hk_pool_last_t){NULL, 0, NULL};
     if (table == NULL) return;
     hk_registry_each(HK_REG_POOL, hk_pool_retire_node, table);
     hk_pool_slots = NULL;
@@ -497,21 +498,22 @@ static void *hk_pool_alloc_locked(hk_pool_t *pool) {
 }
 
 /* This thread's cache of a LOCAL pool, made on first use and remembered for the fast paths
- * (`seen` was read before the pool was found live). NULL: out of memory. */
-static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t seen) {
+ * (`deaths` was read before the pool was found live). NULL: out of memory. */
+static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t deaths) {
     hk_pool_cache_t *c = hk_pool_my_cache(pool);
     if (c == NULL) c = hk_pool_cache_create(pool);
-    if (c != NULL) hk_pool_last = (hk_pool_last_t){seen, c};
+    if (c != NULL) hk_pool_last = (hk_pool_last_t){pool, deaths, c};
     if (c != NULL && pool->fast) hk_pool_fast_arm(pool, c);
     return c;
 }
 
-static inline uintptr_t hk_pool_seen(const hk_pool_t *pool) {
-    return hk_handle_seen(pool);
+/* The thread's remembered LOCAL pool, live when the destroy count was `deaths`. */
+static inline bool hk_pool_is_last(const hk_pool_t *pool, uintptr_t deaths) {
+    return deaths == hk_pool_last.deaths && pool == hk_pool_last.pool;
 }
 
 static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
-    uintptr_t seen = hk_pool_seen(pool);
+    uintptr_t deaths = hk_handle_deaths_now();
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_alloc", NULL);
     void *obj = NULL;
     if (pool->mode == HK_POOL_MODE_LOCKED) {
@@ -519,7 +521,7 @@ static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
     } else if (pool->mode == HK_POOL_MODE_TRACKED) {
         obj = hk_pool_tracked_alloc(pool);
     } else {
-        hk_pool_cache_t *c = hk_pool_local_cache(pool, seen);
+        hk_pool_cache_t *c = hk_pool_local_cache(pool, deaths);
         if (c != NULL && (atomic_load_explicit(&c->top, memory_order_relaxed) != c->objs ||
                           hk_cache_refill(pool, c)))
             obj = hk_pool_handout(pool, hk_cache_pop(c));
@@ -530,14 +532,14 @@ static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
 
 /* A LOCKED pool the thread has found live before (registry.h's remembered handle: any destroy
  * anywhere makes it forget), so its calls skip the handle check, as a LOCAL pool's fast paths do. */
-static inline bool hk_pool_known_locked(const hk_pool_t *pool, uintptr_t seen) {
-    return seen == hk_handle_last[HK_REG_POOL] && pool->mode == HK_POOL_MODE_LOCKED;
+static inline bool hk_pool_known_locked(const hk_pool_t *pool, uintptr_t deaths) {
+    return hk_handle_remembered(pool, HK_REG_POOL, deaths) && pool->mode == HK_POOL_MODE_LOCKED;
 }
 
 /* A known LOCKED pool's cache under its lock, with an object in it (out of line, so the LOCAL
  * fast path keeps its small frame). */
-static hk_noinline void *hk_pool_alloc_other(hk_pool_t *pool, uintptr_t seen) {
-    if (hk_pool_known_locked(pool, seen)) {
+static hk_noinline void *hk_pool_alloc_other(hk_pool_t *pool, uintptr_t deaths) {
+    if (hk_pool_known_locked(pool, deaths)) {
         hk_pool_cache_t *c = pool->locked;
         hk_spin_lock(&pool->spin);
         void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
@@ -555,8 +557,8 @@ static hk_noinline void *hk_pool_alloc_other(hk_pool_t *pool, uintptr_t seen) {
 /* The fast path: the thread's remembered pool (live, LOCAL, and its cache found in the same
  * compare), and an object in the cache. Everything else, the handle check included, is slower. */
 HK_API void *hk_pool_alloc(hk_pool_t *pool) {
-    uintptr_t seen = hk_pool_seen(pool);
-    if (hk_likely(seen == hk_pool_last.seen)) {
+    uintptr_t deaths = hk_handle_deaths_now();
+    if (hk_likely(hk_pool_is_last(pool, deaths))) {
         hk_pool_cache_t *c = hk_pool_last.cache;
         void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
         if (hk_likely(top != c->objs)) {
@@ -564,7 +566,7 @@ HK_API void *hk_pool_alloc(hk_pool_t *pool) {
             return hk_pool_handout(pool, top[-1]);
         }
     }
-    return hk_pool_alloc_other(pool, seen);
+    return hk_pool_alloc_other(pool, deaths);
 }
 
 /* ------------------------------------------------------------------ free */
@@ -592,12 +594,12 @@ hk_no_asan static inline bool hk_pool_is_live_object(const hk_pool_t *pool, void
            *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
 }
 
-static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t seen);
+static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t deaths);
 
 /* Any pool (after the handle check): a LOCKED pool's live object straight into its cache under
  * the lock, in a small frame; the rest (other modes, bad input) elsewhere. */
 static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
-    uintptr_t seen = hk_pool_seen(pool);
+    uintptr_t deaths = hk_handle_deaths_now();
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_free");
     if (pool->mode == HK_POOL_MODE_LOCKED && p != NULL && hk_pool_is_live_object(pool, p)) {
         hk_spin_lock(&pool->spin);
@@ -607,10 +609,10 @@ static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
         hk_spin_unlock(&pool->spin);
         if (hk_likely(live)) return;
     }
-    hk_pool_free_other(pool, p, seen);
+    hk_pool_free_other(pool, p, deaths);
 }
 
-static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t seen) {
+static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t deaths) {
     if (p == NULL) return;
     if (pool->mode == HK_POOL_MODE_TRACKED) {
         hk_pool_tracked_free(pool, p);
@@ -636,7 +638,7 @@ static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t s
         return;
     }
     if (state != HK_OBJ_LIVE) hk_pool_report_smashed(pool, p);
-    hk_pool_cache_t *cache = hk_pool_local_cache(pool, seen);
+    hk_pool_cache_t *cache = hk_pool_local_cache(pool, deaths);
     if (cache != NULL) {
         hk_cache_push(pool, cache, p);
     } else { /* no cache (out of memory): straight home */
@@ -648,9 +650,9 @@ static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t s
 
 /* A known LOCKED pool's live object into its cache under its lock (the word is read under it:
  * two threads may free one object at once); anything else the slow way. */
-hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *obj, uintptr_t seen) {
+hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *obj, uintptr_t deaths) {
     uintptr_t a = (uintptr_t)obj;
-    if (hk_pool_known_locked(pool, seen) &&
+    if (hk_pool_known_locked(pool, deaths) &&
         hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
         hk_pool_cache_t *c = pool->locked;
         uintptr_t *link = hk_pool_link_of(pool, obj);
@@ -675,8 +677,8 @@ hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *ob
  * address" (it is keyed by pool: a double, foreign, interior or wrong-pool free never matches),
  * and room in the cache. Anything else goes the slower ways, which say what was wrong. */
 hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
-    uintptr_t a = (uintptr_t)obj, seen = hk_pool_seen(pool);
-    if (hk_likely(seen == hk_pool_last.seen) &&
+    uintptr_t a = (uintptr_t)obj, deaths = hk_handle_deaths_now();
+    if (hk_likely(hk_pool_is_last(pool, deaths)) &&
         hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
         hk_pool_cache_t *c = hk_pool_last.cache;
         uintptr_t *link = hk_pool_link_of(pool, obj);
@@ -691,7 +693,7 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
             return;
         }
     }
-    hk_pool_free_locked(pool, obj, seen);
+    hk_pool_free_locked(pool, obj, deaths);
 }
 
 /* ------------------------------------------------------------------ trim, statistics */

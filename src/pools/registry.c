@@ -128,7 +128,7 @@ void hk_handle_set(hk_handle_t *handle, const void *h, hk_reg_kind_t kind, const
     handle->magic = hk_handle_magic(h, kind);
 }
 
-hk_internal __thread uintptr_t hk_handle_last[HK_REG_KINDS] __attribute__((tls_model("initial-exec")));
+hk_internal __thread hk_handle_seen_t hk_handle_last[HK_REG_KINDS] __attribute__((tls_model("initial-exec")));
 hk_internal _Atomic uintptr_t hk_handle_deaths = 1;
 
 void hk_handle_kill(hk_handle_t *handle, const void *h, hk_reg_kind_t kind) {

@@ -63,32 +63,40 @@ static inline uintptr_t hk_handle_magic(const void *h, hk_reg_kind_t kind) {
 }
 
 /* A program calls the same pool or arena again and again: each thread remembers the last handle
- * of each kind it found live, xor-ed with the count of members destroyed so far (odd, stepping by
- * 2, so no remembered value is 0 and NULL never matches). Any destroy anywhere forgets every
- * thread's handle, so the cache never vouches for a destroyed one, and a call on the remembered
- * handle costs a compare instead of a segment-map lookup and a read of the handle. */
-extern __thread uintptr_t hk_handle_last[HK_REG_KINDS] __attribute__((tls_model("initial-exec")));
+ * of each kind it found live, with the count of members destroyed so far when it found it (odd,
+ * stepping by 2, so a zeroed record never matches, NULL included). Any destroy anywhere changes
+ * the count, so the record never vouches for a destroyed handle, and a call on the remembered
+ * handle costs two compares instead of a segment-map lookup and a read of the handle. The count
+ * is a whole word of its own (2^63 destroys before it wraps): folded into the handle's spare
+ * high bits it wrapped after 65,536 destroys, and a handle remembered before exactly that many
+ * matched a new pool made at the same address (and its stale cache). */
+typedef struct hk_handle_seen_s {
+    const void *handle;
+    uintptr_t deaths; /* hk_handle_deaths when handle was found live */
+} hk_handle_seen_t;
+extern __thread hk_handle_seen_t hk_handle_last[HK_REG_KINDS] __attribute__((tls_model("initial-exec")));
 extern _Atomic uintptr_t hk_handle_deaths;
 
-/* What a thread remembers of handle h: the deaths count in the bits above any user address (x86-64:
- * below 2^47), so that two different (handle, count) pairs never give the same value. A plain xor
- * let a handle remembered before some destroys match another handle after them (the fuzzer found a
- * stale pool cache that way); now that takes the same address exactly 65,536 destroys later. */
-#define HK_HANDLE_DEATHS_SHIFT 47
-static inline uintptr_t hk_handle_seen(const void *h) {
-    return (uintptr_t)h ^ (atomic_load_explicit(&hk_handle_deaths, memory_order_acquire) << HK_HANDLE_DEATHS_SHIFT);
+/* Read before a handle is checked: a destroy after the read makes the remembered pair stale. */
+static inline uintptr_t hk_handle_deaths_now(void) {
+    return atomic_load_explicit(&hk_handle_deaths, memory_order_acquire);
+}
+
+/* Did this thread find h live when the destroy count was `deaths` (read by the caller)? */
+static inline bool hk_handle_remembered(const void *h, hk_reg_kind_t kind, uintptr_t deaths) {
+    return deaths == hk_handle_last[kind].deaths && h == hk_handle_last[kind].handle;
 }
 
 /* Is h a live pool (or arena)? Reads h only if it is heapkit memory (a live block, under heap checking). */
 hk_no_asan_handle static inline bool hk_handle_live(const void *h, hk_reg_kind_t kind) {
-    uintptr_t a = (uintptr_t)h, seen = hk_handle_seen(h);
-    if (hk_likely(seen == hk_handle_last[kind])) return true;
+    uintptr_t a = (uintptr_t)h, deaths = hk_handle_deaths_now();
+    if (hk_likely(hk_handle_remembered(h, kind, deaths))) return true;
     if (hk_unlikely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) > HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT) &&
         /* heap checking's guard blocks lie outside the segments: the pool itself may be one */
         (hk_likely(hk_state.hooks.front == NULL) || !hk_owns(h)))
         return false;
     if (hk_unlikely(((const hk_handle_t *)(a + HK_HANDLE_OFFSET))->magic != hk_handle_magic(h, kind))) return false;
-    hk_handle_last[kind] = seen;
+    hk_handle_last[kind] = (hk_handle_seen_t){h, deaths};
     return true;
 }
 
