@@ -68,8 +68,7 @@ typedef struct hk_profile_s {
     _Atomic uint64_t *index;    /* stack id << 32 | site number + 1; 0 = empty */
     _Atomic size_t site_count;
     /* the whole heap */
-    _Atomic int64_t live, live_blocks;
-    _Atomic uint64_t calls, bytes;
+    _Atomic int64_t live; /* calls, bytes and live blocks: hk_profile_total_calls() and the others */
     _Atomic int64_t peak;     /* exact mode: the exact peak of live bytes; sampled: of the estimate */
     _Atomic uint64_t peak_ms;
     _Atomic uint64_t hist_calls[HK_PROFILE_HIST], hist_bytes[HK_PROFILE_HIST];
@@ -108,6 +107,11 @@ static inline bool hk_profiling(void) { return hk_state.options.profile != HK_PR
 /* profile.c */
 hk_internal hk_profile_site_t *hk_profile_site(uint32_t stack); /* found or added; NULL: full */
 hk_internal void hk_profile_snapshot(int64_t live);             /* with hk_profile.lock held */
+/* The whole heap's allocations and their bytes so far, and its live blocks now (sums of the
+ * histogram's and of the sites' counters). */
+hk_internal uint64_t hk_profile_total_calls(void);
+hk_internal uint64_t hk_profile_total_bytes(void);
+hk_internal int64_t hk_profile_live_blocks(void);
 /* profile_timeline.c */
 hk_internal void hk_profile_timeline_tick(uint64_t now_ms);  /* with hk_profile.lock held */
 /* With hk_profile.lock held. wait false: give up (false) if the segment lock is taken, as it may

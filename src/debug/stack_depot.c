@@ -4,11 +4,13 @@
  * stores after they are complete. Only inserting a new stack takes the lock. */
 #include "track.h"
 
-/* 65,536 buckets (256 KiB): programs have a few thousand distinct allocation stacks, tens of
- * thousands at most, and a lookup happens only when a thread's stack cache misses. Stacks hash
- * all over the table, so each one touches a page of its own: a million buckets (4 MiB) ended up
- * nearly all resident in python3 (9,000 stacks), a tenth of what leak tracking added to its peak RSS. */
-#define HK_DEPOT_BUCKETS ((size_t)1 << 16)
+/* 16,384 buckets (64 KiB): programs have a few thousand distinct allocation stacks, tens of
+ * thousands at most, and a lookup happens only when a thread's stack cache misses (python3's
+ * 10,000 stacks make chains of 0.6 on average). Stacks hash all over the table, so it is all
+ * resident after a few dozen stacks: a million buckets (4 MiB) ended up nearly all resident in
+ * python3 (9,000 stacks), a tenth of what leak tracking added to its peak RSS; 65,536 (256 KiB)
+ * were as resident in a short git run. */
+#define HK_DEPOT_BUCKETS ((size_t)1 << 14)
 /* Address space only, pages touched as stacks arrive: 1 GiB holds 8 million stacks of 16 frames,
  * more than any program has; under a tight ulimit -v it gets less (hk_meta_map_most), at least
  * the smallest region the core maps. */
