@@ -175,29 +175,6 @@ static void hk_profile_grew(int64_t live) {
     pthread_mutex_unlock(&hk_profile.lock);
 }
 
-/* The whole heap's calls and bytes are the histogram's sums, and its live blocks the sites' sum:
- * counted once, where they are needed anyway, instead of in three more shared counters on every
- * malloc and free (each a locked instruction). Read while others allocate, they are as exact as
- * the separate counters were: each part is read once. */
-uint64_t hk_profile_total_calls(void) {
-    uint64_t sum = 0;
-    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_calls[k], memory_order_relaxed);
-    return sum;
-}
-
-uint64_t hk_profile_total_bytes(void) {
-    uint64_t sum = 0;
-    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_bytes[k], memory_order_relaxed);
-    return sum;
-}
-
-int64_t hk_profile_live_blocks(void) {
-    int64_t sum = 0;
-    size_t n = atomic_load_explicit(&hk_profile.site_count, memory_order_acquire);
-    for (size_t i = 0; i < n; i++) sum += atomic_load_explicit(&hk_profile.sites[i].live_blocks, memory_order_relaxed);
-    return sum;
-}
-
 static void hk_site_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls, size_t size) {
     atomic_fetch_add_explicit(&site->calls, calls, memory_order_relaxed);
     atomic_fetch_add_explicit(&site->bytes, bytes, memory_order_relaxed);

@@ -104,14 +104,33 @@ extern hk_internal hk_profile_t hk_profile;
 
 static inline bool hk_profiling(void) { return hk_state.options.profile != HK_PROFILE_OFF; }
 
+/* The whole heap's calls and bytes are the size histogram's sums, and its live blocks the sites'
+ * sum: added up when read (the timeline, the profile file) instead of kept in three more shared
+ * counters moved on every malloc and free (each a locked instruction). Read while others
+ * allocate, they are as exact as such counters were: each part is read once. Inline here, so the
+ * profiler's files need not call each other in a loop. */
+static inline uint64_t hk_profile_total_calls(void) {
+    uint64_t sum = 0;
+    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_calls[k], memory_order_relaxed);
+    return sum;
+}
+
+static inline uint64_t hk_profile_total_bytes(void) {
+    uint64_t sum = 0;
+    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_bytes[k], memory_order_relaxed);
+    return sum;
+}
+
+static inline int64_t hk_profile_live_blocks(void) {
+    int64_t sum = 0;
+    size_t n = atomic_load_explicit(&hk_profile.site_count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) sum += atomic_load_explicit(&hk_profile.sites[i].live_blocks, memory_order_relaxed);
+    return sum;
+}
+
 /* profile.c */
 hk_internal hk_profile_site_t *hk_profile_site(uint32_t stack); /* found or added; NULL: full */
 hk_internal void hk_profile_snapshot(int64_t live);             /* with hk_profile.lock held */
-/* The whole heap's allocations and their bytes so far, and its live blocks now (sums of the
- * histogram's and of the sites' counters). */
-hk_internal uint64_t hk_profile_total_calls(void);
-hk_internal uint64_t hk_profile_total_bytes(void);
-hk_internal int64_t hk_profile_live_blocks(void);
 /* profile_timeline.c */
 hk_internal void hk_profile_timeline_tick(uint64_t now_ms);  /* with hk_profile.lock held */
 /* With hk_profile.lock held. wait false: give up (false) if the segment lock is taken, as it may
