@@ -68,8 +68,7 @@ typedef struct hk_profile_s {
     _Atomic uint64_t *index;    /* stack id << 32 | site number + 1; 0 = empty */
     _Atomic size_t site_count;
     /* the whole heap */
-    _Atomic int64_t live, live_blocks;
-    _Atomic uint64_t calls, bytes;
+    _Atomic int64_t live; /* calls, bytes and live blocks: hk_profile_total_calls() and the others */
     _Atomic int64_t peak;     /* exact mode: the exact peak of live bytes; sampled: of the estimate */
     _Atomic uint64_t peak_ms;
     _Atomic uint64_t hist_calls[HK_PROFILE_HIST], hist_bytes[HK_PROFILE_HIST];
@@ -104,6 +103,30 @@ typedef struct hk_profile_s {
 extern hk_internal hk_profile_t hk_profile;
 
 static inline bool hk_profiling(void) { return hk_state.options.profile != HK_PROFILE_OFF; }
+
+/* The whole heap's calls and bytes are the size histogram's sums, and its live blocks the sites'
+ * sum: added up when read (the timeline, the profile file) instead of kept in three more shared
+ * counters moved on every malloc and free (each a locked instruction). Read while others
+ * allocate, they are as exact as such counters were: each part is read once. Inline here, so the
+ * profiler's files need not call each other in a loop. */
+static inline uint64_t hk_profile_total_calls(void) {
+    uint64_t sum = 0;
+    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_calls[k], memory_order_relaxed);
+    return sum;
+}
+
+static inline uint64_t hk_profile_total_bytes(void) {
+    uint64_t sum = 0;
+    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_bytes[k], memory_order_relaxed);
+    return sum;
+}
+
+static inline int64_t hk_profile_live_blocks(void) {
+    int64_t sum = 0;
+    size_t n = atomic_load_explicit(&hk_profile.site_count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) sum += atomic_load_explicit(&hk_profile.sites[i].live_blocks, memory_order_relaxed);
+    return sum;
+}
 
 /* profile.c */
 hk_internal hk_profile_site_t *hk_profile_site(uint32_t stack); /* found or added; NULL: full */

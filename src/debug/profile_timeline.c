@@ -41,8 +41,8 @@ void hk_profile_timeline_tick(uint64_t now_ms) {
         .live = atomic_load_explicit(&hk_profile.live, memory_order_relaxed),
         .committed = atomic_load_explicit(&hk_state.committed, memory_order_relaxed),
         .resident = hk_profile_resident(),
-        .calls = atomic_load_explicit(&hk_profile.calls, memory_order_relaxed),
-        .bytes = atomic_load_explicit(&hk_profile.bytes, memory_order_relaxed),
+        .calls = hk_profile_total_calls(),
+        .bytes = hk_profile_total_bytes(),
     };
     if (hk_profile.buckets == NULL) return;
     size_t n = hk_profile.bucket_count;

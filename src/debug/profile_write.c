@@ -133,10 +133,9 @@ static void hk_write_body(const char *reason, uint64_t now) {
     hk_out("mode\t%s\t%zu\ndump\t%u\t%s\t%lu\n", exact ? "exact" : "sampled", exact ? (size_t)0 : hk_state.options.profile_rate,
            hk_profile.dumps, reason, (unsigned long)now);
     hk_out("totals\t%lu\t%lu\t%ld\t%ld\t%ld\t%lu\n",
-           (unsigned long)atomic_load_explicit(&hk_profile.calls, memory_order_relaxed),
-           (unsigned long)atomic_load_explicit(&hk_profile.bytes, memory_order_relaxed),
+           (unsigned long)hk_profile_total_calls(), (unsigned long)hk_profile_total_bytes(),
            (long)atomic_load_explicit(&hk_profile.live, memory_order_relaxed),
-           (long)atomic_load_explicit(&hk_profile.live_blocks, memory_order_relaxed),
+           (long)hk_profile_live_blocks(),
            (long)atomic_load_explicit(&hk_profile.peak, memory_order_relaxed),
            (unsigned long)atomic_load_explicit(&hk_profile.peak_ms, memory_order_relaxed));
     hk_out("snapshot\t%ld\t%lu\n", (long)atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed),

@@ -4,35 +4,30 @@
  * stores after they are complete. Only inserting a new stack takes the lock. */
 #include "track.h"
 
-/* 65,536 buckets (256 KiB): programs have a few thousand distinct allocation stacks, tens of
- * thousands at most, and a lookup happens only when a thread's stack cache misses. Stacks hash
- * all over the table, so each one touches a page of its own: a million buckets (4 MiB) ended up
- * nearly all resident in python3 (9,000 stacks), a tenth of what leak tracking added to its peak RSS. */
-#define HK_DEPOT_BUCKETS ((size_t)1 << 16)
+/* 16,384 buckets (64 KiB): programs have a few thousand distinct allocation stacks, tens of
+ * thousands at most, and a lookup happens only when a thread's stack cache misses (python3's
+ * 10,000 stacks make chains of 0.6 on average). Stacks hash all over the table, so it is all
+ * resident after a few dozen stacks: a million buckets (4 MiB) ended up nearly all resident in
+ * python3 (9,000 stacks), a tenth of what leak tracking added to its peak RSS; 65,536 (256 KiB)
+ * were as resident in a short git run. */
+#define HK_DEPOT_BUCKETS ((size_t)1 << 14)
 /* Address space only, pages touched as stacks arrive: 1 GiB holds 8 million stacks of 16 frames,
  * more than any program has; under a tight ulimit -v it gets less (hk_meta_map_most), at least
  * the smallest region the core maps. */
 #define HK_DEPOT_BYTES ((size_t)1 << 30)
 #define HK_DEPOT_BYTES_LEAST ((size_t)HK_SEGMENT_SIZE)
-/* Entries are 8-byte aligned (they hold addresses), so an id counts 8-byte units. */
-#define HK_DEPOT_ID_UNIT 8
 /* MurmurHash3's 64-bit finalizer multiplier: it mixes each frame into the hash. */
 #define HK_MURMUR_MUL 0xff51afd7ed558ccdull
 
-typedef struct hk_stack_entry_s {
-    _Atomic uint32_t next; /* next entry in the bucket, 0 = end */
-    uint32_t hash;
-    uint32_t depth;
-    _Atomic uint32_t tag; /* a feature's own word (the profiler's site number); 0 until set */
-    uintptr_t frames[];
-} hk_stack_entry_t;
+/* The entries (hk_stack_entry_t, track.h); id = offset / HK_DEPOT_ID_UNIT; HK_STACK_NONE and
+ * _UNKNOWN are never entries. */
+uint8_t *hk_stack_depot_base;
 
 static struct {
     pthread_mutex_t lock;
     _Atomic uint32_t *buckets;
-    uint8_t *base;  /* entries; id = offset / HK_DEPOT_ID_UNIT; HK_STACK_NONE and _UNKNOWN are never entries */
-    size_t cap;     /* bytes reserved at base */
-    size_t used;    /* bytes of base handed out, the first units left unused */
+    size_t cap;     /* bytes reserved at hk_stack_depot_base */
+    size_t used;    /* bytes of it handed out, the first units left unused */
     bool failed;    /* could not reserve the region: every stack is HK_STACK_UNKNOWN */
 } hk_depot = {.lock = PTHREAD_MUTEX_INITIALIZER, .used = (size_t)(HK_STACK_UNKNOWN + 1) * HK_DEPOT_ID_UNIT};
 
@@ -47,14 +42,16 @@ static uint32_t hk_stack_hash(const uintptr_t *frames, size_t depth) {
 }
 
 static hk_stack_entry_t *hk_stack_entry(uint32_t id) {
-    return (hk_stack_entry_t *)(hk_depot.base + (size_t)id * HK_DEPOT_ID_UNIT);
+    return (hk_stack_entry_t *)(hk_stack_depot_base + (size_t)id * HK_DEPOT_ID_UNIT);
 }
 
 static bool hk_depot_reserve(void) {
-    if (hk_depot.base != NULL || hk_depot.failed) return !hk_depot.failed;
+    if (hk_stack_depot_base != NULL || hk_depot.failed) return !hk_depot.failed;
     hk_depot.buckets = hk_meta_map(HK_DEPOT_BUCKETS * sizeof(uint32_t));
-    hk_depot.base = hk_meta_map_most(HK_DEPOT_BYTES, HK_DEPOT_BYTES_LEAST, &hk_depot.cap);
-    if (hk_depot.buckets == NULL || hk_depot.base == NULL) {
+    uint8_t *base = hk_meta_map_most(HK_DEPOT_BYTES, HK_DEPOT_BYTES_LEAST, &hk_depot.cap);
+    /* base only with the buckets: a lookup reads the buckets whenever base is set */
+    if (hk_depot.buckets != NULL && base != NULL) hk_stack_depot_base = base;
+    else {
         hk_message("cannot reserve memory for allocation stacks: leak reports will show no stacks");
         hk_depot.failed = true;
     }
@@ -73,7 +70,7 @@ static uint32_t hk_depot_find(uint32_t head, uint32_t hash, const uintptr_t *fra
 /* The id of this stack, added if new; HK_STACK_UNKNOWN if it could not be kept, never HK_STACK_NONE. */
 uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
     uint32_t hash = hk_stack_hash(frames, depth);
-    if (hk_likely(hk_depot.base != NULL)) {
+    if (hk_likely(hk_stack_depot_base != NULL)) {
         uint32_t head = atomic_load_explicit(&hk_depot.buckets[hash & (HK_DEPOT_BUCKETS - 1)], memory_order_acquire);
         uint32_t id = hk_depot_find(head, hash, frames, depth);
         if (id != 0) return id;
@@ -104,19 +101,13 @@ uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
 
 /* The frames of stack `id`, innermost first; NULL with depth 0 for the unknown stack. */
 const uintptr_t *hk_stack_get(uint32_t id, size_t *depth) {
-    if (id <= HK_STACK_UNKNOWN || hk_depot.base == NULL) {
+    if (id <= HK_STACK_UNKNOWN || hk_stack_depot_base == NULL) {
         *depth = 0;
         return NULL;
     }
     hk_stack_entry_t *e = hk_stack_entry(id);
     *depth = e->depth;
     return e->frames;
-}
-
-/* The tag word of stack `id` (zero until a feature sets it), or NULL for the unknown stack. */
-_Atomic uint32_t *hk_stack_depot_tag(uint32_t id) {
-    if (id <= HK_STACK_UNKNOWN || hk_depot.base == NULL) return NULL;
-    return &hk_stack_entry(id)->tag;
 }
 
 HK_LOCK(stack_depot, HK_LOCK_STACK_DEPOT, &hk_depot.lock);

@@ -48,8 +48,9 @@
 #define HK_STACK_CACHE_WAYS 8
 /* x86-64 frames are 16-byte aligned: the low bits of a frame address say nothing. */
 #define HK_FRAME_ALIGN_SHIFT 4
-/* Frames of ours a stack walk starts in, always the same: hk_unwind_slots, hk_track_stack. */
-#define HK_WALK_OWN_FRAMES 2
+/* Frames of ours a stack walk starts in, always the same: hk_unwind_slots, hk_track_stack_walk,
+ * hk_track_stack. */
+#define HK_WALK_OWN_FRAMES 3
 
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
@@ -217,14 +218,18 @@ static uint32_t hk_track_keep(const uintptr_t *raw, size_t n, hk_stack_cache_t *
 }
 
 #if defined(__x86_64__)
+/* The set of the stack cache for a capture whose hk_track_stack frame is at `base`. */
+static inline size_t hk_stack_cache_set_index(uintptr_t base) {
+    return (size_t)((base >> HK_FRAME_ALIGN_SHIFT) * HK_GOLDEN_RATIO_64 >> (64 - HK_STACK_CACHE_SETS_SHIFT)) &
+           (HK_STACK_CACHE_SETS - 1);
+}
+
 static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t base) {
     if (heap->stack_cache == NULL) {
         heap->stack_cache = hk_meta_map(sizeof(hk_stack_cache_t));
         if (heap->stack_cache == NULL) return NULL;
     }
-    size_t set = (size_t)((base >> HK_FRAME_ALIGN_SHIFT) * HK_GOLDEN_RATIO_64 >> (64 - HK_STACK_CACHE_SETS_SHIFT)) &
-                 (HK_STACK_CACHE_SETS - 1);
-    return heap->stack_cache->sets[set];
+    return heap->stack_cache->sets[hk_stack_cache_set_index(base)];
 }
 
 /* Whether the stack at `base` is the one entry `e` saw: every return address it kept is still in
@@ -316,45 +321,19 @@ static hk_noinline size_t hk_unwind_slots(hk_unwind_cache_t *rules, unsigned lon
 }
 #endif
 
-/* The depot id of the current call stack, the allocator's own frames left out. */
-static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
-    /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
-     * recorded with no stack instead of recursing or blaming the program. */
-    if (hk_own_work) return HK_STACK_UNKNOWN;
-    hk_own_work = true;
+/* A capture the stack cache did not answer: the stack is walked, kept in the depot and, when it
+ * can be, cached. `base` is hk_track_stack's frame, which the cache's slots are counted from. */
+static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base) {
     size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
     uint32_t id = 0;
-#if defined(__x86_64__)
-    /* A hit reads this thread's cache and stack only: no walk, so it needs no pass through the
-     * fork gate below (two sequentially consistent atomics on every tracked call). */
-    uintptr_t base = (uintptr_t)__builtin_frame_address(0);
-    hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES && heap != NULL ? hk_stack_cache_set(heap, base) : NULL;
-    if (set != NULL) {
-        /* a loop allocating again from one place hits the way it hit last */
-        size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
-        unsigned last = heap->stack_cache->last_way[set_index];
-        if (set[last].base == base && hk_stack_cache_same(&set[last], base)) id = set[last].id;
-        for (unsigned w = 0; w < HK_STACK_CACHE_WAYS && id == 0; w++)
-            if (w != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
-                id = set[w].id;
-                heap->stack_cache->last_way[set_index] = (uint8_t)w;
-            }
-    }
-    if (id != 0) {
-        hk_own_work = false;
-        return id;
-    }
-#endif
     /* The walk (unwinders, dl_iterate_phdr) must not be under way when another thread forks. */
-    if (!hk_stack_walk_enter()) {
-        hk_own_work = false;
-        return HK_STACK_UNKNOWN;
-    }
+    if (!hk_stack_walk_enter()) return HK_STACK_UNKNOWN;
     hk_track_find_own();
     /* a frame may be in an object loaded since: remember it past a dlclose; and the rules of the
      * cached walk are valid for what is loaded now */
     unsigned long long generation = hk_module_history_note();
 #if defined(__x86_64__)
+    hk_stack_cache_entry_t *set = max <= HK_STACK_CACHE_FRAMES && heap != NULL ? hk_stack_cache_set(heap, base) : NULL;
     if (set != NULL) {
         uintptr_t ra[HK_STACK_CACHE_FRAMES];
         uint32_t slot[HK_STACK_CACHE_FRAMES];
@@ -365,7 +344,7 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
         while (own < n && hk_track_is_own(ra[own])) own++;
         if (n > 0) id = hk_track_keep(ra, n, heap->stack_cache);
         if (n > own) {
-            size_t set_index = (size_t)(set - heap->stack_cache->sets[0]) / HK_STACK_CACHE_WAYS;
+            size_t set_index = hk_stack_cache_set_index(base);
             uint32_t way = heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS;
             hk_stack_cache_entry_t *e = &set[way];
             heap->stack_cache->last_way[set_index] = (uint8_t)way;
@@ -376,14 +355,47 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
             memcpy(e->ra, ra + own, (n - own) * sizeof *ra);
         }
     }
+#else
+    (void)base;
 #endif
     if (id == 0) {
         void *raw[HK_STACK_DEPTH_MAX + HK_OWN_FRAMES_MAX];
         int n = hk_unwind_lib_backtrace(raw, (int)max);
         id = hk_track_keep((const uintptr_t *)raw, n > 0 ? (size_t)n : 0, heap != NULL ? heap->stack_cache : NULL);
     }
-    hk_own_work = false;
     hk_stack_walk_leave();
+    return id;
+}
+
+/* The depot id of the current call stack, the allocator's own frames left out. Only the stack
+ * cache's hit is here, the walk of a miss apart (hk_track_stack_walk): a hit, nearly every
+ * capture, then saves no registers for the walk (~20 instructions a capture in python3). */
+static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
+    /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
+     * recorded with no stack instead of recursing or blaming the program. */
+    if (hk_own_work) return HK_STACK_UNKNOWN;
+    uintptr_t base = (uintptr_t)__builtin_frame_address(0);
+#if defined(__x86_64__)
+    /* A hit reads this thread's cache and stack only: no walk, so it needs no pass through the
+     * fork gate (two sequentially consistent atomics on every tracked call), and nothing in it
+     * allocates. */
+    hk_stack_cache_t *cache = heap != NULL ? heap->stack_cache : NULL;
+    if (cache != NULL && (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX <= HK_STACK_CACHE_FRAMES) {
+        size_t set_index = hk_stack_cache_set_index(base);
+        hk_stack_cache_entry_t *set = cache->sets[set_index];
+        /* a loop allocating again from one place hits the way it hit last */
+        unsigned last = cache->last_way[set_index];
+        if (set[last].base == base && hk_stack_cache_same(&set[last], base)) return set[last].id;
+        for (unsigned w = 0; w < HK_STACK_CACHE_WAYS; w++)
+            if (w != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
+                cache->last_way[set_index] = (uint8_t)w;
+                return set[w].id;
+            }
+    }
+#endif
+    hk_own_work = true;
+    uint32_t id = hk_track_stack_walk(heap, base);
+    hk_own_work = false; /* after the call: so it is no tail call, and this frame is in the walk */
     return id;
 }
 
@@ -419,8 +431,9 @@ static void hk_track_segment_unmapped(hk_segment_t *seg) {
     seg->track = NULL;
 }
 
-/* The segment, page and record of a pointer the allocator just handed out (or NULL). */
-static hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, uint8_t **block) {
+/* The segment, page and record of a pointer the allocator just handed out (or NULL). Inlined
+ * into the allocation hook, which every tracked malloc calls (a call cost ~15 instructions). */
+static inline __attribute__((always_inline)) hk_track_rec_t *hk_track_locate(const void *p, hk_segment_t **seg_out, uint8_t **block) {
     hk_segment_t *seg = hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT ? hk_ptr_segment(p) : NULL;
     if (seg == NULL || seg->kind == HK_SEGMENT_HUGE) {
         seg = hk_huge_segment_of((uintptr_t)p);

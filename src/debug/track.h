@@ -80,8 +80,27 @@ hk_internal void hk_stack_walk_leave(void);
 /* stack_depot.c — every distinct allocation stack stored once, found again by hash */
 hk_internal uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth);
 hk_internal const uintptr_t *hk_stack_get(uint32_t id, size_t *depth);
+/* A stack in the depot: an id is the entry's offset from hk_stack_depot_base in HK_DEPOT_ID_UNIT
+ * units, so the entry of an id is found without a search. Here, not in stack_depot.c, so that the
+ * tag below is read inline: the exact profiler reads it on every tracked malloc and free. */
+typedef struct hk_stack_entry_s {
+    _Atomic uint32_t next; /* next entry in the bucket, 0 = end */
+    uint32_t hash;
+    uint32_t depth;
+    _Atomic uint32_t tag; /* a feature's own word (the profiler's site number); 0 until set */
+    uintptr_t frames[];
+} hk_stack_entry_t;
+/* Entries are 8-byte aligned (they hold addresses), so an id counts 8-byte units. */
+#define HK_DEPOT_ID_UNIT 8
+/* Where the entries start: set once, before the first id other than HK_STACK_UNKNOWN is handed
+ * out, so a thread that holds such an id sees it set. */
+extern hk_internal uint8_t *hk_stack_depot_base;
+
 /* A word kept with each stack for a feature's own use (the profiler's site number), found without
  * a search; NULL for the unknown stack. */
-hk_internal _Atomic uint32_t *hk_stack_depot_tag(uint32_t id);
+static inline _Atomic uint32_t *hk_stack_depot_tag(uint32_t id) {
+    if (id <= HK_STACK_UNKNOWN) return NULL;
+    return &((hk_stack_entry_t *)(void *)(hk_stack_depot_base + (size_t)id * HK_DEPOT_ID_UNIT))->tag;
+}
 
 #endif /* HK_TRACK_H */

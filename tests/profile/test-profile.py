@@ -109,6 +109,13 @@ def section_exact():
     check(sum(c for _, c in got["calls"]) == int(totals[1]), "exact: the sites' calls add up to the total",
           "%s vs %s" % (sum(c for _, c in got["calls"]), totals[1]))
     check(sum(c for _, c in got["bytes"]) == int(totals[2]), "exact: the sites' bytes add up to the total")
+    # totals' calls, bytes and live blocks are sums the profiler makes when it writes (of the size
+    # histogram and of the sites), not counters of their own: they must still match the parts
+    sites = raw_record(out, "site")
+    check(sum(int(s[7]) for s in sites) == int(totals[4]), "exact: the sites' live blocks add up to the total",
+          "%s vs %s" % (sum(int(s[7]) for s in sites), totals[4]))
+    check(sum(int(h[2]) for h in raw_record(out, "hist")) == int(totals[1]),
+          "exact: the size histogram's calls add up to the total")
     peak = int(totals[5])
     check(10 * MIB <= peak < 10 * MIB + 64 * 1024, "exact: the heap's peak is the ten 1 MiB blocks and a little",
           str(peak))
