@@ -85,8 +85,11 @@ void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
         /* Kept, but carved again from its start when it had carved more than that: the rest can
          * then be given back even while this thread sleeps (a malloc+free loop of one size
          * carves no more and never comes here again). */
-        if (page->capacity > page->carve_count && !(hk_page_flags(page) & HK_PAGE_OBSERVED))
+        if (page->capacity > page->carve_count && !(hk_page_flags(page) & HK_PAGE_OBSERVED)) {
             hk_page_restart(page);
+            hk_purger_notify(); /* its pass gives the tail back once the program is idle */
+            hk_purger_start_if_wanted();
+        }
         return;
     }
     hk_queue_remove_page(heap, page);
