@@ -183,8 +183,9 @@ HK_API void hk_free(void *p) {
         b->next = hk_encode(page->free);
         page->free = b;
         page->is_zero = 0;
-        /* The only page of its bin (no neighbours) is kept when empty: no call for it. */
-        if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL))
+        /* The only page of its bin (no neighbours) is kept when empty: no call for it, unless it
+         * carved more than one carving's blocks (it restarts, hk_page_restart). */
+        if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL || page->capacity > page->carve_count))
             hk_heap_page_retire(heap, page);
         return;
     }

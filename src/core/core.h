@@ -109,6 +109,7 @@ typedef struct hk_page_s {
     uint8_t mem_is_zero;    /* the part not yet carved is zero (fresh or purged memory) */
     uint8_t is_purged;      /* free page whose memory was given back to the OS */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
+    uint32_t carve_count;   /* blocks one carving adds: an empty kept page carved past them restarts */
     /* The heap whose thread may free into the page on the fast path: the segment's owner while
      * no flag is set, else NULL. hk_page_set_flags keeps it so and hk_segment_abandon clears it,
      * so one load and compare on free stands for the owner check and the test of the flags. */
@@ -121,6 +122,11 @@ typedef struct hk_page_s {
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t bin;
     uint8_t in_use;         /* page is carved for a size class (else free in its segment) */
+    /* HK_TAIL_*: an empty page its heap kept was carved again from its start (hk_page_restart);
+     * while this is not NONE, the memory past its carved blocks holds nothing and anyone holding
+     * the segment lock may give it back (the purger, when the owner sleeps); the owner claims it
+     * back under that lock before it carves there. */
+    _Atomic uint8_t tail_state;
     uint32_t reserved;      /* blocks that fit */
     size_t block_size;
     uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
@@ -301,8 +307,16 @@ hk_internal void *hk_meta_map_most(size_t want, size_t least, size_t *got);
 hk_internal void hk_meta_unmap(void *p, size_t size);
 
 /* page.c — a page's blocks and free lists; the queues of pages */
+/* Carve at most this many bytes of new blocks at a time, so untouched memory stays untouched. */
+#define HK_EXTEND_BYTES 4096
+#define HK_TAIL_NONE 0   /* the page's uncarved memory is the owner's alone */
+#define HK_TAIL_IDLE 1   /* carving restarted on an empty kept page: its uncarved tail may be purged */
+#define HK_TAIL_PURGED 2 /* ... and was (its bytes are out of the committed count until claimed) */
 hk_internal void hk_page_init(hk_page_t *page, size_t bin);
 hk_internal void hk_page_extend(hk_page_t *page);
+hk_internal void hk_page_set_block_size(hk_page_t *page, size_t size);
+hk_internal void hk_page_restart(hk_page_t *page);
+hk_internal uint8_t *hk_page_tail(hk_page_t *page, size_t *size);
 hk_internal size_t hk_page_collect(hk_page_t *page);
 hk_internal bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b);
 hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
@@ -329,6 +343,7 @@ hk_internal void hk_page_decay_after_fork_child(void);
 /* segment.c — segments: their pages' free/used state, the list of all segments, abandoned segments */
 hk_internal hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind);
 hk_internal void hk_segment_page_release(hk_heap_t *heap, hk_page_t *page);
+hk_internal void hk_segment_page_tail_claim(hk_page_t *page);
 hk_internal void hk_segment_purge(hk_heap_t *heap, uint64_t now, bool force);
 hk_internal void hk_all_segments_add(hk_segment_t *seg);
 hk_internal void hk_all_segments_remove(hk_segment_t *seg);

@@ -76,7 +76,6 @@ void hk_fit_page(hk_page_t *page, size_t size) {
     hk_page_area(page, &area);
     size_t block = hk_fit_block_size(area, size);
     if (block > page->block_size) block = page->block_size;
-    page->block_size = block;
-    page->block_inverse = UINT64_MAX / block + 1;
+    hk_page_set_block_size(page, block);
     page->reserved = (uint32_t)(area / block);
 }

@@ -81,7 +81,17 @@ static void hk_heap_rescue_full(hk_heap_t *heap) {
 void hk_heap_page_retire(hk_heap_t *heap, hk_page_t *page) {
     if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
     hk_page_queue_t *q = &heap->bins[page->bin];
-    if (q->first == page && page->next == NULL) return;
+    if (q->first == page && page->next == NULL) {
+        /* Kept, but carved again from its start when it had carved more than that: the rest can
+         * then be given back even while this thread sleeps (a malloc+free loop of one size
+         * carves no more and never comes here again). */
+        if (page->capacity > page->carve_count && !(hk_page_flags(page) & HK_PAGE_OBSERVED)) {
+            hk_page_restart(page);
+            hk_purger_notify(); /* its pass gives the tail back once the program is idle */
+            hk_purger_start_if_wanted();
+        }
+        return;
+    }
     hk_queue_remove_page(heap, page);
     hk_segment_page_release(heap, page);
     if (heap->purge_deadline != 0 && page->empty_since >= heap->purge_deadline) hk_heap_collect(heap, false);
@@ -173,7 +183,11 @@ static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q, size_t
     for (hk_page_t *page = q->first; page != NULL; page = next) {
         next = page->next;
         if (page->free == NULL) hk_page_collect(page);
-        if (page->free == NULL && page->capacity < page->reserved) hk_page_extend(page);
+        if (page->free == NULL && page->capacity < page->reserved) {
+            if (atomic_load_explicit(&page->tail_state, memory_order_relaxed) != HK_TAIL_NONE)
+                hk_segment_page_tail_claim(page);
+            hk_page_extend(page);
+        }
         if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
         if (page->free == NULL) hk_page_collect(page); /* to_full failed: remote frees arrived */
         if (hk_unlikely(page->block_size < size)) continue;

@@ -137,7 +137,7 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;
     page->used = 1;
-    page->reserved = page->capacity = 1;
+    page->reserved = page->capacity = page->carve_count = 1;
     if (guard != 0) hk_secure_huge_guard(seg, true);
     hk_huge_publish(seg);
     /* calloc: only what old contents may remain in (a reused extent's unpurged part) is zeroed. */

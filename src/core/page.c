@@ -4,22 +4,26 @@
  * owner when `free` runs dry. */
 #include "hooks.h"
 
-/* Carve at most this many bytes of new blocks at a time, so untouched memory stays untouched. */
-#define HK_EXTEND_BYTES 4096
+/* The block size and what follows from it (fit.c makes blocks of other sizes than the class). */
+void hk_page_set_block_size(hk_page_t *page, size_t size) {
+    page->block_size = size;
+    page->block_inverse = UINT64_MAX / size + 1;
+    page->carve_count = size < HK_EXTEND_BYTES ? (uint32_t)(HK_EXTEND_BYTES / size) : 1;
+}
 
 /* Set up a page the segment just handed out (in_use, under the segment lock) for a size class;
  * page->mem_is_zero says whether its memory is fresh. */
 void hk_page_init(hk_page_t *page, size_t bin) {
     size_t area_size;
     page->start = hk_page_area(page, &area_size);
-    page->block_size = hk_bin_size(bin);
-    page->block_inverse = UINT64_MAX / page->block_size + 1;
+    hk_page_set_block_size(page, hk_bin_size(bin));
     page->bin = (uint8_t)bin;
     page->reserved = (uint32_t)(area_size / page->block_size);
     page->capacity = 0;
     page->used = 0;
     page->free = NULL;
     page->is_zero = 0;
+    atomic_store_explicit(&page->tail_state, HK_TAIL_NONE, memory_order_relaxed);
     page->next = page->prev = NULL;
     /* Hardened too: every free goes where the quarantine is. */
     hk_page_set_flags(page, hk_observed() || hk_secure() ? HK_PAGE_OBSERVED : 0);
@@ -29,8 +33,7 @@ void hk_page_init(hk_page_t *page, size_t bin) {
 /* Link the next few uncarved blocks into `free` (which is empty). */
 void hk_page_extend(hk_page_t *page) {
     size_t bsize = page->block_size;
-    size_t n = HK_EXTEND_BYTES / bsize;
-    if (n == 0) n = 1;
+    size_t n = page->carve_count;
     if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
     uint8_t *first = page->start + (size_t)page->capacity * bsize;
     if (hk_unlikely(hk_secure())) {
@@ -43,6 +46,29 @@ void hk_page_extend(hk_page_t *page) {
     }
     page->capacity += (uint32_t)n;
     page->is_zero = page->mem_is_zero;
+}
+
+/* An empty page its heap keeps (the last of its bin) starts carving over from its start: only its
+ * first few KiB of blocks stay linked, and the rest of its memory, whose free blocks the free list
+ * no longer names, can be given back while the page stays in its queue (hk_segment_purge_due
+ * does when the program goes idle, or the purger, for a thread that sleeps and so never runs its
+ * own pass). The owner's fast paths touch only what is carved: the page needs no lock meanwhile. */
+void hk_page_restart(hk_page_t *page) {
+    page->free = NULL;
+    page->capacity = 0;
+    page->mem_is_zero = 0; /* what was carved is dirty */
+    hk_page_extend(page);
+    atomic_store_explicit(&page->tail_state, HK_TAIL_IDLE, memory_order_release);
+}
+
+/* The whole OS pages past the carved blocks of a page, up to its area's end: its tail. */
+uint8_t *hk_page_tail(hk_page_t *page, size_t *size) {
+    size_t area, ps = hk_os_page_size();
+    uint8_t *area_start = hk_page_area(page, &area);
+    uintptr_t start = hk_align_up((uintptr_t)(page->start + (size_t)page->capacity * page->block_size), ps);
+    uintptr_t end = ((uintptr_t)area_start + area) & ~(uintptr_t)(ps - 1);
+    *size = end > start ? end - start : 0;
+    return (uint8_t *)start;
 }
 
 /* Take the blocks other threads freed onto `free`, keeping the notify bit as it is. Returns how

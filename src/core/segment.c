@@ -254,11 +254,31 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     return pick;
 }
 
+/* The owner takes an empty kept page's tail back (hk_page_restart): the purger may have given it
+ * back meanwhile, and after this it no longer will. The caller holds the segment lock. */
+static void hk_page_tail_return(hk_page_t *page) {
+    if (atomic_load_explicit(&page->tail_state, memory_order_relaxed) == HK_TAIL_PURGED) {
+        size_t size;
+        hk_page_tail(page, &size);
+        hk_os_recommit(size);
+    }
+    atomic_store_explicit(&page->tail_state, HK_TAIL_NONE, memory_order_relaxed);
+}
+
+/* Before its owner carves past the blocks an empty kept page restarted with. */
+void hk_segment_page_tail_claim(hk_page_t *page) {
+    hk_segment_t *seg = hk_page_segment(page);
+    hk_segment_lock(seg);
+    hk_page_tail_return(page);
+    hk_segment_unlock(seg);
+}
+
 /* Release a page to its segment: free there (dirty, waiting for the purge delay); the caller
  * holds the segment lock. */
 static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t now) {
     size_t area;
     hk_page_area(page, &area);
+    hk_page_tail_return(page); /* the page is purged whole, later, as one area */
     hk_page_decay_freed(area);
     page->in_use = 0;
     hk_page_set_flags(page, HK_PAGE_RELEASED); /* a late double free now takes the slow path */
@@ -295,6 +315,18 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
     uint64_t next_due = 0;
     for (uint32_t i = 0; i < seg->page_count; i++) {
         hk_page_t *page = &seg->pages[i];
+        if (page->in_use && force && atomic_load_explicit(&page->tail_state, memory_order_acquire) == HK_TAIL_IDLE) {
+            /* An empty kept page's uncarved tail, given back when everything is: the program is
+             * idle, or trimmed. Its owner may be asleep; it claims the tail under this lock. */
+            size_t size;
+            uint8_t *tail = hk_page_tail(page, &size);
+            if (size != 0) {
+                hk_os_purge(tail, size);
+                hk_thp_segment_purged(seg);
+            }
+            atomic_store_explicit(&page->tail_state, HK_TAIL_PURGED, memory_order_relaxed);
+            continue;
+        }
         if (page->in_use || page->is_purged || page->mem_is_zero) continue;
         uint64_t due = page->empty_since + (uint64_t)(delay > 0 ? delay : 0);
         size_t area;
