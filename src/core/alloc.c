@@ -559,7 +559,33 @@ static size_t hk_realloc_usable(void *p) {
     return page->block_size - (size_t)((uint8_t *)p - (uint8_t *)b);
 }
 
+/* realloc's most common call, a block that still fits (a string or vector grown by a few bytes):
+ * p is a block this thread's page carved, the page flagged for nothing (the one load and compare
+ * of free's fast path: no front, no hook, no sampler watches it, it holds no aligned pointer), not
+ * free by its link word; and size keeps the block under the rule of hk_realloc. Everything else,
+ * NULL and pointers outside the segments included, answers false and takes the checked path. */
+static inline bool hk_realloc_keeps(void *p, size_t size) {
+    if (!hk_segmap_is_segment((uintptr_t)p)) return false;
+    hk_segment_t *seg = hk_ptr_segment(p);
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    if (hk_page_fast_free_heap(page) != hk_heap_tls) return false;
+    uint64_t offset;
+    if (__builtin_sub_overflow((uintptr_t)p, (uintptr_t)page->start, &offset)) return false;
+    uint64_t index = hk_page_block_index(page, p);
+    size_t block_size = page->block_size;
+    if (index * block_size != offset || index >= page->capacity || hk_block_looks_free(p, seg)) return false;
+    return size <= block_size && size >= block_size / HK_REALLOC_KEEP;
+}
+
+static hk_noinline void *hk_realloc_checked(void *p, size_t size);
+
+/* The common case without a stack frame; the rest, with every check, out of line. */
 HK_API void *hk_realloc(void *p, size_t size) {
+    if (hk_likely(hk_realloc_keeps(p, size))) return p;
+    return hk_realloc_checked(p, size);
+}
+
+static void *hk_realloc_checked(void *p, size_t size) {
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->realloc(p, size);
     if (p == NULL) return hk_malloc(size);
     if (hk_sampled(p)) return hk_state.hooks.sample_front->realloc(p, size);
