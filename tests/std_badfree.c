@@ -5,6 +5,7 @@
 #include "hkt.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -31,6 +32,24 @@ static int after_check(size_t size) {
     return 0;
 }
 
+
+/* A page that malloc found without a free block is parked as full (HK_PAGE_IN_FULL), and a free
+ * into it takes a path of its own (alloc.c, hk_free_full_page): FULL_BLOCKS blocks of FULL_SIZE
+ * bytes fill several pages, so the first block's page is parked by the time the last is handed out. */
+enum { FULL_BLOCKS = 4096, FULL_SIZE = 64 };
+static char *full_blocks[FULL_BLOCKS];
+
+static void fill_pages(void) {
+    for (int i = 0; i < FULL_BLOCKS; i++) {
+        full_blocks[i] = malloc(FULL_SIZE);
+        memset(full_blocks[i], 0x5a, FULL_SIZE); /* live data in every link word */
+    }
+}
+
+static void *free_remotely(void *p) {
+    free(p);
+    return NULL;
+}
 
 static int run_mode(int mode) {
     int on_stack[16] = {0};
@@ -100,6 +119,28 @@ static int run_mode(int mode) {
         free(hkt_launder(p));
         return after_check(48);
     }
+    case 9: { /* double free into a full page: another thread's free left the block on the page's
+               * remote list, so the page is still parked as full when its owner frees it again */
+        fill_pages();
+        char *p = full_blocks[0];
+        hkt_report_addr(p); /* first: an allocation after the remote free may take the page out of full */
+        pthread_t other;
+        if (pthread_create(&other, NULL, free_remotely, p) != 0 || pthread_join(other, NULL) != 0) return 56;
+        free(hkt_launder(p));
+        for (int i = 1; i < FULL_BLOCKS; i++) free(full_blocks[i]);
+        return after_check(FULL_SIZE);
+    }
+    case 10: { /* interior pointer of a block in a full page */
+        fill_pages();
+        char *p = full_blocks[1];
+        void *bad = hkt_launder(p + 8);
+        hkt_report_addr(bad);
+        free(bad);
+        for (size_t k = 0; k < FULL_SIZE; k++)
+            if (p[k] != 0x5a) return 57; /* the real block is untouched */
+        for (int i = 0; i < FULL_BLOCKS; i++) free(full_blocks[i]);
+        return after_check(FULL_SIZE);
+    }
     case 8: { /* double free of a huge block */
         char *p = malloc((size_t)16 << 20);
         memset(p, 1, 4096);
@@ -119,6 +160,7 @@ static const struct {
     {"stack address", false}, {"global address", false}, {"interior of small block", false},
     {"interior of huge block", false}, {"foreign mmap", false}, {"double free small", true},
     {"double free medium", true}, {"double free not at list head", true}, {"double free huge", false},
+    {"double free into a full page", true}, {"interior of a block in a full page", false},
 };
 #define NMODES (int)(sizeof k_modes / sizeof k_modes[0])
 

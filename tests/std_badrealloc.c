@@ -110,13 +110,24 @@ static int run_mode(int mode) {
         printf("%p\n", q);
         return 64; /* not reached */
     }
+    case 8: { /* interior pointer of a live small block, to a size the block still holds: the
+               * case realloc answers without a look at its checked path (alloc.c, hk_realloc_keeps) */
+        char *p = malloc(100);
+        hkt_fill(p, 100, 4);
+        hkt_report_addr(p + 16);
+        int rc = refused(p + 16, 90);
+        if (rc) return rc;
+        if (hkt_verify(p, 100, 4) != (size_t)-1) return 62;
+        free(p);
+        return distinct_after(100, NULL);
+    }
     }
     return 99;
 }
 
 static const char *const k_modes[] = {"freed small, same size", "freed small, bigger", "interior small",
                                       "interior huge",          "freed huge",          "stack address",
-                                      "freed small, size 0",    "abort mode"};
+                                      "freed small, size 0",    "abort mode",          "interior small, size it holds"};
 #define NMODES (int)(sizeof k_modes / sizeof k_modes[0])
 #define ABORT_MODE 7
 
