@@ -151,10 +151,29 @@ static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
             if (*lo != byte) return false;
         return true;
     }
+    /* Differences are or-ed together, four words a step, and looked at once: the answer is nearly
+     * always yes, so a no found early saves little and a test per word costs every block. */
     const uint8_t *last = hi - sizeof word;
-    for (; lo < last; lo += sizeof word)
-        if (hk_check_word(lo) != word) return false;
-    return hk_check_word(last) == word;
+    uint64_t diff = hk_check_word(last) ^ word;
+    for (; (size_t)(last - lo) >= 4 * sizeof word; lo += 4 * sizeof word)
+        diff |= (hk_check_word(lo) ^ word) | (hk_check_word(lo + 8) ^ word) | (hk_check_word(lo + 16) ^ word) |
+                (hk_check_word(lo + 24) ^ word);
+    for (; lo < last; lo += sizeof word) diff |= hk_check_word(lo) ^ word;
+    return diff == 0;
+}
+
+/* Fill lo..hi with `byte`: canary zones and the pattern of small freed blocks are a few words, stored
+ * as check_all reads them (the last one overlapping) with no call; long stretches by memset. */
+static void hk_check_fill(uint8_t *lo, uint8_t *hi, uint8_t byte) {
+    size_t n = (size_t)(hi - lo);
+    if (n < sizeof(uint64_t) || n > 256) {
+        memset(lo, byte, n);
+        return;
+    }
+    uint64_t word = 0x0101010101010101ull * byte;
+    uint8_t *last = hi - sizeof word;
+    for (; lo < last; lo += sizeof word) memcpy(lo, &word, sizeof word);
+    memcpy(last, &word, sizeof word);
 }
 
 /* The first byte from lo to hi that is not `byte` (hi if none). */
@@ -223,7 +242,9 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
 /* ------------------------------------------------------------------ blocks */
 
 
-static void *hk_check_alloc(size_t size, size_t align, bool zero) {
+/* A checked block; its allocation stack is `stack`, or the current one when HK_STACK_NONE (a
+ * realloc captured it once for both its blocks: the new block's allocation is the old one's free). */
+static void *hk_check_alloc_at(size_t size, size_t align, bool zero, uint32_t stack) {
     hk_guard_thread_ready();
     if (hk_state.options.check == HK_CHECK_GUARD) {
         void *p = hk_guard_alloc(size, align, zero, false);
@@ -234,11 +255,12 @@ static void *hk_check_alloc(size_t size, size_t align, bool zero) {
         errno = ENOMEM;
         return NULL;
     }
-    uint8_t *block = hk_core_alloc(total, false);
+    size_t usable;
+    uint8_t *block = hk_core_alloc_sized(total, &usable);
     if (block == NULL) return NULL;
     uint8_t *user = block + HK_CHECK_USER_OFFSET;
     if (align > HK_BLOCK_ALIGN) user = (uint8_t *)hk_align_up((uintptr_t)user, align);
-    uint8_t *end = block + hk_core_usable(block);
+    uint8_t *end = block + usable;
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     *h = (hk_check_hdr_t){
         .size = size,
@@ -247,23 +269,47 @@ static void *hk_check_alloc(size_t size, size_t align, bool zero) {
     };
     uint8_t *zone_lo, *zone_hi;
     hk_check_zones(block, end, &zone_lo, &zone_hi);
-    memset(zone_lo, HK_CHECK_REDZONE_BYTE, (size_t)(user - zone_lo));
-    memset(user + size, HK_CHECK_REDZONE_BYTE, (size_t)(zone_hi - user) - size);
+    hk_check_fill(zone_lo, user, HK_CHECK_REDZONE_BYTE);
+    hk_check_fill(user + size, zone_hi, HK_CHECK_REDZONE_BYTE);
     if (zero) memset(user, 0, size);
     hk_check_reseal(block, HK_CHECK_LIVE);
-    h->alloc_stack = hk_track_capture();
+    h->alloc_stack = stack != HK_STACK_NONE ? stack : hk_track_capture();
     hk_hook_alloc(user, size); /* the leak tracker, if on: the block starts here */
     return user;
 }
 
-/* Hand a block that left the quarantine back to the allocator, checked. */
-static void hk_check_release(uint8_t *block, const char *call) {
+static void *hk_check_alloc(size_t size, size_t align, bool zero) {
+    return hk_check_alloc_at(size, align, zero, HK_STACK_NONE);
+}
+
+/* The end of the allocator's block that starts at `block`, a block heap checking holds (so no
+ * check that it is one): a page's block size, read from the page without the search
+ * hk_check_block_of makes for a pointer the program gave. */
+static uint8_t *hk_check_block_end(uint8_t *block) {
+    if (hk_segmap_get((uintptr_t)block) == HK_MAP_SEGMENT) {
+        hk_segment_t *seg = hk_ptr_segment(block);
+        if (seg->kind != HK_SEGMENT_HUGE) return block + hk_segment_page_of(seg, block)->block_size;
+    }
     uint8_t *end;
-    if (hk_check_block_of(block, &end) != block) return;
+    return hk_check_block_of(block, &end) == block ? end : NULL;
+}
+
+/* Hand a block that left the quarantine back to the allocator, checked. Its header was sealed
+ * when it entered: a header the program wrote over since (a write before the block, after its
+ * free) cannot be trusted for the block's size, so the block is reported and kept from reuse. */
+static void hk_check_release(uint8_t *block, const char *call) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    uint8_t *end = hk_check_block_end(block);
+    if (end == NULL) return;
+    if (hk_unlikely(hk_check_state(block) != HK_CHECK_FREED ||
+                    h->size > (size_t)(end - block) - h->user_offset)) {
+        hk_check_bad_pointer(HK_ERR_UNDERFLOW_WRITE, call, block + HK_CHECK_USER_OFFSET, NULL, "header");
+        return;
+    }
     hk_check_block(block, end, call, "quarantine");
     hk_check_reseal(block, HK_CHECK_DEAD);
     if (hk_tracking()) hk_track_released(block);
-    hk_core_free(block);
+    hk_core_free_block(block);
 }
 
 /* Put a freed block in quarantine, and hand back what leaves it. */
@@ -326,12 +372,14 @@ static uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
     return block;
 }
 
-static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call) {
+/* Free a live block: checked, filled, quarantined. `stack`: the free's stack if already taken
+ * (realloc), else HK_STACK_NONE. */
+static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call, uint32_t stack) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     hk_check_block(block, end, call, NULL);
-    h->free_stack = hk_track_capture();
+    h->free_stack = stack != HK_STACK_NONE ? stack : hk_track_capture();
     h->free_thread = hk_check_thread();
-    memset(block + h->user_offset, HK_CHECK_FREED_BYTE, h->size);
+    hk_check_fill(block + h->user_offset, block + h->user_offset + h->size, HK_CHECK_FREED_BYTE);
     hk_check_reseal(block, HK_CHECK_FREED);
     if (hk_tracking()) hk_track_quarantined(block);
     hk_check_quarantine(block, h->size, call);
@@ -351,7 +399,7 @@ static void hk_check_free_call(void *p, size_t size, bool sized, const char *cal
         e.access_thread = hk_check_thread();
         hk_check_report(&e);
     }
-    hk_check_free_block(block, end, call);
+    hk_check_free_block(block, end, call, HK_STACK_NONE);
 }
 
 static void hk_check_free(void *p, size_t size, bool sized) {
@@ -380,12 +428,13 @@ static void *hk_check_realloc(void *p, size_t size) {
     }
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     void *q = NULL;
+    uint32_t stack = hk_track_capture(); /* the new block's allocation and the old one's free */
     if (size != 0) { /* size 0 frees, as glibc */
-        q = hk_check_alloc(size, 0, false);
+        q = hk_check_alloc_at(size, 0, false, stack);
         if (q == NULL) return NULL; /* p is untouched */
         memcpy(q, p, h->size < size ? h->size : size);
     }
-    hk_check_free_block(block, end, "realloc");
+    hk_check_free_block(block, end, "realloc", stack);
     return q;
 }
 
