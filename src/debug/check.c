@@ -132,6 +132,16 @@ static void hk_check_bad_pointer(hk_err_kind_t kind, const char *call, const voi
     hk_check_report(&e);
 }
 
+/* 16 bytes at once (SSE2 on x86-64, NEON on arm64; plain words elsewhere): the canary and
+ * pattern checks compare and fill this many bytes an instruction. */
+typedef uint64_t hk_check_vec_t __attribute__((vector_size(16)));
+
+static inline hk_check_vec_t hk_check_vec(const uint8_t *at) {
+    hk_check_vec_t v;
+    memcpy(&v, at, sizeof v);
+    return v;
+}
+
 /* An 8-byte word of memory at any alignment (a plain load on x86-64 and arm64). */
 static inline uint64_t hk_check_word(const uint8_t *at) {
     uint64_t w;
@@ -139,41 +149,55 @@ static inline uint64_t hk_check_word(const uint8_t *at) {
     return w;
 }
 
-/* Whether every byte from lo to hi is `byte`: the question every free and every block leaving the
- * quarantine asks of its canaries and pattern, nearly always answered yes. Unaligned words, the
- * last one overlapping the one before it, so a zone of any length costs one compare per 8 bytes
- * and no loop over single bytes at its ends; where a byte differs is worked out only after a no. */
-static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
-    uint64_t word = 0x0101010101010101ull * byte;
+/* The bytes from lo to hi that differ from `word`'s byte, or-ed together (0: all are that byte):
+ * the question every free and every block leaving the quarantine asks of its canaries and pattern,
+ * nearly always answered "none". Unaligned words, the last one overlapping the one before it, so
+ * a zone of any length costs one compare per 8 bytes and no loop over single bytes at its ends;
+ * differences are or-ed, four words a step, and looked at once (a no found early saves little,
+ * a test per word costs every block); where a byte differs is worked out only after a no. */
+static inline __attribute__((always_inline)) uint64_t hk_check_diff(const uint8_t *lo, const uint8_t *hi,
+                                                                    uint64_t word) {
     size_t n = (size_t)(hi - lo);
-    if (n < sizeof word) {
-        for (; lo < hi; lo++)
-            if (*lo != byte) return false;
-        return true;
+    if (n < sizeof(hk_check_vec_t)) {
+        if (n >= sizeof word) return (hk_check_word(lo) ^ word) | (hk_check_word(hi - sizeof word) ^ word);
+        uint64_t diff = 0;
+        for (; lo < hi; lo++) diff |= *lo ^ (word & 0xff);
+        return diff;
     }
-    /* Differences are or-ed together, four words a step, and looked at once: the answer is nearly
-     * always yes, so a no found early saves little and a test per word costs every block. */
-    const uint8_t *last = hi - sizeof word;
-    uint64_t diff = hk_check_word(last) ^ word;
-    for (; (size_t)(last - lo) >= 4 * sizeof word; lo += 4 * sizeof word)
-        diff |= (hk_check_word(lo) ^ word) | (hk_check_word(lo + 8) ^ word) | (hk_check_word(lo + 16) ^ word) |
-                (hk_check_word(lo + 24) ^ word);
-    for (; lo < last; lo += sizeof word) diff |= hk_check_word(lo) ^ word;
-    return diff == 0;
+    hk_check_vec_t pattern = {word, word};
+    const uint8_t *last = hi - sizeof pattern;
+    hk_check_vec_t diff = hk_check_vec(last) ^ pattern;
+    for (; (size_t)(last - lo) >= 4 * sizeof pattern; lo += 4 * sizeof pattern)
+        diff |= (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern) | (hk_check_vec(lo + 32) ^ pattern) |
+                (hk_check_vec(lo + 48) ^ pattern);
+    for (; lo < last; lo += sizeof pattern) diff |= hk_check_vec(lo) ^ pattern;
+    return diff[0] | diff[1];
+}
+
+/* Whether every byte from lo to hi is `byte`. */
+static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
+    return hk_check_diff(lo, hi, 0x0101010101010101ull * byte) == 0;
 }
 
 /* Fill lo..hi with `byte`: canary zones and the pattern of small freed blocks are a few words, stored
  * as check_all reads them (the last one overlapping) with no call; long stretches by memset. */
 static void hk_check_fill(uint8_t *lo, uint8_t *hi, uint8_t byte) {
     size_t n = (size_t)(hi - lo);
-    if (n < sizeof(uint64_t) || n > 256) {
-        memset(lo, byte, n);
-        return;
-    }
     uint64_t word = 0x0101010101010101ull * byte;
-    uint8_t *last = hi - sizeof word;
-    for (; lo < last; lo += sizeof word) memcpy(lo, &word, sizeof word);
-    memcpy(last, &word, sizeof word);
+    if (n >= sizeof word && n <= 2 * sizeof word) {
+        memcpy(lo, &word, sizeof word);
+        memcpy(hi - sizeof word, &word, sizeof word);
+    } else if (n > 2 * sizeof word && n <= 64) {
+        hk_check_vec_t v = {word, word};
+        uint8_t *last = hi - sizeof v;
+        for (; lo < last; lo += sizeof v) {
+            memcpy(lo, &v, sizeof v);
+            __asm__("" : "+r"(lo)); /* no call: the compiler would make this loop a memset */
+        }
+        memcpy(last, &v, sizeof v);
+    } else {
+        memset(lo, byte, n);
+    }
 }
 
 /* The first byte from lo to hi that is not `byte` (hi if none). */
@@ -206,9 +230,10 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
     hk_check_zones(block, end, &zone_lo, &end);
-    if (hk_check_all(zone_lo, user, HK_CHECK_REDZONE_BYTE) && hk_check_all(user_end, end, HK_CHECK_REDZONE_BYTE) &&
-        (h->state != HK_CHECK_FREED || hk_check_all(user, user_end, HK_CHECK_FREED_BYTE)))
-        return true; /* intact: nothing more to work out */
+    uint64_t red = 0x0101010101010101ull * HK_CHECK_REDZONE_BYTE;
+    uint64_t diff = hk_check_diff(zone_lo, user, red) | hk_check_diff(user_end, end, red);
+    if (h->state == HK_CHECK_FREED) diff |= hk_check_diff(user, user_end, 0x0101010101010101ull * HK_CHECK_FREED_BYTE);
+    if (hk_likely(diff == 0)) return true; /* intact: nothing more to work out */
     bool ok = true;
     const uint8_t *left = hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE);
     const uint8_t *right = hk_check_first_not(user_end, end, HK_CHECK_REDZONE_BYTE);
