@@ -44,8 +44,16 @@ enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left
  * distinct from the arenas' 0xdd fill. */
 #define HK_CHECK_REDZONE_BYTE 0xcb
 #define HK_CHECK_FREED_BYTE 0xfd
-/* Blocks the quarantine hands back at once at most; more wait for the next free. */
+/* Blocks the quarantine hands back at once at most, for each block entering it; more wait for the
+ * next free. */
 #define HK_CHECK_EVICT_BATCH 16
+/* Freed blocks a thread gathers before it takes the quarantine's lock once for them all (each is
+ * checked and filled already, and counts as in quarantine: its state says so). Only with a
+ * quarantine of at least HK_CHECK_BATCH_MIN_COUNT blocks, where holding 16 more per thread back
+ * changes nothing a program sees; a small one (HEAPKIT_QUARANTINE_COUNT=1 hands a block back at
+ * the next free) takes every block in turn. */
+#define HK_CHECK_BATCH 16
+#define HK_CHECK_BATCH_MIN_COUNT 1024
 /* Damaged blocks the exit scan reports (more are counted in one line). */
 #define HK_CHECK_SCAN_MAX 64
 
@@ -56,7 +64,18 @@ static struct {
     uint8_t **ring;       /* allocator blocks, oldest at head */
     size_t cap, head, count, bytes;
     bool draining; /* exit: blocks go straight back, checked */
+    bool batched;  /* threads gather their freed blocks first (HK_CHECK_BATCH); off from exit on
+                    * (atomic: read without the lock) */
+    size_t batch_bytes; /* a thread's gathered bytes at most: 1/64 of the quarantine's */
 } hk_quarantine = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* This thread's freed blocks on their way into the quarantine. A thread's exit and the process's
+ * exit put them in; a thread still running at exit keeps its own, which the exit scan checks
+ * (every block in quarantine state is looked at there). */
+static __thread struct {
+    uint8_t *blocks[HK_CHECK_BATCH];
+    size_t count, bytes;
+} hk_quarantine_batch __attribute__((tls_model("initial-exec")));
 
 static uint32_t hk_check_seal(const uint8_t *block, uint32_t offset, uint8_t state) {
     uint64_t h = ((uintptr_t)block ^ ((uint64_t)offset << 40) ^ state) * HK_GOLDEN_RATIO_64;
@@ -337,33 +356,65 @@ static void hk_check_release(uint8_t *block, const char *call) {
     hk_core_free_block(block);
 }
 
-/* Put a freed block in quarantine, and hand back what leaves it. */
-static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
-    uint8_t *evict[HK_CHECK_EVICT_BATCH];
+/* The ring's slot after `i`. */
+static inline size_t hk_quarantine_next(size_t i) { return i + 1 == hk_quarantine.cap ? 0 : i + 1; }
+
+/* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. */
+static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const char *call) {
+    uint8_t *evict[HK_CHECK_BATCH * (1 + HK_CHECK_EVICT_BATCH)];
     size_t n = 0;
     pthread_mutex_lock(&hk_quarantine.lock);
-    if (hk_quarantine.cap == 0 || hk_quarantine.draining) {
-        evict[n++] = block;
-    } else {
+    for (size_t k = 0; k < count; k++) {
+        uint8_t *block = blocks[k];
+        if (hk_quarantine.cap == 0 || hk_quarantine.draining) {
+            evict[n++] = block;
+            continue;
+        }
         if (hk_quarantine.count == hk_quarantine.cap) { /* full by count: the oldest leaves */
             evict[n++] = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
+            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
             hk_quarantine.count--;
         }
-        hk_quarantine.ring[(hk_quarantine.head + hk_quarantine.count) % hk_quarantine.cap] = block;
+        size_t tail = hk_quarantine.head + hk_quarantine.count;
+        hk_quarantine.ring[tail >= hk_quarantine.cap ? tail - hk_quarantine.cap : tail] = block;
         hk_quarantine.count++;
-        hk_quarantine.bytes += size;
-        while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 &&
-               n < HK_CHECK_EVICT_BATCH) {
-            uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
-            hk_quarantine.count--;
-            hk_quarantine.bytes -= ((hk_check_hdr_t *)old)->size;
-            evict[n++] = old;
-        }
+        hk_quarantine.bytes += ((hk_check_hdr_t *)block)->size;
+    }
+    size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
+    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max) {
+        uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
+        hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
+        hk_quarantine.count--;
+        hk_quarantine.bytes -= ((hk_check_hdr_t *)old)->size;
+        evict[n++] = old;
     }
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
+}
+
+/* This thread's gathered blocks into the quarantine (a full batch, a thread's or the process's exit). */
+static void hk_check_batch_flush(const char *call) {
+    size_t count = hk_quarantine_batch.count;
+    if (count == 0) return;
+    uint8_t *blocks[HK_CHECK_BATCH];
+    memcpy(blocks, hk_quarantine_batch.blocks, count * sizeof *blocks);
+    hk_quarantine_batch.count = 0; /* emptied first: a release's report may free again */
+    hk_quarantine_batch.bytes = 0;
+    hk_check_quarantine_put(blocks, count, call);
+}
+
+/* Put a freed block in quarantine (through this thread's batch when batched). */
+static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
+    if (hk_likely(__atomic_load_n(&hk_quarantine.batched, __ATOMIC_RELAXED))) {
+        size_t count = hk_quarantine_batch.count;
+        hk_quarantine_batch.blocks[count++] = block;
+        hk_quarantine_batch.count = count;
+        hk_quarantine_batch.bytes += size;
+        if (count == HK_CHECK_BATCH || hk_quarantine_batch.bytes > hk_quarantine.batch_bytes)
+            hk_check_batch_flush(call);
+        return;
+    }
+    hk_check_quarantine_put(&block, 1, call);
 }
 
 /* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
@@ -529,6 +580,8 @@ static void hk_check_init(void) {
         }
     }
     hk_quarantine.cap = cap;
+    hk_quarantine.batched = cap >= HK_CHECK_BATCH_MIN_COUNT;
+    hk_quarantine.batch_bytes = hk_state.options.quarantine_bytes / 64;
     hk_state.hooks.front = &hk_check_front;
     if (hk_state.hooks.heap_done == NULL) hk_state.hooks.heap_done = hk_track_heap_done;
     hk_state.observed = true;
@@ -543,13 +596,15 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
         hk_guard_check_all(); /* sampled slots */
         return;
     }
+    __atomic_store_n(&hk_quarantine.batched, false, __ATOMIC_RELAXED); /* later frees: straight back, checked */
+    hk_check_batch_flush(NULL);
     for (;;) {
         uint8_t *block = NULL;
         pthread_mutex_lock(&hk_quarantine.lock);
         hk_quarantine.draining = true;
         if (hk_quarantine.count > 0) {
             block = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
+            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
             hk_quarantine.count--;
             hk_quarantine.bytes -= ((hk_check_hdr_t *)block)->size;
         }
@@ -578,13 +633,17 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
             }
             for (size_t k = 0; k < count; k++) {
                 uint8_t *b = start + k * bsize;
-                if (hk_check_state(b) != HK_CHECK_LIVE) continue;
+                /* Live blocks, and freed ones still in a running thread's batch (the quarantine
+                 * itself was emptied above). */
+                uint8_t state = hk_check_state(b);
+                if (state != HK_CHECK_LIVE && state != HK_CHECK_FREED) continue;
                 hk_check_hdr_t *h = (hk_check_hdr_t *)b;
                 uint8_t *user = b + h->user_offset, *zone_lo, *zone_hi;
                 if (h->user_offset + h->size > bsize) continue;
                 hk_check_zones(b, b + bsize, &zone_lo, &zone_hi);
-                if (hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE) == NULL &&
-                    hk_check_first_not(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) == zone_hi)
+                if (hk_check_all(zone_lo, user, HK_CHECK_REDZONE_BYTE) &&
+                    hk_check_all(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) &&
+                    (state == HK_CHECK_LIVE || hk_check_all(user, user + h->size, HK_CHECK_FREED_BYTE)))
                     continue;
                 if (n < HK_CHECK_SCAN_MAX) damaged[n++] = b;
                 else more++;
@@ -594,7 +653,9 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
     pthread_mutex_unlock(&hk_state.segments_lock);
     for (size_t i = 0; i < n; i++) {
         uint8_t *end;
-        if (hk_check_block_of(damaged[i], &end) == damaged[i]) hk_check_block(damaged[i], end, NULL, "exit");
+        if (hk_check_block_of(damaged[i], &end) == damaged[i])
+            hk_check_block(damaged[i], end, NULL,
+                           hk_check_state(damaged[i]) == HK_CHECK_FREED ? "quarantine" : "exit");
     }
     if (more != 0) hk_message("heap checking: %zu more damaged blocks at exit not reported", more);
     hk_guard_check_all();
@@ -627,6 +688,12 @@ static void hk_check_stats_json(hk_buf_t *b) {
 }
 
 HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);
-HK_SUBSYSTEM(check, HK_SUBSYSTEM_CHECK, .init = hk_check_init, .thread_exit = hk_guard_thread_done,
+/* A thread's end: its gathered freed blocks into the quarantine, its alternate stack unmapped. */
+static void hk_check_thread_done(void) {
+    hk_check_batch_flush(NULL);
+    hk_guard_thread_done();
+}
+
+HK_SUBSYSTEM(check, HK_SUBSYSTEM_CHECK, .init = hk_check_init, .thread_exit = hk_check_thread_done,
              .stats_text = hk_check_stats_text, .stats_json = hk_check_stats_json);
 HK_LOCK(quarantine, HK_LOCK_QUARANTINE, &hk_quarantine.lock);
