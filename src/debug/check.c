@@ -200,7 +200,7 @@ static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
 
 /* Fill lo..hi with `byte`: canary zones and the pattern of small freed blocks are a few words, stored
  * as check_all reads them (the last one overlapping) with no call; long stretches by memset. */
-static void hk_check_fill(uint8_t *lo, uint8_t *hi, uint8_t byte) {
+static inline __attribute__((always_inline)) void hk_check_fill(uint8_t *lo, uint8_t *hi, uint8_t byte) {
     size_t n = (size_t)(hi - lo);
     uint64_t word = 0x0101010101010101ull * byte;
     if (n >= sizeof word && n <= 2 * sizeof word) {
@@ -243,16 +243,23 @@ static void hk_check_report_write(const hk_check_error_t *base, hk_err_kind_t ki
     hk_check_report(&e);
 }
 
-/* Check a live or quarantined block's canaries (and a quarantined one's pattern); report what is
- * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
-static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const char *where) {
+/* Whether a live or quarantined block's canaries (and a quarantined one's pattern) are intact:
+ * the whole question on every free and release, inline; the answer "no" is worked out apart. */
+static inline __attribute__((always_inline)) bool hk_check_intact(uint8_t *block, uint8_t *end) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
     hk_check_zones(block, end, &zone_lo, &end);
     uint64_t red = 0x0101010101010101ull * HK_CHECK_REDZONE_BYTE;
     uint64_t diff = hk_check_diff(zone_lo, user, red) | hk_check_diff(user_end, end, red);
     if (h->state == HK_CHECK_FREED) diff |= hk_check_diff(user, user_end, 0x0101010101010101ull * HK_CHECK_FREED_BYTE);
-    if (hk_likely(diff == 0)) return true; /* intact: nothing more to work out */
+    return diff == 0;
+}
+
+/* A block found damaged: report each damaged zone, found by `call` (NULL: at exit), and mend it. */
+static hk_noinline bool hk_check_damage(uint8_t *block, uint8_t *end, const char *call, const char *where) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
+    hk_check_zones(block, end, &zone_lo, &end);
     bool ok = true;
     const uint8_t *left = hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE);
     const uint8_t *right = hk_check_first_not(user_end, end, HK_CHECK_REDZONE_BYTE);
@@ -281,6 +288,12 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
         ok = false;
     }
     return ok;
+}
+
+/* Check a live or quarantined block's canaries (and a quarantined one's pattern); report what is
+ * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
+static inline bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const char *where) {
+    return hk_likely(hk_check_intact(block, end)) || hk_check_damage(block, end, call, where);
 }
 
 /* ------------------------------------------------------------------ blocks */
