@@ -347,7 +347,7 @@ static uint8_t *hk_check_block_end(uint8_t *block) {
         hk_segment_t *seg = hk_ptr_segment(block);
         if (seg->kind != HK_SEGMENT_HUGE) return block + hk_segment_page_of(seg, block)->block_size;
     }
-    uint8_t *end;
+    uint8_t *end = NULL;
     return hk_check_block_of(block, &end) == block ? end : NULL;
 }
 
