@@ -292,7 +292,8 @@ static hk_noinline bool hk_check_damage(uint8_t *block, uint8_t *end, const char
 
 /* Check a live or quarantined block's canaries (and a quarantined one's pattern); report what is
  * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
-static inline bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const char *where) {
+static inline __attribute__((always_inline)) bool hk_check_block(uint8_t *block, uint8_t *end, const char *call,
+                                                                  const char *where) {
     return hk_likely(hk_check_intact(block, end)) || hk_check_damage(block, end, call, where);
 }
 
