@@ -19,6 +19,7 @@ static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
 static hk_noinline void *hk_malloc_sampling(size_t size, hk_heap_t *heap, bool zero);
 static void hk_free_core(void *p);
 static void hk_free_unknown_core(void *p);
+static size_t hk_usable_from(const void *p, const char *who);
 
 /* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
  * paths, which observed keeps off, never test it. */
@@ -111,6 +112,32 @@ void *hk_core_alloc(size_t size, bool zero) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_unlikely(hk_sample_due(heap, size))) return hk_state.hooks.sample(heap, size, zero, false);
     return hk_malloc_core(heap, size, zero);
+}
+
+/* hk_core_alloc for heap checking's every block, and the bytes usable in it: the pop of malloc's
+ * fast path from the size class's first page when it has a free block (the direct table stays
+ * empty while checking observes the heap), else hk_core_alloc's generic path. */
+void *hk_core_alloc_sized(size_t size, size_t *usable) {
+    hk_heap_t *heap = hk_heap_tls;
+    void *p;
+    if (hk_unlikely(hk_sample_due(heap, size))) {
+        p = hk_state.hooks.sample(heap, size, false, false);
+    } else {
+        if (hk_likely(size <= HK_DIRECT_MAX)) {
+            hk_page_t *page = heap->bins[hk_bin_of(size)].first;
+            hk_block_t *b;
+            /* The class's first page may be one fitted to smaller blocks (fit.c, under ulimit -v). */
+            if (hk_likely(page != NULL && page->free != NULL && page->block_size >= size && !hk_secure()) &&
+                hk_likely(hk_page_pop_quick(page, &b))) {
+                hk_hook_alloc(b, size);
+                *usable = page->block_size;
+                return b;
+            }
+        }
+        p = hk_malloc_core(heap, size, false);
+    }
+    if (p != NULL) *usable = hk_usable_from(p, NULL);
+    return p;
 }
 
 /* The allocator without front or sampling: the sampler's own allocation. */
@@ -373,6 +400,20 @@ static void hk_free_generic(void *p) {
 void hk_core_free(void *p) {
     if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT) hk_free_core(p);
     else hk_free_unknown_core(p);
+}
+
+/* hk_core_free of a block start heap checking knows to be live in the allocator (it holds it in
+ * quarantine): a page's block goes straight back to its page (or its owner's remote list); the
+ * rest (huge blocks, a hook on frees, the hardened mode's quarantine) through hk_core_free. */
+void hk_core_free_block(void *p) {
+    if (hk_likely(hk_segmap_is_segment((uintptr_t)p) && hk_state.hooks.free == NULL && !hk_secure())) {
+        hk_segment_t *seg = hk_ptr_segment(p);
+        if (hk_likely(seg->kind != HK_SEGMENT_HUGE)) {
+            hk_free_block(hk_heap_tls, seg, hk_segment_page_of(seg, p), p);
+            return;
+        }
+    }
+    hk_core_free(p);
 }
 
 static void hk_free_core(void *p) {

@@ -422,6 +422,10 @@ hk_internal void *hk_core_alloc(size_t size, bool zero);
 hk_internal void *hk_core_alloc_plain(size_t size, bool zero);
 hk_internal void hk_core_free(void *p);
 hk_internal size_t hk_core_usable(const void *p);
+/* The same on heap checking's hot paths: hk_core_alloc_sized also tells the usable bytes (no
+ * hk_core_usable after it); hk_core_free_block frees a block start known to be live. */
+hk_internal void *hk_core_alloc_sized(size_t size, size_t *usable);
+hk_internal void hk_core_free_block(void *p);
 hk_internal void hk_huge_free(hk_segment_t *seg);
 hk_internal void *hk_huge_realloc(hk_segment_t *seg, size_t size);
 hk_internal hk_segment_t *hk_huge_segment_of(uintptr_t a);

@@ -44,8 +44,16 @@ enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left
  * distinct from the arenas' 0xdd fill. */
 #define HK_CHECK_REDZONE_BYTE 0xcb
 #define HK_CHECK_FREED_BYTE 0xfd
-/* Blocks the quarantine hands back at once at most; more wait for the next free. */
+/* Blocks the quarantine hands back at once at most, for each block entering it; more wait for the
+ * next free. */
 #define HK_CHECK_EVICT_BATCH 16
+/* Freed blocks a thread gathers before it takes the quarantine's lock once for them all (each is
+ * checked and filled already, and counts as in quarantine: its state says so). Only with a
+ * quarantine of at least HK_CHECK_BATCH_MIN_COUNT blocks, where holding 16 more per thread back
+ * changes nothing a program sees; a small one (HEAPKIT_QUARANTINE_COUNT=1 hands a block back at
+ * the next free) takes every block in turn. */
+#define HK_CHECK_BATCH 16
+#define HK_CHECK_BATCH_MIN_COUNT 1024
 /* Damaged blocks the exit scan reports (more are counted in one line). */
 #define HK_CHECK_SCAN_MAX 64
 
@@ -56,7 +64,18 @@ static struct {
     uint8_t **ring;       /* allocator blocks, oldest at head */
     size_t cap, head, count, bytes;
     bool draining; /* exit: blocks go straight back, checked */
+    bool batched;  /* threads gather their freed blocks first (HK_CHECK_BATCH); off from exit on
+                    * (atomic: read without the lock) */
+    size_t batch_bytes; /* a thread's gathered bytes at most: 1/64 of the quarantine's */
 } hk_quarantine = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* This thread's freed blocks on their way into the quarantine. A thread's exit and the process's
+ * exit put them in; a thread still running at exit keeps its own, which the exit scan checks
+ * (every block in quarantine state is looked at there). */
+static __thread struct {
+    uint8_t *blocks[HK_CHECK_BATCH];
+    size_t count, bytes;
+} hk_quarantine_batch __attribute__((tls_model("initial-exec")));
 
 static uint32_t hk_check_seal(const uint8_t *block, uint32_t offset, uint8_t state) {
     uint64_t h = ((uintptr_t)block ^ ((uint64_t)offset << 40) ^ state) * HK_GOLDEN_RATIO_64;
@@ -132,6 +151,16 @@ static void hk_check_bad_pointer(hk_err_kind_t kind, const char *call, const voi
     hk_check_report(&e);
 }
 
+/* 16 bytes at once (SSE2 on x86-64, NEON on arm64; plain words elsewhere): the canary and
+ * pattern checks compare and fill this many bytes an instruction. */
+typedef uint64_t hk_check_vec_t __attribute__((vector_size(16)));
+
+static inline hk_check_vec_t hk_check_vec(const uint8_t *at) {
+    hk_check_vec_t v;
+    memcpy(&v, at, sizeof v);
+    return v;
+}
+
 /* An 8-byte word of memory at any alignment (a plain load on x86-64 and arm64). */
 static inline uint64_t hk_check_word(const uint8_t *at) {
     uint64_t w;
@@ -139,22 +168,55 @@ static inline uint64_t hk_check_word(const uint8_t *at) {
     return w;
 }
 
-/* Whether every byte from lo to hi is `byte`: the question every free and every block leaving the
- * quarantine asks of its canaries and pattern, nearly always answered yes. Unaligned words, the
- * last one overlapping the one before it, so a zone of any length costs one compare per 8 bytes
- * and no loop over single bytes at its ends; where a byte differs is worked out only after a no. */
-static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
-    uint64_t word = 0x0101010101010101ull * byte;
+/* The bytes from lo to hi that differ from `word`'s byte, or-ed together (0: all are that byte):
+ * the question every free and every block leaving the quarantine asks of its canaries and pattern,
+ * nearly always answered "none". Unaligned words, the last one overlapping the one before it, so
+ * a zone of any length costs one compare per 8 bytes and no loop over single bytes at its ends;
+ * differences are or-ed, four words a step, and looked at once (a no found early saves little,
+ * a test per word costs every block); where a byte differs is worked out only after a no. */
+static inline __attribute__((always_inline)) uint64_t hk_check_diff(const uint8_t *lo, const uint8_t *hi,
+                                                                    uint64_t word) {
     size_t n = (size_t)(hi - lo);
-    if (n < sizeof word) {
-        for (; lo < hi; lo++)
-            if (*lo != byte) return false;
-        return true;
+    if (n < sizeof(hk_check_vec_t)) {
+        if (n >= sizeof word) return (hk_check_word(lo) ^ word) | (hk_check_word(hi - sizeof word) ^ word);
+        uint64_t diff = 0;
+        for (; lo < hi; lo++) diff |= *lo ^ (word & 0xff);
+        return diff;
     }
-    const uint8_t *last = hi - sizeof word;
-    for (; lo < last; lo += sizeof word)
-        if (hk_check_word(lo) != word) return false;
-    return hk_check_word(last) == word;
+    hk_check_vec_t pattern = {word, word};
+    const uint8_t *last = hi - sizeof pattern;
+    hk_check_vec_t diff = hk_check_vec(last) ^ pattern;
+    for (; (size_t)(last - lo) >= 4 * sizeof pattern; lo += 4 * sizeof pattern)
+        diff |= (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern) | (hk_check_vec(lo + 32) ^ pattern) |
+                (hk_check_vec(lo + 48) ^ pattern);
+    for (; lo < last; lo += sizeof pattern) diff |= hk_check_vec(lo) ^ pattern;
+    return diff[0] | diff[1];
+}
+
+/* Whether every byte from lo to hi is `byte`. */
+static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
+    return hk_check_diff(lo, hi, 0x0101010101010101ull * byte) == 0;
+}
+
+/* Fill lo..hi with `byte`: canary zones and the pattern of small freed blocks are a few words, stored
+ * as check_all reads them (the last one overlapping) with no call; long stretches by memset. */
+static inline __attribute__((always_inline)) void hk_check_fill(uint8_t *lo, uint8_t *hi, uint8_t byte) {
+    size_t n = (size_t)(hi - lo);
+    uint64_t word = 0x0101010101010101ull * byte;
+    if (n >= sizeof word && n <= 2 * sizeof word) {
+        memcpy(lo, &word, sizeof word);
+        memcpy(hi - sizeof word, &word, sizeof word);
+    } else if (n > 2 * sizeof word && n <= 64) {
+        hk_check_vec_t v = {word, word};
+        uint8_t *last = hi - sizeof v;
+        for (; lo < last; lo += sizeof v) {
+            memcpy(lo, &v, sizeof v);
+            __asm__("" : "+r"(lo)); /* no call: the compiler would make this loop a memset */
+        }
+        memcpy(last, &v, sizeof v);
+    } else {
+        memset(lo, byte, n);
+    }
 }
 
 /* The first byte from lo to hi that is not `byte` (hi if none). */
@@ -181,15 +243,23 @@ static void hk_check_report_write(const hk_check_error_t *base, hk_err_kind_t ki
     hk_check_report(&e);
 }
 
-/* Check a live or quarantined block's canaries (and a quarantined one's pattern); report what is
- * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
-static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const char *where) {
+/* Whether a live or quarantined block's canaries (and a quarantined one's pattern) are intact:
+ * the whole question on every free and release, inline; the answer "no" is worked out apart. */
+static inline __attribute__((always_inline)) bool hk_check_intact(uint8_t *block, uint8_t *end) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
     hk_check_zones(block, end, &zone_lo, &end);
-    if (hk_check_all(zone_lo, user, HK_CHECK_REDZONE_BYTE) && hk_check_all(user_end, end, HK_CHECK_REDZONE_BYTE) &&
-        (h->state != HK_CHECK_FREED || hk_check_all(user, user_end, HK_CHECK_FREED_BYTE)))
-        return true; /* intact: nothing more to work out */
+    uint64_t red = 0x0101010101010101ull * HK_CHECK_REDZONE_BYTE;
+    uint64_t diff = hk_check_diff(zone_lo, user, red) | hk_check_diff(user_end, end, red);
+    if (h->state == HK_CHECK_FREED) diff |= hk_check_diff(user, user_end, 0x0101010101010101ull * HK_CHECK_FREED_BYTE);
+    return diff == 0;
+}
+
+/* A block found damaged: report each damaged zone, found by `call` (NULL: at exit), and mend it. */
+static hk_noinline bool hk_check_damage(uint8_t *block, uint8_t *end, const char *call, const char *where) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
+    hk_check_zones(block, end, &zone_lo, &end);
     bool ok = true;
     const uint8_t *left = hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE);
     const uint8_t *right = hk_check_first_not(user_end, end, HK_CHECK_REDZONE_BYTE);
@@ -220,10 +290,19 @@ static bool hk_check_block(uint8_t *block, uint8_t *end, const char *call, const
     return ok;
 }
 
+/* Check a live or quarantined block's canaries (and a quarantined one's pattern); report what is
+ * damaged, found by `call` (NULL: at exit). Returns whether it is intact. */
+static inline __attribute__((always_inline)) bool hk_check_block(uint8_t *block, uint8_t *end, const char *call,
+                                                                  const char *where) {
+    return hk_likely(hk_check_intact(block, end)) || hk_check_damage(block, end, call, where);
+}
+
 /* ------------------------------------------------------------------ blocks */
 
 
-static void *hk_check_alloc(size_t size, size_t align, bool zero) {
+/* A checked block; its allocation stack is `stack`, or the current one when HK_STACK_NONE (a
+ * realloc captured it once for both its blocks: the new block's allocation is the old one's free). */
+static void *hk_check_alloc_at(size_t size, size_t align, bool zero, uint32_t stack) {
     hk_guard_thread_ready();
     if (hk_state.options.check == HK_CHECK_GUARD) {
         void *p = hk_guard_alloc(size, align, zero, false);
@@ -234,11 +313,12 @@ static void *hk_check_alloc(size_t size, size_t align, bool zero) {
         errno = ENOMEM;
         return NULL;
     }
-    uint8_t *block = hk_core_alloc(total, false);
+    size_t usable;
+    uint8_t *block = hk_core_alloc_sized(total, &usable);
     if (block == NULL) return NULL;
     uint8_t *user = block + HK_CHECK_USER_OFFSET;
     if (align > HK_BLOCK_ALIGN) user = (uint8_t *)hk_align_up((uintptr_t)user, align);
-    uint8_t *end = block + hk_core_usable(block);
+    uint8_t *end = block + usable;
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     *h = (hk_check_hdr_t){
         .size = size,
@@ -247,52 +327,108 @@ static void *hk_check_alloc(size_t size, size_t align, bool zero) {
     };
     uint8_t *zone_lo, *zone_hi;
     hk_check_zones(block, end, &zone_lo, &zone_hi);
-    memset(zone_lo, HK_CHECK_REDZONE_BYTE, (size_t)(user - zone_lo));
-    memset(user + size, HK_CHECK_REDZONE_BYTE, (size_t)(zone_hi - user) - size);
+    hk_check_fill(zone_lo, user, HK_CHECK_REDZONE_BYTE);
+    hk_check_fill(user + size, zone_hi, HK_CHECK_REDZONE_BYTE);
     if (zero) memset(user, 0, size);
     hk_check_reseal(block, HK_CHECK_LIVE);
-    h->alloc_stack = hk_track_capture();
+    h->alloc_stack = stack != HK_STACK_NONE ? stack : hk_track_capture();
     hk_hook_alloc(user, size); /* the leak tracker, if on: the block starts here */
     return user;
 }
 
-/* Hand a block that left the quarantine back to the allocator, checked. */
+static void *hk_check_alloc(size_t size, size_t align, bool zero) {
+    return hk_check_alloc_at(size, align, zero, HK_STACK_NONE);
+}
+
+/* The end of the allocator's block that starts at `block`, a block heap checking holds (so no
+ * check that it is one): a page's block size, read from the page without the search
+ * hk_check_block_of makes for a pointer the program gave. */
+static uint8_t *hk_check_block_end(uint8_t *block) {
+    if (hk_segmap_get((uintptr_t)block) == HK_MAP_SEGMENT) {
+        hk_segment_t *seg = hk_ptr_segment(block);
+        if (seg->kind != HK_SEGMENT_HUGE) return block + hk_segment_page_of(seg, block)->block_size;
+    }
+    uint8_t *end = NULL;
+    return hk_check_block_of(block, &end) == block ? end : NULL;
+}
+
+/* Hand a block that left the quarantine back to the allocator, checked. Its header was sealed
+ * when it entered: a header the program wrote over since (a write before the block, after its
+ * free) cannot be trusted for the block's size, so the block is reported and kept from reuse. */
 static void hk_check_release(uint8_t *block, const char *call) {
-    uint8_t *end;
-    if (hk_check_block_of(block, &end) != block) return;
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    uint8_t *end = hk_check_block_end(block);
+    if (end == NULL) return;
+    if (hk_unlikely(hk_check_state(block) != HK_CHECK_FREED ||
+                    h->size > (size_t)(end - block) - h->user_offset)) {
+        hk_check_bad_pointer(HK_ERR_UNDERFLOW_WRITE, call, block + HK_CHECK_USER_OFFSET, NULL, "header");
+        return;
+    }
     hk_check_block(block, end, call, "quarantine");
     hk_check_reseal(block, HK_CHECK_DEAD);
     if (hk_tracking()) hk_track_released(block);
-    hk_core_free(block);
+    hk_core_free_block(block);
 }
 
-/* Put a freed block in quarantine, and hand back what leaves it. */
-static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
-    uint8_t *evict[HK_CHECK_EVICT_BATCH];
+/* The ring's slot after `i`. */
+static inline size_t hk_quarantine_next(size_t i) { return i + 1 == hk_quarantine.cap ? 0 : i + 1; }
+
+/* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. */
+static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const char *call) {
+    uint8_t *evict[HK_CHECK_BATCH * (1 + HK_CHECK_EVICT_BATCH)];
     size_t n = 0;
     pthread_mutex_lock(&hk_quarantine.lock);
-    if (hk_quarantine.cap == 0 || hk_quarantine.draining) {
-        evict[n++] = block;
-    } else {
+    for (size_t k = 0; k < count; k++) {
+        uint8_t *block = blocks[k];
+        if (hk_quarantine.cap == 0 || hk_quarantine.draining) {
+            evict[n++] = block;
+            continue;
+        }
         if (hk_quarantine.count == hk_quarantine.cap) { /* full by count: the oldest leaves */
             evict[n++] = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
+            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
             hk_quarantine.count--;
         }
-        hk_quarantine.ring[(hk_quarantine.head + hk_quarantine.count) % hk_quarantine.cap] = block;
+        size_t tail = hk_quarantine.head + hk_quarantine.count;
+        hk_quarantine.ring[tail >= hk_quarantine.cap ? tail - hk_quarantine.cap : tail] = block;
         hk_quarantine.count++;
-        hk_quarantine.bytes += size;
-        while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 &&
-               n < HK_CHECK_EVICT_BATCH) {
-            uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
-            hk_quarantine.count--;
-            hk_quarantine.bytes -= ((hk_check_hdr_t *)old)->size;
-            evict[n++] = old;
-        }
+        hk_quarantine.bytes += ((hk_check_hdr_t *)block)->size;
+    }
+    size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
+    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max) {
+        uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
+        hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
+        hk_quarantine.count--;
+        hk_quarantine.bytes -= ((hk_check_hdr_t *)old)->size;
+        evict[n++] = old;
     }
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
+}
+
+/* This thread's gathered blocks into the quarantine (a full batch, a thread's or the process's exit). */
+static void hk_check_batch_flush(const char *call) {
+    size_t count = hk_quarantine_batch.count;
+    if (count == 0) return;
+    uint8_t *blocks[HK_CHECK_BATCH];
+    memcpy(blocks, hk_quarantine_batch.blocks, count * sizeof *blocks);
+    hk_quarantine_batch.count = 0; /* emptied first: a release's report may free again */
+    hk_quarantine_batch.bytes = 0;
+    hk_check_quarantine_put(blocks, count, call);
+}
+
+/* Put a freed block in quarantine (through this thread's batch when batched). */
+static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
+    if (hk_likely(__atomic_load_n(&hk_quarantine.batched, __ATOMIC_RELAXED))) {
+        size_t count = hk_quarantine_batch.count;
+        hk_quarantine_batch.blocks[count++] = block;
+        hk_quarantine_batch.count = count;
+        hk_quarantine_batch.bytes += size;
+        if (count == HK_CHECK_BATCH || hk_quarantine_batch.bytes > hk_quarantine.batch_bytes)
+            hk_check_batch_flush(call);
+        return;
+    }
+    hk_check_quarantine_put(&block, 1, call);
 }
 
 /* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
@@ -326,12 +462,14 @@ static uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
     return block;
 }
 
-static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call) {
+/* Free a live block: checked, filled, quarantined. `stack`: the free's stack if already taken
+ * (realloc), else HK_STACK_NONE. */
+static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call, uint32_t stack) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     hk_check_block(block, end, call, NULL);
-    h->free_stack = hk_track_capture();
+    h->free_stack = stack != HK_STACK_NONE ? stack : hk_track_capture();
     h->free_thread = hk_check_thread();
-    memset(block + h->user_offset, HK_CHECK_FREED_BYTE, h->size);
+    hk_check_fill(block + h->user_offset, block + h->user_offset + h->size, HK_CHECK_FREED_BYTE);
     hk_check_reseal(block, HK_CHECK_FREED);
     if (hk_tracking()) hk_track_quarantined(block);
     hk_check_quarantine(block, h->size, call);
@@ -351,7 +489,7 @@ static void hk_check_free_call(void *p, size_t size, bool sized, const char *cal
         e.access_thread = hk_check_thread();
         hk_check_report(&e);
     }
-    hk_check_free_block(block, end, call);
+    hk_check_free_block(block, end, call, HK_STACK_NONE);
 }
 
 static void hk_check_free(void *p, size_t size, bool sized) {
@@ -380,12 +518,13 @@ static void *hk_check_realloc(void *p, size_t size) {
     }
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     void *q = NULL;
+    uint32_t stack = hk_track_capture(); /* the new block's allocation and the old one's free */
     if (size != 0) { /* size 0 frees, as glibc */
-        q = hk_check_alloc(size, 0, false);
+        q = hk_check_alloc_at(size, 0, false, stack);
         if (q == NULL) return NULL; /* p is untouched */
         memcpy(q, p, h->size < size ? h->size : size);
     }
-    hk_check_free_block(block, end, "realloc");
+    hk_check_free_block(block, end, "realloc", stack);
     return q;
 }
 
@@ -455,6 +594,8 @@ static void hk_check_init(void) {
         }
     }
     hk_quarantine.cap = cap;
+    hk_quarantine.batched = cap >= HK_CHECK_BATCH_MIN_COUNT;
+    hk_quarantine.batch_bytes = hk_state.options.quarantine_bytes / 64;
     hk_state.hooks.front = &hk_check_front;
     if (hk_state.hooks.heap_done == NULL) hk_state.hooks.heap_done = hk_track_heap_done;
     hk_state.observed = true;
@@ -469,13 +610,15 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
         hk_guard_check_all(); /* sampled slots */
         return;
     }
+    __atomic_store_n(&hk_quarantine.batched, false, __ATOMIC_RELAXED); /* later frees: straight back, checked */
+    hk_check_batch_flush(NULL);
     for (;;) {
         uint8_t *block = NULL;
         pthread_mutex_lock(&hk_quarantine.lock);
         hk_quarantine.draining = true;
         if (hk_quarantine.count > 0) {
             block = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = (hk_quarantine.head + 1) % hk_quarantine.cap;
+            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
             hk_quarantine.count--;
             hk_quarantine.bytes -= ((hk_check_hdr_t *)block)->size;
         }
@@ -504,13 +647,17 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
             }
             for (size_t k = 0; k < count; k++) {
                 uint8_t *b = start + k * bsize;
-                if (hk_check_state(b) != HK_CHECK_LIVE) continue;
+                /* Live blocks, and freed ones still in a running thread's batch (the quarantine
+                 * itself was emptied above). */
+                uint8_t state = hk_check_state(b);
+                if (state != HK_CHECK_LIVE && state != HK_CHECK_FREED) continue;
                 hk_check_hdr_t *h = (hk_check_hdr_t *)b;
                 uint8_t *user = b + h->user_offset, *zone_lo, *zone_hi;
                 if (h->user_offset + h->size > bsize) continue;
                 hk_check_zones(b, b + bsize, &zone_lo, &zone_hi);
-                if (hk_check_last_not(zone_lo, user, HK_CHECK_REDZONE_BYTE) == NULL &&
-                    hk_check_first_not(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) == zone_hi)
+                if (hk_check_all(zone_lo, user, HK_CHECK_REDZONE_BYTE) &&
+                    hk_check_all(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) &&
+                    (state == HK_CHECK_LIVE || hk_check_all(user, user + h->size, HK_CHECK_FREED_BYTE)))
                     continue;
                 if (n < HK_CHECK_SCAN_MAX) damaged[n++] = b;
                 else more++;
@@ -520,7 +667,9 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
     pthread_mutex_unlock(&hk_state.segments_lock);
     for (size_t i = 0; i < n; i++) {
         uint8_t *end;
-        if (hk_check_block_of(damaged[i], &end) == damaged[i]) hk_check_block(damaged[i], end, NULL, "exit");
+        if (hk_check_block_of(damaged[i], &end) == damaged[i])
+            hk_check_block(damaged[i], end, NULL,
+                           hk_check_state(damaged[i]) == HK_CHECK_FREED ? "quarantine" : "exit");
     }
     if (more != 0) hk_message("heap checking: %zu more damaged blocks at exit not reported", more);
     hk_guard_check_all();
@@ -553,6 +702,12 @@ static void hk_check_stats_json(hk_buf_t *b) {
 }
 
 HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);
-HK_SUBSYSTEM(check, HK_SUBSYSTEM_CHECK, .init = hk_check_init, .thread_exit = hk_guard_thread_done,
+/* A thread's end: its gathered freed blocks into the quarantine, its alternate stack unmapped. */
+static void hk_check_thread_done(void) {
+    hk_check_batch_flush(NULL);
+    hk_guard_thread_done();
+}
+
+HK_SUBSYSTEM(check, HK_SUBSYSTEM_CHECK, .init = hk_check_init, .thread_exit = hk_check_thread_done,
              .stats_text = hk_check_stats_text, .stats_json = hk_check_stats_json);
 HK_LOCK(quarantine, HK_LOCK_QUARANTINE, &hk_quarantine.lock);
