@@ -37,7 +37,7 @@
 #endif
 
 /* Does this thread's record serve p? (Empty, it names no pool, NULL included.) */
-static bool serves(const hk_pool_t *p) { return hk_pool_tls_v1.pool == p; }
+static bool serves(const hk_pool_t *p) { return hk_pool_tls_v2.pool == p; }
 
 /* Another thread that uses a pool, then waits (its record still naming the pool) until told to
  * look at its record again. */
@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
         REQUIRE(objs[i] != NULL);
         memset(objs[i], i & 0xff, 48);
     }
-    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v1.pool, (void *)p);
+    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v2.pool, (void *)p);
     CHECK(!serves(NULL));
     for (int i = 0; i < N; i++) {
         const unsigned char *b = objs[i];
