@@ -60,7 +60,14 @@ extern __thread hk_pool_tls_v2_t hk_pool_tls_v2 __attribute__((tls_model("initia
  * top only for statistics, a figure of the moment either way (any call stores it), and writes
  * the pool only to destroy one that this thread no longer uses (any call reads it again).
  * Under ThreadSanitizer they are atomic, since TSan reports every such concurrent access. */
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) /* GCC's name for -fsanitize=thread */
+#define HK_POOL_TLS_TSAN 1
+#elif defined(__has_feature) /* Clang's */
+#if __has_feature(thread_sanitizer)
+#define HK_POOL_TLS_TSAN 1
+#endif
+#endif
+#ifdef HK_POOL_TLS_TSAN
 #define HK_POOL_TLS_POOL_LOAD(t) __atomic_load_n(&(t)->pool, __ATOMIC_RELAXED)
 #define HK_POOL_TLS_TOP_LOAD(t) __atomic_load_n(&(t)->top, __ATOMIC_RELAXED)
 #define HK_POOL_TLS_TOP_STORE(t, v) __atomic_store_n(&(t)->top, (v), __ATOMIC_RELAXED)
