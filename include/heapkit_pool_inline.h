@@ -6,13 +6,16 @@
  * empty or full, or the object does not look like a live object of this pool (a double free, an
  * object of another pool, an interior or foreign pointer: the library then says what is wrong).
  *
- * The thread's record (hk_pool_tls_v1) belongs to the library: it fills it in, on a call, for
+ * The thread's record (hk_pool_tls_v2) belongs to the library: it fills it in, on a call, for
  * the pool the thread uses, and empties it when that pool is destroyed, when the thread exits,
  * and whenever the inline path must not be used (HK_POOL_SHARED pools, HEAPKIT_LEAKS=1 or heap
  * checking, Valgrind's memcheck, a library built with ASan): the code here then always calls.
- * The record's layout is versioned by its name: a library whose internals no longer fit version
- * 1 keeps exporting hk_pool_tls_v1 but never fills it in, so a program built against this header
- * stays correct and merely calls.
+ * While the record names a pool, the top of the thread's cache of it lives in the record itself
+ * (not behind a pointer, so the compiler need not reload it after every store): the library
+ * takes it back on its own paths. The record's layout is versioned by its name: a library whose
+ * internals no longer fit a version keeps exporting that version's record but never fills it in
+ * (this library still exports hk_pool_tls_v1, always empty), so a program built against an older
+ * header stays correct and merely calls.
  *
  * What the inline free does not do that hk_pool_free does: look the pointer up in heapkit's
  * segment map before it reads the word before it. A pointer below 4096 (NULL included) still
@@ -30,35 +33,58 @@
 extern "C" {
 #endif
 
-/* Version 1 of the thread's record. Written only by the library (the owning thread's calls, or a
- * destroy of `pool` under the library's lock); read by the inline paths of the owning thread. */
-typedef struct hk_pool_tls_v1_s {
+/* Version 2 of the thread's record. Written by the library (the owning thread's calls, or a
+ * destroy of `pool` under the library's lock) and, for `top` alone, by the inline paths of the
+ * owning thread; `top` is read by other threads' statistics (see HK_POOL_TLS_TOP_LOAD). */
+typedef struct hk_pool_tls_v2_s {
     hk_pool_t *pool;     /* the HK_POOL_LOCAL pool the record serves; none: an address that is
                             no pool's (not NULL, so a NULL pool reads nothing here either) */
-    void ***top;         /* where the cache's top is: *top points past the last free object */
-    void **floor;        /* the cache's first slot: *top == floor means empty */
-    void **end;          /* past its last slot: *top == end means full */
+    void **top;          /* the thread's cache of `pool`: past its last free object (authoritative
+                            while the record names the pool: the cache's own word is stale then) */
+    void **floor;        /* the cache's first slot: top == floor means empty */
+    void **end;          /* past its last slot: top == end means full */
     uintptr_t live_key;  /* the word before a live object is its address ^ live_key; a free
                             object in a cache has that word with bit 63 flipped */
-} hk_pool_tls_v1_t;
+} hk_pool_tls_v2_t;
 
 #define HK_POOL_TLS_FREE_FLIP ((uintptr_t)1 << 63)
 
 #if defined(__GNUC__)
-extern __thread hk_pool_tls_v1_t hk_pool_tls_v1 __attribute__((tls_model("initial-exec"), visibility("default")));
+extern __thread hk_pool_tls_v2_t hk_pool_tls_v2 __attribute__((tls_model("initial-exec"), visibility("default")));
 #endif
 
 #if defined(__GNUC__) && !defined(HK_POOL_NO_INLINE)
 
+/* The owner's accesses to the record. Plain, so the compiler may keep the pool and the top in
+ * registers between calls, as it does a hand-rolled free list's head: another thread reads the
+ * top only for statistics, a figure of the moment either way (any call stores it), and writes
+ * the pool only to destroy one that this thread no longer uses (any call reads it again).
+ * Under ThreadSanitizer they are atomic, since TSan reports every such concurrent access. */
+#if defined(__SANITIZE_THREAD__) /* GCC's name for -fsanitize=thread */
+#define HK_POOL_TLS_TSAN 1
+#elif defined(__has_feature) /* Clang's */
+#if __has_feature(thread_sanitizer)
+#define HK_POOL_TLS_TSAN 1
+#endif
+#endif
+#ifdef HK_POOL_TLS_TSAN
+#define HK_POOL_TLS_POOL_LOAD(t) __atomic_load_n(&(t)->pool, __ATOMIC_RELAXED)
+#define HK_POOL_TLS_TOP_LOAD(t) __atomic_load_n(&(t)->top, __ATOMIC_RELAXED)
+#define HK_POOL_TLS_TOP_STORE(t, v) __atomic_store_n(&(t)->top, (v), __ATOMIC_RELAXED)
+#else
+#define HK_POOL_TLS_POOL_LOAD(t) ((t)->pool)
+#define HK_POOL_TLS_TOP_LOAD(t) ((t)->top)
+#define HK_POOL_TLS_TOP_STORE(t, v) ((t)->top = (v))
+#endif
+
 static inline __attribute__((always_inline)) void *hk_pool_alloc_inline(hk_pool_t *pool) {
-    const hk_pool_tls_v1_t *t = &hk_pool_tls_v1;
-    if (__builtin_expect(__atomic_load_n(&t->pool, __ATOMIC_RELAXED) == pool, 1)) {
-        void ***at = t->top; /* read once: the stores below may alias the record for the compiler */
-        uintptr_t live_key = t->live_key;
-        void **top = __atomic_load_n(at, __ATOMIC_RELAXED);
+    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    if (__builtin_expect(HK_POOL_TLS_POOL_LOAD(t) == pool, 1)) {
+        void **top = HK_POOL_TLS_TOP_LOAD(t);
         if (__builtin_expect(top != t->floor, 1)) {
-            void *obj = top[-1];
-            __atomic_store_n(at, top - 1, __ATOMIC_RELAXED);
+            uintptr_t live_key = t->live_key; /* read before the stores, which may alias it for the compiler */
+            void *obj = (void *)((uintptr_t *)top)[-1]; /* read as the free below writes it */
+            HK_POOL_TLS_TOP_STORE(t, top - 1);
             ((uintptr_t *)obj)[-1] = (uintptr_t)obj ^ live_key; /* live */
             return obj;
         }
@@ -68,21 +94,21 @@ static inline __attribute__((always_inline)) void *hk_pool_alloc_inline(hk_pool_
 
 /* The word before obj is read before the cache is known to have room: one branch, not two. */
 static inline __attribute__((always_inline)) void hk_pool_free_inline(hk_pool_t *pool, void *obj) {
-    const hk_pool_tls_v1_t *t = &hk_pool_tls_v1;
+    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
     uintptr_t a = (uintptr_t)obj;
-    if (__builtin_expect(__atomic_load_n(&t->pool, __ATOMIC_RELAXED) == pool, 1) &&
+    if (__builtin_expect(HK_POOL_TLS_POOL_LOAD(t) == pool, 1) &&
         __builtin_expect(a >= 4096, 1)) {
-        void ***at = t->top;
-        void **end = t->end;
         uintptr_t at_link = a - sizeof(uintptr_t);
         __asm__("" : "+r"(at_link)); /* the word is the pool's, before whatever obj was allocated as */
         uintptr_t *link = (uintptr_t *)at_link;
         uintptr_t word = *link;
-        void **top = __atomic_load_n(at, __ATOMIC_RELAXED);
-        if (__builtin_expect((word == (a ^ t->live_key)) & (top != end), 1)) {
-            __atomic_store_n(at, top + 1, __ATOMIC_RELAXED);
-            *top = obj;
+        void **top = HK_POOL_TLS_TOP_LOAD(t);
+        if (__builtin_expect((word == (a ^ t->live_key)) & (top != t->end), 1)) {
             *link = word ^ HK_POOL_TLS_FREE_FLIP; /* free, in a cache */
+            /* Stored as an integer: to the compiler it then cannot be the record's pool or top
+             * (pointers), so an alloc that follows reuses them, and this object, unread. */
+            *(uintptr_t *)top = a;
+            HK_POOL_TLS_TOP_STORE(t, top + 1);
             return;
         }
     }

@@ -4,7 +4,8 @@
  * (so a stale handle, or a new pool at the same address, is never served from a freed cache), and
  * emptied by the thread's exit. Objects handed out by the inline paths and the library's calls
  * mix freely, and misuse through the inline paths (double free, wrong pool, interior pointer,
- * NULL) still reaches the library, which reports it and goes on. The other pool tests are also
+ * NULL) still reaches the library, which reports it and goes on. The record of version 1 (the
+ * header before this one) stays exported and empty. The other pool tests are also
  * built with this header forced in (the *_inline tests in tests/CMakeLists.txt). */
 #define _GNU_SOURCE
 #include "pool_test.h"
@@ -36,8 +37,23 @@
 #define PI_CHILDREN 1
 #endif
 
+/* Version 1 of the record, as the header before version 2 declared it: still exported, so a
+ * program built then still links, and never filled in (empty and full), so its inline paths call. */
+typedef struct pi_tls_v1_s {
+    hk_pool_t *pool;
+    void ***top;
+    void **floor, **end;
+    uintptr_t live_key;
+} pi_tls_v1_t;
+extern __thread pi_tls_v1_t hk_pool_tls_v1;
+
+static bool v1_empty(const hk_pool_t *p) {
+    return hk_pool_tls_v1.pool != p && hk_pool_tls_v1.pool != NULL && *hk_pool_tls_v1.top == hk_pool_tls_v1.floor &&
+           hk_pool_tls_v1.floor == hk_pool_tls_v1.end;
+}
+
 /* Does this thread's record serve p? (Empty, it names no pool, NULL included.) */
-static bool serves(const hk_pool_t *p) { return hk_pool_tls_v1.pool == p; }
+static bool serves(const hk_pool_t *p) { return hk_pool_tls_v2.pool == p; }
 
 /* Another thread that uses a pool, then waits (its record still naming the pool) until told to
  * look at its record again. */
@@ -142,8 +158,9 @@ int main(int argc, char **argv) {
         REQUIRE(objs[i] != NULL);
         memset(objs[i], i & 0xff, 48);
     }
-    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v1.pool, (void *)p);
+    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v2.pool, (void *)p);
     CHECK(!serves(NULL));
+    CHECK(v1_empty(p));
     for (int i = 0; i < N; i++) {
         const unsigned char *b = objs[i];
         CHECKF(b[0] == (i & 0xff) && b[47] == (i & 0xff), "object %d overwritten", i);

@@ -310,6 +310,7 @@ static void hk_pool_after_fork_child_one(hk_reg_node_t *node, void *arg) {
     hk_pool_cache_t *next;
     for (hk_pool_cache_t *c = pool->caches; c != NULL; c = next) {
         next = c->next;
+        atomic_store_explicit(&c->arm_lock, 0, memory_order_relaxed); /* its taker may not be here */
         if (c->set.token != hk_pool_token()) hk_cache_retire(pool, c);
     }
 }
@@ -498,13 +499,19 @@ static void *hk_pool_alloc_locked(hk_pool_t *pool) {
 }
 
 /* This thread's cache of a LOCAL pool, made on first use and remembered for the fast paths
- * (`deaths` was read before the pool was found live). NULL: out of memory. */
+ * (`deaths` was read before the pool was found live). NULL: out of memory. Its top is its own
+ * (the inline paths' record lets go of it) until hk_pool_local_done. */
 static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t deaths) {
     hk_pool_cache_t *c = hk_pool_my_cache(pool);
     if (c == NULL) c = hk_pool_cache_create(pool);
     if (c != NULL) hk_pool_last = (hk_pool_last_t){pool, deaths, c};
-    if (c != NULL && pool->fast) hk_pool_fast_arm(pool, c);
+    if (c != NULL) hk_pool_fast_disarm(c);
     return c;
+}
+
+/* The slow path is done with the cache: the inline paths' record serves it again. */
+static void hk_pool_local_done(hk_pool_t *pool, hk_pool_cache_t *c) {
+    if (c != NULL && pool->fast) hk_pool_fast_arm(pool, c);
 }
 
 /* The thread's remembered LOCAL pool, live when the destroy count was `deaths`. */
@@ -525,6 +532,7 @@ static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
         if (c != NULL && (atomic_load_explicit(&c->top, memory_order_relaxed) != c->objs ||
                           hk_cache_refill(pool, c)))
             obj = hk_pool_handout(pool, hk_cache_pop(c));
+        hk_pool_local_done(pool, c);
     }
     if (obj == NULL) errno = ENOMEM;
     return obj;
@@ -554,9 +562,19 @@ static hk_noinline void *hk_pool_alloc_other(hk_pool_t *pool, uintptr_t deaths) 
     return hk_pool_alloc_slow(pool);
 }
 
-/* The fast path: the thread's remembered pool (live, LOCAL, and its cache found in the same
- * compare), and an object in the cache. Everything else, the handle check included, is slower. */
+/* The fast paths: the pool the inline paths' record serves (its top is there), or else the
+ * thread's remembered pool (live, LOCAL, and its cache found in the same compare), and an object
+ * in the cache. Everything else, the handle check included, is slower. */
 HK_API void *hk_pool_alloc(hk_pool_t *pool) {
+    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    if (hk_likely(atomic_load_explicit((_Atomic(hk_pool_t *) *)&t->pool, memory_order_relaxed) == pool)) {
+        void **top = atomic_load_explicit((_Atomic(void **) *)&t->top, memory_order_relaxed);
+        if (hk_likely(top != t->floor)) {
+            atomic_store_explicit((_Atomic(void **) *)&t->top, top - 1, memory_order_relaxed);
+            return hk_pool_handout(pool, top[-1]);
+        }
+        return hk_pool_alloc_slow(pool);
+    }
     uintptr_t deaths = hk_handle_deaths_now();
     if (hk_likely(hk_pool_is_last(pool, deaths))) {
         hk_pool_cache_t *c = hk_pool_last.cache;
@@ -641,6 +659,7 @@ static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t d
     hk_pool_cache_t *cache = hk_pool_local_cache(pool, deaths);
     if (cache != NULL) {
         hk_cache_push(pool, cache, p);
+        hk_pool_local_done(pool, cache);
     } else { /* no cache (out of memory): straight home */
         hk_pool_vg_free(pool, p);
         hk_pool_poison_free(pool, p); /* before the push: once pushed the object may be handed out */
@@ -672,12 +691,30 @@ hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *ob
     hk_pool_free_slow(pool, obj);
 }
 
-/* The fast path: the thread's remembered pool, heapkit memory (the segment map: the word before
+/* The fast paths: the pool the inline paths' record serves (its top is there), or else the
+ * thread's remembered pool; heapkit memory (the segment map: the word before
  * the pointer is then readable), that word saying "live object of this pool at exactly this
  * address" (it is keyed by pool: a double, foreign, interior or wrong-pool free never matches),
  * and room in the cache. Anything else goes the slower ways, which say what was wrong. */
 hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
-    uintptr_t a = (uintptr_t)obj, deaths = hk_handle_deaths_now();
+    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    uintptr_t a = (uintptr_t)obj;
+    if (hk_likely(atomic_load_explicit((_Atomic(hk_pool_t *) *)&t->pool, memory_order_relaxed) == pool)) {
+        if (hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
+            uintptr_t *link = hk_pool_link_of(pool, obj);
+            void **top = atomic_load_explicit((_Atomic(void **) *)&t->top, memory_order_relaxed);
+            /* a pool the record serves is neither poisoned nor told to memcheck (pool->fast) */
+            if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != t->end))) {
+                *link = a ^ pool->key;
+                *top = obj;
+                atomic_store_explicit((_Atomic(void **) *)&t->top, top + 1, memory_order_relaxed);
+                return;
+            }
+        }
+        hk_pool_free_slow(pool, obj); /* not the remembered cache's path below: its own top is stale */
+        return;
+    }
+    uintptr_t deaths = hk_handle_deaths_now();
     if (hk_likely(hk_pool_is_last(pool, deaths)) &&
         hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
         hk_pool_cache_t *c = hk_pool_last.cache;
@@ -705,9 +742,11 @@ HK_API size_t hk_pool_trim(hk_pool_t *pool) {
     if (pool->mode == HK_POOL_MODE_LOCAL) {
         hk_pool_cache_t *c = hk_pool_my_cache(pool);
         if (c != NULL) {
+            hk_pool_fast_disarm(c);
             hk_cache_flush(pool, c, UINT32_MAX, 0);
             hk_set_collect_all(pool, &c->set, 0);
             hk_set_release_empty(pool, &c->set, 0);
+            hk_pool_local_done(pool, c);
         }
     }
     pthread_mutex_lock(&pool->lock);
@@ -736,7 +775,7 @@ static void hk_pool_figures_locked(hk_pool_t *pool, hk_reg_figures_t *f) {
     intptr_t live = (intptr_t)atomic_load_explicit(&pool->shared.taken, memory_order_relaxed);
     if (pool->locked != NULL) live -= (intptr_t)hk_cache_count(pool->locked);
     for (hk_pool_cache_t *c = pool->caches; c != NULL; c = c->next) /* read while the owners work */
-        live += (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed) - (intptr_t)hk_cache_count(c);
+        live += (intptr_t)atomic_load_explicit(&c->set.taken, memory_order_relaxed) - (intptr_t)hk_pool_fast_cached(c);
     f->live = live > 0 ? (size_t)live : 0;
     f->chunks = atomic_load_explicit(&pool->chunks, memory_order_relaxed);
     f->bytes = atomic_load_explicit(&pool->bytes, memory_order_relaxed);

@@ -73,6 +73,11 @@ struct hk_pool_cache_s {
     hk_pool_cache_t *next, *prev; /* in pool->caches, or pool->spare once its thread exited */
     uint32_t batch;               /* objects the next refill takes: grows from a few to limit / 2 */
     uint32_t limit;
+    /* The owner's record for the inline paths while it serves this cache (pool_fast.c): `top`
+     * is then the record's, not ours. Changed and read under arm_lock (statistics read the
+     * record's top from other threads; the owner lets go of it under the lock before it exits). */
+    hk_pool_tls_v2_t *_Atomic armed;
+    _Atomic uint32_t arm_lock; /* hk_spin_lock; takes nothing else */
     /* The hot pair sits 2.5 lines in: caches are often 4 KiB aligned, like chunks, and a load
      * of a chunk header that shares its address bits mod 4 KiB with the store to `top` just
      * before would wait for that store (4K aliasing). */
@@ -199,8 +204,12 @@ hk_internal void hk_set_put(hk_pool_t *pool, hk_pool_set_t *set, void *obj, uint
 hk_internal void hk_chunk_adopt(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool_chunk_t *c);
 hk_internal hk_pool_chunk_t *hk_set_adopt(hk_pool_t *pool, hk_pool_cache_t *cache);
 
-/* pool_fast.c: the thread's record for the callers' inline paths (heapkit_pool_inline.h) */
+/* pool_fast.c: the thread's record for the callers' inline paths (heapkit_pool_inline.h).
+ * While a cache is armed its top is the record's: a library path of the owning thread disarms
+ * the cache (its top back into the cache) before it works on it, and arms it again after. */
 hk_internal void hk_pool_fast_arm(hk_pool_t *pool, hk_pool_cache_t *c);
+hk_internal void hk_pool_fast_disarm(hk_pool_cache_t *c);
+hk_internal uint32_t hk_pool_fast_cached(hk_pool_cache_t *c);
 hk_internal void hk_pool_fast_forget(const hk_pool_t *pool);
 hk_internal void hk_pool_fast_thread_exit(void);
 hk_internal void hk_pool_fast_fork_child(void);
