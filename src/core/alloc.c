@@ -259,6 +259,17 @@ static void hk_free_remote(hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
     if ((tf & HK_REMOTE_NOTIFY) && owner != NULL) atomic_fetch_add_explicit(&owner->full_freed, 1, memory_order_release);
 }
 
+/* A block of one of this thread's pages back on its local free list, off the slow paths (the fast
+ * path inlines its own): a page parked as full goes back to its queue, an empty one is retired. */
+static inline void hk_free_local(hk_heap_t *heap, hk_page_t *page, hk_block_t *b) {
+    b->next = hk_encode(page->free);
+    page->free = b;
+    page->is_zero = 0;
+    page->used--;
+    if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
+    if (page->used == 0) hk_heap_page_retire(heap, page);
+}
+
 /* Give a checked block back to its page: the end of every free (local or remote), and of its
  * wait in the quarantine. */
 static inline void hk_free_block(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, hk_block_t *b) {
@@ -266,12 +277,7 @@ static inline void hk_free_block(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *
         hk_free_remote(seg, page, b);
         return;
     }
-    b->next = hk_encode(page->free);
-    page->free = b;
-    page->is_zero = 0;
-    page->used--;
-    if (hk_page_flags(page) & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
-    if (page->used == 0) hk_heap_page_retire(heap, page);
+    hk_free_local(heap, page, b);
 }
 
 /* A block leaves the quarantine: checked untouched, then freed for real. */
@@ -378,12 +384,7 @@ static void hk_free_full_page(void *p, hk_heap_t *heap) {
         hk_free_generic(p);
         return;
     }
-    b->next = hk_encode(page->free);
-    page->free = b;
-    page->is_zero = 0;
-    page->used--;
-    hk_heap_page_unfull(heap, page);
-    if (page->used == 0) hk_heap_page_retire(heap, page);
+    hk_free_local(heap, page, b);
 }
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other
@@ -464,12 +465,7 @@ static void hk_free_core(void *p) {
         hk_report_double_free(p);
         return;
     }
-    b->next = hk_encode(page->free);
-    page->free = b;
-    page->is_zero = 0;
-    page->used--;
-    if (flags & HK_PAGE_IN_FULL) hk_heap_page_unfull(heap, page);
-    if (page->used == 0) hk_heap_page_retire(heap, page);
+    hk_free_local(heap, page, b);
 }
 
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
