@@ -31,9 +31,11 @@
 
 /* Guard blocks at once, live and in quarantine: the kernel's default limit of 65530 mappings
  * allows about 32000 (each block is two: its pages and its guard); a table of 2^17 keeps the
- * probe chains short. */
+ * probe chains short. The sampled mode alone holds at most its slots' records, live and freed:
+ * 2^10 records (64 KiB) instead of 8 MiB, which the exit scan read whole in every process
+ * (2,000 page faults each: +85,000 in a python3 run that starts 40 processes). */
 #define HK_GUARD_TABLE_BITS 17
-#define HK_GUARD_TABLE ((size_t)1 << HK_GUARD_TABLE_BITS)
+#define HK_GUARD_SAMPLED_TABLE_BITS 10
 /* Guard blocks (full mode) mapped at once, live and in quarantine: each is two mappings (its pages
  * and its guard), and the kernel allows a process 65530 (vm.max_map_count): past this many, room is
  * left for the allocator's own segments and the program's mappings, and new blocks fall back to
@@ -68,6 +70,8 @@ typedef struct hk_guard_rec_s {
 static struct {
     pthread_mutex_t lock;
     hk_guard_rec_t *table;
+    unsigned table_bits;
+    size_t table_size; /* records: 1 << table_bits */
     size_t page;
     uint32_t freed_head, freed_tail; /* the quarantine, oldest first (indexes + 1) */
     size_t freed_count, freed_bytes;
@@ -87,13 +91,13 @@ static double hk_sample_mean;
 static _Atomic uint64_t hk_sample_served;
 
 static size_t hk_guard_hash(uintptr_t user) {
-    return (size_t)((user * HK_GOLDEN_RATIO_64) >> (64 - HK_GUARD_TABLE_BITS));
+    return (size_t)((user * HK_GOLDEN_RATIO_64) >> (64 - hk_guard.table_bits));
 }
 
 /* The record of the block handed out at user (live or freed), or NULL. Lock held. */
 static hk_guard_rec_t *hk_guard_find(uintptr_t user) {
     if (hk_guard.table == NULL) return NULL;
-    for (size_t i = hk_guard_hash(user), n = 0; n < HK_GUARD_TABLE; i = (i + 1) & (HK_GUARD_TABLE - 1), n++) {
+    for (size_t i = hk_guard_hash(user), n = 0; n < hk_guard.table_size; i = (i + 1) & (hk_guard.table_size - 1), n++) {
         hk_guard_rec_t *r = &hk_guard.table[i];
         if (r->state == HK_GUARD_EMPTY) return NULL;
         if ((r->state == HK_GUARD_LIVE || r->state == HK_GUARD_FREED) && r->user == user) return r;
@@ -103,7 +107,7 @@ static hk_guard_rec_t *hk_guard_find(uintptr_t user) {
 
 /* A free record for user (lock held), or NULL when the table is full. */
 static hk_guard_rec_t *hk_guard_slot_for(uintptr_t user) {
-    for (size_t i = hk_guard_hash(user), n = 0; n < HK_GUARD_TABLE; i = (i + 1) & (HK_GUARD_TABLE - 1), n++) {
+    for (size_t i = hk_guard_hash(user), n = 0; n < hk_guard.table_size; i = (i + 1) & (hk_guard.table_size - 1), n++) {
         hk_guard_rec_t *r = &hk_guard.table[i];
         if (r->state == HK_GUARD_EMPTY || r->state == HK_GUARD_GONE) return r;
     }
@@ -113,7 +117,7 @@ static hk_guard_rec_t *hk_guard_slot_for(uintptr_t user) {
 /* The record whose mapping holds a (a fault, an interior pointer), or NULL. Lock held. */
 static hk_guard_rec_t *hk_guard_containing(uintptr_t a) {
     if (hk_guard.table == NULL) return NULL;
-    for (size_t i = 0; i < HK_GUARD_TABLE; i++) {
+    for (size_t i = 0; i < hk_guard.table_size; i++) {
         hk_guard_rec_t *r = &hk_guard.table[i];
         if ((r->state == HK_GUARD_LIVE || r->state == HK_GUARD_FREED) && a >= r->map && a < r->map + r->map_size)
             return r;
@@ -404,7 +408,7 @@ void hk_guard_leak_unlock(void) {
 /* Live guard blocks whose allocation stack is known (lock held). */
 size_t hk_guard_leak_count(void) {
     size_t n = 0;
-    for (size_t i = 0; hk_guard.table != NULL && i < HK_GUARD_TABLE; i++)
+    for (size_t i = 0; hk_guard.table != NULL && i < hk_guard.table_size; i++)
         n += hk_guard.table[i].state == HK_GUARD_LIVE && hk_guard.table[i].alloc_stack != HK_STACK_NONE;
     return n;
 }
@@ -423,7 +427,7 @@ static void hk_guard_sift(hk_guard_block_t *b, size_t root, size_t n) {
 
 size_t hk_guard_leak_blocks(hk_guard_block_t *out, size_t cap) {
     size_t n = 0;
-    for (size_t i = 0; hk_guard.table != NULL && i < HK_GUARD_TABLE && n < cap; i++) {
+    for (size_t i = 0; hk_guard.table != NULL && i < hk_guard.table_size && n < cap; i++) {
         const hk_guard_rec_t *r = &hk_guard.table[i];
         if (r->state != HK_GUARD_LIVE || r->alloc_stack == HK_STACK_NONE) continue;
         hk_guard_block_t *b = &out[n++];
@@ -655,7 +659,9 @@ void hk_guard_init(void) {
     hk_guard_install_handler();
     if (hk_state.options.check != HK_CHECK_GUARD && hk_state.options.sample_guard == 0) return;
     hk_guard.page = hk_os_page_size();
-    hk_guard.table = hk_meta_map(HK_GUARD_TABLE * sizeof(hk_guard_rec_t));
+    hk_guard.table_bits = hk_state.options.check == HK_CHECK_GUARD ? HK_GUARD_TABLE_BITS : HK_GUARD_SAMPLED_TABLE_BITS;
+    hk_guard.table_size = (size_t)1 << hk_guard.table_bits;
+    hk_guard.table = hk_meta_map(hk_guard.table_size * sizeof(hk_guard_rec_t));
     if (hk_guard.table == NULL) {
         hk_message("cannot map the guard blocks' table: guard pages are off");
         hk_guard.page = 0;
@@ -680,7 +686,7 @@ void hk_guard_check_all(void) {
     hk_check_error_t found[HK_GUARD_SCAN_MAX];
     size_t n = 0;
     pthread_mutex_lock(&hk_guard.lock);
-    for (size_t i = 0; i < HK_GUARD_TABLE && n < HK_GUARD_SCAN_MAX; i++) {
+    for (size_t i = 0; i < hk_guard.table_size && n < HK_GUARD_SCAN_MAX; i++) {
         hk_guard_rec_t *r = &hk_guard.table[i];
         if (r->state != HK_GUARD_LIVE || r->reported) continue;
         const uint8_t *gap = (const uint8_t *)(r->user + r->size), *gap_end = (const uint8_t *)hk_guard_gap_end(r);
