@@ -606,12 +606,11 @@ static inline bool hk_realloc_keeps(void *p, size_t size) {
     if (!hk_segmap_is_segment((uintptr_t)p)) return false;
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
-    if (hk_page_fast_free_heap(page) != hk_heap_tls) return false;
-    uint64_t offset;
-    if (__builtin_sub_overflow((uintptr_t)p, (uintptr_t)page->start, &offset)) return false;
-    uint64_t index = hk_page_block_index(page, p);
+    if (hk_page_fast_free_heap(page) != hk_heap_tls || !hk_page_is_block_start(page, p)) return false;
     size_t block_size = page->block_size;
-    if (index * block_size != offset || index >= page->capacity || hk_block_looks_free(p, seg)) return false;
+    /* carved: below the first uncarved block */
+    if ((size_t)((uint8_t *)p - page->start) >= (size_t)page->capacity * block_size || hk_block_looks_free(p, seg))
+        return false;
     return size <= block_size && size >= block_size / HK_REALLOC_KEEP;
 }
 
