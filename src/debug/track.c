@@ -321,10 +321,13 @@ static hk_noinline size_t hk_unwind_slots(hk_unwind_cache_t *rules, unsigned lon
 }
 #endif
 
+/* Frames a walk takes at most: the depth kept and this library's own at the top. */
+static inline size_t hk_track_walk_max(void) { return (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX; }
+
 /* A capture the stack cache did not answer: the stack is walked, kept in the depot and, when it
  * can be, cached. `base` is hk_track_stack's frame, which the cache's slots are counted from. */
 static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base) {
-    size_t max = (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX;
+    size_t max = hk_track_walk_max();
     uint32_t id = 0;
     /* The walk (unwinders, dl_iterate_phdr) must not be under way when another thread forks. */
     if (!hk_stack_walk_enter()) return HK_STACK_UNKNOWN;
@@ -380,7 +383,7 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
      * fork gate (two sequentially consistent atomics on every tracked call), and nothing in it
      * allocates. */
     hk_stack_cache_t *cache = heap != NULL ? heap->stack_cache : NULL;
-    if (cache != NULL && (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX <= HK_STACK_CACHE_FRAMES) {
+    if (cache != NULL && hk_track_walk_max() <= HK_STACK_CACHE_FRAMES) { /* as the walk caches */
         size_t set_index = hk_stack_cache_set_index(base);
         hk_stack_cache_entry_t *set = cache->sets[set_index];
         /* a loop allocating again from one place hits the way it hit last */
