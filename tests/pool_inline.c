@@ -53,7 +53,7 @@ static bool v1_empty(const hk_pool_t *p) {
 }
 
 /* Does this thread's record serve p? (Empty, it names no pool, NULL included.) */
-static bool serves(const hk_pool_t *p) { return hk_pool_tls_v2.pool == p; }
+static bool serves(const hk_pool_t *p) { return hk_pool_tls_v3.pool == p; }
 
 /* Another thread that uses a pool, then waits (its record still naming the pool) until told to
  * look at its record again. */
@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
         REQUIRE(objs[i] != NULL);
         memset(objs[i], i & 0xff, 48);
     }
-    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v2.pool, (void *)p);
+    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v3.pool, (void *)p);
     CHECK(!serves(NULL));
     CHECK(v1_empty(p));
     for (int i = 0; i < N; i++) {
