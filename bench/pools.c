@@ -24,6 +24,8 @@
  *             freed at once (reset, clear, free, obstack_free to a mark)
  *   arena-grow one region grows to 64 MiB of 16-256-byte allocations and is destroyed; the run also
  *             prints what stays resident after the destroy
+ * Peers of the region workloads: hk_arena, hk_arena_8 (HK_ARENA_ALIGN_8: 8-byte alignment, as
+ * APR's), APR pools, talloc, obstack, glibc (malloc and free of each block).
  * Peers of the object workloads: hk_pool (HK_POOL_LOCAL, through heapkit_pool_inline.h's inline
  * paths), hk_pool_shared (HK_POOL_SHARED, the same calls), hk_pool_call (HK_POOL_LOCAL through
  * the library's functions, not inlined), hk_malloc, glibc, freelist (a free list per thread in front of malloc), freelist_mutex (one
@@ -395,9 +397,10 @@ static const char *const k_paths[] = {"/", "/index.html", "/api/v1/items", "/sta
 /* Requests come in waves of CONNECTIONS: each wave builds one request per connection, so that
  * many are in flight (and in memory) at once, then completes them all, freeing each request's
  * memory at once. */
+static unsigned g_arena_flags; /* hk_arena_8: HK_ARENA_ALIGN_8 */
 static uint64_t request_hk_arena(long requests) {
   hk_arena_t *arenas[CONNECTIONS];
-  for (int c = 0; c < CONNECTIONS; c++) arenas[c] = hk_arena_create("request", NULL, 0);
+  for (int c = 0; c < CONNECTIONS; c++) arenas[c] = hk_arena_create("request", NULL, g_arena_flags);
   rng_t r = rng_seed(7);
   uint64_t sum = 0;
   for (long q = 0; q < requests; q += CONNECTIONS) {
@@ -544,9 +547,18 @@ static long resident_kb(void) {
       used += (long)size;                                                              \
     }                                                                                  \
   } while (0)
+static uint64_t request_hk_arena_8(long requests) {
+  g_arena_flags = HK_ARENA_ALIGN_8;
+  return request_hk_arena(requests);
+}
+static uint64_t grow_hk_arena(void);
+static uint64_t grow_hk_arena_8(void) {
+  g_arena_flags = HK_ARENA_ALIGN_8;
+  return grow_hk_arena();
+}
 static uint64_t grow_hk_arena(void) {
   uint64_t sum = 0;
-  hk_arena_t *a = hk_arena_create("grow", NULL, 0);
+  hk_arena_t *a = hk_arena_create("grow", NULL, g_arena_flags);
   GROW_BODY(A_ALLOC);
   hk_arena_destroy(a);
   return sum;
@@ -599,6 +611,7 @@ typedef struct request_peer_s {
 
 static const request_peer_t k_request_peers[] = {
   {"hk_arena", request_hk_arena, grow_hk_arena},
+  {"hk_arena_8", request_hk_arena_8, grow_hk_arena_8},
 #ifdef HAVE_APR
   {"apr", request_apr, grow_apr},
 #endif
