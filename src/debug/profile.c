@@ -87,23 +87,6 @@ static __thread uint64_t hk_profile_last_look __attribute__((tls_model("initial-
 
 static uint64_t hk_profile_now(void) { return atomic_load_explicit(&hk_profile.now_ms, memory_order_relaxed); }
 
-/* This thread's number as a counters' owner (profile.h): 1, 2, ... in order of first use, never
- * handed out twice, so no two threads ever move one owner's half. 0 until the thread first asks. */
-static __thread uint32_t hk_profile_me __attribute__((tls_model("initial-exec")));
-static _Atomic uint32_t hk_profile_threads;
-
-static hk_noinline uint32_t hk_profile_self_new(void) {
-    uint32_t me = atomic_fetch_add_explicit(&hk_profile_threads, 1, memory_order_relaxed) + 1;
-    if (me == 0) me = atomic_fetch_add_explicit(&hk_profile_threads, 1, memory_order_relaxed) + 1; /* wrapped */
-    hk_profile_me = me;
-    return me;
-}
-
-static inline uint32_t hk_profile_self(void) {
-    uint32_t me = hk_profile_me;
-    return hk_likely(me != 0) ? me : hk_profile_self_new();
-}
-
 /* ------------------------------------------------------------------- sites */
 
 static size_t hk_index_slot(uint32_t stack) {
@@ -136,7 +119,6 @@ static hk_noinline hk_profile_site_t *hk_profile_site_new(uint32_t stack) {
     if (site == NULL && slot < HK_PROFILE_INDEX && n < HK_PROFILE_SITES_MAX) {
         site = &hk_profile.sites[n];
         site->stack = stack;
-        site->owner = hk_profile_self();
         atomic_store_explicit(&hk_profile.site_count, n + 1, memory_order_release);
         atomic_store_explicit(&hk_profile.index[slot], (uint64_t)stack << 32 | (n + 1), memory_order_release);
     }
@@ -169,110 +151,55 @@ void hk_profile_snapshot(int64_t live) {
     size_t n = atomic_load_explicit(&hk_profile.site_count, memory_order_acquire);
     for (size_t i = 0; i < n; i++) {
         hk_profile_site_t *s = &hk_profile.sites[i];
-        s->at_peak = HK_SITE_SUM(s, live);
-        s->blocks_at_peak = HK_SITE_SUM(s, live_blocks);
+        s->at_peak = atomic_load_explicit(&s->live, memory_order_relaxed);
+        s->blocks_at_peak = atomic_load_explicit(&s->live_blocks, memory_order_relaxed);
     }
     atomic_store_explicit(&hk_profile.snap_live, live, memory_order_relaxed);
     hk_profile.snap_ms = hk_profile_now();
 }
 
-/* ------------------------------------------------------- the counters' halves
- * (profile.h): the owner moves its half with plain loads and stores, others theirs with atomic adds. */
-
-/* Add v to a half: the owner's with a load and a store (no other thread writes it), another's
- * with an atomic add. The new value of the half. */
-static inline int64_t hk_half_add(_Atomic int64_t *half, int64_t v, bool owner) {
-    if (owner) {
-        int64_t now = atomic_load_explicit(half, memory_order_relaxed) + v;
-        atomic_store_explicit(half, now, memory_order_relaxed);
-        return now;
-    }
-    return atomic_fetch_add_explicit(half, v, memory_order_relaxed) + v;
-}
-
-static inline void hk_half_add_u(_Atomic uint64_t *half, uint64_t v, bool owner) {
-    if (owner) atomic_store_explicit(half, atomic_load_explicit(half, memory_order_relaxed) + v, memory_order_relaxed);
-    else atomic_fetch_add_explicit(half, v, memory_order_relaxed);
-}
-
-/* `live` (a counter's sum just after this thread moved it) is a new peak if above both halves'
- * peaks: kept in this thread's half (the owner's with a store, another's by compare-and-swap
- * while it stays above), with the time. Whether it was one. In one thread the peak is exact, as
- * before the halves; with other threads moving the other half at the same moment, a peak is the
- * highest sum a thread saw, which can miss what their adds in flight made of it. */
-static inline bool hk_peak_raise(_Atomic int64_t *mine, _Atomic uint64_t *mine_ms, const _Atomic int64_t *other,
-                                 int64_t live, bool owner) {
-    int64_t peak = atomic_load_explicit(mine, memory_order_relaxed);
-    if (hk_likely(live <= peak) || live <= atomic_load_explicit(other, memory_order_relaxed)) return false;
-    if (owner) {
-        atomic_store_explicit(mine, live, memory_order_relaxed);
-    } else {
-        while (live > peak &&
-               !atomic_compare_exchange_weak_explicit(mine, &peak, live, memory_order_relaxed, memory_order_relaxed)) {
-        }
-        if (live <= peak) return false;
-    }
-    atomic_store_explicit(mine_ms, hk_profile_now(), memory_order_relaxed);
-    return true;
-}
-
-/* The heap grew to `live`: perhaps a new snapshot. */
+/* The heap grew to `live`: a new peak, and perhaps a new snapshot. */
 static void hk_profile_grew(int64_t live) {
+    int64_t peak = atomic_load_explicit(&hk_profile.peak, memory_order_relaxed);
+    while (live > peak &&
+           !atomic_compare_exchange_weak_explicit(&hk_profile.peak, &peak, live, memory_order_relaxed, memory_order_relaxed)) {
+    }
+    if (live <= peak) return;
+    atomic_store_explicit(&hk_profile.peak_ms, hk_profile_now(), memory_order_relaxed);
     int64_t snap = atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed);
     int64_t step = snap >> HK_SNAPSHOT_STEP_SHIFT;
     if (snap != 0 && live <= snap + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN)) return;
     if (pthread_mutex_trylock(&hk_profile.lock) != 0) return; /* another thread snapshots or writes */
-    hk_profile_snapshot(hk_profile_live());
+    hk_profile_snapshot(atomic_load_explicit(&hk_profile.live, memory_order_relaxed));
     (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
     pthread_mutex_unlock(&hk_profile.lock);
 }
 
-/* The site's and the whole heap's counters for an allocation, by the owner of the site (or not)
- * and of the heap's (or not): always inlined with each pair of constants, so each path has no test
- * per counter (a test each made them ~40 instructions longer). */
-static inline __attribute__((always_inline)) void hk_site_add_as(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
-                                                                 size_t size, bool owner, bool heap_owner) {
-    hk_profile_half_t *mine = owner ? &site->own : &site->shared, *other = owner ? &site->shared : &site->own;
-    hk_half_add_u(&mine->calls, calls, owner);
-    hk_half_add_u(&mine->bytes, bytes, owner);
-    (void)hk_half_add(&mine->live_blocks, (int64_t)calls, owner);
-    int64_t live = hk_half_add(&mine->live, (int64_t)bytes, owner) + atomic_load_explicit(&other->live, memory_order_relaxed);
-    (void)hk_peak_raise(&mine->peak, &mine->peak_ms, &other->peak, live, owner);
-    hk_profile_heap_half_t *heap = heap_owner ? &hk_profile.heap_own : &hk_profile.heap_shared;
-    hk_profile_heap_half_t *heap_other = heap_owner ? &hk_profile.heap_shared : &hk_profile.heap_own;
-    unsigned k = hk_hist_class(size);
-    hk_half_add_u(&heap->hist_calls[k], calls, heap_owner);
-    hk_half_add_u(&heap->hist_bytes[k], bytes, heap_owner);
-    live = hk_half_add(&heap->live, (int64_t)bytes, heap_owner) + atomic_load_explicit(&heap_other->live, memory_order_relaxed);
-    if (hk_peak_raise(&heap->peak, &heap->peak_ms, &heap_other->peak, live, heap_owner)) hk_profile_grew(live);
-}
-
 static void hk_site_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls, size_t size) {
-    uint32_t me = hk_profile_self();
-    if (hk_likely(site->owner == me && hk_profile.owner == me)) hk_site_add_as(site, bytes, calls, size, true, true);
-    else if (site->owner == me) hk_site_add_as(site, bytes, calls, size, true, false);
-    else if (hk_profile.owner == me) hk_site_add_as(site, bytes, calls, size, false, true);
-    else hk_site_add_as(site, bytes, calls, size, false, false);
-}
-
-static inline __attribute__((always_inline)) void hk_site_remove_as(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
-                                                                    bool temporary, bool owner, bool heap_owner) {
-    hk_profile_half_t *mine = owner ? &site->own : &site->shared;
-    (void)hk_half_add(&mine->live, -(int64_t)bytes, owner);
-    (void)hk_half_add(&mine->live_blocks, -(int64_t)calls, owner);
-    if (temporary) {
-        hk_half_add_u(&mine->temp_calls, calls, owner);
-        hk_half_add_u(&mine->temp_bytes, bytes, owner);
+    atomic_fetch_add_explicit(&site->calls, calls, memory_order_relaxed);
+    atomic_fetch_add_explicit(&site->bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&site->live_blocks, (int64_t)calls, memory_order_relaxed);
+    int64_t live = atomic_fetch_add_explicit(&site->live, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes;
+    int64_t peak = atomic_load_explicit(&site->peak, memory_order_relaxed);
+    bool raised = false;
+    while (live > peak && !(raised = atomic_compare_exchange_weak_explicit(&site->peak, &peak, live, memory_order_relaxed,
+                                                                            memory_order_relaxed))) {
     }
-    (void)hk_half_add(heap_owner ? &hk_profile.heap_own.live : &hk_profile.heap_shared.live, -(int64_t)bytes, heap_owner);
+    if (raised) atomic_store_explicit(&site->peak_ms, hk_profile_now(), memory_order_relaxed);
+    unsigned k = hk_hist_class(size);
+    atomic_fetch_add_explicit(&hk_profile.hist_calls[k], calls, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hk_profile.hist_bytes[k], bytes, memory_order_relaxed);
+    hk_profile_grew(atomic_fetch_add_explicit(&hk_profile.live, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes);
 }
 
 static void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t calls, bool temporary) {
-    uint32_t me = hk_profile_self();
-    if (hk_likely(site->owner == me && hk_profile.owner == me)) hk_site_remove_as(site, bytes, calls, temporary, true, true);
-    else if (site->owner == me) hk_site_remove_as(site, bytes, calls, temporary, true, false);
-    else if (hk_profile.owner == me) hk_site_remove_as(site, bytes, calls, temporary, false, true);
-    else hk_site_remove_as(site, bytes, calls, temporary, false, false);
+    atomic_fetch_sub_explicit(&site->live, (int64_t)bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&site->live_blocks, (int64_t)calls, memory_order_relaxed);
+    if (temporary) {
+        atomic_fetch_add_explicit(&site->temp_calls, calls, memory_order_relaxed);
+        atomic_fetch_add_explicit(&site->temp_bytes, bytes, memory_order_relaxed);
+    }
+    atomic_fetch_sub_explicit(&hk_profile.live, (int64_t)bytes, memory_order_relaxed);
 }
 
 /* -------------------------------------------------------------- exact mode */
@@ -483,7 +410,6 @@ static void hk_profile_init(void) {
     if (hk_profile.buckets == NULL) hk_message("cannot map the heap profile's timeline: profiles will have none");
     hk_profile.start_ms = hk_clock_ms();
     hk_profile.bucket_width_ms = HK_PROFILE_TICK_MS;
-    hk_profile.owner = hk_profile_self(); /* the thread that starts the process, mostly its allocator */
     const char *dir = hk_state.options.profile_dir;
     size_t len = dir != NULL ? strnlen(dir, sizeof hk_profile.dir) : 0;
     if (len == sizeof hk_profile.dir) {

@@ -26,37 +26,18 @@
 #define HK_PROFILE_MAP_PAGES ((size_t)1 << 18)
 #define HK_PROFILE_MAP_SEGMENTS ((size_t)1 << 14)
 
-/* Counters moved by many threads with no locked instruction from the thread that makes nearly all
- * the moves: each counter has two halves, the owner's (moved by one thread only, with a plain load
- * and store) and the shared one (every other thread, with atomic adds); its value is their sum. A
- * locked add costs ~20 cycles, and exact mode made 13 per malloc+free pair (9 counters of the site
- * and of the whole heap on malloc, 4 on free), nearly all in one thread even in threaded programs
- * (a site is mostly one thread's). A site's owner is the thread that made it; the whole heap's,
- * the thread that started the profiler. A half's peak is the highest sum its threads saw. */
-typedef struct hk_profile_half_s {
-    _Atomic uint64_t calls, bytes;           /* allocations made here, and their bytes */
-    _Atomic uint64_t temp_calls, temp_bytes; /* of which freed before the thread allocated again */
-    _Atomic int64_t live, live_blocks;       /* now (a half alone may be below 0: freed by the other) */
-    _Atomic int64_t peak;                    /* the most this site held live, as this half's threads saw it */
-    _Atomic uint64_t peak_ms;                /* when, in ms since the profile started */
-} hk_profile_half_t;
-
-/* One allocation site. In sampled mode the counters are estimates (each sample stands for the
- * bytes and calls its weight says). */
+/* One allocation site: counters moved by every thread with relaxed atomics. In sampled mode
+ * they are estimates (each sample stands for the bytes and calls its weight says). */
 typedef struct hk_profile_site_s {
     uint32_t stack;
-    uint32_t owner;          /* the thread (hk_profile_self) that moves `own` */
-    hk_profile_half_t own;   /* the owner's half: first, beside `owner`, which its path reads */
-    hk_profile_half_t shared;
-    int64_t at_peak, blocks_at_peak; /* live when the whole heap was at its peak */
+    uint32_t unused;
+    _Atomic uint64_t calls, bytes;           /* allocations made here, and their bytes */
+    _Atomic uint64_t temp_calls, temp_bytes; /* of which freed before the thread allocated again */
+    _Atomic int64_t live, live_blocks;       /* now */
+    _Atomic int64_t peak;                    /* the most this site ever held live */
+    _Atomic uint64_t peak_ms;                /* when, in ms since the profile started */
+    int64_t at_peak, blocks_at_peak;         /* live when the whole heap was at its peak */
 } hk_profile_site_t;
-
-/* The whole heap's counters, in the same two halves. */
-typedef struct hk_profile_heap_half_s {
-    _Atomic int64_t live, peak;
-    _Atomic uint64_t peak_ms;
-    _Atomic uint64_t hist_calls[HK_PROFILE_HIST], hist_bytes[HK_PROFILE_HIST];
-} hk_profile_heap_half_t;
 
 /* One timeline bucket: the largest values seen in it, the counts at its end. */
 typedef struct hk_profile_bucket_s {
@@ -87,10 +68,10 @@ typedef struct hk_profile_s {
     _Atomic uint64_t *index;    /* stack id << 32 | site number + 1; 0 = empty */
     _Atomic size_t site_count;
     /* the whole heap */
-    /* live bytes, their peak (exact mode: exact; sampled: of the estimate) and the size histogram;
-     * calls, bytes and live blocks are sums: hk_profile_total_calls() and the others */
-    uint32_t owner; /* the thread that moves heap_own */
-    hk_profile_heap_half_t heap_own, heap_shared;
+    _Atomic int64_t live; /* calls, bytes and live blocks: hk_profile_total_calls() and the others */
+    _Atomic int64_t peak;     /* exact mode: the exact peak of live bytes; sampled: of the estimate */
+    _Atomic uint64_t peak_ms;
+    _Atomic uint64_t hist_calls[HK_PROFILE_HIST], hist_bytes[HK_PROFILE_HIST];
     /* the peak snapshot: every site's live bytes copied when the heap grew past the last one */
     pthread_mutex_t lock;     /* the snapshot, the timeline, the map and writing a profile */
     _Atomic int64_t snap_live;
@@ -123,66 +104,27 @@ extern hk_internal hk_profile_t hk_profile;
 
 static inline bool hk_profiling(void) { return hk_state.options.profile != HK_PROFILE_OFF; }
 
-/* A counter's value: its two halves' sum. */
-static inline int64_t hk_profile_sum(const _Atomic int64_t *own, const _Atomic int64_t *shared) {
-    return atomic_load_explicit(own, memory_order_relaxed) + atomic_load_explicit(shared, memory_order_relaxed);
-}
-
-static inline uint64_t hk_profile_sum_u(const _Atomic uint64_t *own, const _Atomic uint64_t *shared) {
-    return atomic_load_explicit(own, memory_order_relaxed) + atomic_load_explicit(shared, memory_order_relaxed);
-}
-
-/* A peak: the higher half's, and its time in *ms. */
-static inline int64_t hk_profile_peak_of(const _Atomic int64_t *own, const _Atomic uint64_t *own_ms,
-                                         const _Atomic int64_t *shared, const _Atomic uint64_t *shared_ms, uint64_t *ms) {
-    int64_t a = atomic_load_explicit(own, memory_order_relaxed), b = atomic_load_explicit(shared, memory_order_relaxed);
-    *ms = atomic_load_explicit(a >= b ? own_ms : shared_ms, memory_order_relaxed);
-    return a >= b ? a : b;
-}
-
-#define HK_SITE_SUM(site, field) hk_profile_sum(&(site)->own.field, &(site)->shared.field)
-#define HK_SITE_SUM_U(site, field) hk_profile_sum_u(&(site)->own.field, &(site)->shared.field)
-
-static inline int64_t hk_site_peak(const hk_profile_site_t *s, uint64_t *ms) {
-    return hk_profile_peak_of(&s->own.peak, &s->own.peak_ms, &s->shared.peak, &s->shared.peak_ms, ms);
-}
-
-static inline int64_t hk_profile_live(void) { return hk_profile_sum(&hk_profile.heap_own.live, &hk_profile.heap_shared.live); }
-
-static inline int64_t hk_profile_peak(uint64_t *ms) {
-    return hk_profile_peak_of(&hk_profile.heap_own.peak, &hk_profile.heap_own.peak_ms, &hk_profile.heap_shared.peak,
-                              &hk_profile.heap_shared.peak_ms, ms);
-}
-
-static inline uint64_t hk_profile_hist_calls(unsigned k) {
-    return hk_profile_sum_u(&hk_profile.heap_own.hist_calls[k], &hk_profile.heap_shared.hist_calls[k]);
-}
-
-static inline uint64_t hk_profile_hist_bytes(unsigned k) {
-    return hk_profile_sum_u(&hk_profile.heap_own.hist_bytes[k], &hk_profile.heap_shared.hist_bytes[k]);
-}
-
-/* The whole heap's calls and bytes are the size histogram's sums and its live blocks the sites'
+/* The whole heap's calls and bytes are the size histogram's sums, and its live blocks the sites'
  * sum: added up when read (the timeline, the profile file) instead of kept in three more shared
- * counters moved on every malloc and free. Read while others allocate, they are as exact as such
- * counters were: each part is read once. Inline here, so the profiler's files need not call each
- * other in a loop. */
+ * counters moved on every malloc and free (each a locked instruction). Read while others
+ * allocate, they are as exact as such counters were: each part is read once. Inline here, so the
+ * profiler's files need not call each other in a loop. */
 static inline uint64_t hk_profile_total_calls(void) {
     uint64_t sum = 0;
-    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += hk_profile_hist_calls(k);
+    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_calls[k], memory_order_relaxed);
     return sum;
 }
 
 static inline uint64_t hk_profile_total_bytes(void) {
     uint64_t sum = 0;
-    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += hk_profile_hist_bytes(k);
+    for (unsigned k = 0; k < HK_PROFILE_HIST; k++) sum += atomic_load_explicit(&hk_profile.hist_bytes[k], memory_order_relaxed);
     return sum;
 }
 
 static inline int64_t hk_profile_live_blocks(void) {
     int64_t sum = 0;
     size_t n = atomic_load_explicit(&hk_profile.site_count, memory_order_acquire);
-    for (size_t i = 0; i < n; i++) sum += HK_SITE_SUM(&hk_profile.sites[i], live_blocks);
+    for (size_t i = 0; i < n; i++) sum += atomic_load_explicit(&hk_profile.sites[i].live_blocks, memory_order_relaxed);
     return sum;
 }
 

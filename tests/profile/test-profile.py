@@ -140,16 +140,15 @@ def section_exact():
     text = run([HEAPKIT, "report", small]).stdout
     check(re.search(r"peak:\n +4\.9 KiB in +1 blocks.*site_tiny_a", text) is not None,
           "exact: the text report lists a tiny program's peak sites", text[:1500])
-    # One site moved by three threads in turn (profile_prog's halves): the counters the site's
-    # owner moves without locked instructions and the ones other threads move atomically add up,
-    # and the site's peak (8008 bytes, reached by the third thread) spans both halves. One frame
-    # of the program kept, so that the threads' calls make one site (one stack).
-    halves = os.path.join(WORK, "halves.hkp")
-    profile("exact", halves, ["halves"], env={"HEAPKIT_STACK_DEPTH": "1"})
-    got = {m: site_value(collapsed(halves, m), "site_shared") for m in ("calls", "bytes", "temporary", "leaked")}
+    # One site allocated from and freed by three threads in turn (profile_prog's handoff): their
+    # counts add up, and the site's peak (8008 bytes) is reached by the third thread on top of the
+    # others' blocks. One frame of the program kept, so that the threads' calls make one site.
+    handoff = os.path.join(WORK, "handoff.hkp")
+    profile("exact", handoff, ["handoff"], env={"HEAPKIT_STACK_DEPTH": "1"})
+    got = {m: site_value(collapsed(handoff, m), "site_shared") for m in ("calls", "bytes", "temporary", "leaked")}
     check(got == {"calls": 9, "bytes": 9009, "temporary": 0, "leaked": 6006},
           "exact: a site moved by three threads has 9 calls, 9009 bytes, 6006 live at exit", str(got))
-    rows = [r for r in raw_record(halves, "site") if r[2:4] == ["9", "9009"]]
+    rows = [r for r in raw_record(handoff, "site") if r[2:4] == ["9", "9009"]]
     check(len(rows) == 1 and rows[0][6:9] == ["6006", "6", "8008"],
           "exact: that site's live bytes, live blocks and peak are 6006, 6 and 8008", str(rows))
     # Leak checking and the exact profile at once: both see every block.
