@@ -179,6 +179,17 @@ def section_sampled():
           "sampled: site_large's 20 MiB", str(site_value(nbytes, "site_large")))
     size = os.path.getsize(out)
     check(size < 64 * 1024, "sampled: the file grows with sites, not allocations (%d bytes for 200,020)" % size)
+    # Every block sampled (a sample per byte): each free must find its block's sample (through the
+    # sample table and the counting filter in front of it), so the blocks freed are not live at
+    # exit, from the main thread or another, small or huge, and the one block kept is.
+    every = os.path.join(WORK, "sampled-every.hkp")
+    profile("sampled", every, ["pattern"], ["--profile-rate", "1"])
+    calls, live = collapsed(every, "calls"), collapsed(every, "leaked")
+    got = {fn: (site_value(calls, fn), site_value(live, fn))
+           for fn in ("site_big", "site_temp", "site_kept", "site_huge", "site_thread", "site_calloc")}
+    want = {"site_big": (10, 0), "site_temp": (1000, 0), "site_kept": (5, 4000), "site_huge": (3, 0),
+            "site_thread": (7, 0), "site_calloc": (1, 0)}
+    check(got == want, "sampled, every block: calls and live bytes at exit of each site", "got %s" % got)
 
 
 def section_dumps():
