@@ -207,7 +207,7 @@ bool hk_os_collapse_huge(void *p, size_t size) { return madvise(p, size, MADV_CO
  * Where the kernel has them (Linux 6.13), guard regions (MADV_GUARD_INSTALL): markers in the page
  * table, so the mapping is not cut in three as mprotect cuts it and joined again when the guard
  * comes down; a big block's guards go up at each placement and down at each free, and on `large`
- * the mprotect calls and their cuts were a third of the hardened mode's system time
+ * the mprotect calls and their cuts were half of the hardened mode's system time
  * (bench/RESULTS.md, "Hardened mode: each protection's cost"). An EINVAL before any region was
  * put up (an older kernel) turns them off for the process; any other refusal falls back to
  * mprotect for that guard. A guard comes down by each means that put one up in this process. */
