@@ -112,7 +112,7 @@ static void *hk_malloc_observed(hk_heap_t *heap, size_t size, bool zero) {
             bool is_zero = page->is_zero;
             if (hk_likely(hk_page_pop_quick(page, &b))) {
                 if (zero && !is_zero) memset(b, 0, size);
-                hk_hook_alloc(b, size);
+                hk_hook_alloc_block(page, b, size);
                 return b;
             }
         }
@@ -406,8 +406,9 @@ static void hk_free_full_page(void *p, hk_heap_t *heap) {
     uint8_t flags = hk_page_flags(page);
     if (flags != HK_PAGE_IN_FULL || hk_segment_owner(seg) != heap || !hk_page_is_block_start(page, p) ||
         hk_block_looks_free(b, seg)) {
-        /* Leak tracking flags every page (HK_PAGE_OBSERVED): its frees all come here. */
-        if ((flags & (uint8_t)~HK_PAGE_IN_FULL) == HK_PAGE_OBSERVED) hk_free_observed(heap, seg, page, p);
+        /* Leak tracking flags every page (HK_PAGE_OBSERVED): its frees all come here. Not the
+         * sampler's pages (flagged, but not `observed`): its free hook does not know liveness. */
+        if ((flags & (uint8_t)~HK_PAGE_IN_FULL) == HK_PAGE_OBSERVED && hk_observed()) hk_free_observed(heap, seg, page, p);
         else hk_free_generic(p);
         return;
     }
@@ -421,6 +422,7 @@ static void hk_free_full_page(void *p, hk_heap_t *heap) {
  * the free list are not needed), goes back to its page or its owner's remote stack at once;
  * anything else, and heap checking (which serves frees itself), takes the generic path. */
 static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p) {
+    /* Observed with no front: the tracker's hooks (hk_track_enable), whose free hook is exact. */
     if (hk_unlikely(hk_front() != NULL || hk_state.hooks.free == NULL || seg->kind == HK_SEGMENT_HUGE ||
                     (hk_page_flags(page) & (uint8_t)~HK_PAGE_IN_FULL) != HK_PAGE_OBSERVED || !page->in_use ||
                     !hk_page_is_block_start(page, p))) {

@@ -490,11 +490,9 @@ static size_t hk_track_size(const hk_segment_t *seg, const hk_track_rec_t *rec) 
     return seg->kind == HK_SEGMENT_HUGE ? seg->huge_size : rec->size;
 }
 
-static void hk_track_alloc(void *p, size_t size) {
-    hk_segment_t *seg;
-    uint8_t *block;
-    hk_track_rec_t *rec = hk_track_locate(p, &seg, &block);
-    if (rec == NULL) return;
+/* The record of a block handed out at p (block: its start) is filled: size, thread, stack. */
+static inline __attribute__((always_inline)) void hk_track_fill(hk_segment_t *seg, hk_track_rec_t *rec,
+                                                                const uint8_t *block, void *p, size_t size) {
     /* A thread can be handed a block before it has a heap of its own (another thread's block
      * realloc'ed in place, a huge aligned block): give it one now, or its stack cache and serial
      * would be the shared empty heap's, which threads would race on. NULL: out of memory. */
@@ -511,6 +509,20 @@ static void hk_track_alloc(void *p, size_t size) {
     fresh.stack = hk_track_stack(heap);
     *rec = fresh;
     if (observer != NULL) observer->alloc(rec, size);
+}
+
+static void hk_track_alloc(void *p, size_t size) {
+    hk_segment_t *seg;
+    uint8_t *block;
+    hk_track_rec_t *rec = hk_track_locate(p, &seg, &block);
+    if (rec != NULL) hk_track_fill(seg, rec, block, p, size);
+}
+
+/* The malloc path's common case: a block start of a small or medium page. */
+static void hk_track_alloc_block(hk_page_t *page, void *block, size_t size) {
+    hk_segment_t *seg = hk_page_segment(page);
+    if (hk_unlikely(seg->track == NULL)) return;
+    hk_track_fill(seg, hk_track_record(seg, page, hk_page_block_index(page, block)), block, block, size);
 }
 
 /* The hook on every free: the record knows exactly whether the block is live, no guessing from
@@ -638,6 +650,7 @@ void hk_track_enable(const hk_track_observer_t *observer) {
     if (observer != NULL) hk_track.observer = observer;
     hk_state.hooks = (hk_hooks_t){
         .alloc = hk_track_alloc,
+        .alloc_block = hk_track_alloc_block,
         .free = hk_track_free,
         .segment_mapped = hk_track_segment_mapped,
         .segment_unmapped = hk_track_segment_unmapped,
