@@ -416,8 +416,8 @@ static void hk_free_full_page(void *p, hk_heap_t *heap) {
 }
 
 /* A free while a feature observes the heap (leak tracking: every page is flagged for it, so every
- * free misses the fast path and comes here from hk_free): a block start of a
- * page flagged for nothing else (no aligned pointers), with a free hook that knows
+ * free misses the fast path and comes here through hk_free_full_page): a block start of a page
+ * flagged for nothing else (no aligned pointers), with a free hook that knows
  * exactly whether the block is live (the tracker's record, so the link-word guess and the walk of
  * the free list are not needed), goes back to its page or its owner's remote stack at once;
  * anything else, and heap checking (which serves frees itself), takes the generic path. */
