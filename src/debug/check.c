@@ -27,7 +27,8 @@ typedef struct hk_check_hdr_s {
     uint8_t state; /* HK_CHECK_* below */
     uint8_t unused;
     uint16_t label; /* a pool's or arena's name (track.c's labels), 0 = none */
-    uint32_t unused2;
+    uint32_t usable; /* the allocator's block's bytes (0: 4 GiB or more, the page tells), sealed: a
+                      * block leaving the quarantine finds its end without looking it up */
 } hk_check_hdr_t;
 
 enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left the quarantine */
@@ -77,15 +78,15 @@ static __thread struct {
     size_t count, bytes;
 } hk_quarantine_batch __attribute__((tls_model("initial-exec")));
 
-static uint32_t hk_check_seal(const uint8_t *block, uint32_t offset, uint8_t state) {
-    uint64_t h = ((uintptr_t)block ^ ((uint64_t)offset << 40) ^ state) * HK_GOLDEN_RATIO_64;
-    return (uint32_t)(h >> 32) ^ 0x6b636568u;
+static uint32_t hk_check_seal(const uint8_t *block, const hk_check_hdr_t *h, uint8_t state) {
+    uint64_t mix = (uintptr_t)block ^ ((uint64_t)h->user_offset << 40) ^ ((uint64_t)h->usable << 8) ^ state;
+    return (uint32_t)((mix * HK_GOLDEN_RATIO_64) >> 32) ^ 0x6b636568u;
 }
 
 static void hk_check_reseal(uint8_t *block, uint8_t state) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     h->state = state;
-    h->seal = hk_check_seal(block, h->user_offset, state);
+    h->seal = hk_check_seal(block, h, state);
 }
 
 /* The header's state if it is sealed, else 0. */
@@ -93,7 +94,7 @@ static uint8_t hk_check_state(const uint8_t *block) {
     const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
     uint8_t s = h->state;
     if (s < HK_CHECK_LIVE || s > HK_CHECK_DEAD || h->user_offset < HK_CHECK_USER_OFFSET) return 0;
-    return h->seal == hk_check_seal(block, h->user_offset, s) ? s : 0;
+    return h->seal == hk_check_seal(block, h, s) ? s : 0;
 }
 
 /* The allocator's block holding p (*end: its end), or NULL when p is in none. */
@@ -198,22 +199,30 @@ static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
     return hk_check_diff(lo, hi, 0x0101010101010101ull * byte) == 0;
 }
 
-/* Fill lo..hi with `byte`: canary zones and the pattern of small freed blocks are a few words, stored
- * as check_all reads them (the last one overlapping) with no call; long stretches by memset. */
+/* Stretches filled inline at most (the bytes of a freed small block); longer ones by memset. */
+#define HK_CHECK_FILL_INLINE_MAX 160
+
+/* Fill lo..hi with `byte`: canary zones and small freed blocks are a few words, stored as
+ * check_diff reads them (the last ones overlapping) with no call; long stretches by memset. */
 static inline __attribute__((always_inline)) void hk_check_fill(uint8_t *lo, uint8_t *hi, uint8_t byte) {
     size_t n = (size_t)(hi - lo);
     uint64_t word = 0x0101010101010101ull * byte;
+    hk_check_vec_t v = {word, word};
     if (n >= sizeof word && n <= 2 * sizeof word) {
         memcpy(lo, &word, sizeof word);
         memcpy(hi - sizeof word, &word, sizeof word);
-    } else if (n > 2 * sizeof word && n <= 64) {
-        hk_check_vec_t v = {word, word};
-        uint8_t *last = hi - sizeof v;
-        for (; lo < last; lo += sizeof v) {
+    } else if (n > 2 * sizeof word && n <= 2 * sizeof v) {
+        memcpy(lo, &v, sizeof v);
+        memcpy(hi - sizeof v, &v, sizeof v);
+    } else if (n > 2 * sizeof v && n <= HK_CHECK_FILL_INLINE_MAX) {
+        uint8_t *last = hi - 2 * sizeof v;
+        for (; lo < last; lo += 2 * sizeof v) {
             memcpy(lo, &v, sizeof v);
+            memcpy(lo + sizeof v, &v, sizeof v);
             __asm__("" : "+r"(lo)); /* no call: the compiler would make this loop a memset */
         }
         memcpy(last, &v, sizeof v);
+        memcpy(last + sizeof v, &v, sizeof v);
     } else {
         memset(lo, byte, n);
     }
@@ -324,6 +333,7 @@ static void *hk_check_alloc_at(size_t size, size_t align, bool zero, uint32_t st
         .size = size,
         .user_offset = (uint32_t)(user - block),
         .alloc_thread = hk_check_thread(),
+        .usable = usable <= UINT32_MAX ? (uint32_t)usable : 0,
     };
     uint8_t *zone_lo, *zone_hi;
     hk_check_zones(block, end, &zone_lo, &zone_hi);
@@ -357,10 +367,11 @@ static uint8_t *hk_check_block_end(uint8_t *block) {
  * free) cannot be trusted for the block's size, so the block is reported and kept from reuse. */
 static void hk_check_release(uint8_t *block, const char *call) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
-    uint8_t *end = hk_check_block_end(block);
+    uint8_t state = hk_check_state(block);
+    /* A sealed header's end is the allocator's (the seal covers it); else the page tells. */
+    uint8_t *end = hk_likely(state == HK_CHECK_FREED && h->usable != 0) ? block + h->usable : hk_check_block_end(block);
     if (end == NULL) return;
-    if (hk_unlikely(hk_check_state(block) != HK_CHECK_FREED ||
-                    h->size > (size_t)(end - block) - h->user_offset)) {
+    if (hk_unlikely(state != HK_CHECK_FREED || h->size > (size_t)(end - block) - h->user_offset)) {
         hk_check_bad_pointer(HK_ERR_UNDERFLOW_WRITE, call, block + HK_CHECK_USER_OFFSET, NULL, "header");
         return;
     }
@@ -652,13 +663,7 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
                 uint8_t state = hk_check_state(b);
                 if (state != HK_CHECK_LIVE && state != HK_CHECK_FREED) continue;
                 hk_check_hdr_t *h = (hk_check_hdr_t *)b;
-                uint8_t *user = b + h->user_offset, *zone_lo, *zone_hi;
-                if (h->user_offset + h->size > bsize) continue;
-                hk_check_zones(b, b + bsize, &zone_lo, &zone_hi);
-                if (hk_check_all(zone_lo, user, HK_CHECK_REDZONE_BYTE) &&
-                    hk_check_all(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) &&
-                    (state == HK_CHECK_LIVE || hk_check_all(user, user + h->size, HK_CHECK_FREED_BYTE)))
-                    continue;
+                if (h->user_offset + h->size > bsize || hk_check_intact(b, b + bsize)) continue;
                 if (n < HK_CHECK_SCAN_MAX) damaged[n++] = b;
                 else more++;
             }
