@@ -98,7 +98,7 @@ static uint8_t hk_check_state(const uint8_t *block) {
 }
 
 /* The allocator's block holding p (*end: its end), or NULL when p is in none. */
-static uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
+static inline __attribute__((always_inline)) uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
     const uint8_t *u = p;
     if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
         hk_segment_t *seg = hk_ptr_segment(p);
@@ -142,7 +142,7 @@ static void hk_check_error_of_block(hk_check_error_t *e, const uint8_t *block) {
 }
 
 /* Report a freed, live or unknown pointer given to a call that frees (or reallocates). */
-static void hk_check_bad_pointer(hk_err_kind_t kind, const char *call, const void *p, const uint8_t *block,
+static hk_noinline void hk_check_bad_pointer(hk_err_kind_t kind, const char *call, const void *p, const uint8_t *block,
                                  const char *where) {
     hk_check_error_t e = {.kind = kind, .call = call, .addr = (uintptr_t)p, .where = where};
     if (block != NULL) hk_check_error_of_block(&e, block);
@@ -381,6 +381,14 @@ static void hk_check_release(uint8_t *block, const char *call) {
     hk_core_free_block(block);
 }
 
+/* The memory a freed block holds back from reuse, which HEAPKIT_QUARANTINE_BYTES bounds: the
+ * allocator's whole block (header and canaries too; a small block holds twice its bytes or more),
+ * not only the bytes asked for. */
+static inline size_t hk_check_held(const uint8_t *block) {
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    return h->usable != 0 ? h->usable : h->user_offset + h->size;
+}
+
 /* The ring's slot after `i`. */
 static inline size_t hk_quarantine_next(size_t i) { return i + 1 == hk_quarantine.cap ? 0 : i + 1; }
 
@@ -403,16 +411,17 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const 
         size_t tail = hk_quarantine.head + hk_quarantine.count;
         hk_quarantine.ring[tail >= hk_quarantine.cap ? tail - hk_quarantine.cap : tail] = block;
         hk_quarantine.count++;
-        hk_quarantine.bytes += ((hk_check_hdr_t *)block)->size;
+        hk_quarantine.bytes += hk_check_held(block);
     }
     size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
     while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max) {
         uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
         hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
         hk_quarantine.count--;
-        hk_quarantine.bytes -= ((hk_check_hdr_t *)old)->size;
+        hk_quarantine.bytes -= hk_check_held(old);
         evict[n++] = old;
     }
+    if (hk_quarantine.count == 0) hk_quarantine.bytes = 0; /* a header written over in quarantine skews no later count */
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
 }
@@ -429,12 +438,12 @@ static void hk_check_batch_flush(const char *call) {
 }
 
 /* Put a freed block in quarantine (through this thread's batch when batched). */
-static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
+static void hk_check_quarantine(uint8_t *block, size_t held, const char *call) {
     if (hk_likely(__atomic_load_n(&hk_quarantine.batched, __ATOMIC_RELAXED))) {
         size_t count = hk_quarantine_batch.count;
         hk_quarantine_batch.blocks[count++] = block;
         hk_quarantine_batch.count = count;
-        hk_quarantine_batch.bytes += size;
+        hk_quarantine_batch.bytes += held;
         if (count == HK_CHECK_BATCH || hk_quarantine_batch.bytes > hk_quarantine.batch_bytes)
             hk_check_batch_flush(call);
         return;
@@ -444,7 +453,7 @@ static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
 
 /* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
  * after a report (double, invalid free...). */
-static uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
+static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
     uint8_t *block = hk_check_block_of(p, end);
     if (block == NULL) {
         hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, NULL, NULL);
@@ -483,7 +492,16 @@ static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call, 
     hk_check_fill(block + h->user_offset, block + h->user_offset + h->size, HK_CHECK_FREED_BYTE);
     hk_check_reseal(block, HK_CHECK_FREED);
     if (hk_tracking()) hk_track_quarantined(block);
-    hk_check_quarantine(block, h->size, call);
+    hk_check_quarantine(block, hk_check_held(block), call);
+}
+
+/* free_sized (or a sized delete) given a size other than the block's: reported, then freed. */
+static hk_noinline void hk_check_wrong_size(void *p, size_t size, const uint8_t *block, const char *call) {
+    hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = (uintptr_t)p, .access_size = size};
+    hk_check_error_of_block(&e, block);
+    e.access_stack = hk_track_capture();
+    e.access_thread = hk_check_thread();
+    hk_check_report(&e);
 }
 
 static void hk_check_free_call(void *p, size_t size, bool sized, const char *call) {
@@ -492,14 +510,7 @@ static void hk_check_free_call(void *p, size_t size, bool sized, const char *cal
     uint8_t *end;
     uint8_t *block = hk_check_live_block(p, call, &end);
     if (block == NULL) return;
-    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
-    if (sized && size != h->size) {
-        hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = (uintptr_t)p, .access_size = size};
-        hk_check_error_of_block(&e, block);
-        e.access_stack = hk_track_capture();
-        e.access_thread = hk_check_thread();
-        hk_check_report(&e);
-    }
+    if (sized && size != ((hk_check_hdr_t *)block)->size) hk_check_wrong_size(p, size, block, call);
     hk_check_free_block(block, end, call, HK_STACK_NONE);
 }
 
@@ -631,7 +642,7 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
             block = hk_quarantine.ring[hk_quarantine.head];
             hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
             hk_quarantine.count--;
-            hk_quarantine.bytes -= ((hk_check_hdr_t *)block)->size;
+            hk_quarantine.bytes -= hk_check_held(block);
         }
         pthread_mutex_unlock(&hk_quarantine.lock);
         if (block == NULL) break;
@@ -671,7 +682,7 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
     }
     pthread_mutex_unlock(&hk_state.segments_lock);
     for (size_t i = 0; i < n; i++) {
-        uint8_t *end;
+        uint8_t *end = NULL;
         if (hk_check_block_of(damaged[i], &end) == damaged[i])
             hk_check_block(damaged[i], end, NULL,
                            hk_check_state(damaged[i]) == HK_CHECK_FREED ? "quarantine" : "exit");
