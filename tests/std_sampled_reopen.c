@@ -29,7 +29,8 @@ int main(void) {
     p[0] = 1;
     free((void *)p);
     size_t before = errors_now();
-    unsigned char v = p[0]; /* a read after free: reported, and the slot's pages opened */
+    volatile unsigned char *dangling = hkt_launder((void *)p);
+    unsigned char v = dangling[0]; /* a read after free: reported, and the slot's pages opened */
     (void)v;
     CHECKF(errors_now() == before + 1, "read after free: %zu errors, 1 expected", errors_now() - before);
 

@@ -78,9 +78,14 @@ static __thread struct {
     size_t count, bytes;
 } hk_quarantine_batch __attribute__((tls_model("initial-exec")));
 
-static uint32_t hk_check_seal(const uint8_t *block, const hk_check_hdr_t *h, uint8_t state) {
-    uint64_t mix = (uintptr_t)block ^ ((uint64_t)h->user_offset << 40) ^ ((uint64_t)h->usable << 8) ^ state;
-    return (uint32_t)((mix * HK_GOLDEN_RATIO_64) >> 32) ^ 0x6b636568u;
+/* The seal: a hash of where the block is and its layout, xor-ed with a key of its state, so a
+ * block whose seal was just verified changes state by one xor (hk_check_restate), with no second
+ * hash on its free and on its release. */
+static inline uint32_t hk_check_state_key(uint8_t state) { return (uint32_t)state * 0x9e3779b1u; }
+
+static inline uint32_t hk_check_seal(const uint8_t *block, const hk_check_hdr_t *h, uint8_t state) {
+    uint64_t mix = (uintptr_t)block ^ ((uint64_t)h->user_offset << 40) ^ ((uint64_t)h->usable << 8);
+    return ((uint32_t)((mix * HK_GOLDEN_RATIO_64) >> 32) ^ 0x6b636568u) ^ hk_check_state_key(state);
 }
 
 static void hk_check_reseal(uint8_t *block, uint8_t state) {
@@ -89,8 +94,15 @@ static void hk_check_reseal(uint8_t *block, uint8_t state) {
     h->seal = hk_check_seal(block, h, state);
 }
 
+/* A block whose seal was verified in state `from` (and not written since) takes state `to`. */
+static inline void hk_check_restate(uint8_t *block, uint8_t from, uint8_t to) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    h->state = to;
+    h->seal ^= hk_check_state_key(from) ^ hk_check_state_key(to);
+}
+
 /* The header's state if it is sealed, else 0. */
-static uint8_t hk_check_state(const uint8_t *block) {
+static inline __attribute__((always_inline)) uint8_t hk_check_state(const uint8_t *block) {
     const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
     uint8_t s = h->state;
     if (s < HK_CHECK_LIVE || s > HK_CHECK_DEAD || h->user_offset < HK_CHECK_USER_OFFSET) return 0;
@@ -376,7 +388,7 @@ static void hk_check_release(uint8_t *block, const char *call) {
         return;
     }
     hk_check_block(block, end, call, "quarantine");
-    hk_check_reseal(block, HK_CHECK_DEAD);
+    hk_check_restate(block, HK_CHECK_FREED, HK_CHECK_DEAD); /* sealed as freed: verified above */
     if (hk_tracking()) hk_track_released(block);
     hk_core_free_block(block);
 }
@@ -490,7 +502,7 @@ static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call, 
     h->free_stack = stack != HK_STACK_NONE ? stack : hk_track_capture();
     h->free_thread = hk_check_thread();
     hk_check_fill(block + h->user_offset, block + h->user_offset + h->size, HK_CHECK_FREED_BYTE);
-    hk_check_reseal(block, HK_CHECK_FREED);
+    hk_check_restate(block, HK_CHECK_LIVE, HK_CHECK_FREED); /* sealed as live: hk_check_live_block verified it */
     if (hk_tracking()) hk_track_quarantined(block);
     hk_check_quarantine(block, hk_check_held(block), call);
 }
