@@ -288,7 +288,7 @@ static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
 /* The thread exits (the core's thread exit calls this, through the subsystem table, while the
  * thread's heap is still its own). The registry says which pools still exist: the caches of
  * destroyed pools are gone and must not be touched. */
-static void hk_pool_thread_exit(void) {
+hk_plain_path static void hk_pool_thread_exit(void) {
     hk_pool_slot_t *table = hk_pool_slots;
     hk_pool_fast_thread_exit(); /* before the caches go: the record names one */
     /* The retired cache may go to another thread: a pool call later in this thread's exit (a

@@ -317,12 +317,12 @@ static void hk_registry_stats_json(hk_buf_t *b) {
 hk_internal bool hk_under_memcheck;
 
 /* Valgrind preloads its tool's own library into the program: memcheck's names the tool. */
-static void hk_registry_init(void) {
+hk_plain_path static void hk_registry_init(void) {
     const char *preload = getenv("LD_PRELOAD");
     hk_under_memcheck = RUNNING_ON_VALGRIND && preload != NULL && strstr(preload, "vgpreload_memcheck") != NULL;
 }
 #else
-static void hk_registry_init(void) {}
+hk_plain_path static void hk_registry_init(void) {}
 #endif
 
 HK_SUBSYSTEM(registry, HK_SUBSYSTEM_REGISTRY, .init = hk_registry_init, .stats_text = hk_registry_stats_text,
