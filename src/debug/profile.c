@@ -450,7 +450,7 @@ hk_plain_path static void hk_profile_at_exit(uintptr_t caller_sp) {
 
 /* A forked child profiles on its own: same sites and live blocks (it has them too), its own
  * clock, timeline and files. */
-static void hk_profile_fork_child(void) {
+hk_plain_path static void hk_profile_fork_child(void) {
     if (!hk_profiling()) return;
     hk_profile.buckets = hk_meta_map(HK_PROFILE_BUCKETS * sizeof *hk_profile.buckets);
     if (hk_profile.buckets == NULL) hk_message("cannot map the heap profile's timeline: profiles will have none");

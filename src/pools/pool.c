@@ -805,7 +805,7 @@ HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
                              .capacity = f.capacity, .chunks = f.chunks, .bytes = f.bytes};
 }
 
-static void hk_pool_after_fork_child(void) {
+hk_plain_path static void hk_pool_after_fork_child(void) {
     hk_pool_fast_fork_child();
     hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child_one, NULL);
 }

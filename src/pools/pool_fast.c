@@ -165,7 +165,7 @@ hk_plain_path void hk_pool_fast_thread_exit(void) {
  * the list is whole): the others' records give their caches' tops back, to be retired by
  * pool.c, and the list is the forking thread's record alone. A lock held by a thread that is
  * not in the child is released. */
-void hk_pool_fast_fork_child(void) {
+hk_plain_path void hk_pool_fast_fork_child(void) {
     hk_pool_fast_link_t *me = &hk_pool_fast_me;
     for (hk_pool_fast_link_t *l = hk_pool_fast.threads; l != NULL; l = l->next) {
         atomic_store_explicit(&l->lock, 0, memory_order_relaxed);
