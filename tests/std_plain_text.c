@@ -33,13 +33,19 @@ static bool find_library(char *path, size_t cap, uintptr_t *base, uintptr_t *tex
     char line[1024];
     *base = *text_start = *text_end = 0;
     while (fgets(line, sizeof line, f)) {
-        uintptr_t a, b, off;
-        char perm[8], file[512] = "";
-        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %" SCNxPTR " %*s %*s %511s", &a, &b, perm, &off, file) < 4) continue;
-        if (strstr(file, "libheapkit") == NULL) continue;
+        /* "start-end perms offset dev inode path" */
+        char *s = line, *e;
+        uintptr_t a = (uintptr_t)strtoull(s, &e, 16);
+        if (*e != '-') continue;
+        uintptr_t b = (uintptr_t)strtoull(e + 1, &s, 16);
+        char perm[5] = {0};
+        memcpy(perm, s + 1, 4);
+        uintptr_t off = (uintptr_t)strtoull(s + 6, &e, 16);
+        const char *file = strchr(e, '/');
+        if (file == NULL || strstr(file, "libheapkit") == NULL) continue;
         if (off == 0 && *base == 0) {
             *base = a;
-            snprintf(path, cap, "%s", file);
+            snprintf(path, cap, "%.*s", (int)strcspn(file, "\n"), file);
         }
         if (strcmp(perm, "r-xp") == 0) {
             *text_start = a;
@@ -59,9 +65,13 @@ static uintptr_t core_text_end(const char *lib) {
     if (p == NULL) return 0;
     char line[1024];
     while (nsyms < MAX_SYMS && fgets(line, sizeof line, p)) {
-        uintptr_t a, s;
-        char type;
-        if (sscanf(line, "%" SCNxPTR " %" SCNxPTR " %c", &a, &s, &type) != 3) continue;
+        /* "address size type name" */
+        char *e1, *e2;
+        uintptr_t a = (uintptr_t)strtoull(line, &e1, 16);
+        if (e1 == line || *e1 != ' ') continue;
+        uintptr_t s = (uintptr_t)strtoull(e1 + 1, &e2, 16);
+        if (e2 == e1 + 1 || *e2 != ' ') continue;
+        char type = e2[1];
         if (type == 't' || type == 'T' || type == 'w' || type == 'W') syms[nsyms++] = (sym_t){a, s};
     }
     pclose(p);
@@ -100,7 +110,7 @@ static void *thread_work(void *arg) {
     void **slots = arg;
     for (int i = 0; i < 2000; i++) {
         free(slots[i % 64]); /* blocks of another thread: remote frees */
-        slots[i % 64] = malloc((size_t)(16 + (i * 37) % 3000));
+        slots[i % 64] = malloc(16 + (size_t)i * 37 % 3000);
     }
     return NULL;
 }
@@ -114,7 +124,7 @@ static void child(uintptr_t cold, uintptr_t end) {
     if (mprotect((void *)cold, end - cold, PROT_NONE) != 0) _exit(5);
     void *keep[256];
     for (int i = 0; i < 256; i++) keep[i] = malloc((size_t)1 << (i % 21)); /* 1 B to 1 MiB */
-    for (int i = 0; i < 256; i += 2) keep[i] = realloc(keep[i], (size_t)(i * 977 + 5));
+    for (int i = 0; i < 256; i += 2) keep[i] = realloc(keep[i], (size_t)i * 977 + 5);
     void *z = calloc(1000, 40), *a = NULL;
     if (posix_memalign(&a, 4096, 5000) != 0) _exit(6);
     free(z);
