@@ -52,12 +52,17 @@
  * hk_track_stack. */
 #define HK_WALK_OWN_FRAMES 3
 
+/* The frames after the first are compared four at a time (hk_stack_cache_same): an entry's arrays
+ * are padded to a whole number of fours with copies of its last frame, which compare as it does. */
+#define HK_STACK_CACHE_GROUP 4
+#define HK_STACK_CACHE_SLOTS (1 + ((HK_STACK_CACHE_FRAMES - 1 + HK_STACK_CACHE_GROUP - 1) / HK_STACK_CACHE_GROUP) * HK_STACK_CACHE_GROUP)
+
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
     uint32_t id;     /* its depot id */
-    uint32_t frames; /* the program's return addresses checked (at least one) */
-    uint32_t slot[HK_STACK_CACHE_FRAMES]; /* where each return address sits, from base */
-    uintptr_t ra[HK_STACK_CACHE_FRAMES];
+    uint32_t groups; /* fours of frames after the first: the program's return addresses checked */
+    uint32_t slot[HK_STACK_CACHE_SLOTS]; /* where each return address sits, from base */
+    uintptr_t ra[HK_STACK_CACHE_SLOTS];
 } hk_stack_cache_entry_t;
 
 /* Return addresses of the program's calls into the allocator, and the entry point each called
@@ -243,17 +248,15 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
  * is mostly told after one compare. Four frames are compared at once without a branch each:
  * a hit, by far the commonest outcome, reads all of them anyway. */
 static inline bool hk_stack_cache_same(const hk_stack_cache_entry_t *e, uintptr_t base) {
-    uint32_t n = e->frames, i = 0;
     if (*(const uintptr_t *)(base + e->slot[0]) != e->ra[0]) return false;
-    for (i = 1; i + 4 <= n; i += 4) {
-        uintptr_t diff = (*(const uintptr_t *)(base + e->slot[i]) ^ e->ra[i]) |
-                         (*(const uintptr_t *)(base + e->slot[i + 1]) ^ e->ra[i + 1]) |
-                         (*(const uintptr_t *)(base + e->slot[i + 2]) ^ e->ra[i + 2]) |
-                         (*(const uintptr_t *)(base + e->slot[i + 3]) ^ e->ra[i + 3]);
+    const uint32_t *slot = e->slot + 1;
+    const uintptr_t *ra = e->ra + 1;
+    /* whole fours (the arrays are padded): no loop for the rest, one test a four */
+    for (uint32_t g = e->groups; g != 0; g--, slot += HK_STACK_CACHE_GROUP, ra += HK_STACK_CACHE_GROUP) {
+        uintptr_t diff = (*(const uintptr_t *)(base + slot[0]) ^ ra[0]) | (*(const uintptr_t *)(base + slot[1]) ^ ra[1]) |
+                         (*(const uintptr_t *)(base + slot[2]) ^ ra[2]) | (*(const uintptr_t *)(base + slot[3]) ^ ra[3]);
         if (diff != 0) return false;
     }
-    for (; i < n; i++)
-        if (*(const uintptr_t *)(base + e->slot[i]) != e->ra[i]) return false;
     return true;
 }
 
@@ -351,11 +354,16 @@ static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base)
             uint32_t way = heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS;
             hk_stack_cache_entry_t *e = &set[way];
             heap->stack_cache->last_way[set_index] = (uint8_t)way;
+            size_t frames = n - own, groups = (frames - 1 + HK_STACK_CACHE_GROUP - 1) / HK_STACK_CACHE_GROUP;
             e->base = base;
             e->id = id;
-            e->frames = (uint32_t)(n - own);
-            memcpy(e->slot, slot + own, (n - own) * sizeof *slot);
-            memcpy(e->ra, ra + own, (n - own) * sizeof *ra);
+            e->groups = (uint32_t)groups;
+            memcpy(e->slot, slot + own, frames * sizeof *slot);
+            memcpy(e->ra, ra + own, frames * sizeof *ra);
+            for (size_t i = frames; i < 1 + groups * HK_STACK_CACHE_GROUP; i++) { /* the padding */
+                e->slot[i] = e->slot[frames - 1];
+                e->ra[i] = e->ra[frames - 1];
+            }
         }
     }
 #else
