@@ -188,10 +188,23 @@ static void hk_visit_start(const void *subsystem, void *arg) {
     if (m->start) m->start();
 }
 
+/* glibc's registration of fork handlers, what pthread_atfork is built on. pthread_atfork itself is
+ * a stub linked statically from libc_nonshared.a, at the very end of the library's text, beside the
+ * debug layer's code: calling it made every process map that stretch of text (hk_plain_path in
+ * base.h). With no DSO handle, the handlers stay for the process's life, as the library does
+ * (linked with -z nodelete). */
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso_handle);
+
+/* The shared library's DT_FINI (linked with -Wl,-fini=hk_dt_fini, CMakeLists.txt), instead of the
+ * empty _fini that crtn.o puts at the end of the text, which the loader called at every exit:
+ * destructors run from .fini_array, and this has nothing to do. */
+hk_plain_path void hk_dt_fini(void);
+hk_plain_path void hk_dt_fini(void) {}
+
 __attribute__((constructor(HK_CONSTRUCTOR_PRIORITY))) static void hk_on_load(void) {
     hk_process_init();
     hk_report_fd_take();
-    pthread_atfork(hk_fork_prepare, hk_fork_release, hk_fork_child);
+    __register_atfork(hk_fork_prepare, hk_fork_release, hk_fork_child, NULL);
     hk_each_subsystem(hk_visit_start, NULL);
 }
 

@@ -616,7 +616,7 @@ static const hk_front_t hk_check_front = {
 
 /* ------------------------------------------------------------ the process */
 
-static void hk_check_init(void) {
+hk_plain_path static void hk_check_init(void) {
     if (hk_state.options.sample_guard != 0 || hk_state.options.check != HK_CHECK_OFF) hk_guard_init();
     if (hk_state.options.check == HK_CHECK_OFF) return;
     size_t cap = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
@@ -638,7 +638,7 @@ static void hk_check_init(void) {
 /* At exit: every block in quarantine goes back checked, then every live block's canaries are
  * checked (a block overrun and never freed). Damaged blocks are gathered under the segments' lock
  * and reported after it (reports take locks of an earlier rank). */
-static void hk_check_at_exit(uintptr_t caller_sp) {
+hk_plain_path static void hk_check_at_exit(uintptr_t caller_sp) {
     (void)caller_sp;
     if (hk_state.options.check == HK_CHECK_OFF) {
         hk_guard_check_all(); /* sampled slots */
@@ -731,7 +731,7 @@ static void hk_check_stats_json(hk_buf_t *b) {
 
 HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);
 /* A thread's end: its gathered freed blocks into the quarantine, its alternate stack unmapped. */
-static void hk_check_thread_done(void) {
+hk_plain_path static void hk_check_thread_done(void) {
     hk_check_batch_flush(NULL);
     hk_guard_thread_done();
 }

@@ -641,9 +641,9 @@ void hk_guard_thread_ready_slow(void) {
     hk_guard_alt_stack = p;
 }
 
-bool hk_guard_handling_faults(void) { return hk_guard.handler_installed; }
+hk_plain_path bool hk_guard_handling_faults(void) { return hk_guard.handler_installed; }
 
-void hk_guard_thread_done(void) {
+hk_plain_path void hk_guard_thread_done(void) {
     if (hk_guard_alt_stack == NULL) return;
     stack_t off = {.ss_flags = SS_DISABLE};
     if (sigaltstack(&off, NULL) == 0) munmap(hk_guard_alt_stack, HK_GUARD_ALT_STACK);
@@ -690,7 +690,7 @@ void hk_guard_init(void) {
 
 /* At exit: the gap canaries of live blocks (an overrun block never freed) are checked, and the
  * quarantined mappings go back (a process that forks a lot should not keep them). */
-void hk_guard_check_all(void) {
+hk_plain_path void hk_guard_check_all(void) {
     if (hk_guard.table == NULL) return;
     hk_check_error_t found[HK_GUARD_SCAN_MAX];
     size_t n = 0;

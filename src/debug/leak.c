@@ -745,7 +745,7 @@ HK_API hk_noinline int hk_leak_check(hk_leak_summary_t *out) {
 }
 
 /* caller_sp: the stack pointer of the destructor's caller: this thread's stack is scanned from there. */
-static void hk_leak_at_exit(uintptr_t caller_sp) {
+hk_plain_path static void hk_leak_at_exit(uintptr_t caller_sp) {
     if (hk_tracking() && hk_process_ready())
         hk_leak_enter("exit", caller_sp, NULL);
 }
@@ -770,7 +770,7 @@ static void *hk_leak_signal_main(void *arg) {
 }
 
 /* Called once the process is up (constructor): start the checker thread, then take the signal. */
-static void hk_leak_signal_setup(void) {
+hk_plain_path static void hk_leak_signal_setup(void) {
     int sig = (int)hk_state.options.leak_signal;
     if (!hk_tracking() || sig == 0) return;
     sem_init(&hk_leak.signal_sem, 0, 0);
@@ -787,7 +787,7 @@ static void hk_leak_signal_setup(void) {
 }
 
 /* Tracking on, and the check's scratch reserved while address space is still to be had. */
-static void hk_leak_install(void) {
+hk_plain_path static void hk_leak_install(void) {
     hk_track_install();
     if (hk_state.options.leaks && !hk_leak_scratch_reserve())
         hk_message("cannot reserve memory for the leak check: there will be no leak report");

@@ -399,7 +399,7 @@ static void *hk_profile_main(void *arg) {
 }
 
 /* In the library's constructor (and a forked child): the timeline thread, and the signal. */
-static void hk_profile_thread_start(void) {
+hk_plain_path static void hk_profile_thread_start(void) {
     if (!hk_profiling() || atomic_exchange(&hk_profile.thread_started, true)) return;
     sem_init(&hk_profile.wake, 0, 0);
     int err = hk_own_thread_start("heapkit-profile", hk_profile_main, 0);
@@ -432,7 +432,7 @@ static bool hk_profile_tables(void) {
 }
 
 /* In process init, before the first allocation: the hooks. */
-static void hk_profile_init(void) {
+hk_plain_path static void hk_profile_init(void) {
     if (!hk_profiling()) return;
     hk_profile.buckets = hk_meta_map(HK_PROFILE_BUCKETS * sizeof *hk_profile.buckets);
     if (hk_profile.buckets == NULL) hk_message("cannot map the heap profile's timeline: profiles will have none");
@@ -474,14 +474,14 @@ HK_API int hk_profile_dump(void) {
     return hk_profile_write("call");
 }
 
-static void hk_profile_at_exit(uintptr_t caller_sp) {
+hk_plain_path static void hk_profile_at_exit(uintptr_t caller_sp) {
     (void)caller_sp;
     if (hk_profiling() && hk_process_ready()) (void)hk_profile_write("exit");
 }
 
 /* A forked child profiles on its own: same sites and live blocks (it has them too), its own
  * clock, timeline and files. */
-static void hk_profile_fork_child(void) {
+hk_plain_path static void hk_profile_fork_child(void) {
     if (!hk_profiling()) return;
     hk_profile.buckets = hk_meta_map(HK_PROFILE_BUCKETS * sizeof *hk_profile.buckets);
     if (hk_profile.buckets == NULL) hk_message("cannot map the heap profile's timeline: profiles will have none");

@@ -36,14 +36,14 @@ void hk_stack_walk_leave(void) { atomic_fetch_sub_explicit(&hk_gate.walkers, 1, 
  * later ranks (the depot's; when the unwinder allocates, as libunwind does on a thread's first use
  * of its TLS, the heap checker's and the core's), which the fork takes after this, and the
  * loader's, which no thread waiting on us can hold (see above). */
-static void hk_stack_walk_gate_close(void) {
+hk_plain_path static void hk_stack_walk_gate_close(void) {
     pthread_mutex_lock(&hk_gate.forker);
     atomic_store_explicit(&hk_gate.closed, true, memory_order_seq_cst);
     while (atomic_load_explicit(&hk_gate.walkers, memory_order_seq_cst) != 0) sched_yield();
 }
 
 /* Fork release, in parent and child alike. */
-static void hk_stack_walk_gate_open(void) {
+hk_plain_path static void hk_stack_walk_gate_open(void) {
     atomic_store_explicit(&hk_gate.closed, false, memory_order_release);
     pthread_mutex_unlock(&hk_gate.forker);
 }
@@ -51,7 +51,7 @@ static void hk_stack_walk_gate_open(void) {
 /* In the child: a thread that counted itself in just as the gate closed, and was copied before
  * it counted itself out again, does not exist here; its count must not make the child's own next
  * fork wait for it. The child's one thread is walking nothing. */
-static void hk_stack_walk_gate_after_fork_child(void) {
+hk_plain_path static void hk_stack_walk_gate_after_fork_child(void) {
     atomic_store_explicit(&hk_gate.walkers, 0, memory_order_relaxed);
 }
 

@@ -30,7 +30,7 @@ static void *hk_thread_begin(void *p) {
     return result;
 }
 
-HK_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+hk_plain_path HK_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
     if (!hk_guard_handling_faults()) return hk_libc_pthread_create(thread, attr, start, arg);
     hk_thread_start_t *s = hk_core_alloc(sizeof *s, false);
     if (s == NULL) return hk_libc_pthread_create(thread, attr, start, arg);

@@ -650,7 +650,7 @@ static void hk_track_describe(const void *p, const char *role, hk_buf_t *out) {
 /* ------------------------------------------------------------------ install */
 
 /* In process init, before the first allocation: with HEAPKIT_LEAKS=1 every block is tracked. */
-void hk_track_install(void) {
+hk_plain_path void hk_track_install(void) {
     if (hk_state.options.leaks) hk_track_enable(NULL);
 }
 

@@ -36,7 +36,7 @@ static bool hk_unwind_lib_wanted(void) {
 
 /* The constructor's part (a `start` subsystem): dlopen and look the four functions up. Without
  * libunwind the modes still run; stacks the cached walker cannot take are then not kept. */
-static void hk_unwind_lib_load(void) {
+hk_plain_path static void hk_unwind_lib_load(void) {
     if (!hk_unwind_lib_wanted()) return;
     void *lib = dlopen(HK_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (lib == NULL) {

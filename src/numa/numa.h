@@ -31,6 +31,10 @@ typedef struct hk_numa_topology_s {
  * reason when there is no usable topology (no such files: a kernel without NUMA). Never
  * allocates. */
 hk_internal bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char **why);
+/* Only the list of online nodes (bits of *online), with the same failures: enough to know that a
+ * machine has one node, for which process init reads nothing more (the whole topology is 12 KiB
+ * to fill and four files to open in every process). */
+hk_internal bool hk_numa_online_read(const char *root, uint64_t *online, const char **why);
 /* Parse a kernel list like "0-3,8,10-11\n" into bits of mask (bits >= nbits ignored); false if
  * it is not one. */
 hk_internal bool hk_numa_parse_list(const char *s, uint64_t *mask, size_t nbits);

@@ -37,7 +37,19 @@ static long hk_sys_move_pages(unsigned long count, void **pages, const int *node
 static void hk_numa_init(void) {
     const char *fake = hk_state.options.numa_fake;
     const char *why = NULL;
-    if (!hk_numa_topology_read(&hk_numa.topo, fake != NULL ? fake : "/sys", &why)) {
+    const char *root = fake != NULL ? fake : "/sys";
+    uint64_t online = 0;
+    /* One node online (most machines): nothing is placed, so the CPU lists and distances are not
+     * read; the topology says that node and no more (no CPU is looked up when nothing is placed). */
+    if (hk_numa_online_read(root, &online, &why) && (online & (online - 1)) == 0) {
+        hk_numa.fake = fake != NULL;
+        hk_numa.topo.online = online;
+        hk_numa.topo.with_cpus = online;
+        hk_numa.topo.node_count = 1;
+        hk_numa.topo.node_limit = __builtin_ctzll(online) + 1;
+        return;
+    }
+    if (why != NULL || !hk_numa_topology_read(&hk_numa.topo, root, &why)) {
         if (fake != NULL) hk_message("HEAPKIT_NUMA_FAKE=%s: %s; memory is not placed by node", fake, why);
         hk_numa.topo.node_count = 1;
         hk_numa.topo.node_limit = 1;

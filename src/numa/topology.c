@@ -94,24 +94,33 @@ static void hk_parse_distances(hk_numa_topology_t *t, int node, const char *s) {
     }
 }
 
-bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char **why) {
-    memset(t, 0, sizeof *t);
-    for (size_t i = 0; i < HK_NUMA_MAX_CPUS; i++) t->cpu_node[i] = HK_NUMA_ANY;
-    static char text[HK_SYSFS_TEXT]; /* process init runs once, on one thread: not on the stack */
-    if (!hk_sysfs_read(root, "online", -1, text, sizeof text)) {
+/* process init runs once, on one thread: not on the stack */
+static char hk_sysfs_text[HK_SYSFS_TEXT];
+
+bool hk_numa_online_read(const char *root, uint64_t *online, const char **why) {
+    *online = 0;
+    if (!hk_sysfs_read(root, "online", -1, hk_sysfs_text, sizeof hk_sysfs_text)) {
         *why = "no list of online nodes (a kernel without NUMA)";
         return false;
     }
-    if (!hk_numa_parse_list(text, &t->online, HK_NUMA_MAX_NODES) || t->online == 0) {
+    if (!hk_numa_parse_list(hk_sysfs_text, online, HK_NUMA_MAX_NODES) || *online == 0) {
         *why = "the list of online nodes cannot be read";
         return false;
     }
+    return true;
+}
+
+bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char **why) {
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < HK_NUMA_MAX_CPUS; i++) t->cpu_node[i] = HK_NUMA_ANY;
+    char *text = hk_sysfs_text;
+    if (!hk_numa_online_read(root, &t->online, why)) return false;
     for (int node = 0; node < HK_NUMA_MAX_NODES; node++) {
         if (!((t->online >> node) & 1)) continue;
         t->node_count++;
         t->node_limit = node + 1;
         uint64_t cpus[HK_NUMA_MAX_CPUS / 64];
-        if (hk_sysfs_read(root, "cpulist", node, text, sizeof text) &&
+        if (hk_sysfs_read(root, "cpulist", node, text, sizeof hk_sysfs_text) &&
             hk_numa_parse_list(text, cpus, HK_NUMA_MAX_CPUS)) {
             for (size_t cpu = 0; cpu < HK_NUMA_MAX_CPUS; cpu++)
                 if ((cpus[cpu / 64] >> (cpu % 64)) & 1) {
@@ -119,7 +128,7 @@ bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char *
                     t->with_cpus |= 1ull << node;
                 }
         }
-        if (hk_sysfs_read(root, "distance", node, text, sizeof text)) hk_parse_distances(t, node, text);
+        if (hk_sysfs_read(root, "distance", node, text, sizeof hk_sysfs_text)) hk_parse_distances(t, node, text);
     }
     *why = NULL;
     return true;

@@ -288,7 +288,7 @@ static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
 /* The thread exits (the core's thread exit calls this, through the subsystem table, while the
  * thread's heap is still its own). The registry says which pools still exist: the caches of
  * destroyed pools are gone and must not be touched. */
-static void hk_pool_thread_exit(void) {
+hk_plain_path static void hk_pool_thread_exit(void) {
     hk_pool_slot_t *table = hk_pool_slots;
     hk_pool_fast_thread_exit(); /* before the caches go: the record names one */
     /* The retired cache may go to another thread: a pool call later in this thread's exit (a
@@ -805,7 +805,7 @@ HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out) {
                              .capacity = f.capacity, .chunks = f.chunks, .bytes = f.bytes};
 }
 
-static void hk_pool_after_fork_child(void) {
+hk_plain_path static void hk_pool_after_fork_child(void) {
     hk_pool_fast_fork_child();
     hk_registry_each(HK_REG_POOL, hk_pool_after_fork_child_one, NULL);
 }

@@ -75,7 +75,7 @@ static void **hk_pool_fast_top(hk_pool_tls_v3_t *t) {
 
 /* The record's top back into the cache it serves, and the record emptied (under the record's
  * lock, or in a forked child where its thread does not exist). */
-static void hk_pool_fast_let_go(hk_pool_fast_link_t *l) {
+hk_plain_path static void hk_pool_fast_let_go(hk_pool_fast_link_t *l) {
     hk_pool_cache_t *c = atomic_load_explicit(&l->cache, memory_order_relaxed);
     if (c == NULL) return;
     hk_spin_lock(&c->arm_lock);
@@ -154,7 +154,7 @@ void hk_pool_fast_forget(const hk_pool_t *pool) {
     pthread_mutex_unlock(&hk_pool_fast.lock);
 }
 
-void hk_pool_fast_thread_exit(void) {
+hk_plain_path void hk_pool_fast_thread_exit(void) {
     hk_pool_fast_link_t *me = &hk_pool_fast_me;
     hk_spin_lock(&me->lock);
     hk_pool_fast_let_go(me);
@@ -174,7 +174,7 @@ void hk_pool_fast_thread_exit(void) {
  * the list is whole): the others' records give their caches' tops back, to be retired by
  * pool.c, and the list is the forking thread's record alone. A lock held by a thread that is
  * not in the child is released. */
-void hk_pool_fast_fork_child(void) {
+hk_plain_path void hk_pool_fast_fork_child(void) {
     hk_pool_fast_link_t *me = &hk_pool_fast_me;
     for (hk_pool_fast_link_t *l = hk_pool_fast.threads; l != NULL; l = l->next) {
         atomic_store_explicit(&l->lock, 0, memory_order_relaxed);

@@ -41,7 +41,7 @@ static void hk_name_copy(char *dst, const char *name, const char *fallback) {
  * shard locks and every member's own lock are one entry of the lock table, ranked before the
  * allocator's locks, as they are taken everywhere else. */
 
-static void hk_registry_fork_prepare(void) {
+hk_plain_path static void hk_registry_fork_prepare(void) {
     for (size_t s = 0; s < HK_REGISTRY_SHARDS; s++) pthread_mutex_lock(&hk_registry[s].lock);
     for (size_t s = 0; s < HK_REGISTRY_SHARDS; s++)
         for (uintptr_t w = hk_registry[s].head; w != 0; w = hk_reg_decode(w)->next) {
@@ -50,7 +50,7 @@ static void hk_registry_fork_prepare(void) {
         }
 }
 
-static void hk_registry_fork_release(void) {
+hk_plain_path static void hk_registry_fork_release(void) {
     for (size_t s = 0; s < HK_REGISTRY_SHARDS; s++)
         for (uintptr_t w = hk_registry[s].head; w != 0; w = hk_reg_decode(w)->next) {
             if (hk_reg_decode(w)->spin != NULL) hk_spin_unlock(hk_reg_decode(w)->spin);
@@ -92,7 +92,7 @@ void hk_registry_remove(hk_reg_node_t *node) {
     pthread_mutex_unlock(&s->lock);
 }
 
-void hk_registry_each(hk_reg_kind_t kind, void (*fn)(hk_reg_node_t *node, void *arg), void *arg) {
+hk_plain_path void hk_registry_each(hk_reg_kind_t kind, void (*fn)(hk_reg_node_t *node, void *arg), void *arg) {
     for (size_t i = 0; i < HK_REGISTRY_SHARDS; i++) {
         hk_registry_shard_t *s = &hk_registry[i];
         pthread_mutex_lock(&s->lock);
@@ -317,12 +317,12 @@ static void hk_registry_stats_json(hk_buf_t *b) {
 hk_internal bool hk_under_memcheck;
 
 /* Valgrind preloads its tool's own library into the program: memcheck's names the tool. */
-static void hk_registry_init(void) {
+hk_plain_path static void hk_registry_init(void) {
     const char *preload = getenv("LD_PRELOAD");
     hk_under_memcheck = RUNNING_ON_VALGRIND && preload != NULL && strstr(preload, "vgpreload_memcheck") != NULL;
 }
 #else
-static void hk_registry_init(void) {}
+hk_plain_path static void hk_registry_init(void) {}
 #endif
 
 HK_SUBSYSTEM(registry, HK_SUBSYSTEM_REGISTRY, .init = hk_registry_init, .stats_text = hk_registry_stats_text,

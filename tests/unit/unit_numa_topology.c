@@ -121,6 +121,26 @@ static void check_broken(void) {
     remove_tree();
 }
 
+/* The online list alone (what process init reads first, and all it reads on a one-node machine):
+ * the same mask as the whole read, the same refusals. */
+static void check_online_only(void) {
+    const char *why = NULL;
+    uint64_t online = 1;
+    CHECK(!hk_numa_online_read("/nonexistent-hk-sysfs", &online, &why) && why != NULL && online == 0,
+          "no tree: no online list");
+    fresh_tree("hk-numa-online");
+    put("online", "3\n");
+    why = NULL;
+    CHECK(hk_numa_online_read(root, &online, &why) && online == 8 && why == NULL, "one node, node 3: %llx",
+          (unsigned long long)online);
+    put("online", "0,2-3\n");
+    CHECK(hk_numa_online_read(root, &online, &why) && online == 0xd, "three nodes: %llx", (unsigned long long)online);
+    CHECK(hk_numa_topology_read(&topo, root, &why) && topo.online == online, "the whole read agrees");
+    put("online", "\n");
+    CHECK(!hk_numa_online_read(root, &online, &why) && why != NULL, "no node online is refused");
+    remove_tree();
+}
+
 /* The machine's own tree, whatever it is: at least one node, every CPU this process may run on
  * has a node. */
 static void check_this_machine(void) {
@@ -157,6 +177,7 @@ int main(void) {
     check_two_nodes();
     check_gaps();
     check_broken();
+    check_online_only();
     check_this_machine();
     check_option();
     return unit_done("unit_numa_topology");
