@@ -133,7 +133,9 @@ typedef struct obj_s {
 } obj_t;
 
 #define DEFINE_OBJECT_LOOPS(NAME, ALLOC, FREE)                                         \
-  static uint64_t churn_##NAME(long iters, uint64_t seed, long live) {                \
+  /* churn frees a slot's object before it allocates the new one; replace after */     \
+  static inline __attribute__((always_inline)) uint64_t slots_##NAME(                  \
+      long iters, uint64_t seed, long live, bool alloc_first) {                        \
     obj_t **slots = xmalloc((size_t)live * sizeof *slots);                             \
     for (long i = 0; i < live; i++) {                                                  \
       slots[i] = ALLOC();                                                              \
@@ -143,10 +145,17 @@ typedef struct obj_s {
     uint64_t sum = 0;                                                                  \
     for (long i = 0; i < iters; i++) {                                                 \
       size_t k = (size_t)(((rng_next(&r) >> 32) * (uint64_t)live) >> 32);              \
+      obj_t *o = NULL;                                                                 \
+      if (alloc_first) {                                                               \
+        o = ALLOC();                                                                   \
+        o->value = (uint64_t)i;                                                        \
+      }                                                                                \
       sum += slots[k]->value;                                                          \
       FREE(slots[k]);                                                                  \
-      obj_t *o = ALLOC();                                                              \
-      o->value = (uint64_t)i;                                                          \
+      if (!alloc_first) {                                                              \
+        o = ALLOC();                                                                   \
+        o->value = (uint64_t)i;                                                        \
+      }                                                                                \
       slots[k] = o;                                                                    \
     }                                                                                  \
     for (long i = 0; i < live; i++) {                                                  \
@@ -156,28 +165,11 @@ typedef struct obj_s {
     free(slots);                                                                       \
     return sum;                                                                        \
   }                                                                                    \
-  static uint64_t replace_##NAME(long iters, uint64_t seed, long live) {              \
-    obj_t **slots = xmalloc((size_t)live * sizeof *slots);                             \
-    for (long i = 0; i < live; i++) {                                                  \
-      slots[i] = ALLOC();                                                              \
-      slots[i]->value = (uint64_t)i;                                                   \
-    }                                                                                  \
-    rng_t r = rng_seed(seed);                                                          \
-    uint64_t sum = 0;                                                                  \
-    for (long i = 0; i < iters; i++) {                                                 \
-      size_t k = (size_t)(((rng_next(&r) >> 32) * (uint64_t)live) >> 32);              \
-      obj_t *o = ALLOC();                                                              \
-      o->value = (uint64_t)i;                                                          \
-      sum += slots[k]->value;                                                          \
-      FREE(slots[k]);                                                                  \
-      slots[k] = o;                                                                    \
-    }                                                                                  \
-    for (long i = 0; i < live; i++) {                                                  \
-      sum += slots[i]->value;                                                          \
-      FREE(slots[i]);                                                                  \
-    }                                                                                  \
-    free(slots);                                                                       \
-    return sum;                                                                        \
+  static uint64_t churn_##NAME(long iters, uint64_t seed, long live) {                 \
+    return slots_##NAME(iters, seed, live, false);                                     \
+  }                                                                                    \
+  static uint64_t replace_##NAME(long iters, uint64_t seed, long live) {               \
+    return slots_##NAME(iters, seed, live, true);                                      \
   }                                                                                    \
   static uint64_t burst_##NAME(long rounds) {                                          \
     obj_t *batch[BURST];                                                               \

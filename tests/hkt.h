@@ -153,6 +153,11 @@ size_t hkt_capture_fd(int fd, void (*fn)(void *), void *arg, char *buf, size_t c
  * stdout together. Returns the waitpid status, or -1. */
 int hkt_run_self(char *const argv[], const char *env_assign, unsigned timeout_s, char *out, size_t cap);
 
+/* The fewest minor page faults of `runs` runs of the program at path with argv and one extra
+ * environment assignment (NULL: none), its output sent to /dev/null: other processes' noise only
+ * adds faults, so the minimum is the program's own. Fails the test if a run does not exit 0. */
+long hkt_min_faults(const char *path, char *const argv[], const char *env_assign, int runs);
+
 /* Tests of one misuse per child process. Called as "PROG mode N", the program is such a child:
  * hkt_mode_child runs run_mode(N) and returns its exit status (saying "child survived" on stderr
  * when it is 0); otherwise it returns -1 and main goes on as the parent, which starts mode N with

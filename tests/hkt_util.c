@@ -6,8 +6,10 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -284,6 +286,32 @@ int hkt_run_self(char *const argv[], const char *env_assign, unsigned timeout_s,
     hkt_drain(p[0], out, cap);
     close(p[0]);
     return hkt_wait_timeout(pid, timeout_s + 5);
+}
+
+long hkt_min_faults(const char *path, char *const argv[], const char *env_assign, int runs) {
+    long fewest = LONG_MAX;
+    for (int i = 0; i < runs; i++) {
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            if (env_assign != NULL) putenv((char *)env_assign);
+            int null = open("/dev/null", O_WRONLY);
+            if (null >= 0) {
+                dup2(null, 1);
+                dup2(null, 2);
+            }
+            execv(path, argv);
+            _exit(127);
+        }
+        int status = 0;
+        struct rusage ru;
+        REQUIRE(wait4(pid, &status, 0, &ru) == pid);
+        REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (ru.ru_minflt < fewest) fewest = ru.ru_minflt;
+    }
+    return fewest;
 }
 
 int hkt_mode_child(int argc, char **argv, int (*run_mode)(int mode)) {

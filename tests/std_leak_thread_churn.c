@@ -9,10 +9,7 @@
 #define _GNU_SOURCE
 #include "hkt.h"
 
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,27 +55,6 @@ static int child(void) {
     return 0;
 }
 
-/* Minor page faults of one run of the child with the environment extra (NULL: none) added. */
-static long child_faults(const char *extra) {
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        if (extra != NULL) putenv((char *)extra);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execl("/proc/self/exe", program_invocation_name, "child", (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    struct rusage ru;
-    REQUIRE(wait4(pid, &status, 0, &ru) == pid);
-    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    return ru.ru_minflt;
-}
-
 /* The group of the report whose first program frame is `site`: its line, or NULL. */
 static const char *group_of(const char *report, const char *site) {
     char frame[64];
@@ -115,12 +91,8 @@ int main(int argc, char **argv) {
     }
     CHECKF(strstr(out, "definitely lost: 152000 bytes in 1000 blocks") != NULL, "the summary; report:\n%s", out);
 
-    long plain = LONG_MAX, tracked = LONG_MAX;
-    for (int i = 0; i < 3; i++) { /* the smallest of three runs each: other processes' noise only adds */
-        long p = child_faults(NULL), t = child_faults("HEAPKIT_LEAKS=1");
-        if (p < plain) plain = p;
-        if (t < tracked) tracked = t;
-    }
+    long plain = hkt_min_faults("/proc/self/exe", args, NULL, 3);
+    long tracked = hkt_min_faults("/proc/self/exe", args, "HEAPKIT_LEAKS=1", 3);
     hkt_note("%d short threads: %ld minor faults plain, %ld with HEAPKIT_LEAKS=1", THREADS, plain, tracked);
     CHECKF(tracked <= plain + THREADS, "leak tracking costs %ld page faults for %d threads (plain %ld)", tracked - plain,
            THREADS, plain);
