@@ -2,6 +2,7 @@
  * trim; the standard names are in override.inc, included at the end.
  * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
+#include "alloc_fast.h"
 #include "hooks.h"
 #include "quarantine.h"
 
@@ -9,11 +10,7 @@
 
 /* The generic paths the fast paths fall back to; never inlined into them, which stay a few
  * instructions long. */
-static hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
 static hk_noinline void hk_free_generic(void *p);
-static hk_noinline void hk_free_unknown(void *p);
-static hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
-static hk_noinline void hk_free_full_page(void *p, hk_heap_t *heap);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
 static hk_noinline void *hk_malloc_sampling(size_t size, hk_heap_t *heap, bool zero);
@@ -21,9 +18,6 @@ static void hk_free_core(void *p);
 static void hk_free_unknown_core(void *p);
 static size_t hk_usable_from(const void *p, const char *who);
 
-/* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
- * paths, which observed keeps off, never test it. */
-static inline const hk_front_t *hk_front(void) { return hk_state.hooks.front; }
 /* p is a sampled guard slot's block (HEAPKIT_SAMPLE_GUARD), which lies outside every segment. */
 static inline bool hk_sampled(const void *p) {
     return hk_unlikely(hk_state.hooks.sample_owns != NULL) && hk_state.hooks.sample_owns(p);
@@ -41,25 +35,12 @@ static hk_cold bool hk_out_of_memory_retry(void) {
 
 /* The fast path charged the block to the sampling countdown and took it below 0: the charge is
  * undone and the generic path, which the sampler watches, serves the block. */
-static hk_cold void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, bool zero) {
+void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, bool zero) {
     heap->sample_left += (int64_t)size;
     return hk_malloc_generic(size, heap, zero);
 }
 
-HK_API void *hk_malloc(size_t size) {
-    hk_heap_t *heap = hk_heap_tls;
-    if (hk_likely(size <= HK_DIRECT_MAX)) {
-        hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
-        hk_block_t *b = page->free; /* read once: the countdown's store below cannot change it */
-        if (hk_likely(b != NULL)) {
-            /* bytes to the next sample (a sampler's look, on the generic path, once below 0) */
-            if (hk_unlikely((heap->sample_left -= (int64_t)size) < 0)) return hk_malloc_sample_due(heap, size, false);
-            if (hk_likely(hk_page_pop_head(page, b, &b))) return b;
-            return hk_page_pop_checked(page);
-        }
-    }
-    return hk_malloc_generic(size, heap, false);
-}
+HK_API void *hk_malloc(size_t size) { return hk_malloc_inline(size); }
 
 HK_API void *hk_calloc(size_t count, size_t size) {
     size_t total;
@@ -90,7 +71,7 @@ static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
     return p;
 }
 
-static void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
+void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->alloc(size, 0, zero);
     if (hk_unlikely(hk_state.hooks.sample != NULL)) return hk_malloc_sampling(size, heap, zero);
     return hk_malloc_core(heap, size, zero);
@@ -194,32 +175,7 @@ static hk_block_t *hk_block_start(hk_page_t *page, const void *p) {
     return (hk_block_t *)(page->start + hk_page_block_index(page, p) * page->block_size);
 }
 
-HK_API void hk_free(void *p) {
-    if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
-        hk_free_unknown(p);
-        return;
-    }
-    hk_segment_t *seg = hk_ptr_segment(p);
-    hk_page_t *page = hk_segment_page_of(seg, p);
-    hk_block_t *b = p;
-    hk_heap_t *heap = hk_heap_tls;
-    /* This thread's page with no flag set (one compare: hk_page_fast_free_heap), a block start,
-     * not free by its link word. */
-    if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
-                  !hk_block_looks_free(b, seg))) {
-        /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
-        b->next = hk_encode(page->free);
-        page->free = b;
-        page->is_zero = 0;
-        /* The only page of its bin (no neighbours) is kept when empty: no call for it, unless it
-         * carved more than one carving's blocks (it restarts, hk_page_restart). */
-        if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL || page->capacity > page->carve_count))
-            hk_heap_page_retire(heap, page);
-        return;
-    }
-    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
-    else hk_free_full_page(p, heap);
-}
+HK_API void hk_free(void *p) { hk_free_inline(p); }
 
 /* A double or invalid free (or realloc) is reported with hk_misuse (base.h): survived by default,
  * never in the hardened mode or with HEAPKIT_ON_ERROR=abort, where the message then promises
@@ -323,7 +279,7 @@ static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, 
  * thread's, a full page's). Everything else (a suspected double free, a foreign, interior or
  * never-handed-out pointer) goes to hk_free_generic, which checks it exactly and reports it. Every protection of the generic hardened free holds; only
  * the checks this case cannot fail are not made twice. */
-static void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap) {
     uintptr_t at = ((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift;
     hk_page_t *page = &seg->pages[at];
     hk_block_t *b = p;
@@ -374,7 +330,7 @@ HK_SUBSYSTEM(secure, HK_SUBSYSTEM_SECURE, .thread_exit = hk_quarantine_flush);
  * watches such a page (it would carry HK_PAGE_OBSERVED), so the fast path's checks suffice, as
  * they do for a page that is not full; then the page goes back to its queue. The generic path
  * would check the page record and ask the hooks first: about twice the instructions. */
-static void hk_free_full_page(void *p, hk_heap_t *heap) {
+void hk_free_full_page(void *p, hk_heap_t *heap) {
     /* Found again from p: passing them would cost the fast path instructions to keep them. */
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
@@ -469,7 +425,7 @@ static void hk_free_core(void *p) {
 }
 
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
-static void hk_free_unknown(void *p) {
+void hk_free_unknown(void *p) {
     if (p == NULL) return;
     if (hk_unlikely(hk_front() != NULL)) {
         hk_front()->free(p, 0, false);
