@@ -581,6 +581,10 @@ static hk_noinline void *hk_realloc_checked(void *p, size_t size);
 /* The common case without a stack frame; the rest, with every check, out of line. */
 HK_API void *hk_realloc(void *p, size_t size) {
     if (hk_likely(hk_realloc_keeps_in(p, size, false))) return p;
+    /* realloc(NULL) is malloc in every mode (heap checking's realloc of NULL is its malloc): the
+     * way Lua and others allocate, so it takes malloc's fast path, not the checked one's detour.
+     * Tested after the keep (NULL fails its first test), which so stays as short as it was. */
+    if (p == NULL) return hk_malloc_inline(size);
     return hk_realloc_checked(p, size);
 }
 
