@@ -494,6 +494,17 @@ static size_t hk_usable_from(const void *p, const char *who) {
 }
 
 HK_API size_t hk_usable_size(const void *p) {
+    /* The common case first (redis asks it of nearly every block it allocates and frees): a block
+     * start carved by a small or medium page flagged for nothing (no front, hook or sampler
+     * watches it, no aligned pointer in it) has its size class's bytes, whichever thread owns it;
+     * the generic path below would find the segment again and divide. NULL fails the map test. */
+    if (hk_likely(hk_segmap_is_segment((uintptr_t)p))) {
+        hk_segment_t *seg = hk_ptr_segment(p);
+        hk_page_t *page = hk_segment_page_of(seg, p);
+        if (hk_likely(hk_page_fast_free_heap(page) != NULL && hk_page_is_block_start(page, p) &&
+                      (size_t)((const uint8_t *)p - page->start) < (size_t)page->reserved * page->block_size))
+            return page->block_size;
+    }
     if (p == NULL) return 0;
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->usable(p);
     if (hk_sampled(p)) return hk_state.hooks.sample_front->usable(p);
