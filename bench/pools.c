@@ -13,6 +13,9 @@
  *   churn     one thread replaces random objects of a live set of 1,024 (a pool's usual population)
  *   churn-16k the same with 16,384 live objects: 1.2 MiB, so cache misses weigh as much
  *   churn-64, churn-200  the same with 100,000 live objects of 64 or 200 bytes (6-20 MiB)
+ *   replace, replace-64  churn and churn-64 with the replacement allocated before the old object is
+ *             freed: no peer can hand the object just freed straight back (a free list's free and
+ *             alloc then fold into nothing in churn's order)
  *   burst     one thread allocates 256 objects, then frees them all, over and over (request-scoped objects)
  *   churn-mt  two threads, each a churn of its own (1,024 live)
  *   xfree-mt  one thread allocates, another frees (through a lock-free ring): cross-thread frees
@@ -21,6 +24,8 @@
  *             freed at once (reset, clear, free, obstack_free to a mark)
  *   arena-grow one region grows to 64 MiB of 16-256-byte allocations and is destroyed; the run also
  *             prints what stays resident after the destroy
+ * Peers of the region workloads: hk_arena, hk_arena_8 (HK_ARENA_ALIGN_8: 8-byte alignment, as
+ * APR's), APR pools, talloc, obstack, glibc (malloc and free of each block).
  * Peers of the object workloads: hk_pool (HK_POOL_LOCAL, through heapkit_pool_inline.h's inline
  * paths), hk_pool_shared (HK_POOL_SHARED, the same calls), hk_pool_call (HK_POOL_LOCAL through
  * the library's functions, not inlined), hk_malloc, glibc, freelist (a free list per thread in front of malloc), freelist_mutex (one
@@ -151,6 +156,29 @@ typedef struct obj_s {
     free(slots);                                                                       \
     return sum;                                                                        \
   }                                                                                    \
+  static uint64_t replace_##NAME(long iters, uint64_t seed, long live) {              \
+    obj_t **slots = xmalloc((size_t)live * sizeof *slots);                             \
+    for (long i = 0; i < live; i++) {                                                  \
+      slots[i] = ALLOC();                                                              \
+      slots[i]->value = (uint64_t)i;                                                   \
+    }                                                                                  \
+    rng_t r = rng_seed(seed);                                                          \
+    uint64_t sum = 0;                                                                  \
+    for (long i = 0; i < iters; i++) {                                                 \
+      size_t k = (size_t)(((rng_next(&r) >> 32) * (uint64_t)live) >> 32);              \
+      obj_t *o = ALLOC();                                                              \
+      o->value = (uint64_t)i;                                                          \
+      sum += slots[k]->value;                                                          \
+      FREE(slots[k]);                                                                  \
+      slots[k] = o;                                                                    \
+    }                                                                                  \
+    for (long i = 0; i < live; i++) {                                                  \
+      sum += slots[i]->value;                                                          \
+      FREE(slots[i]);                                                                  \
+    }                                                                                  \
+    free(slots);                                                                       \
+    return sum;                                                                        \
+  }                                                                                    \
   static uint64_t burst_##NAME(long rounds) {                                          \
     obj_t *batch[BURST];                                                               \
     uint64_t sum = 0;                                                                  \
@@ -256,20 +284,21 @@ typedef struct object_peer_s {
   uint64_t (*burst)(long);
   void *(*producer)(void *);
   void *(*consumer)(void *);
+  uint64_t (*replace)(long, uint64_t, long);
 } object_peer_t;
 
 static const object_peer_t k_object_peers[] = {
-  {"hk_pool", HK_POOL_LOCAL, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool, xfree_consumer_hkpool},
+  {"hk_pool", HK_POOL_LOCAL, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool, xfree_consumer_hkpool, replace_hkpool},
   {"hk_pool_shared", HK_POOL_SHARED, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool,
-   xfree_consumer_hkpool},
+   xfree_consumer_hkpool, replace_hkpool},
   {"hk_pool_call", HK_POOL_LOCAL, false, churn_hkpoolcall, burst_hkpoolcall, xfree_producer_hkpoolcall,
-   xfree_consumer_hkpoolcall},
-  {"hk_malloc", 0, false, churn_hkmalloc, burst_hkmalloc, xfree_producer_hkmalloc, xfree_consumer_hkmalloc},
-  {"glibc", 0, false, churn_glibc, burst_glibc, xfree_producer_glibc, xfree_consumer_glibc},
-  {"freelist", 0, false, churn_freelist, burst_freelist, xfree_producer_freelist, xfree_consumer_freelist},
+   xfree_consumer_hkpoolcall, replace_hkpoolcall},
+  {"hk_malloc", 0, false, churn_hkmalloc, burst_hkmalloc, xfree_producer_hkmalloc, xfree_consumer_hkmalloc, replace_hkmalloc},
+  {"glibc", 0, false, churn_glibc, burst_glibc, xfree_producer_glibc, xfree_consumer_glibc, replace_glibc},
+  {"freelist", 0, false, churn_freelist, burst_freelist, xfree_producer_freelist, xfree_consumer_freelist, replace_freelist},
   {"freelist_mutex", 0, false, churn_freelist_mutex, burst_freelist_mutex, xfree_producer_freelist_mutex,
-   xfree_consumer_freelist_mutex},
-  {"floor", 0, true, churn_floor, burst_floor, NULL, NULL},
+   xfree_consumer_freelist_mutex, replace_freelist_mutex},
+  {"floor", 0, true, churn_floor, burst_floor, NULL, NULL, replace_floor},
 };
 #define OBJECT_PEERS (sizeof k_object_peers / sizeof k_object_peers[0])
 
@@ -287,7 +316,7 @@ static void *churn_thread(void *arg) {
 
 static int run_objects(const char *workload, const object_peer_t *peer) {
   if (peer->one_thread && strstr(workload, "-mt") != NULL) return 2;
-  if (strcmp(workload, "churn-64") == 0) g_obj_size = 64;
+  if (strcmp(workload, "churn-64") == 0 || strcmp(workload, "replace-64") == 0) g_obj_size = 64;
   if (strcmp(workload, "churn-200") == 0) g_obj_size = 200;
   if (peer->pool_mode) g_pool = hk_pool_create("bench", g_obj_size, 0, peer->pool_mode, NULL, NULL, NULL);
   if (peer->one_thread) floor_init((g_obj_size == OBJ_SIZE ? LIVE_BIG : LIVE_HUGE) + 1);
@@ -299,6 +328,10 @@ static int run_objects(const char *workload, const object_peer_t *peer) {
     sum = peer->churn(scaled(20000000), 1, LIVE_BIG);
   } else if (strcmp(workload, "churn-64") == 0 || strcmp(workload, "churn-200") == 0) {
     sum = peer->churn(scaled(20000000), 1, LIVE_HUGE);
+  } else if (strcmp(workload, "replace") == 0) {
+    sum = peer->replace(scaled(20000000), 1, LIVE_SMALL);
+  } else if (strcmp(workload, "replace-64") == 0) {
+    sum = peer->replace(scaled(20000000), 1, LIVE_HUGE);
   } else if (strcmp(workload, "burst") == 0) {
     sum = peer->burst(scaled(80000));
   } else if (strcmp(workload, "churn-mt") == 0) {
@@ -364,9 +397,10 @@ static const char *const k_paths[] = {"/", "/index.html", "/api/v1/items", "/sta
 /* Requests come in waves of CONNECTIONS: each wave builds one request per connection, so that
  * many are in flight (and in memory) at once, then completes them all, freeing each request's
  * memory at once. */
+static unsigned g_arena_flags; /* hk_arena_8: HK_ARENA_ALIGN_8 */
 static uint64_t request_hk_arena(long requests) {
   hk_arena_t *arenas[CONNECTIONS];
-  for (int c = 0; c < CONNECTIONS; c++) arenas[c] = hk_arena_create("request", NULL, 0);
+  for (int c = 0; c < CONNECTIONS; c++) arenas[c] = hk_arena_create("request", NULL, g_arena_flags);
   rng_t r = rng_seed(7);
   uint64_t sum = 0;
   for (long q = 0; q < requests; q += CONNECTIONS) {
@@ -513,9 +547,18 @@ static long resident_kb(void) {
       used += (long)size;                                                              \
     }                                                                                  \
   } while (0)
+static uint64_t request_hk_arena_8(long requests) {
+  g_arena_flags = HK_ARENA_ALIGN_8;
+  return request_hk_arena(requests);
+}
+static uint64_t grow_hk_arena(void);
+static uint64_t grow_hk_arena_8(void) {
+  g_arena_flags = HK_ARENA_ALIGN_8;
+  return grow_hk_arena();
+}
 static uint64_t grow_hk_arena(void) {
   uint64_t sum = 0;
-  hk_arena_t *a = hk_arena_create("grow", NULL, 0);
+  hk_arena_t *a = hk_arena_create("grow", NULL, g_arena_flags);
   GROW_BODY(A_ALLOC);
   hk_arena_destroy(a);
   return sum;
@@ -568,6 +611,7 @@ typedef struct request_peer_s {
 
 static const request_peer_t k_request_peers[] = {
   {"hk_arena", request_hk_arena, grow_hk_arena},
+  {"hk_arena_8", request_hk_arena_8, grow_hk_arena_8},
 #ifdef HAVE_APR
   {"apr", request_apr, grow_apr},
 #endif
@@ -591,8 +635,8 @@ static int run_request(const char *workload, const request_peer_t *peer) {
 
 /* ------------------------------------------------------------------ the driver */
 
-static const char *const k_workloads[] = {"churn",    "churn-16k", "churn-64", "churn-200",
-                                          "burst",    "churn-mt",  "xfree-mt", "request", "arena-grow"};
+static const char *const k_workloads[] = {"churn",   "churn-16k", "churn-64", "churn-200", "replace", "replace-64",
+                                          "burst",   "churn-mt",  "xfree-mt", "request",   "arena-grow"};
 #define WORKLOADS (sizeof k_workloads / sizeof k_workloads[0])
 #define PEERS_MAX 8
 #define RUNS_MAX 31
@@ -769,7 +813,7 @@ static int driver(int argc, char **argv) {
         wanted[w] = hit != NULL && (hit == list || hit[-1] == ',') && (hit[len] == '\0' || hit[len] == ',');
       }
     } else {
-      fprintf(stderr, "usage: pools [--runs N] [--quick] [--cpu] [--only churn,churn-16k,churn-64,churn-200,burst,churn-mt,xfree-mt,request,arena-grow]\n"
+      fprintf(stderr, "usage: pools [--runs N] [--quick] [--cpu] [--only churn,churn-16k,churn-64,churn-200,replace,replace-64,burst,churn-mt,xfree-mt,request,arena-grow]\n"
                       "       pools run WORKLOAD PEER [PERCENT]\n");
       return 2;
     }

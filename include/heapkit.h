@@ -201,6 +201,11 @@ HK_API void hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out);
 typedef struct hk_arena_s hk_arena_t;
 
 #define HK_ARENA_LOCKED 0x1u /* any thread may use the arena (a mutex); else only its owner */
+/* hk_arena_alloc and calloc align to 8 bytes instead of 16 (as APR pools do): no padding
+ * between allocations whose sizes are multiples of 8, so less memory for many small ones; for
+ * data that needs no 16-byte alignment (no long double, __int128 or 16-byte vector types in it;
+ * hk_arena_aligned_alloc still gives any alignment asked for). */
+#define HK_ARENA_ALIGN_8 0x2u
 
 /* An arena; with a parent, it is destroyed when the parent is destroyed, reset or rewound past
  * its creation. Memory comes in chunks that double from a small first one, allocated with the
@@ -216,7 +221,8 @@ HK_API void hk_arena_destroy(hk_arena_t *arena);
 /* As destroy, but the arena stays, empty, with its chunks kept up to `keep` bytes. */
 HK_API void hk_arena_reset(hk_arena_t *arena);
 
-/* Memory aligned to 16 bytes (to `alignment` for aligned_alloc, a power of two), valid until
+/* Memory aligned to 16 bytes (8 with HK_ARENA_ALIGN_8; to `alignment` for aligned_alloc, a power
+ * of two), valid until
  * reset, rewind or destroy. NULL with errno = ENOMEM (or EINVAL for a bad alignment). */
 HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(2) void *hk_arena_alloc(hk_arena_t *arena, size_t size);
 HK_API HK_MALLOC_LIKE HK_ALLOC_SIZE(2, 3) void *hk_arena_calloc(hk_arena_t *arena, size_t count, size_t size);

@@ -6,7 +6,7 @@
  * empty or full, or the object does not look like a live object of this pool (a double free, an
  * object of another pool, an interior or foreign pointer: the library then says what is wrong).
  *
- * The thread's record (hk_pool_tls_v2) belongs to the library: it fills it in, on a call, for
+ * The thread's record (hk_pool_tls_v3) belongs to the library: it fills it in, on a call, for
  * the pool the thread uses, and empties it when that pool is destroyed, when the thread exits,
  * and whenever the inline path must not be used (HK_POOL_SHARED pools, HEAPKIT_LEAKS=1 or heap
  * checking, Valgrind's memcheck, a library built with ASan): the code here then always calls.
@@ -14,12 +14,12 @@
  * (not behind a pointer, so the compiler need not reload it after every store): the library
  * takes it back on its own paths. The record's layout is versioned by its name: a library whose
  * internals no longer fit a version keeps exporting that version's record but never fills it in
- * (this library still exports hk_pool_tls_v1, always empty), so a program built against an older
- * header stays correct and merely calls.
+ * (this library still exports hk_pool_tls_v1 and hk_pool_tls_v2, always empty), so a program
+ * built against an older header stays correct and merely calls.
  *
  * What the inline free does not do that hk_pool_free does: look the pointer up in heapkit's
- * segment map before it reads the word before it. A pointer below 4096 (NULL included) still
- * goes to the library; any other is read at obj - 8, so a pointer into memory that is not mapped
+ * segment map before it reads the word before it. NULL still goes to the library; any other
+ * pointer is read at obj - 8, so a pointer into memory that is not mapped
  * at all (say, an object of a chunk that hk_pool_trim gave back, freed again) faults there instead
  * of being reported. Define HK_POOL_NO_INLINE before including this header to keep the calls. */
 #ifndef HEAPKIT_POOL_INLINE_H
@@ -33,10 +33,13 @@
 extern "C" {
 #endif
 
-/* Version 2 of the thread's record. Written by the library (the owning thread's calls, or a
+/* Version 3 of the thread's record (version 2's layout; what changed is a promise: every object in
+ * a cache the record serves has the word before it set to its address ^ live_key with bit 63
+ * flipped, so the inline alloc makes it live by flipping the bit back, without the key).
+ * Written by the library (the owning thread's calls, or a
  * destroy of `pool` under the library's lock) and, for `top` alone, by the inline paths of the
  * owning thread; `top` is read by other threads' statistics (see HK_POOL_TLS_TOP_LOAD). */
-typedef struct hk_pool_tls_v2_s {
+typedef struct hk_pool_tls_v3_s {
     hk_pool_t *pool;     /* the HK_POOL_LOCAL pool the record serves; none: an address that is
                             no pool's (not NULL, so a NULL pool reads nothing here either) */
     void **top;          /* the thread's cache of `pool`: past its last free object (authoritative
@@ -45,12 +48,12 @@ typedef struct hk_pool_tls_v2_s {
     void **end;          /* past its last slot: top == end means full */
     uintptr_t live_key;  /* the word before a live object is its address ^ live_key; a free
                             object in a cache has that word with bit 63 flipped */
-} hk_pool_tls_v2_t;
+} hk_pool_tls_v3_t;
 
 #define HK_POOL_TLS_FREE_FLIP ((uintptr_t)1 << 63)
 
 #if defined(__GNUC__)
-extern __thread hk_pool_tls_v2_t hk_pool_tls_v2 __attribute__((tls_model("initial-exec"), visibility("default")));
+extern __thread hk_pool_tls_v3_t hk_pool_tls_v3 __attribute__((tls_model("initial-exec"), visibility("default")));
 #endif
 
 #if defined(__GNUC__) && !defined(HK_POOL_NO_INLINE)
@@ -77,40 +80,67 @@ extern __thread hk_pool_tls_v2_t hk_pool_tls_v2 __attribute__((tls_model("initia
 #define HK_POOL_TLS_TOP_STORE(t, v) ((t)->top = (v))
 #endif
 
+/* A live object's link word flipped to "free, in a cache" (bit 63): one instruction on x86-64
+ * (btc), where the compiler would load the 64-bit constant into a register first. */
+/* A live object's link word flipped to "free, in a cache" (bit 63): one instruction on x86-64
+ * (btc), where the compiler would load the 64-bit constant into a register first. */
+static inline __attribute__((always_inline)) uintptr_t hk_pool_tls_flip(uintptr_t word) {
+#if defined(__x86_64__)
+    __asm__("btcq $63, %0" : "+r"(word) : : "cc");
+    return word;
+#else
+    return word ^ HK_POOL_TLS_FREE_FLIP;
+#endif
+}
+
+/* The same flip in memory, back to live: one read-modify-write instruction on x86-64. (Under
+ * ThreadSanitizer in C, so that the sanitizer sees the access.) */
+static inline __attribute__((always_inline)) void hk_pool_tls_flip_at(uintptr_t *link) {
+#if defined(__x86_64__) && !defined(HK_POOL_TLS_TSAN)
+    __asm__("btcq $63, %0" : "+m"(*link) : : "cc");
+#else
+    *link ^= HK_POOL_TLS_FREE_FLIP;
+#endif
+}
+
+/* The object on top of the cache, made live: its word was its address ^ live_key with bit 63
+ * flipped (the record's promise), so flipping the bit back is the whole mark. */
 static inline __attribute__((always_inline)) void *hk_pool_alloc_inline(hk_pool_t *pool) {
-    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    hk_pool_tls_v3_t *t = &hk_pool_tls_v3;
     if (__builtin_expect(HK_POOL_TLS_POOL_LOAD(t) == pool, 1)) {
         void **top = HK_POOL_TLS_TOP_LOAD(t);
         if (__builtin_expect(top != t->floor, 1)) {
-            uintptr_t live_key = t->live_key; /* read before the stores, which may alias it for the compiler */
-            void *obj = (void *)((uintptr_t *)top)[-1]; /* read as the free below writes it */
+            uintptr_t obj = ((uintptr_t *)top)[-1]; /* read as the free below writes it */
             HK_POOL_TLS_TOP_STORE(t, top - 1);
-            ((uintptr_t *)obj)[-1] = (uintptr_t)obj ^ live_key; /* live */
-            return obj;
+            hk_pool_tls_flip_at((uintptr_t *)obj - 1); /* live */
+            return (void *)obj;
         }
     }
     return (hk_pool_alloc)(pool); // cppcheck-suppress CastIntegerToAddressAtReturn ; it is declared in heapkit.h
 }
 
-/* The word before obj is read before the cache is known to have room: one branch, not two. */
+/* The word before obj is read before the cache is known to have room: one branch, not two.
+ * NULL goes to the library (which ignores it); where the caller has just used the object, the
+ * compiler knows it is not NULL and drops the test. */
 static inline __attribute__((always_inline)) void hk_pool_free_inline(hk_pool_t *pool, void *obj) {
-    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    hk_pool_tls_v3_t *t = &hk_pool_tls_v3;
     uintptr_t a = (uintptr_t)obj;
-    if (__builtin_expect(HK_POOL_TLS_POOL_LOAD(t) == pool, 1) &&
-        __builtin_expect(a >= 4096, 1)) {
-        uintptr_t at_link = a - sizeof(uintptr_t);
-        __asm__("" : "+r"(at_link)); /* the word is the pool's, before whatever obj was allocated as */
-        uintptr_t *link = (uintptr_t *)at_link;
+    if (__builtin_expect(HK_POOL_TLS_POOL_LOAD(t) == pool, 1) && __builtin_expect(obj != NULL, 1)) {
+        /* The word is the pool's, before whatever obj was allocated as: the compiler is not to
+         * reason about obj[-1] from what it knows of obj (an array's start, say). */
+        __asm__("" : "+r"(a));
+        uintptr_t *link = (uintptr_t *)a - 1;
         uintptr_t word = *link;
         void **top = HK_POOL_TLS_TOP_LOAD(t);
         if (__builtin_expect((word == (a ^ t->live_key)) & (top != t->end), 1)) {
-            *link = word ^ HK_POOL_TLS_FREE_FLIP; /* free, in a cache */
+            *link = hk_pool_tls_flip(word); /* free, in a cache */
             /* Stored as an integer: to the compiler it then cannot be the record's pool or top
              * (pointers), so an alloc that follows reuses them, and this object, unread. */
             *(uintptr_t *)top = a;
             HK_POOL_TLS_TOP_STORE(t, top + 1);
             return;
         }
+        obj = (void *)a; /* the same pointer, from the register the checks used */
     }
     (hk_pool_free)(pool, obj);
 }

@@ -1,5 +1,5 @@
 /* arena_basic.c — hk_arena in one thread: allocations distinct, aligned and intact across many
- * chunks; calloc zeroes and checks overflow; aligned_alloc; strdup/strndup/printf (formats, and
+ * chunks; calloc zeroes and checks overflow; aligned_alloc; HK_ARENA_ALIGN_8 packs to 8 bytes; strdup/strndup/printf (formats, and
  * output longer than a chunk); large allocations in blocks of their own; reset reuses the same
  * memory and keeps chunks up to `keep`; cleanups in reverse order, interleaved with child arenas;
  * nested arenas destroyed with their parent, by reset and by rewind; marks and rewind; a locked
@@ -127,6 +127,47 @@ static void test_calloc_aligned(void) {
     errno = 0;
     CHECK(hk_arena_aligned_alloc(a, 0, 8) == NULL && errno == EINVAL);
     hk_arena_destroy(a);
+}
+
+/* HK_ARENA_ALIGN_8: allocations aligned to 8 and packed (24-byte ones 24 bytes apart, where a
+ * default arena puts them 32 apart), aligned_alloc still as asked; other flags still refused. */
+static void test_align_8(void) {
+    hk_arena_t *a = hk_arena_create("align-8", NULL, HK_ARENA_ALIGN_8);
+    hk_arena_t *d = hk_arena_create_ex("align-16", NULL, 0, 0, 0);
+    REQUIRE(a != NULL && d != NULL);
+    take(a, 3);
+    take(d, 3);
+    uint8_t *prev = take(a, 24), *dprev = take(d, 24);
+    bool packed = true, padded = true;
+    for (int i = 0; i < 100; i++) {
+        uint8_t *p = take(a, 24), *q = take(d, 24);
+        CHECKF(((uintptr_t)p & 7) == 0, "HK_ARENA_ALIGN_8: %p", (void *)p);
+        CHECKF(((uintptr_t)q & 15) == 0, "default arena: %p", (void *)q);
+        packed &= p == prev + 24;
+        padded &= q == dprev + 32;
+        memset(p, 0x5a, 24);
+        prev = p;
+        dprev = q;
+    }
+    /* each allocation a heap block of its own under heap checking: no neighbours to compare */
+    const char *check = getenv("HEAPKIT_CHECK");
+    if (check == NULL || strcmp(check, "0") == 0) {
+        CHECK(packed);
+        CHECK(padded);
+    }
+    uint8_t *z = hk_arena_calloc(a, 3, 8);
+    REQUIRE(z != NULL);
+    CHECK(((uintptr_t)z & 7) == 0 && hkt_all_zero(z, 24));
+    take(a, 3);
+    uint8_t *w = hk_arena_aligned_alloc(a, 16, 40);
+    CHECK(w != NULL && ((uintptr_t)w & 15) == 0);
+    take(a, 3);
+    w = hk_arena_aligned_alloc(a, 1, 40);
+    CHECK(w != NULL && ((uintptr_t)w & 7) == 0);
+    hk_arena_destroy(a);
+    hk_arena_destroy(d);
+    errno = 0;
+    CHECK(hk_arena_create("bad-flags", NULL, HK_ARENA_ALIGN_8 | 0x4u) == NULL && errno == EINVAL);
 }
 
 static char *vfmt(hk_arena_t *a, const char *fmt, ...) {
@@ -447,6 +488,7 @@ int main(void) {
     test_alloc();
     test_large();
     test_calloc_aligned();
+    test_align_8();
     test_strings();
     test_reset_reuse();
     test_cleanup_order();

@@ -126,6 +126,17 @@ static int child_huge(const char *name) {
         overflow_forward(p);
         return 0;
     }
+    if (strcmp(name, "huge_guard_locked") == 0) { /* in locked memory, where the kernel refuses guard regions */
+        if (mlockall(MCL_FUTURE) != 0) {
+            printf("MLOCKALL REFUSED (errno %d)\n", errno);
+            fflush(stdout);
+            _exit(7);
+        }
+        uint8_t *p = T_malloc((size_t)300 * 1024);
+        catch_huge_faults(p);
+        overflow_forward(p);
+        return 0;
+    }
     if (strcmp(name, "huge_guard_front") == 0) { /* backward toward its header (the segment record) */
         uint8_t *p = T_malloc((size_t)300 * 1024);
         catch_huge_faults(p);
@@ -448,6 +459,9 @@ static const pt_case_t k_cases[] = {
     {"huge_guard_front", SECURE, {NULL}, "HUGE GUARD HIT BEFORE BLOCK", 0, false, true},
     {"huge_guard_aligned", SECURE, {NULL}, "HUGE GUARD HIT AT BLOCK END", 0, false, true},
     {"huge_guard_realloc", SECURE, {NULL}, "HUGE GUARD HIT AT BLOCK END", 0, false, true},
+    /* Guard pages are guard regions (MADV_GUARD_INSTALL) where the kernel has them; in memory
+     * locked by mlockall it refuses them, and mprotect puts the guard up instead. */
+    {"huge_guard_locked", SECURE, {NULL}, "HUGE GUARD HIT AT BLOCK END", 0, false, true},
     {"huge_read_after_free", SECURE, {NULL}, "HUGE READ ZERO AFTER FREE 0 (100 of 100 pages still mapped)", 0, false,
      false},
     {"huge_reuse_zero", SECURE, {NULL}, "HUGE ZERO", 0, false, false},

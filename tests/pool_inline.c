@@ -4,8 +4,8 @@
  * (so a stale handle, or a new pool at the same address, is never served from a freed cache), and
  * emptied by the thread's exit. Objects handed out by the inline paths and the library's calls
  * mix freely, and misuse through the inline paths (double free, wrong pool, interior pointer,
- * NULL) still reaches the library, which reports it and goes on. The record of version 1 (the
- * header before this one) stays exported and empty. The other pool tests are also
+ * NULL) still reaches the library, which reports it and goes on. The records of versions 1 and 2
+ * (the headers before this one) stay exported and empty. The other pool tests are also
  * built with this header forced in (the *_inline tests in tests/CMakeLists.txt). */
 #define _GNU_SOURCE
 #include "pool_test.h"
@@ -52,8 +52,16 @@ static bool v1_empty(const hk_pool_t *p) {
            hk_pool_tls_v1.floor == hk_pool_tls_v1.end;
 }
 
+/* Version 2 (version 3's layout, before the library's promise about cached objects' words):
+ * exported and empty too. */
+extern __thread hk_pool_tls_v3_t hk_pool_tls_v2;
+static bool v2_empty(const hk_pool_t *p) {
+    return hk_pool_tls_v2.pool != p && hk_pool_tls_v2.pool != NULL && hk_pool_tls_v2.top == hk_pool_tls_v2.floor &&
+           hk_pool_tls_v2.floor == hk_pool_tls_v2.end;
+}
+
 /* Does this thread's record serve p? (Empty, it names no pool, NULL included.) */
-static bool serves(const hk_pool_t *p) { return hk_pool_tls_v2.pool == p; }
+static bool serves(const hk_pool_t *p) { return hk_pool_tls_v3.pool == p; }
 
 /* Another thread that uses a pool, then waits (its record still naming the pool) until told to
  * look at its record again. */
@@ -158,9 +166,10 @@ int main(int argc, char **argv) {
         REQUIRE(objs[i] != NULL);
         memset(objs[i], i & 0xff, 48);
     }
-    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v2.pool, (void *)p);
+    CHECKF(serves(p) == PI_ARMS, "record names %p, pool %p", (void *)hk_pool_tls_v3.pool, (void *)p);
     CHECK(!serves(NULL));
     CHECK(v1_empty(p));
+    CHECK(v2_empty(p));
     for (int i = 0; i < N; i++) {
         const unsigned char *b = objs[i];
         CHECKF(b[0] == (i & 0xff) && b[47] == (i & 0xff), "object %d overwritten", i);

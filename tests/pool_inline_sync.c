@@ -1,5 +1,5 @@
 /* pool_inline_sync.c — the top of a thread's pool cache lives in the thread's inline record
- * (hk_pool_tls_v2) while the record serves the pool, and the cache's own word is stale until the
+ * (hk_pool_tls_v3) while the record serves the pool, and the cache's own word is stale until the
  * library takes it back. Every reader must get the record's: statistics (from the owner and from
  * another thread while the owner waits), trim, destroy (from the owner and from another thread),
  * a switch to another pool and back, a thread's exit (the objects it freed into its cache, of

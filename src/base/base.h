@@ -110,6 +110,10 @@ struct hk_page_s;
 typedef struct hk_hooks_s {
     /* a block was handed out at p (size bytes asked for); p may be an aligned pointer inside it */
     void (*alloc)(void *p, size_t size);
+    /* the same for a block start of a small or medium page, which the caller already knows (the
+     * observed malloc path's common case, alloc.c): no look-up of the block's page. Optional:
+     * without it, alloc is called. */
+    void (*alloc_block)(struct hk_page_s *page, void *block, size_t size);
     /* the block is about to be freed; false: it is not live (a double free), keep it as it is */
     bool (*free)(struct hk_segment_s *seg, struct hk_page_s *page, void *block);
     /* a small/medium segment was mapped (false: the feature has no room for it; the segment is

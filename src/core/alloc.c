@@ -11,8 +11,10 @@
 /* The generic paths the fast paths fall back to; never inlined into them, which stay a few
  * instructions long. */
 static hk_noinline void hk_free_generic(void *p);
+static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
+static void *hk_malloc_observed(hk_heap_t *heap, size_t size, bool zero);
 static hk_noinline void *hk_malloc_sampling(size_t size, hk_heap_t *heap, bool zero);
 static void hk_free_core(void *p);
 static void hk_free_unknown_core(void *p);
@@ -74,6 +76,28 @@ static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
 void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->alloc(size, 0, zero);
     if (hk_unlikely(hk_state.hooks.sample != NULL)) return hk_malloc_sampling(size, heap, zero);
+    if (hk_observed()) return hk_malloc_observed(heap, size, zero);
+    return hk_malloc_core(heap, size, zero);
+}
+
+/* An observed heap's malloc (leak tracking: its direct table stays empty, so every call comes
+ * here): the fast path's pop from the size class's first page, which is the page the direct table
+ * would name, then the hook; what the fast path leaves to the slow path (a first call, an empty
+ * page, the periodic purge look, the hardened mode's checked pop) goes to hk_malloc_core as before.
+ * Half the instructions of hk_malloc_core's way for the common case (bench/small under --leaks). */
+static void *hk_malloc_observed(hk_heap_t *heap, size_t size, bool zero) {
+    if (hk_likely(size <= HK_DIRECT_MAX && !hk_secure())) {
+        hk_page_t *page = heap->bins[hk_bin_of(size)].first; /* the empty heap's bins are empty */
+        hk_block_t *b;
+        if (hk_likely(page != NULL && page->free != NULL && page->block_size >= size)) {
+            bool is_zero = page->is_zero;
+            if (hk_likely(hk_page_pop_quick(page, &b))) {
+                if (zero && !is_zero) memset(b, 0, size);
+                hk_hook_alloc_block(page, b, size);
+                return b;
+            }
+        }
+    }
     return hk_malloc_core(heap, size, zero);
 }
 
@@ -350,7 +374,35 @@ void hk_free_full_page(void *p, hk_heap_t *heap) {
             return;
         }
     }
+    /* Leak tracking flags every page (HK_PAGE_OBSERVED): its frees all come here. Not the
+     * sampler's pages (flagged, but not `observed`): its free hook does not know liveness. */
+    if ((flags & (uint8_t)~HK_PAGE_IN_FULL) == HK_PAGE_OBSERVED && hk_observed()) {
+        hk_free_observed(heap, seg, page, p);
+        return;
+    }
     hk_free_generic(p);
+}
+
+/* A free while a feature observes the heap (leak tracking: every page is flagged for it, so every
+ * free misses the fast path and comes here through hk_free_full_page): a block start of a page
+ * flagged for nothing else (no aligned pointers), with a free hook that knows
+ * exactly whether the block is live (the tracker's record, so the link-word guess and the walk of
+ * the free list are not needed), goes back to its page or its owner's remote stack at once;
+ * anything else, and heap checking (which serves frees itself), takes the generic path. */
+static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p) {
+    /* Observed with no front: the tracker's hooks (hk_track_enable), whose free hook is exact. */
+    if (hk_unlikely(hk_front() != NULL || hk_state.hooks.free == NULL || seg->kind == HK_SEGMENT_HUGE ||
+                    (hk_page_flags(page) & (uint8_t)~HK_PAGE_IN_FULL) != HK_PAGE_OBSERVED || !page->in_use ||
+                    !hk_page_is_block_start(page, p))) {
+        hk_free_generic(p);
+        return;
+    }
+    hk_block_t *b = p;
+    if (!hk_hook_free(seg, page, b)) {
+        hk_report_double_free(p);
+        return;
+    }
+    hk_free_block(heap, seg, page, b);
 }
 
 /* Frees that are not a plain local free: huge blocks, aligned pointers, full pages, other

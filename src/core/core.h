@@ -531,6 +531,13 @@ static inline bool hk_page_pop_head(hk_page_t *page, hk_block_t *b, hk_block_t *
     uintptr_t next = b->next ^ hk_key;
     if (hk_unlikely(((next ^ (uintptr_t)b) >> HK_SMALL_PAGE_SHIFT) != 0)) return false;
     page->free = (hk_block_t *)next;
+    /* The next block's link is the next pop's first load, and its line the program's first write
+     * after that malloc. Where a list is not in address order (the hardened mode's shuffled
+     * carving and quarantine, blocks freed long ago) that line is a miss no prefetcher foresees;
+     * asked for now, it arrives while the program works (hardened `frag`: 0.90x the time,
+     * bench/RESULTS.md "Hardened mode: each protection's cost"). A prefetch never faults, so the
+     * end of the list (NULL) needs no test. */
+    __builtin_prefetch((const void *)next, 1);
     page->used++;
     b->next = 0; /* so a free of a block never written to does not look like a double free */
     *out = b;

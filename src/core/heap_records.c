@@ -114,10 +114,14 @@ void hk_heap_record_free(hk_heap_t *heap) {
     pthread_mutex_unlock(&hk_state.heaps_lock);
 }
 
-/* Not when purging at once, and not when a feature watches the heap (leak tracking, heap checking):
- * there thread churn is not the cost that matters, and std_threads_mainfree_checked saw blocks
- * freed by the main thread stay counted live in a handed-on heap, not yet understood. */
-bool hk_heap_parking(void) { return hk_state.options.purge_delay_ms != 0 && !hk_observed(); }
+/* Not when purging at once, and not while heap checking serves the API (hk_hooks_t.front):
+ * std_threads_mainfree_checked saw blocks freed by the main thread stay counted live in a
+ * handed-on heap, not yet understood. Leak tracking and the exact profiler park: their records
+ * are the blocks', whichever heap holds the page, and without parking every short thread's freed
+ * pages were given back and faulted in again by the next (std_leak_thread_churn: ~9 faults a thread). */
+bool hk_heap_parking(void) {
+    return hk_state.options.purge_delay_ms != 0 && (!hk_observed() || hk_state.hooks.front == NULL);
+}
 
 bool hk_heap_park(hk_heap_t *heap, uint64_t now) {
     if (!hk_heap_parking()) return false; /* purging at once: nothing is kept */

@@ -15,6 +15,12 @@ static inline void hk_hook_alloc(void *p, size_t size) {
     if (hk_unlikely(hk_state.observed) && hk_state.hooks.alloc) hk_state.hooks.alloc(p, size);
 }
 
+/* hk_hook_alloc of a block start of `page` (a small or medium page). */
+static inline void hk_hook_alloc_block(hk_page_t *page, void *block, size_t size) {
+    if (hk_state.hooks.alloc_block != NULL) hk_state.hooks.alloc_block(page, block, size);
+    else hk_hook_alloc(block, size);
+}
+
 /* false: the observer knows the block is not live (a double free). Called on the generic free
  * path; a sampler (which leaves the fast paths on) gets the frees of the pages it flagged
  * HK_PAGE_OBSERVED, which take this path. */

@@ -203,11 +203,44 @@ bool hk_os_collapse_huge(void *p, size_t size) { return madvise(p, size, MADV_CO
 /* Make whole pages inaccessible (the hardened mode's guard pages): a linear overflow or underflow
  * that reaches them faults at the first byte instead of running on into the next segment or the
  * metadata. They stay counted as committed (a page each per segment), so that unmapping the
- * segment later subtracts what was added. False if the kernel refused. */
-bool hk_os_guard(void *p, size_t size) { return mprotect(p, size, PROT_NONE) == 0; }
+ * segment later subtracts what was added. False if the kernel refused.
+ * Where the kernel has them (Linux 6.13), guard regions (MADV_GUARD_INSTALL): markers in the page
+ * table, so the mapping is not cut in three as mprotect cuts it and joined again when the guard
+ * comes down; a big block's guards go up at each placement and down at each free, and on `large`
+ * the mprotect calls and their cuts were half of the hardened mode's system time
+ * (bench/RESULTS.md, "Hardened mode: each protection's cost"). An EINVAL before any region was
+ * put up (an older kernel) turns them off for the process; any other refusal falls back to
+ * mprotect for that guard. A guard comes down by each means that put one up in this process. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+static int hk_os_guard_regions_off; /* the kernel has none */
+static int hk_os_guard_regions_used; /* some guard is a guard region */
+static int hk_os_guard_protected;    /* some guard was put up with mprotect */
 
-/* Make a guard page ordinary memory again (before a huge block's mapping is resized). */
-bool hk_os_unguard(void *p, size_t size) { return mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
+bool hk_os_guard(void *p, size_t size) {
+    if (!__atomic_load_n(&hk_os_guard_regions_off, __ATOMIC_RELAXED)) {
+        if (madvise(p, size, MADV_GUARD_INSTALL) == 0) {
+            __atomic_store_n(&hk_os_guard_regions_used, 1, __ATOMIC_RELAXED);
+            return true;
+        }
+        if (errno == EINVAL && !__atomic_load_n(&hk_os_guard_regions_used, __ATOMIC_RELAXED))
+            __atomic_store_n(&hk_os_guard_regions_off, 1, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&hk_os_guard_protected, 1, __ATOMIC_RELAXED);
+    return mprotect(p, size, PROT_NONE) == 0;
+}
+
+/* Make a guard page ordinary memory again (before a huge block's mapping is resized, or goes back
+ * to the cache of mappings). A guard region's page reads back as zeros afterwards. */
+bool hk_os_unguard(void *p, size_t size) {
+    bool ok = true;
+    if (__atomic_load_n(&hk_os_guard_regions_used, __ATOMIC_RELAXED)) ok = madvise(p, size, MADV_GUARD_REMOVE) == 0;
+    if (__atomic_load_n(&hk_os_guard_protected, __ATOMIC_RELAXED))
+        ok = mprotect(p, size, PROT_READ | PROT_WRITE) == 0 && ok;
+    return ok;
+}
 
 /* Grow or shrink a mapping without moving it. */
 bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size) {

@@ -27,7 +27,8 @@ typedef struct hk_check_hdr_s {
     uint8_t state; /* HK_CHECK_* below */
     uint8_t unused;
     uint16_t label; /* a pool's or arena's name (track.c's labels), 0 = none */
-    uint32_t unused2;
+    uint32_t usable; /* the allocator's block's bytes (0: 4 GiB or more, the page tells), sealed: a
+                      * block leaving the quarantine finds its end without looking it up */
 } hk_check_hdr_t;
 
 enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left the quarantine */
@@ -77,27 +78,39 @@ static __thread struct {
     size_t count, bytes;
 } hk_quarantine_batch __attribute__((tls_model("initial-exec")));
 
-static uint32_t hk_check_seal(const uint8_t *block, uint32_t offset, uint8_t state) {
-    uint64_t h = ((uintptr_t)block ^ ((uint64_t)offset << 40) ^ state) * HK_GOLDEN_RATIO_64;
-    return (uint32_t)(h >> 32) ^ 0x6b636568u;
+/* The seal: a hash of where the block is and its layout, xor-ed with a key of its state, so a
+ * block whose seal was just verified changes state by one xor (hk_check_restate), with no second
+ * hash on its free and on its release. */
+static inline uint32_t hk_check_state_key(uint8_t state) { return (uint32_t)state * 0x9e3779b1u; }
+
+static inline uint32_t hk_check_seal(const uint8_t *block, const hk_check_hdr_t *h, uint8_t state) {
+    uint64_t mix = (uintptr_t)block ^ ((uint64_t)h->user_offset << 40) ^ ((uint64_t)h->usable << 8);
+    return ((uint32_t)((mix * HK_GOLDEN_RATIO_64) >> 32) ^ 0x6b636568u) ^ hk_check_state_key(state);
 }
 
 static void hk_check_reseal(uint8_t *block, uint8_t state) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     h->state = state;
-    h->seal = hk_check_seal(block, h->user_offset, state);
+    h->seal = hk_check_seal(block, h, state);
+}
+
+/* A block whose seal was verified in state `from` (and not written since) takes state `to`. */
+static inline void hk_check_restate(uint8_t *block, uint8_t from, uint8_t to) {
+    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    h->state = to;
+    h->seal ^= hk_check_state_key(from) ^ hk_check_state_key(to);
 }
 
 /* The header's state if it is sealed, else 0. */
-static uint8_t hk_check_state(const uint8_t *block) {
+static inline __attribute__((always_inline)) uint8_t hk_check_state(const uint8_t *block) {
     const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
     uint8_t s = h->state;
     if (s < HK_CHECK_LIVE || s > HK_CHECK_DEAD || h->user_offset < HK_CHECK_USER_OFFSET) return 0;
-    return h->seal == hk_check_seal(block, h->user_offset, s) ? s : 0;
+    return h->seal == hk_check_seal(block, h, s) ? s : 0;
 }
 
 /* The allocator's block holding p (*end: its end), or NULL when p is in none. */
-static uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
+static inline __attribute__((always_inline)) uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
     const uint8_t *u = p;
     if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
         hk_segment_t *seg = hk_ptr_segment(p);
@@ -141,7 +154,7 @@ static void hk_check_error_of_block(hk_check_error_t *e, const uint8_t *block) {
 }
 
 /* Report a freed, live or unknown pointer given to a call that frees (or reallocates). */
-static void hk_check_bad_pointer(hk_err_kind_t kind, const char *call, const void *p, const uint8_t *block,
+static hk_noinline void hk_check_bad_pointer(hk_err_kind_t kind, const char *call, const void *p, const uint8_t *block,
                                  const char *where) {
     hk_check_error_t e = {.kind = kind, .call = call, .addr = (uintptr_t)p, .where = where};
     if (block != NULL) hk_check_error_of_block(&e, block);
@@ -198,22 +211,30 @@ static bool hk_check_all(const uint8_t *lo, const uint8_t *hi, uint8_t byte) {
     return hk_check_diff(lo, hi, 0x0101010101010101ull * byte) == 0;
 }
 
-/* Fill lo..hi with `byte`: canary zones and the pattern of small freed blocks are a few words, stored
- * as check_all reads them (the last one overlapping) with no call; long stretches by memset. */
+/* Stretches filled inline at most (the bytes of a freed small block); longer ones by memset. */
+#define HK_CHECK_FILL_INLINE_MAX 160
+
+/* Fill lo..hi with `byte`: canary zones and small freed blocks are a few words, stored as
+ * check_diff reads them (the last ones overlapping) with no call; long stretches by memset. */
 static inline __attribute__((always_inline)) void hk_check_fill(uint8_t *lo, uint8_t *hi, uint8_t byte) {
     size_t n = (size_t)(hi - lo);
     uint64_t word = 0x0101010101010101ull * byte;
+    hk_check_vec_t v = {word, word};
     if (n >= sizeof word && n <= 2 * sizeof word) {
         memcpy(lo, &word, sizeof word);
         memcpy(hi - sizeof word, &word, sizeof word);
-    } else if (n > 2 * sizeof word && n <= 64) {
-        hk_check_vec_t v = {word, word};
-        uint8_t *last = hi - sizeof v;
-        for (; lo < last; lo += sizeof v) {
+    } else if (n > 2 * sizeof word && n <= 2 * sizeof v) {
+        memcpy(lo, &v, sizeof v);
+        memcpy(hi - sizeof v, &v, sizeof v);
+    } else if (n > 2 * sizeof v && n <= HK_CHECK_FILL_INLINE_MAX) {
+        uint8_t *last = hi - 2 * sizeof v;
+        for (; lo < last; lo += 2 * sizeof v) {
             memcpy(lo, &v, sizeof v);
+            memcpy(lo + sizeof v, &v, sizeof v);
             __asm__("" : "+r"(lo)); /* no call: the compiler would make this loop a memset */
         }
         memcpy(last, &v, sizeof v);
+        memcpy(last + sizeof v, &v, sizeof v);
     } else {
         memset(lo, byte, n);
     }
@@ -324,6 +345,7 @@ static void *hk_check_alloc_at(size_t size, size_t align, bool zero, uint32_t st
         .size = size,
         .user_offset = (uint32_t)(user - block),
         .alloc_thread = hk_check_thread(),
+        .usable = usable <= UINT32_MAX ? (uint32_t)usable : 0,
     };
     uint8_t *zone_lo, *zone_hi;
     hk_check_zones(block, end, &zone_lo, &zone_hi);
@@ -357,17 +379,26 @@ static uint8_t *hk_check_block_end(uint8_t *block) {
  * free) cannot be trusted for the block's size, so the block is reported and kept from reuse. */
 static void hk_check_release(uint8_t *block, const char *call) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
-    uint8_t *end = hk_check_block_end(block);
+    uint8_t state = hk_check_state(block);
+    /* A sealed header's end is the allocator's (the seal covers it); else the page tells. */
+    uint8_t *end = hk_likely(state == HK_CHECK_FREED && h->usable != 0) ? block + h->usable : hk_check_block_end(block);
     if (end == NULL) return;
-    if (hk_unlikely(hk_check_state(block) != HK_CHECK_FREED ||
-                    h->size > (size_t)(end - block) - h->user_offset)) {
+    if (hk_unlikely(state != HK_CHECK_FREED || h->size > (size_t)(end - block) - h->user_offset)) {
         hk_check_bad_pointer(HK_ERR_UNDERFLOW_WRITE, call, block + HK_CHECK_USER_OFFSET, NULL, "header");
         return;
     }
     hk_check_block(block, end, call, "quarantine");
-    hk_check_reseal(block, HK_CHECK_DEAD);
+    hk_check_restate(block, HK_CHECK_FREED, HK_CHECK_DEAD); /* sealed as freed: verified above */
     if (hk_tracking()) hk_track_released(block);
     hk_core_free_block(block);
+}
+
+/* The memory a freed block holds back from reuse, which HEAPKIT_QUARANTINE_BYTES bounds: the
+ * allocator's whole block (header and canaries too; a small block holds twice its bytes or more),
+ * not only the bytes asked for. */
+static inline size_t hk_check_held(const uint8_t *block) {
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    return h->usable != 0 ? h->usable : h->user_offset + h->size;
 }
 
 /* The ring's slot after `i`. */
@@ -392,16 +423,17 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const 
         size_t tail = hk_quarantine.head + hk_quarantine.count;
         hk_quarantine.ring[tail >= hk_quarantine.cap ? tail - hk_quarantine.cap : tail] = block;
         hk_quarantine.count++;
-        hk_quarantine.bytes += ((hk_check_hdr_t *)block)->size;
+        hk_quarantine.bytes += hk_check_held(block);
     }
     size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
     while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max) {
         uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
         hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
         hk_quarantine.count--;
-        hk_quarantine.bytes -= ((hk_check_hdr_t *)old)->size;
+        hk_quarantine.bytes -= hk_check_held(old);
         evict[n++] = old;
     }
+    if (hk_quarantine.count == 0) hk_quarantine.bytes = 0; /* a header written over in quarantine skews no later count */
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
 }
@@ -418,12 +450,12 @@ static void hk_check_batch_flush(const char *call) {
 }
 
 /* Put a freed block in quarantine (through this thread's batch when batched). */
-static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
+static void hk_check_quarantine(uint8_t *block, size_t held, const char *call) {
     if (hk_likely(__atomic_load_n(&hk_quarantine.batched, __ATOMIC_RELAXED))) {
         size_t count = hk_quarantine_batch.count;
         hk_quarantine_batch.blocks[count++] = block;
         hk_quarantine_batch.count = count;
-        hk_quarantine_batch.bytes += size;
+        hk_quarantine_batch.bytes += held;
         if (count == HK_CHECK_BATCH || hk_quarantine_batch.bytes > hk_quarantine.batch_bytes)
             hk_check_batch_flush(call);
         return;
@@ -433,7 +465,7 @@ static void hk_check_quarantine(uint8_t *block, size_t size, const char *call) {
 
 /* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
  * after a report (double, invalid free...). */
-static uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
+static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
     uint8_t *block = hk_check_block_of(p, end);
     if (block == NULL) {
         hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, NULL, NULL);
@@ -470,9 +502,18 @@ static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call, 
     h->free_stack = stack != HK_STACK_NONE ? stack : hk_track_capture();
     h->free_thread = hk_check_thread();
     hk_check_fill(block + h->user_offset, block + h->user_offset + h->size, HK_CHECK_FREED_BYTE);
-    hk_check_reseal(block, HK_CHECK_FREED);
+    hk_check_restate(block, HK_CHECK_LIVE, HK_CHECK_FREED); /* sealed as live: hk_check_live_block verified it */
     if (hk_tracking()) hk_track_quarantined(block);
-    hk_check_quarantine(block, h->size, call);
+    hk_check_quarantine(block, hk_check_held(block), call);
+}
+
+/* free_sized (or a sized delete) given a size other than the block's: reported, then freed. */
+static hk_noinline void hk_check_wrong_size(void *p, size_t size, const uint8_t *block, const char *call) {
+    hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = (uintptr_t)p, .access_size = size};
+    hk_check_error_of_block(&e, block);
+    e.access_stack = hk_track_capture();
+    e.access_thread = hk_check_thread();
+    hk_check_report(&e);
 }
 
 static void hk_check_free_call(void *p, size_t size, bool sized, const char *call) {
@@ -481,14 +522,7 @@ static void hk_check_free_call(void *p, size_t size, bool sized, const char *cal
     uint8_t *end;
     uint8_t *block = hk_check_live_block(p, call, &end);
     if (block == NULL) return;
-    hk_check_hdr_t *h = (hk_check_hdr_t *)block;
-    if (sized && size != h->size) {
-        hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = (uintptr_t)p, .access_size = size};
-        hk_check_error_of_block(&e, block);
-        e.access_stack = hk_track_capture();
-        e.access_thread = hk_check_thread();
-        hk_check_report(&e);
-    }
+    if (sized && size != ((hk_check_hdr_t *)block)->size) hk_check_wrong_size(p, size, block, call);
     hk_check_free_block(block, end, call, HK_STACK_NONE);
 }
 
@@ -620,7 +654,7 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
             block = hk_quarantine.ring[hk_quarantine.head];
             hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
             hk_quarantine.count--;
-            hk_quarantine.bytes -= ((hk_check_hdr_t *)block)->size;
+            hk_quarantine.bytes -= hk_check_held(block);
         }
         pthread_mutex_unlock(&hk_quarantine.lock);
         if (block == NULL) break;
@@ -652,13 +686,7 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
                 uint8_t state = hk_check_state(b);
                 if (state != HK_CHECK_LIVE && state != HK_CHECK_FREED) continue;
                 hk_check_hdr_t *h = (hk_check_hdr_t *)b;
-                uint8_t *user = b + h->user_offset, *zone_lo, *zone_hi;
-                if (h->user_offset + h->size > bsize) continue;
-                hk_check_zones(b, b + bsize, &zone_lo, &zone_hi);
-                if (hk_check_all(zone_lo, user, HK_CHECK_REDZONE_BYTE) &&
-                    hk_check_all(user + h->size, zone_hi, HK_CHECK_REDZONE_BYTE) &&
-                    (state == HK_CHECK_LIVE || hk_check_all(user, user + h->size, HK_CHECK_FREED_BYTE)))
-                    continue;
+                if (h->user_offset + h->size > bsize || hk_check_intact(b, b + bsize)) continue;
                 if (n < HK_CHECK_SCAN_MAX) damaged[n++] = b;
                 else more++;
             }
@@ -666,7 +694,7 @@ static void hk_check_at_exit(uintptr_t caller_sp) {
     }
     pthread_mutex_unlock(&hk_state.segments_lock);
     for (size_t i = 0; i < n; i++) {
-        uint8_t *end;
+        uint8_t *end = NULL;
         if (hk_check_block_of(damaged[i], &end) == damaged[i])
             hk_check_block(damaged[i], end, NULL,
                            hk_check_state(damaged[i]) == HK_CHECK_FREED ? "quarantine" : "exit");

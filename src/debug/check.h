@@ -57,7 +57,13 @@ hk_internal bool hk_guard_owns(const void *p);  /* p points into a live guard bl
 hk_internal hk_block_state_t hk_guard_state(const void *p);
 hk_internal void hk_guard_set_label(const void *p, uint16_t label);
 hk_internal void hk_guard_init(void); /* the fault handler; guard pages' and sampling's table */
-hk_internal void hk_guard_thread_ready(void); /* this thread's alternate stack for the handler */
+/* This thread's alternate stack for the fault handler, made by its first checked or sampled
+ * allocation: the test inline (every checked allocation makes it), the making out of line. */
+extern hk_internal __thread void *hk_guard_alt_stack __attribute__((tls_model("initial-exec")));
+hk_internal void hk_guard_thread_ready_slow(void);
+static inline void hk_guard_thread_ready(void) {
+    if (hk_unlikely(hk_guard_alt_stack == NULL)) hk_guard_thread_ready_slow();
+}
 hk_internal void hk_guard_thread_done(void);
 hk_internal bool hk_guard_handling_faults(void); /* the fault handler is installed */
 hk_internal void hk_guard_check_all(void); /* exit: the quarantine's blocks unmapped */

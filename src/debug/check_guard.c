@@ -80,6 +80,11 @@ static struct {
     uint8_t *pool;
     size_t pool_size, slot_size;
     uint32_t slot_rec[HK_SAMPLE_SLOTS]; /* record index + 1 using the slot, 0 = free */
+    /* The slot's pages were opened by a fault's report (its guards too) and not closed since: the
+     * next block served from it closes them first. Else a slot is all inaccessible when served
+     * (its last block's free closed it), and serving it takes one mprotect, not two: a sampled
+     * allocation's cost is its system calls. */
+    bool slot_opened[HK_SAMPLE_SLOTS];
     unsigned slot_next;
     struct sigaction previous; /* the program's handler before ours */
     bool handler_installed;
@@ -218,7 +223,10 @@ void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled) {
         hi = lo + hk_guard.slot_size;
         if (hk_state.options.check_left) hi = lo + data;
         else lo = hi - data;
-        mprotect((void *)map, map_size, PROT_NONE); /* guards a fault report opened, closed again */
+        if (hk_guard.slot_opened[slot]) { /* guards a fault report opened, closed again */
+            mprotect((void *)map, map_size, PROT_NONE);
+            hk_guard.slot_opened[slot] = false;
+        }
         mprotect((void *)lo, data, PROT_READ | PROT_WRITE);
     } else {
         lo = hk_state.options.check_left ? map + hk_guard.page : map;
@@ -578,6 +586,7 @@ static void hk_guard_fault(int sig, siginfo_t *info, void *ctx) {
         r->reported = 1;
         /* open the pages so the program goes on past this access (one report per block) */
         mprotect((void *)r->map, r->map_size, PROT_READ | PROT_WRITE);
+        if (r->sampled) hk_guard.slot_opened[(r->map - (uintptr_t)hk_guard.pool) / (hk_guard.slot_size + hk_guard.page)] = true;
     } else if (r != NULL) {
         r = NULL; /* reported before and opened since: another thread raced us; just retry */
         copy.reported = 1;
@@ -618,10 +627,10 @@ static void hk_guard_fault(int sig, siginfo_t *info, void *ctx) {
 
 /* Each thread's alternate stack for the fault handler (a stack overflow leaves no room on the
  * thread's own): made on the thread's first checked or sampled allocation, given back when it exits. */
-static __thread void *hk_alt_stack __attribute__((tls_model("initial-exec")));
+__thread void *hk_guard_alt_stack __attribute__((tls_model("initial-exec")));
 
-void hk_guard_thread_ready(void) {
-    if (hk_likely(hk_alt_stack != NULL) || !hk_guard.handler_installed) return;
+void hk_guard_thread_ready_slow(void) {
+    if (hk_guard_alt_stack != NULL || !hk_guard.handler_installed) return;
     void *p = mmap(NULL, HK_GUARD_ALT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return;
     stack_t alt = {.ss_sp = p, .ss_size = HK_GUARD_ALT_STACK};
@@ -629,16 +638,16 @@ void hk_guard_thread_ready(void) {
         munmap(p, HK_GUARD_ALT_STACK);
         return;
     }
-    hk_alt_stack = p;
+    hk_guard_alt_stack = p;
 }
 
 bool hk_guard_handling_faults(void) { return hk_guard.handler_installed; }
 
 void hk_guard_thread_done(void) {
-    if (hk_alt_stack == NULL) return;
+    if (hk_guard_alt_stack == NULL) return;
     stack_t off = {.ss_flags = SS_DISABLE};
-    if (sigaltstack(&off, NULL) == 0) munmap(hk_alt_stack, HK_GUARD_ALT_STACK);
-    hk_alt_stack = NULL;
+    if (sigaltstack(&off, NULL) == 0) munmap(hk_guard_alt_stack, HK_GUARD_ALT_STACK);
+    hk_guard_alt_stack = NULL;
 }
 
 static void hk_guard_install_handler(void) {

@@ -50,7 +50,18 @@ typedef struct hk_profile_sample_s {
 #define HK_SAMPLE_PAGES_SHIFT 14
 #define HK_SAMPLE_PAGES ((size_t)1 << HK_SAMPLE_PAGES_SHIFT)
 
+/* A counting filter in front of the keys: how many live samples' keys hash to each of 4,096
+ * counters (the keys' slot hash, its top 12 bits), so a free into a flagged page (one that holds a
+ * sample, where every free takes the generic path) reads one byte of a 4 KiB table, which stays in
+ * the cache, instead of probing the 256 KiB of keys: that probe was a cache miss nearly every time,
+ * 98% of hk_sampled_free's time and ~1.5% of lua5.4's under sampling. A counter at its top stays
+ * there (a lookup then probes, as before). */
+#define HK_SAMPLE_FILTER_SHIFT 12
+#define HK_SAMPLE_FILTER ((size_t)1 << HK_SAMPLE_FILTER_SHIFT)
+#define HK_SAMPLE_FILTER_STUCK UINT8_MAX
+
 static struct {
+    _Atomic uint8_t *filter; /* HK_SAMPLE_FILTER counters, moved under the lock, read without it */
     _Atomic uintptr_t *keys; /* block addresses of the sampled live blocks */
     pthread_mutex_t lock;    /* adding and removing samples and page counts; lookups take none */
     uintptr_t *pages;        /* page records (addresses) ever flagged; never removed */
@@ -228,6 +239,19 @@ static size_t hk_sample_slot(uintptr_t block) {
     return (size_t)(((uint64_t)block * HK_GOLDEN_RATIO_64) >> (64 - HK_SAMPLES_SHIFT));
 }
 
+static _Atomic uint8_t *hk_sample_filter_of(uintptr_t block) {
+    return &hk_samples.filter[((uint64_t)block * HK_GOLDEN_RATIO_64) >> (64 - HK_SAMPLE_FILTER_SHIFT)];
+}
+
+/* A sample's key was added (+1) or removed (-1): under hk_samples.lock, before the key is
+ * published and after it is gone, so a lookup that finds the counter at 0 has nothing to find. */
+static void hk_sample_filter_move(uintptr_t block, int by) {
+    _Atomic uint8_t *c = hk_sample_filter_of(block);
+    uint8_t n = atomic_load_explicit(c, memory_order_relaxed);
+    if (n == HK_SAMPLE_FILTER_STUCK || (by < 0 && n == 0)) return;
+    atomic_store_explicit(c, (uint8_t)(n + by), memory_order_release);
+}
+
 /* The start of the block the pointer handed out lies in (an aligned pointer may be inside it). */
 static uintptr_t hk_block_of(void *p) {
     if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
@@ -287,6 +311,7 @@ static void hk_sample_take(void *p, size_t size) {
         hk_profile.samples[i] = (hk_profile_sample_t){site, bytes, calls};
         if (k != block) {
             atomic_fetch_add_explicit(&hk_profile.sample_count, 1, memory_order_relaxed);
+            hk_sample_filter_move(block, 1);
             hk_sample_watch_page(block);
         }
         atomic_store_explicit(&hk_samples.keys[i], block, memory_order_release);
@@ -310,10 +335,14 @@ static void hk_sampled_take(void *p, size_t size) {
 static const hk_sample_consumer_t hk_profile_consumer = {.interval = hk_sample_interval, .take = hk_sampled_take};
 
 static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
-    (void)seg;
-    (void)page;
     if (hk_likely(atomic_load_explicit(&hk_profile.sample_count, memory_order_relaxed) == 0)) return true;
+    /* A sampled block's page carries HK_PAGE_OBSERVED (hk_sample_watch_page, set by the thread
+     * that allocated it, before the block was handed out): the frees of other pages that come this
+     * way (full pages, other threads' blocks) need no probe of the sample table, a cache miss or
+     * two each (~1% of lua5.4's time). Huge blocks are not flagged: always probed. */
+    if (seg->kind != HK_SEGMENT_HUGE && !(hk_page_flags(page) & HK_PAGE_OBSERVED)) return true;
     uintptr_t b = (uintptr_t)block;
+    if (atomic_load_explicit(hk_sample_filter_of(b), memory_order_acquire) == 0) return true;
     size_t i = hk_sample_slot(b);
     uintptr_t k;
     while ((k = atomic_load_explicit(&hk_samples.keys[i], memory_order_acquire)) != 0 && k != b)
@@ -326,6 +355,7 @@ static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
     if (atomic_load_explicit(&hk_samples.keys[i], memory_order_relaxed) == b) {
         hk_profile_sample_t s = hk_profile.samples[i];
         atomic_store_explicit(&hk_samples.keys[i], HK_SAMPLE_GONE, memory_order_release);
+        hk_sample_filter_move(b, -1);
         atomic_fetch_sub_explicit(&hk_profile.sample_count, 1, memory_order_relaxed);
         hk_sample_unwatch_page(b);
         hk_site_remove(s.site, s.bytes, s.calls, temporary);
@@ -389,11 +419,12 @@ static bool hk_profile_tables(void) {
     hk_profile.sites = hk_meta_map(HK_PROFILE_SITES_MAX * sizeof(hk_profile_site_t));
     hk_profile.index = hk_meta_map(HK_PROFILE_INDEX * sizeof(uint64_t));
     if (hk_state.options.profile == HK_PROFILE_SAMPLED) {
+        hk_samples.filter = hk_meta_map(HK_SAMPLE_FILTER);
         hk_samples.keys = hk_meta_map(HK_SAMPLES * sizeof(uintptr_t));
         hk_profile.samples = hk_meta_map(HK_SAMPLES * sizeof(hk_profile_sample_t));
         hk_samples.pages = hk_meta_map(HK_SAMPLE_PAGES * sizeof(uintptr_t));
         hk_samples.page_samples = hk_meta_map(HK_SAMPLE_PAGES * sizeof(uint32_t));
-        if (hk_samples.keys == NULL || hk_profile.samples == NULL || hk_samples.pages == NULL ||
+        if (hk_samples.filter == NULL || hk_samples.keys == NULL || hk_profile.samples == NULL || hk_samples.pages == NULL ||
             hk_samples.page_samples == NULL)
             return false;
     }

@@ -39,16 +39,26 @@ static struct {
 static void hk_out_field(uint64_t v, bool hex, bool negative) {
     char digits[24];
     size_t n = 0;
-    unsigned base = hex ? 16 : 10;
-    do {
-        digits[n++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v != 0);
+    /* two loops with constant divisors (a shift, a multiply) rather than one dividing by a
+     * variable base: a profile has hundreds of thousands of fields (python3: ~25 M instructions) */
+    if (hex) {
+        do {
+            digits[n++] = "0123456789abcdef"[v & 15];
+            v >>= 4;
+        } while (v != 0);
+    } else {
+        do {
+            digits[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+    }
     hk_buf_t *b = &hk_out_state.buf;
     if (b->cap - b->len < n + 3) hk_buf_flush(b, hk_out_state.fd);
-    b->data[b->len++] = '\t';
-    if (negative) b->data[b->len++] = '-';
-    while (n > 0) b->data[b->len++] = digits[--n];
+    char *out = b->data + b->len; /* a local cursor: b->len written once, not at every digit */
+    *out++ = '\t';
+    if (negative) *out++ = '-';
+    while (n > 0) *out++ = digits[--n];
+    b->len = (size_t)(out - b->data);
 }
 
 /* Digits of v in hex: where hk_out_field's TAB before them sits, to make it the ':' of a frame. */

@@ -50,7 +50,8 @@ static bool hk_depot_reserve(void) {
     hk_depot.buckets = hk_meta_map(HK_DEPOT_BUCKETS * sizeof(uint32_t));
     uint8_t *base = hk_meta_map_most(HK_DEPOT_BYTES, HK_DEPOT_BYTES_LEAST, &hk_depot.cap);
     /* base only with the buckets: a lookup reads the buckets whenever base is set */
-    if (hk_depot.buckets != NULL && base != NULL) hk_stack_depot_base = base;
+    /* released: a thread that sees base (read without the lock, below) sees the buckets too */
+    if (hk_depot.buckets != NULL && base != NULL) __atomic_store_n(&hk_stack_depot_base, base, __ATOMIC_RELEASE);
     else {
         hk_message("cannot reserve memory for allocation stacks: leak reports will show no stacks");
         hk_depot.failed = true;
@@ -70,7 +71,7 @@ static uint32_t hk_depot_find(uint32_t head, uint32_t hash, const uintptr_t *fra
 /* The id of this stack, added if new; HK_STACK_UNKNOWN if it could not be kept, never HK_STACK_NONE. */
 uint32_t hk_stack_depot_put(const uintptr_t *frames, size_t depth) {
     uint32_t hash = hk_stack_hash(frames, depth);
-    if (hk_likely(hk_stack_depot_base != NULL)) {
+    if (hk_likely(__atomic_load_n(&hk_stack_depot_base, __ATOMIC_ACQUIRE) != NULL)) {
         uint32_t head = atomic_load_explicit(&hk_depot.buckets[hash & (HK_DEPOT_BUCKETS - 1)], memory_order_acquire);
         uint32_t id = hk_depot_find(head, hash, frames, depth);
         if (id != 0) return id;

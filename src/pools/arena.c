@@ -87,6 +87,9 @@ struct hk_arena_s {
     uintptr_t cur, limit;
     hk_handle_t handle; /* the magic word every call checks (registry.h) */
     unsigned slow;
+    uintptr_t align_add, align_mask; /* hk_arena_alloc's alignment, less one and its mask: 16, or 8
+                                        with HK_ARENA_ALIGN_8 (memory operands of the fast path's
+                                        add and and, so it costs no instruction more) */
     /* -- everything else */
     hk_arena_chunk_t *chunk;   /* the current one */
     uintptr_t chunk_start;     /* its start, for statistics read from other threads */
@@ -338,14 +341,14 @@ static hk_noinline void *hk_arena_alloc_slow(hk_arena_t *a, size_t size, size_t 
 /* Any arena, after the handle check. */
 static hk_noinline void *hk_arena_alloc_checked(hk_arena_t *a, size_t size) {
     HK_HANDLE_CHECK(a, HK_REG_ARENA, "hk_arena_alloc", NULL);
-    return hk_arena_alloc_slow(a, size, HK_ARENA_ALIGN, "hk_arena_alloc");
+    return hk_arena_alloc_slow(a, size, a->align_add + 1, "hk_arena_alloc");
 }
 
 /* The fast path: the thread's remembered live arena (registry.h: the handle check in one
  * compare), not locked (only the owner reads cur and limit), room in the chunk. */
 HK_API void *hk_arena_alloc(hk_arena_t *a, size_t size) {
     if (hk_likely(hk_handle_remembered(a, HK_REG_ARENA, hk_handle_deaths_now())) && hk_likely(a->slow == 0)) {
-        uintptr_t p = hk_align_up(a->cur, HK_ARENA_ALIGN);
+        uintptr_t p = (a->cur + a->align_add) & a->align_mask;
         if (hk_likely(size <= a->limit - p)) { /* limit is 16-aligned: p <= limit */
             hk_arena_set_cur(a, p + size);
             hk_arena_unpoison_fast((void *)p, size);
@@ -373,7 +376,7 @@ HK_API void *hk_arena_aligned_alloc(hk_arena_t *a, size_t alignment, size_t size
         errno = EINVAL;
         return NULL;
     }
-    return hk_arena_alloc_slow(a, size, alignment < HK_ARENA_ALIGN ? HK_ARENA_ALIGN : alignment,
+    return hk_arena_alloc_slow(a, size, alignment <= a->align_add ? a->align_add + 1 : alignment,
                                "hk_arena_aligned_alloc");
 }
 
@@ -590,7 +593,7 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
                                       size_t keep) {
     int node = hk_flags_node(flags);
     hk_process_init();
-    if ((flags & ~(HK_ARENA_LOCKED | HK_ON_NODE_MASK)) != 0 || (node != HK_NUMA_ANY && !hk_numa_node_valid(node))) {
+    if ((flags & ~(HK_ARENA_LOCKED | HK_ARENA_ALIGN_8 | HK_ON_NODE_MASK)) != 0 || (node != HK_NUMA_ANY && !hk_numa_node_valid(node))) {
         errno = EINVAL;
         return NULL;
     }
@@ -604,6 +607,8 @@ HK_API hk_arena_t *hk_arena_create_ex(const char *name, hk_arena_t *parent, unsi
     memset(a, 0, header);
     a->node = (int16_t)node;
     a->locked = (flags & HK_ARENA_LOCKED) != 0;
+    a->align_add = (flags & HK_ARENA_ALIGN_8 ? 8 : HK_ARENA_ALIGN) - 1;
+    a->align_mask = ~a->align_add;
     a->slow = (a->locked ? HK_ARENA_SLOW_LOCKED : 0) | (hk_tracking() && !a->locked ? HK_ARENA_SLOW_CHECK : 0) |
               (hk_checking() ? HK_ARENA_SLOW_BLOCKS : 0) | HK_ARENA_SLOW_VALGRIND;
     a->owner = pthread_self();

@@ -566,7 +566,7 @@ static hk_noinline void *hk_pool_alloc_other(hk_pool_t *pool, uintptr_t deaths) 
  * thread's remembered pool (live, LOCAL, and its cache found in the same compare), and an object
  * in the cache. Everything else, the handle check included, is slower. */
 HK_API void *hk_pool_alloc(hk_pool_t *pool) {
-    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    hk_pool_tls_v3_t *t = &hk_pool_tls_v3;
     if (hk_likely(atomic_load_explicit((_Atomic(hk_pool_t *) *)&t->pool, memory_order_relaxed) == pool)) {
         void **top = atomic_load_explicit((_Atomic(void **) *)&t->top, memory_order_relaxed);
         if (hk_likely(top != t->floor)) {
@@ -697,7 +697,7 @@ hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *ob
  * address" (it is keyed by pool: a double, foreign, interior or wrong-pool free never matches),
  * and room in the cache. Anything else goes the slower ways, which say what was wrong. */
 hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
-    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    hk_pool_tls_v3_t *t = &hk_pool_tls_v3;
     uintptr_t a = (uintptr_t)obj;
     if (hk_likely(atomic_load_explicit((_Atomic(hk_pool_t *) *)&t->pool, memory_order_relaxed) == pool)) {
         if (hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {

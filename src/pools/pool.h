@@ -76,7 +76,7 @@ struct hk_pool_cache_s {
     /* The owner's record for the inline paths while it serves this cache (pool_fast.c): `top`
      * is then the record's, not ours. Changed and read under arm_lock (statistics read the
      * record's top from other threads; the owner lets go of it under the lock before it exits). */
-    hk_pool_tls_v2_t *_Atomic armed;
+    hk_pool_tls_v3_t *_Atomic armed;
     _Atomic uint32_t arm_lock; /* hk_spin_lock; takes nothing else */
     /* The hot pair sits 2.5 lines in: caches are often 4 KiB aligned, like chunks, and a load
      * of a chunk header that shares its address bits mod 4 KiB with the store to `top` just

@@ -84,16 +84,22 @@ hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set) {
 uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want, bool carve) {
     uint32_t n = 0;
     uintptr_t end = hk_chunk_end(pool, c), head = c->free;
+    /* Each object taken links to itself from now on ("free, in a cache"): the inline paths'
+     * record promises that of every object in a cache (heapkit_pool_inline.h). */
     while (n < want && head != end) { /* the heads are written back once: they share a line */
         void *obj = (void *)(head ^ pool->key);
-        head = *hk_pool_link_of(pool, obj);
+        uintptr_t *link = hk_pool_link_of(pool, obj);
+        head = *link;
+        *link = (uintptr_t)obj ^ pool->key;
         out[n++] = obj;
     }
     c->free = head;
     head = c->more;
     while (n < want && head != end) {
         void *obj = (void *)(head ^ pool->key);
-        head = *hk_pool_link_of(pool, obj);
+        uintptr_t *link = hk_pool_link_of(pool, obj);
+        head = *link;
+        *link = (uintptr_t)obj ^ pool->key;
         out[n++] = obj;
     }
     c->more = head;

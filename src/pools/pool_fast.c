@@ -19,7 +19,7 @@
 static void *hk_pool_fast_none_slot[1];
 #define HK_POOL_FAST_NO_POOL ((hk_pool_t *)(void *)hk_pool_fast_none_slot)
 
-HK_API __thread hk_pool_tls_v2_t hk_pool_tls_v2 __attribute__((tls_model("initial-exec"))) = {
+HK_API __thread hk_pool_tls_v3_t hk_pool_tls_v3 __attribute__((tls_model("initial-exec"))) = {
     HK_POOL_FAST_NO_POOL, hk_pool_fast_none_slot, hk_pool_fast_none_slot, hk_pool_fast_none_slot, 0};
 
 /* Version 1 of the record (the cache's top behind a pointer), for programs built against the
@@ -35,9 +35,18 @@ extern __thread hk_pool_tls_v1_t hk_pool_tls_v1 __attribute__((tls_model("initia
 HK_API __thread hk_pool_tls_v1_t hk_pool_tls_v1 __attribute__((tls_model("initial-exec"))) = {
     HK_POOL_FAST_NO_POOL, &hk_pool_fast_none_top, hk_pool_fast_none_slot, hk_pool_fast_none_slot, 0};
 
+/* Version 2 of the record (version 3's layout, before the library promised that every object in
+ * a served cache has its word "free, in a cache"): its inline alloc wrote the whole live mark,
+ * which this library would accept, but version 3's paths rely on the promise, so the library
+ * names itself by version 3 alone; version 2 stays exported and empty, so older programs call. */
+typedef hk_pool_tls_v3_t hk_pool_tls_v2_t;
+extern __thread hk_pool_tls_v2_t hk_pool_tls_v2 __attribute__((tls_model("initial-exec"), visibility("default")));
+HK_API __thread hk_pool_tls_v2_t hk_pool_tls_v2 __attribute__((tls_model("initial-exec"))) = {
+    HK_POOL_FAST_NO_POOL, hk_pool_fast_none_slot, hk_pool_fast_none_slot, hk_pool_fast_none_slot, 0};
+
 /* A thread's place on the list (its own, in its TLS: on the list only while the thread lives). */
 typedef struct hk_pool_fast_link_s {
-    hk_pool_tls_v2_t *record;
+    hk_pool_tls_v3_t *record;
     hk_pool_cache_t *_Atomic cache; /* the cache the record serves, NULL when empty */
     _Atomic uint32_t lock;          /* hk_spin_lock: the record is being written */
     struct hk_pool_fast_link_s *next, *prev;
@@ -52,7 +61,7 @@ static struct {
     hk_pool_fast_link_t *threads;
 } hk_pool_fast = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void hk_pool_fast_empty(hk_pool_tls_v2_t *t) {
+static void hk_pool_fast_empty(hk_pool_tls_v3_t *t) {
     atomic_store_explicit((_Atomic(hk_pool_t *) *)&t->pool, HK_POOL_FAST_NO_POOL, memory_order_relaxed);
     atomic_store_explicit((_Atomic(void **) *)&t->top, hk_pool_fast_none_slot, memory_order_relaxed);
     t->floor = hk_pool_fast_none_slot;
@@ -60,7 +69,7 @@ static void hk_pool_fast_empty(hk_pool_tls_v2_t *t) {
     t->live_key = 0;
 }
 
-static void **hk_pool_fast_top(hk_pool_tls_v2_t *t) {
+static void **hk_pool_fast_top(hk_pool_tls_v3_t *t) {
     return atomic_load_explicit((_Atomic(void **) *)&t->top, memory_order_relaxed);
 }
 
@@ -81,7 +90,7 @@ static void hk_pool_fast_let_go(hk_pool_fast_link_t *l) {
  * gets its top back first. */
 void hk_pool_fast_arm(hk_pool_t *pool, hk_pool_cache_t *c) {
     hk_pool_fast_link_t *me = &hk_pool_fast_me;
-    hk_pool_tls_v2_t *t = &hk_pool_tls_v2;
+    hk_pool_tls_v3_t *t = &hk_pool_tls_v3;
     if (me->exited) return;
     if (atomic_load_explicit(&me->cache, memory_order_relaxed) == c) {
         /* armed already (a nested call of the owner's, from a constructor): the cache's top,
@@ -128,7 +137,7 @@ void hk_pool_fast_disarm(hk_pool_cache_t *c) {
  * armed. The owner lets go under arm_lock before it exits, so the record is there to read. */
 uint32_t hk_pool_fast_cached(hk_pool_cache_t *c) {
     hk_spin_lock(&c->arm_lock);
-    hk_pool_tls_v2_t *t = atomic_load_explicit(&c->armed, memory_order_relaxed);
+    hk_pool_tls_v3_t *t = atomic_load_explicit(&c->armed, memory_order_relaxed);
     void **top = t != NULL ? hk_pool_fast_top(t) : atomic_load_explicit(&c->top, memory_order_relaxed);
     hk_spin_unlock(&c->arm_lock);
     return (uint32_t)(top - c->objs);

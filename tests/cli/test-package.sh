@@ -72,7 +72,7 @@ int main(void) {
     void *o = hk_pool_alloc(pool);
     hk_pool_free(pool, o);
     o = hk_pool_alloc(pool);
-    int inline_record = hk_pool_tls_v2.pool == pool;
+    int inline_record = hk_pool_tls_v3.pool == pool;
     hk_pool_free(pool, o);
     hk_pool_destroy(pool);
     printf("inline pool record: %d\n", inline_record);

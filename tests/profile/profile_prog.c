@@ -6,7 +6,8 @@
  *   dump      hk_profile_dump() (found with dlsym), twice, with growth between
  *   fork      a child allocates and exits; the parent allocates too
  *   signal    raises HEAPKIT_PROFILE_SIGNAL's signal, waits for the profile, then exits
- *   tiny      a heap that never holds more than 7000 bytes: 5000 and 2000 live at its peak */
+ *   tiny      a heap that never holds more than 7000 bytes: 5000 and 2000 live at its peak
+ *   handoff   one site allocated from and freed by three threads in turn (see below) */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -154,6 +155,47 @@ static int tiny(void)
     return 0;
 }
 
+/* handoff: one site's blocks allocated and freed by three threads, each counting into the same
+ * site (a profiler that kept per-thread counters must still sum them, and the site's peak must be
+ * the sum's). main allocates 3 blocks at site_shared;
+ * thread A (run alone, then joined) allocates 4 and frees one of main's; thread B allocates 2 and
+ * frees one of A's; main frees one of B's. Live bytes go 1001..3003, 7007 (A), 6006, 8008 (B's
+ * second: the site's peak), 7007, 6006: 9 calls, 9009 bytes, 6 blocks and 6006 bytes live at exit.
+ * Run with HEAPKIT_STACK_DEPTH=1, so that the three threads' calls are one site. */
+NOINLINE static void *site_shared(void) { return malloc(1001); }
+
+struct handoff_step {
+    void **blocks;
+    int first, count, free_index;
+};
+
+static void *handoff_thread(void *arg)
+{
+    struct handoff_step *step = arg;
+    for (int i = 0; i < step->count; i++)
+        step->blocks[step->first + i] = site_shared();
+    free(step->blocks[step->free_index]);
+    step->blocks[step->free_index] = NULL;
+    return NULL;
+}
+
+static int handoff(void)
+{
+    static void *blocks[9];
+    for (int i = 0; i < 3; i++)
+        blocks[i] = site_shared();
+    struct handoff_step a = {blocks, 3, 4, 0}, b = {blocks, 7, 2, 3};
+    pthread_t t;
+    if (pthread_create(&t, NULL, handoff_thread, &a) != 0 || pthread_join(t, NULL) != 0)
+        return 1;
+    if (pthread_create(&t, NULL, handoff_thread, &b) != 0 || pthread_join(t, NULL) != 0)
+        return 1;
+    free(blocks[7]);
+    blocks[7] = NULL;
+    sink = blocks;
+    return 0; /* six blocks live at exit */
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "pattern";
@@ -167,6 +209,8 @@ int main(int argc, char **argv)
         return forked();
     if (strcmp(mode, "signal") == 0)
         return signalled();
+    if (strcmp(mode, "handoff") == 0)
+        return handoff();
     if (strcmp(mode, "tiny") == 0)
         return tiny();
     fprintf(stderr, "profile_prog: unknown mode %s\n", mode);

@@ -140,6 +140,17 @@ def section_exact():
     text = run([HEAPKIT, "report", small]).stdout
     check(re.search(r"peak:\n +4\.9 KiB in +1 blocks.*site_tiny_a", text) is not None,
           "exact: the text report lists a tiny program's peak sites", text[:1500])
+    # One site allocated from and freed by three threads in turn (profile_prog's handoff): their
+    # counts add up, and the site's peak (8008 bytes) is reached by the third thread on top of the
+    # others' blocks. One frame of the program kept, so that the threads' calls make one site.
+    handoff = os.path.join(WORK, "handoff.hkp")
+    profile("exact", handoff, ["handoff"], env={"HEAPKIT_STACK_DEPTH": "1"})
+    got = {m: site_value(collapsed(handoff, m), "site_shared") for m in ("calls", "bytes", "temporary", "leaked")}
+    check(got == {"calls": 9, "bytes": 9009, "temporary": 0, "leaked": 6006},
+          "exact: a site moved by three threads has 9 calls, 9009 bytes, 6006 live at exit", str(got))
+    rows = [r for r in raw_record(handoff, "site") if r[2:4] == ["9", "9009"]]
+    check(len(rows) == 1 and rows[0][6:9] == ["6006", "6", "8008"],
+          "exact: that site's live bytes, live blocks and peak are 6006, 6 and 8008", str(rows))
     # Leak checking and the exact profile at once: both see every block.
     both = os.path.join(WORK, "exact-leaks.hkp")
     p = run([HEAPKIT, "run", "--leaks", "--profile", "-o", both, "--", PROG, "pattern"])
@@ -168,6 +179,17 @@ def section_sampled():
           "sampled: site_large's 20 MiB", str(site_value(nbytes, "site_large")))
     size = os.path.getsize(out)
     check(size < 64 * 1024, "sampled: the file grows with sites, not allocations (%d bytes for 200,020)" % size)
+    # Every block sampled (a sample per byte): each free must find its block's sample (through the
+    # sample table and the counting filter in front of it), so the blocks freed are not live at
+    # exit, from the main thread or another, small or huge, and the one block kept is.
+    every = os.path.join(WORK, "sampled-every.hkp")
+    profile("sampled", every, ["pattern"], ["--profile-rate", "1"])
+    calls, live = collapsed(every, "calls"), collapsed(every, "leaked")
+    got = {fn: (site_value(calls, fn), site_value(live, fn))
+           for fn in ("site_big", "site_temp", "site_kept", "site_huge", "site_thread", "site_calloc")}
+    want = {"site_big": (10, 0), "site_temp": (1000, 0), "site_kept": (5, 4000), "site_huge": (3, 0),
+            "site_thread": (7, 0), "site_calloc": (1, 0)}
+    check(got == want, "sampled, every block: calls and live bytes at exit of each site", "got %s" % got)
 
 
 def section_dumps():
