@@ -2,6 +2,7 @@
  * trim; the standard names are in override.inc, included at the end.
  * The fast paths pop from / push to the current thread's page with no lock, no atomic and no
  * syscall; everything unusual (first use, empty page, other thread's block, huge) goes generic. */
+#include "alloc_fast.h"
 #include "hooks.h"
 #include "quarantine.h"
 
@@ -9,11 +10,7 @@
 
 /* The generic paths the fast paths fall back to; never inlined into them, which stay a few
  * instructions long. */
-static hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
 static hk_noinline void hk_free_generic(void *p);
-static hk_noinline void hk_free_unknown(void *p);
-static hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
-static hk_noinline void hk_free_full_page(void *p, hk_heap_t *heap);
 static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
@@ -23,9 +20,6 @@ static void hk_free_core(void *p);
 static void hk_free_unknown_core(void *p);
 static size_t hk_usable_from(const void *p, const char *who);
 
-/* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
- * paths, which observed keeps off, never test it. */
-static inline const hk_front_t *hk_front(void) { return hk_state.hooks.front; }
 /* p is a sampled guard slot's block (HEAPKIT_SAMPLE_GUARD), which lies outside every segment. */
 static inline bool hk_sampled(const void *p) {
     return hk_unlikely(hk_state.hooks.sample_owns != NULL) && hk_state.hooks.sample_owns(p);
@@ -43,25 +37,12 @@ static hk_cold bool hk_out_of_memory_retry(void) {
 
 /* The fast path charged the block to the sampling countdown and took it below 0: the charge is
  * undone and the generic path, which the sampler watches, serves the block. */
-static hk_cold void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, bool zero) {
+void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, bool zero) {
     heap->sample_left += (int64_t)size;
     return hk_malloc_generic(size, heap, zero);
 }
 
-HK_API void *hk_malloc(size_t size) {
-    hk_heap_t *heap = hk_heap_tls;
-    if (hk_likely(size <= HK_DIRECT_MAX)) {
-        hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
-        hk_block_t *b = page->free; /* read once: the countdown's store below cannot change it */
-        if (hk_likely(b != NULL)) {
-            /* bytes to the next sample (a sampler's look, on the generic path, once below 0) */
-            if (hk_unlikely((heap->sample_left -= (int64_t)size) < 0)) return hk_malloc_sample_due(heap, size, false);
-            if (hk_likely(hk_page_pop_head(page, b, &b))) return b;
-            return hk_page_pop_checked(page);
-        }
-    }
-    return hk_malloc_generic(size, heap, false);
-}
+HK_API void *hk_malloc(size_t size) { return hk_malloc_inline(size); }
 
 HK_API void *hk_calloc(size_t count, size_t size) {
     size_t total;
@@ -92,7 +73,7 @@ static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total) {
     return p;
 }
 
-static void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
+void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->alloc(size, 0, zero);
     if (hk_unlikely(hk_state.hooks.sample != NULL)) return hk_malloc_sampling(size, heap, zero);
     if (hk_observed()) return hk_malloc_observed(heap, size, zero);
@@ -218,32 +199,7 @@ static hk_block_t *hk_block_start(hk_page_t *page, const void *p) {
     return (hk_block_t *)(page->start + hk_page_block_index(page, p) * page->block_size);
 }
 
-HK_API void hk_free(void *p) {
-    if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
-        hk_free_unknown(p);
-        return;
-    }
-    hk_segment_t *seg = hk_ptr_segment(p);
-    hk_page_t *page = hk_segment_page_of(seg, p);
-    hk_block_t *b = p;
-    hk_heap_t *heap = hk_heap_tls;
-    /* This thread's page with no flag set (one compare: hk_page_fast_free_heap), a block start,
-     * not free by its link word. */
-    if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
-                  !hk_block_looks_free(b, seg))) {
-        /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
-        b->next = hk_encode(page->free);
-        page->free = b;
-        page->is_zero = 0;
-        /* The only page of its bin (no neighbours) is kept when empty: no call for it, unless it
-         * carved more than one carving's blocks (it restarts, hk_page_restart). */
-        if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL || page->capacity > page->carve_count))
-            hk_heap_page_retire(heap, page);
-        return;
-    }
-    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
-    else hk_free_full_page(p, heap);
-}
+HK_API void hk_free(void *p) { hk_free_inline(p); }
 
 /* A double or invalid free (or realloc) is reported with hk_misuse (base.h): survived by default,
  * never in the hardened mode or with HEAPKIT_ON_ERROR=abort, where the message then promises
@@ -347,7 +303,7 @@ static void hk_free_secure(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, 
  * thread's, a full page's). Everything else (a suspected double free, a foreign, interior or
  * never-handed-out pointer) goes to hk_free_generic, which checks it exactly and reports it. Every protection of the generic hardened free holds; only
  * the checks this case cannot fail are not made twice. */
-static void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap) {
     uintptr_t at = ((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift;
     hk_page_t *page = &seg->pages[at];
     hk_block_t *b = p;
@@ -393,26 +349,38 @@ static void hk_quarantine_flush(void) {
 
 HK_SUBSYSTEM(secure, HK_SUBSYSTEM_SECURE, .thread_exit = hk_quarantine_flush);
 
-/* The fast path's miss most common in a program with a live set of mixed sizes (about 2% of its
- * frees): a block of this thread's page that is full, and flagged for nothing else. No hook
- * watches such a page (it would carry HK_PAGE_OBSERVED), so the fast path's checks suffice, as
- * they do for a page that is not full; then the page goes back to its queue. The generic path
- * would check the page record and ask the hooks first: about twice the instructions. */
-static void hk_free_full_page(void *p, hk_heap_t *heap) {
+/* The fast path's misses that need none of the generic path's work, which would check the page
+ * record and ask the hooks first (about twice the instructions for a full page; for another
+ * thread's block 100 instructions before the push). No hook watches a page flagged for nothing but
+ * being full (it would carry HK_PAGE_OBSERVED), so the fast path's checks suffice, as they do for
+ * a page that is not full: a block start, not free by its link word. Then a block of this thread's
+ * full page (about 2% of the frees of a program with a live set of mixed sizes) goes back to the
+ * page, which goes back to its queue; another thread's block (a pipeline's consumer freeing what a
+ * producer made: bench/prodcons) goes onto its page's remote stack, as the generic path puts it. */
+void hk_free_full_page(void *p, hk_heap_t *heap) {
     /* Found again from p: passing them would cost the fast path instructions to keep them. */
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
     uint8_t flags = hk_page_flags(page);
-    if (flags != HK_PAGE_IN_FULL || hk_segment_owner(seg) != heap || !hk_page_is_block_start(page, p) ||
-        hk_block_looks_free(b, seg)) {
-        /* Leak tracking flags every page (HK_PAGE_OBSERVED): its frees all come here. Not the
-         * sampler's pages (flagged, but not `observed`): its free hook does not know liveness. */
-        if ((flags & (uint8_t)~HK_PAGE_IN_FULL) == HK_PAGE_OBSERVED && hk_observed()) hk_free_observed(heap, seg, page, p);
-        else hk_free_generic(p);
+    if ((flags & (uint8_t)~HK_PAGE_IN_FULL) == 0 && hk_page_is_block_start(page, p) && !hk_block_looks_free(b, seg)) {
+        hk_heap_t *owner = hk_segment_owner(seg);
+        if (owner == heap && flags == HK_PAGE_IN_FULL) {
+            hk_free_local(heap, page, b);
+            return;
+        }
+        if (owner != heap && page->in_use) {
+            hk_free_remote(seg, page, b);
+            return;
+        }
+    }
+    /* Leak tracking flags every page (HK_PAGE_OBSERVED): its frees all come here. Not the
+     * sampler's pages (flagged, but not `observed`): its free hook does not know liveness. */
+    if ((flags & (uint8_t)~HK_PAGE_IN_FULL) == HK_PAGE_OBSERVED && hk_observed()) {
+        hk_free_observed(heap, seg, page, p);
         return;
     }
-    hk_free_local(heap, page, b);
+    hk_free_generic(p);
 }
 
 /* A free while a feature observes the heap (leak tracking: every page is flagged for it, so every
@@ -519,7 +487,7 @@ static void hk_free_core(void *p) {
 }
 
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
-static void hk_free_unknown(void *p) {
+void hk_free_unknown(void *p) {
     if (p == NULL) return;
     if (hk_unlikely(hk_front() != NULL)) {
         hk_front()->free(p, 0, false);
@@ -588,6 +556,17 @@ static size_t hk_usable_from(const void *p, const char *who) {
 }
 
 HK_API size_t hk_usable_size(const void *p) {
+    /* The common case first (redis asks it of nearly every block it allocates and frees): a block
+     * start carved by a small or medium page flagged for nothing (no front, hook or sampler
+     * watches it, no aligned pointer in it) has its size class's bytes, whichever thread owns it;
+     * the generic path below would find the segment again and divide. NULL fails the map test. */
+    if (hk_likely(hk_segmap_is_segment((uintptr_t)p))) {
+        hk_segment_t *seg = hk_ptr_segment(p);
+        hk_page_t *page = hk_segment_page_of(seg, p);
+        if (hk_likely(hk_page_fast_free_heap(page) != NULL && hk_page_is_block_start(page, p) &&
+                      (size_t)((const uint8_t *)p - page->start) < (size_t)page->reserved * page->block_size))
+            return page->block_size;
+    }
     if (p == NULL) return 0;
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->usable(p);
     if (hk_sampled(p)) return hk_state.hooks.sample_front->usable(p);
@@ -651,12 +630,18 @@ static size_t hk_realloc_usable(void *p) {
  * p is a block this thread's page carved, the page flagged for nothing (the one load and compare
  * of free's fast path: no front, no hook, no sampler watches it, it holds no aligned pointer), not
  * free by its link word; and size keeps the block under the rule of hk_realloc. Everything else,
- * NULL and pointers outside the segments included, answers false and takes the checked path. */
-static inline bool hk_realloc_keeps(void *p, size_t size) {
+ * NULL and pointers outside the segments included, answers false and takes the checked path.
+ * With full_page, the page is instead this thread's and flagged as full and for nothing else. */
+static inline __attribute__((always_inline)) bool hk_realloc_keeps_in(void *p, size_t size, bool full_page) {
     if (!hk_segmap_is_segment((uintptr_t)p)) return false;
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
-    if (hk_page_fast_free_heap(page) != hk_heap_tls || !hk_page_is_block_start(page, p)) return false;
+    if (full_page) { /* flagged only as full, as hk_free_full_page takes it: no hook watches it */
+        if (hk_page_flags(page) != HK_PAGE_IN_FULL || hk_segment_owner(seg) != hk_heap_tls) return false;
+    } else if (hk_page_fast_free_heap(page) != hk_heap_tls) {
+        return false;
+    }
+    if (!hk_page_is_block_start(page, p)) return false;
     size_t block_size = page->block_size;
     /* carved: below the first uncarved block */
     if ((size_t)((uint8_t *)p - page->start) >= (size_t)page->capacity * block_size || hk_block_looks_free(p, seg))
@@ -668,11 +653,19 @@ static hk_noinline void *hk_realloc_checked(void *p, size_t size);
 
 /* The common case without a stack frame; the rest, with every check, out of line. */
 HK_API void *hk_realloc(void *p, size_t size) {
-    if (hk_likely(hk_realloc_keeps(p, size))) return p;
+    if (hk_likely(hk_realloc_keeps_in(p, size, false))) return p;
+    /* realloc(NULL) is malloc in every mode (heap checking's realloc of NULL is its malloc): the
+     * way Lua and others allocate, so it takes malloc's fast path, not the checked one's detour.
+     * Tested after the keep (NULL fails its first test), which so stays as short as it was. */
+    if (p == NULL) return hk_malloc_inline(size);
     return hk_realloc_checked(p, size);
 }
 
 static void *hk_realloc_checked(void *p, size_t size) {
+    /* The same keep for a block of a full page of this thread's, as common in a program growing
+     * many buffers (bench/realloc: 100,000 of its 140,000 calls that missed the fast keep), which
+     * the generic checks below took twice the instructions to answer. */
+    if (hk_realloc_keeps_in(p, size, true)) return p;
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->realloc(p, size);
     if (p == NULL) return hk_malloc(size);
     if (hk_sampled(p)) return hk_state.hooks.sample_front->realloc(p, size);

@@ -4,8 +4,9 @@
  * C, not C++: the library links no C++ runtime. What only the runtime can do — call the program's
  * new-handler and throw std::bad_alloc — is left to the next definition of the same operator
  * (libstdc++'s, found with dlsym(RTLD_NEXT)) once heapkit has failed: it retries through malloc,
- * which is heapkit again, and so keeps the standard's semantics exactly. */
-#include "core.h"
+ * which is heapkit again, and so keeps the standard's semantics exactly. The fast paths of malloc
+ * and free are inlined into the operators (alloc_fast.h): no call through the PLT per new or delete. */
+#include "alloc_fast.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -70,7 +71,7 @@ static hk_noinline void *hk_cxx_new_aligned_nothrow_failed(const char *mangled, 
 /* An aligned block for the aligned forms; NULL on failure (a bad alignment included: the runtime's
  * operator then decides, as the standard leaves it undefined). */
 static inline void *hk_cxx_aligned(size_t size, hk_align_val_t align) {
-    if (align <= HK_CXX_FREE_ALIGN) return hk_malloc(size);
+    if (align <= HK_CXX_FREE_ALIGN) return hk_malloc_inline(size);
     return hk_aligned_alloc(align, size);
 }
 
@@ -79,7 +80,7 @@ static inline void *hk_cxx_aligned(size_t size, hk_align_val_t align) {
 /* operator new(size_t) */
 HK_CXX void *_Znwm(size_t size);
 void *_Znwm(size_t size) {
-    void *p = hk_malloc(size);
+    void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_failed("_Znwm", "operator new", size);
 }
@@ -87,7 +88,7 @@ void *_Znwm(size_t size) {
 /* operator new[](size_t) */
 HK_CXX void *_Znam(size_t size);
 void *_Znam(size_t size) {
-    void *p = hk_malloc(size);
+    void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_failed("_Znam", "operator new[]", size);
 }
@@ -95,7 +96,7 @@ void *_Znam(size_t size) {
 /* operator new(size_t, const std::nothrow_t &) */
 HK_CXX void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
 void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
-    void *p = hk_malloc(size);
+    void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_nothrow_failed("_ZnwmRKSt9nothrow_t", size, tag);
 }
@@ -103,7 +104,7 @@ void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
 /* operator new[](size_t, const std::nothrow_t &) */
 HK_CXX void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
 void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
-    void *p = hk_malloc(size);
+    void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_nothrow_failed("_ZnamRKSt9nothrow_t", size, tag);
 }
@@ -146,33 +147,39 @@ void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_n
  * start of an aligned pointer itself. */
 
 HK_CXX void _ZdlPv(void *p);
-void _ZdlPv(void *p) { hk_free(p); } /* operator delete(void *) */
+void _ZdlPv(void *p) { hk_free_inline(p); } /* operator delete(void *) */
 HK_CXX void _ZdaPv(void *p);
-void _ZdaPv(void *p) { hk_free(p); } /* operator delete[](void *) */
+void _ZdaPv(void *p) { hk_free_inline(p); } /* operator delete[](void *) */
+/* The size matters only to heap checking's front, which observes every page, so that the free
+ * fast path never serves a block under it: the front is asked first, one load and compare. */
+static inline __attribute__((always_inline)) void hk_cxx_delete_sized(void *p, size_t size) {
+    if (hk_unlikely(hk_front() != NULL)) hk_free_sized(p, size);
+    else hk_free_inline(p);
+}
 HK_CXX void _ZdlPvm(void *p, size_t size);
-void _ZdlPvm(void *p, size_t size) { hk_free_sized(p, size); } /* operator delete(void *, size_t) */
+void _ZdlPvm(void *p, size_t size) { hk_cxx_delete_sized(p, size); } /* operator delete(void *, size_t) */
 HK_CXX void _ZdaPvm(void *p, size_t size);
-void _ZdaPvm(void *p, size_t size) { hk_free_sized(p, size); } /* operator delete[](void *, size_t) */
+void _ZdaPvm(void *p, size_t size) { hk_cxx_delete_sized(p, size); } /* operator delete[](void *, size_t) */
 HK_CXX void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag);
 void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
     (void)tag;
-    hk_free(p);
+    hk_free_inline(p);
 }
 HK_CXX void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag);
 void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
     (void)tag;
-    hk_free(p);
+    hk_free_inline(p);
 }
 
 HK_CXX void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align);
 void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
-    hk_free(p);
+    hk_free_inline(p);
 }
 HK_CXX void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align);
 void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
-    hk_free(p);
+    hk_free_inline(p);
 }
 HK_CXX void _ZdlPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align);
 void _ZdlPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align) { hk_free_aligned_sized(p, align, size); }
@@ -182,13 +189,13 @@ HK_CXX void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, h
 void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
     (void)align;
     (void)tag;
-    hk_free(p);
+    hk_free_inline(p);
 }
 HK_CXX void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag);
 void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
     (void)align;
     (void)tag;
-    hk_free(p);
+    hk_free_inline(p);
 }
 
 #endif /* HK_OVERRIDE */

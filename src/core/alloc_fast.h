@@ -1,0 +1,70 @@
+/* alloc_fast.h — the fast paths of malloc and free as inline functions, for every entry point
+ * that serves them: alloc.c's (malloc, free and their standard names) and cxx_new.c's (operator
+ * new and delete). C++'s operators reached malloc and free through the PLT, a call and a return
+ * more per new and per delete: about 8 instructions each, more than the rest of a delete's free.
+ * The misses go to alloc.c's generic paths, hidden, so they are called directly too. Always
+ * inlined: the compiler would otherwise make one shared copy and call it, the call we remove. */
+#ifndef HK_ALLOC_FAST_H
+#define HK_ALLOC_FAST_H
+
+#include "core.h"
+
+/* alloc.c: where the fast paths go when they cannot serve (never inlined into them). */
+hk_internal hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
+hk_internal hk_cold void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, bool zero);
+hk_internal hk_noinline void hk_free_unknown(void *p);
+hk_internal hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_full_page(void *p, hk_heap_t *heap);
+
+/* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
+ * paths, which observed keeps off, never test it. */
+static inline const hk_front_t *hk_front(void) { return hk_state.hooks.front; }
+
+/* malloc: a pop from the thread's page serving the size (heap->direct), charged to the sampling
+ * countdown; everything else (a first call, an empty page, a size over HK_DIRECT_MAX, a sample
+ * due, an observed heap, whose direct table is empty) takes hk_malloc_generic. */
+static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size) {
+    hk_heap_t *heap = hk_heap_tls;
+    if (hk_likely(size <= HK_DIRECT_MAX)) {
+        hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
+        hk_block_t *b = page->free; /* read once: the countdown's store below cannot change it */
+        if (hk_likely(b != NULL)) {
+            /* bytes to the next sample (a sampler's look, on the generic path, once below 0) */
+            if (hk_unlikely((heap->sample_left -= (int64_t)size) < 0)) return hk_malloc_sample_due(heap, size, false);
+            if (hk_likely(hk_page_pop_head(page, b, &b))) return b;
+            return hk_page_pop_checked(page);
+        }
+    }
+    return hk_malloc_generic(size, heap, false);
+}
+
+/* free: a push onto the page's free list when the page is this thread's and flagged for nothing,
+ * p is a block start and not free by its link word; else the slow paths, which check it all. */
+static inline __attribute__((always_inline)) void hk_free_inline(void *p) {
+    if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
+        hk_free_unknown(p);
+        return;
+    }
+    hk_segment_t *seg = hk_ptr_segment(p);
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    hk_block_t *b = p;
+    hk_heap_t *heap = hk_heap_tls;
+    /* This thread's page with no flag set (one compare: hk_page_fast_free_heap), a block start,
+     * not free by its link word. */
+    if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
+                  !hk_block_looks_free(b, seg))) {
+        /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
+        b->next = hk_encode(page->free);
+        page->free = b;
+        page->is_zero = 0;
+        /* The only page of its bin (no neighbours) is kept when empty: no call for it, unless it
+         * carved more than one carving's blocks (it restarts, hk_page_restart). */
+        if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL || page->capacity > page->carve_count))
+            hk_heap_page_retire(heap, page);
+        return;
+    }
+    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
+    else hk_free_full_page(p, heap);
+}
+
+#endif /* HK_ALLOC_FAST_H */
