@@ -82,8 +82,6 @@ extern __thread hk_pool_tls_v3_t hk_pool_tls_v3 __attribute__((tls_model("initia
 
 /* A live object's link word flipped to "free, in a cache" (bit 63): one instruction on x86-64
  * (btc), where the compiler would load the 64-bit constant into a register first. */
-/* A live object's link word flipped to "free, in a cache" (bit 63): one instruction on x86-64
- * (btc), where the compiler would load the 64-bit constant into a register first. */
 static inline __attribute__((always_inline)) uintptr_t hk_pool_tls_flip(uintptr_t word) {
 #if defined(__x86_64__)
     __asm__("btcq $63, %0" : "+r"(word) : : "cc");

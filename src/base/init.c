@@ -189,9 +189,9 @@ static void hk_visit_start(const void *subsystem, void *arg) {
 }
 
 /* glibc's registration of fork handlers, what pthread_atfork is built on. pthread_atfork itself is
- * a stub linked statically from libc_nonshared.a, at the very end of the library's text, beside the
- * debug layer's code: calling it made every process map that stretch of text (hk_plain_path in
- * base.h). With no DSO handle, the handlers stay for the process's life, as the library does
+ * a two-line wrapper (it adds the caller's DSO handle) that the linker takes from libc_nonshared.a
+ * and places at the very end of the library's text, beside the debug layer's code: calling it
+ * made every process map that stretch of text (hk_plain_path in base.h). With no DSO handle, the handlers stay for the process's life, as the library does
  * (linked with -z nodelete). */
 extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso_handle);
 

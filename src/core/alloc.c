@@ -80,25 +80,32 @@ void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero) {
     return hk_malloc_core(heap, size, zero);
 }
 
+/* The pop of malloc's fast path for a heap whose direct table stays empty while a feature observes
+ * it (leak tracking, heap checking): from the size class's first page, which is the page the
+ * direct table would name. NULL (the slow path's work) when the size is over HK_DIRECT_MAX, the
+ * page has no free block or is fitted to smaller blocks (fit.c, under ulimit -v), its link word is
+ * damaged, or in the hardened mode, whose pop is the checked one. */
+static inline __attribute__((always_inline)) hk_block_t *hk_bin_pop(hk_heap_t *heap, size_t size, hk_page_t **page_out) {
+    if (size > HK_DIRECT_MAX || hk_secure()) return NULL;
+    hk_page_t *page = heap->bins[hk_bin_of(size)].first; /* the empty heap's bins are empty */
+    hk_block_t *b;
+    if (page == NULL || page->free == NULL || page->block_size < size || !hk_page_pop_quick(page, &b)) return NULL;
+    *page_out = page;
+    return b;
+}
+
 /* An observed heap's malloc (leak tracking: its direct table stays empty, so every call comes
  * here): the fast path's pop from the size class's first page, which is the page the direct table
  * would name, then the hook; what the fast path leaves to the slow path (a first call, an empty
  * page, the periodic purge look, the hardened mode's checked pop) goes to hk_malloc_core as before.
  * Half the instructions of hk_malloc_core's way for the common case (bench/small under --leaks). */
 static void *hk_malloc_observed(hk_heap_t *heap, size_t size, bool zero) {
-    if (hk_likely(size <= HK_DIRECT_MAX && !hk_secure())) {
-        hk_page_t *page = heap->bins[hk_bin_of(size)].first; /* the empty heap's bins are empty */
-        hk_block_t *b;
-        if (hk_likely(page != NULL && page->free != NULL && page->block_size >= size)) {
-            bool is_zero = page->is_zero;
-            if (hk_likely(hk_page_pop_quick(page, &b))) {
-                if (zero && !is_zero) memset(b, 0, size);
-                hk_hook_alloc_block(page, b, size);
-                return b;
-            }
-        }
-    }
-    return hk_malloc_core(heap, size, zero);
+    hk_page_t *page;
+    hk_block_t *b = hk_bin_pop(heap, size, &page);
+    if (hk_unlikely(b == NULL)) return hk_malloc_core(heap, size, zero);
+    if (zero && !page->is_zero) memset(b, 0, size);
+    hk_hook_alloc_block(page, b, size);
+    return b;
 }
 
 /* With a sampler: the thread's heap first, so that its first block is looked at too (a new heap's
@@ -128,16 +135,12 @@ void *hk_core_alloc_sized(size_t size, size_t *usable) {
     if (hk_unlikely(hk_sample_due(heap, size))) {
         p = hk_state.hooks.sample(heap, size, false, false);
     } else {
-        if (hk_likely(size <= HK_DIRECT_MAX)) {
-            hk_page_t *page = heap->bins[hk_bin_of(size)].first;
-            hk_block_t *b;
-            /* The class's first page may be one fitted to smaller blocks (fit.c, under ulimit -v). */
-            if (hk_likely(page != NULL && page->free != NULL && page->block_size >= size && !hk_secure()) &&
-                hk_likely(hk_page_pop_quick(page, &b))) {
-                hk_hook_alloc(b, size);
-                *usable = page->block_size;
-                return b;
-            }
+        hk_page_t *page;
+        hk_block_t *b = hk_bin_pop(heap, size, &page);
+        if (hk_likely(b != NULL)) {
+            hk_hook_alloc(b, size);
+            *usable = page->block_size;
+            return b;
         }
         p = hk_malloc_core(heap, size, false);
     }
@@ -391,9 +394,9 @@ void hk_free_full_page(void *p, hk_heap_t *heap) {
  * anything else, and heap checking (which serves frees itself), takes the generic path. */
 static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p) {
     /* Observed with no front: the tracker's hooks (hk_track_enable), whose free hook is exact. */
+    /* The page's flags were tested by the caller (observed, perhaps full, nothing else). */
     if (hk_unlikely(hk_front() != NULL || hk_state.hooks.free == NULL || seg->kind == HK_SEGMENT_HUGE ||
-                    (hk_page_flags(page) & (uint8_t)~HK_PAGE_IN_FULL) != HK_PAGE_OBSERVED || !page->in_use ||
-                    !hk_page_is_block_start(page, p))) {
+                    !page->in_use || !hk_page_is_block_start(page, p))) {
         hk_free_generic(p);
         return;
     }
@@ -649,7 +652,7 @@ static inline __attribute__((always_inline)) bool hk_realloc_keeps_in(void *p, s
     return size <= block_size && size >= block_size / HK_REALLOC_KEEP;
 }
 
-static hk_noinline void *hk_realloc_checked(void *p, size_t size);
+static hk_noinline void *hk_realloc_checked(void *p, size_t size); /* p != NULL */
 
 /* The common case without a stack frame; the rest, with every check, out of line. */
 HK_API void *hk_realloc(void *p, size_t size) {
@@ -667,7 +670,6 @@ static void *hk_realloc_checked(void *p, size_t size) {
      * the generic checks below took twice the instructions to answer. */
     if (hk_realloc_keeps_in(p, size, true)) return p;
     if (hk_unlikely(hk_front() != NULL)) return hk_front()->realloc(p, size);
-    if (p == NULL) return hk_malloc(size);
     if (hk_sampled(p)) return hk_state.hooks.sample_front->realloc(p, size);
     size_t usable = hk_realloc_usable(p);
     if (usable != 0 && size == 0) { /* as glibc: free and return NULL */

@@ -362,18 +362,6 @@ static void *hk_check_alloc(size_t size, size_t align, bool zero) {
     return hk_check_alloc_at(size, align, zero, HK_STACK_NONE);
 }
 
-/* The end of the allocator's block that starts at `block`, a block heap checking holds (so no
- * check that it is one): a page's block size, read from the page without the search
- * hk_check_block_of makes for a pointer the program gave. */
-static uint8_t *hk_check_block_end(uint8_t *block) {
-    if (hk_segmap_get((uintptr_t)block) == HK_MAP_SEGMENT) {
-        hk_segment_t *seg = hk_ptr_segment(block);
-        if (seg->kind != HK_SEGMENT_HUGE) return block + hk_segment_page_of(seg, block)->block_size;
-    }
-    uint8_t *end = NULL;
-    return hk_check_block_of(block, &end) == block ? end : NULL;
-}
-
 /* Hand a block that left the quarantine back to the allocator, checked. Its header was sealed
  * when it entered: a header the program wrote over since (a write before the block, after its
  * free) cannot be trusted for the block's size, so the block is reported and kept from reuse. */
@@ -381,8 +369,9 @@ static void hk_check_release(uint8_t *block, const char *call) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     uint8_t state = hk_check_state(block);
     /* A sealed header's end is the allocator's (the seal covers it); else the page tells. */
-    uint8_t *end = hk_likely(state == HK_CHECK_FREED && h->usable != 0) ? block + h->usable : hk_check_block_end(block);
-    if (end == NULL) return;
+    uint8_t *end = NULL;
+    if (hk_likely(state == HK_CHECK_FREED && h->usable != 0)) end = block + h->usable;
+    else if (hk_check_block_of(block, &end) != block) return;
     if (hk_unlikely(state != HK_CHECK_FREED || h->size > (size_t)(end - block) - h->user_offset)) {
         hk_check_bad_pointer(HK_ERR_UNDERFLOW_WRITE, call, block + HK_CHECK_USER_OFFSET, NULL, "header");
         return;
@@ -450,12 +439,12 @@ static void hk_check_batch_flush(const char *call) {
 }
 
 /* Put a freed block in quarantine (through this thread's batch when batched). */
-static void hk_check_quarantine(uint8_t *block, size_t held, const char *call) {
+static void hk_check_quarantine(uint8_t *block, const char *call) {
     if (hk_likely(__atomic_load_n(&hk_quarantine.batched, __ATOMIC_RELAXED))) {
         size_t count = hk_quarantine_batch.count;
         hk_quarantine_batch.blocks[count++] = block;
         hk_quarantine_batch.count = count;
-        hk_quarantine_batch.bytes += held;
+        hk_quarantine_batch.bytes += hk_check_held(block);
         if (count == HK_CHECK_BATCH || hk_quarantine_batch.bytes > hk_quarantine.batch_bytes)
             hk_check_batch_flush(call);
         return;
@@ -504,7 +493,7 @@ static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call, 
     hk_check_fill(block + h->user_offset, block + h->user_offset + h->size, HK_CHECK_FREED_BYTE);
     hk_check_restate(block, HK_CHECK_LIVE, HK_CHECK_FREED); /* sealed as live: hk_check_live_block verified it */
     if (hk_tracking()) hk_track_quarantined(block);
-    hk_check_quarantine(block, hk_check_held(block), call);
+    hk_check_quarantine(block, call);
 }
 
 /* free_sized (or a sized delete) given a size other than the block's: reported, then freed. */

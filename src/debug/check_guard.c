@@ -630,7 +630,7 @@ static void hk_guard_fault(int sig, siginfo_t *info, void *ctx) {
 __thread void *hk_guard_alt_stack __attribute__((tls_model("initial-exec")));
 
 void hk_guard_thread_ready_slow(void) {
-    if (hk_guard_alt_stack != NULL || !hk_guard.handler_installed) return;
+    if (!hk_guard.handler_installed) return; /* called only while this thread has no alternate stack */
     void *p = mmap(NULL, HK_GUARD_ALT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return;
     stack_t alt = {.ss_sp = p, .ss_size = HK_GUARD_ALT_STACK};

@@ -239,14 +239,16 @@ static size_t hk_sample_slot(uintptr_t block) {
     return (size_t)(((uint64_t)block * HK_GOLDEN_RATIO_64) >> (64 - HK_SAMPLES_SHIFT));
 }
 
-static _Atomic uint8_t *hk_sample_filter_of(uintptr_t block) {
-    return &hk_samples.filter[((uint64_t)block * HK_GOLDEN_RATIO_64) >> (64 - HK_SAMPLE_FILTER_SHIFT)];
+/* The filter's counter for the keys whose home slot is `home`: the slot hash's top bits. */
+_Static_assert(HK_SAMPLE_FILTER_SHIFT <= HK_SAMPLES_SHIFT, "the filter is coarser than the table");
+static _Atomic uint8_t *hk_sample_filter_at(size_t home) {
+    return &hk_samples.filter[home >> (HK_SAMPLES_SHIFT - HK_SAMPLE_FILTER_SHIFT)];
 }
 
 /* A sample's key was added (+1) or removed (-1): under hk_samples.lock, before the key is
  * published and after it is gone, so a lookup that finds the counter at 0 has nothing to find. */
 static void hk_sample_filter_move(uintptr_t block, int by) {
-    _Atomic uint8_t *c = hk_sample_filter_of(block);
+    _Atomic uint8_t *c = hk_sample_filter_at(hk_sample_slot(block));
     uint8_t n = atomic_load_explicit(c, memory_order_relaxed);
     if (n == HK_SAMPLE_FILTER_STUCK || (by < 0 && n == 0)) return;
     atomic_store_explicit(c, (uint8_t)(n + by), memory_order_release);
@@ -342,8 +344,8 @@ static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
      * two each (~1% of lua5.4's time). Huge blocks are not flagged: always probed. */
     if (seg->kind != HK_SEGMENT_HUGE && !(hk_page_flags(page) & HK_PAGE_OBSERVED)) return true;
     uintptr_t b = (uintptr_t)block;
-    if (atomic_load_explicit(hk_sample_filter_of(b), memory_order_acquire) == 0) return true;
     size_t i = hk_sample_slot(b);
+    if (atomic_load_explicit(hk_sample_filter_at(i), memory_order_acquire) == 0) return true;
     uintptr_t k;
     while ((k = atomic_load_explicit(&hk_samples.keys[i], memory_order_acquire)) != 0 && k != b)
         i = (i + 1) & (HK_SAMPLES - 1);

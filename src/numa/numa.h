@@ -31,6 +31,8 @@ typedef struct hk_numa_topology_s {
  * reason when there is no usable topology (no such files: a kernel without NUMA). Never
  * allocates. */
 hk_internal bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char **why);
+/* hk_numa_topology_read's work once the online nodes are known (process init reads them first). */
+hk_internal void hk_numa_topology_fill(hk_numa_topology_t *t, const char *root, uint64_t online);
 /* Only the list of online nodes (bits of *online), with the same failures: enough to know that a
  * machine has one node, for which process init reads nothing more (the whole topology is 12 KiB
  * to fill and four files to open in every process). */

@@ -49,15 +49,15 @@ static void hk_numa_init(void) {
         hk_numa.topo.node_limit = __builtin_ctzll(online) + 1;
         return;
     }
-    if (why != NULL || !hk_numa_topology_read(&hk_numa.topo, root, &why)) {
+    if (why != NULL) {
         if (fake != NULL) hk_message("HEAPKIT_NUMA_FAKE=%s: %s; memory is not placed by node", fake, why);
         hk_numa.topo.node_count = 1;
         hk_numa.topo.node_limit = 1;
         hk_numa.topo.online = 1;
         return;
     }
+    hk_numa_topology_fill(&hk_numa.topo, root, online);
     hk_numa.fake = fake != NULL;
-    if (hk_numa.topo.node_count < 2) return;
     if (!hk_numa.fake) {
         int mode = MPOL_DEFAULT;
         if (hk_sys_get_mempolicy(&mode, NULL, 0, NULL, 0) != 0) {

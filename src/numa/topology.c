@@ -110,26 +110,32 @@ bool hk_numa_online_read(const char *root, uint64_t *online, const char **why) {
     return true;
 }
 
-bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char **why) {
+void hk_numa_topology_fill(hk_numa_topology_t *t, const char *root, uint64_t online) {
     memset(t, 0, sizeof *t);
     for (size_t i = 0; i < HK_NUMA_MAX_CPUS; i++) t->cpu_node[i] = HK_NUMA_ANY;
-    char *text = hk_sysfs_text;
-    if (!hk_numa_online_read(root, &t->online, why)) return false;
+    t->online = online;
     for (int node = 0; node < HK_NUMA_MAX_NODES; node++) {
-        if (!((t->online >> node) & 1)) continue;
+        if (!((online >> node) & 1)) continue;
         t->node_count++;
         t->node_limit = node + 1;
         uint64_t cpus[HK_NUMA_MAX_CPUS / 64];
-        if (hk_sysfs_read(root, "cpulist", node, text, sizeof hk_sysfs_text) &&
-            hk_numa_parse_list(text, cpus, HK_NUMA_MAX_CPUS)) {
+        if (hk_sysfs_read(root, "cpulist", node, hk_sysfs_text, sizeof hk_sysfs_text) &&
+            hk_numa_parse_list(hk_sysfs_text, cpus, HK_NUMA_MAX_CPUS)) {
             for (size_t cpu = 0; cpu < HK_NUMA_MAX_CPUS; cpu++)
                 if ((cpus[cpu / 64] >> (cpu % 64)) & 1) {
                     t->cpu_node[cpu] = (int16_t)node;
                     t->with_cpus |= 1ull << node;
                 }
         }
-        if (hk_sysfs_read(root, "distance", node, text, sizeof hk_sysfs_text)) hk_parse_distances(t, node, text);
+        if (hk_sysfs_read(root, "distance", node, hk_sysfs_text, sizeof hk_sysfs_text))
+            hk_parse_distances(t, node, hk_sysfs_text);
     }
-    *why = NULL;
-    return true;
+}
+
+bool hk_numa_topology_read(hk_numa_topology_t *t, const char *root, const char **why) {
+    uint64_t online = 0;
+    bool ok = hk_numa_online_read(root, &online, why);
+    hk_numa_topology_fill(t, root, ok ? online : 0); /* no node: an empty topology */
+    if (ok) *why = NULL;
+    return ok;
 }

@@ -504,8 +504,10 @@ static void *hk_pool_alloc_locked(hk_pool_t *pool) {
 static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t deaths) {
     hk_pool_cache_t *c = hk_pool_my_cache(pool);
     if (c == NULL) c = hk_pool_cache_create(pool);
-    if (c != NULL) hk_pool_last = (hk_pool_last_t){pool, deaths, c};
-    if (c != NULL) hk_pool_fast_disarm(c);
+    if (c != NULL) {
+        hk_pool_last = (hk_pool_last_t){pool, deaths, c};
+        hk_pool_fast_disarm(c);
+    }
     return c;
 }
 
@@ -596,7 +598,7 @@ static inline void hk_cache_push(hk_pool_t *pool, hk_pool_cache_t *c, void *p) {
     if (hk_unlikely(atomic_load_explicit(&c->top, memory_order_relaxed) == c->end))
         hk_cache_flush(pool, c, c->limit / 2, HK_POOL_RESERVE);
     void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
-    *hk_pool_link_of(pool, p) = (uintptr_t)p ^ pool->key; /* free, in a cache: links to itself */
+    *hk_pool_link_of(pool, p) = hk_pool_cached_mark(pool, p);
     hk_pool_vg_free(pool, p);
     hk_pool_poison_free(pool, p);
     *top = p;
@@ -679,7 +681,7 @@ hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *ob
         void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
         bool fast = (*link == hk_pool_live_mark(pool, obj)) & (top != c->end);
         if (hk_likely(fast)) {
-            *link = a ^ pool->key;
+            *link = hk_pool_cached_mark(pool, obj);
             hk_pool_vg_free(pool, obj);
             hk_pool_poison_free(pool, obj);
             *top = obj;
@@ -705,7 +707,7 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
             void **top = atomic_load_explicit((_Atomic(void **) *)&t->top, memory_order_relaxed);
             /* a pool the record serves is neither poisoned nor told to memcheck (pool->fast) */
             if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != t->end))) {
-                *link = a ^ pool->key;
+                *link = hk_pool_cached_mark(pool, obj);
                 *top = obj;
                 atomic_store_explicit((_Atomic(void **) *)&t->top, top + 1, memory_order_relaxed);
                 return;
@@ -722,7 +724,7 @@ hk_no_asan HK_API void hk_pool_free(hk_pool_t *pool, void *obj) {
         void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
         /* & rather than &&: one branch; neither test reads memory the other guards */
         if (hk_likely((*link == hk_pool_live_mark(pool, obj)) & (top != c->end))) {
-            *link = a ^ pool->key;
+            *link = hk_pool_cached_mark(pool, obj);
             hk_pool_vg_free(pool, obj);
             hk_pool_poison_free(pool, obj);
             *top = obj;

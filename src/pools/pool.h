@@ -145,6 +145,12 @@ static inline uintptr_t hk_pool_live_mark(const hk_pool_t *pool, const void *obj
     return (uintptr_t)obj ^ pool->live_key;
 }
 
+/* The link word of an object free in a cache: it links to itself, keyed (the inline paths'
+ * record promises it of every cached object, heapkit_pool_inline.h). */
+static inline uintptr_t hk_pool_cached_mark(const hk_pool_t *pool, const void *obj) {
+    return (uintptr_t)obj ^ pool->key;
+}
+
 /* Is the link word that of a free object of chunk c? Free objects link to another object of
  * their chunk, or to the chunk itself at the end of a list (an object in a thread's cache links
  * to itself). A live object's word decodes to its address with bit 63 set: never in a chunk. */

@@ -79,36 +79,33 @@ hk_pool_chunk_t *hk_chunk_new(hk_pool_t *pool, hk_pool_set_t *set) {
     return c;
 }
 
-/* Up to `want` free objects of c into out: from its free list first, then (if `carve`) newly made ones. Each
+/* Objects of one of a chunk's free lists (from head, ending at end) into out, up to want in all;
+ * the list's new head. Each object taken links to itself from now on ("free, in a cache"): the
+ * inline paths' record promises that of every object in a cache (heapkit_pool_inline.h). */
+static uintptr_t hk_chunk_take_list(hk_pool_t *pool, uintptr_t head, uintptr_t end, void **out, uint32_t *n, uint32_t want) {
+    while (*n < want && head != end) {
+        void *obj = (void *)(head ^ pool->key);
+        uintptr_t *link = hk_pool_link_of(pool, obj);
+        head = *link;
+        *link = hk_pool_cached_mark(pool, obj);
+        out[(*n)++] = obj;
+    }
+    return head;
+}
+
+/* Up to `want` free objects of c into out: from its free lists first, then (if `carve`) newly made ones. Each
  * keeps a link word that looks free (into its chunk) until it is handed out. */
 uint32_t hk_chunk_take(hk_pool_t *pool, hk_pool_chunk_t *c, void **out, uint32_t want, bool carve) {
     uint32_t n = 0;
-    uintptr_t end = hk_chunk_end(pool, c), head = c->free;
-    /* Each object taken links to itself from now on ("free, in a cache"): the inline paths'
-     * record promises that of every object in a cache (heapkit_pool_inline.h). */
-    while (n < want && head != end) { /* the heads are written back once: they share a line */
-        void *obj = (void *)(head ^ pool->key);
-        uintptr_t *link = hk_pool_link_of(pool, obj);
-        head = *link;
-        *link = (uintptr_t)obj ^ pool->key;
-        out[n++] = obj;
-    }
-    c->free = head;
-    head = c->more;
-    while (n < want && head != end) {
-        void *obj = (void *)(head ^ pool->key);
-        uintptr_t *link = hk_pool_link_of(pool, obj);
-        head = *link;
-        *link = (uintptr_t)obj ^ pool->key;
-        out[n++] = obj;
-    }
-    c->more = head;
+    uintptr_t end = hk_chunk_end(pool, c);
+    c->free = hk_chunk_take_list(pool, c->free, end, out, &n, want);
+    c->more = hk_chunk_take_list(pool, c->more, end, out, &n, want);
     uint32_t carved = atomic_load_explicit(&c->carved, memory_order_relaxed);
     while (carve && n < want && carved < c->capacity) {
         void *obj = hk_chunk_object(pool, c, carved++);
         hk_unpoison(hk_pool_link_of(pool, obj), sizeof(uintptr_t) + pool->size);
         if (pool->ctor != NULL) pool->ctor(obj, pool->arg);
-        *hk_pool_link_of(pool, obj) = (uintptr_t)obj ^ pool->key;
+        *hk_pool_link_of(pool, obj) = hk_pool_cached_mark(pool, obj);
         hk_pool_poison_free(pool, obj);
         out[n++] = obj;
     }
