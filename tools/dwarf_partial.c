@@ -657,3 +657,11 @@ bool dwarf_partial_cu(struct dwarf_partial *p, Dwarf_Addr pc, Dwarf_Die *cu, Dwa
     *dw = p->dw;
     return true;
 }
+
+size_t dwarf_partial_info_held(const struct dwarf_partial *p)
+{
+    size_t held = 0;
+    for (size_t i = 0; i < p->sec[SEC_INFO].held.count; i++)
+        held += p->sec[SEC_INFO].held.at[i].hi - p->sec[SEC_INFO].held.at[i].lo;
+    return held;
+}

@@ -22,4 +22,8 @@ void dwarf_partial_close(struct dwarf_partial *p);
  * before reopens the image. */
 bool dwarf_partial_cu(struct dwarf_partial *p, Dwarf_Addr pc, Dwarf_Die *cu, Dwarf **dw);
 
+/* Bytes of .debug_info inflated and kept so far (the units asked for, and the pieces read to find
+ * them): what the report's memory grows by, whatever their offsets in the file. */
+size_t dwarf_partial_info_held(const struct dwarf_partial *p);
+
 #endif
