@@ -151,7 +151,6 @@ static void spans_add(struct spans *set, size_t lo, size_t hi)
         }
         memmove(set->at + i + 1, set->at + i, (set->count - i) * sizeof *set->at);
         set->count++;
-        j = i + 1;
     } else if (j > i + 1) {
         memmove(set->at + i + 1, set->at + j, (set->count - j) * sizeof *set->at);
         set->count -= j - i - 1;
@@ -221,7 +220,7 @@ static bool fetch(struct dwarf_partial *p, struct psection *s, size_t lo, size_t
         p->scratch = xcalloc(1, SCRATCH_BYTES);
     while (s->z_pos < hi) {
         if (s->z_pos == (s->checkpoints + 1) * CHECKPOINT_EVERY) {
-            s->checkpoint = xrealloc(s->checkpoint, (s->checkpoints + 1) * sizeof *s->checkpoint);
+            s->checkpoint = xrealloc(s->checkpoint, (s->checkpoints + 1) * sizeof(z_stream *));
             z_stream *copy = xcalloc(1, sizeof *copy);
             if (inflateCopy(copy, &s->z) == Z_OK)
                 s->checkpoint[s->checkpoints++] = copy;
