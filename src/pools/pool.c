@@ -677,9 +677,19 @@ hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *ob
         hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
         hk_pool_cache_t *c = pool->locked;
         uintptr_t *link = hk_pool_link_of(pool, obj);
+        uintptr_t live = hk_pool_live_mark(pool, obj);
+        /* The word read before the lock too (the read under it decides: two threads may free one
+         * object at once). The lock's atomic exchange waits for every earlier load, and the next
+         * lock for every load in this section, so a word on a line the caller has not touched (one
+         * object in four at an 80-byte stride) would be a cache miss waited for in turn, after the
+         * caller's own miss on the object; read here, the two misses overlap. */
+        if (hk_unlikely(*link != live)) {
+            hk_pool_free_slow(pool, obj);
+            return;
+        }
         hk_spin_lock(&pool->spin);
         void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
-        bool fast = (*link == hk_pool_live_mark(pool, obj)) & (top != c->end);
+        bool fast = (*link == live) & (top != c->end);
         if (hk_likely(fast)) {
             *link = hk_pool_cached_mark(pool, obj);
             hk_pool_vg_free(pool, obj);
