@@ -39,7 +39,8 @@ static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size)
 }
 
 /* free: a push onto the page's free list when the page is this thread's and flagged for nothing,
- * p is a block start and not free by its link word; else the slow paths, which check it all. */
+ * p is a block start and not free by its link word (hk_block_may_be_free); else the slow paths, which
+ * check it all. */
 static inline __attribute__((always_inline)) void hk_free_inline(void *p) {
     if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
         hk_free_unknown(p);
@@ -52,7 +53,7 @@ static inline __attribute__((always_inline)) void hk_free_inline(void *p) {
     /* This thread's page with no flag set (one compare: hk_page_fast_free_heap), a block start,
      * not free by its link word. */
     if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
-                  !hk_block_looks_free(b, seg))) {
+                  !hk_block_may_be_free(b, seg))) {
         /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
         b->next = hk_encode(page->free);
         page->free = b;

@@ -510,6 +510,16 @@ static inline bool hk_block_looks_free(const hk_block_t *b, const hk_segment_t *
     return w == 0 || hk_ptr_segment((void *)w) == seg;
 }
 
+/* The free fast path's form of the same test, one compare instead of two: the link word's
+ * segment bits are a subset of seg's (0 and seg itself among them). It says "may be free" of a
+ * few more live blocks (odds ~2^-29 for data that looks random: seg's address has ~29 zero bits
+ * above the granule), which only take the slow path, where hk_block_looks_free decides; never
+ * the other way, so every block hk_block_looks_free calls free is caught here too. */
+static inline bool hk_block_may_be_free(const hk_block_t *b, const hk_segment_t *seg) {
+    uintptr_t high = (b->next ^ hk_key) & ~(uintptr_t)HK_SEGMENT_MASK;
+    return (high | (uintptr_t)seg) == (uintptr_t)seg;
+}
+
 /* corruption.c — what the core does when its own data does not add up: one line naming the page,
  * the size class and the likely cause, then abort (never a fault inside the library). */
 hk_internal bool hk_page_link_valid(const hk_page_t *page, uintptr_t next);
