@@ -1,4 +1,4 @@
-/* std_hollow.c — free medium blocks give back their inside when their heap carves fresh medium
+/* hollow.c — free medium blocks give back their inside when their heap carves fresh medium
  * memory (src/core/hollow.c). Blocks of 20 KiB are filled, four in five freed (the fifth keeps
  * their pages in use); then fresh 40 KiB blocks, more bytes than were freed, are carved and
  * written: the inside of the freed 20 KiB blocks must no longer be resident, but for the few at
@@ -32,7 +32,7 @@ static size_t inside_resident(const unsigned char *b, size_t size) {
 }
 
 int main(void) {
-    hkt_begin("std_hollow", 120);
+    hkt_begin(T_FAMILY "_hollow", 120);
     static unsigned char *small[SMALL_COUNT], *big[BIG_COUNT];
     for (size_t i = 0; i < SMALL_COUNT; i++) {
         small[i] = T_malloc(SMALL_SIZE);
