@@ -27,6 +27,14 @@
  * and pool code. The kernel maps a file's pages 64 KiB around each one a process touches, so a
  * plain process that called into each of them paid for the whole text (176 KiB resident of 176). */
 #define hk_plain_path __attribute__((section(".text.hot.hk_plain_path")))
+/* Constants that every process reads (a string its start compares or copies): kept beside the
+ * relocated data (relro), which the loader has made resident anyway, not in .rodata, whose 56 KiB
+ * (the size classes' and format's tables, messages, .eh_frame behind them) the kernel maps whole at
+ * the first read of any of it. A plain process then maps none of it (bench/RESULTS.md). */
+#define hk_plain_const __attribute__((section(".data.rel.ro.hk_plain_const")))
+/* Between stores of constants on such a path: merged, GCC would write them with one wide store
+ * whose value it loads from .rodata (it avoids 16-bit and longer immediates). */
+#define hk_plain_store_fence() __asm__ volatile("" ::: "memory")
 
 static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 

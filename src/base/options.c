@@ -14,6 +14,7 @@ _Static_assert(HK_STACK_DEPTH_MAX == HK_PARSE_STACK_DEPTH_MAX, "parse.h and base
 
 /* Every variable of ours starts so; any other such name is reported as unknown. */
 #define HK_ENV_PREFIX "HEAPKIT_"
+static const char hk_env_prefix[] hk_plain_const = HK_ENV_PREFIX; /* compared in every process */
 /* An unknown variable's name is cut to this many bytes in the message about it. */
 #define HK_ENV_NAME_MAX 64
 
@@ -286,7 +287,7 @@ void hk_options_init(hk_options_t *o) {
     const char *profile_only = NULL; /* the first profile option set */
     for (char **env = environ; *env != NULL; env++) {
         const char *entry = *env;
-        if (strncmp(entry, HK_ENV_PREFIX, sizeof HK_ENV_PREFIX - 1) != 0) continue;
+        if (strncmp(entry, hk_env_prefix, sizeof hk_env_prefix - 1) != 0) continue;
         const char *eq = strchr(entry, '=');
         if (eq == NULL) continue;
         size_t name_len = (size_t)(eq - entry);

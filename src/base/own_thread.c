@@ -36,7 +36,8 @@ int hk_libc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *
     static _Atomic(create_t) next;
     create_t create = atomic_load_explicit(&next, memory_order_acquire);
     if (create == NULL) {
-        create = (create_t)dlsym(RTLD_NEXT, "pthread_create");
+        static const char name[] hk_plain_const = "pthread_create";
+        create = (create_t)dlsym(RTLD_NEXT, name);
         if (create == NULL) return EAGAIN;
         atomic_store_explicit(&next, create, memory_order_release);
     }

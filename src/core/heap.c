@@ -175,6 +175,13 @@ static void hk_heap_adopt(hk_heap_t *heap, hk_segment_t *seg) {
 
 /* --------------------------------------------------------------- slow path */
 
+/* Carve the next blocks of a page; fresh memory for a medium block first gives back as much of
+ * the heap's other free medium blocks (hollow.c). */
+static void hk_heap_carve(hk_heap_t *heap, hk_page_t *page) {
+    if (!page->mem_dirty && page->block_size > HK_SMALL_MAX) hk_hollow_for_carve(heap, page, page->block_size);
+    hk_page_extend(page);
+}
+
 /* The first page of the queue with a free block of `size` bytes, moved to the front; pages found
  * full are parked in heap->full on the way (those fitted to smaller blocks too, fit.c), pages with
  * room fitted to smaller blocks passed over. */
@@ -186,7 +193,7 @@ static hk_page_t *hk_heap_scan_queue(hk_heap_t *heap, hk_page_queue_t *q, size_t
         if (page->free == NULL && page->capacity < page->reserved) {
             if (atomic_load_explicit(&page->tail_state, memory_order_relaxed) != HK_TAIL_NONE)
                 hk_segment_page_tail_claim(page);
-            hk_page_extend(page);
+            hk_heap_carve(heap, page);
         }
         if (page->free == NULL && hk_heap_page_to_full(heap, page)) continue;
         if (page->free == NULL) hk_page_collect(page); /* to_full failed: remote frees arrived */
@@ -239,7 +246,7 @@ hk_page_t *hk_heap_find_page(hk_heap_t *heap, size_t bin, size_t size) {
     hk_page_init(page, bin);
     if (fitted) hk_fit_page(page, size);
     else if (size > HK_DIRECT_MAX) hk_fit_class_page_made(bin); /* smaller sizes never get fitted pages */
-    hk_page_extend(page);
+    hk_heap_carve(heap, page);
     hk_queue_add_page(heap, page, true);
     return page;
 }

@@ -182,6 +182,8 @@ void hk_os_purge(void *p, size_t size) {
     if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) hk_os_account(0, -(intptr_t)(end - start));
 }
 
+void hk_os_hollow(void *p, size_t size) { (void)madvise(p, size, MADV_DONTNEED); }
+
 void hk_os_recommit(size_t size) { hk_os_account(0, (intptr_t)size); }
 
 /* Ask for transparent huge pages in [p, p+size) (huge), or ask for none again. The kernel backs

@@ -12,7 +12,7 @@ void hk_page_set_block_size(hk_page_t *page, size_t size) {
 }
 
 /* Set up a page the segment just handed out (in_use, under the segment lock) for a size class;
- * page->mem_is_zero says whether its memory is fresh. */
+ * page->mem_dirty says whether its memory may hold old contents. */
 void hk_page_init(hk_page_t *page, size_t bin) {
     size_t area_size;
     page->start = hk_page_area(page, &area_size);
@@ -45,7 +45,7 @@ void hk_page_extend(hk_page_t *page) {
         page->free = (hk_block_t *)first;
     }
     page->capacity += (uint32_t)n;
-    page->is_zero = page->mem_is_zero;
+    page->is_zero = !page->mem_dirty;
 }
 
 /* An empty page its heap keeps (the last of its bin) starts carving over from its start: only its
@@ -56,7 +56,7 @@ void hk_page_extend(hk_page_t *page) {
 void hk_page_restart(hk_page_t *page) {
     page->free = NULL;
     page->capacity = 0;
-    page->mem_is_zero = 0; /* what was carved is dirty */
+    page->mem_dirty = 1; /* what was carved is dirty */
     hk_page_extend(page);
     atomic_store_explicit(&page->tail_state, HK_TAIL_IDLE, memory_order_release);
 }

@@ -122,7 +122,8 @@ void hk_purger_start_if_wanted(void) {
     int wanted = HK_PURGER_WANTED;
     if (hk_likely(atomic_load_explicit(&hk_state.purger_state, memory_order_relaxed) != HK_PURGER_WANTED)) return;
     if (!atomic_compare_exchange_strong(&hk_state.purger_state, &wanted, HK_PURGER_RUNNING)) return;
-    if (hk_own_thread_start("heapkit-purge", hk_purger_main, HK_PURGER_STACK) != 0) {
+    static const char name[] hk_plain_const = "heapkit-purge";
+    if (hk_own_thread_start(name, hk_purger_main, HK_PURGER_STACK) != 0) {
         hk_state.options.purge_thread = false; /* purge on allocator calls instead */
         atomic_store_explicit(&hk_state.purger_state, HK_PURGER_NOT_STARTED, memory_order_release);
     }

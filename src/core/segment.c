@@ -149,7 +149,9 @@ static hk_segment_t *hk_segment_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     seg->committed_pages = (uint16_t)(first >> shift);
     seg->used_pages = 0;
     seg->size = mapped;
-    for (uint32_t i = 0; i < seg->page_count; i++) seg->pages[i].mem_is_zero = 1; /* fresh from mmap */
+    /* The page records are zero from mmap, which reads as fresh memory (mem_dirty 0): only those of
+     * pages put to use are written, so a segment with few pages in use keeps most of its records
+     * untouched (64 records are 8 KiB, two of a small segment's three header pages). */
     if (hk_unlikely(hk_secure())) hk_secure_guard_segment(seg);
     hk_thp_segment_mapped(seg);
     if (!hk_hook_segment_mapped(seg)) {
@@ -171,7 +173,7 @@ static void hk_segment_unmap(hk_segment_t *seg) {
         if (page->in_use) continue;
         hk_page_area(page, &area);
         if (page->is_purged) purged += area;
-        else if (!page->mem_is_zero) hk_page_decay_purged(area);
+        else if (page->mem_dirty) hk_page_decay_purged(area);
     }
     size_t open = (size_t)seg->committed_pages << seg->page_shift;
     if (open < seg->size) purged += seg->size - open; /* never committed */
@@ -213,7 +215,7 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     for (uint32_t i = 0; i < seg->page_count; i++) {
         hk_page_t *page = &seg->pages[i];
         if (page->in_use) continue;
-        if (!page->is_purged && !page->mem_is_zero) { /* resident already */
+        if (!page->is_purged && page->mem_dirty) { /* resident already */
             pick = page;
             atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
             break;
@@ -239,7 +241,7 @@ hk_page_t *hk_segment_page_alloc(hk_heap_t *heap, hk_segment_kind_t kind) {
     if (pick->is_purged) {
         hk_os_recommit(area & ~(hk_os_page_size() - 1));
         pick->is_purged = 0;
-    } else if (!pick->mem_is_zero) {
+    } else if (pick->mem_dirty) {
         hk_page_decay_reused(area); /* a free page still resident, taken again */
     }
     pick->in_use = 1;
@@ -282,8 +284,8 @@ static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t 
     hk_page_decay_freed(area);
     page->in_use = 0;
     hk_page_set_flags(page, HK_PAGE_RELEASED); /* a late double free now takes the slow path */
-    page->mem_is_zero = 0;
-    page->is_purged = 0;
+    page->mem_dirty = 1; /* is_purged is 0: the page was in use (and a store beside this one would
+                          * be merged into a 16-bit constant loaded from .rodata, hk_plain_const) */
     page->empty_since = now;
     seg->used_pages--;
     atomic_fetch_add_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
@@ -327,7 +329,7 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
             atomic_store_explicit(&page->tail_state, HK_TAIL_PURGED, memory_order_relaxed);
             continue;
         }
-        if (page->in_use || page->is_purged || page->mem_is_zero) continue;
+        if (page->in_use || page->is_purged || !page->mem_dirty) continue;
         uint64_t due = page->empty_since + (uint64_t)(delay > 0 ? delay : 0);
         size_t area;
         uint8_t *start = hk_page_area(page, &area);
@@ -338,9 +340,9 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
             continue;
         }
         hk_os_purge(start, area);
+        page->mem_dirty = 0;
         hk_page_decay_purged(area);
-        page->is_purged = 1;
-        page->mem_is_zero = 1;
+        page->is_purged = 1; /* apart from mem_dirty's store: merged, the pair is a constant in .rodata */
         atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
         hk_thp_segment_purged(seg);
     }
@@ -414,8 +416,8 @@ static void hk_abandoned_unlink(hk_segment_t *seg) {
 
 void hk_segment_abandon(hk_segment_t *seg) {
     /* No thread frees into it on the fast path any more: the heap record may be reused. */
-    for (uint32_t i = 0; i < seg->page_count; i++)
-        atomic_store_explicit(&seg->pages[i].fast_free_heap, NULL, memory_order_relaxed);
+    for (uint32_t i = 0; i < seg->page_count; i++) /* free pages have none: their records stay untouched */
+        if (seg->pages[i].in_use) atomic_store_explicit(&seg->pages[i].fast_free_heap, NULL, memory_order_relaxed);
     atomic_store_explicit(&seg->heap, NULL, memory_order_release);
     pthread_mutex_lock(&hk_state.segments_lock);
     hk_abandoned_push(seg);

@@ -36,7 +36,7 @@ static void hk_snapshot(hk_snapshot_t *s) {
             size_t area;
             hk_page_area(page, &area);
             if (!page->in_use) {
-                if (!page->is_purged && !page->mem_is_zero) t->free_pending += area;
+                if (!page->is_purged && page->mem_dirty) t->free_pending += area;
                 if (page->is_purged) s->free_purged += area;
                 continue;
             }

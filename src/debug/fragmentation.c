@@ -22,7 +22,7 @@ static void hk_frag_page(hk_frag_t *f, hk_segment_t *seg, hk_page_t *page) {
     size_t area;
     hk_page_area(page, &area);
     if (!page->in_use) {
-        if (!page->is_purged && !page->mem_is_zero) f->free_pending += area;
+        if (!page->is_purged && page->mem_dirty) f->free_pending += area;
         return;
     }
     hk_frag_class_t *c = &f->classes[page->bin];

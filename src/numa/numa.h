@@ -37,6 +37,7 @@ hk_internal void hk_numa_topology_fill(hk_numa_topology_t *t, const char *root, 
  * machine has one node, for which process init reads nothing more (the whole topology is 12 KiB
  * to fill and four files to open in every process). */
 hk_internal bool hk_numa_online_read(const char *root, uint64_t *online, const char **why);
+extern hk_internal const char hk_sysfs_root[]; /* "/sys", in relro (hk_plain_const) */
 /* Parse a kernel list like "0-3,8,10-11\n" into bits of mask (bits >= nbits ignored); false if
  * it is not one. */
 hk_internal bool hk_numa_parse_list(const char *s, uint64_t *mask, size_t nbits);

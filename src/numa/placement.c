@@ -37,7 +37,7 @@ static long hk_sys_move_pages(unsigned long count, void **pages, const int *node
 static void hk_numa_init(void) {
     const char *fake = hk_state.options.numa_fake;
     const char *why = NULL;
-    const char *root = fake != NULL ? fake : "/sys";
+    const char *root = fake != NULL ? fake : hk_sysfs_root;
     uint64_t online = 0;
     /* One node online (most machines): nothing is placed, so the CPU lists and distances are not
      * read; the topology says that node and no more (no CPU is looked up when nothing is placed). */

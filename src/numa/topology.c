@@ -14,14 +14,38 @@
 #define HK_SYSFS_TEXT 2048
 #define HK_SYSFS_PATH 512
 
-/* The file's text, NUL-terminated, or false if it cannot be read. */
+/* The names every process reads (hk_plain_const, base.h): its start reads the online list. */
+static const char hk_sysfs_nodes[] hk_plain_const = "/devices/system/node/";
+static const char hk_sysfs_node[] hk_plain_const = "node";
+hk_internal const char hk_sysfs_root[] hk_plain_const = "/sys";
+static const char hk_sysfs_online[] hk_plain_const = "online";
+static const char hk_sysfs_cpulist[] hk_plain_const = "cpulist";
+static const char hk_sysfs_distance[] hk_plain_const = "distance";
+
+/* Append s to the path at *len; false if it does not fit. */
+static bool hk_sysfs_append(char *path, size_t *len, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n >= HK_SYSFS_PATH) return false;
+    memcpy(path + *len, s, n + 1);
+    *len += n;
+    return true;
+}
+
+/* The file's text, NUL-terminated, or false if it cannot be read. The path is put together by
+ * hand: the formatter's tables are in .rodata, which a plain process never reads. */
 static bool hk_sysfs_read(const char *root, const char *rel, int node, char *out, size_t cap) {
-    char path[HK_SYSFS_PATH];
-    hk_buf_t b = {path, sizeof path, 0};
-    if (node >= 0) hk_buf_printf(&b, "%s/devices/system/node/node%d/%s", root, node, rel);
-    else hk_buf_printf(&b, "%s/devices/system/node/%s", root, rel);
-    if (b.len >= sizeof path) return false;
-    path[b.len] = '\0';
+    char path[HK_SYSFS_PATH], number[12];
+    size_t at_path = 0;
+    if (!hk_sysfs_append(path, &at_path, root) || !hk_sysfs_append(path, &at_path, hk_sysfs_nodes)) return false;
+    if (node >= 0) {
+        size_t at = sizeof number;
+        number[--at] = '\0';
+        number[--at] = '/';
+        unsigned v = (unsigned)node;
+        do number[--at] = (char)('0' + v % 10); while ((v /= 10) != 0);
+        if (!hk_sysfs_append(path, &at_path, hk_sysfs_node) || !hk_sysfs_append(path, &at_path, number + at)) return false;
+    }
+    if (!hk_sysfs_append(path, &at_path, rel)) return false;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     size_t len = 0;
@@ -99,7 +123,7 @@ static char hk_sysfs_text[HK_SYSFS_TEXT];
 
 bool hk_numa_online_read(const char *root, uint64_t *online, const char **why) {
     *online = 0;
-    if (!hk_sysfs_read(root, "online", -1, hk_sysfs_text, sizeof hk_sysfs_text)) {
+    if (!hk_sysfs_read(root, hk_sysfs_online, -1, hk_sysfs_text, sizeof hk_sysfs_text)) {
         *why = "no list of online nodes (a kernel without NUMA)";
         return false;
     }
@@ -119,7 +143,7 @@ void hk_numa_topology_fill(hk_numa_topology_t *t, const char *root, uint64_t onl
         t->node_count++;
         t->node_limit = node + 1;
         uint64_t cpus[HK_NUMA_MAX_CPUS / 64];
-        if (hk_sysfs_read(root, "cpulist", node, hk_sysfs_text, sizeof hk_sysfs_text) &&
+        if (hk_sysfs_read(root, hk_sysfs_cpulist, node, hk_sysfs_text, sizeof hk_sysfs_text) &&
             hk_numa_parse_list(hk_sysfs_text, cpus, HK_NUMA_MAX_CPUS)) {
             for (size_t cpu = 0; cpu < HK_NUMA_MAX_CPUS; cpu++)
                 if ((cpus[cpu / 64] >> (cpu % 64)) & 1) {
@@ -127,7 +151,7 @@ void hk_numa_topology_fill(hk_numa_topology_t *t, const char *root, uint64_t onl
                     t->with_cpus |= 1ull << node;
                 }
         }
-        if (hk_sysfs_read(root, "distance", node, hk_sysfs_text, sizeof hk_sysfs_text))
+        if (hk_sysfs_read(root, hk_sysfs_distance, node, hk_sysfs_text, sizeof hk_sysfs_text))
             hk_parse_distances(t, node, hk_sysfs_text);
     }
 }

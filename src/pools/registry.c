@@ -318,8 +318,9 @@ hk_internal bool hk_under_memcheck;
 
 /* Valgrind preloads its tool's own library into the program: memcheck's names the tool. */
 hk_plain_path static void hk_registry_init(void) {
+    if (!RUNNING_ON_VALGRIND) return; /* no string read: they are in .rodata (hk_plain_const) */
     const char *preload = getenv("LD_PRELOAD");
-    hk_under_memcheck = RUNNING_ON_VALGRIND && preload != NULL && strstr(preload, "vgpreload_memcheck") != NULL;
+    hk_under_memcheck = preload != NULL && strstr(preload, "vgpreload_memcheck") != NULL;
 }
 #else
 hk_plain_path static void hk_registry_init(void) {}
