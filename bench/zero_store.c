@@ -4,8 +4,12 @@
  * pool bigger than the caches, a byte written per page, then zeroed and a byte per page written
  * again (bench `large`'s pattern); "hot", one buffer filled, zeroed, filled again (a program that
  * fills its buffer and frees it); "ticks", what one page's memset takes on the time stamp
- * counter with its lines in the core's cache and not (the test scrub.c makes). Not linked with
- * heapkit: it times the stores, not an allocator. Usage: zero_store [reps=3]  (x86-64) */
+ * counter with its lines in the core's cache and not (the test scrub.c makes); and "given back",
+ * the alternative to writing zeros: 8 MiB buffers with a byte per page written, handed to the
+ * kernel with madvise(MADV_DONTNEED) and a byte per page written again (a page fault and the
+ * kernel's zeroing per page), in 4 KiB pages and in transparent huge pages (MADV_HUGEPAGE: one
+ * fault per 2 MiB), beside non-temporal zeroing of the same buffers. Not linked with heapkit: it
+ * times the stores, not an allocator. Usage: zero_store [reps=3]  (x86-64) */
 #include "bench.h"
 
 #include <sys/mman.h>
@@ -92,6 +96,31 @@ int main(int argc, char **argv) {
     }
     printf("\n");
     munmap(p, n);
+  }
+  printf("given back (ns per page: zeroed or given back, then a byte per page written; 8 MiB buffers)\n");
+  {
+    size_t n = (size_t)8 << 20, huge = (size_t)2 << 20, count = 24; /* 192 MiB */
+    static const char *ways[] = {"non-temporal", "DONTNEED 4 KiB pages", "DONTNEED huge pages"};
+    for (int how = 0; how < 3; how++) {
+      unsigned char *raw = map(count * n + huge);
+      unsigned char *base = (unsigned char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+      madvise(base, count * n, how == 2 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+      for (size_t o = 0; o < count * n; o += 4096) base[o] = 1;
+      double t = 0;
+      size_t pages = 0;
+      for (long r = 0; r < reps + 1; r++)
+        for (size_t i = 0; i < count; i++) {
+          unsigned char *p = base + i * n;
+          double t0 = thread_ns();
+          if (how == 0) zero_stream(p, n);
+          else madvise(p, n, MADV_DONTNEED);
+          for (size_t o = 0; o < n; o += 4096) p[o] = (unsigned char)(o + 1);
+          t += thread_ns() - t0;
+          pages += n / 4096;
+        }
+      printf("  %-22s %5.0f\n", ways[how], t / (double)pages);
+      munmap(raw, count * n + huge);
+    }
   }
   size_t big = (size_t)64 << 20;
   unsigned char *cold = map(big), *hot = map(4096);

@@ -9,10 +9,14 @@
 
 #include "core.h"
 
-/* Rules kept per thread, 16 bytes each: 16 KiB, four pages, which a thread that lives for a few
- * allocations touches all of (4,096 rules made bench/threads' 10,000 short threads pay 16 page
- * faults each); a rule pushed out is worked out again for about 2,000 instructions. */
-#define HK_UNWIND_RULES_SHIFT 10
+/* Rules kept per thread, 16 bytes each: 128 KiB, touched as used. A rule pushed out is worked out
+ * again for 2,000-5,000 instructions: with 1,024 rules, cc1 (gcc -O2, ~10,000 distinct return
+ * addresses) worked out 16,500 rules in 17,300 walks, 59 M instructions; with 8,192, 7,400 and
+ * 41 M. Short threads do not pay for the size: their first walks go to libgcc
+ * (HK_UNWIND_CACHED_AFTER in track.c), and a thread that starts after one exited takes over its
+ * stack cache, rules and their pages included (4,096 rules once cost bench/threads' 10,000 short
+ * threads 16 page faults each, before caches were handed on). */
+#define HK_UNWIND_RULES_SHIFT 13
 #define HK_UNWIND_RULES ((size_t)1 << HK_UNWIND_RULES_SHIFT)
 
 /* How to get from a frame to its caller's, for one code address. */
