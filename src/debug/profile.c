@@ -248,19 +248,19 @@ static inline __attribute__((always_inline)) void hk_heap_remove(int64_t bytes, 
 static inline __attribute__((always_inline)) void hk_site_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
                                                               size_t size, uint32_t me) {
     if (hk_likely(me == site->owner)) {
-        hk_own_add(&site->own.calls, calls);
-        uint64_t total = atomic_load_explicit(&site->own.bytes, memory_order_relaxed) + bytes;
-        atomic_store_explicit(&site->own.bytes, total, memory_order_relaxed);
-        int64_t live = (int64_t)(total - atomic_load_explicit(&site->own.freed_bytes, memory_order_relaxed)) +
-                       atomic_load_explicit(&site->shared.live, memory_order_relaxed);
-        hk_peak_raise(&site->own.peak, &site->own.peak_ms, live, true);
+        hk_own_add(&site->own_calls, calls);
+        uint64_t total = atomic_load_explicit(&site->own_bytes, memory_order_relaxed) + bytes;
+        atomic_store_explicit(&site->own_bytes, total, memory_order_relaxed);
+        int64_t live = (int64_t)(total - atomic_load_explicit(&site->own_freed_bytes, memory_order_relaxed)) +
+                       atomic_load_explicit(&site->shared_live, memory_order_relaxed);
+        hk_peak_raise(&site->own_peak, &site->own_peak_ms, live, true);
     } else {
-        atomic_fetch_add_explicit(&site->shared.calls, calls, memory_order_relaxed);
-        atomic_fetch_add_explicit(&site->shared.bytes, bytes, memory_order_relaxed);
-        atomic_fetch_add_explicit(&site->shared.live_blocks, (int64_t)calls, memory_order_relaxed);
-        int64_t live = atomic_fetch_add_explicit(&site->shared.live, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes +
+        atomic_fetch_add_explicit(&site->shared_calls, calls, memory_order_relaxed);
+        atomic_fetch_add_explicit(&site->shared_bytes, bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&site->shared_live_blocks, (int64_t)calls, memory_order_relaxed);
+        int64_t live = atomic_fetch_add_explicit(&site->shared_live, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes +
                        hk_site_own_live(site);
-        hk_peak_raise(&site->shared.peak, &site->shared.peak_ms, live, false);
+        hk_peak_raise(&site->shared_peak, &site->shared_peak_ms, live, false);
     }
     hk_heap_add((int64_t)bytes, me == hk_profile.owner, size, calls);
 }
@@ -268,18 +268,18 @@ static inline __attribute__((always_inline)) void hk_site_add(hk_profile_site_t 
 static inline __attribute__((always_inline)) void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
                                                                  bool temporary, uint32_t me) {
     if (hk_likely(me == site->owner)) {
-        hk_own_add(&site->own.freed_bytes, bytes);
-        hk_own_add(&site->own.freed_calls, calls);
+        hk_own_add(&site->own_freed_bytes, bytes);
+        hk_own_add(&site->own_freed_calls, calls);
         if (temporary) {
-            hk_own_add(&site->own.temp_calls, calls);
-            hk_own_add(&site->own.temp_bytes, bytes);
+            hk_own_add(&site->own_temp_calls, calls);
+            hk_own_add(&site->own_temp_bytes, bytes);
         }
     } else {
-        atomic_fetch_sub_explicit(&site->shared.live, (int64_t)bytes, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&site->shared.live_blocks, (int64_t)calls, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&site->shared_live, (int64_t)bytes, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&site->shared_live_blocks, (int64_t)calls, memory_order_relaxed);
         if (temporary) {
-            atomic_fetch_add_explicit(&site->shared.temp_calls, calls, memory_order_relaxed);
-            atomic_fetch_add_explicit(&site->shared.temp_bytes, bytes, memory_order_relaxed);
+            atomic_fetch_add_explicit(&site->shared_temp_calls, calls, memory_order_relaxed);
+            atomic_fetch_add_explicit(&site->shared_temp_bytes, bytes, memory_order_relaxed);
         }
     }
     hk_heap_remove((int64_t)bytes, me == hk_profile.owner);

@@ -28,71 +28,73 @@
 
 /* Counters in two halves (profile.c): the thread that owns them (a site's creating thread; the
  * whole heap's first thread) moves its half with plain loads and stores, any other thread the
- * shared half with atomic adds, and a value is the sum of the two. A locked add costs ~20 cycles
- * and an allocation moved seven of them (lua5.4 under exact mode: 8% of its time in the site
- * counters); a one-thread program now moves none. Each half is a cache line of its own, so other
- * threads' adds do not take the owner's line away. The owner's half counts frees apart (freed_*):
- * live = bytes - freed bytes, so a malloc moves two of its counters, not four. */
-typedef struct hk_profile_own_s {
-    _Atomic uint64_t calls, bytes;           /* allocations made here, and their bytes */
-    _Atomic uint64_t freed_calls, freed_bytes;
-    _Atomic uint64_t temp_calls, temp_bytes; /* of the frees, temporaries */
-    _Atomic int64_t peak;                    /* the most live seen by the owner's calls */
-    _Atomic uint64_t peak_ms;
-} __attribute__((aligned(64))) hk_profile_own_t;
-
-typedef struct hk_profile_shared_s {
-    _Atomic uint64_t calls, bytes;
-    _Atomic int64_t live, live_blocks; /* moved atomically: an exact sum among the other threads */
-    _Atomic uint64_t temp_calls, temp_bytes;
-    _Atomic int64_t peak; /* the most live seen by the other threads' calls */
-    _Atomic uint64_t peak_ms;
-} __attribute__((aligned(64))) hk_profile_shared_t;
-
-/* One allocation site. In sampled mode the counts are estimates (each sample stands for the bytes
+ * shared half with atomic adds, and a value is the sum of the two. A locked add costs ~8 cycles
+ * here (AMD EPYC; more where it must wait for earlier stores that miss the cache, such as the
+ * tracker's record just written) and an allocation moved seven of them (lua5.4 under exact mode:
+ * 8% of its time in the site counters); a one-thread program now moves none. The owner's half
+ * counts frees apart (own_freed_*): live = bytes - freed bytes, so a malloc moves two of its
+ * counters, not four.
+ *
+ * One allocation site. In sampled mode the counts are estimates (each sample stands for the bytes
  * and calls its weight says). Its peak is the larger of the halves' peaks, each the most live
- * bytes the site had (both halves summed) just after a call of that half's threads. */
+ * bytes the site had (both halves summed) just after a call of that half's threads. Laid out so
+ * that the owner's malloc and free touch one cache line: the first, with the shared half's live
+ * bytes, which the owner's malloc reads for the peak. */
 typedef struct hk_profile_site_s {
+    /* line 0 */
     uint32_t stack;
-    uint32_t owner;                  /* serial of the thread that owns the plain half */
+    uint32_t owner;                                  /* serial of the thread that owns the plain half */
+    _Atomic uint64_t own_calls, own_bytes;           /* allocations made here, and their bytes */
+    _Atomic uint64_t own_freed_calls, own_freed_bytes;
+    _Atomic int64_t own_peak; /* the most live seen by the owner's calls */
+    _Atomic uint64_t own_peak_ms;
+    _Atomic int64_t shared_live; /* moved atomically: an exact sum among the other threads */
+    /* line 1 */
+    _Atomic uint64_t own_temp_calls, own_temp_bytes; /* of the frees, temporaries */
+    _Atomic uint64_t shared_calls, shared_bytes;
+    _Atomic int64_t shared_live_blocks;
+    _Atomic uint64_t shared_temp_calls, shared_temp_bytes;
+    _Atomic int64_t shared_peak; /* the most live seen by the other threads' calls */
+    /* line 2 */
+    _Atomic uint64_t shared_peak_ms;
     int64_t at_peak, blocks_at_peak; /* live when the whole heap was at its peak */
-    hk_profile_own_t own;
-    hk_profile_shared_t shared;
-} hk_profile_site_t;
+} __attribute__((aligned(64))) hk_profile_site_t;
+_Static_assert(offsetof(hk_profile_site_t, shared_live) < 64 && offsetof(hk_profile_site_t, own_temp_calls) == 64,
+               "the owner's malloc and free move and read the first cache line only");
 
 /* A site's figures, the halves summed (read while others allocate: each part read once). */
 static inline uint64_t hk_site_calls(const hk_profile_site_t *s) {
-    return atomic_load_explicit(&s->own.calls, memory_order_relaxed) + atomic_load_explicit(&s->shared.calls, memory_order_relaxed);
+    return atomic_load_explicit(&s->own_calls, memory_order_relaxed) + atomic_load_explicit(&s->shared_calls, memory_order_relaxed);
 }
 static inline uint64_t hk_site_bytes(const hk_profile_site_t *s) {
-    return atomic_load_explicit(&s->own.bytes, memory_order_relaxed) + atomic_load_explicit(&s->shared.bytes, memory_order_relaxed);
+    return atomic_load_explicit(&s->own_bytes, memory_order_relaxed) + atomic_load_explicit(&s->shared_bytes, memory_order_relaxed);
 }
 static inline uint64_t hk_site_temp_calls(const hk_profile_site_t *s) {
-    return atomic_load_explicit(&s->own.temp_calls, memory_order_relaxed) +
-           atomic_load_explicit(&s->shared.temp_calls, memory_order_relaxed);
+    return atomic_load_explicit(&s->own_temp_calls, memory_order_relaxed) +
+           atomic_load_explicit(&s->shared_temp_calls, memory_order_relaxed);
 }
 static inline uint64_t hk_site_temp_bytes(const hk_profile_site_t *s) {
-    return atomic_load_explicit(&s->own.temp_bytes, memory_order_relaxed) +
-           atomic_load_explicit(&s->shared.temp_bytes, memory_order_relaxed);
+    return atomic_load_explicit(&s->own_temp_bytes, memory_order_relaxed) +
+           atomic_load_explicit(&s->shared_temp_bytes, memory_order_relaxed);
 }
 /* The owner's half of live bytes and blocks (allocated minus freed by the owner). */
 static inline int64_t hk_site_own_live(const hk_profile_site_t *s) {
-    return (int64_t)(atomic_load_explicit(&s->own.bytes, memory_order_relaxed) -
-                     atomic_load_explicit(&s->own.freed_bytes, memory_order_relaxed));
+    return (int64_t)(atomic_load_explicit(&s->own_bytes, memory_order_relaxed) -
+                     atomic_load_explicit(&s->own_freed_bytes, memory_order_relaxed));
 }
 static inline int64_t hk_site_live(const hk_profile_site_t *s) {
-    return hk_site_own_live(s) + atomic_load_explicit(&s->shared.live, memory_order_relaxed);
+    return hk_site_own_live(s) + atomic_load_explicit(&s->shared_live, memory_order_relaxed);
 }
 static inline int64_t hk_site_live_blocks(const hk_profile_site_t *s) {
-    return (int64_t)(atomic_load_explicit(&s->own.calls, memory_order_relaxed) -
-                     atomic_load_explicit(&s->own.freed_calls, memory_order_relaxed)) +
-           atomic_load_explicit(&s->shared.live_blocks, memory_order_relaxed);
+    return (int64_t)(atomic_load_explicit(&s->own_calls, memory_order_relaxed) -
+                     atomic_load_explicit(&s->own_freed_calls, memory_order_relaxed)) +
+           atomic_load_explicit(&s->shared_live_blocks, memory_order_relaxed);
 }
 /* The site's peak and its time: the larger half's. */
 static inline int64_t hk_site_peak(const hk_profile_site_t *s, uint64_t *ms) {
-    int64_t own = atomic_load_explicit(&s->own.peak, memory_order_relaxed);
-    int64_t shared = atomic_load_explicit(&s->shared.peak, memory_order_relaxed);
-    *ms = atomic_load_explicit(own >= shared ? &s->own.peak_ms : &s->shared.peak_ms, memory_order_relaxed);
+    int64_t own = atomic_load_explicit(&s->own_peak, memory_order_relaxed);
+    int64_t shared = atomic_load_explicit(&s->shared_peak, memory_order_relaxed);
+    *ms = atomic_load_explicit(own >= shared ? &s->own_peak_ms : &s->shared_peak_ms, memory_order_relaxed);
     return own >= shared ? own : shared;
 }
 
