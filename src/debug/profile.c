@@ -98,6 +98,10 @@ static __thread uint64_t hk_profile_last_look __attribute__((tls_model("initial-
 
 static uint64_t hk_profile_now(void) { return atomic_load_explicit(&hk_profile.now_ms, memory_order_relaxed); }
 
+/* The calling thread's serial (its heap's), to tell the owner of a half: 0, no owner's, for a
+ * thread without a heap (several may be so at once). */
+static inline uint32_t hk_profile_me(void) { return hk_heap_tls->serial; }
+
 /* ------------------------------------------------------------------- sites */
 
 static size_t hk_index_slot(uint32_t stack) {
@@ -130,6 +134,9 @@ static hk_noinline hk_profile_site_t *hk_profile_site_new(uint32_t stack) {
     if (site == NULL && slot < HK_PROFILE_INDEX && n < HK_PROFILE_SITES_MAX) {
         site = &hk_profile.sites[n];
         site->stack = stack;
+        /* the creating thread owns the plain half; one without a heap (serial 0) owns nothing */
+        uint32_t me = hk_profile_me();
+        site->owner = me != 0 ? me : UINT32_MAX;
         atomic_store_explicit(&hk_profile.site_count, n + 1, memory_order_release);
         atomic_store_explicit(&hk_profile.index[slot], (uint64_t)stack << 32 | (n + 1), memory_order_release);
     }
@@ -162,55 +169,120 @@ void hk_profile_snapshot(int64_t live) {
     size_t n = atomic_load_explicit(&hk_profile.site_count, memory_order_acquire);
     for (size_t i = 0; i < n; i++) {
         hk_profile_site_t *s = &hk_profile.sites[i];
-        s->at_peak = atomic_load_explicit(&s->live, memory_order_relaxed);
-        s->blocks_at_peak = atomic_load_explicit(&s->live_blocks, memory_order_relaxed);
+        s->at_peak = hk_site_live(s);
+        s->blocks_at_peak = hk_site_live_blocks(s);
     }
     atomic_store_explicit(&hk_profile.snap_live, live, memory_order_relaxed);
+    int64_t step = live >> HK_SNAPSHOT_STEP_SHIFT;
+    atomic_store_explicit(&hk_profile.snap_next, live + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN),
+                          memory_order_relaxed);
     hk_profile.snap_ms = hk_profile_now();
 }
 
-/* The heap grew to `live`: a new peak, and perhaps a new snapshot. */
-static void hk_profile_grew(int64_t live) {
-    int64_t peak = atomic_load_explicit(&hk_profile.peak, memory_order_relaxed);
-    while (live > peak &&
-           !atomic_compare_exchange_weak_explicit(&hk_profile.peak, &peak, live, memory_order_relaxed, memory_order_relaxed)) {
-    }
-    if (live <= peak) return;
-    atomic_store_explicit(&hk_profile.peak_ms, hk_profile_now(), memory_order_relaxed);
-    int64_t snap = atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed);
-    int64_t step = snap >> HK_SNAPSHOT_STEP_SHIFT;
-    if (snap != 0 && live <= snap + (step > HK_SNAPSHOT_STEP_MIN ? step : HK_SNAPSHOT_STEP_MIN)) return;
+/* The heap's live bytes passed its last peak, and the last snapshot's by the step: a new snapshot.
+ * Apart from the counting: a growing heap passes its peak at nearly every malloc, the step far
+ * less often (the test is inline, hk_profile_grew). */
+static hk_noinline void hk_profile_peaked(void) {
     if (pthread_mutex_trylock(&hk_profile.lock) != 0) return; /* another thread snapshots or writes */
-    hk_profile_snapshot(atomic_load_explicit(&hk_profile.live, memory_order_relaxed));
+    hk_profile_snapshot(hk_profile_live());
     (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
     pthread_mutex_unlock(&hk_profile.lock);
 }
 
-static void hk_site_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls, size_t size) {
-    atomic_fetch_add_explicit(&site->calls, calls, memory_order_relaxed);
-    atomic_fetch_add_explicit(&site->bytes, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&site->live_blocks, (int64_t)calls, memory_order_relaxed);
-    int64_t live = atomic_fetch_add_explicit(&site->live, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes;
-    int64_t peak = atomic_load_explicit(&site->peak, memory_order_relaxed);
-    bool raised = false;
-    while (live > peak && !(raised = atomic_compare_exchange_weak_explicit(&site->peak, &peak, live, memory_order_relaxed,
-                                                                            memory_order_relaxed))) {
+/* A peak half: its owner raises it with a plain store, the other threads with a compare-exchange.
+ * Whether it was raised. */
+static inline __attribute__((always_inline)) bool hk_peak_raise(_Atomic int64_t *peak, _Atomic uint64_t *peak_ms,
+                                                                int64_t live, bool owner) {
+    int64_t old = atomic_load_explicit(peak, memory_order_relaxed);
+    if (hk_likely(live <= old)) return false;
+    if (owner) {
+        atomic_store_explicit(peak, live, memory_order_relaxed);
+    } else {
+        while (live > old &&
+               !atomic_compare_exchange_weak_explicit(peak, &old, live, memory_order_relaxed, memory_order_relaxed)) {
+        }
+        if (live <= old) return false;
     }
-    if (raised) atomic_store_explicit(&site->peak_ms, hk_profile_now(), memory_order_relaxed);
-    unsigned k = hk_hist_class(size);
-    atomic_fetch_add_explicit(&hk_profile.hist_calls[k], calls, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hk_profile.hist_bytes[k], bytes, memory_order_relaxed);
-    hk_profile_grew(atomic_fetch_add_explicit(&hk_profile.live, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes);
+    atomic_store_explicit(peak_ms, hk_profile_now(), memory_order_relaxed);
+    return true;
 }
 
-static void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t calls, bool temporary) {
-    atomic_fetch_sub_explicit(&site->live, (int64_t)bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&site->live_blocks, (int64_t)calls, memory_order_relaxed);
-    if (temporary) {
-        atomic_fetch_add_explicit(&site->temp_calls, calls, memory_order_relaxed);
-        atomic_fetch_add_explicit(&site->temp_bytes, bytes, memory_order_relaxed);
+static inline __attribute__((always_inline)) void hk_profile_grew(int64_t live) {
+    if (live > atomic_load_explicit(&hk_profile.snap_next, memory_order_relaxed)) hk_profile_peaked();
+}
+
+/* A counter of the owner's half: no other thread writes it, so no locked instruction. */
+static inline __attribute__((always_inline)) void hk_own_add(_Atomic uint64_t *c, uint64_t by) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by, memory_order_relaxed);
+}
+
+/* The whole heap's live bytes moved by `bytes` (up: a malloc), in this thread's half. */
+static inline __attribute__((always_inline)) void hk_heap_add(int64_t bytes, bool owner, size_t size, uint64_t calls) {
+    unsigned k = hk_hist_class(size);
+    int64_t live;
+    if (owner) {
+        hk_own_add(&hk_profile.own_hist_calls[k], calls);
+        hk_own_add(&hk_profile.own_hist_bytes[k], (uint64_t)bytes);
+        live = atomic_load_explicit(&hk_profile.own_live, memory_order_relaxed) + bytes;
+        atomic_store_explicit(&hk_profile.own_live, live, memory_order_relaxed);
+        live += atomic_load_explicit(&hk_profile.shared_live, memory_order_relaxed);
+        if (hk_peak_raise(&hk_profile.own_peak, &hk_profile.own_peak_ms, live, true)) hk_profile_grew(live);
+    } else {
+        atomic_fetch_add_explicit(&hk_profile.hist_calls[k], calls, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hk_profile.hist_bytes[k], (uint64_t)bytes, memory_order_relaxed);
+        live = atomic_fetch_add_explicit(&hk_profile.shared_live, bytes, memory_order_relaxed) + bytes;
+        live += atomic_load_explicit(&hk_profile.own_live, memory_order_relaxed);
+        if (hk_peak_raise(&hk_profile.shared_peak, &hk_profile.shared_peak_ms, live, false)) hk_profile_grew(live);
     }
-    atomic_fetch_sub_explicit(&hk_profile.live, (int64_t)bytes, memory_order_relaxed);
+}
+
+static inline __attribute__((always_inline)) void hk_heap_remove(int64_t bytes, bool owner) {
+    if (owner)
+        atomic_store_explicit(&hk_profile.own_live, atomic_load_explicit(&hk_profile.own_live, memory_order_relaxed) - bytes,
+                              memory_order_relaxed);
+    else atomic_fetch_sub_explicit(&hk_profile.shared_live, bytes, memory_order_relaxed);
+}
+
+/* `calls` allocations of `bytes` in all (size: the size asked for, for the histogram) at the site,
+ * by the thread of serial `me`. */
+static inline __attribute__((always_inline)) void hk_site_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
+                                                              size_t size, uint32_t me) {
+    if (hk_likely(me == site->owner)) {
+        hk_own_add(&site->own_calls, calls);
+        uint64_t total = atomic_load_explicit(&site->own_bytes, memory_order_relaxed) + bytes;
+        atomic_store_explicit(&site->own_bytes, total, memory_order_relaxed);
+        int64_t live = (int64_t)(total - atomic_load_explicit(&site->own_freed_bytes, memory_order_relaxed)) +
+                       atomic_load_explicit(&site->shared_live, memory_order_relaxed);
+        hk_peak_raise(&site->own_peak, &site->own_peak_ms, live, true);
+    } else {
+        atomic_fetch_add_explicit(&site->shared_calls, calls, memory_order_relaxed);
+        atomic_fetch_add_explicit(&site->shared_bytes, bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&site->shared_live_blocks, (int64_t)calls, memory_order_relaxed);
+        int64_t live = atomic_fetch_add_explicit(&site->shared_live, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes +
+                       hk_site_own_live(site);
+        hk_peak_raise(&site->shared_peak, &site->shared_peak_ms, live, false);
+    }
+    hk_heap_add((int64_t)bytes, me == hk_profile.owner, size, calls);
+}
+
+static inline __attribute__((always_inline)) void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
+                                                                 bool temporary, uint32_t me) {
+    if (hk_likely(me == site->owner)) {
+        hk_own_add(&site->own_freed_bytes, bytes);
+        hk_own_add(&site->own_freed_calls, calls);
+        if (temporary) {
+            hk_own_add(&site->own_temp_calls, calls);
+            hk_own_add(&site->own_temp_bytes, bytes);
+        }
+    } else {
+        atomic_fetch_sub_explicit(&site->shared_live, (int64_t)bytes, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&site->shared_live_blocks, (int64_t)calls, memory_order_relaxed);
+        if (temporary) {
+            atomic_fetch_add_explicit(&site->shared_temp_calls, calls, memory_order_relaxed);
+            atomic_fetch_add_explicit(&site->shared_temp_bytes, bytes, memory_order_relaxed);
+        }
+    }
+    hk_heap_remove((int64_t)bytes, me == hk_profile.owner);
 }
 
 /* -------------------------------------------------------------- exact mode */
@@ -218,14 +290,14 @@ static void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t cal
 static void hk_exact_alloc(const hk_track_rec_t *rec, size_t size) {
     hk_profile_last = (uintptr_t)rec;
     hk_profile_site_t *site = hk_profile_site_of(rec->stack);
-    if (site != NULL) hk_site_add(site, size, 1, size);
+    if (site != NULL) hk_site_add(site, size, 1, size, rec->thread); /* rec->thread: this thread's serial */
 }
 
 static void hk_exact_free(const hk_track_rec_t *rec, size_t size) {
     bool temporary = hk_profile_last == (uintptr_t)rec;
     hk_profile_last = 0;
     hk_profile_site_t *site = hk_profile_site_of(rec->stack);
-    if (site != NULL) hk_site_remove(site, size, 1, temporary);
+    if (site != NULL) hk_site_remove(site, size, 1, temporary, hk_profile_me());
 }
 
 static const hk_track_observer_t hk_exact_observer = {.alloc = hk_exact_alloc, .free = hk_exact_free};
@@ -299,6 +371,7 @@ static void hk_sample_take(void *p, size_t size) {
     uint64_t bytes = size == 0 ? 0 : (uint64_t)(weight + 0.5);
     if (calls == 0) calls = 1;
     uintptr_t block = hk_block_of(p);
+    uint32_t me = hk_profile_me();
     hk_profile_site_t *site = hk_profile_site(hk_track_stack_here());
     if (site == NULL) return;
     pthread_mutex_lock(&hk_samples.lock);
@@ -309,7 +382,8 @@ static void hk_sample_take(void *p, size_t size) {
         while ((k = atomic_load_explicit(&hk_samples.keys[i], memory_order_relaxed)) > HK_SAMPLE_GONE && k != block)
             i = (i + 1) & (HK_SAMPLES - 1);
         /* k == block: a block sampled again while live (realloc in place): its old sample goes */
-        if (k == block) hk_site_remove(hk_profile.samples[i].site, hk_profile.samples[i].bytes, hk_profile.samples[i].calls, false);
+        if (k == block)
+            hk_site_remove(hk_profile.samples[i].site, hk_profile.samples[i].bytes, hk_profile.samples[i].calls, false, me);
         hk_profile.samples[i] = (hk_profile_sample_t){site, bytes, calls};
         if (k != block) {
             atomic_fetch_add_explicit(&hk_profile.sample_count, 1, memory_order_relaxed);
@@ -323,7 +397,7 @@ static void hk_sample_take(void *p, size_t size) {
     }
     pthread_mutex_unlock(&hk_samples.lock);
     if (!kept) return;
-    hk_site_add(site, bytes, calls, size);
+    hk_site_add(site, bytes, calls, size, me);
     hk_profile_last = block;
 }
 
@@ -360,7 +434,7 @@ static bool hk_sampled_free(hk_segment_t *seg, hk_page_t *page, void *block) {
         hk_sample_filter_move(b, -1);
         atomic_fetch_sub_explicit(&hk_profile.sample_count, 1, memory_order_relaxed);
         hk_sample_unwatch_page(b);
-        hk_site_remove(s.site, s.bytes, s.calls, temporary);
+        hk_site_remove(s.site, s.bytes, s.calls, temporary, hk_profile_me());
     }
     pthread_mutex_unlock(&hk_samples.lock);
     return true;
@@ -492,6 +566,9 @@ hk_plain_path static void hk_profile_fork_child(void) {
     hk_profile.bucket_count = 0;
     hk_profile.bucket_width_ms = HK_PROFILE_TICK_MS;
     hk_profile.dumps = 0;
+    /* the child's one thread owns the whole heap's plain half: the parent's owner is not in it */
+    uint32_t me = hk_profile_me();
+    hk_profile.owner = me != 0 ? me : UINT32_MAX;
     atomic_store_explicit(&hk_profile.thread_started, false, memory_order_relaxed);
     if (hk_profile.statm_fd >= 0) close(hk_profile.statm_fd); /* it names the parent's /proc entry */
     hk_profile.statm_fd = -1;

@@ -3,7 +3,9 @@
  * thread) writes through profile_write.c, which reads the timeline of profile_timeline.c. */
 #include "profile.h"
 
-hk_profile_t hk_profile = {.sites_lock = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .statm_fd = -1};
+/* owner 1: the first thread heap's serial (the main thread's, as a rule) */
+hk_profile_t hk_profile = {
+    .sites_lock = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .statm_fd = -1, .owner = 1};
 
 HK_LOCK(profile, HK_LOCK_PROFILE, &hk_profile.lock);
 HK_LOCK(profile_sites, HK_LOCK_PROFILE, &hk_profile.sites_lock);

@@ -38,7 +38,7 @@ static void hk_bucket_merge(hk_profile_bucket_t *into, const hk_profile_bucket_t
 void hk_profile_timeline_tick(uint64_t now_ms) {
     hk_profile_bucket_t b = {
         .ms = now_ms,
-        .live = atomic_load_explicit(&hk_profile.live, memory_order_relaxed),
+        .live = hk_profile_live(),
         .committed = atomic_load_explicit(&hk_state.committed, memory_order_relaxed),
         .resident = hk_profile_resident(),
         .calls = hk_profile_total_calls(),
@@ -102,7 +102,7 @@ bool hk_profile_map_take(bool wait) {
     pthread_mutex_unlock(&hk_state.segments_lock);
     hk_profile.map_segment_count = segs;
     hk_profile.map_page_count = pages;
-    hk_profile.map_live = atomic_load_explicit(&hk_profile.live, memory_order_relaxed);
+    hk_profile.map_live = hk_profile_live();
     hk_profile.map_ms = atomic_load_explicit(&hk_profile.now_ms, memory_order_relaxed);
     return true;
 }

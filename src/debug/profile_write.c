@@ -142,12 +142,11 @@ static void hk_write_body(const char *reason, uint64_t now) {
     hk_out("heapkit-profile\t1\npid\t%d\t%d\nexe\t%s\n", (int)getpid(), (int)getppid(), exe);
     hk_out("mode\t%s\t%zu\ndump\t%u\t%s\t%lu\n", exact ? "exact" : "sampled", exact ? (size_t)0 : hk_state.options.profile_rate,
            hk_profile.dumps, reason, (unsigned long)now);
-    hk_out("totals\t%lu\t%lu\t%ld\t%ld\t%ld\t%lu\n",
-           (unsigned long)hk_profile_total_calls(), (unsigned long)hk_profile_total_bytes(),
-           (long)atomic_load_explicit(&hk_profile.live, memory_order_relaxed),
-           (long)hk_profile_live_blocks(),
-           (long)atomic_load_explicit(&hk_profile.peak, memory_order_relaxed),
-           (unsigned long)atomic_load_explicit(&hk_profile.peak_ms, memory_order_relaxed));
+    uint64_t peak_ms;
+    int64_t peak = hk_profile_peak(&peak_ms);
+    hk_out("totals\t%lu\t%lu\t%ld\t%ld\t%ld\t%lu\n", (unsigned long)hk_profile_total_calls(),
+           (unsigned long)hk_profile_total_bytes(), (long)hk_profile_live(), (long)hk_profile_live_blocks(), (long)peak,
+           (unsigned long)peak_ms);
     hk_out("snapshot\t%ld\t%lu\n", (long)atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed),
            (unsigned long)hk_profile.snap_ms);
     if (!exact)
@@ -160,7 +159,8 @@ static void hk_write_body(const char *reason, uint64_t now) {
     size_t sites = atomic_load_explicit(&hk_profile.site_count, memory_order_acquire);
     for (size_t i = 0; i < sites; i++) {
         const hk_profile_site_t *s = &hk_profile.sites[i];
-        if (atomic_load_explicit(&s->calls, memory_order_relaxed) == 0) continue;
+        uint64_t calls = hk_site_calls(s);
+        if (calls == 0) continue;
         size_t depth;
         const uintptr_t *frames = hk_stack_get(s->stack, &depth);
         hk_out("stack");
@@ -177,14 +177,16 @@ static void hk_write_body(const char *reason, uint64_t now) {
         }
         hk_out("\nsite");
         hk_out_u64(s->stack);
-        hk_out_u64(atomic_load_explicit(&s->calls, memory_order_relaxed));
-        hk_out_u64(atomic_load_explicit(&s->bytes, memory_order_relaxed));
-        hk_out_u64(atomic_load_explicit(&s->temp_calls, memory_order_relaxed));
-        hk_out_u64(atomic_load_explicit(&s->temp_bytes, memory_order_relaxed));
-        hk_out_i64(atomic_load_explicit(&s->live, memory_order_relaxed));
-        hk_out_i64(atomic_load_explicit(&s->live_blocks, memory_order_relaxed));
-        hk_out_i64(atomic_load_explicit(&s->peak, memory_order_relaxed));
-        hk_out_u64(atomic_load_explicit(&s->peak_ms, memory_order_relaxed));
+        uint64_t site_peak_ms;
+        int64_t site_peak = hk_site_peak(s, &site_peak_ms);
+        hk_out_u64(calls);
+        hk_out_u64(hk_site_bytes(s));
+        hk_out_u64(hk_site_temp_calls(s));
+        hk_out_u64(hk_site_temp_bytes(s));
+        hk_out_i64(hk_site_live(s));
+        hk_out_i64(hk_site_live_blocks(s));
+        hk_out_i64(site_peak);
+        hk_out_u64(site_peak_ms);
         hk_out_i64(s->at_peak);
         hk_out_i64(s->blocks_at_peak);
         hk_out("\n");
@@ -196,10 +198,8 @@ static void hk_write_body(const char *reason, uint64_t now) {
                (unsigned long)b->resident, (unsigned long)b->calls, (unsigned long)b->bytes);
     }
     for (unsigned k = 0; k < HK_PROFILE_HIST; k++) {
-        uint64_t calls = atomic_load_explicit(&hk_profile.hist_calls[k], memory_order_relaxed);
-        if (calls != 0)
-            hk_out("hist\t%u\t%lu\t%lu\n", k, (unsigned long)calls,
-                   (unsigned long)atomic_load_explicit(&hk_profile.hist_bytes[k], memory_order_relaxed));
+        uint64_t calls = hk_profile_hist_calls(k);
+        if (calls != 0) hk_out("hist\t%u\t%lu\t%lu\n", k, (unsigned long)calls, (unsigned long)hk_profile_hist_bytes(k));
     }
     for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) hk_out("class\t%zu\t%zu\n", bin, hk_bin_size(bin));
     if (hk_profile.map_segment_count > 0) {
