@@ -109,17 +109,23 @@ static inline __attribute__((always_inline)) uint8_t hk_check_state(const uint8_
     return h->seal == hk_check_seal(block, h, s) ? s : 0;
 }
 
+/* The allocator's block of a small or medium page holding p (*end: its end), or NULL when p is
+ * in none of its blocks. */
+static inline __attribute__((always_inline)) uint8_t *hk_check_block_in(hk_page_t *page, const void *p, uint8_t **end) {
+    const uint8_t *u = p;
+    if (!page->in_use || u < page->start || u >= page->start + (size_t)page->reserved * page->block_size)
+        return NULL;
+    uint8_t *b = page->start + hk_page_block_index(page, p) * page->block_size;
+    *end = b + page->block_size;
+    return b;
+}
+
 /* The allocator's block holding p (*end: its end), or NULL when p is in none. */
 static inline __attribute__((always_inline)) uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
     const uint8_t *u = p;
     if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
         hk_segment_t *seg = hk_ptr_segment(p);
-        hk_page_t *page = hk_segment_page_of(seg, p);
-        if (!page->in_use || u < page->start || u >= page->start + (size_t)page->reserved * page->block_size)
-            return NULL;
-        uint8_t *b = page->start + hk_page_block_index(page, p) * page->block_size;
-        *end = b + page->block_size;
-        return b;
+        return hk_check_block_in(hk_segment_page_of(seg, p), p, end);
     }
     hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
     if (seg == NULL) return NULL;
@@ -323,7 +329,8 @@ static inline __attribute__((always_inline)) bool hk_check_block(uint8_t *block,
 
 /* A checked block; its allocation stack is `stack`, or the current one when HK_STACK_NONE (a
  * realloc captured it once for both its blocks: the new block's allocation is the old one's free). */
-static void *hk_check_alloc_at(size_t size, size_t align, bool zero, uint32_t stack) {
+static inline __attribute__((always_inline)) void *hk_check_alloc_at(size_t size, size_t align, bool zero,
+                                                                      uint32_t stack) {
     hk_guard_thread_ready();
     if (hk_state.options.check == HK_CHECK_GUARD) {
         void *p = hk_guard_alloc(size, align, zero, false);
@@ -424,6 +431,12 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const 
     }
     if (hk_quarantine.count == 0) hk_quarantine.bytes = 0; /* a header written over in quarantine skews no later count */
     pthread_mutex_unlock(&hk_quarantine.lock);
+    /* The blocks leaving were freed long ago (up to HEAPKIT_QUARANTINE_COUNT frees): their lines
+     * are asked for all at once, not one miss after another as each is checked. */
+    for (size_t i = 0; i < n; i++) {
+        __builtin_prefetch(evict[i]);
+        __builtin_prefetch(evict[i] + 64);
+    }
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
 }
 
@@ -452,10 +465,8 @@ static void hk_check_quarantine(uint8_t *block, const char *call) {
     hk_check_quarantine_put(&block, 1, call);
 }
 
-/* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
- * after a report (double, invalid free...). */
-static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
-    uint8_t *block = hk_check_block_of(p, end);
+/* hk_check_live_block's checks of the allocator's block found for p (NULL: none). */
+static inline __attribute__((always_inline)) uint8_t *hk_check_live_at(void *p, const char *call, uint8_t *block) {
     if (block == NULL) {
         hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, NULL, NULL);
         return NULL;
@@ -481,6 +492,12 @@ static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *
         return NULL;
     }
     return block;
+}
+
+/* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
+ * after a report (double, invalid free...). */
+static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
+    return hk_check_live_at(p, call, hk_check_block_of(p, end));
 }
 
 /* Free a live block: checked, filled, quarantined. `stack`: the free's stack if already taken
@@ -517,6 +534,18 @@ static void hk_check_free_call(void *p, size_t size, bool sized, const char *cal
 
 static void hk_check_free(void *p, size_t size, bool sized) {
     hk_check_free_call(p, size, sized, sized ? "free_sized" : "free");
+}
+
+/* free(p) of a pointer into a small or medium page, the page found by free's fast path: the
+ * same checks as hk_check_free's, without looking the page up again. */
+static void hk_check_free_in_page(void *p, hk_page_t *page) {
+    if (hk_unlikely(hk_state.options.check == HK_CHECK_GUARD)) {
+        hk_check_free_call(p, 0, false, "free");
+        return;
+    }
+    uint8_t *end = NULL;
+    uint8_t *block = hk_check_live_at(p, "free", hk_check_block_in(page, p, &end));
+    if (block != NULL) hk_check_free_block(block, end, "free", HK_STACK_NONE);
 }
 
 static void *hk_check_realloc(void *p, size_t size) {
@@ -601,6 +630,7 @@ static const hk_front_t hk_check_front = {
     .realloc = hk_check_realloc,
     .usable = hk_check_usable,
     .owns = hk_check_owns,
+    .free_in_page = hk_check_free_in_page,
 };
 
 /* ------------------------------------------------------------ the process */
