@@ -63,6 +63,9 @@ _Static_assert(sizeof(hk_check_hdr_t) == 40, "header, then 8 canary bytes before
 static struct {
     pthread_mutex_t lock; /* the quarantine */
     uint8_t **ring;       /* allocator blocks, oldest at head */
+    uint32_t *held;       /* each slot's block's bytes held, as counted when it entered: a block
+                           * leaving is not read under the lock (its lines are long cold), and a
+                           * header written over in quarantine skews no count */
     size_t cap, head, count, bytes;
     bool draining; /* exit: blocks go straight back, checked */
     bool batched;  /* threads gather their freed blocks first (HK_CHECK_BATCH); off from exit on
@@ -75,6 +78,7 @@ static struct {
  * (every block in quarantine state is looked at there). */
 static __thread struct {
     uint8_t *blocks[HK_CHECK_BATCH];
+    uint32_t held[HK_CHECK_BATCH]; /* hk_check_held of each */
     size_t count, bytes;
 } hk_quarantine_batch __attribute__((tls_model("initial-exec")));
 
@@ -392,16 +396,28 @@ static void hk_check_release(uint8_t *block, const char *call) {
 /* The memory a freed block holds back from reuse, which HEAPKIT_QUARANTINE_BYTES bounds: the
  * allocator's whole block (header and canaries too; a small block holds twice its bytes or more),
  * not only the bytes asked for. */
-static inline size_t hk_check_held(const uint8_t *block) {
+static inline uint32_t hk_check_held(const uint8_t *block) {
     const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
-    return h->usable != 0 ? h->usable : h->user_offset + h->size;
+    if (h->usable != 0) return h->usable;
+    size_t held = h->user_offset + h->size;
+    return held < UINT32_MAX ? (uint32_t)held : UINT32_MAX; /* counted alike in and out */
 }
 
 /* The ring's slot after `i`. */
 static inline size_t hk_quarantine_next(size_t i) { return i + 1 == hk_quarantine.cap ? 0 : i + 1; }
 
+/* The oldest block leaves the ring (under its lock; count > 0). */
+static inline uint8_t *hk_check_quarantine_take(void) {
+    size_t head = hk_quarantine.head;
+    uint8_t *old = hk_quarantine.ring[head];
+    hk_quarantine.bytes -= hk_quarantine.held[head];
+    hk_quarantine.head = hk_quarantine_next(head);
+    hk_quarantine.count--;
+    return old;
+}
+
 /* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. */
-static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const char *call) {
+static void hk_check_quarantine_put(uint8_t *const *blocks, const uint32_t *held, size_t count, const char *call) {
     uint8_t *evict[HK_CHECK_BATCH * (1 + HK_CHECK_EVICT_BATCH)];
     size_t n = 0;
     pthread_mutex_lock(&hk_quarantine.lock);
@@ -411,25 +427,17 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const 
             evict[n++] = block;
             continue;
         }
-        if (hk_quarantine.count == hk_quarantine.cap) { /* full by count: the oldest leaves */
-            evict[n++] = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
-            hk_quarantine.count--;
-        }
+        if (hk_quarantine.count == hk_quarantine.cap) evict[n++] = hk_check_quarantine_take(); /* full by count */
         size_t tail = hk_quarantine.head + hk_quarantine.count;
-        hk_quarantine.ring[tail >= hk_quarantine.cap ? tail - hk_quarantine.cap : tail] = block;
+        if (tail >= hk_quarantine.cap) tail -= hk_quarantine.cap;
+        hk_quarantine.ring[tail] = block;
+        hk_quarantine.held[tail] = held[k];
         hk_quarantine.count++;
-        hk_quarantine.bytes += hk_check_held(block);
+        hk_quarantine.bytes += held[k];
     }
     size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
-    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max) {
-        uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
-        hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
-        hk_quarantine.count--;
-        hk_quarantine.bytes -= hk_check_held(old);
-        evict[n++] = old;
-    }
-    if (hk_quarantine.count == 0) hk_quarantine.bytes = 0; /* a header written over in quarantine skews no later count */
+    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max)
+        evict[n++] = hk_check_quarantine_take();
     pthread_mutex_unlock(&hk_quarantine.lock);
     /* The blocks leaving were freed long ago (up to HEAPKIT_QUARANTINE_COUNT frees): their lines
      * are asked for all at once, not one miss after another as each is checked. */
@@ -445,24 +453,29 @@ static void hk_check_batch_flush(const char *call) {
     size_t count = hk_quarantine_batch.count;
     if (count == 0) return;
     uint8_t *blocks[HK_CHECK_BATCH];
+    uint32_t held[HK_CHECK_BATCH];
     memcpy(blocks, hk_quarantine_batch.blocks, count * sizeof *blocks);
+    memcpy(held, hk_quarantine_batch.held, count * sizeof *held);
     hk_quarantine_batch.count = 0; /* emptied first: a release's report may free again */
     hk_quarantine_batch.bytes = 0;
-    hk_check_quarantine_put(blocks, count, call);
+    hk_check_quarantine_put(blocks, held, count, call);
 }
 
 /* Put a freed block in quarantine (through this thread's batch when batched). */
 static void hk_check_quarantine(uint8_t *block, const char *call) {
     if (hk_likely(__atomic_load_n(&hk_quarantine.batched, __ATOMIC_RELAXED))) {
         size_t count = hk_quarantine_batch.count;
-        hk_quarantine_batch.blocks[count++] = block;
+        uint32_t held = hk_check_held(block);
+        hk_quarantine_batch.blocks[count] = block;
+        hk_quarantine_batch.held[count++] = held;
         hk_quarantine_batch.count = count;
-        hk_quarantine_batch.bytes += hk_check_held(block);
+        hk_quarantine_batch.bytes += held;
         if (count == HK_CHECK_BATCH || hk_quarantine_batch.bytes > hk_quarantine.batch_bytes)
             hk_check_batch_flush(call);
         return;
     }
-    hk_check_quarantine_put(&block, 1, call);
+    uint32_t held = hk_check_held(block);
+    hk_check_quarantine_put(&block, &held, 1, call);
 }
 
 /* hk_check_live_block's checks of the allocator's block found for p (NULL: none). */
@@ -641,7 +654,9 @@ hk_plain_path static void hk_check_init(void) {
     size_t cap = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
     if (cap != 0) {
         hk_quarantine.ring = hk_meta_map(cap * sizeof *hk_quarantine.ring);
-        if (hk_quarantine.ring == NULL) {
+        hk_quarantine.held = hk_quarantine.ring != NULL ? hk_meta_map(cap * sizeof *hk_quarantine.held) : NULL;
+        if (hk_quarantine.held == NULL) {
+            if (hk_quarantine.ring != NULL) hk_meta_unmap(hk_quarantine.ring, cap * sizeof *hk_quarantine.ring);
             hk_message("cannot map a quarantine of %zu blocks: freed blocks are reused at once", cap);
             cap = 0;
         }
@@ -669,12 +684,7 @@ hk_plain_path static void hk_check_at_exit(uintptr_t caller_sp) {
         uint8_t *block = NULL;
         pthread_mutex_lock(&hk_quarantine.lock);
         hk_quarantine.draining = true;
-        if (hk_quarantine.count > 0) {
-            block = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
-            hk_quarantine.count--;
-            hk_quarantine.bytes -= hk_check_held(block);
-        }
+        if (hk_quarantine.count > 0) block = hk_check_quarantine_take();
         pthread_mutex_unlock(&hk_quarantine.lock);
         if (block == NULL) break;
         hk_check_release(block, NULL);
