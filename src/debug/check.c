@@ -438,13 +438,15 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, const uint32_t *held
     size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
     while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max)
         evict[n++] = hk_check_quarantine_take();
-    pthread_mutex_unlock(&hk_quarantine.lock);
-    /* The blocks leaving were freed long ago (up to HEAPKIT_QUARANTINE_COUNT frees): their lines
-     * are asked for all at once, not one miss after another as each is checked. */
-    for (size_t i = 0; i < n; i++) {
-        __builtin_prefetch(evict[i]);
-        __builtin_prefetch(evict[i] + 64);
+    /* Blocks leave long after they came (up to HEAPKIT_QUARANTINE_COUNT frees), their lines cold:
+     * the next batch's likely leavers (as many as leave now, the oldest) are asked for now, so
+     * their lines are in by the next batch's checks instead of missed one after another. */
+    size_t ahead = n < hk_quarantine.count ? n : hk_quarantine.count;
+    for (size_t i = 0, at = hk_quarantine.head; i < ahead; i++, at = hk_quarantine_next(at)) {
+        __builtin_prefetch(hk_quarantine.ring[at]);
+        __builtin_prefetch(hk_quarantine.ring[at] + 64);
     }
+    pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
 }
 
@@ -680,14 +682,16 @@ hk_plain_path static void hk_check_at_exit(uintptr_t caller_sp) {
     }
     __atomic_store_n(&hk_quarantine.batched, false, __ATOMIC_RELAXED); /* later frees: straight back, checked */
     hk_check_batch_flush(NULL);
-    for (;;) {
-        uint8_t *block = NULL;
+    for (;;) { /* a batch at a time: one lock for each, their lines asked for together */
+        uint8_t *blocks[HK_CHECK_BATCH];
+        size_t n = 0;
         pthread_mutex_lock(&hk_quarantine.lock);
         hk_quarantine.draining = true;
-        if (hk_quarantine.count > 0) block = hk_check_quarantine_take();
+        while (n < HK_CHECK_BATCH && hk_quarantine.count > 0) blocks[n++] = hk_check_quarantine_take();
         pthread_mutex_unlock(&hk_quarantine.lock);
-        if (block == NULL) break;
-        hk_check_release(block, NULL);
+        if (n == 0) break;
+        for (size_t i = 0; i < n; i++) __builtin_prefetch(blocks[i]);
+        for (size_t i = 0; i < n; i++) hk_check_release(blocks[i], NULL);
     }
     uint8_t *damaged[HK_CHECK_SCAN_MAX];
     size_t n = 0, more = 0;
