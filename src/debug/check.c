@@ -440,11 +440,15 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, const uint32_t *held
         evict[n++] = hk_check_quarantine_take();
     /* Blocks leave long after they came (up to HEAPKIT_QUARANTINE_COUNT frees), their lines cold:
      * the next batch's likely leavers (as many as leave now, the oldest) are asked for now, so
-     * their lines are in by the next batch's checks instead of missed one after another. */
+     * their lines are in by the next batch's checks instead of missed one after another: the
+     * header's and the first bytes', and the last one's (the right canary's end, read before the
+     * pattern between, which the hardware's own prefetch follows), found from the bytes held. */
     size_t ahead = n < hk_quarantine.count ? n : hk_quarantine.count;
     for (size_t i = 0, at = hk_quarantine.head; i < ahead; i++, at = hk_quarantine_next(at)) {
-        __builtin_prefetch(hk_quarantine.ring[at]);
-        __builtin_prefetch(hk_quarantine.ring[at] + 64);
+        uint8_t *b = hk_quarantine.ring[at];
+        __builtin_prefetch(b);
+        __builtin_prefetch(b + 64);
+        __builtin_prefetch(b + hk_quarantine.held[at] - 1);
     }
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
