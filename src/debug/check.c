@@ -544,7 +544,7 @@ static hk_noinline void hk_check_wrong_size(void *p, size_t size, const uint8_t 
 static void hk_check_free_call(void *p, size_t size, bool sized, const char *call) {
     if (p == NULL) return;
     if (hk_state.options.check == HK_CHECK_GUARD && hk_guard_free(p, size, sized, call)) return;
-    uint8_t *end;
+    uint8_t *end = NULL;
     uint8_t *block = hk_check_live_block(p, call, &end);
     if (block == NULL) return;
     if (sized && size != ((hk_check_hdr_t *)block)->size) hk_check_wrong_size(p, size, block, call);
@@ -581,7 +581,7 @@ static void *hk_check_realloc(void *p, size_t size) {
         hk_guard_free(p, 0, false, "realloc");
         return q;
     }
-    uint8_t *end;
+    uint8_t *end = NULL;
     uint8_t *block = hk_check_live_block(p, "realloc", &end);
     if (block == NULL) {
         errno = EINVAL;
