@@ -769,7 +769,8 @@ static void hk_check_stats_json(hk_buf_t *b) {
 HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);
 /* A thread's end: its gathered freed blocks into the quarantine, its alternate stack unmapped. */
 hk_plain_path static void hk_check_thread_done(void) {
-    hk_check_batch_flush(NULL);
+    /* tested here: a plain process's threads (no batch) must not call into the debug text */
+    if (hk_quarantine_batch.count != 0) hk_check_batch_flush(NULL);
     hk_guard_thread_done();
 }
 
