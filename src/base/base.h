@@ -166,6 +166,9 @@ typedef struct hk_front_s {
     void *(*realloc)(void *p, size_t size);
     size_t (*usable)(const void *p);
     bool (*owns)(const void *p); /* p points into a live block (hk_owns) */
+    /* A free of p in `page`, a small or medium page of a segment, found by free's fast path (which
+     * it missed): the front need not look the page up again. NULL: free(p, 0, false) serves it. */
+    void (*free_in_page)(void *p, struct hk_page_s *page);
 } hk_front_t;
 
 enum { HK_INIT_NOT_STARTED, HK_INIT_RUNNING, HK_INIT_DONE };              /* hk_state.init_state */

@@ -391,10 +391,15 @@ void hk_free_full_page(void *p, hk_heap_t *heap) {
  * flagged for nothing else (no aligned pointers), with a free hook that knows
  * exactly whether the block is live (the tracker's record, so the link-word guess and the walk of
  * the free list are not needed), goes back to its page or its owner's remote stack at once;
- * anything else, and heap checking (which serves frees itself), takes the generic path. */
+ * heap checking (which serves frees itself) is handed the page found; anything else takes the
+ * generic path. */
 static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p) {
     /* Observed with no front: the tracker's hooks (hk_track_enable), whose free hook is exact. */
     /* The page's flags were tested by the caller (observed, perhaps full, nothing else). */
+    if (hk_front() != NULL && hk_front()->free_in_page != NULL && seg->kind != HK_SEGMENT_HUGE) {
+        hk_front()->free_in_page(p, page); /* heap checking: its page found already */
+        return;
+    }
     if (hk_unlikely(hk_front() != NULL || hk_state.hooks.free == NULL || seg->kind == HK_SEGMENT_HUGE ||
                     !page->in_use || !hk_page_is_block_start(page, p))) {
         hk_free_generic(p);

@@ -63,6 +63,9 @@ _Static_assert(sizeof(hk_check_hdr_t) == 40, "header, then 8 canary bytes before
 static struct {
     pthread_mutex_t lock; /* the quarantine */
     uint8_t **ring;       /* allocator blocks, oldest at head */
+    uint32_t *held;       /* each slot's block's bytes held, as counted when it entered: a block
+                           * leaving is not read under the lock (its lines are long cold), and a
+                           * header written over in quarantine skews no count */
     size_t cap, head, count, bytes;
     bool draining; /* exit: blocks go straight back, checked */
     bool batched;  /* threads gather their freed blocks first (HK_CHECK_BATCH); off from exit on
@@ -75,6 +78,7 @@ static struct {
  * (every block in quarantine state is looked at there). */
 static __thread struct {
     uint8_t *blocks[HK_CHECK_BATCH];
+    uint32_t held[HK_CHECK_BATCH]; /* hk_check_held of each */
     size_t count, bytes;
 } hk_quarantine_batch __attribute__((tls_model("initial-exec")));
 
@@ -109,17 +113,23 @@ static inline __attribute__((always_inline)) uint8_t hk_check_state(const uint8_
     return h->seal == hk_check_seal(block, h, s) ? s : 0;
 }
 
+/* The allocator's block of a small or medium page holding p (*end: its end), or NULL when p is
+ * in none of its blocks. */
+static inline __attribute__((always_inline)) uint8_t *hk_check_block_in(hk_page_t *page, const void *p, uint8_t **end) {
+    const uint8_t *u = p;
+    if (!page->in_use || u < page->start || u >= page->start + (size_t)page->reserved * page->block_size)
+        return NULL;
+    uint8_t *b = page->start + hk_page_block_index(page, p) * page->block_size;
+    *end = b + page->block_size;
+    return b;
+}
+
 /* The allocator's block holding p (*end: its end), or NULL when p is in none. */
 static inline __attribute__((always_inline)) uint8_t *hk_check_block_of(const void *p, uint8_t **end) {
     const uint8_t *u = p;
     if (hk_segmap_get((uintptr_t)p) == HK_MAP_SEGMENT && hk_ptr_segment(p)->kind != HK_SEGMENT_HUGE) {
         hk_segment_t *seg = hk_ptr_segment(p);
-        hk_page_t *page = hk_segment_page_of(seg, p);
-        if (!page->in_use || u < page->start || u >= page->start + (size_t)page->reserved * page->block_size)
-            return NULL;
-        uint8_t *b = page->start + hk_page_block_index(page, p) * page->block_size;
-        *end = b + page->block_size;
-        return b;
+        return hk_check_block_in(hk_segment_page_of(seg, p), p, end);
     }
     hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
     if (seg == NULL) return NULL;
@@ -323,7 +333,8 @@ static inline __attribute__((always_inline)) bool hk_check_block(uint8_t *block,
 
 /* A checked block; its allocation stack is `stack`, or the current one when HK_STACK_NONE (a
  * realloc captured it once for both its blocks: the new block's allocation is the old one's free). */
-static void *hk_check_alloc_at(size_t size, size_t align, bool zero, uint32_t stack) {
+static inline __attribute__((always_inline)) void *hk_check_alloc_at(size_t size, size_t align, bool zero,
+                                                                      uint32_t stack) {
     hk_guard_thread_ready();
     if (hk_state.options.check == HK_CHECK_GUARD) {
         void *p = hk_guard_alloc(size, align, zero, false);
@@ -385,16 +396,28 @@ static void hk_check_release(uint8_t *block, const char *call) {
 /* The memory a freed block holds back from reuse, which HEAPKIT_QUARANTINE_BYTES bounds: the
  * allocator's whole block (header and canaries too; a small block holds twice its bytes or more),
  * not only the bytes asked for. */
-static inline size_t hk_check_held(const uint8_t *block) {
+static inline uint32_t hk_check_held(const uint8_t *block) {
     const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
-    return h->usable != 0 ? h->usable : h->user_offset + h->size;
+    if (h->usable != 0) return h->usable;
+    size_t held = h->user_offset + h->size;
+    return held < UINT32_MAX ? (uint32_t)held : UINT32_MAX; /* counted alike in and out */
 }
 
 /* The ring's slot after `i`. */
 static inline size_t hk_quarantine_next(size_t i) { return i + 1 == hk_quarantine.cap ? 0 : i + 1; }
 
+/* The oldest block leaves the ring (under its lock; count > 0). */
+static inline uint8_t *hk_check_quarantine_take(void) {
+    size_t head = hk_quarantine.head;
+    uint8_t *old = hk_quarantine.ring[head];
+    hk_quarantine.bytes -= hk_quarantine.held[head];
+    hk_quarantine.head = hk_quarantine_next(head);
+    hk_quarantine.count--;
+    return old;
+}
+
 /* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. */
-static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const char *call) {
+static void hk_check_quarantine_put(uint8_t *const *blocks, const uint32_t *held, size_t count, const char *call) {
     uint8_t *evict[HK_CHECK_BATCH * (1 + HK_CHECK_EVICT_BATCH)];
     size_t n = 0;
     pthread_mutex_lock(&hk_quarantine.lock);
@@ -404,25 +427,29 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, size_t count, const 
             evict[n++] = block;
             continue;
         }
-        if (hk_quarantine.count == hk_quarantine.cap) { /* full by count: the oldest leaves */
-            evict[n++] = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
-            hk_quarantine.count--;
-        }
+        if (hk_quarantine.count == hk_quarantine.cap) evict[n++] = hk_check_quarantine_take(); /* full by count */
         size_t tail = hk_quarantine.head + hk_quarantine.count;
-        hk_quarantine.ring[tail >= hk_quarantine.cap ? tail - hk_quarantine.cap : tail] = block;
+        if (tail >= hk_quarantine.cap) tail -= hk_quarantine.cap;
+        hk_quarantine.ring[tail] = block;
+        hk_quarantine.held[tail] = held[k];
         hk_quarantine.count++;
-        hk_quarantine.bytes += hk_check_held(block);
+        hk_quarantine.bytes += held[k];
     }
     size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
-    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max) {
-        uint8_t *old = hk_quarantine.ring[hk_quarantine.head];
-        hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
-        hk_quarantine.count--;
-        hk_quarantine.bytes -= hk_check_held(old);
-        evict[n++] = old;
+    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max)
+        evict[n++] = hk_check_quarantine_take();
+    /* Blocks leave long after they came (up to HEAPKIT_QUARANTINE_COUNT frees), their lines cold:
+     * the next batch's likely leavers (as many as leave now, the oldest) are asked for now, so
+     * their lines are in by the next batch's checks instead of missed one after another: the
+     * header's and the first bytes', and the last one's (the right canary's end, read before the
+     * pattern between, which the hardware's own prefetch follows), found from the bytes held. */
+    size_t ahead = n < hk_quarantine.count ? n : hk_quarantine.count;
+    for (size_t i = 0, at = hk_quarantine.head; i < ahead; i++, at = hk_quarantine_next(at)) {
+        uint8_t *b = hk_quarantine.ring[at];
+        __builtin_prefetch(b);
+        __builtin_prefetch(b + 64);
+        __builtin_prefetch(b + hk_quarantine.held[at] - 1);
     }
-    if (hk_quarantine.count == 0) hk_quarantine.bytes = 0; /* a header written over in quarantine skews no later count */
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
 }
@@ -432,30 +459,33 @@ static void hk_check_batch_flush(const char *call) {
     size_t count = hk_quarantine_batch.count;
     if (count == 0) return;
     uint8_t *blocks[HK_CHECK_BATCH];
+    uint32_t held[HK_CHECK_BATCH];
     memcpy(blocks, hk_quarantine_batch.blocks, count * sizeof *blocks);
+    memcpy(held, hk_quarantine_batch.held, count * sizeof *held);
     hk_quarantine_batch.count = 0; /* emptied first: a release's report may free again */
     hk_quarantine_batch.bytes = 0;
-    hk_check_quarantine_put(blocks, count, call);
+    hk_check_quarantine_put(blocks, held, count, call);
 }
 
 /* Put a freed block in quarantine (through this thread's batch when batched). */
 static void hk_check_quarantine(uint8_t *block, const char *call) {
     if (hk_likely(__atomic_load_n(&hk_quarantine.batched, __ATOMIC_RELAXED))) {
         size_t count = hk_quarantine_batch.count;
-        hk_quarantine_batch.blocks[count++] = block;
+        uint32_t held = hk_check_held(block);
+        hk_quarantine_batch.blocks[count] = block;
+        hk_quarantine_batch.held[count++] = held;
         hk_quarantine_batch.count = count;
-        hk_quarantine_batch.bytes += hk_check_held(block);
+        hk_quarantine_batch.bytes += held;
         if (count == HK_CHECK_BATCH || hk_quarantine_batch.bytes > hk_quarantine.batch_bytes)
             hk_check_batch_flush(call);
         return;
     }
-    hk_check_quarantine_put(&block, 1, call);
+    uint32_t held = hk_check_held(block);
+    hk_check_quarantine_put(&block, &held, 1, call);
 }
 
-/* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
- * after a report (double, invalid free...). */
-static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
-    uint8_t *block = hk_check_block_of(p, end);
+/* hk_check_live_block's checks of the allocator's block found for p (NULL: none). */
+static inline __attribute__((always_inline)) uint8_t *hk_check_live_at(void *p, const char *call, uint8_t *block) {
     if (block == NULL) {
         hk_check_bad_pointer(HK_ERR_INVALID_FREE, call, p, NULL, NULL);
         return NULL;
@@ -483,6 +513,12 @@ static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *
     return block;
 }
 
+/* The checks of a free, realloc or free_sized of p: the live block's allocator block, or NULL
+ * after a report (double, invalid free...). */
+static inline __attribute__((always_inline)) uint8_t *hk_check_live_block(void *p, const char *call, uint8_t **end) {
+    return hk_check_live_at(p, call, hk_check_block_of(p, end));
+}
+
 /* Free a live block: checked, filled, quarantined. `stack`: the free's stack if already taken
  * (realloc), else HK_STACK_NONE. */
 static void hk_check_free_block(uint8_t *block, uint8_t *end, const char *call, uint32_t stack) {
@@ -508,7 +544,7 @@ static hk_noinline void hk_check_wrong_size(void *p, size_t size, const uint8_t 
 static void hk_check_free_call(void *p, size_t size, bool sized, const char *call) {
     if (p == NULL) return;
     if (hk_state.options.check == HK_CHECK_GUARD && hk_guard_free(p, size, sized, call)) return;
-    uint8_t *end;
+    uint8_t *end = NULL;
     uint8_t *block = hk_check_live_block(p, call, &end);
     if (block == NULL) return;
     if (sized && size != ((hk_check_hdr_t *)block)->size) hk_check_wrong_size(p, size, block, call);
@@ -517,6 +553,18 @@ static void hk_check_free_call(void *p, size_t size, bool sized, const char *cal
 
 static void hk_check_free(void *p, size_t size, bool sized) {
     hk_check_free_call(p, size, sized, sized ? "free_sized" : "free");
+}
+
+/* free(p) of a pointer into a small or medium page, the page found by free's fast path: the
+ * same checks as hk_check_free's, without looking the page up again. */
+static void hk_check_free_in_page(void *p, hk_page_t *page) {
+    if (hk_unlikely(hk_state.options.check == HK_CHECK_GUARD)) {
+        hk_check_free_call(p, 0, false, "free");
+        return;
+    }
+    uint8_t *end = NULL;
+    uint8_t *block = hk_check_live_at(p, "free", hk_check_block_in(page, p, &end));
+    if (block != NULL) hk_check_free_block(block, end, "free", HK_STACK_NONE);
 }
 
 static void *hk_check_realloc(void *p, size_t size) {
@@ -533,7 +581,7 @@ static void *hk_check_realloc(void *p, size_t size) {
         hk_guard_free(p, 0, false, "realloc");
         return q;
     }
-    uint8_t *end;
+    uint8_t *end = NULL;
     uint8_t *block = hk_check_live_block(p, "realloc", &end);
     if (block == NULL) {
         errno = EINVAL;
@@ -601,6 +649,7 @@ static const hk_front_t hk_check_front = {
     .realloc = hk_check_realloc,
     .usable = hk_check_usable,
     .owns = hk_check_owns,
+    .free_in_page = hk_check_free_in_page,
 };
 
 /* ------------------------------------------------------------ the process */
@@ -611,7 +660,9 @@ hk_plain_path static void hk_check_init(void) {
     size_t cap = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
     if (cap != 0) {
         hk_quarantine.ring = hk_meta_map(cap * sizeof *hk_quarantine.ring);
-        if (hk_quarantine.ring == NULL) {
+        hk_quarantine.held = hk_quarantine.ring != NULL ? hk_meta_map(cap * sizeof *hk_quarantine.held) : NULL;
+        if (hk_quarantine.held == NULL) {
+            if (hk_quarantine.ring != NULL) hk_meta_unmap(hk_quarantine.ring, cap * sizeof *hk_quarantine.ring);
             hk_message("cannot map a quarantine of %zu blocks: freed blocks are reused at once", cap);
             cap = 0;
         }
@@ -635,19 +686,16 @@ hk_plain_path static void hk_check_at_exit(uintptr_t caller_sp) {
     }
     __atomic_store_n(&hk_quarantine.batched, false, __ATOMIC_RELAXED); /* later frees: straight back, checked */
     hk_check_batch_flush(NULL);
-    for (;;) {
-        uint8_t *block = NULL;
+    for (;;) { /* a batch at a time: one lock for each, their lines asked for together */
+        uint8_t *blocks[HK_CHECK_BATCH];
+        size_t n = 0;
         pthread_mutex_lock(&hk_quarantine.lock);
         hk_quarantine.draining = true;
-        if (hk_quarantine.count > 0) {
-            block = hk_quarantine.ring[hk_quarantine.head];
-            hk_quarantine.head = hk_quarantine_next(hk_quarantine.head);
-            hk_quarantine.count--;
-            hk_quarantine.bytes -= hk_check_held(block);
-        }
+        while (n < HK_CHECK_BATCH && hk_quarantine.count > 0) blocks[n++] = hk_check_quarantine_take();
         pthread_mutex_unlock(&hk_quarantine.lock);
-        if (block == NULL) break;
-        hk_check_release(block, NULL);
+        if (n == 0) break;
+        for (size_t i = 0; i < n; i++) __builtin_prefetch(blocks[i]);
+        for (size_t i = 0; i < n; i++) hk_check_release(blocks[i], NULL);
     }
     uint8_t *damaged[HK_CHECK_SCAN_MAX];
     size_t n = 0, more = 0;
@@ -721,7 +769,8 @@ static void hk_check_stats_json(hk_buf_t *b) {
 HK_SUBSYSTEM(check_exit, HK_SUBSYSTEM_CHECK_EXIT, .at_exit = hk_check_at_exit);
 /* A thread's end: its gathered freed blocks into the quarantine, its alternate stack unmapped. */
 hk_plain_path static void hk_check_thread_done(void) {
-    hk_check_batch_flush(NULL);
+    /* tested here: a plain process's threads (no batch) must not call into the debug text */
+    if (hk_quarantine_batch.count != 0) hk_check_batch_flush(NULL);
     hk_guard_thread_done();
 }
 
