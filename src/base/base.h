@@ -34,7 +34,7 @@
 #define hk_plain_const __attribute__((section(".data.rel.ro.hk_plain_const")))
 /* Between stores of constants on such a path: merged, GCC would write them with one wide store
  * whose value it loads from .rodata (it avoids 16-bit and longer immediates). */
-#define hk_plain_store_fence() __asm__ volatile("" ::: "memory")
+#define hk_plain_stores_apart() __asm__ volatile("" ::: "memory")
 
 static inline size_t hk_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 

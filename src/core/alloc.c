@@ -394,12 +394,12 @@ void hk_free_full_page(void *p, hk_heap_t *heap) {
  * heap checking (which serves frees itself) is handed the page found; anything else takes the
  * generic path. */
 static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p) {
-    /* Observed with no front: the tracker's hooks (hk_track_enable), whose free hook is exact. */
     /* The page's flags were tested by the caller (observed, perhaps full, nothing else). */
     if (hk_front() != NULL && hk_front()->free_in_page != NULL && seg->kind != HK_SEGMENT_HUGE) {
         hk_front()->free_in_page(p, page); /* heap checking: its page found already */
         return;
     }
+    /* Otherwise observed with no front: the tracker's hooks (hk_track_enable), whose free hook is exact. */
     if (hk_unlikely(hk_front() != NULL || hk_state.hooks.free == NULL || seg->kind == HK_SEGMENT_HUGE ||
                     !page->in_use || !hk_page_is_block_start(page, p))) {
         hk_free_generic(p);
@@ -598,7 +598,7 @@ HK_API bool hk_owns(const void *p) {
 #define HK_REALLOC_KEEP 2
 
 /* A block that grows past HK_REALLOC_ROOM_FROM bytes moves to a block a quarter bigger than asked
- * (within the medium sizes): a string or vector grown step by step then moves through every other
+ * (from 2 KiB up to the medium sizes' end): a string or vector grown step by step then moves through every other
  * size class, not each one, with half the copies, and leaves free blocks in half as many classes
  * (a free block serves only its class: `bench/realloc 800000`'s peak RSS 31 -> 29 MiB). Not while a hook
  * or the sampler watches blocks: they see the size asked. */

@@ -203,8 +203,8 @@ struct hk_heap_s {
     hk_block_t *quarantine[HK_QUARANTINE_SLOTS];
     uint32_t quarantine_at;
     uint64_t quarantine_draws; /* random bits for the next slots, 6 at a time (quarantine.h) */
-    /* hollow.c: bytes of free medium blocks given back beyond the fresh memory carved (below 0:
-     * carved beyond what was given back, so the next carve looks for free blocks to hollow) */
+    /* hollow.c: bytes of free medium blocks given back beyond the fresh memory carved (the carve
+     * that takes it below 0 looks for free blocks to hollow at once) */
     int64_t hollow_credit;
 };
 

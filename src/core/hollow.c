@@ -12,7 +12,9 @@
  * The owner's list is last in, first out, and every walk hollows a page's whole list (but for its
  * first few blocks, the next to be handed out): so the blocks past the first marked one on a list
  * were all hollowed before, and a walk stops there. A mark
- * forged by a program's own data in a block freed later only stops a walk early. */
+ * forged by a program's own data in a block freed later (or left by a hollowed block handed out
+ * and freed with its second word unwritten) only stops a walk early; carving dirty memory clears
+ * the marks of its last life (page.c). */
 #include "core.h"
 
 /* Blocks at the head of a page's list that stay whole: the next ones its class hands out (the list
@@ -46,7 +48,7 @@ static size_t hk_hollow_page(hk_page_t *page) {
         uintptr_t next = b->next ^ hk_key;
         b = next == 0 ? NULL : hk_page_link_checked(page, b, next);
     }
-    page->is_zero = 0; /* its free blocks hold marks */
+    if (bytes != 0) page->is_zero = 0; /* its hollowed blocks hold marks */
     return bytes;
 }
 
@@ -62,9 +64,15 @@ void hk_hollow_for_carve(hk_heap_t *heap, const hk_page_t *carving, size_t bytes
     for (size_t bin = HK_BIN_COUNT; bin-- > 0 && heap->hollow_credit < 0;) {
         if (hk_bin_size(bin) <= HK_SMALL_MAX) break;
         for (hk_page_t *page = heap->bins[bin].first; page != NULL && heap->hollow_credit < 0; page = page->next) {
-            if (page == carving || page->free == NULL || (hk_page_flags(page) & HK_PAGE_OBSERVED)) continue;
+            /* Not in a segment on huge pages: a hole splits the 2 MiB page, and the purger's
+             * collapse would fill it again (thp.c). */
+            if (page == carving || page->free == NULL || (hk_page_flags(page) & HK_PAGE_OBSERVED) ||
+                hk_thp_advised(hk_page_segment(page)))
+                continue;
             heap->hollow_credit += (int64_t)hk_hollow_page(page);
         }
     }
-    if (heap->hollow_credit < 0) heap->hollow_credit = HK_HOLLOW_BACKOFF; /* nothing left: look again later */
+    /* Still short: the heap's free medium blocks are all hollowed (what the walk found is given
+     * back already); the fresh memory carved from now on does not look again for a while. */
+    if (heap->hollow_credit < 0) heap->hollow_credit = HK_HOLLOW_BACKOFF;
 }

@@ -127,11 +127,11 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     }
     memset(seg, 0, header);
     seg->page_shift = HK_HUGE_PAGE_SHIFT;
-    hk_plain_store_fence(); /* base.h: the four fields' constants are not read from .rodata */
+    hk_plain_stores_apart(); /* base.h: the four fields' constants are not read from .rodata */
     seg->kind = HK_SEGMENT_HUGE;
-    hk_plain_store_fence();
+    hk_plain_stores_apart();
     seg->page_count = 1;
-    hk_plain_store_fence();
+    hk_plain_stores_apart();
     seg->used_pages = 1;
     seg->block_offset = offset;
     seg->node = (int16_t)node;
@@ -140,11 +140,11 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     hk_page_t *page = &seg->pages[0];
     page->in_use = 1;
     page->used = 1;
-    hk_plain_store_fence();
+    hk_plain_stores_apart();
     page->reserved = 1;
-    hk_plain_store_fence();
+    hk_plain_stores_apart();
     page->capacity = 1;
-    hk_plain_store_fence();
+    hk_plain_stores_apart();
     page->carve_count = 1;
     if (guard != 0) hk_secure_huge_guard(seg, true);
     hk_huge_publish(seg);

@@ -182,6 +182,8 @@ void hk_os_purge(void *p, size_t size) {
     if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) hk_os_account(0, -(intptr_t)(end - start));
 }
 
+/* Inside free blocks of a page in use: the page stays committed in the accounting (its blocks are
+ * handed out again with no recommit), so unlike hk_os_purge nothing is counted. */
 void hk_os_hollow(void *p, size_t size) { (void)madvise(p, size, MADV_DONTNEED); }
 
 void hk_os_recommit(size_t size) { hk_os_account(0, (intptr_t)size); }

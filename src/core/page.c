@@ -44,6 +44,11 @@ void hk_page_extend(hk_page_t *page) {
         ((hk_block_t *)b)->next = hk_encode(page->free);
         page->free = (hk_block_t *)first;
     }
+    if (bsize > HK_SMALL_MAX && page->mem_dirty) {
+        /* hollow.c's walk stops at a marked block: a mark left by this memory's last life (the
+         * page restarted or taken again) would stop it at a block never hollowed. */
+        for (size_t i = 0; i < n; i++) ((uintptr_t *)(first + i * bsize))[1] = 0;
+    }
     page->capacity += (uint32_t)n;
     page->is_zero = !page->mem_dirty;
 }

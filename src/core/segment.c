@@ -284,8 +284,7 @@ static void hk_page_release_locked(hk_segment_t *seg, hk_page_t *page, uint64_t 
     hk_page_decay_freed(area);
     page->in_use = 0;
     hk_page_set_flags(page, HK_PAGE_RELEASED); /* a late double free now takes the slow path */
-    page->mem_dirty = 1; /* is_purged is 0: the page was in use (and a store beside this one would
-                          * be merged into a 16-bit constant loaded from .rodata, hk_plain_const) */
+    page->mem_dirty = 1; /* is_purged is 0 already: only a purge sets it, of a page not in use */
     page->empty_since = now;
     seg->used_pages--;
     atomic_fetch_add_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
@@ -341,8 +340,9 @@ uint64_t hk_segment_purge_due(hk_segment_t *seg, uint64_t now, bool force) {
         }
         hk_os_purge(start, area);
         page->mem_dirty = 0;
+        hk_plain_stores_apart(); /* base.h: merged, the pair would be a constant in .rodata */
+        page->is_purged = 1;
         hk_page_decay_purged(area);
-        page->is_purged = 1; /* apart from mem_dirty's store: merged, the pair is a constant in .rodata */
         atomic_fetch_sub_explicit(&seg->dirty_pages, 1, memory_order_relaxed);
         hk_thp_segment_purged(seg);
     }

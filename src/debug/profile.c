@@ -182,7 +182,7 @@ void hk_profile_snapshot(int64_t live) {
 /* The heap's live bytes passed its last peak, and the last snapshot's by the step: a new snapshot.
  * Apart from the counting: a growing heap passes its peak at nearly every malloc, the step far
  * less often (the test is inline, hk_profile_grew). */
-static hk_noinline void hk_profile_peaked(void) {
+static hk_noinline void hk_profile_snapshot_try(void) {
     if (pthread_mutex_trylock(&hk_profile.lock) != 0) return; /* another thread snapshots or writes */
     hk_profile_snapshot(hk_profile_live());
     (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
@@ -208,7 +208,7 @@ static inline __attribute__((always_inline)) bool hk_peak_raise(_Atomic int64_t 
 }
 
 static inline __attribute__((always_inline)) void hk_profile_grew(int64_t live) {
-    if (live > atomic_load_explicit(&hk_profile.snap_next, memory_order_relaxed)) hk_profile_peaked();
+    if (live > atomic_load_explicit(&hk_profile.snap_next, memory_order_relaxed)) hk_profile_snapshot_try();
 }
 
 /* A counter of the owner's half: no other thread writes it, so no locked instruction. */
@@ -217,7 +217,7 @@ static inline __attribute__((always_inline)) void hk_own_add(_Atomic uint64_t *c
 }
 
 /* The whole heap's live bytes moved by `bytes` (up: a malloc), in this thread's half. */
-static inline __attribute__((always_inline)) void hk_heap_add(int64_t bytes, bool owner, size_t size, uint64_t calls) {
+static inline __attribute__((always_inline)) void hk_profile_total_add(int64_t bytes, bool owner, size_t size, uint64_t calls) {
     unsigned k = hk_hist_class(size);
     int64_t live;
     if (owner) {
@@ -236,7 +236,7 @@ static inline __attribute__((always_inline)) void hk_heap_add(int64_t bytes, boo
     }
 }
 
-static inline __attribute__((always_inline)) void hk_heap_remove(int64_t bytes, bool owner) {
+static inline __attribute__((always_inline)) void hk_profile_total_remove(int64_t bytes, bool owner) {
     if (owner)
         atomic_store_explicit(&hk_profile.own_live, atomic_load_explicit(&hk_profile.own_live, memory_order_relaxed) - bytes,
                               memory_order_relaxed);
@@ -262,7 +262,7 @@ static inline __attribute__((always_inline)) void hk_site_add(hk_profile_site_t 
                        hk_site_own_live(site);
         hk_peak_raise(&site->shared_peak, &site->shared_peak_ms, live, false);
     }
-    hk_heap_add((int64_t)bytes, me == hk_profile.owner, size, calls);
+    hk_profile_total_add((int64_t)bytes, me == hk_profile.owner, size, calls);
 }
 
 static inline __attribute__((always_inline)) void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
@@ -282,7 +282,7 @@ static inline __attribute__((always_inline)) void hk_site_remove(hk_profile_site
             atomic_fetch_add_explicit(&site->shared_temp_bytes, bytes, memory_order_relaxed);
         }
     }
-    hk_heap_remove((int64_t)bytes, me == hk_profile.owner);
+    hk_profile_total_remove((int64_t)bytes, me == hk_profile.owner);
 }
 
 /* -------------------------------------------------------------- exact mode */

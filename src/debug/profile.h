@@ -60,7 +60,7 @@ typedef struct hk_profile_site_s {
     int64_t at_peak, blocks_at_peak; /* live when the whole heap was at its peak */
 } __attribute__((aligned(64))) hk_profile_site_t;
 _Static_assert(offsetof(hk_profile_site_t, shared_live) < 64 && offsetof(hk_profile_site_t, own_temp_calls) == 64,
-               "the owner's malloc and free move and read the first cache line only");
+               "the owner's malloc and free (but a temporary's) move and read the first cache line only");
 
 /* A site's figures, the halves summed (read while others allocate: each part read once). */
 static inline uint64_t hk_site_calls(const hk_profile_site_t *s) {
@@ -91,11 +91,17 @@ static inline int64_t hk_site_live_blocks(const hk_profile_site_t *s) {
            atomic_load_explicit(&s->shared_live_blocks, memory_order_relaxed);
 }
 /* The site's peak and its time: the larger half's. */
-static inline int64_t hk_site_peak(const hk_profile_site_t *s, uint64_t *ms) {
-    int64_t own = atomic_load_explicit(&s->own_peak, memory_order_relaxed);
-    int64_t shared = atomic_load_explicit(&s->shared_peak, memory_order_relaxed);
-    *ms = atomic_load_explicit(own >= shared ? &s->own_peak_ms : &s->shared_peak_ms, memory_order_relaxed);
+/* The larger of two halves' peaks, and when it was reached. */
+static inline int64_t hk_peak_of_halves(const _Atomic int64_t *own_peak, const _Atomic uint64_t *own_ms,
+                                        const _Atomic int64_t *shared_peak, const _Atomic uint64_t *shared_ms,
+                                        uint64_t *ms) {
+    int64_t own = atomic_load_explicit(own_peak, memory_order_relaxed);
+    int64_t shared = atomic_load_explicit(shared_peak, memory_order_relaxed);
+    *ms = atomic_load_explicit(own >= shared ? own_ms : shared_ms, memory_order_relaxed);
     return own >= shared ? own : shared;
+}
+static inline int64_t hk_site_peak(const hk_profile_site_t *s, uint64_t *ms) {
+    return hk_peak_of_halves(&s->own_peak, &s->own_peak_ms, &s->shared_peak, &s->shared_peak_ms, ms);
 }
 
 /* One timeline bucket: the largest values seen in it, the counts at its end. */
@@ -130,7 +136,7 @@ typedef struct hk_profile_s {
      * process's first thread) moved with plain loads and stores; live bytes are the halves' sum */
     uint32_t owner;
     _Atomic int64_t own_live, shared_live; /* hk_profile_live(); calls, bytes and live blocks: hk_profile_total_calls() and the others */
-    _Atomic int64_t own_peak, shared_peak; /* exact mode: the exact peak of live bytes; sampled: of the estimate */
+    _Atomic int64_t own_peak, shared_peak; /* exact mode: the peak of live bytes over the calls in the order the halves saw them (a call at the very moment of another thread's may be missed); sampled: of the estimate */
     _Atomic uint64_t own_peak_ms, shared_peak_ms;
     _Atomic uint64_t own_hist_calls[HK_PROFILE_HIST], own_hist_bytes[HK_PROFILE_HIST];
     _Atomic uint64_t hist_calls[HK_PROFILE_HIST], hist_bytes[HK_PROFILE_HIST]; /* the other threads' */
@@ -208,10 +214,8 @@ static inline int64_t hk_profile_live(void) {
 
 /* The whole heap's peak and its time: the larger half's. */
 static inline int64_t hk_profile_peak(uint64_t *ms) {
-    int64_t own = atomic_load_explicit(&hk_profile.own_peak, memory_order_relaxed);
-    int64_t shared = atomic_load_explicit(&hk_profile.shared_peak, memory_order_relaxed);
-    *ms = atomic_load_explicit(own >= shared ? &hk_profile.own_peak_ms : &hk_profile.shared_peak_ms, memory_order_relaxed);
-    return own >= shared ? own : shared;
+    return hk_peak_of_halves(&hk_profile.own_peak, &hk_profile.own_peak_ms, &hk_profile.shared_peak,
+                             &hk_profile.shared_peak_ms, ms);
 }
 
 /* profile.c */

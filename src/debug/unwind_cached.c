@@ -331,6 +331,19 @@ static const hk_unwind_rule_t *hk_unwind_rule(hk_unwind_cache_t *cache, uintptr_
     return rule;
 }
 
+/* Drop every rule: the table's whole pages go back to the kernel (zero pages again, touched again
+ * only as rules are worked out), its ragged ends are cleared. A memset would make all 32 pages of
+ * every thread's table resident after each dlopen or dlclose (python importing its modules). The
+ * table lives in hk_meta_map's private anonymous memory, which reads as zeros once given back. */
+static void hk_unwind_rules_clear(hk_unwind_cache_t *cache) {
+    size_t ps = hk_os_page_size();
+    uintptr_t lo = (uintptr_t)cache->rules, hi = lo + sizeof cache->rules;
+    uintptr_t whole_lo = hk_align_up(lo, ps), whole_hi = hi & ~(uintptr_t)(ps - 1);
+    memset((void *)lo, 0, whole_lo - lo);
+    memset((void *)whole_hi, 0, hi - whole_hi);
+    if (whole_hi > whole_lo) hk_os_hollow((void *)whole_lo, whole_hi - whole_lo);
+}
+
 /* Reads the stack it walks, saved slots of other functions' frames included. */
 __attribute__((noinline, no_sanitize("address", "thread", "undefined"))) bool
 hk_unwind_cached(hk_unwind_cache_t *cache, unsigned long long generation, hk_unwind_frame_fn fn, void *arg) {
@@ -341,9 +354,9 @@ hk_unwind_cached(hk_unwind_cache_t *cache, unsigned long long generation, hk_unw
     __asm__ volatile("mov %%rbp, %2\n\tmov %%rsp, %1\n\tlea 0f(%%rip), %0\n0:" : "=r"(pc), "=r"(sp), "=r"(bp));
     if (generation == 0) return false; /* a loader that does not count: the rules could go stale */
     if (generation != cache->generation) {
-        /* a fresh table (generation 0) is fresh zero pages: clearing it would touch all 16 of
-         * them in every new thread (a thread that lives for a few allocations pays for it) */
-        if (cache->generation != 0) memset(cache->rules, 0, sizeof cache->rules);
+        /* a fresh table (generation 0) is fresh zero pages: clearing it would touch all of them
+         * in every new thread (a thread that lives for a few allocations pays for it) */
+        if (cache->generation != 0) hk_unwind_rules_clear(cache);
         cache->generation = generation;
     }
     /* The label is no return address: its rule is asked for as if one followed it. */
