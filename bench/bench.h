@@ -109,4 +109,23 @@ static inline uint64_t scribble_object(long size, long writes) {
 
 static inline void print_checksum(uint64_t sum) { printf("checksum %016llx\n", (unsigned long long)sum); }
 
+/* small.c's steps, shared with liveread.c (which reads the live set they leave): `steps` times, a
+ * random slot's block is freed and one of a random small size (8..1024 bytes, skewed small) made in
+ * its place, its first and last bytes written. Returns the sum of the bytes read before each free. */
+static inline uint64_t small_steps(unsigned char **slot, size_t *size, long live, long steps, rng_t *r) {
+  uint64_t sum = 0;
+  for (long i = 0; i < steps; i++) {
+    size_t k = (size_t)(rng_next(r) % (uint64_t)live);
+    if (slot[k] != NULL) {
+      sum += slot[k][0] + slot[k][size[k] - 1];
+      free(slot[k]);
+    }
+    size[k] = rng_skewed(r, 8, 1024);
+    slot[k] = xmalloc(size[k]);
+    slot[k][0] = (unsigned char)i;
+    slot[k][size[k] - 1] = (unsigned char)k;
+  }
+  return sum;
+}
+
 #endif

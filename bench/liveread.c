@@ -50,19 +50,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   rng_t r = rng_seed(1);
-  uint64_t sum = 0;
-
-  for (long i = 0; i < steps; i++) {
-    size_t k = (size_t)(rng_next(&r) % (uint64_t)live);
-    if (slot[k] != NULL) {
-      sum += slot[k][0] + slot[k][size[k] - 1];
-      free(slot[k]);
-    }
-    size[k] = rng_skewed(&r, 8, 1024);
-    slot[k] = xmalloc(size[k]);
-    slot[k][0] = (unsigned char)i;
-    slot[k][size[k] - 1] = (unsigned char)k;
-  }
+  uint64_t sum = small_steps(slot, size, live, steps, &r);
 
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -104,6 +104,8 @@ const hkt_heapkit_t *hkt_heapkit(void);
 void hkt_check_running_on_heapkit(void);
 /* Snapshot of heapkit stats; false if heapkit is not there (std family with HKT_ANY_MALLOC). */
 bool hkt_stats(hk_stats_t *out);
+/* The heap errors heapkit counted so far (hk_stats_t.heap_errors); fails the test without hk_stats. */
+size_t hkt_heap_errors(void);
 
 /* ------------------------------------------------------------------ helpers */
 /* Hide a pointer's origin from the compiler, so it neither warns about nor optimises

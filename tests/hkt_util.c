@@ -140,6 +140,12 @@ bool hkt_stats(hk_stats_t *out) {
     return true;
 }
 
+size_t hkt_heap_errors(void) {
+    hk_stats_t s;
+    REQUIRE(hkt_stats(&s));
+    return s.heap_errors;
+}
+
 /* ------------------------------------------------------------------ patterns */
 void hkt_fill(void *p, size_t n, uint32_t seed) {
     uint8_t *b = p;

@@ -11,12 +11,6 @@
 
 enum { SMALL = 8, MORE = 60 };
 
-static size_t errors_now(void) {
-    hk_stats_t s;
-    REQUIRE(hkt_stats(&s));
-    return s.heap_errors;
-}
-
 int main(void) {
     hkt_begin("std_check_quarantine_bytes", 300);
     hkt_check_running_on_heapkit();
@@ -30,10 +24,10 @@ int main(void) {
     unsigned char *p = hkt_launder(malloc(SMALL));
     REQUIRE(p);
     free(p);
-    size_t before = errors_now();
+    size_t before = hkt_heap_errors();
     p[3] ^= 0x5a; /* after its free: still the checker's, in quarantine */
     for (int i = 0; i < MORE; i++) free(more[i]);
-    size_t found = errors_now() - before;
+    size_t found = hkt_heap_errors() - before;
     CHECKF(found == 1, "%d freed blocks of %d bytes after it: %zu errors found, 1 expected (the first block pushed "
            "out of a 4096-byte quarantine)", MORE, SMALL, found);
     return hkt_done();

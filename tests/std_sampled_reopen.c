@@ -10,12 +10,6 @@
 
 enum { SIZE = 64, SLOTS_MAX = 256 };
 
-static size_t errors_now(void) {
-    hk_stats_t s;
-    REQUIRE(hkt_stats(&s));
-    return s.heap_errors;
-}
-
 int main(void) {
     hkt_begin("std_sampled_reopen", 300);
     hkt_check_running_on_heapkit();
@@ -28,11 +22,11 @@ int main(void) {
     REQUIRE(p);
     p[0] = 1;
     free((void *)p);
-    size_t before = errors_now();
+    size_t before = hkt_heap_errors();
     volatile unsigned char *dangling = hkt_launder((void *)p);
     unsigned char v = dangling[0]; /* a read after free: reported, and the slot's pages opened */
     (void)v;
-    CHECKF(errors_now() == before + 1, "read after free: %zu errors, 1 expected", errors_now() - before);
+    CHECKF(hkt_heap_errors() == before + 1, "read after free: %zu errors, 1 expected", hkt_heap_errors() - before);
 
     /* The same slot again: slots are served in turn, skipping live ones, each block of SIZE at the
      * same place in its slot. The blocks served meanwhile stay live: a free closes its slot's
@@ -48,11 +42,11 @@ int main(void) {
     }
     REQUIRE(q != NULL);
     q[SIZE - 1] = 2; /* its own bytes: no error */
-    before = errors_now();
+    before = hkt_heap_errors();
     v = q[SIZE]; /* one past its end: the guard page after the slot, closed again */
     (void)v;
-    CHECKF(errors_now() == before + 1, "overflow read in a reused slot: %zu errors, 1 expected",
-           errors_now() - before);
+    CHECKF(hkt_heap_errors() == before + 1, "overflow read in a reused slot: %zu errors, 1 expected",
+           hkt_heap_errors() - before);
     free((void *)q);
     while (nheld > 0) free(held[--nheld]);
     return hkt_done();
