@@ -106,6 +106,8 @@ void hkt_check_running_on_heapkit(void);
 bool hkt_stats(hk_stats_t *out);
 /* The heap errors heapkit counted so far (hk_stats_t.heap_errors); fails the test without hk_stats. */
 size_t hkt_heap_errors(void);
+/* The environment has name=value, as the test's registration sets it; else a failed check naming it. */
+bool hkt_env_is(const char *name, const char *value);
 
 /* ------------------------------------------------------------------ helpers */
 /* Hide a pointer's origin from the compiler, so it neither warns about nor optimises

@@ -140,6 +140,13 @@ bool hkt_stats(hk_stats_t *out) {
     return true;
 }
 
+bool hkt_env_is(const char *name, const char *value) {
+    const char *v = getenv(name);
+    if (v != NULL && strcmp(v, value) == 0) return true;
+    hkt_fail(__FILE__, __LINE__, "run with %s=%s (the test's setting)", name, value);
+    return false;
+}
+
 size_t hkt_heap_errors(void) {
     hk_stats_t s;
     REQUIRE(hkt_stats(&s));

@@ -40,10 +40,7 @@ static void write_after_free(size_t size, size_t off) {
 int main(void) {
     hkt_begin("std_check_canaries", 300);
     hkt_check_running_on_heapkit();
-    if (getenv("HEAPKIT_CHECK") == NULL || strcmp(getenv("HEAPKIT_CHECK"), "1") != 0) {
-        hkt_fail(__FILE__, __LINE__, "run with HEAPKIT_CHECK=1");
-        return hkt_done();
-    }
+    if (!hkt_env_is("HEAPKIT_CHECK", "1")) return hkt_done();
     for (size_t size = 1; size <= MAX_SIZE; size++) {
         for (long off = -LEFT; off < (long)(size + RIGHT); off++) poke_and_free(size, off);
         for (size_t off = 0; off < size; off++) write_after_free(size, off);

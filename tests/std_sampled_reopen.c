@@ -13,11 +13,7 @@ enum { SIZE = 64, SLOTS_MAX = 256 };
 int main(void) {
     hkt_begin("std_sampled_reopen", 300);
     hkt_check_running_on_heapkit();
-    const char *n = getenv("HEAPKIT_SAMPLE_GUARD");
-    if (n == NULL || strcmp(n, "1") != 0) {
-        hkt_fail(__FILE__, __LINE__, "run with HEAPKIT_SAMPLE_GUARD=1");
-        return hkt_done();
-    }
+    if (!hkt_env_is("HEAPKIT_SAMPLE_GUARD", "1")) return hkt_done();
     volatile unsigned char *p = hkt_launder(malloc(SIZE));
     REQUIRE(p);
     p[0] = 1;
