@@ -5,7 +5,8 @@
  * process map the whole text: 176 KiB resident where 64 now do. A child makes everything after
  * the last base/numa/core function inaccessible (found with nm and addr2line in the library's own
  * symbols) and then allocates every way, runs and ends threads, forks and exits: a call into that
- * part faults, and the child names the address. Skipped (77) without nm, addr2line or debug info. */
+ * part faults, and the child names the address. The base's and the core's hk_rare_path code (put behind
+ * all the text) is closed with it. Skipped (77) without nm, addr2line or debug info. */
 #define _GNU_SOURCE
 #include "hkt.h"
 
@@ -56,10 +57,33 @@ static bool find_library(char *path, size_t cap, uintptr_t *base, uintptr_t *tex
     return *base != 0 && *text_start != 0;
 }
 
+/* The library's hk_rare_text section (base and core code a plain process never runs, placed
+ * behind all the text: hk_rare_path), as offsets; both 0 if it has none. */
+static void rare_text(const char *lib, uintptr_t *lo, uintptr_t *hi) {
+    char cmd[1200], line[1024];
+    *lo = *hi = 0;
+    snprintf(cmd, sizeof cmd, "readelf -SW '%s' 2>/dev/null", lib);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL) return;
+    while (fgets(line, sizeof line, p)) {
+        /* "  [13] hk_rare_text      PROGBITS        0000000000031d70 031d70 002f27 00  AX ..." */
+        char *at = strstr(line, " hk_rare_text ");
+        unsigned long long addr, off, size;
+        if (at != NULL && sscanf(at, " hk_rare_text %*s %llx %llx %llx", &addr, &off, &size) == 3) {
+            *lo = (uintptr_t)addr;
+            *hi = (uintptr_t)(addr + size);
+        }
+    }
+    pclose(p);
+}
+
 /* The end (offset in the file's address space) of the last function defined in src/base,
- * src/numa or src/core; 0 if the symbols or their source files cannot be read. */
+ * src/numa or src/core, those in hk_rare_text left out (the child closes them with the rest);
+ * 0 if the symbols or their source files cannot be read. */
 static uintptr_t core_text_end(const char *lib) {
     char cmd[1200], tmp[] = "/tmp/hkt-plain-text-XXXXXX";
+    uintptr_t rare_lo, rare_hi;
+    rare_text(lib, &rare_lo, &rare_hi);
     snprintf(cmd, sizeof cmd, "nm -n -S --defined-only '%s' 2>/dev/null", lib);
     FILE *p = popen(cmd, "r");
     if (p == NULL) return 0;
@@ -88,7 +112,8 @@ static uintptr_t core_text_end(const char *lib) {
         if (line[0] != '?') known++;
         /* a .c file: static inline helpers of core.h are copied into the debug layer's objects too */
         bool c_file = strstr(line, ".c:") != NULL;
-        if (c_file && (strstr(line, "/src/base/") || strstr(line, "/src/numa/") || strstr(line, "/src/core/")))
+        bool rare = syms[i].addr >= rare_lo && syms[i].addr < rare_hi;
+        if (c_file && !rare && (strstr(line, "/src/base/") || strstr(line, "/src/numa/") || strstr(line, "/src/core/")))
             if (syms[i].addr + syms[i].size > end) end = syms[i].addr + syms[i].size;
         i++;
     }
