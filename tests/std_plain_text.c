@@ -20,7 +20,7 @@
 
 #define MAX_SYMS 8192
 /* The kernel's default fault-around (fault_around_bytes). */
-#define HKT_FAULT_AROUND (64 * 1024)
+#define HKT_FAULT_AROUND ((uintptr_t)64 * 1024)
 
 typedef struct {
     uintptr_t addr, size;
@@ -70,10 +70,17 @@ static void rare_text(const char *lib, uintptr_t *lo, uintptr_t *hi) {
     while (fgets(line, sizeof line, p)) {
         /* "  [13] hk_rare_text      PROGBITS        0000000000031d70 031d70 002f27 00  AX ..." */
         char *at = strstr(line, " hk_rare_text ");
-        unsigned long long addr, off, size;
-        if (at != NULL && sscanf(at, " hk_rare_text %*s %llx %llx %llx", &addr, &off, &size) == 3) {
-            *lo = (uintptr_t)addr;
-            *hi = (uintptr_t)(addr + size);
+        if (at == NULL) continue;
+        at += strlen(" hk_rare_text ");
+        at += strspn(at, " ");
+        at += strcspn(at, " "); /* the type */
+        char *e;
+        uintptr_t addr = (uintptr_t)strtoull(at, &e, 16);
+        (void)strtoull(e, &e, 16); /* the file offset */
+        uintptr_t size = (uintptr_t)strtoull(e, &e, 16);
+        if (addr != 0 && size != 0) {
+            *lo = addr;
+            *hi = addr + size;
         }
     }
     pclose(p);
@@ -199,7 +206,7 @@ int main(void) {
         CHECKF(cold - text_start <= HKT_FAULT_AROUND,
                "the text a plain process may run is %zu KiB, over one %d KiB fault-around window: mark base and core "
                "functions a plain process never runs hk_rare_path",
-               (size_t)(cold - text_start) / 1024, HKT_FAULT_AROUND / 1024);
+               (size_t)(cold - text_start) / 1024, (int)(HKT_FAULT_AROUND / 1024));
     fflush(NULL);
     pid_t pid = fork();
     REQUIRE(pid >= 0);
