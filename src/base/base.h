@@ -27,6 +27,12 @@
  * and pool code. The kernel maps a file's pages 64 KiB around each one a process touches, so a
  * plain process that called into each of them paid for the whole text (176 KiB resident of 176). */
 #define hk_plain_path __attribute__((section(".text.hot.hk_plain_path")))
+/* The other side: code of the base and the core that a plain process never runs (the formatter,
+ * the statistics' reports), put after all the text
+ * (an orphan section, which the linker places behind .text and .fini), so that the code every
+ * process runs is one run of pages no longer than a fault-around window: with the library's
+ * segments aligned to 64 KiB (-z max-page-size, CMakeLists.txt), its first window holds it all. */
+#define hk_rare_path __attribute__((section("hk_rare_text")))
 /* Constants that every process reads (a string its start compares or copies): kept beside the
  * relocated data (relro), which the loader has made resident anyway, not in .rodata, whose 56 KiB
  * (the size classes' and format's tables, messages, .eh_frame behind them) the kernel maps whole at

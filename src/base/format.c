@@ -27,13 +27,13 @@ _Static_assert(sizeof(long) == 8 && sizeof(long long) == 8 && sizeof(intmax_t) =
 #include <wchar.h>
 
 /* hk_format fills a hk_buf_t to its last byte (the NUL is hk_buf_vprintf's business). */
-static void hk_buf_put(hk_buf_t *b, const char *s, size_t n) {
+hk_rare_path static void hk_buf_put(hk_buf_t *b, const char *s, size_t n) {
     if (n == 0) return;
     if (b->len < b->cap) memcpy(b->data + b->len, s, n < b->cap - b->len ? n : b->cap - b->len);
     b->len += n;
 }
 
-static void hk_buf_fill(hk_buf_t *b, char c, size_t n) {
+hk_rare_path static void hk_buf_fill(hk_buf_t *b, char c, size_t n) {
     if (n == 0) return;
     if (b->len < b->cap) memset(b->data + b->len, c, n < b->cap - b->len ? n : b->cap - b->len);
     b->len += n;
@@ -41,7 +41,7 @@ static void hk_buf_fill(hk_buf_t *b, char c, size_t n) {
 
 /* Digits of v in base 8, 10 or 16, written backwards from end; returns the first. One loop per
  * base so each divides by a constant (a multiply or a shift), not by a variable (a division). */
-static char *hk_digits(char *end, uint64_t v, unsigned base, bool upper) {
+hk_rare_path static char *hk_digits(char *end, uint64_t v, unsigned base, bool upper) {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     if (base == 16) {
         do {
@@ -72,7 +72,7 @@ typedef struct hk_spec_s {
 } hk_spec_t;
 
 /* Text padded to the width with spaces (strings, characters, inf and nan). */
-static void hk_buf_text(hk_buf_t *b, const char *s, size_t n, const hk_spec_t *sp) {
+hk_rare_path static void hk_buf_text(hk_buf_t *b, const char *s, size_t n, const hk_spec_t *sp) {
     size_t pad = sp->width > n ? sp->width - n : 0;
     if (!sp->left) hk_buf_fill(b, ' ', pad);
     hk_buf_put(b, s, n);
@@ -81,7 +81,7 @@ static void hk_buf_text(hk_buf_t *b, const char *s, size_t n, const hk_spec_t *s
 
 /* prefix (sign, 0x), then `zeros` zeros, then the digits, padded to the width: with the '0' flag
  * the padding is zeros between the prefix and the digits, else spaces outside. */
-static void hk_buf_number(hk_buf_t *b, const char *prefix, size_t prefix_len, size_t zeros, const char *digits,
+hk_rare_path static void hk_buf_number(hk_buf_t *b, const char *prefix, size_t prefix_len, size_t zeros, const char *digits,
                           size_t n, const hk_spec_t *sp, bool zero_pad) {
     size_t body = prefix_len + zeros + n, pad = sp->width > body ? sp->width - body : 0;
     if (!sp->left && !zero_pad) hk_buf_fill(b, ' ', pad);
@@ -96,7 +96,7 @@ static void hk_buf_number(hk_buf_t *b, const char *prefix, size_t prefix_len, si
 #define HK_DIGITS_MAX 32
 
 /* d i u o x X p: digits, then the precision's zeros, a sign or prefix, the width. */
-static void hk_format_integer(hk_buf_t *b, const hk_spec_t *sp, char conv, uint64_t u, bool negative) {
+hk_rare_path static void hk_format_integer(hk_buf_t *b, const hk_spec_t *sp, char conv, uint64_t u, bool negative) {
     char num[HK_DIGITS_MAX];
     char *const end = num + sizeof num;
     unsigned base = conv == 'o' ? 8 : conv == 'x' || conv == 'X' || conv == 'p' ? 16 : 10;
@@ -131,7 +131,7 @@ static void hk_format_integer(hk_buf_t *b, const hk_spec_t *sp, char conv, uint6
 
 /* e E f F g G a A: the digits from libc's snprintf (which does not allocate for these: see the
  * file's comment), the width ours. False: out of that range, not formatted. */
-static bool hk_format_float(hk_buf_t *b, const hk_spec_t *sp, char conv, long double v, bool is_long) {
+hk_rare_path static bool hk_format_float(hk_buf_t *b, const hk_spec_t *sp, char conv, long double v, bool is_long) {
     if (sp->prec > HK_FLOAT_PREC_MAX) return false;
     if (is_long && (conv == 'f' || conv == 'F') && __builtin_isfinite(v) && __builtin_fabsl(v) >= 1e300L) return false;
     char f[16], text[HK_FLOAT_TEXT];
@@ -165,7 +165,7 @@ static bool hk_format_float(hk_buf_t *b, const hk_spec_t *sp, char conv, long do
 }
 
 /* A wide character as the locale writes it; false if it has no encoding. */
-static bool hk_wide_char(wint_t wc, char *out, size_t *n) {
+hk_rare_path static bool hk_wide_char(wint_t wc, char *out, size_t *n) {
     mbstate_t st;
     memset(&st, 0, sizeof st);
     size_t r = wcrtomb(out, (wchar_t)wc, &st);
@@ -175,7 +175,7 @@ static bool hk_wide_char(wint_t wc, char *out, size_t *n) {
 }
 
 /* %ls: at most `prec` bytes, whole characters only. */
-static void hk_format_wide_string(hk_buf_t *b, const wchar_t *ws, const hk_spec_t *sp) {
+hk_rare_path static void hk_format_wide_string(hk_buf_t *b, const wchar_t *ws, const hk_spec_t *sp) {
     size_t limit = sp->prec >= 0 ? (size_t)sp->prec : SIZE_MAX, bytes = 0;
     char mb[MB_LEN_MAX];
     size_t n;
@@ -191,7 +191,7 @@ static void hk_format_wide_string(hk_buf_t *b, const wchar_t *ws, const hk_spec_
 }
 
 /* The text of an errno value (%m) without strerror's buffer or locale: strerrordesc_np's. */
-static void hk_format_errno(hk_buf_t *b, int e, const hk_spec_t *sp) {
+hk_rare_path static void hk_format_errno(hk_buf_t *b, int e, const hk_spec_t *sp) {
     const char *s = strerrordesc_np(e);
     if (s != NULL) {
         size_t n = strlen(s);
@@ -210,13 +210,13 @@ static void hk_format_errno(hk_buf_t *b, int e, const hk_spec_t *sp) {
 }
 
 /* Decimal digits of a width or precision, saturated so a silly one cannot wrap. */
-static size_t hk_read_count(const char **f) {
+hk_rare_path static size_t hk_read_count(const char **f) {
     size_t v = 0;
     for (; **f >= '0' && **f <= '9'; (*f)++) v = v < (size_t)INT32_MAX ? v * 10 + (size_t)(**f - '0') : v;
     return v > (size_t)INT32_MAX ? (size_t)INT32_MAX : v;
 }
 
-size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap) {
+hk_rare_path size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap) {
     int saved_errno = errno; /* %m names the errno of the call, not one of ours */
     hk_buf_t b = {out, cap, 0};
     for (;;) {
@@ -364,13 +364,13 @@ size_t hk_format(char *out, size_t cap, const char *fmt, va_list ap) {
     return b.len;
 }
 
-void hk_buf_vprintf(hk_buf_t *b, const char *fmt, va_list ap) {
+hk_rare_path void hk_buf_vprintf(hk_buf_t *b, const char *fmt, va_list ap) {
     bool fits = b->len + 1 < b->cap; /* one byte is kept for the NUL */
     b->len += hk_format(fits ? b->data + b->len : b->data, fits ? b->cap - b->len - 1 : 0, fmt, ap);
     if (b->cap > 0) b->data[b->len < b->cap ? b->len : b->cap - 1] = '\0';
 }
 
-void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) {
+hk_rare_path void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     hk_buf_vprintf(b, fmt, ap);
@@ -379,7 +379,7 @@ void hk_buf_printf(hk_buf_t *b, const char *fmt, ...) {
 
 /* Bytes for people: "512 B", "12.5 KiB", "3.0 GiB": the largest unit that leaves at least 1, to
  * one decimal. */
-void hk_buf_bytes(hk_buf_t *b, size_t bytes) {
+hk_rare_path void hk_buf_bytes(hk_buf_t *b, size_t bytes) {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     const size_t last = sizeof units / sizeof units[0] - 1;
     size_t unit = 0;
@@ -394,7 +394,7 @@ void hk_buf_bytes(hk_buf_t *b, size_t bytes) {
 
 /* Append to a buffer that streams to fd: a text that does not fit (with its NUL) is formatted
  * again after what came before it is written out. The reports' writers all go through it. */
-void hk_buf_printf_to(hk_buf_t *b, int fd, const char *fmt, ...) {
+hk_rare_path void hk_buf_printf_to(hk_buf_t *b, int fd, const char *fmt, ...) {
     size_t before = b->len;
     va_list ap;
     va_start(ap, fmt);
@@ -410,13 +410,13 @@ void hk_buf_printf_to(hk_buf_t *b, int fd, const char *fmt, ...) {
 }
 
 /* Write what b holds to fd and empty it, so one fixed buffer carries a text of any length. */
-void hk_buf_flush(hk_buf_t *b, int fd) {
+hk_rare_path void hk_buf_flush(hk_buf_t *b, int fd) {
     size_t held = b->len < b->cap ? b->len : b->cap > 0 ? b->cap - 1 : 0; /* less the NUL, if it was cut */
     hk_write_all(fd, b->data, held);
     b->len = 0;
 }
 
-void hk_write_all(int fd, const char *s, size_t n) {
+hk_rare_path void hk_write_all(int fd, const char *s, size_t n) {
     while (n > 0) {
         ssize_t w = write(fd, s, n);
         if (w < 0) {
@@ -433,7 +433,7 @@ void hk_write_all(int fd, const char *s, size_t n) {
  * with), so a message is not lost when the program has closed or reused fd 2. */
 #define HK_MESSAGE_MAX 512
 
-static void hk_vmessage(const char *fmt, va_list ap) {
+hk_rare_path static void hk_vmessage(const char *fmt, va_list ap) {
     char line[HK_MESSAGE_MAX];
     hk_buf_t b = {line, sizeof line - 1, 0};
     hk_buf_printf(&b, "heapkit: ");
@@ -446,7 +446,7 @@ static void hk_vmessage(const char *fmt, va_list ap) {
 }
 
 /* A note to the user (bad option, verbose output). */
-void hk_message(const char *fmt, ...) {
+hk_rare_path void hk_message(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     hk_vmessage(fmt, ap);
@@ -454,7 +454,7 @@ void hk_message(const char *fmt, ...) {
 }
 
 /* A misuse of the allocator by the program: reported, then survived unless HEAPKIT_ON_ERROR=abort. */
-void hk_error(const char *fmt, ...) {
+hk_rare_path void hk_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     hk_vmessage(fmt, ap);
@@ -463,7 +463,7 @@ void hk_error(const char *fmt, ...) {
 }
 
 /* A misuse that can corrupt memory (base.h): fatal also in the hardened mode. */
-void hk_misuse(const char *fmt, ...) {
+hk_rare_path void hk_misuse(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     hk_vmessage(fmt, ap);

@@ -31,7 +31,7 @@ static _Noreturn void hk_corrupt_finish(hk_buf_t *b, const void *block, const vo
     abort();
 }
 
-void hk_corrupt_block(const hk_page_t *page, const void *block, const char *what, const char *cause) {
+hk_rare_path void hk_corrupt_block(const hk_page_t *page, const void *block, const char *what, const char *cause) {
     char text[HK_CORRUPT_REPORT_MAX];
     hk_buf_t b = {.data = text, .cap = sizeof text};
     const uint8_t *before = hk_block_before(page, block);
@@ -44,7 +44,7 @@ void hk_corrupt_block(const hk_page_t *page, const void *block, const char *what
     hk_corrupt_finish(&b, block, before);
 }
 
-void hk_corrupt_page(const hk_page_t *page, const char *what) {
+hk_rare_path void hk_corrupt_page(const hk_page_t *page, const char *what) {
     char text[HK_CORRUPT_REPORT_MAX];
     hk_buf_t b = {.data = text, .cap = sizeof text};
     hk_buf_printf(&b, "heapkit: heap corruption: the record of page %zu of segment %p (size class %u, blocks of %zu bytes) "
@@ -69,7 +69,7 @@ hk_block_t *hk_page_link_checked(hk_page_t *page, const hk_block_t *b, uintptr_t
 }
 
 /* The cold side of hk_page_check (core.h): say which of its numbers is wrong. */
-void hk_page_check_failed(const hk_page_t *page) {
+hk_rare_path void hk_page_check_failed(const hk_page_t *page) {
     hk_segment_t *seg = hk_page_segment(page);
     uintptr_t lo = (uintptr_t)seg + ((uintptr_t)hk_page_index(page) << seg->page_shift);
     uintptr_t start = (uintptr_t)page->start;

@@ -95,7 +95,7 @@ void *_Znam(size_t size) {
 
 /* operator new(size_t, const std::nothrow_t &) */
 HK_CXX void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
-void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
+hk_rare_path void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
     void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_nothrow_failed("_ZnwmRKSt9nothrow_t", size, tag);
@@ -103,7 +103,7 @@ void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
 
 /* operator new[](size_t, const std::nothrow_t &) */
 HK_CXX void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
-void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
+hk_rare_path void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
     void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_nothrow_failed("_ZnamRKSt9nothrow_t", size, tag);
@@ -111,7 +111,7 @@ void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
 
 /* operator new(size_t, std::align_val_t) */
 HK_CXX void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align);
-void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align) {
+hk_rare_path void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align) {
     void *p = hk_cxx_aligned(size, align);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_aligned_failed("_ZnwmSt11align_val_t", "operator new", size, align);
@@ -119,7 +119,7 @@ void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align) {
 
 /* operator new[](size_t, std::align_val_t) */
 HK_CXX void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align);
-void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align) {
+hk_rare_path void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align) {
     void *p = hk_cxx_aligned(size, align);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_aligned_failed("_ZnamSt11align_val_t", "operator new[]", size, align);
@@ -127,7 +127,7 @@ void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align) {
 
 /* operator new(size_t, std::align_val_t, const std::nothrow_t &) */
 HK_CXX void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag);
-void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag) {
+hk_rare_path void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag) {
     void *p = hk_cxx_aligned(size, align);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_aligned_nothrow_failed("_ZnwmSt11align_val_tRKSt9nothrow_t", size, align, tag);
@@ -135,7 +135,7 @@ void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_n
 
 /* operator new[](size_t, std::align_val_t, const std::nothrow_t &) */
 HK_CXX void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag);
-void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag) {
+hk_rare_path void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, hk_align_val_t align, hk_nothrow_t *tag) {
     void *p = hk_cxx_aligned(size, align);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_aligned_nothrow_failed("_ZnamSt11align_val_tRKSt9nothrow_t", size, align, tag);
@@ -161,23 +161,23 @@ void _ZdlPvm(void *p, size_t size) { hk_cxx_delete_sized(p, size); } /* operator
 HK_CXX void _ZdaPvm(void *p, size_t size);
 void _ZdaPvm(void *p, size_t size) { hk_cxx_delete_sized(p, size); } /* operator delete[](void *, size_t) */
 HK_CXX void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag);
-void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
+hk_rare_path void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
     (void)tag;
     hk_free_inline(p);
 }
 HK_CXX void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag);
-void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
+hk_rare_path void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
     (void)tag;
     hk_free_inline(p);
 }
 
 HK_CXX void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align);
-void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align) {
+hk_rare_path void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
     hk_free_inline(p);
 }
 HK_CXX void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align);
-void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align) {
+hk_rare_path void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
     hk_free_inline(p);
 }
@@ -186,13 +186,13 @@ void _ZdlPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align) { hk_fre
 HK_CXX void _ZdaPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align);
 void _ZdaPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align) { hk_free_aligned_sized(p, align, size); }
 HK_CXX void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag);
-void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
+hk_rare_path void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
     (void)align;
     (void)tag;
     hk_free_inline(p);
 }
 HK_CXX void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag);
-void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
+hk_rare_path void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
     (void)align;
     (void)tag;
     hk_free_inline(p);

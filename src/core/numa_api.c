@@ -17,7 +17,7 @@ typedef struct hk_node_heap_s {
 static _Atomic(hk_node_heap_t *) hk_node_heaps;
 static pthread_mutex_t hk_node_heap_locks[HK_NUMA_MAX_NODES] = {[0 ... HK_NUMA_MAX_NODES - 1] = PTHREAD_MUTEX_INITIALIZER};
 
-static hk_node_heap_t *hk_node_heaps_get(void) {
+hk_rare_path static hk_node_heap_t *hk_node_heaps_get(void) {
     hk_node_heap_t *all = atomic_load_explicit(&hk_node_heaps, memory_order_acquire);
     if (all != NULL) return all;
     size_t bytes = HK_NUMA_MAX_NODES * sizeof(hk_node_heap_t);
@@ -32,7 +32,7 @@ static hk_node_heap_t *hk_node_heaps_get(void) {
 }
 
 /* A block of size (at most HK_MEDIUM_MAX) from the node heap, which the caller holds locked. */
-static void *hk_node_heap_pop(hk_heap_t *heap, size_t size) {
+hk_rare_path static void *hk_node_heap_pop(hk_heap_t *heap, size_t size) {
     hk_heap_maybe_collect(heap);
     size_t bin = hk_bin_of(size);
     hk_page_t *page = heap->bins[bin].first;
@@ -43,7 +43,7 @@ static void *hk_node_heap_pop(hk_heap_t *heap, size_t size) {
 
 /* A block from node's heap: size bytes, its start aligned to align (a power of two, at most half
  * of HK_MEDIUM_MAX; 0 or HK_BLOCK_ALIGN for none), size + align within HK_MEDIUM_MAX. */
-static void *hk_node_heap_alloc(size_t size, size_t align, int node) {
+hk_rare_path static void *hk_node_heap_alloc(size_t size, size_t align, int node) {
     hk_node_heap_t *all = hk_node_heaps_get();
     if (all == NULL) {
         errno = ENOMEM;
@@ -74,7 +74,7 @@ static void *hk_node_heap_alloc(size_t size, size_t align, int node) {
 }
 
 /* Does the calling thread's own heap draw from node? Then its fast path serves the block. */
-static bool hk_node_is_home(int node) {
+hk_rare_path static bool hk_node_is_home(int node) {
     hk_heap_t *heap = hk_heap_tls;
     if (heap == &hk_heap_empty) heap = hk_heap_thread_init();
     return heap != NULL && heap->numa_node == node;
@@ -82,7 +82,7 @@ static bool hk_node_is_home(int node) {
 
 /* The pools' and arenas' way in (HK_ON_NODE): an aligned block on node, or on the calling
  * thread's terms when node is HK_NUMA_ANY. */
-hk_internal void *hk_numa_aligned_alloc(size_t align, size_t size, int node) {
+hk_rare_path hk_internal void *hk_numa_aligned_alloc(size_t align, size_t size, int node) {
     if (node == HK_NUMA_ANY || !hk_numa.placeable)
         return align > HK_BLOCK_ALIGN ? hk_aligned_alloc(align, size) : hk_malloc(size);
     bool paged = align <= HK_MEDIUM_MAX / 2 && size <= HK_MEDIUM_MAX - (align > HK_BLOCK_ALIGN ? align : 0);
@@ -94,7 +94,7 @@ hk_internal void *hk_numa_aligned_alloc(size_t align, size_t size, int node) {
     return p;
 }
 
-HK_API void *hk_malloc_node(size_t size, int node) {
+hk_rare_path HK_API void *hk_malloc_node(size_t size, int node) {
     hk_process_init();
     if (!hk_numa_node_valid(node)) {
         errno = EINVAL;
@@ -103,17 +103,17 @@ HK_API void *hk_malloc_node(size_t size, int node) {
     return hk_numa_aligned_alloc(0, size, node);
 }
 
-HK_API int hk_numa_nodes(void) {
+hk_rare_path HK_API int hk_numa_nodes(void) {
     hk_process_init();
     return hk_numa.topo.node_count;
 }
 
-HK_API int hk_numa_node(void) {
+hk_rare_path HK_API int hk_numa_node(void) {
     hk_process_init();
     return hk_numa_current_node();
 }
 
-HK_API int hk_node_of(const void *p) {
+hk_rare_path HK_API int hk_node_of(const void *p) {
     if (p == NULL) return -1;
     hk_process_init();
     if (!hk_numa.fake) return hk_numa_page_node(p);
@@ -124,7 +124,7 @@ HK_API int hk_node_of(const void *p) {
     return seg != NULL && seg->node != HK_NUMA_ANY ? seg->node : -1;
 }
 
-HK_API long hk_migrate(void *p, size_t size, int node) {
+hk_rare_path HK_API long hk_migrate(void *p, size_t size, int node) {
     hk_process_init();
     if (p == NULL || size == 0) {
         errno = EINVAL;

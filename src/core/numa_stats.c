@@ -10,7 +10,7 @@ typedef struct hk_node_totals_s {
 } hk_node_totals_t;
 
 /* Bytes of a paged segment given back to the OS (its purged free pages). */
-static size_t hk_segment_purged_bytes(hk_segment_t *seg) {
+hk_rare_path static size_t hk_segment_purged_bytes(hk_segment_t *seg) {
     size_t purged = 0, area;
     for (uint32_t i = 0; i < seg->page_count; i++)
         if (!seg->pages[i].in_use && seg->pages[i].is_purged) {
@@ -20,7 +20,7 @@ static size_t hk_segment_purged_bytes(hk_segment_t *seg) {
     return purged;
 }
 
-static size_t hk_segment_live_bytes(hk_segment_t *seg) {
+hk_rare_path static size_t hk_segment_live_bytes(hk_segment_t *seg) {
     if (seg->kind == HK_SEGMENT_HUGE) return seg->block_size;
     size_t live = 0;
     for (uint32_t i = 0; i < seg->page_count; i++)
@@ -30,7 +30,7 @@ static size_t hk_segment_live_bytes(hk_segment_t *seg) {
 
 /* Walk every segment once, under the segments lock (the pages' figures are a racy snapshot, as in
  * stats.c). */
-static void hk_node_totals(hk_node_totals_t *by_node) {
+hk_rare_path static void hk_node_totals(hk_node_totals_t *by_node) {
     memset(by_node, 0, sizeof(hk_node_totals_t) * HK_NUMA_MAX_NODES);
     size_t ps = hk_os_page_size();
     pthread_mutex_lock(&hk_state.segments_lock);
@@ -56,7 +56,7 @@ static void hk_node_totals(hk_node_totals_t *by_node) {
     pthread_mutex_unlock(&hk_state.segments_lock);
 }
 
-HK_API size_t hk_stats_nodes(hk_node_stats_t *out, size_t cap) {
+hk_rare_path HK_API size_t hk_stats_nodes(hk_node_stats_t *out, size_t cap) {
     hk_process_init();
     hk_node_totals_t by_node[HK_NUMA_MAX_NODES];
     hk_node_totals(by_node);
@@ -75,7 +75,7 @@ HK_API size_t hk_stats_nodes(hk_node_stats_t *out, size_t cap) {
     return count;
 }
 
-static const char *hk_numa_policy_name(void) {
+hk_rare_path static const char *hk_numa_policy_name(void) {
     if (!hk_numa.active) return "off";
     if (hk_numa.process_policy) return "process"; /* numactl or set_mempolicy decides */
     return hk_numa.mode == HK_NUMA_MODE_INTERLEAVE ? "interleave" : "local";
@@ -83,7 +83,7 @@ static const char *hk_numa_policy_name(void) {
 
 static bool hk_numa_reported(void) { return hk_numa.topo.node_count > 1; }
 
-static void hk_numa_stats_text(hk_buf_t *b) {
+hk_rare_path static void hk_numa_stats_text(hk_buf_t *b) {
     if (!hk_numa_reported()) return;
     hk_node_totals_t by_node[HK_NUMA_MAX_NODES];
     hk_node_totals(by_node);
@@ -104,7 +104,7 @@ static void hk_numa_stats_text(hk_buf_t *b) {
     }
 }
 
-static void hk_numa_stats_json(hk_buf_t *b) {
+hk_rare_path static void hk_numa_stats_json(hk_buf_t *b) {
     if (!hk_numa_reported()) return;
     hk_node_totals_t by_node[HK_NUMA_MAX_NODES];
     hk_node_totals(by_node);

@@ -223,7 +223,7 @@ static int hk_os_guard_regions_off; /* the kernel has none */
 static int hk_os_guard_regions_used; /* some guard is a guard region */
 static int hk_os_guard_protected;    /* some guard was put up with mprotect */
 
-bool hk_os_guard(void *p, size_t size) {
+hk_rare_path bool hk_os_guard(void *p, size_t size) {
     if (!__atomic_load_n(&hk_os_guard_regions_off, __ATOMIC_RELAXED)) {
         if (madvise(p, size, MADV_GUARD_INSTALL) == 0) {
             __atomic_store_n(&hk_os_guard_regions_used, 1, __ATOMIC_RELAXED);
@@ -238,7 +238,7 @@ bool hk_os_guard(void *p, size_t size) {
 
 /* Make a guard page ordinary memory again (before a huge block's mapping is resized, or goes back
  * to the cache of mappings). A guard region's page reads back as zeros afterwards. */
-bool hk_os_unguard(void *p, size_t size) {
+hk_rare_path bool hk_os_unguard(void *p, size_t size) {
     bool ok = true;
     if (__atomic_load_n(&hk_os_guard_regions_used, __ATOMIC_RELAXED)) ok = madvise(p, size, MADV_GUARD_REMOVE) == 0;
     if (__atomic_load_n(&hk_os_guard_protected, __ATOMIC_RELAXED))

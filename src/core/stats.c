@@ -22,7 +22,7 @@ typedef struct hk_snapshot_s {
     size_t free_purged; /* free pages given back to the kernel, still in their segment's reservation */
 } hk_snapshot_t;
 
-static void hk_snapshot(hk_snapshot_t *s) {
+hk_rare_path static void hk_snapshot(hk_snapshot_t *s) {
     memset(s, 0, sizeof *s);
     hk_stats_t *t = &s->totals;
     pthread_mutex_lock(&hk_state.segments_lock);
@@ -65,14 +65,14 @@ static void hk_snapshot(hk_snapshot_t *s) {
     if (t->resident > t->committed) t->resident = t->committed; /* the counters move while we walk */
 }
 
-HK_API void hk_stats_get(hk_stats_t *out) {
+hk_rare_path HK_API void hk_stats_get(hk_stats_t *out) {
     hk_snapshot_t s;
     hk_snapshot(&s);
     *out = s.totals;
 }
 
 /* resident / live, with two decimals, as "1.23" (Redis's mem_fragmentation_ratio, for the heap). */
-static void hk_buf_ratio(hk_buf_t *b, size_t num, size_t den) {
+hk_rare_path static void hk_buf_ratio(hk_buf_t *b, size_t num, size_t den) {
     if (den == 0) {
         hk_buf_printf(b, "0.00");
         return;
@@ -81,7 +81,7 @@ static void hk_buf_ratio(hk_buf_t *b, size_t num, size_t den) {
     hk_buf_printf(b, "%lu.%02lu", (unsigned long)(r / 100), (unsigned long)(r % 100));
 }
 
-static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
+hk_rare_path static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
     const hk_stats_t *t = &s->totals;
     hk_buf_printf(b, "heapkit: memory statistics of pid %d\n", (int)getpid());
     const struct {
@@ -130,7 +130,7 @@ static void hk_stats_text(hk_buf_t *b, const hk_snapshot_t *s) {
     hk_subsystems_stats(b, false); /* pools and arenas, by name */
 }
 
-static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
+hk_rare_path static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
     const hk_stats_t *t = &s->totals;
     hk_buf_printf(b,
                   "{\"pid\":%d,\"reserved\":%zu,\"committed\":%zu,\"committed_peak\":%zu,\"resident\":%zu,\"live\":%zu,"
@@ -156,7 +156,7 @@ static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s) {
     hk_buf_printf(b, "}");
 }
 
-HK_API size_t hk_stats_json(char *buf, size_t cap) {
+hk_rare_path HK_API size_t hk_stats_json(char *buf, size_t cap) {
     hk_snapshot_t s;
     hk_snapshot(&s);
     hk_buf_t b = {buf, cap, 0};
@@ -164,7 +164,7 @@ HK_API size_t hk_stats_json(char *buf, size_t cap) {
     return b.len;
 }
 
-HK_API void hk_stats_print_fd(int fd) {
+hk_rare_path HK_API void hk_stats_print_fd(int fd) {
     hk_snapshot_t s;
     hk_snapshot(&s);
     char text[HK_STATS_TEXT_BYTES];
@@ -173,11 +173,11 @@ HK_API void hk_stats_print_fd(int fd) {
     hk_write_all(fd, text, b.len < sizeof text ? b.len : sizeof text - 1);
 }
 
-HK_API void hk_stats_print(void) { hk_stats_print_fd(STDERR_FILENO); }
+hk_rare_path HK_API void hk_stats_print(void) { hk_stats_print_fd(STDERR_FILENO); }
 
 /* ------------------------------------------------------------------ at exit */
 
-static bool hk_ends_with(const char *s, const char *suffix) {
+hk_rare_path static bool hk_ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }

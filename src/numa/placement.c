@@ -107,7 +107,7 @@ bool hk_numa_place(void *p, size_t size, int node, bool move) {
     return hk_sys_mbind(p, size, mode, mask, HK_MASK_MAXNODE, move ? MPOL_MF_MOVE : 0) == 0;
 }
 
-int hk_numa_page_node(const void *p) {
+hk_rare_path int hk_numa_page_node(const void *p) {
     if (hk_numa.fake) return HK_NUMA_ANY;
     void *page = (void *)((uintptr_t)p & ~(uintptr_t)(getpagesize() - 1));
     int status = -1;
@@ -115,7 +115,7 @@ int hk_numa_page_node(const void *p) {
     return status;
 }
 
-size_t hk_numa_count_pages(const void *p, size_t size, size_t *by_node) {
+hk_rare_path size_t hk_numa_count_pages(const void *p, size_t size, size_t *by_node) {
     if (hk_numa.fake) return 0;
     size_t ps = (size_t)getpagesize(), counted = 0;
     uintptr_t a = (uintptr_t)p & ~(uintptr_t)(ps - 1), end = (uintptr_t)p + size;
@@ -134,7 +134,7 @@ size_t hk_numa_count_pages(const void *p, size_t size, size_t *by_node) {
     return counted;
 }
 
-long hk_numa_move(void *p, size_t size, int node) {
+hk_rare_path long hk_numa_move(void *p, size_t size, int node) {
     if (!hk_numa_node_valid(node)) {
         errno = EINVAL;
         return -1;
