@@ -324,8 +324,8 @@ void hk_options_init(hk_options_t *o) {
         if (profile_only == NULL && hk_is_profile_option(opt)) profile_only = opt->name;
     }
     if (o->check != HK_CHECK_OFF) {
-        if (!purge_delay_set) o->purge_delay_ms = HK_DEFAULT_PURGE_DELAY_MS * HK_CHECK_DELAY_FACTOR;
-        if (!decay_set) o->decay_ms = HK_DEFAULT_DECAY_MS * HK_CHECK_DELAY_FACTOR;
+        if (!purge_delay_set) o->purge_delay_ms = (int64_t)HK_DEFAULT_PURGE_DELAY_MS * HK_CHECK_DELAY_FACTOR;
+        if (!decay_set) o->decay_ms = (int64_t)HK_DEFAULT_DECAY_MS * HK_CHECK_DELAY_FACTOR;
     }
     if (o->profile_rate == 0) {
         hk_message("HEAPKIT_PROFILE_RATE=0 is not valid: expected a size in bytes from 1; using the default");
