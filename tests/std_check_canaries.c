@@ -1,7 +1,7 @@
 /* std_check_canaries.c — heap checking's canary and pattern checks, byte by byte: under
  * HEAPKIT_CHECK=1, a single byte changed anywhere in a block's left canary, in the first 16 bytes of
  * its right canary (every block has at least that many) or, after it is freed, anywhere in its
- * bytes, is found exactly once, for every size from 1 to 80 (every alignment of the block's end in
+ * bytes or those canaries, is found exactly once, for every size from 1 to 80 (every alignment of the block's end in
  * an 8-byte word, zones shorter and longer than a word); a block used only within its bounds is
  * never reported. The checks read the zones a word at a time (check.c), so this holds their ends. */
 #define _GNU_SOURCE
@@ -23,9 +23,10 @@ static void poke_and_free(size_t size, long off) {
            inside ? 0u : 1u);
 }
 
-/* Write byte `off` of a freed block in quarantine; the next two frees push it out (the quarantine
- * holds one block here): exactly one error. */
-static void write_after_free(size_t size, size_t off) {
+/* Write byte `off` of a freed block in quarantine (its bytes, or, off < 0 or off >= size, its
+ * canaries, which a block leaving the quarantine has checked in the same pass as its pattern);
+ * the next two frees push it out (the quarantine holds one block here): exactly one error. */
+static void write_after_free(size_t size, long off) {
     unsigned char *p = hkt_launder(malloc(size));
     REQUIRE(p);
     free(p);
@@ -34,7 +35,7 @@ static void write_after_free(size_t size, size_t off) {
     free(hkt_launder(malloc(8)));
     free(hkt_launder(malloc(8)));
     size_t found = hkt_heap_errors() - before;
-    CHECKF(found == 1, "size %zu, byte %zu written after free: %zu errors found, 1 expected", size, off, found);
+    CHECKF(found == 1, "size %zu, byte %ld written after free: %zu errors found, 1 expected", size, off, found);
 }
 
 int main(void) {
@@ -43,7 +44,7 @@ int main(void) {
     if (!hkt_env_is("HEAPKIT_CHECK", "1")) return hkt_done();
     for (size_t size = 1; size <= MAX_SIZE; size++) {
         for (long off = -LEFT; off < (long)(size + RIGHT); off++) poke_and_free(size, off);
-        for (size_t off = 0; off < size; off++) write_after_free(size, off);
+        for (long off = -LEFT; off < (long)(size + RIGHT); off++) write_after_free(size, off);
     }
     return hkt_done();
 }

@@ -32,6 +32,13 @@ static const char hk_env_prefix[] hk_plain_const = HK_ENV_PREFIX; /* compared in
  * A second spans the phases of a busy program (a burst freed, then reused); an idle one gives
  * everything back after the purge delay anyway. */
 #define HK_DEFAULT_DECAY_MS 1000
+/* Under heap checking (HEAPKIT_CHECK) the same delays, four times over, unless set: a checked
+ * program runs two to three times slower (more on a loaded machine), so its phases (a burst freed,
+ * then allocated again) last longer in wall time, and the quarantine hands blocks back long after
+ * their free. With the plain delays lua5.4 (bench/alloc.lua 8) had every emptied page given back and
+ * faulted in again between its rounds: 58,000 page faults against 17,000, 0.4 s of system time in
+ * 2.8 s (bench/RESULTS.md, "Heap checking's own cost, fourth pass"). */
+#define HK_CHECK_DELAY_FACTOR 4
 /* Deep enough to get from the allocation through a few layers of wrappers to the program's own
  * code (Valgrind shows 12 by default), shallow enough that walking and storing a stack on every
  * tracked allocation stays cheap. */
@@ -283,6 +290,7 @@ void hk_options_init(hk_options_t *o) {
         .quarantine_count = HK_DEFAULT_QUARANTINE_COUNT,
     };
     if (environ == NULL) return;
+    bool purge_delay_set = false, decay_set = false;
     const char *leak_only = NULL; /* the first leak option set */
     const char *profile_only = NULL; /* the first profile option set */
     for (char **env = environ; *env != NULL; env++) {
@@ -310,8 +318,14 @@ void hk_options_init(hk_options_t *o) {
                        opt->expects);
         else if (why != NULL)
             hk_message("%s='%s' is not valid: expected %s; using the default", opt->name, eq + 1, opt->expects);
+        if (why == NULL && opt->field == HK_FIELD(purge_delay_ms)) purge_delay_set = true;
+        if (why == NULL && opt->field == HK_FIELD(decay_ms)) decay_set = true;
         if (leak_only == NULL && hk_is_leak_option(opt)) leak_only = opt->name;
         if (profile_only == NULL && hk_is_profile_option(opt)) profile_only = opt->name;
+    }
+    if (o->check != HK_CHECK_OFF) {
+        if (!purge_delay_set) o->purge_delay_ms = (int64_t)HK_DEFAULT_PURGE_DELAY_MS * HK_CHECK_DELAY_FACTOR;
+        if (!decay_set) o->decay_ms = (int64_t)HK_DEFAULT_DECAY_MS * HK_CHECK_DELAY_FACTOR;
     }
     if (o->profile_rate == 0) {
         hk_message("HEAPKIT_PROFILE_RATE=0 is not valid: expected a size in bytes from 1; using the default");
@@ -328,8 +342,8 @@ void hk_options_init(hk_options_t *o) {
                    "HEAPKIT_LEAK_SIGNAL need HEAPKIT_LEAKS=1)", leak_only);
     hk_run_announce();
     if (o->verbose)
-        hk_message("version %s: purge delay %d ms (%s), huge cache %zu bytes, stats %s, on error %s%s", hk_version(),
-                   (int)o->purge_delay_ms, o->purge_thread ? "background thread" : "on allocator calls",
+        hk_message("version %s: purge delay %d ms (%s), decay %d ms, huge cache %zu bytes, stats %s, on error %s%s", hk_version(),
+                   (int)o->purge_delay_ms, o->purge_thread ? "background thread" : "on allocator calls", (int)o->decay_ms,
                    o->huge_cache, o->stats ? "on" : "off", o->abort_on_error ? "abort" : "continue", o->secure ? ", hardened (HEAPKIT_SECURE)" : "");
 }
 

@@ -41,10 +41,13 @@ enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left
  * more room around it, which is left as it is (filling a mebibyte per call would cost more than
  * it finds). */
 #define HK_CHECK_ZONE_MAX 4096
-/* Canary bytes and the pattern of freed blocks: odd values, no valid pointer or small integer,
- * distinct from the arenas' 0xdd fill. */
+/* Canary bytes and the pattern of freed blocks: an odd value, no valid pointer or small integer,
+ * distinct from the arenas' 0xdd fill. One byte for both: a freed block is then one run of it from
+ * its left canary to the end of its right one, checked in one pass when it leaves the quarantine
+ * (its canaries were checked apart at its free, so what differs now was written after the free;
+ * where it lies, before, in or after the block's bytes, still tells the kind). */
 #define HK_CHECK_REDZONE_BYTE 0xcb
-#define HK_CHECK_FREED_BYTE 0xfd
+#define HK_CHECK_FREED_BYTE HK_CHECK_REDZONE_BYTE
 /* Blocks the quarantine hands back at once at most, for each block entering it; more wait for the
  * next free. */
 #define HK_CHECK_EVICT_BATCH 16
@@ -275,15 +278,15 @@ static void hk_check_report_write(const hk_check_error_t *base, hk_err_kind_t ki
 }
 
 /* Whether a live or quarantined block's canaries (and a quarantined one's pattern) are intact:
- * the whole question on every free and release, inline; the answer "no" is worked out apart. */
+ * the whole question on every free and release, inline; the answer "no" is worked out apart. A
+ * quarantined block is one run of the pattern from its left zone to its right one's end. */
 static inline __attribute__((always_inline)) bool hk_check_intact(uint8_t *block, uint8_t *end) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
     uint8_t *user = block + h->user_offset, *user_end = user + h->size, *zone_lo;
     hk_check_zones(block, end, &zone_lo, &end);
     uint64_t red = 0x0101010101010101ull * HK_CHECK_REDZONE_BYTE;
-    uint64_t diff = hk_check_diff(zone_lo, user, red) | hk_check_diff(user_end, end, red);
-    if (h->state == HK_CHECK_FREED) diff |= hk_check_diff(user, user_end, 0x0101010101010101ull * HK_CHECK_FREED_BYTE);
-    return diff == 0;
+    if (h->state == HK_CHECK_FREED) return hk_check_diff(zone_lo, end, red) == 0;
+    return (hk_check_diff(zone_lo, user, red) | hk_check_diff(user_end, end, red)) == 0;
 }
 
 /* A block found damaged: report each damaged zone, found by `call` (NULL: at exit), and mend it. */

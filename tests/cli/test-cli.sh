@@ -579,6 +579,15 @@ section_env() {
     check_status "4294967295 ms: refused, not taken as -1" 0 env HEAPKIT_PURGE_DELAY=4294967295 HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
         expect "4294967295 ms: refused" "$T/err" "HEAPKIT_PURGE_DELAY='4294967295' is not valid" &&
         expect "4294967295 ms: the default kept" "$T/err" 'purge delay 50 ms'
+    check_status "heap checking: delays four times the plain ones" 0 env HEAPKIT_CHECK=1 HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
+        expect "heap checking: purge delay 200 ms" "$T/err" 'purge delay 200 ms' &&
+        expect "heap checking: decay 4000 ms" "$T/err" 'decay 4000 ms'
+    check_status "heap checking: delays as set" 0 env HEAPKIT_CHECK=1 HEAPKIT_PURGE_DELAY=50 HEAPKIT_DECAY=1000 HEAPKIT_VERBOSE=1 \
+        "$HK" run -- sh -c true &&
+        expect "heap checking: purge delay 50 ms as set" "$T/err" 'purge delay 50 ms' &&
+        expect "heap checking: decay 1000 ms as set" "$T/err" 'decay 1000 ms'
+    check_status "no checking: the plain delays" 0 env HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
+        expect "no checking: decay 1000 ms" "$T/err" 'purge delay 50 ms .*decay 1000 ms'
     check_status "the largest purge delay: taken" 0 env HEAPKIT_PURGE_DELAY=2147483647 HEAPKIT_VERBOSE=1 "$HK" run -- sh -c true &&
         expect "the largest purge delay: echoed as it is" "$T/err" 'purge delay 2147483647 ms' &&
         expect_not "the largest purge delay: no complaint" "$T/err" 'not valid'
