@@ -26,6 +26,7 @@
 #include "leak_report.h"
 #include "parse.h" /* the library's own parsers (src/base): one set of limits */
 #include "profile_cli.h"
+#include "stats_collect.h"
 #include "suppress.h"
 
 #ifndef HK_VERSION_STRING
@@ -61,7 +62,8 @@ static const char usage_text[] =
     "run, 127 if it is not found, 1 on an internal error.  See heapkit(1).\n"
     "\n"
     "run options:\n"
-    "  --stats             print allocator statistics to stderr when PROG exits  (HEAPKIT_STATS=1)\n"
+    "  --stats             print each process's allocator statistics to stderr once PROG\n"
+    "                      has ended  (HEAPKIT_STATS=1, HEAPKIT_STATS_DIR)\n"
     "  --stats-file FILE   write the statistics to FILE at exit instead; JSON if FILE ends\n"
     "                      in .json  (HEAPKIT_STATS_FILE=FILE, made absolute)\n"
     "  --purge-delay MS    give free memory back to the OS after MS milliseconds (up to\n"
@@ -498,8 +500,10 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
     char *preload = (old != NULL && old[0] != '\0') ? xstrcat3(lib, ":", old) : xstrcat3(lib, "", "");
     set_env("LD_PRELOAD", preload, o->verbose);
     free(preload);
-    if (o->stats)
+    if (o->stats) {
         set_env("HEAPKIT_STATS", "1", o->verbose);
+        set_env("HEAPKIT_STATS_DIR", run_dir, o->verbose); /* printed after the run: stats_collect */
+    }
     if (o->stats_file != NULL) {
         char *file = absolute_path(o->stats_file);
         set_env("HEAPKIT_STATS_FILE", file, o->verbose);
@@ -969,6 +973,8 @@ static int cmd_run(int argc, char **argv)
                                .reaped = c.reaped, .reaped_count = c.reaped_count };
         result = leak_report_dir(leak_dir, &lo, &m);
     }
+    if (o.stats)
+        stats_collect(run_dir, stderr);
     if (o.profile != NULL && c.exec_error == 0 && profile_collect(run_dir, o.profile_output, c.pid) == 0 && code == 0)
         code = 1;
     remove_leak_dir(run_dir);
