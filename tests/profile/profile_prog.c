@@ -196,6 +196,24 @@ static int handoff(void)
     return 0; /* six blocks live at exit */
 }
 
+/* wrapped: two sites that allocate through the same chain of wrappers (as sqlite3Malloc or
+ * PyMem_Malloc are), deeper than the text report's first frames: the report must show each site
+ * far enough to tell them apart. Both blocks stay live at exit: 3000 and 7000 bytes. */
+NOINLINE static void *wrap_inner(size_t n) { return malloc(n); }
+NOINLINE static void *wrap_middle(size_t n) { return wrap_inner(n); }
+NOINLINE static void *wrap_outer(size_t n) { return wrap_middle(n); }
+NOINLINE static void *site_wrapped_a(void) { return wrap_outer(3000); }
+NOINLINE static void *site_wrapped_b(void) { return wrap_outer(7000); }
+
+static int wrapped(void)
+{
+    static void *kept[2];
+    kept[0] = site_wrapped_a();
+    kept[1] = site_wrapped_b();
+    sink = kept;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "pattern";
@@ -213,6 +231,8 @@ int main(int argc, char **argv)
         return handoff();
     if (strcmp(mode, "tiny") == 0)
         return tiny();
+    if (strcmp(mode, "wrapped") == 0)
+        return wrapped();
     fprintf(stderr, "profile_prog: unknown mode %s\n", mode);
     return 2;
 }

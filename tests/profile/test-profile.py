@@ -325,6 +325,25 @@ def section_formats():
     check(len(temp) == 1 and temp[0][4] == 1000, "formats: --pprof's site_temp sample has 1000 temporaries", str(temp))
 
 
+    # Two sites behind one chain of wrappers deeper than the report's first frames: each line
+    # shows its stack far enough to name its own site (it showed malloc < wrap_inner < wrap_middle
+    # < wrap_outer < ... for both).
+    wrapped = os.path.join(WORK, "wrapped.hkp")
+    profile("exact", wrapped, ["wrapped"])
+    text = run([HEAPKIT, "report", wrapped]).stdout
+    leaked = text.split("still live at exit", 1)[-1]
+    check(re.search(r"6\.8 KiB in +1 blocks .*wrap_outer.*site_wrapped_b", leaked) is not None and
+          re.search(r"2\.9 KiB in +1 blocks .*wrap_outer.*site_wrapped_a", leaked) is not None,
+          "formats: the text report tells two sites behind the same wrappers apart", leaked[:1500])
+    first, second = (os.path.join(WORK, "wrapped-%d.hkp" % i) for i in (1, 2))
+    profile("exact", first, ["tiny"])
+    profile("exact", second, ["wrapped"])
+    d = run([HEAPKIT, "report", "--diff", first, second]).stdout
+    check(re.search(r"live +\+6\.8 KiB.*site_wrapped_b", d) is not None and
+          re.search(r"live +\+2\.9 KiB.*site_wrapped_a", d) is not None,
+          "formats: --diff tells two sites behind the same wrappers apart", d[:1500])
+
+
 def section_options():
     p = run([HEAPKIT, "run", "--profile=fast", "--", "true"], check_rc=False)
     check(p.returncode == 2 and "--profile= wants exact or sampled" in p.stderr, "options: --profile=fast refused",
