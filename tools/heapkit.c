@@ -279,6 +279,7 @@ struct run_options {
     const char *check;        /* HEAPKIT_CHECK's value, or NULL */
     const char *check_side, *quarantine_bytes, *quarantine_count, *sample_guard, *on_error;
     int error_exitcode;       /* when heap checking found an error */
+    bool error_exitcode_given;
     bool leaks_asked;         /* --leaks or a leak-only option (not just --json or --stack-depth) */
     struct report_options report;
     char **argv; /* the program and its arguments, NULL-terminated */
@@ -388,6 +389,7 @@ static struct run_options parse_run(int argc, char **argv)
             if (code < 0)
                 usage_error("run: --error-exitcode wants a number from 0 to 255, not '%s'", v);
             o.error_exitcode = (int)code;
+            o.error_exitcode_given = true;
         } else if (strncmp(a, "--json", 6) == 0 && take_report_option(argv, argc, &i, "run", &o.report))
             json_or_depth = true;
         else if (strcmp(a, "--leaks") == 0 || take_report_option(argv, argc, &i, "run", &o.report))
@@ -450,6 +452,14 @@ static struct run_options parse_run(int argc, char **argv)
         usage_error("run: no program given (heapkit run [options] -- PROG [ARGS...])");
     if (o.profile == NULL && (o.profile_output != NULL || o.profile_rate != NULL || o.profile_signal != 0))
         usage_error("run: -o, --profile-rate and --profile-signal need --profile");
+    /* an option of a checking mode that is not on would do nothing: refused, not ignored */
+    bool guard_pages = (o.check != NULL && strcmp(o.check, "guard") == 0) || o.sample_guard != NULL;
+    if (o.check_side != NULL && !guard_pages)
+        usage_error("run: --check-side needs --check=guard or --sample-guard (the side of a block's guard page)");
+    if (o.check == NULL && (o.quarantine_bytes != NULL || o.quarantine_count != NULL))
+        usage_error("run: --quarantine-bytes and --quarantine-count need --check (the quarantine of freed blocks)");
+    if (o.check == NULL && o.sample_guard == NULL && o.error_exitcode_given)
+        usage_error("run: --error-exitcode needs --check or --sample-guard");
     /* --json and --stack-depth serve heap checking when it is on, else they mean leak checking */
     if (json_or_depth && o.check == NULL && o.sample_guard == NULL)
         o.leaks = true;
