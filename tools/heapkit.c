@@ -826,7 +826,7 @@ static void forward_signal(int sig)
 
 /* Forks, execs argv in the child and reports an exec failure back through a close-on-exec
  * pipe: if the pipe closes empty, the exec happened. */
-static struct child spawn_and_wait(char **argv, int leak_signal)
+static struct child spawn_and_wait(char **argv, int leak_signal, int profile_signal)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
@@ -841,12 +841,18 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     sigaction(SIGQUIT, &ign, &old_quit);
     sigaction(SIGTERM, &fwd, &old_term);
     sigaction(SIGHUP, &fwd, &old_hup);
-    /* Someone who signals this command to have the program check for leaks means the program;
-     * job-control and other everyday signals keep their meaning for us. */
-    bool fwd_leak = leak_signal == SIGUSR1 || leak_signal == SIGUSR2 || leak_signal >= SIGRTMIN;
-    struct sigaction old_leak;
-    if (fwd_leak)
-        sigaction(leak_signal, &fwd, &old_leak);
+    /* Someone who signals this command to have the program check for leaks or write a profile
+     * means the program (both signals, when both are asked for); job-control and other everyday
+     * signals keep their meaning for us. */
+    int asked[2] = { leak_signal, profile_signal };
+    bool fwd_asked[2];
+    struct sigaction old_asked[2];
+    for (int k = 0; k < 2; k++) {
+        int sig = asked[k];
+        fwd_asked[k] = (sig == SIGUSR1 || sig == SIGUSR2 || sig >= SIGRTMIN) && (k == 0 || sig != asked[0]);
+        if (fwd_asked[k])
+            sigaction(sig, &fwd, &old_asked[k]);
+    }
 
     /* Orphans of the run become our children, so we learn how they ended (killed by SIGKILL,
      * say) when their parent did not wait for them. */
@@ -860,8 +866,9 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
         sigaction(SIGQUIT, &old_quit, NULL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
-        if (fwd_leak)
-            sigaction(leak_signal, &old_leak, NULL);
+        for (int k = 0; k < 2; k++)
+            if (fwd_asked[k])
+                sigaction(asked[k], &old_asked[k], NULL);
         sigaction(SIGPIPE, &orig_sigpipe, NULL);
         close(fds[0]);
         execvp(argv[0], argv);
@@ -910,8 +917,9 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     sigaction(SIGQUIT, &old_quit, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
-    if (fwd_leak)
-        sigaction(leak_signal, &old_leak, NULL);
+    for (int k = 1; k >= 0; k--)
+        if (fwd_asked[k])
+            sigaction(asked[k], &old_asked[k], NULL);
     if (n == (ssize_t)sizeof err)
         c.exec_error = err != 0 ? err : EINVAL;
     return c;
@@ -949,7 +957,7 @@ static int cmd_run(int argc, char **argv)
     remove_on_every_exit(run_dir);
     const char *leak_dir = o.leaks ? run_dir : NULL;
     setup_env(&o, lib, run_dir, leak_dir);
-    struct child c = spawn_and_wait(o.argv, o.leak_signal != 0 ? o.leak_signal : o.profile_signal);
+    struct child c = spawn_and_wait(o.argv, o.leak_signal, o.profile_signal);
     int code = child_exit_code(&c, o.argv[0]);
     int result = -1;
     /* A program the loader left on the C library's malloc must not pass for one heapkit ran. */

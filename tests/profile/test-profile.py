@@ -234,6 +234,16 @@ def section_signal():
         check(raw_record(others[0], "dump")[0][2] == "signal" and
               site_value(collapsed(others[0], "leaked"), "site_grow") == 27000,
               "signal: it says signal and holds the 9 blocks live then")
+    # The profile signal sent to the command is passed on to the program, also when a leak signal
+    # is asked for too (only the leak signal was: USR1 ended the command, exit 138, and the run's
+    # reports were lost)
+    both = os.path.join(WORK, "signal-both.hkp")
+    p = run([HEAPKIT, "run", "--leaks", "--leak-signal", "USR2", "--profile", "-o", both, "--profile-signal", "USR1",
+             "--", PROG, "signal"], env={"PROFILE_PROG_SIGNAL": "10", "PROFILE_PROG_SIGNAL_PARENT": "1"}, check_rc=False)
+    dumps = [f for f in os.listdir(WORK) if f.startswith("signal-both.hkp.")]
+    check(p.returncode == 0 and "LEAK SUMMARY" in p.stderr and len(dumps) == 1,
+          "signal: --profile-signal USR1 sent to the command with --leak-signal USR2 reaches the program",
+          "exit %d, dumps %s: %s" % (p.returncode, dumps, p.stderr[-600:]))
 
 
 def pb_fields(data):
