@@ -67,21 +67,27 @@ static bool same_text(const struct prof_entry *a, const struct prof_entry *b, si
     return true;
 }
 
+/* A site listed in one table of the report. */
+struct listed {
+    const struct prof_entry *e;
+};
+
 /* The frames to show for the sites listed together: PROF_TEXT_FRAMES, or as many more as it takes
  * for no two of them to read the same where their stacks differ further down. */
-static size_t frames_to_tell_apart(const struct prof_entry *const *shown, size_t n)
+
+static size_t frames_to_tell_apart(const struct listed *list, size_t n)
 {
     size_t deepest = 0;
     for (size_t i = 0; i < n; i++)
-        if (shown[i] != NULL && shown[i]->depth > deepest)
-            deepest = shown[i]->depth;
+        if (list[i].e != NULL && list[i].e->depth > deepest)
+            deepest = list[i].e->depth;
     size_t frames = PROF_TEXT_FRAMES;
     for (; frames < deepest; frames++) {
         bool clash = false;
         for (size_t i = 0; i < n && !clash; i++)
             for (size_t j = 0; j < i && !clash; j++)
-                clash = shown[i] != NULL && shown[j] != NULL && same_text(shown[i], shown[j], frames) &&
-                        !same_text(shown[i], shown[j], deepest); /* (no frame can tell identical texts apart) */
+                clash = list[i].e != NULL && list[j].e != NULL && same_text(list[i].e, list[j].e, frames) &&
+                        !same_text(list[i].e, list[j].e, deepest); /* (no frame can tell identical texts apart) */
         if (!clash)
             break;
     }
@@ -96,13 +102,13 @@ static void print_top(FILE *out, const struct prof_model *m, enum prof_metric me
     size_t listed = 0;
     while (listed < m->entry_count && listed < top && prof_metric_value(m->entries[order[listed]].site, metric) > 0)
         listed++;
-    const struct prof_entry **list = calloc(listed + 1, sizeof *list);
+    struct listed *list = calloc(listed + 1, sizeof *list);
     if (list == NULL) {
         fputs("heapkit: out of memory\n", stderr);
         exit(1);
     }
     for (size_t i = 0; i < listed; i++)
-        list[i] = &m->entries[order[i]];
+        list[i].e = &m->entries[order[i]];
     size_t frames = frames_to_tell_apart(list, listed);
     free(list);
     size_t shown = 0;
@@ -247,16 +253,16 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
     fprintf(out, " peak %s -> %s\n", prof_bytes(pa->peak, x), prof_bytes(pb->peak, y));
     fprintf(out, "  allocations %llu -> %llu\n", (unsigned long long)pa->calls, (unsigned long long)pb->calls);
     /* the sites both lists show, for the frames that tell them apart */
-    const struct prof_entry **list = calloc(2 * top + 1, sizeof *list);
+    struct listed *list = calloc(2 * top + 1, sizeof *list);
     if (list == NULL) {
         fputs("heapkit: out of memory\n", stderr);
         exit(1);
     }
     size_t listed = 0;
     for (size_t i = 0; i < n && listed < top && (d[i].live > 0 || d[i].at_peak > 0); i++)
-        list[listed++] = d[i].b != NULL ? d[i].b : d[i].a;
+        list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
     for (size_t i = n, k = 0; i-- > 0 && k < top && d[i].live < 0; k++)
-        list[listed++] = d[i].b != NULL ? d[i].b : d[i].a;
+        list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
     size_t frames = frames_to_tell_apart(list, listed);
     free(list);
     fprintf(out, "\nSites that grew most (live bytes, and live bytes at the heap's peak):\n");

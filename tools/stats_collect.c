@@ -7,6 +7,8 @@
 #include "stats_collect.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,10 +22,17 @@ struct stats_file {
 };
 
 /* "stats.PID.N.txt" */
-static int stats_name(const char *name, long *pid, unsigned long *n)
+static bool stats_name(const char *name, long *pid, unsigned long *n)
 {
-    int end = 0;
-    return sscanf(name, "stats.%ld.%lu.txt%n", pid, n, &end) == 2 && name[end] == '\0';
+    if (strncmp(name, "stats.", 6) != 0 || name[6] < '0' || name[6] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    *pid = strtol(name + 6, &end, 10);
+    if (errno != 0 || *end != '.' || end[1] < '0' || end[1] > '9')
+        return false;
+    *n = strtoul(end + 1, &end, 10);
+    return errno == 0 && strcmp(end, ".txt") == 0 && *pid > 0;
 }
 
 static int by_time_written(const void *a, const void *b)
