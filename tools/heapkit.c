@@ -26,6 +26,7 @@
 #include "leak_report.h"
 #include "parse.h" /* the library's own parsers (src/base): one set of limits */
 #include "profile_cli.h"
+#include "stats_collect.h"
 #include "suppress.h"
 
 #ifndef HK_VERSION_STRING
@@ -61,7 +62,8 @@ static const char usage_text[] =
     "run, 127 if it is not found, 1 on an internal error.  See heapkit(1).\n"
     "\n"
     "run options:\n"
-    "  --stats             print allocator statistics to stderr when PROG exits  (HEAPKIT_STATS=1)\n"
+    "  --stats             print each process's allocator statistics to stderr once PROG\n"
+    "                      has ended  (HEAPKIT_STATS=1, HEAPKIT_STATS_DIR)\n"
     "  --stats-file FILE   write the statistics to FILE at exit instead; JSON if FILE ends\n"
     "                      in .json  (HEAPKIT_STATS_FILE=FILE, made absolute)\n"
     "  --purge-delay MS    give free memory back to the OS after MS milliseconds (up to\n"
@@ -277,6 +279,7 @@ struct run_options {
     const char *check;        /* HEAPKIT_CHECK's value, or NULL */
     const char *check_side, *quarantine_bytes, *quarantine_count, *sample_guard, *on_error;
     int error_exitcode;       /* when heap checking found an error */
+    bool error_exitcode_given;
     bool leaks_asked;         /* --leaks or a leak-only option (not just --json or --stack-depth) */
     struct report_options report;
     char **argv; /* the program and its arguments, NULL-terminated */
@@ -386,6 +389,7 @@ static struct run_options parse_run(int argc, char **argv)
             if (code < 0)
                 usage_error("run: --error-exitcode wants a number from 0 to 255, not '%s'", v);
             o.error_exitcode = (int)code;
+            o.error_exitcode_given = true;
         } else if (strncmp(a, "--json", 6) == 0 && take_report_option(argv, argc, &i, "run", &o.report))
             json_or_depth = true;
         else if (strcmp(a, "--leaks") == 0 || take_report_option(argv, argc, &i, "run", &o.report))
@@ -448,6 +452,14 @@ static struct run_options parse_run(int argc, char **argv)
         usage_error("run: no program given (heapkit run [options] -- PROG [ARGS...])");
     if (o.profile == NULL && (o.profile_output != NULL || o.profile_rate != NULL || o.profile_signal != 0))
         usage_error("run: -o, --profile-rate and --profile-signal need --profile");
+    /* an option of a checking mode that is not on would do nothing: refused, not ignored */
+    bool guard_pages = (o.check != NULL && strcmp(o.check, "guard") == 0) || o.sample_guard != NULL;
+    if (o.check_side != NULL && !guard_pages)
+        usage_error("run: --check-side needs --check=guard or --sample-guard (the side of a block's guard page)");
+    if (o.check == NULL && (o.quarantine_bytes != NULL || o.quarantine_count != NULL))
+        usage_error("run: --quarantine-bytes and --quarantine-count need --check (the quarantine of freed blocks)");
+    if (o.check == NULL && o.sample_guard == NULL && o.error_exitcode_given)
+        usage_error("run: --error-exitcode needs --check or --sample-guard");
     /* --json and --stack-depth serve heap checking when it is on, else they mean leak checking */
     if (json_or_depth && o.check == NULL && o.sample_guard == NULL)
         o.leaks = true;
@@ -498,8 +510,10 @@ static void setup_env(const struct run_options *o, const char *lib, const char *
     char *preload = (old != NULL && old[0] != '\0') ? xstrcat3(lib, ":", old) : xstrcat3(lib, "", "");
     set_env("LD_PRELOAD", preload, o->verbose);
     free(preload);
-    if (o->stats)
+    if (o->stats) {
         set_env("HEAPKIT_STATS", "1", o->verbose);
+        set_env("HEAPKIT_STATS_DIR", run_dir, o->verbose); /* printed after the run: stats_collect */
+    }
     if (o->stats_file != NULL) {
         char *file = absolute_path(o->stats_file);
         set_env("HEAPKIT_STATS_FILE", file, o->verbose);
@@ -812,7 +826,7 @@ static void forward_signal(int sig)
 
 /* Forks, execs argv in the child and reports an exec failure back through a close-on-exec
  * pipe: if the pipe closes empty, the exec happened. */
-static struct child spawn_and_wait(char **argv, int leak_signal)
+static struct child spawn_and_wait(char **argv, int leak_signal, int profile_signal)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
@@ -827,12 +841,18 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     sigaction(SIGQUIT, &ign, &old_quit);
     sigaction(SIGTERM, &fwd, &old_term);
     sigaction(SIGHUP, &fwd, &old_hup);
-    /* Someone who signals this command to have the program check for leaks means the program;
-     * job-control and other everyday signals keep their meaning for us. */
-    bool fwd_leak = leak_signal == SIGUSR1 || leak_signal == SIGUSR2 || leak_signal >= SIGRTMIN;
-    struct sigaction old_leak;
-    if (fwd_leak)
-        sigaction(leak_signal, &fwd, &old_leak);
+    /* Someone who signals this command to have the program check for leaks or write a profile
+     * means the program (both signals, when both are asked for); job-control and other everyday
+     * signals keep their meaning for us. */
+    int asked[2] = { leak_signal, profile_signal };
+    bool fwd_asked[2];
+    struct sigaction old_asked[2];
+    for (int k = 0; k < 2; k++) {
+        int sig = asked[k];
+        fwd_asked[k] = (sig == SIGUSR1 || sig == SIGUSR2 || sig >= SIGRTMIN) && (k == 0 || sig != asked[0]);
+        if (fwd_asked[k])
+            sigaction(sig, &fwd, &old_asked[k]);
+    }
 
     /* Orphans of the run become our children, so we learn how they ended (killed by SIGKILL,
      * say) when their parent did not wait for them. */
@@ -846,8 +866,9 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
         sigaction(SIGQUIT, &old_quit, NULL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
-        if (fwd_leak)
-            sigaction(leak_signal, &old_leak, NULL);
+        for (int k = 0; k < 2; k++)
+            if (fwd_asked[k])
+                sigaction(asked[k], &old_asked[k], NULL);
         sigaction(SIGPIPE, &orig_sigpipe, NULL);
         close(fds[0]);
         execvp(argv[0], argv);
@@ -896,8 +917,9 @@ static struct child spawn_and_wait(char **argv, int leak_signal)
     sigaction(SIGQUIT, &old_quit, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
-    if (fwd_leak)
-        sigaction(leak_signal, &old_leak, NULL);
+    for (int k = 1; k >= 0; k--)
+        if (fwd_asked[k])
+            sigaction(asked[k], &old_asked[k], NULL);
     if (n == (ssize_t)sizeof err)
         c.exec_error = err != 0 ? err : EINVAL;
     return c;
@@ -935,7 +957,7 @@ static int cmd_run(int argc, char **argv)
     remove_on_every_exit(run_dir);
     const char *leak_dir = o.leaks ? run_dir : NULL;
     setup_env(&o, lib, run_dir, leak_dir);
-    struct child c = spawn_and_wait(o.argv, o.leak_signal != 0 ? o.leak_signal : o.profile_signal);
+    struct child c = spawn_and_wait(o.argv, o.leak_signal, o.profile_signal);
     int code = child_exit_code(&c, o.argv[0]);
     int result = -1;
     /* A program the loader left on the C library's malloc must not pass for one heapkit ran. */
@@ -969,6 +991,8 @@ static int cmd_run(int argc, char **argv)
                                .reaped = c.reaped, .reaped_count = c.reaped_count };
         result = leak_report_dir(leak_dir, &lo, &m);
     }
+    if (o.stats)
+        stats_collect(run_dir, stderr);
     if (o.profile != NULL && c.exec_error == 0 && profile_collect(run_dir, o.profile_output, c.pid) == 0 && code == 0)
         code = 1;
     remove_leak_dir(run_dir);

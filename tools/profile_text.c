@@ -5,10 +5,13 @@
 #define _GNU_SOURCE
 #include "profile_report.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Frames shown per site: the allocation call and the program's frames that called it. */
+/* Frames shown per site: the allocation call and the program's frames that called it; more when
+ * the sites listed together would read the same (wrappers such as sqlite3Malloc or PyMem_Malloc
+ * under every site), up to the most a stack holds. */
 #define PROF_TEXT_FRAMES 4
 
 static const struct prof_model *sort_model;
@@ -37,19 +40,58 @@ static size_t *sorted(const struct prof_model *m, enum prof_metric metric)
     return order;
 }
 
-/* "f (file:line) < g (file:line) < ...": the first frames, innermost first. */
-static void print_stack(FILE *out, const struct prof_entry *e)
+/* "f (file:line) < g (file:line) < ...": the first `frames` frames, innermost first. */
+static void print_stack(FILE *out, const struct prof_entry *e, size_t frames)
 {
     if (e == NULL) {
         fputc('\n', out);
         return;
     }
-    for (size_t i = 0; i < e->depth && i < PROF_TEXT_FRAMES; i++)
+    for (size_t i = 0; i < e->depth && i < frames; i++)
         fprintf(out, "%s%s%s%s%s", i ? " < " : "", e->names[i], e->places[i][0] ? " (" : "", e->places[i],
                 e->places[i][0] ? ")" : "");
-    if (e->depth > PROF_TEXT_FRAMES)
+    if (e->depth > frames)
         fputs(" < ...", out);
     fputc('\n', out);
+}
+
+/* Whether two sites' first `frames` frames read the same. */
+static bool same_text(const struct prof_entry *a, const struct prof_entry *b, size_t frames)
+{
+    size_t na = a->depth < frames ? a->depth : frames, nb = b->depth < frames ? b->depth : frames;
+    if (na != nb || (a->depth > frames) != (b->depth > frames))
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a->names[i], b->names[i]) != 0 || strcmp(a->places[i], b->places[i]) != 0)
+            return false;
+    return true;
+}
+
+/* A site listed in one table of the report. */
+struct listed {
+    const struct prof_entry *e;
+};
+
+/* The frames to show for the sites listed together: PROF_TEXT_FRAMES, or as many more as it takes
+ * for no two of them to read the same where their stacks differ further down. */
+
+static size_t frames_to_tell_apart(const struct listed *list, size_t n)
+{
+    size_t deepest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].e != NULL && list[i].e->depth > deepest)
+            deepest = list[i].e->depth;
+    size_t frames = PROF_TEXT_FRAMES;
+    for (; frames < deepest; frames++) {
+        bool clash = false;
+        for (size_t i = 0; i < n && !clash; i++)
+            for (size_t j = 0; j < i && !clash; j++)
+                clash = list[i].e != NULL && list[j].e != NULL && same_text(list[i].e, list[j].e, frames) &&
+                        !same_text(list[i].e, list[j].e, deepest); /* (no frame can tell identical texts apart) */
+        if (!clash)
+            break;
+    }
+    return frames;
 }
 
 static double seconds(uint64_t ms) { return (double)ms / 1000.0; }
@@ -57,14 +99,24 @@ static double seconds(uint64_t ms) { return (double)ms / 1000.0; }
 static void print_top(FILE *out, const struct prof_model *m, enum prof_metric metric, size_t top, const char *title)
 {
     size_t *order = sorted(m, metric);
+    size_t listed = 0;
+    while (listed < m->entry_count && listed < top && prof_metric_value(m->entries[order[listed]].site, metric) > 0)
+        listed++;
+    struct listed *list = calloc(listed + 1, sizeof *list);
+    if (list == NULL) {
+        fputs("heapkit: out of memory\n", stderr);
+        exit(1);
+    }
+    for (size_t i = 0; i < listed; i++)
+        list[i].e = &m->entries[order[i]];
+    size_t frames = frames_to_tell_apart(list, listed);
+    free(list);
     size_t shown = 0;
     fprintf(out, "\n%s:\n", title);
-    for (size_t i = 0; i < m->entry_count && shown < top; i++) {
+    for (size_t i = 0; i < listed; i++) {
         const struct prof_entry *e = &m->entries[order[i]];
         const struct prof_site *s = e->site;
         char a[32], b[32];
-        if (prof_metric_value(s, metric) <= 0)
-            break;
         switch (metric) {
         case PROF_PEAK:
             fprintf(out, "  %10s in %7lld blocks  (site's own peak %s at %.2f s)  ", prof_bytes(s->at_peak, a),
@@ -84,7 +136,7 @@ static void print_top(FILE *out, const struct prof_model *m, enum prof_metric me
                     (long long)s->live_blocks);
             break;
         }
-        print_stack(out, e);
+        print_stack(out, e, frames);
         shown++;
     }
     if (shown == 0)
@@ -200,6 +252,19 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
             delta_bytes(pb->live - pa->live, z));
     fprintf(out, " peak %s -> %s\n", prof_bytes(pa->peak, x), prof_bytes(pb->peak, y));
     fprintf(out, "  allocations %llu -> %llu\n", (unsigned long long)pa->calls, (unsigned long long)pb->calls);
+    /* the sites both lists show, for the frames that tell them apart */
+    struct listed *list = calloc(2 * top + 1, sizeof *list);
+    if (list == NULL) {
+        fputs("heapkit: out of memory\n", stderr);
+        exit(1);
+    }
+    size_t listed = 0;
+    for (size_t i = 0; i < n && listed < top && (d[i].live > 0 || d[i].at_peak > 0); i++)
+        list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
+    for (size_t i = n, k = 0; i-- > 0 && k < top && d[i].live < 0; k++)
+        list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
+    size_t frames = frames_to_tell_apart(list, listed);
+    free(list);
     fprintf(out, "\nSites that grew most (live bytes, and live bytes at the heap's peak):\n");
     size_t shown = 0;
     for (size_t i = 0; i < n && shown < top; i++) {
@@ -207,7 +272,7 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
             break;
         fprintf(out, "  live %11s  at peak %11s  calls %+8lld  %s", delta_bytes(d[i].live, x), delta_bytes(d[i].at_peak, y),
                 (long long)d[i].calls, d[i].a == NULL ? "(new) " : "");
-        print_stack(out, d[i].b != NULL ? d[i].b : d[i].a);
+        print_stack(out, d[i].b != NULL ? d[i].b : d[i].a, frames);
         shown++;
     }
     if (shown == 0)
@@ -218,7 +283,7 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
         if (d[i].live >= 0)
             break;
         fprintf(out, "  live %11s  %s", prof_bytes(d[i].live, x), d[i].b == NULL ? "(gone) " : "");
-        print_stack(out, d[i].b != NULL ? d[i].b : d[i].a);
+        print_stack(out, d[i].b != NULL ? d[i].b : d[i].a, frames);
         shown++;
     }
     if (shown == 0)

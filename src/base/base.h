@@ -69,6 +69,7 @@ typedef struct hk_buf_s {
 typedef struct hk_options_s {
     bool stats;
     const char *stats_file;
+    const char *stats_dir;  /* with stats: write DIR/stats.PID.N.txt instead of stderr (heapkit run) */
     int64_t purge_delay_ms; /* <0: never purge */
     size_t huge_cache;      /* bytes of freed huge blocks kept for reuse */
     int64_t decay_ms;       /* a busy program's free memory unused this long is all given back; <0: never */

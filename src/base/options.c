@@ -85,6 +85,7 @@ typedef struct hk_option_s {
 static const hk_option_t hk_option_table[] = {
     {"HEAPKIT_STATS", HK_OPT_BOOL, HK_FIELD(stats), "0 or 1"},
     {"HEAPKIT_STATS_FILE", HK_OPT_PATH, HK_FIELD(stats_file), "a file path"},
+    {"HEAPKIT_STATS_DIR", HK_OPT_PATH, HK_FIELD(stats_dir), "a directory path"},
     {"HEAPKIT_PURGE_DELAY", HK_OPT_MS, HK_FIELD(purge_delay_ms), HK_PURGE_DELAY_EXPECTS},
     {"HEAPKIT_HUGE_CACHE", HK_OPT_BYTES, HK_FIELD(huge_cache), "a size in bytes, with an optional K, M or G suffix"},
     {"HEAPKIT_DECAY", HK_OPT_MS, HK_FIELD(decay_ms), HK_PURGE_DELAY_EXPECTS},

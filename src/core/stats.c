@@ -4,7 +4,9 @@
 #define _GNU_SOURCE
 #include "core.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 /* The whole report, text or JSON: the totals, 48 size-class lines, and up to 33 lines each of
@@ -182,6 +184,32 @@ hk_rare_path static bool hk_ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* HEAPKIT_STATS_DIR (set by `heapkit run --stats`): each process's report goes to a file of its own,
+ * DIR/stats.PID.N.txt, which the command prints once the program has ended, rather than into the
+ * process's stderr, which its parent may be reading (a test that wants a child's stderr empty, git
+ * relaying a helper's stderr as "remote:" lines). N is the first number not taken: an image that
+ * exec'd this one left its own under the same pid. */
+static void hk_stats_to_dir(const char *dir) {
+    char path[PATH_MAX];
+    int fd = -1;
+    for (unsigned n = 0; n < 1000; n++) {
+        hk_buf_t b = {path, sizeof path, 0};
+        hk_buf_printf(&b, "%s/stats.%d.%u.txt", dir, (int)getpid(), n);
+        if (b.len >= sizeof path) {
+            hk_message("statistics not written: HEAPKIT_STATS_DIR is too long");
+            return;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        hk_message("cannot write statistics to %s: %m", path);
+        return;
+    }
+    hk_stats_print_fd(fd);
+    close(fd);
+}
+
 /* HEAPKIT_STATS and HEAPKIT_STATS_FILE: after the leak check (module ranks), so its report comes first. */
 static void hk_stats_at_exit(uintptr_t caller_sp) {
     (void)caller_sp;
@@ -201,6 +229,8 @@ static void hk_stats_at_exit(uintptr_t caller_sp) {
             hk_stats_print_fd(fd);
         }
         close(fd);
+    } else if (hk_state.options.stats && hk_state.options.stats_dir != NULL) {
+        hk_stats_to_dir(hk_state.options.stats_dir);
     } else if (hk_state.options.stats) {
         hk_stats_print_fd(hk_report_fd()); /* stderr as it was at start: the program may have closed it */
     }

@@ -145,6 +145,24 @@ static uintptr_t hk_guard_gap_end(const hk_guard_rec_t *r) {
     return hk_align_up(r->user + r->size, hk_guard.page);
 }
 
+/* Right side: the bytes just before the block, on its first page, are canaries too (as many as the
+ * canary mode's header leaves), so a write before the block is found at the free and at exit as
+ * the canary mode finds it; the left side has its guard page there instead. */
+#define HK_GUARD_FRONT_BYTES 16
+
+static uintptr_t hk_guard_front(const hk_guard_rec_t *r) {
+    if (hk_state.options.check_left) return r->user;
+    uintptr_t page_start = r->user & ~(uintptr_t)(hk_guard.page - 1);
+    return r->user - page_start < HK_GUARD_FRONT_BYTES ? page_start : r->user - HK_GUARD_FRONT_BYTES;
+}
+
+/* The first damaged front canary byte, or 0. */
+static uintptr_t hk_guard_front_damage(const hk_guard_rec_t *r) {
+    for (const uint8_t *b = (const uint8_t *)hk_guard_front(r); b < (const uint8_t *)r->user; b++)
+        if (*b != HK_GUARD_GAP_BYTE) return (uintptr_t)b;
+    return 0;
+}
+
 /* ------------------------------------------------------------ allocation */
 
 /* The sampled pool has a granule of the segment map (4 MiB, aligned) to itself: a huge block's
@@ -247,6 +265,7 @@ void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled) {
                             .sampled = sampled, .alloc_thread = hk_check_thread()};
     /* the gap's canaries before the record is live: an exit scan (or a fork) may look at once */
     memset((void *)(user + size), HK_GUARD_GAP_BYTE, hk_guard_gap_end(&fresh) - (user + size));
+    memset((void *)hk_guard_front(&fresh), HK_GUARD_GAP_BYTE, user - hk_guard_front(&fresh));
     *r = fresh;
     if (sampled) hk_guard.slot_rec[slot] = (uint32_t)(r - hk_guard.table) + 1;
     pthread_mutex_unlock(&hk_guard.lock);
@@ -320,6 +339,7 @@ bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
     }
     const uint8_t *gap = (const uint8_t *)(r->user + r->size), *gap_end = (const uint8_t *)hk_guard_gap_end(r);
     while (gap < gap_end && *gap == HK_GUARD_GAP_BYTE) gap++;
+    uintptr_t front = r->reported ? 0 : hk_guard_front_damage(r);
     r->state = HK_GUARD_FREED;
     r->free_thread = hk_check_thread();
     hk_guard_rec_t copy = *r;
@@ -341,6 +361,14 @@ bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
     r->free_stack = stack; /* the record stays while it is in quarantine */
     if (overflowed) {
         hk_check_error_t e = {.kind = HK_ERR_OVERFLOW_WRITE, .call = call, .addr = (uintptr_t)gap,
+                              .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
+                              .alloc_thread = copy.alloc_thread, .access_stack = stack,
+                              .access_thread = copy.free_thread, .where = "gap",
+                              .label = hk_track_label_name(copy.label)};
+        hk_check_report(&e);
+    }
+    if (front != 0) {
+        hk_check_error_t e = {.kind = HK_ERR_UNDERFLOW_WRITE, .call = call, .addr = front,
                               .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
                               .alloc_thread = copy.alloc_thread, .access_stack = stack,
                               .access_thread = copy.free_thread, .where = "gap",
@@ -700,7 +728,12 @@ hk_plain_path void hk_guard_check_all(void) {
         if (r->state != HK_GUARD_LIVE || r->reported) continue;
         const uint8_t *gap = (const uint8_t *)(r->user + r->size), *gap_end = (const uint8_t *)hk_guard_gap_end(r);
         while (gap < gap_end && *gap == HK_GUARD_GAP_BYTE) gap++;
-        if (gap == gap_end) continue;
+        uintptr_t front = hk_guard_front_damage(r);
+        if (front != 0 && n < HK_GUARD_SCAN_MAX)
+            found[n++] = (hk_check_error_t){.kind = HK_ERR_UNDERFLOW_WRITE, .addr = front, .block = r->user,
+                                            .block_size = r->size, .alloc_stack = r->alloc_stack,
+                                            .alloc_thread = r->alloc_thread, .where = "exit"};
+        if (gap == gap_end || n == HK_GUARD_SCAN_MAX) continue;
         found[n++] = (hk_check_error_t){.kind = HK_ERR_OVERFLOW_WRITE, .addr = (uintptr_t)gap, .block = r->user,
                                         .block_size = r->size, .alloc_stack = r->alloc_stack,
                                         .alloc_thread = r->alloc_thread, .where = "exit"};

@@ -32,6 +32,18 @@ expect_status "bad --quarantine-count" 2 "$heapkit" run --check --quarantine-cou
 expect_status "bad --on-error" 2 "$heapkit" run --check --on-error stop -- "$bin/check_clean"
 expect_status "bad --error-exitcode" 2 "$heapkit" run --check --error-exitcode 256 -- "$bin/check_clean"
 
+# an option of a checking mode that is not on would do nothing: the run is refused, as
+# --profile-rate without --profile is (it ran the program unchecked, without a word)
+expect_status "--check-side without guard pages" 2 "$heapkit" run --check-side left -- "$bin/check_clean"
+expect_err "--check-side without guard pages says why" "run: --check-side needs --check=guard or --sample-guard"
+expect_status "--check-side with the canary mode" 2 "$heapkit" run --check --check-side left -- "$bin/check_clean"
+expect_status "--check-side with --sample-guard" 0 "$heapkit" run --sample-guard 5 --check-side left -- "$bin/check_clean"
+expect_status "--quarantine-bytes without --check" 2 "$heapkit" run --quarantine-bytes 1M -- "$bin/check_clean"
+expect_err "--quarantine-bytes without --check says why" "run: --quarantine-bytes and --quarantine-count need --check"
+expect_status "--quarantine-count with --sample-guard only" 2 "$heapkit" run --sample-guard 5 --quarantine-count 9 -- "$bin/check_clean"
+expect_status "--error-exitcode without checking" 2 "$heapkit" run --error-exitcode 7 -- "$bin/check_overflow_write"
+expect_err "--error-exitcode without checking says why" "run: --error-exitcode needs --check or --sample-guard"
+
 expect_status "clean program: its own status" 0 "$heapkit" run --check -- "$bin/check_clean"
 expect_status "an error: 66" 66 "$heapkit" run --check -- "$bin/check_overflow_write"
 expect_err "the report names the kind" "heap-overflow-write of 1 byte"

@@ -139,6 +139,21 @@ section_command() {
     check_status "--stats: exit 0" 0 "$HK" run --stats -- /bin/true &&
         expect "--stats: report on stderr" "$T/err" 'heapkit' &&
         expect "--stats: report shows reserved memory" "$T/err" 'reserved'
+    # Every process of the run has statistics, but they are the command's output, not the
+    # processes': a program that reads a child's stderr (python's test_json runs json.tool and
+    # wants its stderr empty; git relays its helpers' stderr as "remote:" lines) must read what it
+    # reads without heapkit. The command prints them all once the program has ended.
+    check_status "--stats: a child's stderr is what the program reads" 0 "$HK" run --stats -- \
+        sh -c 'err=$(/bin/true 2>&1); printf "[%s]\n" "$err"; /bin/true; echo program-stderr >&2' &&
+        expect "--stats: the child's stderr read by the program is empty" "$T/out" '^\[\]$'
+    # (dash leaves through _exit, without exit handlers: the two /bin/true make the reports)
+    if [ "$(grep -c '^heapkit: memory statistics of pid [0-9]*$' "$T/err")" -ge 2 ]; then
+        ok "--stats: the statistics of both children on the command's stderr"
+    else
+        bad "--stats: the statistics of both children on the command's stderr" "$(grep -n 'statistics' "$T/err")"
+    fi
+    expect_order "--stats: the statistics come after the program's own stderr" "$T/err" '^program-stderr$' \
+        '^heapkit: memory statistics'
     check_status "--stats-file x.json: exit 0" 0 env -C "$T" "$HK" run --stats-file x.json -- sh -c 'cd /; /bin/true'
     if [ -s "$T/x.json" ]; then
         ok "--stats-file x.json: written relative to the caller's directory"

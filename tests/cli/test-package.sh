@@ -47,6 +47,12 @@ if command -v groff >/dev/null; then
         'EXIT STATUS' 127; do
         if grep -q -- "$o" "$T/man1"; then ok "heapkit(1) tells of $o"; else bad "heapkit(1) tells of $o"; fi
     done
+    # each variable the library reads has an entry of its own in ENVIRONMENT, its name as the
+    # entry's tag (HEAPKIT_CHECK once ran into the paragraph before it, a missing .TP)
+    for v in $(strings "$libdir/libheapkit.so" | grep -E '^HEAPKIT_[A-Z_]+$' | sort -u); do
+        if grep -Eq "^       (HEAPKIT_[A-Z_]+, )*$v(,|\$)" "$T/man1"; then ok "heapkit(1) has an entry for $v"
+        else bad "heapkit(1) has an entry for $v"; fi
+    done
     groff -man -Tutf8 "$P/share/man/man3/heapkit.3" 2>/dev/null | sed 's/.\x08//g' >"$T/man3"
     for f in $(grep '^HK_API' "$P/include/heapkit.h" | grep -o 'hk_[a-z_0-9]*(' | tr -d '('); do
         if grep -q "$f(" "$T/man3"; then ok "heapkit(3) has $f"; else bad "heapkit(3) has $f"; fi

@@ -234,6 +234,16 @@ def section_signal():
         check(raw_record(others[0], "dump")[0][2] == "signal" and
               site_value(collapsed(others[0], "leaked"), "site_grow") == 27000,
               "signal: it says signal and holds the 9 blocks live then")
+    # The profile signal sent to the command is passed on to the program, also when a leak signal
+    # is asked for too (only the leak signal was: USR1 ended the command, exit 138, and the run's
+    # reports were lost)
+    both = os.path.join(WORK, "signal-both.hkp")
+    p = run([HEAPKIT, "run", "--leaks", "--leak-signal", "USR2", "--profile", "-o", both, "--profile-signal", "USR1",
+             "--", PROG, "signal"], env={"PROFILE_PROG_SIGNAL": "10", "PROFILE_PROG_SIGNAL_PARENT": "1"}, check_rc=False)
+    dumps = [f for f in os.listdir(WORK) if f.startswith("signal-both.hkp.")]
+    check(p.returncode == 0 and "LEAK SUMMARY" in p.stderr and len(dumps) == 1,
+          "signal: --profile-signal USR1 sent to the command with --leak-signal USR2 reaches the program",
+          "exit %d, dumps %s: %s" % (p.returncode, dumps, p.stderr[-600:]))
 
 
 def pb_fields(data):
@@ -323,6 +333,25 @@ def section_formats():
           "formats: --pprof's site_big sample has 10 objects and 10 MiB allocated", str(big))
     temp = [vals for names, vals in samples if "site_temp" in names]
     check(len(temp) == 1 and temp[0][4] == 1000, "formats: --pprof's site_temp sample has 1000 temporaries", str(temp))
+
+
+    # Two sites behind one chain of wrappers deeper than the report's first frames: each line
+    # shows its stack far enough to name its own site (it showed malloc < wrap_inner < wrap_middle
+    # < wrap_outer < ... for both).
+    wrapped = os.path.join(WORK, "wrapped.hkp")
+    profile("exact", wrapped, ["wrapped"])
+    text = run([HEAPKIT, "report", wrapped]).stdout
+    leaked = text.split("still live at exit", 1)[-1]
+    check(re.search(r"6\.8 KiB in +1 blocks .*wrap_outer.*site_wrapped_b", leaked) is not None and
+          re.search(r"2\.9 KiB in +1 blocks .*wrap_outer.*site_wrapped_a", leaked) is not None,
+          "formats: the text report tells two sites behind the same wrappers apart", leaked[:1500])
+    first, second = (os.path.join(WORK, "wrapped-%d.hkp" % i) for i in (1, 2))
+    profile("exact", first, ["tiny"])
+    profile("exact", second, ["wrapped"])
+    d = run([HEAPKIT, "report", "--diff", first, second]).stdout
+    check(re.search(r"live +\+6\.8 KiB.*site_wrapped_b", d) is not None and
+          re.search(r"live +\+2\.9 KiB.*site_wrapped_a", d) is not None,
+          "formats: --diff tells two sites behind the same wrappers apart", d[:1500])
 
 
 def section_options():
