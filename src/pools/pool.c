@@ -288,7 +288,7 @@ static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
 /* ------------------------------------------------------------------ a SHARED pool's magazines */
 
 /* A SHARED pool keeps, per thread that uses it, a magazine of up to HK_POOL_MAGAZINE free objects
- * in front of its one cache under the lock: a thread allocates from and frees into its magazine
+ * (no more than a LOCAL pool's cache would hold, pool->limit) in front of its one cache under the lock: a thread allocates from and frees into its magazine
  * with no lock, and takes the lock once per half magazine to refill it from the pool's cache or
  * to hand half of it back. Every chunk stays the pool's (`shared`): any thread frees any object
  * into its own magazine, and an object in a magazine is free in the pool's eyes (statistics),
