@@ -41,7 +41,8 @@ extern "C" {
  * destroy of `pool` under the library's lock) and, for `top` alone, by the inline paths of the
  * owning thread; `top` is read by other threads' statistics (see HK_POOL_TLS_TOP_LOAD). */
 typedef struct hk_pool_tls_v3_s {
-    hk_pool_t *pool;     /* the HK_POOL_LOCAL pool the record serves; none: an address that is
+    hk_pool_t *pool;     /* the pool the record serves (LOCAL: the thread's cache of it; SHARED:
+                            the thread's magazine of it); none: an address that is
                             no pool's (not NULL, so a NULL pool reads nothing here either) */
     void **top;          /* the thread's cache of `pool`: past its last free object (authoritative
                             while the record names the pool: the cache's own word is stale then) */
