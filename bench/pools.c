@@ -17,7 +17,15 @@
  *             freed: no peer can hand the object just freed straight back (a free list's free and
  *             alloc then fold into nothing in churn's order)
  *   burst     one thread allocates 256 objects, then frees them all, over and over (request-scoped objects)
- *   churn-mt  two threads, each a churn of its own (1,024 live)
+ *   batch     1,024 live; each round frees 64 objects at random slots (in that random order), then
+ *             allocates 64 into those slots: frees and allocations apart, as a program that drops a
+ *             batch of entries and then takes new ones (no free's object is the next alloc's)
+ *   batch-64  the same with 100,000 live 64-byte objects, batches of 256
+ *   fifo      16,384 live in a queue; each round frees the 64 oldest, then allocates 64 new
+ *             (objects freed in the order they were made, not the reverse)
+ *   churn-mt  two threads, each a churn of its own (1,024 live), one pool
+ *   churn-mt4 the same with four threads
+ *   batch-mt  two threads, each a batch of its own (1,024 live), one pool
  *   xfree-mt  one thread allocates, another frees (through a lock-free ring): cross-thread frees
  *   request   requests in waves of 256 in flight (one per connection); per request 30-50 allocations of
  *             16-256 bytes, 4 strdup, 2 printf; when the wave is built, each request's memory is
@@ -60,6 +68,8 @@
 #define LIVE_BIG 16384   /* 1.2 MiB of objects: cache misses weigh as much */
 #define LIVE_HUGE 100000 /* churn-64, churn-200: a big live set, 6-20 MiB of objects */
 #define BURST 256
+#define BATCH_SMALL 64 /* batch, fifo, batch-mt: objects freed, then allocated, per round */
+#define BATCH_BIG 256  /* batch-64 */
 #define CONNECTIONS 256
 
 static long g_percent = 100;
@@ -132,6 +142,15 @@ typedef struct obj_s {
   uint64_t rest[(OBJ_SIZE - 8) / 8];
 } obj_t;
 
+static size_t gcd_size(size_t a, size_t b) {
+  while (b != 0) {
+    size_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
 #define DEFINE_OBJECT_LOOPS(NAME, ALLOC, FREE)                                         \
   /* churn frees a slot's object before it allocates the new one; replace after */     \
   static inline __attribute__((always_inline)) uint64_t slots_##NAME(                  \
@@ -184,6 +203,50 @@ typedef struct obj_s {
         FREE(batch[i]);                                                                \
       }                                                                                \
     }                                                                                  \
+    return sum;                                                                        \
+  }                                                                                    \
+  /* batch: each round frees BATCH objects of the live set, then allocates BATCH into  \
+   * their slots; random: slots start + j * step (step coprime with live, so distinct),  \
+   * objects freed in random order; else the oldest (a queue: freed in the order they \
+   * were made, reused in the reverse). No free is followed by the alloc of its object. */ \
+  static uint64_t batch_##NAME(long iters, uint64_t seed, long live, long batch, bool random) { \
+    obj_t **slots = xmalloc((size_t)live * sizeof *slots);                             \
+    size_t *picked = xmalloc((size_t)batch * sizeof *picked);                          \
+    for (long i = 0; i < live; i++) {                                                  \
+      slots[i] = ALLOC();                                                              \
+      slots[i]->value = (uint64_t)i;                                                   \
+    }                                                                                  \
+    rng_t r = rng_seed(seed);                                                          \
+    uint64_t sum = 0;                                                                  \
+    size_t oldest = 0;                                                                 \
+    for (long i = 0; i < iters; i += batch) {                                          \
+      size_t start = oldest, step = 1;                                                 \
+      if (random) {                                                                    \
+        start = (size_t)(rng_next(&r) % (uint64_t)live);                               \
+        step = (size_t)(rng_next(&r) % (uint64_t)live) | 1;                            \
+        while (gcd_size(step, (size_t)live) != 1) step += 2;                           \
+      }                                                                                \
+      size_t k = start;                                                                \
+      for (long j = 0; j < batch; j++) {                                               \
+        picked[j] = k;                                                                 \
+        sum += slots[k]->value;                                                        \
+        FREE(slots[k]);                                                                \
+        k += step; /* step < live: one subtraction keeps k in range */                 \
+        if (k >= (size_t)live) k -= (size_t)live;                                      \
+      }                                                                                \
+      for (long j = 0; j < batch; j++) {                                               \
+        obj_t *o = ALLOC();                                                            \
+        o->value = (uint64_t)(i + j);                                                  \
+        slots[picked[j]] = o;                                                          \
+      }                                                                                \
+      oldest = (oldest + (size_t)batch) % (size_t)live;                                \
+    }                                                                                  \
+    for (long i = 0; i < live; i++) {                                                  \
+      sum += slots[i]->value;                                                          \
+      FREE(slots[i]);                                                                  \
+    }                                                                                  \
+    free(picked);                                                                      \
+    free(slots);                                                                       \
     return sum;                                                                        \
   }
 
@@ -277,20 +340,21 @@ typedef struct object_peer_s {
   void *(*producer)(void *);
   void *(*consumer)(void *);
   uint64_t (*replace)(long, uint64_t, long);
+  uint64_t (*batch)(long, uint64_t, long, long, bool);
 } object_peer_t;
 
 static const object_peer_t k_object_peers[] = {
-  {"hk_pool", HK_POOL_LOCAL, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool, xfree_consumer_hkpool, replace_hkpool},
+  {"hk_pool", HK_POOL_LOCAL, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool, xfree_consumer_hkpool, replace_hkpool, batch_hkpool},
   {"hk_pool_shared", HK_POOL_SHARED, false, churn_hkpool, burst_hkpool, xfree_producer_hkpool,
-   xfree_consumer_hkpool, replace_hkpool},
+   xfree_consumer_hkpool, replace_hkpool, batch_hkpool},
   {"hk_pool_call", HK_POOL_LOCAL, false, churn_hkpoolcall, burst_hkpoolcall, xfree_producer_hkpoolcall,
-   xfree_consumer_hkpoolcall, replace_hkpoolcall},
-  {"hk_malloc", 0, false, churn_hkmalloc, burst_hkmalloc, xfree_producer_hkmalloc, xfree_consumer_hkmalloc, replace_hkmalloc},
-  {"glibc", 0, false, churn_glibc, burst_glibc, xfree_producer_glibc, xfree_consumer_glibc, replace_glibc},
-  {"freelist", 0, false, churn_freelist, burst_freelist, xfree_producer_freelist, xfree_consumer_freelist, replace_freelist},
+   xfree_consumer_hkpoolcall, replace_hkpoolcall, batch_hkpoolcall},
+  {"hk_malloc", 0, false, churn_hkmalloc, burst_hkmalloc, xfree_producer_hkmalloc, xfree_consumer_hkmalloc, replace_hkmalloc, batch_hkmalloc},
+  {"glibc", 0, false, churn_glibc, burst_glibc, xfree_producer_glibc, xfree_consumer_glibc, replace_glibc, batch_glibc},
+  {"freelist", 0, false, churn_freelist, burst_freelist, xfree_producer_freelist, xfree_consumer_freelist, replace_freelist, batch_freelist},
   {"freelist_mutex", 0, false, churn_freelist_mutex, burst_freelist_mutex, xfree_producer_freelist_mutex,
-   xfree_consumer_freelist_mutex, replace_freelist_mutex},
-  {"floor", 0, true, churn_floor, burst_floor, NULL, NULL, replace_floor},
+   xfree_consumer_freelist_mutex, replace_freelist_mutex, batch_freelist_mutex},
+  {"floor", 0, true, churn_floor, burst_floor, NULL, NULL, replace_floor, batch_floor},
 };
 #define OBJECT_PEERS (sizeof k_object_peers / sizeof k_object_peers[0])
 
@@ -305,10 +369,32 @@ static void *churn_thread(void *arg) {
   a->sum = a->peer->churn(a->iters, a->seed, LIVE_SMALL);
   return NULL;
 }
+static void *batch_thread(void *arg) {
+  mt_arg_t *a = arg;
+  a->sum = a->peer->batch(a->iters, a->seed, LIVE_SMALL, BATCH_SMALL, true);
+  return NULL;
+}
+
+/* THREADS threads on one pool, each running `body` over its share of the iterations. */
+static uint64_t run_threads(const object_peer_t *peer, int threads, long iters, void *(*body)(void *)) {
+  mt_arg_t args[4];
+  pthread_t t[4];
+  for (int i = 0; i < threads; i++) {
+    args[i] = (mt_arg_t){peer, iters / threads, (uint64_t)i + 1, 0};
+    pthread_create(&t[i], NULL, body, &args[i]);
+  }
+  uint64_t sum = 0;
+  for (int i = 0; i < threads; i++) {
+    pthread_join(t[i], NULL);
+    sum += args[i].sum;
+  }
+  return sum;
+}
 
 static int run_objects(const char *workload, const object_peer_t *peer) {
   if (peer->one_thread && strstr(workload, "-mt") != NULL) return 2;
-  if (strcmp(workload, "churn-64") == 0 || strcmp(workload, "replace-64") == 0) g_obj_size = 64;
+  if (strcmp(workload, "churn-64") == 0 || strcmp(workload, "replace-64") == 0 || strcmp(workload, "batch-64") == 0)
+    g_obj_size = 64;
   if (strcmp(workload, "churn-200") == 0) g_obj_size = 200;
   if (peer->pool_mode) g_pool = hk_pool_create("bench", g_obj_size, 0, peer->pool_mode, NULL, NULL, NULL);
   if (peer->one_thread) floor_init((g_obj_size == OBJ_SIZE ? LIVE_BIG : LIVE_HUGE) + 1);
@@ -326,12 +412,18 @@ static int run_objects(const char *workload, const object_peer_t *peer) {
     sum = peer->replace(scaled(20000000), 1, LIVE_HUGE);
   } else if (strcmp(workload, "burst") == 0) {
     sum = peer->burst(scaled(80000));
+  } else if (strcmp(workload, "batch") == 0) {
+    sum = peer->batch(scaled(20000000), 1, LIVE_SMALL, BATCH_SMALL, true);
+  } else if (strcmp(workload, "batch-64") == 0) {
+    sum = peer->batch(scaled(20000000), 1, LIVE_HUGE, BATCH_BIG, true);
+  } else if (strcmp(workload, "fifo") == 0) {
+    sum = peer->batch(scaled(20000000), 1, LIVE_BIG, BATCH_SMALL, false);
   } else if (strcmp(workload, "churn-mt") == 0) {
-    mt_arg_t args[2] = {{peer, scaled(10000000), 1, 0}, {peer, scaled(10000000), 2, 0}};
-    pthread_t t[2];
-    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, churn_thread, &args[i]);
-    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
-    sum = args[0].sum + args[1].sum;
+    sum = run_threads(peer, 2, scaled(20000000), churn_thread);
+  } else if (strcmp(workload, "churn-mt4") == 0) {
+    sum = run_threads(peer, 4, scaled(20000000), churn_thread);
+  } else if (strcmp(workload, "batch-mt") == 0) {
+    sum = run_threads(peer, 2, scaled(20000000), batch_thread);
   } else if (strcmp(workload, "xfree-mt") == 0) {
     ring_t *q = xmalloc(sizeof *q);
     memset(q, 0, sizeof *q);
@@ -627,8 +719,9 @@ static int run_request(const char *workload, const request_peer_t *peer) {
 
 /* ------------------------------------------------------------------ the driver */
 
-static const char *const k_workloads[] = {"churn",   "churn-16k", "churn-64", "churn-200", "replace", "replace-64",
-                                          "burst",   "churn-mt",  "xfree-mt", "request",   "arena-grow"};
+static const char *const k_workloads[] = {"churn",    "churn-16k", "churn-64",  "churn-200", "replace",  "replace-64",
+                                          "burst",    "batch",     "batch-64",  "fifo",      "churn-mt", "churn-mt4",
+                                          "batch-mt", "xfree-mt",  "request",   "arena-grow"};
 #define WORKLOADS (sizeof k_workloads / sizeof k_workloads[0])
 #define PEERS_MAX 8
 #define RUNS_MAX 31
@@ -799,13 +892,14 @@ static int driver(int argc, char **argv) {
       runs = 3;
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       const char *list = argv[++i];
-      for (size_t w = 0; w < WORKLOADS; w++) {
-        const char *hit = strstr(list, k_workloads[w]);
+      for (size_t w = 0; w < WORKLOADS; w++) { /* a whole item of the list ("churn" is not "churn-64") */
         size_t len = strlen(k_workloads[w]);
-        wanted[w] = hit != NULL && (hit == list || hit[-1] == ',') && (hit[len] == '\0' || hit[len] == ',');
+        wanted[w] = false;
+        for (const char *hit = strstr(list, k_workloads[w]); hit != NULL && !wanted[w]; hit = strstr(hit + 1, k_workloads[w]))
+          wanted[w] = (hit == list || hit[-1] == ',') && (hit[len] == '\0' || hit[len] == ',');
       }
     } else {
-      fprintf(stderr, "usage: pools [--runs N] [--quick] [--cpu] [--only churn,churn-16k,churn-64,churn-200,replace,replace-64,burst,churn-mt,xfree-mt,request,arena-grow]\n"
+      fprintf(stderr, "usage: pools [--runs N] [--quick] [--cpu] [--only churn,churn-16k,churn-64,churn-200,replace,replace-64,burst,batch,batch-64,fifo,churn-mt,churn-mt4,batch-mt,xfree-mt,request,arena-grow]\n"
                       "       pools run WORKLOAD PEER [PERCENT]\n");
       return 2;
     }

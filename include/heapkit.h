@@ -155,7 +155,8 @@ HK_API size_t hk_stats_nodes(hk_node_stats_t *out, size_t cap);
 typedef struct hk_pool_s hk_pool_t;
 
 /* Exactly one of these in hk_pool_create's flags. */
-#define HK_POOL_SHARED 0x1u /* one pool behind one mutex: any thread allocates and frees */
+#define HK_POOL_SHARED 0x1u /* one pool behind one lock, a small magazine per thread in front
+                               (no lock until it is empty or full): any thread allocates and frees */
 #define HK_POOL_LOCAL 0x2u  /* a cache per thread, no lock on the fast path; an object freed by
                                another thread goes back to the thread that owns its chunk, and the
                                chunks of a thread that exits are handed to the others */
@@ -181,8 +182,8 @@ HK_API HK_MALLOC_LIKE void *hk_pool_alloc(hk_pool_t *pool);
 /* obj NULL: nothing. An object of another pool, one already free or a pointer no pool handed out
  * is reported (one line, like a bad free()) and the call is ignored. */
 HK_API void hk_pool_free(hk_pool_t *pool, void *obj);
-/* Give back every chunk whose objects are all free (this thread's cache is emptied first; other
- * threads' caches are theirs). Returns the bytes given back. */
+/* Give back every chunk whose objects are all free (this thread's cache or magazine is emptied
+ * first; other threads' are theirs). Returns the bytes given back. */
 HK_API size_t hk_pool_trim(hk_pool_t *pool);
 
 typedef struct hk_pool_stats_s {

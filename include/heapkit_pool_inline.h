@@ -1,14 +1,15 @@
 /* heapkit_pool_inline.h — hk_pool_alloc and hk_pool_free inlined into the caller.
  * A file that includes this header (instead of, or after, heapkit.h) compiles every
  * hk_pool_alloc(pool) and hk_pool_free(pool, obj) into a few instructions that pop or push the
- * calling thread's cache of an HK_POOL_LOCAL pool, as a hand-rolled free list does, and call the
+ * calling thread's cache of an HK_POOL_LOCAL pool (or its magazine of an HK_POOL_SHARED one),
+ * as a hand-rolled free list does, and call the
  * library only when they cannot: the pool is not the one the thread used last, the cache is
  * empty or full, or the object does not look like a live object of this pool (a double free, an
  * object of another pool, an interior or foreign pointer: the library then says what is wrong).
  *
  * The thread's record (hk_pool_tls_v3) belongs to the library: it fills it in, on a call, for
  * the pool the thread uses, and empties it when that pool is destroyed, when the thread exits,
- * and whenever the inline path must not be used (HK_POOL_SHARED pools, HEAPKIT_LEAKS=1 or heap
+ * and whenever the inline path must not be used (a pool without thread caches, HEAPKIT_LEAKS=1 or heap
  * checking, Valgrind's memcheck, a library built with ASan): the code here then always calls.
  * While the record names a pool, the top of the thread's cache of it lives in the record itself
  * (not behind a pointer, so the compiler need not reload it after every store): the library
@@ -40,7 +41,8 @@ extern "C" {
  * destroy of `pool` under the library's lock) and, for `top` alone, by the inline paths of the
  * owning thread; `top` is read by other threads' statistics (see HK_POOL_TLS_TOP_LOAD). */
 typedef struct hk_pool_tls_v3_s {
-    hk_pool_t *pool;     /* the HK_POOL_LOCAL pool the record serves; none: an address that is
+    hk_pool_t *pool;     /* the pool the record serves (LOCAL: the thread's cache of it; SHARED:
+                            the thread's magazine of it); none: an address that is
                             no pool's (not NULL, so a NULL pool reads nothing here either) */
     void **top;          /* the thread's cache of `pool`: past its last free object (authoritative
                             while the record names the pool: the cache's own word is stale then) */

@@ -1,6 +1,6 @@
 /* pool_inline.c — the thread's record behind heapkit_pool_inline.h's inline paths: filled in for
- * the LOCAL pool a thread uses (and only where the inline paths may be used: not for a SHARED
- * pool, not in an ASan build), emptied in every thread that had it when the pool is destroyed
+ * the pool a thread uses (a LOCAL pool's cache, a SHARED pool's magazine; only where the inline
+ * paths may be used: not in an ASan build), emptied in every thread that had it when the pool is destroyed
  * (so a stale handle, or a new pool at the same address, is never served from a freed cache), and
  * emptied by the thread's exit. Objects handed out by the inline paths and the library's calls
  * mix freely, and misuse through the inline paths (double free, wrong pool, interior pointer,
@@ -184,16 +184,20 @@ int main(int argc, char **argv) {
     hk_pool_stats(p, &st);
     CHECKF(st.live == 0, "live %zu after every free", st.live);
 
-    /* A SHARED pool is never in the record: the inline paths call the library for it. */
+    /* A SHARED pool's magazine is served by the record too (its first call makes the magazine);
+     * objects in the magazine are free in the statistics. */
     hk_pool_t *s = hk_pool_create("shared", 48, 0, HK_POOL_SHARED, NULL, NULL, NULL);
     REQUIRE(s != NULL);
     void *so = hk_pool_alloc(s);
     CHECK(so != NULL);
-    CHECK(!serves(s));
+    CHECK(serves(s) == PI_ARMS);
+    hk_pool_stats(s, &st);
+    CHECKF(st.live == 1, "shared: live %zu with one object out", st.live);
     hk_pool_free(s, so);
     hk_pool_stats(s, &st);
     CHECK(st.live == 0);
     hk_pool_destroy(s);
+    CHECK(!serves(s)); /* the destroy emptied the record */
 
     /* A destroy in this thread empties another thread's record of the pool. */
     helper_t h = {.pool = p};

@@ -2,13 +2,15 @@
  * (cross-thread frees) while the producers exit; objects of a thread that exited are freed by
  * others and its chunks adopted; threads churn a shared set of slots, freeing each other's
  * objects; threads exit while others free into their chunks; constructor and destructor calls
- * stay balanced; statistics are read while all this runs. No object is ever handed to two
+ * stay balanced; statistics are read while all this runs; a SHARED pool's per-thread magazines
+ * count as free and go back to the pool when their thread exits. No object is ever handed to two
  * owners (each carries a stamp checked at free), and once everything is freed and the pool
  * trimmed, nothing is live and no chunk is left: nothing lost, nothing freed twice. */
 #define _GNU_SOURCE
 #include "pool_test.h"
 
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #define STAMP_MAGIC 0x5ca1ab1e00000000ull
@@ -402,6 +404,60 @@ static void test_token_reuse(void) {
     hk_pool_destroy(r.pool);
 }
 
+/* ------------------------------------------------------------- a SHARED pool's magazines */
+
+/* A thread's magazine holds objects it freed; they are free in the statistics while it lives,
+ * and go back to the pool when it exits. Another thread's frees of its objects (more than a
+ * magazine holds) go through that thread's magazine into the pool, and everything comes back
+ * out exactly once. */
+#define MAG_OBJECTS 1000
+#define MAG_FREED_BY_OWNER 10
+#define MAG_FREED_BY_MAIN 300
+typedef struct mag_s {
+    hk_pool_t *pool;
+    obj_t *objs[MAG_OBJECTS];
+    sem_t made, checked;
+} mag_t;
+
+static void *mag_main(void *arg) {
+    mag_t *m = arg;
+    for (int i = 0; i < MAG_OBJECTS; i++) m->objs[i] = obj_new(m->pool, 40);
+    for (int i = 0; i < MAG_FREED_BY_OWNER; i++) obj_free(m->pool, m->objs[i]);
+    sem_post(&m->made);
+    sem_wait(&m->checked); /* the main thread read the statistics while we live */
+    return NULL;
+}
+
+static void test_shared_magazines(void) {
+    static mag_t m;
+    m.pool = hk_pool_create("magazines", sizeof(obj_t), 0, HK_POOL_SHARED, NULL, NULL, NULL);
+    REQUIRE(m.pool != NULL);
+    sem_init(&m.made, 0, 0);
+    sem_init(&m.checked, 0, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, mag_main, &m);
+    sem_wait(&m.made);
+    hk_pool_stats_t st;
+    hk_pool_stats(m.pool, &st);
+    CHECKF(st.live == MAG_OBJECTS - MAG_FREED_BY_OWNER, "magazines: %zu live while the owner holds %d in its magazine",
+           st.live, MAG_FREED_BY_OWNER);
+    for (int i = MAG_FREED_BY_OWNER; i < MAG_FREED_BY_OWNER + MAG_FREED_BY_MAIN; i++) obj_free(m.pool, m.objs[i]);
+    sem_post(&m.checked);
+    pthread_join(t, NULL);
+    hk_pool_stats(m.pool, &st);
+    size_t left = MAG_OBJECTS - MAG_FREED_BY_OWNER - MAG_FREED_BY_MAIN;
+    CHECKF(st.live == left, "magazines: %zu live after the owner exited, want %zu", st.live, left);
+    /* every free object comes out once: a stamp still set means one was handed out twice */
+    obj_t *again[MAG_FREED_BY_OWNER + MAG_FREED_BY_MAIN];
+    for (int i = 0; i < MAG_FREED_BY_OWNER + MAG_FREED_BY_MAIN; i++) again[i] = obj_new(m.pool, 41);
+    for (int i = 0; i < MAG_FREED_BY_OWNER + MAG_FREED_BY_MAIN; i++) obj_free(m.pool, again[i]);
+    for (int i = MAG_FREED_BY_OWNER + MAG_FREED_BY_MAIN; i < MAG_OBJECTS; i++) obj_free(m.pool, m.objs[i]);
+    check_empty(m.pool, "shared pool's magazines");
+    hk_pool_destroy(m.pool);
+    sem_destroy(&m.made);
+    sem_destroy(&m.checked);
+}
+
 int main(void) {
     hkt_begin("pool_threads", 600);
     for (size_t m = 0; m < 2; m++) {
@@ -413,5 +469,6 @@ int main(void) {
     test_exit_race();
     test_exit_destructor();
     test_token_reuse();
+    test_shared_magazines();
     return hkt_done();
 }

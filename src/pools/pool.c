@@ -50,6 +50,9 @@ typedef struct hk_pool_last_s {
     hk_pool_cache_t *cache;
 } hk_pool_last_t;
 static __thread hk_pool_last_t hk_pool_last __attribute__((tls_model("initial-exec")));
+/* The same for the last SHARED pool the thread used, with its magazine (a LOCAL pool and a
+ * SHARED one used in turn keep both remembered). */
+static __thread hk_pool_last_t hk_pool_mag_last __attribute__((tls_model("initial-exec")));
 static __thread uint32_t hk_pool_slot_count __attribute__((tls_model("initial-exec")));
 
 static struct {
@@ -107,6 +110,13 @@ static uint32_t hk_cache_count(hk_pool_cache_t *c) {
     return (uint32_t)(atomic_load_explicit(&c->top, memory_order_relaxed) - c->objs);
 }
 
+/* Objects a thread's cache holds at most: a LOCAL pool's is its whole cache; a SHARED pool's is
+ * a magazine in front of the pool's cache, small, since each thread keeps one. */
+static uint32_t hk_pool_cache_limit(const hk_pool_t *pool) {
+    if (pool->mode == HK_POOL_MODE_LOCKED && pool->limit > HK_POOL_MAGAZINE) return HK_POOL_MAGAZINE;
+    return pool->limit;
+}
+
 static hk_pool_cache_t *hk_pool_cache_create(hk_pool_t *pool) {
     /* The cache is named by its thread's heap, and handed over by that heap's exit: a thread that
      * has used only pools gets its heap here. */
@@ -117,13 +127,14 @@ static hk_pool_cache_t *hk_pool_cache_create(hk_pool_t *pool) {
     if (c != NULL) pool->spare = c->next;
     pthread_mutex_unlock(&pool->lock);
     if (c == NULL) {
-        size_t bytes = sizeof *c + pool->limit * sizeof c->objs[0];
+        uint32_t limit = hk_pool_cache_limit(pool);
+        size_t bytes = sizeof *c + limit * sizeof c->objs[0];
         c = hk_aligned_alloc(64, bytes);
         if (c == NULL) return NULL;
         memset(c, 0, bytes);
         atomic_store_explicit(&c->top, c->objs, memory_order_relaxed);
-        c->end = c->objs + pool->limit;
-        c->limit = pool->limit;
+        c->end = c->objs + limit;
+        c->limit = limit;
         c->set.cache = c;
     }
     /* A retired cache comes back empty (its chunks went to the orphans). It is not cleared: other
@@ -182,10 +193,10 @@ static bool hk_pool_adopt_chunk(hk_pool_t *pool, hk_pool_cache_t *cache, hk_pool
 
 /* The n oldest objects of a cache back to their chunks: those of the cache's set onto their
  * free lists (a thread adopts an exited thread's chunk first), the others (freed here by a
- * thread that did not make them) home to their owners. A LOCKED pool's cache (under the lock)
- * has `shared` for its set, which owns all its chunks. */
+ * thread that did not make them) home to their owners. A LOCKED pool's cache and its threads'
+ * magazines (under the lock) have `shared` for their set, which owns all its chunks. */
 static hk_pool_set_t *hk_cache_set(hk_pool_t *pool, hk_pool_cache_t *c) {
-    return c == pool->locked ? &pool->shared : &c->set;
+    return pool->mode == HK_POOL_MODE_LOCKED ? &pool->shared : &c->set; /* its cache, or a magazine */
 }
 
 static void hk_cache_flush(hk_pool_t *pool, hk_pool_cache_t *c, uint32_t n, uint32_t reserve) {
@@ -274,6 +285,100 @@ static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* ------------------------------------------------------------------ a SHARED pool's magazines */
+
+/* A SHARED pool keeps, per thread that uses it, a magazine of up to HK_POOL_MAGAZINE free objects
+ * (no more than a LOCAL pool's cache would hold, pool->limit) in front of its one cache under the lock: a thread allocates from and frees into its magazine
+ * with no lock, and takes the lock once per half magazine to refill it from the pool's cache or
+ * to hand half of it back. Every chunk stays the pool's (`shared`): any thread frees any object
+ * into its own magazine, and an object in a magazine is free in the pool's eyes (statistics),
+ * handed out only by that thread. The inline paths' record (pool_fast.c) serves a magazine as
+ * it serves a LOCAL pool's cache, so most calls cost what a LOCAL pool's do. The checks are a
+ * LOCAL pool's too: a free reads the word, compares and writes it with plain accesses, so of two
+ * threads that free one object at the very same moment both may succeed (a double free caught
+ * only when the frees do not overlap), as in a LOCAL pool. */
+
+/* Half the magazine from the pool's cache (refilled from the chunks when empty): false if
+ * there was nothing to take (out of memory). */
+static hk_noinline bool hk_pool_mag_refill(hk_pool_t *pool, hk_pool_cache_t *m) {
+    hk_pool_cache_t *c = pool->locked;
+    uint32_t want = m->limit / 2 > 0 ? m->limit / 2 : 1, n;
+    hk_spin_lock(&pool->spin);
+    if (hk_cache_count(c) == 0) hk_cache_refill(pool, c);
+    n = hk_cache_count(c);
+    if (n > want) n = want;
+    void **top = atomic_load_explicit(&c->top, memory_order_relaxed) - n;
+    memcpy(m->objs, top, n * sizeof *top);
+    atomic_store_explicit(&c->top, top, memory_order_relaxed);
+    hk_spin_unlock(&pool->spin);
+    atomic_store_explicit(&m->top, m->objs + n, memory_order_relaxed);
+    return n > 0;
+}
+
+/* A full magazine's older half into the pool's cache (whose older half goes back to the chunks
+ * first when it has no room): the newer objects, likelier in the thread's cache, stay. */
+static hk_noinline void hk_pool_mag_flush(hk_pool_t *pool, hk_pool_cache_t *m) {
+    hk_pool_cache_t *c = pool->locked;
+    uint32_t count = hk_cache_count(m), n = m->limit / 2 > 0 ? m->limit / 2 : 1;
+    if (n > count) n = count;
+    hk_spin_lock(&pool->spin);
+    if ((uint32_t)(c->end - atomic_load_explicit(&c->top, memory_order_relaxed)) < n)
+        hk_cache_flush(pool, c, c->limit / 2 > n ? c->limit / 2 : n, HK_POOL_RESERVE);
+    void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
+    memcpy(top, m->objs, n * sizeof *top);
+    atomic_store_explicit(&c->top, top + n, memory_order_relaxed);
+    hk_spin_unlock(&pool->spin);
+    memmove(m->objs, m->objs + n, (count - n) * sizeof m->objs[0]);
+    atomic_store_explicit(&m->top, m->objs + count - n, memory_order_relaxed);
+}
+
+/* The thread is gone (or, after fork, does not exist): its magazine's objects back to their
+ * chunks, and the magazine to the pool's spares. */
+static void hk_pool_mag_retire(hk_pool_t *pool, hk_pool_cache_t *m) {
+    hk_spin_lock(&pool->spin);
+    hk_cache_flush(pool, m, UINT32_MAX, HK_POOL_RESERVE);
+    hk_spin_unlock(&pool->spin);
+    pthread_mutex_lock(&pool->lock);
+    m->set.token = 0;
+    if (m->prev != NULL) m->prev->next = m->next;
+    else pool->caches = m->next;
+    if (m->next != NULL) m->next->prev = m->prev;
+    m->prev = NULL;
+    m->next = pool->spare;
+    pool->spare = m;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* This thread's magazine of a SHARED pool that has them (made on first use), remembered for the
+ * fast paths (`deaths` was read before the pool was found live); NULL: none (no thread slot was
+ * left for the pool, or out of memory). Its top is its own (the inline paths' record lets go of
+ * it) until hk_pool_local_done. */
+static hk_pool_cache_t *hk_pool_mag_of(hk_pool_t *pool, uintptr_t deaths) {
+    if (pool->id == UINT32_MAX) return NULL;
+    hk_pool_cache_t *m = hk_pool_my_cache(pool);
+    if (m == NULL) m = hk_pool_cache_create(pool);
+    if (m != NULL) {
+        hk_pool_mag_last = (hk_pool_last_t){pool, deaths, m};
+        hk_pool_fast_disarm(m);
+    }
+    return m;
+}
+
+/* A live object into the magazine (not armed): false if the word does not say "live object of
+ * this pool here": the caller reports it. */
+hk_no_asan static inline bool hk_pool_mag_put(hk_pool_t *pool, hk_pool_cache_t *m, void *obj) {
+    uintptr_t *link = hk_pool_link_of(pool, obj);
+    if (hk_unlikely(*link != hk_pool_live_mark(pool, obj))) return false;
+    if (hk_unlikely(atomic_load_explicit(&m->top, memory_order_relaxed) == m->end)) hk_pool_mag_flush(pool, m);
+    *link = hk_pool_cached_mark(pool, obj);
+    hk_pool_vg_free(pool, obj);
+    hk_pool_poison_free(pool, obj);
+    void **top = atomic_load_explicit(&m->top, memory_order_relaxed);
+    *top = obj;
+    atomic_store_explicit(&m->top, top + 1, memory_order_relaxed);
+    return true;
+}
+
 static hk_pool_t *hk_pool_of_node(hk_reg_node_t *node) {
     return (hk_pool_t *)((uint8_t *)node - offsetof(hk_pool_t, reg));
 }
@@ -282,7 +387,9 @@ static void hk_pool_retire_node(hk_reg_node_t *node, void *arg) {
     const hk_pool_slot_t *table = arg;
     hk_pool_t *pool = hk_pool_of_node(node);
     uint32_t id = pool->id;
-    if (id < hk_pool_slot_count && table[id].gen == pool->gen) hk_cache_retire(pool, table[id].cache);
+    if (id >= hk_pool_slot_count || table[id].gen != pool->gen) return;
+    if (pool->mode == HK_POOL_MODE_LOCKED) hk_pool_mag_retire(pool, table[id].cache);
+    else hk_cache_retire(pool, table[id].cache);
 }
 
 /* The thread exits (the core's thread exit calls this, through the subsystem table, while the
@@ -294,6 +401,7 @@ hk_plain_path static void hk_pool_thread_exit(void) {
     /* The retired cache may go to another thread: a pool call later in this thread's exit (a
      * thread-key destructor that runs after ours) takes the slow path and makes a new one. */
     hk_pool_last = (hk_pool_last_t){NULL, 0, NULL};
+    hk_pool_mag_last = (hk_pool_last_t){NULL, 0, NULL};
     if (table == NULL) return;
     hk_registry_each(HK_REG_POOL, hk_pool_retire_node, table);
     hk_pool_slots = NULL;
@@ -306,8 +414,16 @@ hk_plain_path static void hk_pool_thread_exit(void) {
 static void hk_pool_after_fork_child_one(hk_reg_node_t *node, void *arg) {
     (void)arg;
     hk_pool_t *pool = hk_pool_of_node(node);
-    if (pool->mode != HK_POOL_MODE_LOCAL) return;
     hk_pool_cache_t *next;
+    if (pool->mode == HK_POOL_MODE_LOCKED) { /* the magazines of threads not in the child */
+        for (hk_pool_cache_t *c = pool->caches; c != NULL; c = next) {
+            next = c->next;
+            atomic_store_explicit(&c->arm_lock, 0, memory_order_relaxed); /* its taker may not be here */
+            if (c->set.token != hk_pool_token()) hk_pool_mag_retire(pool, c);
+        }
+        return;
+    }
+    if (pool->mode != HK_POOL_MODE_LOCAL) return;
     for (hk_pool_cache_t *c = pool->caches; c != NULL; c = next) {
         next = c->next;
         atomic_store_explicit(&c->arm_lock, 0, memory_order_relaxed); /* its taker may not be here */
@@ -383,10 +499,23 @@ HK_API hk_pool_t *hk_pool_create(const char *name, size_t size, size_t align, un
         pool->fast = true;
 #endif
     } else {
-        pool->mode = HK_POOL_MODE_LOCKED; /* shared, or local with every thread slot taken */
-        hk_pool_id_put(id);
+        /* shared (with a magazine per thread, in the thread's slot `id`, served by the inline
+         * paths as a LOCAL pool's cache is), or local with every thread slot taken (no magazines
+         * either) */
+        pool->mode = HK_POOL_MODE_LOCKED;
+        if (pool->local || id == UINT32_MAX) {
+            hk_pool_id_put(id);
+        } else {
+            pool->id = id;
+#if defined(HK_VALGRIND)
+            pool->fast = !hk_under_memcheck;
+#elif !defined(HK_ASAN)
+            pool->fast = true;
+#endif
+        }
         pool->locked = hk_pool_locked_cache_new(pool);
         if (pool->locked == NULL) {
+            hk_pool_id_put(pool->id);
             pthread_mutex_destroy(&pool->lock);
             hk_free(pool);
             return NULL;
@@ -526,7 +655,14 @@ static hk_noinline void *hk_pool_alloc_slow(hk_pool_t *pool) {
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_alloc", NULL);
     void *obj = NULL;
     if (pool->mode == HK_POOL_MODE_LOCKED) {
-        obj = hk_pool_alloc_locked(pool);
+        hk_pool_cache_t *m = hk_pool_mag_of(pool, deaths);
+        if (m == NULL) {
+            obj = hk_pool_alloc_locked(pool);
+        } else {
+            if (atomic_load_explicit(&m->top, memory_order_relaxed) != m->objs || hk_pool_mag_refill(pool, m))
+                obj = hk_pool_handout(pool, hk_cache_pop(m));
+            hk_pool_local_done(pool, m);
+        }
     } else if (pool->mode == HK_POOL_MODE_TRACKED) {
         obj = hk_pool_tracked_alloc(pool);
     } else {
@@ -546,9 +682,17 @@ static inline bool hk_pool_known_locked(const hk_pool_t *pool, uintptr_t deaths)
     return hk_handle_remembered(pool, HK_REG_POOL, deaths) && pool->mode == HK_POOL_MODE_LOCKED;
 }
 
-/* A known LOCKED pool's cache under its lock, with an object in it (out of line, so the LOCAL
- * fast path keeps its small frame). */
+/* The thread's remembered SHARED pool's magazine, or a known LOCKED pool's cache under its lock
+ * (one without magazines), with an object in it (out of line, so the LOCAL fast path keeps its
+ * small frame). */
 static hk_noinline void *hk_pool_alloc_other(hk_pool_t *pool, uintptr_t deaths) {
+    if (hk_likely(deaths == hk_pool_mag_last.deaths && pool == hk_pool_mag_last.pool)) { /* its magazine */
+        hk_pool_cache_t *m = hk_pool_mag_last.cache;
+        void **top = atomic_load_explicit(&m->top, memory_order_relaxed);
+        if (hk_likely(top != m->objs) || hk_pool_mag_refill(pool, m)) return hk_pool_handout(pool, hk_cache_pop(m));
+        errno = ENOMEM;
+        return NULL;
+    }
     if (hk_pool_known_locked(pool, deaths)) {
         hk_pool_cache_t *c = pool->locked;
         hk_spin_lock(&pool->spin);
@@ -616,18 +760,26 @@ hk_no_asan static inline bool hk_pool_is_live_object(const hk_pool_t *pool, void
 
 static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t deaths);
 
-/* Any pool (after the handle check): a LOCKED pool's live object straight into its cache under
- * the lock, in a small frame; the rest (other modes, bad input) elsewhere. */
+/* Any pool (after the handle check): a LOCKED pool's live object into the thread's magazine
+ * (made here on first use), or, in a pool without magazines, straight into its cache under the
+ * lock, in a small frame; the rest (other modes, bad input) elsewhere. */
 static hk_noinline void hk_pool_free_slow(hk_pool_t *pool, void *p) {
     uintptr_t deaths = hk_handle_deaths_now();
     HK_HANDLE_CHECK(pool, HK_REG_POOL, "hk_pool_free");
     if (pool->mode == HK_POOL_MODE_LOCKED && p != NULL && hk_pool_is_live_object(pool, p)) {
-        hk_spin_lock(&pool->spin);
-        /* read again under the lock: two threads may free one object at once */
-        bool live = *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
-        if (hk_likely(live)) hk_cache_push(pool, pool->locked, p);
-        hk_spin_unlock(&pool->spin);
-        if (hk_likely(live)) return;
+        hk_pool_cache_t *m = hk_pool_mag_of(pool, deaths);
+        if (m != NULL) {
+            bool put = hk_pool_mag_put(pool, m, p);
+            hk_pool_local_done(pool, m);
+            if (hk_likely(put)) return;
+        } else {
+            hk_spin_lock(&pool->spin);
+            /* read again under the lock: two threads may free one object at once */
+            bool live = *hk_pool_link_of(pool, p) == hk_pool_live_mark(pool, p);
+            if (hk_likely(live)) hk_cache_push(pool, pool->locked, p);
+            hk_spin_unlock(&pool->spin);
+            if (hk_likely(live)) return;
+        }
     }
     hk_pool_free_other(pool, p, deaths);
 }
@@ -669,10 +821,17 @@ static hk_noinline void hk_pool_free_other(hk_pool_t *pool, void *p, uintptr_t d
     }
 }
 
-/* A known LOCKED pool's live object into its cache under its lock (the word is read under it:
+/* The thread's remembered SHARED pool: a live object into its magazine; or a known LOCKED pool's
+ * (one without magazines) live object into its cache under its lock (the word is read under it:
  * two threads may free one object at once); anything else the slow way. */
 hk_no_asan static hk_noinline void hk_pool_free_locked(hk_pool_t *pool, void *obj, uintptr_t deaths) {
     uintptr_t a = (uintptr_t)obj;
+    if (hk_likely(deaths == hk_pool_mag_last.deaths && pool == hk_pool_mag_last.pool) &&
+        hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
+        if (hk_likely(hk_pool_mag_put(pool, hk_pool_mag_last.cache, obj))) return;
+        hk_pool_free_slow(pool, obj);
+        return;
+    }
     if (hk_pool_known_locked(pool, deaths) &&
         hk_likely((uint8_t)(hk_segmap_get(a) - HK_MAP_SEGMENT) <= HK_MAP_HUGE_TAIL - HK_MAP_SEGMENT)) {
         hk_pool_cache_t *c = pool->locked;
@@ -761,9 +920,14 @@ HK_API size_t hk_pool_trim(hk_pool_t *pool) {
             hk_pool_local_done(pool, c);
         }
     }
+    hk_pool_cache_t *m = pool->mode == HK_POOL_MODE_LOCKED ? hk_pool_my_cache(pool) : NULL; /* a magazine */
+    if (m != NULL) hk_pool_fast_disarm(m);
     pthread_mutex_lock(&pool->lock);
     hk_spin_lock(&pool->spin);
-    if (pool->mode == HK_POOL_MODE_LOCKED) hk_cache_flush(pool, pool->locked, UINT32_MAX, 0);
+    if (pool->mode == HK_POOL_MODE_LOCKED) {
+        if (m != NULL) hk_cache_flush(pool, m, UINT32_MAX, 0);
+        hk_cache_flush(pool, pool->locked, UINT32_MAX, 0);
+    }
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_set_collect_all(pool, &pool->shared, 0); /* orphans */
     hk_set_release_empty(pool, &pool->shared, 0);
     if (pool->mode == HK_POOL_MODE_LOCAL) hk_pool_orphans_changed(pool);

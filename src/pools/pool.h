@@ -17,6 +17,7 @@
 #define HK_POOL_CACHE_MIN 16            /* ...but at least this many */
 #define HK_POOL_CACHE_MAX 1024          /* ...and at most this many */
 #define HK_POOL_BATCH_FIRST 16          /* objects of a thread's first refill; doubled at each refill */
+#define HK_POOL_MAGAZINE 128            /* a SHARED pool: objects a thread's magazine holds at most */
 
 /* Reads of a would-be chunk header for a pointer of unknown origin: in an ASan build that word may
  * sit in another pool's poisoned free object, which is no bug of ours. */

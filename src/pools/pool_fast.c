@@ -1,5 +1,6 @@
 /* pool_fast.c — the thread's record behind the callers' inline pool paths
- * (include/heapkit_pool_inline.h): which LOCAL pool the thread used last, and its cache of it,
+ * (include/heapkit_pool_inline.h): which pool the thread used last, and its cache of it (a
+ * LOCAL pool's cache, or a SHARED pool's magazine: pool.c arms and disarms either alike),
  * whose top lives in the record while the record serves the cache ("armed"): the inline paths
  * then reach it with no pointer between, and the cache's own top is stale until the library
  * takes it back ("disarms"). That happens on the owner's slow paths (pool.c disarms before it
