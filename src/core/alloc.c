@@ -11,7 +11,7 @@
 /* The generic paths the fast paths fall back to; never inlined into them, which stay a few
  * instructions long. */
 static hk_noinline void hk_free_generic(void *p);
-static inline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p);
+static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p);
 static hk_noinline void *hk_calloc_checked(hk_page_t *page, size_t total);
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero);
 static void *hk_malloc_observed(hk_heap_t *heap, size_t size, bool zero);
@@ -393,8 +393,7 @@ void hk_free_full_page(void *p, hk_heap_t *heap) {
  * the free list are not needed), goes back to its page or its owner's remote stack at once;
  * heap checking (which serves frees itself) is handed the page found; anything else takes the
  * generic path. */
-static inline __attribute__((always_inline)) void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg,
-                                                                   hk_page_t *page, void *p) {
+static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p) {
     /* The page's flags were tested by the caller (observed, perhaps full, nothing else). */
     const hk_front_t *front = hk_front();
     if (hk_unlikely(front != NULL)) {

@@ -48,8 +48,9 @@
 #define HK_STACK_CACHE_WAYS 8
 /* x86-64 frames are 16-byte aligned: the low bits of a frame address say nothing. */
 #define HK_FRAME_ALIGN_SHIFT 4
-/* Frames of ours a stack walk starts in, always the same: hk_unwind_slots, hk_track_stack_walk,
- * hk_track_stack. */
+/* Frames of ours a stack walk starts in: hk_unwind_slots, hk_track_stack_walk and its caller
+ * (hk_track_stack, or the malloc hook's hk_track_alloc_block_rest); what else of ours lies above
+ * them (hk_track_alloc_block, the generic paths) is told by address (hk_track_is_own). */
 #define HK_WALK_OWN_FRAMES 3
 
 /* The frames after the first are compared four at a time (hk_stack_cache_same): an entry's arrays
