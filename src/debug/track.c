@@ -368,7 +368,9 @@ static inline size_t hk_track_walk_max(void) { return (size_t)hk_state.options.s
  * call), and nothing in it allocates. */
 static inline __attribute__((always_inline)) bool hk_stack_cache_lookup(hk_stack_cache_t *cache, uintptr_t base,
                                                                         uint32_t *id) {
-    if (cache == NULL || hk_track_walk_max() > HK_STACK_CACHE_FRAMES) return false; /* as the walk caches */
+    /* A thread has a cache only when walks fit one (hk_track_stack_walk makes it only then, from
+     * options fixed at start): no test of the depth here. */
+    if (cache == NULL) return false;
     size_t set_index = hk_stack_cache_set_index(base);
     hk_stack_cache_entry_t *set = cache->sets[set_index];
     /* a loop allocating again from one place hits the way it hit last */
