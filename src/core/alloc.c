@@ -395,13 +395,16 @@ void hk_free_full_page(void *p, hk_heap_t *heap) {
  * generic path. */
 static hk_noinline void hk_free_observed(hk_heap_t *heap, hk_segment_t *seg, hk_page_t *page, void *p) {
     /* The page's flags were tested by the caller (observed, perhaps full, nothing else). */
-    if (hk_front() != NULL && hk_front()->free_in_page != NULL && seg->kind != HK_SEGMENT_HUGE) {
-        hk_front()->free_in_page(p, page); /* heap checking: its page found already */
+    const hk_front_t *front = hk_front();
+    if (hk_unlikely(front != NULL)) {
+        if (front->free_in_page != NULL && seg->kind != HK_SEGMENT_HUGE)
+            front->free_in_page(p, page); /* heap checking: its page found already */
+        else hk_free_generic(p);
         return;
     }
     /* Otherwise observed with no front: the tracker's hooks (hk_track_enable), whose free hook is exact. */
-    if (hk_unlikely(hk_front() != NULL || hk_state.hooks.free == NULL || seg->kind == HK_SEGMENT_HUGE ||
-                    !page->in_use || !hk_page_is_block_start(page, p))) {
+    if (hk_unlikely(hk_state.hooks.free == NULL || seg->kind == HK_SEGMENT_HUGE || !page->in_use ||
+                    !hk_page_is_block_start(page, p))) {
         hk_free_generic(p);
         return;
     }

@@ -48,8 +48,9 @@
 #define HK_STACK_CACHE_WAYS 8
 /* x86-64 frames are 16-byte aligned: the low bits of a frame address say nothing. */
 #define HK_FRAME_ALIGN_SHIFT 4
-/* Frames of ours a stack walk starts in, always the same: hk_unwind_slots, hk_track_stack_walk,
- * hk_track_stack. */
+/* Frames of ours a stack walk starts in: hk_unwind_slots, hk_track_stack_walk and its caller
+ * (hk_track_stack, or the malloc hook's hk_track_alloc_block_rest); what else of ours lies above
+ * them (hk_track_alloc_block, the generic paths) is told by address (hk_track_is_own). */
 #define HK_WALK_OWN_FRAMES 3
 
 /* The frames after the first are compared four at a time (hk_stack_cache_same): an entry's arrays
@@ -358,6 +359,36 @@ static hk_noinline size_t hk_unwind_slots(hk_unwind_cache_t *rules, unsigned lon
 /* Frames a walk takes at most: the depth kept and this library's own at the top. */
 static inline size_t hk_track_walk_max(void) { return (size_t)hk_state.options.stack_depth + HK_OWN_FRAMES_MAX; }
 
+#if defined(__x86_64__)
+/* The stack cache's answer for a capture whose frame is at `base` (the frame the walk of a miss
+ * counts its slots from): true with the depot id in *id when an entry of this thread's cache is
+ * the stack here. Inline in every capture (hk_track_stack, and the malloc hook's own, which saves
+ * the call of the commonest capture). A hit reads this thread's cache and stack only: no walk, so
+ * it needs no pass through the fork gate (two sequentially consistent atomics on every tracked
+ * call), and nothing in it allocates. */
+static inline __attribute__((always_inline)) bool hk_stack_cache_lookup(hk_stack_cache_t *cache, uintptr_t base,
+                                                                        uint32_t *id) {
+    /* A thread has a cache only when walks fit one (hk_track_stack_walk makes it only then, from
+     * options fixed at start): no test of the depth here. */
+    if (cache == NULL) return false;
+    size_t set_index = hk_stack_cache_set_index(base);
+    hk_stack_cache_entry_t *set = cache->sets[set_index];
+    /* a loop allocating again from one place hits the way it hit last */
+    unsigned last = cache->last_way[set_index];
+    if (set[last].base == base && hk_stack_cache_same(&set[last], base)) {
+        *id = set[last].id;
+        return true;
+    }
+    for (unsigned w = 0; w < HK_STACK_CACHE_WAYS; w++)
+        if (w != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
+            cache->last_way[set_index] = (uint8_t)w;
+            *id = set[w].id;
+            return true;
+        }
+    return false;
+}
+#endif
+
 /* A capture the stack cache did not answer: the stack is walked, kept in the depot and, when it
  * can be, cached. `base` is hk_track_stack's frame, which the cache's slots are counted from. */
 static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base) {
@@ -418,22 +449,8 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     if (hk_own_work) return HK_STACK_UNKNOWN;
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
 #if defined(__x86_64__)
-    /* A hit reads this thread's cache and stack only: no walk, so it needs no pass through the
-     * fork gate (two sequentially consistent atomics on every tracked call), and nothing in it
-     * allocates. */
-    hk_stack_cache_t *cache = heap != NULL ? heap->stack_cache : NULL;
-    if (cache != NULL && hk_track_walk_max() <= HK_STACK_CACHE_FRAMES) { /* as the walk caches */
-        size_t set_index = hk_stack_cache_set_index(base);
-        hk_stack_cache_entry_t *set = cache->sets[set_index];
-        /* a loop allocating again from one place hits the way it hit last */
-        unsigned last = cache->last_way[set_index];
-        if (set[last].base == base && hk_stack_cache_same(&set[last], base)) return set[last].id;
-        for (unsigned w = 0; w < HK_STACK_CACHE_WAYS; w++)
-            if (w != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
-                cache->last_way[set_index] = (uint8_t)w;
-                return set[w].id;
-            }
-    }
+    uint32_t hit;
+    if (heap != NULL && hk_stack_cache_lookup(heap->stack_cache, base, &hit)) return hit;
 #endif
     hk_own_work = true;
     uint32_t id = hk_track_stack_walk(heap, base);
@@ -535,12 +552,64 @@ static void hk_track_alloc(void *p, size_t size) {
     if (rec != NULL) hk_track_fill(seg, rec, block, p, size, false);
 }
 
+/* hk_track_fill of a block just taken from a free list, out of line. */
+static hk_noinline void hk_track_fill_block(hk_segment_t *seg, hk_track_rec_t *rec, void *block, size_t size) {
+    hk_track_fill(seg, rec, block, block, size, true);
+}
+
+#if defined(__x86_64__)
+/* hk_track_alloc_block's rare cases, out of its frame so that its common case calls nothing but
+ * the observer at its end and saves no registers: the stack cache missed (`stack` is 0: walk from
+ * `base`, the hook's frame, so that the entry filled is found there next time), or the record is
+ * still set (a block the free hook did not clear, which the observer is told of as freed). */
+static hk_noinline void hk_track_alloc_block_rest(hk_track_rec_t *rec, hk_heap_t *heap, size_t size, uintptr_t base,
+                                                 uint32_t stack) {
+    if (stack == 0) {
+        hk_own_work = true;
+        stack = hk_track_stack_walk(heap, base);
+        hk_own_work = false;
+    }
+    const hk_track_observer_t *observer = hk_track.observer;
+    if (observer != NULL && rec->stack != HK_STACK_NONE) observer->free(rec, rec->size);
+    *rec = (hk_track_rec_t){.stack = stack, .size = (uint32_t)size, .thread = heap->serial};
+    if (observer != NULL) observer->alloc(rec, size);
+}
+#endif
+
 /* The malloc path's common case: a block start of a small or medium page, just taken from its
- * free list. */
+ * free list by a thread with a heap (hk_malloc_observed: the empty heap's bins are empty; its
+ * sizes fit a record's). The fill of hk_track_fill for such a block, without what cannot be (an
+ * offset, a huge segment), and with the stack cache's hit in this frame instead of a call to
+ * hk_track_stack: a miss walks from here (hk_track_alloc_block_rest), so this frame is the base
+ * of the entries it fills and the next call from the same stack hits here. The record is fetched
+ * first and read after the look-up: see hk_track_fill. */
 static void hk_track_alloc_block(hk_page_t *page, void *block, size_t size) {
     hk_segment_t *seg = hk_page_segment(page);
     if (hk_unlikely(seg->track == NULL)) return;
-    hk_track_fill(seg, hk_track_record(seg, page, hk_page_block_index(page, block)), block, block, size, true);
+    hk_track_rec_t *rec = seg->track +
+                          ((size_t)(page - seg->pages) << (seg->page_shift - HK_BLOCK_ALIGN_SHIFT)) +
+                          hk_page_block_index(page, block);
+    hk_heap_t *heap = hk_heap_tls;
+#if defined(__x86_64__)
+    if (hk_unlikely(heap == &hk_heap_empty || size > UINT32_MAX)) {
+        hk_track_fill_block(seg, rec, block, size);
+        return;
+    }
+    __builtin_prefetch(rec, 1);
+    uint32_t stack = HK_STACK_UNKNOWN; /* the library's own work: see hk_track_stack */
+    uintptr_t base = (uintptr_t)__builtin_frame_address(0);
+    if (!hk_own_work && !hk_stack_cache_lookup(heap->stack_cache, base, &stack)) stack = 0;
+    if (hk_unlikely(stack == 0 || rec->stack != HK_STACK_NONE)) {
+        hk_track_alloc_block_rest(rec, heap, size, base, stack);
+        return;
+    }
+    *rec = (hk_track_rec_t){.stack = stack, .size = (uint32_t)size, .thread = heap->serial};
+    const hk_track_observer_t *observer = hk_track.observer;
+    if (observer != NULL) observer->alloc(rec, size);
+#else
+    (void)heap;
+    hk_track_fill_block(seg, rec, block, size);
+#endif
 }
 
 /* The hook on every free: the record knows exactly whether the block is live, no guessing from
