@@ -494,6 +494,28 @@ static void hk_free_core(void *p) {
     hk_free_local(heap, page, b);
 }
 
+/* free's fast path found p's segment not in the thread's table of its own (heap->owned): the
+ * segment map decides whether it is a segment at all; one the heap owns goes into the table (the
+ * first free into a segment, or its slot's other segment had it) and is freed as the fast path
+ * would; anything else takes the fast path's misses. Remote frees come here first. */
+void hk_free_not_owned(void *p, hk_heap_t *heap) {
+    if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
+        hk_free_unknown(p);
+        return;
+    }
+    hk_segment_t *seg = hk_ptr_segment(p);
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    if (hk_segment_owner(seg) == heap) {
+        hk_heap_owned_note(heap, seg);
+        if (hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) && !hk_block_may_be_free(p, seg)) {
+            hk_free_push_local(heap, page, p);
+            return;
+        }
+    }
+    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
+    else hk_free_full_page(p, heap);
+}
+
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
 void hk_free_unknown(void *p) {
     if (p == NULL) return;
