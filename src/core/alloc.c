@@ -497,6 +497,28 @@ static void hk_free_core(void *p) {
     hk_free_local(heap, page, b);
 }
 
+/* free's fast path found p's segment not in the thread's table of its own (heap->owned): the
+ * segment map decides whether it is a segment at all; one the heap owns goes into the table (the
+ * first free into a segment, or its slot's other segment had it) and is freed as the fast path
+ * would; anything else takes the fast path's misses. Remote frees come here first. */
+void hk_free_not_owned(void *p, hk_heap_t *heap) {
+    if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
+        hk_free_unknown(p);
+        return;
+    }
+    hk_segment_t *seg = hk_ptr_segment(p);
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    if (hk_segment_owner(seg) == heap) {
+        hk_heap_owned_note(heap, seg);
+        if (hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) && !hk_block_may_be_free(p, seg)) {
+            hk_free_push_local(heap, page, p);
+            return;
+        }
+    }
+    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
+    else hk_free_full_page(p, heap);
+}
+
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */
 void hk_free_unknown(void *p) {
     if (p == NULL) return;
@@ -658,12 +680,15 @@ static size_t hk_realloc_usable(void *p) {
  * NULL and pointers outside the segments included, answers false and takes the checked path.
  * With full_page, the page is instead this thread's and flagged as full and for nothing else. */
 static inline __attribute__((always_inline)) bool hk_realloc_keeps_in(void *p, size_t size, bool full_page) {
-    if (!hk_segmap_is_segment((uintptr_t)p)) return false;
+    hk_heap_t *heap = hk_heap_tls;
+    /* A segment of the thread's table is its own (so no segment-map lookup, as in free); one not
+     * in it yet answers false, and hk_realloc_checked puts it there. */
+    if (!hk_heap_owns_segment_of(heap, p)) return false;
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
     if (full_page) { /* flagged only as full, as hk_free_full_page takes it: no hook watches it */
-        if (hk_page_flags(page) != HK_PAGE_IN_FULL || hk_segment_owner(seg) != hk_heap_tls) return false;
-    } else if (hk_page_fast_free_heap(page) != hk_heap_tls) {
+        if (hk_page_flags(page) != HK_PAGE_IN_FULL) return false;
+    } else if (hk_page_fast_free_heap(page) != heap) {
         return false;
     }
     if (!hk_page_is_block_start(page, p)) return false;
@@ -687,6 +712,13 @@ HK_API void *hk_realloc(void *p, size_t size) {
 }
 
 static void *hk_realloc_checked(void *p, size_t size) {
+    /* A segment of the thread's own not in its table yet (no free reached it since it became the
+     * thread's) goes in, so the next keep of its blocks is the fast one; and this one too. */
+    if (hk_segmap_is_segment((uintptr_t)p) && hk_segment_owner(hk_ptr_segment(p)) == hk_heap_tls &&
+        !hk_heap_owns_segment_of(hk_heap_tls, p)) {
+        hk_heap_owned_note(hk_heap_tls, hk_ptr_segment(p));
+        if (hk_realloc_keeps_in(p, size, false)) return p;
+    }
     /* The same keep for a block of a full page of this thread's, as common in a program growing
      * many buffers (bench/realloc: 100,000 of its 140,000 calls that missed the fast keep), which
      * the generic checks below took twice the instructions to answer. */

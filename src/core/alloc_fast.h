@@ -15,6 +15,7 @@ hk_internal hk_cold void *hk_malloc_sample_due(hk_heap_t *heap, size_t size, boo
 hk_internal hk_noinline void hk_free_unknown(void *p);
 hk_internal hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
 hk_internal hk_noinline void hk_free_full_page(void *p, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_not_owned(void *p, hk_heap_t *heap);
 
 /* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
  * paths, which observed keeps off, never test it. */
@@ -38,30 +39,37 @@ static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size)
     return hk_malloc_generic(size, heap, false);
 }
 
-/* free: a push onto the page's free list when the page is this thread's and flagged for nothing,
- * p is a block start and not free by its link word (hk_block_may_be_free); else the slow paths, which
- * check it all. */
+/* The fast free's push of b onto its page, this thread's and flagged for nothing. */
+static inline __attribute__((always_inline)) void hk_free_push_local(hk_heap_t *heap, hk_page_t *page, hk_block_t *b) {
+    /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
+    b->next = hk_encode(page->free);
+    page->free = b;
+    page->is_zero = 0;
+    /* The only page of its bin (no neighbours) is kept when empty: no call for it, unless it
+     * carved more than one carving's blocks (it restarts, hk_page_restart). */
+    if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL || page->capacity > page->carve_count))
+        hk_heap_page_retire(heap, page);
+}
+
+/* free: a push onto the page's free list when the segment is in the thread's table of its own
+ * (hk_heap_owns_segment_of: no segment-map lookup), the page is flagged for nothing (its
+ * fast_free_heap is this heap), p is a block start and not free by its link word
+ * (hk_block_may_be_free); else the slow paths, which check it all (a segment not in the table
+ * first asks the segment map, hk_free_not_owned). */
 static inline __attribute__((always_inline)) void hk_free_inline(void *p) {
-    if (hk_unlikely(!hk_segmap_is_segment((uintptr_t)p))) {
-        hk_free_unknown(p);
+    hk_heap_t *heap = hk_heap_tls;
+    if (hk_unlikely(!hk_heap_owns_segment_of(heap, p))) {
+        hk_free_not_owned(p, heap);
         return;
     }
     hk_segment_t *seg = hk_ptr_segment(p);
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
-    hk_heap_t *heap = hk_heap_tls;
     /* This thread's page with no flag set (one compare: hk_page_fast_free_heap), a block start,
      * not free by its link word. */
     if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
                   !hk_block_may_be_free(b, seg))) {
-        /* LIFO: the block just freed is the next one handed out, while it is still in cache. */
-        b->next = hk_encode(page->free);
-        page->free = b;
-        page->is_zero = 0;
-        /* The only page of its bin (no neighbours) is kept when empty: no call for it, unless it
-         * carved more than one carving's blocks (it restarts, hk_page_restart). */
-        if (hk_unlikely(--page->used == 0) && (page->next != NULL || page->prev != NULL || page->capacity > page->carve_count))
-            hk_heap_page_retire(heap, page);
+        hk_free_push_local(heap, page, b);
         return;
     }
     if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);

@@ -173,6 +173,10 @@ struct hk_segment_s {
  * free fast path; a longer header costs it three instructions. */
 _Static_assert(offsetof(hk_segment_t, pages) == 2 * (size_t)HK_CACHE_LINE, "segment header must stay at 128 bytes");
 
+/* The heap's table of the segments it owns (heap->owned, hk_heap_owns_segment_of): slots by the
+ * address's granule number modulo HK_OWNED_SLOTS. */
+#define HK_OWNED_SLOTS 128
+
 typedef struct hk_page_queue_s {
     hk_page_t *first, *last;
 } hk_page_queue_t;
@@ -184,6 +188,9 @@ struct hk_heap_s {
      * subtract from memory and a jump on the sign (the block that takes it below 0 is sampled). */
     int64_t sample_left;
     hk_page_t *direct[HK_DIRECT_COUNT]; /* by HK_DIRECT_INDEX(size): the page serving that size */
+    /* Segments this heap owns, by HK_OWNED_SLOT of their address (see hk_heap_owns_segment_of):
+     * free's fast path finds a block's segment here with one load, where the segment map takes four. */
+    hk_segment_t *owned[HK_OWNED_SLOTS];
     hk_page_queue_t bins[HK_BIN_COUNT];
     hk_page_queue_t full; /* pages with no free block, out of the way of the search */
     _Atomic size_t full_freed; /* remote frees that landed in full pages since we last looked */
@@ -477,6 +484,36 @@ static inline hk_page_t *hk_segment_page_of(hk_segment_t *seg, const void *p) {
 
 static inline hk_heap_t *hk_segment_owner(hk_segment_t *seg) {
     return atomic_load_explicit(&seg->heap, memory_order_relaxed);
+}
+
+/* The heap's table of the segments it owns (heap->owned): slot HK_OWNED_SLOT(a) holds NULL or a
+ * segment whose owner is the heap (so mapped, small or medium); slot 0, the slot of addresses
+ * below 4 MiB, whose segment would be NULL and match an empty slot, holds HK_OWNED_NONE and is
+ * never used. Only the owner's thread reads and writes its table (a parked heap's, which no thread
+ * runs, the thread that expires it). A slot is filled on free's slow path, where the segment map
+ * and the segment's owner say so, and emptied when its segment is abandoned or unmapped; two
+ * segments of one slot take turns. free's fast path so finds a block's segment to be its own with
+ * one load (and a compare) where the segment map took four: bench/RESULTS.md, "speed branch,
+ * third pass". */
+#define HK_OWNED_SLOT(a) (((uintptr_t)(a) >> HK_SEGMENT_SHIFT) & (HK_OWNED_SLOTS - 1))
+#define HK_OWNED_NONE ((hk_segment_t *)(uintptr_t)1)
+
+/* Is p in a segment this heap owns (by its table; false may still be one not in it)? */
+static inline bool hk_heap_owns_segment_of(const hk_heap_t *heap, const void *p) {
+    return heap->owned[HK_OWNED_SLOT(p)] == hk_ptr_segment(p);
+}
+
+/* A heap record made or cleared: slot 0 is never a segment's. */
+static inline void hk_heap_owned_init(hk_heap_t *heap) { heap->owned[0] = HK_OWNED_NONE; }
+
+/* seg is the heap's (its owner, checked by the caller, the owner's thread): into its slot. */
+static inline void hk_heap_owned_note(hk_heap_t *heap, hk_segment_t *seg) {
+    if (HK_OWNED_SLOT(seg) != 0) heap->owned[HK_OWNED_SLOT(seg)] = seg;
+}
+
+/* seg leaves the heap (abandoned or unmapped): out of its slot. */
+static inline void hk_heap_owned_forget(hk_heap_t *heap, const hk_segment_t *seg) {
+    if (heap->owned[HK_OWNED_SLOT(seg)] == seg) heap->owned[HK_OWNED_SLOT(seg)] = NULL;
 }
 
 static inline uint8_t hk_page_flags(const hk_page_t *page) {

@@ -56,6 +56,7 @@ static hk_heap_t *hk_heap_record_new(void) {
     memset(heap, 0, at);
     memset((uint8_t *)heap + after, 0, sizeof *heap - after);
     atomic_store_explicit(&heap->full_freed, 0, memory_order_relaxed);
+    hk_heap_owned_init(heap);
     return heap;
 }
 

@@ -54,6 +54,7 @@ hk_rare_path static void *hk_node_heap_alloc(size_t size, size_t align, int node
     pthread_mutex_lock(&hk_node_heap_locks[node]);
     if (!nh->ready) {
         memset(&nh->heap, 0, sizeof nh->heap);
+        hk_heap_owned_init(&nh->heap);
         nh->heap.numa_node = node;
         nh->heap.numa_fixed = true;
         nh->ready = true;

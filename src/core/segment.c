@@ -183,6 +183,7 @@ static void hk_segment_unmap(hk_segment_t *seg) {
 }
 
 static void hk_segment_free(hk_heap_t *heap, hk_segment_t *seg) {
+    hk_heap_owned_forget(heap, seg); /* before the unmap: the table names only mapped segments */
     hk_seglist_remove(heap, seg);
     hk_all_segments_remove(seg);
     hk_segment_unmap(seg);
@@ -416,6 +417,8 @@ static void hk_abandoned_unlink(hk_segment_t *seg) {
 
 void hk_segment_abandon(hk_segment_t *seg) {
     /* No thread frees into it on the fast path any more: the heap record may be reused. */
+    hk_heap_t *owner = hk_segment_owner(seg);
+    if (owner != NULL) hk_heap_owned_forget(owner, seg);
     for (uint32_t i = 0; i < seg->page_count; i++) /* free pages have none: their records stay untouched */
         if (seg->pages[i].in_use) atomic_store_explicit(&seg->pages[i].fast_free_heap, NULL, memory_order_relaxed);
     atomic_store_explicit(&seg->heap, NULL, memory_order_release);
