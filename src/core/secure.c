@@ -52,17 +52,16 @@ hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_bl
     if (n == 0) return tail; /* never: a page is extended only while it has blocks to carve */
     size_t held = 0, next = 0;
     for (; held < HK_SHUFFLE_WINDOW && next < n; held++) window[held] = (uint16_t)next++;
-    hk_block_t *head = NULL, *last = NULL;
+    hk_block_t head = {0}, *last = &head; /* head.next: the first block drawn (encoded) */
     while (held > 0) {
         size_t j = hk_secure_below((uint32_t)held);
         hk_block_t *b = (hk_block_t *)(first + window[j] * block_size);
         window[j] = next < n ? (uint16_t)next++ : window[--held];
-        if (last == NULL) head = b;
-        else last->next = hk_encode(b);
+        last->next = hk_encode(b);
         last = b;
     }
     last->next = hk_encode(tail);
-    return head;
+    return hk_decode(head.next);
 }
 
 /* ------------------------------------------------------------ guard pages */
