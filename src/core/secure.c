@@ -44,9 +44,10 @@ static uint32_t hk_secure_below(uint32_t n) { return (uint32_t)(((hk_secure_rand
  * 2-4% for a uniform shuffle of the batch: api_secure_order), and which block follows another in
  * memory is one of about 16, known to no one without the generator's state; but the order
  * keeps moving forward through the page, so a program that walks its objects in the order it made
- * them walks memory nearly in order and the hardware prefetcher keeps up. A uniform shuffle of the
- * whole batch (Fisher-Yates, up to 256 blocks) cost `lua` 1.7-2.0x the default's time against
- * 1.4-1.65x with this window (bench/RESULTS.md, "Hardened mode, sixth pass"). */
+ * them walks memory nearly in order and the hardware prefetcher keeps up. Against a uniform
+ * shuffle of the whole batch (Fisher-Yates, up to 256 blocks), interleaved runs of `lua` put the
+ * hardened mode at 1.90x the default instead of 1.94x (no shuffle: 1.81x): a small gain, as the
+ * shuffle is no longer much of the mode's cost (bench/RESULTS.md, "Hardened mode, sixth pass"). */
 hk_block_t *hk_secure_shuffle(uint8_t *first, size_t n, size_t block_size, hk_block_t *tail) {
     uint16_t window[HK_SHUFFLE_WINDOW];
     if (n == 0) return tail; /* never: a page is extended only while it has blocks to carve */
