@@ -239,6 +239,32 @@ static int child_huge(const char *name) {
         printf("HUGE ZERO\n");
         return 0;
     }
+    if (strcmp(name, "huge_calloc_reuse_zero") == 0) {
+        /* calloc of big blocks cut from cached extents of every shape (bigger, smaller, merged
+         * with a neighbour): hardened, calloc does not zero them again (the cache holds only
+         * memory zeroed at free), so this reads what the free's zeroing left. */
+        static const size_t kib[] = {500, 300, 1200, 260, 800, 500, 2048, 140, 640, 1000};
+        uint8_t *kept[2] = {NULL, NULL};
+        for (int round = 0; round < 40; round++) {
+            size_t size = kib[round % 10] * 1024 + (size_t)(round % 3) * 1000;
+            uint8_t *p = T_calloc(1, size);
+            if (p == NULL) return 3;
+            for (size_t i = 0; i < size; i++)
+                if (p[i] != 0) {
+                    printf("STALE byte %zu of a %zu-byte calloc'd huge block (round %d)\n", i, size, round);
+                    return 4;
+                }
+            memset(p, 0x77, size);
+            /* Keep one block of two alive a round longer, so extents split and merge. */
+            uint8_t *old = kept[round & 1];
+            kept[round & 1] = p;
+            if (old != NULL) T_free(old);
+        }
+        T_free(kept[0]);
+        T_free(kept[1]);
+        printf("HUGE CALLOC ZERO\n");
+        return 0;
+    }
     return 99;
 }
 
@@ -465,6 +491,7 @@ static const pt_case_t k_cases[] = {
     {"huge_read_after_free", SECURE, {NULL}, "HUGE READ ZERO AFTER FREE 0 (100 of 100 pages still mapped)", 0, false,
      false},
     {"huge_reuse_zero", SECURE, {NULL}, "HUGE ZERO", 0, false, false},
+    {"huge_calloc_reuse_zero", SECURE, {NULL}, "HUGE CALLOC ZERO", 0, false, false},
     /* The block ends at its own last page, guarded, even in a reused mapping bigger than it (its
      * free zeroes only it); a shrinking realloc leaves nothing of the old bytes in the mapping. */
     {"huge_guard_reused", SECURE, {NULL}, "HUGE REUSED USABLE 2048 KiB\nHUGE GUARD HIT AT BLOCK END", 0, false, true},

@@ -5,8 +5,9 @@
  * and prints where each lies (its index among them by address); the parent runs it hardened
  * twice and in the default mode once. The default must come out in address order (which shows
  * the test sees the carving order at all); each hardened run must hand out few address
- * neighbours one after the other (a uniform shuffle of ~50 blocks per 4 KiB batch: ~2 in 50),
- * and the two hardened runs must differ. */
+ * neighbours one after the other (each block drawn among the next 16: ~1 in 16), repeat no
+ * address step often (a fixed stride would be as predictable), and the two hardened runs must
+ * differ. */
 #define _GNU_SOURCE
 #include "hkt.h"
 
@@ -50,6 +51,19 @@ static int neighbours_in_turn(const size_t order[BLOCKS]) {
     return n;
 }
 
+/* How often the commonest address step between blocks handed out in turn occurs: a fixed stride
+ * (block k+1 always s blocks after block k) would make the next address as predictable as
+ * neighbours do. The carving draws each block among the next 16 not yet handed out, so no step
+ * should be frequent (about 1 in 16 at most). */
+static int commonest_step(const size_t order[BLOCKS]) {
+    int count[2 * BLOCKS] = {0}, most = 0;
+    for (int i = 1; i < BLOCKS; i++) {
+        int step = (int)order[i] - (int)order[i - 1] + BLOCKS;
+        if (++count[step] > most) most = count[step];
+    }
+    return most;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "child") == 0) return child();
     hkt_begin("secure_order", 120);
@@ -70,6 +84,11 @@ int main(int argc, char **argv) {
              n1, n2, BLOCKS - 1);
     CHECKF(n1 < BLOCKS / 4 && n2 < BLOCKS / 4, "hardened runs handed out %d and %d address neighbours in turn of %d", n1,
            n2, BLOCKS - 1);
+    int s1 = commonest_step(first), s2 = commonest_step(second);
+    hkt_note("the commonest address step between blocks in turn: default %d (a stride), hardened %d and %d of %d",
+             commonest_step(plain), s1, s2, BLOCKS - 1);
+    CHECKF(s1 < BLOCKS / 4 && s2 < BLOCKS / 4, "hardened runs repeated one address step %d and %d times of %d", s1, s2,
+           BLOCKS - 1);
     CHECKF(memcmp(first, second, sizeof first) != 0, "two hardened processes carved their blocks in the same order");
     return hkt_done();
 }

@@ -148,8 +148,10 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
     page->carve_count = 1;
     if (guard != 0) hk_secure_huge_guard(seg, true);
     hk_huge_publish(seg);
-    /* calloc: only what old contents may remain in (a reused extent's unpurged part) is zeroed. */
-    if (zero && dirty > offset) memset(page->start, 0, dirty - offset < size ? dirty - offset : size);
+    /* calloc: only what old contents may remain in (a reused extent's unpurged part) is zeroed;
+     * hardened, nothing: the cache holds only memory zeroed when its block was freed
+     * (hk_secure_huge_scrub), which would otherwise be written twice. */
+    if (zero && dirty > offset && !hk_secure()) memset(page->start, 0, dirty - offset < size ? dirty - offset : size);
     return page->start;
 }
 
