@@ -5,9 +5,9 @@
  * and prints where each lies (its index among them by address); the parent runs it hardened
  * twice and in the default mode once. The default must come out in address order (which shows
  * the test sees the carving order at all); each hardened run must hand out few address
- * neighbours one after the other (each block drawn among the next 16: ~1 in 16), repeat no
- * address step often (a fixed stride would be as predictable), and the two hardened runs must
- * differ. */
+ * neighbours one after the other (a uniform shuffle of ~50 blocks per 4 KiB batch: ~2 in 50),
+ * repeat no address step often (a fixed stride would be as predictable), and the two hardened
+ * runs must differ. */
 #define _GNU_SOURCE
 #include "hkt.h"
 
@@ -53,8 +53,7 @@ static int neighbours_in_turn(const size_t order[BLOCKS]) {
 
 /* How often the commonest address step between blocks handed out in turn occurs: a fixed stride
  * (block k+1 always s blocks after block k) would make the next address as predictable as
- * neighbours do. The carving draws each block among the next 16 not yet handed out, so no step
- * should be frequent (about 1 in 16 at most). */
+ * neighbours do. The carving shuffles each batch uniformly, so no step should be frequent. */
 static int commonest_step(const size_t order[BLOCKS]) {
     int count[2 * BLOCKS] = {0}, most = 0;
     for (int i = 1; i < BLOCKS; i++) {

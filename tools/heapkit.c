@@ -857,6 +857,17 @@ static struct child spawn_and_wait(char **argv, int leak_signal, int profile_sig
     /* Orphans of the run become our children, so we learn how they ended (killed by SIGKILL,
      * say) when their parent did not wait for them. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* The signals we pass on wait, blocked, until child_pid is known: a program quick to signal
+     * us (or a loaded machine that runs it before we return from fork) would otherwise find no
+     * one to pass them to, and the signal would be lost. */
+    sigset_t passed, old_mask;
+    sigemptyset(&passed);
+    sigaddset(&passed, SIGTERM);
+    sigaddset(&passed, SIGHUP);
+    for (int k = 0; k < 2; k++)
+        if (fwd_asked[k])
+            sigaddset(&passed, asked[k]);
+    sigprocmask(SIG_BLOCK, &passed, &old_mask);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -870,6 +881,7 @@ static struct child spawn_and_wait(char **argv, int leak_signal, int profile_sig
             if (fwd_asked[k])
                 sigaction(asked[k], &old_asked[k], NULL);
         sigaction(SIGPIPE, &orig_sigpipe, NULL);
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         close(fds[0]);
         execvp(argv[0], argv);
         int err = errno;
@@ -878,6 +890,7 @@ static struct child spawn_and_wait(char **argv, int leak_signal, int profile_sig
         _exit(EXIT_NOTFOUND);
     }
     child_pid = pid;
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     close(fds[1]);
 
     int err = 0;

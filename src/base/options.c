@@ -5,6 +5,7 @@
 #include "parse.h"
 
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -290,7 +291,10 @@ void hk_options_init(hk_options_t *o) {
         .quarantine_bytes = HK_DEFAULT_QUARANTINE_BYTES,
         .quarantine_count = HK_DEFAULT_QUARANTINE_COUNT,
     };
-    if (environ == NULL) return;
+    /* A set-user-ID or set-group-ID program (or one given capabilities) keeps the defaults: its
+     * caller's environment must not choose files it writes with rights the caller lacks, nor weaken
+     * its heap (glibc drops MALLOC_* there too). A distribution's hardened build stays hardened. */
+    if (environ == NULL || getauxval(AT_SECURE) != 0) return;
     bool purge_delay_set = false, decay_set = false;
     const char *leak_only = NULL; /* the first leak option set */
     const char *profile_only = NULL; /* the first profile option set */

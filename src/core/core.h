@@ -486,15 +486,15 @@ static inline hk_heap_t *hk_segment_owner(hk_segment_t *seg) {
     return atomic_load_explicit(&seg->heap, memory_order_relaxed);
 }
 
-/* The heap's table of the segments it owns (heap->owned): slot HK_OWNED_SLOT(a) holds NULL or a
- * segment whose owner is the heap (so mapped, small or medium); slot 0, the slot of addresses
- * below 4 MiB, whose segment would be NULL and match an empty slot, holds HK_OWNED_NONE and is
- * never used. Only the owner's thread reads and writes its table (a parked heap's, which no thread
- * runs, the thread that expires it). A slot is filled on free's slow path, where the segment map
- * and the segment's owner say so, and emptied when its segment is abandoned or unmapped; two
- * segments of one slot take turns. free's fast path so finds a block's segment to be its own with
- * one load (and a compare) where the segment map took four: bench/RESULTS.md, "speed branch,
- * third pass". */
+/* The heap's table of the segments it owns (heap->owned): slot HK_OWNED_SLOT(a) holds
+ * HK_OWNED_NONE or a segment whose owner is the heap (so mapped, small or medium). Empty is
+ * HK_OWNED_NONE, not NULL, because an address below 4 MiB has no segment (NULL) and must not match
+ * an empty slot; no segment is at address 1. Only the owner's thread reads and writes its table (a
+ * parked heap's, which no thread runs, the thread that expires it). A slot is filled on free's
+ * slow path, where the segment map and the segment's owner say so, and emptied when its segment
+ * is abandoned or unmapped; two segments of one slot take turns. free's fast path so finds a
+ * block's segment to be its own with one load (and a compare) where the segment map took four:
+ * bench/RESULTS.md, "speed branch, third pass". */
 #define HK_OWNED_SLOT(a) (((uintptr_t)(a) >> HK_SEGMENT_SHIFT) & (HK_OWNED_SLOTS - 1))
 #define HK_OWNED_NONE ((hk_segment_t *)(uintptr_t)1)
 
@@ -503,17 +503,17 @@ static inline bool hk_heap_owns_segment_of(const hk_heap_t *heap, const void *p)
     return heap->owned[HK_OWNED_SLOT(p)] == hk_ptr_segment(p);
 }
 
-/* A heap record made or cleared: slot 0 is never a segment's. */
-static inline void hk_heap_owned_init(hk_heap_t *heap) { heap->owned[0] = HK_OWNED_NONE; }
+/* A heap record made or cleared: every slot empty. */
+static inline void hk_heap_owned_init(hk_heap_t *heap) {
+    for (size_t i = 0; i < HK_OWNED_SLOTS; i++) heap->owned[i] = HK_OWNED_NONE;
+}
 
 /* seg is the heap's (its owner, checked by the caller, the owner's thread): into its slot. */
-static inline void hk_heap_owned_note(hk_heap_t *heap, hk_segment_t *seg) {
-    if (HK_OWNED_SLOT(seg) != 0) heap->owned[HK_OWNED_SLOT(seg)] = seg;
-}
+static inline void hk_heap_owned_note(hk_heap_t *heap, hk_segment_t *seg) { heap->owned[HK_OWNED_SLOT(seg)] = seg; }
 
 /* seg leaves the heap (abandoned or unmapped): out of its slot. */
 static inline void hk_heap_owned_forget(hk_heap_t *heap, const hk_segment_t *seg) {
-    if (heap->owned[HK_OWNED_SLOT(seg)] == seg) heap->owned[HK_OWNED_SLOT(seg)] = NULL;
+    if (heap->owned[HK_OWNED_SLOT(seg)] == seg) heap->owned[HK_OWNED_SLOT(seg)] = HK_OWNED_NONE;
 }
 
 static inline uint8_t hk_page_flags(const hk_page_t *page) {

@@ -5,7 +5,10 @@
  * new-handler and throw std::bad_alloc — is left to the next definition of the same operator
  * (libstdc++'s, found with dlsym(RTLD_NEXT)) once heapkit has failed: it retries through malloc,
  * which is heapkit again, and so keeps the standard's semantics exactly. The fast paths of malloc
- * and free are inlined into the operators (alloc_fast.h): no call through the PLT per new or delete. */
+ * and free are inlined into the operators (alloc_fast.h): no call through the PLT per new or delete.
+ * Behind the text (hk_rare_path) go only the forms a program seldom calls: nothrow delete (run
+ * when a constructor throws) and the aligned nothrow forms; aligned new and delete serve every
+ * over-aligned type, nothrow new std::get_temporary_buffer (stable_sort and its kin). */
 #include "alloc_fast.h"
 
 #include <dlfcn.h>
@@ -95,7 +98,7 @@ void *_Znam(size_t size) {
 
 /* operator new(size_t, const std::nothrow_t &) */
 HK_CXX void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
-hk_rare_path void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
+void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
     void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_nothrow_failed("_ZnwmRKSt9nothrow_t", size, tag);
@@ -103,7 +106,7 @@ hk_rare_path void *_ZnwmRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
 
 /* operator new[](size_t, const std::nothrow_t &) */
 HK_CXX void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag);
-hk_rare_path void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
+void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
     void *p = hk_malloc_inline(size);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_nothrow_failed("_ZnamRKSt9nothrow_t", size, tag);
@@ -111,7 +114,7 @@ hk_rare_path void *_ZnamRKSt9nothrow_t(size_t size, hk_nothrow_t *tag) {
 
 /* operator new(size_t, std::align_val_t) */
 HK_CXX void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align);
-hk_rare_path void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align) {
+void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align) {
     void *p = hk_cxx_aligned(size, align);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_aligned_failed("_ZnwmSt11align_val_t", "operator new", size, align);
@@ -119,7 +122,7 @@ hk_rare_path void *_ZnwmSt11align_val_t(size_t size, hk_align_val_t align) {
 
 /* operator new[](size_t, std::align_val_t) */
 HK_CXX void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align);
-hk_rare_path void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align) {
+void *_ZnamSt11align_val_t(size_t size, hk_align_val_t align) {
     void *p = hk_cxx_aligned(size, align);
     if (hk_likely(p != NULL)) return p;
     return hk_cxx_new_aligned_failed("_ZnamSt11align_val_t", "operator new[]", size, align);
@@ -172,12 +175,12 @@ hk_rare_path void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
 }
 
 HK_CXX void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align);
-hk_rare_path void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align) {
+void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
     hk_free_inline(p);
 }
 HK_CXX void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align);
-hk_rare_path void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align) {
+void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
     hk_free_inline(p);
 }

@@ -6,7 +6,7 @@
 /* The page of an empty direct entry: its free list is empty, so the fast path falls through. */
 static hk_page_t hk_page_empty;
 hk_internal hk_heap_t hk_heap_empty = {.sample_left = INT64_MAX, .direct = {[0 ... HK_DIRECT_COUNT - 1] = &hk_page_empty},
-                                         .owned = {[0] = HK_OWNED_NONE}};
+                                         .owned = {[0 ... HK_OWNED_SLOTS - 1] = HK_OWNED_NONE}};
 hk_internal __thread hk_heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 
 /* Segments one slow-path call adopts at most before it maps a fresh one: each adoption walks a

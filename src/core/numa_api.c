@@ -83,7 +83,7 @@ hk_rare_path static bool hk_node_is_home(int node) {
 
 /* The pools' and arenas' way in (HK_ON_NODE): an aligned block on node, or on the calling
  * thread's terms when node is HK_NUMA_ANY. */
-hk_rare_path hk_internal void *hk_numa_aligned_alloc(size_t align, size_t size, int node) {
+hk_internal void *hk_numa_aligned_alloc(size_t align, size_t size, int node) {
     if (node == HK_NUMA_ANY || !hk_numa.placeable)
         return align > HK_BLOCK_ALIGN ? hk_aligned_alloc(align, size) : hk_malloc(size);
     bool paged = align <= HK_MEDIUM_MAX / 2 && size <= HK_MEDIUM_MAX - (align > HK_BLOCK_ALIGN ? align : 0);

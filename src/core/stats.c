@@ -189,7 +189,7 @@ hk_rare_path static bool hk_ends_with(const char *s, const char *suffix) {
  * process's stderr, which its parent may be reading (a test that wants a child's stderr empty, git
  * relaying a helper's stderr as "remote:" lines). N is the first number not taken: an image that
  * exec'd this one left its own under the same pid. */
-static void hk_stats_to_dir(const char *dir) {
+hk_rare_path static void hk_stats_to_dir(const char *dir) {
     char path[PATH_MAX];
     int fd = -1;
     for (unsigned n = 0; n < 1000; n++) {

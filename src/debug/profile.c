@@ -181,11 +181,21 @@ void hk_profile_snapshot(int64_t live) {
 
 /* The heap's live bytes passed its last peak, and the last snapshot's by the step: a new snapshot.
  * Apart from the counting: a growing heap passes its peak at nearly every malloc, the step far
- * less often (the test is inline, hk_profile_grew). */
+ * less often (the test is inline, hk_profile_grew). A malloc never waits for the lock: when the
+ * timeline's tick holds it, the snapshot is owed and the tick takes it as it lets go, or else a
+ * heap that stopped growing during a tick would keep a snapshot of an earlier, smaller moment.
+ * The second try closes the gap between the tick's look at the debt and its unlock. */
 static hk_noinline void hk_profile_snapshot_try(void) {
-    if (pthread_mutex_trylock(&hk_profile.lock) != 0) return; /* another thread snapshots or writes */
-    hk_profile_snapshot(hk_profile_live());
-    (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
+    if (pthread_mutex_trylock(&hk_profile.lock) != 0) {
+        atomic_store(&hk_profile.snap_owed, true);
+        if (pthread_mutex_trylock(&hk_profile.lock) != 0) return;
+        atomic_store(&hk_profile.snap_owed, false);
+    }
+    int64_t live = hk_profile_live();
+    if (live > atomic_load_explicit(&hk_profile.snap_live, memory_order_relaxed)) { /* an owed one may come late */
+        hk_profile_snapshot(live);
+        (void)hk_profile_map_take(false); /* the pages as they are at this peak, not later */
+    }
     pthread_mutex_unlock(&hk_profile.lock);
 }
 
@@ -469,6 +479,7 @@ static void *hk_profile_main(void *arg) {
         pthread_mutex_lock(&hk_profile.lock);
         hk_profile_timeline_tick(now);
         pthread_mutex_unlock(&hk_profile.lock);
+        if (atomic_exchange(&hk_profile.snap_owed, false)) hk_profile_snapshot_try();
         if (atomic_exchange_explicit(&hk_profile.dump_wanted, false, memory_order_relaxed)) (void)hk_profile_write("signal");
     }
     return NULL;

@@ -144,6 +144,7 @@ typedef struct hk_profile_s {
     pthread_mutex_t lock;     /* the snapshot, the timeline, the map and writing a profile */
     _Atomic int64_t snap_live;
     _Atomic int64_t snap_next; /* live bytes past which the next snapshot is due (0: the first allocation's) */
+    _Atomic bool snap_owed;    /* a snapshot found the lock held: the timeline thread takes it once it lets go */
     uint64_t snap_ms;
     /* timeline (profile_timeline.c) */
     hk_profile_bucket_t *buckets; /* HK_PROFILE_BUCKETS, mapped when profiling starts (no static data

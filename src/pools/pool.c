@@ -19,7 +19,10 @@
  * chunk or flushes objects into one adopts it, with its remote list. Nothing is lost, nothing is
  * freed twice.
  * SHARED (LOCKED): one such cache under one lock of one word (registry.h's hk_spin_lock), in
- * front of the pool's own chunks.
+ * front of the pool's own chunks, and in front of it a magazine per thread (a cache of at most
+ * 128 objects, served like a LOCAL pool's) that takes the lock only to refill or hand back half.
+ * A magazine needs a pool id, as a LOCAL pool's thread caches do; without one (all 65,536 in use)
+ * a SHARED pool is the locked cache alone.
  * Chunks whose objects are all free are given back beyond a reserve of one per thread
  * (pool_chunk.c); bad input is reported by pool_debug.c. */
 #include "pool.h"
@@ -310,8 +313,10 @@ static hk_noinline bool hk_pool_mag_refill(hk_pool_t *pool, hk_pool_cache_t *m) 
     void **top = atomic_load_explicit(&c->top, memory_order_relaxed) - n;
     memcpy(m->objs, top, n * sizeof *top);
     atomic_store_explicit(&c->top, top, memory_order_relaxed);
-    hk_spin_unlock(&pool->spin);
+    /* the magazine's top under the lock too: fork's prepare takes it, so a child never sees the
+     * objects out of the cache and not yet in the magazine (lost) */
     atomic_store_explicit(&m->top, m->objs + n, memory_order_relaxed);
+    hk_spin_unlock(&pool->spin);
     return n > 0;
 }
 
@@ -327,9 +332,11 @@ static hk_noinline void hk_pool_mag_flush(hk_pool_t *pool, hk_pool_cache_t *m) {
     void **top = atomic_load_explicit(&c->top, memory_order_relaxed);
     memcpy(top, m->objs, n * sizeof *top);
     atomic_store_explicit(&c->top, top + n, memory_order_relaxed);
-    hk_spin_unlock(&pool->spin);
+    /* the magazine shrunk under the lock too: a child forked between the two would otherwise
+     * retire this thread's magazine with its old top, and hand out twice what is also in the cache */
     memmove(m->objs, m->objs + n, (count - n) * sizeof m->objs[0]);
     atomic_store_explicit(&m->top, m->objs + count - n, memory_order_relaxed);
+    hk_spin_unlock(&pool->spin);
 }
 
 /* The thread is gone (or, after fork, does not exist): its magazine's objects back to their

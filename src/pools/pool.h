@@ -67,8 +67,9 @@ struct hk_pool_chunk_s {
 _Static_assert(offsetof(hk_pool_chunk_t, remote) == 64 && offsetof(hk_pool_chunk_t, free) == 128,
                "the chunk header's three parts start on cache lines");
 
-/* One thread's cache of one pool (or a LOCKED pool's one cache): a stack of free objects, of
- * any thread's chunks (a thread frees into its own cache whatever it frees). */
+/* One thread's cache of one pool (a LOCAL pool's, or a SHARED pool's magazine), or a SHARED pool's
+ * one locked cache: a stack of free objects, of any thread's chunks (a thread frees into its own
+ * cache whatever it frees). */
 struct hk_pool_cache_s {
     hk_pool_set_t set;
     hk_pool_cache_t *next, *prev; /* in pool->caches, or pool->spare once its thread exited */
@@ -83,7 +84,7 @@ struct hk_pool_cache_s {
      * of a chunk header that shares its address bits mod 4 KiB with the store to `top` just
      * before would wait for that store (4K aliasing). */
     _Alignas(32) _Atomic(void **) top; /* objs[0 .. top) are cached; written by the owner only */
-    void **end;                        /* objs + pool->limit */
+    void **end;                        /* objs + limit (a magazine's limit is at most 128) */
     _Alignas(64) _Atomic uint32_t remote_pending; /* another thread freed into our chunks */
     _Alignas(64) void *objs[];
 };
