@@ -51,12 +51,7 @@ static struct raw_report *load_dir(const char *dir, size_t *count)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            struct raw_report *grown = realloc(list, cap * sizeof *list);
-            if (grown == NULL) {
-                fputs("heapkit: out of memory\n", stderr);
-                exit(1);
-            }
-            list = grown;
+            list = xrealloc(list, cap * sizeof *list);
         }
         char *path = xasprintf("%s/%s", dir, e->d_name);
         raw_report_read(&list[n++], path, pid, check);

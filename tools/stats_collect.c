@@ -5,6 +5,7 @@
  * them on its own stderr once the program has ended, in the order the processes exited. */
 #define _GNU_SOURCE
 #include "stats_collect.h"
+#include "xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -79,12 +80,7 @@ int stats_collect(const char *dir, FILE *out)
         f.written = st.st_mtim;
         if (count == cap) {
             cap = cap ? cap * 2 : 8;
-            struct stats_file *bigger = realloc(list, cap * sizeof *list);
-            if (bigger == NULL) {
-                fputs("heapkit: out of memory\n", stderr);
-                exit(1);
-            }
-            list = bigger;
+            list = xrealloc(list, cap * sizeof *list);
         }
         list[count++] = f;
     }

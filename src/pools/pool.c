@@ -259,6 +259,17 @@ static bool hk_cache_refill(hk_pool_t *pool, hk_pool_cache_t *c) {
     return n > 0;
 }
 
+/* A cache whose thread is gone, out of the pool's list and onto its spares (pool->lock held). Kept,
+ * not freed: a thread that read this cache as a chunk's owner may still poke it. */
+static void hk_pool_cache_to_spares(hk_pool_t *pool, hk_pool_cache_t *c) {
+    if (c->prev != NULL) c->prev->next = c->next;
+    else pool->caches = c->next;
+    if (c->next != NULL) c->next->prev = c->prev;
+    c->prev = NULL;
+    c->next = pool->spare;
+    pool->spare = c;
+}
+
 /* The thread is gone (or, after fork, does not exist): its cached objects go back to its chunks,
  * and the chunks to the pool. */
 static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
@@ -278,13 +289,7 @@ static void hk_cache_retire(hk_pool_t *pool, hk_pool_cache_t *c) {
     atomic_store_explicit(&c->set.taken, 0, memory_order_relaxed);
     c->set.token = 0;
     hk_pool_orphans_changed(pool);
-    if (c->prev != NULL) c->prev->next = c->next;
-    else pool->caches = c->next;
-    if (c->next != NULL) c->next->prev = c->prev;
-    /* Kept, not freed: a thread that read this cache as a chunk's owner may still poke it. */
-    c->prev = NULL;
-    c->next = pool->spare;
-    pool->spare = c;
+    hk_pool_cache_to_spares(pool, c);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -347,12 +352,7 @@ static void hk_pool_mag_retire(hk_pool_t *pool, hk_pool_cache_t *m) {
     hk_spin_unlock(&pool->spin);
     pthread_mutex_lock(&pool->lock);
     m->set.token = 0;
-    if (m->prev != NULL) m->prev->next = m->next;
-    else pool->caches = m->next;
-    if (m->next != NULL) m->next->prev = m->prev;
-    m->prev = NULL;
-    m->next = pool->spare;
-    pool->spare = m;
+    hk_pool_cache_to_spares(pool, m);
     pthread_mutex_unlock(&pool->lock);
 }
 

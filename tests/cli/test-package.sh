@@ -49,7 +49,12 @@ if command -v groff >/dev/null; then
     done
     # each variable the library reads has an entry of its own in ENVIRONMENT, its name as the
     # entry's tag (HEAPKIT_CHECK once ran into the paragraph before it, a missing .TP)
-    for v in $(strings "$libdir/libheapkit.so" | grep -E '^HEAPKIT_[A-Z_]+$' | sort -u); do
+    vars=$(strings "$libdir/libheapkit.so" | grep -E '^HEAPKIT_[A-Z_]+$' | sort -u)
+    # the names are found at all (a missing `strings` or a changed way of storing them would
+    # otherwise pass this with nothing checked)
+    if [ "$(echo "$vars" | grep -c .)" -ge 20 ]; then ok "the library's HEAPKIT_* names found ($(echo "$vars" | grep -c .))"
+    else bad "the library's HEAPKIT_* names found" "$(echo "$vars" | grep -c .) of at least 20"; fi
+    for v in $vars; do
         if grep -Eq "^       (HEAPKIT_[A-Z_]+, )*$v(,|\$)" "$T/man1"; then ok "heapkit(1) has an entry for $v"
         else bad "heapkit(1) has an entry for $v"; fi
     done
