@@ -370,7 +370,7 @@ def section_options():
     p = run([HEAPKIT, "report", bad], check_rc=False)
     check(p.returncode == 1 and re.search(r"bad\.hkp:4: a site record wants", p.stderr) is not None,
           "options: a damaged profile is named with its line", p.stderr)
-    lib = os.environ.get("HEAPKIT_TEST_LIB")
+    lib = os.environ.get("HKT_TEST_LIB")
     if lib:
         p = run(["true"], env={"LD_PRELOAD": lib, "HEAPKIT_PROFILE": "maybe"}, check_rc=False)
         check("HEAPKIT_PROFILE='maybe' is not valid" in p.stderr, "options: a bad HEAPKIT_PROFILE is named", p.stderr)
@@ -445,7 +445,7 @@ def section_html():
 
 def section_fragmentation():
     import json
-    lib = os.environ["HEAPKIT_TEST_LIB"]
+    lib = os.environ["HKT_TEST_LIB"]
     stats = os.path.join(WORK, "fragmentation-stats.json")
     for tracked in (False, True):
         if os.path.exists(stats):
