@@ -371,7 +371,7 @@ bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
         hk_check_error_t e = {.kind = HK_ERR_UNDERFLOW_WRITE, .call = call, .addr = front,
                               .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
                               .alloc_thread = copy.alloc_thread, .access_stack = stack,
-                              .access_thread = copy.free_thread, .where = "gap",
+                              .access_thread = copy.free_thread, .where = "canary", /* the front canaries */
                               .label = hk_track_label_name(copy.label)};
         hk_check_report(&e);
     }
