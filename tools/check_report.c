@@ -312,7 +312,7 @@ static void json_error(FILE *f, const struct check_error *e, const struct sym_st
     fputs("}", f);
 }
 
-long check_report_dir(const char *dir, FILE *json)
+long check_report_dir(const char *dir, FILE *json, long main_pid)
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
@@ -387,6 +387,8 @@ long check_report_dir(const char *dir, FILE *json)
             fprintf(stderr, "==%ld==\n==%ld== HEAP ERROR SUMMARY: %zu error%s (heapkit run --check)\n", last, last, n,
                     n == 1 ? "" : "s");
         }
+    } else if (!unreadable) { /* said, as Valgrind does: a quiet run could be one that was not checked */
+        fprintf(stderr, "==%ld== HEAP ERROR SUMMARY: 0 errors (heapkit run --check)\n", main_pid);
     }
     free(cwd);
     for (size_t i = 0; i < count; i++)

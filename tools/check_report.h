@@ -8,8 +8,9 @@
 #include <stdio.h>
 
 /* Reports every heap error in `dir` on stderr (and as the JSON array's elements into json if not
- * NULL: `"heap_errors": [...]` is written, without braces around it). Returns how many errors
- * it found, or -1 if a file could not be read (a message says so). */
-long check_report_dir(const char *dir, FILE *json);
+ * NULL: `"heap_errors": [...]` is written, without braces around it), then a summary per process,
+ * or one line under main_pid's name when there were none. Returns how many errors it found, or
+ * -1 if a file could not be read (a message says so). */
+long check_report_dir(const char *dir, FILE *json, long main_pid);
 
 #endif

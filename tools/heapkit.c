@@ -991,7 +991,7 @@ static int cmd_run(int argc, char **argv)
     if (checking && c.exec_error == 0) {
         if (json != NULL)
             fputs("{", json);
-        heap_errors = check_report_dir(run_dir, json);
+        heap_errors = check_report_dir(run_dir, json, (long)c.pid);
         if (json != NULL)
             fputs(leak_dir != NULL ? ", \"leaks\": " : "}\n", json);
     }

@@ -45,6 +45,7 @@ expect_status "--error-exitcode without checking" 2 "$heapkit" run --error-exitc
 expect_err "--error-exitcode without checking says why" "run: --error-exitcode needs --check or --sample-guard"
 
 expect_status "clean program: its own status" 0 "$heapkit" run --check -- "$bin/check_clean"
+expect_err "clean program: the summary says it was checked" "HEAP ERROR SUMMARY: 0 errors"
 expect_status "an error: 66" 66 "$heapkit" run --check -- "$bin/check_overflow_write"
 expect_err "the report names the kind" "heap-overflow-write of 1 byte"
 expect_err "the report names the block" "is 0 bytes after a block of 32 bytes, allocated by malloc"
