@@ -152,14 +152,19 @@ static size_t gcd_size(size_t a, size_t b) {
 }
 
 #define DEFINE_OBJECT_LOOPS(NAME, ALLOC, FREE)                                         \
-  /* churn frees a slot's object before it allocates the new one; replace after */     \
-  static inline __attribute__((always_inline)) uint64_t slots_##NAME(                  \
-      long iters, uint64_t seed, long live, bool alloc_first) {                        \
+  /* the live set every loop starts from: `live` objects, each holding its index */     \
+  static obj_t **live_set_##NAME(long live) {                                          \
     obj_t **slots = xmalloc((size_t)live * sizeof *slots);                             \
     for (long i = 0; i < live; i++) {                                                  \
       slots[i] = ALLOC();                                                              \
       slots[i]->value = (uint64_t)i;                                                   \
     }                                                                                  \
+    return slots;                                                                      \
+  }                                                                                    \
+  /* churn frees a slot's object before it allocates the new one; replace after */     \
+  static inline __attribute__((always_inline)) uint64_t slots_##NAME(                  \
+      long iters, uint64_t seed, long live, bool alloc_first) {                        \
+    obj_t **slots = live_set_##NAME(live);                                             \
     rng_t r = rng_seed(seed);                                                          \
     uint64_t sum = 0;                                                                  \
     for (long i = 0; i < iters; i++) {                                                 \
@@ -210,12 +215,8 @@ static size_t gcd_size(size_t a, size_t b) {
    * objects freed in random order; else the oldest (a queue: freed in the order they \
    * were made, reused in the reverse). No free is followed by the alloc of its object. */ \
   static uint64_t batch_##NAME(long iters, uint64_t seed, long live, long batch, bool random) { \
-    obj_t **slots = xmalloc((size_t)live * sizeof *slots);                             \
+    obj_t **slots = live_set_##NAME(live);                                             \
     size_t *picked = xmalloc((size_t)batch * sizeof *picked);                          \
-    for (long i = 0; i < live; i++) {                                                  \
-      slots[i] = ALLOC();                                                              \
-      slots[i]->value = (uint64_t)i;                                                   \
-    }                                                                                  \
     rng_t r = rng_seed(seed);                                                          \
     uint64_t sum = 0;                                                                  \
     size_t oldest = 0;                                                                 \

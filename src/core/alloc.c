@@ -507,16 +507,12 @@ void hk_free_not_owned(void *p, hk_heap_t *heap) {
         return;
     }
     hk_segment_t *seg = hk_ptr_segment(p);
-    hk_page_t *page = hk_segment_page_of(seg, p);
     if (hk_segment_owner(seg) == heap) {
         hk_heap_owned_note(heap, seg);
-        if (hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) && !hk_block_may_be_free(p, seg)) {
-            hk_free_push_local(heap, page, p);
-            return;
-        }
+        hk_free_in_segment(p, seg, heap);
+    } else {
+        hk_free_slow(p, seg, heap);
     }
-    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
-    else hk_free_full_page(p, heap);
 }
 
 /* p is not in a small/medium segment: NULL, a huge block with a big alignment, or not ours. */

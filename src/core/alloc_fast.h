@@ -51,29 +51,37 @@ static inline __attribute__((always_inline)) void hk_free_push_local(hk_heap_t *
         hk_heap_page_retire(heap, page);
 }
 
-/* free: a push onto the page's free list when the segment is in the thread's table of its own
- * (hk_heap_owns_segment_of: no segment-map lookup), the page is flagged for nothing (its
- * fast_free_heap is this heap), p is a block start and not free by its link word
- * (hk_block_may_be_free); else the slow paths, which check it all (a segment not in the table
- * first asks the segment map, hk_free_not_owned). */
+/* free off the fast path: the hardened free, or the one that checks it all (hk_free_full_page). */
+static inline __attribute__((always_inline)) void hk_free_slow(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
+    else hk_free_full_page(p, heap);
+}
+
+/* free of p in segment seg, which heap owns: a push onto the page's free list when the page is flagged for
+ * nothing (its fast_free_heap is this heap: one compare, hk_page_fast_free_heap), p is a block
+ * start and not free by its link word (hk_block_may_be_free); else the slow paths, which check it
+ * all. */
+static inline __attribute__((always_inline)) void hk_free_in_segment(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+    hk_page_t *page = hk_segment_page_of(seg, p);
+    hk_block_t *b = p;
+    if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
+                  !hk_block_may_be_free(b, seg))) {
+        hk_free_push_local(heap, page, b);
+        return;
+    }
+    hk_free_slow(p, seg, heap);
+}
+
+/* free: the segment found in the thread's table of its own (hk_heap_owns_segment_of: no
+ * segment-map lookup), then hk_free_in_segment; a segment not in the table first asks the
+ * segment map (hk_free_not_owned). */
 static inline __attribute__((always_inline)) void hk_free_inline(void *p) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_unlikely(!hk_heap_owns_segment_of(heap, p))) {
         hk_free_not_owned(p, heap);
         return;
     }
-    hk_segment_t *seg = hk_ptr_segment(p);
-    hk_page_t *page = hk_segment_page_of(seg, p);
-    hk_block_t *b = p;
-    /* This thread's page with no flag set (one compare: hk_page_fast_free_heap), a block start,
-     * not free by its link word. */
-    if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
-                  !hk_block_may_be_free(b, seg))) {
-        hk_free_push_local(heap, page, b);
-        return;
-    }
-    if (hk_unlikely(hk_secure())) hk_free_hardened(p, seg, heap);
-    else hk_free_full_page(p, heap);
+    hk_free_in_segment(p, hk_ptr_segment(p), heap);
 }
 
 #endif /* HK_ALLOC_FAST_H */

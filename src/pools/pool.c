@@ -356,19 +356,26 @@ static void hk_pool_mag_retire(hk_pool_t *pool, hk_pool_cache_t *m) {
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* This thread's cache of the pool (a LOCAL pool's, or a SHARED pool's magazine), made on first
+ * use and remembered in *last for the fast paths; the slow path owns its top until
+ * hk_pool_local_done. NULL: out of memory. */
+static inline hk_pool_cache_t *hk_pool_cache_remembered(hk_pool_t *pool, uintptr_t deaths, hk_pool_last_t *last) {
+    hk_pool_cache_t *c = hk_pool_my_cache(pool);
+    if (c == NULL) c = hk_pool_cache_create(pool);
+    if (c != NULL) {
+        *last = (hk_pool_last_t){pool, deaths, c};
+        hk_pool_fast_disarm(c);
+    }
+    return c;
+}
+
 /* This thread's magazine of a SHARED pool that has them (made on first use), remembered for the
  * fast paths (`deaths` was read before the pool was found live); NULL: none (no thread slot was
  * left for the pool, or out of memory). Its top is its own (the inline paths' record lets go of
  * it) until hk_pool_local_done. */
 static hk_pool_cache_t *hk_pool_mag_of(hk_pool_t *pool, uintptr_t deaths) {
     if (pool->id == UINT32_MAX) return NULL;
-    hk_pool_cache_t *m = hk_pool_my_cache(pool);
-    if (m == NULL) m = hk_pool_cache_create(pool);
-    if (m != NULL) {
-        hk_pool_mag_last = (hk_pool_last_t){pool, deaths, m};
-        hk_pool_fast_disarm(m);
-    }
-    return m;
+    return hk_pool_cache_remembered(pool, deaths, &hk_pool_mag_last);
 }
 
 /* A live object into the magazine (not armed): false if the word does not say "live object of
@@ -638,13 +645,7 @@ static void *hk_pool_alloc_locked(hk_pool_t *pool) {
  * (`deaths` was read before the pool was found live). NULL: out of memory. Its top is its own
  * (the inline paths' record lets go of it) until hk_pool_local_done. */
 static hk_pool_cache_t *hk_pool_local_cache(hk_pool_t *pool, uintptr_t deaths) {
-    hk_pool_cache_t *c = hk_pool_my_cache(pool);
-    if (c == NULL) c = hk_pool_cache_create(pool);
-    if (c != NULL) {
-        hk_pool_last = (hk_pool_last_t){pool, deaths, c};
-        hk_pool_fast_disarm(c);
-    }
-    return c;
+    return hk_pool_cache_remembered(pool, deaths, &hk_pool_last);
 }
 
 /* The slow path is done with the cache: the inline paths' record serves it again. */
