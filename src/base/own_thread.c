@@ -7,6 +7,9 @@
 
 #include <dlfcn.h>
 #include <signal.h>
+#if defined(HK_STATIC_ARCHIVE)
+#include <threads.h>
+#endif
 
 /* Programs take real-time signals counting up from SIGRTMIN (glibc keeps the two below it for
  * itself) or use SIGRTMAX as "the" real-time signal; three below the top is rarely anyone's. */
@@ -28,6 +31,16 @@ static void *hk_own_thread_main(void *arg) {
     return main(NULL);
 }
 
+#if defined(HK_STATIC_ARCHIVE)
+/* A program linked with -static has no dynamic symbols for dlsym to find. glibc's libc.a defines
+ * the function as __pthread_create, with pthread_create a weak alias that heapkit's overrides; a
+ * weak reference does not make the linker take that archive member, but a reference to
+ * thrd_create (which calls __pthread_create) does. In a dynamic program libc.so exports only
+ * pthread_create: __pthread_create stays NULL and dlsym finds the function. */
+extern int __pthread_create(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) __attribute__((weak));
+__attribute__((used)) static int (*const hk_static_pulls_pthread_create)(thrd_t *, thrd_start_t, void *) = thrd_create;
+#endif
+
 /* The C library's pthread_create: where heapkit stands in for the C library's names
  * (HK_OVERRIDE), its own pthread_create (debug/thread_stacks.c) is for the program's threads. */
 int hk_libc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
@@ -38,6 +51,9 @@ int hk_libc_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *
     if (create == NULL) {
         static const char name[] hk_plain_const = "pthread_create";
         create = (create_t)dlsym(RTLD_NEXT, name);
+#if defined(HK_STATIC_ARCHIVE)
+        if (create == NULL) create = __pthread_create;
+#endif
         if (create == NULL) return EAGAIN;
         atomic_store_explicit(&next, create, memory_order_release);
     }

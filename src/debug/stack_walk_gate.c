@@ -11,7 +11,9 @@
  * lock that thread holds. Only allocations racing a fork lose their stack. */
 #define _GNU_SOURCE
 #include "track.h"
+#include "unwind_cached.h"
 
+#include <errno.h>
 #include <sched.h>
 
 static struct {
@@ -20,7 +22,41 @@ static struct {
     _Atomic uint32_t walkers; /* walks under way (and walks about to find the gate closed) */
 } hk_gate = {.forker = PTHREAD_MUTEX_INITIALIZER};
 
+#if defined(HK_STATIC_ARCHIVE)
+/* In a program linked -static, libgcc finds the unwind tables only while they are registered, by
+ * the program's first constructor (crtbeginT's frame_dummy) to its last destructor
+ * (__do_global_dtors_aux, which frees with libgcc's lock held: a walk there waited on that lock
+ * for ever); there is no PT_GNU_EH_FRAME for dl_iterate_phdr or _dl_find_object to find. Before,
+ * libgcc's FDE search must not even be asked until the C library's start has made
+ * _dl_find_object's tables (_dl_non_dynamic_init, whose allocations reach us first: asked then, it
+ * faults); that start then sets program_invocation_name, "" until then, to argv[0]. Walks outside
+ * that span are skipped, as those racing a fork are: the C library's own allocations at start,
+ * and frees in the destructors that run after heapkit's (those of files linked before
+ * libheapkit.a), keep no stack, and libgcc's unwinder never aborts for want of frame data. */
+enum { HK_STATIC_UNWIND_NOT_YET, HK_STATIC_UNWIND_READY, HK_STATIC_UNWIND_OVER };
+static _Atomic int hk_static_unwind = HK_STATIC_UNWIND_NOT_YET;
+
+static bool hk_stack_walk_possible(void) {
+    int state = atomic_load_explicit(&hk_static_unwind, memory_order_relaxed);
+    if (hk_likely(state == HK_STATIC_UNWIND_READY)) return true;
+    if (state == HK_STATIC_UNWIND_OVER) return false;
+    if (program_invocation_name == NULL || program_invocation_name[0] == '\0') return false;
+    struct hk_dwarf_eh_bases bases;
+    if (_Unwind_Find_FDE((void *)(uintptr_t)hk_stack_walk_possible, &bases) == NULL) return false;
+    int expected = HK_STATIC_UNWIND_NOT_YET;
+    atomic_compare_exchange_strong(&hk_static_unwind, &expected, HK_STATIC_UNWIND_READY);
+    return expected == HK_STATIC_UNWIND_NOT_YET;
+}
+
+__attribute__((destructor)) static void hk_static_unwind_over(void) {
+    atomic_store_explicit(&hk_static_unwind, HK_STATIC_UNWIND_OVER, memory_order_relaxed);
+}
+#else
+static inline bool hk_stack_walk_possible(void) { return true; }
+#endif
+
 bool hk_stack_walk_enter(void) {
+    if (!hk_stack_walk_possible()) return false;
     if (atomic_load_explicit(&hk_gate.closed, memory_order_seq_cst)) return false;
     atomic_fetch_add_explicit(&hk_gate.walkers, 1, memory_order_seq_cst);
     /* Sequentially consistent with the fork's store of `closed` then load of `walkers`: either

@@ -39,13 +39,6 @@ enum {
 /* Nested DW_CFA_remember_state a rule may use; compilers emit one or two. */
 #define HK_CFI_STATES 8
 
-/* libgcc's FDE search (unwind-dw2-fde.h), from the private copy linked in: the FDE of the code at
- * pc, and the function's start in bases.func. */
-struct hk_dwarf_eh_bases {
-    void *tbase, *dbase, *func;
-};
-extern const void *_Unwind_Find_FDE(void *pc, struct hk_dwarf_eh_bases *bases);
-
 /* How a register is recovered, as far as this walker follows it: the CFA, rbp and the return address. */
 enum { HK_REG_SAME, HK_REG_OFFSET, HK_REG_UNDEFINED, HK_REG_OTHER };
 

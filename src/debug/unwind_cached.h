@@ -19,6 +19,13 @@
 #define HK_UNWIND_RULES_SHIFT 13
 #define HK_UNWIND_RULES ((size_t)1 << HK_UNWIND_RULES_SHIFT)
 
+/* libgcc's FDE search (unwind-dw2-fde.h), from the private copy linked in: the FDE of the code at
+ * pc, and the function's start in bases.func. */
+struct hk_dwarf_eh_bases {
+    void *tbase, *dbase, *func;
+};
+extern const void *_Unwind_Find_FDE(void *pc, struct hk_dwarf_eh_bases *bases);
+
 /* How to get from a frame to its caller's, for one code address. */
 typedef struct hk_unwind_rule_s {
     uintptr_t pc;       /* the address it was worked out for (a return address); 0 = empty slot */

@@ -13,6 +13,7 @@
 
 #include <dlfcn.h>
 #include <libunwind.h>
+#include <sys/auxv.h>
 
 /* libunwind's names are macros for its target-prefixed symbols (_ULx86_64_step ...): spell them. */
 #define HK_SYMBOL_NAME(fn) HK_SYMBOL_NAME_(fn)
@@ -38,6 +39,11 @@ static bool hk_unwind_lib_wanted(void) {
  * libunwind the modes still run; stacks the cached walker cannot take are then not kept. */
 hk_plain_path static void hk_unwind_lib_load(void) {
     if (!hk_unwind_lib_wanted()) return;
+#if defined(HK_STATIC_ARCHIVE)
+    /* A program linked -static (started with no dynamic loader: no AT_BASE) can dlopen, but
+     * libunwind's thread-local variables then fault in the program's threads. */
+    if (getauxval(AT_BASE) == 0) return;
+#endif
     void *lib = dlopen(HK_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (lib == NULL) {
         hk_message("cannot load " HK_LIBUNWIND_SONAME ": some stacks will not be kept");

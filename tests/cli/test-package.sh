@@ -113,6 +113,43 @@ if command -v pkg-config >/dev/null; then
     # shellcheck disable=SC2086
     run "pkg-config: build" "$CC" "$T/src/consumer.c" -o "$T/pc_consumer" $flags -Wl,-rpath,"$libdir"
     run "pkg-config: malloc is heapkit's" "$T/pc_consumer"
+    # a fully static program (-static, with pkg-config --static): its threads are started by
+    # the C library's pthread_create, which dlsym cannot find in a static program (it once got
+    # EAGAIN and crashed in pthread_join)
+    cat >"$T/src/static_threads.c" <<'C'
+#include <heapkit.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+static void *work(void *arg) {
+    for (int i = 0; i < 1000; i++) free(malloc((size_t)i * 8 + 1));
+    return arg;
+}
+int main(void) {
+    pthread_t t[4];
+    for (long i = 0; i < 4; i++) {
+        int rc = pthread_create(&t[i], NULL, work, (void *)i);
+        if (rc != 0) { printf("pthread_create: %d\n", rc); return 1; }
+    }
+    long sum = 0;
+    for (int i = 0; i < 4; i++) { void *r; pthread_join(t[i], &r); sum += (long)r; }
+    void *p = malloc(100);
+    int mine = hk_owns(p);
+    printf("threads joined: %ld, heapkit owns malloc: %d\n", sum, mine);
+    free(p);
+    return sum == 6 && mine ? 0 : 1;
+}
+C
+    sflags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --static --cflags --libs heapkit)
+    # shellcheck disable=SC2086
+    run "pkg-config --static, -static: build" "$CC" "$T/src/static_threads.c" -o "$T/static_threads" -static -pthread $sflags
+    run "pkg-config --static, -static: threads start and malloc is heapkit's" "$T/static_threads"
+    # and its debug modes, which walk stacks from the C library's first allocation on, before
+    # that library has described the program to dl_iterate_phdr (libgcc's unwinder aborted there)
+    for mode in HEAPKIT_LEAKS=1 HEAPKIT_CHECK=1 HEAPKIT_CHECK=guard "HEAPKIT_PROFILE=exact HEAPKIT_PROFILE_DIR=$T"; do
+        # shellcheck disable=SC2086
+        run "-static under $mode" env $mode "$T/static_threads"
+    done
     case $flags in *"$P"*) ok "pkg-config: flags point into the prefix it was installed to" ;;
     *) bad "pkg-config: flags point into the prefix it was installed to" "$flags" ;; esac
 else
