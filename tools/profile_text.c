@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Frames shown per site: the allocation call and the program's frames that called it; more when
- * the sites listed together would read the same (wrappers such as sqlite3Malloc or PyMem_Malloc
- * under every site), up to the most a stack holds. */
+/* Frames shown per site: the allocation call and the program's frames that called it; more for a
+ * site that would read the same as another listed with it (wrappers such as sqlite3Malloc or
+ * PyMem_Malloc under every site), up to the most a stack holds. */
 #define PROF_TEXT_FRAMES 4
 
 static const struct prof_model *sort_model;
@@ -67,31 +67,31 @@ static bool same_text(const struct prof_entry *a, const struct prof_entry *b, si
     return true;
 }
 
-/* A site listed in one table of the report. */
+/* A site listed in one table of the report, and the frames its line shows. */
 struct listed {
     const struct prof_entry *e;
+    size_t frames;
 };
 
-/* The frames to show for the sites listed together: PROF_TEXT_FRAMES, or as many more as it takes
- * for no two of them to read the same where their stacks differ further down. */
-
-static size_t frames_to_tell_apart(const struct listed *list, size_t n)
+/* The frames each listed site shows: PROF_TEXT_FRAMES, or as many more as it takes for it not to
+ * read the same as another site of the list whose stack differs further down. Each line for
+ * itself: one pair behind the same wrappers does not lengthen the others. */
+static void frames_to_tell_apart(struct listed *list, size_t n)
 {
-    size_t deepest = 0;
-    for (size_t i = 0; i < n; i++)
-        if (list[i].e != NULL && list[i].e->depth > deepest)
-            deepest = list[i].e->depth;
-    size_t frames = PROF_TEXT_FRAMES;
-    for (; frames < deepest; frames++) {
-        bool clash = false;
-        for (size_t i = 0; i < n && !clash; i++)
-            for (size_t j = 0; j < i && !clash; j++)
-                clash = list[i].e != NULL && list[j].e != NULL && same_text(list[i].e, list[j].e, frames) &&
-                        !same_text(list[i].e, list[j].e, deepest); /* (no frame can tell identical texts apart) */
-        if (!clash)
-            break;
+    for (size_t i = 0; i < n; i++) {
+        list[i].frames = PROF_TEXT_FRAMES;
+        if (list[i].e == NULL)
+            continue;
+        for (size_t j = 0; j < n; j++) {
+            if (j == i || list[j].e == NULL)
+                continue;
+            size_t deepest = list[i].e->depth > list[j].e->depth ? list[i].e->depth : list[j].e->depth;
+            if (same_text(list[i].e, list[j].e, deepest)) /* no frame can tell identical texts apart */
+                continue;
+            while (list[i].frames < deepest && same_text(list[i].e, list[j].e, list[i].frames))
+                list[i].frames++;
+        }
     }
-    return frames;
 }
 
 static double seconds(uint64_t ms) { return (double)ms / 1000.0; }
@@ -109,8 +109,7 @@ static void print_top(FILE *out, const struct prof_model *m, enum prof_metric me
     }
     for (size_t i = 0; i < listed; i++)
         list[i].e = &m->entries[order[i]];
-    size_t frames = frames_to_tell_apart(list, listed);
-    free(list);
+    frames_to_tell_apart(list, listed);
     size_t shown = 0;
     fprintf(out, "\n%s:\n", title);
     for (size_t i = 0; i < listed; i++) {
@@ -136,11 +135,12 @@ static void print_top(FILE *out, const struct prof_model *m, enum prof_metric me
                     (long long)s->live_blocks);
             break;
         }
-        print_stack(out, e, frames);
+        print_stack(out, e, list[i].frames);
         shown++;
     }
     if (shown == 0)
         fputs("  (none)\n", out);
+    free(list);
     free(order);
 }
 
@@ -261,10 +261,10 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
     size_t listed = 0;
     for (size_t i = 0; i < n && listed < top && (d[i].live > 0 || d[i].at_peak > 0); i++)
         list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
+    size_t grew = listed;
     for (size_t i = n, k = 0; i-- > 0 && k < top && d[i].live < 0; k++)
         list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
-    size_t frames = frames_to_tell_apart(list, listed);
-    free(list);
+    frames_to_tell_apart(list, listed);
     fprintf(out, "\nSites that grew most (live bytes, and live bytes at the heap's peak):\n");
     size_t shown = 0;
     for (size_t i = 0; i < n && shown < top; i++) {
@@ -272,7 +272,7 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
             break;
         fprintf(out, "  live %11s  at peak %11s  calls %+8lld  %s", delta_bytes(d[i].live, x), delta_bytes(d[i].at_peak, y),
                 (long long)d[i].calls, d[i].a == NULL ? "(new) " : "");
-        print_stack(out, d[i].b != NULL ? d[i].b : d[i].a, frames);
+        print_stack(out, list[shown].e, list[shown].frames);
         shown++;
     }
     if (shown == 0)
@@ -283,10 +283,11 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
         if (d[i].live >= 0)
             break;
         fprintf(out, "  live %11s  %s", prof_bytes(d[i].live, x), d[i].b == NULL ? "(gone) " : "");
-        print_stack(out, d[i].b != NULL ? d[i].b : d[i].a, frames);
+        print_stack(out, list[grew + shown].e, list[grew + shown].frames);
         shown++;
     }
     if (shown == 0)
         fputs("  (none shrank)\n", out);
+    free(list);
     free(d);
 }

@@ -226,18 +226,21 @@ static int handoff(void)
 
 /* wrapped: two sites that allocate through the same chain of wrappers (as sqlite3Malloc or
  * PyMem_Malloc are), deeper than the text report's first frames: the report must show each site
- * far enough to tell them apart. Both blocks stay live at exit: 3000 and 7000 bytes. */
+ * far enough to tell them apart, and a third site, with nothing to be told apart from, by its
+ * first frames only. The blocks stay live at exit: 3000, 7000 and 5000 bytes. */
 NOINLINE static void *wrap_inner(size_t n) { return malloc(n); }
 NOINLINE static void *wrap_middle(size_t n) { return wrap_inner(n); }
 NOINLINE static void *wrap_outer(size_t n) { return wrap_middle(n); }
 NOINLINE static void *site_wrapped_a(void) { return wrap_outer(3000); }
 NOINLINE static void *site_wrapped_b(void) { return wrap_outer(7000); }
+NOINLINE static void *site_unwrapped(void) { return malloc(5000); }
 
 static int wrapped(void)
 {
-    static void *kept[2];
+    static void *kept[3];
     kept[0] = site_wrapped_a();
     kept[1] = site_wrapped_b();
+    kept[2] = site_unwrapped();
     sink = kept;
     return 0;
 }

@@ -345,6 +345,11 @@ def section_formats():
     check(re.search(r"6\.8 KiB in +1 blocks .*wrap_outer.*site_wrapped_b", leaked) is not None and
           re.search(r"2\.9 KiB in +1 blocks .*wrap_outer.*site_wrapped_a", leaked) is not None,
           "formats: the text report tells two sites behind the same wrappers apart", leaked[:1500])
+    # ... and only those: a site the others never read the same as keeps its first four frames
+    # (one pair behind wrappers once made every line of the table as long as theirs)
+    plain = [l for l in leaked.splitlines() if "site_unwrapped" in l]
+    check(len(plain) == 1 and plain[0].count(" < ") == 4 and plain[0].endswith(" < ..."),
+          "formats: the text report shows a site with nothing to tell apart by its first four frames", leaked[:1500])
     first, second = (os.path.join(WORK, "wrapped-%d.hkp" % i) for i in (1, 2))
     profile("exact", first, ["tiny"])
     profile("exact", second, ["wrapped"])
