@@ -434,6 +434,18 @@ def section_html():
           m.group(1) if m else "no attribute")
     check(len(re.findall(r"<tr>", re.search(r'<table id="top-sites">.*?</table>', dom, re.S).group(0))) >= 3,
           "html: the top sites table has rows")
+    # The table's line for a site names it far enough to tell it from the others, as the text
+    # report does: two sites behind one chain of wrappers once both read "wrap_inner (...)".
+    wrapped = os.path.join(WORK, "html-wrapped.hkp")
+    profile("exact", wrapped, ["wrapped"])
+    wpage = os.path.join(WORK, "profile-wrapped.html")
+    run([HEAPKIT, "report", "--html", wpage, wrapped])
+    r, _ = browse(wpage)
+    table = re.search(r'<table id="top-sites">.*?</table>', r.stdout, re.S)
+    summaries = re.findall(r"<summary>(.*?)</summary>", table.group(0) if table else "")
+    check(any("site_wrapped_a" in x for x in summaries) and any("site_wrapped_b" in x for x in summaries) and
+          any(x.startswith("site_unwrapped") and " &lt; " in x for x in summaries),
+          "html: the top sites table tells two sites behind the same wrappers apart", "\n".join(summaries))
     shot = os.path.join(WORK, "profile-report.png")
     if os.path.exists(shot):
         os.unlink(shot)
