@@ -261,9 +261,29 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
     size_t listed = 0;
     for (size_t i = 0; i < n && listed < top && (d[i].live > 0 || d[i].at_peak > 0); i++)
         list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
+    /* The sites that shrank, most first: by live bytes alone (one whose bytes at the peak did not
+     * change sits in the middle of the order by growth). */
     size_t grew = listed;
-    for (size_t i = n, k = 0; i-- > 0 && k < top && d[i].live < 0; k++)
-        list[listed++].e = d[i].b != NULL ? d[i].b : d[i].a;
+    size_t *shrank = calloc(top + 1, sizeof *shrank); /* indices into d */
+    if (shrank == NULL) {
+        fputs("heapkit: out of memory\n", stderr);
+        exit(1);
+    }
+    size_t shrunk = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].live >= 0)
+            continue;
+        size_t at = shrunk < top ? shrunk++ : top;
+        while (at > 0 && d[shrank[at - 1]].live > d[i].live) {
+            if (at < top)
+                shrank[at] = shrank[at - 1];
+            at--;
+        }
+        if (at < top)
+            shrank[at] = i;
+    }
+    for (size_t k = 0; k < shrunk; k++)
+        list[listed++].e = d[shrank[k]].b != NULL ? d[shrank[k]].b : d[shrank[k]].a;
     frames_to_tell_apart(list, listed);
     fprintf(out, "\nSites that grew most (live bytes, and live bytes at the heap's peak):\n");
     size_t shown = 0;
@@ -278,16 +298,14 @@ void prof_text_diff(FILE *out, const struct prof_model *a, const struct prof_mod
     if (shown == 0)
         fputs("  (none grew)\n", out);
     fprintf(out, "\nSites that shrank most:\n");
-    shown = 0;
-    for (size_t i = n; i-- > 0 && shown < top;) {
-        if (d[i].live >= 0)
-            break;
-        fprintf(out, "  live %11s  %s", prof_bytes(d[i].live, x), d[i].b == NULL ? "(gone) " : "");
+    for (shown = 0; shown < shrunk; shown++) {
+        const struct prof_delta *s = &d[shrank[shown]];
+        fprintf(out, "  live %11s  %s", prof_bytes(s->live, x), s->b == NULL ? "(gone) " : "");
         print_stack(out, list[grew + shown].e, list[grew + shown].frames);
-        shown++;
     }
     if (shown == 0)
         fputs("  (none shrank)\n", out);
+    free(shrank);
     free(list);
     free(d);
 }

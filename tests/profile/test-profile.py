@@ -207,6 +207,12 @@ def section_dumps():
     d = run([HEAPKIT, "report", "--diff", first, second]).stdout
     check(re.search(r"live\s+\+468\.8 KiB.*site_grow", d) is not None, "dumps: --diff shows site_grow grew by 480000 bytes",
           d)
+    # From the last dump to the exit every block of site_grow was freed: its live bytes shrank while
+    # its bytes at the heap's peak stayed (the sort by growth put it mid-list, and the list of
+    # sites that shrank, read from the end, said none had)
+    d = run([HEAPKIT, "report", "--diff", second, out]).stdout
+    check(re.search(r"shrank most:\n  live +-625\.0 KiB .*site_grow", d) is not None,
+          "dumps: --diff lists site_grow among the sites that shrank, by 640000 bytes", d)
     check("written to " + first in p.stderr, "dumps: the command names each file it wrote", p.stderr)
 
 
