@@ -15,6 +15,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#if defined(HK_STATIC_ARCHIVE)
+#include <sys/auxv.h>
+#endif
 
 static struct {
     pthread_mutex_t forker;   /* one fork at a time closes the gate */
@@ -48,8 +51,10 @@ static bool hk_stack_walk_possible(void) {
     return expected == HK_STATIC_UNWIND_NOT_YET;
 }
 
+/* Only in a program started with no dynamic loader (no AT_BASE): a dynamic one linking
+ * libheapkit.a finds its tables through PT_GNU_EH_FRAME to the end. */
 __attribute__((destructor)) static void hk_static_unwind_over(void) {
-    atomic_store_explicit(&hk_static_unwind, HK_STATIC_UNWIND_OVER, memory_order_relaxed);
+    if (getauxval(AT_BASE) == 0) atomic_store_explicit(&hk_static_unwind, HK_STATIC_UNWIND_OVER, memory_order_relaxed);
 }
 #else
 static inline bool hk_stack_walk_possible(void) { return true; }
