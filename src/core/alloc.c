@@ -152,7 +152,6 @@ void *hk_core_alloc_sized(size_t size, size_t *usable) {
 void *hk_core_alloc_plain(size_t size, bool zero) { return hk_malloc_core(hk_heap_tls, size, zero); }
 
 static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
-    hk_purger_start_if_wanted();
     if (hk_unlikely(heap == &hk_heap_empty)) {
         heap = hk_heap_thread_init();
         if (heap == NULL) {
@@ -160,6 +159,10 @@ static void *hk_malloc_core(hk_heap_t *heap, size_t size, bool zero) {
             return NULL;
         }
     }
+    /* After the heap is the thread's: starting the purger allocates (the new thread's TLS), and a
+     * thread without its heap yet would take one in that call and another on return, the first
+     * left with nobody to hand it on (a thread heap's pages stranded in every threaded program). */
+    hk_purger_start_if_wanted();
     hk_heap_maybe_collect(heap);
     void *p = NULL;
     if (hk_unlikely(size >= HK_FIT_OWN_MIN)) {
