@@ -6,16 +6,21 @@
  * the last base/numa/core function inaccessible (found with nm and addr2line in the library's own
  * symbols) and then allocates every way, runs and ends threads, forks and exits: a call into that
  * part faults, and the child names the address. The base's and the core's hk_rare_path code (put behind
- * all the text) is closed with it. Skipped (77) without nm, addr2line or debug info. */
+ * all the text) is closed with it, and so is the read-only segment behind the text (.rodata,
+ * .eh_frame): the kernel maps its 56 KiB whole at the first read of any byte of it, and a plain
+ * process reads none of it (hk_plain_const in base.h; a loop the compiler vectorized loaded its
+ * constant vector from there in every new heap). Skipped (77) without nm, addr2line or debug info. */
 #define _GNU_SOURCE
 #include "hkt.h"
 
 #include <inttypes.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define MAX_SYMS 8192
@@ -131,11 +136,41 @@ static uintptr_t core_text_end(const char *lib) {
     return known * 2 > nsyms ? end : 0; /* most symbols without a file: no debug info */
 }
 
+/* The library's read-only segment behind its text (.rodata, .eh_frame), whole pages; lo == hi if
+ * it has none. */
+typedef struct {
+    uintptr_t lo, hi;
+} range_t;
+
+static int find_rodata(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    range_t *r = arg;
+    if (strstr(info->dlpi_name, "libheapkit") == NULL) return 0;
+    uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), text_end = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        if (ph->p_flags & PF_X) text_end = ph->p_vaddr + ph->p_memsz;
+        else if (ph->p_flags == PF_R && text_end != 0 && ph->p_vaddr >= text_end && r->lo == r->hi) {
+            /* its last page ends before the next segment's first: segments of other permissions
+             * never share a page */
+            r->lo = (info->dlpi_addr + ph->p_vaddr) & ~(ps - 1);
+            r->hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + ps - 1) & ~(ps - 1);
+        }
+    }
+    return 1;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
     (void)sig;
+    void *ip = NULL;
+#if defined(__x86_64__)
+    ip = (void *)((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
+#else
     (void)ctx;
-    char msg[64];
-    int n = snprintf(msg, sizeof msg, "fault at %p\n", si->si_addr);
+#endif
+    char msg[96];
+    int n = snprintf(msg, sizeof msg, "fault at %p (instruction at %p)\n", si->si_addr, ip);
     if (write(2, msg, (size_t)n) < 0) _exit(4);
     _exit(3);
 }
@@ -150,12 +185,13 @@ static void *thread_work(void *arg) {
 }
 
 /* Everything a plain program does with its allocator, with the cold text closed. */
-static void child(uintptr_t cold, uintptr_t end) {
+static void child(uintptr_t cold, uintptr_t end, range_t rodata) {
     struct sigaction sa = {0};
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSEGV, &sa, NULL);
     if (mprotect((void *)cold, end - cold, PROT_NONE) != 0) _exit(5);
+    if (rodata.hi > rodata.lo && mprotect((void *)rodata.lo, rodata.hi - rodata.lo, PROT_NONE) != 0) _exit(9);
     void *keep[256];
     for (int i = 0; i < 256; i++) keep[i] = malloc((size_t)1 << (i % 21)); /* 1 B to 1 MiB */
     for (int i = 0; i < 256; i += 2) keep[i] = realloc(keep[i], (size_t)i * 977 + 5);
@@ -206,15 +242,20 @@ int main(void) {
            "the text a plain process may run is %zu KiB, over one %d KiB fault-around window: mark base and core "
            "functions a plain process never runs hk_rare_path",
            (size_t)(cold - text_start) / 1024, (int)(HKT_FAULT_AROUND / 1024));
+    range_t rodata = {0, 0};
+    dl_iterate_phdr(find_rodata, &rodata);
+    CHECKF(rodata.hi > rodata.lo, "no read-only segment behind the text of %s", lib);
+    hkt_note("read-only data %#" PRIxPTR "-%#" PRIxPTR ", closed", rodata.lo - base, rodata.hi - base);
     fflush(NULL);
     pid_t pid = fork();
     REQUIRE(pid >= 0);
-    if (pid == 0) child(cold, text_end);
+    if (pid == 0) child(cold, text_end, rodata);
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-           "a plain process ran code past the core's text (exit %d, signal %d): see the fault address above "
-           "(nm -n %s, offset = address - %#" PRIxPTR "); mark the function hk_plain_path",
+           "a plain process ran code past the core's text or read .rodata (exit %d, signal %d): see the fault "
+           "address above (nm -n %s, readelf -S, offset = address - %#" PRIxPTR "); mark the function hk_plain_path, "
+           "the constant hk_plain_const",
            WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0, lib, base);
     return hkt_done();
 }

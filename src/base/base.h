@@ -30,8 +30,8 @@
 /* The other side: code of the base and the core that a plain process never runs (the formatter,
  * the statistics' reports), put after all the text
  * (an orphan section, which the linker places behind .text and .fini), so that the code every
- * process runs is one run of pages no longer than a fault-around window: with the library's
- * segments aligned to 64 KiB (-z max-page-size, CMakeLists.txt), its first window holds it all. */
+ * process runs is one run of pages no longer than a fault-around window (one window or two, as the
+ * load address places it: the library keeps 4 KiB alignment, docs/architecture.md says why). */
 #define hk_rare_path __attribute__((section("hk_rare_text")))
 /* Constants that every process reads (a string its start compares or copies): kept beside the
  * relocated data (relro), which the loader has made resident anyway, not in .rodata, whose 56 KiB

@@ -37,12 +37,14 @@ static void hk_note_child_end(pid_t pid, int status) {
     errno = saved;
 }
 
-/* The C library's function of that name, found once (RTLD_NEXT: the next object after us). */
+/* The C library's function of that name, found once (RTLD_NEXT: the next object after us). Its
+ * name is hk_plain_const: a plain program that reaps a child would map all of .rodata for it. */
 #define HK_NEXT(type, name)                                                                                          \
     static _Atomic(type) hk_next_##name;                                                                            \
+    static const char hk_name_##name[] hk_plain_const = #name;                                                       \
     type next_##name = atomic_load_explicit(&hk_next_##name, memory_order_acquire);                                  \
     if (next_##name == NULL) {                                                                                       \
-        next_##name = (type)dlsym(RTLD_NEXT, #name);                                                                 \
+        next_##name = (type)dlsym(RTLD_NEXT, hk_name_##name);                                                        \
         atomic_store_explicit(&hk_next_##name, next_##name, memory_order_release);                                   \
     }
 

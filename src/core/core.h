@@ -503,9 +503,13 @@ static inline bool hk_heap_owns_segment_of(const hk_heap_t *heap, const void *p)
     return heap->owned[HK_OWNED_SLOT(p)] == hk_ptr_segment(p);
 }
 
-/* A heap record made or cleared: every slot empty. */
+/* A heap record made or cleared: every slot empty. The value is hidden from the compiler, which
+ * would otherwise load its vector of HK_OWNED_NONE from .rodata: every thread's first heap would
+ * make a plain process map all of .rodata (56 KiB, see hk_plain_const in base.h). */
 static inline void hk_heap_owned_init(hk_heap_t *heap) {
-    for (size_t i = 0; i < HK_OWNED_SLOTS; i++) heap->owned[i] = HK_OWNED_NONE;
+    hk_segment_t *none = HK_OWNED_NONE;
+    __asm__("" : "+r"(none));
+    for (size_t i = 0; i < HK_OWNED_SLOTS; i++) heap->owned[i] = none;
 }
 
 /* seg is the heap's (its owner, checked by the caller, the owner's thread): into its slot. */
