@@ -187,8 +187,9 @@ static void hk_write_body(const char *reason, uint64_t now) {
         hk_out_i64(hk_site_live_blocks(s));
         hk_out_i64(site_peak);
         hk_out_u64(site_peak_ms);
-        hk_out_i64(s->at_peak);
-        hk_out_i64(s->blocks_at_peak);
+        int64_t blocks_at_peak, at_peak = hk_site_at_peak(s, &blocks_at_peak);
+        hk_out_i64(at_peak);
+        hk_out_i64(blocks_at_peak);
         hk_out("\n");
     }
     hk_out("width\t%lu\n", (unsigned long)hk_profile.bucket_width_ms);
