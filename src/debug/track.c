@@ -280,7 +280,7 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
  * allocator, where stacks that share a base differ most often, so a way that is not this stack
  * is mostly told after one compare. Four frames are compared at once without a branch each:
  * a hit, by far the commonest outcome, reads all of them anyway. */
-static inline bool hk_stack_cache_same(const hk_stack_cache_entry_t *e, uintptr_t base) {
+static inline __attribute__((always_inline)) bool hk_stack_cache_same(const hk_stack_cache_entry_t *e, uintptr_t base) {
     if (*(const uintptr_t *)(base + e->slot[0]) != e->ra[0]) return false;
     const uint32_t *slot = e->slot + 1;
     const uintptr_t *ra = e->ra + 1;
