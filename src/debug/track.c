@@ -257,8 +257,7 @@ static bool hk_stack_cache_keep(hk_stack_cache_t *cache) {
 #if defined(__x86_64__)
 /* The set of the stack cache for a capture whose hk_track_stack frame is at `base`. */
 static inline size_t hk_stack_cache_set_index(uintptr_t base) {
-    return (size_t)((base >> HK_FRAME_ALIGN_SHIFT) * HK_GOLDEN_RATIO_64 >> (64 - HK_STACK_CACHE_SETS_SHIFT)) &
-           (HK_STACK_CACHE_SETS - 1);
+    return (size_t)(base >> HK_FRAME_ALIGN_SHIFT) & (HK_STACK_CACHE_SETS - 1);
 }
 
 static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t base) {
