@@ -76,13 +76,16 @@ typedef struct hk_stack_cache_entry_s {
 typedef struct hk_stack_cache_s {
     hk_stack_cache_entry_t sets[HK_STACK_CACHE_SETS][HK_STACK_CACHE_WAYS];
     uint32_t next_way[HK_STACK_CACHE_SETS];
-    uint8_t last_way[HK_STACK_CACHE_SETS]; /* the way of the set that hit or was filled last: looked at first */
+    /* the way of the set that hit or was filled last, looked at first: its offset in the set, in
+     * bytes (a hit then computes no way's address) */
+    uint16_t last_way[HK_STACK_CACHE_SETS];
     struct {
         uintptr_t ra, entry;
     } entries[HK_ENTRY_CACHE];
     uint32_t misses;          /* walks so far: the first few are libgcc's (see HK_UNWIND_CACHED_AFTER) */
     hk_unwind_cache_t unwind; /* how to walk each frame a miss walked before */
 } hk_stack_cache_t;
+_Static_assert(HK_STACK_CACHE_WAYS * sizeof(hk_stack_cache_entry_t) <= UINT16_MAX + 1, "last_way holds a way's offset");
 
 /* A thread's first walks go to libgcc's unwinder: working out a rule costs about what libgcc spends
  * on the frame, and first touches of the rule table are page faults, so rules pay only in a thread
@@ -300,7 +303,8 @@ static inline __attribute__((always_inline)) bool hk_stack_cache_same(const hk_s
     case 3: diff |= HK_SAME_FOUR(2); /* fall through */
     case 2: diff |= HK_SAME_FOUR(1); /* fall through */
     case 1: diff |= HK_SAME_FOUR(0); /* fall through */
-    default: break;
+    case 0: break;
+    default: __builtin_unreachable(); /* hk_track_stack_walk never fills more */
     }
 #undef HK_SAME_FOUR
     return diff == 0;
@@ -388,14 +392,14 @@ static inline __attribute__((always_inline)) bool hk_stack_cache_lookup(hk_stack
     size_t set_index = hk_stack_cache_set_index(base);
     hk_stack_cache_entry_t *set = cache->sets[set_index];
     /* a loop allocating again from one place hits the way it hit last */
-    unsigned last = cache->last_way[set_index];
-    if (set[last].base == base && hk_stack_cache_same(&set[last], base)) {
-        *id = set[last].id;
+    const hk_stack_cache_entry_t *last = (const hk_stack_cache_entry_t *)(const void *)((const char *)set + cache->last_way[set_index]);
+    if (last->base == base && hk_stack_cache_same(last, base)) {
+        *id = last->id;
         return true;
     }
     for (unsigned w = 0; w < HK_STACK_CACHE_WAYS; w++)
-        if (w != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
-            cache->last_way[set_index] = (uint8_t)w;
+        if (&set[w] != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
+            cache->last_way[set_index] = (uint16_t)(w * sizeof *set);
             *id = set[w].id;
             return true;
         }
@@ -429,7 +433,7 @@ static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base)
             size_t set_index = hk_stack_cache_set_index(base);
             uint32_t way = heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS;
             hk_stack_cache_entry_t *e = &set[way];
-            heap->stack_cache->last_way[set_index] = (uint8_t)way;
+            heap->stack_cache->last_way[set_index] = (uint16_t)(way * sizeof *set);
             size_t frames = n - own, groups = (frames - 1 + HK_STACK_CACHE_GROUP - 1) / HK_STACK_CACHE_GROUP;
             e->base = base;
             e->id = id;
