@@ -458,10 +458,11 @@ static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base)
     return id;
 }
 
-/* The depot id of the current call stack, the allocator's own frames left out. Only the stack
+/* The depot id of the current call stack, the allocator's own frames left out, counted from the
+ * frame of the function this is inlined into (hk_track_stack, hk_track_capture). Only the stack
  * cache's hit is here, the walk of a miss apart (hk_track_stack_walk): a hit, nearly every
  * capture, then saves no registers for the walk (~20 instructions a capture in python3). */
-static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
+static inline __attribute__((always_inline)) uint32_t hk_track_stack_inline(hk_heap_t *heap) {
     /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
      * recorded with no stack instead of recursing or blaming the program. */
     if (hk_own_work) return HK_STACK_UNKNOWN;
@@ -476,13 +477,15 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     return id;
 }
 
+static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) { return hk_track_stack_inline(heap); }
+
 uint32_t hk_track_stack_here(void) { return hk_track_stack(NULL); }
 
 /* The depot id of the current call stack, the library's frames left out: heap checking's
  * allocation and free stacks, through the same per-thread cache. */
 uint32_t hk_track_capture(void) {
     hk_heap_t *heap = hk_heap_tls;
-    return hk_track_stack(heap == &hk_heap_empty ? NULL : heap);
+    return hk_track_stack_inline(heap == &hk_heap_empty ? NULL : heap); /* heap checking's two a block: no call more */
 }
 
 void hk_track_heap_done(hk_heap_t *heap) {
