@@ -272,10 +272,9 @@ static inline __attribute__((always_inline)) void hk_site_snap_due(hk_profile_si
 }
 
 /* `calls` allocations of `bytes` in all (size: the size asked for, for the histogram) at the site,
- * by the thread of serial `me`. */
-static inline __attribute__((always_inline)) void hk_site_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
-                                                              size_t size, uint32_t me) {
-    hk_site_snap_due(site);
+ * by the thread of serial `me`; the site has kept its figures of the last snapshot. */
+static inline __attribute__((always_inline)) void hk_site_count_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
+                                                                    size_t size, uint32_t me) {
     if (hk_likely(me == site->owner)) {
         hk_own_add(&site->own_calls, calls);
         uint64_t total = atomic_load_explicit(&site->own_bytes, memory_order_relaxed) + bytes;
@@ -294,9 +293,14 @@ static inline __attribute__((always_inline)) void hk_site_add(hk_profile_site_t 
     hk_profile_total_add((int64_t)bytes, me == hk_profile.owner, size, calls);
 }
 
-static inline __attribute__((always_inline)) void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
-                                                                 bool temporary, uint32_t me) {
+static inline __attribute__((always_inline)) void hk_site_add(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
+                                                              size_t size, uint32_t me) {
     hk_site_snap_due(site);
+    hk_site_count_add(site, bytes, calls, size, me);
+}
+
+static inline __attribute__((always_inline)) void hk_site_count_remove(hk_profile_site_t *site, uint64_t bytes,
+                                                                       uint64_t calls, bool temporary, uint32_t me) {
     if (hk_likely(me == site->owner)) {
         hk_own_add(&site->own_freed_bytes, bytes);
         hk_own_add(&site->own_freed_calls, calls);
@@ -315,19 +319,51 @@ static inline __attribute__((always_inline)) void hk_site_remove(hk_profile_site
     hk_profile_total_remove((int64_t)bytes, me == hk_profile.owner);
 }
 
+static inline __attribute__((always_inline)) void hk_site_remove(hk_profile_site_t *site, uint64_t bytes, uint64_t calls,
+                                                                 bool temporary, uint32_t me) {
+    hk_site_snap_due(site);
+    hk_site_count_remove(site, bytes, calls, temporary, me);
+}
+
 /* -------------------------------------------------------------- exact mode */
+
+/* The site of a stack that has one, and no snapshot since its last call (else NULL): the common
+ * case of every exact malloc and free, which then calls nothing before its end and so saves no
+ * registers; the rest (a first call, a site to keep its figures) goes out of line. */
+static inline __attribute__((always_inline)) hk_profile_site_t *hk_exact_site(uint32_t stack) {
+    _Atomic uint32_t *tag = hk_stack_depot_tag(stack);
+    uint32_t number = tag != NULL ? atomic_load_explicit(tag, memory_order_acquire) : 0;
+    if (hk_unlikely(number == 0)) return NULL;
+    hk_profile_site_t *site = &hk_profile.sites[number - 1];
+    if (hk_unlikely(atomic_load_explicit(&site->snap_epoch, memory_order_relaxed) !=
+                    atomic_load_explicit(&hk_profile.snap_epoch, memory_order_acquire)))
+        return NULL;
+    return site;
+}
+
+static hk_noinline void hk_exact_alloc_rare(const hk_track_rec_t *rec, size_t size) {
+    hk_profile_site_t *site = hk_profile_site_of(rec->stack);
+    if (site != NULL) hk_site_add(site, size, 1, size, rec->thread);
+}
+
+static hk_noinline void hk_exact_free_rare(const hk_track_rec_t *rec, size_t size, bool temporary) {
+    hk_profile_site_t *site = hk_profile_site_of(rec->stack);
+    if (site != NULL) hk_site_remove(site, size, 1, temporary, hk_profile_me());
+}
 
 static void hk_exact_alloc(const hk_track_rec_t *rec, size_t size) {
     hk_profile_last = (uintptr_t)rec;
-    hk_profile_site_t *site = hk_profile_site_of(rec->stack);
-    if (site != NULL) hk_site_add(site, size, 1, size, rec->thread); /* rec->thread: this thread's serial */
+    hk_profile_site_t *site = hk_exact_site(rec->stack);
+    if (hk_unlikely(site == NULL)) hk_exact_alloc_rare(rec, size);
+    else hk_site_count_add(site, size, 1, size, rec->thread); /* rec->thread: this thread's serial */
 }
 
 static void hk_exact_free(const hk_track_rec_t *rec, size_t size) {
     bool temporary = hk_profile_last == (uintptr_t)rec;
     hk_profile_last = 0;
-    hk_profile_site_t *site = hk_profile_site_of(rec->stack);
-    if (site != NULL) hk_site_remove(site, size, 1, temporary, hk_profile_me());
+    hk_profile_site_t *site = hk_exact_site(rec->stack);
+    if (hk_unlikely(site == NULL)) hk_exact_free_rare(rec, size, temporary);
+    else hk_site_count_remove(site, size, 1, temporary, hk_profile_me());
 }
 
 static const hk_track_observer_t hk_exact_observer = {.alloc = hk_exact_alloc, .free = hk_exact_free};
