@@ -42,8 +42,8 @@
  * bytes, which the owner's malloc reads for the peak. */
 typedef struct hk_profile_site_s {
     /* line 0 */
-    uint32_t stack;
-    uint32_t owner;                                  /* serial of the thread that owns the plain half */
+    _Atomic uint32_t snap_epoch; /* the snapshot that at_peak is of: see hk_site_snap_due */
+    uint32_t owner;              /* serial of the thread that owns the plain half */
     _Atomic uint64_t own_calls, own_bytes;           /* allocations made here, and their bytes */
     _Atomic uint64_t own_freed_calls, own_freed_bytes;
     _Atomic int64_t own_peak; /* the most live seen by the owner's calls */
@@ -57,7 +57,10 @@ typedef struct hk_profile_site_s {
     _Atomic int64_t shared_peak; /* the most live seen by the other threads' calls */
     /* line 2 */
     _Atomic uint64_t shared_peak_ms;
-    int64_t at_peak, blocks_at_peak; /* live when the whole heap was at its peak */
+    /* live when the whole heap was at its peak: the last snapshot's, kept by the site's first
+     * call after it (while snap_epoch is hk_profile.snap_epoch; before, the site's live now) */
+    _Atomic int64_t at_peak, blocks_at_peak;
+    uint32_t stack;
 } __attribute__((aligned(64))) hk_profile_site_t;
 _Static_assert(offsetof(hk_profile_site_t, shared_live) < 64 && offsetof(hk_profile_site_t, own_temp_calls) == 64,
                "the owner's malloc and free (but a temporary's) move and read the first cache line only");
@@ -143,6 +146,7 @@ typedef struct hk_profile_s {
     /* the peak snapshot: every site's live bytes copied when the heap grew past the last one */
     pthread_mutex_t lock;     /* the snapshot, the timeline, the map and writing a profile */
     _Atomic int64_t snap_live;
+    _Atomic uint32_t snap_epoch; /* snapshots taken: a site whose snap_epoch differs has not yet kept its figures of the last */
     _Atomic int64_t snap_next; /* live bytes past which the next snapshot is due (0: the first allocation's) */
     _Atomic bool snap_owed;    /* a snapshot found the lock held: the timeline thread takes it once it lets go */
     uint64_t snap_ms;
@@ -211,6 +215,19 @@ static inline int64_t hk_profile_live_blocks(void) {
 static inline int64_t hk_profile_live(void) {
     return atomic_load_explicit(&hk_profile.own_live, memory_order_relaxed) +
            atomic_load_explicit(&hk_profile.shared_live, memory_order_relaxed);
+}
+
+/* A site's live bytes and blocks at the last peak snapshot (read with hk_profile.lock held, which
+ * snapshots take): kept by its first call after the snapshot, or, with no call since, what it
+ * has now. */
+static inline int64_t hk_site_at_peak(const hk_profile_site_t *s, int64_t *blocks) {
+    if (atomic_load_explicit(&s->snap_epoch, memory_order_acquire) ==
+        atomic_load_explicit(&hk_profile.snap_epoch, memory_order_relaxed)) {
+        *blocks = atomic_load_explicit(&s->blocks_at_peak, memory_order_relaxed);
+        return atomic_load_explicit(&s->at_peak, memory_order_relaxed);
+    }
+    *blocks = hk_site_live_blocks(s);
+    return hk_site_live(s);
 }
 
 /* The whole heap's peak and its time: the larger half's. */

@@ -49,7 +49,7 @@
 /* x86-64 frames are 16-byte aligned: the low bits of a frame address say nothing. */
 #define HK_FRAME_ALIGN_SHIFT 4
 /* Frames of ours a stack walk starts in: hk_unwind_slots, hk_track_stack_walk and its caller
- * (hk_track_stack, or the malloc hook's hk_track_alloc_block_rest); what else of ours lies above
+ * (hk_track_stack, hk_track_capture, or the malloc hook's hk_track_alloc_block_rest); what else of ours lies above
  * them (hk_track_alloc_block, the generic paths) is told by address (hk_track_is_own). */
 #define HK_WALK_OWN_FRAMES 3
 
@@ -57,6 +57,7 @@
  * are padded to a whole number of fours with copies of its last frame, which compare as it does. */
 #define HK_STACK_CACHE_GROUP 4
 #define HK_STACK_CACHE_SLOTS (1 + ((HK_STACK_CACHE_FRAMES - 1 + HK_STACK_CACHE_GROUP - 1) / HK_STACK_CACHE_GROUP) * HK_STACK_CACHE_GROUP)
+_Static_assert((HK_STACK_CACHE_SLOTS - 1) / HK_STACK_CACHE_GROUP == 8, "hk_stack_cache_same's switch has a case per four");
 
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
@@ -75,13 +76,16 @@ typedef struct hk_stack_cache_entry_s {
 typedef struct hk_stack_cache_s {
     hk_stack_cache_entry_t sets[HK_STACK_CACHE_SETS][HK_STACK_CACHE_WAYS];
     uint32_t next_way[HK_STACK_CACHE_SETS];
-    uint8_t last_way[HK_STACK_CACHE_SETS]; /* the way of the set that hit or was filled last: looked at first */
+    /* the way of the set that hit or was filled last, looked at first: its offset in the set, in
+     * bytes (a hit then computes no way's address) */
+    uint16_t last_way[HK_STACK_CACHE_SETS];
     struct {
         uintptr_t ra, entry;
     } entries[HK_ENTRY_CACHE];
     uint32_t misses;          /* walks so far: the first few are libgcc's (see HK_UNWIND_CACHED_AFTER) */
     hk_unwind_cache_t unwind; /* how to walk each frame a miss walked before */
 } hk_stack_cache_t;
+_Static_assert(HK_STACK_CACHE_WAYS * sizeof(hk_stack_cache_entry_t) <= UINT16_MAX + 1, "last_way holds a way's offset");
 
 /* A thread's first walks go to libgcc's unwinder: working out a rule costs about what libgcc spends
  * on the frame, and first touches of the rule table are page faults, so rules pay only in a thread
@@ -254,10 +258,11 @@ static bool hk_stack_cache_keep(hk_stack_cache_t *cache) {
 }
 
 #if defined(__x86_64__)
-/* The set of the stack cache for a capture whose hk_track_stack frame is at `base`. */
+/* The set of the stack cache for a capture whose frame is at `base`: its low bits (frames are 16
+ * bytes apart at least, so nearby frames fall in different sets; a multiplicative hash of it cost
+ * 3 instructions a capture and missed no less). */
 static inline size_t hk_stack_cache_set_index(uintptr_t base) {
-    return (size_t)((base >> HK_FRAME_ALIGN_SHIFT) * HK_GOLDEN_RATIO_64 >> (64 - HK_STACK_CACHE_SETS_SHIFT)) &
-           (HK_STACK_CACHE_SETS - 1);
+    return (size_t)(base >> HK_FRAME_ALIGN_SHIFT) & (HK_STACK_CACHE_SETS - 1);
 }
 
 static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t base) {
@@ -279,17 +284,32 @@ static hk_stack_cache_entry_t *hk_stack_cache_set(hk_heap_t *heap, uintptr_t bas
  * allocator, where stacks that share a base differ most often, so a way that is not this stack
  * is mostly told after one compare. Four frames are compared at once without a branch each:
  * a hit, by far the commonest outcome, reads all of them anyway. */
-static inline bool hk_stack_cache_same(const hk_stack_cache_entry_t *e, uintptr_t base) {
+static inline __attribute__((always_inline)) bool hk_stack_cache_same(const hk_stack_cache_entry_t *e, uintptr_t base) {
     if (*(const uintptr_t *)(base + e->slot[0]) != e->ra[0]) return false;
     const uint32_t *slot = e->slot + 1;
     const uintptr_t *ra = e->ra + 1;
-    /* whole fours (the arrays are padded): no loop for the rest, one test a four */
-    for (uint32_t g = e->groups; g != 0; g--, slot += HK_STACK_CACHE_GROUP, ra += HK_STACK_CACHE_GROUP) {
-        uintptr_t diff = (*(const uintptr_t *)(base + slot[0]) ^ ra[0]) | (*(const uintptr_t *)(base + slot[1]) ^ ra[1]) |
-                         (*(const uintptr_t *)(base + slot[2]) ^ ra[2]) | (*(const uintptr_t *)(base + slot[3]) ^ ra[3]);
-        if (diff != 0) return false;
+#define HK_SAME_FOUR(g)                                                                                               \
+    ((*(const uintptr_t *)(base + slot[4 * (g)]) ^ ra[4 * (g)]) |                                                     \
+     (*(const uintptr_t *)(base + slot[4 * (g) + 1]) ^ ra[4 * (g) + 1]) |                                             \
+     (*(const uintptr_t *)(base + slot[4 * (g) + 2]) ^ ra[4 * (g) + 2]) |                                             \
+     (*(const uintptr_t *)(base + slot[4 * (g) + 3]) ^ ra[4 * (g) + 3]))
+    /* whole fours (the arrays are padded), entered at the entry's count and run to the end: one
+     * jump, no loop, one test in all */
+    uintptr_t diff = 0;
+    switch (e->groups) {
+    case 8: diff |= HK_SAME_FOUR(7); /* fall through */
+    case 7: diff |= HK_SAME_FOUR(6); /* fall through */
+    case 6: diff |= HK_SAME_FOUR(5); /* fall through */
+    case 5: diff |= HK_SAME_FOUR(4); /* fall through */
+    case 4: diff |= HK_SAME_FOUR(3); /* fall through */
+    case 3: diff |= HK_SAME_FOUR(2); /* fall through */
+    case 2: diff |= HK_SAME_FOUR(1); /* fall through */
+    case 1: diff |= HK_SAME_FOUR(0); /* fall through */
+    case 0: break;
+    default: __builtin_unreachable(); /* hk_track_stack_walk never fills more */
     }
-    return true;
+#undef HK_SAME_FOUR
+    return diff == 0;
 }
 
 /* A cache miss walks the stack with libgcc's unwinder (a private copy, see CMakeLists.txt). In
@@ -374,14 +394,14 @@ static inline __attribute__((always_inline)) bool hk_stack_cache_lookup(hk_stack
     size_t set_index = hk_stack_cache_set_index(base);
     hk_stack_cache_entry_t *set = cache->sets[set_index];
     /* a loop allocating again from one place hits the way it hit last */
-    unsigned last = cache->last_way[set_index];
-    if (set[last].base == base && hk_stack_cache_same(&set[last], base)) {
-        *id = set[last].id;
+    const hk_stack_cache_entry_t *last = (const hk_stack_cache_entry_t *)(const void *)((const char *)set + cache->last_way[set_index]);
+    if (last->base == base && hk_stack_cache_same(last, base)) {
+        *id = last->id;
         return true;
     }
     for (unsigned w = 0; w < HK_STACK_CACHE_WAYS; w++)
-        if (w != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
-            cache->last_way[set_index] = (uint8_t)w;
+        if (&set[w] != last && set[w].base == base && hk_stack_cache_same(&set[w], base)) {
+            cache->last_way[set_index] = (uint16_t)(w * sizeof *set);
             *id = set[w].id;
             return true;
         }
@@ -390,7 +410,7 @@ static inline __attribute__((always_inline)) bool hk_stack_cache_lookup(hk_stack
 #endif
 
 /* A capture the stack cache did not answer: the stack is walked, kept in the depot and, when it
- * can be, cached. `base` is hk_track_stack's frame, which the cache's slots are counted from. */
+ * can be, cached. `base` is the caller's frame (the capture's), which the cache's slots are counted from. */
 static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base) {
     size_t max = hk_track_walk_max();
     uint32_t id = 0;
@@ -415,7 +435,7 @@ static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base)
             size_t set_index = hk_stack_cache_set_index(base);
             uint32_t way = heap->stack_cache->next_way[set_index]++ % HK_STACK_CACHE_WAYS;
             hk_stack_cache_entry_t *e = &set[way];
-            heap->stack_cache->last_way[set_index] = (uint8_t)way;
+            heap->stack_cache->last_way[set_index] = (uint16_t)(way * sizeof *set);
             size_t frames = n - own, groups = (frames - 1 + HK_STACK_CACHE_GROUP - 1) / HK_STACK_CACHE_GROUP;
             e->base = base;
             e->id = id;
@@ -440,10 +460,11 @@ static hk_noinline uint32_t hk_track_stack_walk(hk_heap_t *heap, uintptr_t base)
     return id;
 }
 
-/* The depot id of the current call stack, the allocator's own frames left out. Only the stack
+/* The depot id of the current call stack, the allocator's own frames left out, counted from the
+ * frame of the function this is inlined into (hk_track_stack, hk_track_capture). Only the stack
  * cache's hit is here, the walk of a miss apart (hk_track_stack_walk): a hit, nearly every
  * capture, then saves no registers for the walk (~20 instructions a capture in python3). */
-static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
+static inline __attribute__((always_inline)) uint32_t hk_track_stack_inline(hk_heap_t *heap) {
     /* The library's own work (this capture: the unwinder may allocate; starting its threads) is
      * recorded with no stack instead of recursing or blaming the program. */
     if (hk_own_work) return HK_STACK_UNKNOWN;
@@ -458,13 +479,15 @@ static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) {
     return id;
 }
 
+static hk_noinline uint32_t hk_track_stack(hk_heap_t *heap) { return hk_track_stack_inline(heap); }
+
 uint32_t hk_track_stack_here(void) { return hk_track_stack(NULL); }
 
 /* The depot id of the current call stack, the library's frames left out: heap checking's
  * allocation and free stacks, through the same per-thread cache. */
 uint32_t hk_track_capture(void) {
     hk_heap_t *heap = hk_heap_tls;
-    return hk_track_stack(heap == &hk_heap_empty ? NULL : heap);
+    return hk_track_stack_inline(heap == &hk_heap_empty ? NULL : heap); /* heap checking's two a block: no call more */
 }
 
 void hk_track_heap_done(hk_heap_t *heap) {
