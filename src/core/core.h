@@ -332,6 +332,7 @@ hk_internal void hk_page_restart(hk_page_t *page);
 hk_internal uint8_t *hk_page_tail(hk_page_t *page, size_t *size);
 hk_internal size_t hk_page_collect(hk_page_t *page);
 hk_internal bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b);
+hk_internal bool hk_page_free_bitmap(const hk_page_t *page, uint64_t *bits); /* the leak check's */
 hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);

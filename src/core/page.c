@@ -25,8 +25,9 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->is_zero = 0;
     atomic_store_explicit(&page->tail_state, HK_TAIL_NONE, memory_order_relaxed);
     page->next = page->prev = NULL;
-    /* Hardened too: every free goes where the quarantine is. */
-    hk_page_set_flags(page, hk_observed() || hk_secure() ? HK_PAGE_OBSERVED : 0);
+    /* Hardened too: every free goes where the quarantine is. Not for leak tracking alone, whose
+     * frees take the plain paths (hk_state.frees_plain). */
+    hk_page_set_flags(page, (hk_observed() && !hk_state.frees_plain) || hk_secure() ? HK_PAGE_OBSERVED : 0);
     hk_remote_init(&page->thread_free);
 }
 
@@ -114,6 +115,40 @@ static bool hk_list_contains(hk_page_t *page, hk_block_t *list, const hk_block_t
 bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
     hk_block_t *remote = (hk_block_t *)hk_remote_head(hk_remote_load(&page->thread_free, memory_order_acquire));
     return hk_list_contains(page, page->free, b, page->reserved) || hk_list_contains(page, remote, b, page->reserved);
+}
+
+/* Marks the blocks of one list in bits; how many it holds, or SIZE_MAX when it leaves the page's
+ * carved block starts, names a block twice or is longer than `most` (what it marked is marked). */
+static size_t hk_page_mark_list(const hk_page_t *page, uintptr_t head, uint64_t *bits, size_t most) {
+    size_t n = 0;
+    for (uintptr_t b = head; b != 0; b = ((const hk_block_t *)b)->next ^ hk_key) {
+        if (n == most || !hk_page_link_valid(page, b)) return SIZE_MAX;
+        uint64_t i = hk_page_block_index(page, (const void *)b);
+        if (bits[i / 64] & ((uint64_t)1 << (i % 64))) return SIZE_MAX;
+        bits[i / 64] |= (uint64_t)1 << (i % 64);
+        n++;
+    }
+    return n;
+}
+
+/* For the leak check while the threads that could change the page are stopped: sets bit i of
+ * `bits` (page->capacity bits, zeroed by the caller) for every carved block i on the page's free
+ * lists, its own and the remote stack. Only links to carved block starts not seen yet are
+ * followed, so a list that a stopped thread was changing, or that a stray
+ * write broke, gives a wrong answer, never a fault or an abort. Returns whether the lists hold
+ * exactly the blocks the page counts as free: false when a thread stopped between two steps of a
+ * pop, a push or a collect (a collected stack held only in its registers is on no list). */
+bool hk_page_free_bitmap(const hk_page_t *page, uint64_t *bits) {
+    uint32_t capacity = page->capacity, used = page->used;
+    uintptr_t tf = hk_remote_load((hk_remote_t *)&page->thread_free, memory_order_acquire);
+    if (capacity > page->reserved || used > capacity) return false;
+    if (used == 0 && hk_remote_head(tf) == 0) { /* all free: no need to touch every block */
+        for (uint32_t i = 0; i < capacity; i++) bits[i / 64] |= (uint64_t)1 << (i % 64);
+        return true;
+    }
+    size_t local = hk_page_mark_list(page, (uintptr_t)page->free, bits, capacity);
+    size_t remote = hk_page_mark_list(page, hk_remote_head(tf), bits, capacity);
+    return local == capacity - used && remote == hk_remote_count(tf);
 }
 
 /* ------------------------------------------------------------- page queues */

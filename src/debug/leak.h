@@ -51,6 +51,12 @@ hk_internal const hk_module_t *hk_module_history(size_t *count);
 struct dl_phdr_info;
 hk_internal void hk_module_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
+/* leak_free.c: under leak tracking alone (hk_state.frees_plain), with the other threads stopped
+ * and the segments lock held: the records of the blocks on the allocator's free lists are cleared.
+ * Returns how many pages' lists did not add up (a thread stopped halfway through changing them);
+ * with `last`, the blocks on no list of such pages are never listed as lost. */
+hk_internal size_t hk_leak_forget_free(bool last);
+
 /* leak_report.c */
 hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec,
                                    uintptr_t user, size_t size);
