@@ -127,6 +127,9 @@ typedef struct hk_page_s {
      * the segment lock may give it back (the purger, when the owner sleeps); the owner claims it
      * back under that lock before it carves there. */
     _Atomic uint8_t tail_state;
+    /* Set while hk_page_collect holds the remote stack it took (on no list, counted as used):
+     * a leak check that stopped its thread there cannot tell those blocks free (hk_page_free_bitmap). */
+    uint8_t collecting;
     uint32_t reserved;      /* blocks that fit */
     size_t block_size;
     uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */

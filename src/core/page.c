@@ -81,8 +81,16 @@ uint8_t *hk_page_tail(hk_page_t *page, size_t *size) {
  * many blocks were collected. With `free` empty (the usual case) this is O(1): the stack's length
  * is in the word; otherwise it walks the stack to find its tail. */
 size_t hk_page_collect(hk_page_t *page) {
+    /* A signal (a leak check's stop) between the take and the count below must see the flag: the
+     * fences keep the compiler from moving the flag's stores across them; no instruction. */
+    page->collecting = 1;
+    atomic_signal_fence(memory_order_seq_cst);
     uintptr_t tf = hk_remote_take(&page->thread_free);
-    if (tf == 0) return 0;
+    if (tf == 0) {
+        atomic_signal_fence(memory_order_seq_cst);
+        page->collecting = 0;
+        return 0;
+    }
     hk_block_t *head = (hk_block_t *)hk_remote_head(tf);
     size_t count = hk_remote_count(tf);
     /* Only blocks of this page are ever pushed, and no more than it has handed out: a head
@@ -101,6 +109,8 @@ size_t hk_page_collect(hk_page_t *page) {
     page->free = head;
     page->is_zero = 0;
     page->used -= (uint32_t)count;
+    atomic_signal_fence(memory_order_seq_cst);
+    page->collecting = 0;
     return count;
 }
 
@@ -137,18 +147,20 @@ static size_t hk_page_mark_list(const hk_page_t *page, uintptr_t head, uint64_t 
  * followed, so a list that a stopped thread was changing, or that a stray
  * write broke, gives a wrong answer, never a fault or an abort. Returns whether the lists hold
  * exactly the blocks the page counts as free: false when a thread stopped between two steps of a
- * pop, a push or a collect (a collected stack held only in its registers is on no list). */
+ * pop or a push (the counts disagree) or inside a collect (page->collecting: the stack it took is
+ * held in its registers only, and the counts still agree). */
 bool hk_page_free_bitmap(const hk_page_t *page, uint64_t *bits) {
     uint32_t capacity = page->capacity, used = page->used;
     uintptr_t tf = hk_remote_load((hk_remote_t *)&page->thread_free, memory_order_acquire);
     if (capacity > page->reserved || used > capacity) return false;
+    bool exact = !page->collecting; /* a stack taken and not yet counted is on no list */
     if (used == 0 && hk_remote_head(tf) == 0) { /* all free: no need to touch every block */
         for (uint32_t i = 0; i < capacity; i++) bits[i / 64] |= (uint64_t)1 << (i % 64);
-        return true;
+        return exact;
     }
     size_t local = hk_page_mark_list(page, (uintptr_t)page->free, bits, capacity);
     size_t remote = hk_page_mark_list(page, hk_remote_head(tf), bits, capacity);
-    return local == capacity - used && remote == hk_remote_count(tf);
+    return exact && local == capacity - used && remote == hk_remote_count(tf);
 }
 
 /* ------------------------------------------------------------- page queues */
