@@ -696,7 +696,6 @@ static size_t hk_leak_stop(hk_stopped_thread_t **threads, size_t *not_stopped) {
 static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const ucontext_t *regs,
                                    hk_leak_summary_t *out) {
     pthread_mutex_lock(&hk_leak.lock);
-    hk_leak_scratch(0); /* drop what the previous check used */
     hk_leak_result_t result = {.reason = reason, .check = ++hk_leak.checks};
     hk_leak.modules = hk_leak_scratch(HK_MODULES_MAX * sizeof(hk_module_t));
     hk_leak.module_count = hk_leak.own_data_count = 0;
@@ -757,6 +756,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
         hk_leak.checks = result.check;
         if (out != NULL) *out = result.summary;
     }
+    hk_leak_scratch(0); /* its pages back: a program that checks now and then keeps none between */
     pthread_mutex_unlock(&hk_leak.lock);
     return rc;
 }

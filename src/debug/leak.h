@@ -62,7 +62,7 @@ hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, con
                                    uintptr_t user, size_t size);
 hk_internal void hk_leak_groups_sort(hk_leak_result_t *r);
 hk_internal void hk_leak_report(hk_leak_result_t *r); /* may renumber r->check (exec'd images) */
-hk_internal void *hk_leak_scratch(size_t size); /* memory for this check, reset at each check */
+hk_internal void *hk_leak_scratch(size_t size); /* memory for this check, zeroed; 0: give it all back */
 /* Reserves the scratch's address space now (false if it cannot be had): at start, so that a
  * program that uses all the address space a ulimit -v leaves does not leave none for its check. */
 hk_internal bool hk_leak_scratch_reserve(void);
