@@ -129,7 +129,7 @@ bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
 
 /* Marks the blocks of one list in bits; how many it holds, or SIZE_MAX when it leaves the page's
  * carved block starts, names a block twice or is longer than `most` (what it marked is marked). */
-static size_t hk_page_mark_list(const hk_page_t *page, uintptr_t head, uint64_t *bits, size_t most) {
+hk_rare_path static size_t hk_page_mark_list(const hk_page_t *page, uintptr_t head, uint64_t *bits, size_t most) {
     size_t n = 0;
     for (uintptr_t b = head; b != 0; b = ((const hk_block_t *)b)->next ^ hk_key) {
         if (n == most || !hk_page_link_valid(page, b)) return SIZE_MAX;
@@ -149,7 +149,7 @@ static size_t hk_page_mark_list(const hk_page_t *page, uintptr_t head, uint64_t 
  * exactly the blocks the page counts as free: false when a thread stopped between two steps of a
  * pop or a push (the counts disagree) or inside a collect (page->collecting: the stack it took is
  * held in its registers only, and the counts still agree). */
-bool hk_page_free_bitmap(const hk_page_t *page, uint64_t *bits) {
+hk_rare_path bool hk_page_free_bitmap(const hk_page_t *page, uint64_t *bits) {
     uint32_t capacity = page->capacity, used = page->used;
     uintptr_t tf = hk_remote_load((hk_remote_t *)&page->thread_free, memory_order_acquire);
     if (capacity > page->reserved || used > capacity) return false;
