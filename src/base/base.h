@@ -185,6 +185,10 @@ typedef struct hk_state_s {
     _Atomic int init_state; /* HK_INIT_* */
     hk_options_t options;
     bool observed;    /* some hook is set: allocations and frees take the generic path */
+    /* Observed, but frees stay on the plain paths (pages not flagged HK_PAGE_OBSERVED, no free
+     * hook): leak tracking alone, which tells the free blocks from the allocator's own lists at
+     * each check (debug/leak_free.c) instead of clearing a record at every free. */
+    bool frees_plain;
     hk_hooks_t hooks; /* set during process init, before the first allocation, never after */
     pthread_key_t thread_key;
     _Atomic bool thread_key_made;

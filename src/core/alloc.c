@@ -693,7 +693,9 @@ static inline __attribute__((always_inline)) bool hk_realloc_keeps_in(void *p, s
     } else if (hk_page_fast_free_heap(page) != heap) {
         return false;
     }
-    if (!hk_page_is_block_start(page, p)) return false;
+    /* Leak tracking leaves the pages unflagged (hk_state.frees_plain), but its record must learn
+     * the new size and stack: the checked path tells its hook. */
+    if (!hk_page_is_block_start(page, p) || hk_unlikely(hk_state.frees_plain)) return false;
     size_t block_size = page->block_size;
     /* carved: below the first uncarved block */
     if ((size_t)((uint8_t *)p - page->start) >= (size_t)page->capacity * block_size || hk_block_looks_free(p, seg))

@@ -127,6 +127,9 @@ typedef struct hk_page_s {
      * the segment lock may give it back (the purger, when the owner sleeps); the owner claims it
      * back under that lock before it carves there. */
     _Atomic uint8_t tail_state;
+    /* Set while hk_page_collect holds the remote stack it took (on no list, counted as used):
+     * a leak check that stopped its thread there cannot tell those blocks free (hk_page_free_bitmap). */
+    uint8_t collecting;
     uint32_t reserved;      /* blocks that fit */
     size_t block_size;
     uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
@@ -332,6 +335,7 @@ hk_internal void hk_page_restart(hk_page_t *page);
 hk_internal uint8_t *hk_page_tail(hk_page_t *page, size_t *size);
 hk_internal size_t hk_page_collect(hk_page_t *page);
 hk_internal bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b);
+hk_internal bool hk_page_free_bitmap(const hk_page_t *page, uint64_t *bits); /* the leak check's */
 hk_internal void hk_queue_push_front(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_push_back(hk_page_queue_t *q, hk_page_t *page);
 hk_internal void hk_queue_remove(hk_page_queue_t *q, hk_page_t *page);

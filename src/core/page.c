@@ -25,8 +25,9 @@ void hk_page_init(hk_page_t *page, size_t bin) {
     page->is_zero = 0;
     atomic_store_explicit(&page->tail_state, HK_TAIL_NONE, memory_order_relaxed);
     page->next = page->prev = NULL;
-    /* Hardened too: every free goes where the quarantine is. */
-    hk_page_set_flags(page, hk_observed() || hk_secure() ? HK_PAGE_OBSERVED : 0);
+    /* Hardened too: every free goes where the quarantine is. Not for leak tracking alone, whose
+     * frees take the plain paths (hk_state.frees_plain). */
+    hk_page_set_flags(page, (hk_observed() && !hk_state.frees_plain) || hk_secure() ? HK_PAGE_OBSERVED : 0);
     hk_remote_init(&page->thread_free);
 }
 
@@ -80,8 +81,16 @@ uint8_t *hk_page_tail(hk_page_t *page, size_t *size) {
  * many blocks were collected. With `free` empty (the usual case) this is O(1): the stack's length
  * is in the word; otherwise it walks the stack to find its tail. */
 size_t hk_page_collect(hk_page_t *page) {
+    /* A signal (a leak check's stop) between the take and the count below must see the flag: the
+     * fences keep the compiler from moving the flag's stores across them; no instruction. */
+    page->collecting = 1;
+    atomic_signal_fence(memory_order_seq_cst);
     uintptr_t tf = hk_remote_take(&page->thread_free);
-    if (tf == 0) return 0;
+    if (tf == 0) {
+        atomic_signal_fence(memory_order_seq_cst);
+        page->collecting = 0;
+        return 0;
+    }
     hk_block_t *head = (hk_block_t *)hk_remote_head(tf);
     size_t count = hk_remote_count(tf);
     /* Only blocks of this page are ever pushed, and no more than it has handed out: a head
@@ -100,6 +109,8 @@ size_t hk_page_collect(hk_page_t *page) {
     page->free = head;
     page->is_zero = 0;
     page->used -= (uint32_t)count;
+    atomic_signal_fence(memory_order_seq_cst);
+    page->collecting = 0;
     return count;
 }
 
@@ -114,6 +125,42 @@ static bool hk_list_contains(hk_page_t *page, hk_block_t *list, const hk_block_t
 bool hk_page_contains_free(hk_page_t *page, const hk_block_t *b) {
     hk_block_t *remote = (hk_block_t *)hk_remote_head(hk_remote_load(&page->thread_free, memory_order_acquire));
     return hk_list_contains(page, page->free, b, page->reserved) || hk_list_contains(page, remote, b, page->reserved);
+}
+
+/* Marks the blocks of one list in bits; how many it holds, or SIZE_MAX when it leaves the page's
+ * carved block starts, names a block twice or is longer than `most` (what it marked is marked). */
+hk_rare_path static size_t hk_page_mark_list(const hk_page_t *page, uintptr_t head, uint64_t *bits, size_t most) {
+    size_t n = 0;
+    for (uintptr_t b = head; b != 0; b = ((const hk_block_t *)b)->next ^ hk_key) {
+        if (n == most || !hk_page_link_valid(page, b)) return SIZE_MAX;
+        uint64_t i = hk_page_block_index(page, (const void *)b);
+        if (bits[i / 64] & ((uint64_t)1 << (i % 64))) return SIZE_MAX;
+        bits[i / 64] |= (uint64_t)1 << (i % 64);
+        n++;
+    }
+    return n;
+}
+
+/* For the leak check while the threads that could change the page are stopped: sets bit i of
+ * `bits` (page->capacity bits, zeroed by the caller) for every carved block i on the page's free
+ * lists, its own and the remote stack. Only links to carved block starts not seen yet are
+ * followed, so a list that a stopped thread was changing, or that a stray
+ * write broke, gives a wrong answer, never a fault or an abort. Returns whether the lists hold
+ * exactly the blocks the page counts as free: false when a thread stopped between two steps of a
+ * pop or a push (the counts disagree) or inside a collect (page->collecting: the stack it took is
+ * held in its registers only, and the counts still agree). */
+hk_rare_path bool hk_page_free_bitmap(const hk_page_t *page, uint64_t *bits) {
+    uint32_t capacity = page->capacity, used = page->used;
+    uintptr_t tf = hk_remote_load((hk_remote_t *)&page->thread_free, memory_order_acquire);
+    if (capacity > page->reserved || used > capacity) return false;
+    bool exact = !page->collecting; /* a stack taken and not yet counted is on no list */
+    if (used == 0 && hk_remote_head(tf) == 0) { /* all free: no need to touch every block */
+        for (uint32_t i = 0; i < capacity; i++) bits[i / 64] |= (uint64_t)1 << (i % 64);
+        return exact;
+    }
+    size_t local = hk_page_mark_list(page, (uintptr_t)page->free, bits, capacity);
+    size_t remote = hk_page_mark_list(page, hk_remote_head(tf), bits, capacity);
+    return exact && local == capacity - used && remote == hk_remote_count(tf);
 }
 
 /* ------------------------------------------------------------- page queues */

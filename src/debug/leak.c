@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -61,6 +62,11 @@
  * taken its slot and is a few instructions from done, so this bounds only a thread descheduled
  * in between. */
 #define HK_STOP_READY_WAIT_MS 100
+/* Under leak tracking alone, a check whose stop found a page's lists halfway through a change
+ * (leak_free.c) lets the threads go on for HK_SETTLE_PAUSE_US times the tries so far and stops
+ * them again, up to this many stops: the change is a few instructions long. */
+#define HK_SETTLE_TRIES 16
+#define HK_SETTLE_PAUSE_US 50
 
 typedef struct hk_mark_entry_s {
     uintptr_t user;
@@ -117,6 +123,18 @@ static hk_track_rec_t *hk_leak_guard_block_of(uintptr_t w, uintptr_t *user, size
     return &b->rec;
 }
 
+/* Where a page's block `index` was handed out and the bytes asked for, as its record says, kept
+ * within the block: under leak tracking alone, a block a stopped thread just took from a free
+ * list has the record of its last life until its malloc writes it (of another size class, if the
+ * page was carved for one), and the scan must not read past the block. */
+static inline void hk_leak_span(const hk_page_t *page, uint64_t index, const hk_track_rec_t *rec, uintptr_t *user,
+                                size_t *size) {
+    size_t offset = (size_t)rec->offset << HK_BLOCK_ALIGN_SHIFT;
+    if (offset >= page->block_size) offset = 0;
+    *user = (uintptr_t)page->start + index * page->block_size + offset;
+    *size = rec->size < page->block_size - offset ? rec->size : page->block_size - offset;
+}
+
 /* The live block that word w points into: its record, start and size; NULL if none. */
 HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *user, size_t *size) {
     uint8_t tag = hk_segmap_get(w);
@@ -137,8 +155,7 @@ HK_NO_SANITIZE static hk_track_rec_t *hk_leak_block_of(uintptr_t w, uintptr_t *u
         uint64_t index = hk_page_block_index(page, (void *)w);
         if (index >= page->capacity) return NULL;
         rec = hk_track_record(seg, page, index);
-        *user = (uintptr_t)page->start + index * page->block_size + ((uintptr_t)rec->offset << 4);
-        *size = rec->size;
+        hk_leak_span(page, index, rec, user, size);
     }
     if (rec->stack == 0) return NULL;
     if (w < *user || w >= *user + (*size ? *size : 1)) return NULL; /* slack past the size asked for */
@@ -158,11 +175,12 @@ HK_NO_SANITIZE static void hk_leak_each_block(void (*fn)(hk_track_rec_t *rec, ui
             if (!page->in_use) continue;
             hk_track_rec_t *recs = hk_track_record(seg, page, 0);
             for (uint32_t b = 0; b < page->capacity; b++)
-                if (recs[b].stack != 0)
-                    fn(&recs[b],
-                       (uintptr_t)page->start + (size_t)b * page->block_size +
-                           ((uintptr_t)recs[b].offset << HK_BLOCK_ALIGN_SHIFT),
-                       recs[b].size);
+                if (recs[b].stack != 0) {
+                    uintptr_t user;
+                    size_t size;
+                    hk_leak_span(page, b, &recs[b], &user, &size);
+                    fn(&recs[b], user, size);
+                }
         }
     }
     for (size_t i = 0; i < hk_leak.guard_count; i++)
@@ -664,10 +682,20 @@ static void hk_collect_guard_blocks(void) {
     }
 }
 
+/* Stop the other threads and wait until each stopped one noted where its stack is. */
+static size_t hk_leak_stop(hk_stopped_thread_t **threads, size_t *not_stopped) {
+    size_t stopped = hk_stop_world(threads, not_stopped);
+    for (size_t i = 0; i < stopped; i++) {
+        uint64_t deadline = hk_clock_ms() + HK_STOP_READY_WAIT_MS;
+        while (!atomic_load_explicit(&(*threads)[i].ready, memory_order_acquire) && hk_clock_ms() < deadline) {
+        }
+    }
+    return stopped;
+}
+
 static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const ucontext_t *regs,
                                    hk_leak_summary_t *out) {
     pthread_mutex_lock(&hk_leak.lock);
-    hk_leak_scratch(0); /* drop what the previous check used */
     hk_leak_result_t result = {.reason = reason, .check = ++hk_leak.checks};
     hk_leak.modules = hk_leak_scratch(HK_MODULES_MAX * sizeof(hk_module_t));
     hk_leak.module_count = hk_leak.own_data_count = 0;
@@ -682,11 +710,17 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     pthread_mutex_lock(&hk_state.huge_lock);
     hk_guard_leak_lock();
     hk_stopped_thread_t *threads;
-    size_t stopped = hk_stop_world(&threads, &result.not_stopped);
-    for (size_t i = 0; i < stopped; i++) {
-        uint64_t deadline = hk_clock_ms() + HK_STOP_READY_WAIT_MS;
-        while (!atomic_load_explicit(&threads[i].ready, memory_order_acquire) && hk_clock_ms() < deadline) {
-        }
+    size_t stopped = hk_leak_stop(&threads, &result.not_stopped);
+    /* Leak tracking alone: the free blocks' records are cleared (leak_free.c). A page a stopped
+     * thread was changing does not add up: the threads go on for a moment and are stopped again;
+     * with no other thread, nobody will finish the change (a forked child's copy). */
+    for (unsigned tries = 1; hk_state.frees_plain; tries++) {
+        bool last = tries == HK_SETTLE_TRIES || stopped == 0;
+        if (hk_leak_forget_free(last) == 0 || last) break;
+        hk_start_world(stopped);
+        struct timespec pause = {0, (long)tries * HK_SETTLE_PAUSE_US * 1000L};
+        nanosleep(&pause, NULL);
+        stopped = hk_leak_stop(&threads, &result.not_stopped);
     }
     char *maps = hk_read_maps();
     int rc = 0;
@@ -722,6 +756,7 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
         hk_leak.checks = result.check;
         if (out != NULL) *out = result.summary;
     }
+    hk_leak_scratch(0); /* its pages back: a program that checks now and then keeps none between */
     pthread_mutex_unlock(&hk_leak.lock);
     return rc;
 }

@@ -51,12 +51,18 @@ hk_internal const hk_module_t *hk_module_history(size_t *count);
 struct dl_phdr_info;
 hk_internal void hk_module_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
+/* leak_free.c: under leak tracking alone (hk_state.frees_plain), with the other threads stopped
+ * and the segments lock held: the records of the blocks on the allocator's free lists are cleared.
+ * Returns how many pages' lists did not add up (a thread stopped halfway through changing them);
+ * with `last`, the blocks on no list of such pages are never listed as lost. */
+hk_internal size_t hk_leak_forget_free(bool last);
+
 /* leak_report.c */
 hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec,
                                    uintptr_t user, size_t size);
 hk_internal void hk_leak_groups_sort(hk_leak_result_t *r);
 hk_internal void hk_leak_report(hk_leak_result_t *r); /* may renumber r->check (exec'd images) */
-hk_internal void *hk_leak_scratch(size_t size); /* memory for this check, reset at each check */
+hk_internal void *hk_leak_scratch(size_t size); /* memory for this check, zeroed; 0: give it all back */
 /* Reserves the scratch's address space now (false if it cannot be had): at start, so that a
  * program that uses all the address space a ulimit -v leaves does not leave none for its check. */
 hk_internal bool hk_leak_scratch_reserve(void);

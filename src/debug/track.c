@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "leak.h" /* module_history.c, and track.h */
 #include "unwind_cached.h"
+#include "parse.h" /* HK_PROFILE_* */
 #include "unwind_lib.h"
 
 #include <dlfcn.h>
@@ -622,12 +623,14 @@ static void hk_track_alloc_block(hk_page_t *page, void *block, size_t size) {
     uint32_t stack = HK_STACK_UNKNOWN; /* the library's own work: see hk_track_stack */
     uintptr_t base = (uintptr_t)__builtin_frame_address(0);
     if (!hk_own_work && !hk_stack_cache_lookup(heap->stack_cache, base, &stack)) stack = 0;
-    if (hk_unlikely(stack == 0 || rec->stack != HK_STACK_NONE)) {
+    /* A record still set is an observer's concern only: without one (leak tracking alone, whose
+     * frees leave records stale) the record is written unread. */
+    const hk_track_observer_t *observer = hk_track.observer;
+    if (hk_unlikely(stack == 0 || (observer != NULL && rec->stack != HK_STACK_NONE))) {
         hk_track_alloc_block_rest(rec, heap, size, base, stack);
         return;
     }
     *rec = (hk_track_rec_t){.stack = stack, .size = (uint32_t)size, .thread = heap->serial};
-    const hk_track_observer_t *observer = hk_track.observer;
     if (observer != NULL) observer->alloc(rec, size);
 #else
     (void)heap;
@@ -680,6 +683,12 @@ hk_block_state_t hk_track_block_state(const void *p) {
         if (index >= page->capacity) return HK_BLOCK_FOREIGN;
         rec = hk_track_record(seg, page, index);
         block = page->start + index * page->block_size;
+        /* Frees leave records stale (hk_state.frees_plain): the allocator's lists say, as its own
+         * double-free check asks them (another thread's block by its link word alone). */
+        const hk_block_t *b = (const hk_block_t *)(const void *)block;
+        if (hk_state.frees_plain && rec->stack != 0 && hk_block_looks_free(b, seg) &&
+            (hk_segment_owner(seg) != hk_heap_tls || hk_page_contains_free(page, b)))
+            return HK_BLOCK_FREE;
     } else {
         hk_segment_t *seg = hk_huge_segment_of((uintptr_t)p);
         if (seg == NULL || seg->track == NULL) return HK_BLOCK_FOREIGN;
@@ -751,13 +760,24 @@ static void hk_track_describe(const void *p, const char *role, hk_buf_t *out) {
 
 /* ------------------------------------------------------------------ install */
 
-/* In process init, before the first allocation: with HEAPKIT_LEAKS=1 every block is tracked. */
+/* In process init, before the first allocation: with HEAPKIT_LEAKS=1 every block is tracked.
+ * Leak tracking alone needs no free hook: frees take the plain paths and a check tells the free
+ * blocks from the allocator's lists (leak_free.c), so a freed block's record is stale until its
+ * next malloc writes it. An exact profile (its observer counts each free) and heap checking (its
+ * quarantine clears and restores records through the hook) keep the hook; so does the hardened
+ * mode, whose quarantine holds freed blocks off the lists. */
 hk_plain_path void hk_track_install(void) {
-    if (hk_state.options.leaks) hk_track_enable(NULL);
+    if (!hk_state.options.leaks) return;
+    hk_track_enable(NULL);
+    if (hk_state.options.profile == HK_PROFILE_OFF && hk_state.options.check == HK_CHECK_OFF && !hk_secure()) {
+        hk_state.hooks.free = NULL;
+        hk_state.frees_plain = true;
+    }
 }
 
 void hk_track_enable(const hk_track_observer_t *observer) {
     if (observer != NULL) hk_track.observer = observer;
+    hk_state.frees_plain = false;
     hk_state.hooks = (hk_hooks_t){
         .alloc = hk_track_alloc,
         .alloc_block = hk_track_alloc_block,
