@@ -7,9 +7,11 @@
  * of message types, varints and length-delimited fields. */
 #define _GNU_SOURCE
 #include "profile_report.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 bool prof_write_collapsed(FILE *out, const struct prof_model *m, enum prof_metric metric)
 {
@@ -32,11 +34,7 @@ static void pb_byte(struct pb *b, unsigned char c)
 {
     if (b->len == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 256;
-        b->data = realloc(b->data, b->cap);
-        if (b->data == NULL) {
-            fputs("heapkit: out of memory\n", stderr);
-            exit(1);
-        }
+        b->data = xrealloc(b->data, b->cap);
     }
     b->data[b->len++] = c;
 }
@@ -74,36 +72,134 @@ static void pb_message(struct pb *b, unsigned field, struct pb *inner)
     inner->len = 0;
 }
 
-/* The string table: index 0 is "", as the format wants. Linear search: a profile has a few
- * thousand distinct names. */
+static void *xgrow(void *p, size_t *cap, size_t size)
+{
+    *cap = *cap ? *cap * 2 : 64;
+    return xrealloc(p, *cap * size);
+}
+
+static uint64_t hash_mix(uint64_t h, uint64_t v) { return (h ^ v) * 0x100000001b3ull; }
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s != '\0'; s++)
+        h = hash_mix(h, (unsigned char)*s);
+    return h;
+}
+
+/* An open-addressed index of ids 1..n (0 = an empty slot), kept at most half full. Python's
+ * profile has 6,000 sites of up to 16 frames: every table here is looked up 100,000 times. */
+struct index {
+    uint32_t *slot;
+    size_t mask;
+};
+
+static void index_grow(struct index *ix, size_t n, uint64_t (*hash_of)(const void *, uint32_t), const void *ctx)
+{
+    if (ix->slot != NULL && 2 * n < ix->mask + 1)
+        return;
+    size_t size = ix->slot == NULL ? 1024 : 2 * (ix->mask + 1);
+    uint32_t *slot = xcalloc(size, sizeof *slot);
+    for (size_t i = 0; ix->slot != NULL && i <= ix->mask; i++) {
+        if (ix->slot[i] == 0)
+            continue;
+        size_t j = hash_of(ctx, ix->slot[i]) & (size - 1);
+        while (slot[j] != 0)
+            j = (j + 1) & (size - 1);
+        slot[j] = ix->slot[i];
+    }
+    free(ix->slot);
+    ix->slot = slot;
+    ix->mask = size - 1;
+}
+
+/* The string table: index 0 is "", as the format wants. */
 struct strings {
     const char **s;
     size_t n, cap;
+    struct index ix; /* id = index + 1 */
 };
+
+static uint64_t string_hash(const void *ctx, uint32_t id) { return hash_str(((const struct strings *)ctx)->s[id - 1]); }
 
 static uint64_t str_id(struct strings *t, const char *s)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->s[i], s) == 0)
-            return i;
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 64;
-        t->s = realloc(t->s, t->cap * sizeof *t->s);
-        if (t->s == NULL) {
-            fputs("heapkit: out of memory\n", stderr);
-            exit(1);
-        }
-    }
+    index_grow(&t->ix, t->n + 1, string_hash, t);
+    size_t j = hash_str(s) & t->ix.mask;
+    for (; t->ix.slot[j] != 0; j = (j + 1) & t->ix.mask)
+        if (strcmp(t->s[t->ix.slot[j] - 1], s) == 0)
+            return t->ix.slot[j] - 1;
+    if (t->n == t->cap)
+        t->s = xgrow(t->s, &t->cap, sizeof *t->s);
     t->s[t->n] = s;
-    return t->n++;
+    t->ix.slot[j] = (uint32_t)++t->n;
+    return t->n - 1;
 }
 
-/* One location per frame of each site (a location may name inlined frames; heapkit's
- * symbolizer gives each its own frame, so each is a location with one line here). Functions
- * are shared by name and file. */
+/* Functions are shared by name and file; locations by address, function and line, so a frame
+ * that many sites run through is one location (a site's inlined frames share its address and
+ * stay locations of their own, one line each). Both are numbered from 1 in the order made. */
 struct pfunc {
     uint64_t name, file;
 };
+
+struct ploc {
+    uint64_t address, func, line;
+};
+
+struct ptables {
+    struct pfunc *funcs;
+    size_t nfuncs, capfuncs;
+    struct index func_ix;
+    struct ploc *locs;
+    size_t nlocs, caplocs;
+    struct index loc_ix;
+};
+
+static uint64_t func_hash_of(const struct pfunc *f) { return hash_mix(hash_mix(0xcbf29ce484222325ull, f->name), f->file); }
+static uint64_t func_hash(const void *ctx, uint32_t id) { return func_hash_of(&((const struct ptables *)ctx)->funcs[id - 1]); }
+static uint64_t loc_hash_of(const struct ploc *l)
+{
+    return hash_mix(hash_mix(hash_mix(0xcbf29ce484222325ull, l->address), l->func), l->line);
+}
+static uint64_t loc_hash(const void *ctx, uint32_t id) { return loc_hash_of(&((const struct ptables *)ctx)->locs[id - 1]); }
+
+static uint64_t func_id(struct ptables *t, struct pfunc f)
+{
+    index_grow(&t->func_ix, t->nfuncs + 1, func_hash, t);
+    size_t j = func_hash_of(&f) & t->func_ix.mask;
+    for (; t->func_ix.slot[j] != 0; j = (j + 1) & t->func_ix.mask) {
+        const struct pfunc *g = &t->funcs[t->func_ix.slot[j] - 1];
+        if (g->name == f.name && g->file == f.file)
+            return t->func_ix.slot[j];
+    }
+    if (t->nfuncs == t->capfuncs)
+        t->funcs = xgrow(t->funcs, &t->capfuncs, sizeof *t->funcs);
+    t->funcs[t->nfuncs] = f;
+    t->func_ix.slot[j] = (uint32_t)++t->nfuncs;
+    return t->nfuncs;
+}
+
+static uint64_t loc_id(struct ptables *t, struct ploc l)
+{
+    index_grow(&t->loc_ix, t->nlocs + 1, loc_hash, t);
+    size_t j = loc_hash_of(&l) & t->loc_ix.mask;
+    for (; t->loc_ix.slot[j] != 0; j = (j + 1) & t->loc_ix.mask) {
+        const struct ploc *k = &t->locs[t->loc_ix.slot[j] - 1];
+        if (k->address == l.address && k->func == l.func && k->line == l.line)
+            return t->loc_ix.slot[j];
+    }
+    if (t->nlocs == t->caplocs)
+        t->locs = xgrow(t->locs, &t->caplocs, sizeof *t->locs);
+    t->locs[t->nlocs] = l;
+    t->loc_ix.slot[j] = (uint32_t)++t->nlocs;
+    return t->nlocs;
+}
+
+/* The sample type pprof shows when none is asked for: the bytes each site held at the heap's
+ * peak, what a heap profile is read for (inuse_space, Go's default, is what is left at the end). */
+#define PPROF_DEFAULT_TYPE "peak_space"
 
 bool prof_write_pprof(FILE *out, const struct prof_model *m)
 {
@@ -113,45 +209,21 @@ bool prof_write_pprof(FILE *out, const struct prof_model *m)
     struct pb prof = { 0 }, msg = { 0 }, sub = { 0 };
     static const char *const types[][2] = { { "alloc_objects", "count" }, { "alloc_space", "bytes" },
                                             { "inuse_objects", "count" }, { "inuse_space", "bytes" },
-                                            { "temp_objects", "count" },  { "peak_space", "bytes" } };
+                                            { "temp_objects", "count" },  { PPROF_DEFAULT_TYPE, "bytes" } };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         pb_int(&msg, 1, str_id(&strings, types[i][0]));
         pb_int(&msg, 2, str_id(&strings, types[i][1]));
         pb_message(&prof, 1, &msg);
     }
-    struct pfunc *funcs = NULL;
-    size_t nfuncs = 0, capfuncs = 0;
-    uint64_t next_location = 1;
-    struct pb locations = { 0 };
+    struct ptables t = { 0 };
     for (size_t i = 0; i < m->entry_count; i++) {
         const struct prof_entry *e = &m->entries[i];
         const struct prof_site *s = e->site;
         struct pb ids = { 0 }, values = { 0 };
         for (size_t f = 0; f < e->depth; f++) {
             const struct leak_frame *fr = &e->frames[f];
-            uint64_t name = str_id(&strings, e->names[f]), file = str_id(&strings, fr->file != NULL ? fr->file : "");
-            size_t fn = 0;
-            while (fn < nfuncs && (funcs[fn].name != name || funcs[fn].file != file))
-                fn++;
-            if (fn == nfuncs) {
-                if (nfuncs == capfuncs) {
-                    capfuncs = capfuncs ? capfuncs * 2 : 64;
-                    funcs = realloc(funcs, capfuncs * sizeof *funcs);
-                    if (funcs == NULL) {
-                        fputs("heapkit: out of memory\n", stderr);
-                        exit(1);
-                    }
-                }
-                funcs[nfuncs++] = (struct pfunc){ name, file };
-            }
-            uint64_t loc = next_location++;
-            pb_int(&msg, 1, loc);
-            pb_int(&msg, 3, fr->address);
-            pb_int(&sub, 1, fn + 1);
-            pb_int(&sub, 2, fr->line);
-            pb_message(&msg, 4, &sub);
-            pb_message(&locations, 4, &msg);
-            pb_varint(&ids, loc);
+            struct pfunc fn = { str_id(&strings, e->names[f]), str_id(&strings, fr->file != NULL ? fr->file : "") };
+            pb_varint(&ids, loc_id(&t, (struct ploc){ fr->address, func_id(&t, fn), fr->line }));
         }
         int64_t v[] = { (int64_t)s->calls, (int64_t)s->bytes, s->live_blocks, s->live, (int64_t)s->temp_calls, s->at_peak };
         for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
@@ -162,29 +234,48 @@ bool prof_write_pprof(FILE *out, const struct prof_model *m)
         free(ids.data);
         free(values.data);
     }
-    for (size_t i = 0; i < locations.len; i++)
-        pb_byte(&prof, locations.data[i]);
-    for (size_t i = 0; i < nfuncs; i++) {
+    for (size_t i = 0; i < t.nlocs; i++) {
         pb_int(&msg, 1, i + 1);
-        pb_int(&msg, 2, funcs[i].name);
-        pb_int(&msg, 3, funcs[i].name);
-        pb_int(&msg, 4, funcs[i].file);
+        pb_int(&msg, 3, t.locs[i].address);
+        pb_int(&sub, 1, t.locs[i].func);
+        pb_int(&sub, 2, t.locs[i].line);
+        pb_message(&msg, 4, &sub);
+        pb_message(&prof, 4, &msg);
+    }
+    for (size_t i = 0; i < t.nfuncs; i++) {
+        pb_int(&msg, 1, i + 1);
+        pb_int(&msg, 2, t.funcs[i].name);
+        pb_int(&msg, 3, t.funcs[i].name);
+        pb_int(&msg, 4, t.funcs[i].file);
         pb_message(&prof, 5, &msg);
     }
+    uint64_t default_type = str_id(&strings, PPROF_DEFAULT_TYPE);
     for (size_t i = 0; i < strings.n; i++)
         pb_bytes(&prof, 6, strings.s[i], strlen(strings.s[i]));
+    /* time_nanos: when profiling started, from the file's time (it is written when the dump is
+     * taken, m->profile.ms after the start) */
+    struct stat st;
+    if (m->profile.path != NULL && stat(m->profile.path, &st) == 0) {
+        uint64_t written = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+        uint64_t ran = m->profile.ms * 1000000u;
+        pb_int(&prof, 9, written > ran ? written - ran : written);
+    }
     pb_int(&prof, 10, m->profile.ms * 1000000u); /* duration_nanos */
     pb_int(&msg, 1, space);
     pb_int(&msg, 2, bytes);
     pb_message(&prof, 11, &msg);
     pb_int(&prof, 12, m->profile.rate != 0 ? m->profile.rate : 1);
+    pb_int(&prof, 14, default_type);
     size_t written = fwrite(prof.data, 1, prof.len, out);
     bool ok = written == prof.len && !ferror(out);
     free(prof.data);
     free(msg.data);
     free(sub.data);
-    free(locations.data);
-    free(funcs);
+    free(t.funcs);
+    free(t.func_ix.slot);
+    free(t.locs);
+    free(t.loc_ix.slot);
     free(strings.s);
+    free(strings.ix.slot);
     return ok;
 }

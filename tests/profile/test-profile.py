@@ -320,13 +320,21 @@ def section_formats():
         if n == 5:
             f = {k: x for k, _, x in pb_fields(v)}
             funcs[f.get(1)] = strings[f.get(2, 0)]
-    locs = {}
+    locs, places = {}, []
     for n, w, v in fields:
         if n == 4:
             f = pb_fields(v)
             lid = [x for k, _, x in f if k == 1][0]
-            line = [x for k, _, x in f if k == 4][0]
-            locs[lid] = funcs[{k: x for k, _, x in pb_fields(line)}[1]]
+            line = {k: x for k, _, x in pb_fields([x for k, _, x in f if k == 4][0])}
+            locs[lid] = funcs[line[1]]
+            places.append(({k: x for k, _, x in f}.get(3, 0), line[1], line.get(2, 0)))
+    check(len(places) == len(set(places)),
+          "formats: --pprof makes one location per address, function and line, shared by the sites through it",
+          "%d locations, %d distinct" % (len(places), len(set(places))))
+    top = {n: v for n, w, v in fields if w == 0}
+    check(strings[top.get(14, 0)] == "peak_space" and top.get(9, 0) > 0,
+          "formats: --pprof names its default sample type (peak_space) and when profiling started",
+          "default %r, time_nanos %r" % (strings[top.get(14, 0)], top.get(9)))
     samples = []
     for n, w, v in fields:
         if n == 2:
