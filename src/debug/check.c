@@ -196,26 +196,36 @@ static inline uint64_t hk_check_word(const uint8_t *at) {
 
 /* The bytes from lo to hi that differ from `word`'s byte, or-ed together (0: all are that byte):
  * the question every free and every block leaving the quarantine asks of its canaries and pattern,
- * nearly always answered "none". Unaligned words, the last one overlapping the one before it, so
- * a zone of any length costs one compare per 8 bytes and no loop over single bytes at its ends;
- * differences are or-ed, four words a step, and looked at once (a no found early saves little,
- * a test per word costs every block); where a byte differs is worked out only after a no. */
+ * nearly always answered "none". Unaligned words and vectors, the last ones overlapping those
+ * before them, so a zone of any length costs one compare per 8 or 16 bytes and no loop over
+ * single bytes at its ends; a zone of up to 64 bytes (a small block's canaries, most freed small
+ * blocks) is straight-line code, a longer one four vectors a step and the last four at its end.
+ * Differences are or-ed and looked at once (a no found early saves little, a test per word costs
+ * every block); where a byte differs is worked out only after a no. */
 static inline __attribute__((always_inline)) uint64_t hk_check_diff(const uint8_t *lo, const uint8_t *hi,
                                                                     uint64_t word) {
     size_t n = (size_t)(hi - lo);
-    if (n < sizeof(hk_check_vec_t)) {
+    hk_check_vec_t pattern = {word, word}, diff;
+    if (n <= sizeof pattern) {
         if (n >= sizeof word) return (hk_check_word(lo) ^ word) | (hk_check_word(hi - sizeof word) ^ word);
-        uint64_t diff = 0;
-        for (; lo < hi; lo++) diff |= *lo ^ (word & 0xff);
-        return diff;
+        uint64_t bytes = 0;
+        for (; lo < hi; lo++) bytes |= *lo ^ (word & 0xff);
+        return bytes;
     }
-    hk_check_vec_t pattern = {word, word};
-    const uint8_t *last = hi - sizeof pattern;
-    hk_check_vec_t diff = hk_check_vec(last) ^ pattern;
-    for (; (size_t)(last - lo) >= 4 * sizeof pattern; lo += 4 * sizeof pattern)
-        diff |= (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern) | (hk_check_vec(lo + 32) ^ pattern) |
-                (hk_check_vec(lo + 48) ^ pattern);
-    for (; lo < last; lo += sizeof pattern) diff |= hk_check_vec(lo) ^ pattern;
+    if (n <= 2 * sizeof pattern) {
+        diff = (hk_check_vec(lo) ^ pattern) | (hk_check_vec(hi - 16) ^ pattern);
+    } else {
+        diff = (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern);
+        if (n > 4 * sizeof pattern) {
+            const uint8_t *last = hi - 4 * sizeof pattern;
+            diff |= (hk_check_vec(lo + 32) ^ pattern) | (hk_check_vec(lo + 48) ^ pattern);
+            for (lo += 4 * sizeof pattern; lo < last; lo += 4 * sizeof pattern)
+                diff |= (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern) |
+                        (hk_check_vec(lo + 32) ^ pattern) | (hk_check_vec(lo + 48) ^ pattern);
+            diff |= (hk_check_vec(last) ^ pattern) | (hk_check_vec(last + 16) ^ pattern);
+        }
+        diff |= (hk_check_vec(hi - 32) ^ pattern) | (hk_check_vec(hi - 16) ^ pattern);
+    }
     return diff[0] | diff[1];
 }
 
@@ -419,40 +429,60 @@ static inline uint8_t *hk_check_quarantine_take(void) {
     return old;
 }
 
-/* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. */
+/* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. The ring's
+ * numbers are kept in registers for the whole batch (the stores to the blocks' slots would make the
+ * compiler read them back from memory at each step). A ring full by count, the steady state of a
+ * long run, is one swap a block: the oldest leaves the slot the new one takes. */
 static void hk_check_quarantine_put(uint8_t *const *blocks, const uint32_t *held, size_t count, const char *call) {
     uint8_t *evict[HK_CHECK_BATCH * (1 + HK_CHECK_EVICT_BATCH)];
     size_t n = 0;
     pthread_mutex_lock(&hk_quarantine.lock);
-    for (size_t k = 0; k < count; k++) {
-        uint8_t *block = blocks[k];
-        if (hk_quarantine.cap == 0 || hk_quarantine.draining) {
-            evict[n++] = block;
-            continue;
+    uint8_t **ring = hk_quarantine.ring;
+    uint32_t *ring_held = hk_quarantine.held;
+    size_t cap = hk_quarantine.cap, head = hk_quarantine.head, used = hk_quarantine.count;
+    size_t bytes = hk_quarantine.bytes;
+    if (cap == 0 || hk_quarantine.draining) {
+        memcpy(evict, blocks, count * sizeof *blocks);
+        n = count;
+    } else {
+        for (size_t k = 0; k < count; k++) {
+            bytes += held[k];
+            if (used == cap) { /* full by count */
+                evict[n++] = ring[head];
+                bytes -= ring_held[head];
+                ring[head] = blocks[k];
+                ring_held[head] = held[k];
+                head = head + 1 == cap ? 0 : head + 1;
+                continue;
+            }
+            size_t tail = head + used < cap ? head + used : head + used - cap;
+            ring[tail] = blocks[k];
+            ring_held[tail] = held[k];
+            used++;
         }
-        if (hk_quarantine.count == hk_quarantine.cap) evict[n++] = hk_check_quarantine_take(); /* full by count */
-        size_t tail = hk_quarantine.head + hk_quarantine.count;
-        if (tail >= hk_quarantine.cap) tail -= hk_quarantine.cap;
-        hk_quarantine.ring[tail] = block;
-        hk_quarantine.held[tail] = held[k];
-        hk_quarantine.count++;
-        hk_quarantine.bytes += held[k];
     }
     size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
-    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max)
-        evict[n++] = hk_check_quarantine_take();
+    while (bytes > hk_state.options.quarantine_bytes && used > 0 && n < evict_max) {
+        evict[n++] = ring[head];
+        bytes -= ring_held[head];
+        head = head + 1 == cap ? 0 : head + 1;
+        used--;
+    }
     /* Blocks leave long after they came (up to HEAPKIT_QUARANTINE_COUNT frees), their lines cold:
      * the next batch's likely leavers (as many as leave now, the oldest) are asked for now, so
      * their lines are in by the next batch's checks instead of missed one after another: the
      * header's and the first bytes', and the last one's (the right canary's end, read before the
      * pattern between, which the hardware's own prefetch follows), found from the bytes held. */
-    size_t ahead = n < hk_quarantine.count ? n : hk_quarantine.count;
-    for (size_t i = 0, at = hk_quarantine.head; i < ahead; i++, at = hk_quarantine_next(at)) {
-        uint8_t *b = hk_quarantine.ring[at];
+    size_t ahead = n < used ? n : used;
+    for (size_t i = 0, at = head; i < ahead; i++, at = at + 1 == cap ? 0 : at + 1) {
+        uint8_t *b = ring[at];
         __builtin_prefetch(b);
         __builtin_prefetch(b + 64);
-        __builtin_prefetch(b + hk_quarantine.held[at] - 1);
+        __builtin_prefetch(b + ring_held[at] - 1);
     }
+    hk_quarantine.head = head;
+    hk_quarantine.count = used;
+    hk_quarantine.bytes = bytes;
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
 }
