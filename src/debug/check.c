@@ -142,13 +142,17 @@ static inline __attribute__((always_inline)) uint8_t *hk_check_block_of(const vo
     return b;
 }
 
-/* The canary zones of a block: [*left, user) and [user + size, *right). */
-static void hk_check_zones(uint8_t *block, uint8_t *end, uint8_t **left, uint8_t **right) {
+/* The canary zones of a block: [*left, user) and [user + size, *right). An allocator's block of
+ * HK_CHECK_ZONE_MAX bytes or fewer (nearly all) has no zone to cut short: one test for both. */
+static inline __attribute__((always_inline)) void hk_check_zones(uint8_t *block, uint8_t *end, uint8_t **left,
+                                                                  uint8_t **right) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
-    uint8_t *user = block + h->user_offset, *user_end = user + h->size;
     *left = block + sizeof *h;
+    *right = end;
+    if (hk_likely((size_t)(end - block) <= HK_CHECK_ZONE_MAX)) return;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size;
     if ((size_t)(user - *left) > HK_CHECK_ZONE_MAX) *left = user - HK_CHECK_ZONE_MAX;
-    *right = (size_t)(end - user_end) > HK_CHECK_ZONE_MAX ? user_end + HK_CHECK_ZONE_MAX : end;
+    if ((size_t)(end - user_end) > HK_CHECK_ZONE_MAX) *right = user_end + HK_CHECK_ZONE_MAX;
 }
 
 /* ------------------------------------------------------------------ errors */
