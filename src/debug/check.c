@@ -58,6 +58,11 @@ enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left
  * the next free) takes every block in turn. */
 #define HK_CHECK_BATCH 16
 #define HK_CHECK_BATCH_MIN_COUNT 1024
+/* The ring's first slots. It doubles when full up to HEAPKIT_QUARANTINE_COUNT, so its memory is
+ * that of the most blocks the quarantine held at once, not of the count allowed: a ring's head
+ * walks all its slots, and a ring of 16 million slots, mapped whole, became 57 MiB of peak RSS in a
+ * python run whose byte bound held 4 MiB of blocks. */
+#define HK_CHECK_RING_FIRST 4096
 /* Damaged blocks the exit scan reports (more are counted in one line). */
 #define HK_CHECK_SCAN_MAX 64
 
@@ -70,6 +75,7 @@ static struct {
                            * leaving is not read under the lock (its lines are long cold), and a
                            * header written over in quarantine skews no count */
     size_t cap, head, count, bytes;
+    size_t cap_max; /* HEAPKIT_QUARANTINE_COUNT: the ring grows to it as blocks wait */
     bool draining; /* exit: blocks go straight back, checked */
     bool batched;  /* threads gather their freed blocks first (HK_CHECK_BATCH); off from exit on
                     * (atomic: read without the lock) */
@@ -433,6 +439,29 @@ static inline uint8_t *hk_check_quarantine_take(void) {
     return old;
 }
 
+/* The ring full at `cap` slots (head at `head`) doubles, up to cap_max, its blocks copied oldest
+ * first from slot 0 (lock held). False when it cannot be mapped: the oldest block then leaves. */
+static hk_noinline bool hk_check_ring_grow(size_t head) {
+    size_t cap = hk_quarantine.cap, bigger = cap * 2 < hk_quarantine.cap_max ? cap * 2 : hk_quarantine.cap_max;
+    uint8_t **ring = hk_meta_map(bigger * sizeof *ring);
+    uint32_t *held = ring != NULL ? hk_meta_map(bigger * sizeof *held) : NULL;
+    if (held == NULL) {
+        if (ring != NULL) hk_meta_unmap(ring, bigger * sizeof *ring);
+        return false;
+    }
+    size_t first = cap - head; /* slots from head to the end, then those before it */
+    memcpy(ring, hk_quarantine.ring + head, first * sizeof *ring);
+    memcpy(ring + first, hk_quarantine.ring, head * sizeof *ring);
+    memcpy(held, hk_quarantine.held + head, first * sizeof *held);
+    memcpy(held + first, hk_quarantine.held, head * sizeof *held);
+    hk_meta_unmap(hk_quarantine.ring, cap * sizeof *ring);
+    hk_meta_unmap(hk_quarantine.held, cap * sizeof *held);
+    hk_quarantine.ring = ring;
+    hk_quarantine.held = held;
+    hk_quarantine.cap = bigger;
+    return true;
+}
+
 /* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. The ring's
  * numbers are kept in registers for the whole batch (the stores to the blocks' slots would make the
  * compiler read them back from memory at each step). A ring full by count, the steady state of a
@@ -451,6 +480,12 @@ static void hk_check_quarantine_put(uint8_t *const *blocks, const uint32_t *held
     } else {
         for (size_t k = 0; k < count; k++) {
             bytes += held[k];
+            if (used == cap && cap < hk_quarantine.cap_max && hk_check_ring_grow(head)) {
+                ring = hk_quarantine.ring;
+                ring_held = hk_quarantine.held;
+                cap = hk_quarantine.cap;
+                head = 0;
+            }
             if (used == cap) { /* full by count */
                 evict[n++] = ring[head];
                 bytes -= ring_held[head];
@@ -694,18 +729,20 @@ static const hk_front_t hk_check_front = {
 hk_plain_path static void hk_check_init(void) {
     if (hk_state.options.sample_guard != 0 || hk_state.options.check != HK_CHECK_OFF) hk_guard_init();
     if (hk_state.options.check == HK_CHECK_OFF) return;
-    size_t cap = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
+    size_t cap_max = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
+    size_t cap = cap_max < HK_CHECK_RING_FIRST ? cap_max : HK_CHECK_RING_FIRST;
     if (cap != 0) {
         hk_quarantine.ring = hk_meta_map(cap * sizeof *hk_quarantine.ring);
         hk_quarantine.held = hk_quarantine.ring != NULL ? hk_meta_map(cap * sizeof *hk_quarantine.held) : NULL;
         if (hk_quarantine.held == NULL) {
             if (hk_quarantine.ring != NULL) hk_meta_unmap(hk_quarantine.ring, cap * sizeof *hk_quarantine.ring);
             hk_message("cannot map a quarantine of %zu blocks: freed blocks are reused at once", cap);
-            cap = 0;
+            cap = cap_max = 0;
         }
     }
     hk_quarantine.cap = cap;
-    hk_quarantine.batched = cap >= HK_CHECK_BATCH_MIN_COUNT;
+    hk_quarantine.cap_max = cap_max;
+    hk_quarantine.batched = cap_max >= HK_CHECK_BATCH_MIN_COUNT;
     hk_quarantine.batch_bytes = hk_state.options.quarantine_bytes / 64;
     hk_state.hooks.front = &hk_check_front;
     if (hk_state.hooks.heap_done == NULL) hk_state.hooks.heap_done = hk_track_heap_done;
