@@ -60,8 +60,8 @@ enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left
 #define HK_CHECK_BATCH_MIN_COUNT 1024
 /* The ring's first slots. It doubles when full up to HEAPKIT_QUARANTINE_COUNT, so its memory is
  * that of the most blocks the quarantine held at once, not of the count allowed: a ring's head
- * walks all its slots, and a ring of 16 million slots, mapped whole, became 57 MiB of peak RSS in a
- * python run whose byte bound held 4 MiB of blocks. */
+ * walks all its slots, and a ring of 16 million slots, mapped whole, added 49 MiB to the peak RSS
+ * of a python run whose byte bound held 4 MiB of blocks. */
 #define HK_CHECK_RING_FIRST 4096
 /* Damaged blocks the exit scan reports (more are counted in one line). */
 #define HK_CHECK_SCAN_MAX 64
