@@ -315,7 +315,8 @@ enum {
     HK_LOCK_LABELS,      /* tracker labels: taken by pools/arenas, allocates nothing */
     HK_LOCK_PROFILE,     /* the profiler's peak snapshot and profile writing (tried, never waited
                             for, on the allocation path); writing takes the segment locks after it */
-    HK_LOCK_QUARANTINE,  /* heap checking's quarantine: taken in a free, takes nothing else */
+    HK_LOCK_QUARANTINE,  /* heap checking's quarantine: taken in a free; its ring's growth maps
+                            memory (the segment map's lock) */
     HK_LOCK_CHECK_REPORT, /* one heap-error report at a time; takes the guard blocks' table */
     HK_LOCK_GUARD,       /* the guard blocks' table (check_guard.c); takes nothing else */
     HK_LOCK_STACK_DEPOT, /* taken on a tracked allocation, after the allocator returned */

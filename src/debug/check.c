@@ -58,6 +58,11 @@ enum { HK_CHECK_LIVE = 1, HK_CHECK_FREED = 2, HK_CHECK_DEAD = 3 }; /* DEAD: left
  * the next free) takes every block in turn. */
 #define HK_CHECK_BATCH 16
 #define HK_CHECK_BATCH_MIN_COUNT 1024
+/* The ring's first slots. It doubles when full up to HEAPKIT_QUARANTINE_COUNT, so its memory is
+ * that of the most blocks the quarantine held at once, not of the count allowed: a ring's head
+ * walks all its slots, and a ring of 16 million slots, mapped whole, added 49 MiB to the peak RSS
+ * of a python run whose byte bound held 4 MiB of blocks. */
+#define HK_CHECK_RING_FIRST 4096
 /* Damaged blocks the exit scan reports (more are counted in one line). */
 #define HK_CHECK_SCAN_MAX 64
 
@@ -70,6 +75,7 @@ static struct {
                            * leaving is not read under the lock (its lines are long cold), and a
                            * header written over in quarantine skews no count */
     size_t cap, head, count, bytes;
+    size_t cap_max; /* HEAPKIT_QUARANTINE_COUNT: the ring grows to it as blocks wait */
     bool draining; /* exit: blocks go straight back, checked */
     bool batched;  /* threads gather their freed blocks first (HK_CHECK_BATCH); off from exit on
                     * (atomic: read without the lock) */
@@ -142,13 +148,17 @@ static inline __attribute__((always_inline)) uint8_t *hk_check_block_of(const vo
     return b;
 }
 
-/* The canary zones of a block: [*left, user) and [user + size, *right). */
-static void hk_check_zones(uint8_t *block, uint8_t *end, uint8_t **left, uint8_t **right) {
+/* The canary zones of a block: [*left, user) and [user + size, *right). An allocator's block of
+ * HK_CHECK_ZONE_MAX bytes or fewer (nearly all) has no zone to cut short: one test for both. */
+static inline __attribute__((always_inline)) void hk_check_zones(uint8_t *block, uint8_t *end, uint8_t **left,
+                                                                  uint8_t **right) {
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
-    uint8_t *user = block + h->user_offset, *user_end = user + h->size;
     *left = block + sizeof *h;
+    *right = end;
+    if (hk_likely((size_t)(end - block) <= HK_CHECK_ZONE_MAX)) return;
+    uint8_t *user = block + h->user_offset, *user_end = user + h->size;
     if ((size_t)(user - *left) > HK_CHECK_ZONE_MAX) *left = user - HK_CHECK_ZONE_MAX;
-    *right = (size_t)(end - user_end) > HK_CHECK_ZONE_MAX ? user_end + HK_CHECK_ZONE_MAX : end;
+    if ((size_t)(end - user_end) > HK_CHECK_ZONE_MAX) *right = user_end + HK_CHECK_ZONE_MAX;
 }
 
 /* ------------------------------------------------------------------ errors */
@@ -196,26 +206,36 @@ static inline uint64_t hk_check_word(const uint8_t *at) {
 
 /* The bytes from lo to hi that differ from `word`'s byte, or-ed together (0: all are that byte):
  * the question every free and every block leaving the quarantine asks of its canaries and pattern,
- * nearly always answered "none". Unaligned words, the last one overlapping the one before it, so
- * a zone of any length costs one compare per 8 bytes and no loop over single bytes at its ends;
- * differences are or-ed, four words a step, and looked at once (a no found early saves little,
- * a test per word costs every block); where a byte differs is worked out only after a no. */
+ * nearly always answered "none". Unaligned words and vectors, the last ones overlapping those
+ * before them, so a zone of any length costs one compare per 8 or 16 bytes and no loop over
+ * single bytes at its ends; a zone of up to 64 bytes (a small block's canaries, most freed small
+ * blocks) is straight-line code, a longer one four vectors a step and the last four at its end.
+ * Differences are or-ed and looked at once (a no found early saves little, a test per word costs
+ * every block); where a byte differs is worked out only after a no. */
 static inline __attribute__((always_inline)) uint64_t hk_check_diff(const uint8_t *lo, const uint8_t *hi,
                                                                     uint64_t word) {
     size_t n = (size_t)(hi - lo);
-    if (n < sizeof(hk_check_vec_t)) {
+    hk_check_vec_t pattern = {word, word}, diff;
+    if (n <= sizeof pattern) {
         if (n >= sizeof word) return (hk_check_word(lo) ^ word) | (hk_check_word(hi - sizeof word) ^ word);
-        uint64_t diff = 0;
-        for (; lo < hi; lo++) diff |= *lo ^ (word & 0xff);
-        return diff;
+        uint64_t bytes = 0;
+        for (; lo < hi; lo++) bytes |= *lo ^ (word & 0xff);
+        return bytes;
     }
-    hk_check_vec_t pattern = {word, word};
-    const uint8_t *last = hi - sizeof pattern;
-    hk_check_vec_t diff = hk_check_vec(last) ^ pattern;
-    for (; (size_t)(last - lo) >= 4 * sizeof pattern; lo += 4 * sizeof pattern)
-        diff |= (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern) | (hk_check_vec(lo + 32) ^ pattern) |
-                (hk_check_vec(lo + 48) ^ pattern);
-    for (; lo < last; lo += sizeof pattern) diff |= hk_check_vec(lo) ^ pattern;
+    if (n <= 2 * sizeof pattern) {
+        diff = (hk_check_vec(lo) ^ pattern) | (hk_check_vec(hi - 16) ^ pattern);
+    } else {
+        diff = (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern);
+        if (n > 4 * sizeof pattern) {
+            const uint8_t *last = hi - 4 * sizeof pattern;
+            diff |= (hk_check_vec(lo + 32) ^ pattern) | (hk_check_vec(lo + 48) ^ pattern);
+            for (lo += 4 * sizeof pattern; lo < last; lo += 4 * sizeof pattern)
+                diff |= (hk_check_vec(lo) ^ pattern) | (hk_check_vec(lo + 16) ^ pattern) |
+                        (hk_check_vec(lo + 32) ^ pattern) | (hk_check_vec(lo + 48) ^ pattern);
+            diff |= (hk_check_vec(last) ^ pattern) | (hk_check_vec(last + 16) ^ pattern);
+        }
+        diff |= (hk_check_vec(hi - 32) ^ pattern) | (hk_check_vec(hi - 16) ^ pattern);
+    }
     return diff[0] | diff[1];
 }
 
@@ -419,40 +439,89 @@ static inline uint8_t *hk_check_quarantine_take(void) {
     return old;
 }
 
-/* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. */
+/* The ring full at `cap` slots (head at `head`) doubles, up to cap_max, its blocks copied oldest
+ * first from slot 0 (lock held). False when it cannot be mapped: the oldest block then leaves. */
+static hk_noinline bool hk_check_ring_grow(size_t head) {
+    size_t cap = hk_quarantine.cap, bigger = cap * 2 < hk_quarantine.cap_max ? cap * 2 : hk_quarantine.cap_max;
+    uint8_t **ring = hk_meta_map(bigger * sizeof *ring);
+    uint32_t *held = ring != NULL ? hk_meta_map(bigger * sizeof *held) : NULL;
+    if (held == NULL) {
+        if (ring != NULL) hk_meta_unmap(ring, bigger * sizeof *ring);
+        return false;
+    }
+    size_t first = cap - head; /* slots from head to the end, then those before it */
+    memcpy(ring, hk_quarantine.ring + head, first * sizeof *ring);
+    memcpy(ring + first, hk_quarantine.ring, head * sizeof *ring);
+    memcpy(held, hk_quarantine.held + head, first * sizeof *held);
+    memcpy(held + first, hk_quarantine.held, head * sizeof *held);
+    hk_meta_unmap(hk_quarantine.ring, cap * sizeof *ring);
+    hk_meta_unmap(hk_quarantine.held, cap * sizeof *held);
+    hk_quarantine.ring = ring;
+    hk_quarantine.held = held;
+    hk_quarantine.cap = bigger;
+    return true;
+}
+
+/* Put `count` freed blocks in quarantine under one lock, and hand back what leaves it. The ring's
+ * numbers are kept in registers for the whole batch (the stores to the blocks' slots would make the
+ * compiler read them back from memory at each step). A ring full by count, the steady state of a
+ * long run, is one swap a block: the oldest leaves the slot the new one takes. */
 static void hk_check_quarantine_put(uint8_t *const *blocks, const uint32_t *held, size_t count, const char *call) {
     uint8_t *evict[HK_CHECK_BATCH * (1 + HK_CHECK_EVICT_BATCH)];
     size_t n = 0;
     pthread_mutex_lock(&hk_quarantine.lock);
-    for (size_t k = 0; k < count; k++) {
-        uint8_t *block = blocks[k];
-        if (hk_quarantine.cap == 0 || hk_quarantine.draining) {
-            evict[n++] = block;
-            continue;
+    uint8_t **ring = hk_quarantine.ring;
+    uint32_t *ring_held = hk_quarantine.held;
+    size_t cap = hk_quarantine.cap, head = hk_quarantine.head, used = hk_quarantine.count;
+    size_t bytes = hk_quarantine.bytes;
+    if (cap == 0 || hk_quarantine.draining) {
+        memcpy(evict, blocks, count * sizeof *blocks);
+        n = count;
+    } else {
+        for (size_t k = 0; k < count; k++) {
+            bytes += held[k];
+            if (used == cap && cap < hk_quarantine.cap_max && hk_check_ring_grow(head)) {
+                ring = hk_quarantine.ring;
+                ring_held = hk_quarantine.held;
+                cap = hk_quarantine.cap;
+                head = 0;
+            }
+            if (used == cap) { /* full by count */
+                evict[n++] = ring[head];
+                bytes -= ring_held[head];
+                ring[head] = blocks[k];
+                ring_held[head] = held[k];
+                head = head + 1 == cap ? 0 : head + 1;
+                continue;
+            }
+            size_t tail = head + used < cap ? head + used : head + used - cap;
+            ring[tail] = blocks[k];
+            ring_held[tail] = held[k];
+            used++;
         }
-        if (hk_quarantine.count == hk_quarantine.cap) evict[n++] = hk_check_quarantine_take(); /* full by count */
-        size_t tail = hk_quarantine.head + hk_quarantine.count;
-        if (tail >= hk_quarantine.cap) tail -= hk_quarantine.cap;
-        hk_quarantine.ring[tail] = block;
-        hk_quarantine.held[tail] = held[k];
-        hk_quarantine.count++;
-        hk_quarantine.bytes += held[k];
     }
     size_t evict_max = n + count * HK_CHECK_EVICT_BATCH;
-    while (hk_quarantine.bytes > hk_state.options.quarantine_bytes && hk_quarantine.count > 0 && n < evict_max)
-        evict[n++] = hk_check_quarantine_take();
+    while (bytes > hk_state.options.quarantine_bytes && used > 0 && n < evict_max) {
+        evict[n++] = ring[head];
+        bytes -= ring_held[head];
+        head = head + 1 == cap ? 0 : head + 1;
+        used--;
+    }
     /* Blocks leave long after they came (up to HEAPKIT_QUARANTINE_COUNT frees), their lines cold:
      * the next batch's likely leavers (as many as leave now, the oldest) are asked for now, so
      * their lines are in by the next batch's checks instead of missed one after another: the
      * header's and the first bytes', and the last one's (the right canary's end, read before the
      * pattern between, which the hardware's own prefetch follows), found from the bytes held. */
-    size_t ahead = n < hk_quarantine.count ? n : hk_quarantine.count;
-    for (size_t i = 0, at = hk_quarantine.head; i < ahead; i++, at = hk_quarantine_next(at)) {
-        uint8_t *b = hk_quarantine.ring[at];
+    size_t ahead = n < used ? n : used;
+    for (size_t i = 0, at = head; i < ahead; i++, at = at + 1 == cap ? 0 : at + 1) {
+        uint8_t *b = ring[at];
         __builtin_prefetch(b);
         __builtin_prefetch(b + 64);
-        __builtin_prefetch(b + hk_quarantine.held[at] - 1);
+        __builtin_prefetch(b + ring_held[at] - 1);
     }
+    hk_quarantine.head = head;
+    hk_quarantine.count = used;
+    hk_quarantine.bytes = bytes;
     pthread_mutex_unlock(&hk_quarantine.lock);
     for (size_t i = 0; i < n; i++) hk_check_release(evict[i], call);
 }
@@ -660,18 +729,20 @@ static const hk_front_t hk_check_front = {
 hk_plain_path static void hk_check_init(void) {
     if (hk_state.options.sample_guard != 0 || hk_state.options.check != HK_CHECK_OFF) hk_guard_init();
     if (hk_state.options.check == HK_CHECK_OFF) return;
-    size_t cap = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
+    size_t cap_max = hk_state.options.quarantine_bytes == 0 ? 0 : hk_state.options.quarantine_count;
+    size_t cap = cap_max < HK_CHECK_RING_FIRST ? cap_max : HK_CHECK_RING_FIRST;
     if (cap != 0) {
         hk_quarantine.ring = hk_meta_map(cap * sizeof *hk_quarantine.ring);
         hk_quarantine.held = hk_quarantine.ring != NULL ? hk_meta_map(cap * sizeof *hk_quarantine.held) : NULL;
         if (hk_quarantine.held == NULL) {
             if (hk_quarantine.ring != NULL) hk_meta_unmap(hk_quarantine.ring, cap * sizeof *hk_quarantine.ring);
             hk_message("cannot map a quarantine of %zu blocks: freed blocks are reused at once", cap);
-            cap = 0;
+            cap = cap_max = 0;
         }
     }
     hk_quarantine.cap = cap;
-    hk_quarantine.batched = cap >= HK_CHECK_BATCH_MIN_COUNT;
+    hk_quarantine.cap_max = cap_max;
+    hk_quarantine.batched = cap_max >= HK_CHECK_BATCH_MIN_COUNT;
     hk_quarantine.batch_bytes = hk_state.options.quarantine_bytes / 64;
     hk_state.hooks.front = &hk_check_front;
     if (hk_state.hooks.heap_done == NULL) hk_state.hooks.heap_done = hk_track_heap_done;

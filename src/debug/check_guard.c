@@ -224,6 +224,10 @@ static uintptr_t hk_guard_map(size_t data, bool sampled, size_t *map_size, unsig
 
 void *hk_guard_alloc(size_t size, size_t align, bool zero, bool sampled) {
     if (hk_guard.page == 0) return NULL;
+    /* Guard blocks do not come from the core: a thread they alone serve (every thread of a program
+     * under --check=guard) would have no heap, so no stack cache (each capture a whole walk, the
+     * allocation call told by reading the caller's code with a system call) and serial 0. */
+    if (hk_unlikely(hk_heap_tls == &hk_heap_empty)) (void)hk_heap_thread_init();
     size_t need = size + (align > HK_BLOCK_ALIGN ? align : 0);
     if (need < size || need > ((size_t)1 << 40)) return NULL;
     size_t data = hk_align_up(need == 0 ? 1 : need, hk_guard.page);

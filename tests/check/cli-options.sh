@@ -74,6 +74,10 @@ expect_err "bad HEAPKIT_CHECK reported" "HEAPKIT_CHECK='maybe' is not valid"
 HEAPKIT_CHECK=1 HEAPKIT_STATS=1 LD_PRELOAD=$lib "$bin/check_overflow_write" 2>"$tmp/err"
 expect_err "plain report without a directory" "heapkit: heap-overflow-write in free at 0x"
 expect_err "the statistics count it" "heap checking: canaries and quarantine, 1 error found"
+# guard mode serves every block itself, not from the core: the thread still gets its heap (its
+# serial in reports, its stack cache for captures)
+HEAPKIT_CHECK=guard LD_PRELOAD=$lib "$bin/check_uaf_write" 2>"$tmp/err"
+expect_err "guard mode names the thread" "allocated by thread 1:"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
