@@ -7,7 +7,7 @@
 #ifndef HK_ALLOC_FAST_H
 #define HK_ALLOC_FAST_H
 
-#include "core.h"
+#include "hooks.h"
 
 /* alloc.c: where the fast paths go when they cannot serve (never inlined into them). */
 hk_internal hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
@@ -19,7 +19,10 @@ hk_internal hk_noinline void hk_free_not_owned(void *p, hk_heap_t *heap);
 /* cxx_new.c: the misses of the C++ operators (family: HK_FAMILY_NEW or _NEW_ARRAY, hooks.h), which
  * tell heap checking's front the operator before they take the misses above. */
 hk_internal hk_noinline void *hk_malloc_missed_as(size_t size, hk_heap_t *heap, uint8_t family);
-hk_internal hk_noinline void hk_free_missed_as(void *p, hk_heap_t *heap, hk_segment_t *seg, uint8_t family);
+hk_internal hk_noinline void hk_free_slow_delete(void *p, hk_segment_t *seg, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_slow_delete_array(void *p, hk_segment_t *seg, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_not_owned_delete(void *p, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_not_owned_delete_array(void *p, hk_heap_t *heap);
 
 /* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
  * paths, which observed keeps off, never test it. */
@@ -79,7 +82,11 @@ static inline __attribute__((always_inline)) void hk_free_in_segment_as(void *p,
         hk_free_push_local(heap, page, b);
         return;
     }
-    if (family != 0) hk_free_missed_as(p, heap, seg, family);
+    /* The family in the callee's name, its arguments those of hk_free_hardened: another set (a
+     * family argument, or no seg) gives the hit path another register allocation, an
+     * instruction longer (callgrind, operator delete). */
+    if (family == HK_FAMILY_NEW) hk_free_slow_delete(p, seg, heap);
+    else if (family == HK_FAMILY_NEW_ARRAY) hk_free_slow_delete_array(p, seg, heap);
     else hk_free_slow(p, seg, heap);
 }
 
@@ -93,7 +100,8 @@ static inline __attribute__((always_inline)) void hk_free_in_segment(void *p, hk
 static inline __attribute__((always_inline)) void hk_free_inline_as(void *p, uint8_t family) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_unlikely(!hk_heap_owns_segment_of(heap, p))) {
-        if (family != 0) hk_free_missed_as(p, heap, NULL, family);
+        if (family == HK_FAMILY_NEW) hk_free_not_owned_delete(p, heap);
+        else if (family == HK_FAMILY_NEW_ARRAY) hk_free_not_owned_delete_array(p, heap);
         else hk_free_not_owned(p, heap);
         return;
     }

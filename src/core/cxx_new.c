@@ -32,13 +32,21 @@ void *hk_malloc_missed_as(size_t size, hk_heap_t *heap, uint8_t family) {
     return p;
 }
 
-void hk_free_missed_as(void *p, hk_heap_t *heap, hk_segment_t *seg, uint8_t family) {
+/* The misses of hk_free_in_segment (p's segment is in the heap's table) and of hk_free_inline. */
+static inline __attribute__((always_inline)) void hk_free_missed_as(void *p, hk_segment_t *seg, hk_heap_t *heap,
+                                                                     uint8_t family) {
     bool front = hk_front() != NULL;
     if (hk_unlikely(front)) hk_api_family = family;
-    if (seg == NULL) hk_free_not_owned(p, heap);
-    else hk_free_slow(p, seg, heap);
+    if (seg != NULL) hk_free_slow(p, seg, heap);
+    else hk_free_not_owned(p, heap);
     if (hk_unlikely(front)) hk_api_family = 0;
 }
+void hk_free_slow_delete(void *p, hk_segment_t *seg, hk_heap_t *heap) { hk_free_missed_as(p, seg, heap, HK_FAMILY_NEW); }
+void hk_free_slow_delete_array(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+    hk_free_missed_as(p, seg, heap, HK_FAMILY_NEW_ARRAY);
+}
+void hk_free_not_owned_delete(void *p, hk_heap_t *heap) { hk_free_missed_as(p, NULL, heap, HK_FAMILY_NEW); }
+void hk_free_not_owned_delete_array(void *p, hk_heap_t *heap) { hk_free_missed_as(p, NULL, heap, HK_FAMILY_NEW_ARRAY); }
 
 /* The mangled names are the ABI; declared here because nothing else declares them. */
 #define HK_CXX __attribute__((visibility("default"), used))
