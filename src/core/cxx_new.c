@@ -85,7 +85,7 @@ static inline void hk_cxx_retry_family(const char *mangled) {
     if (hk_front() != NULL) hk_api_family = mangled[3] == 'a' ? HK_FAMILY_NEW_ARRAY : HK_FAMILY_NEW; /* _Zna / _Znw */
 }
 
-static hk_noinline void *hk_cxx_new_failed(const char *mangled, const char *what, size_t size) {
+static hk_noinline hk_rare_path void *hk_cxx_new_failed(const char *mangled, const char *what, size_t size) {
     hk_cxx_new_t next = (hk_cxx_new_t)hk_cxx_next(mangled);
     if (next == NULL) hk_cxx_no_runtime(what, size);
     hk_cxx_retry_family(mangled);
@@ -94,7 +94,7 @@ static hk_noinline void *hk_cxx_new_failed(const char *mangled, const char *what
     return p;
 }
 
-static hk_noinline void *hk_cxx_new_nothrow_failed(const char *mangled, size_t size, hk_nothrow_t *tag) {
+static hk_noinline hk_rare_path void *hk_cxx_new_nothrow_failed(const char *mangled, size_t size, hk_nothrow_t *tag) {
     hk_cxx_new_nothrow_t next = (hk_cxx_new_nothrow_t)hk_cxx_next(mangled);
     if (next == NULL) return NULL; /* errno is ENOMEM */
     hk_cxx_retry_family(mangled);
@@ -103,7 +103,7 @@ static hk_noinline void *hk_cxx_new_nothrow_failed(const char *mangled, size_t s
     return p;
 }
 
-static hk_noinline void *hk_cxx_new_aligned_failed(const char *mangled, const char *what, size_t size,
+static hk_noinline hk_rare_path void *hk_cxx_new_aligned_failed(const char *mangled, const char *what, size_t size,
                                                    hk_align_val_t align) {
     hk_cxx_new_aligned_t next = (hk_cxx_new_aligned_t)hk_cxx_next(mangled);
     if (next == NULL) hk_cxx_no_runtime(what, size);
@@ -113,7 +113,7 @@ static hk_noinline void *hk_cxx_new_aligned_failed(const char *mangled, const ch
     return p;
 }
 
-static hk_noinline void *hk_cxx_new_aligned_nothrow_failed(const char *mangled, size_t size, hk_align_val_t align,
+static hk_noinline hk_rare_path void *hk_cxx_new_aligned_nothrow_failed(const char *mangled, size_t size, hk_align_val_t align,
                                                            hk_nothrow_t *tag) {
     hk_cxx_new_aligned_nothrow_t next = (hk_cxx_new_aligned_nothrow_t)hk_cxx_next(mangled);
     if (next == NULL) return NULL;
@@ -218,10 +218,23 @@ HK_CXX void _ZdaPv(void *p);
 void _ZdaPv(void *p) { hk_free_inline_as(p, HK_DELETE_ARRAY); } /* operator delete[](void *) */
 /* The size matters only to heap checking's front, which observes every page, so that the free
  * fast path never serves a block under it: the front is asked first, one load and compare. */
-static hk_noinline void hk_cxx_delete_checked(void *p, size_t size, uint8_t family) {
+static hk_noinline hk_rare_path void hk_cxx_delete_checked(void *p, size_t size, uint8_t family) {
     hk_api_family = family;
     hk_free_sized(p, size);
     hk_api_family = 0;
+}
+/* The aligned forms (over-aligned types, seldom deleted) share one copy of delete's path, out of
+ * line: a whole copy each, now that the array forms differ from the others by their family,
+ * would not fit a plain process's text in its 64 KiB (std_plain_text). */
+static hk_noinline void hk_cxx_delete_aligned(void *p, size_t size, bool sized, uint8_t family) {
+    if (hk_unlikely(hk_front() != NULL)) {
+        hk_api_family = family;
+        if (sized) hk_free_sized(p, size);
+        else hk_free(p);
+        hk_api_family = 0;
+        return;
+    }
+    hk_free_inline(p);
 }
 static inline __attribute__((always_inline)) void hk_cxx_delete_sized(void *p, size_t size, uint8_t family) {
     if (hk_unlikely(hk_front() != NULL)) hk_cxx_delete_checked(p, size, family);
@@ -245,22 +258,22 @@ hk_rare_path void _ZdaPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
 HK_CXX void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align);
 void _ZdlPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
-    hk_free_inline_as(p, HK_DELETE);
+    hk_cxx_delete_aligned(p, 0, false, HK_DELETE);
 }
 HK_CXX void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align);
 void _ZdaPvSt11align_val_t(void *p, hk_align_val_t align) {
     (void)align;
-    hk_free_inline_as(p, HK_DELETE_ARRAY);
+    hk_cxx_delete_aligned(p, 0, false, HK_DELETE_ARRAY);
 }
 HK_CXX void _ZdlPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align);
 void _ZdlPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align) {
     (void)align;
-    hk_cxx_delete_sized(p, size, HK_DELETE);
+    hk_cxx_delete_aligned(p, size, true, HK_DELETE);
 }
 HK_CXX void _ZdaPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align);
 void _ZdaPvmSt11align_val_t(void *p, size_t size, hk_align_val_t align) {
     (void)align;
-    hk_cxx_delete_sized(p, size, HK_DELETE_ARRAY);
+    hk_cxx_delete_aligned(p, size, true, HK_DELETE_ARRAY);
 }
 HK_CXX void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag);
 hk_rare_path void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, hk_align_val_t align, hk_nothrow_t *tag) {
