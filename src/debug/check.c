@@ -588,26 +588,26 @@ static void hk_check_free(void *p, size_t size, bool sized) {
 
 /* free(p) of a pointer into a small or medium page, the page found by free's fast path: the
  * same checks as hk_check_free's, without looking the page up again. */
-static hk_noinline void hk_check_free_in_page_as(void *p, hk_page_t *page, uint8_t family) {
-    const char *call = hk_check_free_name(family, false);
-    if (hk_unlikely(hk_state.options.check == HK_CHECK_GUARD)) {
-        hk_check_free_call(p, 0, false, family, call);
-        return;
-    }
-    uint8_t *end = NULL;
-    uint8_t *block = hk_check_live_at(p, call, hk_check_block_in(page, p, &end));
-    if (block != NULL) hk_check_free_live(p, block, end, 0, false, family, call);
+/* hk_check_free_in_page's live block, a C++ operator's block or free: its family checked. */
+static hk_noinline void hk_check_free_family(void *p, uint8_t *block, uint8_t *end) {
+    uint8_t family = hk_take_family();
+    hk_check_free_live(p, block, end, 0, false, family, hk_check_free_name(family, false));
 }
 
 static void hk_check_free_in_page(void *p, hk_page_t *page) {
-    /* free's own path with its constants; a delete (or guard mode) apart */
-    if (hk_unlikely(hk_api_family != HK_FAMILY_MALLOC || hk_state.options.check == HK_CHECK_GUARD)) {
-        hk_check_free_in_page_as(p, page, hk_take_family());
+    if (hk_unlikely(hk_state.options.check == HK_CHECK_GUARD)) {
+        uint8_t family = hk_take_family();
+        hk_check_free_call(p, 0, false, family, hk_check_free_name(family, false));
         return;
     }
     uint8_t *end = NULL;
+    /* (a bad pointer given to delete is reported as found by free, as before families were known) */
     uint8_t *block = hk_check_live_at(p, "free", hk_check_block_in(page, p, &end));
-    if (block != NULL) hk_check_free_live(p, block, end, 0, false, HK_FAMILY_MALLOC, "free");
+    if (block == NULL) return;
+    /* free's own path with its constants; a family's check (a delete, or a C++ block) apart */
+    if (hk_unlikely((((hk_check_hdr_t *)block)->family | hk_api_family) != HK_FAMILY_MALLOC))
+        hk_check_free_family(p, block, end);
+    else hk_check_free_block(block, end, "free", HK_STACK_NONE);
 }
 
 static void *hk_check_realloc(void *p, size_t size) {
