@@ -49,7 +49,9 @@ static inline __attribute__((always_inline)) void *hk_malloc_inline_as(size_t si
     return hk_malloc_generic(size, heap, false);
 }
 
-static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size) { return hk_malloc_inline_as(size, 0); }
+static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size) {
+    return hk_malloc_inline_as(size, 0);
+}
 
 /* The fast free's push of b onto its page, this thread's and flagged for nothing. */
 static inline __attribute__((always_inline)) void hk_free_push_local(hk_heap_t *heap, hk_page_t *page, hk_block_t *b) {
@@ -94,7 +96,8 @@ static inline __attribute__((always_inline)) void hk_free_in_segment(void *p, hk
     hk_free_in_segment_as(p, seg, heap, 0);
 }
 
-/* free (family as hk_malloc_inline_as's): the segment found in the thread's table of its own (hk_heap_owns_segment_of: no
+/* free (family as hk_malloc_inline_as's): the segment found in the thread's table of its own
+ * (hk_heap_owns_segment_of: no
  * segment-map lookup), then hk_free_in_segment; a segment not in the table first asks the
  * segment map (hk_free_not_owned). */
 static inline __attribute__((always_inline)) void hk_free_inline_as(void *p, uint8_t family) {

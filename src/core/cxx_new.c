@@ -8,7 +8,8 @@
  * and free are inlined into the operators (alloc_fast.h): no call through the PLT per new or delete.
  * Behind the text (hk_rare_path) go only the forms a program seldom calls: nothrow delete (run
  * when a constructor throws) and the aligned nothrow forms; aligned new and delete serve every
- * over-aligned type, nothrow new std::get_temporary_buffer (stable_sort and its kin). */
+ * over-aligned type, nothrow new std::get_temporary_buffer (stable_sort and its kin). Each
+ * operator's misses tell heap checking its family (new, new[]), for the mismatched free report. */
 #include "alloc_fast.h"
 #include "hooks.h"
 
@@ -41,12 +42,16 @@ static inline __attribute__((always_inline)) void hk_free_missed_as(void *p, hk_
     else hk_free_not_owned(p, heap);
     if (hk_unlikely(front)) hk_api_family = 0;
 }
-void hk_free_slow_delete(void *p, hk_segment_t *seg, hk_heap_t *heap) { hk_free_missed_as(p, seg, heap, HK_FAMILY_NEW); }
+void hk_free_slow_delete(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+    hk_free_missed_as(p, seg, heap, HK_FAMILY_NEW);
+}
 void hk_free_slow_delete_array(void *p, hk_segment_t *seg, hk_heap_t *heap) {
     hk_free_missed_as(p, seg, heap, HK_FAMILY_NEW_ARRAY);
 }
 void hk_free_not_owned_delete(void *p, hk_heap_t *heap) { hk_free_missed_as(p, NULL, heap, HK_FAMILY_NEW); }
-void hk_free_not_owned_delete_array(void *p, hk_heap_t *heap) { hk_free_missed_as(p, NULL, heap, HK_FAMILY_NEW_ARRAY); }
+void hk_free_not_owned_delete_array(void *p, hk_heap_t *heap) {
+    hk_free_missed_as(p, NULL, heap, HK_FAMILY_NEW_ARRAY);
+}
 
 /* The mangled names are the ABI; declared here because nothing else declares them. */
 #define HK_CXX __attribute__((visibility("default"), used))
@@ -113,8 +118,8 @@ static hk_noinline hk_rare_path void *hk_cxx_new_aligned_failed(const char *mang
     return p;
 }
 
-static hk_noinline hk_rare_path void *hk_cxx_new_aligned_nothrow_failed(const char *mangled, size_t size, hk_align_val_t align,
-                                                           hk_nothrow_t *tag) {
+static hk_noinline hk_rare_path void *hk_cxx_new_aligned_nothrow_failed(const char *mangled, size_t size,
+                                                                        hk_align_val_t align, hk_nothrow_t *tag) {
     hk_cxx_new_aligned_nothrow_t next = (hk_cxx_new_aligned_nothrow_t)hk_cxx_next(mangled);
     if (next == NULL) return NULL;
     hk_cxx_retry_family(mangled);
@@ -243,7 +248,8 @@ static inline __attribute__((always_inline)) void hk_cxx_delete_sized(void *p, s
 HK_CXX void _ZdlPvm(void *p, size_t size);
 void _ZdlPvm(void *p, size_t size) { hk_cxx_delete_sized(p, size, HK_DELETE); } /* operator delete(void *, size_t) */
 HK_CXX void _ZdaPvm(void *p, size_t size);
-void _ZdaPvm(void *p, size_t size) { hk_cxx_delete_sized(p, size, HK_DELETE_ARRAY); } /* operator delete[](void *, size_t) */
+/* operator delete[](void *, size_t) */
+void _ZdaPvm(void *p, size_t size) { hk_cxx_delete_sized(p, size, HK_DELETE_ARRAY); }
 HK_CXX void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag);
 hk_rare_path void _ZdlPvRKSt9nothrow_t(void *p, hk_nothrow_t *tag) {
     (void)tag;

@@ -180,7 +180,8 @@ static void hk_check_report_plain(const hk_check_error_t *e) {
     if (e->access_size != 0) hk_cout(" (%zu byte%s)", e->access_size, e->access_size == 1 ? "" : "s");
     hk_cout("\n");
     if (e->kind == HK_ERR_MISMATCHED_FREE)
-        hk_cout("==%d== a block allocated by %s freed by %s\n", pid, hk_or_dash(e->alloc_call), hk_or_dash(e->call));
+        hk_cout("==%d== a block allocated by %s freed by %s\n", pid, hk_or_dash(e->alloc_call),
+                hk_or_dash(e->call));
     if (e->block != 0) {
         const char *freed = hk_err_kind_freed(e->kind) ? " freed" : "";
         if (e->addr >= e->block + e->block_size)
