@@ -31,6 +31,7 @@ struct check_error {
     bool complete, has_error;
     int kind;
     char *call, *where, *module, *label; /* NULL for "-" */
+    char *alloc_call; /* mismatched-free: the family that allocated the block; NULL for "-" or absent */
     uint64_t addr, access_size, block, block_size;
     uint64_t stack[3];  /* access, allocation, free */
     uint64_t thread[3];
@@ -96,6 +97,8 @@ static bool read_error(struct check_error *e, const char *path)
                 e->thread[i] = strtoull(fld[12 + i], NULL, 10);
             }
             e->label = field_text(fld[15]);
+            if (n >= 17) /* written since mismatched-free was a kind */
+                e->alloc_call = field_text(fld[16]);
         } else if (strcmp(fld[0], "end") == 0) {
             e->complete = true;
         }
@@ -122,6 +125,7 @@ static void clear_error(struct check_error *e)
     free(e->where);
     free(e->module);
     free(e->label);
+    free(e->alloc_call);
     free(e->path);
 }
 
@@ -237,6 +241,9 @@ static void print_error(const struct check_error *e, const struct sym_stacks *s,
     if (e->thread[0] != 0)
         fprintf(stderr, " in thread %" PRIu64, e->thread[0]);
     fputc('\n', stderr);
+    if (e->kind == HK_ERR_MISMATCHED_FREE)
+        fprintf(stderr, "==%ld==  mismatched free: a block allocated by %s freed by %s\n", pid,
+                e->alloc_call ? e->alloc_call : "?", e->call ? e->call : "?");
     if (e->stack[0] > 1)
         print_stack(pid, s->frames[0], s->depth[0], cwd);
     if (e->kind == HK_ERR_STACK_OVERFLOW) {
@@ -248,7 +255,7 @@ static void print_error(const struct check_error *e, const struct sym_stacks *s,
     if (e->label != NULL)
         fprintf(stderr, " of '%s'", e->label);
     if (e->block != 0) {
-        const char *call = entry_call(s->frames[1], s->depth[1]);
+        const char *call = e->alloc_call ? e->alloc_call : entry_call(s->frames[1], s->depth[1]);
         fprintf(stderr, ", allocated%s%s", call ? " by " : "", call ? call : "");
         if (e->thread[1] != 0)
             fprintf(stderr, " in thread %" PRIu64, e->thread[1]);
@@ -306,6 +313,8 @@ static void json_error(FILE *f, const struct check_error *e, const struct sym_st
     json_string(f, e->where);
     fputs(", \"label\": ", f);
     json_string(f, e->label);
+    fputs(", \"allocated_by\": ", f); /* mismatched-free: the family that allocated the block */
+    json_string(f, e->alloc_call);
     json_stack(f, "access", s->frames[0], s->depth[0], e->thread[0], e->stack[0] > 1);
     json_stack(f, "allocated", s->frames[1], s->depth[1], e->thread[1], e->stack[1] > 1);
     json_stack(f, "freed", s->frames[2], s->depth[2], e->thread[2], e->stack[2] > 1);

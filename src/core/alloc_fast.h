@@ -7,7 +7,7 @@
 #ifndef HK_ALLOC_FAST_H
 #define HK_ALLOC_FAST_H
 
-#include "core.h"
+#include "hooks.h"
 
 /* alloc.c: where the fast paths go when they cannot serve (never inlined into them). */
 hk_internal hk_noinline void *hk_malloc_generic(size_t size, hk_heap_t *heap, bool zero);
@@ -16,6 +16,13 @@ hk_internal hk_noinline void hk_free_unknown(void *p);
 hk_internal hk_noinline void hk_free_hardened(void *p, hk_segment_t *seg, hk_heap_t *heap);
 hk_internal hk_noinline void hk_free_full_page(void *p, hk_heap_t *heap);
 hk_internal hk_noinline void hk_free_not_owned(void *p, hk_heap_t *heap);
+/* cxx_new.c: the misses of the C++ operators (family: HK_FAMILY_NEW or _NEW_ARRAY, hooks.h), which
+ * tell heap checking's front the operator before they take the misses above. */
+hk_internal hk_noinline void *hk_malloc_missed_as(size_t size, hk_heap_t *heap, uint8_t family);
+hk_internal hk_noinline void hk_free_slow_delete(void *p, hk_segment_t *seg, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_slow_delete_array(void *p, hk_segment_t *seg, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_not_owned_delete(void *p, hk_heap_t *heap);
+hk_internal hk_noinline void hk_free_not_owned_delete_array(void *p, hk_heap_t *heap);
 
 /* Heap checking serves the API (hk_hooks_t.front): set only with hk_state.observed, so the fast
  * paths, which observed keeps off, never test it. */
@@ -23,8 +30,10 @@ static inline const hk_front_t *hk_front(void) { return hk_state.hooks.front; }
 
 /* malloc: a pop from the thread's page serving the size (heap->direct), charged to the sampling
  * countdown; everything else (a first call, an empty page, a size over HK_DIRECT_MAX, a sample
- * due, an observed heap, whose direct table is empty) takes hk_malloc_generic. */
-static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size) {
+ * due, an observed heap, whose direct table is empty) takes hk_malloc_generic. `family` is a
+ * constant: 0 (malloc) compiles to malloc's own path; a C++ operator's (hooks.h) only changes
+ * which function its misses call, so the hit path is the same instructions. */
+static inline __attribute__((always_inline)) void *hk_malloc_inline_as(size_t size, uint8_t family) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_likely(size <= HK_DIRECT_MAX)) {
         hk_page_t *page = heap->direct[HK_DIRECT_INDEX(size)];
@@ -36,7 +45,12 @@ static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size)
             return hk_page_pop_checked(page);
         }
     }
+    if (family != 0) return hk_malloc_missed_as(size, heap, family);
     return hk_malloc_generic(size, heap, false);
+}
+
+static inline __attribute__((always_inline)) void *hk_malloc_inline(size_t size) {
+    return hk_malloc_inline_as(size, 0);
 }
 
 /* The fast free's push of b onto its page, this thread's and flagged for nothing. */
@@ -61,7 +75,8 @@ static inline __attribute__((always_inline)) void hk_free_slow(void *p, hk_segme
  * nothing (its fast_free_heap is this heap: one compare, hk_page_fast_free_heap), p is a block
  * start and not free by its link word (hk_block_may_be_free); else the slow paths, which check it
  * all. */
-static inline __attribute__((always_inline)) void hk_free_in_segment(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+static inline __attribute__((always_inline)) void hk_free_in_segment_as(void *p, hk_segment_t *seg, hk_heap_t *heap,
+                                                                       uint8_t family) {
     hk_page_t *page = hk_segment_page_of(seg, p);
     hk_block_t *b = p;
     if (hk_likely(hk_page_fast_free_heap(page) == heap && hk_page_is_block_start(page, p) &&
@@ -69,19 +84,33 @@ static inline __attribute__((always_inline)) void hk_free_in_segment(void *p, hk
         hk_free_push_local(heap, page, b);
         return;
     }
-    hk_free_slow(p, seg, heap);
+    /* The family in the callee's name, its arguments those of hk_free_hardened: another set (a
+     * family argument, or no seg) gives the hit path another register allocation, an
+     * instruction longer (callgrind, operator delete). */
+    if (family == HK_FAMILY_NEW) hk_free_slow_delete(p, seg, heap);
+    else if (family == HK_FAMILY_NEW_ARRAY) hk_free_slow_delete_array(p, seg, heap);
+    else hk_free_slow(p, seg, heap);
 }
 
-/* free: the segment found in the thread's table of its own (hk_heap_owns_segment_of: no
+static inline __attribute__((always_inline)) void hk_free_in_segment(void *p, hk_segment_t *seg, hk_heap_t *heap) {
+    hk_free_in_segment_as(p, seg, heap, 0);
+}
+
+/* free (family as hk_malloc_inline_as's): the segment found in the thread's table of its own
+ * (hk_heap_owns_segment_of: no
  * segment-map lookup), then hk_free_in_segment; a segment not in the table first asks the
  * segment map (hk_free_not_owned). */
-static inline __attribute__((always_inline)) void hk_free_inline(void *p) {
+static inline __attribute__((always_inline)) void hk_free_inline_as(void *p, uint8_t family) {
     hk_heap_t *heap = hk_heap_tls;
     if (hk_unlikely(!hk_heap_owns_segment_of(heap, p))) {
-        hk_free_not_owned(p, heap);
+        if (family == HK_FAMILY_NEW) hk_free_not_owned_delete(p, heap);
+        else if (family == HK_FAMILY_NEW_ARRAY) hk_free_not_owned_delete_array(p, heap);
+        else hk_free_not_owned(p, heap);
         return;
     }
-    hk_free_in_segment(p, hk_ptr_segment(p), heap);
+    hk_free_in_segment_as(p, hk_ptr_segment(p), heap, family);
 }
+
+static inline __attribute__((always_inline)) void hk_free_inline(void *p) { hk_free_inline_as(p, 0); }
 
 #endif /* HK_ALLOC_FAST_H */

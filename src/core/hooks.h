@@ -7,6 +7,22 @@
 
 #include "core.h"
 
+/* The family of the call under way, for heap checking's mismatched free report (Valgrind's
+ * "Mismatched free() / delete / delete []"): a block of one family must be freed by the same
+ * family. The C functions are HK_FAMILY_MALLOC (0, the TLS's rest value); the C++ operators
+ * (cxx_new.c) set it only on their misses and only when heap checking's front serves the API
+ * (hk_malloc_missed_as, hk_free_missed_as), so no fast path pays for it, and set it back to 0
+ * after the call. The front takes it (hk_take_family) on entry, before anything it calls may
+ * allocate. */
+enum { HK_FAMILY_MALLOC = 0, HK_FAMILY_NEW = 1, HK_FAMILY_NEW_ARRAY = 2, HK_FAMILIES };
+extern hk_internal __thread uint8_t hk_api_family __attribute__((tls_model("initial-exec")));
+
+static inline uint8_t hk_take_family(void) {
+    uint8_t f = hk_api_family;
+    if (hk_unlikely(f != 0)) hk_api_family = 0;
+    return f;
+}
+
 /* Some hook is set: the heap serves every allocation and free through the generic paths (its
  * direct table stays empty and every page carries HK_PAGE_OBSERVED). */
 static inline bool hk_observed(void) { return hk_state.observed; }

@@ -25,7 +25,7 @@ typedef struct hk_check_hdr_s {
     uint32_t alloc_stack, free_stack;
     uint32_t alloc_thread, free_thread;
     uint8_t state; /* HK_CHECK_* below */
-    uint8_t unused;
+    uint8_t family; /* HK_FAMILY_* (hooks.h) of the call that allocated it */
     uint16_t label; /* a pool's or arena's name (track.c's labels), 0 = none */
     uint32_t usable; /* the allocator's block's bytes (0: 4 GiB or more, the page tells), sealed: a
                       * block leaving the quarantine finds its end without looking it up */
@@ -358,10 +358,14 @@ static inline __attribute__((always_inline)) bool hk_check_block(uint8_t *block,
  * realloc captured it once for both its blocks: the new block's allocation is the old one's free). */
 static inline __attribute__((always_inline)) void *hk_check_alloc_at(size_t size, size_t align, bool zero,
                                                                       uint32_t stack) {
+    uint8_t family = hk_take_family(); /* before anything here may allocate */
     hk_guard_thread_ready();
     if (hk_state.options.check == HK_CHECK_GUARD) {
         void *p = hk_guard_alloc(size, align, zero, false);
-        if (p != NULL) return p;
+        if (p != NULL) {
+            if (family != HK_FAMILY_MALLOC) hk_guard_set_family(p, family);
+            return p;
+        }
     }
     size_t extra = HK_CHECK_USER_OFFSET + HK_CHECK_RIGHT_MIN + (align > HK_BLOCK_ALIGN ? align : 0), total;
     if (__builtin_add_overflow(size, extra, &total) || size > UINT32_MAX * (size_t)HK_BLOCK_ALIGN) {
@@ -379,6 +383,7 @@ static inline __attribute__((always_inline)) void *hk_check_alloc_at(size_t size
         .size = size,
         .user_offset = (uint32_t)(user - block),
         .alloc_thread = hk_check_thread(),
+        .family = family,
         .usable = usable <= UINT32_MAX ? (uint32_t)usable : 0,
     };
     uint8_t *zone_lo, *zone_hi;
@@ -613,30 +618,65 @@ static hk_noinline void hk_check_wrong_size(void *p, size_t size, const uint8_t 
     hk_check_report(&e);
 }
 
-static void hk_check_free_call(void *p, size_t size, bool sized, const char *call) {
+/* A live block freed by a call of another family than allocated it: reported, then freed. */
+static hk_noinline void hk_check_mismatch(void *p, const uint8_t *block, const char *call) {
+    hk_check_error_t e = {.addr = (uintptr_t)p};
+    hk_check_error_of_block(&e, block);
+    hk_check_report_mismatch(&e, ((const hk_check_hdr_t *)block)->family, call);
+}
+
+/* The checks a live block's free makes of the call (family, size), then the free. */
+static inline __attribute__((always_inline)) void hk_check_free_live(void *p, uint8_t *block, uint8_t *end,
+                                                                      size_t size, bool sized, uint8_t family,
+                                                                      const char *call) {
+    const hk_check_hdr_t *h = (const hk_check_hdr_t *)block;
+    if (hk_unlikely(h->family != family)) hk_check_mismatch(p, block, call); /* the mismatch wins over a size */
+    else if (sized && size != h->size) hk_check_wrong_size(p, size, block, call);
+    hk_check_free_block(block, end, call, HK_STACK_NONE);
+}
+
+/* The name a free by a call of `family` is reported by. */
+static inline const char *hk_check_free_name(uint8_t family, bool sized) {
+    if (hk_unlikely(family != HK_FAMILY_MALLOC)) return hk_family_free_names[family];
+    return sized ? "free_sized" : "free";
+}
+
+static void hk_check_free_call(void *p, size_t size, bool sized, uint8_t family, const char *call) {
     if (p == NULL) return;
     if (hk_state.options.check == HK_CHECK_GUARD && hk_guard_free(p, size, sized, call)) return;
     uint8_t *end = NULL;
     uint8_t *block = hk_check_live_block(p, call, &end);
     if (block == NULL) return;
-    if (sized && size != ((hk_check_hdr_t *)block)->size) hk_check_wrong_size(p, size, block, call);
-    hk_check_free_block(block, end, call, HK_STACK_NONE);
+    hk_check_free_live(p, block, end, size, sized, family, call);
 }
 
 static void hk_check_free(void *p, size_t size, bool sized) {
-    hk_check_free_call(p, size, sized, sized ? "free_sized" : "free");
+    uint8_t family = hk_take_family();
+    hk_check_free_call(p, size, sized, family, hk_check_free_name(family, sized));
 }
 
 /* free(p) of a pointer into a small or medium page, the page found by free's fast path: the
  * same checks as hk_check_free's, without looking the page up again. */
+/* hk_check_free_in_page's live block, a C++ operator's block or free: its family checked. */
+static hk_noinline void hk_check_free_family(void *p, uint8_t *block, uint8_t *end) {
+    uint8_t family = hk_take_family();
+    hk_check_free_live(p, block, end, 0, false, family, hk_check_free_name(family, false));
+}
+
 static void hk_check_free_in_page(void *p, hk_page_t *page) {
     if (hk_unlikely(hk_state.options.check == HK_CHECK_GUARD)) {
-        hk_check_free_call(p, 0, false, "free");
+        uint8_t family = hk_take_family();
+        hk_check_free_call(p, 0, false, family, hk_check_free_name(family, false));
         return;
     }
     uint8_t *end = NULL;
+    /* (a bad pointer given to delete is reported as found by free, as before families were known) */
     uint8_t *block = hk_check_live_at(p, "free", hk_check_block_in(page, p, &end));
-    if (block != NULL) hk_check_free_block(block, end, "free", HK_STACK_NONE);
+    if (block == NULL) return;
+    /* free's own path with its constants; a family's check (a delete, or a C++ block) apart */
+    if (hk_unlikely((((hk_check_hdr_t *)block)->family | hk_api_family) != HK_FAMILY_MALLOC))
+        hk_check_free_family(p, block, end);
+    else hk_check_free_block(block, end, "free", HK_STACK_NONE);
 }
 
 static void *hk_check_realloc(void *p, size_t size) {
@@ -660,6 +700,7 @@ static void *hk_check_realloc(void *p, size_t size) {
         return NULL;
     }
     hk_check_hdr_t *h = (hk_check_hdr_t *)block;
+    if (hk_unlikely(h->family != HK_FAMILY_MALLOC)) hk_check_mismatch(p, block, "realloc");
     void *q = NULL;
     uint32_t stack = hk_track_capture(); /* the new block's allocation and the old one's free */
     if (size != 0) { /* size 0 frees, as glibc */

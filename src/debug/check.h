@@ -7,6 +7,7 @@
 #define HK_CHECK_H
 
 #include "check_kinds.h"
+#include "hooks.h"
 #include "track.h"
 
 /* An error as found: the raw facts; the command words and symbolizes them. */
@@ -23,7 +24,15 @@ typedef struct hk_check_error_s {
     uint32_t alloc_stack, free_stack; /* HK_STACK_NONE: none */
     uint32_t access_thread, alloc_thread, free_thread;
     const char *label; /* the block's pool or arena, or NULL */
+    const char *alloc_call; /* mismatched free: the family that allocated the block (hk_family_alloc_names) */
 } hk_check_error_t;
+
+/* The family (hooks.h) of a call that frees, by its name as reports give it. */
+static inline uint8_t hk_check_call_family(const char *call) {
+    if (strcmp(call, hk_family_free_names[HK_FAMILY_NEW_ARRAY]) == 0) return HK_FAMILY_NEW_ARRAY;
+    if (strcmp(call, hk_family_free_names[HK_FAMILY_NEW]) == 0) return HK_FAMILY_NEW;
+    return HK_FAMILY_MALLOC;
+}
 
 /* check_report.c: write the error (raw into HEAPKIT_CHECK_DIR, else plain on stderr), count it,
  * then abort if HEAPKIT_ON_ERROR=abort. Safe in a signal handler that interrupted the program's
@@ -56,6 +65,9 @@ hk_internal size_t hk_guard_size(const void *p); /* bytes asked for; 0: not a li
 hk_internal bool hk_guard_owns(const void *p);  /* p points into a live guard block */
 hk_internal hk_block_state_t hk_guard_state(const void *p);
 hk_internal void hk_guard_set_label(const void *p, uint16_t label);
+hk_internal void hk_guard_set_family(const void *p, uint8_t family); /* a C++ operator's block */
+/* A block of family `alloc` freed by `call` of another family: reported (the block is freed as usual). */
+hk_internal void hk_check_report_mismatch(const hk_check_error_t *block_facts, uint8_t alloc, const char *call);
 hk_internal void hk_guard_init(void); /* the fault handler; guard pages' and sampling's table */
 /* This thread's alternate stack for the fault handler, made by its first checked or sampled
  * allocation: the test inline (every checked allocation makes it), the making out of line. */

@@ -65,6 +65,7 @@ typedef struct hk_guard_rec_s {
     uint8_t leak_reported; /* listed as a leak by an earlier leak check */
     uint32_t next_freed; /* quarantine order: index + 1 of the next freed record, 0 = none */
     uint16_t label;      /* a pool's name (track.c's labels), 0 = none */
+    uint8_t family;      /* HK_FAMILY_* (hooks.h) of the call that allocated it */
 } hk_guard_rec_t;
 
 static struct {
@@ -379,7 +380,11 @@ bool hk_guard_free(void *p, size_t size, bool sized, const char *call) {
                               .label = hk_track_label_name(copy.label)};
         hk_check_report(&e);
     }
-    if (sized && size != copy.size) {
+    if (copy.family != hk_check_call_family(call)) { /* the mismatch wins over a size */
+        hk_check_error_t e = {.addr = u, .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
+                              .alloc_thread = copy.alloc_thread, .label = hk_track_label_name(copy.label)};
+        hk_check_report_mismatch(&e, copy.family, call);
+    } else if (sized && size != copy.size) {
         copy.free_stack = stack;
         hk_check_error_t e = {.kind = HK_ERR_WRONG_SIZE, .call = call, .addr = u, .access_size = size,
                               .block = copy.user, .block_size = copy.size, .alloc_stack = copy.alloc_stack,
@@ -417,6 +422,14 @@ void hk_guard_set_label(const void *p, uint16_t label) {
     pthread_mutex_lock(&hk_guard.lock);
     hk_guard_rec_t *r = hk_guard_find((uintptr_t)p);
     if (r != NULL && r->state == HK_GUARD_LIVE) r->label = label;
+    pthread_mutex_unlock(&hk_guard.lock);
+}
+
+/* The live guard block at p was allocated by a C++ operator of `family`. */
+void hk_guard_set_family(const void *p, uint8_t family) {
+    pthread_mutex_lock(&hk_guard.lock);
+    hk_guard_rec_t *r = hk_guard_find((uintptr_t)p);
+    if (r != NULL && r->state == HK_GUARD_LIVE) r->family = family;
     pthread_mutex_unlock(&hk_guard.lock);
 }
 

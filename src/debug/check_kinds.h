@@ -19,14 +19,21 @@ typedef enum {
     HK_ERR_REALLOC_FREED,   /* realloc of a block already freed */
     HK_ERR_WRONG_SIZE,      /* free_sized or free_aligned_sized given another size than asked for */
     HK_ERR_STACK_OVERFLOW,  /* a fault in a thread's stack guard */
+    HK_ERR_MISMATCHED_FREE, /* freed by another family than allocated it (new[] by delete, new by free...) */
     HK_ERR_KINDS
 } hk_err_kind_t;
 
 static const char *const hk_err_kind_names[HK_ERR_KINDS] = {
     "heap-overflow-write", "heap-overflow-read", "heap-underflow-write", "heap-underflow-read",
     "use-after-free-write", "use-after-free-read", "double-free", "invalid-free",
-    "realloc-of-freed", "wrong-size-free", "stack-overflow",
+    "realloc-of-freed", "wrong-size-free", "stack-overflow", "mismatched-free",
 };
+
+/* The families of allocation and free calls, as a mismatched-free report names them: the call
+ * that allocated the block (its family's first call: the aligned and nothrow forms, calloc,
+ * realloc, memalign... are counted in it) and, by the same index, the one that must free it. */
+static const char *const hk_family_alloc_names[] = {"malloc", "operator new", "operator new[]"};
+static const char *const hk_family_free_names[] = {"free", "operator delete", "operator delete[]"};
 
 static inline const char *hk_err_kind_name(int kind) {
     return kind >= 0 && kind < HK_ERR_KINDS ? hk_err_kind_names[kind] : "unknown";

@@ -147,10 +147,10 @@ static void hk_check_report_raw(const hk_check_error_t *e) {
     hk_craw_stack(mods, nmods, e->access_stack);
     if (e->alloc_stack != e->access_stack) hk_craw_stack(mods, nmods, e->alloc_stack);
     if (e->free_stack != e->access_stack && e->free_stack != e->alloc_stack) hk_craw_stack(mods, nmods, e->free_stack);
-    hk_cout("error\t%s\t%s\t%lx\t%zu\t%lx\t%zu\t%s\t%s\t%u\t%u\t%u\t%u\t%u\t%u\t%s\n", hk_err_kind_name(e->kind),
+    hk_cout("error\t%s\t%s\t%lx\t%zu\t%lx\t%zu\t%s\t%s\t%u\t%u\t%u\t%u\t%u\t%u\t%s\t%s\n", hk_err_kind_name(e->kind),
             hk_or_dash(e->call), (unsigned long)e->addr, e->access_size, (unsigned long)e->block, e->block_size,
             hk_or_dash(e->where), hk_or_dash(e->module), e->access_stack, e->alloc_stack, e->free_stack,
-            e->access_thread, e->alloc_thread, e->free_thread, hk_or_dash(e->label));
+            e->access_thread, e->alloc_thread, e->free_thread, hk_or_dash(e->label), hk_or_dash(e->alloc_call));
     hk_cout("end\n");
 }
 
@@ -179,6 +179,9 @@ static void hk_check_report_plain(const hk_check_error_t *e) {
     hk_cout(" at 0x%lx", (unsigned long)e->addr);
     if (e->access_size != 0) hk_cout(" (%zu byte%s)", e->access_size, e->access_size == 1 ? "" : "s");
     hk_cout("\n");
+    if (e->kind == HK_ERR_MISMATCHED_FREE)
+        hk_cout("==%d== a block allocated by %s freed by %s\n", pid, hk_or_dash(e->alloc_call),
+                hk_or_dash(e->call));
     if (e->block != 0) {
         const char *freed = hk_err_kind_freed(e->kind) ? " freed" : "";
         if (e->addr >= e->block + e->block_size)
@@ -207,6 +210,17 @@ static void hk_check_report_plain(const hk_check_error_t *e) {
 }
 
 /* ---------------------------------------------------------------- report */
+
+void hk_check_report_mismatch(const hk_check_error_t *block_facts, uint8_t alloc, const char *call) {
+    hk_check_error_t e = *block_facts;
+    e.kind = HK_ERR_MISMATCHED_FREE;
+    e.call = call;
+    e.alloc_call = hk_family_alloc_names[alloc < HK_FAMILIES ? alloc : 0];
+    e.free_stack = HK_STACK_NONE; /* not freed before: this free is the access */
+    e.access_stack = hk_track_capture();
+    e.access_thread = hk_check_thread();
+    hk_check_report(&e);
+}
 
 void hk_check_report(const hk_check_error_t *e) {
     atomic_fetch_add_explicit(&hk_state.heap_errors, 1, memory_order_relaxed);
