@@ -58,7 +58,6 @@
  * are padded to a whole number of fours with copies of its last frame, which compare as it does. */
 #define HK_STACK_CACHE_GROUP 4
 #define HK_STACK_CACHE_SLOTS (1 + ((HK_STACK_CACHE_FRAMES - 1 + HK_STACK_CACHE_GROUP - 1) / HK_STACK_CACHE_GROUP) * HK_STACK_CACHE_GROUP)
-_Static_assert((HK_STACK_CACHE_SLOTS - 1) / HK_STACK_CACHE_GROUP == 8, "hk_stack_cache_same's switch has a case per four");
 
 typedef struct hk_stack_cache_entry_s {
     uintptr_t base;  /* this function's frame address when the stack was seen; 0 = empty */
@@ -289,28 +288,17 @@ static inline __attribute__((always_inline)) bool hk_stack_cache_same(const hk_s
     if (*(const uintptr_t *)(base + e->slot[0]) != e->ra[0]) return false;
     const uint32_t *slot = e->slot + 1;
     const uintptr_t *ra = e->ra + 1;
-#define HK_SAME_FOUR(g)                                                                                               \
-    ((*(const uintptr_t *)(base + slot[4 * (g)]) ^ ra[4 * (g)]) |                                                     \
-     (*(const uintptr_t *)(base + slot[4 * (g) + 1]) ^ ra[4 * (g) + 1]) |                                             \
-     (*(const uintptr_t *)(base + slot[4 * (g) + 2]) ^ ra[4 * (g) + 2]) |                                             \
-     (*(const uintptr_t *)(base + slot[4 * (g) + 3]) ^ ra[4 * (g) + 3]))
-    /* whole fours (the arrays are padded), entered at the entry's count and run to the end: one
-     * jump, no loop, one test in all */
-    uintptr_t diff = 0;
-    switch (e->groups) {
-    case 8: diff |= HK_SAME_FOUR(7); /* fall through */
-    case 7: diff |= HK_SAME_FOUR(6); /* fall through */
-    case 6: diff |= HK_SAME_FOUR(5); /* fall through */
-    case 5: diff |= HK_SAME_FOUR(4); /* fall through */
-    case 4: diff |= HK_SAME_FOUR(3); /* fall through */
-    case 3: diff |= HK_SAME_FOUR(2); /* fall through */
-    case 2: diff |= HK_SAME_FOUR(1); /* fall through */
-    case 1: diff |= HK_SAME_FOUR(0); /* fall through */
-    case 0: break;
-    default: __builtin_unreachable(); /* hk_track_stack_walk never fills more */
+    /* Whole fours (the arrays are padded), one test a four, from `base` outwards: a four is read
+     * only once every frame between it and `base` matched, so a deeper slot is known to lie within
+     * this stack (the chain up to it is the one seen). Reading an entry's every slot after the
+     * first matched alone could reach past the top of a shorter stack at the same address (a
+     * coroutine's, or a thread's stack mapped where an exited thread's deeper one was) and fault. */
+    for (uint32_t g = e->groups; g != 0; g--, slot += HK_STACK_CACHE_GROUP, ra += HK_STACK_CACHE_GROUP) {
+        uintptr_t diff = (*(const uintptr_t *)(base + slot[0]) ^ ra[0]) | (*(const uintptr_t *)(base + slot[1]) ^ ra[1]) |
+                         (*(const uintptr_t *)(base + slot[2]) ^ ra[2]) | (*(const uintptr_t *)(base + slot[3]) ^ ra[3]);
+        if (diff != 0) return false;
     }
-#undef HK_SAME_FOUR
-    return diff == 0;
+    return true;
 }
 
 /* A cache miss walks the stack with libgcc's unwinder (a private copy, see CMakeLists.txt). In
