@@ -95,23 +95,46 @@ struct index {
     size_t mask;
 };
 
+/* Makes room for id n, keeping the index at most half full (rehashing the ids it holds). */
 static void index_grow(struct index *ix, size_t n, uint64_t (*hash_of)(const void *, uint32_t), const void *ctx)
 {
     if (ix->slot != NULL && 2 * n < ix->mask + 1)
         return;
-    size_t size = ix->slot == NULL ? 1024 : 2 * (ix->mask + 1);
-    uint32_t *slot = xcalloc(size, sizeof *slot);
-    for (size_t i = 0; ix->slot != NULL && i <= ix->mask; i++) {
-        if (ix->slot[i] == 0)
-            continue;
-        size_t j = hash_of(ctx, ix->slot[i]) & (size - 1);
-        while (slot[j] != 0)
-            j = (j + 1) & (size - 1);
-        slot[j] = ix->slot[i];
-    }
-    free(ix->slot);
-    ix->slot = slot;
+    struct index old = *ix;
+    size_t size = old.slot == NULL ? 1024 : 2 * (old.mask + 1);
+    ix->slot = xcalloc(size, sizeof *ix->slot);
     ix->mask = size - 1;
+    for (size_t i = 0; old.slot != NULL && i <= old.mask; i++) {
+        if (old.slot[i] == 0)
+            continue;
+        size_t j = hash_of(ctx, old.slot[i]) & ix->mask;
+        while (ix->slot[j] != 0)
+            j = (j + 1) & ix->mask;
+        ix->slot[j] = old.slot[i];
+    }
+    free(old.slot);
+}
+
+/* Adds id n, already appended to its table (so the rehash of a growth can read it). */
+static void index_put(struct index *ix, uint64_t hash, uint32_t n, uint64_t (*hash_of)(const void *, uint32_t),
+                      const void *ctx)
+{
+    index_grow(ix, n, hash_of, ctx);
+    size_t j = hash & ix->mask;
+    while (ix->slot[j] != 0)
+        j = (j + 1) & ix->mask;
+    ix->slot[j] = n;
+}
+
+/* The first slot to look at for `hash` (the index made on first use); the look-up goes on to the
+ * next slots until an empty one. */
+static size_t index_start(struct index *ix, uint64_t hash)
+{
+    if (ix->slot == NULL) {
+        ix->slot = xcalloc(1024, sizeof *ix->slot);
+        ix->mask = 1023;
+    }
+    return hash & ix->mask;
 }
 
 /* The string table: index 0 is "", as the format wants. */
@@ -125,15 +148,14 @@ static uint64_t string_hash(const void *ctx, uint32_t id) { return hash_str(((co
 
 static uint64_t str_id(struct strings *t, const char *s)
 {
-    index_grow(&t->ix, t->n + 1, string_hash, t);
-    size_t j = hash_str(s) & t->ix.mask;
-    for (; t->ix.slot[j] != 0; j = (j + 1) & t->ix.mask)
+    uint64_t h = hash_str(s);
+    for (size_t j = index_start(&t->ix, h); t->n != 0 && t->ix.slot[j] != 0; j = (j + 1) & t->ix.mask)
         if (strcmp(t->s[t->ix.slot[j] - 1], s) == 0)
             return t->ix.slot[j] - 1;
     if (t->n == t->cap)
         t->s = xgrow(t->s, &t->cap, sizeof *t->s);
-    t->s[t->n] = s;
-    t->ix.slot[j] = (uint32_t)++t->n;
+    t->s[t->n++] = s;
+    index_put(&t->ix, h, (uint32_t)t->n, string_hash, t);
     return t->n - 1;
 }
 
@@ -167,33 +189,31 @@ static uint64_t loc_hash(const void *ctx, uint32_t id) { return loc_hash_of(&((c
 
 static uint64_t func_id(struct ptables *t, struct pfunc f)
 {
-    index_grow(&t->func_ix, t->nfuncs + 1, func_hash, t);
-    size_t j = func_hash_of(&f) & t->func_ix.mask;
-    for (; t->func_ix.slot[j] != 0; j = (j + 1) & t->func_ix.mask) {
+    uint64_t h = func_hash_of(&f);
+    for (size_t j = index_start(&t->func_ix, h); t->func_ix.slot[j] != 0; j = (j + 1) & t->func_ix.mask) {
         const struct pfunc *g = &t->funcs[t->func_ix.slot[j] - 1];
         if (g->name == f.name && g->file == f.file)
             return t->func_ix.slot[j];
     }
     if (t->nfuncs == t->capfuncs)
         t->funcs = xgrow(t->funcs, &t->capfuncs, sizeof *t->funcs);
-    t->funcs[t->nfuncs] = f;
-    t->func_ix.slot[j] = (uint32_t)++t->nfuncs;
+    t->funcs[t->nfuncs++] = f;
+    index_put(&t->func_ix, h, (uint32_t)t->nfuncs, func_hash, t);
     return t->nfuncs;
 }
 
 static uint64_t loc_id(struct ptables *t, struct ploc l)
 {
-    index_grow(&t->loc_ix, t->nlocs + 1, loc_hash, t);
-    size_t j = loc_hash_of(&l) & t->loc_ix.mask;
-    for (; t->loc_ix.slot[j] != 0; j = (j + 1) & t->loc_ix.mask) {
+    uint64_t h = loc_hash_of(&l);
+    for (size_t j = index_start(&t->loc_ix, h); t->loc_ix.slot[j] != 0; j = (j + 1) & t->loc_ix.mask) {
         const struct ploc *k = &t->locs[t->loc_ix.slot[j] - 1];
         if (k->address == l.address && k->func == l.func && k->line == l.line)
             return t->loc_ix.slot[j];
     }
     if (t->nlocs == t->caplocs)
         t->locs = xgrow(t->locs, &t->caplocs, sizeof *t->locs);
-    t->locs[t->nlocs] = l;
-    t->loc_ix.slot[j] = (uint32_t)++t->nlocs;
+    t->locs[t->nlocs++] = l;
+    index_put(&t->loc_ix, h, (uint32_t)t->nlocs, loc_hash, t);
     return t->nlocs;
 }
 

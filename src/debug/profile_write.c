@@ -60,7 +60,7 @@ static size_t hk_out_field(uint64_t v, bool hex, bool negative) {
                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                     "8081828384858687888990919293949596979899";
         for (; v >= 100; v /= 100) {
-            unsigned r = (unsigned)(v % 100);
+            size_t r = (size_t)(v % 100);
             d -= 2;
             d[0] = pairs[2 * r];
             d[1] = pairs[2 * r + 1];
