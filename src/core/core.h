@@ -152,6 +152,9 @@ struct hk_segment_s {
     size_t block_offset;       /* huge: offset of the block from the segment */
     size_t block_size;         /* huge: bytes usable in the block */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
+    /* Huge: its free has begun (set before it waits for the segments lock to leave the list of all
+     * segments): a leak check that stopped the freeing thread there tells the block free by it. */
+    _Atomic uint8_t huge_freeing;
     int16_t node;              /* the NUMA node it was placed on, HK_NUMA_ANY if none (numa.h) */
     /* Small and medium: pages [0, committed_pages) are mapped for reading and writing, the rest only
      * reserved (segment.c commits more as pages are first handed out). */

@@ -7,7 +7,9 @@
  * HK_MARK_FREE (leak.h): the scan then skips them. Only the colour is written, never the record's
  * lasting fields (stack, reported): whatever this check gets wrong, the next one starts afresh.
  * Pages of exited threads' segments (parked or abandoned) are pages like any other: a block freed
- * into one waits on its remote stack.
+ * into one waits on its remote stack. A huge block's record stays until its segment leaves the
+ * list of segments, which waits for the lock the check holds: the core marks it being freed first
+ * (hk_segment_t.huge_freeing), and such a block is free here.
  * A page whose lists do not add up had a thread stopped halfway through changing them (a collect
  * holds a taken remote stack for a moment): the check lets the threads go on briefly and stops
  * them again (leak.c); if it still does not add up, its blocks on no list are HK_MARK_DOUBTFUL. */
@@ -21,7 +23,11 @@ size_t hk_leak_colour_free(void) {
     size_t doubtful = 0;
     for (hk_segment_t *seg = hk_state.all_segments; seg != NULL; seg = seg->all_next) {
         if (seg->track == NULL) continue;
-        if (seg->kind == HK_SEGMENT_HUGE) continue;
+        if (seg->kind == HK_SEGMENT_HUGE) {
+            if (seg->track->stack != HK_STACK_NONE && atomic_load_explicit(&seg->huge_freeing, memory_order_relaxed))
+                seg->track->mark = HK_MARK_FREE;
+            continue;
+        }
         for (uint32_t p = 0; p < seg->page_count; p++) {
             hk_page_t *page = &seg->pages[p];
             if (!page->in_use) continue;
