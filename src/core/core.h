@@ -108,6 +108,10 @@ typedef struct hk_page_s {
     uint8_t is_zero;        /* every block on `free` is zero except its link word */
     uint8_t mem_dirty;      /* the part not yet carved may hold old contents (else fresh or purged: zero) */
     uint8_t is_purged;      /* free page whose memory was given back to the OS */
+    /* Set while hk_page_collect holds the remote stack it took (on no list, counted as used): a
+     * leak check that stopped its thread there cannot tell those blocks free (hk_page_free_bitmap).
+     * Only the owner writes it, so it lives on the owner's line (in what was padding). */
+    uint8_t collecting;
     uint32_t capacity;      /* blocks carved so far (carving is lazy, a few KiB at a time) */
     uint32_t carve_count;   /* blocks one carving adds: an empty kept page carved past them restarts */
     /* The heap whose thread may free into the page on the fast path: the segment's owner while
@@ -117,7 +121,8 @@ typedef struct hk_page_s {
     uint8_t *start;         /* first block */
     uint64_t block_inverse; /* 2^64 / block_size, rounded up: block starts are checked by a multiply */
     struct hk_page_s *next, *prev; /* in a bin queue or heap->full */
-    /* -- the shared line: set when the page is carved, then read-mostly, but thread_free */
+    /* -- the shared line: thread_free, which other threads' frees push to (and the owner takes
+     * from), and fields set when the page is carved or its flags change, read by remote frees */
     _Alignas(HK_CACHE_LINE) hk_remote_t thread_free; /* blocks freed by other threads (remote.h) */
     uint8_t flags;          /* HK_PAGE_*; read by other threads, so accessed atomically */
     uint8_t bin;
@@ -127,9 +132,6 @@ typedef struct hk_page_s {
      * the segment lock may give it back (the purger, when the owner sleeps); the owner claims it
      * back under that lock before it carves there. */
     _Atomic uint8_t tail_state;
-    /* Set while hk_page_collect holds the remote stack it took (on no list, counted as used):
-     * a leak check that stopped its thread there cannot tell those blocks free (hk_page_free_bitmap). */
-    uint8_t collecting;
     uint32_t reserved;      /* blocks that fit */
     size_t block_size;
     uint64_t empty_since;   /* ms clock since it holds no block, for the purge delay; 0 = not empty */
@@ -152,6 +154,9 @@ struct hk_segment_s {
     size_t block_offset;       /* huge: offset of the block from the segment */
     size_t block_size;         /* huge: bytes usable in the block */
     _Atomic uint8_t lock;      /* guards the free pages' state against the background purger */
+    /* Huge: its free has begun (set before it waits for the segments lock to leave the list of all
+     * segments): a leak check that stopped the freeing thread there tells the block free by it. */
+    _Atomic uint8_t huge_freeing;
     int16_t node;              /* the NUMA node it was placed on, HK_NUMA_ANY if none (numa.h) */
     /* Small and medium: pages [0, committed_pages) are mapped for reading and writing, the rest only
      * reserved (segment.c commits more as pages are first handed out). */

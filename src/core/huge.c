@@ -156,6 +156,10 @@ void *hk_huge_alloc_node(size_t size, size_t align, bool zero, int node) {
 }
 
 void hk_huge_free(hk_segment_t *seg) {
+    /* Before the wait for the segments lock, which a leak check holds while it stops threads:
+     * under leak tracking alone the block's record is stale from here (leak_free.c). Relaxed is
+     * enough: the check reads it with this thread stopped, after the signal that stopped it. */
+    atomic_store_explicit(&seg->huge_freeing, 1, memory_order_relaxed);
     hk_huge_withdraw(seg);
     if (hk_huge_big_aligned(seg)) {
         hk_os_unmap(seg, seg->size);

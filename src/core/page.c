@@ -81,12 +81,14 @@ uint8_t *hk_page_tail(hk_page_t *page, size_t *size) {
  * many blocks were collected. With `free` empty (the usual case) this is O(1): the stack's length
  * is in the word; otherwise it walks the stack to find its tail. */
 size_t hk_page_collect(hk_page_t *page) {
+    /* Empty (the usual case): one load, no store. */
+    if (hk_remote_head(hk_remote_load(&page->thread_free, memory_order_relaxed)) == 0) return 0;
     /* A signal (a leak check's stop) between the take and the count below must see the flag: the
      * fences keep the compiler from moving the flag's stores across them; no instruction. */
     page->collecting = 1;
     atomic_signal_fence(memory_order_seq_cst);
     uintptr_t tf = hk_remote_take(&page->thread_free);
-    if (tf == 0) {
+    if (tf == 0) { /* only the owner takes, so not after the load above; kept as the old guard */
         atomic_signal_fence(memory_order_seq_cst);
         page->collecting = 0;
         return 0;

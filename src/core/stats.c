@@ -22,6 +22,10 @@ typedef struct hk_snapshot_s {
     hk_stats_t totals;
     hk_class_stats_t classes[HK_BIN_COUNT];
     size_t free_purged; /* free pages given back to the kernel, still in their segment's reservation */
+    /* Pages in use whose frees all take the generic path (HK_PAGE_OBSERVED: a hook or the hardened
+     * mode), so a program or test can tell whether its frees are observed (leak tracking alone
+     * leaves them plain: none). */
+    size_t observed_pages;
 } hk_snapshot_t;
 
 hk_rare_path static void hk_snapshot(hk_snapshot_t *s) {
@@ -43,6 +47,7 @@ hk_rare_path static void hk_snapshot(hk_snapshot_t *s) {
                 continue;
             }
             t->free_in_pages += (size_t)(page->capacity - page->used) * page->block_size;
+            if (hk_page_flags(page) & HK_PAGE_OBSERVED) s->observed_pages++;
             hk_class_stats_t *c = &s->classes[page->bin];
             c->pages++;
             c->live_blocks += page->used;
@@ -140,9 +145,9 @@ hk_rare_path static void hk_stats_json_into(hk_buf_t *b, const hk_snapshot_t *s)
                   (int)getpid(), t->reserved, t->committed, t->committed_peak, t->resident, t->live, t->huge_live,
                   t->free_in_pages, t->free_pending, t->huge_cached);
     hk_buf_ratio(b, t->resident, t->live);
-    hk_buf_printf(b, ",\"free_purged\":%zu,\"segments\":%zu,\"thp_segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,"
+    hk_buf_printf(b, ",\"free_purged\":%zu,\"observed_pages\":%zu,\"segments\":%zu,\"thp_segments\":%zu,\"abandoned\":%zu,\"threads\":%zu,"
                   "\"metadata\":%zu,\"classes\":[",
-                  s->free_purged, t->segments, t->thp_segments, t->abandoned, t->threads, t->metadata);
+                  s->free_purged, s->observed_pages, t->segments, t->thp_segments, t->abandoned, t->threads, t->metadata);
     bool first = true;
     for (size_t bin = 0; bin < HK_BIN_COUNT; bin++) {
         const hk_class_stats_t *c = &s->classes[bin];

@@ -274,7 +274,7 @@ HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
     uintptr_t user;
     size_t size;
     hk_track_rec_t *rec = hk_leak_block_of(w, &user, &size);
-    if (rec == NULL) return;
+    if (rec == NULL || rec->mark == HK_MARK_FREE) return;
     if (hk_leak.leader != NULL) { /* walking a clique: everything unreached it finds is indirect */
         if (rec == hk_leak.leader) return;
         if (rec->mark == HK_MARK_UNREACHED) {
@@ -286,8 +286,12 @@ HK_NO_SANITIZE static void hk_mark_word(uintptr_t w, unsigned from) {
         return;
     }
     bool start = w == user || hk_heuristic_start(w, user, size) || hk_holds_own_start(w, user, size);
-    unsigned via = from == HK_MARK_REACHABLE && start ? HK_MARK_REACHABLE : HK_MARK_POSSIBLE;
-    if (rec->mark == HK_MARK_UNREACHED || (rec->mark == HK_MARK_POSSIBLE && via == HK_MARK_REACHABLE)) {
+    unsigned via = from == HK_MARK_DOUBTFUL                ? HK_MARK_DOUBTFUL
+                   : from == HK_MARK_REACHABLE && start ? HK_MARK_REACHABLE
+                                                        : HK_MARK_POSSIBLE;
+    /* A doubtful block reached from the roots is live, whatever its page says. */
+    if (rec->mark == HK_MARK_UNREACHED || (rec->mark == HK_MARK_DOUBTFUL && via != HK_MARK_DOUBTFUL) ||
+        (rec->mark == HK_MARK_POSSIBLE && via == HK_MARK_REACHABLE)) {
         rec->mark = via & 7;
         hk_mark_push(user, size, rec);
     }
@@ -626,6 +630,14 @@ static void hk_clear_mark(hk_track_rec_t *rec, uintptr_t user, size_t size) {
     rec->mark = HK_MARK_UNREACHED;
 }
 
+/* A doubtful block not reached from the roots (leak_free.c): what it reaches is doubtful too, so
+ * the check errs on the side of missing a leak, for this check only. */
+static void hk_walk_doubtful(hk_track_rec_t *rec, uintptr_t user, size_t size) {
+    if (rec->mark != HK_MARK_DOUBTFUL) return;
+    hk_mark_push(user, size, rec);
+    hk_mark_drain();
+}
+
 static void hk_walk_clique(hk_track_rec_t *rec, uintptr_t user, size_t size) {
     if (rec->mark != HK_MARK_UNREACHED) return;
     rec->mark = HK_MARK_DEFINITE;
@@ -642,6 +654,7 @@ static void hk_group_block(hk_track_rec_t *rec, uintptr_t user, size_t size) {
         [HK_MARK_UNREACHED] = HK_LEAK_DEFINITE, [HK_MARK_POSSIBLE] = HK_LEAK_POSSIBLE,
         [HK_MARK_REACHABLE] = HK_LEAK_REACHABLE, [HK_MARK_INDIRECT] = HK_LEAK_INDIRECT,
         [HK_MARK_DEFINITE] = HK_LEAK_DEFINITE};
+    if (rec->mark == HK_MARK_FREE || rec->mark == HK_MARK_DOUBTFUL) return; /* leak_free.c */
     hk_leak_kind_t kind = kind_of_mark[rec->mark];
     if (kind != HK_LEAK_REACHABLE) {
         if (rec->reported) return; /* listed by an earlier check */
@@ -711,12 +724,14 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     hk_guard_leak_lock();
     hk_stopped_thread_t *threads;
     size_t stopped = hk_leak_stop(&threads, &result.not_stopped);
-    /* Leak tracking alone: the free blocks' records are cleared (leak_free.c). A page a stopped
-     * thread was changing does not add up: the threads go on for a moment and are stopped again;
-     * with no other thread, nobody will finish the change (a forked child's copy). */
+    /* Leak tracking alone: the marks are cleared and the free blocks coloured now (leak_free.c).
+     * A page a stopped thread was changing does not add up: the threads go on for a moment and are
+     * stopped again; with no other thread, nobody will finish the change (a forked child's copy). */
+    bool cleared = false;
     for (unsigned tries = 1; hk_state.frees_plain; tries++) {
-        bool last = tries == HK_SETTLE_TRIES || stopped == 0;
-        if (hk_leak_forget_free(last) == 0 || last) break;
+        hk_leak_each_block(hk_clear_mark);
+        cleared = true;
+        if (hk_leak_colour_free() == 0 || tries == HK_SETTLE_TRIES || stopped == 0) break;
         hk_start_world(stopped);
         struct timespec pause = {0, (long)tries * HK_SETTLE_PAUSE_US * 1000L};
         nanosleep(&pause, NULL);
@@ -730,11 +745,12 @@ static hk_noinline int hk_leak_run(const char *reason, uintptr_t self_sp, const 
     } else {
         hk_collect_guard_blocks();
         hk_collect_exclusions();
-        hk_leak_each_block(hk_clear_mark);
+        if (!cleared) hk_leak_each_block(hk_clear_mark); /* (no guard blocks under frees_plain) */
         if (regs != NULL) hk_scan_own_registers(regs);
         hk_mark_thread_descriptor((uintptr_t)__builtin_thread_pointer());
         for (size_t i = 0; i < stopped; i++) hk_mark_thread_descriptor(threads[i].tp);
         hk_scan_roots(maps, threads, stopped, result.not_stopped, self_sp);
+        if (cleared) hk_leak_each_block(hk_walk_doubtful);
         hk_leak_each_block(hk_walk_clique);
         hk_result_in_progress = &result;
         hk_leak_each_block(hk_group_block);

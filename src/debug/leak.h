@@ -12,6 +12,11 @@ enum {
     HK_MARK_REACHABLE = 2, /* reached from a root through block-start pointers only */
     HK_MARK_INDIRECT = 3,  /* reached only from lost blocks */
     HK_MARK_DEFINITE = 4,  /* no pointer found to it, save from blocks it reaches itself */
+    /* Under leak tracking alone (leak_free.c), set for this check only after the marks are cleared:
+     * a free block whose record is stale (the scan neither marks nor reports it), and a block this
+     * check cannot tell live or free (scanned for what it reaches; never reported). */
+    HK_MARK_FREE = 5,
+    HK_MARK_DOUBTFUL = 6,
 };
 
 /* A loaded ELF object, for turning return addresses into module-relative ones. */
@@ -51,11 +56,11 @@ hk_internal const hk_module_t *hk_module_history(size_t *count);
 struct dl_phdr_info;
 hk_internal void hk_module_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
-/* leak_free.c: under leak tracking alone (hk_state.frees_plain), with the other threads stopped
- * and the segments lock held: the records of the blocks on the allocator's free lists are cleared.
- * Returns how many pages' lists did not add up (a thread stopped halfway through changing them);
- * with `last`, the blocks on no list of such pages are never listed as lost. */
-hk_internal size_t hk_leak_forget_free(bool last);
+/* leak_free.c: under leak tracking alone (hk_state.frees_plain), with the other threads stopped,
+ * the segments lock held and the marks just cleared: the blocks on the allocator's free lists get
+ * HK_MARK_FREE, those on no list of a page whose lists do not add up HK_MARK_DOUBTFUL. Returns how
+ * many pages did not add up (a thread stopped halfway through changing them). */
+hk_internal size_t hk_leak_colour_free(void);
 
 /* leak_report.c */
 hk_internal void hk_leak_group_add(hk_leak_result_t *r, hk_leak_kind_t kind, const hk_track_rec_t *rec,

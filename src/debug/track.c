@@ -528,8 +528,9 @@ static size_t hk_track_size(const hk_segment_t *seg, const hk_track_rec_t *rec) 
 }
 
 /* The record of a block handed out at p (block: its start) is filled: size, thread, stack.
- * fresh_block: a block just taken from a free list, whose record the free hook cleared. Its
- * record is mostly not in the cache (a free list hands out blocks in the order they were freed,
+ * fresh_block: a block just taken from a free list, whose record is the free hook's cleared one
+ * or, under leak tracking alone (frees_plain), its last life's, stale: either way written over
+ * whole here. Its record is mostly not in the cache (a free list hands out blocks in the order they were freed,
  * long ago): reading it first stalled the malloc on the miss (61% of hk_track_alloc_block's time
  * in lua5.4 under exact mode, at the test of its stack), so it is fetched first and read after the
  * stack capture, whose ~150 instructions hide the fetch. Not so for a block that may be live (a

@@ -16,7 +16,9 @@
 #define HK_STACK_UNKNOWN 1
 
 /* What the tracker knows of a live block; one per block, in a table beside its segment (a huge
- * segment keeps its one record in the room its header has for it). All zero while the block is free. */
+ * segment keeps its one record in the room its header has for it). All zero while the block is free,
+ * but under leak tracking alone (hk_state.frees_plain), where a freed block keeps its last record
+ * until its next malloc writes it over (leak_free.c tells it free). */
 typedef struct hk_track_rec_s {
     uint32_t stack;      /* allocation stack in the depot; HK_STACK_NONE = the block is not live */
     uint32_t size;       /* bytes asked for (huge blocks: see hk_segment_s.huge_size) */

@@ -7,7 +7,8 @@
  *   fork      a child allocates and exits; the parent allocates too
  *   signal    raises HEAPKIT_PROFILE_SIGNAL's signal, waits for the profile, then exits
  *   tiny      a heap that never holds more than 7000 bytes: 5000 and 2000 live at its peak
- *   handoff   one site allocated from and freed by three threads in turn (see below) */
+ *   handoff   one site allocated from and freed by three threads in turn (see below)
+ *   freed     2000 blocks of 40 bytes, all but one freed: one live block left in their class */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -245,6 +246,19 @@ static int wrapped(void)
     return 0;
 }
 
+/* freed: under leak tracking alone the freed blocks keep their records; the statistics' internal
+ * fragmentation must count the one live block only. */
+static int freed(void)
+{
+    static void *blocks[2000];
+    for (int i = 0; i < 2000; i++)
+        blocks[i] = malloc(40);
+    for (int i = 1; i < 2000; i++)
+        free(blocks[i]);
+    sink = blocks;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "pattern";
@@ -264,6 +278,8 @@ int main(int argc, char **argv)
         return tiny();
     if (strcmp(mode, "wrapped") == 0)
         return wrapped();
+    if (strcmp(mode, "freed") == 0)
+        return freed();
     fprintf(stderr, "profile_prog: unknown mode %s\n", mode);
     return 2;
 }

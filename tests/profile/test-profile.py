@@ -501,6 +501,19 @@ def section_fragmentation():
               "fragmentation: its external bytes are the page's free blocks", "%s %s" % (kept, per_page))
         check(report["retained_huge_cached"] >= 9 * MIB,
               "fragmentation: the three freed 3 MiB blocks are retained in the huge cache", str(report["retained_huge_cached"]))
+    # Leak tracking alone leaves freed blocks' records stale: its internal figures must still be
+    # those of the live blocks, as an exact profile (whose free hook clears records) counts them.
+    internal = {}
+    for mode in ({"HEAPKIT_LEAKS": "1"}, {"HEAPKIT_PROFILE": "exact", "HEAPKIT_PROFILE_DIR": WORK}):
+        if os.path.exists(stats):
+            os.unlink(stats)
+        run([PROG, "freed"], env=dict({"LD_PRELOAD": lib, "HEAPKIT_STATS_FILE": stats}, **mode))
+        with open(stats) as f:
+            internal[str(mode)] = {c["block_size"]: c["internal"] for c in json.load(f)["fragmentation_classes"]}
+    # (the 40-byte blocks' class only: writing the profile at exit allocates blocks of other sizes)
+    leaks, exact = internal.values()
+    check(leaks.get(48, "missing") == exact.get(48), "fragmentation: leak tracking alone counts only live blocks' internal bytes, as an exact profile",
+          "leaks %s, exact %s" % (leaks, exact))
     p = run([PROG, "pattern"], env={"LD_PRELOAD": lib, "HEAPKIT_STATS": "1"})
     check("fragmentation by class" in p.stderr and "internal needs tracked blocks" in p.stderr,
           "fragmentation: the text report has the table and says why internal is unknown", p.stderr[-600:])
