@@ -793,12 +793,21 @@ hk_plain_path static void hk_check_init(void) {
 /* At exit: every block in quarantine goes back checked, then every live block's canaries are
  * checked (a block overrun and never freed). Damaged blocks are gathered under the segments' lock
  * and reported after it (reports take locks of an earlier rank). */
+static void hk_check_final(void);
+
+/* In every process: only the test of the option is plain text (hk_plain_path); the work of a
+ * checked one's exit is out of line, with the rest of the debug layer. */
 hk_plain_path static void hk_check_at_exit(uintptr_t caller_sp) {
     (void)caller_sp;
     if (hk_state.options.check == HK_CHECK_OFF) {
         hk_guard_check_all(); /* sampled slots */
         return;
     }
+    hk_check_final();
+}
+
+/* At exit under checking: the quarantine drained and checked, then every live block's canaries. */
+static hk_noinline void hk_check_final(void) {
     __atomic_store_n(&hk_quarantine.batched, false, __ATOMIC_RELAXED); /* later frees: straight back, checked */
     hk_check_batch_flush(NULL);
     for (;;) { /* a batch at a time: one lock for each, their lines asked for together */
