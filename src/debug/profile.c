@@ -259,7 +259,8 @@ static inline __attribute__((always_inline)) void hk_profile_total_remove(int64_
  * at once keep values that differ only by calls made at that very moment, as a snapshot that
  * read the sites while others allocate did). The figures first, then the epoch, released: the
  * profile writer reads the epoch, then the figures. */
-static hk_noinline void hk_site_snap_keep(hk_profile_site_t *site, uint32_t epoch) {
+static hk_noinline void hk_site_snap_keep(hk_profile_site_t *site) {
+    uint32_t epoch = atomic_load_explicit(&hk_profile.snap_epoch, memory_order_acquire);
     atomic_store_explicit(&site->at_peak, hk_site_live(site), memory_order_relaxed);
     atomic_store_explicit(&site->blocks_at_peak, hk_site_live_blocks(site), memory_order_relaxed);
     atomic_store_explicit(&site->snap_epoch, epoch, memory_order_release);
@@ -267,8 +268,7 @@ static hk_noinline void hk_site_snap_keep(hk_profile_site_t *site, uint32_t epoc
 
 /* Before a site's counters move: a snapshot was taken since its last call, keep its figures. */
 static inline __attribute__((always_inline)) void hk_site_snap_due(hk_profile_site_t *site) {
-    uint32_t epoch = atomic_load_explicit(&hk_profile.snap_epoch, memory_order_acquire);
-    if (hk_unlikely(atomic_load_explicit(&site->snap_epoch, memory_order_relaxed) != epoch)) hk_site_snap_keep(site, epoch);
+    if (hk_unlikely(!hk_site_snap_current(site))) hk_site_snap_keep(site);
 }
 
 /* `calls` allocations of `bytes` in all (size: the size asked for, for the histogram) at the site,
@@ -335,9 +335,7 @@ static inline __attribute__((always_inline)) hk_profile_site_t *hk_exact_site(ui
     uint32_t number = tag != NULL ? atomic_load_explicit(tag, memory_order_acquire) : 0;
     if (hk_unlikely(number == 0)) return NULL;
     hk_profile_site_t *site = &hk_profile.sites[number - 1];
-    if (hk_unlikely(atomic_load_explicit(&site->snap_epoch, memory_order_relaxed) !=
-                    atomic_load_explicit(&hk_profile.snap_epoch, memory_order_acquire)))
-        return NULL;
+    if (hk_unlikely(!hk_site_snap_current(site))) return NULL;
     return site;
 }
 

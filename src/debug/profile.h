@@ -220,9 +220,17 @@ static inline int64_t hk_profile_live(void) {
 /* A site's live bytes and blocks at the last peak snapshot (read with hk_profile.lock held, which
  * snapshots take): kept by its first call after the snapshot, or, with no call since, what it
  * has now. */
+/* Whether the site's at_peak figures are of the last snapshot (its epoch is the profile's). The
+ * site's epoch is read relaxed: a reader of the figures fences after it (hk_site_at_peak); the
+ * allocation paths only count. */
+static inline bool hk_site_snap_current(const hk_profile_site_t *s) {
+    return atomic_load_explicit(&s->snap_epoch, memory_order_relaxed) ==
+           atomic_load_explicit(&hk_profile.snap_epoch, memory_order_acquire);
+}
+
 static inline int64_t hk_site_at_peak(const hk_profile_site_t *s, int64_t *blocks) {
-    if (atomic_load_explicit(&s->snap_epoch, memory_order_acquire) ==
-        atomic_load_explicit(&hk_profile.snap_epoch, memory_order_relaxed)) {
+    if (hk_site_snap_current(s)) {
+        atomic_thread_fence(memory_order_acquire); /* the figures kept before the epoch was released */
         *blocks = atomic_load_explicit(&s->blocks_at_peak, memory_order_relaxed);
         return atomic_load_explicit(&s->at_peak, memory_order_relaxed);
     }
